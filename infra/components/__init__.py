@@ -1,0 +1,1 @@
+"""One ComponentResource per concern. Each takes plain, typed arguments; none reads config."""

@@ -1,0 +1,285 @@
+"""Identity: the Cognito user pool doctors sign in with, its roles and federation.
+
+Guarantees: TOTP MFA is required; passwords are long and complex; threat protection
+(advanced security) is enforced; the pool cannot be deleted by accident; the app
+client uses the authorization-code flow (PKCE for the public web client), short token
+lifetimes and hides whether a user exists. The pre sign-up trigger refuses numbers
+not active on the Medical Council register, and the pre token generation trigger adds
+institution and role claims; both run code from ``app/identity/triggers.py`` so the
+service and the triggers share one registration check. Federation with institutions'
+own IdPs is declared only when the stage lists providers (phase 2 onwards).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.documents import assume_role_policy, policy_document
+from infra.components.functions import log_group_arn, logged_function
+from infra.stage import FederationProvider
+
+ROLE_GROUPS: dict[str, str] = {
+    "doctor": "Registered medical practitioner; clinical access through consultation groups",
+    "specialist": "Specialist-register practitioner; may be summoned into groups",
+    "institution_admin": "Manages the members of one institution; no clinical data",
+    "auditor": "Reads audit data and proofs; no clinical data",
+    "platform_admin": "Operates the platform; no clinical data by default",
+}
+
+CUSTOM_ATTRIBUTES: dict[str, tuple[bool, int, int]] = {
+    # name -> (mutable, min length, max length)
+    "mchk_reg_no": (False, 1, 16),
+    "institution_id": (True, 2, 40),
+    "specialty": (True, 0, 64),
+}
+
+PASSWORD_MIN_LENGTH = 14
+ACCESS_TOKEN_MINUTES = 15
+ID_TOKEN_MINUTES = 15
+REFRESH_TOKEN_HOURS = 12
+
+# What each federated IdP must release, mapped onto the pool's attributes.
+FEDERATED_ATTRIBUTE_MAPPING: dict[str, dict[str, str]] = {
+    "SAML": {
+        "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+        "custom:mchk_reg_no": "urn:hk:mchk:reg_no",
+        "custom:specialty": "urn:hk:mchk:specialty",
+    },
+    "OIDC": {
+        "email": "email",
+        "custom:mchk_reg_no": "mchk_reg_no",
+        "custom:specialty": "specialty",
+    },
+}
+
+
+@dataclass(frozen=True)
+class IdentityArgs:
+    name_prefix: str
+    region: str
+    partition: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    phase: int
+    admitted_institutions: Sequence[str]
+    self_registration: bool
+    callback_urls: Sequence[str]
+    register_table_name: pulumi.Input[str]
+    register_table_arn: pulumi.Input[str]
+    audit_key_arn: pulumi.Input[str]
+    lambda_bundle: str
+    log_retention_days: int
+    federation: Sequence[FederationProvider] = ()
+    oidc_client_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+class Identity(pulumi.ComponentResource):
+    user_pool: aws.cognito.UserPool
+    client: aws.cognito.UserPoolClient
+    issuer: pulumi.Output[str]
+
+    def __init__(self, name: str, args: IdentityArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hub:identity:Identity", name, None, opts)
+        self._name = name
+        self._args = args
+
+        pre_sign_up, pre_token = self._create_triggers()
+        self.user_pool = self._create_user_pool(pre_sign_up.arn, pre_token.arn)
+        for part, function in (("pre-sign-up", pre_sign_up), ("pre-token", pre_token)):
+            aws.lambda_.Permission(
+                f"{name}-{part}-invoke",
+                action="lambda:InvokeFunction",
+                function=function.name,
+                principal="cognito-idp.amazonaws.com",
+                source_arn=self.user_pool.arn,
+                source_account=args.account_id,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        for precedence, (group, description) in enumerate(ROLE_GROUPS.items()):
+            aws.cognito.UserGroup(
+                f"{name}-group-{group}",
+                name=group,
+                user_pool_id=self.user_pool.id,
+                description=description,
+                precedence=precedence,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        providers = self._create_identity_providers()
+        self.client = self._create_client(providers)
+        self.domain = aws.cognito.UserPoolDomain(
+            f"{name}-domain",
+            domain=pulumi.Output.concat(args.name_prefix, "-auth-", args.account_id),
+            user_pool_id=self.user_pool.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.issuer = pulumi.Output.concat(
+            "https://cognito-idp.", args.region, ".amazonaws.com/", self.user_pool.id)
+        self.register_outputs({
+            "user_pool_id": self.user_pool.id,
+            "user_pool_arn": self.user_pool.arn,
+            "client_id": self.client.id,
+            "issuer": self.issuer,
+            "domain": self.domain.domain,
+        })
+
+    def _create_triggers(self) -> tuple[aws.lambda_.Function, aws.lambda_.Function]:
+        a = self._args
+        function_names = {
+            "pre-sign-up": f"{a.name_prefix}-pre-sign-up",
+            "pre-token": f"{a.name_prefix}-pre-token",
+        }
+        log_arns = [
+            pulumi.Output.concat(
+                log_group_arn(a.region, a.partition, a.account_id, f"/aws/lambda/{fn}"), ":*")
+            for fn in function_names.values()
+        ]
+        role = aws.iam.Role(
+            f"{self._name}-triggers-role",
+            name=f"{a.name_prefix}-identity-triggers",
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        policy = aws.iam.RolePolicy(
+            f"{self._name}-triggers-policy",
+            role=role.id,
+            policy=policy_document([
+                {"Sid": "ReadRegister", "Effect": "Allow",
+                 "Action": ["dynamodb:GetItem"], "Resource": a.register_table_arn},
+                {"Sid": "WriteOwnLogs", "Effect": "Allow",
+                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_arns},
+                {"Sid": "Tracing", "Effect": "Allow",
+                 "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                 "Resource": "*"},
+            ]),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        environment = {
+            "HUB_REGISTER_TABLE": a.register_table_name,
+            "HUB_ADMITTED_INSTITUTIONS": json.dumps(list(a.admitted_institutions)),
+            "HUB_PHASE": str(a.phase),
+        }
+        pre_sign_up = logged_function(
+            f"{self._name}-pre-sign-up",
+            function_name=function_names["pre-sign-up"],
+            handler="app.identity.triggers.pre_sign_up",
+            role_arn=role.arn, bundle=a.lambda_bundle, environment=environment,
+            audit_key_arn=a.audit_key_arn, log_retention_days=a.log_retention_days,
+            parent=self, memory_mb=256, timeout_s=5, depends_on=[policy],
+        )
+        pre_token = logged_function(
+            f"{self._name}-pre-token",
+            function_name=function_names["pre-token"],
+            handler="app.identity.triggers.pre_token_generation",
+            role_arn=role.arn, bundle=a.lambda_bundle, environment=environment,
+            audit_key_arn=a.audit_key_arn, log_retention_days=a.log_retention_days,
+            parent=self, memory_mb=256, timeout_s=5, depends_on=[policy],
+        )
+        return pre_sign_up.function, pre_token.function
+
+    def _create_user_pool(self, pre_sign_up_arn: pulumi.Input[str],
+                          pre_token_arn: pulumi.Input[str]) -> aws.cognito.UserPool:
+        a = self._args
+        schemas: list[aws.cognito.UserPoolSchemaArgsDict] = [
+            {
+                "name": attr,
+                "attribute_data_type": "String",
+                "mutable": mutable,
+                "developer_only_attribute": False,
+                "string_attribute_constraints": {"min_length": str(lo), "max_length": str(hi)},
+            }
+            for attr, (mutable, lo, hi) in CUSTOM_ATTRIBUTES.items()
+        ]
+        return aws.cognito.UserPool(
+            f"{self._name}-user-pool",
+            name=f"{a.name_prefix}-doctors",
+            user_pool_tier="PLUS",  # threat protection (advanced security) needs the Plus plan
+            mfa_configuration="ON",
+            software_token_mfa_configuration={"enabled": True},
+            password_policy={
+                "minimum_length": PASSWORD_MIN_LENGTH,
+                "require_lowercase": True,
+                "require_uppercase": True,
+                "require_numbers": True,
+                "require_symbols": True,
+                "temporary_password_validity_days": 1,
+                "password_history_size": 12,
+            },
+            user_pool_add_ons={"advanced_security_mode": "ENFORCED"},
+            deletion_protection="ACTIVE",
+            admin_create_user_config={"allow_admin_create_user_only": not a.self_registration},
+            auto_verified_attributes=["email"],
+            account_recovery_setting={
+                "recovery_mechanisms": [{"name": "verified_email", "priority": 1}],
+            },
+            schemas=schemas,
+            lambda_config={
+                "pre_sign_up": pre_sign_up_arn,
+                "pre_token_generation_config": {
+                    "lambda_arn": pre_token_arn,
+                    "lambda_version": "V2_0",  # V2 can add claims to access tokens
+                },
+            },
+            tags={"hub:concern": "identity"},
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+
+    def _create_identity_providers(self) -> list[aws.cognito.IdentityProvider]:
+        a = self._args
+        providers: list[aws.cognito.IdentityProvider] = []
+        for provider in a.federation:
+            details: dict[str, pulumi.Input[str]]
+            if provider.protocol == "SAML":
+                assert provider.metadata_url is not None
+                details = {"MetadataURL": provider.metadata_url, "IDPSignout": "true"}
+            else:
+                assert provider.issuer is not None and provider.client_id is not None
+                details = {
+                    "client_id": provider.client_id,
+                    "client_secret": a.oidc_client_secrets[provider.name],
+                    "oidc_issuer": provider.issuer,
+                    "authorize_scopes": "openid email profile",
+                    "attributes_request_method": "GET",
+                }
+            providers.append(aws.cognito.IdentityProvider(
+                f"{self._name}-idp-{provider.institution_id}",
+                user_pool_id=self.user_pool.id,
+                provider_name=provider.name,
+                provider_type=provider.protocol,
+                provider_details=details,
+                attribute_mapping=FEDERATED_ATTRIBUTE_MAPPING[provider.protocol],
+                opts=pulumi.ResourceOptions(parent=self),
+            ))
+        return providers
+
+    def _create_client(self, providers: list[aws.cognito.IdentityProvider]
+                       ) -> aws.cognito.UserPoolClient:
+        a = self._args
+        return aws.cognito.UserPoolClient(
+            f"{self._name}-web-client",
+            name=f"{a.name_prefix}-web",
+            user_pool_id=self.user_pool.id,
+            generate_secret=False,  # public client: authorization code with PKCE
+            allowed_oauth_flows_user_pool_client=True,
+            allowed_oauth_flows=["code"],
+            allowed_oauth_scopes=["openid", "email", "profile"],
+            callback_urls=list(a.callback_urls),
+            supported_identity_providers=["COGNITO", *[p.provider_name for p in providers]],
+            explicit_auth_flows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            prevent_user_existence_errors="ENABLED",
+            enable_token_revocation=True,
+            access_token_validity=ACCESS_TOKEN_MINUTES,
+            id_token_validity=ID_TOKEN_MINUTES,
+            refresh_token_validity=REFRESH_TOKEN_HOURS,
+            token_validity_units={
+                "access_token": "minutes",
+                "id_token": "minutes",
+                "refresh_token": "hours",
+            },
+            auth_session_validity=3,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(providers)),
+        )

@@ -1,0 +1,131 @@
+"""Monitoring: CIS AWS Foundations 4.x metric filters and alarms on the trail's log group.
+
+Guarantees: each alarm counts matching CloudTrail events over 5 minutes and notifies
+a KMS-encrypted SNS topic on the first one; the topic accepts publishes only from
+CloudWatch alarms of this account and delivers to the subscription in the stage file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.documents import policy_document
+from infra.stage import AlarmSubscription
+
+METRIC_NAMESPACE = "Hub/CISBenchmark"
+
+# CIS AWS Foundations Benchmark v3.0 section 4 (monitoring): id -> (name, pattern)
+CIS_ALARMS: dict[str, tuple[str, str]] = {
+    "4.1": ("unauthorized-api-calls",
+            '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }'),
+    "4.3": ("root-account-usage",
+            '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS '
+            '&& $.eventType != "AwsServiceEvent" }'),
+    "4.4": ("iam-policy-changes",
+            "{ ($.eventName=DeleteGroupPolicy) || ($.eventName=DeleteRolePolicy) || "
+            "($.eventName=DeleteUserPolicy) || ($.eventName=PutGroupPolicy) || "
+            "($.eventName=PutRolePolicy) || ($.eventName=PutUserPolicy) || "
+            "($.eventName=CreatePolicy) || ($.eventName=DeletePolicy) || "
+            "($.eventName=CreatePolicyVersion) || ($.eventName=DeletePolicyVersion) || "
+            "($.eventName=AttachRolePolicy) || ($.eventName=DetachRolePolicy) || "
+            "($.eventName=AttachUserPolicy) || ($.eventName=DetachUserPolicy) || "
+            "($.eventName=AttachGroupPolicy) || ($.eventName=DetachGroupPolicy) }"),
+    "4.5": ("cloudtrail-config-changes",
+            "{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || "
+            "($.eventName = DeleteTrail) || ($.eventName = StartLogging) || "
+            "($.eventName = StopLogging) }"),
+    "4.7": ("cmk-disabled-or-scheduled-deletion",
+            "{ ($.eventSource = kms.amazonaws.com) && (($.eventName = DisableKey) || "
+            "($.eventName = ScheduleKeyDeletion)) }"),
+    "4.8": ("s3-bucket-policy-changes",
+            "{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || "
+            "($.eventName = PutBucketPolicy) || ($.eventName = PutBucketCors) || "
+            "($.eventName = PutBucketLifecycle) || ($.eventName = PutBucketReplication) || "
+            "($.eventName = DeleteBucketPolicy) || ($.eventName = DeleteBucketCors) || "
+            "($.eventName = DeleteBucketLifecycle) || ($.eventName = DeleteBucketReplication)) }"),
+}
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    name_prefix: str
+    account_id: pulumi.Input[str]
+    log_group_name: pulumi.Input[str]
+    audit_key_arn: pulumi.Input[str]
+    subscription: AlarmSubscription
+
+
+class Monitoring(pulumi.ComponentResource):
+    topic: aws.sns.Topic
+
+    def __init__(self, name: str, args: MonitoringArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hub:monitoring:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.topic = aws.sns.Topic(
+            f"{name}-alarms",
+            name=f"{args.name_prefix}-security-alarms",
+            kms_master_key_id=args.audit_key_arn,
+            opts=child,
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-alarms-policy",
+            arn=self.topic.arn,
+            policy=policy_document([
+                {
+                    "Sid": "CloudWatchAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": self.topic.arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
+                },
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sns:Publish",
+                    "Resource": self.topic.arn,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ]),
+            opts=child,
+        )
+        aws.sns.TopicSubscription(
+            f"{name}-alarms-subscription",
+            topic=self.topic.arn,
+            protocol=args.subscription.protocol,
+            endpoint=args.subscription.endpoint,
+            opts=child,
+        )
+        for cis_id, (metric, pattern) in CIS_ALARMS.items():
+            part = f"cis-{cis_id.replace('.', '-')}-{metric}"
+            aws.cloudwatch.LogMetricFilter(
+                f"{name}-{part}-filter",
+                name=f"{args.name_prefix}-{metric}",
+                log_group_name=args.log_group_name,
+                pattern=pattern,
+                metric_transformation={
+                    "name": metric, "namespace": METRIC_NAMESPACE, "value": "1",
+                },
+                opts=child,
+            )
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{part}-alarm",
+                name=f"{args.name_prefix}-{metric}",
+                alarm_description=f"CIS AWS Foundations {cis_id}: {metric.replace('-', ' ')}",
+                namespace=METRIC_NAMESPACE,
+                metric_name=metric,
+                statistic="Sum",
+                period=300,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[self.topic.arn],
+                opts=child,
+            )
+        self.register_outputs({"alarm_topic_arn": self.topic.arn})

@@ -1,0 +1,353 @@
+"""The sharing service: its IAM role, the FastAPI Lambda and the REST API in front of it.
+
+Guarantees:
+- the role reaches only its own tables, buckets and keys, with no wildcard actions on
+  any data store, and may use the records key for envelope encryption only with a
+  record's encryption context; it may never delete ledger entries;
+- the API is regional with the TLS 1.3-only security policy and STRICT endpoint access
+  mode; every method except ``GET /health`` needs a Cognito access token; the stage
+  throttles at the configured rate and burst and writes KMS-encrypted access logs;
+- the function is invocable only by this API (source-ARN bound permission);
+- with ``waf`` on (always in phase 3) a WAF web ACL with a per-IP rate rule and AWS
+  managed rule groups guards the stage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.documents import assume_role_policy, policy_document
+from infra.components.functions import log_group_arn, logged_function
+from infra.components.keys import RECORD_CONTEXT_KEYS
+from infra.stage import Capacity
+
+API_SECURITY_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
+API_ENDPOINT_ACCESS_MODE = "STRICT"
+API_STAGE_NAME = "v1"
+WAF_RATE_LIMIT_PER_5_MIN = 2000
+WAF_MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
+
+TABLE_ACTIONS = [
+    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+    "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem",
+]
+# The ledger is append-only: no DeleteItem. Other tables keep history by status fields,
+# except crypto-shredding, which deletes a version's wrapped data key.
+MUTABLE_TABLE_EXTRA_ACTIONS = ["dynamodb:DeleteItem"]
+
+
+class ServiceRole(pulumi.ComponentResource):
+    """The sharing service's execution role, declared first so key policies can name it."""
+
+    role: aws.iam.Role
+
+    def __init__(self, name: str, name_prefix: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hub:service:ServiceRole", name, None, opts)
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=f"{name_prefix}-service",
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"role_arn": self.role.arn})
+
+
+@dataclass(frozen=True)
+class SharingServiceArgs:
+    name_prefix: str
+    region: str
+    partition: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    phase: int
+    stack: str
+    role: aws.iam.Role
+    capacity: Capacity
+    waf: bool
+    lambda_bundle: str
+    admitted_institutions: Sequence[str]
+    table_names: Mapping[str, pulumi.Input[str]]
+    table_arns: Mapping[str, pulumi.Input[str]]
+    shard_bucket_name: pulumi.Input[str]
+    shard_bucket_arn: pulumi.Input[str]
+    checkpoint_bucket_name: pulumi.Input[str]
+    checkpoint_bucket_arn: pulumi.Input[str]
+    records_key_arn: pulumi.Input[str]
+    audit_key_arn: pulumi.Input[str]
+    signing_key_arn: pulumi.Input[str]
+    user_pool_id: pulumi.Input[str]
+    user_pool_arn: pulumi.Input[str]
+    user_pool_client_id: pulumi.Input[str]
+    issuer: pulumi.Input[str]
+    log_retention_days: int
+
+
+class SharingService(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+    api: aws.apigateway.RestApi
+    stage: aws.apigateway.Stage
+    api_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SharingServiceArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hub:service:SharingService", name, None, opts)
+        self._name = name
+        self._args = args
+        self._function_name = f"{args.name_prefix}-api"
+
+        policy = self._attach_role_policy()
+        self.function = logged_function(
+            f"{name}-api-function",
+            function_name=self._function_name,
+            handler="app.lambda_handler.handler",
+            role_arn=args.role.arn,
+            bundle=args.lambda_bundle,
+            environment=self._environment(),
+            audit_key_arn=args.audit_key_arn,
+            log_retention_days=args.log_retention_days,
+            parent=self,
+            memory_mb=1024,
+            reserved_concurrency=args.capacity.lambda_reserved_concurrency,
+            depends_on=[policy],
+        ).function
+        self.api, self.stage = self._create_api()
+        self.api_url = self.stage.invoke_url
+        if args.waf:
+            self._create_waf()
+        self.register_outputs({
+            "api_url": self.api_url,
+            "api_id": self.api.id,
+            "function_name": self.function.name,
+        })
+
+    def _environment(self) -> dict[str, pulumi.Input[str]]:
+        a = self._args
+        env: dict[str, pulumi.Input[str]] = {
+            "HUB_MODE": "aws",
+            "HUB_STACK": a.stack,
+            "HUB_PHASE": str(a.phase),
+            "HUB_ADMITTED_INSTITUTIONS": json.dumps(list(a.admitted_institutions)),
+            "HUB_SHARD_BUCKET": a.shard_bucket_name,
+            "HUB_CHECKPOINT_BUCKET": a.checkpoint_bucket_name,
+            "HUB_RECORDS_KEY_ARN": a.records_key_arn,
+            "HUB_SIGNING_KEY_ARN": a.signing_key_arn,
+            "HUB_COGNITO_USER_POOL_ID": a.user_pool_id,
+            "HUB_COGNITO_CLIENT_ID": a.user_pool_client_id,
+            "HUB_COGNITO_ISSUER": a.issuer,
+        }
+        for logical, table_name in a.table_names.items():
+            env[f"HUB_TABLE_{logical.upper()}"] = table_name
+        return env
+
+    def _attach_role_policy(self) -> aws.iam.RolePolicy:
+        a = self._args
+        table_resources = [
+            r for logical, arn in a.table_arns.items() if logical != "ledger"
+            for r in (arn, pulumi.Output.concat(arn, "/index/*"))
+        ]
+        ledger = a.table_arns["ledger"]
+        statements: list[dict[str, Any]] = [
+            {"Sid": "ServiceTables", "Effect": "Allow",
+             "Action": TABLE_ACTIONS + MUTABLE_TABLE_EXTRA_ACTIONS,
+             "Resource": table_resources},
+            {"Sid": "LedgerAppendOnly", "Effect": "Allow", "Action": TABLE_ACTIONS,
+             "Resource": [ledger, pulumi.Output.concat(ledger, "/index/*")]},
+            {"Sid": "ShardObjects", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                        "s3:DeleteObjectVersion"],
+             "Resource": pulumi.Output.concat(a.shard_bucket_arn, "/*")},
+            {"Sid": "ShardListing", "Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": a.shard_bucket_arn},
+            {"Sid": "LedgerCheckpoints", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": pulumi.Output.concat(a.checkpoint_bucket_arn, "/ledger-checkpoints/*")},
+            {"Sid": "RecordEnvelopeKeys", "Effect": "Allow",
+             "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+             "Resource": a.records_key_arn,
+             "Condition": {"ForAllValues:StringEquals":
+                           {"kms:EncryptionContextKeys": RECORD_CONTEXT_KEYS}}},
+            {"Sid": "RecordKeyViaS3", "Effect": "Allow",
+             "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+             "Resource": [a.records_key_arn, a.audit_key_arn],
+             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}}},
+            {"Sid": "SignTreeHeads", "Effect": "Allow",
+             "Action": ["kms:Sign", "kms:GetPublicKey"], "Resource": a.signing_key_arn},
+            {"Sid": "WriteOwnLogs", "Effect": "Allow",
+             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": pulumi.Output.concat(
+                 log_group_arn(a.region, a.partition, a.account_id,
+                               f"/aws/lambda/{self._function_name}"), ":*")},
+            {"Sid": "Tracing", "Effect": "Allow",
+             "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+        ]
+        return aws.iam.RolePolicy(
+            f"{self._name}-role-policy",
+            role=a.role.id,
+            policy=policy_document(statements),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_api(self) -> tuple[aws.apigateway.RestApi, aws.apigateway.Stage]:
+        a = self._args
+        child = pulumi.ResourceOptions(parent=self)
+        api = aws.apigateway.RestApi(
+            f"{self._name}-api",
+            name=f"{a.name_prefix}-api",
+            description="Health Collaboration Hub sharing API",
+            endpoint_configuration={"types": "REGIONAL"},
+            security_policy=API_SECURITY_POLICY,
+            endpoint_access_mode=API_ENDPOINT_ACCESS_MODE,
+            opts=child,
+        )
+        authorizer = aws.apigateway.Authorizer(
+            f"{self._name}-authorizer",
+            name="cognito",
+            rest_api=api.id,
+            type="COGNITO_USER_POOLS",
+            provider_arns=[a.user_pool_arn],
+            identity_source="method.request.header.Authorization",
+            opts=child,
+        )
+        health = aws.apigateway.Resource(
+            f"{self._name}-health", rest_api=api.id, parent_id=api.root_resource_id,
+            path_part="health", opts=child)
+        proxy = aws.apigateway.Resource(
+            f"{self._name}-proxy", rest_api=api.id, parent_id=api.root_resource_id,
+            path_part="{proxy+}", opts=child)
+
+        methods: list[pulumi.Resource] = []
+        # (part, resource id, http method, authorised?)
+        routes = [
+            ("health", health.id, "GET", False),
+            ("proxy", proxy.id, "ANY", True),
+            ("root", api.root_resource_id, "ANY", True),
+        ]
+        for part, resource_id, http_method, authorised in routes:
+            method = aws.apigateway.Method(
+                f"{self._name}-{part}-method",
+                rest_api=api.id,
+                resource_id=resource_id,
+                http_method=http_method,
+                authorization="COGNITO_USER_POOLS" if authorised else "NONE",
+                authorizer_id=authorizer.id if authorised else None,
+                # a scope means API Gateway accepts access tokens only, never id tokens
+                authorization_scopes=["openid"] if authorised else None,
+                opts=child,
+            )
+            integration = aws.apigateway.Integration(
+                f"{self._name}-{part}-integration",
+                rest_api=api.id,
+                resource_id=resource_id,
+                http_method=method.http_method,
+                integration_http_method="POST",
+                type="AWS_PROXY",
+                uri=self.function.invoke_arn,
+                opts=child,
+            )
+            methods += [method, integration]
+
+        aws.lambda_.Permission(
+            f"{self._name}-api-invoke",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=pulumi.Output.concat(api.execution_arn, "/*/*"),
+            opts=child,
+        )
+        deployment = aws.apigateway.Deployment(
+            f"{self._name}-deployment",
+            rest_api=api.id,
+            triggers={"routes": json.dumps([(r[0], r[2], r[3]) for r in routes])},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=methods),
+        )
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{self._name}-access-logs",
+            name=f"/hub/{a.name_prefix}/api-access",
+            kms_key_id=a.audit_key_arn,
+            retention_in_days=a.log_retention_days,
+            opts=child,
+        )
+        stage = aws.apigateway.Stage(
+            f"{self._name}-stage",
+            rest_api=api.id,
+            deployment=deployment.id,
+            stage_name=API_STAGE_NAME,
+            xray_tracing_enabled=True,
+            access_log_settings={
+                "destination_arn": access_logs.arn,
+                # identifiers only: never bodies, never query strings with patient ids
+                "format": json.dumps({
+                    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+                    "sub": "$context.authorizer.claims.sub", "method": "$context.httpMethod",
+                    "resource": "$context.resourcePath", "status": "$context.status",
+                    "latencyMs": "$context.responseLatency", "time": "$context.requestTime",
+                }),
+            },
+            opts=child,
+        )
+        aws.apigateway.MethodSettings(
+            f"{self._name}-throttling",
+            rest_api=api.id,
+            stage_name=stage.stage_name,
+            method_path="*/*",
+            settings={
+                "throttling_rate_limit": a.capacity.api_throttle_rate_limit,
+                "throttling_burst_limit": a.capacity.api_throttle_burst_limit,
+                "metrics_enabled": True,
+                "logging_level": "ERROR",
+                "data_trace_enabled": False,  # data traces would log request bodies
+            },
+            opts=child,
+        )
+        return api, stage
+
+    def _create_waf(self) -> aws.wafv2.WebAcl:
+        a = self._args
+        child = pulumi.ResourceOptions(parent=self)
+
+        def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
+            return {"cloudwatch_metrics_enabled": True, "metric_name": metric,
+                    "sampled_requests_enabled": True}
+
+        rules: list[aws.wafv2.WebAclRuleArgsDict] = [{
+            "name": "per-ip-rate-limit",
+            "priority": 0,
+            "action": {"block": {}},
+            "statement": {"rate_based_statement": {
+                "limit": WAF_RATE_LIMIT_PER_5_MIN, "aggregate_key_type": "IP"}},
+            "visibility_config": visibility("per-ip-rate-limit"),
+        }]
+        for priority, group in enumerate(WAF_MANAGED_RULE_GROUPS, start=1):
+            rules.append({
+                "name": group,
+                "priority": priority,
+                "override_action": {"none": {}},
+                "statement": {"managed_rule_group_statement": {
+                    "name": group, "vendor_name": "AWS"}},
+                "visibility_config": visibility(group),
+            })
+        acl = aws.wafv2.WebAcl(
+            f"{self._name}-waf",
+            name=f"{a.name_prefix}-api-waf",
+            scope="REGIONAL",
+            default_action={"allow": {}},
+            rules=rules,
+            visibility_config=visibility(f"{a.name_prefix}-api-waf"),
+            opts=child,
+        )
+        aws.wafv2.WebAclAssociation(
+            f"{self._name}-waf-association",
+            resource_arn=self.stage.arn,
+            web_acl_arn=acl.arn,
+            opts=child,
+        )
+        return acl

@@ -1,0 +1,107 @@
+"""The Pulumi program: declares one phase's complete ap-east-1 deployment from a Stage.
+
+``declare`` is called by the entry point (``infra/__main__.py``) under the Pulumi engine,
+and by the preview, the tests and the emulator under Pulumi's mock runtime. It takes a
+parsed, validated ``Stage`` and never reads configuration itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retention_days, trail_arn
+from infra.components.identity import Identity, IdentityArgs
+from infra.components.keys import Keys, KeysArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs
+from infra.components.shard_storage import ShardStorage, ShardStorageArgs
+from infra.components.sharing_service import ServiceRole, SharingService, SharingServiceArgs
+from infra.components.tables import ServiceTables, ServiceTablesArgs
+from infra.stage import Stage
+
+# Operational logs (Lambda, API access) are kept a year; the trail's own group follows
+# the audit retention.
+OPERATIONAL_LOG_RETENTION_DAYS = 365
+
+
+def declare(stage: Stage, oidc_client_secrets: Mapping[str, pulumi.Input[str]] | None = None
+            ) -> dict[str, pulumi.Input[object]]:
+    """Declare every resource of ``stage`` and return the stack outputs."""
+    caller = aws.get_caller_identity_output()
+    partition = aws.get_partition_output().partition
+    account_id = caller.account_id
+    prefix = stage.name_prefix
+
+    service_role = ServiceRole("service", prefix)
+    keys = Keys("keys", KeysArgs(
+        name_prefix=prefix, region=stage.region, partition=partition, account_id=account_id,
+        service_role_arn=service_role.role.arn,
+        trail_arn=trail_arn(partition, stage.region, account_id, prefix),
+    ))
+    storage = ShardStorage("storage", ShardStorageArgs(
+        name_prefix=prefix, account_id=account_id, partition=partition,
+        records_key_arn=keys.records_key.arn,
+    ))
+    tables = ServiceTables("tables", ServiceTablesArgs(
+        name_prefix=prefix, records_key_arn=keys.records_key.arn,
+        audit_key_arn=keys.audit_key.arn,
+    ))
+    audit = AuditTrail("audit", AuditTrailArgs(
+        name_prefix=prefix, region=stage.region, partition=partition, account_id=account_id,
+        audit_key_arn=keys.audit_key.arn, retention_years=stage.audit_retention_years,
+        access_log_bucket=storage.log_bucket.id, shard_bucket_arn=storage.shard_bucket.arn,
+        table_arns=[t.arn for t in tables.tables.values()],
+    ))
+    identity = Identity("identity", IdentityArgs(
+        name_prefix=prefix, region=stage.region, partition=partition, account_id=account_id,
+        phase=stage.phase, admitted_institutions=stage.institution_ids(),
+        self_registration=stage.features.self_registration,
+        callback_urls=stage.oauth_callback_urls,
+        register_table_name=tables.tables["register"].name,
+        register_table_arn=tables.tables["register"].arn,
+        audit_key_arn=keys.audit_key.arn, lambda_bundle=stage.lambda_bundle,
+        log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+        federation=stage.federation, oidc_client_secrets=dict(oidc_client_secrets or {}),
+    ))
+    service = SharingService("service", SharingServiceArgs(
+        name_prefix=prefix, region=stage.region, partition=partition, account_id=account_id,
+        phase=stage.phase, stack=stage.stack, role=service_role.role,
+        capacity=stage.capacity, waf=stage.features.waf, lambda_bundle=stage.lambda_bundle,
+        admitted_institutions=stage.institution_ids(),
+        table_names={k: t.name for k, t in tables.tables.items()},
+        table_arns={k: t.arn for k, t in tables.tables.items()},
+        shard_bucket_name=storage.shard_bucket.bucket, shard_bucket_arn=storage.shard_bucket.arn,
+        checkpoint_bucket_name=audit.bucket.bucket, checkpoint_bucket_arn=audit.bucket.arn,
+        records_key_arn=keys.records_key.arn, audit_key_arn=keys.audit_key.arn,
+        signing_key_arn=keys.signing_key.arn,
+        user_pool_id=identity.user_pool.id, user_pool_arn=identity.user_pool.arn,
+        user_pool_client_id=identity.client.id, issuer=identity.issuer,
+        log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+    ))
+    Monitoring("monitoring", MonitoringArgs(
+        name_prefix=prefix, account_id=account_id, log_group_name=audit.log_group.name,
+        audit_key_arn=keys.audit_key.arn, subscription=stage.alarm_subscription,
+    ))
+
+    return {
+        "phase": stage.phase,
+        "region": stage.region,
+        "apiUrl": service.api_url,
+        "apiId": service.api.id,
+        "userPoolId": identity.user_pool.id,
+        "userPoolClientIds": [identity.client.id],
+        "issuer": identity.issuer,
+        "shardBucketName": storage.shard_bucket.bucket,
+        "accessLogBucketName": storage.log_bucket.bucket,
+        "auditBucketName": audit.bucket.bucket,
+        "recordsKeyArn": keys.records_key.arn,
+        "auditKeyArn": keys.audit_key.arn,
+        "signingKeyArn": keys.signing_key.arn,
+        "tableNames": {k: t.name for k, t in tables.tables.items()},
+        "trailArn": audit.trail.arn,
+        "trailLogGroupName": audit.log_group.name,
+        "functionName": service.function.name,
+        "alarmRetentionDays": log_retention_days(stage.audit_retention_years),
+    }
