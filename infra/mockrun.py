@@ -240,7 +240,7 @@ def run_program(
         registration = by_urn.get(urn)
         resources.append(DeclaredResource(
             type=typ, name=name, urn=urn, parent_urn=parent,
-            custom=not typ.startswith("hub:"),
+            custom=not typ.startswith(("hub:", "pulumi:")),
             inputs={}, id=registration.id if registration else "",
             state=dict(registration.state) if registration else {}, protect=protect,
         ))
