@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from infra.stage import KNOWN_KEYS, Stage, StageConfigError, parse_stage
+from infra.stage import Stage, StageConfigError, parse_stage
 
 PROJECT = "hub"
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,8 +63,9 @@ def _secret_mapping(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         value = json.loads(value)
     if not isinstance(value, dict):
-        raise StageConfigError(f"{PROJECT}:{SECRET_KEY_OIDC}", "a mapping provider -> secret",
-                               value)
+        raise StageConfigError(
+            f"{PROJECT}:{SECRET_KEY_OIDC}", "a mapping provider -> secret", value
+        )
     return value
 
 
@@ -73,7 +74,9 @@ def check_oidc_secrets(stage: Stage, secrets: dict[str, Any]) -> None:
         if provider.protocol == "OIDC" and not secrets.get(provider.name):
             raise StageConfigError(
                 f"{PROJECT}:{SECRET_KEY_OIDC}.{provider.name}",
-                "the OIDC client secret, set with `pulumi config set --secret`", missing=True)
+                "the OIDC client secret, set with `pulumi config set --secret`",
+                missing=True,
+            )
 
 
 def stage_from_config(stack: str, config: dict[str, Any]) -> tuple[Stage, dict[str, Any]]:
@@ -105,5 +108,3 @@ def pulumi_config_strings(config: dict[str, Any]) -> dict[str, str]:
         else:
             encoded[key] = str(value)
     return encoded
-
-

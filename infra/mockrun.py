@@ -83,12 +83,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._lock = threading.Lock()
         self.registrations: dict[tuple[str, str], tuple[str, str, bool]] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
         with self._lock:
             self.registrations[(request.type, request.name)] = (
-                urn, request.parent, bool(request.protect))
-        return super().RegisterResource(request)
+                urn,
+                request.parent,
+                bool(request.protect),
+            )
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
 def _arn(service: str, resource: str, account_id: str, region: str = "ap-east-1") -> str:
@@ -107,32 +110,48 @@ class PreviewMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         return invoke_result(args.token, args.args, self.account_id, self.region), []
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
         with self._lock:
             self.captured.append(args)
         if not args.custom:
             return f"{args.name}-component", {}
-        return preview_state(args.typ, args.name, dict(args.inputs), self.account_id,
-                             self.region)
+        return preview_state(args.typ, args.name, dict(args.inputs), self.account_id, self.region)
 
 
-def invoke_result(token: str, _args: dict[str, Any], account_id: str,
-                  region: str) -> dict[str, Any]:
+def invoke_result(
+    token: str, _args: dict[str, Any], account_id: str, region: str
+) -> dict[str, Any]:
     """Results of the data-source invokes the program makes."""
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
-        return {"accountId": account_id, "arn": f"arn:aws:iam::{account_id}:user/deployer",
-                "userId": "AIDAPREVIEW", "id": account_id}
+        return {
+            "accountId": account_id,
+            "arn": f"arn:aws:iam::{account_id}:user/deployer",
+            "userId": "AIDAPREVIEW",
+            "id": account_id,
+        }
     if token == "aws:index/getPartition:getPartition":
-        return {"partition": "aws", "dnsSuffix": "amazonaws.com",
-                "reverseDnsPrefix": "com.amazonaws", "id": "aws"}
+        return {
+            "partition": "aws",
+            "dnsSuffix": "amazonaws.com",
+            "reverseDnsPrefix": "com.amazonaws",
+            "id": "aws",
+        }
     if token == "aws:index/getRegion:getRegion":
-        return {"name": region, "region": region, "id": region,
-                "endpoint": f"ec2.{region}.amazonaws.com", "description": "Asia Pacific (Hong Kong)"}
+        return {
+            "name": region,
+            "region": region,
+            "id": region,
+            "endpoint": f"ec2.{region}.amazonaws.com",
+            "description": "Asia Pacific (Hong Kong)",
+        }
     raise NotImplementedError(f"the program made an invoke the runner does not know: {token}")
 
 
-def preview_state(typ: str, name: str, inputs: dict[str, Any], account_id: str,
-                  region: str) -> tuple[str, dict[str, Any]]:
+def preview_state(
+    typ: str, name: str, inputs: dict[str, Any], account_id: str, region: str
+) -> tuple[str, dict[str, Any]]:
     """A resource's id and the state its consumers read, invented offline."""
     state = dict(inputs)
     physical = inputs.get("name") or inputs.get("bucket") or name
@@ -143,8 +162,11 @@ def preview_state(typ: str, name: str, inputs: dict[str, Any], account_id: str,
     elif typ == "aws:kms/alias:Alias":
         state["arn"] = _arn("kms", str(physical), account_id, region)
     elif typ == "aws:s3/bucket:Bucket":
-        state.update(bucket=rid, arn=f"arn:aws:s3:::{rid}",
-                     bucketRegionalDomainName=f"{rid}.s3.{region}.amazonaws.com")
+        state.update(
+            bucket=rid,
+            arn=f"arn:aws:s3:::{rid}",
+            bucketRegionalDomainName=f"{rid}.s3.{region}.amazonaws.com",
+        )
     elif typ == "aws:dynamodb/table:Table":
         state["arn"] = _arn("dynamodb", f"table/{rid}", account_id, region)
     elif typ == "aws:iam/role:Role":
@@ -153,25 +175,34 @@ def preview_state(typ: str, name: str, inputs: dict[str, Any], account_id: str,
         state["arn"] = _arn("logs", f"log-group:{rid}", account_id, region)
     elif typ == "aws:lambda/function:Function":
         arn = _arn("lambda", f"function:{rid}", account_id, region)
-        state.update(arn=arn, invokeArn=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/"
-                                         f"functions/{arn}/invocations")
+        state.update(
+            arn=arn,
+            invokeArn=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/"
+            f"functions/{arn}/invocations",
+        )
     elif typ == "aws:cognito/userPool:UserPool":
         rid = f"{region}_{uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:9]}"
-        state.update(arn=_arn("cognito-idp", f"userpool/{rid}", account_id, region),
-                     endpoint=f"cognito-idp.{region}.amazonaws.com/{rid}")
+        state.update(
+            arn=_arn("cognito-idp", f"userpool/{rid}", account_id, region),
+            endpoint=f"cognito-idp.{region}.amazonaws.com/{rid}",
+        )
     elif typ == "aws:cognito/userPoolClient:UserPoolClient":
         rid = uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:26]
     elif typ == "aws:apigateway/restApi:RestApi":
         rid = uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:10]
-        state.update(rootResourceId="rootres", arn=f"arn:aws:apigateway:{region}::/restapis/{rid}",
-                     executionArn=_arn("execute-api", rid, account_id, region))
+        state.update(
+            rootResourceId="rootres",
+            arn=f"arn:aws:apigateway:{region}::/restapis/{rid}",
+            executionArn=_arn("execute-api", rid, account_id, region),
+        )
     elif typ == "aws:apigateway/stage:Stage":
         stage_name = inputs.get("stageName", "v1")
         state.update(
             invokeUrl=f"https://{inputs.get('restApi')}.execute-api.{region}.amazonaws.com/"
-                      f"{stage_name}",
+            f"{stage_name}",
             arn=f"arn:aws:apigateway:{region}::/restapis/{inputs.get('restApi')}/stages/"
-                f"{stage_name}")
+            f"{stage_name}",
+        )
         rid = f"ags-{inputs.get('restApi')}-{stage_name}"
     elif typ == "aws:cloudtrail/trail:Trail":
         state["arn"] = _arn("cloudtrail", f"trail/{rid}", account_id, region)
@@ -179,8 +210,11 @@ def preview_state(typ: str, name: str, inputs: dict[str, Any], account_id: str,
         state["arn"] = _arn("sns", rid, account_id, region)
     elif typ == "aws:wafv2/webAcl:WebAcl":
         state["arn"] = _arn("wafv2", f"regional/webacl/{rid}/preview", account_id, region)
-    elif typ in ("aws:apigateway/resource:Resource", "aws:apigateway/authorizer:Authorizer",
-                 "aws:apigateway/deployment:Deployment"):
+    elif typ in (
+        "aws:apigateway/resource:Resource",
+        "aws:apigateway/authorizer:Authorizer",
+        "aws:apigateway/deployment:Deployment",
+    ):
         rid = uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:6]
     state.setdefault("arn", _arn(typ.split(":")[1].split("/")[0], rid, account_id, region))
     return rid, state
@@ -210,7 +244,9 @@ def run_program(
         StageConfigError: the configuration is invalid; nothing was declared.
     """
     if declare_fn is None:
-        from infra.program import declare as declare_fn
+        from infra.program import declare
+
+        declare_fn = declare
     flat = config if config is not None else read_stage_file(stack)
     # Parse first: a bad config or a refused region stops before the runtime is touched.
     stage, secrets = stage_from_config(stack, flat)
@@ -218,8 +254,7 @@ def run_program(
     mocks = mocks or PreviewMocks()
     monitor = RecordingMonitor(mocks)
     _reset_pulumi_runtime()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
-                             monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(pulumi_config_strings(flat))
 
     resolved: dict[str, Any] = {}
@@ -238,12 +273,19 @@ def run_program(
     by_urn = monitor.get_registered_resources()
     for (typ, name), (urn, parent, protect) in monitor.registrations.items():
         registration = by_urn.get(urn)
-        resources.append(DeclaredResource(
-            type=typ, name=name, urn=urn, parent_urn=parent,
-            custom=not typ.startswith(("hub:", "pulumi:")),
-            inputs={}, id=registration.id if registration else "",
-            state=dict(registration.state) if registration else {}, protect=protect,
-        ))
+        resources.append(
+            DeclaredResource(
+                type=typ,
+                name=name,
+                urn=urn,
+                parent_urn=parent,
+                custom=not typ.startswith(("hub:", "pulumi:")),
+                inputs={},
+                id=registration.id if registration else "",
+                state=dict(registration.state) if registration else {},
+                protect=protect,
+            )
+        )
     captured_inputs = _captured_inputs(mocks)
     for r in resources:
         r.inputs = captured_inputs.get((r.type, r.name), {})

@@ -26,8 +26,9 @@ from infra.stage import Stage
 OPERATIONAL_LOG_RETENTION_DAYS = 365
 
 
-def declare(stage: Stage, oidc_client_secrets: Mapping[str, pulumi.Input[str]] | None = None
-            ) -> dict[str, pulumi.Input[object]]:
+def declare(
+    stage: Stage, oidc_client_secrets: Mapping[str, pulumi.Input[str]] | None = None
+) -> dict[str, pulumi.Input[object]]:
     """Declare every resource of ``stage`` and return the stack outputs."""
     caller = aws.get_caller_identity_output()
     partition = aws.get_partition_output().partition
@@ -35,55 +36,108 @@ def declare(stage: Stage, oidc_client_secrets: Mapping[str, pulumi.Input[str]] |
     prefix = stage.name_prefix
 
     service_role = ServiceRole("service", prefix)
-    keys = Keys("keys", KeysArgs(
-        name_prefix=prefix, region=stage.region, partition=partition, account_id=account_id,
-        service_role_arn=service_role.role.arn,
-        trail_arn=trail_arn(partition, stage.region, account_id, prefix),
-    ))
-    storage = ShardStorage("storage", ShardStorageArgs(
-        name_prefix=prefix, account_id=account_id, partition=partition,
-        records_key_arn=keys.records_key.arn,
-    ))
-    tables = ServiceTables("tables", ServiceTablesArgs(
-        name_prefix=prefix, records_key_arn=keys.records_key.arn,
-        audit_key_arn=keys.audit_key.arn,
-    ))
-    audit = AuditTrail("audit", AuditTrailArgs(
-        name_prefix=prefix, region=stage.region, partition=partition, account_id=account_id,
-        audit_key_arn=keys.audit_key.arn, retention_years=stage.audit_retention_years,
-        access_log_bucket=storage.log_bucket.id, shard_bucket_arn=storage.shard_bucket.arn,
-        table_arns=[t.arn for t in tables.tables.values()],
-    ))
-    identity = Identity("identity", IdentityArgs(
-        name_prefix=prefix, region=stage.region, partition=partition, account_id=account_id,
-        phase=stage.phase, admitted_institutions=stage.institution_ids(),
-        self_registration=stage.features.self_registration,
-        callback_urls=stage.oauth_callback_urls,
-        register_table_name=tables.tables["register"].name,
-        register_table_arn=tables.tables["register"].arn,
-        audit_key_arn=keys.audit_key.arn, lambda_bundle=stage.lambda_bundle,
-        log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
-        federation=stage.federation, oidc_client_secrets=dict(oidc_client_secrets or {}),
-    ))
-    service = SharingService("service", SharingServiceArgs(
-        name_prefix=prefix, region=stage.region, partition=partition, account_id=account_id,
-        phase=stage.phase, stack=stage.stack, role=service_role.role,
-        capacity=stage.capacity, waf=stage.features.waf, lambda_bundle=stage.lambda_bundle,
-        admitted_institutions=stage.institution_ids(),
-        table_names={k: t.name for k, t in tables.tables.items()},
-        table_arns={k: t.arn for k, t in tables.tables.items()},
-        shard_bucket_name=storage.shard_bucket.bucket, shard_bucket_arn=storage.shard_bucket.arn,
-        checkpoint_bucket_name=audit.bucket.bucket, checkpoint_bucket_arn=audit.bucket.arn,
-        records_key_arn=keys.records_key.arn, audit_key_arn=keys.audit_key.arn,
-        signing_key_arn=keys.signing_key.arn,
-        user_pool_id=identity.user_pool.id, user_pool_arn=identity.user_pool.arn,
-        user_pool_client_id=identity.client.id, issuer=identity.issuer,
-        log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
-    ))
-    Monitoring("monitoring", MonitoringArgs(
-        name_prefix=prefix, account_id=account_id, log_group_name=audit.log_group.name,
-        audit_key_arn=keys.audit_key.arn, subscription=stage.alarm_subscription,
-    ))
+    keys = Keys(
+        "keys",
+        KeysArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            service_role_arn=service_role.role.arn,
+            trail_arn=trail_arn(partition, stage.region, account_id, prefix),
+        ),
+    )
+    storage = ShardStorage(
+        "storage",
+        ShardStorageArgs(
+            name_prefix=prefix,
+            account_id=account_id,
+            partition=partition,
+            records_key_arn=keys.records_key.arn,
+        ),
+    )
+    tables = ServiceTables(
+        "tables",
+        ServiceTablesArgs(
+            name_prefix=prefix,
+            records_key_arn=keys.records_key.arn,
+            audit_key_arn=keys.audit_key.arn,
+        ),
+    )
+    audit = AuditTrail(
+        "audit",
+        AuditTrailArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            audit_key_arn=keys.audit_key.arn,
+            retention_years=stage.audit_retention_years,
+            access_log_bucket=storage.log_bucket.id,
+            shard_bucket_arn=storage.shard_bucket.arn,
+            table_arns=[t.arn for t in tables.tables.values()],
+        ),
+    )
+    identity = Identity(
+        "identity",
+        IdentityArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            phase=stage.phase,
+            admitted_institutions=stage.institution_ids(),
+            self_registration=stage.features.self_registration,
+            callback_urls=stage.oauth_callback_urls,
+            register_table_name=tables.tables["register"].name,
+            register_table_arn=tables.tables["register"].arn,
+            audit_key_arn=keys.audit_key.arn,
+            lambda_bundle=stage.lambda_bundle,
+            log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+            federation=stage.federation,
+            oidc_client_secrets=dict(oidc_client_secrets or {}),
+        ),
+    )
+    service = SharingService(
+        "service",
+        SharingServiceArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            phase=stage.phase,
+            stack=stage.stack,
+            role=service_role.role,
+            capacity=stage.capacity,
+            waf=stage.features.waf,
+            lambda_bundle=stage.lambda_bundle,
+            admitted_institutions=stage.institution_ids(),
+            table_names={k: t.name for k, t in tables.tables.items()},
+            table_arns={k: t.arn for k, t in tables.tables.items()},
+            shard_bucket_name=storage.shard_bucket.bucket,
+            shard_bucket_arn=storage.shard_bucket.arn,
+            checkpoint_bucket_name=audit.bucket.bucket,
+            checkpoint_bucket_arn=audit.bucket.arn,
+            records_key_arn=keys.records_key.arn,
+            audit_key_arn=keys.audit_key.arn,
+            signing_key_arn=keys.signing_key.arn,
+            user_pool_id=identity.user_pool.id,
+            user_pool_arn=identity.user_pool.arn,
+            user_pool_client_id=identity.client.id,
+            issuer=identity.issuer,
+            log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+        ),
+    )
+    Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            name_prefix=prefix,
+            account_id=account_id,
+            log_group_name=audit.log_group.name,
+            audit_key_arn=keys.audit_key.arn,
+            subscription=stage.alarm_subscription,
+        ),
+    )
 
     return {
         "phase": stage.phase,

@@ -260,8 +260,10 @@ def _parse_cohort(raw: Any, phase: int) -> tuple[Institution, ...]:
         first = FIRST_PHASE_FOR_TYPE[inst_type]
         if phase < first:
             raise StageConfigError(
-                f"{key}.type", f"an institution type admitted by phase {phase} "
-                f"({inst_type.value} is admitted from phase {first})", inst_type.value
+                f"{key}.type",
+                f"an institution type admitted by phase {phase} "
+                f"({inst_type.value} is admitted from phase {first})",
+                inst_type.value,
             )
         cohort.append(Institution(inst_id, _str(f"{key}.name", entry["name"]), inst_type))
     return tuple(cohort)
@@ -273,7 +275,8 @@ def _parse_federation(
     items = _list("hub:federation", raw)
     if items and phase < 2:
         raise StageConfigError(
-            "hub:federation", "no federated providers in phase 1 (federation starts in phase 2)",
+            "hub:federation",
+            "no federated providers in phase 1 (federation starts in phase 2)",
             f"{len(items)} provider(s)",
         )
     ids = {i.id for i in cohort}
@@ -282,15 +285,22 @@ def _parse_federation(
     for n, item in enumerate(items):
         key = f"hub:federation[{n}]"
         entry = _mapping(
-            key, item,
+            key,
+            item,
             {"institutionId", "name", "protocol", "metadataUrl", "issuer", "clientId"},
             {"institutionId", "name", "protocol"},
         )
         inst = _str(f"{key}.institutionId", entry["institutionId"])
         if inst not in ids:
-            raise StageConfigError(f"{key}.institutionId", "an institution id from hub:cohort", inst)
-        name = _str(f"{key}.name", entry["name"], _PROVIDER_NAME_RE,
-                    "a provider name of 3-32 letters, digits, '_' or '-'")
+            raise StageConfigError(
+                f"{key}.institutionId", "an institution id from hub:cohort", inst
+            )
+        name = _str(
+            f"{key}.name",
+            entry["name"],
+            _PROVIDER_NAME_RE,
+            "a provider name of 3-32 letters, digits, '_' or '-'",
+        )
         if name in names or name == "COGNITO":
             raise StageConfigError(f"{key}.name", "a unique provider name", name)
         names.add(name)
@@ -298,19 +308,28 @@ def _parse_federation(
         if protocol == "SAML":
             if "issuer" in entry or "clientId" in entry:
                 raise StageConfigError(f"{key}.issuer", "no OIDC keys on a SAML provider", "set")
-            providers.append(FederationProvider(
-                inst, name, "SAML",
-                metadata_url=_https_url(f"{key}.metadataUrl", entry.get("metadataUrl")),
-            ))
+            providers.append(
+                FederationProvider(
+                    inst,
+                    name,
+                    "SAML",
+                    metadata_url=_https_url(f"{key}.metadataUrl", entry.get("metadataUrl")),
+                )
+            )
         elif protocol == "OIDC":
             if "metadataUrl" in entry:
-                raise StageConfigError(f"{key}.metadataUrl", "no SAML keys on an OIDC provider",
-                                       "set")
-            providers.append(FederationProvider(
-                inst, name, "OIDC",
-                issuer=_https_url(f"{key}.issuer", entry.get("issuer")),
-                client_id=_str(f"{key}.clientId", entry.get("clientId")),
-            ))
+                raise StageConfigError(
+                    f"{key}.metadataUrl", "no SAML keys on an OIDC provider", "set"
+                )
+            providers.append(
+                FederationProvider(
+                    inst,
+                    name,
+                    "OIDC",
+                    issuer=_https_url(f"{key}.issuer", entry.get("issuer")),
+                    client_id=_str(f"{key}.clientId", entry.get("clientId")),
+                )
+            )
         else:
             raise StageConfigError(f"{key}.protocol", "'SAML' or 'OIDC'", protocol)
     return tuple(providers)
@@ -322,21 +341,27 @@ def _parse_features(raw: Any, phase: int) -> Features:
     features = Features(
         self_registration=_bool("hub:features.selfRegistration", entry["selfRegistration"]),
         waf=_bool("hub:features.waf", entry["waf"]),
-        community_care_intake=_bool("hub:features.communityCareIntake",
-                                    entry["communityCareIntake"]),
+        community_care_intake=_bool(
+            "hub:features.communityCareIntake", entry["communityCareIntake"]
+        ),
     )
     if features.self_registration and phase < 3:
-        raise StageConfigError("hub:features.selfRegistration",
-                               "false before phase 3 (self-registration opens in phase 3)", True)
+        raise StageConfigError(
+            "hub:features.selfRegistration",
+            "false before phase 3 (self-registration opens in phase 3)",
+            True,
+        )
     if features.self_registration and not features.waf:
         # Open sign-up without a WAF would loosen the perimeter; WAF may be on earlier (tightening).
-        raise StageConfigError("hub:features.waf",
-                               "true whenever selfRegistration is on", features.waf)
+        raise StageConfigError(
+            "hub:features.waf", "true whenever selfRegistration is on", features.waf
+        )
     if phase >= 3 and not features.waf:
         raise StageConfigError("hub:features.waf", "true in phase 3", features.waf)
     if features.community_care_intake and phase < 2:
-        raise StageConfigError("hub:features.communityCareIntake",
-                               "false in phase 1 (intake starts in phase 2)", True)
+        raise StageConfigError(
+            "hub:features.communityCareIntake", "false in phase 1 (intake starts in phase 2)", True
+        )
     return features
 
 
@@ -344,27 +369,33 @@ def _parse_capacity(raw: Any) -> Capacity:
     allowed = {"lambdaReservedConcurrency", "apiThrottleRateLimit", "apiThrottleBurstLimit"}
     entry = _mapping("hub:capacity", raw, allowed, allowed)
     capacity = Capacity(
-        lambda_reserved_concurrency=_int("hub:capacity.lambdaReservedConcurrency",
-                                         entry["lambdaReservedConcurrency"], 1, 1000),
-        api_throttle_rate_limit=_number("hub:capacity.apiThrottleRateLimit",
-                                        entry["apiThrottleRateLimit"], 1, 10000),
-        api_throttle_burst_limit=_int("hub:capacity.apiThrottleBurstLimit",
-                                      entry["apiThrottleBurstLimit"], 1, 5000),
+        lambda_reserved_concurrency=_int(
+            "hub:capacity.lambdaReservedConcurrency", entry["lambdaReservedConcurrency"], 1, 1000
+        ),
+        api_throttle_rate_limit=_number(
+            "hub:capacity.apiThrottleRateLimit", entry["apiThrottleRateLimit"], 1, 10000
+        ),
+        api_throttle_burst_limit=_int(
+            "hub:capacity.apiThrottleBurstLimit", entry["apiThrottleBurstLimit"], 1, 5000
+        ),
     )
     return capacity
 
 
 def _parse_alarm(raw: Any) -> AlarmSubscription:
-    entry = _mapping("hub:alarmSubscription", raw, {"protocol", "endpoint"},
-                     {"protocol", "endpoint"})
+    entry = _mapping(
+        "hub:alarmSubscription", raw, {"protocol", "endpoint"}, {"protocol", "endpoint"}
+    )
     protocol = entry["protocol"]
     if protocol == "email":
-        endpoint = _str("hub:alarmSubscription.endpoint", entry["endpoint"], _EMAIL_RE,
-                        "an email address")
+        endpoint = _str(
+            "hub:alarmSubscription.endpoint", entry["endpoint"], _EMAIL_RE, "an email address"
+        )
         return AlarmSubscription("email", endpoint)
     if protocol == "https":
-        return AlarmSubscription("https",
-                                 _https_url("hub:alarmSubscription.endpoint", entry["endpoint"]))
+        return AlarmSubscription(
+            "https", _https_url("hub:alarmSubscription.endpoint", entry["endpoint"])
+        )
     raise StageConfigError("hub:alarmSubscription.protocol", "'email' or 'https'", protocol)
 
 
@@ -384,8 +415,9 @@ def parse_stage(stack: str, region: Any, raw: Mapping[str, Any]) -> Stage:
         raise RegionRefused(region)
     unknown = sorted(set(raw) - set(KNOWN_KEYS))
     if unknown:
-        raise StageConfigError(f"hub:{unknown[0]}",
-                               f"one of the documented keys {sorted(KNOWN_KEYS)}", "unknown key")
+        raise StageConfigError(
+            f"hub:{unknown[0]}", f"one of the documented keys {sorted(KNOWN_KEYS)}", "unknown key"
+        )
     for key, required in KNOWN_KEYS.items():
         if required and raw.get(key) is None:
             raise StageConfigError(f"hub:{key}", "a value (see docs/stages.md)", missing=True)
@@ -397,8 +429,12 @@ def parse_stage(stack: str, region: Any, raw: Mapping[str, Any]) -> Stage:
 
     cohort = _parse_cohort(raw["cohort"], phase)
     federation = _parse_federation(raw.get("federation") or [], phase, cohort)
-    retention = _int("hub:auditRetentionYears", raw["auditRetentionYears"],
-                     MIN_AUDIT_RETENTION_YEARS, MAX_AUDIT_RETENTION_YEARS)
+    retention = _int(
+        "hub:auditRetentionYears",
+        raw["auditRetentionYears"],
+        MIN_AUDIT_RETENTION_YEARS,
+        MAX_AUDIT_RETENTION_YEARS,
+    )
     callbacks = _list("hub:oauthCallbackUrls", raw["oauthCallbackUrls"])
     if not callbacks:
         raise StageConfigError("hub:oauthCallbackUrls", "at least one callback URL", callbacks)

@@ -47,11 +47,20 @@ def trail_name(name_prefix: str) -> str:
     return f"{name_prefix}-trail"
 
 
-def trail_arn(partition: pulumi.Input[str], region: str, account_id: pulumi.Input[str],
-              name_prefix: str) -> pulumi.Output[str]:
+def trail_arn(
+    partition: pulumi.Input[str], region: str, account_id: pulumi.Input[str], name_prefix: str
+) -> pulumi.Output[str]:
     """Known before the trail exists, so key and bucket policies can bind to it."""
-    return pulumi.Output.concat("arn:", partition, ":cloudtrail:", region, ":", account_id,
-                                ":trail/", trail_name(name_prefix))
+    return pulumi.Output.concat(
+        "arn:",
+        partition,
+        ":cloudtrail:",
+        region,
+        ":",
+        account_id,
+        ":trail/",
+        trail_name(name_prefix),
+    )
 
 
 class AuditTrail(pulumi.ComponentResource):
@@ -59,13 +68,11 @@ class AuditTrail(pulumi.ComponentResource):
     bucket: aws.s3.Bucket
     log_group: aws.cloudwatch.LogGroup
 
-    def __init__(self, name: str, args: AuditTrailArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: AuditTrailArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hub:audit:AuditTrail", name, None, opts)
         self._name = name
         self._args = args
-        self._trail_arn = trail_arn(args.partition, args.region, args.account_id,
-                                    args.name_prefix)
+        self._trail_arn = trail_arn(args.partition, args.region, args.account_id, args.name_prefix)
 
         store = private_bucket(
             f"{name}-bucket",
@@ -84,8 +91,13 @@ class AuditTrail(pulumi.ComponentResource):
             rule={"default_retention": {"mode": "COMPLIANCE", "years": args.retention_years}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[store.versioning]),
         )
-        access_logging(f"{name}-bucket-logging", bucket=store.bucket,
-                       log_bucket=args.access_log_bucket, prefix="audit/", parent=self)
+        access_logging(
+            f"{name}-bucket-logging",
+            bucket=store.bucket,
+            log_bucket=args.access_log_bucket,
+            prefix="audit/",
+            parent=self,
+        )
         bucket_policy = self._bucket_policy(store.bucket, [store.public_access_block])
 
         self.log_group = aws.cloudwatch.LogGroup(
@@ -113,11 +125,13 @@ class AuditTrail(pulumi.ComponentResource):
             # CloudTrail validates bucket, key and role access when the trail is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket_policy, delivery_policy]),
         )
-        self.register_outputs({
-            "trail_arn": self.trail.arn,
-            "bucket_name": self.bucket.bucket,
-            "log_group_name": self.log_group.name,
-        })
+        self.register_outputs(
+            {
+                "trail_arn": self.trail.arn,
+                "bucket_name": self.bucket.bucket,
+                "log_group_name": self.log_group.name,
+            }
+        )
 
     def _event_selectors(self) -> list[aws.cloudtrail.TrailAdvancedEventSelectorArgsDict]:
         a = self._args
@@ -131,8 +145,10 @@ class AuditTrail(pulumi.ComponentResource):
                 "field_selectors": [
                     {"field": "eventCategory", "equals": ["Data"]},
                     {"field": "resources.type", "equals": ["AWS::S3::Object"]},
-                    {"field": "resources.ARN",
-                     "starts_withs": [pulumi.Output.concat(a.shard_bucket_arn, "/")]},
+                    {
+                        "field": "resources.ARN",
+                        "starts_withs": [pulumi.Output.concat(a.shard_bucket_arn, "/")],
+                    },
                 ],
             },
             {
@@ -145,8 +161,9 @@ class AuditTrail(pulumi.ComponentResource):
             },
         ]
 
-    def _bucket_policy(self, bucket: aws.s3.Bucket,
-                       depends_on: list[pulumi.Resource]) -> aws.s3.BucketPolicy:
+    def _bucket_policy(
+        self, bucket: aws.s3.Bucket, depends_on: list[pulumi.Resource]
+    ) -> aws.s3.BucketPolicy:
         statements: list[dict[str, Any]] = [
             *deny_insecure_transport(bucket.arn),
             {
@@ -162,12 +179,15 @@ class AuditTrail(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
                 "Action": "s3:PutObject",
-                "Resource": pulumi.Output.concat(bucket.arn, "/cloudtrail/AWSLogs/",
-                                                 self._args.account_id, "/*"),
-                "Condition": {"StringEquals": {
-                    "aws:SourceArn": self._trail_arn,
-                    "s3:x-amz-acl": "bucket-owner-full-control",
-                }},
+                "Resource": pulumi.Output.concat(
+                    bucket.arn, "/cloudtrail/AWSLogs/", self._args.account_id, "/*"
+                ),
+                "Condition": {
+                    "StringEquals": {
+                        "aws:SourceArn": self._trail_arn,
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                    }
+                },
             },
         ]
         return aws.s3.BucketPolicy(
@@ -191,12 +211,16 @@ class AuditTrail(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{self._name}-logs-role-policy",
             role=role.id,
-            policy=policy_document([{
-                "Sid": "DeliverTrailToLogGroup",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": pulumi.Output.concat(self.log_group.arn, ":log-stream:*"),
-            }]),
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "DeliverTrailToLogGroup",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": pulumi.Output.concat(self.log_group.arn, ":log-stream:*"),
+                    }
+                ]
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return role, policy

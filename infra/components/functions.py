@@ -22,10 +22,12 @@ class LoggedFunction:
     log_group: aws.cloudwatch.LogGroup
 
 
-def log_group_arn(region: str, partition: pulumi.Input[str], account_id: pulumi.Input[str],
-                  log_group_name: str) -> pulumi.Output[str]:
-    return pulumi.Output.concat("arn:", partition, ":logs:", region, ":", account_id,
-                                ":log-group:", log_group_name)
+def log_group_arn(
+    region: str, partition: pulumi.Input[str], account_id: pulumi.Input[str], log_group_name: str
+) -> pulumi.Output[str]:
+    return pulumi.Output.concat(
+        "arn:", partition, ":logs:", region, ":", account_id, ":log-group:", log_group_name
+    )
 
 
 def logged_function(
@@ -65,7 +67,6 @@ def logged_function(
         environment={"variables": environment},
         tracing_config={"mode": "Active"},
         logging_config={"log_format": "JSON", "log_group": log_group.name},
-        opts=pulumi.ResourceOptions(parent=parent,
-                                    depends_on=[log_group, *(depends_on or [])]),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[log_group, *(depends_on or [])]),
     )
     return LoggedFunction(function, log_group)

@@ -82,8 +82,7 @@ class Identity(pulumi.ComponentResource):
     client: aws.cognito.UserPoolClient
     issuer: pulumi.Output[str]
 
-    def __init__(self, name: str, args: IdentityArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hub:identity:Identity", name, None, opts)
         self._name = name
         self._args = args
@@ -118,14 +117,17 @@ class Identity(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.issuer = pulumi.Output.concat(
-            "https://cognito-idp.", args.region, ".amazonaws.com/", self.user_pool.id)
-        self.register_outputs({
-            "user_pool_id": self.user_pool.id,
-            "user_pool_arn": self.user_pool.arn,
-            "client_id": self.client.id,
-            "issuer": self.issuer,
-            "domain": self.domain.domain,
-        })
+            "https://cognito-idp.", args.region, ".amazonaws.com/", self.user_pool.id
+        )
+        self.register_outputs(
+            {
+                "user_pool_id": self.user_pool.id,
+                "user_pool_arn": self.user_pool.arn,
+                "client_id": self.client.id,
+                "issuer": self.issuer,
+                "domain": self.domain.domain,
+            }
+        )
 
     def _create_triggers(self) -> tuple[aws.lambda_.Function, aws.lambda_.Function]:
         a = self._args
@@ -135,7 +137,8 @@ class Identity(pulumi.ComponentResource):
         }
         log_arns = [
             pulumi.Output.concat(
-                log_group_arn(a.region, a.partition, a.account_id, f"/aws/lambda/{fn}"), ":*")
+                log_group_arn(a.region, a.partition, a.account_id, f"/aws/lambda/{fn}"), ":*"
+            )
             for fn in function_names.values()
         ]
         role = aws.iam.Role(
@@ -147,15 +150,28 @@ class Identity(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{self._name}-triggers-policy",
             role=role.id,
-            policy=policy_document([
-                {"Sid": "ReadRegister", "Effect": "Allow",
-                 "Action": ["dynamodb:GetItem"], "Resource": a.register_table_arn},
-                {"Sid": "WriteOwnLogs", "Effect": "Allow",
-                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_arns},
-                {"Sid": "Tracing", "Effect": "Allow",
-                 "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                 "Resource": "*"},
-            ]),
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "ReadRegister",
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem"],
+                        "Resource": a.register_table_arn,
+                    },
+                    {
+                        "Sid": "WriteOwnLogs",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": log_arns,
+                    },
+                    {
+                        "Sid": "Tracing",
+                        "Effect": "Allow",
+                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                        "Resource": "*",
+                    },
+                ]
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         environment = {
@@ -167,22 +183,35 @@ class Identity(pulumi.ComponentResource):
             f"{self._name}-pre-sign-up",
             function_name=function_names["pre-sign-up"],
             handler="app.identity.triggers.pre_sign_up",
-            role_arn=role.arn, bundle=a.lambda_bundle, environment=environment,
-            audit_key_arn=a.audit_key_arn, log_retention_days=a.log_retention_days,
-            parent=self, memory_mb=256, timeout_s=5, depends_on=[policy],
+            role_arn=role.arn,
+            bundle=a.lambda_bundle,
+            environment=environment,
+            audit_key_arn=a.audit_key_arn,
+            log_retention_days=a.log_retention_days,
+            parent=self,
+            memory_mb=256,
+            timeout_s=5,
+            depends_on=[policy],
         )
         pre_token = logged_function(
             f"{self._name}-pre-token",
             function_name=function_names["pre-token"],
             handler="app.identity.triggers.pre_token_generation",
-            role_arn=role.arn, bundle=a.lambda_bundle, environment=environment,
-            audit_key_arn=a.audit_key_arn, log_retention_days=a.log_retention_days,
-            parent=self, memory_mb=256, timeout_s=5, depends_on=[policy],
+            role_arn=role.arn,
+            bundle=a.lambda_bundle,
+            environment=environment,
+            audit_key_arn=a.audit_key_arn,
+            log_retention_days=a.log_retention_days,
+            parent=self,
+            memory_mb=256,
+            timeout_s=5,
+            depends_on=[policy],
         )
         return pre_sign_up.function, pre_token.function
 
-    def _create_user_pool(self, pre_sign_up_arn: pulumi.Input[str],
-                          pre_token_arn: pulumi.Input[str]) -> aws.cognito.UserPool:
+    def _create_user_pool(
+        self, pre_sign_up_arn: pulumi.Input[str], pre_token_arn: pulumi.Input[str]
+    ) -> aws.cognito.UserPool:
         a = self._args
         schemas: list[aws.cognito.UserPoolSchemaArgsDict] = [
             {
@@ -245,19 +274,22 @@ class Identity(pulumi.ComponentResource):
                     "authorize_scopes": "openid email profile",
                     "attributes_request_method": "GET",
                 }
-            providers.append(aws.cognito.IdentityProvider(
-                f"{self._name}-idp-{provider.institution_id}",
-                user_pool_id=self.user_pool.id,
-                provider_name=provider.name,
-                provider_type=provider.protocol,
-                provider_details=details,
-                attribute_mapping=FEDERATED_ATTRIBUTE_MAPPING[provider.protocol],
-                opts=pulumi.ResourceOptions(parent=self),
-            ))
+            providers.append(
+                aws.cognito.IdentityProvider(
+                    f"{self._name}-idp-{provider.institution_id}",
+                    user_pool_id=self.user_pool.id,
+                    provider_name=provider.name,
+                    provider_type=provider.protocol,
+                    provider_details=details,
+                    attribute_mapping=FEDERATED_ATTRIBUTE_MAPPING[provider.protocol],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
         return providers
 
-    def _create_client(self, providers: list[aws.cognito.IdentityProvider]
-                       ) -> aws.cognito.UserPoolClient:
+    def _create_client(
+        self, providers: list[aws.cognito.IdentityProvider]
+    ) -> aws.cognito.UserPoolClient:
         a = self._args
         return aws.cognito.UserPoolClient(
             f"{self._name}-web-client",

@@ -72,11 +72,13 @@ class Keys(pulumi.ComponentResource):
         }
 
         self.records_key = self._symmetric_key(
-            "records", "Health Hub records: envelope encryption of shards, tables",
+            "records",
+            "Health Hub records: envelope encryption of shards, tables",
             self._records_key_policy(),
         )
         self.audit_key = self._symmetric_key(
-            "audit", "Health Hub audit and logs: CloudTrail, log groups, alarms, ledger",
+            "audit",
+            "Health Hub audit and logs: CloudTrail, log groups, alarms, ledger",
             self._audit_key_policy(),
         )
         self.signing_key = aws.kms.Key(
@@ -91,14 +93,17 @@ class Keys(pulumi.ComponentResource):
         )
         self._alias("ledger-signing", self.signing_key)
 
-        self.register_outputs({
-            "records_key_arn": self.records_key.arn,
-            "audit_key_arn": self.audit_key.arn,
-            "signing_key_arn": self.signing_key.arn,
-        })
+        self.register_outputs(
+            {
+                "records_key_arn": self.records_key.arn,
+                "audit_key_arn": self.audit_key.arn,
+                "signing_key_arn": self.signing_key.arn,
+            }
+        )
 
-    def _symmetric_key(self, part: str, description: str,
-                       policy: pulumi.Output[str]) -> aws.kms.Key:
+    def _symmetric_key(
+        self, part: str, description: str, policy: pulumi.Output[str]
+    ) -> aws.kms.Key:
         key = aws.kms.Key(
             f"{self._name}-{part}",
             description=description,
@@ -149,10 +154,12 @@ class Keys(pulumi.ComponentResource):
                 "Principal": {"AWS": a.service_role_arn},
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {
-                    "kms:ViaService": f"s3.{a.region}.amazonaws.com",
-                    "kms:CallerAccount": a.account_id,
-                }},
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{a.region}.amazonaws.com",
+                        "kms:CallerAccount": a.account_id,
+                    }
+                },
             },
             {
                 # DynamoDB tables encrypted with this key: table creation and reads
@@ -160,13 +167,21 @@ class Keys(pulumi.ComponentResource):
                 "Sid": "AccountPrincipalsViaDynamoDB",
                 "Effect": "Allow",
                 "Principal": {"AWS": "*"},
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
-                           "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:CreateGrant",
+                    "kms:DescribeKey",
+                ],
                 "Resource": "*",
-                "Condition": {"StringEquals": {
-                    "kms:ViaService": f"dynamodb.{a.region}.amazonaws.com",
-                    "kms:CallerAccount": a.account_id,
-                }},
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"dynamodb.{a.region}.amazonaws.com",
+                        "kms:CallerAccount": a.account_id,
+                    }
+                },
             },
         ]
         return policy_document(statements)
@@ -174,9 +189,11 @@ class Keys(pulumi.ComponentResource):
     def _audit_key_policy(self) -> pulumi.Output[str]:
         a = self._args
         trail_context = pulumi.Output.concat(
-            "arn:", a.partition, ":cloudtrail:*:", a.account_id, ":trail/*")
+            "arn:", a.partition, ":cloudtrail:*:", a.account_id, ":trail/*"
+        )
         log_groups = pulumi.Output.concat(
-            "arn:", a.partition, ":logs:", a.region, ":", a.account_id, ":log-group:*")
+            "arn:", a.partition, ":logs:", a.region, ":", a.account_id, ":log-group:*"
+        )
         statements: list[dict[str, Any]] = [
             self._admin,
             {
@@ -202,8 +219,13 @@ class Keys(pulumi.ComponentResource):
                 "Sid": "CloudWatchLogsEncryptLogGroups",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{a.region}.amazonaws.com"},
-                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*",
-                           "kms:GenerateDataKey*", "kms:Describe*"],
+                "Action": [
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
                 "Resource": "*",
                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
             },
@@ -220,13 +242,21 @@ class Keys(pulumi.ComponentResource):
                 "Sid": "AccountPrincipalsViaDynamoDB",
                 "Effect": "Allow",
                 "Principal": {"AWS": "*"},
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
-                           "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:CreateGrant",
+                    "kms:DescribeKey",
+                ],
                 "Resource": "*",
-                "Condition": {"StringEquals": {
-                    "kms:ViaService": f"dynamodb.{a.region}.amazonaws.com",
-                    "kms:CallerAccount": a.account_id,
-                }},
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"dynamodb.{a.region}.amazonaws.com",
+                        "kms:CallerAccount": a.account_id,
+                    }
+                },
             },
             {
                 # Ledger checkpoints in the Object Lock bucket are SSE-KMS with this key.
@@ -235,10 +265,12 @@ class Keys(pulumi.ComponentResource):
                 "Principal": {"AWS": a.service_role_arn},
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {
-                    "kms:ViaService": f"s3.{a.region}.amazonaws.com",
-                    "kms:CallerAccount": a.account_id,
-                }},
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{a.region}.amazonaws.com",
+                        "kms:CallerAccount": a.account_id,
+                    }
+                },
             },
         ]
         return policy_document(statements)
@@ -265,8 +297,11 @@ class Keys(pulumi.ComponentResource):
                 # Anyone in the account (auditors, the verifier) may fetch the public key.
                 "Sid": "AccountReadsPublicKey",
                 "Effect": "Allow",
-                "Principal": {"AWS": pulumi.Output.concat(
-                    "arn:", self._args.partition, ":iam::", self._args.account_id, ":root")},
+                "Principal": {
+                    "AWS": pulumi.Output.concat(
+                        "arn:", self._args.partition, ":iam::", self._args.account_id, ":root"
+                    )
+                },
                 "Action": ["kms:GetPublicKey", "kms:Verify"],
                 "Resource": "*",
             },

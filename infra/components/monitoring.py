@@ -19,33 +19,45 @@ METRIC_NAMESPACE = "Hub/CISBenchmark"
 
 # CIS AWS Foundations Benchmark v3.0 section 4 (monitoring): id -> (name, pattern)
 CIS_ALARMS: dict[str, tuple[str, str]] = {
-    "4.1": ("unauthorized-api-calls",
-            '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }'),
-    "4.3": ("root-account-usage",
-            '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS '
-            '&& $.eventType != "AwsServiceEvent" }'),
-    "4.4": ("iam-policy-changes",
-            "{ ($.eventName=DeleteGroupPolicy) || ($.eventName=DeleteRolePolicy) || "
-            "($.eventName=DeleteUserPolicy) || ($.eventName=PutGroupPolicy) || "
-            "($.eventName=PutRolePolicy) || ($.eventName=PutUserPolicy) || "
-            "($.eventName=CreatePolicy) || ($.eventName=DeletePolicy) || "
-            "($.eventName=CreatePolicyVersion) || ($.eventName=DeletePolicyVersion) || "
-            "($.eventName=AttachRolePolicy) || ($.eventName=DetachRolePolicy) || "
-            "($.eventName=AttachUserPolicy) || ($.eventName=DetachUserPolicy) || "
-            "($.eventName=AttachGroupPolicy) || ($.eventName=DetachGroupPolicy) }"),
-    "4.5": ("cloudtrail-config-changes",
-            "{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || "
-            "($.eventName = DeleteTrail) || ($.eventName = StartLogging) || "
-            "($.eventName = StopLogging) }"),
-    "4.7": ("cmk-disabled-or-scheduled-deletion",
-            "{ ($.eventSource = kms.amazonaws.com) && (($.eventName = DisableKey) || "
-            "($.eventName = ScheduleKeyDeletion)) }"),
-    "4.8": ("s3-bucket-policy-changes",
-            "{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || "
-            "($.eventName = PutBucketPolicy) || ($.eventName = PutBucketCors) || "
-            "($.eventName = PutBucketLifecycle) || ($.eventName = PutBucketReplication) || "
-            "($.eventName = DeleteBucketPolicy) || ($.eventName = DeleteBucketCors) || "
-            "($.eventName = DeleteBucketLifecycle) || ($.eventName = DeleteBucketReplication)) }"),
+    "4.1": (
+        "unauthorized-api-calls",
+        '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }',
+    ),
+    "4.3": (
+        "root-account-usage",
+        '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS '
+        '&& $.eventType != "AwsServiceEvent" }',
+    ),
+    "4.4": (
+        "iam-policy-changes",
+        "{ ($.eventName=DeleteGroupPolicy) || ($.eventName=DeleteRolePolicy) || "
+        "($.eventName=DeleteUserPolicy) || ($.eventName=PutGroupPolicy) || "
+        "($.eventName=PutRolePolicy) || ($.eventName=PutUserPolicy) || "
+        "($.eventName=CreatePolicy) || ($.eventName=DeletePolicy) || "
+        "($.eventName=CreatePolicyVersion) || ($.eventName=DeletePolicyVersion) || "
+        "($.eventName=AttachRolePolicy) || ($.eventName=DetachRolePolicy) || "
+        "($.eventName=AttachUserPolicy) || ($.eventName=DetachUserPolicy) || "
+        "($.eventName=AttachGroupPolicy) || ($.eventName=DetachGroupPolicy) }",
+    ),
+    "4.5": (
+        "cloudtrail-config-changes",
+        "{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || "
+        "($.eventName = DeleteTrail) || ($.eventName = StartLogging) || "
+        "($.eventName = StopLogging) }",
+    ),
+    "4.7": (
+        "cmk-disabled-or-scheduled-deletion",
+        "{ ($.eventSource = kms.amazonaws.com) && (($.eventName = DisableKey) || "
+        "($.eventName = ScheduleKeyDeletion)) }",
+    ),
+    "4.8": (
+        "s3-bucket-policy-changes",
+        "{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || "
+        "($.eventName = PutBucketPolicy) || ($.eventName = PutBucketCors) || "
+        "($.eventName = PutBucketLifecycle) || ($.eventName = PutBucketReplication) || "
+        "($.eventName = DeleteBucketPolicy) || ($.eventName = DeleteBucketCors) || "
+        "($.eventName = DeleteBucketLifecycle) || ($.eventName = DeleteBucketReplication)) }",
+    ),
 }
 
 
@@ -61,8 +73,7 @@ class MonitoringArgs:
 class Monitoring(pulumi.ComponentResource):
     topic: aws.sns.Topic
 
-    def __init__(self, name: str, args: MonitoringArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hub:monitoring:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.topic = aws.sns.Topic(
@@ -74,24 +85,26 @@ class Monitoring(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-alarms-policy",
             arn=self.topic.arn,
-            policy=policy_document([
-                {
-                    "Sid": "CloudWatchAlarmsPublish",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": "sns:Publish",
-                    "Resource": self.topic.arn,
-                    "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
-                },
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "sns:Publish",
-                    "Resource": self.topic.arn,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
-            ]),
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "CloudWatchAlarmsPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Action": "sns:Publish",
+                        "Resource": self.topic.arn,
+                        "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
+                    },
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "sns:Publish",
+                        "Resource": self.topic.arn,
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ]
+            ),
             opts=child,
         )
         aws.sns.TopicSubscription(
@@ -109,7 +122,9 @@ class Monitoring(pulumi.ComponentResource):
                 log_group_name=args.log_group_name,
                 pattern=pattern,
                 metric_transformation={
-                    "name": metric, "namespace": METRIC_NAMESPACE, "value": "1",
+                    "name": metric,
+                    "namespace": METRIC_NAMESPACE,
+                    "value": "1",
                 },
                 opts=child,
             )

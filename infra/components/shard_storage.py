@@ -20,6 +20,7 @@ from infra.components.documents import deny_insecure_transport, policy_document
 
 NONCURRENT_VERSION_DAYS = 30
 ACCESS_LOG_RETENTION_DAYS = 400
+KMS_KEY_ID_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class ShardStorage(pulumi.ComponentResource):
     shard_bucket: aws.s3.Bucket
     log_bucket: aws.s3.Bucket
 
-    def __init__(self, name: str, args: ShardStorageArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: ShardStorageArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("hub:storage:ShardStorage", name, None, opts)
         self._name = name
         self._args = args
@@ -52,13 +54,15 @@ class ShardStorage(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-access-logs-lifecycle",
             bucket=logs.bucket.id,
-            rules=[{
-                "id": "expire-access-logs",
-                "status": "Enabled",
-                "filter": {"prefix": ""},
-                "expiration": {"days": ACCESS_LOG_RETENTION_DAYS},
-                "noncurrent_version_expiration": {"noncurrent_days": 30},
-            }],
+            rules=[
+                {
+                    "id": "expire-access-logs",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "expiration": {"days": ACCESS_LOG_RETENTION_DAYS},
+                    "noncurrent_version_expiration": {"noncurrent_days": 30},
+                }
+            ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs.versioning]),
         )
 
@@ -85,18 +89,26 @@ class ShardStorage(pulumi.ComponentResource):
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[shards.versioning]),
         )
-        access_logging(f"{name}-shards-logging", bucket=shards.bucket,
-                       log_bucket=logs.bucket.id, prefix="shards/", parent=self)
+        access_logging(
+            f"{name}-shards-logging",
+            bucket=shards.bucket,
+            log_bucket=logs.bucket.id,
+            prefix="shards/",
+            parent=self,
+        )
         self._shard_bucket_policy(shards.bucket, depends_on=[shards.public_access_block])
 
-        self.register_outputs({
-            "shard_bucket_name": self.shard_bucket.bucket,
-            "shard_bucket_arn": self.shard_bucket.arn,
-            "log_bucket_name": self.log_bucket.bucket,
-        })
+        self.register_outputs(
+            {
+                "shard_bucket_name": self.shard_bucket.bucket,
+                "shard_bucket_arn": self.shard_bucket.arn,
+                "log_bucket_name": self.log_bucket.bucket,
+            }
+        )
 
-    def _shard_bucket_policy(self, bucket: aws.s3.Bucket,
-                             depends_on: list[pulumi.Resource]) -> aws.s3.BucketPolicy:
+    def _shard_bucket_policy(
+        self, bucket: aws.s3.Bucket, depends_on: list[pulumi.Resource]
+    ) -> aws.s3.BucketPolicy:
         objects = pulumi.Output.concat(bucket.arn, "/*")
         statements: list[dict[str, Any]] = [
             *deny_insecure_transport(bucket.arn),
@@ -122,9 +134,11 @@ class ShardStorage(pulumi.ComponentResource):
                 "Principal": "*",
                 "Action": "s3:PutObject",
                 "Resource": objects,
-                "Condition": {"StringNotEqualsIfExists": {
-                    "s3:x-amz-server-side-encryption-aws-kms-key-id": self._args.records_key_arn,
-                }},
+                "Condition": {
+                    "StringNotEqualsIfExists": {
+                        KMS_KEY_ID_HEADER: self._args.records_key_arn,
+                    }
+                },
             },
         ]
         return aws.s3.BucketPolicy(

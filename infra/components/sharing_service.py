@@ -38,8 +38,12 @@ WAF_MANAGED_RULE_GROUPS = (
 )
 
 TABLE_ACTIONS = [
-    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
-    "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
 ]
 # The ledger is append-only: no DeleteItem. Other tables keep history by status fields,
 # except crypto-shredding, which deletes a version's wrapped data key.
@@ -97,8 +101,9 @@ class SharingService(pulumi.ComponentResource):
     stage: aws.apigateway.Stage
     api_url: pulumi.Output[str]
 
-    def __init__(self, name: str, args: SharingServiceArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: SharingServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("hub:service:SharingService", name, None, opts)
         self._name = name
         self._args = args
@@ -123,11 +128,13 @@ class SharingService(pulumi.ComponentResource):
         self.api_url = self.stage.invoke_url
         if args.waf:
             self._create_waf()
-        self.register_outputs({
-            "api_url": self.api_url,
-            "api_id": self.api.id,
-            "function_name": self.function.name,
-        })
+        self.register_outputs(
+            {
+                "api_url": self.api_url,
+                "api_id": self.api.id,
+                "function_name": self.function.name,
+            }
+        )
 
     def _environment(self) -> dict[str, pulumi.Input[str]]:
         a = self._args
@@ -151,43 +158,87 @@ class SharingService(pulumi.ComponentResource):
     def _attach_role_policy(self) -> aws.iam.RolePolicy:
         a = self._args
         table_resources = [
-            r for logical, arn in a.table_arns.items() if logical != "ledger"
+            r
+            for logical, arn in a.table_arns.items()
+            if logical != "ledger"
             for r in (arn, pulumi.Output.concat(arn, "/index/*"))
         ]
         ledger = a.table_arns["ledger"]
         statements: list[dict[str, Any]] = [
-            {"Sid": "ServiceTables", "Effect": "Allow",
-             "Action": TABLE_ACTIONS + MUTABLE_TABLE_EXTRA_ACTIONS,
-             "Resource": table_resources},
-            {"Sid": "LedgerAppendOnly", "Effect": "Allow", "Action": TABLE_ACTIONS,
-             "Resource": [ledger, pulumi.Output.concat(ledger, "/index/*")]},
-            {"Sid": "ShardObjects", "Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                        "s3:DeleteObjectVersion"],
-             "Resource": pulumi.Output.concat(a.shard_bucket_arn, "/*")},
-            {"Sid": "ShardListing", "Effect": "Allow", "Action": ["s3:ListBucket"],
-             "Resource": a.shard_bucket_arn},
-            {"Sid": "LedgerCheckpoints", "Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject"],
-             "Resource": pulumi.Output.concat(a.checkpoint_bucket_arn, "/ledger-checkpoints/*")},
-            {"Sid": "RecordEnvelopeKeys", "Effect": "Allow",
-             "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-             "Resource": a.records_key_arn,
-             "Condition": {"ForAllValues:StringEquals":
-                           {"kms:EncryptionContextKeys": RECORD_CONTEXT_KEYS}}},
-            {"Sid": "RecordKeyViaS3", "Effect": "Allow",
-             "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-             "Resource": [a.records_key_arn, a.audit_key_arn],
-             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}}},
-            {"Sid": "SignTreeHeads", "Effect": "Allow",
-             "Action": ["kms:Sign", "kms:GetPublicKey"], "Resource": a.signing_key_arn},
-            {"Sid": "WriteOwnLogs", "Effect": "Allow",
-             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": pulumi.Output.concat(
-                 log_group_arn(a.region, a.partition, a.account_id,
-                               f"/aws/lambda/{self._function_name}"), ":*")},
-            {"Sid": "Tracing", "Effect": "Allow",
-             "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+            {
+                "Sid": "ServiceTables",
+                "Effect": "Allow",
+                "Action": TABLE_ACTIONS + MUTABLE_TABLE_EXTRA_ACTIONS,
+                "Resource": table_resources,
+            },
+            {
+                "Sid": "LedgerAppendOnly",
+                "Effect": "Allow",
+                "Action": TABLE_ACTIONS,
+                "Resource": [ledger, pulumi.Output.concat(ledger, "/index/*")],
+            },
+            {
+                "Sid": "ShardObjects",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                ],
+                "Resource": pulumi.Output.concat(a.shard_bucket_arn, "/*"),
+            },
+            {
+                "Sid": "ShardListing",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": a.shard_bucket_arn,
+            },
+            {
+                "Sid": "LedgerCheckpoints",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": pulumi.Output.concat(a.checkpoint_bucket_arn, "/ledger-checkpoints/*"),
+            },
+            {
+                "Sid": "RecordEnvelopeKeys",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": a.records_key_arn,
+                "Condition": {
+                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": RECORD_CONTEXT_KEYS}
+                },
+            },
+            {
+                "Sid": "RecordKeyViaS3",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": [a.records_key_arn, a.audit_key_arn],
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}},
+            },
+            {
+                "Sid": "SignTreeHeads",
+                "Effect": "Allow",
+                "Action": ["kms:Sign", "kms:GetPublicKey"],
+                "Resource": a.signing_key_arn,
+            },
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": pulumi.Output.concat(
+                    log_group_arn(
+                        a.region, a.partition, a.account_id, f"/aws/lambda/{self._function_name}"
+                    ),
+                    ":*",
+                ),
+            },
+            {
+                "Sid": "Tracing",
+                "Effect": "Allow",
+                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                "Resource": "*",
+            },
         ]
         return aws.iam.RolePolicy(
             f"{self._name}-role-policy",
@@ -218,11 +269,19 @@ class SharingService(pulumi.ComponentResource):
             opts=child,
         )
         health = aws.apigateway.Resource(
-            f"{self._name}-health", rest_api=api.id, parent_id=api.root_resource_id,
-            path_part="health", opts=child)
+            f"{self._name}-health",
+            rest_api=api.id,
+            parent_id=api.root_resource_id,
+            path_part="health",
+            opts=child,
+        )
         proxy = aws.apigateway.Resource(
-            f"{self._name}-proxy", rest_api=api.id, parent_id=api.root_resource_id,
-            path_part="{proxy+}", opts=child)
+            f"{self._name}-proxy",
+            rest_api=api.id,
+            parent_id=api.root_resource_id,
+            path_part="{proxy+}",
+            opts=child,
+        )
 
         methods: list[pulumi.Resource] = []
         # (part, resource id, http method, authorised?)
@@ -285,12 +344,18 @@ class SharingService(pulumi.ComponentResource):
             access_log_settings={
                 "destination_arn": access_logs.arn,
                 # identifiers only: never bodies, never query strings with patient ids
-                "format": json.dumps({
-                    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
-                    "sub": "$context.authorizer.claims.sub", "method": "$context.httpMethod",
-                    "resource": "$context.resourcePath", "status": "$context.status",
-                    "latencyMs": "$context.responseLatency", "time": "$context.requestTime",
-                }),
+                "format": json.dumps(
+                    {
+                        "requestId": "$context.requestId",
+                        "ip": "$context.identity.sourceIp",
+                        "sub": "$context.authorizer.claims.sub",
+                        "method": "$context.httpMethod",
+                        "resource": "$context.resourcePath",
+                        "status": "$context.status",
+                        "latencyMs": "$context.responseLatency",
+                        "time": "$context.requestTime",
+                    }
+                ),
             },
             opts=child,
         )
@@ -315,26 +380,38 @@ class SharingService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
-            return {"cloudwatch_metrics_enabled": True, "metric_name": metric,
-                    "sampled_requests_enabled": True}
+            return {
+                "cloudwatch_metrics_enabled": True,
+                "metric_name": metric,
+                "sampled_requests_enabled": True,
+            }
 
-        rules: list[aws.wafv2.WebAclRuleArgsDict] = [{
-            "name": "per-ip-rate-limit",
-            "priority": 0,
-            "action": {"block": {}},
-            "statement": {"rate_based_statement": {
-                "limit": WAF_RATE_LIMIT_PER_5_MIN, "aggregate_key_type": "IP"}},
-            "visibility_config": visibility("per-ip-rate-limit"),
-        }]
+        rules: list[aws.wafv2.WebAclRuleArgsDict] = [
+            {
+                "name": "per-ip-rate-limit",
+                "priority": 0,
+                "action": {"block": {}},
+                "statement": {
+                    "rate_based_statement": {
+                        "limit": WAF_RATE_LIMIT_PER_5_MIN,
+                        "aggregate_key_type": "IP",
+                    }
+                },
+                "visibility_config": visibility("per-ip-rate-limit"),
+            }
+        ]
         for priority, group in enumerate(WAF_MANAGED_RULE_GROUPS, start=1):
-            rules.append({
-                "name": group,
-                "priority": priority,
-                "override_action": {"none": {}},
-                "statement": {"managed_rule_group_statement": {
-                    "name": group, "vendor_name": "AWS"}},
-                "visibility_config": visibility(group),
-            })
+            rules.append(
+                {
+                    "name": group,
+                    "priority": priority,
+                    "override_action": {"none": {}},
+                    "statement": {
+                        "managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}
+                    },
+                    "visibility_config": visibility(group),
+                }
+            )
         acl = aws.wafv2.WebAcl(
             f"{self._name}-waf",
             name=f"{a.name_prefix}-api-waf",

@@ -45,14 +45,21 @@ class ServiceTablesArgs:
 class ServiceTables(pulumi.ComponentResource):
     tables: dict[str, aws.dynamodb.Table]
 
-    def __init__(self, name: str, args: ServiceTablesArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: ServiceTablesArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("hub:tables:ServiceTables", name, None, opts)
         self.tables = {}
         for logical, spec in TABLE_SPECS.items():
-            attributes = [{"name": spec.hash_key, "type": "S"}]
+            attributes: list[aws.dynamodb.TableAttributeArgsDict] = [
+                {"name": spec.hash_key, "type": "S"},
+            ]
             if spec.range_key:
                 attributes.append({"name": spec.range_key, "type": "S"})
+            encryption: aws.dynamodb.TableServerSideEncryptionArgsDict = {
+                "enabled": True,
+                "kms_key_arn": args.audit_key_arn if spec.audit else args.records_key_arn,
+            }
             self.tables[logical] = aws.dynamodb.Table(
                 f"{name}-{logical}",
                 name=f"{args.name_prefix}-{logical}",
@@ -60,16 +67,15 @@ class ServiceTables(pulumi.ComponentResource):
                 hash_key=spec.hash_key,
                 range_key=spec.range_key,
                 attributes=attributes,
-                server_side_encryption={
-                    "enabled": True,
-                    "kms_key_arn": args.audit_key_arn if spec.audit else args.records_key_arn,
-                },
+                server_side_encryption=encryption,
                 point_in_time_recovery={"enabled": True},
                 deletion_protection_enabled=True,
                 tags={"hub:concern": "tables", "hub:table": logical},
                 opts=pulumi.ResourceOptions(parent=self, protect=True),
             )
-        self.register_outputs({
-            "table_names": {k: t.name for k, t in self.tables.items()},
-            "table_arns": {k: t.arn for k, t in self.tables.items()},
-        })
+        self.register_outputs(
+            {
+                "table_names": {k: t.name for k, t in self.tables.items()},
+                "table_arns": {k: t.arn for k, t in self.tables.items()},
+            }
+        )
