@@ -1,0 +1,1 @@
+"""Health Collaboration Hub sharing service (FastAPI), one package per domain."""

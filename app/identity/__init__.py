@@ -1,0 +1,1 @@
+"""Doctor identity: token verification, the Medical Council register, Cognito triggers."""

@@ -1,0 +1,166 @@
+"""Whole-stack runs of the program under the mock runtime, one per phase stack."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from infra.config_source import read_stage_file
+from infra.mockrun import PreviewMocks, ProgramRun, run_program
+from infra.stage import STACK_PHASES, RegionRefused
+
+STACKS = list(STACK_PHASES)
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, ProgramRun]:
+    return {stack: run_program(stack) for stack in STACKS}
+
+
+def counts(run: ProgramRun) -> Counter[str]:
+    return Counter(r.type for r in run.custom_resources())
+
+
+EXPECTED_EVERY_PHASE = {
+    "aws:kms/key:Key": 3,
+    "aws:kms/alias:Alias": 3,
+    "aws:s3/bucket:Bucket": 3,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 3,
+    "aws:s3/bucketPolicy:BucketPolicy": 3,
+    "aws:dynamodb/table:Table": 4,
+    "aws:cloudtrail/trail:Trail": 1,
+    "aws:cognito/userPool:UserPool": 1,
+    "aws:cognito/userGroup:UserGroup": 5,
+    "aws:cognito/userPoolClient:UserPoolClient": 1,
+    "aws:lambda/function:Function": 3,
+    "aws:apigateway/restApi:RestApi": 1,
+    "aws:apigateway/stage:Stage": 1,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": 6,
+    "aws:sns/topic:Topic": 1,
+}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], stack: str) -> None:
+    declared = counts(runs[stack])
+    for typ, expected in EXPECTED_EVERY_PHASE.items():
+        assert declared[typ] == expected, typ
+    components = set(runs[stack].by_component())
+    assert components == {"keys", "storage", "tables", "audit", "identity", "service", "monitoring"}
+
+
+def test_federation_only_from_phase_2(runs: dict[str, ProgramRun]) -> None:
+    idp = "aws:cognito/identityProvider:IdentityProvider"
+    assert counts(runs["phase1-specialist"])[idp] == 0
+    for stack in ("phase2-hospital-authority", "phase3-private-practice"):
+        providers = runs[stack].of_type(idp)
+        assert len(providers) == len(read_stage_file(stack)["hub:federation"]) > 0
+        client = runs[stack].of_type("aws:cognito/userPoolClient:UserPoolClient")[0]
+        assert set(client.inputs["supportedIdentityProviders"]) == {
+            "COGNITO",
+            *(p.inputs["providerName"] for p in providers),
+        }
+
+
+def test_waf_and_self_registration_only_in_phase_3(runs: dict[str, ProgramRun]) -> None:
+    for stack, run in runs.items():
+        phase3 = stack == "phase3-private-practice"
+        assert bool(run.of_type("aws:wafv2/webAcl:WebAcl")) is phase3
+        assert bool(run.of_type("aws:wafv2/webAclAssociation:WebAclAssociation")) is phase3
+        pool = run.of_type("aws:cognito/userPool:UserPool")[0]
+        admin_only = pool.inputs["adminCreateUserConfig"]["allowAdminCreateUserOnly"]
+        assert admin_only is not phase3, stack
+
+
+def test_capacity_follows_the_stage(runs: dict[str, ProgramRun]) -> None:
+    for run in runs.values():
+        capacity = run.stage.capacity
+        api = run.named("service-api-function")
+        assert api.inputs["reservedConcurrentExecutions"] == capacity.lambda_reserved_concurrency
+        settings = run.named("service-throttling").inputs["settings"]
+        assert settings["throttlingRateLimit"] == capacity.api_throttle_rate_limit
+        assert settings["throttlingBurstLimit"] == capacity.api_throttle_burst_limit
+
+
+def test_community_care_intake_and_cohort_reach_the_service(runs: dict[str, ProgramRun]) -> None:
+    for run in runs.values():
+        env = run.named("service-api-function").inputs["environment"]["variables"]
+        assert env["HUB_PHASE"] == str(run.stage.phase)
+        assert set(__import__("json").loads(env["HUB_ADMITTED_INSTITUTIONS"])) == set(
+            run.stage.institution_ids()
+        )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_keys_audit_stores_tables_and_pool_are_protected(
+    runs: dict[str, ProgramRun], stack: str
+) -> None:
+    run = runs[stack]
+    must_protect = ["aws:kms/key:Key", "aws:dynamodb/table:Table", "aws:cognito/userPool:UserPool"]
+    for typ in must_protect:
+        assert all(r.protect for r in run.of_type(typ)), typ
+    assert run.named("audit-bucket").protect and run.named("storage-shards").protect
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_outputs(runs: dict[str, ProgramRun], stack: str) -> None:
+    outputs = runs[stack].outputs
+    for name in (
+        "phase",
+        "apiUrl",
+        "userPoolId",
+        "userPoolClientIds",
+        "issuer",
+        "shardBucketName",
+        "auditBucketName",
+        "recordsKeyArn",
+        "auditKeyArn",
+        "signingKeyArn",
+        "tableNames",
+        "trailArn",
+    ):
+        assert outputs.get(name), name
+    assert outputs["phase"] == STACK_PHASES[stack]
+    assert outputs["issuer"].endswith(outputs["userPoolId"])
+    assert outputs["apiUrl"].startswith("https://")
+
+
+# Types whose physical name is account- or region-unique.
+NAMED_TYPES = {
+    "aws:dynamodb/table:Table",
+    "aws:iam/role:Role",
+    "aws:lambda/function:Function",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:kms/alias:Alias",
+    "aws:cloudtrail/trail:Trail",
+    "aws:sns/topic:Topic",
+    "aws:cognito/userPool:UserPool",
+    "aws:apigateway/restApi:RestApi",
+    "aws:wafv2/webAcl:WebAcl",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+}
+
+
+def test_stacks_do_not_collide_on_physical_names(runs: dict[str, ProgramRun]) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for stack, run in runs.items():
+        for resource in run.custom_resources():
+            if resource.type == "aws:s3/bucket:Bucket":
+                name = resource.inputs["bucket"]
+            elif resource.type in NAMED_TYPES:
+                name = resource.inputs["name"]
+            else:
+                continue
+            key = (resource.type, str(name))
+            assert key not in seen, f"{key} in {stack} and {seen.get(key)}"
+            seen[key] = stack
+
+
+def test_region_refusal_end_to_end_declares_nothing() -> None:
+    config = dict(read_stage_file("phase3-private-practice"))
+    config["aws:region"] = "us-west-2"
+    mocks = PreviewMocks()
+    with pytest.raises(RegionRefused, match=r"Cap\. 486"):
+        run_program("phase3-private-practice", config, mocks=mocks)
+    assert mocks.captured == []
