@@ -151,7 +151,7 @@ _S3_TLS_REMEDIATION = (
     "(infra/components/buckets.py)."
 )
 _S3_PUBLIC = Controls(
-    iso27799=("9.4.1 Information access restriction", "13.1.3 Segregation in networks"),
+    iso27799=("9.4.1 Information access restriction", "9.1.1 Access control policy"),
     cap486=("DPP4 Security of personal data",),
     cis_aws=(
         "2.1.4 Ensure that S3 Buckets are configured with 'Block public access (bucket settings)'",
