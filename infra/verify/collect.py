@@ -1,0 +1,269 @@
+"""Data collection for post-deploy verification: boto3 reads, turned into plain data.
+
+``collect`` reads the live configuration of one stack's resources and returns a
+JSON-able snapshot (dicts, lists, strings, numbers; datetimes as ISO strings). It only
+*reads* (Describe/Get/List calls that AWS, moto and LocalStack all serve) and never
+decides anything; ``infra.verify.evaluate`` does that over the snapshot.
+
+Guarantees:
+- configuration AWS reports as absent (no bucket policy, no public access block...)
+  becomes ``None``, so rules see "not configured" and fail;
+- any other error (access denied, throttling that outlived retries...) becomes an
+  ``{"unreadable": "<code>: <message>"}`` marker, so a check that could not read its
+  input fails and says why, instead of passing or aborting the whole run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from infra.verify.clients import ClientFactory
+
+UNREADABLE = "unreadable"
+
+
+def unreadable_reason(value: Any) -> str | None:
+    """The reason if ``value`` is an unreadable marker, else None."""
+    if isinstance(value, dict) and set(value) == {UNREADABLE}:
+        return str(value[UNREADABLE])
+    return None
+
+
+def plain(value: Any) -> Any:
+    """``value`` with response metadata dropped and datetimes as ISO strings."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def fetch(call: Callable[[], Any], *absent: str, pick: str | None = None) -> Any:
+    """Run one read. ``absent`` error codes mean "not configured" (None).
+
+    Args:
+        pick: the response key to keep (the whole response, minus metadata, if None).
+    """
+    try:
+        response = call()
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", "Error"))
+        if code in absent:
+            return None
+        message = str(error.response.get("Error", {}).get("Message", ""))
+        return {UNREADABLE: f"{code}: {message}".rstrip(": ")}
+    response = plain(response)
+    return response.get(pick) if pick is not None else response
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What to read: the physical names and ARNs of one stack's resources."""
+
+    keys: Mapping[str, str] = field(default_factory=dict)  # label -> key ARN
+    buckets: Mapping[str, str] = field(default_factory=dict)  # label -> bucket name
+    trail: str | None = None  # trail ARN
+    tables: Mapping[str, str] = field(default_factory=dict)  # logical -> table name
+    user_pool_id: str | None = None
+    api_id: str | None = None
+    functions: tuple[str, ...] = ()
+    log_groups: tuple[str, ...] = ()
+
+
+def collect(clients: ClientFactory, targets: Targets) -> dict[str, Any]:
+    """Read everything ``targets`` names; return the plain snapshot evaluation takes."""
+    return {
+        "keys": {label: _key(clients("kms"), arn) for label, arn in targets.keys.items()},
+        "buckets": {label: _bucket(clients("s3"), name) for label, name in targets.buckets.items()},
+        "trail": _trail(clients("cloudtrail"), targets.trail) if targets.trail else None,
+        "tables": {
+            logical: _table(clients("dynamodb"), name) for logical, name in targets.tables.items()
+        },
+        "user_pool": (
+            _user_pool(clients("cognito-idp"), targets.user_pool_id)
+            if targets.user_pool_id
+            else None
+        ),
+        "api": _api(clients("apigateway"), targets.api_id) if targets.api_id else None,
+        "functions": {
+            name: _function(clients("lambda"), clients("iam"), name) for name in targets.functions
+        },
+        "log_groups": _log_groups(clients("logs"), targets.log_groups),
+    }
+
+
+def _key(kms: Any, arn: str) -> dict[str, Any]:
+    metadata = fetch(lambda: kms.describe_key(KeyId=arn), pick="KeyMetadata")
+    rotation: Any = None
+    spec = metadata.get("KeySpec") if isinstance(metadata, dict) else None
+    if spec == "SYMMETRIC_DEFAULT":
+        # only symmetric encryption keys have a rotation status; others raise
+        rotation = fetch(lambda: kms.get_key_rotation_status(KeyId=arn))
+    return {"arn": arn, "metadata": metadata, "rotation": rotation}
+
+
+def _bucket(s3: Any, name: str) -> dict[str, Any]:
+    policy = fetch(lambda: s3.get_bucket_policy(Bucket=name), "NoSuchBucketPolicy", pick="Policy")
+    return {
+        "name": name,
+        "encryption": fetch(
+            lambda: s3.get_bucket_encryption(Bucket=name),
+            "ServerSideEncryptionConfigurationNotFoundError",
+            pick="ServerSideEncryptionConfiguration",
+        ),
+        "versioning": fetch(lambda: s3.get_bucket_versioning(Bucket=name)),
+        "public_access_block": fetch(
+            lambda: s3.get_public_access_block(Bucket=name),
+            "NoSuchPublicAccessBlockConfiguration",
+            pick="PublicAccessBlockConfiguration",
+        ),
+        "ownership": fetch(
+            lambda: s3.get_bucket_ownership_controls(Bucket=name),
+            "OwnershipControlsNotFoundError",
+            pick="OwnershipControls",
+        ),
+        "policy": policy,
+        "logging": fetch(lambda: s3.get_bucket_logging(Bucket=name)),
+        "object_lock": fetch(
+            lambda: s3.get_object_lock_configuration(Bucket=name),
+            "ObjectLockConfigurationNotFoundError",
+            pick="ObjectLockConfiguration",
+        ),
+    }
+
+
+def _trail(cloudtrail: Any, arn: str) -> dict[str, Any]:
+    return {
+        "arn": arn,
+        "description": fetch(lambda: cloudtrail.get_trail(Name=arn), pick="Trail"),
+        "status": fetch(lambda: cloudtrail.get_trail_status(Name=arn)),
+        "selectors": fetch(lambda: cloudtrail.get_event_selectors(TrailName=arn)),
+    }
+
+
+def _table(dynamodb: Any, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": fetch(lambda: dynamodb.describe_table(TableName=name), pick="Table"),
+        "backups": fetch(
+            lambda: dynamodb.describe_continuous_backups(TableName=name),
+            pick="ContinuousBackupsDescription",
+        ),
+    }
+
+
+def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Any:
+    def pages() -> dict[str, Any]:
+        items: list[Any] = []
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            items.extend(page.get(key, []))
+        return {key: items}
+
+    return fetch(pages, pick=key)
+
+
+def _user_pool(cognito: Any, pool_id: str) -> dict[str, Any]:
+    return {
+        "id": pool_id,
+        "description": fetch(
+            lambda: cognito.describe_user_pool(UserPoolId=pool_id), pick="UserPool"
+        ),
+        "mfa": fetch(lambda: cognito.get_user_pool_mfa_config(UserPoolId=pool_id)),
+        "groups": _paginate(cognito, "list_groups", "Groups", UserPoolId=pool_id),
+        "providers": _paginate(cognito, "list_identity_providers", "Providers", UserPoolId=pool_id),
+    }
+
+
+def _api(apigateway: Any, api_id: str) -> dict[str, Any]:
+    return {
+        "id": api_id,
+        "rest_api": fetch(lambda: apigateway.get_rest_api(restApiId=api_id)),
+        "resources": _paginate(
+            apigateway, "get_resources", "items", restApiId=api_id, embed=["methods"]
+        ),
+        "authorizers": fetch(lambda: apigateway.get_authorizers(restApiId=api_id), pick="items"),
+    }
+
+
+def _document(raw: Any) -> Any:
+    # IAM documents are URL-encoded JSON on the wire; boto3 usually decodes them already.
+    if isinstance(raw, str):
+        text = urllib.parse.unquote(raw) if raw.lstrip().startswith("%") else raw
+        return json.loads(text)
+    return raw
+
+
+def _role_documents(iam: Any, role_name: str) -> Any:
+    documents: dict[str, Any] = {}
+    inline = _paginate(iam, "list_role_policies", "PolicyNames", RoleName=role_name)
+    if unreadable_reason(inline):
+        return inline
+    for name in inline or []:
+        document = fetch(
+            partial(iam.get_role_policy, RoleName=role_name, PolicyName=name), pick="PolicyDocument"
+        )
+        if unreadable_reason(document):
+            return document
+        documents[name] = _document(document)
+    attached = _paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role_name)
+    if unreadable_reason(attached):
+        return attached
+    for policy in attached or []:
+        arn = policy["PolicyArn"]
+        meta = fetch(partial(iam.get_policy, PolicyArn=arn), pick="Policy")
+        if unreadable_reason(meta):
+            return meta
+        version = fetch(
+            partial(iam.get_policy_version, PolicyArn=arn, VersionId=meta["DefaultVersionId"]),
+            pick="PolicyVersion",
+        )
+        if unreadable_reason(version):
+            return version
+        documents[arn] = _document(version["Document"])
+    return documents
+
+
+def _function(lambda_: Any, iam: Any, name: str) -> dict[str, Any]:
+    configuration = fetch(lambda: lambda_.get_function_configuration(FunctionName=name))
+    role: dict[str, Any] | None = None
+    if (
+        isinstance(configuration, dict)
+        and configuration.get("Role")
+        and not unreadable_reason(configuration)
+    ):
+        role_arn = str(configuration["Role"])
+        role_name = role_arn.rsplit("/", 1)[-1]
+        role = {"arn": role_arn, "name": role_name, "documents": _role_documents(iam, role_name)}
+    return {
+        "name": name,
+        "configuration": configuration,
+        "policy": fetch(
+            lambda: lambda_.get_policy(FunctionName=name),
+            "ResourceNotFoundException",
+            pick="Policy",
+        ),
+        "role": role,
+    }
+
+
+def _log_groups(logs: Any, names: Iterable[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in names:
+        groups = _paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name)
+        if unreadable_reason(groups):
+            found[name] = groups
+            continue
+        found[name] = next((g for g in groups if g.get("logGroupName") == name), None)
+    return found

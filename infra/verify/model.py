@@ -1,0 +1,117 @@
+"""The data that post-deploy verification takes in and hands out.
+
+Input: a deployment record (whatever wrote it: the emulator, or an export of a real
+stack), typed here as a structural :class:`DeploymentRecordLike` so verification does
+not depend on the emulator package. Output: a :class:`VerifyReport` of
+:class:`CheckResult` values, one per (check, resource), each carrying the evidence it
+was decided on and the controls it evidences.
+
+Guarantees: a report with no checks, or with any failed check, does not pass; results
+are plain, JSON-able values (``to_dict``), so reports can be written and compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, Protocol
+
+Status = Literal["pass", "fail", "n/a"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "n/a")
+
+
+class DeploymentRecordLike(Protocol):
+    """What verification reads from a deployment record.
+
+    ``resources`` holds dicts with keys ``type``, ``name``, ``component``,
+    ``physical_id``, ``protect`` and ``declared`` (declared inputs, camelCase). Each gap
+    has ``resource``, ``property``, ``why`` and ``covered_by``, as attributes or keys.
+    """
+
+    @property
+    def stack(self) -> str: ...
+
+    @property
+    def outputs(self) -> Mapping[str, Any]: ...
+
+    @property
+    def resources(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def gaps(self) -> Sequence[Any]: ...
+
+
+class Outcome(NamedTuple):
+    """What a rule decided about one resource, and why."""
+
+    status: Status
+    evidence: str
+
+
+def passed(evidence: str) -> Outcome:
+    return Outcome("pass", evidence)
+
+
+def failed(evidence: str) -> Outcome:
+    return Outcome("fail", evidence)
+
+
+def not_applicable(evidence: str) -> Outcome:
+    return Outcome("n/a", evidence)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    title: str
+    resource: str
+    status: Status
+    evidence: str
+    controls: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "resource": self.resource,
+            "status": self.status,
+            "evidence": self.evidence,
+            "controls": list(self.controls),
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    stack: str
+    checks: list[CheckResult]
+    endpoint: str | None = None
+    generated_at: str = ""
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    @property
+    def passed(self) -> bool:
+        """True only if at least one check ran and none failed."""
+        return bool(self.checks) and not self.failed
+
+    def counts(self) -> dict[Status, int]:
+        return {s: sum(1 for c in self.checks if c.status == s) for s in STATUSES}
+
+    def result(self, check_id: str, resource: str) -> CheckResult:
+        """The result of ``check_id`` on ``resource``; KeyError if there is none."""
+        for check in self.checks:
+            if check.id == check_id and check.resource == resource:
+                return check
+        raise KeyError((check_id, resource))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "endpoint": self.endpoint,
+            "generated_at": self.generated_at,
+            "passed": self.passed,
+            "counts": self.counts(),
+            "checks": [c.to_dict() for c in self.checks],
+        }
