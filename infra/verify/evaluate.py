@@ -133,36 +133,71 @@ class Expectations:
 # --------------------------------------------------------------------- expectations
 
 
-def _field(item: Any, name: str) -> Any:
-    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+def _field(item: Any, *names: str) -> Any:
+    """The first of ``names`` present on ``item`` (a mapping or an object), else None."""
+    for name in names:
+        value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+# Record fields under the names either record shape uses (the brief's, the emulator's).
+def _type(resource: Any) -> str:
+    return str(_field(resource, "type") or "")
+
+
+def _name(resource: Any) -> str:
+    return str(_field(resource, "name") or "")
+
+
+def _physical_id(resource: Any) -> str:
+    return str(_field(resource, "physical_id", "id") or "")
+
+
+def _declared(resource: Any) -> Mapping[str, Any]:
+    declared = _field(resource, "declared", "inputs")
+    return declared if isinstance(declared, Mapping) else {}
 
 
 def _norm(text: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(text or "").lower())
 
 
-def find_gap(gaps: Iterable[Any], names: Iterable[str], properties: Iterable[str]) -> Any:
-    """The gap recorded for one of ``names`` (logical name, physical id or type token) and
-    one of ``properties`` (compared case- and punctuation-insensitively), or None."""
+def find_gap(
+    gaps: Iterable[Any], names: Iterable[str], properties: Iterable[str], *, type_token: str = ""
+) -> Any:
+    """The gap recorded for one of ``names`` (logical name, physical id...) or for every
+    resource of ``type_token`` (``resource: "*"``), on one of ``properties``.
+
+    Properties compare case- and punctuation-insensitively; a gap property naming
+    several (``securityPolicy/endpointAccessMode``) matches any of them.
+    """
     wanted_names = {n for n in names if n}
     wanted_props = {_norm(p) for p in properties}
     for gap in gaps:
-        if (
-            str(_field(gap, "resource")) in wanted_names
-            and _norm(_field(gap, "property")) in wanted_props
+        resource = str(_field(gap, "resource") or "")
+        gap_type = str(_field(gap, "type") or "")
+        if resource not in wanted_names and not (
+            resource == "*" and type_token and gap_type == type_token
         ):
+            continue
+        if type_token and gap_type and gap_type != type_token:
+            continue
+        props = {_norm(p) for p in re.split(r"[/,]", str(_field(gap, "property") or ""))}
+        if props & wanted_props:
             return gap
     return None
 
 
-def _resources_of(record: DeploymentRecordLike, type_token: str) -> list[Mapping[str, Any]]:
-    return [r for r in record.resources if r.get("type") == type_token]
+def _resources_of(record: DeploymentRecordLike, type_token: str) -> list[Any]:
+    return [r for r in record.resources if _type(r) == type_token]
 
 
 def _gap_why(gap: Any) -> str:
-    why = str(_field(gap, "why") or "not enforced by the emulator")
-    covered = _field(gap, "covered_by")
-    return why + (f"; covered by {covered}" if covered else "")
+    parts = [str(p) for p in (_field(gap, "why"), _field(gap, "reason")) if p]
+    why = parts[0] if parts else "not enforced by the emulator"
+    return why.split(",")[0].split(";")[0].strip()
 
 
 def _declared_bucket_policies(
@@ -171,19 +206,15 @@ def _declared_bucket_policies(
     wanted = set(buckets)
     found: dict[str, Declared] = {}
     for resource in _resources_of(record, RESOURCE_TYPES["bucket_policy"]):
-        declared = resource.get("declared") or {}
+        declared = _declared(resource)
         bucket = str(declared.get("bucket", ""))
         if bucket not in wanted:
             continue
         gap = find_gap(
             record.gaps,
-            [
-                str(resource.get("name", "")),
-                str(resource.get("physical_id", "")),
-                bucket,
-                RESOURCE_TYPES["bucket_policy"],
-            ],
-            ["policy", "bucketPolicy", "Condition", "conditions", "statements"],
+            [_name(resource), _physical_id(resource), bucket],
+            ["policy", "bucketPolicy"],
+            type_token=RESOURCE_TYPES["bucket_policy"],
         )
         if gap is not None and declared.get("policy") is not None:
             found[bucket] = Declared(declared["policy"], _gap_why(gap))
@@ -192,27 +223,23 @@ def _declared_bucket_policies(
 
 def _declared_security_policy(record: DeploymentRecordLike, api_id: str | None) -> Declared | None:
     for resource in _resources_of(record, RESOURCE_TYPES["rest_api"]):
-        if api_id and resource.get("physical_id") not in (None, "", api_id):
+        if api_id and _physical_id(resource) not in ("", api_id):
             continue
         gap = find_gap(
             record.gaps,
-            [
-                str(resource.get("name", "")),
-                str(resource.get("physical_id", "")),
-                str(api_id or ""),
-                RESOURCE_TYPES["rest_api"],
-            ],
-            ["securityPolicy", "security_policy", "tlsPolicy", "tls"],
+            [_name(resource), _physical_id(resource), str(api_id or "")],
+            ["securityPolicy"],
+            type_token=RESOURCE_TYPES["rest_api"],
         )
         if gap is not None:
-            return Declared((resource.get("declared") or {}).get("securityPolicy"), _gap_why(gap))
+            return Declared(_declared(resource).get("securityPolicy"), _gap_why(gap))
     return None
 
 
 def _physical_names(record: DeploymentRecordLike, type_token: str) -> list[str]:
     names = []
     for resource in _resources_of(record, type_token):
-        name = resource.get("physical_id") or (resource.get("declared") or {}).get("name")
+        name = _physical_id(resource) or _declared(resource).get("name")
         if name:
             names.append(str(name))
     return names

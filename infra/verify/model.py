@@ -23,9 +23,10 @@ STATUSES: tuple[Status, ...] = ("pass", "fail", "n/a")
 class DeploymentRecordLike(Protocol):
     """What verification reads from a deployment record.
 
-    ``resources`` holds dicts with keys ``type``, ``name``, ``component``,
-    ``physical_id``, ``protect`` and ``declared`` (declared inputs, camelCase). Each gap
-    has ``resource``, ``property``, ``why`` and ``covered_by``, as attributes or keys.
+    Each resource has ``type``, ``name`` (logical), ``physical_id`` (or ``id``) and
+    ``declared`` (or ``inputs``: the declared inputs, camelCase), as keys or attributes.
+    Each gap has ``resource`` (a logical name, or ``*`` with ``type``), ``property``,
+    ``why`` (or ``reason``) and ``covered_by``, as keys or attributes.
     """
 
     @property
@@ -35,7 +36,7 @@ class DeploymentRecordLike(Protocol):
     def outputs(self) -> Mapping[str, Any]: ...
 
     @property
-    def resources(self) -> Sequence[Mapping[str, Any]]: ...
+    def resources(self) -> Sequence[Any]: ...
 
     @property
     def gaps(self) -> Sequence[Any]: ...

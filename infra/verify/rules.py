@@ -386,17 +386,21 @@ def table_deletion_protected(table: str, description: Mapping[str, Any]) -> Outc
 
 
 def user_pool_mfa_on(pool: str, description: Mapping[str, Any], mfa: Mapping[str, Any]) -> Outcome:
-    """MFA required, as both DescribeUserPool and GetUserPoolMfaConfig report it."""
-    described = description.get("MfaConfiguration")
+    """MFA required, as GetUserPoolMfaConfig (the API that sets and reports it) says.
+
+    DescribeUserPool carries a copy; AWS keeps the two equal, some emulators do not
+    update the copy, so a disagreement is reported in the evidence but not decisive.
+    """
     configured = mfa.get("MfaConfiguration")
+    described = description.get("MfaConfiguration")
     totp = (mfa.get("SoftwareTokenMfaConfiguration") or {}).get("Enabled")
     evidence = f"{pool}: MfaConfiguration={configured}"
     if totp is not None:
         evidence += f", TOTP enabled={totp}"
-    if configured == "ON" and described in ("ON", None) and totp is not False:
+    if described is not None and described != configured:
+        evidence += f" (DescribeUserPool's copy says {described})"
+    if configured == "ON" and totp is not False:
         return passed(evidence)
-    if described not in ("ON", None):
-        evidence += f" (DescribeUserPool: {described})"
     return failed(evidence)
 
 
