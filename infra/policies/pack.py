@@ -331,7 +331,7 @@ BINDINGS: tuple[Binding, ...] = (
     ),
     ResourceBinding(
         rule=rules.lambda_not_publicly_invocable,
-        resource_types=frozenset({rules.LAMBDA_PERMISSION}),
+        resource_types=frozenset({rules.LAMBDA_PERMISSION, rules.LAMBDA_FUNCTION_URL}),
         description="Lambda functions cannot be invoked by anyone: permissions name a "
         "principal, and service principals a source ARN.",
         enforcement=MANDATORY,
@@ -344,11 +344,12 @@ BINDINGS: tuple[Binding, ...] = (
             cap486=("DPP4 Security of personal data",),
         ),
         remediation="Give the lambda.Permission a specific principal and, for an AWS "
-        "service principal, the source_arn of the invoking resource.",
+        "service principal, the source_arn of the invoking resource; give a function URL "
+        "authorization_type AWS_IAM.",
     ),
     ResourceBinding(
         rule=rules.iam_policy_grants_no_wildcards_on_data_stores,
-        resource_types=rules.IAM_POLICY_TYPES,
+        resource_types=rules.IAM_POLICY_TYPES | rules.IAM_ATTACHMENT_TYPES,
         description="IAM identity policies grant no wildcard actions on S3, DynamoDB or KMS, "
         "nor data-store actions on every resource.",
         enforcement=MANDATORY,
@@ -365,7 +366,8 @@ BINDINGS: tuple[Binding, ...] = (
             ),
         ),
         remediation="List each S3/DynamoDB/KMS action the service calls and the ARNs it "
-        "calls them on (infra/components/sharing_service.py, identity.py).",
+        "calls them on (infra/components/sharing_service.py, identity.py); attach no "
+        "AWS-managed full-access or read-only policies.",
     ),
     ResourceBinding(
         rule=rules.log_group_encrypted_and_retained,

@@ -47,6 +47,7 @@ USER_POOL = "aws:cognito/userPool:UserPool"
 REST_API = "aws:apigateway/restApi:RestApi"
 API_DOMAIN_NAME = "aws:apigateway/domainName:DomainName"
 LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+LAMBDA_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 AWS_PROVIDER = "pulumi:providers:aws"
 IAM_POLICY_TYPES = frozenset(
@@ -56,6 +57,27 @@ IAM_POLICY_TYPES = frozenset(
         "aws:iam/userPolicy:UserPolicy",
         "aws:iam/groupPolicy:GroupPolicy",
         "aws:iam/role:Role",
+    }
+)
+IAM_ATTACHMENT_TYPES = frozenset(
+    {
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+        "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+    }
+)
+# AWS-managed policies that grant wildcards on S3, DynamoDB or KMS (s3:*, s3:Get*, kms:*...).
+BROAD_MANAGED_POLICIES = frozenset(
+    {
+        "AdministratorAccess",
+        "PowerUserAccess",
+        "ReadOnlyAccess",
+        "AmazonS3FullAccess",
+        "AmazonS3ReadOnlyAccess",
+        "AmazonDynamoDBFullAccess",
+        "AmazonDynamoDBReadOnlyAccess",
+        "AWSKeyManagementServicePowerUser",
     }
 )
 # Inputs that name a KMS key by ARN, across the resource types the program declares.
@@ -539,10 +561,18 @@ def api_enforces_tls13_security_policy(
 def lambda_not_publicly_invocable(
     resource_type: str, props: Mapping[str, Any], name: str = ""
 ) -> RuleResult:
-    """A Lambda permission names a principal; a service principal is bound to a source ARN."""
+    """A Lambda permission names a principal; a service principal is bound to a source ARN.
+
+    A function URL must require IAM auth: ``NONE`` lets anyone on the internet invoke it.
+    """
     label = _label(resource_type, props, name)
+    if resource_type == LAMBDA_FUNCTION_URL:
+        auth = props.get("authorizationType")
+        if auth == "AWS_IAM":
+            return _pass(f"{label} requires IAM-signed requests")
+        return _fail(f"{label} is a function URL without IAM auth (authorizationType {auth!r})")
     if resource_type != LAMBDA_PERMISSION:
-        return _not_applicable(f"{label} is not a Lambda permission")
+        return _not_applicable(f"{label} is not a Lambda permission or function URL")
     principal = props.get("principal")
     if not isinstance(principal, str) or not principal or principal == "*":
         return _fail(f"{label} lets anyone invoke the function (principal {principal!r})")
@@ -570,7 +600,25 @@ def _is_data_store_action(action: str) -> bool:
     return action.lower().partition(":")[0] in DATA_STORE_SERVICES
 
 
+def _broad_managed_policies(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    if resource_type == "aws:iam/role:Role":
+        arns = _as_list(props.get("managedPolicyArns"))
+    elif resource_type in IAM_ATTACHMENT_TYPES:
+        arns = [props.get("policyArn")]
+    else:
+        return []
+    return [
+        str(arn)
+        for arn in arns
+        if isinstance(arn, str)
+        and arn.startswith("arn:aws:iam::aws:policy/")
+        and arn.rsplit("/", 1)[-1] in BROAD_MANAGED_POLICIES
+    ]
+
+
 def _iam_documents(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    if resource_type in IAM_ATTACHMENT_TYPES:
+        return []
     if resource_type == "aws:iam/role:Role":
         # Inline policies on the role itself; the trust policy is not an identity policy.
         return [
@@ -588,16 +636,18 @@ def iam_policy_grants_no_wildcards_on_data_stores(
 
     Fails an Allow with ``*``, a service wildcard (``s3:*``), a partial wildcard on a data
     store (``s3:Get*``, ``kms:GenerateDataKey*``), ``NotAction``, or a data-store action
-    on ``Resource: "*"``. KMS *key* policies are resource policies, not checked here: their
-    administrator statements legitimately use wildcards.
+    on ``Resource: "*"``; and attaching an AWS-managed policy that does (``AmazonS3FullAccess``,
+    ``AmazonS3ReadOnlyAccess``...). KMS *key* policies are resource policies, not checked here:
+    their administrator statements legitimately use wildcards.
     """
     label = _label(resource_type, props, name)
-    if resource_type not in IAM_POLICY_TYPES:
+    if resource_type not in IAM_POLICY_TYPES | IAM_ATTACHMENT_TYPES:
         return _not_applicable(f"{label} is not an IAM identity policy")
     documents = _iam_documents(resource_type, props)
-    if not documents:
-        return _not_applicable(f"{label} has no inline identity policy")
-    problems: list[str] = []
+    broad = _broad_managed_policies(resource_type, props)
+    if not documents and not broad and resource_type not in IAM_ATTACHMENT_TYPES:
+        return _not_applicable(f"{label} has no inline or AWS-managed identity policy")
+    problems = [f"attaches {arn.rsplit('/', 1)[-1]}" for arn in broad]
     for doc_name, document in documents:
         statements = _policy_statements(document)
         if statements is None:

@@ -618,3 +618,36 @@ RESOURCE_RULES = [
 def test_rules_do_not_apply_to_other_resource_types(rule: Any) -> None:
     result = rule("aws:sns/topic:Topic", {"name": "alarms"}, "monitoring-alarms")
     assert result.status is Status.NOT_APPLICABLE
+
+
+def test_function_url_requires_iam_auth() -> None:
+    url = rules.LAMBDA_FUNCTION_URL
+    assert rules.lambda_not_publicly_invocable(url, {"authorizationType": "AWS_IAM"}, "u").passed
+    public = rules.lambda_not_publicly_invocable(url, {"authorizationType": "NONE"}, "api-url")
+    assert public.failed and "'api-url'" in public.message
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        (
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AmazonS3FullAccess"},
+        ),
+        (
+            "aws:iam/role:Role",
+            {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonDynamoDBReadOnlyAccess"]},
+        ),
+    ],
+)
+def test_broad_aws_managed_policies_fail(resource_type: str, props: dict[str, Any]) -> None:
+    result = rules.iam_policy_grants_no_wildcards_on_data_stores(resource_type, props, "svc")
+    assert result.failed and "'svc'" in result.message
+
+
+def test_narrow_aws_managed_policy_attachment_passes() -> None:
+    arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    result = rules.iam_policy_grants_no_wildcards_on_data_stores(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"policyArn": arn}, "basic"
+    )
+    assert result.passed
