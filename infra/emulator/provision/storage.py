@@ -1,0 +1,370 @@
+"""S3 buckets (and their configuration resources) and DynamoDB tables."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from infra.emulator import gaps
+from infra.emulator.provision import (
+    Context,
+    Declared,
+    Provisioned,
+    Provisioner,
+    as_int,
+    error_code,
+    ignore_missing,
+    provisioner,
+    tag_list,
+)
+from infra.emulator.record import ResourceRecord
+
+# How long an S3 logging configuration waits for its target bucket's policy, which the
+# program declares independently (AWS does not check it; moto does, see BucketLogging).
+LOG_TARGET_POLICY_WAIT_S = 20.0
+
+
+def _bucket_state(ctx: Context, bucket: str) -> dict[str, Any]:
+    return {
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{ctx.region}.amazonaws.com",
+        "region": ctx.region,
+    }
+
+
+@provisioner
+class Bucket(Provisioner):
+    type_token = "aws:s3/bucket:Bucket"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        s3 = ctx.client("s3")
+        inputs = declared.inputs
+        name = str(inputs.get("bucket") or declared.name)
+        try:
+            s3.head_bucket(Bucket=name)
+        except ClientError as error:
+            if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            kwargs: dict[str, Any] = {"Bucket": name}
+            if ctx.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
+            if inputs.get("objectLockEnabled"):
+                kwargs["ObjectLockEnabledForBucket"] = True
+            s3.create_bucket(**kwargs)
+        if inputs.get("tags"):
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(inputs["tags"])})
+        return Provisioned(id=name, state=_bucket_state(ctx, name))
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        s3 = ctx.client("s3")
+        try:
+            _empty_bucket(s3, record.id)
+        except ClientError as error:
+            if error_code(error) == "NoSuchBucket":
+                return
+            raise
+        ignore_missing(lambda: s3.delete_bucket(Bucket=record.id))
+
+
+def _empty_bucket(s3: Any, bucket: str) -> None:
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket):
+        objects = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                   for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if objects:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True},
+                              BypassGovernanceRetention=True)
+
+
+class _BucketConfig(Provisioner):
+    """A resource that only configures one bucket: its id is the bucket name."""
+
+    def attached_to(self, record: ResourceRecord) -> str | None:
+        return str(record.inputs.get("bucket") or record.id)
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        bucket = str(declared.inputs["bucket"])
+        self.apply(ctx, bucket, declared)
+        return Provisioned(id=bucket)
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        raise NotImplementedError
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        bucket = str(record.inputs.get("bucket") or record.id)
+        ignore_missing(lambda: self.remove(ctx, bucket),
+                       "NoSuchBucket", "NoSuchLifecycleConfiguration",
+                       "ServerSideEncryptionConfigurationNotFoundError",
+                       "OwnershipControlsNotFoundError", "NoSuchPublicAccessBlockConfiguration",
+                       "NoSuchBucketPolicy")
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        raise NotImplementedError
+
+
+@provisioner
+class BucketVersioning(_BucketConfig):
+    type_token = "aws:s3/bucketVersioning:BucketVersioning"
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        status = declared.inputs["versioningConfiguration"]["status"]
+        ctx.client("s3").put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": status})
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        # Versioning cannot be switched off once on; removing the resource suspends it.
+        ctx.client("s3").put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+
+
+@provisioner
+class BucketPublicAccessBlock(_BucketConfig):
+    type_token = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        i = declared.inputs
+        ctx.client("s3").put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": bool(i.get("blockPublicAcls", False)),
+                "IgnorePublicAcls": bool(i.get("ignorePublicAcls", False)),
+                "BlockPublicPolicy": bool(i.get("blockPublicPolicy", False)),
+                "RestrictPublicBuckets": bool(i.get("restrictPublicBuckets", False)),
+            })
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        ctx.client("s3").delete_public_access_block(Bucket=bucket)
+
+
+@provisioner
+class BucketOwnershipControls(_BucketConfig):
+    type_token = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        ownership = declared.inputs["rule"]["objectOwnership"]
+        ctx.client("s3").put_bucket_ownership_controls(
+            Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": ownership}]})
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        ctx.client("s3").delete_bucket_ownership_controls(Bucket=bucket)
+
+
+@provisioner
+class BucketServerSideEncryption(_BucketConfig):
+    type_token = ("aws:s3/bucketServerSideEncryptionConfiguration:"
+                  "BucketServerSideEncryptionConfiguration")
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        rules = []
+        for rule in declared.inputs["rules"]:
+            default = rule.get("applyServerSideEncryptionByDefault", {})
+            by_default: dict[str, Any] = {"SSEAlgorithm": default["sseAlgorithm"]}
+            if default.get("kmsMasterKeyId"):
+                by_default["KMSMasterKeyID"] = default["kmsMasterKeyId"]
+            out: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": by_default}
+            if rule.get("bucketKeyEnabled") is not None:
+                out["BucketKeyEnabled"] = bool(rule["bucketKeyEnabled"])
+            rules.append(out)
+        ctx.client("s3").put_bucket_encryption(
+            Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        ctx.client("s3").delete_bucket_encryption(Bucket=bucket)
+
+
+@provisioner
+class BucketLogging(_BucketConfig):
+    type_token = "aws:s3/bucketLogging:BucketLogging"
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        status = {"LoggingEnabled": {"TargetBucket": declared.inputs["targetBucket"],
+                                     "TargetPrefix": declared.inputs.get("targetPrefix", "")}}
+        s3 = ctx.client("s3")
+        with ctx.bucket_policy_changed:
+            # moto refuses a target whose policy does not yet allow logging.s3.amazonaws.com
+            # (AWS does not check with ACLs disabled). The program declares that policy
+            # independently, so it may land a moment later: wait for it, bounded.
+            refused: ClientError | None = None
+            for _ in range(50):
+                try:
+                    s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus=status)
+                    return
+                except ClientError as error:
+                    if error_code(error) != "InvalidTargetBucketForLogging":
+                        raise
+                    refused = error
+                if not ctx.bucket_policy_changed.wait(timeout=LOG_TARGET_POLICY_WAIT_S):
+                    break
+            assert refused is not None
+            raise refused
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        ctx.client("s3").put_bucket_logging(Bucket=bucket, BucketLoggingStatus={})
+
+
+@provisioner
+class BucketLifecycleConfiguration(_BucketConfig):
+    type_token = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        rules = []
+        for rule in declared.inputs["rules"]:
+            out: dict[str, Any] = {"ID": rule["id"], "Status": rule["status"],
+                                   "Filter": {"Prefix": rule.get("filter", {}).get("prefix", "")}}
+            if "expiration" in rule:
+                out["Expiration"] = {"Days": as_int(rule["expiration"]["days"])}
+            if "noncurrentVersionExpiration" in rule:
+                out["NoncurrentVersionExpiration"] = {
+                    "NoncurrentDays": as_int(rule["noncurrentVersionExpiration"]["noncurrentDays"])}
+            if "abortIncompleteMultipartUpload" in rule:
+                out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": as_int(
+                    rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"])}
+            rules.append(out)
+        ctx.client("s3").put_bucket_lifecycle_configuration(
+            Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        ctx.client("s3").delete_bucket_lifecycle(Bucket=bucket)
+
+
+@provisioner
+class BucketObjectLockConfiguration(_BucketConfig):
+    type_token = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        i = declared.inputs
+        config: dict[str, Any] = {"ObjectLockEnabled": i.get("objectLockEnabled", "Enabled")}
+        retention = (i.get("rule") or {}).get("defaultRetention")
+        if retention:
+            default: dict[str, Any] = {"Mode": retention["mode"]}
+            if retention.get("years") is not None:
+                default["Years"] = as_int(retention["years"])
+            if retention.get("days") is not None:
+                default["Days"] = as_int(retention["days"])
+            config["Rule"] = {"DefaultRetention": default}
+        ctx.client("s3").put_object_lock_configuration(
+            Bucket=bucket, ObjectLockConfiguration=config)
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        # Object Lock cannot be disabled on a bucket; it goes with the bucket.
+        return None
+
+
+@provisioner
+class BucketPolicy(_BucketConfig):
+    """Hands moto only the statements it can hold without changing their meaning.
+
+    moto ignores Condition blocks: a conditional Deny becomes an unconditional one
+    (denying every request), a conditional Allow an unconditional one. Conditional
+    statements are therefore kept out of moto, except Allows to an AWS service principal:
+    no AWS service acts inside the emulator, so widening them grants nobody anything, and
+    moto's S3 log-delivery validation needs the ``logging.s3.amazonaws.com`` grant. The
+    declared document stays in the deployment record; the gap names the covering checks.
+    """
+
+    type_token = "aws:s3/bucketPolicy:BucketPolicy"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        bucket = str(declared.inputs["bucket"])
+        document = json.loads(declared.inputs["policy"])
+        statements = document.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        kept, dropped = [], []
+        for index, statement in enumerate(statements):
+            if "Condition" not in statement or _service_allow(statement):
+                kept.append(statement)
+            else:
+                dropped.append(str(statement.get("Sid") or f"statement {index}"))
+        s3 = ctx.client("s3")
+        applied: dict[str, Any] | None = None
+        if kept:
+            applied = {**document, "Statement": kept}
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(applied))
+        else:
+            ignore_missing(lambda: s3.delete_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy")
+        with ctx.bucket_policy_changed:
+            ctx.bucket_policy_changed.notify_all()
+        if dropped:
+            ctx.add_gap(gaps.conditional_bucket_policy(declared.name, dropped))
+        return Provisioned(id=bucket, state={
+            "appliedPolicy": json.dumps(applied) if applied else None,
+            "statementsNotApplied": dropped,
+        })
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        ctx.client("s3").delete_bucket_policy(Bucket=bucket)
+
+
+def _service_allow(statement: dict[str, Any]) -> bool:
+    principal = statement.get("Principal")
+    return (statement.get("Effect") == "Allow" and isinstance(principal, dict)
+            and set(principal) == {"Service"})
+
+
+@provisioner
+class Table(Provisioner):
+    type_token = "aws:dynamodb/table:Table"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        ddb = ctx.client("dynamodb")
+        i = declared.inputs
+        name = str(i.get("name") or declared.name)
+        sse = i.get("serverSideEncryption") or {}
+        sse_spec: dict[str, Any] = {"Enabled": bool(sse.get("enabled", False))}
+        if sse.get("enabled"):
+            sse_spec["SSEType"] = "KMS"
+            if sse.get("kmsKeyArn"):
+                sse_spec["KMSMasterKeyId"] = sse["kmsKeyArn"]
+        protection = bool(i.get("deletionProtectionEnabled", False))
+        try:
+            description = ddb.describe_table(TableName=name)["Table"]
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+            key_schema = [{"AttributeName": i["hashKey"], "KeyType": "HASH"}]
+            if i.get("rangeKey"):
+                key_schema.append({"AttributeName": i["rangeKey"], "KeyType": "RANGE"})
+            kwargs: dict[str, Any] = {
+                "TableName": name,
+                "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]}
+                                         for a in i.get("attributes", [])],
+                "KeySchema": key_schema,
+                "BillingMode": i.get("billingMode", "PAY_PER_REQUEST"),
+                "SSESpecification": sse_spec,
+                "DeletionProtectionEnabled": protection,
+            }
+            if i.get("tags"):
+                kwargs["Tags"] = tag_list(i["tags"])
+            description = ddb.create_table(**kwargs)["TableDescription"]
+        else:
+            current = description.get("SSEDescription", {}).get("KMSMasterKeyArn")
+            update: dict[str, Any] = {}
+            if description.get("DeletionProtectionEnabled") != protection:
+                update["DeletionProtectionEnabled"] = protection
+            if sse.get("kmsKeyArn") and current != sse["kmsKeyArn"]:
+                update["SSESpecification"] = sse_spec
+            if update:
+                ddb.update_table(TableName=name, **update)
+            if i.get("tags"):
+                ddb.tag_resource(ResourceArn=description["TableArn"], Tags=tag_list(i["tags"]))
+        pitr = bool((i.get("pointInTimeRecovery") or {}).get("enabled", False))
+        ddb.update_continuous_backups(
+            TableName=name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": pitr})
+        return Provisioned(id=name, state={"arn": description["TableArn"], "name": name,
+                                           "streamArn": description.get("LatestStreamArn", "")})
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        ddb = ctx.client("dynamodb")
+        try:
+            ddb.update_table(TableName=record.id, DeletionProtectionEnabled=False)
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return
+            raise
+        ignore_missing(lambda: ddb.delete_table(TableName=record.id))
