@@ -2,7 +2,8 @@
 
 ``infra.policies.__main__`` is never imported here: building ``PolicyPack`` starts a gRPC
 server and blocks. The wrappers it uses are built by ``pack.pulumi_policies`` and are
-exercised directly with the argument objects the analyzer would pass.
+exercised directly with the argument objects the analyzer would pass; one test runs the
+entry point in its own process, as the Pulumi CLI does, and talks to it over loopback gRPC.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import os
 import py_compile
-from collections.abc import Callable
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -518,3 +523,71 @@ def test_config_policy_reads_the_stack_config(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("PULUMI_CONFIG")
     with pytest.raises(_NotApplicableError):
         policy.validate(StackValidationArgs([]), Violations())
+
+
+# --- the entry point, as the Pulumi CLI runs it ----------------------------------------------
+
+
+@pytest.fixture
+def served_pack() -> Iterator[Any]:
+    """``__main__.py`` run in its own process (never imported), as the CLI runs it."""
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    env = {**os.environ, "PULUMI_CONFIG": json.dumps({"aws:region": "us-east-1"})}
+    process = subprocess.Popen(
+        [sys.executable, str(MAIN)], stdout=subprocess.PIPE, env=env, cwd=MAIN.parent
+    )
+    watchdog = threading.Timer(30, process.kill)  # a hung start must not hang the suite
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait()
+
+
+def _struct(values: dict[str, Any]) -> Any:
+    from google.protobuf import struct_pb2
+
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    return struct
+
+
+def test_entry_point_serves_the_pack(served_pack: Any) -> None:
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import analyzer_pb2
+
+    info = served_pack.GetAnalyzerInfo(empty_pb2.Empty())
+    assert info.name == "hub-hk-health"
+    assert [p.name for p in info.policies] == [b.name for b in BINDINGS]
+
+    key = analyzer_pb2.AnalyzeRequest(
+        type=rules.KMS_KEY,
+        name="keys-records",
+        urn="urn:pulumi:s::hub::aws:kms/key:Key::keys-records",
+        properties=_struct({"enableKeyRotation": False}),
+    )
+    diagnostics = served_pack.Analyze(key).diagnostics
+    assert [d.policyName for d in diagnostics] == ["kms-key-rotation-enabled"]
+    assert "'keys-records'" in diagnostics[0].message
+
+    bucket = analyzer_pb2.AnalyzerResource(
+        type=rules.BUCKET,
+        name="storage-shards",
+        urn="urn:bucket",
+        properties=_struct({"bucket": "shards-123"}),
+    )
+    stack = served_pack.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[bucket]))
+    found = {(d.policyName, d.urn) for d in stack.diagnostics}
+    assert found == {
+        ("every-bucket-encrypted-with-customer-kms-key", "urn:bucket"),
+        ("every-bucket-has-public-access-block", "urn:bucket"),
+        ("every-bucket-denies-insecure-transport", "urn:bucket"),
+        ("stack-region-is-ap-east-1", ""),  # PULUMI_CONFIG says us-east-1
+    }
