@@ -1,0 +1,514 @@
+"""Evaluation over plain snapshots: expectations from a record, fallbacks, unreadable input."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from infra.verify.controls import CHECKS
+from infra.verify.evaluate import (
+    Expectations,
+    evaluate,
+    expectations_from_record,
+    find_gap,
+)
+from infra.verify.model import VerifyReport
+
+ACCOUNT = "123456789012"
+RECORDS_KEY = f"arn:aws:kms:ap-east-1:{ACCOUNT}:key/rec"
+AUDIT_KEY = f"arn:aws:kms:ap-east-1:{ACCOUNT}:key/aud"
+SIGNING_KEY = f"arn:aws:kms:ap-east-1:{ACCOUNT}:key/sig"
+SHARDS, LOGS, AUDIT = "hub-p1-shards", "hub-p1-access-logs", "hub-p1-audit"
+TRAIL = f"arn:aws:cloudtrail:ap-east-1:{ACCOUNT}:trail/hub-p1-trail"
+POOL = "ap-east-1_pool"
+POOL_ARN = f"arn:aws:cognito-idp:ap-east-1:{ACCOUNT}:userpool/{POOL}"
+TABLES = {"records": "hub-p1-records", "ledger": "hub-p1-ledger"}
+
+
+def table_arn(name: str) -> str:
+    return f"arn:aws:dynamodb:ap-east-1:{ACCOUNT}:table/{name}"
+
+
+@dataclass
+class Record:
+    stack: str = "phase1-specialist"
+    outputs: dict[str, Any] = field(
+        default_factory=lambda: {
+            "phase": 1,
+            "region": "ap-east-1",
+            "recordsKeyArn": RECORDS_KEY,
+            "auditKeyArn": AUDIT_KEY,
+            "signingKeyArn": SIGNING_KEY,
+            "shardBucketName": SHARDS,
+            "accessLogBucketName": LOGS,
+            "auditBucketName": AUDIT,
+            "tableNames": dict(TABLES),
+            "trailArn": TRAIL,
+            "trailLogGroupName": "/hub/hub-p1/cloudtrail",
+            "userPoolId": POOL,
+            "apiId": "api1",
+            "functionName": "hub-p1-api",
+        }
+    )
+    resources: list[Any] = field(default_factory=list)
+    gaps: list[Any] = field(default_factory=list)
+
+
+def expectations(record: Record | None = None, **overrides: Any) -> Expectations:
+    args: dict[str, Any] = {"phase": 1, "audit_retention_years": 7, "federation": {}}
+    args.update(overrides)
+    return expectations_from_record(record or Record(), **args)
+
+
+def _bucket(name: str, key: str | None, *, logging_to: str | None) -> dict[str, Any]:
+    arn = f"arn:aws:s3:::{name}"
+    sse: dict[str, Any] = (
+        {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key} if key else {"SSEAlgorithm": "AES256"}
+    )
+    return {
+        "name": name,
+        "encryption": {"Rules": [{"ApplyServerSideEncryptionByDefault": sse}]},
+        "versioning": {"Status": "Enabled"},
+        "public_access_block": {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+        "ownership": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        "policy": json.dumps(
+            {
+                "Statement": [
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [arn, f"{arn}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ]
+            }
+        ),
+        "logging": {"LoggingEnabled": {"TargetBucket": logging_to, "TargetPrefix": "x/"}}
+        if logging_to
+        else {},
+        "object_lock": None,
+    }
+
+
+def _table(name: str, key: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": {
+            "TableArn": table_arn(name),
+            "DeletionProtectionEnabled": True,
+            "SSEDescription": {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key},
+        },
+        "backups": {"PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "ENABLED"}},
+    }
+
+
+def _log_group(name: str, days: int) -> dict[str, Any]:
+    return {"logGroupName": name, "kmsKeyId": AUDIT_KEY, "retentionInDays": days}
+
+
+def compliant_snapshot() -> dict[str, Any]:
+    symmetric = {
+        "KeyState": "Enabled",
+        "Enabled": True,
+        "KeySpec": "SYMMETRIC_DEFAULT",
+        "KeyUsage": "ENCRYPT_DECRYPT",
+    }
+    rotation = {"KeyRotationEnabled": True, "RotationPeriodInDays": 365}
+    audit = _bucket(AUDIT, AUDIT_KEY, logging_to=LOGS)
+    audit["object_lock"] = {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 7}},
+    }
+    service_policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem"],
+                "Resource": [table_arn(n) for n in TABLES.values()],
+            },
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"arn:aws:s3:::{SHARDS}/*"},
+        ]
+    }
+    return {
+        "keys": {
+            "records": {"arn": RECORDS_KEY, "metadata": symmetric, "rotation": rotation},
+            "audit": {"arn": AUDIT_KEY, "metadata": symmetric, "rotation": rotation},
+            "signing": {
+                "arn": SIGNING_KEY,
+                "rotation": None,
+                "metadata": {**symmetric, "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
+            },
+        },
+        "buckets": {
+            "shard": _bucket(SHARDS, RECORDS_KEY, logging_to=LOGS),
+            "access_log": _bucket(LOGS, None, logging_to=None),
+            "audit": audit,
+        },
+        "trail": {
+            "arn": TRAIL,
+            "description": {
+                "IsMultiRegionTrail": True,
+                "IncludeGlobalServiceEvents": True,
+                "LogFileValidationEnabled": True,
+                "KmsKeyId": AUDIT_KEY,
+            },
+            "status": {"IsLogging": True},
+            "selectors": {
+                "AdvancedEventSelectors": [
+                    {
+                        "Name": "shards",
+                        "FieldSelectors": [
+                            {"Field": "eventCategory", "Equals": ["Data"]},
+                            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                            {"Field": "resources.ARN", "StartsWith": [f"arn:aws:s3:::{SHARDS}/"]},
+                        ],
+                    },
+                    {
+                        "Name": "tables",
+                        "FieldSelectors": [
+                            {"Field": "eventCategory", "Equals": ["Data"]},
+                            {"Field": "resources.type", "Equals": ["AWS::DynamoDB::Table"]},
+                            {
+                                "Field": "resources.ARN",
+                                "Equals": [table_arn(n) for n in TABLES.values()],
+                            },
+                        ],
+                    },
+                ]
+            },
+        },
+        "tables": {
+            "records": _table(TABLES["records"], RECORDS_KEY),
+            "ledger": _table(TABLES["ledger"], AUDIT_KEY),
+        },
+        "user_pool": {
+            "id": POOL,
+            "description": {
+                "MfaConfiguration": "ON",
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 14,
+                        "RequireUppercase": True,
+                        "RequireLowercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": True,
+                        "TemporaryPasswordValidityDays": 1,
+                    }
+                },
+                "SchemaAttributes": [
+                    {"Name": "custom:mchk_reg_no", "Mutable": False},
+                    {"Name": "custom:institution_id", "Mutable": True},
+                    {"Name": "custom:specialty", "Mutable": True},
+                ],
+            },
+            "mfa": {"MfaConfiguration": "ON"},
+            "groups": [
+                {"GroupName": g}
+                for g in ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
+            ],
+            "providers": [],
+        },
+        "api": {
+            "id": "api1",
+            "rest_api": {"id": "api1", "securityPolicy": "SecurityPolicy_TLS13_1_3_2025_09"},
+            "resources": [
+                {
+                    "path": "/",
+                    "resourceMethods": {
+                        "ANY": {"authorizationType": "COGNITO_USER_POOLS", "authorizerId": "a1"}
+                    },
+                },
+                {"path": "/health", "resourceMethods": {"GET": {"authorizationType": "NONE"}}},
+            ],
+            "authorizers": [
+                {
+                    "id": "a1",
+                    "name": "cognito",
+                    "type": "COGNITO_USER_POOLS",
+                    "providerARNs": [POOL_ARN],
+                }
+            ],
+        },
+        "functions": {
+            "hub-p1-api": {
+                "name": "hub-p1-api",
+                "configuration": {"Role": "arn:aws:iam::1:role/svc"},
+                "policy": None,
+                "role": {"name": "svc", "documents": {"svc-policy": service_policy}},
+            }
+        },
+        "log_groups": {
+            "/aws/lambda/hub-p1-api": _log_group("/aws/lambda/hub-p1-api", 365),
+            "/hub/hub-p1/cloudtrail": _log_group("/hub/hub-p1/cloudtrail", 2557),
+        },
+    }
+
+
+def report(snapshot: dict[str, Any], expect: Expectations | None = None) -> VerifyReport:
+    return VerifyReport("phase1-specialist", evaluate(expect or expectations(), snapshot))
+
+
+def test_compliant_snapshot_passes_with_every_area_checked() -> None:
+    result = report(compliant_snapshot())
+    assert result.failed == [], [f"{c.id} {c.resource}: {c.evidence}" for c in result.failed]
+    assert result.passed
+    assert {c.id for c in result.checks} == set(CHECKS)
+
+
+def test_one_result_per_check_and_resource() -> None:
+    result = report(compliant_snapshot())
+    keys = [(c.id, c.resource) for c in result.checks]
+    assert len(keys) == len(set(keys))
+
+
+def test_every_check_is_in_the_catalogue_with_controls() -> None:
+    for spec in CHECKS.values():
+        assert any(c.startswith("ISO 27799") for c in spec.controls), spec.id
+        assert any(c.startswith("Cap. 486 DPP") for c in spec.controls), spec.id
+        assert spec.remediation
+    for check in report(compliant_snapshot()).checks:
+        assert check.controls == list(CHECKS[check.id].controls)
+
+
+def test_empty_report_does_not_pass() -> None:
+    assert not VerifyReport("s", []).passed
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "check_id", "resource"),
+    [
+        (
+            ("keys", "records", "rotation"),
+            {"KeyRotationEnabled": False},
+            "keys.rotation_enabled",
+            f"records key {RECORDS_KEY}",
+        ),
+        (("buckets", "shard", "public_access_block"), None, "buckets.public_access_block", SHARDS),
+        (("buckets", "audit", "logging"), {}, "buckets.access_logging", AUDIT),
+        (("trail", "status"), {"IsLogging": False}, "trail.logging", TRAIL),
+        (
+            ("tables", "ledger", "backups"),
+            {"PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}},
+            "dynamodb.pitr",
+            TABLES["ledger"],
+        ),
+        (("user_pool", "mfa"), {"MfaConfiguration": "OFF"}, "cognito.mfa_on", POOL),
+        (
+            ("functions", "hub-p1-api", "policy"),
+            json.dumps(
+                {
+                    "Statement": [
+                        {"Sid": "pub", "Effect": "Allow", "Principal": "*", "Action": "lambda:*"}
+                    ]
+                }
+            ),
+            "lambda.no_public_policy",
+            "hub-p1-api",
+        ),
+    ],
+)
+def test_one_change_fails_exactly_that_check(
+    path: tuple[str, ...], value: Any, check_id: str, resource: str
+) -> None:
+    snapshot = compliant_snapshot()
+    target = snapshot
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    result = report(snapshot)
+    assert [(c.id, c.resource) for c in result.failed] == [(check_id, resource)]
+
+
+def test_records_key_on_the_ledger_table_fails() -> None:
+    snapshot = compliant_snapshot()
+    snapshot["tables"]["ledger"] = _table(TABLES["ledger"], RECORDS_KEY)
+    failed = report(snapshot).failed
+    assert [(c.id, c.resource) for c in failed] == [
+        ("dynamodb.customer_key_encryption", TABLES["ledger"])
+    ]
+
+
+def test_unreadable_input_fails_with_the_reason() -> None:
+    snapshot = compliant_snapshot()
+    snapshot["buckets"]["shard"]["policy"] = {"unreadable": "AccessDenied: no s3:GetBucketPolicy"}
+    [failure] = report(snapshot).failed
+    assert failure.id == "buckets.denies_insecure_transport"
+    assert "AccessDenied" in failure.evidence
+
+
+def test_resource_missing_from_the_snapshot_fails() -> None:
+    snapshot = compliant_snapshot()
+    del snapshot["tables"]["records"]
+    del snapshot["log_groups"]["/hub/hub-p1/cloudtrail"]
+    failed = {(c.id, c.resource) for c in report(snapshot).failed}
+    assert ("dynamodb.pitr", TABLES["records"]) in failed
+    assert ("trail.data_event_selectors", TABLES["records"]) in failed
+    assert ("logs.encrypted_retained", "/hub/hub-p1/cloudtrail") in failed
+
+
+def test_object_lock_years_come_from_the_stage() -> None:
+    result = report(compliant_snapshot(), expectations(audit_retention_years=10))
+    assert [(c.id, c.resource) for c in result.failed] == [
+        ("trail.bucket_object_lock", AUDIT),
+        ("logs.encrypted_retained", "/hub/hub-p1/cloudtrail"),
+    ]
+
+
+def test_federation_expected_from_the_stage() -> None:
+    expect = expectations(phase=2, federation={"VictoriaGeneral": "SAML"})
+    assert [c.id for c in report(compliant_snapshot(), expect).failed] == ["cognito.federation"]
+    snapshot = compliant_snapshot()
+    snapshot["user_pool"]["providers"] = [
+        {"ProviderName": "VictoriaGeneral", "ProviderType": "SAML"}
+    ]
+    assert report(snapshot, expect).passed
+
+
+# ------------------------------------------------------------------ declared fallbacks
+
+
+@dataclass(frozen=True)
+class Gap:
+    resource: str
+    type: str
+    property: str
+    reason: str
+    covered_by: tuple[str, ...] = ()
+
+
+def _record_with_api_gap() -> Record:
+    record = Record()
+    record.resources = [
+        {
+            "type": "aws:apigateway/restApi:RestApi",
+            "name": "service-api",
+            "id": "api1",
+            "inputs": {"securityPolicy": "SecurityPolicy_TLS13_1_3_2025_09"},
+        }
+    ]
+    record.gaps = [
+        Gap(
+            "service-api",
+            "aws:apigateway/restApi:RestApi",
+            "securityPolicy/endpointAccessMode",
+            "no TLS termination",
+            ("api.tls_policy",),
+        )
+    ]
+    return record
+
+
+def test_api_tls_policy_from_the_declared_value_when_the_emulator_records_a_gap() -> None:
+    snapshot = compliant_snapshot()
+    del snapshot["api"]["rest_api"]["securityPolicy"]
+    assert [c.id for c in report(snapshot).failed] == ["api.tls_policy"]  # no gap: fails
+    result = report(snapshot, expectations(_record_with_api_gap()))
+    check = result.result("api.tls_policy", "api1")
+    assert check.status == "pass"
+    assert "as declared (emulator gap: no TLS termination)" in check.evidence
+
+
+def test_declared_tls_policy_is_still_checked() -> None:
+    record = _record_with_api_gap()
+    record.resources[0]["inputs"]["securityPolicy"] = "TLS_1_2"
+    snapshot = compliant_snapshot()
+    del snapshot["api"]["rest_api"]["securityPolicy"]
+    assert [c.id for c in report(snapshot, expectations(record)).failed] == ["api.tls_policy"]
+
+
+def test_conditional_bucket_policy_checked_as_declared_under_a_gap() -> None:
+    declared = compliant_snapshot()["buckets"]["shard"]["policy"]
+    record = Record()
+    record.resources = [
+        {
+            "type": "aws:s3/bucketPolicy:BucketPolicy",
+            "name": "storage-shards-policy",
+            "id": SHARDS,
+            "inputs": {"bucket": SHARDS, "policy": declared},
+        }
+    ]
+    record.gaps = [
+        {
+            "resource": "storage-shards-policy",
+            "type": "aws:s3/bucketPolicy:BucketPolicy",
+            "property": "policy",
+            "reason": "moto ignores Condition blocks",
+        }
+    ]
+    snapshot = compliant_snapshot()
+    snapshot["buckets"]["shard"]["policy"] = json.dumps({"Statement": []})  # what moto holds
+    assert [c.id for c in report(snapshot).failed] == ["buckets.denies_insecure_transport"]
+    check = report(snapshot, expectations(record)).result(
+        "buckets.denies_insecure_transport", SHARDS
+    )
+    assert check.status == "pass"
+    assert "as declared (emulator gap: moto ignores Condition blocks)" in check.evidence
+    # a declared document without the deny still fails
+    record.resources[0]["inputs"]["policy"] = json.dumps({"Statement": []})
+    assert (
+        report(snapshot, expectations(record))
+        .result("buckets.denies_insecure_transport", SHARDS)
+        .status
+        == "fail"
+    )
+
+
+def test_find_gap_matches_wildcard_resources_of_the_type_only() -> None:
+    gaps = [Gap("*", "aws:kms/key:Key", "policy", "r")]
+    assert find_gap(gaps, ["keys-records"], ["policy"], type_token="aws:kms/key:Key")
+    assert (
+        find_gap(
+            gaps,
+            ["storage-shards-policy"],
+            ["policy"],
+            type_token="aws:s3/bucketPolicy:BucketPolicy",
+        )
+        is None
+    )
+    assert (
+        find_gap(gaps, ["keys-records"], ["securityPolicy"], type_token="aws:kms/key:Key") is None
+    )
+
+
+def test_expectations_cover_record_functions_and_log_groups() -> None:
+    record = Record()
+    record.resources = [
+        {
+            "type": "aws:lambda/function:Function",
+            "name": "identity-pre-token",
+            "id": "hub-p1-pre-token",
+            "inputs": {},
+        },
+        {
+            "type": "aws:cloudwatch/logGroup:LogGroup",
+            "name": "service-access-logs",
+            "id": "/hub/hub-p1/api-access",
+            "inputs": {},
+        },
+    ]
+    expect = expectations(record)
+    assert expect.functions == ("hub-p1-api", "hub-p1-pre-token")
+    assert expect.log_groups == {
+        "/hub/hub-p1/api-access": 365,
+        "/aws/lambda/hub-p1-api": 365,
+        "/aws/lambda/hub-p1-pre-token": 365,
+        "/hub/hub-p1/cloudtrail": 7 * 365,
+    }
+
+
+def test_snapshot_is_not_mutated() -> None:
+    snapshot = compliant_snapshot()
+    before = copy.deepcopy(snapshot)
+    report(snapshot)
+    assert snapshot == before

@@ -1,0 +1,691 @@
+"""Each post-deploy rule on plain data: a compliant case and the non-compliant ones."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.verify import rules
+
+KEY = "arn:aws:kms:ap-east-1:123456789012:key/1111-aaaa"
+OTHER_KEY = "arn:aws:kms:ap-east-1:123456789012:key/2222-bbbb"
+BUCKET = "hub-p1-shards-123456789012"
+BUCKET_ARN = f"arn:aws:s3:::{BUCKET}"
+TABLE_ARN = "arn:aws:dynamodb:ap-east-1:123456789012:table/hub-p1-records"
+POOL_ARN = "arn:aws:cognito-idp:ap-east-1:123456789012:userpool/ap-east-1_abc"
+
+
+# ------------------------------------------------------------------ keys
+
+SYMMETRIC = {
+    "KeyState": "Enabled",
+    "Enabled": True,
+    "KeySpec": "SYMMETRIC_DEFAULT",
+    "KeyUsage": "ENCRYPT_DECRYPT",
+}
+
+
+def test_key_enabled() -> None:
+    assert rules.key_enabled("k", SYMMETRIC).status == "pass"
+    disabled = {**SYMMETRIC, "KeyState": "Disabled", "Enabled": False}
+    assert rules.key_enabled("k", disabled).status == "fail"
+    pending = {**SYMMETRIC, "KeyState": "PendingDeletion", "Enabled": False}
+    assert "PendingDeletion" in rules.key_enabled("k", pending).evidence
+
+
+def test_key_rotation() -> None:
+    on = {"KeyRotationEnabled": True, "RotationPeriodInDays": 365}
+    assert rules.key_rotation_enabled("k", SYMMETRIC, on).status == "pass"
+    assert (
+        rules.key_rotation_enabled("k", SYMMETRIC, {"KeyRotationEnabled": False}).status == "fail"
+    )
+    assert rules.key_rotation_enabled("k", SYMMETRIC, None).status == "fail"
+    slow = {"KeyRotationEnabled": True, "RotationPeriodInDays": 2560}
+    assert rules.key_rotation_enabled("k", SYMMETRIC, slow).status == "fail"
+
+
+def test_key_rotation_not_applicable_to_signing_keys() -> None:
+    signing = {**SYMMETRIC, "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}
+    outcome = rules.key_rotation_enabled("k", signing, None)
+    assert outcome.status == "n/a"
+    assert "ECC_NIST_P256" in outcome.evidence
+
+
+def test_key_spec_and_usage() -> None:
+    assert (
+        rules.key_spec_and_usage(
+            "k", SYMMETRIC, spec="SYMMETRIC_DEFAULT", usage="ENCRYPT_DECRYPT"
+        ).status
+        == "pass"
+    )
+    assert (
+        rules.key_spec_and_usage("k", SYMMETRIC, spec="ECC_NIST_P256", usage="SIGN_VERIFY").status
+        == "fail"
+    )
+    hmac = {**SYMMETRIC, "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}
+    assert (
+        rules.key_spec_and_usage(
+            "k", hmac, spec="SYMMETRIC_DEFAULT", usage="ENCRYPT_DECRYPT"
+        ).status
+        == "fail"
+    )
+
+
+# ------------------------------------------------------------------ buckets
+
+
+def _sse(algorithm: str, key: str | None = None) -> dict[str, object]:
+    default: dict[str, object] = {"SSEAlgorithm": algorithm}
+    if key:
+        default["KMSMasterKeyID"] = key
+    return {"Rules": [{"ApplyServerSideEncryptionByDefault": default}]}
+
+
+def test_bucket_encryption_sse_kms_with_the_right_key() -> None:
+    assert (
+        rules.bucket_default_encryption("b", _sse("aws:kms", KEY), kms_key_arn=KEY).status == "pass"
+    )
+    # a bare key id names the same key
+    assert (
+        rules.bucket_default_encryption("b", _sse("aws:kms", "1111-aaaa"), kms_key_arn=KEY).status
+        == "pass"
+    )
+    assert (
+        rules.bucket_default_encryption("b", _sse("aws:kms", OTHER_KEY), kms_key_arn=KEY).status
+        == "fail"
+    )
+    assert rules.bucket_default_encryption("b", _sse("AES256"), kms_key_arn=KEY).status == "fail"
+    assert rules.bucket_default_encryption("b", None, kms_key_arn=KEY).status == "fail"
+
+
+def test_access_log_bucket_is_sse_s3_by_design() -> None:
+    outcome = rules.bucket_default_encryption(
+        "logs", _sse("AES256"), kms_key_arn=None, sse_s3_reason="logging cannot write SSE-KMS"
+    )
+    assert outcome.status == "pass"
+    assert "logging cannot write SSE-KMS" in outcome.evidence
+    assert (
+        rules.bucket_default_encryption("logs", _sse("aws:kms", KEY), kms_key_arn=None).status
+        == "fail"
+    )
+
+
+def test_bucket_versioning() -> None:
+    assert rules.bucket_versioning_enabled("b", {"Status": "Enabled"}).status == "pass"
+    assert rules.bucket_versioning_enabled("b", {"Status": "Suspended"}).status == "fail"
+    assert rules.bucket_versioning_enabled("b", {}).status == "fail"
+
+
+ALL_BLOCKED = dict.fromkeys(rules.PUBLIC_ACCESS_FLAGS, True)
+
+
+def test_public_access_block_all_four() -> None:
+    assert rules.bucket_blocks_public_access("b", ALL_BLOCKED).status == "pass"
+    assert rules.bucket_blocks_public_access("b", None).status == "fail"
+
+
+@pytest.mark.parametrize("flag", rules.PUBLIC_ACCESS_FLAGS)
+def test_public_access_block_each_flag_matters(flag: str) -> None:
+    outcome = rules.bucket_blocks_public_access("b", {**ALL_BLOCKED, flag: False})
+    assert outcome.status == "fail"
+    assert flag in outcome.evidence
+
+
+def test_ownership_enforced() -> None:
+    enforced = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert rules.bucket_owner_enforced("b", enforced).status == "pass"
+    preferred = {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}
+    assert rules.bucket_owner_enforced("b", preferred).status == "fail"
+    assert rules.bucket_owner_enforced("b", None).status == "fail"
+
+
+def _deny_http(**overrides: object) -> dict[str, object]:
+    statement: dict[str, object] = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [BUCKET_ARN, f"{BUCKET_ARN}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    statement.update(overrides)
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def test_bucket_policy_denies_insecure_transport() -> None:
+    outcome = rules.bucket_denies_insecure_transport("b", BUCKET_ARN, json.dumps(_deny_http()))
+    assert outcome.status == "pass"
+    assert "DenyInsecureTransport" in outcome.evidence
+    # the same statement as a dict, with a boolean and {"AWS": "*"}
+    document = _deny_http(
+        Principal={"AWS": "*"}, Condition={"Bool": {"aws:SecureTransport": False}}
+    )
+    assert rules.bucket_denies_insecure_transport("b", BUCKET_ARN, document).status == "pass"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"Effect": "Allow"},
+        {"Principal": {"AWS": "arn:aws:iam::123456789012:root"}},
+        {"Action": "s3:GetObject"},
+        {"Resource": BUCKET_ARN},  # objects not covered
+        {"Resource": f"{BUCKET_ARN}/*"},  # the bucket itself not covered
+        {"Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+        {"Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},  # TLS version only
+    ],
+)
+def test_bucket_policy_without_a_tls_deny_fails(overrides: dict[str, object]) -> None:
+    document = _deny_http(**overrides)
+    assert rules.bucket_denies_insecure_transport("b", BUCKET_ARN, document).status == "fail"
+
+
+def test_no_bucket_policy_fails() -> None:
+    assert rules.bucket_denies_insecure_transport("b", BUCKET_ARN, None).status == "fail"
+
+
+def test_access_logging() -> None:
+    logging = {"LoggingEnabled": {"TargetBucket": "logs", "TargetPrefix": "shards/"}}
+    assert rules.bucket_logs_to("b", logging, target_bucket="logs").status == "pass"
+    assert rules.bucket_logs_to("b", logging, target_bucket="elsewhere").status == "fail"
+    assert rules.bucket_logs_to("b", {}, target_bucket="logs").status == "fail"
+
+
+def _lock(mode: str = "COMPLIANCE", years: int = 7) -> dict[str, object]:
+    return {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": mode, "Years": years, "Days": 0}},
+    }
+
+
+def test_object_lock_compliance_with_configured_years() -> None:
+    assert rules.bucket_object_lock_compliance("b", _lock(), years=7).status == "pass"
+    assert rules.bucket_object_lock_compliance("b", _lock("GOVERNANCE"), years=7).status == "fail"
+    assert rules.bucket_object_lock_compliance("b", _lock(years=1), years=7).status == "fail"
+    assert rules.bucket_object_lock_compliance("b", None, years=7).status == "fail"
+    no_default = {"ObjectLockEnabled": "Enabled"}
+    assert rules.bucket_object_lock_compliance("b", no_default, years=7).status == "fail"
+
+
+# ------------------------------------------------------------------ CloudTrail
+
+
+def test_trail_logging() -> None:
+    assert rules.trail_logging("t", {"IsLogging": True}).status == "pass"
+    stopped = rules.trail_logging("t", {"IsLogging": False, "StopLoggingTime": "2026-01-01"})
+    assert stopped.status == "fail"
+    assert "2026-01-01" in stopped.evidence
+
+
+def test_trail_multi_region_validation_and_kms() -> None:
+    good = {
+        "IsMultiRegionTrail": True,
+        "IncludeGlobalServiceEvents": True,
+        "LogFileValidationEnabled": True,
+        "KmsKeyId": KEY,
+    }
+    assert rules.trail_multi_region("t", good).status == "pass"
+    assert rules.trail_multi_region("t", {**good, "IsMultiRegionTrail": False}).status == "fail"
+    assert (
+        rules.trail_multi_region("t", {**good, "IncludeGlobalServiceEvents": False}).status
+        == "fail"
+    )
+    assert rules.trail_log_file_validation("t", good).status == "pass"
+    assert (
+        rules.trail_log_file_validation("t", {**good, "LogFileValidationEnabled": False}).status
+        == "fail"
+    )
+    assert rules.trail_kms_encrypted("t", good, kms_key_arn=KEY).status == "pass"
+    assert (
+        rules.trail_kms_encrypted("t", {**good, "KmsKeyId": None}, kms_key_arn=KEY).status == "fail"
+    )
+    assert rules.trail_kms_encrypted("t", good, kms_key_arn=OTHER_KEY).status == "fail"
+
+
+def _selector(
+    resource_type: str, arn_ops: dict[str, list[str]] | None, **extra: list[str]
+) -> dict[str, object]:
+    fields: list[dict[str, object]] = [
+        {"Field": "eventCategory", "Equals": ["Data"]},
+        {"Field": "resources.type", "Equals": [resource_type]},
+    ]
+    if arn_ops is not None:
+        fields.append({"Field": "resources.ARN", **arn_ops})
+    fields += [{"Field": f, "Equals": v} for f, v in extra.items()]
+    return {"AdvancedEventSelectors": [{"Name": "s", "FieldSelectors": fields}]}
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "arn", "selectors"),
+    [
+        (
+            "AWS::S3::Object",
+            BUCKET_ARN,
+            _selector("AWS::S3::Object", {"StartsWith": [f"{BUCKET_ARN}/"]}),
+        ),
+        ("AWS::S3::Object", BUCKET_ARN, _selector("AWS::S3::Object", None)),  # every bucket
+        (
+            "AWS::DynamoDB::Table",
+            TABLE_ARN,
+            _selector("AWS::DynamoDB::Table", {"Equals": [TABLE_ARN]}),
+        ),
+        (
+            "AWS::S3::Object",
+            BUCKET_ARN,
+            {
+                "EventSelectors": [
+                    {
+                        "ReadWriteType": "All",
+                        "DataResources": [
+                            {"Type": "AWS::S3::Object", "Values": [f"{BUCKET_ARN}/"]}
+                        ],
+                    }
+                ]
+            },
+        ),
+    ],
+)
+def test_data_event_selectors_cover(
+    resource_type: str, arn: str, selectors: dict[str, object]
+) -> None:
+    outcome = rules.trail_logs_data_events(
+        "t", selectors, resource_type=resource_type, resource_arn=arn
+    )
+    assert outcome.status == "pass"
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "arn", "selectors"),
+    [
+        ("AWS::S3::Object", BUCKET_ARN, {"AdvancedEventSelectors": []}),
+        (
+            "AWS::S3::Object",
+            BUCKET_ARN,
+            _selector("AWS::S3::Object", {"StartsWith": ["arn:aws:s3:::other-bucket/"]}),
+        ),
+        (
+            "AWS::S3::Object",
+            BUCKET_ARN,  # only one prefix of the bucket
+            _selector("AWS::S3::Object", {"StartsWith": [f"{BUCKET_ARN}/manifests/"]}),
+        ),
+        (
+            "AWS::S3::Object",
+            BUCKET_ARN,  # writes only
+            _selector("AWS::S3::Object", {"StartsWith": [f"{BUCKET_ARN}/"]}, readOnly=["false"]),
+        ),
+        (
+            "AWS::DynamoDB::Table",
+            TABLE_ARN,
+            _selector("AWS::DynamoDB::Table", {"Equals": [TABLE_ARN + "-other"]}),
+        ),
+        ("AWS::DynamoDB::Table", TABLE_ARN, _selector("AWS::S3::Object", {"Equals": [TABLE_ARN]})),
+        (
+            "AWS::DynamoDB::Table",
+            TABLE_ARN,
+            _selector("AWS::DynamoDB::Table", {"NotEquals": [TABLE_ARN]}),
+        ),
+        (
+            "AWS::S3::Object",
+            BUCKET_ARN,
+            {
+                "EventSelectors": [
+                    {
+                        "ReadWriteType": "WriteOnly",
+                        "DataResources": [
+                            {"Type": "AWS::S3::Object", "Values": [f"{BUCKET_ARN}/"]}
+                        ],
+                    }
+                ]
+            },
+        ),
+    ],
+)
+def test_data_event_selectors_missing_the_store_fail(
+    resource_type: str, arn: str, selectors: dict[str, object]
+) -> None:
+    outcome = rules.trail_logs_data_events(
+        "t", selectors, resource_type=resource_type, resource_arn=arn
+    )
+    assert outcome.status == "fail"
+
+
+# ------------------------------------------------------------------ DynamoDB
+
+
+def test_table_customer_key() -> None:
+    table = {"SSEDescription": {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": KEY}}
+    assert rules.table_encrypted_with_customer_key("t", table, kms_key_arn=KEY).status == "pass"
+    assert (
+        rules.table_encrypted_with_customer_key("t", table, kms_key_arn=OTHER_KEY).status == "fail"
+    )
+    owned = rules.table_encrypted_with_customer_key("t", {}, kms_key_arn=KEY)
+    assert owned.status == "fail"
+    assert "AWS owned" in owned.evidence
+
+
+def test_table_pitr_and_deletion_protection() -> None:
+    on = {"PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "ENABLED"}}
+    off = {"PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}
+    assert rules.table_pitr_enabled("t", on).status == "pass"
+    assert rules.table_pitr_enabled("t", off).status == "fail"
+    assert rules.table_deletion_protected("t", {"DeletionProtectionEnabled": True}).status == "pass"
+    assert (
+        rules.table_deletion_protected("t", {"DeletionProtectionEnabled": False}).status == "fail"
+    )
+    assert rules.table_deletion_protected("t", {}).status == "fail"
+
+
+# ------------------------------------------------------------------ Cognito
+
+
+def test_mfa_on() -> None:
+    on = {"MfaConfiguration": "ON", "SoftwareTokenMfaConfiguration": {"Enabled": True}}
+    assert rules.user_pool_mfa_on("p", {"MfaConfiguration": "ON"}, on).status == "pass"
+    assert rules.user_pool_mfa_on("p", {}, {"MfaConfiguration": "OFF"}).status == "fail"
+    assert rules.user_pool_mfa_on("p", {}, {"MfaConfiguration": "OPTIONAL"}).status == "fail"
+    # the dedicated MFA API decides; a stale copy is shown, not trusted
+    stale = rules.user_pool_mfa_on("p", {"MfaConfiguration": "ON"}, {"MfaConfiguration": "OFF"})
+    assert stale.status == "fail"
+    assert "DescribeUserPool" in stale.evidence
+
+
+GOOD_PASSWORDS = {
+    "Policies": {
+        "PasswordPolicy": {
+            "MinimumLength": 14,
+            "RequireUppercase": True,
+            "RequireLowercase": True,
+            "RequireNumbers": True,
+            "RequireSymbols": True,
+            "TemporaryPasswordValidityDays": 1,
+        }
+    }
+}
+
+
+def test_password_policy() -> None:
+    assert (
+        rules.user_pool_password_policy(
+            "p", GOOD_PASSWORDS, min_length=14, max_temporary_days=1
+        ).status
+        == "pass"
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"MinimumLength": 8},
+        {"RequireSymbols": False},
+        {"RequireUppercase": False},
+        {"TemporaryPasswordValidityDays": 7},
+    ],
+)
+def test_weak_password_policy_fails(change: dict[str, object]) -> None:
+    policy = {**GOOD_PASSWORDS["Policies"]["PasswordPolicy"], **change}
+    outcome = rules.user_pool_password_policy(
+        "p", {"Policies": {"PasswordPolicy": policy}}, min_length=14, max_temporary_days=1
+    )
+    assert outcome.status == "fail"
+
+
+REQUIRED_ATTRIBUTES = {"mchk_reg_no": False, "institution_id": True}
+
+
+def test_custom_attributes() -> None:
+    schema = {
+        "SchemaAttributes": [
+            {"Name": "email"},
+            {"Name": "custom:mchk_reg_no", "Mutable": False},
+            {"Name": "custom:institution_id", "Mutable": True},
+        ]
+    }
+    assert (
+        rules.user_pool_custom_attributes("p", schema, required=REQUIRED_ATTRIBUTES).status
+        == "pass"
+    )
+    missing = {"SchemaAttributes": [{"Name": "custom:mchk_reg_no", "Mutable": False}]}
+    assert (
+        rules.user_pool_custom_attributes("p", missing, required=REQUIRED_ATTRIBUTES).status
+        == "fail"
+    )
+    mutable = {
+        "SchemaAttributes": [
+            {"Name": "custom:mchk_reg_no", "Mutable": True},
+            {"Name": "custom:institution_id", "Mutable": True},
+        ]
+    }
+    outcome = rules.user_pool_custom_attributes("p", mutable, required=REQUIRED_ATTRIBUTES)
+    assert outcome.status == "fail"
+    assert "mutable" in outcome.evidence
+
+
+def test_role_groups_exactly() -> None:
+    required = ["doctor", "auditor"]
+    groups = [{"GroupName": "doctor"}, {"GroupName": "auditor"}]
+    assert rules.user_pool_role_groups("p", groups, required=required).status == "pass"
+    assert rules.user_pool_role_groups("p", groups[:1], required=required).status == "fail"
+    extra = [*groups, {"GroupName": "superuser"}]
+    outcome = rules.user_pool_role_groups("p", extra, required=required)
+    assert outcome.status == "fail"
+    assert "superuser" in outcome.evidence
+
+
+def test_federation_per_phase() -> None:
+    saml = [{"ProviderName": "VictoriaGeneral", "ProviderType": "SAML"}]
+    assert rules.user_pool_federation("p", [], phase=1, expected={}).status == "pass"
+    assert rules.user_pool_federation("p", saml, phase=1, expected={}).status == "fail"
+    expected = {"VictoriaGeneral": "SAML"}
+    assert rules.user_pool_federation("p", saml, phase=2, expected=expected).status == "pass"
+    assert rules.user_pool_federation("p", [], phase=2, expected=expected).status == "fail"
+    oidc = [{"ProviderName": "VictoriaGeneral", "ProviderType": "OIDC"}]
+    assert rules.user_pool_federation("p", oidc, phase=2, expected=expected).status == "fail"
+    # a social provider is not an institution's IdP and does not count
+    social = [*saml, {"ProviderName": "Google", "ProviderType": "Google"}]
+    assert rules.user_pool_federation("p", social, phase=2, expected=expected).status == "pass"
+
+
+# ------------------------------------------------------------------ API Gateway
+
+
+def test_api_tls13_only() -> None:
+    assert (
+        rules.api_tls13_only("a", "SecurityPolicy_TLS13_1_3_2025_09", source="live").status
+        == "pass"
+    )
+    assert rules.api_tls13_only("a", "TLS_1_2", source="live").status == "fail"
+    assert (
+        rules.api_tls13_only("a", "SecurityPolicy_TLS13_1_2_2021_06", source="live").status
+        == "fail"
+    )
+    assert rules.api_tls13_only("a", None, source="live").status == "fail"
+    declared = rules.api_tls13_only(
+        "a", "SecurityPolicy_TLS13_1_3_2025_09", source="as declared (emulator gap: x)"
+    )
+    assert "as declared" in declared.evidence
+
+
+AUTHORIZERS = [
+    {"id": "auth1", "name": "cognito", "type": "COGNITO_USER_POOLS", "providerARNs": [POOL_ARN]}
+]
+
+
+def test_method_authorizer() -> None:
+    method = {
+        "authorizationType": "COGNITO_USER_POOLS",
+        "authorizerId": "auth1",
+        "authorizationScopes": ["openid"],
+    }
+    assert (
+        rules.api_method_requires_authorizer(
+            "ANY /", method, AUTHORIZERS, user_pool_arn=POOL_ARN
+        ).status
+        == "pass"
+    )
+    for bad in (
+        {"authorizationType": "NONE"},
+        {"authorizationType": "AWS_IAM"},
+        {**method, "authorizerId": "gone"},
+    ):
+        assert (
+            rules.api_method_requires_authorizer(
+                "ANY /", bad, AUTHORIZERS, user_pool_arn=POOL_ARN
+            ).status
+            == "fail"
+        )
+    foreign = [{**AUTHORIZERS[0], "providerARNs": [POOL_ARN + "-other"]}]
+    assert (
+        rules.api_method_requires_authorizer(
+            "ANY /", method, foreign, user_pool_arn=POOL_ARN
+        ).status
+        == "fail"
+    )
+
+
+def test_health_method_is_public_by_design() -> None:
+    outcome = rules.api_method_requires_authorizer(
+        "GET /health",
+        {"authorizationType": "NONE"},
+        AUTHORIZERS,
+        user_pool_arn=POOL_ARN,
+        public=True,
+    )
+    assert outcome.status == "n/a"
+
+
+# ------------------------------------------------------------------ Lambda
+
+STACK_ARNS = [
+    BUCKET_ARN,
+    TABLE_ARN,
+    KEY,
+    "arn:aws:logs:ap-east-1:123456789012:log-group:/aws/lambda/hub-p1-api",
+]
+
+
+def _role(*statements: dict[str, object]) -> dict[str, object]:
+    return {"inline": {"Version": "2012-10-17", "Statement": list(statements)}}
+
+
+def test_least_privilege_role() -> None:
+    documents = _role(
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+            "Resource": [TABLE_ARN, f"{TABLE_ARN}/index/*"],
+        },
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{BUCKET_ARN}/*"},
+        {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": KEY},
+        {"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": STACK_ARNS[3] + ":*"},
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments"], "Resource": "*"},
+        {"Effect": "Deny", "Action": "*", "Resource": "*"},
+    )
+    assert rules.role_least_privilege("r", documents, stack_arns=STACK_ARNS).status == "pass"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": f"{BUCKET_ARN}/*"},
+        {"Effect": "Allow", "Action": "dynamodb:Get*", "Resource": TABLE_ARN},
+        {"Effect": "Allow", "Action": "kms:*", "Resource": KEY},
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::someone-else/*"},
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:GetItem",
+            "Resource": TABLE_ARN.replace("hub-p1-records", "hub-p2-records"),
+        },
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+    ],
+)
+def test_broad_role_fails(statement: dict[str, object]) -> None:
+    assert rules.role_least_privilege("r", _role(statement), stack_arns=STACK_ARNS).status == "fail"
+
+
+def test_function_policy() -> None:
+    bound = {
+        "Statement": [
+            {
+                "Sid": "api",
+                "Effect": "Allow",
+                "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "lambda:InvokeFunction",
+                "Condition": {"ArnLike": {"AWS:SourceArn": "arn:x"}},
+            }
+        ]
+    }
+    assert rules.function_policy_not_public("f", json.dumps(bound)).status == "pass"
+    assert rules.function_policy_not_public("f", None).status == "pass"
+    public = {
+        "Statement": [
+            {"Sid": "pub", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction"}
+        ]
+    }
+    assert rules.function_policy_not_public("f", public).status == "fail"
+    everyone = {
+        "Statement": [
+            {
+                "Sid": "pub",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "lambda:InvokeFunction",
+            }
+        ]
+    }
+    assert rules.function_policy_not_public("f", everyone).status == "fail"
+    unbound_service = {
+        "Statement": [
+            {
+                "Sid": "s",
+                "Effect": "Allow",
+                "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "lambda:InvokeFunction",
+            }
+        ]
+    }
+    assert rules.function_policy_not_public("f", unbound_service).status == "fail"
+    public_with_source = {
+        "Statement": [
+            {
+                **public["Statement"][0],
+                "Condition": {
+                    "ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:ap-east-1:1:api/*"}
+                },
+            }
+        ]
+    }
+    assert rules.function_policy_not_public("f", public_with_source).status == "pass"
+
+
+# ------------------------------------------------------------------ log groups
+
+
+def test_log_group_encrypted_retained() -> None:
+    group = {"logGroupName": "g", "kmsKeyId": KEY, "retentionInDays": 365}
+    assert (
+        rules.log_group_encrypted_retained(
+            "g", group, kms_key_arn=KEY, min_retention_days=365
+        ).status
+        == "pass"
+    )
+    for bad in (
+        {**group, "kmsKeyId": None},
+        {**group, "kmsKeyId": OTHER_KEY},
+        {**group, "retentionInDays": 30},
+        {k: v for k, v in group.items() if k != "retentionInDays"},
+    ):
+        assert (
+            rules.log_group_encrypted_retained(
+                "g", bad, kms_key_arn=KEY, min_retention_days=365
+            ).status
+            == "fail"
+        )
+    assert (
+        rules.log_group_encrypted_retained(
+            "g", None, kms_key_arn=KEY, min_retention_days=365
+        ).status
+        == "fail"
+    )
