@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from app.ledger._hashing import (
     EMPTY_ROOT,
@@ -63,7 +64,8 @@ __all__ = [
 ]
 
 
-class NodeId(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class NodeId:
     """A complete subtree: ``level`` (0 = leaf) and its ``index`` within that level."""
 
     level: int
@@ -390,7 +392,8 @@ class MemoryNodeStore:
     def read_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
         levels = self._levels
         out = []
-        for level, index in ids:
+        for node in ids:
+            level, index = node.level, node.index
             start = index * HASH_SIZE
             if level < 0 or index < 0 or level >= len(levels):
                 raise NodeNotFound(f"no node at level {level}, index {index}")
