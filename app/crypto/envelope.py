@@ -10,7 +10,7 @@ Guarantees:
 - Opening checks, before fetching or decrypting any shard: the manifest's schema, that it
   is for the expected record context, the data-key unwrap under that context, the key
   commitment (constant time) and the manifest MAC. Each shard is then checked against
-  its manifest length and SHA-256 and AES-GCM tag before any of its bytes is released.
+  its manifest length and its AES-GCM tag before any of its bytes is released.
 - Every integrity or decryption failure is the one opaque ``InvalidRecord``.
 - Seal and open stream: peak memory is about (2 x parallelism + 1) x shard size,
   independent of the record's length.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import json
 import os
 import re
 from collections import deque
@@ -219,6 +220,19 @@ class Manifest:
     def shard_count(self) -> int:
         return len(self.shards)
 
+    def shard_matches(self, index: int, ciphertext: bytes) -> bool:
+        """Keyless check of a stored shard against this manifest's size and SHA-256.
+
+        For storage integrity checks (S3 ``ChecksumSHA256``, audits, sweeps) that hold no
+        key; opening authenticates shards by their AES-GCM tag instead.
+        """
+        if not 0 <= index < len(self.shards):
+            return False
+        entry = self.shards[index]
+        return len(ciphertext) == entry.size and prim.equal_secret(
+            prim.sha256(ciphertext), entry.sha256
+        )
+
     def _body(self) -> dict[str, Any]:
         return {
             "format": FORMAT_VERSION,
@@ -256,8 +270,6 @@ class Manifest:
 
     @classmethod
     def _parse(cls, data: bytes) -> Manifest:
-        import json
-
         if not isinstance(data, bytes):
             raise TypeError("manifest must be bytes")
 
@@ -338,8 +350,9 @@ class ShardedEnvelope:
     unwrap ``K`` with the context; derive subkeys; compare ``C`` in constant time (key
     commitment, before any decryption, as the AWS Encryption SDK's committing suites
     do); verify the MAC in constant time; then per shard in index order: fetch, check
-    length and SHA-256 against the manifest, AES-GCM decrypt (tag checked before any
-    byte is returned), release.
+    length against the manifest, AES-GCM decrypt (tag checked before any byte is
+    returned), release. The manifest's SHA-256 digests let storage verify shards without
+    a key (``Manifest.shard_matches``, S3 ``ChecksumSHA256``); opening relies on the tag.
 
     Args:
         provider: where data keys come from (KMS, or in-memory for tests).
@@ -654,11 +667,10 @@ def _open_shards(
         ciphertext = fetch_shard(index)
         if ciphertext is None:
             raise _ShardFailure()
-        ciphertext = bytes(ciphertext)
-        entry = manifest.shards[index]
-        if len(ciphertext) != entry.size or not prim.equal_secret(
-            prim.sha256(ciphertext), entry.sha256
-        ):
+        # The GCM tag under the committed key, with the shard's position in the AAD, is
+        # what authenticates a shard; re-hashing it here would cost a second pass over
+        # the data and reject nothing GCM accepts (the digests serve keyless checks).
+        if len(ciphertext) != manifest.shards[index].size:
             raise _ShardFailure()
         aad = prim.shard_associated_data(
             record_id=context.record_id,

@@ -1,0 +1,390 @@
+"""Data-plane benchmark of the sealed-record format (app/crypto), in-memory KMS, null sink.
+
+Measures seal and open throughput for 1, 16 and 256 MiB records and compares, on the same
+bytes in the same run, with (a) raw AES-256-GCM in one pass and (b) the AWS Encryption
+SDK 4.x default committing suite with a raw AES wrapping keyring (legacy ``RawMasterKey``
+when the material-providers library is absent). Variants run round-robin, repeated, and
+the medians are reported, because the machine is shared. Peak RSS growth while streaming
+is measured in a fresh subprocess per measurement (``/proc/self/status`` VmHWM after
+resetting it through ``/proc/self/clear_refs``), so earlier allocations cannot mask it.
+
+Run: ``.venv/bin/python -m benchmarks.bench_crypto`` (or ``python -m benchmarks crypto``).
+Benchmark-only dependency: ``aws-encryption-sdk[MPL]>=4,<5``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from app.crypto.envelope import Manifest, RecordContext, ShardedEnvelope
+from app.crypto.kms import InMemoryDataKeyProvider
+
+MIB = 1 << 20
+CONTEXT = RecordContext(record_id="bench-rec", patient_id="bench-pt", version=1, institution="i1")
+TARGET_RAW_RATIO = 0.6
+TARGET_ESDK_RATIO = 4.0
+TARGET_RSS_GROWTH_MIB = 64
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- Encryption SDK baseline ------------------------------------------------------------
+
+
+class EsdkBaseline:
+    """The AWS Encryption SDK's default (committing, signed) suite with a raw AES key."""
+
+    def __init__(self) -> None:
+        import aws_encryption_sdk
+        from aws_encryption_sdk import CommitmentPolicy
+
+        self._client = aws_encryption_sdk.EncryptionSDKClient(
+            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+        )
+        wrapping_key = os.urandom(32)
+        self._kwargs: dict[str, Any]
+        try:
+            from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+            from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+            from aws_cryptographic_material_providers.mpl.models import (
+                AesWrappingAlg,
+                CreateRawAesKeyringInput,
+            )
+
+            keyring = AwsCryptographicMaterialProviders(
+                config=MaterialProvidersConfig()
+            ).create_raw_aes_keyring(
+                input=CreateRawAesKeyringInput(
+                    key_namespace="bench",
+                    key_name="wrapping-key",
+                    wrapping_key=wrapping_key,
+                    wrapping_alg=AesWrappingAlg.ALG_AES256_GCM_IV12_TAG16,
+                )
+            )
+            self._kwargs = {"keyring": keyring}
+            self.setup = "raw AES keyring (aws-cryptographic-material-providers)"
+        except ImportError:
+            from aws_encryption_sdk.identifiers import (
+                EncryptionKeyType,
+                WrappingAlgorithm,
+            )
+            from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+            from aws_encryption_sdk.key_providers.raw import RawMasterKey
+
+            master_key = RawMasterKey(
+                provider_id="bench",
+                key_id=b"wrapping-key",
+                wrapping_key=WrappingKey(
+                    wrapping_algorithm=WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
+                    wrapping_key=wrapping_key,
+                    wrapping_key_type=EncryptionKeyType.SYMMETRIC,
+                ),
+            )
+            self._kwargs = {"key_provider": master_key}
+            self.setup = "legacy RawMasterKey (material-providers library not installed)"
+        self.suite = ""
+
+    def encrypt(self, data: bytes) -> bytes:
+        ciphertext, header = self._client.encrypt(
+            source=data, encryption_context=CONTEXT.encryption_context(), **self._kwargs
+        )
+        self.suite = str(header.algorithm.name)
+        return bytes(ciphertext)
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        plaintext, _ = self._client.decrypt(source=ciphertext, **self._kwargs)
+        return bytes(plaintext)
+
+
+def _load_esdk() -> EsdkBaseline | None:
+    try:
+        return EsdkBaseline()
+    except ImportError:
+        return None
+
+
+# -- throughput --------------------------------------------------------------------------
+
+
+def _timed(function: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def _null_sink(chunks: Iterator[Any]) -> None:
+    for _ in chunks:
+        pass
+
+
+def _throughput(
+    size: int, repeats: int, parallelisms: list[int], esdk: EsdkBaseline | None, data: bytes
+) -> dict[str, float]:
+    """Median MiB/s per variant for one record size; variants interleaved per repeat."""
+    provider = InMemoryDataKeyProvider()
+    raw = AESGCM(AESGCM.generate_key(256))
+    nonce = os.urandom(12)
+    raw_ciphertext = raw.encrypt(nonce, data, b"")
+    envelopes = {p: ShardedEnvelope(provider, parallelism=p) for p in parallelisms}
+    manifest, shards = envelopes[parallelisms[0]].seal_all(CONTEXT, data)
+    esdk_ciphertext = esdk.encrypt(data) if esdk else b""
+
+    variants: dict[str, Callable[[], object]] = {
+        "raw AES-GCM seal": lambda: raw.encrypt(nonce, data, b""),
+        "raw AES-GCM open": lambda: raw.decrypt(nonce, raw_ciphertext, b""),
+    }
+    for p, envelope in envelopes.items():
+        variants[f"sealed-record p={p} seal"] = _seal_variant(envelope, data)
+        variants[f"sealed-record p={p} open"] = _open_variant(envelope, manifest, shards)
+    if esdk is not None:
+        variants["Encryption SDK seal"] = lambda: esdk.encrypt(data)
+        variants["Encryption SDK open"] = lambda: esdk.decrypt(esdk_ciphertext)
+
+    assert envelopes[parallelisms[-1]].open_all(manifest, shards.__getitem__, CONTEXT) == data
+    if esdk is not None:
+        assert esdk.decrypt(esdk_ciphertext) == data
+
+    timings: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, function in variants.items():
+            timings[name].append(_timed(function))
+    return {name: size / MIB / statistics.median(t) for name, t in timings.items()}
+
+
+def _seal_variant(envelope: ShardedEnvelope, data: bytes) -> Callable[[], object]:
+    def run() -> Manifest:
+        stream = envelope.seal(CONTEXT, data, len(data))
+        _null_sink(iter(stream))
+        return stream.manifest
+
+    return run
+
+
+def _open_variant(
+    envelope: ShardedEnvelope, manifest: Manifest, shards: list[bytes]
+) -> Callable[[], object]:
+    return lambda: _null_sink(envelope.open(manifest, shards.__getitem__, CONTEXT))
+
+
+# -- peak RSS in a fresh process ---------------------------------------------------------
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _streamed_source(size: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    block = os.urandom(MIB)
+    sent = 0
+    while sent < size:
+        n = min(chunk, size - sent)
+        offset = sent % MIB
+        piece = block[offset : offset + n]
+        if len(piece) < n:
+            piece += block[: n - len(piece)]
+        sent += n
+        yield piece
+
+
+def _rss_child(mode: str, size: int, parallelism: int) -> dict[str, int]:
+    """Run one measurement in this (fresh) process; return RSS figures in KiB."""
+    provider = InMemoryDataKeyProvider()
+    envelope = ShardedEnvelope(provider, parallelism=parallelism)
+    envelope.open_all(*_warm_up(envelope), CONTEXT)
+    with tempfile.TemporaryDirectory() as tmp:
+        measure: Callable[[], object]
+        if mode == "seal":
+            measure = _seal_variant_stream(envelope, size)
+        elif mode == "open":
+            path = Path(tmp) / "shards"
+            manifest, offsets = _seal_to_file(envelope, size, path)
+            measure = _open_from_file(envelope, manifest, offsets, path)
+        elif mode == "raw-seal":
+            measure = _raw_one_pass(size)
+        else:
+            raise SystemExit(f"unknown mode {mode}")
+        _reset_peak_rss()
+        before = _status_kib("VmRSS")
+        measure()
+        peak = _status_kib("VmHWM")
+    return {"before_kib": before, "peak_kib": peak, "growth_kib": peak - before}
+
+
+def _warm_up(envelope: ShardedEnvelope) -> tuple[Manifest, Callable[[int], bytes]]:
+    manifest, shards = envelope.seal_all(CONTEXT, os.urandom(3 * MIB))
+    return manifest, shards.__getitem__
+
+
+def _seal_variant_stream(envelope: ShardedEnvelope, size: int) -> Callable[[], object]:
+    def run() -> Manifest:
+        stream = envelope.seal(CONTEXT, _streamed_source(size), size)
+        _null_sink(iter(stream))
+        return stream.manifest
+
+    return run
+
+
+def _seal_to_file(
+    envelope: ShardedEnvelope, size: int, path: Path
+) -> tuple[Manifest, list[tuple[int, int]]]:
+    offsets: list[tuple[int, int]] = []
+    stream = envelope.seal(CONTEXT, _streamed_source(size), size)
+    with path.open("wb") as out:
+        position = 0
+        for shard in stream:
+            out.write(shard.ciphertext)
+            offsets.append((position, len(shard.ciphertext)))
+            position += len(shard.ciphertext)
+    return stream.manifest, offsets
+
+
+def _open_from_file(
+    envelope: ShardedEnvelope, manifest: Manifest, offsets: list[tuple[int, int]], path: Path
+) -> Callable[[], object]:
+    def run() -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+
+            def fetch(index: int) -> bytes:
+                offset, length = offsets[index]
+                return os.pread(fd, length, offset)
+
+            _null_sink(envelope.open(manifest, fetch, CONTEXT))
+        finally:
+            os.close(fd)
+
+    return run
+
+
+def _raw_one_pass(size: int) -> Callable[[], object]:
+    def run() -> None:
+        data = b"".join(_streamed_source(size))
+        AESGCM(AESGCM.generate_key(256)).encrypt(os.urandom(12), data, b"")
+
+    return run
+
+
+def _measure_rss(mode: str, size: int, parallelism: int) -> dict[str, int]:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_crypto",
+            "--rss-child",
+            mode,
+            "--rss-size-mib",
+            str(size // MIB),
+            "--rss-parallelism",
+            str(parallelism),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def _ratio_line(ours: float, base: float, target: float | None, label: str) -> str:
+    ratio = ours / base
+    if target is None:
+        return f"{ratio:5.2f}x {label} (no target below 16 MiB)"
+    verdict = "meets" if ratio >= target else f"MISSES by {target - ratio:.2f}x"
+    return f"{ratio:5.2f}x {label} (target >= {target}x: {verdict})"
+
+
+def _report_throughput(
+    size: int, results: dict[str, float], parallelisms: list[int], has_esdk: bool
+) -> None:
+    print(f"\n== {size // MIB} MiB record: median MiB/s ==")
+    for name, value in results.items():
+        print(f"  {name:<28} {value:9.1f}")
+    for op in ("seal", "open"):
+        raw = results[f"raw AES-GCM {op}"]
+        for p in parallelisms:
+            ours = results[f"sealed-record p={p} {op}"]
+            check_raw = size >= 16 * MIB
+            lines = [_ratio_line(ours, raw, TARGET_RAW_RATIO if check_raw else None, "raw")]
+            if has_esdk:
+                esdk = results[f"Encryption SDK {op}"]
+                lines.append(_ratio_line(ours, esdk, TARGET_ESDK_RATIO, "Encryption SDK"))
+            print(f"  p={p} {op}: " + "; ".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_crypto", description=__doc__)
+    parser.add_argument("--sizes", default="1,16,256", help="record sizes in MiB")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats for sizes <= 16 MiB")
+    parser.add_argument("--large-repeats", type=int, default=3, help="repeats above 16 MiB")
+    parser.add_argument("--parallelism", default="1,2", help="seal/open thread counts")
+    parser.add_argument("--no-esdk", action="store_true", help="skip the Encryption SDK")
+    parser.add_argument("--no-rss", action="store_true", help="skip peak-RSS subprocesses")
+    parser.add_argument("--rss-child", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-size-mib", type=int, default=256, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-parallelism", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.rss_child:
+        result = _rss_child(args.rss_child, args.rss_size_mib * MIB, args.rss_parallelism)
+        print(json.dumps(result))
+        return 0
+
+    sizes = [int(s) * MIB for s in args.sizes.split(",")]
+    parallelisms = [int(p) for p in args.parallelism.split(",")]
+    esdk = None if args.no_esdk else _load_esdk()
+    print(f"sealed-record data plane benchmark; {os.cpu_count()} CPUs; shard size 1 MiB")
+    if esdk is None:
+        print("Encryption SDK: not measured (install 'aws-encryption-sdk[MPL]>=4,<5')")
+    else:
+        print(f"Encryption SDK: default committing suite, {esdk.setup}")
+
+    data_all = os.urandom(max(sizes))
+    for size in sizes:
+        data = data_all[:size]
+        repeats = args.repeats if size <= 16 * MIB else args.large_repeats
+        results = _throughput(size, repeats, parallelisms, esdk, data)
+        _report_throughput(size, results, parallelisms, esdk is not None)
+        if esdk is not None and esdk.suite:
+            print(f"  (Encryption SDK suite: {esdk.suite})")
+    del data_all
+
+    if not args.no_rss:
+        size = max(sizes)
+        print(f"\n== peak RSS growth while streaming {size // MIB} MiB (fresh process each) ==")
+        runs = [("raw-seal", 1)] + [(m, p) for p in parallelisms for m in ("seal", "open")]
+        for mode, p in runs:
+            growths = [_measure_rss(mode, size, p)["growth_kib"] / 1024 for _ in range(3)]
+            growth = statistics.median(growths)
+            label = "raw AES-GCM one pass (holds record)" if mode == "raw-seal" else f"{mode} p={p}"
+            verdict = ""
+            if mode != "raw-seal":
+                ok = growth <= TARGET_RSS_GROWTH_MIB
+                verdict = "meets" if ok else f"MISSES by {growth - TARGET_RSS_GROWTH_MIB:.1f} MiB"
+                verdict = f" (target <= {TARGET_RSS_GROWTH_MIB} MiB: {verdict})"
+            print(f"  {label:<36} median {growth:7.1f} MiB{verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

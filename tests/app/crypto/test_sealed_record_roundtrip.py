@@ -1,0 +1,282 @@
+"""Round-trip properties of the sealed-record format, streaming and validation."""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.crypto import _primitives
+from app.crypto.envelope import (
+    DEFAULT_SHARD_SIZE,
+    Manifest,
+    RecordContext,
+    ShardedEnvelope,
+)
+from app.crypto.errors import LengthMismatch, SealNotFinished
+from app.crypto.kms import InMemoryDataKeyProvider
+
+SMALL_SHARD = 64  # the shard size of the ``envelope`` fixture
+CONTEXT = RecordContext(record_id="rec-0001", patient_id="pt-0001", version=2, institution="hosp-a")
+
+EDGE_SIZES = [0, 1, SMALL_SHARD - 1, SMALL_SHARD, SMALL_SHARD + 1, SMALL_SHARD * 9 + 17]
+
+
+def _chunked(data: bytes, cuts: list[int]) -> Iterator[bytes]:
+    start = 0
+    for cut in sorted(c % (len(data) + 1) for c in cuts):
+        yield data[start:cut]
+        start = cut
+    yield data[start:]
+
+
+@st.composite
+def records(draw: st.DrawFn) -> tuple[bytes, str, list[int], int]:
+    size = draw(st.sampled_from(EDGE_SIZES) | st.integers(0, SMALL_SHARD * 12))
+    data = draw(st.binary(min_size=size, max_size=size))
+    shape = draw(st.sampled_from(["bytes", "file", "chunks"]))
+    cuts = draw(st.lists(st.integers(0, 10_000), max_size=8))
+    parallelism = draw(st.sampled_from([1, 3]))
+    return data, shape, cuts, parallelism
+
+
+def _source(data: bytes, shape: str, cuts: list[int]) -> object:
+    if shape == "bytes":
+        return data
+    if shape == "file":
+        return io.BytesIO(data)
+    return _chunked(data, cuts)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records())
+def test_open_returns_exactly_what_was_sealed(record: tuple[bytes, str, list[int], int]) -> None:
+    data, shape, cuts, parallelism = record
+    envelope = ShardedEnvelope(
+        InMemoryDataKeyProvider(), shard_size=SMALL_SHARD, parallelism=parallelism
+    )
+    stream = envelope.seal(CONTEXT, _source(data, shape, cuts), len(data))  # type: ignore[arg-type]
+    shards = list(stream)
+    manifest = Manifest.from_bytes(stream.manifest.to_bytes())
+
+    assert [s.index for s in shards] == list(range(max(1, -(-len(data) // SMALL_SHARD))))
+    assert manifest.total_length == len(data)
+    fetch = [s.ciphertext for s in shards].__getitem__
+    chunks = list(envelope.open(manifest, fetch, CONTEXT))
+    assert b"".join(chunks) == data
+    # Streaming releases one chunk per shard, each the shard's plaintext in order.
+    assert [len(c) for c in chunks] == [
+        min(SMALL_SHARD, len(data) - i * SMALL_SHARD) for i in range(len(chunks))
+    ]
+    assert envelope.open_all(manifest.to_bytes(), fetch, CONTEXT) == data
+
+
+@pytest.mark.parametrize("size", EDGE_SIZES)
+def test_edge_sizes_have_the_documented_shard_layout(envelope: ShardedEnvelope, size: int) -> None:
+    data = os.urandom(size)
+    manifest, shards = envelope.seal_all(CONTEXT, data)
+    expected_count = max(1, -(-size // SMALL_SHARD))
+    assert manifest.shard_count == len(shards) == expected_count
+    for index, ciphertext in enumerate(shards):
+        plain = min(SMALL_SHARD, size - index * SMALL_SHARD)
+        assert len(ciphertext) == plain + _primitives.TAG_BYTES == manifest.shards[index].size
+        assert manifest.shard_matches(index, ciphertext)
+    assert envelope.open_all(manifest, shards.__getitem__, CONTEXT) == data
+
+
+def test_default_one_mib_shards_round_trip_in_parallel() -> None:
+    data = os.urandom(2 * DEFAULT_SHARD_SIZE + 12_345)
+    envelope = ShardedEnvelope(InMemoryDataKeyProvider(), parallelism=2)
+    assert envelope.shard_size == DEFAULT_SHARD_SIZE
+    manifest, shards = envelope.seal_all(CONTEXT, data)
+    assert [len(s) for s in shards] == [DEFAULT_SHARD_SIZE + 16] * 2 + [12_345 + 16]
+    assert envelope.open_all(manifest, shards.__getitem__, CONTEXT) == data
+
+
+def test_every_seal_uses_a_fresh_data_key_and_salt(
+    envelope: ShardedEnvelope, provider: InMemoryDataKeyProvider
+) -> None:
+    data = b"synthetic lab result " * 10
+    first, first_shards = envelope.seal_all(CONTEXT, data)
+    second, second_shards = envelope.seal_all(CONTEXT, data)
+    assert provider.calls["generate_data_key"] == 2
+    assert first.encrypted_data_key != second.encrypted_data_key
+    assert first.key_salt != second.key_salt
+    assert first.commitment != second.commitment
+    assert not set(first_shards) & set(second_shards)
+
+
+def test_manifest_holds_no_plaintext(envelope: ShardedEnvelope) -> None:
+    marker = b"SYNTHETIC-PATIENT-NOTE-MARKER"
+    manifest, shards = envelope.seal_all(CONTEXT, marker * 20)
+    assert marker not in manifest.to_bytes()
+    assert all(marker not in shard for shard in shards)
+
+
+def test_manifest_is_only_available_after_the_last_shard(envelope: ShardedEnvelope) -> None:
+    stream = envelope.seal(CONTEXT, os.urandom(200), 200)
+    iterator = iter(stream)
+    next(iterator)
+    with pytest.raises(SealNotFinished):
+        _ = stream.manifest
+    list(iterator)
+    assert stream.manifest.total_length == 200
+    with pytest.raises(RuntimeError):
+        iter(stream)
+
+
+@pytest.mark.parametrize("actual", [0, 99, 101, 128, 129, 400])
+@pytest.mark.parametrize("shape", ["bytes", "file", "chunks"])
+def test_a_source_of_the_wrong_length_never_yields_a_manifest(
+    envelope: ShardedEnvelope, actual: int, shape: str
+) -> None:
+    declared = 128 if actual != 128 else 100
+    stream = envelope.seal(CONTEXT, _source(os.urandom(actual), shape, [7, 70]), declared)  # type: ignore[arg-type]
+    with pytest.raises(LengthMismatch):
+        list(stream)
+    with pytest.raises(SealNotFinished):
+        _ = stream.manifest
+
+
+def test_records_sealed_before_a_key_rotation_still_open(
+    provider: InMemoryDataKeyProvider,
+) -> None:
+    envelope = ShardedEnvelope(provider, shard_size=SMALL_SHARD)
+    old_data, new_data = os.urandom(300), os.urandom(300)
+    old_manifest, old_shards = envelope.seal_all(CONTEXT, old_data)
+    assert provider.rotate() == 2
+    newer = RecordContext(
+        record_id=CONTEXT.record_id,
+        patient_id=CONTEXT.patient_id,
+        version=CONTEXT.version + 1,
+        institution=CONTEXT.institution,
+    )
+    new_manifest, new_shards = envelope.seal_all(newer, new_data)
+
+    assert provider.wrapping_key_version(old_manifest.encrypted_data_key) == 1
+    assert provider.wrapping_key_version(new_manifest.encrypted_data_key) == 2
+    assert envelope.open_all(old_manifest, old_shards.__getitem__, CONTEXT) == old_data
+    assert envelope.open_all(new_manifest, new_shards.__getitem__, newer) == new_data
+
+
+def test_seal_streams_in_bounded_memory() -> None:
+    """Sealing 8 MiB from a chunked source keeps far less than the record in memory."""
+    shard = 64 * 1024
+    size = 8 * 1024 * 1024
+    block = os.urandom(shard)
+    envelope = ShardedEnvelope(InMemoryDataKeyProvider(), shard_size=shard, parallelism=2)
+
+    def source() -> Iterator[bytes]:
+        for _ in range(size // 4096):
+            yield block[:4096]
+
+    tracemalloc.start()
+    try:
+        stream = envelope.seal(CONTEXT, source(), size)
+        count = sum(1 for _ in stream)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == size // shard
+    assert peak < 1024 * 1024, peak  # (2 x 2 + 1) shards of 64 KiB, plus the manifest
+
+
+def test_open_streams_in_bounded_memory() -> None:
+    shard = 64 * 1024
+    envelope = ShardedEnvelope(InMemoryDataKeyProvider(), shard_size=shard, parallelism=2)
+    manifest, shards = envelope.seal_all(CONTEXT, os.urandom(8 * 1024 * 1024))
+    tracemalloc.start()
+    try:
+        released = sum(len(chunk) for chunk in envelope.open(manifest, shards.__getitem__, CONTEXT))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert released == 8 * 1024 * 1024
+    assert peak < 1024 * 1024, peak
+
+
+def test_abandoning_a_parallel_open_does_not_hang(envelope: ShardedEnvelope) -> None:
+    parallel = ShardedEnvelope(InMemoryDataKeyProvider(), shard_size=SMALL_SHARD, parallelism=4)
+    manifest, shards = parallel.seal_all(CONTEXT, os.urandom(SMALL_SHARD * 50))
+    iterator = parallel.open(manifest, shards.__getitem__, CONTEXT)
+    assert next(iterator) == parallel.open_all(manifest, shards.__getitem__, CONTEXT)[:SMALL_SHARD]
+    iterator.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("shard_size", [0, 15, True, 64 * 1024 * 1024 + 1, 64.0])
+def test_envelope_rejects_bad_shard_sizes(shard_size: object) -> None:
+    with pytest.raises(ValueError, match="shard_size"):
+        ShardedEnvelope(InMemoryDataKeyProvider(), shard_size=shard_size)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("parallelism", [0, -1, 33, False])
+def test_envelope_rejects_bad_parallelism(parallelism: object) -> None:
+    with pytest.raises(ValueError, match="parallelism"):
+        ShardedEnvelope(InMemoryDataKeyProvider(), parallelism=parallelism)  # type: ignore[arg-type]
+
+
+def test_envelope_rejects_something_that_is_not_a_key_provider() -> None:
+    with pytest.raises(TypeError):
+        ShardedEnvelope(object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"record_id": ""},
+        {"record_id": "has space"},
+        {"patient_id": "Chan Tai Man"},
+        {"institution": "h" * 129},
+        {"patient_id": "pt-\u00e9"},
+        {"version": 0},
+        {"version": True},
+        {"version": "1"},
+        {"version": 2**31},
+    ],
+)
+def test_record_context_rejects_bad_identifiers(overrides: dict[str, object]) -> None:
+    fields: dict[str, object] = {
+        "record_id": "r",
+        "patient_id": "p",
+        "version": 1,
+        "institution": "i",
+        **overrides,
+    }
+    with pytest.raises(ValueError):
+        RecordContext(**fields)  # type: ignore[arg-type]
+
+
+def test_encryption_context_keys_are_the_ones_the_records_key_policy_requires() -> None:
+    keys_py = Path(__file__).resolve().parents[3] / "infra" / "components" / "keys.py"
+    tree = ast.parse(keys_py.read_text())
+    required = next(
+        ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "RECORD_CONTEXT_KEYS" for t in node.targets)
+    )
+    assert set(CONTEXT.encryption_context()) == set(required)
+    assert all(isinstance(v, str) for v in CONTEXT.encryption_context().values())
+
+
+def test_shard_associated_data_changes_with_every_bound_field() -> None:
+    base = {
+        "record_id": "r1",
+        "version": 1,
+        "index": 0,
+        "shard_count": 3,
+        "shard_size": 64,
+        "total_length": 150,
+    }
+    reference = _primitives.shard_associated_data(**base)  # type: ignore[arg-type]
+    for key, value in base.items():
+        changed = {**base, key: value + "x" if isinstance(value, str) else value + 1}
+        assert _primitives.shard_associated_data(**changed) != reference, key  # type: ignore[arg-type]
+    assert _primitives.FORMAT_VERSION.encode() in reference
