@@ -1,7 +1,11 @@
-"""Assembles the sharing service's FastAPI app.
+"""Assembles the sharing service's FastAPI app from its settings.
 
-Only ``/health`` exists so far; the identity, groups, records and ledger domains add
-their routers here (each route except ``/health`` will require a bearer token).
+``create_app(settings)`` wires the domains (identity, access, groups), installs the
+central error handlers and publishes the OpenAPI document at ``/openapi.json``.
+``/health`` is the only route without a bearer token; every other route depends on
+:data:`app.dependencies.CurrentPrincipal`, and a test walks the route table to keep it
+that way. Services (AWS clients included) are built when the app is created, not at
+import, and can be passed in by tests.
 """
 
 from __future__ import annotations
@@ -9,13 +13,30 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app import __doc__ as _app_doc
+from app.access.router import router as access_router
+from app.dependencies import Services, build_services
+from app.errors import install_error_handlers
+from app.groups.router import router as groups_router
+from app.settings import Settings
+
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="Health Collaboration Hub", description=_app_doc or "", version="0.1.0")
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Health Collaboration Hub",
+        description=_app_doc or "",
+        version="0.1.0",
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services or build_services(settings)
+    install_error_handlers(app)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.include_router(access_router)
+    app.include_router(groups_router)
     return app

@@ -1,0 +1,1 @@
+"""Access decisions: Cedar policies over entities read fresh for each request."""

@@ -1,0 +1,114 @@
+"""The access gate: decide with Cedar, audit the decision, refuse with the reason.
+
+Every decision, allow or deny, becomes an :class:`~app.audit.events.AuditEvent` with
+the decision's reason (the deciding policy ids). A deny is appended at once and raised
+as :class:`~app.errors.Forbidden` carrying the reason code. An allow is handed back
+unwritten, so a state change can commit it in the same transaction as the change
+(:meth:`AccessGate.record` appends it when there is no change to commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.access.engine import Action, Authorizer, Decision
+from app.access.entities import institution_entity, principal_entity, simple_entity, uid
+from app.audit.events import AuditEvent, AuditReceipt, AuditTrail, Outcome
+from app.errors import Forbidden
+from app.identity.principal import Principal
+
+
+@dataclass(frozen=True)
+class Allowed:
+    decision: Decision
+    event: AuditEvent
+
+
+class AccessGate:
+    def __init__(self, authorizer: Authorizer, audit: AuditTrail, clock: Callable[[], datetime]):
+        self.authorizer = authorizer
+        self.audit = audit
+        self._clock = clock
+
+    def _event(
+        self,
+        principal: Principal,
+        decision: Decision,
+        resource: str,
+        patient_ref: str | None,
+        details: Mapping[str, str | int | list[str]] | None,
+    ) -> AuditEvent:
+        return AuditEvent(
+            action=decision.action.value,
+            outcome=Outcome.ALLOW if decision.allowed else Outcome.DENY,
+            reason=decision.reason,
+            actor=principal.sub,
+            actor_reg_no=principal.reg_no,
+            institution=principal.institution,
+            resource=resource,
+            patient_ref=patient_ref,
+            details=dict(details or {}),
+            at=self._clock(),
+        )
+
+    def check(
+        self,
+        principal: Principal,
+        action: Action,
+        resource: Mapping[str, str],
+        entities: Sequence[Mapping[str, Any]],
+        *,
+        context: Mapping[str, Any] | None = None,
+        patient_ref: str | None = None,
+        details: Mapping[str, str | int | list[str]] | None = None,
+    ) -> Allowed:
+        all_entities = [principal_entity(principal), *entities]
+        decision = self.authorizer.decide(
+            uid("User", principal.sub), action, resource, all_entities, context
+        )
+        label = f"{resource['type'].removeprefix('Hub::')}::{resource['id']}"
+        event = self._event(principal, decision, label, patient_ref, details)
+        if not decision.allowed:
+            self.audit.append(event)
+            raise Forbidden(f"Access denied ({decision.reason}).", code="access_denied")
+        return Allowed(decision, event)
+
+    def record(self, allowed: Allowed) -> AuditReceipt:
+        return self.audit.append(allowed.event)
+
+    def check_profile(self, principal: Principal) -> Allowed:
+        return self.check(
+            principal, Action.VIEW_PROFILE, uid("Service", "hub"), [simple_entity("Service", "hub")]
+        )
+
+    def check_break_glass_listing(self, principal: Principal) -> Allowed:
+        return self.check(
+            principal,
+            Action.LIST_BREAK_GLASS,
+            uid("Service", "hub"),
+            [simple_entity("Service", "hub")],
+        )
+
+    def check_create_group(self, principal: Principal, institution: str) -> Allowed:
+        return self.check(
+            principal,
+            Action.CREATE_GROUP,
+            uid("Institution", institution),
+            [institution_entity(institution)],
+        )
+
+    def refuse_principal(self, sub: str, reason: str, institution: str | None) -> None:
+        """Audit a request refused before any policy ran (registration, institution)."""
+        self.audit.append(
+            AuditEvent(
+                action="Authenticate",
+                outcome=Outcome.DENY,
+                reason=reason,
+                actor=sub,
+                institution=institution,
+                at=self._clock(),
+            )
+        )

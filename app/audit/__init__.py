@@ -1,0 +1,1 @@
+"""Audit events: what the service records about every access decision and change."""

@@ -1,0 +1,103 @@
+"""The service's one error type and the handlers that turn errors into JSON.
+
+Every error leaves the service as ``{"error": {"code", "message"}}`` with the right
+status. Messages are fixed strings chosen by the service: they never echo request
+bodies, tokens or patient data. Unexpected exceptions become an opaque 500, and
+request-validation errors name only the offending field locations.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class HubError(Exception):
+    """Base of every error the service reports to a client."""
+
+    status_code = 400
+    code = "bad_request"
+    message = "The request cannot be served."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None):
+        if message is not None:
+            self.message = message
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+
+class Unauthenticated(HubError):
+    status_code = 401
+    code = "unauthenticated"
+    message = "A valid bearer token is required."
+
+
+class Forbidden(HubError):
+    status_code = 403
+    code = "forbidden"
+    message = "You are not allowed to do this."
+
+
+class NotFound(HubError):
+    status_code = 404
+    code = "not_found"
+    message = "No such resource."
+
+
+class Conflict(HubError):
+    status_code = 409
+    code = "conflict"
+    message = "The resource changed or is in a state that does not allow this."
+
+
+class InvalidRequest(HubError):
+    status_code = 422
+    code = "invalid_request"
+    message = "The request is not valid."
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Field locations only: the offending values may be patient data.
+        fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+        return JSONResponse(
+            error_body("invalid_request", "Invalid fields: " + ", ".join(fields)),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, "No such route." if exc.status_code == 404 else code),
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # The type only: an exception's text may carry data from the request.
+        log.error("unhandled error: %s", type(exc).__name__)
+        return JSONResponse(
+            error_body("internal_error", "The service could not complete the request."),
+            status_code=500,
+        )

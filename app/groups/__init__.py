@@ -1,0 +1,1 @@
+"""Consultation groups: a patient's care team across institutions, with membership history."""

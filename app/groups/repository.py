@@ -1,0 +1,290 @@
+"""Consultation groups in the ``groups`` table (single-table design).
+
+Item layout (``pk`` / ``sk``):
+
+- ``GROUP#<id>`` / ``META``: the group (patient id, owning institution, title, purpose,
+  status, created and closed by/at);
+- ``GROUP#<id>`` / ``MEMBER#<reg no>``: the current membership of one doctor, with a
+  ``version`` for optimistic locking;
+- ``GROUPHIST#<id>`` / ``<iso time>#<reg no>#<uuid>``: one item per membership change,
+  append-only (put only if absent);
+- ``OUTBOX#<yyyy-mm-dd>`` / ``<iso time>#<uuid>``: notification events waiting for a
+  later feature to deliver them (status ``pending``).
+
+Guarantees: a group and all its memberships come back from one strongly consistent
+query, so permissions are decided on the latest committed state. Every change is one
+``TransactWriteItems``: the membership, its history item, its audit event and any
+outbox events commit together or not at all, and only if the group is still open and
+the membership still has the version it was read at (a concurrent change makes the
+transaction fail, never interleave). Nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from app.groups.membership import (
+    ConsultationGroup,
+    GroupStatus,
+    MemberRole,
+    Membership,
+    MembershipChange,
+    MembershipState,
+)
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+class ConcurrentChange(Exception):
+    """The transaction's conditions failed: someone changed the group first."""
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse_dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def group_item(group: ConsultationGroup) -> dict[str, Any]:
+    return {
+        "pk": f"GROUP#{group.group_id}",
+        "sk": "META",
+        "group_id": group.group_id,
+        "patient_id": group.patient_id,
+        "patient_ref": group.patient_ref,
+        "institution": group.institution,
+        "title": group.title,
+        "purpose": group.purpose,
+        "status": group.status.value,
+        "created_by": group.created_by,
+        "created_at": _dt(group.created_at),
+        "closed_at": _dt(group.closed_at),
+        "closed_by": group.closed_by,
+    }
+
+
+def membership_item(m: Membership) -> dict[str, Any]:
+    return {
+        "pk": f"GROUP#{m.group_id}",
+        "sk": f"MEMBER#{m.reg_no}",
+        "group_id": m.group_id,
+        "reg_no": m.reg_no,
+        "role": m.role.value,
+        "state": m.state.value,
+        "institution": m.institution,
+        "invited_by": m.invited_by,
+        "invited_at": _dt(m.invited_at),
+        "joined_at": _dt(m.joined_at),
+        "left_at": _dt(m.left_at),
+        "removed_at": _dt(m.removed_at),
+        "removed_by": m.removed_by,
+        "version": m.version,
+    }
+
+
+def _group(item: Mapping[str, Any]) -> ConsultationGroup:
+    created_at = _parse_dt(item["created_at"])
+    assert created_at is not None
+    return ConsultationGroup(
+        group_id=str(item["group_id"]),
+        patient_id=str(item["patient_id"]),
+        patient_ref=str(item["patient_ref"]),
+        institution=str(item["institution"]),
+        title=str(item.get("title", "")),
+        purpose=str(item.get("purpose", "")),
+        status=GroupStatus(str(item["status"])),
+        created_by=str(item["created_by"]),
+        created_at=created_at,
+        closed_at=_parse_dt(item.get("closed_at")),
+        closed_by=str(item["closed_by"]) if item.get("closed_by") else None,
+    )
+
+
+def _membership(item: Mapping[str, Any]) -> Membership:
+    invited_at = _parse_dt(item["invited_at"])
+    assert invited_at is not None
+    return Membership(
+        group_id=str(item["group_id"]),
+        reg_no=str(item["reg_no"]),
+        role=MemberRole(str(item["role"])),
+        state=MembershipState(str(item["state"])),
+        institution=str(item["institution"]),
+        invited_by=str(item["invited_by"]),
+        invited_at=invited_at,
+        joined_at=_parse_dt(item.get("joined_at")),
+        left_at=_parse_dt(item.get("left_at")),
+        removed_at=_parse_dt(item.get("removed_at")),
+        removed_by=str(item["removed_by"]) if item.get("removed_by") else None,
+        version=int(item["version"]),
+    )
+
+
+def outbox_item(kind: str, at: datetime, payload: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "pk": f"OUTBOX#{at.date().isoformat()}",
+        "sk": f"{at.isoformat()}#{uuid.uuid4().hex}",
+        "kind": kind,
+        "status": "pending",
+        "created_at": at.isoformat(),
+        **payload,
+    }
+
+
+class GroupRepository:
+    def __init__(self, client: Any, table_name: str):
+        self._client = client
+        self.table_name = table_name
+
+    def put(self, item: Mapping[str, Any], *, only_if_absent: bool = True) -> dict[str, Any]:
+        """A transaction ``Put`` for ``item`` (append-only when ``only_if_absent``)."""
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": serialize(item)}
+        if only_if_absent:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        return {"Put": put}
+
+    def _history_put(self, change: MembershipChange) -> dict[str, Any]:
+        item = {
+            "pk": f"GROUPHIST#{change.group_id}",
+            "sk": f"{change.at.isoformat()}#{change.reg_no}#{uuid.uuid4().hex}",
+            "reg_no": change.reg_no,
+            "event": change.event.value,
+            "actor": change.actor,
+            "at": change.at.isoformat(),
+            "from_state": change.from_state.value if change.from_state else None,
+            "to_state": change.to_state.value,
+            "role": change.role.value,
+        }
+        return self.put(item)
+
+    def _group_is_open(self, group_id: str) -> dict[str, Any]:
+        return {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": serialize({"pk": f"GROUP#{group_id}", "sk": "META"}),
+                "ConditionExpression": "#s = :open",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":open": {"S": GroupStatus.OPEN.value}},
+            }
+        }
+
+    def _membership_put(self, m: Membership) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": serialize(membership_item(m))}
+        if m.version == 1:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :expected"
+            put["ExpressionAttributeValues"] = {":expected": {"N": str(m.version - 1)}}
+        return {"Put": put}
+
+    def transact(self, items: Sequence[Mapping[str, Any]]) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=list(items))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise ConcurrentChange() from exc
+            raise
+
+    def load(self, group_id: str) -> tuple[ConsultationGroup, list[Membership]] | None:
+        """The group and every membership, from one strongly consistent query."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"GROUP#{group_id}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            items.extend(deserialize(i) for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        meta = next((i for i in items if i["sk"] == "META"), None)
+        if meta is None:
+            return None
+        members = [_membership(i) for i in items if str(i["sk"]).startswith("MEMBER#")]
+        return _group(meta), members
+
+    def create(
+        self,
+        group: ConsultationGroup,
+        lead: tuple[Membership, MembershipChange],
+        extra: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        membership, change = lead
+        self.transact(
+            [
+                self.put(group_item(group)),
+                self._membership_put(membership),
+                self._history_put(change),
+                *extra,
+            ]
+        )
+
+    def record_changes(
+        self,
+        group_id: str,
+        changes: Iterable[tuple[Membership, MembershipChange]],
+        extra: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        items: list[Mapping[str, Any]] = [self._group_is_open(group_id)]
+        for membership, change in changes:
+            items.append(self._membership_put(membership))
+            items.append(self._history_put(change))
+        items.extend(extra)
+        self.transact(items)
+
+    def close(self, group: ConsultationGroup, extra: Iterable[Mapping[str, Any]] = ()) -> None:
+        update = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": serialize({"pk": f"GROUP#{group.group_id}", "sk": "META"}),
+                "UpdateExpression": "SET #s = :closed, closed_at = :at, closed_by = :by",
+                "ConditionExpression": "#s = :open",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": serialize(
+                    {
+                        ":closed": GroupStatus.CLOSED.value,
+                        ":open": GroupStatus.OPEN.value,
+                        ":at": _dt(group.closed_at),
+                        ":by": group.closed_by,
+                    }
+                ),
+            }
+        }
+        self.transact([update, *extra])
+
+    def history(self, group_id: str) -> list[dict[str, Any]]:
+        page = self._client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"GROUPHIST#{group_id}"}},
+            ConsistentRead=True,
+        )
+        return [deserialize(i) for i in page["Items"]]
+
+    def outbox(self, day: str) -> list[dict[str, Any]]:
+        page = self._client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"OUTBOX#{day}"}},
+            ConsistentRead=True,
+        )
+        return [deserialize(i) for i in page["Items"]]

@@ -1,0 +1,370 @@
+"""Consultation group operations: each one decided by Cedar, committed with its audit event.
+
+Every operation follows the same path, so no route can skip a step:
+
+1. read the group and all its memberships (one strongly consistent query);
+2. build the Cedar entities from exactly that state and decide (a deny is audited
+   and raised as 403 with the deciding reason);
+3. compute the change with the pure state machine (:mod:`app.groups.membership`;
+   an impossible change is a 409);
+4. commit the change, its history, its audit event and any outbox events in one
+   DynamoDB transaction conditioned on the group still being open and the membership
+   unchanged since step 1 (a concurrent change is a 409, never a lost update).
+
+Reads (``get``) append their allow event directly. Patient ids appear in audit events
+only as keyed references (:func:`app.audit.events.patient_reference`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.access.breakglass import BreakGlassService
+from app.access.engine import Action
+from app.access.entities import group_entity, uid
+from app.access.gate import AccessGate, Allowed
+from app.audit.events import (
+    AuditEvent,
+    AuditReceipt,
+    Outcome,
+    TransactionalAuditTrail,
+    patient_reference,
+)
+from app.errors import Conflict, InvalidRequest, NotFound
+from app.groups import membership as sm
+from app.groups.membership import (
+    ConsultationGroup,
+    GroupStatus,
+    InvalidTransition,
+    MemberRole,
+    Membership,
+    MembershipChange,
+    MembershipState,
+)
+from app.groups.repository import ConcurrentChange, GroupRepository, outbox_item
+from app.identity.directory import DoctorDirectory
+from app.identity.principal import Principal
+from app.identity.registration import RegistrationStatus
+
+
+@dataclass(frozen=True)
+class GroupState:
+    group: ConsultationGroup
+    memberships: list[Membership]
+
+    def membership(self, reg_no: str | None) -> Membership | None:
+        return next((m for m in self.memberships if m.reg_no == reg_no), None)
+
+
+@dataclass(frozen=True)
+class SummonedExpert:
+    reg_no: str
+    specialty: str
+    institution: str
+
+
+class GroupService:
+    def __init__(
+        self,
+        repository: GroupRepository,
+        gate: AccessGate,
+        audit: TransactionalAuditTrail,
+        directory: DoctorDirectory,
+        register: Any,
+        break_glass: BreakGlassService,
+        admitted_institutions: Sequence[str],
+        hash_key: bytes,
+        clock: Callable[[], datetime],
+    ):
+        self._repo = repository
+        self._gate = gate
+        self._audit = audit
+        self._directory = directory
+        self._register = register
+        self._break_glass = break_glass
+        self._admitted = frozenset(admitted_institutions)
+        self._key = hash_key
+        self._clock = clock
+
+    # -- shared steps -------------------------------------------------------------------
+
+    def _load(self, principal: Principal, group_id: str, action: Action) -> GroupState:
+        loaded = self._repo.load(group_id)
+        if loaded is None:
+            self._gate.audit.append(
+                AuditEvent(
+                    action=action.value,
+                    outcome=Outcome.DENY,
+                    reason="group-not-found",
+                    actor=principal.sub,
+                    actor_reg_no=principal.reg_no,
+                    institution=principal.institution,
+                    resource=f"Group::{group_id}",
+                    at=self._clock(),
+                )
+            )
+            raise NotFound("No such group.")
+        return GroupState(*loaded)
+
+    def _decide(
+        self,
+        principal: Principal,
+        action: Action,
+        state: GroupState,
+        *,
+        target: str = "",
+        details: dict[str, str | int | list[str]] | None = None,
+    ) -> Allowed:
+        patients = (
+            self._break_glass.live_patient_refs(principal) if action is Action.VIEW_GROUP else []
+        )
+        return self._gate.check(
+            principal,
+            action,
+            uid("Group", state.group.group_id),
+            [group_entity(state.group, state.memberships)],
+            context={"break_glass_patients": patients, "target": target},
+            patient_ref=state.group.patient_ref,
+            details=details,
+        )
+
+    def _commit(
+        self,
+        group_id: str,
+        allowed: Allowed,
+        changes: Sequence[tuple[Membership, MembershipChange]],
+        outbox: Sequence[dict[str, Any]] = (),
+    ) -> AuditReceipt:
+        audit_put, receipt = self._audit.transact_put(allowed.event)
+        try:
+            self._repo.record_changes(
+                group_id, changes, [audit_put, *(self._repo.put(o) for o in outbox)]
+            )
+        except ConcurrentChange as exc:
+            raise Conflict("The group changed meanwhile; retry.", code="concurrent_change") from exc
+        return receipt
+
+    @staticmethod
+    def _transition(
+        fn: Callable[[], tuple[Membership, MembershipChange]],
+    ) -> tuple[Membership, MembershipChange]:
+        try:
+            return fn()
+        except InvalidTransition as exc:
+            raise Conflict(code=exc.code) from exc
+
+    # -- operations ---------------------------------------------------------------------
+
+    def create(
+        self, principal: Principal, patient_id: str, title: str, purpose: str
+    ) -> tuple[GroupState, AuditReceipt]:
+        allowed = self._gate.check_create_group(principal, principal.institution)
+        now = self._clock()
+        assert principal.reg_no is not None  # the policy requires a clinician
+        group = ConsultationGroup(
+            group_id=uuid.uuid4().hex,
+            patient_id=patient_id,
+            patient_ref=patient_reference(patient_id, self._key),
+            institution=principal.institution,
+            title=title,
+            purpose=purpose,
+            status=GroupStatus.OPEN,
+            created_by=principal.reg_no,
+            created_at=now,
+        )
+        lead = sm.invite(
+            group,
+            None,
+            reg_no=principal.reg_no,
+            role=MemberRole.LEAD,
+            institution=principal.institution,
+            actor=principal.reg_no,
+            at=now,
+            direct=True,
+        )
+        event = AuditEvent(
+            **{
+                **allowed.event.__dict__,
+                "resource": f"Group::{group.group_id}",
+                "patient_ref": group.patient_ref,
+            }
+        )
+        audit_put, receipt = self._audit.transact_put(event)
+        self._repo.create(group, lead, [audit_put])
+        return GroupState(group, [lead[0]]), receipt
+
+    def get(self, principal: Principal, group_id: str) -> tuple[GroupState, AuditReceipt]:
+        state = self._load(principal, group_id, Action.VIEW_GROUP)
+        allowed = self._decide(principal, Action.VIEW_GROUP, state)
+        return state, self._gate.record(allowed)
+
+    def _target_doctor(self, reg_no: str) -> tuple[str, tuple[str, ...]]:
+        """(institution, specialties) of a doctor who may be invited, else 422."""
+        doctor = self._directory.doctor(reg_no)
+        entry = self._register.entry(reg_no)
+        if (
+            doctor is None
+            or entry is None
+            or entry.status is not RegistrationStatus.ACTIVE
+            or doctor.institution not in self._admitted
+        ):
+            # One answer for all: do not reveal which check failed for someone else.
+            raise InvalidRequest("That doctor cannot be invited here.", code="invitee_not_eligible")
+        return doctor.institution, tuple(entry.specialties)
+
+    def invite(
+        self,
+        principal: Principal,
+        group_id: str,
+        reg_no: str,
+        role: MemberRole,
+        *,
+        direct: bool = False,
+    ) -> tuple[Membership, AuditReceipt]:
+        if role is MemberRole.LEAD:
+            raise InvalidRequest("A group has one lead, its creator.", code="role_not_invitable")
+        state = self._load(principal, group_id, Action.INVITE_MEMBER)
+        allowed = self._decide(
+            principal, Action.INVITE_MEMBER, state, target=reg_no, details={"target": reg_no}
+        )
+        institution, _ = self._target_doctor(reg_no)
+        if direct and institution != state.group.institution:
+            raise InvalidRequest(
+                "Doctors of other institutions are invited, not added.", code="invite_required"
+            )
+        assert principal.reg_no is not None
+        change = self._transition(
+            lambda: sm.invite(
+                state.group,
+                state.membership(reg_no),
+                reg_no=reg_no,
+                role=role,
+                institution=institution,
+                actor=principal.reg_no or "",
+                at=self._clock(),
+                direct=direct,
+            )
+        )
+        outbox = [] if direct else [self._invitation_event(state.group, reg_no, "invitation")]
+        return change[0], self._commit(group_id, allowed, [change], outbox)
+
+    def _invitation_event(self, group: ConsultationGroup, reg_no: str, kind: str) -> dict[str, Any]:
+        return outbox_item(kind, self._clock(), {"group_id": group.group_id, "recipient": reg_no})
+
+    def summon(
+        self, principal: Principal, group_id: str, specialties: Sequence[str], count: int
+    ) -> tuple[list[SummonedExpert], AuditReceipt]:
+        """Invite up to ``count`` active specialists of ``specialties`` from admitted
+        institutions, excluding the requester and current members or invitees."""
+        state = self._load(principal, group_id, Action.SUMMON_EXPERTS)
+        wanted = sorted({s.strip().lower() for s in specialties if s.strip()})
+        allowed = self._decide(
+            principal,
+            Action.SUMMON_EXPERTS,
+            state,
+            details={"specialties": wanted, "count": count},
+        )
+        current = {m.reg_no for m in state.memberships if m.state in sm.CURRENT}
+        chosen: list[SummonedExpert] = []
+        seen: set[str] = set()
+        for specialty in wanted:
+            for candidate in sorted(self._directory.specialists(specialty), key=lambda c: c.reg_no):
+                if len(chosen) >= count:
+                    break
+                if (
+                    candidate.reg_no in seen
+                    or candidate.reg_no == principal.reg_no
+                    or candidate.reg_no in current
+                    or candidate.institution not in self._admitted
+                ):
+                    continue
+                entry = self._register.entry(candidate.reg_no)
+                if (
+                    entry is None
+                    or entry.status is not RegistrationStatus.ACTIVE
+                    or specialty not in entry.specialties
+                ):
+                    continue
+                seen.add(candidate.reg_no)
+                chosen.append(SummonedExpert(candidate.reg_no, specialty, candidate.institution))
+        if not chosen:
+            raise Conflict("No eligible specialist is available.", code="no_specialist_available")
+        now = self._clock()
+        changes = [
+            self._transition(
+                lambda e=expert: sm.invite(  # type: ignore[misc]
+                    state.group,
+                    state.membership(e.reg_no),
+                    reg_no=e.reg_no,
+                    role=MemberRole.INVITED_EXPERT,
+                    institution=e.institution,
+                    actor=principal.reg_no or "",
+                    at=now,
+                )
+            )
+            for expert in chosen
+        ]
+        outbox = [self._invitation_event(state.group, e.reg_no, "expert_summoned") for e in chosen]
+        allowed = Allowed(
+            allowed.decision,
+            AuditEvent(
+                **{
+                    **allowed.event.__dict__,
+                    "details": {
+                        **allowed.event.details,
+                        "invited": [e.reg_no for e in chosen],
+                    },
+                }
+            ),
+        )
+        return chosen, self._commit(group_id, allowed, changes, outbox)
+
+    def accept(self, principal: Principal, group_id: str) -> tuple[Membership, AuditReceipt]:
+        state = self._load(principal, group_id, Action.ACCEPT_INVITATION)
+        allowed = self._decide(principal, Action.ACCEPT_INVITATION, state)
+        change = self._transition(
+            lambda: sm.accept(state.group, state.membership(principal.reg_no), at=self._clock())
+        )
+        return change[0], self._commit(group_id, allowed, [change])
+
+    def leave(self, principal: Principal, group_id: str) -> tuple[Membership, AuditReceipt]:
+        state = self._load(principal, group_id, Action.LEAVE_GROUP)
+        allowed = self._decide(principal, Action.LEAVE_GROUP, state)
+        change = self._transition(
+            lambda: sm.leave(state.group, state.membership(principal.reg_no), at=self._clock())
+        )
+        return change[0], self._commit(group_id, allowed, [change])
+
+    def remove(
+        self, principal: Principal, group_id: str, reg_no: str
+    ) -> tuple[Membership, AuditReceipt]:
+        state = self._load(principal, group_id, Action.REMOVE_MEMBER)
+        allowed = self._decide(
+            principal, Action.REMOVE_MEMBER, state, target=reg_no, details={"target": reg_no}
+        )
+        actor = principal.reg_no or principal.sub
+        change = self._transition(
+            lambda: sm.remove(state.group, state.membership(reg_no), actor=actor, at=self._clock())
+        )
+        return change[0], self._commit(group_id, allowed, [change])
+
+    def close(self, principal: Principal, group_id: str) -> tuple[ConsultationGroup, AuditReceipt]:
+        state = self._load(principal, group_id, Action.CLOSE_GROUP)
+        allowed = self._decide(principal, Action.CLOSE_GROUP, state)
+        try:
+            closed = sm.close(state.group, actor=principal.reg_no or "", at=self._clock())
+        except InvalidTransition as exc:
+            raise Conflict(code=exc.code) from exc
+        audit_put, receipt = self._audit.transact_put(allowed.event)
+        try:
+            self._repo.close(closed, [audit_put])
+        except ConcurrentChange as exc:
+            raise Conflict(code="group_closed") from exc
+        return closed, receipt
+
+
+__all__ = ["GroupService", "GroupState", "MembershipState", "SummonedExpert"]

@@ -1,0 +1,175 @@
+"""Bearer-token verification against the Cognito user pool's JWKS.
+
+What a token must be to pass (anything else raises :class:`InvalidToken`, one opaque
+error whatever the cause):
+
+- a compact JWS whose header says ``alg: RS256`` (``none``, HMAC and every other
+  algorithm are refused before any key is touched) and names a ``kid``;
+- signed by the key with that ``kid`` in the pool's JWKS. The key set is cached; an
+  unknown ``kid`` triggers one refresh (at most one per ``refresh_interval`` seconds, so
+  forged kids cannot make us hammer the endpoint);
+- an **access token**: ``token_use == "access"``, ``client_id`` equal to our app
+  client (id tokens carry ``aud`` instead and are refused: the API is called with
+  access tokens, as Cognito intends);
+- ``iss`` equal to the pool's issuer (so a token from another pool fails even if the
+  emulator signs every pool with the same key);
+- ``exp`` in the future, ``nbf`` (if present) and ``iat`` not in the future, each with
+  a small leeway; ``sub`` and ``username`` present.
+
+Time is injectable (``clock``) for tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+ALGORITHM = "RS256"
+
+
+class InvalidToken(Exception):
+    """The token is not acceptable. Deliberately carries no detail for the client."""
+
+    def __init__(self, why: str = "invalid"):
+        # ``why`` is a short code for logs and tests, never token content.
+        self.why = why
+        super().__init__(why)
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    sub: str
+    username: str
+    groups: tuple[str, ...]
+    client_id: str
+    expires_at: int
+    claims: Mapping[str, Any]
+
+
+class JwksSource:
+    """Fetches and caches a JWKS; refreshes once on an unknown kid."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        fetch: Callable[[str], Mapping[str, Any]] | None = None,
+        refresh_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._url = url
+        self._fetch = fetch or _http_fetch
+        self._refresh_interval = refresh_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: KeySet | None = None
+        self._fetched_at = float("-inf")
+
+    def _load(self) -> None:
+        self._keys = KeySet.import_key_set(dict(self._fetch(self._url)))  # type: ignore[arg-type]
+        self._fetched_at = self._clock()
+
+    def key_set_for(self, kid: str) -> KeySet:
+        with self._lock:
+            if self._keys is None or (
+                not _has_kid(self._keys, kid)
+                and (self._clock() - self._fetched_at >= self._refresh_interval)
+            ):
+                self._load()
+            assert self._keys is not None
+            if not _has_kid(self._keys, kid):
+                raise InvalidToken("unknown_kid")
+            return self._keys
+
+
+def _has_kid(keys: KeySet, kid: str) -> bool:
+    return any(k.kid == kid for k in keys.keys)
+
+
+def _http_fetch(url: str) -> Mapping[str, Any]:
+    response = httpx.get(url, timeout=5.0)
+    response.raise_for_status()
+    body = response.json()
+    if not isinstance(body, dict):
+        raise InvalidToken("jwks_unreadable")
+    return body
+
+
+class AccessTokenVerifier:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        client_id: str,
+        jwks: JwksSource,
+        leeway: int = 30,
+        clock: Callable[[], float] = time.time,
+    ):
+        if not issuer or not client_id:
+            raise ValueError("issuer and client_id are required")
+        self._issuer = issuer
+        self._client_id = client_id
+        self._jwks = jwks
+        self._leeway = leeway
+        self._clock = clock
+
+    def verify(self, token: str) -> VerifiedToken:
+        try:
+            header = jws.extract_compact(token.encode("ascii")).protected
+        except (JoseError, ValueError, UnicodeError) as exc:
+            raise InvalidToken("malformed") from exc
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("algorithm_refused")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("no_kid")
+        keys = self._jwks.key_set_for(kid)
+        try:
+            decoded = jwt.decode(token, keys, algorithms=[ALGORITHM])
+        except (JoseError, ValueError) as exc:
+            raise InvalidToken("bad_signature") from exc
+        claims = decoded.claims
+        now = int(self._clock())
+        registry = jwt.JWTClaimsRegistry(
+            now=lambda: now,
+            leeway=self._leeway,
+            iss={"essential": True, "value": self._issuer},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            token_use={"essential": True, "value": "access"},
+            client_id={"essential": True, "value": self._client_id},
+            username={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except (JoseError, ValueError) as exc:
+            raise InvalidToken("claims_refused") from exc
+        # joserfc checks exp/nbf; iat in the future is refused here as well.
+        if int(claims["iat"]) > now + self._leeway:
+            raise InvalidToken("issued_in_future")
+        if "aud" in claims:
+            # Access tokens carry client_id, not aud: an aud means an id token in disguise.
+            raise InvalidToken("claims_refused")
+        groups = claims.get("cognito:groups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise InvalidToken("claims_refused")
+        sub, username = claims["sub"], claims["username"]
+        if not isinstance(sub, str) or not isinstance(username, str):
+            raise InvalidToken("claims_refused")
+        return VerifiedToken(
+            sub=sub,
+            username=username,
+            groups=tuple(groups),
+            client_id=str(claims["client_id"]),
+            expires_at=int(claims["exp"]),
+            claims=dict(claims),
+        )

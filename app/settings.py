@@ -1,0 +1,123 @@
+"""The sharing service's configuration: one settings class, read from ``HUB_*`` variables.
+
+Guarantees: outside local mode (``HUB_MODE=aws``) the service refuses to start with an
+insecure or missing value (no https issuer, no Cognito pool or client, the built-in
+audit hashing key, a missing table name, a registration cache longer than five
+minutes, a token leeway over a minute). Local mode (``HUB_MODE=local``) accepts
+development defaults so ``hub local up`` and the tests need no secrets.
+
+AWS endpoints are not configured here: boto3 honours ``AWS_ENDPOINT_URL``, so the same
+code talks to AWS, moto or LocalStack.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Only for local mode; a deployment must set its own (see ``refuse_insecure_defaults``).
+LOCAL_AUDIT_HASH_KEY = "local-development-only-audit-hash-key"
+MAX_REGISTRATION_CACHE_SECONDS = 300
+MAX_TOKEN_LEEWAY_SECONDS = 60
+REGION = "ap-east-1"
+
+
+class Mode(StrEnum):
+    AWS = "aws"
+    LOCAL = "local"
+
+
+class InsecureSettings(ValueError):
+    """A setting that is acceptable only in local mode was found in a deployment."""
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment (prefix ``HUB_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", frozen=True)
+
+    mode: Mode = Mode.AWS
+    phase: int = Field(default=1, ge=1, le=3)
+    stack: str = "local"
+    admitted_institutions: Annotated[tuple[str, ...], NoDecode] = ()
+
+    table_register: str = ""
+    table_groups: str = ""
+    table_records: str = ""
+    table_ledger: str = ""
+
+    cognito_user_pool_id: str = ""
+    cognito_client_id: str = ""
+    # Cognito (and moto) put https://cognito-idp.<region>.amazonaws.com/<pool id> in `iss`.
+    cognito_issuer: str = ""
+    # Derived when empty: <AWS_ENDPOINT_URL>/<pool>/.well-known/jwks.json on an emulator,
+    # else <issuer>/.well-known/jwks.json.
+    cognito_jwks_url: str = ""
+
+    shard_bucket: str = ""
+    records_key_arn: str = ""
+    signing_key_arn: str = ""
+    checkpoint_bucket: str = ""
+
+    # Keys the HMAC that turns patient ids into opaque references in audit events.
+    audit_hash_key: SecretStr = SecretStr(LOCAL_AUDIT_HASH_KEY)
+    registration_cache_seconds: int = Field(default=60, ge=0)
+    token_leeway_seconds: int = Field(default=30, ge=0)
+    break_glass_max_minutes: int = Field(default=240, ge=1, le=240)
+
+    @field_validator("admitted_institutions", mode="before")
+    @classmethod
+    def _parse_institutions(cls, value: object) -> object:
+        if isinstance(value, str):
+            import json
+
+            parsed = json.loads(value) if value.strip().startswith("[") else value.split(",")
+            return tuple(str(i).strip() for i in parsed if str(i).strip())
+        return value
+
+    @model_validator(mode="after")
+    def refuse_insecure_defaults(self) -> Settings:
+        problems: list[str] = []
+        if self.registration_cache_seconds > MAX_REGISTRATION_CACHE_SECONDS:
+            problems.append(
+                f"HUB_REGISTRATION_CACHE_SECONDS must be <= {MAX_REGISTRATION_CACHE_SECONDS}"
+            )
+        if self.token_leeway_seconds > MAX_TOKEN_LEEWAY_SECONDS:
+            problems.append(f"HUB_TOKEN_LEEWAY_SECONDS must be <= {MAX_TOKEN_LEEWAY_SECONDS}")
+        if self.mode is Mode.AWS:
+            for name in (
+                "table_register",
+                "table_groups",
+                "table_ledger",
+                "cognito_user_pool_id",
+                "cognito_client_id",
+                "cognito_issuer",
+            ):
+                if not getattr(self, name):
+                    problems.append(f"HUB_{name.upper()} is required outside local mode")
+            if self.cognito_issuer and not self.cognito_issuer.startswith("https://"):
+                problems.append("HUB_COGNITO_ISSUER must be an https URL outside local mode")
+            if self.cognito_jwks_url and not self.cognito_jwks_url.startswith("https://"):
+                problems.append("HUB_COGNITO_JWKS_URL must be an https URL outside local mode")
+            key = self.audit_hash_key.get_secret_value()
+            if key == LOCAL_AUDIT_HASH_KEY or len(key) < 32:
+                problems.append(
+                    "HUB_AUDIT_HASH_KEY must be set to a secret of at least 32 characters"
+                )
+            if not self.admitted_institutions:
+                problems.append("HUB_ADMITTED_INSTITUTIONS must list at least one institution")
+        if problems:
+            raise InsecureSettings("; ".join(problems))
+        return self
+
+    def jwks_url(self) -> str:
+        if self.cognito_jwks_url:
+            return self.cognito_jwks_url
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+        if endpoint:
+            return f"{endpoint}/{self.cognito_user_pool_id}/.well-known/jwks.json"
+        return f"{self.cognito_issuer.rstrip('/')}/.well-known/jwks.json"
