@@ -140,6 +140,7 @@ def test_roots_agree_with_pymerkle(
     expected = pm_tree.get_root(size)  # size 0 gives SHA-256(""), as RFC 9162
     assert root(LEAF_HASHES[:size]) == expected
     assert log64.root(size) == expected
+    assert root_from_store(log64.store, size) == expected  # the generic, plan-based path
     assert ref.mth(LEAF_HASHES[:size]) == expected
 
 
@@ -236,6 +237,10 @@ def test_proof_functions_refuse_bad_sizes(log64: MerkleLog) -> None:
         log64.consistency_proof(1, 65)
     with pytest.raises(errors.NodeNotFound):
         log64.root(65)
+    with pytest.raises(errors.NodeNotFound):
+        root_from_store(log64.store, 65)
+    with pytest.raises(errors.InvalidTreeSize):
+        log64.root(-1)
     with pytest.raises(errors.InvalidHashLength):
         MerkleLog().append_leaf_hash(b"\x00" * 31)
     with pytest.raises(errors.InvalidHashLength):
