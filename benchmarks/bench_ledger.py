@@ -19,6 +19,7 @@ Run: ``.venv/bin/python -m benchmarks.bench_ledger`` (or ``python -m benchmarks 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import hashlib
 import json
@@ -93,7 +94,7 @@ def _append_ours_with_root(entries: Sequence[bytes]) -> None:
 
 
 def _append_pymerkle(entries: Sequence[bytes]) -> None:
-    import pymerkle
+    import pymerkle  # type: ignore[import-untyped]
 
     tree = pymerkle.InmemoryTree(algorithm="sha256")
     append = tree.append_entry
@@ -122,7 +123,7 @@ def bench_append(count: int, repeats: int) -> dict[str, Any]:
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
-            times[name].append(_time(lambda fn=fn: fn(entries)))
+            times[name].append(_time(functools.partial(fn, entries)))
     med = {name: statistics.median(t) for name, t in times.items()}
     rate = {name: count / m for name, m in med.items()}
     return {
@@ -215,7 +216,7 @@ def bench_proofs(n: int, samples: int, seed: int = 9162) -> dict[str, Any]:
 
 
 def _report(append: dict[str, Any], proofs: dict[str, Any]) -> bool:
-    ok = True
+    ok: bool = True
     rate = append["appends_per_s"]
     print(f"append throughput, {append['entries']} entries, median of {append['repeats']}:")
     print(f"  MerkleLog.append          {rate['ours']:>12,.0f} /s")
