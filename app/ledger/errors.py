@@ -21,7 +21,7 @@ class InvalidHashLength(LedgerVerificationError):
 
 
 class IndexOutOfRange(LedgerVerificationError):
-    """A leaf index is not below the tree size, or a size is negative."""
+    """A leaf index is not in [0, tree size)."""
 
 
 class InvalidTreeSize(LedgerVerificationError):
