@@ -26,8 +26,11 @@ def app_source_zip(root: Path = ROOT) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         app_dir = root / "app"
-        files = sorted(p for p in app_dir.rglob("*")
-                       if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+        files = sorted(
+            p
+            for p in app_dir.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        )
         for path in files:
             info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=_FIXED_TIME)
             info.external_attr = 0o644 << 16

@@ -100,18 +100,25 @@ def deploy(
         resources.append(created)
 
     current_keys = {(r.type, r.name) for r in resources}
-    stale = [r for r in (previous.resources if previous else [])
-             if (r.type, r.name) not in current_keys]
+    stale = [
+        r for r in (previous.resources if previous else []) if (r.type, r.name) not in current_keys
+    ]
     replaced = _replaced_deployments(previous_by_key, resources)
     leftovers = _remove(ctx, list(reversed(stale)) + replaced, force=False, progress=progress)
 
     record = DeploymentRecord(
-        stack=stack, phase=stage.phase, region=stage.region, account_id=ctx.account_id,
-        endpoint_url=endpoint_url, target="emulator", deployed_at=now_utc(),
-        program_version=program_version(), release=current_release(),
+        stack=stack,
+        phase=stage.phase,
+        region=stage.region,
+        account_id=ctx.account_id,
+        endpoint_url=endpoint_url,
+        target="emulator",
+        deployed_at=now_utc(),
+        program_version=program_version(),
+        release=current_release(),
         outputs=redact(_plain(run.outputs), secret_values),
-        resources=resources + leftovers, gaps=sorted(ctx.gaps(), key=lambda g: (g.type,
-                                                                                 g.resource)),
+        resources=resources + leftovers,
+        gaps=sorted(ctx.gaps(), key=lambda g: (g.type, g.resource)),
     )
     record.save(state_dir)
     return record
@@ -180,8 +187,13 @@ def destroy(
     return result
 
 
-def _remove(ctx: Context, resources: list[ResourceRecord], *, force: bool,
-            progress: Callable[[str], None] | None) -> list[ResourceRecord]:
+def _remove(
+    ctx: Context,
+    resources: list[ResourceRecord],
+    *,
+    force: bool,
+    progress: Callable[[str], None] | None,
+) -> list[ResourceRecord]:
     """Delete resources an earlier deploy made that this one no longer declares.
 
     Returns the protected ones, which stay (and stay in the record) unless forced.
@@ -199,14 +211,18 @@ def _remove(ctx: Context, resources: list[ResourceRecord], *, force: bool,
     return kept
 
 
-def _replaced_deployments(previous: dict[tuple[str, str], ResourceRecord],
-                          resources: list[ResourceRecord]) -> list[ResourceRecord]:
+def _replaced_deployments(
+    previous: dict[tuple[str, str], ResourceRecord], resources: list[ResourceRecord]
+) -> list[ResourceRecord]:
     """API deployments replaced by this deploy (a new id under the same logical name)."""
     out = []
     for r in resources:
         before = previous.get((r.type, r.name))
-        if (r.type == "aws:apigateway/deployment:Deployment" and before is not None
-                and before.id != r.id):
+        if (
+            r.type == "aws:apigateway/deployment:Deployment"
+            and before is not None
+            and before.id != r.id
+        ):
             out.append(before)
     return out
 
@@ -225,8 +241,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
-        return {"fileArchive" if isinstance(value, pulumi.FileArchive) else "fileAsset":
-                value.path}
+        return {"fileArchive" if isinstance(value, pulumi.FileArchive) else "fileAsset": value.path}
     if isinstance(value, pulumi.Archive | pulumi.Asset):
         return {"asset": type(value).__name__}
     if isinstance(value, float) and value.is_integer():

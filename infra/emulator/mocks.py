@@ -34,9 +34,12 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         progress: called with one line per resource, as it is created or updated.
     """
 
-    def __init__(self, ctx: Context,
-                 previous: dict[tuple[str, str], ResourceRecord] | None = None,
-                 progress: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        ctx: Context,
+        previous: dict[tuple[str, str], ResourceRecord] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ):
         self.ctx = ctx
         self.previous = previous or {}
         self.progress = progress
@@ -49,11 +52,17 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         if args.token == CALLER_IDENTITY:
             identity = self.ctx.client("sts").get_caller_identity()
-            return {"accountId": identity["Account"], "arn": identity["Arn"],
-                    "userId": identity["UserId"], "id": identity["Account"]}, []
+            return {
+                "accountId": identity["Account"],
+                "arn": identity["Arn"],
+                "userId": identity["UserId"],
+                "id": identity["Account"],
+            }, []
         return invoke_result(args.token, args.args, self.ctx.account_id, self.ctx.region), []
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
         with self._lock:
             self.captured.append(args)
         if not args.custom:
@@ -69,12 +78,23 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         provisioner = provisioner_for(args.typ, args.name)
         inputs = dict(args.inputs)
         previous = self.previous.get((args.typ, args.name))
-        result = provisioner.ensure(self.ctx, Declared(
-            type=args.typ, name=args.name, inputs=inputs, protect=False, previous=previous))
+        result = provisioner.ensure(
+            self.ctx,
+            Declared(
+                type=args.typ, name=args.name, inputs=inputs, protect=False, previous=previous
+            ),
+        )
         state = {**inputs, **{k: v for k, v in result.state.items() if v is not None}}
-        record = ResourceRecord(type=args.typ, name=args.name, component="", id=result.id,
-                                protect=False, inputs=inputs, state=dict(result.state),
-                                locator=dict(result.locator))
+        record = ResourceRecord(
+            type=args.typ,
+            name=args.name,
+            component="",
+            id=result.id,
+            protect=False,
+            inputs=inputs,
+            state=dict(result.state),
+            locator=dict(result.locator),
+        )
         with self._lock:
             self.created.append(record)
         if self.progress:

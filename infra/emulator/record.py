@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -52,9 +53,14 @@ class Gap:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Gap:
-        return cls(resource=data["resource"], type=data["type"], property=data["property"],
-                   not_enforced=data["not_enforced"], reason=data["reason"],
-                   covered_by=tuple(data.get("covered_by", ())))
+        return cls(
+            resource=data["resource"],
+            type=data["type"],
+            property=data["property"],
+            not_enforced=data["not_enforced"],
+            reason=data["reason"],
+            covered_by=tuple(data.get("covered_by", ())),
+        )
 
 
 @dataclass
@@ -77,10 +83,16 @@ class ResourceRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ResourceRecord:
-        return cls(type=data["type"], name=data["name"], component=data.get("component", ""),
-                   id=data["id"], protect=bool(data.get("protect", False)),
-                   inputs=dict(data.get("inputs", {})), state=dict(data.get("state", {})),
-                   locator=dict(data.get("locator", {})))
+        return cls(
+            type=data["type"],
+            name=data["name"],
+            component=data.get("component", ""),
+            id=data["id"],
+            protect=bool(data.get("protect", False)),
+            inputs=dict(data.get("inputs", {})),
+            state=dict(data.get("state", {})),
+            locator=dict(data.get("locator", {})),
+        )
 
 
 @dataclass
@@ -136,10 +148,15 @@ class DeploymentRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeploymentRecord:
         return cls(
-            stack=data["stack"], phase=int(data["phase"]), region=data["region"],
-            account_id=data["account_id"], endpoint_url=data.get("endpoint_url"),
-            target=data.get("target", "emulator"), deployed_at=data["deployed_at"],
-            program_version=data["program_version"], release=data["release"],
+            stack=data["stack"],
+            phase=int(data["phase"]),
+            region=data["region"],
+            account_id=data["account_id"],
+            endpoint_url=data.get("endpoint_url"),
+            target=data.get("target", "emulator"),
+            deployed_at=data["deployed_at"],
+            program_version=data["program_version"],
+            release=data["release"],
             outputs=dict(data.get("outputs", {})),
             resources=[ResourceRecord.from_json(r) for r in data.get("resources", [])],
             gaps=[Gap.from_json(g) for g in data.get("gaps", [])],
@@ -179,16 +196,21 @@ def now_utc() -> str:
 
 def git_short_sha() -> tuple[str | None, bool]:
     """(short HEAD sha, tree dirty?) of the repository, or (None, False) without git."""
+    git = shutil.which("git")
+    if git is None:
+        return None, False
+
+    def run(*args: str) -> str:
+        return subprocess.run(  # noqa: S603 - fixed git argv, no shell
+            [git, *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+
     try:
-        sha = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,  # noqa: S607
-            text=True, check=True, timeout=5).stdout.strip()
-        status = subprocess.run(  # noqa: S603
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,  # noqa: S607
-            capture_output=True, text=True, check=True, timeout=5).stdout.strip()
+        sha = run("rev-parse", "--short", "HEAD")
+        dirty = bool(run("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
         return None, False
-    return sha or None, bool(status)
+    return sha or None, dirty
 
 
 def package_version() -> str:
@@ -199,7 +221,8 @@ def package_version() -> str:
     version = getattr(infra, "__version__", None)
     if version:
         return str(version)
-    from importlib.metadata import PackageNotFoundError, version as dist_version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
     try:
         return dist_version("health-collab-hub")
@@ -224,8 +247,12 @@ def current_release() -> str:
 def redact(value: Any, secrets: frozenset[str]) -> Any:
     """Replace every string holding a secret value (or under a secret-named key)."""
     if isinstance(value, dict):
-        return {k: (SECRET_PLACEHOLDER if _secret_key(k) and v not in (None, "")
-                    else redact(v, secrets)) for k, v in value.items()}
+        return {
+            k: (
+                SECRET_PLACEHOLDER if _secret_key(k) and v not in (None, "") else redact(v, secrets)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact(v, secrets) for v in value]
     if isinstance(value, str) and any(s and s in value for s in secrets):

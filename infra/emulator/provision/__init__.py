@@ -11,6 +11,7 @@ naming the check that covers it instead. An unregistered type is an error.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from botocore.exceptions import ClientError
 from infra.emulator.record import Gap, ResourceRecord
 
 
-class UnsupportedResourceType(RuntimeError):  # noqa: N818 - public name fixed by the brief
+class UnsupportedResourceType(RuntimeError):
     """The program declared a resource type the emulator cannot create."""
 
     def __init__(self, type_token: str, name: str = ""):
@@ -32,7 +33,8 @@ class UnsupportedResourceType(RuntimeError):  # noqa: N818 - public name fixed b
         super().__init__(
             f"the emulator cannot create resources of type {type_token}{where}: no "
             "provisioner is registered for it; add one in infra/emulator/provision/ "
-            "rather than faking it")
+            "rather than faking it"
+        )
 
 
 @dataclass
@@ -55,8 +57,12 @@ class Provisioned:
     locator: dict[str, Any] = field(default_factory=dict)
 
 
-_CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
-                        read_timeout=60, max_pool_connections=16)
+_CLIENT_CONFIG = Config(
+    retries={"max_attempts": 2, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=60,
+    max_pool_connections=16,
+)
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -69,28 +75,28 @@ class Context:
     cached per service.
     """
 
-    def __init__(self, endpoint_url: str | None, region: str,
-                 credentials: dict[str, str] | None = None):
+    def __init__(self, endpoint_url: str | None, region: str):
         self.endpoint_url = endpoint_url
         self.region = region
         self.account_id = ""
-        self._credentials = credentials or {}
         self._lock = threading.Lock()
         self._gaps: dict[tuple[str, str, str], Gap] = {}
         # Signalled whenever a bucket policy lands, for S3 logging targets (see storage).
         self.bucket_policy_changed = threading.Condition()
 
     def client(self, service: str) -> Any:
-        key = (self.endpoint_url, self.region, tuple(sorted(self._credentials.items())),
-               service)
+        # Credentials come from the environment (boto3's chain); keep one client per
+        # access key so a switch of account (tests use STS-assumed roles) is honoured.
+        key = (self.endpoint_url, self.region, os.environ.get("AWS_ACCESS_KEY_ID"), service)
         with _CLIENTS_LOCK:
             existing = _CLIENTS.get(key)
             if existing is None:
                 # Creating a client loads its service model (tenths of a second): cache
                 # it for the life of the process, so later stacks and redeploys reuse it.
-                existing = boto3.session.Session(
-                    region_name=self.region, **self._credentials,
-                ).client(service, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
+                session: Any = boto3.session.Session(region_name=self.region)
+                existing = session.client(
+                    service, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG
+                )
                 _CLIENTS[key] = existing
             return existing
 
@@ -171,8 +177,14 @@ def error_code(error: ClientError) -> str:
 
 def ignore_missing(call: Callable[[], Any], *codes: str) -> None:
     """Run a delete call; a resource that is already gone is not an error."""
-    missing = set(codes) | {"ResourceNotFoundException", "NotFoundException", "NoSuchEntity",
-                            "NoSuchBucket", "NotFound", "WAFNonexistentItemException"}
+    missing = set(codes) | {
+        "ResourceNotFoundException",
+        "NotFoundException",
+        "NoSuchEntity",
+        "NoSuchBucket",
+        "NotFound",
+        "WAFNonexistentItemException",
+    }
     try:
         call()
     except ClientError as error:
@@ -184,8 +196,9 @@ def as_int(value: Any) -> int:
     return int(float(value))
 
 
-def tag_list(tags: dict[str, str] | None, key: str = "Key", value: str = "Value"
-             ) -> list[dict[str, str]]:
+def tag_list(
+    tags: dict[str, str] | None, key: str = "Key", value: str = "Value"
+) -> list[dict[str, str]]:
     return [{key: k, value: str(v)} for k, v in sorted((tags or {}).items())]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,18 +33,24 @@ from infra.emulator.record import ResourceRecord
 def _function_config(i: dict[str, Any]) -> dict[str, Any]:
     env = (i.get("environment") or {}).get("variables")
     logging = i.get("loggingConfig") or {}
-    return drop_none({
-        "Role": i["role"],
-        "Handler": i.get("handler"),
-        "Runtime": i.get("runtime"),
-        "MemorySize": as_int(i["memorySize"]) if "memorySize" in i else None,
-        "Timeout": as_int(i["timeout"]) if "timeout" in i else None,
-        "Environment": {"Variables": {k: str(v) for k, v in env.items()}} if env else None,
-        "TracingConfig": {"Mode": i["tracingConfig"]["mode"]} if i.get("tracingConfig") else None,
-        "LoggingConfig": drop_none({"LogFormat": logging.get("logFormat"),
-                                    "LogGroup": logging.get("logGroup")}) or None,
-        "Description": i.get("description"),
-    })
+    return drop_none(
+        {
+            "Role": i["role"],
+            "Handler": i.get("handler"),
+            "Runtime": i.get("runtime"),
+            "MemorySize": as_int(i["memorySize"]) if "memorySize" in i else None,
+            "Timeout": as_int(i["timeout"]) if "timeout" in i else None,
+            "Environment": {"Variables": {k: str(v) for k, v in env.items()}} if env else None,
+            "TracingConfig": {"Mode": i["tracingConfig"]["mode"]}
+            if i.get("tracingConfig")
+            else None,
+            "LoggingConfig": drop_none(
+                {"LogFormat": logging.get("logFormat"), "LogGroup": logging.get("logGroup")}
+            )
+            or None,
+            "Description": i.get("description"),
+        }
+    )
 
 
 @provisioner
@@ -63,30 +70,38 @@ class Function(Provisioner):
             if error_code(error) != "ResourceNotFoundException":
                 raise
             current = lam.create_function(
-                FunctionName=name, Code={"ZipFile": code},
-                Architectures=list(i.get("architectures") or ["x86_64"]), **config)
+                FunctionName=name,
+                Code={"ZipFile": code},
+                Architectures=list(i.get("architectures") or ["x86_64"]),
+                **config,
+            )
         else:
             lam.update_function_configuration(FunctionName=name, **config)
             if current.get("CodeSha256") != sha:
                 current = lam.update_function_code(FunctionName=name, ZipFile=code)
         reserved = i.get("reservedConcurrentExecutions")
         if reserved is not None and as_int(reserved) >= 0:
-            lam.put_function_concurrency(FunctionName=name,
-                                         ReservedConcurrentExecutions=as_int(reserved))
+            lam.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=as_int(reserved)
+            )
         ctx.add_gap(gaps.lambda_execution(declared.name))
         arn = current["FunctionArn"]
-        return Provisioned(id=name, state={
-            "arn": arn, "name": name,
-            "invokeArn": f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/"
-                         f"{arn}/invocations",
-            "qualifiedArn": f"{arn}:$LATEST",
-            "qualifiedInvokeArn": f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/"
-                                  f"functions/{arn}:$LATEST/invocations",
-            "version": "$LATEST",
-            "codeSha256": sha,
-            "sourceCodeHash": sha,
-            "sourceCodeSize": len(code),
-        })
+        return Provisioned(
+            id=name,
+            state={
+                "arn": arn,
+                "name": name,
+                "invokeArn": f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/"
+                f"{arn}/invocations",
+                "qualifiedArn": f"{arn}:$LATEST",
+                "qualifiedInvokeArn": f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/"
+                f"functions/{arn}:$LATEST/invocations",
+                "version": "$LATEST",
+                "codeSha256": sha,
+                "sourceCodeHash": sha,
+                "sourceCodeSize": len(code),
+            },
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         lam = ctx.client("lambda")
@@ -105,20 +120,32 @@ class Permission(Provisioner):
         i = declared.inputs
         function = str(i["function"])
         statement_id = str(i.get("statementId") or declared.name)
-        ignore_missing(lambda: lam.remove_permission(FunctionName=function,
-                                                     StatementId=statement_id))
-        lam.add_permission(**drop_none({
-            "FunctionName": function, "StatementId": statement_id, "Action": i["action"],
-            "Principal": i["principal"], "SourceArn": i.get("sourceArn"),
-            "SourceAccount": i.get("sourceAccount"),
-        }))
-        return Provisioned(id=statement_id, state={"statementId": statement_id},
-                           locator={"function": function})
+        ignore_missing(
+            lambda: lam.remove_permission(FunctionName=function, StatementId=statement_id)
+        )
+        lam.add_permission(
+            **drop_none(
+                {
+                    "FunctionName": function,
+                    "StatementId": statement_id,
+                    "Action": i["action"],
+                    "Principal": i["principal"],
+                    "SourceArn": i.get("sourceArn"),
+                    "SourceAccount": i.get("sourceAccount"),
+                }
+            )
+        )
+        return Provisioned(
+            id=statement_id, state={"statementId": statement_id}, locator={"function": function}
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         lam = ctx.client("lambda")
-        ignore_missing(lambda: lam.remove_permission(FunctionName=record.locator["function"],
-                                                     StatementId=record.id))
+        ignore_missing(
+            lambda: lam.remove_permission(
+                FunctionName=record.locator["function"], StatementId=record.id
+            )
+        )
 
 
 # ---------------------------------------------------------------------- API Gateway
@@ -144,31 +171,48 @@ class RestApi(Provisioner):
         api = self._existing(apigw, declared, name)
         types = (i.get("endpointConfiguration") or {}).get("types") or "EDGE"
         if api is None:
-            api = apigw.create_rest_api(**drop_none({
-                "name": name, "description": i.get("description"),
-                "endpointConfiguration": {"types": [types] if isinstance(types, str)
-                                          else list(types)},
-                "securityPolicy": i.get("securityPolicy"),
-                "endpointAccessMode": i.get("endpointAccessMode"),
-                "tags": i.get("tags"),
-            }))
+            api = apigw.create_rest_api(
+                **drop_none(
+                    {
+                        "name": name,
+                        "description": i.get("description"),
+                        "endpointConfiguration": {
+                            "types": [types] if isinstance(types, str) else list(types)
+                        },
+                        "securityPolicy": i.get("securityPolicy"),
+                        "endpointAccessMode": i.get("endpointAccessMode"),
+                        "tags": i.get("tags"),
+                    }
+                )
+            )
         elif i.get("description") is not None and api.get("description") != i["description"]:
-            apigw.update_rest_api(restApiId=api["id"], patchOperations=[
-                {"op": "replace", "path": "/description", "value": i["description"]}])
+            apigw.update_rest_api(
+                restApiId=api["id"],
+                patchOperations=[
+                    {"op": "replace", "path": "/description", "value": i["description"]}
+                ],
+            )
         api_id = api["id"]
         if i.get("securityPolicy") or i.get("endpointAccessMode"):
             stored = apigw.get_rest_api(restApiId=api_id)
-            held = (stored.get("securityPolicy") == i.get("securityPolicy")
-                    and stored.get("endpointAccessMode") == i.get("endpointAccessMode"))
+            held = stored.get("securityPolicy") == i.get("securityPolicy") and stored.get(
+                "endpointAccessMode"
+            ) == i.get("endpointAccessMode")
             ctx.add_gap(gaps.api_tls_policy(declared.name, stored=held))
-        root = next(r["id"] for r in apigw.get_resources(restApiId=api_id, limit=500)["items"]
-                    if r["path"] == "/")
-        return Provisioned(id=api_id, state={
-            "rootResourceId": root,
-            "arn": f"arn:aws:apigateway:{ctx.region}::/restapis/{api_id}",
-            "executionArn": ctx.arn("execute-api", api_id),
-            "name": name,
-        })
+        root = next(
+            r["id"]
+            for r in apigw.get_resources(restApiId=api_id, limit=500)["items"]
+            if r["path"] == "/"
+        )
+        return Provisioned(
+            id=api_id,
+            state={
+                "rootResourceId": root,
+                "arn": f"arn:aws:apigateway:{ctx.region}::/restapis/{api_id}",
+                "executionArn": ctx.arn("execute-api", api_id),
+                "name": name,
+            },
+        )
 
     def _existing(self, apigw: Any, declared: Declared, name: str) -> dict[str, Any] | None:
         apis = apigw.get_rest_apis(limit=500)["items"]
@@ -198,13 +242,15 @@ class ApiResource(_InApi):
                 break
         else:
             found = apigw.create_resource(restApiId=api, parentId=parent, pathPart=part)
-        return Provisioned(id=found["id"], state={"path": found.get("path", "")},
-                           locator={"rest_api": api})
+        return Provisioned(
+            id=found["id"], state={"path": found.get("path", "")}, locator={"rest_api": api}
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
-        ignore_missing(lambda: apigw.delete_resource(restApiId=_api_of(record),
-                                                     resourceId=record.id))
+        ignore_missing(
+            lambda: apigw.delete_resource(restApiId=_api_of(record), resourceId=record.id)
+        )
 
 
 @provisioner
@@ -215,12 +261,14 @@ class Method(_InApi):
         apigw = ctx.client("apigateway")
         i = declared.inputs
         api, resource, verb = str(i["restApi"]), str(i["resourceId"]), str(i["httpMethod"])
-        fields = drop_none({
-            "authorizationType": i.get("authorization", "NONE"),
-            "authorizerId": i.get("authorizerId"),
-            "authorizationScopes": i.get("authorizationScopes"),
-            "apiKeyRequired": i.get("apiKeyRequired"),
-        })
+        fields = drop_none(
+            {
+                "authorizationType": i.get("authorization", "NONE"),
+                "authorizerId": i.get("authorizerId"),
+                "authorizationScopes": i.get("authorizationScopes"),
+                "apiKeyRequired": i.get("apiKeyRequired"),
+            }
+        )
         try:
             current = apigw.get_method(restApiId=api, resourceId=resource, httpMethod=verb)
         except ClientError as error:
@@ -233,14 +281,19 @@ class Method(_InApi):
             current = None
         if current is None:
             apigw.put_method(restApiId=api, resourceId=resource, httpMethod=verb, **fields)
-        return Provisioned(id=f"agm-{api}-{resource}-{verb}",
-                           locator={"rest_api": api, "resource": resource, "verb": verb})
+        return Provisioned(
+            id=f"agm-{api}-{resource}-{verb}",
+            locator={"rest_api": api, "resource": resource, "verb": verb},
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
         loc = record.locator
-        ignore_missing(lambda: apigw.delete_method(
-            restApiId=loc["rest_api"], resourceId=loc["resource"], httpMethod=loc["verb"]))
+        ignore_missing(
+            lambda: apigw.delete_method(
+                restApiId=loc["rest_api"], resourceId=loc["resource"], httpMethod=loc["verb"]
+            )
+        )
 
 
 @provisioner
@@ -251,19 +304,31 @@ class Integration(_InApi):
         apigw = ctx.client("apigateway")
         i = declared.inputs
         api, resource, verb = str(i["restApi"]), str(i["resourceId"]), str(i["httpMethod"])
-        apigw.put_integration(**drop_none({
-            "restApiId": api, "resourceId": resource, "httpMethod": verb,
-            "type": i["type"], "integrationHttpMethod": i.get("integrationHttpMethod"),
-            "uri": i.get("uri"),
-        }))
-        return Provisioned(id=f"agi-{api}-{resource}-{verb}",
-                           locator={"rest_api": api, "resource": resource, "verb": verb})
+        apigw.put_integration(
+            **drop_none(
+                {
+                    "restApiId": api,
+                    "resourceId": resource,
+                    "httpMethod": verb,
+                    "type": i["type"],
+                    "integrationHttpMethod": i.get("integrationHttpMethod"),
+                    "uri": i.get("uri"),
+                }
+            )
+        )
+        return Provisioned(
+            id=f"agi-{api}-{resource}-{verb}",
+            locator={"rest_api": api, "resource": resource, "verb": verb},
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
         loc = record.locator
-        ignore_missing(lambda: apigw.delete_integration(
-            restApiId=loc["rest_api"], resourceId=loc["resource"], httpMethod=loc["verb"]))
+        ignore_missing(
+            lambda: apigw.delete_integration(
+                restApiId=loc["rest_api"], resourceId=loc["resource"], httpMethod=loc["verb"]
+            )
+        )
 
 
 @provisioner
@@ -275,29 +340,42 @@ class Authorizer(_InApi):
         i = declared.inputs
         api, name = str(i["restApi"]), str(i.get("name") or declared.name)
         providers = list(i.get("providerArns") or [])
-        existing = [a for a in apigw.get_authorizers(restApiId=api, limit=500)["items"]
-                    if a["name"] == name]
+        existing = [
+            a for a in apigw.get_authorizers(restApiId=api, limit=500)["items"] if a["name"] == name
+        ]
         if existing and (existing[0].get("providerARNs") or []) != providers:
             # moto cannot patch provider ARNs: replace (methods re-point to the new id).
             apigw.delete_authorizer(restApiId=api, authorizerId=existing[0]["id"])
             existing = []
         if existing:
             authorizer_id = existing[0]["id"]
-            apigw.update_authorizer(restApiId=api, authorizerId=authorizer_id, patchOperations=[
-                {"op": "replace", "path": "/identitySource", "value": i["identitySource"]}])
+            apigw.update_authorizer(
+                restApiId=api,
+                authorizerId=authorizer_id,
+                patchOperations=[
+                    {"op": "replace", "path": "/identitySource", "value": i["identitySource"]}
+                ],
+            )
         else:
-            authorizer_id = apigw.create_authorizer(**drop_none({
-                "restApiId": api, "name": name, "type": i["type"],
-                "providerARNs": providers or None,
-                "identitySource": i.get("identitySource"),
-                "authorizerUri": i.get("authorizerUri"),
-            }))["id"]
+            authorizer_id = apigw.create_authorizer(
+                **drop_none(
+                    {
+                        "restApiId": api,
+                        "name": name,
+                        "type": i["type"],
+                        "providerARNs": providers or None,
+                        "identitySource": i.get("identitySource"),
+                        "authorizerUri": i.get("authorizerUri"),
+                    }
+                )
+            )["id"]
         return Provisioned(id=authorizer_id, locator={"rest_api": api})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
-        ignore_missing(lambda: apigw.delete_authorizer(restApiId=_api_of(record),
-                                                       authorizerId=record.id))
+        ignore_missing(
+            lambda: apigw.delete_authorizer(restApiId=_api_of(record), authorizerId=record.id)
+        )
 
 
 def _fingerprint(inputs: dict[str, Any]) -> str:
@@ -324,14 +402,16 @@ class Deployment(_InApi):
                     raise
         description = declared.inputs.get("description") or f"hub deployment {fingerprint[:12]}"
         deployment = apigw.create_deployment(restApiId=api, description=description)
-        return Provisioned(id=deployment["id"],
-                           locator={"rest_api": api, "fingerprint": fingerprint})
+        return Provisioned(
+            id=deployment["id"], locator={"rest_api": api, "fingerprint": fingerprint}
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
-        ignore_missing(lambda: apigw.delete_deployment(restApiId=_api_of(record),
-                                                       deploymentId=record.id),
-                       "BadRequestException")
+        ignore_missing(
+            lambda: apigw.delete_deployment(restApiId=_api_of(record), deploymentId=record.id),
+            "BadRequestException",
+        )
 
 
 @provisioner
@@ -348,40 +428,63 @@ class Stage(_InApi):
         except ClientError as error:
             if error_code(error) != "NotFoundException":
                 raise
-            apigw.create_stage(**drop_none({
-                "restApiId": api, "stageName": name, "deploymentId": deployment,
-                "tracingEnabled": tracing, "description": i.get("description"),
-                "variables": i.get("variables"), "tags": i.get("tags"),
-            }))
+            apigw.create_stage(
+                **drop_none(
+                    {
+                        "restApiId": api,
+                        "stageName": name,
+                        "deploymentId": deployment,
+                        "tracingEnabled": tracing,
+                        "description": i.get("description"),
+                        "variables": i.get("variables"),
+                        "tags": i.get("tags"),
+                    }
+                )
+            )
             patches: list[dict[str, str]] = []
         else:
-            patches = [{"op": "replace", "path": "/deploymentId", "value": deployment},
-                       {"op": "replace", "path": "/tracingEnabled", "value": str(tracing).lower()}]
+            patches = [
+                {"op": "replace", "path": "/deploymentId", "value": deployment},
+                {"op": "replace", "path": "/tracingEnabled", "value": str(tracing).lower()},
+            ]
         logs = i.get("accessLogSettings")
         if logs:
             patches += [
-                {"op": "replace", "path": "/accessLogSettings/destinationArn",
-                 "value": logs["destinationArn"]},
+                {
+                    "op": "replace",
+                    "path": "/accessLogSettings/destinationArn",
+                    "value": logs["destinationArn"],
+                },
                 {"op": "replace", "path": "/accessLogSettings/format", "value": logs["format"]},
             ]
         if patches:
             apigw.update_stage(restApiId=api, stageName=name, patchOperations=patches)
         ctx.add_gap(gaps.api_authorizer(declared.name))
-        return Provisioned(id=f"ags-{api}-{name}", state={
-            "invokeUrl": f"https://{api}.execute-api.{ctx.region}.amazonaws.com/{name}",
-            "arn": f"arn:aws:apigateway:{ctx.region}::/restapis/{api}/stages/{name}",
-            "executionArn": ctx.arn("execute-api", f"{api}/{name}"),
-            "emulatorInvokeUrl": (f"{ctx.endpoint_url}/restapis/{api}/{name}/_user_request_"
-                                  if ctx.endpoint_url else None),
-        }, locator={"rest_api": api, "stage": name})
+        return Provisioned(
+            id=f"ags-{api}-{name}",
+            state={
+                "invokeUrl": f"https://{api}.execute-api.{ctx.region}.amazonaws.com/{name}",
+                "arn": f"arn:aws:apigateway:{ctx.region}::/restapis/{api}/stages/{name}",
+                "executionArn": ctx.arn("execute-api", f"{api}/{name}"),
+                "emulatorInvokeUrl": (
+                    f"{ctx.endpoint_url}/restapis/{api}/{name}/_user_request_"
+                    if ctx.endpoint_url
+                    else None
+                ),
+            },
+            locator={"rest_api": api, "stage": name},
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
-        ignore_missing(lambda: apigw.delete_stage(restApiId=record.locator["rest_api"],
-                                                  stageName=record.locator["stage"]))
+        ignore_missing(
+            lambda: apigw.delete_stage(
+                restApiId=record.locator["rest_api"], stageName=record.locator["stage"]
+            )
+        )
 
 
-_METHOD_SETTINGS = {
+_METHOD_SETTINGS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "throttlingRateLimit": ("throttling/rateLimit", lambda v: str(float(v))),
     "throttlingBurstLimit": ("throttling/burstLimit", lambda v: str(as_int(v))),
     "metricsEnabled": ("metrics/enabled", lambda v: str(bool(v)).lower()),
@@ -403,20 +506,26 @@ class MethodSettings(_InApi):
         for key, value in (i.get("settings") or {}).items():
             if key in _METHOD_SETTINGS and value is not None:
                 suffix, render = _METHOD_SETTINGS[key]
-                patches.append({"op": "replace", "path": f"/{path}/{suffix}",
-                                "value": render(value)})
+                patches.append(
+                    {"op": "replace", "path": f"/{path}/{suffix}", "value": render(value)}
+                )
         if patches:
             apigw.update_stage(restApiId=api, stageName=stage, patchOperations=patches)
-        return Provisioned(id=f"{api}-{stage}-{path}",
-                           locator={"rest_api": api, "stage": stage, "path": path})
+        return Provisioned(
+            id=f"{api}-{stage}-{path}", locator={"rest_api": api, "stage": stage, "path": path}
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
         loc = record.locator
-        ignore_missing(lambda: apigw.update_stage(
-            restApiId=loc["rest_api"], stageName=loc["stage"],
-            patchOperations=[{"op": "remove", "path": f"/{loc['path']}"}]),
-            "BadRequestException")
+        ignore_missing(
+            lambda: apigw.update_stage(
+                restApiId=loc["rest_api"],
+                stageName=loc["stage"],
+                patchOperations=[{"op": "remove", "path": f"/{loc['path']}"}],
+            ),
+            "BadRequestException",
+        )
 
 
 # ------------------------------------------------------------------------------ WAF
@@ -443,29 +552,39 @@ class WebAcl(Provisioner):
         waf = ctx.client("wafv2")
         i = declared.inputs
         name, scope = str(i.get("name") or declared.name), str(i["scope"])
-        body = drop_none({
-            "DefaultAction": _pascal(i["defaultAction"]),
-            "Rules": _pascal(i.get("rules") or []),
-            "VisibilityConfig": _pascal(i["visibilityConfig"]),
-            "Description": i.get("description"),
-        })
-        summary = next((a for a in waf.list_web_acls(Scope=scope, Limit=100).get("WebACLs", [])
-                        if a["Name"] == name), None)
+        body = drop_none(
+            {
+                "DefaultAction": _pascal(i["defaultAction"]),
+                "Rules": _pascal(i.get("rules") or []),
+                "VisibilityConfig": _pascal(i["visibilityConfig"]),
+                "Description": i.get("description"),
+            }
+        )
+        summary = next(
+            (
+                a
+                for a in waf.list_web_acls(Scope=scope, Limit=100).get("WebACLs", [])
+                if a["Name"] == name
+            ),
+            None,
+        )
         if summary is None:
             summary = waf.create_web_acl(Name=name, Scope=scope, **body)["Summary"]
         else:
             lock = waf.get_web_acl(Name=name, Scope=scope, Id=summary["Id"])["LockToken"]
             waf.update_web_acl(Name=name, Scope=scope, Id=summary["Id"], LockToken=lock, **body)
         ctx.add_gap(gaps.waf(declared.name))
-        return Provisioned(id=summary["Id"], state={"arn": summary["ARN"], "name": name},
-                           locator={"name": name, "scope": scope})
+        return Provisioned(
+            id=summary["Id"],
+            state={"arn": summary["ARN"], "name": name},
+            locator={"name": name, "scope": scope},
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         waf = ctx.client("wafv2")
         loc = record.locator
         try:
-            lock = waf.get_web_acl(Name=loc["name"], Scope=loc["scope"],
-                                   Id=record.id)["LockToken"]
+            lock = waf.get_web_acl(Name=loc["name"], Scope=loc["scope"], Id=record.id)["LockToken"]
         except ClientError as error:
             if error_code(error) == "WAFNonexistentItemException":
                 return
@@ -485,8 +604,7 @@ class WebAclAssociation(Provisioner):
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         waf = ctx.client("wafv2")
-        ignore_missing(lambda: waf.disassociate_web_acl(
-            ResourceArn=record.locator["resource_arn"]))
+        ignore_missing(lambda: waf.disassociate_web_acl(ResourceArn=record.locator["resource_arn"]))
 
 
 def stage_arn_parts(arn: str) -> tuple[str, str] | None:

@@ -24,43 +24,60 @@ from infra.emulator.record import ResourceRecord
 def _pool_settings(i: dict[str, Any]) -> dict[str, Any]:
     """The CreateUserPool/UpdateUserPool arguments shared by both calls."""
     pw = i.get("passwordPolicy") or {}
-    password_policy = drop_none({
-        "MinimumLength": as_int(pw["minimumLength"]) if "minimumLength" in pw else None,
-        "RequireUppercase": pw.get("requireUppercase"),
-        "RequireLowercase": pw.get("requireLowercase"),
-        "RequireNumbers": pw.get("requireNumbers"),
-        "RequireSymbols": pw.get("requireSymbols"),
-        "PasswordHistorySize": as_int(pw["passwordHistorySize"])
-        if "passwordHistorySize" in pw else None,
-        "TemporaryPasswordValidityDays": as_int(pw["temporaryPasswordValidityDays"])
-        if "temporaryPasswordValidityDays" in pw else None,
-    })
+    password_policy = drop_none(
+        {
+            "MinimumLength": as_int(pw["minimumLength"]) if "minimumLength" in pw else None,
+            "RequireUppercase": pw.get("requireUppercase"),
+            "RequireLowercase": pw.get("requireLowercase"),
+            "RequireNumbers": pw.get("requireNumbers"),
+            "RequireSymbols": pw.get("requireSymbols"),
+            "PasswordHistorySize": as_int(pw["passwordHistorySize"])
+            if "passwordHistorySize" in pw
+            else None,
+            "TemporaryPasswordValidityDays": as_int(pw["temporaryPasswordValidityDays"])
+            if "temporaryPasswordValidityDays" in pw
+            else None,
+        }
+    )
     lc = i.get("lambdaConfig") or {}
     lambda_config: dict[str, Any] = {}
     if lc.get("preSignUp"):
         lambda_config["PreSignUp"] = lc["preSignUp"]
     ptg = lc.get("preTokenGenerationConfig")
     if ptg:
-        lambda_config["PreTokenGenerationConfig"] = {"LambdaArn": ptg["lambdaArn"],
-                                                     "LambdaVersion": ptg["lambdaVersion"]}
+        lambda_config["PreTokenGenerationConfig"] = {
+            "LambdaArn": ptg["lambdaArn"],
+            "LambdaVersion": ptg["lambdaVersion"],
+        }
     recovery = (i.get("accountRecoverySetting") or {}).get("recoveryMechanisms") or []
-    settings = drop_none({
-        "Policies": {"PasswordPolicy": password_policy} if password_policy else None,
-        "DeletionProtection": i.get("deletionProtection"),
-        "LambdaConfig": lambda_config or None,
-        "AutoVerifiedAttributes": i.get("autoVerifiedAttributes"),
-        "MfaConfiguration": "OFF",  # set with SetUserPoolMfaConfig once TOTP is enabled
-        "UserPoolAddOns": {"AdvancedSecurityMode": i["userPoolAddOns"]["advancedSecurityMode"]}
-        if i.get("userPoolAddOns") else None,
-        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": bool(
-            i["adminCreateUserConfig"].get("allowAdminCreateUserOnly", False))}
-        if i.get("adminCreateUserConfig") else None,
-        "AccountRecoverySetting": {"RecoveryMechanisms": [
-            {"Name": m["name"], "Priority": as_int(m["priority"])} for m in recovery]}
-        if recovery else None,
-        "UserPoolTier": i.get("userPoolTier"),
-        "UserPoolTags": i.get("tags"),
-    })
+    settings = drop_none(
+        {
+            "Policies": {"PasswordPolicy": password_policy} if password_policy else None,
+            "DeletionProtection": i.get("deletionProtection"),
+            "LambdaConfig": lambda_config or None,
+            "AutoVerifiedAttributes": i.get("autoVerifiedAttributes"),
+            "MfaConfiguration": "OFF",  # set with SetUserPoolMfaConfig once TOTP is enabled
+            "UserPoolAddOns": {"AdvancedSecurityMode": i["userPoolAddOns"]["advancedSecurityMode"]}
+            if i.get("userPoolAddOns")
+            else None,
+            "AdminCreateUserConfig": {
+                "AllowAdminCreateUserOnly": bool(
+                    i["adminCreateUserConfig"].get("allowAdminCreateUserOnly", False)
+                )
+            }
+            if i.get("adminCreateUserConfig")
+            else None,
+            "AccountRecoverySetting": {
+                "RecoveryMechanisms": [
+                    {"Name": m["name"], "Priority": as_int(m["priority"])} for m in recovery
+                ]
+            }
+            if recovery
+            else None,
+            "UserPoolTier": i.get("userPoolTier"),
+            "UserPoolTags": i.get("tags"),
+        }
+    )
     return settings
 
 
@@ -75,9 +92,12 @@ def _schema(i: dict[str, Any]) -> list[dict[str, Any]]:
         }
         constraints = attr.get("stringAttributeConstraints")
         if constraints:
-            item["StringAttributeConstraints"] = drop_none({
-                "MinLength": constraints.get("minLength"),
-                "MaxLength": constraints.get("maxLength")})
+            item["StringAttributeConstraints"] = drop_none(
+                {
+                    "MinLength": constraints.get("minLength"),
+                    "MaxLength": constraints.get("maxLength"),
+                }
+            )
         out.append(item)
     return out
 
@@ -110,23 +130,36 @@ class UserPool(Provisioner):
         totp = bool((i.get("softwareTokenMfaConfiguration") or {}).get("enabled"))
         if mfa != "OFF" or totp:
             cognito.set_user_pool_mfa_config(
-                UserPoolId=pool_id, MfaConfiguration=mfa,
-                SoftwareTokenMfaConfiguration={"Enabled": totp})
+                UserPoolId=pool_id,
+                MfaConfiguration=mfa,
+                SoftwareTokenMfaConfiguration={"Enabled": totp},
+            )
         if i.get("lambdaConfig"):
             ctx.add_gap(gaps.cognito_triggers(declared.name))
         if i.get("userPoolAddOns") or i.get("userPoolTier"):
             ctx.add_gap(gaps.cognito_threat_protection(declared.name))
         arn = ctx.arn("cognito-idp", f"userpool/{pool_id}")
-        return Provisioned(id=pool_id, state={
-            "arn": arn, "name": name,
-            "endpoint": f"cognito-idp.{ctx.region}.amazonaws.com/{pool_id}",
-        })
+        return Provisioned(
+            id=pool_id,
+            state={
+                "arn": arn,
+                "name": name,
+                "endpoint": f"cognito-idp.{ctx.region}.amazonaws.com/{pool_id}",
+            },
+        )
 
     def _add_missing_attributes(self, cognito: Any, pool_id: str, i: dict[str, Any]) -> None:
-        existing = {a["Name"] for a in cognito.describe_user_pool(
-            UserPoolId=pool_id)["UserPool"].get("SchemaAttributes", [])}
-        missing = [a for a in _schema(i) if f"custom:{a['Name']}" not in existing
-                   and a["Name"] not in existing]
+        existing = {
+            a["Name"]
+            for a in cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"].get(
+                "SchemaAttributes", []
+            )
+        }
+        missing = [
+            a
+            for a in _schema(i)
+            if f"custom:{a['Name']}" not in existing and a["Name"] not in existing
+        ]
         if missing:
             cognito.add_custom_attributes(UserPoolId=pool_id, CustomAttributes=missing)
 
@@ -154,23 +187,30 @@ class UserGroup(_InPool):
         cognito = ctx.client("cognito-idp")
         i = declared.inputs
         pool, name = str(i["userPoolId"]), str(i.get("name") or declared.name)
-        fields = drop_none({"Description": i.get("description"),
-                            "Precedence": as_int(i["precedence"])
-                            if i.get("precedence") is not None else None,
-                            "RoleArn": i.get("roleArn")})
+        fields = drop_none(
+            {
+                "Description": i.get("description"),
+                "Precedence": as_int(i["precedence"]) if i.get("precedence") is not None else None,
+                "RoleArn": i.get("roleArn"),
+            }
+        )
         try:
             cognito.create_group(GroupName=name, UserPoolId=pool, **fields)
         except ClientError as error:
             if error_code(error) != "GroupExistsException":
                 raise
             cognito.update_group(GroupName=name, UserPoolId=pool, **fields)
-        return Provisioned(id=f"{pool}/{name}", state={"name": name},
-                           locator={"pool": pool, "group": name})
+        return Provisioned(
+            id=f"{pool}/{name}", state={"name": name}, locator={"pool": pool, "group": name}
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         cognito = ctx.client("cognito-idp")
-        ignore_missing(lambda: cognito.delete_group(GroupName=record.locator["group"],
-                                                    UserPoolId=record.locator["pool"]))
+        ignore_missing(
+            lambda: cognito.delete_group(
+                GroupName=record.locator["group"], UserPoolId=record.locator["pool"]
+            )
+        )
 
 
 @provisioner
@@ -189,19 +229,30 @@ class IdentityProvider(_InPool):
             if error_code(error) != "ResourceNotFoundException":
                 raise
             cognito.create_identity_provider(
-                UserPoolId=pool, ProviderName=name, ProviderType=i["providerType"],
-                ProviderDetails=details, AttributeMapping=mapping,
-                IdpIdentifiers=list(i.get("idpIdentifiers") or []))
+                UserPoolId=pool,
+                ProviderName=name,
+                ProviderType=i["providerType"],
+                ProviderDetails=details,
+                AttributeMapping=mapping,
+                IdpIdentifiers=list(i.get("idpIdentifiers") or []),
+            )
         else:
-            cognito.update_identity_provider(UserPoolId=pool, ProviderName=name,
-                                             ProviderDetails=details, AttributeMapping=mapping)
+            cognito.update_identity_provider(
+                UserPoolId=pool,
+                ProviderName=name,
+                ProviderDetails=details,
+                AttributeMapping=mapping,
+            )
         ctx.add_gap(gaps.federation(declared.name))
         return Provisioned(id=f"{pool}:{name}", locator={"pool": pool, "provider": name})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         cognito = ctx.client("cognito-idp")
-        ignore_missing(lambda: cognito.delete_identity_provider(
-            UserPoolId=record.locator["pool"], ProviderName=record.locator["provider"]))
+        ignore_missing(
+            lambda: cognito.delete_identity_provider(
+                UserPoolId=record.locator["pool"], ProviderName=record.locator["provider"]
+            )
+        )
 
 
 @provisioner
@@ -213,49 +264,65 @@ class UserPoolClient(_InPool):
         i = declared.inputs
         pool, name = str(i["userPoolId"]), str(i.get("name") or declared.name)
         units = i.get("tokenValidityUnits") or {}
-        fields = drop_none({
-            "AllowedOAuthFlowsUserPoolClient": i.get("allowedOauthFlowsUserPoolClient"),
-            "AllowedOAuthFlows": i.get("allowedOauthFlows"),
-            "AllowedOAuthScopes": i.get("allowedOauthScopes"),
-            "CallbackURLs": i.get("callbackUrls"),
-            "LogoutURLs": i.get("logoutUrls"),
-            "SupportedIdentityProviders": i.get("supportedIdentityProviders"),
-            "ExplicitAuthFlows": i.get("explicitAuthFlows"),
-            "PreventUserExistenceErrors": i.get("preventUserExistenceErrors"),
-            "EnableTokenRevocation": i.get("enableTokenRevocation"),
-            "AccessTokenValidity": as_int(i["accessTokenValidity"])
-            if "accessTokenValidity" in i else None,
-            "IdTokenValidity": as_int(i["idTokenValidity"]) if "idTokenValidity" in i else None,
-            "RefreshTokenValidity": as_int(i["refreshTokenValidity"])
-            if "refreshTokenValidity" in i else None,
-            "TokenValidityUnits": drop_none({"AccessToken": units.get("accessToken"),
-                                             "IdToken": units.get("idToken"),
-                                             "RefreshToken": units.get("refreshToken")})
-            if units else None,
-            "AuthSessionValidity": as_int(i["authSessionValidity"])
-            if "authSessionValidity" in i else None,
-        })
+        fields = drop_none(
+            {
+                "AllowedOAuthFlowsUserPoolClient": i.get("allowedOauthFlowsUserPoolClient"),
+                "AllowedOAuthFlows": i.get("allowedOauthFlows"),
+                "AllowedOAuthScopes": i.get("allowedOauthScopes"),
+                "CallbackURLs": i.get("callbackUrls"),
+                "LogoutURLs": i.get("logoutUrls"),
+                "SupportedIdentityProviders": i.get("supportedIdentityProviders"),
+                "ExplicitAuthFlows": i.get("explicitAuthFlows"),
+                "PreventUserExistenceErrors": i.get("preventUserExistenceErrors"),
+                "EnableTokenRevocation": i.get("enableTokenRevocation"),
+                "AccessTokenValidity": as_int(i["accessTokenValidity"])
+                if "accessTokenValidity" in i
+                else None,
+                "IdTokenValidity": as_int(i["idTokenValidity"]) if "idTokenValidity" in i else None,
+                "RefreshTokenValidity": as_int(i["refreshTokenValidity"])
+                if "refreshTokenValidity" in i
+                else None,
+                "TokenValidityUnits": drop_none(
+                    {
+                        "AccessToken": units.get("accessToken"),
+                        "IdToken": units.get("idToken"),
+                        "RefreshToken": units.get("refreshToken"),
+                    }
+                )
+                if units
+                else None,
+                "AuthSessionValidity": as_int(i["authSessionValidity"])
+                if "authSessionValidity" in i
+                else None,
+            }
+        )
         client_id = None
         for page in cognito.get_paginator("list_user_pool_clients").paginate(
-                UserPoolId=pool, MaxResults=60):
+            UserPoolId=pool, MaxResults=60
+        ):
             for client in page.get("UserPoolClients", []):
                 if client["ClientName"] == name:
                     client_id = client["ClientId"]
         if client_id is None:
             client_id = cognito.create_user_pool_client(
-                UserPoolId=pool, ClientName=name,
-                GenerateSecret=bool(i.get("generateSecret", False)), **fields,
+                UserPoolId=pool,
+                ClientName=name,
+                GenerateSecret=bool(i.get("generateSecret", False)),
+                **fields,
             )["UserPoolClient"]["ClientId"]
         else:
-            cognito.update_user_pool_client(UserPoolId=pool, ClientId=client_id,
-                                            ClientName=name, **fields)
-        return Provisioned(id=client_id, state={"name": name},
-                           locator={"pool": pool})
+            cognito.update_user_pool_client(
+                UserPoolId=pool, ClientId=client_id, ClientName=name, **fields
+            )
+        return Provisioned(id=client_id, state={"name": name}, locator={"pool": pool})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         cognito = ctx.client("cognito-idp")
-        ignore_missing(lambda: cognito.delete_user_pool_client(
-            UserPoolId=record.locator["pool"], ClientId=record.id))
+        ignore_missing(
+            lambda: cognito.delete_user_pool_client(
+                UserPoolId=record.locator["pool"], ClientId=record.id
+            )
+        )
 
 
 @provisioner
@@ -265,20 +332,26 @@ class UserPoolDomain(_InPool):
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         cognito = ctx.client("cognito-idp")
         pool, domain = str(declared.inputs["userPoolId"]), str(declared.inputs["domain"])
-        existing = cognito.describe_user_pool_domain(Domain=domain).get(
-            "DomainDescription", {})
+        existing = cognito.describe_user_pool_domain(Domain=domain).get("DomainDescription", {})
         if existing.get("UserPoolId") and existing["UserPoolId"] != pool:
             # Replace: the domain points at another (older) pool.
             cognito.delete_user_pool_domain(Domain=domain, UserPoolId=existing["UserPoolId"])
             existing = {}
         if not existing.get("UserPoolId"):
             cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool)
-        return Provisioned(id=domain, state={
-            "domain": domain,
-            "cloudfrontDistribution": f"{domain}.auth.{ctx.region}.amazoncognito.com",
-        }, locator={"pool": pool})
+        return Provisioned(
+            id=domain,
+            state={
+                "domain": domain,
+                "cloudfrontDistribution": f"{domain}.auth.{ctx.region}.amazoncognito.com",
+            },
+            locator={"pool": pool},
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         cognito = ctx.client("cognito-idp")
-        ignore_missing(lambda: cognito.delete_user_pool_domain(
-            Domain=record.id, UserPoolId=record.locator["pool"]))
+        ignore_missing(
+            lambda: cognito.delete_user_pool_domain(
+                Domain=record.id, UserPoolId=record.locator["pool"]
+            )
+        )

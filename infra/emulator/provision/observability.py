@@ -31,19 +31,26 @@ class LogGroup(Provisioner):
         logs = ctx.client("logs")
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        found = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-                 if g["logGroupName"] == name]
+        found = [
+            g
+            for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+            if g["logGroupName"] == name
+        ]
         if not found:
-            logs.create_log_group(**drop_none({"logGroupName": name,
-                                               "kmsKeyId": i.get("kmsKeyId"),
-                                               "tags": i.get("tags")}))
+            logs.create_log_group(
+                **drop_none(
+                    {"logGroupName": name, "kmsKeyId": i.get("kmsKeyId"), "tags": i.get("tags")}
+                )
+            )
         elif i.get("kmsKeyId") and found[0].get("kmsKeyId") != i["kmsKeyId"]:
             logs.associate_kms_key(logGroupName=name, kmsKeyId=i["kmsKeyId"])
         if i.get("retentionInDays"):
-            logs.put_retention_policy(logGroupName=name,
-                                      retentionInDays=as_int(i["retentionInDays"]))
-        return Provisioned(id=name, state={"name": name,
-                                           "arn": ctx.arn("logs", f"log-group:{name}")})
+            logs.put_retention_policy(
+                logGroupName=name, retentionInDays=as_int(i["retentionInDays"])
+            )
+        return Provisioned(
+            id=name, state={"name": name, "arn": ctx.arn("logs", f"log-group:{name}")}
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         logs = ctx.client("logs")
@@ -62,18 +69,29 @@ class LogMetricFilter(Provisioner):
         name = str(i.get("name") or declared.name)
         t = i["metricTransformation"]
         ctx.client("logs").put_metric_filter(
-            logGroupName=i["logGroupName"], filterName=name, filterPattern=i["pattern"],
-            metricTransformations=[drop_none({
-                "metricName": t["name"], "metricNamespace": t["namespace"],
-                "metricValue": str(t["value"]),
-                "defaultValue": float(t["defaultValue"]) if t.get("defaultValue") else None,
-            })])
+            logGroupName=i["logGroupName"],
+            filterName=name,
+            filterPattern=i["pattern"],
+            metricTransformations=[
+                drop_none(
+                    {
+                        "metricName": t["name"],
+                        "metricNamespace": t["namespace"],
+                        "metricValue": str(t["value"]),
+                        "defaultValue": float(t["defaultValue"]) if t.get("defaultValue") else None,
+                    }
+                )
+            ],
+        )
         return Provisioned(id=name, locator={"log_group": i["logGroupName"]})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         logs = ctx.client("logs")
-        ignore_missing(lambda: logs.delete_metric_filter(
-            logGroupName=record.locator["log_group"], filterName=record.id))
+        ignore_missing(
+            lambda: logs.delete_metric_filter(
+                logGroupName=record.locator["log_group"], filterName=record.id
+            )
+        )
 
 
 @provisioner
@@ -83,20 +101,24 @@ class MetricAlarm(Provisioner):
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        ctx.client("cloudwatch").put_metric_alarm(**drop_none({
-            "AlarmName": name,
-            "AlarmDescription": i.get("alarmDescription"),
-            "Namespace": i.get("namespace"),
-            "MetricName": i.get("metricName"),
-            "Statistic": i.get("statistic"),
-            "Period": as_int(i["period"]) if "period" in i else None,
-            "EvaluationPeriods": as_int(i["evaluationPeriods"]),
-            "Threshold": float(i["threshold"]) if "threshold" in i else None,
-            "ComparisonOperator": i["comparisonOperator"],
-            "TreatMissingData": i.get("treatMissingData"),
-            "AlarmActions": i.get("alarmActions"),
-            "ActionsEnabled": i.get("actionsEnabled", True),
-        }))
+        ctx.client("cloudwatch").put_metric_alarm(
+            **drop_none(
+                {
+                    "AlarmName": name,
+                    "AlarmDescription": i.get("alarmDescription"),
+                    "Namespace": i.get("namespace"),
+                    "MetricName": i.get("metricName"),
+                    "Statistic": i.get("statistic"),
+                    "Period": as_int(i["period"]) if "period" in i else None,
+                    "EvaluationPeriods": as_int(i["evaluationPeriods"]),
+                    "Threshold": float(i["threshold"]) if "threshold" in i else None,
+                    "ComparisonOperator": i["comparisonOperator"],
+                    "TreatMissingData": i.get("treatMissingData"),
+                    "AlarmActions": i.get("alarmActions"),
+                    "ActionsEnabled": i.get("actionsEnabled", True),
+                }
+            )
+        )
         return Provisioned(id=name, state={"arn": ctx.arn("cloudwatch", f"alarm:{name}")})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
@@ -104,9 +126,14 @@ class MetricAlarm(Provisioner):
 
 
 def _selectors(i: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = {"equals": "Equals", "startsWiths": "StartsWith", "endsWiths": "EndsWith",
-            "notEquals": "NotEquals", "notStartsWiths": "NotStartsWith",
-            "notEndsWiths": "NotEndsWith"}
+    keys = {
+        "equals": "Equals",
+        "startsWiths": "StartsWith",
+        "endsWiths": "EndsWith",
+        "notEquals": "NotEquals",
+        "notStartsWiths": "NotStartsWith",
+        "notEndsWiths": "NotEndsWith",
+    }
     out = []
     for selector in i.get("advancedEventSelectors") or []:
         fields = []
@@ -128,24 +155,29 @@ class Trail(Provisioner):
         ct = ctx.client("cloudtrail")
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        settings = drop_none({
-            "S3BucketName": i["s3BucketName"],
-            "S3KeyPrefix": i.get("s3KeyPrefix"),
-            "IncludeGlobalServiceEvents": i.get("includeGlobalServiceEvents"),
-            "IsMultiRegionTrail": i.get("isMultiRegionTrail"),
-            "EnableLogFileValidation": i.get("enableLogFileValidation"),
-            "CloudWatchLogsLogGroupArn": i.get("cloudWatchLogsGroupArn"),
-            "CloudWatchLogsRoleArn": i.get("cloudWatchLogsRoleArn"),
-            "KmsKeyId": i.get("kmsKeyId"),
-            "IsOrganizationTrail": i.get("isOrganizationTrail"),
-        })
+        settings = drop_none(
+            {
+                "S3BucketName": i["s3BucketName"],
+                "S3KeyPrefix": i.get("s3KeyPrefix"),
+                "IncludeGlobalServiceEvents": i.get("includeGlobalServiceEvents"),
+                "IsMultiRegionTrail": i.get("isMultiRegionTrail"),
+                "EnableLogFileValidation": i.get("enableLogFileValidation"),
+                "CloudWatchLogsLogGroupArn": i.get("cloudWatchLogsGroupArn"),
+                "CloudWatchLogsRoleArn": i.get("cloudWatchLogsRoleArn"),
+                "KmsKeyId": i.get("kmsKeyId"),
+                "IsOrganizationTrail": i.get("isOrganizationTrail"),
+            }
+        )
         try:
             ct.get_trail(Name=name)
         except ClientError as error:
             if error_code(error) != "TrailNotFoundException":
                 raise
-            trail = ct.create_trail(Name=name, **settings,
-                                    **({"TagsList": tag_list(i["tags"])} if i.get("tags") else {}))
+            trail = ct.create_trail(
+                Name=name,
+                **settings,
+                **({"TagsList": tag_list(i["tags"])} if i.get("tags") else {}),
+            )
         else:
             trail = ct.update_trail(Name=name, **settings)
         selectors = _selectors(i)
@@ -193,8 +225,9 @@ class TopicPolicy(Provisioner):
 
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         arn = str(declared.inputs["arn"])
-        ctx.client("sns").set_topic_attributes(TopicArn=arn, AttributeName="Policy",
-                                               AttributeValue=declared.inputs["policy"])
+        ctx.client("sns").set_topic_attributes(
+            TopicArn=arn, AttributeName="Policy", AttributeValue=declared.inputs["policy"]
+        )
         ctx.add_gap(gaps.topic_policy(declared.name))
         return Provisioned(id=arn)
 
@@ -219,8 +252,9 @@ class TopicSubscription(Provisioner):
                 arn = sub["SubscriptionArn"]
                 break
         else:
-            arn = sns.subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint,
-                                ReturnSubscriptionArn=True)["SubscriptionArn"]
+            arn = sns.subscribe(
+                TopicArn=topic, Protocol=protocol, Endpoint=endpoint, ReturnSubscriptionArn=True
+            )["SubscriptionArn"]
         if protocol in ("email", "email-json"):
             ctx.add_gap(gaps.alarm_delivery(declared.name))
         return Provisioned(id=arn, state={"arn": arn})

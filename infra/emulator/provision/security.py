@@ -37,8 +37,11 @@ class Key(Provisioner):
         usage = i.get("keyUsage", "ENCRYPT_DECRYPT")
         key_id = self._existing(ctx, declared, spec, usage)
         if key_id is None:
-            kwargs: dict[str, Any] = {"KeySpec": spec, "KeyUsage": usage,
-                                      "Description": i.get("description", "")}
+            kwargs: dict[str, Any] = {
+                "KeySpec": spec,
+                "KeyUsage": usage,
+                "Description": i.get("description", ""),
+            }
             if i.get("policy"):
                 kwargs["Policy"] = i["policy"]
             if i.get("tags"):
@@ -91,8 +94,9 @@ class Key(Provisioner):
         if state in ("PendingDeletion", "PendingReplicaDeletion"):
             return
         window = as_int(record.inputs.get("deletionWindowInDays") or 30)
-        kms.schedule_key_deletion(KeyId=record.id,
-                                  PendingWindowInDays=max(window, MIN_KEY_DELETION_WINDOW_DAYS))
+        kms.schedule_key_deletion(
+            KeyId=record.id, PendingWindowInDays=max(window, MIN_KEY_DELETION_WINDOW_DAYS)
+        )
 
 
 @provisioner
@@ -112,8 +116,10 @@ class Alias(Provisioner):
             if error_code(error) != "AlreadyExistsException":
                 raise
             kms.update_alias(AliasName=name, TargetKeyId=target)
-        return Provisioned(id=name, state={"arn": ctx.arn("kms", name),
-                                           "targetKeyArn": ctx.arn("kms", f"key/{target}")})
+        return Provisioned(
+            id=name,
+            state={"arn": ctx.arn("kms", name), "targetKeyArn": ctx.arn("kms", f"key/{target}")},
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         kms = ctx.client("kms")
@@ -130,20 +136,22 @@ class Role(Provisioner):
         name = str(i.get("name") or declared.name)
         try:
             role = iam.get_role(RoleName=name)["Role"]
-            iam.update_assume_role_policy(RoleName=name,
-                                          PolicyDocument=i["assumeRolePolicy"])
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=i["assumeRolePolicy"])
         except ClientError as error:
             if error_code(error) != "NoSuchEntity":
                 raise
-            kwargs: dict[str, Any] = {"RoleName": name,
-                                      "AssumeRolePolicyDocument": i["assumeRolePolicy"]}
+            kwargs: dict[str, Any] = {
+                "RoleName": name,
+                "AssumeRolePolicyDocument": i["assumeRolePolicy"],
+            }
             if i.get("description"):
                 kwargs["Description"] = i["description"]
             if i.get("tags"):
                 kwargs["Tags"] = tag_list(i["tags"])
             role = iam.create_role(**kwargs)["Role"]
-        return Provisioned(id=name, state={"arn": role["Arn"], "name": name,
-                                           "uniqueId": role["RoleId"]})
+        return Provisioned(
+            id=name, state={"arn": role["Arn"], "name": name, "uniqueId": role["RoleId"]}
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         iam = ctx.client("iam")
@@ -169,12 +177,17 @@ class RolePolicy(Provisioner):
         role = str(declared.inputs["role"])
         # Pulumi auto-names an unnamed inline policy from its logical name.
         name = str(declared.inputs.get("name") or declared.name)
-        ctx.client("iam").put_role_policy(RoleName=role, PolicyName=name,
-                                          PolicyDocument=declared.inputs["policy"])
-        return Provisioned(id=f"{role}:{name}", state={"name": name},
-                           locator={"role": role, "policy_name": name})
+        ctx.client("iam").put_role_policy(
+            RoleName=role, PolicyName=name, PolicyDocument=declared.inputs["policy"]
+        )
+        return Provisioned(
+            id=f"{role}:{name}", state={"name": name}, locator={"role": role, "policy_name": name}
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         iam = ctx.client("iam")
-        ignore_missing(lambda: iam.delete_role_policy(
-            RoleName=record.locator["role"], PolicyName=record.locator["policy_name"]))
+        ignore_missing(
+            lambda: iam.delete_role_policy(
+                RoleName=record.locator["role"], PolicyName=record.locator["policy_name"]
+            )
+        )

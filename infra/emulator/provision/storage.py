@@ -73,11 +73,16 @@ class Bucket(Provisioner):
 def _empty_bucket(s3: Any, bucket: str) -> None:
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket):
-        objects = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                   for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        objects = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        ]
         if objects:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True},
-                              BypassGovernanceRetention=True)
+            s3.delete_objects(
+                Bucket=bucket,
+                Delete={"Objects": objects, "Quiet": True},
+                BypassGovernanceRetention=True,
+            )
 
 
 class _BucketConfig(Provisioner):
@@ -96,11 +101,15 @@ class _BucketConfig(Provisioner):
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         bucket = str(record.inputs.get("bucket") or record.id)
-        ignore_missing(lambda: self.remove(ctx, bucket),
-                       "NoSuchBucket", "NoSuchLifecycleConfiguration",
-                       "ServerSideEncryptionConfigurationNotFoundError",
-                       "OwnershipControlsNotFoundError", "NoSuchPublicAccessBlockConfiguration",
-                       "NoSuchBucketPolicy")
+        ignore_missing(
+            lambda: self.remove(ctx, bucket),
+            "NoSuchBucket",
+            "NoSuchLifecycleConfiguration",
+            "ServerSideEncryptionConfigurationNotFoundError",
+            "OwnershipControlsNotFoundError",
+            "NoSuchPublicAccessBlockConfiguration",
+            "NoSuchBucketPolicy",
+        )
 
     def remove(self, ctx: Context, bucket: str) -> None:
         raise NotImplementedError
@@ -113,12 +122,14 @@ class BucketVersioning(_BucketConfig):
     def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
         status = declared.inputs["versioningConfiguration"]["status"]
         ctx.client("s3").put_bucket_versioning(
-            Bucket=bucket, VersioningConfiguration={"Status": status})
+            Bucket=bucket, VersioningConfiguration={"Status": status}
+        )
 
     def remove(self, ctx: Context, bucket: str) -> None:
         # Versioning cannot be switched off once on; removing the resource suspends it.
         ctx.client("s3").put_bucket_versioning(
-            Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+            Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}
+        )
 
 
 @provisioner
@@ -134,7 +145,8 @@ class BucketPublicAccessBlock(_BucketConfig):
                 "IgnorePublicAcls": bool(i.get("ignorePublicAcls", False)),
                 "BlockPublicPolicy": bool(i.get("blockPublicPolicy", False)),
                 "RestrictPublicBuckets": bool(i.get("restrictPublicBuckets", False)),
-            })
+            },
+        )
 
     def remove(self, ctx: Context, bucket: str) -> None:
         ctx.client("s3").delete_public_access_block(Bucket=bucket)
@@ -147,7 +159,8 @@ class BucketOwnershipControls(_BucketConfig):
     def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
         ownership = declared.inputs["rule"]["objectOwnership"]
         ctx.client("s3").put_bucket_ownership_controls(
-            Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": ownership}]})
+            Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": ownership}]}
+        )
 
     def remove(self, ctx: Context, bucket: str) -> None:
         ctx.client("s3").delete_bucket_ownership_controls(Bucket=bucket)
@@ -155,8 +168,9 @@ class BucketOwnershipControls(_BucketConfig):
 
 @provisioner
 class BucketServerSideEncryption(_BucketConfig):
-    type_token = ("aws:s3/bucketServerSideEncryptionConfiguration:"
-                  "BucketServerSideEncryptionConfiguration")
+    type_token = (
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
 
     def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
         rules = []
@@ -170,7 +184,8 @@ class BucketServerSideEncryption(_BucketConfig):
                 out["BucketKeyEnabled"] = bool(rule["bucketKeyEnabled"])
             rules.append(out)
         ctx.client("s3").put_bucket_encryption(
-            Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+            Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules}
+        )
 
     def remove(self, ctx: Context, bucket: str) -> None:
         ctx.client("s3").delete_bucket_encryption(Bucket=bucket)
@@ -181,8 +196,12 @@ class BucketLogging(_BucketConfig):
     type_token = "aws:s3/bucketLogging:BucketLogging"
 
     def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
-        status = {"LoggingEnabled": {"TargetBucket": declared.inputs["targetBucket"],
-                                     "TargetPrefix": declared.inputs.get("targetPrefix", "")}}
+        status = {
+            "LoggingEnabled": {
+                "TargetBucket": declared.inputs["targetBucket"],
+                "TargetPrefix": declared.inputs.get("targetPrefix", ""),
+            }
+        }
         s3 = ctx.client("s3")
         with ctx.bucket_policy_changed:
             # moto refuses a target whose policy does not yet allow logging.s3.amazonaws.com
@@ -213,19 +232,27 @@ class BucketLifecycleConfiguration(_BucketConfig):
     def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
         rules = []
         for rule in declared.inputs["rules"]:
-            out: dict[str, Any] = {"ID": rule["id"], "Status": rule["status"],
-                                   "Filter": {"Prefix": rule.get("filter", {}).get("prefix", "")}}
+            out: dict[str, Any] = {
+                "ID": rule["id"],
+                "Status": rule["status"],
+                "Filter": {"Prefix": rule.get("filter", {}).get("prefix", "")},
+            }
             if "expiration" in rule:
                 out["Expiration"] = {"Days": as_int(rule["expiration"]["days"])}
             if "noncurrentVersionExpiration" in rule:
                 out["NoncurrentVersionExpiration"] = {
-                    "NoncurrentDays": as_int(rule["noncurrentVersionExpiration"]["noncurrentDays"])}
+                    "NoncurrentDays": as_int(rule["noncurrentVersionExpiration"]["noncurrentDays"])
+                }
             if "abortIncompleteMultipartUpload" in rule:
-                out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": as_int(
-                    rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"])}
+                out["AbortIncompleteMultipartUpload"] = {
+                    "DaysAfterInitiation": as_int(
+                        rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"]
+                    )
+                }
             rules.append(out)
         ctx.client("s3").put_bucket_lifecycle_configuration(
-            Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+            Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+        )
 
     def remove(self, ctx: Context, bucket: str) -> None:
         ctx.client("s3").delete_bucket_lifecycle(Bucket=bucket)
@@ -247,7 +274,8 @@ class BucketObjectLockConfiguration(_BucketConfig):
                 default["Days"] = as_int(retention["days"])
             config["Rule"] = {"DefaultRetention": default}
         ctx.client("s3").put_object_lock_configuration(
-            Bucket=bucket, ObjectLockConfiguration=config)
+            Bucket=bucket, ObjectLockConfiguration=config
+        )
 
     def remove(self, ctx: Context, bucket: str) -> None:
         # Object Lock cannot be disabled on a bucket; it goes with the bucket.
@@ -291,10 +319,13 @@ class BucketPolicy(_BucketConfig):
             ctx.bucket_policy_changed.notify_all()
         if dropped:
             ctx.add_gap(gaps.conditional_bucket_policy(declared.name, dropped))
-        return Provisioned(id=bucket, state={
-            "appliedPolicy": json.dumps(applied) if applied else None,
-            "statementsNotApplied": dropped,
-        })
+        return Provisioned(
+            id=bucket,
+            state={
+                "appliedPolicy": json.dumps(applied) if applied else None,
+                "statementsNotApplied": dropped,
+            },
+        )
 
     def remove(self, ctx: Context, bucket: str) -> None:
         ctx.client("s3").delete_bucket_policy(Bucket=bucket)
@@ -302,8 +333,11 @@ class BucketPolicy(_BucketConfig):
 
 def _service_allow(statement: dict[str, Any]) -> bool:
     principal = statement.get("Principal")
-    return (statement.get("Effect") == "Allow" and isinstance(principal, dict)
-            and set(principal) == {"Service"})
+    return (
+        statement.get("Effect") == "Allow"
+        and isinstance(principal, dict)
+        and set(principal) == {"Service"}
+    )
 
 
 @provisioner
@@ -331,8 +365,10 @@ class Table(Provisioner):
                 key_schema.append({"AttributeName": i["rangeKey"], "KeyType": "RANGE"})
             kwargs: dict[str, Any] = {
                 "TableName": name,
-                "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]}
-                                         for a in i.get("attributes", [])],
+                "AttributeDefinitions": [
+                    {"AttributeName": a["name"], "AttributeType": a["type"]}
+                    for a in i.get("attributes", [])
+                ],
                 "KeySchema": key_schema,
                 "BillingMode": i.get("billingMode", "PAY_PER_REQUEST"),
                 "SSESpecification": sse_spec,
@@ -354,10 +390,16 @@ class Table(Provisioner):
                 ddb.tag_resource(ResourceArn=description["TableArn"], Tags=tag_list(i["tags"]))
         pitr = bool((i.get("pointInTimeRecovery") or {}).get("enabled", False))
         ddb.update_continuous_backups(
-            TableName=name,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": pitr})
-        return Provisioned(id=name, state={"arn": description["TableArn"], "name": name,
-                                           "streamArn": description.get("LatestStreamArn", "")})
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": pitr}
+        )
+        return Provisioned(
+            id=name,
+            state={
+                "arn": description["TableArn"],
+                "name": name,
+                "streamArn": description.get("LatestStreamArn", ""),
+            },
+        )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         ddb = ctx.client("dynamodb")

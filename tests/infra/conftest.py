@@ -1,0 +1,31 @@
+"""Session fixtures for infrastructure tests that need a live (emulated) deployment.
+
+``deployed_stacks`` deploys all three phase stacks once per session through the
+emulator onto the session moto server and returns ``{stack: DeploymentRecord}``. The
+emulator tests and the post-deploy verification tests share it, so the suite pays
+for one deploy of each stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.emulator import DeploymentRecord, deploy
+from infra.stage import STACK_PHASES
+
+
+@pytest.fixture(scope="session")
+def hub_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The state directory (``.hub`` equivalent) of the session's deployments."""
+    return tmp_path_factory.mktemp("hub-state")
+
+
+@pytest.fixture(scope="session")
+def deployed_stacks(moto_endpoint: str, hub_state_dir: Path) -> dict[str, DeploymentRecord]:
+    """All three phase stacks, deployed once per session onto the session moto server."""
+    return {
+        stack: deploy(stack, endpoint_url=moto_endpoint, state_dir=hub_state_dir)
+        for stack in STACK_PHASES
+    }

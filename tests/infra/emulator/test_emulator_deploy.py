@@ -1,0 +1,204 @@
+"""All three phase stacks deploy through the emulator onto moto, with honest records.
+
+The session fixture ``deployed_stacks`` deploys each stack once; these tests read the
+records and the emulator itself, so a resource that was only recorded (not created)
+would fail them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infra.emulator import DeploymentRecord, load_record, supported_types
+from infra.mockrun import run_program
+from infra.stage import STACK_PHASES
+
+STACKS = list(STACK_PHASES)
+
+
+def _client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
+    return boto3.client(service, endpoint_url=endpoint, region_name="ap-east-1")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_declared_resource_is_created_with_a_real_id(
+    deployed_stacks: dict[str, DeploymentRecord], stack: str
+) -> None:
+    declared = {(r.type, r.name) for r in run_program(stack).custom_resources()}
+    record = deployed_stacks[stack]
+    recorded = {(r.type, r.name): r for r in record.resources}
+    assert set(recorded) == declared
+    assert all(r.id for r in record.resources)
+    assert {t for t, _ in declared} <= set(supported_types())
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_outputs_name_resources_that_exist_on_the_emulator(
+    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str, stack: str
+) -> None:
+    out = deployed_stacks[stack].outputs
+    s3 = _client("s3", moto_endpoint)
+    for bucket in (out["shardBucketName"], out["accessLogBucketName"], out["auditBucketName"]):
+        s3.head_bucket(Bucket=bucket)
+    kms = _client("kms", moto_endpoint)
+    for key in ("recordsKeyArn", "auditKeyArn", "signingKeyArn"):
+        assert kms.describe_key(KeyId=out[key])["KeyMetadata"]["KeyState"] == "Enabled"
+    ddb = _client("dynamodb", moto_endpoint)
+    for table in out["tableNames"].values():
+        assert ddb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
+    pool = _client("cognito-idp", moto_endpoint).describe_user_pool(UserPoolId=out["userPoolId"])
+    assert pool["UserPool"]["Name"] == f"hub-p{out['phase']}-doctors"
+    api = _client("apigateway", moto_endpoint).get_rest_api(restApiId=out["apiId"])
+    assert api["name"] == f"hub-p{out['phase']}-api"
+    assert out["apiUrl"] == f"https://{out['apiId']}.execute-api.ap-east-1.amazonaws.com/v1"
+    trail = _client("cloudtrail", moto_endpoint).get_trail_status(Name=out["trailArn"])
+    assert trail["IsLogging"] is True
+
+
+def test_phase_stacks_do_not_collide_in_one_emulator(
+    deployed_stacks: dict[str, DeploymentRecord],
+) -> None:
+    ids: dict[tuple[str, str, str], str] = {}
+    for stack, record in deployed_stacks.items():
+        for r in record.resources:
+            # A permission's id is its statement id within its function (the locator).
+            key = (r.type, r.id, json.dumps(r.locator, sort_keys=True))
+            assert key not in ids or ids[key] == stack, f"{key} deployed by two stacks"
+            ids[key] = stack
+
+
+def test_security_settings_reach_the_emulator(
+    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str
+) -> None:
+    out = deployed_stacks["phase1-specialist"].outputs
+    s3 = _client("s3", moto_endpoint)
+    shards = out["shardBucketName"]
+    rule = s3.get_bucket_encryption(Bucket=shards)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == out["recordsKeyArn"]
+    assert s3.get_bucket_versioning(Bucket=shards)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=shards)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    lock = s3.get_object_lock_configuration(Bucket=out["auditBucketName"])
+    retention = lock["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert (retention["Mode"], retention["Years"]) == ("COMPLIANCE", 7)
+    kms = _client("kms", moto_endpoint)
+    assert kms.get_key_rotation_status(KeyId=out["recordsKeyArn"])["KeyRotationEnabled"]
+    policy = json.loads(
+        kms.get_key_policy(KeyId=out["recordsKeyArn"], PolicyName="default")["Policy"]
+    )
+    assert policy["Statement"][0]["Sid"] == "KeyAdministrationOnly"
+    ddb = _client("dynamodb", moto_endpoint)
+    table = out["tableNames"]["records"]
+    backups = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert ddb.describe_table(TableName=table)["Table"]["DeletionProtectionEnabled"] is True
+    mfa = _client("cognito-idp", moto_endpoint).get_user_pool_mfa_config(
+        UserPoolId=out["userPoolId"]
+    )
+    assert mfa["MfaConfiguration"] == "ON"
+
+
+def test_conditional_bucket_policies_are_kept_as_declared_not_enforced(
+    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str
+) -> None:
+    record = deployed_stacks["phase1-specialist"]
+    shard_policy = record.resource("storage-shards-policy")
+    declared = json.loads(shard_policy.inputs["policy"])
+    assert "DenyInsecureTransport" in {s["Sid"] for s in declared["Statement"]}
+    assert "DenyInsecureTransport" in shard_policy.state["statementsNotApplied"]
+    gap = next(g for g in record.gaps if g.resource == "storage-shards-policy")
+    assert "DenyInsecureTransport" in gap.not_enforced
+    assert "buckets.denies_insecure_transport" in gap.covered_by
+    # moto never saw the conditional Deny: over plain HTTP it would refuse every request.
+    s3 = _client("s3", moto_endpoint)
+    s3.put_object(Bucket=record.outputs["shardBucketName"], Key="probe", Body=b"synthetic")
+    log_policy = json.loads(
+        s3.get_bucket_policy(Bucket=record.outputs["accessLogBucketName"])["Policy"]
+    )
+    assert {s["Sid"] for s in log_policy["Statement"]} == {"S3ServerAccessLogDelivery"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_gaps_are_recorded_with_a_covering_check(
+    deployed_stacks: dict[str, DeploymentRecord], stack: str
+) -> None:
+    record = deployed_stacks[stack]
+    by_type: dict[str, set[str]] = {}
+    for gap in record.gaps:
+        assert gap.not_enforced and gap.reason and gap.covered_by, gap
+        by_type.setdefault(gap.type, set()).add(gap.resource)
+    names = {r.name for r in record.resources}
+    assert all(resources <= names for resources in by_type.values())
+    expected = {
+        "aws:s3/bucketPolicy:BucketPolicy": {
+            r.name for r in record.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        },
+        "aws:kms/key:Key": {r.name for r in record.of_type("aws:kms/key:Key")},
+        "aws:cloudtrail/trail:Trail": {"audit-trail"},
+        "aws:apigateway/restApi:RestApi": {"service-api"},
+        "aws:lambda/function:Function": {
+            r.name for r in record.of_type("aws:lambda/function:Function")
+        },
+    }
+    for type_token, resources in expected.items():
+        assert by_type.get(type_token) == resources, type_token
+    assert "identity-user-pool" in by_type["aws:cognito/userPool:UserPool"]
+    assert ("aws:wafv2/webAcl:WebAcl" in by_type) == (record.phase == 3)
+
+
+def test_gaps_name_checks_that_exist(deployed_stacks: dict[str, DeploymentRecord]) -> None:
+    from infra.policies.pack import BINDINGS
+
+    rule_names = {b.name for b in BINDINGS}
+    verify_source = "".join(p.read_text() for p in Path("infra/verify").glob("*.py"))
+    tests_root = Path("tests")
+    for record in deployed_stacks.values():
+        for gap in record.gaps:
+            for check in gap.covered_by:
+                if check.startswith("tests/"):
+                    path = check.split("::")[0].split(" ")[0]
+                    assert (tests_root.parent / path).exists(), check
+                    if "::" in check:
+                        assert (
+                            f"def {check.split('::')[1]}(" in (tests_root.parent / path).read_text()
+                        ), check
+                elif "." in check:
+                    assert f'"{check}"' in verify_source, check
+                else:
+                    assert check in rule_names, check
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_record_json_holds_the_required_fields(
+    deployed_stacks: dict[str, DeploymentRecord], hub_state_dir: Path, stack: str
+) -> None:
+    path = hub_state_dir / "deployments" / f"{stack}.json"
+    data = json.loads(path.read_text())
+    for key in (
+        "stack",
+        "outputs",
+        "resources",
+        "gaps",
+        "deployed_at",
+        "program_version",
+        "release",
+        "endpoint_url",
+        "region",
+        "account_id",
+    ):
+        assert key in data, key
+    assert data["program_version"].startswith("0.")
+    for resource in data["resources"]:
+        assert {"type", "name", "component", "id", "protect", "inputs"} <= set(resource)
+    protected = {r["name"] for r in data["resources"] if r["protect"]}
+    assert {"keys-records", "storage-shards", "audit-bucket", "identity-user-pool"} <= protected
+    assert {r["component"] for r in data["resources"]} >= {"keys", "storage", "identity"}
+    function = next(r for r in data["resources"] if r["type"] == "aws:lambda/function:Function")
+    assert function["inputs"]["code"] == {"fileArchive": "build/lambda.zip"}
+    loaded = load_record(stack, hub_state_dir)
+    assert loaded is not None and loaded.to_json() == data
