@@ -103,7 +103,9 @@ def new_shard_cipher(encryption_key: bytes) -> AESGCM:
     return AESGCM(encryption_key)
 
 
-def seal_shard(cipher: AESGCM, index: int, plaintext: bytes, associated_data: bytes) -> bytes:
+def seal_shard(
+    cipher: AESGCM, index: int, plaintext: bytes | memoryview, associated_data: bytes
+) -> bytes:
     return cipher.encrypt(shard_nonce(index), plaintext, associated_data)
 
 

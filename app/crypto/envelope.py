@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 
@@ -111,7 +111,8 @@ class RecordContext:
         )
 
 
-class SealedShard(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class SealedShard:
     """One sealed shard, to be stored under an opaque object key."""
 
     index: int
@@ -541,7 +542,7 @@ class SealingStream:
                 shard_size=self._shard_size,
                 total_length=self._length,
             )
-            ciphertext = prim.seal_shard(cipher, index, plaintext, aad)  # type: ignore[arg-type]
+            ciphertext = prim.seal_shard(cipher, index, plaintext, aad)
             return ciphertext, ShardEntry(size=len(ciphertext), sha256=prim.sha256(ciphertext))
 
         def checked_pieces() -> Iterator[tuple[int, bytes | memoryview]]:
