@@ -54,7 +54,8 @@ ShardFetcher = Callable[[int], "bytes | None"]
 """Returns shard ``index``'s ciphertext, or ``None`` when the shard does not exist.
 
 Transport errors it raises propagate unchanged, so the storage layer can retry them;
-a missing shard (``None``) is an integrity failure of the record.
+a missing shard (``None``) is an integrity failure of the record. With parallelism > 1
+it is called from several threads at once (a boto3 client is safe to share).
 """
 
 Source = bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]

@@ -18,6 +18,7 @@ service that is unreachable or throttling raises ``KeyServiceUnavailable`` (retr
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import threading
@@ -29,6 +30,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.crypto._primitives import DATA_KEY_BYTES, canonical_json
 from app.crypto.errors import InvalidRecord, KeyServiceUnavailable
+
+# Logs carry the KMS operation and error code only: never contexts, ids or key material.
+_log = logging.getLogger(__name__)
 
 
 class DataKey(NamedTuple):
@@ -114,10 +118,14 @@ class KmsDataKeyProvider:
             return method(**kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            # Callers see one opaque error; operators still need to tell a tampered
+            # record from a key policy or a disabled key, so the code is logged.
+            _log.warning("KMS %s refused: %s", operation, code)
             if operation == "Decrypt" and code in _KMS_INTEGRITY_CODES:
                 raise InvalidRecord() from None
             raise KeyServiceUnavailable(operation) from None
-        except BotoCoreError:
+        except BotoCoreError as exc:
+            _log.warning("KMS %s unreachable: %s", operation, type(exc).__name__)
             raise KeyServiceUnavailable(operation) from None
 
 

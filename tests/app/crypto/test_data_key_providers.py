@@ -152,11 +152,19 @@ def test_kms_availability_failures_are_retryable_not_integrity_verdicts(error: E
         "KMSInvalidStateException",
     ],
 )
-def test_kms_unwrap_refusals_are_the_opaque_error(code: str) -> None:
+def test_kms_unwrap_refusals_are_the_opaque_error(
+    code: str, caplog: pytest.LogCaptureFixture
+) -> None:
     provider = KmsDataKeyProvider(_FailingClient(_client_error(code)), "alias/records")
-    with pytest.raises(InvalidRecord) as caught:
+    with (
+        caplog.at_level("WARNING", logger="app.crypto.kms"),
+        pytest.raises(InvalidRecord) as caught,
+    ):
         provider.decrypt_data_key(b"blob", CTX)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    # Operators see why; the log carries no identifier from the context.
+    assert code in caplog.text
+    assert not any(CTX[key] in caplog.text for key in ("record_id", "patient_id", "institution"))
 
 
 def test_kms_provider_requires_a_key_id() -> None:

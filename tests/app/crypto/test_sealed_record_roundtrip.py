@@ -280,3 +280,20 @@ def test_shard_associated_data_changes_with_every_bound_field() -> None:
         changed = {**base, key: value + "x" if isinstance(value, str) else value + 1}
         assert _primitives.shard_associated_data(**changed) != reference, key  # type: ignore[arg-type]
     assert _primitives.FORMAT_VERSION.encode() in reference
+
+
+@pytest.mark.parametrize("parallelism", [1, 3])
+def test_transport_errors_from_the_fetcher_propagate_unchanged(parallelism: int) -> None:
+    """Only integrity failures are opaque; a storage outage stays retryable."""
+    envelope = ShardedEnvelope(
+        InMemoryDataKeyProvider(), shard_size=SMALL_SHARD, parallelism=parallelism
+    )
+    manifest, shards = envelope.seal_all(CONTEXT, os.urandom(SMALL_SHARD * 8))
+
+    def flaky(index: int) -> bytes:
+        if index == 5:
+            raise ConnectionError("synthetic storage outage")
+        return shards[index]
+
+    with pytest.raises(ConnectionError):
+        envelope.open_all(manifest, flaky, CONTEXT)
