@@ -20,8 +20,9 @@ from collections.abc import Mapping
 
 from infra.stage import Stage
 from infra.verify.clients import DEFAULT_REGION, ClientFactory
-from infra.verify.collect import collect
-from infra.verify.evaluate import Expectations, evaluate, expectations_from_record
+from infra.verify.collect import collect as collect_snapshot
+from infra.verify.evaluate import Expectations, expectations_from_record
+from infra.verify.evaluate import evaluate as evaluate_snapshot
 from infra.verify.model import CheckResult, DeploymentRecordLike, Status, VerifyReport
 
 __all__ = [
@@ -76,10 +77,10 @@ def verify_stack(
     outputs: Mapping[str, object] = record.outputs
     region = str(outputs.get("region") or DEFAULT_REGION)
     factory = clients or ClientFactory(endpoint_url=endpoint_url, region=region)
-    snapshot = collect(factory, expect.targets())
+    snapshot = collect_snapshot(factory, expect.targets())
     return VerifyReport(
         stack=record.stack,
-        checks=evaluate(expect, snapshot),
+        checks=evaluate_snapshot(expect, snapshot),
         endpoint=factory.endpoint_url,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )

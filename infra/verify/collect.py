@@ -18,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -82,26 +83,65 @@ class Targets:
     log_groups: tuple[str, ...] = ()
 
 
-def collect(clients: ClientFactory, targets: Targets) -> dict[str, Any]:
-    """Read everything ``targets`` names; return the plain snapshot evaluation takes."""
-    return {
-        "keys": {label: _key(clients("kms"), arn) for label, arn in targets.keys.items()},
-        "buckets": {label: _bucket(clients("s3"), name) for label, name in targets.buckets.items()},
-        "trail": _trail(clients("cloudtrail"), targets.trail) if targets.trail else None,
-        "tables": {
-            logical: _table(clients("dynamodb"), name) for logical, name in targets.tables.items()
-        },
-        "user_pool": (
-            _user_pool(clients("cognito-idp"), targets.user_pool_id)
-            if targets.user_pool_id
-            else None
-        ),
-        "api": _api(clients("apigateway"), targets.api_id) if targets.api_id else None,
-        "functions": {
-            name: _function(clients("lambda"), clients("iam"), name) for name in targets.functions
-        },
-        "log_groups": _log_groups(clients("logs"), targets.log_groups),
+def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> dict[str, Any]:
+    """Read everything ``targets`` names; return the plain snapshot evaluation takes.
+
+    Resources are read concurrently (``workers`` threads): each read is a round trip,
+    and a stack has about a hundred of them.
+    """
+    # boto3 clients are thread-safe once made; making them is not, so make them first.
+    kms, s3, cloudtrail, dynamodb, cognito, apigateway, lambda_, iam, logs = (
+        clients(s)
+        for s in (
+            "kms",
+            "s3",
+            "cloudtrail",
+            "dynamodb",
+            "cognito-idp",
+            "apigateway",
+            "lambda",
+            "iam",
+            "logs",
+        )
+    )
+    tasks: dict[tuple[str, str], Callable[[], Any]] = {}
+    for label, arn in targets.keys.items():
+        tasks[("keys", label)] = partial(_key, kms, arn)
+    for label, name in targets.buckets.items():
+        tasks[("buckets", label)] = partial(_bucket, s3, name)
+    if targets.trail:
+        tasks[("trail", "")] = partial(_trail, cloudtrail, targets.trail)
+    for logical, name in targets.tables.items():
+        tasks[("tables", logical)] = partial(_table, dynamodb, name)
+    if targets.user_pool_id:
+        tasks[("user_pool", "")] = partial(_user_pool, cognito, targets.user_pool_id)
+    if targets.api_id:
+        tasks[("api", "")] = partial(_api, apigateway, targets.api_id)
+    for name in targets.functions:
+        tasks[("functions", name)] = partial(_function, lambda_, iam, name)
+    for name in targets.log_groups:
+        tasks[("log_groups", name)] = partial(_log_group, logs, name)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {key: pool.submit(task) for key, task in tasks.items()}
+        read = {key: future.result() for key, future in futures.items()}
+
+    snapshot: dict[str, Any] = {
+        "keys": {},
+        "buckets": {},
+        "trail": None,
+        "tables": {},
+        "user_pool": None,
+        "api": None,
+        "functions": {},
+        "log_groups": {},
     }
+    for (area, item), value in read.items():
+        if item:
+            snapshot[area][item] = value
+        else:
+            snapshot[area] = value
+    return snapshot
 
 
 def _key(kms: Any, arn: str) -> dict[str, Any]:
@@ -258,12 +298,8 @@ def _function(lambda_: Any, iam: Any, name: str) -> dict[str, Any]:
     }
 
 
-def _log_groups(logs: Any, names: Iterable[str]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for name in names:
-        groups = _paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name)
-        if unreadable_reason(groups):
-            found[name] = groups
-            continue
-        found[name] = next((g for g in groups if g.get("logGroupName") == name), None)
-    return found
+def _log_group(logs: Any, name: str) -> Any:
+    groups = _paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name)
+    if unreadable_reason(groups):
+        return groups
+    return next((g for g in groups if g.get("logGroupName") == name), None)

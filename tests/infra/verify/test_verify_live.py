@@ -1,0 +1,311 @@
+"""Verification against live deployments on the session moto server.
+
+All three phase stacks, deployed through the emulator, verify with zero failed checks.
+Switch-off tests then change one setting in the emulator (rotation off, public access
+block removed or loosened, trail logging stopped, PITR off, MFA off, ...) and assert that
+verify fails on exactly that check and nothing else changes; each restores the setting
+in a ``finally`` block so the shared deployment stays compliant for other tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from rich.console import Console
+
+from infra.stage import STACK_PHASES
+from infra.verify import verify_stack
+from infra.verify.clients import ClientFactory
+from infra.verify.model import VerifyReport
+from infra.verify.report import render_table, write_reports
+
+pytestmark = pytest.mark.integration
+
+SWITCH_OFF_STACK = "phase1-specialist"
+
+
+@pytest.fixture(scope="session")
+def verify_deployments(
+    request: pytest.FixtureRequest, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The three stacks deployed on the session moto server.
+
+    Uses the shared ``deployed_stacks`` fixture when the suite provides one; otherwise
+    deploys them here through the emulator.
+    """
+    try:
+        stacks: dict[str, Any] = request.getfixturevalue("deployed_stacks")
+        return stacks
+    except pytest.FixtureLookupError:
+        from infra.emulator.engine import deploy
+
+        state_dir = tmp_path_factory.mktemp("verify-state")
+        return {
+            stack: deploy(stack, endpoint_url=moto_endpoint, state_dir=state_dir)
+            for stack in STACK_PHASES
+        }
+
+
+def _describe_failures(report: VerifyReport) -> list[str]:
+    return [f"{c.id} on {c.resource}: {c.evidence}" for c in report.failed]
+
+
+@pytest.mark.parametrize("stack", list(STACK_PHASES))
+def test_deployed_stack_verifies_with_zero_failed_checks(
+    stack: str, verify_deployments: dict[str, Any], moto_endpoint: str
+) -> None:
+    report = verify_stack(verify_deployments[stack], endpoint_url=moto_endpoint)
+    assert report.failed == [], _describe_failures(report)
+    assert report.passed
+    ids = {c.id for c in report.checks}
+    # every area was checked against the live deployment
+    for area in (
+        "keys.",
+        "buckets.",
+        "trail.",
+        "dynamodb.",
+        "cognito.",
+        "api.",
+        "lambda.",
+        "logs.",
+    ):
+        assert any(i.startswith(area) for i in ids), area
+
+
+def test_gap_evidence_is_labelled(verify_deployments: dict[str, Any], moto_endpoint: str) -> None:
+    """Where the record carries a gap, evidence says the declared value was checked."""
+    record = verify_deployments[SWITCH_OFF_STACK]
+    report = verify_stack(record, endpoint_url=moto_endpoint)
+    tls = report.result("api.tls_policy", record.outputs["apiId"])
+    live_policy = (
+        boto3.client("apigateway", endpoint_url=moto_endpoint)
+        .get_rest_api(restApiId=record.outputs["apiId"])
+        .get("securityPolicy")
+    )
+    if live_policy is None:
+        assert "as declared (emulator gap" in tls.evidence
+    else:
+        assert "(live)" in tls.evidence
+
+
+def test_federation_follows_the_phase(
+    verify_deployments: dict[str, Any], moto_endpoint: str
+) -> None:
+    phase1 = verify_stack(verify_deployments["phase1-specialist"], endpoint_url=moto_endpoint)
+    phase2 = verify_stack(
+        verify_deployments["phase2-hospital-authority"], endpoint_url=moto_endpoint
+    )
+    [p1] = [c for c in phase1.checks if c.id == "cognito.federation"]
+    [p2] = [c for c in phase2.checks if c.id == "cognito.federation"]
+    assert "no federated identity providers" in p1.evidence
+    assert "VictoriaGeneral (SAML)" in p2.evidence
+
+
+def test_reports_are_written(
+    verify_deployments: dict[str, Any], moto_endpoint: str, tmp_path: Path
+) -> None:
+    report = verify_stack(verify_deployments[SWITCH_OFF_STACK], endpoint_url=moto_endpoint)
+    json_path, markdown_path = write_reports(report, tmp_path)
+    data = json.loads(json_path.read_text())
+    assert data["stack"] == SWITCH_OFF_STACK and data["passed"] is True
+    assert len(data["checks"]) == len(report.checks)
+    markdown = markdown_path.read_text()
+    assert "## Controls" in markdown
+    assert "Cap. 486 DPP4 (security of personal data): PASS" in markdown
+    console = Console(record=True, width=160)
+    render_table(report, console)
+    assert f"{SWITCH_OFF_STACK}: verified" in console.export_text()
+
+
+# ------------------------------------------------------------------ switch-offs
+
+
+def _statuses(report: VerifyReport) -> dict[tuple[str, str], str]:
+    return {(c.id, c.resource): c.status for c in report.checks}
+
+
+@pytest.fixture(scope="module")
+def switch_off_clients(moto_endpoint: str) -> ClientFactory:
+    return ClientFactory(endpoint_url=moto_endpoint)
+
+
+@pytest.fixture(scope="module")
+def baseline(verify_deployments: dict[str, Any], switch_off_clients: ClientFactory) -> VerifyReport:
+    """The switch-off stack's report before any switch-off: compliant."""
+    report = verify_stack(verify_deployments[SWITCH_OFF_STACK], clients=switch_off_clients)
+    assert report.failed == [], _describe_failures(report)
+    return report
+
+
+def _switch_off(
+    record: Any,
+    clients: ClientFactory,
+    baseline: VerifyReport,
+    mutate: Callable[[ClientFactory], None],
+    restore: Callable[[ClientFactory], None],
+) -> VerifyReport:
+    """The report after ``mutate``. ``restore`` runs whatever happens, and must bring
+    every check back to the baseline."""
+    try:
+        mutate(clients)
+        after = verify_stack(record, clients=clients)
+    finally:
+        restore(clients)
+    restored = verify_stack(record, clients=clients)
+    assert _statuses(restored) == _statuses(baseline)
+    return after
+
+
+def _changed(before: VerifyReport, after: VerifyReport) -> dict[tuple[str, str], str]:
+    old = _statuses(before)
+    return {key: status for key, status in _statuses(after).items() if old.get(key) != status}
+
+
+ALL_FLAGS = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+
+
+def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, str]]:
+    """(name, mutate, restore, check id, resource) for each switch-off."""
+    records_key = outputs["recordsKeyArn"]
+    shards = outputs["shardBucketName"]
+    trail = outputs["trailArn"]
+    table = outputs["tableNames"]["records"]
+    pool = outputs["userPoolId"]
+    function = outputs["functionName"]
+    log_group = f"/aws/lambda/{function}"
+    yield (
+        "rotation off",
+        lambda c: c("kms").disable_key_rotation(KeyId=records_key),
+        lambda c: c("kms").enable_key_rotation(KeyId=records_key, RotationPeriodInDays=365),
+        "keys.rotation_enabled",
+        f"records key {records_key}",
+    )
+    yield (
+        "public access block removed",
+        lambda c: c("s3").delete_public_access_block(Bucket=shards),
+        lambda c: c("s3").put_public_access_block(
+            Bucket=shards, PublicAccessBlockConfiguration=ALL_FLAGS
+        ),
+        "buckets.public_access_block",
+        shards,
+    )
+    yield (
+        "public access block loosened",
+        lambda c: c("s3").put_public_access_block(
+            Bucket=shards,
+            PublicAccessBlockConfiguration={**ALL_FLAGS, "RestrictPublicBuckets": False},
+        ),
+        lambda c: c("s3").put_public_access_block(
+            Bucket=shards, PublicAccessBlockConfiguration=ALL_FLAGS
+        ),
+        "buckets.public_access_block",
+        shards,
+    )
+    yield (
+        "trail logging stopped",
+        lambda c: c("cloudtrail").stop_logging(Name=trail),
+        lambda c: c("cloudtrail").start_logging(Name=trail),
+        "trail.logging",
+        trail,
+    )
+    yield (
+        "PITR off",
+        lambda c: c("dynamodb").update_continuous_backups(
+            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+        ),
+        lambda c: c("dynamodb").update_continuous_backups(
+            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        ),
+        "dynamodb.pitr",
+        table,
+    )
+    yield (
+        "MFA off",
+        lambda c: c("cognito-idp").set_user_pool_mfa_config(
+            UserPoolId=pool, MfaConfiguration="OFF"
+        ),
+        lambda c: c("cognito-idp").set_user_pool_mfa_config(
+            UserPoolId=pool, MfaConfiguration="ON", SoftwareTokenMfaConfiguration={"Enabled": True}
+        ),
+        "cognito.mfa_on",
+        pool,
+    )
+    yield (
+        "deletion protection off",
+        lambda c: c("dynamodb").update_table(TableName=table, DeletionProtectionEnabled=False),
+        lambda c: c("dynamodb").update_table(TableName=table, DeletionProtectionEnabled=True),
+        "dynamodb.deletion_protection",
+        table,
+    )
+    yield (
+        "versioning suspended",
+        lambda c: c("s3").put_bucket_versioning(
+            Bucket=shards, VersioningConfiguration={"Status": "Suspended"}
+        ),
+        lambda c: c("s3").put_bucket_versioning(
+            Bucket=shards, VersioningConfiguration={"Status": "Enabled"}
+        ),
+        "buckets.versioning",
+        shards,
+    )
+    yield (
+        "function made public",
+        lambda c: c("lambda").add_permission(
+            FunctionName=function,
+            StatementId="switch-off-public",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+        ),
+        lambda c: c("lambda").remove_permission(
+            FunctionName=function, StatementId="switch-off-public"
+        ),
+        "lambda.no_public_policy",
+        function,
+    )
+    yield (
+        "log retention removed",
+        lambda c: c("logs").delete_retention_policy(logGroupName=log_group),
+        lambda c: c("logs").put_retention_policy(logGroupName=log_group, retentionInDays=365),
+        "logs.encrypted_retained",
+        log_group,
+    )
+
+
+SWITCH_OFF_NAMES = [
+    s[0]
+    for s in _switch_offs(
+        {
+            "recordsKeyArn": "",
+            "shardBucketName": "",
+            "trailArn": "",
+            "tableNames": {"records": ""},
+            "userPoolId": "",
+            "functionName": "",
+        }
+    )
+]
+
+
+@pytest.mark.parametrize("name", SWITCH_OFF_NAMES)
+def test_switch_off_fails_exactly_that_check(
+    name: str,
+    verify_deployments: dict[str, Any],
+    switch_off_clients: ClientFactory,
+    baseline: VerifyReport,
+) -> None:
+    record = verify_deployments[SWITCH_OFF_STACK]
+    [(_, mutate, restore, check_id, resource)] = [
+        s for s in _switch_offs(dict(record.outputs)) if s[0] == name
+    ]
+    after = _switch_off(record, switch_off_clients, baseline, mutate, restore)
+    assert _changed(baseline, after) == {(check_id, resource): "fail"}, _describe_failures(after)
