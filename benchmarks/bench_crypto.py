@@ -117,11 +117,12 @@ def _load_esdk() -> EsdkBaseline | None:
 # -- throughput --------------------------------------------------------------------------
 
 
-def _timed(function: Callable[[], object], loops: int) -> float:
-    start = time.perf_counter()
+def _timed(function: Callable[[], object], loops: int) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds (all threads) for ``loops`` calls."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(loops):
         function()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def _null_sink(chunks: Iterator[Any]) -> None:
@@ -131,8 +132,11 @@ def _null_sink(chunks: Iterator[Any]) -> None:
 
 def _throughput(
     size: int, repeats: int, parallelisms: list[int], esdk: EsdkBaseline | None, data: bytes
-) -> dict[str, float]:
-    """Median MiB/s per variant for one record size; variants interleaved per repeat."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall-clock MiB/s and MiB per CPU-second per variant, for one record size.
+
+    Variants are interleaved within each repeat so background load hits them alike.
+    """
     provider = InMemoryDataKeyProvider()
     raw = AESGCM(AESGCM.generate_key(256))
     nonce = os.urandom(12)
@@ -158,11 +162,18 @@ def _throughput(
 
     # Small records loop inside each sample so that every sample covers >= 16 MiB.
     loops = max(1, (16 * MIB) // size)
-    timings: dict[str, list[float]] = {name: [] for name in variants}
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, function in variants.items():
-            timings[name].append(_timed(function, loops))
-    return {name: loops * size / MIB / statistics.median(t) for name, t in timings.items()}
+            wall, cpu = _timed(function, loops)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    mib = loops * size / MIB
+    return (
+        {name: mib / statistics.median(t) for name, t in walls.items()},
+        {name: mib / max(statistics.median(t), 1e-9) for name, t in cpus.items()},
+    )
 
 
 def _seal_variant(envelope: ShardedEnvelope, data: bytes) -> Callable[[], object]:
@@ -318,11 +329,16 @@ def _ratio_line(ours: float, base: float, target: float | None, label: str) -> s
 
 
 def _report_throughput(
-    size: int, results: dict[str, float], parallelisms: list[int], has_esdk: bool
+    size: int,
+    results: dict[str, float],
+    cpu_results: dict[str, float],
+    parallelisms: list[int],
+    has_esdk: bool,
 ) -> None:
-    print(f"\n== {size // MIB} MiB record: median MiB/s ==")
+    print(f"\n== {size // MIB} MiB record: medians ==")
+    print(f"  {'variant':<28} {'MiB/s':>9} {'MiB/CPU-s':>10}")
     for name, value in results.items():
-        print(f"  {name:<28} {value:9.1f}")
+        print(f"  {name:<28} {value:9.1f} {cpu_results[name]:10.1f}")
     for op in ("seal", "open"):
         raw = results[f"raw AES-GCM {op}"]
         for p in parallelisms:
@@ -333,6 +349,8 @@ def _report_throughput(
                 esdk = results[f"Encryption SDK {op}"]
                 lines.append(_ratio_line(ours, esdk, TARGET_ESDK_RATIO, "Encryption SDK"))
             print(f"  p={p} {op}: " + "; ".join(lines))
+        cpu_ratio = cpu_results[f"sealed-record p=1 {op}"] / cpu_results[f"raw AES-GCM {op}"]
+        print(f"  {op} CPU efficiency (p=1, MiB per CPU-second): {cpu_ratio:.2f}x raw")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,12 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"Encryption SDK: default committing suite, {esdk.setup}")
 
+    print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}")
     data_all = os.urandom(max(sizes))
     for size in sizes:
         data = data_all[:size]
         repeats = args.repeats if size <= 16 * MIB else args.large_repeats
-        results = _throughput(size, repeats, parallelisms, esdk, data)
-        _report_throughput(size, results, parallelisms, esdk is not None)
+        results, cpu_results = _throughput(size, repeats, parallelisms, esdk, data)
+        _report_throughput(size, results, cpu_results, parallelisms, esdk is not None)
         if esdk is not None and esdk.suite:
             print(f"  (Encryption SDK suite: {esdk.suite})")
     del data_all
@@ -386,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = "meets" if ok else f"MISSES by {growth - TARGET_RSS_GROWTH_MIB:.1f} MiB"
                 verdict = f" (target <= {TARGET_RSS_GROWTH_MIB} MiB: {verdict})"
             print(f"  {label:<36} median {growth:7.1f} MiB{verdict}")
+    print(f"\nload average at end: {Path('/proc/loadavg').read_text().split()[:3]}")
     return 0
 
 
