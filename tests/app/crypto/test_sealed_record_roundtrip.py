@@ -297,3 +297,16 @@ def test_transport_errors_from_the_fetcher_propagate_unchanged(parallelism: int)
 
     with pytest.raises(ConnectionError):
         envelope.open_all(manifest, flaky, CONTEXT)
+
+
+def test_subkeys_are_separate_and_bound_to_the_encryption_context() -> None:
+    key, salt = os.urandom(32), os.urandom(32)
+    ctx = CONTEXT.encryption_context()
+    subkeys = _primitives.derive_subkeys(key, salt, ctx)
+    assert len({subkeys.encryption_key, subkeys.commitment, subkeys.mac_key}) == 3
+    for field in ctx:
+        other = _primitives.derive_subkeys(key, salt, {**ctx, field: ctx[field] + "0"})
+        assert other.commitment != subkeys.commitment, field
+        assert other.encryption_key != subkeys.encryption_key, field
+    assert _primitives.derive_subkeys(key, os.urandom(32), ctx).commitment != subkeys.commitment
+    assert repr(subkeys.encryption_key) not in repr(subkeys)  # repr never shows key bytes
