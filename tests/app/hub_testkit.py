@@ -1,0 +1,236 @@
+"""Shared pieces of the service tests: synthetic people, the register generator, the
+fake clocks, the Hub handle and the world builder. Fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from app.dependencies import Services
+from app.identity.principal import Principal
+from app.settings import Settings
+
+ADMITTED = ("harbour-cardiac-alliance", "kowloon-neuro-alliance")
+INST_A, INST_B = ADMITTED
+NOT_ADMITTED = "peak-family-clinic"
+PASSWORD = "Synthetic-Passw0rd-2026!"
+PATIENT = "pt-synthetic-000042"
+
+
+@dataclass
+class Person:
+    """A synthetic user: Cognito account and (optionally) a register entry."""
+
+    username: str
+    groups: tuple[str, ...]
+    institution: str
+    reg_no: str | None = None
+    register_status: str | None = "active"  # None: not on the register
+    specialties: tuple[str, ...] = ()
+    token: str = ""
+    id_token: str = ""
+
+
+PEOPLE: dict[str, Person] = {
+    p.username: p
+    for p in [
+        Person("dr-lead", ("doctor",), INST_A, "M20001"),
+        Person("dr-member", ("doctor",), INST_B, "M20002"),
+        Person("dr-removed", ("doctor",), INST_A, "M20003"),
+        Person("dr-outsider", ("doctor",), INST_A, "M20004"),
+        Person("dr-other-inst", ("doctor",), INST_B, "M20005"),
+        Person("dr-invitee", ("doctor",), INST_A, "M20006"),
+        Person("dr-closed", ("doctor",), INST_B, "M20007"),
+        Person("dr-not-admitted", ("doctor",), NOT_ADMITTED, "M20008"),
+        Person("dr-suspended", ("doctor",), INST_A, "M20009", "suspended"),
+        Person("dr-unregistered", ("doctor",), INST_A, "M29999", None),
+        Person("dr-bg-live", ("doctor",), INST_B, "M20010"),
+        Person("dr-bg-expired", ("doctor",), INST_B, "M20011"),
+        Person("dr-target", ("doctor",), INST_A, "M20012"),
+        Person("dr-racer", ("doctor",), INST_B, "M20013"),
+        Person("dr-stale", ("doctor",), INST_A, "M20014"),
+        Person("ops-admin", ("platform_admin",), INST_A),
+        Person("inst-admin", ("institution_admin",), INST_A),
+        Person("auditor-1", ("auditor",), INST_A),
+        Person(
+            "sp-cardio-a", ("doctor", "specialist"), INST_A, "M30001", "active", ("cardiology",)
+        ),
+        Person(
+            "sp-cardio-b", ("doctor", "specialist"), INST_B, "M30002", "active", ("cardiology",)
+        ),
+        Person(
+            "sp-cardio-susp",
+            ("doctor", "specialist"),
+            INST_A,
+            "M30003",
+            "suspended",
+            ("cardiology",),
+        ),
+        Person(
+            "sp-cardio-far",
+            ("doctor", "specialist"),
+            NOT_ADMITTED,
+            "M30004",
+            "active",
+            ("cardiology",),
+        ),
+        Person("sp-neuro", ("doctor", "specialist"), INST_B, "M30005", "active", ("neurology",)),
+    ]
+}
+
+
+def synthetic_register(people: list[Person]) -> tuple[str, str]:
+    """General and specialist register CSVs in the published-list format (synthetic)."""
+    general, specialist = io.StringIO(), io.StringIO()
+    g = csv.writer(general)
+    s = csv.writer(specialist)
+    g.writerow(
+        [
+            "Registration No.",
+            "Name (English)",
+            "Name (Chinese)",
+            "Address",
+            "Qualifications",
+            "Status",
+        ]
+    )
+    s.writerow(
+        [
+            "Registration No.",
+            "Name (English)",
+            "Name (Chinese)",
+            "Address",
+            "Qualifications",
+            "Specialty",
+        ]
+    )
+    for n, p in enumerate(people):
+        if p.reg_no is None or p.register_status is None:
+            continue
+        g.writerow(
+            [
+                p.reg_no,
+                f"SYNTHETIC Doctor {n}",
+                "合成醫生",
+                f"{n} Example Road, Hong Kong",
+                "MB BS (Synthetic U); MRCP (Synthetic)",
+                p.register_status,
+            ]
+        )
+        for sp in p.specialties:
+            s.writerow(
+                [
+                    p.reg_no,
+                    f"SYNTHETIC Doctor {n}",
+                    "合成醫生",
+                    f"{n} Example Road, Hong Kong",
+                    "FHKAM (Synthetic)",
+                    sp,
+                ]
+            )
+    return general.getvalue(), specialist.getvalue()
+
+
+class FakeClock:
+    """Real time plus an offset the tests can move."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.value = 1000.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+@dataclass
+class Hub:
+    endpoint: str
+    settings: Settings
+    services: Services
+    client: TestClient
+    app: Any
+    clock: FakeClock
+    monotonic: FakeMonotonic
+    cognito: Any
+    dynamodb: Any
+    pool_id: str
+    client_id: str
+    people: dict[str, Person] = field(default_factory=dict)
+    _principals: dict[str, Principal] = field(default_factory=dict)
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.people[username].token}"}
+
+    def principal(self, username: str) -> Principal:
+        if username not in self._principals:
+            self._principals[username] = self.services.authenticator.authenticate(
+                self.people[username].token
+            )
+        return self._principals[username]
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        store: Any = self.services.audit
+        return list(store.events_on(self.clock().date().isoformat()))
+
+
+@dataclass
+class World:
+    """An open group G for patient PATIENT owned by INST_A, in a known state, plus a
+    closed group C and break-glass grants."""
+
+    group_id: str
+    closed_group_id: str
+    live_grant_id: str
+    expired_grant_id: str
+
+
+def build_group(hub: Hub) -> str:
+    """Open group for PATIENT owned by INST_A: lead active, dr-member active,
+    dr-removed removed, dr-invitee invited. Returns its id."""
+    g = hub.services.groups
+    p = hub.principal
+    state, _ = g.create(p("dr-lead"), PATIENT, "Synthetic case review", "second opinion")
+    gid = state.group.group_id
+    for who in ("dr-member", "dr-removed"):
+        g.invite(p("dr-lead"), gid, p(who).reg_no or "", _member_role())
+        g.accept(p(who), gid)
+    g.remove(p("dr-lead"), gid, p("dr-removed").reg_no or "")
+    g.invite(p("dr-lead"), gid, p("dr-invitee").reg_no or "", _member_role())
+    return gid
+
+
+def start_grant(hub: Hub, username: str) -> str:
+    grant, _ = hub.services.break_glass.start(
+        hub.principal(username), PATIENT, "Synthetic emergency: unconscious on arrival", 60
+    )
+    return grant.grant_id
+
+
+def build_world(hub: Hub) -> World:
+    g = hub.services.groups
+    p = hub.principal
+    gid = build_group(hub)
+    closed, _ = g.create(p("dr-lead"), "pt-synthetic-000099", "Closed case", "")
+    cid = closed.group.group_id
+    g.invite(p("dr-lead"), cid, p("dr-closed").reg_no or "", _member_role())
+    g.accept(p("dr-closed"), cid)
+    g.close(p("dr-lead"), cid)
+    return World(gid, cid, start_grant(hub, "dr-bg-live"), start_grant(hub, "dr-bg-expired"))
+
+
+def _member_role() -> Any:
+    from app.groups.membership import MemberRole
+
+    return MemberRole.MEMBER

@@ -1,0 +1,247 @@
+"""The authorization matrix: every route crossed with every kind of principal.
+
+The expected statuses are one table (below), read as data. Each cell is a request with
+a real Cognito access token from the moto server. A cell that expects success on a
+route that changes state runs against a freshly built world; refusals run against the
+shared world and must leave it unchanged (checked after the matrix).
+
+Principals (columns; the two-letter code heads the column in MATRIX):
+  an anonymous        no Authorization header
+  mf malformed        a bearer value that is not a JWT
+  nm non_member       registered doctor, group's institution, not in the group
+  mb member           active member (from another institution)
+  ld lead             the group's creator
+  iv invitee          invited, not yet accepted
+  rm removed          was a member, removed by the lead
+  cm closed_member    active member of a group that has been closed (targets that group)
+  oi other_inst       registered doctor of another admitted institution, not in the group
+  na not_admitted     registered doctor whose institution is not admitted in this phase
+  wr wrong_role       platform_admin: operations, no clinical access
+  ia inst_admin       institution_admin of the group's institution
+  ur unregistered     doctor whose number is not on the register
+  su suspended        doctor whose registration is suspended
+  bl bg_live          break-glass grant for the group's patient, within its time box
+  be bg_expired       the same kind of grant, after it expired
+  au auditor          auditor role
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hub_testkit import PATIENT, Hub, World
+
+from app.main import PUBLIC_PATHS
+
+MATRIX = """
+route          an  mf  nm  mb  ld  iv  rm  cm  oi  na  wr  ia  ur  su  bl  be  au
+me            401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
+create_group  401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403
+get_group     401 401 403 200 200 403 403 403 403 403 403 403 403 403 200 403 403
+invite        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403
+summon        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403
+accept        401 401 403 403 403 200 403 403 403 403 403 403 403 403 403 403 403
+leave         401 401 403 200 200 200 403 403 403 403 403 403 403 403 403 403 403
+remove_member 401 401 403 403 200 403 403 403 403 403 403 200 403 403 403 403 403
+close         401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403
+bg_start      401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403
+bg_list       401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403
+bg_end        401 401 404 404 404 404 404 404 404 403 404 404 403 403 200 409 404
+"""
+
+CODES = dict(
+    zip(
+        [
+            "an",
+            "mf",
+            "nm",
+            "mb",
+            "ld",
+            "iv",
+            "rm",
+            "cm",
+            "oi",
+            "na",
+            "wr",
+            "ia",
+            "ur",
+            "su",
+            "bl",
+            "be",
+            "au",
+        ],
+        [
+            "anonymous",
+            "malformed",
+            "non_member",
+            "member",
+            "lead",
+            "invitee",
+            "removed",
+            "closed_member",
+            "other_inst",
+            "not_admitted",
+            "wrong_role",
+            "inst_admin",
+            "unregistered",
+            "suspended",
+            "bg_live",
+            "bg_expired",
+            "auditor",
+        ],
+        strict=True,
+    )
+)
+
+USERS = {
+    "non_member": "dr-outsider",
+    "member": "dr-member",
+    "lead": "dr-lead",
+    "invitee": "dr-invitee",
+    "removed": "dr-removed",
+    "closed_member": "dr-closed",
+    "other_inst": "dr-other-inst",
+    "not_admitted": "dr-not-admitted",
+    "wrong_role": "ops-admin",
+    "inst_admin": "inst-admin",
+    "unregistered": "dr-unregistered",
+    "suspended": "dr-suspended",
+    "bg_live": "dr-bg-live",
+    "bg_expired": "dr-bg-expired",
+    "auditor": "auditor-1",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # {gid}, {reg_no}, {grant} are filled from the world
+    body: Callable[[Hub], dict[str, Any]] | None = None
+    mutates: bool = True
+
+
+ROUTES: dict[str, Route] = {
+    "me": Route("GET", "/me", mutates=False),
+    "create_group": Route(
+        "POST",
+        "/groups",
+        lambda h: {"patient_id": "pt-synthetic-000777", "title": "New case"},
+        mutates=False,  # a new group leaves the world's group as it was
+    ),
+    "get_group": Route("GET", "/groups/{gid}", mutates=False),
+    "invite": Route(
+        "POST", "/groups/{gid}/invitations", lambda h: {"reg_no": "M20012", "role": "member"}
+    ),
+    "summon": Route(
+        "POST", "/groups/{gid}/summon", lambda h: {"specialties": ["cardiology"], "count": 1}
+    ),
+    "accept": Route("POST", "/groups/{gid}/accept"),
+    "leave": Route("POST", "/groups/{gid}/leave"),
+    "remove_member": Route("DELETE", "/groups/{gid}/members/M20002"),
+    "close": Route("POST", "/groups/{gid}/close"),
+    "bg_start": Route(
+        "POST",
+        "/break-glass",
+        lambda h: {
+            "patient_id": "pt-synthetic-000555",
+            "justification": "Synthetic emergency: collapsed in clinic",
+            "minutes": 30,
+        },
+        mutates=False,  # a grant for another patient changes nothing the matrix reads
+    ),
+    "bg_list": Route("GET", "/break-glass", mutates=False),
+    "bg_end": Route("POST", "/break-glass/{grant}/end"),
+}
+
+# The break-glass grant lasts 60 minutes; "expired" is checked four hours later.
+EXPIRED_SHIFT = timedelta(hours=4, minutes=1)
+
+
+def parse_matrix() -> list[tuple[str, str, int]]:
+    lines = [line.split() for line in MATRIX.strip().splitlines()]
+    header = lines[0][1:]
+    cells = []
+    for row in lines[1:]:
+        route, statuses = row[0], row[1:]
+        assert len(statuses) == len(header), route
+        cells.extend((route, CODES[who], int(s)) for who, s in zip(header, statuses, strict=True))
+    return cells
+
+
+CELLS = parse_matrix()
+
+
+def test_matrix_covers_every_route_and_principal(hub: Hub) -> None:
+    """A new route cannot ship without its row: the OpenAPI document is the route list."""
+    published = {
+        (method.upper(), path)
+        for path, operations in hub.client.get("/openapi.json").json()["paths"].items()
+        if path not in PUBLIC_PATHS
+        for method in operations
+    }
+    covered = {
+        (
+            r.method,
+            r.path.replace("{gid}", "{group_id}")
+            .replace("{grant}", "{grant_id}")
+            .replace("/members/M20002", "/members/{reg_no}"),
+        )
+        for r in ROUTES.values()
+    }
+    assert published == covered
+    assert {who for _, who, _ in CELLS} == {"anonymous", "malformed", *USERS}
+
+
+def _request(hub: Hub, world: World, route_name: str, who: str) -> Any:
+    route = ROUTES[route_name]
+    gid = world.closed_group_id if who == "closed_member" else world.group_id
+    grant = world.expired_grant_id if who == "bg_expired" else world.live_grant_id
+    path = route.path.format(gid=gid, grant=grant)
+    headers: dict[str, str] = {}
+    if who == "malformed":
+        headers["Authorization"] = "Bearer not.a-jwt"
+    elif who != "anonymous":
+        headers = hub.headers(USERS[who])
+    body = route.body(hub) if route.body else None
+    if who == "bg_expired":
+        hub.clock.offset = EXPIRED_SHIFT
+    try:
+        return hub.client.request(route.method, path, headers=headers, json=body)
+    finally:
+        hub.clock.offset = timedelta(0)
+
+
+@pytest.mark.parametrize(("route_name", "who", "expected"), CELLS)
+def test_authorization_matrix(
+    hub: Hub,
+    world: World,
+    request: pytest.FixtureRequest,
+    route_name: str,
+    who: str,
+    expected: int,
+) -> None:
+    if expected < 300 and ROUTES[route_name].mutates:
+        world = request.getfixturevalue("fresh_world")
+    response = _request(hub, world, route_name, who)
+    assert response.status_code == expected, response.text
+    body = response.json()
+    if expected >= 400:
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+        assert PATIENT not in response.text
+
+
+def test_refusals_left_the_shared_world_unchanged(hub: Hub, world: World) -> None:
+    state = hub.services.groups._repo.load(world.group_id)
+    assert state is not None
+    group, members = state
+    assert group.status.value == "open"
+    assert {(m.reg_no, m.state.value) for m in members} == {
+        ("M20001", "active"),
+        ("M20002", "active"),
+        ("M20003", "removed"),
+        ("M20006", "invited"),
+    }
