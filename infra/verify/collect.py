@@ -90,7 +90,7 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
     and a stack has about a hundred of them.
     """
     # boto3 clients are thread-safe once made; making them is not, so make them first.
-    kms, s3, cloudtrail, dynamodb, cognito, apigateway, lambda_, iam, logs = (
+    kms, s3, cloudtrail, dynamodb, cognito, apigateway, wafv2, lambda_, iam, logs = (
         clients(s)
         for s in (
             "kms",
@@ -99,6 +99,7 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
             "dynamodb",
             "cognito-idp",
             "apigateway",
+            "wafv2",
             "lambda",
             "iam",
             "logs",
@@ -116,7 +117,7 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
     if targets.user_pool_id:
         tasks[("user_pool", "")] = partial(_user_pool, cognito, targets.user_pool_id)
     if targets.api_id:
-        tasks[("api", "")] = partial(_api, apigateway, targets.api_id)
+        tasks[("api", "")] = partial(_api, apigateway, wafv2, targets.api_id)
     for name in targets.functions:
         tasks[("functions", name)] = partial(_function, lambda_, iam, name)
     for name in targets.log_groups:
@@ -151,7 +152,8 @@ def _key(kms: Any, arn: str) -> dict[str, Any]:
     if spec == "SYMMETRIC_DEFAULT":
         # only symmetric encryption keys have a rotation status; others raise
         rotation = fetch(lambda: kms.get_key_rotation_status(KeyId=arn))
-    return {"arn": arn, "metadata": metadata, "rotation": rotation}
+    policy = fetch(lambda: kms.get_key_policy(KeyId=arn, PolicyName="default"), pick="Policy")
+    return {"arn": arn, "metadata": metadata, "rotation": rotation, "policy": policy}
 
 
 def _bucket(s3: Any, name: str) -> dict[str, Any]:
@@ -226,7 +228,22 @@ def _user_pool(cognito: Any, pool_id: str) -> dict[str, Any]:
     }
 
 
-def _api(apigateway: Any, api_id: str) -> dict[str, Any]:
+def _api(apigateway: Any, wafv2: Any, api_id: str) -> dict[str, Any]:
+    stages = fetch(lambda: apigateway.get_stages(restApiId=api_id), pick="item")
+    web_acls: dict[str, Any] = {}
+    if isinstance(stages, list):
+        meta = apigateway.meta
+        for stage in stages:
+            name = str(stage.get("stageName"))
+            arn = (
+                f"arn:{meta.partition}:apigateway:{meta.region_name}::/restapis/{api_id}"
+                f"/stages/{name}"
+            )
+            web_acls[name] = fetch(
+                partial(wafv2.get_web_acl_for_resource, ResourceArn=arn),
+                "WAFNonexistentItemException",
+                pick="WebACL",
+            )
     return {
         "id": api_id,
         "rest_api": fetch(lambda: apigateway.get_rest_api(restApiId=api_id)),
@@ -234,6 +251,8 @@ def _api(apigateway: Any, api_id: str) -> dict[str, Any]:
             apigateway, "get_resources", "items", restApiId=api_id, embed=["methods"]
         ),
         "authorizers": fetch(lambda: apigateway.get_authorizers(restApiId=api_id), pick="items"),
+        "stages": stages,
+        "web_acls": web_acls,
     }
 
 

@@ -36,6 +36,12 @@ ISO_ACCESS_RESTRICTION = "ISO 27799 9.4.1 Information access restriction"
 ISO_SECURE_LOGON = "ISO 27799 9.4.2 Secure log-on procedures"
 ISO_PASSWORDS = "ISO 27799 9.4.3 Password management system"
 ISO_USER_ACCESS = "ISO 27799 9.2 User access management"
+ISO_USER_REGISTRATION = "ISO 27799 9.2.1 User registration and de-registration"
+ISO_NETWORK_CONTROLS = "ISO 27799 13.1.1 Network controls"
+ISO_AVAILABILITY = "ISO 27799 17.2.1 Availability of information processing facilities"
+ISO_USER_REGISTRATION = "ISO 27799 9.2.1 User registration and de-registration"
+ISO_NETWORK_CONTROLS = "ISO 27799 13.1.1 Network controls"
+ISO_AVAILABILITY = "ISO 27799 17.2.1 Availability of information processing facilities"
 ISO_PRIVILEGED_ACCESS = "ISO 27799 9.2.3 Management of privileged access rights"
 ISO_TRANSFER = "ISO 27799 13.2.1 Information transfer policies and procedures"
 ISO_NETWORK_SERVICES = "ISO 27799 13.1.2 Security of network services"
@@ -68,6 +74,20 @@ _SPECS = [
         "KMS key spec and usage are as declared",
         (ISO_CRYPTO_POLICY, ISO_KEY_MANAGEMENT, DPP4),
         "Replace the key with one of the declared spec and usage and re-point its alias.",
+    ),
+    CheckSpec(
+        "keys.policy_root_admin_only",
+        "Key policy gives the account root administration only, no cryptographic use",
+        (ISO_KEY_MANAGEMENT, ISO_PRIVILEGED_ACCESS, DPP4),
+        "Remove cryptographic actions (kms:Decrypt, kms:GenerateDataKey*, kms:Sign...) "
+        "and kms:* from the root statement; grant them to named roles with conditions.",
+    ),
+    CheckSpec(
+        "keys.policy_root_admin_only",
+        "Key policy gives the account root administration only, no cryptographic use",
+        (ISO_KEY_MANAGEMENT, ISO_PRIVILEGED_ACCESS, DPP4),
+        "Remove cryptographic actions (kms:Decrypt, kms:GenerateDataKey*, kms:Sign...) "
+        "and kms:* from the root statement; grant them to named roles with conditions.",
     ),
     # S3 buckets
     CheckSpec(
@@ -110,6 +130,13 @@ _SPECS = [
         ),
         "Add a Deny statement for s3:* on the bucket and its objects when "
         "aws:SecureTransport is false.",
+    ),
+    CheckSpec(
+        "buckets.requires_sse_kms_puts",
+        "Shard bucket policy refuses puts that are not SSE-KMS with the records key",
+        (ISO_CRYPTO_POLICY, ISO_PII, DPP4),
+        "Add Deny statements for s3:PutObject when s3:x-amz-server-side-encryption is "
+        "not aws:kms, or the KMS key id is not the records key.",
     ),
     CheckSpec(
         "buckets.access_logging",
@@ -232,6 +259,32 @@ _SPECS = [
         (ISO_USER_ACCESS, ISO_SECURE_LOGON, DPP4),
         "Add the providers the stage lists; remove the others (none in phase 1).",
     ),
+    CheckSpec(
+        "cognito.triggers_configured",
+        "Sign-up is checked against the register and tokens get claims by this stack's triggers",
+        (ISO_USER_REGISTRATION, ISO_USER_ACCESS, DPP4),
+        "Set the pool's pre sign-up and pre token generation (V2_0) triggers to the "
+        "stack's functions.",
+    ),
+    CheckSpec(
+        "cognito.threat_protection",
+        "User pool threat protection is enforced",
+        (ISO_SECURE_LOGON, DPP4),
+        "Set UserPoolAddOns AdvancedSecurityMode=ENFORCED (Plus tier).",
+    ),
+    CheckSpec(
+        "cognito.triggers_configured",
+        "Sign-up is checked against the register and tokens get claims by this stack's triggers",
+        (ISO_USER_REGISTRATION, ISO_USER_ACCESS, DPP4),
+        "Set the pool's pre sign-up and pre token generation (V2_0) triggers to the "
+        "stack's functions.",
+    ),
+    CheckSpec(
+        "cognito.threat_protection",
+        "User pool threat protection is enforced",
+        (ISO_SECURE_LOGON, DPP4),
+        "Set UserPoolAddOns AdvancedSecurityMode=ENFORCED (Plus tier).",
+    ),
     # API Gateway
     CheckSpec(
         "api.tls_policy",
@@ -245,6 +298,42 @@ _SPECS = [
         (ISO_ACCESS_RESTRICTION, ISO_SECURE_LOGON, DPP4),
         "Set the method's authorization to COGNITO_USER_POOLS with the stack's "
         "authorizer, then redeploy the stage.",
+    ),
+    CheckSpec(
+        "api.throttling",
+        "Stage throttles at the configured rate and burst",
+        (ISO_NETWORK_SERVICES, ISO_AVAILABILITY, DPP4),
+        "Set the stage's */* method settings to the stage file's capacity values.",
+    ),
+    CheckSpec(
+        "api.no_data_trace",
+        "Stage never logs request or response bodies",
+        (ISO_EVENT_LOGGING, ISO_PII, DPP4),
+        "Set dataTraceEnabled=false on every method setting of the stage.",
+    ),
+    CheckSpec(
+        "api.waf_attached",
+        "A WAF web ACL with a rate rule guards the stage where the phase enables WAF",
+        (ISO_NETWORK_CONTROLS, ISO_NETWORK_SERVICES, DPP4),
+        "Associate the stack's web ACL with the API stage.",
+    ),
+    CheckSpec(
+        "api.throttling",
+        "Stage throttles at the configured rate and burst",
+        (ISO_NETWORK_SERVICES, ISO_AVAILABILITY, DPP4),
+        "Set the stage's */* method settings to the stage file's capacity values.",
+    ),
+    CheckSpec(
+        "api.no_data_trace",
+        "Stage never logs request or response bodies",
+        (ISO_EVENT_LOGGING, ISO_PII, DPP4),
+        "Set dataTraceEnabled=false on every method setting of the stage.",
+    ),
+    CheckSpec(
+        "api.waf_attached",
+        "A WAF web ACL with a rate rule guards the stage where the phase enables WAF",
+        (ISO_NETWORK_CONTROLS, ISO_NETWORK_SERVICES, DPP4),
+        "Associate the stack's web ACL with the API stage.",
     ),
     # Lambda
     CheckSpec(

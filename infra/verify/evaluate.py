@@ -102,6 +102,8 @@ class Expectations:
     log_groups: dict[str, int]  # name -> minimum retention days
     audit_retention_years: int
     federation: dict[str, str]  # provider name -> SAML/OIDC
+    waf_required: bool = False
+    throttle: tuple[float, int] | None = None  # (rate per second, burst) from the stage
     declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
     declared_api_security_policy: Declared | None = None
 
@@ -251,9 +253,12 @@ def expectations_from_record(
     phase: int,
     audit_retention_years: int,
     federation: Mapping[str, str],
+    waf: bool = False,
+    throttle: tuple[float, int] | None = None,
 ) -> Expectations:
-    """What ``record``'s stack must look like, given the stage's phase, audit retention
-    and federated providers (name -> ``SAML``/``OIDC``)."""
+    """What ``record``'s stack must look like, given the stage's phase, audit retention,
+    federated providers (name -> ``SAML``/``OIDC``), WAF feature and API throttling
+    (rate per second, burst)."""
     outputs = record.outputs
     keys = {label: str(outputs[o]) for label, o in KEY_OUTPUTS.items() if outputs.get(o)}
     reference = next(iter(keys.values()), "arn:aws:kms:ap-east-1:000000000000:key/none")
@@ -294,6 +299,8 @@ def expectations_from_record(
         log_groups=log_groups,
         audit_retention_years=audit_retention_years,
         federation=dict(federation),
+        waf_required=waf,
+        throttle=throttle,
         declared_bucket_policies=_declared_bucket_policies(record, buckets.values()),
         declared_api_security_policy=_declared_security_policy(record, api_id),
     )
@@ -364,6 +371,7 @@ def evaluate(expect: Expectations, snapshot: Mapping[str, Any]) -> list[CheckRes
     _evaluate_tables(expect, snapshot, results)
     _evaluate_user_pool(expect, snapshot, results)
     _evaluate_api(expect, snapshot, results)
+    _evaluate_api_stages(expect, snapshot, results)
     _evaluate_functions(expect, snapshot, results)
     _evaluate_log_groups(expect, snapshot, results)
     return results.items
@@ -394,6 +402,16 @@ def _evaluate_keys(expect: Expectations, snapshot: Mapping[str, Any], out: _Resu
             meta,
             spec=key_spec,
             usage=usage,
+        )
+        policy = _get(key, "policy")
+        out.add(
+            "keys.policy_root_admin_only",
+            name,
+            [policy],
+            rules.key_policy_root_admin_only,
+            name,
+            policy,
+            account_id=expect.account_id,
         )
 
 
@@ -454,25 +472,31 @@ def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: _R
         )
         declared = expect.declared_bucket_policies.get(name)
         if declared is not None:
-            out.add(
-                "buckets.denies_insecure_transport",
-                name,
-                [data],
-                rules.bucket_denies_insecure_transport,
-                name,
-                expect.bucket_arn(name),
-                declared.value,
-                source=f"as declared (emulator gap: {declared.why})",
-            )
+            document, inputs = declared.value, [data]
+            source = f"as declared (emulator gap: {declared.why})"
         else:
+            document, inputs, source = policy, [policy], "live policy"
+        out.add(
+            "buckets.denies_insecure_transport",
+            name,
+            inputs,
+            rules.bucket_denies_insecure_transport,
+            name,
+            expect.bucket_arn(name),
+            document,
+            source=source,
+        )
+        if label == "shard":
             out.add(
-                "buckets.denies_insecure_transport",
+                "buckets.requires_sse_kms_puts",
                 name,
-                [policy],
-                rules.bucket_denies_insecure_transport,
+                inputs,
+                rules.bucket_requires_sse_kms_puts,
                 name,
                 expect.bucket_arn(name),
-                policy,
+                document,
+                kms_key_arn=expect.keys.get("records", ""),
+                source=source,
             )
         if label == "access_log":
             out.add(
@@ -641,6 +665,23 @@ def _evaluate_user_pool(expect: Expectations, snapshot: Mapping[str, Any], out: 
         phase=expect.phase,
         expected=expect.federation,
     )
+    out.add(
+        "cognito.triggers_configured",
+        name,
+        [description],
+        rules.user_pool_triggers_configured,
+        name,
+        description,
+        functions=expect.functions,
+    )
+    out.add(
+        "cognito.threat_protection",
+        name,
+        [description],
+        rules.user_pool_threat_protection,
+        name,
+        description,
+    )
 
 
 def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
@@ -702,6 +743,62 @@ def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: _Resul
             user_pool_arn=expect.user_pool_arn(),
             public=(path, http_method) in PUBLIC_METHODS,
         )
+
+
+def _evaluate_api_stages(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+    if not expect.api_id:
+        return
+    api = snapshot.get("api")
+    api = _MISSING if api is None else api
+    stages, web_acls = _get(api, "stages"), _get(api, "web_acls")
+    if stages is _MISSING or unreadable_reason(stages) or not stages:
+        for check_id in ("api.throttling", "api.no_data_trace", "api.waf_attached"):
+            out.add(
+                check_id,
+                expect.api_id,
+                [stages],
+                _fixed,
+                failed(f"{expect.api_id}: the API has no deployed stage"),
+            )
+        return
+    for stage in stages:
+        stage_name = str(stage.get("stageName"))
+        label = f"{expect.api_id} stage {stage_name}"
+        if expect.throttle is None:
+            out.add(
+                "api.throttling",
+                label,
+                [],
+                _fixed,
+                not_applicable(f"{label}: no throttling configured for this stack"),
+            )
+        else:
+            out.add(
+                "api.throttling",
+                label,
+                [],
+                rules.stage_throttled,
+                label,
+                stage,
+                rate_limit=expect.throttle[0],
+                burst_limit=expect.throttle[1],
+            )
+        out.add("api.no_data_trace", label, [], rules.stage_without_data_trace, label, stage)
+        if expect.waf_required:
+            web_acl = _get(web_acls, stage_name)
+            out.add(
+                "api.waf_attached", label, [web_acl], rules.stage_protected_by_waf, label, web_acl
+            )
+        else:
+            out.add(
+                "api.waf_attached",
+                label,
+                [],
+                _fixed,
+                not_applicable(
+                    f"{label}: WAF is not enabled for phase {expect.phase} (stage features.waf)"
+                ),
+            )
 
 
 def _stack_arns(expect: Expectations, snapshot: Mapping[str, Any]) -> list[str]:

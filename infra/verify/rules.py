@@ -652,3 +652,207 @@ def log_group_encrypted_retained(
         f"{group}: encrypted with {kms_key_arn}, retained {days} days "
         f"(at least {min_retention_days})"
     )
+
+
+# ---------------------------------------------------------------------------- key policies
+
+# What a key's cryptographic use means: none of these may reach the account root.
+CRYPTO_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:Sign",
+    "kms:GenerateMac",
+    "kms:DeriveSharedSecret",
+)
+
+
+def _principals(principal: Any) -> list[str]:
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        return [str(p) for p in as_list(principal.get("AWS"))]
+    return []
+
+
+def key_policy_root_admin_only(
+    key: str, policy: str | Mapping[str, Any] | None, *, account_id: str
+) -> Outcome:
+    """The account root (so any IAM policy of the account) gets no cryptographic action.
+
+    Services and named roles may hold cryptographic grants; the root principal (or
+    everyone, unconditionally) may not, so an IAM policy alone never opens data.
+    """
+    document = parse_policy(policy)
+    if document is None:
+        return failed(f"{key}: no key policy")
+
+    def is_root(principal: str) -> bool:
+        return principal in (account_id, "*") or principal.endswith(f":iam::{account_id}:root")
+
+    problems = []
+    for statement in statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        principals = _principals(statement.get("Principal"))
+        if not any(is_root(p) for p in principals):
+            continue
+        condition_keys = {
+            k.lower()
+            for block in (statement.get("Condition") or {}).values()
+            if isinstance(block, Mapping)
+            for k in block
+        }
+        if "*" in principals and "kms:viaservice" in condition_keys:
+            continue  # the account's principals, but only through a named AWS service
+        actions = as_list(statement.get("Action"))
+        granted = [op for op in CRYPTO_ACTIONS if _covers(actions, op)]
+        if granted or "NotAction" in statement:
+            sid = statement.get("Sid", "(no Sid)")
+            problems.append(f"{sid} gives {principals} {granted or 'NotAction'}")
+    if problems:
+        return failed(f"{key}: " + "; ".join(problems))
+    return passed(
+        f"{key}: the account root has key administration only; cryptographic "
+        "use is granted to named principals or bound services"
+    )
+
+
+def bucket_requires_sse_kms_puts(
+    bucket: str,
+    bucket_arn: str,
+    policy: str | Mapping[str, Any] | None,
+    *,
+    kms_key_arn: str,
+    source: str = "live policy",
+) -> Outcome:
+    """Puts are denied unless they ask for SSE-KMS, and with the stack's key."""
+    document = parse_policy(policy)
+    if document is None:
+        return failed(f"{bucket}: no bucket policy ({source})")
+    requires_kms = requires_key = None
+    for statement in statements(document):
+        if statement.get("Effect") != "Deny" or not _is_everyone(statement.get("Principal")):
+            continue
+        if not _covers(as_list(statement.get("Action")), "s3:PutObject") or not _covers(
+            as_list(statement.get("Resource")), f"{bucket_arn}/any"
+        ):
+            continue
+        condition = statement.get("Condition") or {}
+        for operator, block in condition.items():
+            if not operator.startswith("StringNotEquals") or not isinstance(block, Mapping):
+                continue
+            algorithm = block.get("s3:x-amz-server-side-encryption")
+            if algorithm is not None and as_list(algorithm) == ["aws:kms"]:
+                requires_kms = statement.get("Sid", "(no Sid)")
+            key = block.get("s3:x-amz-server-side-encryption-aws-kms-key-id")
+            if key is not None and all(same_key(str(k), kms_key_arn) for k in as_list(key)):
+                requires_key = statement.get("Sid", "(no Sid)")
+    if requires_kms and requires_key:
+        return passed(
+            f"{bucket}: {requires_kms} denies puts without SSE-KMS, {requires_key} "
+            f"puts with another key than {kms_key_arn} ({source})"
+        )
+    missing = [
+        m
+        for m, found in (
+            ("a deny of puts without SSE-KMS", requires_kms),
+            (f"a deny of puts with a key other than {kms_key_arn}", requires_key),
+        )
+        if not found
+    ]
+    return failed(f"{bucket}: no {' and no '.join(missing)} ({source})")
+
+
+# ---------------------------------------------------------------------------- more Cognito
+
+
+def user_pool_triggers_configured(
+    pool: str, description: Mapping[str, Any], *, functions: Sequence[str]
+) -> Outcome:
+    """Pre sign-up (register check) and pre token generation V2 run this stack's code."""
+    config = description.get("LambdaConfig") or {}
+    pre_sign_up = config.get("PreSignUp")
+    token = config.get("PreTokenGenerationConfig") or {}
+    pre_token = token.get("LambdaArn") or config.get("PreTokenGeneration")
+    version = token.get("LambdaVersion")
+
+    def ours(arn: Any) -> bool:
+        return bool(arn) and str(arn).rsplit(":function:", 1)[-1].split(":")[0] in functions
+
+    problems = []
+    if not ours(pre_sign_up):
+        problems.append(
+            f"pre sign-up trigger {pre_sign_up} is not one of the stack's "
+            "functions (sign-ups would skip the Medical Council register check)"
+        )
+    if not ours(pre_token):
+        problems.append(
+            f"pre token generation trigger {pre_token} is not one of the stack's functions"
+        )
+    elif version != "V2_0":
+        problems.append(f"pre token generation is {version}, not V2_0 (no access-token claims)")
+    if problems:
+        return failed(f"{pool}: " + "; ".join(problems))
+    return passed(f"{pool}: pre sign-up {pre_sign_up}; pre token generation V2_0 {pre_token}")
+
+
+def user_pool_threat_protection(pool: str, description: Mapping[str, Any]) -> Outcome:
+    mode = (description.get("UserPoolAddOns") or {}).get("AdvancedSecurityMode")
+    evidence = f"{pool}: AdvancedSecurityMode={mode}"
+    return passed(evidence) if mode == "ENFORCED" else failed(evidence)
+
+
+# ---------------------------------------------------------------------------- API stages
+
+
+def stage_throttled(
+    stage: str, settings: Mapping[str, Any], *, rate_limit: float, burst_limit: int
+) -> Outcome:
+    """The stage-wide method settings (``*/*``) throttle at the configured rate and burst."""
+    wide = (settings.get("methodSettings") or {}).get("*/*") or {}
+    rate, burst = wide.get("throttlingRateLimit"), wide.get("throttlingBurstLimit")
+    evidence = f"{stage}: */* throttling rate {rate}/s, burst {burst}"
+    if rate is None or burst is None or float(rate) <= 0 or int(burst) <= 0:
+        return failed(f"{evidence}; no stage-wide throttling")
+    if float(rate) != float(rate_limit) or int(burst) != int(burst_limit):
+        return failed(f"{evidence}; the stage configures {rate_limit}/s, burst {burst_limit}")
+    return passed(f"{evidence} as the stage configures")
+
+
+def stage_without_data_trace(stage: str, settings: Mapping[str, Any]) -> Outcome:
+    """No method logs full requests and responses (they would carry patient data)."""
+    traced = sorted(
+        path
+        for path, s in (settings.get("methodSettings") or {}).items()
+        if isinstance(s, Mapping) and s.get("dataTraceEnabled") is True
+    )
+    if traced:
+        return failed(
+            f"{stage}: data trace logging on for {traced}: request and response "
+            "bodies would reach CloudWatch Logs"
+        )
+    return passed(f"{stage}: no method logs request or response bodies")
+
+
+def stage_protected_by_waf(stage: str, web_acl: Mapping[str, Any] | None) -> Outcome:
+    if not web_acl:
+        return failed(f"{stage}: no WAF web ACL associated")
+    statements_ = [r.get("Statement") or {} for r in as_list(web_acl.get("Rules"))]
+    rate = [s["RateBasedStatement"].get("Limit") for s in statements_ if "RateBasedStatement" in s]
+    managed = [
+        s["ManagedRuleGroupStatement"].get("Name")
+        for s in statements_
+        if "ManagedRuleGroupStatement" in s
+    ]
+    if not rate:
+        return failed(f"{stage}: web ACL {web_acl.get('Name')} has no rate-based rule")
+    return passed(
+        f"{stage}: web ACL {web_acl.get('Name')}, per-IP rate limit {rate[0]}, "
+        f"managed rule groups {managed}"
+    )

@@ -54,12 +54,23 @@ class Record:
             "functionName": "hub-p1-api",
         }
     )
-    resources: list[Any] = field(default_factory=list)
+    resources: list[Any] = field(
+        default_factory=lambda: [
+            {"type": "aws:lambda/function:Function", "name": n, "id": f"hub-p1-{n}"}
+            for n in ("pre-sign-up", "pre-token")
+        ]
+    )
     gaps: list[Any] = field(default_factory=list)
 
 
 def expectations(record: Record | None = None, **overrides: Any) -> Expectations:
-    args: dict[str, Any] = {"phase": 1, "audit_retention_years": 7, "federation": {}}
+    args: dict[str, Any] = {
+        "phase": 1,
+        "audit_retention_years": 7,
+        "federation": {},
+        "waf": True,
+        "throttle": (50.0, 100),
+    }
     args.update(overrides)
     return expectations_from_record(record or Record(), **args)
 
@@ -125,6 +136,26 @@ def compliant_snapshot() -> dict[str, Any]:
         "KeyUsage": "ENCRYPT_DECRYPT",
     }
     rotation = {"KeyRotationEnabled": True, "RotationPeriodInDays": 365}
+    key_policy = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Sid": "KeyAdministrationOnly",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                    "Action": ["kms:Describe*", "kms:Put*", "kms:Enable*"],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "Service",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/svc"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": "*",
+                },
+            ]
+        }
+    )
     audit = _bucket(AUDIT, AUDIT_KEY, logging_to=LOGS)
     audit["object_lock"] = {
         "ObjectLockEnabled": "Enabled",
@@ -140,10 +171,20 @@ def compliant_snapshot() -> dict[str, Any]:
             {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"arn:aws:s3:::{SHARDS}/*"},
         ]
     }
-    return {
+    snapshot: dict[str, Any] = {
         "keys": {
-            "records": {"arn": RECORDS_KEY, "metadata": symmetric, "rotation": rotation},
-            "audit": {"arn": AUDIT_KEY, "metadata": symmetric, "rotation": rotation},
+            "records": {
+                "arn": RECORDS_KEY,
+                "metadata": symmetric,
+                "rotation": rotation,
+                "policy": key_policy,
+            },
+            "audit": {
+                "arn": AUDIT_KEY,
+                "metadata": symmetric,
+                "rotation": rotation,
+                "policy": key_policy,
+            },
             "signing": {
                 "arn": SIGNING_KEY,
                 "rotation": None,
@@ -254,6 +295,68 @@ def compliant_snapshot() -> dict[str, Any]:
         },
     }
 
+    snapshot["keys"]["signing"]["policy"] = key_policy
+    shard_arn = f"arn:aws:s3:::{SHARDS}"
+    shard_policy = json.loads(snapshot["buckets"]["shard"]["policy"])
+    shard_policy["Statement"] += [
+        {
+            "Sid": "DenyPutWithoutSseKms",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{shard_arn}/*",
+            "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+        },
+        {
+            "Sid": "DenyPutWithAnotherKey",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{shard_arn}/*",
+            "Condition": {
+                "StringNotEqualsIfExists": {
+                    "s3:x-amz-server-side-encryption-aws-kms-key-id": RECORDS_KEY
+                }
+            },
+        },
+    ]
+    snapshot["buckets"]["shard"]["policy"] = json.dumps(shard_policy)
+    snapshot["user_pool"]["description"].update(
+        {
+            "LambdaConfig": {
+                "PreSignUp": f"arn:aws:lambda:ap-east-1:{ACCOUNT}:function:hub-p1-pre-sign-up",
+                "PreTokenGenerationConfig": {
+                    "LambdaVersion": "V2_0",
+                    "LambdaArn": f"arn:aws:lambda:ap-east-1:{ACCOUNT}:function:hub-p1-pre-token",
+                },
+            },
+            "UserPoolAddOns": {"AdvancedSecurityMode": "ENFORCED"},
+        }
+    )
+    snapshot["api"]["stages"] = [
+        {
+            "stageName": "v1",
+            "methodSettings": {
+                "*/*": {
+                    "throttlingRateLimit": 50.0,
+                    "throttlingBurstLimit": 100,
+                    "dataTraceEnabled": False,
+                }
+            },
+        }
+    ]
+    snapshot["api"]["web_acls"] = {
+        "v1": {
+            "Name": "waf",
+            "Rules": [{"Name": "rate", "Statement": {"RateBasedStatement": {"Limit": 2000}}}],
+        }
+    }
+    for name in ("hub-p1-pre-sign-up", "hub-p1-pre-token"):
+        snapshot["functions"][name] = {**snapshot["functions"]["hub-p1-api"], "name": name}
+        group = f"/aws/lambda/{name}"
+        snapshot["log_groups"][group] = _log_group(group, 365)
+    return snapshot
+
 
 def report(snapshot: dict[str, Any], expect: Expectations | None = None) -> VerifyReport:
     return VerifyReport("phase1-specialist", evaluate(expect or expectations(), snapshot))
@@ -342,9 +445,12 @@ def test_records_key_on_the_ledger_table_fails() -> None:
 def test_unreadable_input_fails_with_the_reason() -> None:
     snapshot = compliant_snapshot()
     snapshot["buckets"]["shard"]["policy"] = {"unreadable": "AccessDenied: no s3:GetBucketPolicy"}
-    [failure] = report(snapshot).failed
-    assert failure.id == "buckets.denies_insecure_transport"
-    assert "AccessDenied" in failure.evidence
+    failures = report(snapshot).failed
+    assert [f.id for f in failures] == [
+        "buckets.denies_insecure_transport",
+        "buckets.requires_sse_kms_puts",
+    ]
+    assert all("AccessDenied" in f.evidence for f in failures)
 
 
 def test_resource_missing_from_the_snapshot_fails() -> None:
@@ -389,7 +495,7 @@ class Gap:
 
 def _record_with_api_gap() -> Record:
     record = Record()
-    record.resources = [
+    record.resources += [
         {
             "type": "aws:apigateway/restApi:RestApi",
             "name": "service-api",
@@ -421,7 +527,7 @@ def test_api_tls_policy_from_the_declared_value_when_the_emulator_records_a_gap(
 
 def test_declared_tls_policy_is_still_checked() -> None:
     record = _record_with_api_gap()
-    record.resources[0]["inputs"]["securityPolicy"] = "TLS_1_2"
+    record.resources[-1]["inputs"]["securityPolicy"] = "TLS_1_2"
     snapshot = compliant_snapshot()
     del snapshot["api"]["rest_api"]["securityPolicy"]
     assert [c.id for c in report(snapshot, expectations(record)).failed] == ["api.tls_policy"]
@@ -430,7 +536,7 @@ def test_declared_tls_policy_is_still_checked() -> None:
 def test_conditional_bucket_policy_checked_as_declared_under_a_gap() -> None:
     declared = compliant_snapshot()["buckets"]["shard"]["policy"]
     record = Record()
-    record.resources = [
+    record.resources += [
         {
             "type": "aws:s3/bucketPolicy:BucketPolicy",
             "name": "storage-shards-policy",
@@ -448,14 +554,17 @@ def test_conditional_bucket_policy_checked_as_declared_under_a_gap() -> None:
     ]
     snapshot = compliant_snapshot()
     snapshot["buckets"]["shard"]["policy"] = json.dumps({"Statement": []})  # what moto holds
-    assert [c.id for c in report(snapshot).failed] == ["buckets.denies_insecure_transport"]
+    assert [c.id for c in report(snapshot).failed] == [
+        "buckets.denies_insecure_transport",
+        "buckets.requires_sse_kms_puts",
+    ]
     check = report(snapshot, expectations(record)).result(
         "buckets.denies_insecure_transport", SHARDS
     )
     assert check.status == "pass"
     assert "as declared (emulator gap: moto ignores Condition blocks)" in check.evidence
     # a declared document without the deny still fails
-    record.resources[0]["inputs"]["policy"] = json.dumps({"Statement": []})
+    record.resources[-1]["inputs"]["policy"] = json.dumps({"Statement": []})
     assert (
         report(snapshot, expectations(record))
         .result("buckets.denies_insecure_transport", SHARDS)
@@ -512,3 +621,12 @@ def test_snapshot_is_not_mutated() -> None:
     before = copy.deepcopy(snapshot)
     report(snapshot)
     assert snapshot == before
+
+
+def test_waf_not_applicable_where_the_phase_has_none() -> None:
+    result = report(compliant_snapshot(), expectations(waf=False))
+    [waf] = [c for c in result.checks if c.id == "api.waf_attached"]
+    assert waf.status == "n/a"
+    snapshot = compliant_snapshot()
+    snapshot["api"]["web_acls"] = {"v1": None}
+    assert [c.id for c in report(snapshot).failed] == ["api.waf_attached"]

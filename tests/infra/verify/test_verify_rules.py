@@ -689,3 +689,244 @@ def test_log_group_encrypted_retained() -> None:
         ).status
         == "fail"
     )
+
+
+# ------------------------------------------------------------------ key policies
+
+ROOT = "arn:aws:iam::123456789012:root"
+
+
+def _key_policy(*statements: dict[str, object]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+ADMIN = {
+    "Sid": "KeyAdministrationOnly",
+    "Effect": "Allow",
+    "Principal": {"AWS": ROOT},
+    "Action": ["kms:Create*", "kms:Describe*", "kms:Put*", "kms:Disable*"],
+    "Resource": "*",
+}
+
+
+def test_key_policy_root_admin_only() -> None:
+    service = {
+        "Sid": "Service",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:role/svc"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": "*",
+    }
+    via_dynamodb = {
+        "Sid": "ViaDynamoDB",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": ["kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": "dynamodb.x"}},
+    }
+    public_key = {
+        "Sid": "ReadPublicKey",
+        "Effect": "Allow",
+        "Principal": {"AWS": ROOT},
+        "Action": ["kms:GetPublicKey", "kms:Verify"],
+        "Resource": "*",
+    }
+    policy = _key_policy(ADMIN, service, via_dynamodb, public_key)
+    assert rules.key_policy_root_admin_only("k", policy, account_id="123456789012").status == "pass"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {
+            "Sid": "Default",
+            "Effect": "Allow",
+            "Principal": {"AWS": ROOT},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "RootDecrypts",
+            "Effect": "Allow",
+            "Principal": {"AWS": "123456789012"},
+            "Action": ["kms:Decrypt"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "RootSigns",
+            "Effect": "Allow",
+            "Principal": {"AWS": ROOT},
+            "Action": ["kms:Sign"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "Everyone",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": ["kms:Generate*"],
+            "Resource": "*",
+        },
+    ],
+)
+def test_key_policy_giving_root_crypto_fails(statement: dict[str, object]) -> None:
+    policy = _key_policy(ADMIN, statement)
+    outcome = rules.key_policy_root_admin_only("k", policy, account_id="123456789012")
+    assert outcome.status == "fail"
+    assert str(statement["Sid"]) in outcome.evidence
+
+
+def test_missing_key_policy_fails() -> None:
+    assert rules.key_policy_root_admin_only("k", None, account_id="1").status == "fail"
+
+
+def _sse_denies(algorithm: str = "aws:kms", key: str = KEY) -> dict[str, object]:
+    objects = f"{BUCKET_ARN}/*"
+    return {
+        "Statement": [
+            {
+                "Sid": "NoKms",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": objects,
+                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": algorithm}},
+            },
+            {
+                "Sid": "OtherKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": objects,
+                "Condition": {
+                    "StringNotEqualsIfExists": {
+                        "s3:x-amz-server-side-encryption-aws-kms-key-id": key
+                    }
+                },
+            },
+        ]
+    }
+
+
+def test_shard_bucket_requires_sse_kms_puts() -> None:
+    assert (
+        rules.bucket_requires_sse_kms_puts("b", BUCKET_ARN, _sse_denies(), kms_key_arn=KEY).status
+        == "pass"
+    )
+    assert (
+        rules.bucket_requires_sse_kms_puts(
+            "b", BUCKET_ARN, _sse_denies("AES256"), kms_key_arn=KEY
+        ).status
+        == "fail"
+    )
+    assert (
+        rules.bucket_requires_sse_kms_puts(
+            "b", BUCKET_ARN, _sse_denies(key=OTHER_KEY), kms_key_arn=KEY
+        ).status
+        == "fail"
+    )
+    only_first = {"Statement": _sse_denies()["Statement"][:1]}  # type: ignore[index]
+    assert (
+        rules.bucket_requires_sse_kms_puts("b", BUCKET_ARN, only_first, kms_key_arn=KEY).status
+        == "fail"
+    )
+    assert (
+        rules.bucket_requires_sse_kms_puts("b", BUCKET_ARN, None, kms_key_arn=KEY).status == "fail"
+    )
+
+
+# ------------------------------------------------------------------ more Cognito
+
+FUNCTIONS = ["hub-p1-pre-sign-up", "hub-p1-pre-token"]
+LAMBDA = "arn:aws:lambda:ap-east-1:123456789012:function:"
+
+
+def _triggers(sign_up: str | None, token: str | None, version: str = "V2_0") -> dict[str, object]:
+    config: dict[str, object] = {}
+    if sign_up:
+        config["PreSignUp"] = LAMBDA + sign_up
+    if token:
+        config["PreTokenGenerationConfig"] = {"LambdaArn": LAMBDA + token, "LambdaVersion": version}
+    return {"LambdaConfig": config}
+
+
+def test_triggers_configured() -> None:
+    good = _triggers(*FUNCTIONS)
+    assert rules.user_pool_triggers_configured("p", good, functions=FUNCTIONS).status == "pass"
+    for bad in (
+        _triggers(None, FUNCTIONS[1]),
+        _triggers(FUNCTIONS[0], None),
+        _triggers("someone-elses-fn", FUNCTIONS[1]),
+        _triggers(*FUNCTIONS, version="V1_0"),
+        {},
+    ):
+        assert rules.user_pool_triggers_configured("p", bad, functions=FUNCTIONS).status == "fail"
+
+
+def test_threat_protection() -> None:
+    enforced = {"UserPoolAddOns": {"AdvancedSecurityMode": "ENFORCED"}}
+    audit = {"UserPoolAddOns": {"AdvancedSecurityMode": "AUDIT"}}
+    assert rules.user_pool_threat_protection("p", enforced).status == "pass"
+    assert rules.user_pool_threat_protection("p", audit).status == "fail"
+    assert rules.user_pool_threat_protection("p", {}).status == "fail"
+
+
+# ------------------------------------------------------------------ API stages
+
+
+def _stage(**settings: object) -> dict[str, object]:
+    wide = {"throttlingRateLimit": 50.0, "throttlingBurstLimit": 100, "dataTraceEnabled": False}
+    wide.update(settings)
+    return {"stageName": "v1", "methodSettings": {"*/*": wide}}
+
+
+def test_stage_throttled_as_configured() -> None:
+    assert rules.stage_throttled("s", _stage(), rate_limit=50, burst_limit=100).status == "pass"
+    assert (
+        rules.stage_throttled(
+            "s", _stage(throttlingRateLimit=5000.0), rate_limit=50, burst_limit=100
+        ).status
+        == "fail"
+    )
+    assert (
+        rules.stage_throttled(
+            "s", _stage(throttlingRateLimit=-1.0), rate_limit=50, burst_limit=100
+        ).status
+        == "fail"
+    )
+    assert (
+        rules.stage_throttled("s", {"methodSettings": {}}, rate_limit=50, burst_limit=100).status
+        == "fail"
+    )
+
+
+def test_stage_without_data_trace() -> None:
+    assert rules.stage_without_data_trace("s", _stage()).status == "pass"
+    traced = {
+        "methodSettings": {
+            **_stage()["methodSettings"],  # type: ignore[dict-item]
+            "records/GET": {"dataTraceEnabled": True},
+        }
+    }
+    outcome = rules.stage_without_data_trace("s", traced)
+    assert outcome.status == "fail"
+    assert "records/GET" in outcome.evidence
+
+
+def test_stage_protected_by_waf() -> None:
+    acl = {
+        "Name": "waf",
+        "Rules": [
+            {"Name": "rate", "Statement": {"RateBasedStatement": {"Limit": 2000}}},
+            {
+                "Name": "common",
+                "Statement": {
+                    "ManagedRuleGroupStatement": {"Name": "AWSManagedRulesCommonRuleSet"}
+                },
+            },
+        ],
+    }
+    assert rules.stage_protected_by_waf("s", acl).status == "pass"
+    no_rate = {"Name": "waf", "Rules": acl["Rules"][1:]}  # type: ignore[index]
+    assert rules.stage_protected_by_waf("s", no_rate).status == "fail"
+    assert rules.stage_protected_by_waf("s", None).status == "fail"
