@@ -1,0 +1,210 @@
+"""Attacks on bearer tokens: each must be a 401, with the same opaque error.
+
+Forged tokens are signed with moto's own Cognito signing key (moto ships it), so a
+token that differs from a genuine one in a single claim proves that exactly that
+claim is checked; the positive control shows such a forged token is otherwise
+accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from hub_testkit import PASSWORD, Hub
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from moto.utilities.utils import load_resource
+
+from app import local
+from app.identity.tokens import InvalidToken, JwksSource
+
+MOTO_KEY = RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+USER = "dr-outsider"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def forge(
+    hub: Hub, key: Any = MOTO_KEY, header: dict[str, Any] | None = None, **changes: Any
+) -> str:
+    claims = claims_of(hub.people[USER].token)
+    claims.update(changes)
+    for name, value in changes.items():
+        if value is None:
+            del claims[name]
+    return jwt.encode(header or {"alg": "RS256", "kid": "dummy"}, claims, key)
+
+
+def status(hub: Hub, token: str) -> int:
+    response = hub.client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    if response.status_code == 401:
+        assert response.json() == {
+            "error": {"code": "unauthenticated", "message": "A valid bearer token is required."}
+        }
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    return response.status_code
+
+
+def test_positive_control_a_forged_token_with_genuine_claims_is_accepted(hub: Hub) -> None:
+    assert status(hub, forge(hub)) == 200
+    assert status(hub, hub.people[USER].token) == 200
+
+
+def test_alg_none(hub: Hub) -> None:
+    genuine = hub.people[USER].token
+    header = b64(json.dumps({"alg": "none", "kid": "dummy", "typ": "JWT"}).encode())
+    assert status(hub, f"{header}.{genuine.split('.')[1]}.") == 401
+
+
+def test_hs256_signed_with_the_public_key(hub: Hub) -> None:
+    # joserfc refuses to build this key at all, so the attacker's token is made by hand.
+    public_pem = MOTO_KEY.as_pem(private=False)
+    header = b64(json.dumps({"alg": "HS256", "kid": "dummy", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims_of(hub.people[USER].token)).encode())
+    mac = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    assert status(hub, f"{header}.{payload}.{b64(mac)}") == 401
+
+
+def test_unknown_kid(hub: Hub) -> None:
+    attacker = RSAKey.generate_key(2048, parameters={"kid": "attacker"})
+    assert status(hub, forge(hub, attacker, {"alg": "RS256", "kid": "attacker"})) == 401
+
+
+def test_right_kid_wrong_key(hub: Hub) -> None:
+    attacker = RSAKey.generate_key(2048, parameters={"kid": "dummy"})
+    assert status(hub, forge(hub, attacker)) == 401
+
+
+def test_wrong_issuer(hub: Hub) -> None:
+    issuer = "https://cognito-idp.ap-east-1.amazonaws.com/ap-east-1_attacker"
+    assert status(hub, forge(hub, iss=issuer)) == 401
+
+
+def test_wrong_client(hub: Hub) -> None:
+    assert status(hub, forge(hub, client_id="another-client")) == 401
+
+
+def test_missing_client(hub: Hub) -> None:
+    assert status(hub, forge(hub, client_id=None)) == 401
+
+
+def test_id_token_where_an_access_token_is_required(hub: Hub) -> None:
+    assert claims_of(hub.people[USER].id_token)["token_use"] == "id"
+    assert status(hub, hub.people[USER].id_token) == 401
+
+
+def test_access_token_relabelled_as_id_token(hub: Hub) -> None:
+    assert status(hub, forge(hub, token_use="id")) == 401
+
+
+def test_expired(hub: Hub) -> None:
+    now = int(time.time())
+    assert status(hub, forge(hub, iat=now - 7200, exp=now - 3600)) == 401
+
+
+def test_expired_just_beyond_leeway(hub: Hub) -> None:
+    now = int(time.time())
+    leeway = hub.settings.token_leeway_seconds
+    assert status(hub, forge(hub, exp=now - leeway - 5)) == 401
+    assert status(hub, forge(hub, exp=now - leeway + 10)) == 200
+
+
+def test_not_yet_valid(hub: Hub) -> None:
+    now = int(time.time())
+    assert status(hub, forge(hub, nbf=now + 3600)) == 401
+
+
+def test_issued_in_the_future(hub: Hub) -> None:
+    now = int(time.time())
+    assert status(hub, forge(hub, iat=now + 3600, exp=now + 7200)) == 401
+
+
+def test_tampered_payload(hub: Hub) -> None:
+    header, _, signature = hub.people[USER].token.split(".")
+    claims = claims_of(hub.people[USER].token)
+    claims["username"] = "dr-lead"
+    claims["cognito:groups"] = ["doctor", "platform_admin"]
+    payload = b64(json.dumps(claims).encode())
+    assert status(hub, f"{header}.{payload}.{signature}") == 401
+
+
+def test_token_from_another_user_pool(hub: Hub) -> None:
+    cognito = boto3.client("cognito-idp", region_name="ap-east-1", endpoint_url=hub.endpoint)
+    pool_id, client_id = local.create_user_pool(cognito, "another-pool")
+    local.create_user(
+        cognito,
+        pool_id,
+        USER,
+        PASSWORD,
+        groups=["doctor"],
+        reg_no="M20004",
+        institution="harbour-cardiac-alliance",
+    )
+    foreign = local.login(cognito, pool_id, client_id, USER, PASSWORD)["AccessToken"]
+    # Same username, same signing key on the emulator: only iss and client_id differ.
+    assert claims_of(foreign)["username"] == USER
+    assert status(hub, foreign) == 401
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "a.b", "a.b.c", "Bearer", "x" * 5000, "e30.e30.", "%%%.%%%.%%%"],
+)
+def test_garbage(hub: Hub, value: str) -> None:
+    response = hub.client.get("/me", headers={"Authorization": f"Bearer {value}"})
+    assert response.status_code == 401
+
+
+def test_other_schemes_are_refused(hub: Hub) -> None:
+    token = hub.people[USER].token
+    assert hub.client.get("/me", headers={"Authorization": f"Basic {token}"}).status_code == 401
+    assert hub.client.get("/me", headers={"Authorization": token}).status_code == 401
+
+
+class CountingFetch:
+    def __init__(self, keys: list[dict[str, Any]]):
+        self.keys = keys
+        self.calls = 0
+
+    def __call__(self, _url: str) -> dict[str, Any]:
+        self.calls += 1
+        return {"keys": self.keys}
+
+
+def test_jwks_is_cached_and_refreshed_once_on_an_unknown_kid() -> None:
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    rotated = RSAKey.generate_key(2048, parameters={"kid": "k2"})
+    fetch = CountingFetch([key.as_dict(private=False)])
+    now = [0.0]
+    source = JwksSource("https://example.invalid/jwks", fetch=fetch, clock=lambda: now[0])
+    source.key_set_for("k1")
+    source.key_set_for("k1")
+    assert fetch.calls == 1  # cached
+    fetch.keys = [key.as_dict(private=False), rotated.as_dict(private=False)]
+    now[0] = 60.0
+    source.key_set_for("k2")  # unknown kid: one refresh finds the rotated key
+    assert fetch.calls == 2
+    with pytest.raises(InvalidToken):
+        source.key_set_for("forged")
+    with pytest.raises(InvalidToken):
+        source.key_set_for("forged-again")
+    # Unknown kids within the refresh interval do not hammer the JWKS endpoint.
+    assert fetch.calls == 2
+    now[0] = 200.0
+    with pytest.raises(InvalidToken):
+        source.key_set_for("forged")
+    assert fetch.calls == 3
