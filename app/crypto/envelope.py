@@ -593,7 +593,10 @@ def _pieces(source: Source, shard_size: int) -> Iterator[bytes | memoryview]:
             yield view[start : start + shard_size]
         return
     if isinstance(source, bytearray | memoryview):
-        yield from _pieces(bytes(source), shard_size)
+        # Mutable: copy shard by shard (not the whole record) so workers see stable bytes.
+        mutable = memoryview(source).cast("B")
+        for start in range(0, len(mutable), shard_size):
+            yield bytes(mutable[start : start + shard_size])
         return
     if isinstance(source, io.IOBase) or callable(getattr(source, "read", None)):
         reader: Any = source

@@ -41,7 +41,7 @@ def _chunked(data: bytes, cuts: list[int]) -> Iterator[bytes]:
 def records(draw: st.DrawFn) -> tuple[bytes, str, list[int], int]:
     size = draw(st.sampled_from(EDGE_SIZES) | st.integers(0, SMALL_SHARD * 12))
     data = draw(st.binary(min_size=size, max_size=size))
-    shape = draw(st.sampled_from(["bytes", "file", "chunks"]))
+    shape = draw(st.sampled_from(["bytes", "bytearray", "memoryview", "file", "chunks"]))
     cuts = draw(st.lists(st.integers(0, 10_000), max_size=8))
     parallelism = draw(st.sampled_from([1, 3]))
     return data, shape, cuts, parallelism
@@ -50,6 +50,10 @@ def records(draw: st.DrawFn) -> tuple[bytes, str, list[int], int]:
 def _source(data: bytes, shape: str, cuts: list[int]) -> object:
     if shape == "bytes":
         return data
+    if shape == "bytearray":
+        return bytearray(data)
+    if shape == "memoryview":
+        return memoryview(data)
     if shape == "file":
         return io.BytesIO(data)
     return _chunked(data, cuts)
