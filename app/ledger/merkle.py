@@ -264,9 +264,12 @@ def consistency_proof_length(old_size: int, new_size: int) -> int:
     return length - shift + (0 if old_size == 1 << shift else 1)
 
 
+_HASH_TYPES = (bytes, bytearray)
+
+
 def _check_hash(what: str, value: object) -> None:
-    if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
-        size = len(value) if isinstance(value, bytes | bytearray) else type(value).__name__
+    if not isinstance(value, _HASH_TYPES) or len(value) != HASH_SIZE:
+        size = len(value) if isinstance(value, _HASH_TYPES) else type(value).__name__
         raise InvalidHashLength(f"{what} must be {HASH_SIZE} bytes, got {size}")
 
 
@@ -274,7 +277,9 @@ def _check_proof(proof: Sequence[bytes], expected: int) -> None:
     if len(proof) != expected:
         raise InvalidProofLength(f"proof has {len(proof)} hashes, expected {expected}")
     for i, h in enumerate(proof):
-        _check_hash(f"proof[{i}]", h)
+        # Cheap exact-type test first: this runs for every element of every proof verified.
+        if type(h) not in _HASH_TYPES or len(h) != HASH_SIZE:
+            _check_hash(f"proof[{i}]", h)
 
 
 def _check_root(what: str, computed: bytes, expected: bytes) -> None:
@@ -302,16 +307,17 @@ def verify_inclusion(
     _check_proof(proof, inclusion_proof_length(index, size))
 
     fn, sn, r = index, size - 1, bytes(leaf_hash)
+    # node_hash inlined, names bound locally: this loop is the verifier's hot path.
+    hash_, prefix = sha256, NODE_PREFIX
     for p in proof:
-        # node_hash inlined: this loop is the verifier's hot path.
         if fn & 1 or fn == sn:
-            r = sha256(NODE_PREFIX + p + r).digest()
+            r = hash_(prefix + p + r).digest()
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = sha256(NODE_PREFIX + r + p).digest()
+            r = hash_(prefix + r + p).digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:  # unreachable after the length check; kept as the RFC's final condition
