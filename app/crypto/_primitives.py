@@ -20,9 +20,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 FORMAT_VERSION = "hub-sealed-record/1"
 DATA_KEY_BYTES = 32
@@ -34,9 +32,9 @@ NONCE_BYTES = 12
 # The nonce is the shard index; 2**32 shards of even 16 bytes is far beyond any record.
 MAX_SHARDS = 2**32 - 1
 
-_LABEL_ENCRYPTION = b"shard-encryption-key"
-_LABEL_COMMITMENT = b"key-commitment"
-_LABEL_MANIFEST_MAC = b"manifest-mac-key"
+LABEL_ENCRYPTION = b"shard-encryption-key"
+LABEL_COMMITMENT = b"key-commitment"
+LABEL_MANIFEST_MAC = b"manifest-mac-key"
 
 
 @dataclass(frozen=True, repr=False)
@@ -59,22 +57,33 @@ def _length_prefixed(*parts: bytes) -> bytes:
     return b"".join(struct.pack(">I", len(p)) + p for p in parts)
 
 
-def _hkdf(data_key: bytes, salt: bytes, label: bytes, context: Mapping[str, str]) -> bytes:
-    # The encryption context is in every info string, so subkeys (and thus the
-    # commitment) are bound to the context even if a key service ignored it.
-    info = _length_prefixed(FORMAT_VERSION.encode("ascii"), label, canonical_json(dict(context)))
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(data_key)
-
-
 def derive_subkeys(data_key: bytes, salt: bytes, context: Mapping[str, str]) -> Subkeys:
-    """Derive the shard key, the key-commitment value and the manifest MAC key."""
+    """Derive the shard key, the key-commitment value and the manifest MAC key.
+
+    HKDF-SHA256 (RFC 5869) with L = 32: one extract, then for each label a single expand
+    block ``T(1) = HMAC(PRK, info || 0x01)``; tests check it equals cryptography's HKDF.
+    The encryption context is in every ``info``, so subkeys (and the commitment) are
+    bound to the context even if a key service ignored it.
+    """
     if len(data_key) != DATA_KEY_BYTES or len(salt) != SALT_BYTES:
         raise ValueError("data key and salt must be 32 bytes each")
+    prk = hmac.digest(salt, data_key, "sha256")
+    context_bytes = canonical_json(dict(context))
+
+    def expand(label: bytes) -> bytes:
+        info = _length_prefixed(FORMAT_VERSION.encode("ascii"), label, context_bytes)
+        return hmac.digest(prk, info + b"\x01", "sha256")
+
     return Subkeys(
-        encryption_key=_hkdf(data_key, salt, _LABEL_ENCRYPTION, context),
-        commitment=_hkdf(data_key, salt, _LABEL_COMMITMENT, context),
-        mac_key=_hkdf(data_key, salt, _LABEL_MANIFEST_MAC, context),
+        encryption_key=expand(LABEL_ENCRYPTION),
+        commitment=expand(LABEL_COMMITMENT),
+        mac_key=expand(LABEL_MANIFEST_MAC),
     )
+
+
+def hkdf_info(label: bytes, context: Mapping[str, str]) -> bytes:
+    """The HKDF ``info`` for ``label`` (exposed so tests can cross-check the derivation)."""
+    return _length_prefixed(FORMAT_VERSION.encode("ascii"), label, canonical_json(dict(context)))
 
 
 def shard_nonce(index: int) -> bytes:

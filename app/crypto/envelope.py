@@ -19,7 +19,6 @@ Guarantees:
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import json
 import os
@@ -152,6 +151,29 @@ def _unb64(value: object) -> bytes:
     return decoded
 
 
+def _manifest_body(
+    *,
+    context: RecordContext,
+    encrypted_data_key: bytes,
+    key_salt: bytes,
+    shard_size: int,
+    total_length: int,
+    shards: tuple[ShardEntry, ...],
+    commitment: bytes,
+) -> dict[str, Any]:
+    """The JSON object of every manifest field except ``mac`` (what the MAC covers)."""
+    return {
+        "format": FORMAT_VERSION,
+        "encryption_context": context.encryption_context(),
+        "encrypted_data_key": _b64(encrypted_data_key),
+        "key_salt": _b64(key_salt),
+        "shard_size": shard_size,
+        "total_length": total_length,
+        "shards": [{"size": s.size, "sha256": s.sha256.hex()} for s in shards],
+        "commitment": _b64(commitment),
+    }
+
+
 @dataclass(frozen=True)
 class Manifest:
     """The public description of one sealed record version (see ``ShardedEnvelope``).
@@ -236,16 +258,15 @@ class Manifest:
         )
 
     def _body(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT_VERSION,
-            "encryption_context": self.context.encryption_context(),
-            "encrypted_data_key": _b64(self.encrypted_data_key),
-            "key_salt": _b64(self.key_salt),
-            "shard_size": self.shard_size,
-            "total_length": self.total_length,
-            "shards": [{"size": s.size, "sha256": s.sha256.hex()} for s in self.shards],
-            "commitment": _b64(self.commitment),
-        }
+        return _manifest_body(
+            context=self.context,
+            encrypted_data_key=self.encrypted_data_key,
+            key_salt=self.key_salt,
+            shard_size=self.shard_size,
+            total_length=self.total_length,
+            shards=self.shards,
+            commitment=self.commitment,
+        )
 
     def authenticated_bytes(self) -> bytes:
         """The canonical bytes the manifest MAC covers: every field except ``mac``."""
@@ -569,18 +590,17 @@ class SealingStream:
             entries.append(entry)
             yield SealedShard(index, ciphertext)
 
-        body = Manifest(
-            context=self._context,
-            encrypted_data_key=self._encrypted_data_key,
-            key_salt=self._salt,
-            shard_size=self._shard_size,
-            total_length=self._length,
-            shards=tuple(entries),
-            commitment=subkeys.commitment,
-            mac=bytes(prim.MAC_BYTES),
-        )
-        mac = prim.manifest_mac(subkeys.mac_key, body.authenticated_bytes())
-        self._manifest = dataclasses.replace(body, mac=mac)
+        fields: dict[str, Any] = {
+            "context": self._context,
+            "encrypted_data_key": self._encrypted_data_key,
+            "key_salt": self._salt,
+            "shard_size": self._shard_size,
+            "total_length": self._length,
+            "shards": tuple(entries),
+            "commitment": subkeys.commitment,
+        }
+        mac = prim.manifest_mac(subkeys.mac_key, prim.canonical_json(_manifest_body(**fields)))
+        self._manifest = Manifest(**fields, mac=mac)
         # Best effort: Python cannot wipe memory, but the subkeys need not outlive the seal.
         self._subkeys = None
 

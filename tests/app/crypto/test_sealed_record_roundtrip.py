@@ -314,3 +314,20 @@ def test_subkeys_are_separate_and_bound_to_the_encryption_context() -> None:
         assert other.encryption_key != subkeys.encryption_key, field
     assert _primitives.derive_subkeys(key, os.urandom(32), ctx).commitment != subkeys.commitment
     assert repr(subkeys.encryption_key) not in repr(subkeys)  # repr never shows key bytes
+
+
+def test_subkey_derivation_is_rfc5869_hkdf_sha256() -> None:
+    """The one-block HKDF in _primitives equals cryptography's HKDF for every label."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key, salt = os.urandom(32), os.urandom(32)
+    ctx = CONTEXT.encryption_context()
+    subkeys = _primitives.derive_subkeys(key, salt, ctx)
+    for label, value in [
+        (_primitives.LABEL_ENCRYPTION, subkeys.encryption_key),
+        (_primitives.LABEL_COMMITMENT, subkeys.commitment),
+        (_primitives.LABEL_MANIFEST_MAC, subkeys.mac_key),
+    ]:
+        info = _primitives.hkdf_info(label, ctx)
+        assert HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(key) == value
