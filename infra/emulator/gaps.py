@@ -1,10 +1,10 @@
 """The properties the emulator declares but cannot make the emulator enforce.
 
 Each gap says what was not enforced, why, and which checks cover the property instead:
-policy-pack policy names (``infra/policies``, kebab-case, pre-deploy, over the declared inputs), verify
-check ids (``infra/verify``, ``<area>.<check>``, post-deploy, against the live resource
-or, where the emulator cannot hold it, the declared document kept in the deployment
-record) and the unit tests that prove the declared property. Only checks that exist are
+policy-pack policy names (``infra/policies``, kebab-case, pre-deploy, over the declared
+inputs), verify check ids (``infra/verify``, ``<area>.<check>``, post-deploy, against the
+live resource or, where the emulator cannot hold it, the declared document kept in the
+deployment record) and the unit tests that prove the declared property. Only checks that exist are
 named. Nothing here pretends: a gap is recorded whenever the matching resource deploys.
 """
 

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 
 from infra.emulator.provision import Context, Declared, provisioner_for
-from infra.emulator.record import ResourceRecord
+from infra.emulator.record import ResourceRecord, redact, unwrap_secrets
 from infra.mockrun import invoke_result
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
@@ -76,7 +76,9 @@ class EmulatorMocks(pulumi.runtime.Mocks):
 
     def _provision(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         provisioner = provisioner_for(args.typ, args.name)
-        inputs = dict(args.inputs)
+        # Secret inputs arrive wrapped; AWS needs the value, the record must not keep it.
+        declared_inputs = dict(args.inputs)
+        inputs = unwrap_secrets(declared_inputs)
         previous = self.previous.get((args.typ, args.name))
         result = provisioner.ensure(
             self.ctx,
@@ -91,7 +93,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             component="",
             id=result.id,
             protect=False,
-            inputs=inputs,
+            inputs=redact(declared_inputs, frozenset()),
             state=dict(result.state),
             locator=dict(result.locator),
         )

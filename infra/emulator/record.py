@@ -244,8 +244,31 @@ def current_release() -> str:
     return f"{package_version()}+{sha}" + ("-dirty" if dirty else "")
 
 
+# How the Pulumi runtime marks a secret value it hands to mocks (pulumi.runtime.rpc).
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def is_wrapped_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """The plain value, with every Pulumi secret wrapper removed (for the AWS calls)."""
+    if is_wrapped_secret(value):
+        return unwrap_secrets(value.get("value"))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
 def redact(value: Any, secrets: frozenset[str]) -> Any:
-    """Replace every string holding a secret value (or under a secret-named key)."""
+    """Replace secrets: values the runtime marks secret, strings holding a known secret
+    value, and values under secret-named keys (``client_secret``, ``password``)."""
+    if is_wrapped_secret(value):
+        return SECRET_PLACEHOLDER
     if isinstance(value, dict):
         return {
             k: (

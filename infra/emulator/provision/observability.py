@@ -43,7 +43,14 @@ class LogGroup(Provisioner):
                 )
             )
         elif i.get("kmsKeyId") and found[0].get("kmsKeyId") != i["kmsKeyId"]:
-            logs.associate_kms_key(logGroupName=name, kmsKeyId=i["kmsKeyId"])
+            # AWS would AssociateKmsKey in place; moto lacks it, so the group is replaced
+            # (an emulated group holds no events worth keeping: nothing delivers to it).
+            logs.delete_log_group(logGroupName=name)
+            logs.create_log_group(
+                **drop_none(
+                    {"logGroupName": name, "kmsKeyId": i.get("kmsKeyId"), "tags": i.get("tags")}
+                )
+            )
         if i.get("retentionInDays"):
             logs.put_retention_policy(
                 logGroupName=name, retentionInDays=as_int(i["retentionInDays"])

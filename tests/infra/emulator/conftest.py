@@ -9,7 +9,8 @@ session's ``deployed_stacks`` (account 123456789012).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -17,15 +18,71 @@ import pytest
 _accounts = itertools.count(210000000001)
 
 
-@pytest.fixture
-def fresh_account(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Credentials for an empty moto account; yields its account id."""
+def _switch_account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     account = str(next(_accounts))
-    sts = boto3.client("sts", endpoint_url=moto_endpoint, region_name="ap-east-1")
+    sts = boto3.session.Session().client("sts", endpoint_url=endpoint, region_name="ap-east-1")
     credentials = sts.assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/hub-emulator-test", RoleSessionName="hub-tests"
     )["Credentials"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials["SecretAccessKey"])
     monkeypatch.setenv("AWS_SESSION_TOKEN", credentials["SessionToken"])
-    yield account
+    return account
+
+
+@pytest.fixture
+def fresh_account(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Credentials for an empty moto account for one test; returns its account id."""
+    return _switch_account(moto_endpoint, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def module_account(moto_endpoint: str) -> Iterator[str]:
+    """One empty moto account shared by a module's tests (a new account costs moto a
+    few seconds to initialise); yields its account id."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _switch_account(moto_endpoint, monkeypatch)
+
+
+def _client(service: str, endpoint: str) -> Any:
+    # A new session each time: the default session caches credentials, and tests switch
+    # accounts by changing them.
+    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name="ap-east-1")
+
+
+def _inventory(endpoint: str) -> dict[str, int]:
+    """How many of each kind of resource the current account holds on the emulator."""
+    kms = _client("kms", endpoint)
+    keys = [k["KeyId"] for k in kms.list_keys()["Keys"]]
+    apigw = _client("apigateway", endpoint)
+    apis = apigw.get_rest_apis()["items"]
+    return {
+        "buckets": len(_client("s3", endpoint).list_buckets()["Buckets"]),
+        "enabled_keys": sum(
+            kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "Enabled" for k in keys
+        ),
+        "aliases": len([a for a in kms.list_aliases()["Aliases"] if "hub-" in a["AliasName"]]),
+        "tables": len(_client("dynamodb", endpoint).list_tables()["TableNames"]),
+        "user_pools": len(
+            _client("cognito-idp", endpoint).list_user_pools(MaxResults=60)["UserPools"]
+        ),
+        "roles": len(_client("iam", endpoint).list_roles()["Roles"]),
+        "functions": len(_client("lambda", endpoint).list_functions()["Functions"]),
+        "rest_apis": len(apis),
+        "deployments": sum(len(apigw.get_deployments(restApiId=a["id"])["items"]) for a in apis),
+        "authorizers": sum(len(apigw.get_authorizers(restApiId=a["id"])["items"]) for a in apis),
+        "log_groups": len(_client("logs", endpoint).describe_log_groups()["logGroups"]),
+        "trails": len(_client("cloudtrail", endpoint).describe_trails()["trailList"]),
+        "topics": len(_client("sns", endpoint).list_topics()["Topics"]),
+        "subscriptions": len(_client("sns", endpoint).list_subscriptions()["Subscriptions"]),
+        "web_acls": len(_client("wafv2", endpoint).list_web_acls(Scope="REGIONAL")["WebACLs"]),
+    }
+
+
+Inventory = Callable[[str], dict[str, int]]
+
+
+@pytest.fixture
+def inventory() -> Inventory:
+    """Counts of each kind of resource the current account holds on the emulator."""
+    return _inventory

@@ -8,16 +8,18 @@ would fail them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
 import pytest
 
-from infra.emulator import DeploymentRecord, load_record, supported_types
+from infra.emulator import DeploymentRecord, deploy, load_record, supported_types
 from infra.mockrun import run_program
 from infra.stage import STACK_PHASES
 
 STACKS = list(STACK_PHASES)
+PHASE1 = "phase1-specialist"
 
 
 def _client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
@@ -171,6 +173,22 @@ def test_gaps_name_checks_that_exist(deployed_stacks: dict[str, DeploymentRecord
                     assert f'"{check}"' in verify_source, check
                 else:
                     assert check in rule_names, check
+
+
+def test_redeploy_updates_in_place_and_never_duplicates(
+    deployed_stacks: dict[str, DeploymentRecord],
+    moto_endpoint: str,
+    hub_state_dir: Path,
+    inventory: Callable[[str], dict[str, int]],
+) -> None:
+    before = inventory(moto_endpoint)
+    first = deployed_stacks[PHASE1]
+    again = deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=hub_state_dir)
+    assert inventory(moto_endpoint) == before
+    assert {(r.type, r.name): r.id for r in again.resources} == {
+        (r.type, r.name): r.id for r in first.resources
+    }
+    assert again.outputs == first.outputs
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -1,0 +1,171 @@
+"""Redeploy, destroy, unknown types, region refusal and secret redaction.
+
+Tests that create or delete resources run in a fresh moto account (``fresh_account``)
+so the session's shared deployment stays intact.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from infra.config_source import read_stage_file
+from infra.emulator import (
+    DeploymentRecord,
+    EmulatorMocks,
+    UnsupportedResourceType,
+    deploy,
+    destroy,
+    load_record,
+)
+from infra.emulator import engine as emulator_engine
+from infra.emulator.provision import Context, provisioner_for
+from infra.mockrun import run_program
+from infra.stage import RegionRefused
+
+Inventory = Callable[[str], dict[str, int]]
+
+PHASE1 = "phase1-specialist"
+
+
+def _client(service: str, endpoint: str) -> Any:
+    # A new session each time: the default session caches credentials, and tests switch
+    # accounts by changing them.
+    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name="ap-east-1")
+
+
+def test_lost_record_redeploy_then_destroy_with_and_without_force(
+    module_account: str, moto_endpoint: str, tmp_path: Path, inventory: Inventory
+) -> None:
+    first = deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=tmp_path / "a")
+    before = inventory(moto_endpoint)
+    # A lost state directory: everything with a physical name is found again. Only KMS
+    # keys (which have none) are created anew, and their aliases move to the new keys.
+    record = deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=tmp_path / "b")
+    after = inventory(moto_endpoint)
+    assert after.pop("enabled_keys") == before.pop("enabled_keys") + 3
+    assert after == before
+    assert record.outputs["userPoolId"] == first.outputs["userPoolId"]
+    assert record.outputs["apiId"] == first.outputs["apiId"]
+    out = record.outputs
+
+    result = destroy(PHASE1, endpoint_url=moto_endpoint, state_dir=tmp_path / "b")
+    kept = dict(result.kept)
+    protected = {r.name for r in record.resources if r.protect}
+    assert protected <= set(kept)
+    assert "protected" in kept["storage-shards"]
+    # a protected bucket keeps its encryption and public access block
+    assert "configures a protected resource" in kept["storage-shards-encryption"]
+    assert "storage-access-logs" not in kept and not result.failed
+    s3 = _client("s3", moto_endpoint)
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == {
+        out["shardBucketName"],
+        out["auditBucketName"],
+    }
+    s3.get_bucket_encryption(Bucket=out["shardBucketName"])
+    s3.get_public_access_block(Bucket=out["shardBucketName"])
+    assert len(_client("dynamodb", moto_endpoint).list_tables()["TableNames"]) == 4
+    assert _client("lambda", moto_endpoint).list_functions()["Functions"] == []
+    assert _client("apigateway", moto_endpoint).get_rest_apis()["items"] == []
+    remaining = load_record(PHASE1, tmp_path / "b")
+    assert remaining is not None and remaining.status == "partially-destroyed"
+    assert {r.name for r in remaining.resources} == set(kept)
+
+    forced = destroy(PHASE1, endpoint_url=moto_endpoint, state_dir=tmp_path / "b", force=True)
+    assert forced.complete and forced.record_removed, forced.failed
+    assert load_record(PHASE1, tmp_path / "b") is None
+    # (record "a" named the same buckets, tables and pool: they are gone too)
+    assert s3.list_buckets()["Buckets"] == []
+    assert _client("dynamodb", moto_endpoint).list_tables()["TableNames"] == []
+    pools = _client("cognito-idp", moto_endpoint).list_user_pools(MaxResults=60)["UserPools"]
+    assert pools == []
+    kms = _client("kms", moto_endpoint)
+    for key in ("recordsKeyArn", "auditKeyArn", "signingKeyArn"):
+        assert kms.describe_key(KeyId=out[key])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def test_an_unknown_resource_type_is_an_error_naming_it(
+    module_account: str, moto_endpoint: str
+) -> None:
+    def declare_with_a_queue(stage: Any, secrets: Any) -> dict[str, Any]:
+        aws.sqs.Queue("unsupported-queue", name="hub-p1-queue")
+        return {}
+
+    ctx = Context(moto_endpoint, "ap-east-1")
+    mocks = EmulatorMocks(ctx)
+    with pytest.raises(Exception):  # noqa: B017 - the runtime wraps it; checked below
+        run_program(PHASE1, mocks=mocks, declare_fn=declare_with_a_queue)
+    assert isinstance(mocks.errors[0], UnsupportedResourceType)
+    assert "aws:sqs/queue:Queue" in str(mocks.errors[0])
+    assert "unsupported-queue" in str(mocks.errors[0])
+    assert _client("sqs", moto_endpoint).list_queues().get("QueueUrls", []) == []
+    with pytest.raises(UnsupportedResourceType, match="aws:ec2/vpc:Vpc"):
+        provisioner_for("aws:ec2/vpc:Vpc")
+
+
+def test_region_refusal_stops_before_any_api_call(
+    fresh_account: str, moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    class CountingContext(Context):
+        def client(self, service: str) -> Any:
+            calls.append(service)
+            return super().client(service)
+
+    monkeypatch.setattr(emulator_engine, "Context", CountingContext)
+    config = read_stage_file(PHASE1)
+    config["aws:region"] = "us-east-1"
+    with pytest.raises(RegionRefused, match="ap-east-1"):
+        deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=tmp_path, config=config)
+    assert calls == []
+    assert _client("s3", moto_endpoint).list_buckets()["Buckets"] == []
+    assert _client("kms", moto_endpoint).list_keys()["Keys"] == []
+    assert load_record(PHASE1, tmp_path) is None
+
+
+def test_secrets_never_reach_the_record(
+    module_account: str, moto_endpoint: str, tmp_path: Path
+) -> None:
+    config = copy.deepcopy(read_stage_file("phase2-hospital-authority"))
+    secret = "synthetic-oidc-client-secret-4f1c"
+    config["hub:federation"].append(
+        {
+            "institutionId": "lion-rock-oncology",
+            "name": "LionRockOidc",
+            "protocol": "OIDC",
+            "issuer": "https://login.lion-rock.example",
+            "clientId": "hub-client",
+        }
+    )
+    config["hub:oidcClientSecrets"] = {"LionRockOidc": secret}
+    record = deploy(
+        "phase2-hospital-authority", endpoint_url=moto_endpoint, state_dir=tmp_path, config=config
+    )
+    text = DeploymentRecord.path_for(record.stack, tmp_path).read_text()
+    assert secret not in text
+    provider = record.resource("identity-idp-lion-rock-oncology")
+    # the runtime marks the whole mapping secret, so the record keeps none of it
+    assert provider.inputs["providerDetails"] == "[secret]"
+    # the secret did reach the emulator, where the IdP needs it
+    details = _client("cognito-idp", moto_endpoint).describe_identity_provider(
+        UserPoolId=record.outputs["userPoolId"], ProviderName="LionRockOidc"
+    )["IdentityProvider"]["ProviderDetails"]
+    assert secret in details.values(), sorted(details)
+    assert json.loads(text)["stack"] == "phase2-hospital-authority"
+
+
+def test_component_resources_are_not_sent_to_aws() -> None:
+    mocks = EmulatorMocks(Context("http://127.0.0.1:9", "ap-east-1"))
+    args = pulumi.runtime.MockResourceArgs(
+        typ="hub:keys:Keys", name="keys", inputs={}, provider="", resource_id="", custom=False
+    )
+    assert mocks.new_resource(args) == ("keys-component", {})
