@@ -30,25 +30,9 @@ SWITCH_OFF_STACK = "phase1-specialist"
 
 
 @pytest.fixture(scope="session")
-def verify_deployments(
-    request: pytest.FixtureRequest, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    """The three stacks deployed on the session moto server.
-
-    Uses the shared ``deployed_stacks`` fixture when the suite provides one; otherwise
-    deploys them here through the emulator.
-    """
-    try:
-        stacks: dict[str, Any] = request.getfixturevalue("deployed_stacks")
-        return stacks
-    except pytest.FixtureLookupError:
-        from infra.emulator.engine import deploy
-
-        state_dir = tmp_path_factory.mktemp("verify-state")
-        return {
-            stack: deploy(stack, endpoint_url=moto_endpoint, state_dir=state_dir)
-            for stack in STACK_PHASES
-        }
+def verify_deployments(deployed_stacks: dict[str, Any]) -> dict[str, Any]:
+    """The three stacks, deployed once per session by the shared ``deployed_stacks``."""
+    return deployed_stacks
 
 
 def _describe_failures(report: VerifyReport) -> list[str]:
@@ -309,3 +293,77 @@ def test_switch_off_fails_exactly_that_check(
     ]
     after = _switch_off(record, switch_off_clients, baseline, mutate, restore)
     assert _changed(baseline, after) == {(check_id, resource): "fail"}, _describe_failures(after)
+
+
+# ------------------------------------------------------------------ a bare deployment
+
+
+class _BareRecord:
+    """A record for resources made by hand with no security settings at all."""
+
+    def __init__(self, outputs: dict[str, Any]) -> None:
+        self.stack = "phase1-specialist"
+        self.outputs = outputs
+        self.resources: list[Any] = []
+        self.gaps: list[Any] = []
+
+
+def test_bare_resources_fail_every_check_that_reads_them(moto_endpoint: str) -> None:
+    """Resources created with AWS defaults only: each check fails on what AWS reports as
+    absent (no policy, no public access block...), never on an unreadable call."""
+    # A separate moto account keeps these resources out of the shared deployment.
+    sts = boto3.session.Session().client("sts", endpoint_url=moto_endpoint)
+    credentials = sts.assume_role(
+        RoleArn="arn:aws:iam::210099990001:role/verify-bare", RoleSessionName="verify-tests"
+    )["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="ap-east-1",
+    )
+    clients = ClientFactory(endpoint_url=moto_endpoint, session=session)
+    key = clients("kms").create_key()["KeyMetadata"]["Arn"]
+    clients("s3").create_bucket(
+        Bucket="verify-bare-bucket", CreateBucketConfiguration={"LocationConstraint": "ap-east-1"}
+    )
+    clients("dynamodb").create_table(
+        TableName="verify-bare-table",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    clients("logs").create_log_group(logGroupName="/verify/bare")
+    record = _BareRecord(
+        {
+            "region": "ap-east-1",
+            "recordsKeyArn": key,
+            "auditKeyArn": key,
+            "shardBucketName": "verify-bare-bucket",
+            "tableNames": {"records": "verify-bare-table"},
+            "trailLogGroupName": "/verify/bare",
+        }
+    )
+    report = verify_stack(record, clients=clients)
+    failed = {(c.id, c.resource) for c in report.failed}
+    records_key = f"records key {key}"
+    for expected in [
+        ("keys.rotation_enabled", records_key),
+        ("keys.policy_root_admin_only", records_key),  # the default policy: root kms:*
+        ("buckets.default_encryption", "verify-bare-bucket"),
+        ("buckets.versioning", "verify-bare-bucket"),
+        ("buckets.public_access_block", "verify-bare-bucket"),
+        ("buckets.denies_insecure_transport", "verify-bare-bucket"),
+        ("buckets.requires_sse_kms_puts", "verify-bare-bucket"),
+        ("buckets.access_logging", "verify-bare-bucket"),
+        ("dynamodb.customer_key_encryption", "verify-bare-table"),
+        ("dynamodb.pitr", "verify-bare-table"),
+        ("dynamodb.deletion_protection", "verify-bare-table"),
+        ("logs.encrypted_retained", "/verify/bare"),
+    ]:
+        assert expected in failed, expected
+    assert not any("could not read" in c.evidence for c in report.checks), [
+        c.evidence for c in report.checks if "could not read" in c.evidence
+    ]
+    passed = {c.id for c in report.checks if c.status == "pass"}
+    assert passed <= {"keys.enabled", "keys.spec_and_usage", "buckets.ownership_enforced"}
