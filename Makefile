@@ -34,6 +34,7 @@ bundle: $(STAMP)
 	$(BIN)/python scripts/build_lambda_bundle.py
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python -m benchmarks
 
 clean:
