@@ -1,0 +1,79 @@
+"""Settings: one class, HUB_ prefix, insecure defaults refused outside local mode."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app.settings import LOCAL_AUDIT_HASH_KEY, Mode, Settings
+
+SECURE = {
+    "HUB_MODE": "aws",
+    "HUB_PHASE": "2",
+    "HUB_ADMITTED_INSTITUTIONS": '["harbour-cardiac-alliance", "ha-queen-mary"]',
+    "HUB_TABLE_REGISTER": "hub-register",
+    "HUB_TABLE_GROUPS": "hub-groups",
+    "HUB_TABLE_RECORDS": "hub-records",
+    "HUB_TABLE_LEDGER": "hub-ledger",
+    "HUB_COGNITO_USER_POOL_ID": "ap-east-1_abc",
+    "HUB_COGNITO_CLIENT_ID": "client123",
+    "HUB_COGNITO_ISSUER": "https://cognito-idp.ap-east-1.amazonaws.com/ap-east-1_abc",
+    "HUB_AUDIT_HASH_KEY": "x" * 40,
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for key, value in SECURE.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+def test_reads_hub_variables(env: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    assert s.mode is Mode.AWS and s.phase == 2
+    assert s.admitted_institutions == ("harbour-cardiac-alliance", "ha-queen-mary")
+    assert s.jwks_url() == SECURE["HUB_COGNITO_ISSUER"] + "/.well-known/jwks.json"
+
+
+def test_jwks_on_an_emulator_follows_aws_endpoint_url(env: pytest.MonkeyPatch) -> None:
+    env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    assert Settings().jwks_url() == "http://127.0.0.1:5000/ap-east-1_abc/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("HUB_AUDIT_HASH_KEY", LOCAL_AUDIT_HASH_KEY, "HUB_AUDIT_HASH_KEY"),
+        ("HUB_AUDIT_HASH_KEY", "short", "HUB_AUDIT_HASH_KEY"),
+        ("HUB_COGNITO_ISSUER", "http://cognito.example/pool", "https"),
+        ("HUB_COGNITO_JWKS_URL", "http://jwks.example", "HUB_COGNITO_JWKS_URL"),
+        ("HUB_COGNITO_CLIENT_ID", "", "HUB_COGNITO_CLIENT_ID is required"),
+        ("HUB_TABLE_GROUPS", "", "HUB_TABLE_GROUPS is required"),
+        ("HUB_ADMITTED_INSTITUTIONS", "[]", "HUB_ADMITTED_INSTITUTIONS"),
+        ("HUB_REGISTRATION_CACHE_SECONDS", "301", "<= 300"),
+        ("HUB_TOKEN_LEEWAY_SECONDS", "600", "<= 60"),
+        ("HUB_BREAK_GLASS_MAX_MINUTES", "300", "less than or equal to 240"),
+    ],
+)
+def test_insecure_values_are_refused_outside_local_mode(
+    env: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    env.setenv(variable, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()
+
+
+def test_mode_defaults_to_aws_so_a_forgotten_variable_fails_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key in SECURE:
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ValidationError, match="required outside local mode"):
+        Settings()
+
+
+def test_local_mode_accepts_development_defaults() -> None:
+    s = Settings(mode="local")
+    assert s.audit_hash_key.get_secret_value() == LOCAL_AUDIT_HASH_KEY
