@@ -167,6 +167,7 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
     pool = outputs["userPoolId"]
     function = outputs["functionName"]
     log_group = f"/aws/lambda/{function}"
+    api_id = outputs["apiId"]
     yield (
         "rotation off",
         lambda c: c("kms").disable_key_rotation(KeyId=records_key),
@@ -263,6 +264,57 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         "logs.encrypted_retained",
         log_group,
     )
+    saved: dict[str, Any] = {}
+
+    def give_root_decrypt(c: ClientFactory) -> None:
+        kms = c("kms")
+        saved["key_policy"] = kms.get_key_policy(KeyId=records_key, PolicyName="default")["Policy"]
+        policy = json.loads(saved["key_policy"])
+        root = f"arn:aws:iam::{records_key.split(':')[4]}:root"
+        policy["Statement"].append(
+            {
+                "Sid": "SwitchOffRootDecrypts",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            }
+        )
+        kms.put_key_policy(KeyId=records_key, PolicyName="default", Policy=json.dumps(policy))
+
+    def restore_key_policy(c: ClientFactory) -> None:
+        if "key_policy" in saved:
+            c("kms").put_key_policy(
+                KeyId=records_key, PolicyName="default", Policy=saved["key_policy"]
+            )
+
+    yield (
+        "root may decrypt",
+        give_root_decrypt,
+        restore_key_policy,
+        "keys.policy_root_admin_only",
+        f"records key {records_key}",
+    )
+
+    def data_trace(value: str) -> Callable[[ClientFactory], None]:
+        def patch(c: ClientFactory) -> None:
+            c("apigateway").update_stage(
+                restApiId=api_id,
+                stageName="v1",
+                patchOperations=[
+                    {"op": "replace", "path": "/*/*/logging/dataTrace", "value": value}
+                ],
+            )
+
+        return patch
+
+    yield (
+        "data trace on",
+        data_trace("true"),
+        data_trace("false"),
+        "api.no_data_trace",
+        f"{api_id} stage v1",
+    )
 
 
 SWITCH_OFF_NAMES = [
@@ -275,6 +327,7 @@ SWITCH_OFF_NAMES = [
             "tableNames": {"records": ""},
             "userPoolId": "",
             "functionName": "",
+            "apiId": "",
         }
     )
 ]
