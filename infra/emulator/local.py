@@ -1,0 +1,124 @@
+"""The local platform: what ``hub local up`` writes and ``hub local down`` removes.
+
+``.hub/local.json`` follows the architecture brief: the emulator endpoint, the API base
+URL (null until the sharing service is started by the platform, with a note saying so),
+each phase's stack outputs, and the demo users (username, password, role, institution)
+so a client can sign in through the emulated Cognito. Every user and patient in it is
+synthetic; the passwords are generated on each ``local up`` and only work on the local
+emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from infra.config_source import read_stage_file
+from infra.emulator.record import now_utc
+from infra.emulator.seed import SeedResult
+
+LOCAL_FILE = "local.json"
+API_NOTE = (
+    "The sharing service API is not started by `hub local up` yet: its runnable "
+    "service is delivered by another issue. apiBaseUrl stays null until then."
+)
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "ap-east-1",
+}
+
+
+def use_emulator_credentials() -> None:
+    """Point boto3 at fake credentials: nothing the local platform does can reach a real
+    account, even if the operator's shell holds real ones."""
+    os.environ.update(FAKE_CREDENTIALS)
+
+
+def default_emulator_credentials() -> None:
+    """Fill in fake credentials only where none are set (emulators accept any)."""
+    for key, value in FAKE_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+
+
+def cohort_ids(stack: str) -> list[str]:
+    return [str(i["id"]) for i in read_stage_file(stack).get("hub:cohort", [])]
+
+
+def local_path(state_dir: Path) -> Path:
+    return Path(state_dir) / LOCAL_FILE
+
+
+def write_local_json(
+    state_dir: Path,
+    *,
+    endpoint_url: str,
+    stacks: dict[str, Any],
+    seeds: list[SeedResult],
+    verification: dict[str, Any],
+    gaps: dict[str, int],
+    status: str = "running",
+) -> Path:
+    document = {
+        "generatedAt": now_utc(),
+        "status": status,
+        "emulatorEndpoint": endpoint_url,
+        "region": "ap-east-1",
+        "apiBaseUrl": None,
+        "apiNote": API_NOTE,
+        "synthetic": True,
+        "stacks": stacks,
+        "verification": verification,
+        "gapCounts": gaps,
+        "demoUsers": [u.to_json() for s in seeds for u in s.users],
+        "demoPatients": {s.stack: s.patients for s in seeds},
+        "registerEntries": {s.stack: s.register_entries for s in seeds},
+    }
+    path = local_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    # demo passwords: readable by the operator only
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def read_local_json(state_dir: Path) -> dict[str, Any] | None:
+    path = local_path(state_dir)
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def mark_stopped(state_dir: Path) -> None:
+    data = read_local_json(state_dir)
+    if data is None:
+        return
+    data["status"] = "stopped"
+    data["stoppedAt"] = now_utc()
+    local_path(state_dir).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+STATE_ENTRIES = ("deployments", "reports", LOCAL_FILE, "rollout.json")
+
+
+def remove_state(state_dir: Path) -> list[Path]:
+    """Remove what the local platform wrote under ``state_dir`` (and nothing else)."""
+    removed = []
+    for name in STATE_ENTRIES:
+        path = Path(state_dir) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+            removed.append(path)
+        elif path.exists():
+            path.unlink()
+            removed.append(path)
+    if Path(state_dir).is_dir() and not any(Path(state_dir).iterdir()):
+        Path(state_dir).rmdir()
+    return removed
