@@ -60,8 +60,23 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+_FAMILIES = ("ISO 27799", "Cap. 486", "CIS AWS", "AWS FSBP")
+
+
+def _control_order(control: str) -> tuple[int, str]:
+    family = next((n for n, f in enumerate(_FAMILIES) if control.startswith(f)), len(_FAMILIES))
+    return family, control
+
+
+def _control_verdict(checks: list[CheckResult]) -> str:
+    if any(c.status == "fail" for c in checks):
+        return "FAIL"
+    return "PASS" if any(c.status == "pass" for c in checks) else "n/a"
+
+
 def render_markdown(report: VerifyReport) -> str:
-    """The compliance report: controls with their evidence and results, then all checks."""
+    """The compliance report: a control summary, each control with its evidence and
+    results, then what every check verifies and how to fix it."""
     lines = [
         f"# Compliance report: {report.stack}",
         "",
@@ -75,16 +90,26 @@ def render_markdown(report: VerifyReport) -> str:
         "",
         "## Controls",
         "",
+        "| control | result | checks passed / failed / n/a |",
+        "|---|---|---|",
     ]
     by_control: dict[str, list[CheckResult]] = {}
     for check in report.checks:
         for control in check.controls:
             by_control.setdefault(control, []).append(check)
-    for control in sorted(by_control):
+    controls = sorted(by_control, key=_control_order)
+    for control in controls:
         checks = by_control[control]
-        verdict = "FAIL" if any(c.status == "fail" for c in checks) else "PASS"
+        n = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "fail", "n/a")}
+        lines.append(
+            f"| {_cell(control)} | {_control_verdict(checks)} | "
+            f"{n['pass']} / {n['fail']} / {n['n/a']} |"
+        )
+    lines.append("")
+    for control in controls:
+        checks = by_control[control]
         lines += [
-            f"### {control}: {verdict}",
+            f"### {control}: {_control_verdict(checks)}",
             "",
             "| result | check | resource | evidence |",
             "|---|---|---|---|",
