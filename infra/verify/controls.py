@@ -373,3 +373,12 @@ CHECKS: dict[str, CheckSpec] = {spec.id: spec for spec in _SPECS}
 def spec(check_id: str) -> CheckSpec:
     """The catalogue entry for ``check_id``; KeyError names unknown ids."""
     return CHECKS[check_id]
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as a Markdown table (kept in ``infra/verify/README.md``)."""
+    lines = ["| check | what it verifies | controls evidenced |", "|---|---|---|"]
+    for entry in _SPECS:
+        controls = "<br>".join(entry.controls)
+        lines.append(f"| `{entry.id}` | {entry.title} | {controls} |")
+    return "\n".join(lines)

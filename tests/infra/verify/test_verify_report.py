@@ -76,3 +76,10 @@ def test_table_lists_failures_first_with_the_verdict() -> None:
     text = console.export_text()
     assert text.index("keys.rotation_enabled") < text.index("keys.enabled")
     assert "phase1-specialist: NOT verified: 1 passed, 1 failed, 1 not applicable" in text
+
+
+def test_readme_lists_the_catalogue() -> None:
+    from infra.verify.controls import catalogue_markdown
+
+    readme = (Path(__file__).parents[3] / "infra" / "verify" / "README.md").read_text()
+    assert catalogue_markdown() in readme
