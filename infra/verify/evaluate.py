@@ -835,6 +835,7 @@ def _evaluate_functions(expect: Expectations, snapshot: Mapping[str, Any], out: 
             rules.function_policy_not_public,
             name,
             policy,
+            account_id=expect.account_id,
         )
 
 

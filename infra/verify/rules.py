@@ -600,8 +600,11 @@ def _bound_to_source(statement: Mapping[str, Any], *, arn_only: bool) -> bool:
     return any(k in keys for k in accepted)
 
 
-def function_policy_not_public(function: str, policy: str | Mapping[str, Any] | None) -> Outcome:
-    """No Allow to everyone, and none to a service principal, without a source binding."""
+def function_policy_not_public(
+    function: str, policy: str | Mapping[str, Any] | None, *, account_id: str | None = None
+) -> Outcome:
+    """No Allow to everyone, and none to a service principal, without a source binding;
+    with ``account_id``, no Allow to another account's principals either."""
     document = parse_policy(policy)
     if document is None:
         return passed(
@@ -623,6 +626,14 @@ def function_policy_not_public(function: str, policy: str | Mapping[str, Any] | 
             # an unbound service principal lets any account's resource of that service
             # invoke the function (confused deputy)
             problems.append(f"{sid}: service {principal['Service']} without a source condition")
+        elif account_id and isinstance(principal, Mapping):
+            foreign = [
+                p
+                for p in _principals(principal)
+                if p != "*" and p != account_id and f":iam::{account_id}:" not in p
+            ]
+            if foreign:
+                problems.append(f"{sid}: principals of another account {foreign}")
     if problems:
         return failed(f"{function}: " + "; ".join(problems))
     sids = [s.get("Sid", "?") for s in statements(document)]

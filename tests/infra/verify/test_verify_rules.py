@@ -930,3 +930,28 @@ def test_stage_protected_by_waf() -> None:
     no_rate = {"Name": "waf", "Rules": acl["Rules"][1:]}  # type: ignore[index]
     assert rules.stage_protected_by_waf("s", no_rate).status == "fail"
     assert rules.stage_protected_by_waf("s", None).status == "fail"
+
+
+def test_function_policy_for_another_account_fails() -> None:
+    other = {
+        "Statement": [
+            {
+                "Sid": "x",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                "Action": "lambda:InvokeFunction",
+            }
+        ]
+    }
+    own = {
+        "Statement": [
+            {
+                "Sid": "x",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:role/ops"},
+                "Action": "lambda:InvokeFunction",
+            }
+        ]
+    }
+    assert rules.function_policy_not_public("f", other, account_id="123456789012").status == "fail"
+    assert rules.function_policy_not_public("f", own, account_id="123456789012").status == "pass"
