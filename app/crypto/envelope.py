@@ -585,7 +585,7 @@ class SealingStream:
 
         entries: list[ShardEntry] = []
         for index, (ciphertext, entry) in _ordered_map(
-            seal_one, checked_pieces(), self._parallelism
+            seal_one, checked_pieces(), min(self._parallelism, count)
         ):
             entries.append(entry)
             yield SealedShard(index, ciphertext)
@@ -713,7 +713,8 @@ def _open_shards(
     def generate() -> Iterator[bytes]:
         released = 0
         try:
-            for _, plaintext in _ordered_map(open_one, ((i,) for i in range(count)), parallelism):
+            shards = ((i,) for i in range(count))
+            for _, plaintext in _ordered_map(open_one, shards, min(parallelism, count)):
                 released += len(plaintext)
                 yield plaintext
         except _ShardFailure:
