@@ -1,6 +1,9 @@
 """Running the service on the local platform, and the emulator-side helpers it needs.
 
-- :func:`serve` runs the API with uvicorn (``hub local up`` calls it on 127.0.0.1:8000).
+- :func:`serve` runs the API with uvicorn for given settings; :func:`serve_local` and
+  :class:`LocalApi` (background thread, for ``hub local up``) derive the settings from
+  ``.hub/local.json`` for one phase's stack. Run by hand:
+  ``.venv/bin/python -m app.local --stack phase3-private-practice --port 8000``.
 - :func:`create_service_tables` and :func:`create_user_pool` build, on an emulator,
   the same tables and pool shape the infrastructure declares (for tests, benchmarks and
   a service started without the full emulator run).
@@ -14,15 +17,20 @@ Nothing here is used by the deployed service.
 
 from __future__ import annotations
 
+import argparse
 import base64
+import json
+import os
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
-from app.settings import Settings
+from app.settings import Mode, Settings
 
 ROLE_GROUPS = ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
 TABLE_KEYS: dict[str, tuple[str, str | None]] = {
@@ -40,6 +48,131 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     from app.main import create_app
 
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+DEFAULT_STACK = "phase3-private-practice"
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "ap-east-1",
+}
+
+
+def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_STACK) -> Settings:
+    """Local-mode settings for one phase of the local platform.
+
+    The admitted institutions are those seeded for that stack (``hub local up`` seeds
+    only institutions admitted in the phase).
+    """
+    stacks = document.get("stacks", {})
+    if stack not in stacks:
+        raise KeyError(f"{stack} is not in local.json (have: {', '.join(sorted(stacks))})")
+    entry = stacks[stack]
+    outputs = entry["outputs"]
+    institutions = sorted(
+        {
+            str(u["institution"])
+            for u in document.get("demoUsers", [])
+            if u.get("stack") == stack and u.get("institution")
+        }
+    )
+    tables = outputs["tableNames"]
+    return Settings(
+        mode=Mode.LOCAL,
+        phase=int(entry.get("phase", outputs.get("phase", 1))),
+        stack=stack,
+        admitted_institutions=tuple(institutions),
+        table_register=tables["register"],
+        table_groups=tables["groups"],
+        table_records=tables["records"],
+        table_ledger=tables["ledger"],
+        cognito_user_pool_id=outputs["userPoolId"],
+        cognito_client_id=outputs["userPoolClientIds"][0],
+        cognito_issuer=outputs["issuer"],
+        shard_bucket=outputs.get("shardBucketName", ""),
+        records_key_arn=outputs.get("recordsKeyArn", ""),
+        signing_key_arn=outputs.get("signingKeyArn", ""),
+    )
+
+
+def _local_app(document: Mapping[str, Any], stack: str) -> Any:
+    """The app for one phase of the local platform, with its specialists enrolled."""
+    import boto3
+
+    from app.dependencies import build_services
+    from app.identity.directory import enrol_user_pool
+    from app.main import create_app
+
+    os.environ["AWS_ENDPOINT_URL"] = str(document["emulatorEndpoint"])
+    for key, value in EMULATOR_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    settings = settings_from_local_json(document, stack)
+    services = build_services(settings)
+    cognito = boto3.client("cognito-idp", region_name="ap-east-1")
+    # Summon finds specialists through the directory; enrol the seeded pool up front.
+    enrol_user_pool(cognito, settings.cognito_user_pool_id, services.directory, services.register)
+    return create_app(settings, services=services)
+
+
+def read_local_json(state_dir: Path | str = ".hub") -> dict[str, Any]:
+    path = Path(state_dir) / "local.json"
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+class LocalApi:
+    """The API in a background thread (what ``hub local up`` starts next to the emulator)."""
+
+    def __init__(
+        self,
+        document: Mapping[str, Any],
+        stack: str = DEFAULT_STACK,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+    ):
+        import uvicorn
+
+        config = uvicorn.Config(
+            _local_app(document, stack), host=host, port=port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="hub-api", daemon=True)
+        self.base_url = f"http://{host}:{port}"
+
+    def start(self, timeout: float = 10.0) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"the API did not start on {self.base_url}")
+            time.sleep(0.05)
+        return self.base_url
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def serve_local(
+    state_dir: Path | str = ".hub",
+    stack: str = DEFAULT_STACK,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Run the API in the foreground against the local platform described in local.json."""
+    import uvicorn
+
+    uvicorn.run(_local_app(read_local_json(state_dir), stack), host=host, port=port)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the sharing service on the local platform")
+    parser.add_argument("--state-dir", default=".hub")
+    parser.add_argument("--stack", default=DEFAULT_STACK)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    serve_local(args.state_dir, args.stack, args.host, args.port)
 
 
 def create_service_tables(dynamodb: Any, names: Mapping[str, str]) -> None:
@@ -201,3 +334,7 @@ def login(
             ChallengeResponses=responses,
         )
     raise LoginFailed("too many challenges")
+
+
+if __name__ == "__main__":
+    main()

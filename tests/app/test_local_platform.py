@@ -1,0 +1,74 @@
+"""The API as ``hub local up`` starts it: settings from local.json, a real HTTP server."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+from hub_testkit import ADMITTED, Hub
+
+from app.identity.register import parse_register
+from app.local import LocalApi, settings_from_local_json
+
+
+def local_document(hub: Hub) -> dict[str, object]:
+    s = hub.settings
+    return {
+        "emulatorEndpoint": hub.endpoint,
+        "apiBaseUrl": None,
+        "stacks": {
+            "phase1-specialist": {
+                "phase": 1,
+                "outputs": {
+                    "userPoolId": s.cognito_user_pool_id,
+                    "userPoolClientIds": [s.cognito_client_id],
+                    "issuer": s.cognito_issuer,
+                    "tableNames": {
+                        "register": s.table_register,
+                        "groups": s.table_groups,
+                        "records": s.table_records,
+                        "ledger": s.table_ledger,
+                    },
+                },
+            }
+        },
+        "demoUsers": [
+            {"stack": "phase1-specialist", "username": f"u{i}", "institution": inst}
+            for i, inst in enumerate(ADMITTED)
+        ]
+        + [{"stack": "phase2-hospital-authority", "username": "x", "institution": "elsewhere"}],
+    }
+
+
+def test_settings_come_from_the_stack_outputs(hub: Hub) -> None:
+    settings = settings_from_local_json(local_document(hub), "phase1-specialist")
+    assert settings.admitted_institutions == tuple(sorted(ADMITTED))
+    assert settings.cognito_issuer == hub.settings.cognito_issuer
+    with pytest.raises(KeyError, match="phase3"):
+        settings_from_local_json(local_document(hub), "phase3-private-practice")
+
+
+def test_local_api_serves_over_http(hub: Hub) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    api = LocalApi(local_document(hub), "phase1-specialist", port=port)
+    base = api.start()
+    try:
+        assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+        assert httpx.get(f"{base}/me").status_code == 401
+        me = httpx.get(f"{base}/me", headers=hub.headers("dr-lead"))
+        assert me.status_code == 200 and me.json()["reg_no"] == "M20001"
+    finally:
+        api.stop()
+
+
+def test_the_demo_generator_writes_the_published_list_format() -> None:
+    synthetic = pytest.importorskip("app.identity.synthetic")
+    population = synthetic.generate_population(["harbour-cardiac-alliance"], seed=7)
+    entries = parse_register(
+        synthetic.general_csv(population.doctors), synthetic.specialist_csv(population.doctors)
+    )
+    assert len(entries) == len(population.doctors)
+    assert any(e.specialties for e in entries)
