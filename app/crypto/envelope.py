@@ -350,6 +350,9 @@ class ShardedEnvelope:
          ``shard-encryption-key`` -> ``Ke``; ``key-commitment`` -> the commitment value
          ``C`` (stored); ``manifest-mac-key`` -> ``Km``.
 
+    "Length-prefixed (a, b, ...)" below means each part preceded by its length as a
+    4-byte big-endian integer, so distinct inputs never encode alike.
+
     Shards: the plaintext of ``total_length`` bytes is cut into ``n`` =
     max(1, ceil(total_length / shard_size)) shards, every one ``shard_size`` bytes except
     the last (an empty record has one empty shard). Shard ``i`` is
