@@ -23,6 +23,7 @@ def start_moto_server(port: int | None = None, host: str = "127.0.0.1") -> tuple
 
     # werkzeug logs every request to stderr; the progress display is ours.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    memoize_moto_routing()
 
     if port is None:
         port = _free_port(host)
@@ -32,6 +33,38 @@ def start_moto_server(port: int | None = None, host: str = "127.0.0.1") -> tuple
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"
+
+
+def memoize_moto_routing() -> None:
+    """Cache moto's host-to-backend routing; idempotent, process-wide.
+
+    For every request, moto's server lists its package directory and tries its URL
+    patterns one by one (tens of milliseconds), holding a lock that serialises all
+    requests. The answer only depends on the request's host name, so it is cached per
+    host. This changes no behaviour, only speed: deploying the three stacks makes a few
+    thousand requests. Every moto server in this process benefits (the test suite's too).
+    """
+    try:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    except ImportError:  # an endpoint that is not moto needs nothing
+        return
+    if getattr(DomainDispatcherApplication, "_hub_routing_memoized", False):
+        return
+    original = DomainDispatcherApplication.get_backend_for_host
+    cache: dict[str, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host is None:
+            return None
+        if host in cache:
+            return cache[host]
+        backend = original(self, host)
+        if backend is not None:
+            cache[host] = backend
+        return backend
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    DomainDispatcherApplication._hub_routing_memoized = True  # type: ignore[attr-defined]
 
 
 def _free_port(host: str) -> int:
