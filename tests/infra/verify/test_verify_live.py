@@ -39,11 +39,28 @@ def _describe_failures(report: VerifyReport) -> list[str]:
     return [f"{c.id} on {c.resource}: {c.evidence}" for c in report.failed]
 
 
+@pytest.fixture(scope="module")
+def verify_clients(moto_endpoint: str) -> ClientFactory:
+    """One client factory for the module: making boto3 clients costs more than using them."""
+    return ClientFactory(endpoint_url=moto_endpoint)
+
+
+@pytest.fixture(scope="module")
+def stack_reports(
+    verify_deployments: dict[str, Any], verify_clients: ClientFactory
+) -> dict[str, VerifyReport]:
+    """Each stack's report, verified once for the module before any switch-off."""
+    return {
+        stack: verify_stack(record, clients=verify_clients)
+        for stack, record in verify_deployments.items()
+    }
+
+
 @pytest.mark.parametrize("stack", list(STACK_PHASES))
 def test_deployed_stack_verifies_with_zero_failed_checks(
-    stack: str, verify_deployments: dict[str, Any], moto_endpoint: str
+    stack: str, stack_reports: dict[str, VerifyReport]
 ) -> None:
-    report = verify_stack(verify_deployments[stack], endpoint_url=moto_endpoint)
+    report = stack_reports[stack]
     assert report.failed == [], _describe_failures(report)
     assert report.passed
     ids = {c.id for c in report.checks}
@@ -61,13 +78,25 @@ def test_deployed_stack_verifies_with_zero_failed_checks(
         assert any(i.startswith(area) for i in ids), area
 
 
-def test_gap_evidence_is_labelled(verify_deployments: dict[str, Any], moto_endpoint: str) -> None:
+def test_verify_makes_its_own_clients_for_an_endpoint(
+    verify_deployments: dict[str, Any], moto_endpoint: str
+) -> None:
+    """The public entry point, as the CLI calls it: a record and an endpoint URL."""
+    report = verify_stack(verify_deployments[SWITCH_OFF_STACK], endpoint_url=moto_endpoint)
+    assert report.passed
+    assert report.endpoint == moto_endpoint
+
+
+def test_gap_evidence_is_labelled(
+    verify_deployments: dict[str, Any],
+    stack_reports: dict[str, VerifyReport],
+    verify_clients: ClientFactory,
+) -> None:
     """Where the record carries a gap, evidence says the declared value was checked."""
     record = verify_deployments[SWITCH_OFF_STACK]
-    report = verify_stack(record, endpoint_url=moto_endpoint)
-    tls = report.result("api.tls_policy", record.outputs["apiId"])
+    tls = stack_reports[SWITCH_OFF_STACK].result("api.tls_policy", record.outputs["apiId"])
     live_policy = (
-        boto3.client("apigateway", endpoint_url=moto_endpoint)
+        verify_clients("apigateway")
         .get_rest_api(restApiId=record.outputs["apiId"])
         .get("securityPolicy")
     )
@@ -77,30 +106,24 @@ def test_gap_evidence_is_labelled(verify_deployments: dict[str, Any], moto_endpo
         assert "(live)" in tls.evidence
 
 
-def test_federation_follows_the_phase(
-    verify_deployments: dict[str, Any], moto_endpoint: str
-) -> None:
-    phase1 = verify_stack(verify_deployments["phase1-specialist"], endpoint_url=moto_endpoint)
-    phase2 = verify_stack(
-        verify_deployments["phase2-hospital-authority"], endpoint_url=moto_endpoint
-    )
-    [p1] = [c for c in phase1.checks if c.id == "cognito.federation"]
-    [p2] = [c for c in phase2.checks if c.id == "cognito.federation"]
+def test_federation_follows_the_phase(stack_reports: dict[str, VerifyReport]) -> None:
+    [p1] = [c for c in stack_reports["phase1-specialist"].checks if c.id == "cognito.federation"]
+    [p2] = [
+        c for c in stack_reports["phase2-hospital-authority"].checks if c.id == "cognito.federation"
+    ]
     assert "no federated identity providers" in p1.evidence
     assert "VictoriaGeneral (SAML)" in p2.evidence
 
 
-def test_reports_are_written(
-    verify_deployments: dict[str, Any], moto_endpoint: str, tmp_path: Path
-) -> None:
-    report = verify_stack(verify_deployments[SWITCH_OFF_STACK], endpoint_url=moto_endpoint)
+def test_reports_are_written(stack_reports: dict[str, VerifyReport], tmp_path: Path) -> None:
+    report = stack_reports[SWITCH_OFF_STACK]
     json_path, markdown_path = write_reports(report, tmp_path)
     data = json.loads(json_path.read_text())
     assert data["stack"] == SWITCH_OFF_STACK and data["passed"] is True
     assert len(data["checks"]) == len(report.checks)
     markdown = markdown_path.read_text()
     assert "## Controls" in markdown
-    assert "Cap. 486 DPP4 (security of personal data): PASS" in markdown
+    assert "Cap. 486 DPP4 (security of personal data) | PASS" in markdown
     console = Console(record=True, width=160)
     render_table(report, console)
     assert f"{SWITCH_OFF_STACK}: verified" in console.export_text()
@@ -114,14 +137,9 @@ def _statuses(report: VerifyReport) -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture(scope="module")
-def switch_off_clients(moto_endpoint: str) -> ClientFactory:
-    return ClientFactory(endpoint_url=moto_endpoint)
-
-
-@pytest.fixture(scope="module")
-def baseline(verify_deployments: dict[str, Any], switch_off_clients: ClientFactory) -> VerifyReport:
+def baseline(stack_reports: dict[str, VerifyReport]) -> VerifyReport:
     """The switch-off stack's report before any switch-off: compliant."""
-    report = verify_stack(verify_deployments[SWITCH_OFF_STACK], clients=switch_off_clients)
+    report = stack_reports[SWITCH_OFF_STACK]
     assert report.failed == [], _describe_failures(report)
     return report
 
@@ -337,14 +355,14 @@ SWITCH_OFF_NAMES = [
 def test_switch_off_fails_exactly_that_check(
     name: str,
     verify_deployments: dict[str, Any],
-    switch_off_clients: ClientFactory,
+    verify_clients: ClientFactory,
     baseline: VerifyReport,
 ) -> None:
     record = verify_deployments[SWITCH_OFF_STACK]
     [(_, mutate, restore, check_id, resource)] = [
         s for s in _switch_offs(dict(record.outputs)) if s[0] == name
     ]
-    after = _switch_off(record, switch_off_clients, baseline, mutate, restore)
+    after = _switch_off(record, verify_clients, baseline, mutate, restore)
     assert _changed(baseline, after) == {(check_id, resource): "fail"}, _describe_failures(after)
 
 
