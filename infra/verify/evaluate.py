@@ -6,11 +6,12 @@ each must be. ``evaluate`` runs every rule of ``infra.verify.rules`` over a snap
 from ``infra.verify.collect`` and binds each outcome to its catalogue entry
 (``infra.verify.controls``). Both are pure: no AWS calls, testable on plain data.
 
-Where the deployment record carries a gap (the emulator could not hold a declared
-property, e.g. API Gateway's TLS security policy, or a conditional bucket policy moto
-would enforce as an unconditional deny) and the live value is not there to read, the
-check evaluates the *declared* value from the record and its evidence says
-"as declared (emulator gap: ...)". Nothing else falls back to declared values.
+Declared values stand in for live ones in exactly two places, both only where the
+deployment record carries a gap for them, and the evidence then says "as declared
+(emulator gap: ...)": API Gateway's TLS security policy when the live API does not
+report one (moto does not store it), and a bucket policy the emulator could not hand
+to moto whole (moto would enforce every Condition as a deny, so it holds at most the
+unconditional statements). Everything else is read live.
 
 Guarantees: one result per (check, resource); an input that could not be read fails
 its check with the reason; a resource the stack's outputs name but the snapshot lacks
