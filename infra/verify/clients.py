@@ -23,11 +23,12 @@ class ClientFactory:
         endpoint_url: str | None = None,
         region: str = DEFAULT_REGION,
         session: boto3.session.Session | None = None,
+        config: Config | None = None,
     ):
         self.endpoint_url = endpoint_url
         self.region = region
         self._session = session or boto3.session.Session(region_name=region)
-        self._config = Config(
+        self._config = config or Config(
             retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30
         )
         self._clients: dict[str, Any] = {}

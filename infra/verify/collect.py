@@ -8,9 +8,10 @@ decides anything; ``infra.verify.evaluate`` does that over the snapshot.
 Guarantees:
 - configuration AWS reports as absent (no bucket policy, no public access block...)
   becomes ``None``, so rules see "not configured" and fail;
-- any other error (access denied, throttling that outlived retries...) becomes an
-  ``{"unreadable": "<code>: <message>"}`` marker, so a check that could not read its
-  input fails and says why, instead of passing or aborting the whole run.
+- any other error (access denied, throttling that outlived retries, an endpoint that
+  does not answer...) becomes an ``{"unreadable": "<code>: <message>"}`` marker, so a
+  check that could not read its input fails and says why, instead of passing or
+  aborting the whole run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.verify.clients import ClientFactory
 
@@ -65,6 +66,10 @@ def fetch(call: Callable[[], Any], *absent: str, pick: str | None = None) -> Any
             return None
         message = str(error.response.get("Error", {}).get("Message", ""))
         return {UNREADABLE: f"{code}: {message}".rstrip(": ")}
+    except BotoCoreError as error:
+        # no answer at all (endpoint unreachable, no credentials...): every check that
+        # needed this read fails and says why, rather than the whole run aborting
+        return {UNREADABLE: f"{type(error).__name__}: {error}"}
     response = plain(response)
     return response.get(pick) if pick is not None else response
 
