@@ -176,7 +176,21 @@ def bucket_owner_enforced(bucket: str, ownership: Mapping[str, Any] | None) -> O
 
 
 def _covers(patterns: Iterable[Any], target: str) -> bool:
+    """Whether an ARN pattern (case-sensitive, ``*``/``?`` wildcards) matches ``target``."""
     return any(fnmatch.fnmatchcase(target, str(p)) for p in patterns)
+
+
+def _covers_action(patterns: Iterable[Any], action: str) -> bool:
+    """Whether an action pattern matches ``action``; IAM action names ignore case."""
+    return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
+
+
+def _condition_value(condition: Mapping[str, Any], operator: str, key: str) -> Any:
+    """The value of ``key`` under ``operator``; condition keys ignore case in IAM."""
+    block = condition.get(operator)
+    if not isinstance(block, Mapping):
+        return None
+    return next((v for k, v in block.items() if str(k).lower() == key.lower()), None)
 
 
 def bucket_denies_insecure_transport(
@@ -196,17 +210,17 @@ def bucket_denies_insecure_transport(
             continue
         actions = as_list(statement.get("Action"))
         if not (
-            _covers(actions, "s3:GetObject")
-            and _covers(actions, "s3:PutObject")
-            and _covers(actions, "s3:ListBucket")
-            and _covers(actions, "s3:DeleteBucket")
+            _covers_action(actions, "s3:GetObject")
+            and _covers_action(actions, "s3:PutObject")
+            and _covers_action(actions, "s3:ListBucket")
+            and _covers_action(actions, "s3:DeleteBucket")
         ):
             continue
         resources = as_list(statement.get("Resource"))
         if not (_covers(resources, bucket_arn) and _covers(resources, f"{bucket_arn}/any")):
             continue
         condition = statement.get("Condition") or {}
-        secure = (condition.get("Bool") or {}).get("aws:SecureTransport")
+        secure = _condition_value(condition, "Bool", "aws:SecureTransport")
         if secure is not None and _is_false(secure):
             sid = statement.get("Sid", "(no Sid)")
             return passed(f"{bucket}: statement {sid} denies s3:* without TLS ({source})")
@@ -722,7 +736,7 @@ def key_policy_root_admin_only(
         if "*" in principals and "kms:viaservice" in condition_keys:
             continue  # the account's principals, but only through a named AWS service
         actions = as_list(statement.get("Action"))
-        granted = [op for op in CRYPTO_ACTIONS if _covers(actions, op)]
+        granted = [op for op in CRYPTO_ACTIONS if _covers_action(actions, op)]
         if granted or "NotAction" in statement:
             sid = statement.get("Sid", "(no Sid)")
             problems.append(f"{sid} gives {principals} {granted or 'NotAction'}")
@@ -750,7 +764,7 @@ def bucket_requires_sse_kms_puts(
     for statement in statements(document):
         if statement.get("Effect") != "Deny" or not _is_everyone(statement.get("Principal")):
             continue
-        if not _covers(as_list(statement.get("Action")), "s3:PutObject") or not _covers(
+        if not _covers_action(as_list(statement.get("Action")), "s3:PutObject") or not _covers(
             as_list(statement.get("Resource")), f"{bucket_arn}/any"
         ):
             continue

@@ -955,3 +955,19 @@ def test_function_policy_for_another_account_fails() -> None:
     }
     assert rules.function_policy_not_public("f", other, account_id="123456789012").status == "fail"
     assert rules.function_policy_not_public("f", own, account_id="123456789012").status == "pass"
+
+
+def test_action_names_and_condition_keys_ignore_case() -> None:
+    document = _deny_http(Action="S3:*", Condition={"Bool": {"AWS:SecureTransport": "false"}})
+    assert rules.bucket_denies_insecure_transport("b", BUCKET_ARN, document).status == "pass"
+    root = {
+        "Sid": "RootDecrypts",
+        "Effect": "Allow",
+        "Principal": {"AWS": ROOT},
+        "Action": ["KMS:decrypt"],
+        "Resource": "*",
+    }
+    assert (
+        rules.key_policy_root_admin_only("k", _key_policy(root), account_id="123456789012").status
+        == "fail"
+    )
