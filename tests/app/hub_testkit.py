@@ -54,6 +54,8 @@ PEOPLE: dict[str, Person] = {
         Person("dr-target", ("doctor",), INST_A, "M20012"),
         Person("dr-racer", ("doctor",), INST_B, "M20013"),
         Person("dr-stale", ("doctor",), INST_A, "M20014"),
+        # break-glass tests outside the matrix use their own doctor, so no grant leaks
+        Person("dr-bg-audit", ("doctor",), INST_B, "M20015"),
         Person("ops-admin", ("platform_admin",), INST_A),
         Person("inst-admin", ("institution_admin",), INST_A),
         Person("auditor-1", ("auditor",), INST_A),

@@ -51,7 +51,7 @@ def test_refused_registrations_are_audited(hub: Hub) -> None:
 
 def test_break_glass_is_audited_alarmed_and_time_boxed(hub: Hub) -> None:
     gid = build_group(hub)
-    who = hub.headers("dr-other-inst")
+    who = hub.headers("dr-bg-audit")
     assert hub.client.get(f"/groups/{gid}", headers=who).status_code == 403
     justification = "Synthetic: patient arrived unconscious, GCS 6, history needed"
     too_long = {"patient_id": PATIENT, "justification": justification, "minutes": 241}
@@ -91,12 +91,14 @@ def test_break_glass_is_audited_alarmed_and_time_boxed(hub: Hub) -> None:
 def test_audit_trail_holds_no_patient_content(hub: Hub) -> None:
     gid = build_group(hub)
     secret_words = "Synthetic-secret-history-of-allergy"
-    hub.client.post(
+    who = hub.headers("dr-bg-audit")
+    grant = hub.client.post(
         "/break-glass",
         json={"patient_id": PATIENT, "justification": secret_words, "minutes": 5},
-        headers=hub.headers("dr-outsider"),
-    )
-    hub.client.get(f"/groups/{gid}", headers=hub.headers("dr-outsider"))
+        headers=who,
+    ).json()
+    assert hub.client.get(f"/groups/{gid}", headers=who).status_code == 200
+    hub.client.post(f"/break-glass/{grant['grant_id']}/end", headers=who)
     raw = hub.dynamodb.scan(TableName=hub.settings.table_ledger)["Items"]
     assert raw, "the audit trail is empty"
     dump = repr(raw)

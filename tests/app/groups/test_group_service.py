@@ -205,6 +205,6 @@ def test_unknown_group_is_404_and_audited(hub: Hub) -> None:
     r = hub.client.get("/groups/does-not-exist", headers=hub.headers("dr-lead"))
     assert r.status_code == 404
     assert any(
-        e["resource"] == "Group::does-not-exist" and e["reason"] == "group-not-found"
+        e.get("resource") == "Group::does-not-exist" and e["reason"] == "group-not-found"
         for e in hub.audit_events()
     )
