@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from typing import Any
 
 import pytest
@@ -50,7 +51,11 @@ def test_responses_become_plain_data() -> None:
 
 @pytest.mark.integration
 def test_an_unreachable_endpoint_fails_checks_instead_of_aborting() -> None:
-    quick = Config(retries={"max_attempts": 1}, connect_timeout=1)
-    clients = ClientFactory(endpoint_url="http://127.0.0.1:9", config=quick)  # closed port
-    snapshot = collect(clients, Targets(keys={"records": "arn:aws:kms:ap-east-1:1:key/x"}))
+    quick = Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=2)
+    with socket.socket() as closed:
+        # bound but not listening: connections to it are refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        clients = ClientFactory(endpoint_url=f"http://127.0.0.1:{port}", config=quick)
+        snapshot = collect(clients, Targets(keys={"records": "arn:aws:kms:ap-east-1:1:key/x"}))
     assert unreadable_reason(snapshot["keys"]["records"]["metadata"])
