@@ -31,6 +31,7 @@ ISO_CRYPTO_POLICY = "ISO 27799 10.1.1 Policy on the use of cryptographic control
 ISO_KEY_MANAGEMENT = "ISO 27799 10.1.2 Key management"
 ISO_EVENT_LOGGING = "ISO 27799 12.4.1 Event logging"
 ISO_LOG_PROTECTION = "ISO 27799 12.4.2 Protection of log information"
+ISO_ADMIN_LOGS = "ISO 27799 12.4.3 Administrator and operator logs"
 ISO_BACKUP = "ISO 27799 12.3.1 Information backup"
 ISO_ACCESS_RESTRICTION = "ISO 27799 9.4.1 Information access restriction"
 ISO_SECURE_LOGON = "ISO 27799 9.4.2 Secure log-on procedures"
@@ -168,6 +169,17 @@ _SPECS = [
         "Trail is multi-region and includes global service events",
         (ISO_EVENT_LOGGING, DPP4, "CIS AWS 3.1 CloudTrail is enabled in all regions"),
         "aws cloudtrail update-trail --is-multi-region-trail --include-global-service-events",
+    ),
+    CheckSpec(
+        "trail.management_events",
+        "Trail records all management events, reads and writes",
+        (
+            ISO_EVENT_LOGGING,
+            ISO_ADMIN_LOGS,
+            DPP4,
+            "CIS AWS 3.1 CloudTrail is enabled in all regions",
+        ),
+        "Add an advanced event selector with eventCategory Management and no readOnly filter.",
     ),
     CheckSpec(
         "trail.log_file_validation",

@@ -572,6 +572,14 @@ def _evaluate_trail(expect: Expectations, snapshot: Mapping[str, Any], out: _Res
         description,
         kms_key_arn=expect.keys.get("audit", ""),
     )
+    out.add(
+        "trail.management_events",
+        name,
+        [selectors],
+        rules.trail_logs_management_events,
+        name,
+        selectors,
+    )
     stores: list[tuple[str, str, Any]] = []
     if "shard" in expect.buckets:
         bucket = expect.buckets["shard"]

@@ -368,6 +368,27 @@ def trail_logs_data_events(
     return failed(f"{trail}: no selector logs all {resource_type} data events on {resource_arn}")
 
 
+def trail_logs_management_events(trail: str, selectors: Mapping[str, Any]) -> Outcome:
+    """Management events, reads and writes, are logged (CIS 3.1)."""
+    for selector in as_list(selectors.get("AdvancedEventSelectors")):
+        if "Management" not in _field_values(selector, "eventCategory").get("Equals", []):
+            continue
+        partial = [
+            f for f in ("readOnly", "eventSource", "eventName") if _field_values(selector, f)
+        ]
+        if not partial:
+            name = selector.get("Name", "(unnamed)")
+            return passed(f"{trail}: advanced selector '{name}' logs all management events")
+    for selector in as_list(selectors.get("EventSelectors")):
+        if (
+            selector.get("IncludeManagementEvents") is True
+            and selector.get("ReadWriteType", "All") == "All"
+            and not selector.get("ExcludeManagementEventSources")
+        ):
+            return passed(f"{trail}: event selector logs all management events")
+    return failed(f"{trail}: no selector logs all read and write management events")
+
+
 # ---------------------------------------------------------------------------- DynamoDB
 
 

@@ -296,6 +296,13 @@ def compliant_snapshot() -> dict[str, Any]:
     }
 
     snapshot["keys"]["signing"]["policy"] = key_policy
+    snapshot["trail"]["selectors"]["AdvancedEventSelectors"].insert(
+        0,
+        {
+            "Name": "management-events",
+            "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+        },
+    )
     shard_arn = f"arn:aws:s3:::{SHARDS}"
     shard_policy = json.loads(snapshot["buckets"]["shard"]["policy"])
     shard_policy["Statement"] += [

@@ -971,3 +971,30 @@ def test_action_names_and_condition_keys_ignore_case() -> None:
         rules.key_policy_root_admin_only("k", _key_policy(root), account_id="123456789012").status
         == "fail"
     )
+
+
+def test_management_events() -> None:
+    all_events = {
+        "AdvancedEventSelectors": [
+            {"Name": "m", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
+        ]
+    }
+    assert rules.trail_logs_management_events("t", all_events).status == "pass"
+    default = {"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}]}
+    assert rules.trail_logs_management_events("t", default).status == "pass"
+    writes_only = {
+        "AdvancedEventSelectors": [
+            {
+                "Name": "m",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Management"]},
+                    {"Field": "readOnly", "Equals": ["false"]},
+                ],
+            }
+        ]
+    }
+    assert rules.trail_logs_management_events("t", writes_only).status == "fail"
+    data_only = _selector("AWS::S3::Object", None)
+    assert rules.trail_logs_management_events("t", data_only).status == "fail"
+    excluded = {"EventSelectors": [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}]}
+    assert rules.trail_logs_management_events("t", excluded).status == "fail"
