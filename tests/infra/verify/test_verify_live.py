@@ -129,6 +129,18 @@ def test_reports_are_written(stack_reports: dict[str, VerifyReport], tmp_path: P
     assert f"{SWITCH_OFF_STACK}: verified" in console.export_text()
 
 
+def test_declared_key_specs_are_the_baseline(verify_deployments: dict[str, Any]) -> None:
+    """The keys the program declares are what keys.spec_and_usage demands."""
+    from infra.verify.evaluate import KEY_SPECS
+
+    names = {"records": "keys-records", "audit": "keys-audit", "signing": "keys-ledger-signing"}
+    for record in verify_deployments.values():
+        declared = {r.name: r.inputs for r in record.resources if r.type == "aws:kms/key:Key"}
+        for label, name in names.items():
+            spec = (declared[name]["customerMasterKeySpec"], declared[name]["keyUsage"])
+            assert spec == KEY_SPECS[label], (record.stack, name)
+
+
 # ------------------------------------------------------------------ switch-offs
 
 
