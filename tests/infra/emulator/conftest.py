@@ -9,6 +9,7 @@ session's ``deployed_stacks`` (account 123456789012).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,10 +45,18 @@ def module_account(moto_endpoint: str) -> Iterator[str]:
         yield _switch_account(moto_endpoint, monkeypatch)
 
 
+_clients: dict[tuple[str, str, str | None], Any] = {}
+
+
 def _client(service: str, endpoint: str) -> Any:
-    # A new session each time: the default session caches credentials, and tests switch
-    # accounts by changing them.
-    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name="ap-east-1")
+    # One client per account: tests switch accounts by changing the credentials in the
+    # environment, and boto3's default session would keep the first ones.
+    key = (service, endpoint, os.environ.get("AWS_ACCESS_KEY_ID"))
+    if key not in _clients:
+        _clients[key] = boto3.session.Session().client(
+            service, endpoint_url=endpoint, region_name="ap-east-1"
+        )
+    return _clients[key]
 
 
 def _inventory(endpoint: str) -> dict[str, int]:
@@ -86,3 +95,9 @@ Inventory = Callable[[str], dict[str, int]]
 def inventory() -> Inventory:
     """Counts of each kind of resource the current account holds on the emulator."""
     return _inventory
+
+
+@pytest.fixture
+def aws_client() -> Callable[[str, str], Any]:
+    """``aws_client(service, endpoint)``: a cached boto3 client for the current account."""
+    return _client

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pulumi
 import pulumi_aws as aws
 import pytest
@@ -32,18 +31,17 @@ from infra.mockrun import run_program
 from infra.stage import RegionRefused
 
 Inventory = Callable[[str], dict[str, int]]
+Client = Callable[[str, str], Any]
 
 PHASE1 = "phase1-specialist"
 
 
-def _client(service: str, endpoint: str) -> Any:
-    # A new session each time: the default session caches credentials, and tests switch
-    # accounts by changing them.
-    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name="ap-east-1")
-
-
 def test_lost_record_redeploy_then_destroy_with_and_without_force(
-    module_account: str, moto_endpoint: str, tmp_path: Path, inventory: Inventory
+    module_account: str,
+    moto_endpoint: str,
+    tmp_path: Path,
+    inventory: Inventory,
+    aws_client: Client,
 ) -> None:
     first = deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=tmp_path / "a")
     before = inventory(moto_endpoint)
@@ -65,16 +63,16 @@ def test_lost_record_redeploy_then_destroy_with_and_without_force(
     # a protected bucket keeps its encryption and public access block
     assert "configures a protected resource" in kept["storage-shards-encryption"]
     assert "storage-access-logs" not in kept and not result.failed
-    s3 = _client("s3", moto_endpoint)
+    s3 = aws_client("s3", moto_endpoint)
     assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == {
         out["shardBucketName"],
         out["auditBucketName"],
     }
     s3.get_bucket_encryption(Bucket=out["shardBucketName"])
     s3.get_public_access_block(Bucket=out["shardBucketName"])
-    assert len(_client("dynamodb", moto_endpoint).list_tables()["TableNames"]) == 4
-    assert _client("lambda", moto_endpoint).list_functions()["Functions"] == []
-    assert _client("apigateway", moto_endpoint).get_rest_apis()["items"] == []
+    assert len(aws_client("dynamodb", moto_endpoint).list_tables()["TableNames"]) == 4
+    assert aws_client("lambda", moto_endpoint).list_functions()["Functions"] == []
+    assert aws_client("apigateway", moto_endpoint).get_rest_apis()["items"] == []
     remaining = load_record(PHASE1, tmp_path / "b")
     assert remaining is not None and remaining.status == "partially-destroyed"
     assert {r.name for r in remaining.resources} == set(kept)
@@ -84,16 +82,16 @@ def test_lost_record_redeploy_then_destroy_with_and_without_force(
     assert load_record(PHASE1, tmp_path / "b") is None
     # (record "a" named the same buckets, tables and pool: they are gone too)
     assert s3.list_buckets()["Buckets"] == []
-    assert _client("dynamodb", moto_endpoint).list_tables()["TableNames"] == []
-    pools = _client("cognito-idp", moto_endpoint).list_user_pools(MaxResults=60)["UserPools"]
+    assert aws_client("dynamodb", moto_endpoint).list_tables()["TableNames"] == []
+    pools = aws_client("cognito-idp", moto_endpoint).list_user_pools(MaxResults=60)["UserPools"]
     assert pools == []
-    kms = _client("kms", moto_endpoint)
+    kms = aws_client("kms", moto_endpoint)
     for key in ("recordsKeyArn", "auditKeyArn", "signingKeyArn"):
         assert kms.describe_key(KeyId=out[key])["KeyMetadata"]["KeyState"] == "PendingDeletion"
 
 
 def test_an_unknown_resource_type_is_an_error_naming_it(
-    module_account: str, moto_endpoint: str
+    module_account: str, moto_endpoint: str, aws_client: Client
 ) -> None:
     def declare_with_a_queue(stage: Any, secrets: Any) -> dict[str, Any]:
         aws.sqs.Queue("unsupported-queue", name="hub-p1-queue")
@@ -106,13 +104,17 @@ def test_an_unknown_resource_type_is_an_error_naming_it(
     assert isinstance(mocks.errors[0], UnsupportedResourceType)
     assert "aws:sqs/queue:Queue" in str(mocks.errors[0])
     assert "unsupported-queue" in str(mocks.errors[0])
-    assert _client("sqs", moto_endpoint).list_queues().get("QueueUrls", []) == []
+    assert aws_client("sqs", moto_endpoint).list_queues().get("QueueUrls", []) == []
     with pytest.raises(UnsupportedResourceType, match="aws:ec2/vpc:Vpc"):
         provisioner_for("aws:ec2/vpc:Vpc")
 
 
 def test_region_refusal_stops_before_any_api_call(
-    fresh_account: str, moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fresh_account: str,
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aws_client: Client,
 ) -> None:
     calls: list[str] = []
 
@@ -127,13 +129,13 @@ def test_region_refusal_stops_before_any_api_call(
     with pytest.raises(RegionRefused, match="ap-east-1"):
         deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=tmp_path, config=config)
     assert calls == []
-    assert _client("s3", moto_endpoint).list_buckets()["Buckets"] == []
-    assert _client("kms", moto_endpoint).list_keys()["Keys"] == []
+    assert aws_client("s3", moto_endpoint).list_buckets()["Buckets"] == []
+    assert aws_client("kms", moto_endpoint).list_keys()["Keys"] == []
     assert load_record(PHASE1, tmp_path) is None
 
 
 def test_secrets_never_reach_the_record(
-    module_account: str, moto_endpoint: str, tmp_path: Path
+    module_account: str, moto_endpoint: str, tmp_path: Path, aws_client: Client
 ) -> None:
     config = copy.deepcopy(read_stage_file("phase2-hospital-authority"))
     secret = "synthetic-oidc-client-secret-4f1c"
@@ -156,7 +158,7 @@ def test_secrets_never_reach_the_record(
     # the runtime marks the whole mapping secret, so the record keeps none of it
     assert provider.inputs["providerDetails"] == "[secret]"
     # the secret did reach the emulator, where the IdP needs it
-    details = _client("cognito-idp", moto_endpoint).describe_identity_provider(
+    details = aws_client("cognito-idp", moto_endpoint).describe_identity_provider(
         UserPoolId=record.outputs["userPoolId"], ProviderName="LionRockOidc"
     )["IdentityProvider"]["ProviderDetails"]
     assert secret in details.values(), sorted(details)
