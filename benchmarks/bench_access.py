@@ -174,7 +174,9 @@ def bench_decisions(count: int, seed: int) -> bool:
     requests = population(random.Random(seed), count)
 
     def decide(r: Request) -> bool:
-        entities = [principal_entity(r.principal), group_entity(r.group, r.memberships)]
+        # As the service does: the group entity sliced to the principal and the target.
+        group = group_entity(r.group, r.memberships, slice_for=(r.principal.reg_no or "", r.target))
+        entities = [principal_entity(r.principal), group]
         return authorizer.decide(
             uid("User", r.principal.sub),
             r.action,

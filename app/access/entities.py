@@ -38,11 +38,28 @@ def institution_entity(institution: str) -> dict[str, Any]:
     return {"uid": uid("Institution", institution), "attrs": {}, "parents": []}
 
 
-def group_entity(group: ConsultationGroup, memberships: Iterable[Membership]) -> dict[str, Any]:
+def group_entity(
+    group: ConsultationGroup,
+    memberships: Iterable[Membership],
+    *,
+    slice_for: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """The group as Cedar sees it: status, owner, patient reference, and who holds which
+    relationship (``leads``, ``members`` = active, ``invited``).
+
+    ``slice_for`` (registration numbers: the principal and any target) keeps only those
+    doctors in the relationship sets. The policies only ever ask whether the principal
+    (or the target) is in a set, so a sliced entity decides exactly as the full one does
+    (a property test checks this), while the entity stays the same size however large
+    the group grows: Cedar's "entity slicing" practice.
+    """
+    keep = None if slice_for is None else {r for r in slice_for if r}
     members: list[str] = []
     leads: list[str] = []
     invited: list[str] = []
     for m in memberships:
+        if keep is not None and m.reg_no not in keep:
+            continue
         if m.state is MembershipState.ACTIVE:
             members.append(m.reg_no)
             if m.role is MemberRole.LEAD:

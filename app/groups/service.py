@@ -126,7 +126,11 @@ class GroupService:
             principal,
             action,
             uid("Group", state.group.group_id),
-            [group_entity(state.group, state.memberships)],
+            [
+                group_entity(
+                    state.group, state.memberships, slice_for=(principal.reg_no or "", target)
+                )
+            ],
             context={"break_glass_patients": patients, "target": target},
             patient_ref=state.group.patient_ref,
             details=details,

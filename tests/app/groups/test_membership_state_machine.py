@@ -6,6 +6,8 @@ model of what should happen. Invariants checked after every step:
 
 - the shipped Cedar policies let exactly the ACTIVE members of an OPEN group view it
   (a closed group keeps its memberships for history, and no one gets in);
+- (separately) a group entity sliced to the principal and target decides every group
+  action exactly as the full entity does, for arbitrary membership states;
 - every accepted change increases the membership's version by one and is recorded;
   refused changes raise ``InvalidTransition`` and change nothing;
 - nothing is forgotten: joined/left/removed times, once set, survive until a fresh
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -36,6 +38,14 @@ from app.identity.principal import Principal
 DOCTORS = ["M40001", "M40002", "M40003"]
 LEAD = "M40000"
 AUTHORIZER = Authorizer()
+SLICE_ACTIONS = [
+    Action.VIEW_GROUP,
+    Action.INVITE_MEMBER,
+    Action.ACCEPT_INVITATION,
+    Action.LEAVE_GROUP,
+    Action.REMOVE_MEMBER,
+    Action.CLOSE_GROUP,
+]
 
 
 def principal(reg_no: str) -> Principal:
@@ -205,6 +215,58 @@ class MembershipMachine(RuleBasedStateMachine):
 
 
 MembershipMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=20, deadline=None
+    max_examples=30, stateful_step_count=15, deadline=None
 )
 TestMembershipStateMachine = MembershipMachine.TestCase
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    states=st.lists(
+        st.tuples(st.sampled_from(list(MembershipState)), st.sampled_from(list(MemberRole))),
+        min_size=4,
+        max_size=4,
+    ),
+    status=st.sampled_from(list(GroupStatus)),
+    who=st.sampled_from([*DOCTORS, LEAD, "M49999"]),
+    target=st.sampled_from(["", *DOCTORS, LEAD]),
+    action=st.sampled_from(SLICE_ACTIONS),
+)
+def test_sliced_group_entities_decide_like_full_ones(
+    states: list[tuple[MembershipState, MemberRole]],
+    status: GroupStatus,
+    who: str,
+    target: str,
+    action: Action,
+) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    group = ConsultationGroup(
+        group_id="g1",
+        patient_id="pt-1",
+        patient_ref="pref:1",
+        institution="inst",
+        title="t",
+        purpose="",
+        status=status,
+        created_by=LEAD,
+        created_at=now,
+    )
+    memberships = [
+        Membership("g1", reg_no, role, state, "inst", LEAD, now)
+        for reg_no, (state, role) in zip([LEAD, *DOCTORS], states, strict=True)
+    ]
+    p = principal(who)
+    decisions = [
+        AUTHORIZER.decide(
+            uid("User", p.sub),
+            action,
+            uid("Group", "g1"),
+            [principal_entity(p), entity],
+            {"break_glass_patients": [], "target": target},
+        )
+        for entity in (
+            group_entity(group, memberships),
+            group_entity(group, memberships, slice_for=(who, target)),
+        )
+    ]
+    assert decisions[0] == decisions[1]
