@@ -277,6 +277,12 @@ def bench_revocation(rounds: int, readers: int) -> bool:
     from app.settings import Settings
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        from infra.emulator.server import memoize_moto_routing
+
+        memoize_moto_routing()  # speed only: moto's per-request routing, cached per host
+    except ImportError:
+        pass
     for key, value in {
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",

@@ -43,6 +43,14 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 @pytest.fixture(scope="session")
 def hub(moto_endpoint: str) -> Iterator[Hub]:
+    try:
+        # moto re-derives each request's backend under a global lock (tens of ms);
+        # the emulator's memoisation changes only speed.
+        from infra.emulator.server import memoize_moto_routing
+
+        memoize_moto_routing()
+    except ImportError:
+        pass
     saved = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
     try:
