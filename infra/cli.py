@@ -230,6 +230,7 @@ def local_up(
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
 ) -> None:
     """Start moto on 127.0.0.1, deploy and verify all three phases, seed demo data."""
+    import signal
     import threading
     import time
 
@@ -302,11 +303,16 @@ def local_up(
             mark_stopped(state_dir)
             return
         console.print("[bold]Ready.[/bold] Press Ctrl-C to stop the local platform.")
+        stop = threading.Event()
+        # SIGTERM (a supervisor, `kill`) stops as cleanly as Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
-            threading.Event().wait()
+            while not stop.wait(timeout=1.0):
+                pass
         except KeyboardInterrupt:
-            console.print("\nStopping the local platform...")
-            mark_stopped(state_dir)
+            pass
+        console.print("\nStopping the local platform...")
+        mark_stopped(state_dir)
     finally:
         server.stop()
 
