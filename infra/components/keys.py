@@ -22,24 +22,35 @@ ROTATION_PERIOD_DAYS = 365
 # The encryption-context keys every record data key is bound to (app/crypto).
 RECORD_CONTEXT_KEYS = ["record_id", "patient_id", "version", "institution"]
 
-# Administration only: no Encrypt/Decrypt/GenerateDataKey/Sign for the account root,
-# so an IAM policy alone can never open records.
+# Administration only, listed action by action: no Encrypt/Decrypt/GenerateDataKey/Sign,
+# and no CreateGrant (a grant could hand the root cryptographic use). PutKeyPolicy must
+# stay (KMS refuses a policy that would lock the account out of its key); CIS 4.7-style
+# alarms watch key policy changes.
 KEY_ADMIN_ACTIONS = [
-    "kms:Create*",
-    "kms:Describe*",
-    "kms:Enable*",
-    "kms:List*",
-    "kms:Put*",
-    "kms:Update*",
-    "kms:Revoke*",
-    "kms:Disable*",
-    "kms:Get*",
-    "kms:Delete*",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:UpdateAlias",
+    "kms:DescribeKey",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:RotateKeyOnDemand",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:RevokeGrant",
+    "kms:RetireGrant",
+    "kms:UpdateKeyDescription",
     "kms:TagResource",
     "kms:UntagResource",
     "kms:ScheduleKeyDeletion",
     "kms:CancelKeyDeletion",
-    "kms:RotateKeyOnDemand",
 ]
 
 

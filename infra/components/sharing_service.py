@@ -217,6 +217,14 @@ class SharingService(pulumi.ComponentResource):
                 "Condition": {"StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}},
             },
             {
+                # The principal's registration number and institution are read from the
+                # pool on each (cached) request: Cognito triggers set them, tokens may lag.
+                "Sid": "ReadDoctorAttributes",
+                "Effect": "Allow",
+                "Action": ["cognito-idp:AdminGetUser"],
+                "Resource": a.user_pool_arn,
+            },
+            {
                 "Sid": "SignTreeHeads",
                 "Effect": "Allow",
                 "Action": ["kms:Sign", "kms:GetPublicKey"],

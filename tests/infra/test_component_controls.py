@@ -145,6 +145,8 @@ def test_key_policies_give_root_no_cryptographic_use() -> pulumi.Output[None]:
                     actions = statement["Action"]
                     actions = [actions] if isinstance(actions, str) else actions
                     assert not {
+                        "kms:CreateGrant",
+                        "kms:Create*",
                         "kms:*",
                         "kms:Decrypt",
                         "kms:Encrypt",
