@@ -403,6 +403,29 @@ def deploy_command(
     console.print(f"Record: {records[0].path_for(stack, state_dir)}")
 
 
+@app.command("destroy")
+def destroy_command(
+    stack: SingleStack,
+    force: Annotated[bool, typer.Option(help="Also delete protected resources.")] = False,
+    endpoint: EndpointOption = None,
+    state_dir: StateDirOption = DEFAULT_STATE_DIR,
+) -> None:
+    """Delete what the emulator deployed for a stack; protected resources stay unless
+    --force, and the output lists them."""
+    from infra.emulator import destroy
+
+    stack = _one_stack(stack)
+    url = _endpoint(endpoint, state_dir)
+    result = destroy(stack, endpoint_url=url, state_dir=state_dir, force=force)
+    console.print(f"{stack}: deleted {len(result.deleted)} resources")
+    for name, reason in result.kept:
+        console.print(f"  [yellow]kept[/yellow] {name}: {reason}")
+    for name, error in result.failed:
+        console.print(f"  [red]failed[/red] {name}: {error}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
 def _deploy_with_pulumi(stack: str, state_dir: Path) -> None:
     import shutil
 

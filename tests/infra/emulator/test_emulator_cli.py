@@ -196,3 +196,40 @@ def test_seeding_creates_synthetic_users_and_register_entries(
     )["Item"]
     assert item["status"]["S"] == "active" and "(synthetic)" in item["name_en"]["S"]
     assert json.dumps([u.to_json() for u in again.users])  # serialisable for local.json
+
+
+def test_destroy_command_lists_what_stayed(
+    deployed_stacks: dict[str, DeploymentRecord],
+    tmp_path: Path,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from infra.emulator import DestroyResult
+
+    record = _copy_record(deployed_stacks[PHASE1], tmp_path)
+    seen: dict[str, Any] = {}
+
+    def fake_destroy(stack: str, **kwargs: Any) -> DestroyResult:
+        # the session deployment must survive: check the wiring, not the deletion
+        # (destroy itself is tested in test_emulator_lifecycle.py)
+        seen.update(stack=stack, **kwargs)
+        return DestroyResult(
+            stack=stack,
+            deleted=["a", "b"],
+            kept=[("keys-records", "protected (protect=True); use --force")],
+        )
+
+    monkeypatch.setattr("infra.emulator.destroy", fake_destroy)
+    result = runner.invoke(
+        app,
+        ["destroy", "--stack", PHASE1, "--state-dir", str(tmp_path), "--endpoint", moto_endpoint],
+    )
+    assert result.exit_code == 0, result.output
+    assert "kept keys-records: protected" in result.output
+    assert seen == {
+        "stack": PHASE1,
+        "endpoint_url": moto_endpoint,
+        "state_dir": tmp_path,
+        "force": False,
+    }
+    assert load_record(PHASE1, tmp_path) == record
