@@ -21,6 +21,7 @@ from app.access.breakglass import BreakGlassService
 from app.access.engine import Authorizer
 from app.access.gate import AccessGate
 from app.audit.events import TransactionalAuditTrail
+from app.audit.hash_key import load_or_create_audit_hash_key
 from app.audit.store import DynamoAuditStore
 from app.errors import Forbidden, Unauthenticated
 from app.groups.repository import GroupRepository
@@ -90,7 +91,15 @@ def build_services(
     repository = GroupRepository(dynamodb_client, settings.table_groups)
     audit = audit or DynamoAuditStore(dynamodb_client, settings.table_ledger)
     gate = AccessGate(authorizer or Authorizer(), audit, clock)
-    hash_key = settings.audit_hash_key.get_secret_value().encode()
+    if settings.uses_sealed_audit_hash_key():
+        hash_key = load_or_create_audit_hash_key(
+            dynamodb_client,
+            session.client("kms", region_name="ap-east-1"),
+            settings.table_ledger,
+            settings.audit_key_arn,
+        )
+    else:
+        hash_key = settings.audit_hash_key.get_secret_value().encode()
     break_glass = BreakGlassService(
         repository,
         dynamodb_client,

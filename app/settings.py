@@ -63,8 +63,11 @@ class Settings(BaseSettings):
     signing_key_arn: str = ""
     checkpoint_bucket: str = ""
 
-    # Keys the HMAC that turns patient ids into opaque references in audit events.
+    # Keys the HMAC that turns patient ids into opaque references in audit events. A
+    # deployment leaves it unset and names the audit CMK instead: the key is then generated
+    # by KMS once and kept sealed in the ledger table (app/audit/hash_key.py).
     audit_hash_key: SecretStr = SecretStr(LOCAL_AUDIT_HASH_KEY)
+    audit_key_arn: str = ""
     registration_cache_seconds: int = Field(default=60, ge=0)
     token_leeway_seconds: int = Field(default=30, ge=0)
     break_glass_max_minutes: int = Field(default=240, ge=1, le=240)
@@ -104,15 +107,21 @@ class Settings(BaseSettings):
             if self.cognito_jwks_url and not self.cognito_jwks_url.startswith("https://"):
                 problems.append("HUB_COGNITO_JWKS_URL must be an https URL outside local mode")
             key = self.audit_hash_key.get_secret_value()
-            if key == LOCAL_AUDIT_HASH_KEY or len(key) < 32:
+            if not self.audit_key_arn and (key == LOCAL_AUDIT_HASH_KEY or len(key) < 32):
                 problems.append(
-                    "HUB_AUDIT_HASH_KEY must be set to a secret of at least 32 characters"
+                    "HUB_AUDIT_KEY_ARN (preferred) or HUB_AUDIT_HASH_KEY (a secret of at "
+                    "least 32 characters) must be set outside local mode"
                 )
             if not self.admitted_institutions:
                 problems.append("HUB_ADMITTED_INSTITUTIONS must list at least one institution")
         if problems:
             raise InsecureSettings("; ".join(problems))
         return self
+
+    def uses_sealed_audit_hash_key(self) -> bool:
+        """True when the audit hashing key comes from KMS rather than the environment."""
+        key = self.audit_hash_key.get_secret_value()
+        return bool(self.audit_key_arn) and (key == LOCAL_AUDIT_HASH_KEY or len(key) < 32)
 
     def jwks_url(self) -> str:
         if self.cognito_jwks_url:

@@ -22,6 +22,10 @@ ROTATION_PERIOD_DAYS = 365
 # The encryption-context keys every record data key is bound to (app/crypto).
 RECORD_CONTEXT_KEYS = ["record_id", "patient_id", "version", "institution"]
 
+# The audit hashing key's data key is bound to this context (app/audit/hash_key.py).
+AUDIT_HASH_CONTEXT_KEY = "kms:EncryptionContext:purpose"
+AUDIT_HASH_PURPOSE = "audit-patient-ref"
+
 # Administration only, listed action by action: no Encrypt/Decrypt/GenerateDataKey/Sign,
 # and no CreateGrant (a grant could hand the root cryptographic use). PutKeyPolicy must
 # stay (KMS refuses a policy that would lock the account out of its key); CIS 4.7-style
@@ -268,6 +272,14 @@ class Keys(pulumi.ComponentResource):
                         "kms:CallerAccount": a.account_id,
                     }
                 },
+            },
+            {
+                "Sid": "ServiceSealsAuditHashKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": a.service_role_arn},
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {AUDIT_HASH_CONTEXT_KEY: AUDIT_HASH_PURPOSE}},
             },
             {
                 # Ledger checkpoints in the Object Lock bucket are SSE-KMS with this key.

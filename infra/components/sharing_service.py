@@ -24,7 +24,11 @@ import pulumi_aws as aws
 
 from infra.components.documents import assume_role_policy, policy_document
 from infra.components.functions import log_group_arn, logged_function
-from infra.components.keys import RECORD_CONTEXT_KEYS
+from infra.components.keys import (
+    AUDIT_HASH_CONTEXT_KEY,
+    AUDIT_HASH_PURPOSE,
+    RECORD_CONTEXT_KEYS,
+)
 from infra.stage import Capacity
 
 API_SECURITY_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
@@ -147,6 +151,7 @@ class SharingService(pulumi.ComponentResource):
             "HUB_CHECKPOINT_BUCKET": a.checkpoint_bucket_name,
             "HUB_RECORDS_KEY_ARN": a.records_key_arn,
             "HUB_SIGNING_KEY_ARN": a.signing_key_arn,
+            "HUB_AUDIT_KEY_ARN": a.audit_key_arn,
             "HUB_COGNITO_USER_POOL_ID": a.user_pool_id,
             "HUB_COGNITO_CLIENT_ID": a.user_pool_client_id,
             "HUB_COGNITO_ISSUER": a.issuer,
@@ -215,6 +220,15 @@ class SharingService(pulumi.ComponentResource):
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": [a.records_key_arn, a.audit_key_arn],
                 "Condition": {"StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}},
+            },
+            {
+                # The audit hashing key is generated once by KMS and kept sealed in the
+                # ledger table (app/audit/hash_key.py), bound to this context.
+                "Sid": "AuditHashKeySealedByKms",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": a.audit_key_arn,
+                "Condition": {"StringEquals": {AUDIT_HASH_CONTEXT_KEY: AUDIT_HASH_PURPOSE}},
             },
             {
                 # The principal's registration number and institution are read from the

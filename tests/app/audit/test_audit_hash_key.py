@@ -1,0 +1,97 @@
+"""The deployment's audit hashing key: generated once by KMS, stored sealed, shared."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from app.audit.hash_key import ENCRYPTION_CONTEXT, ITEM_KEY, load_or_create_audit_hash_key
+from app.settings import Settings
+from infra.components.keys import AUDIT_HASH_CONTEXT_KEY, AUDIT_HASH_PURPOSE
+
+TABLE = "hub-test-ledger"
+
+
+@pytest.fixture
+def aws() -> Iterator[tuple[Any, Any, str]]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="ap-east-1")
+        kms = boto3.client("kms", region_name="ap-east-1")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+        yield dynamodb, kms, key_arn
+
+
+def test_first_start_creates_a_key_later_starts_read_the_same(aws: tuple[Any, Any, str]) -> None:
+    dynamodb, kms, key_arn = aws
+    first = load_or_create_audit_hash_key(dynamodb, kms, TABLE, key_arn)
+    again = load_or_create_audit_hash_key(dynamodb, kms, TABLE, key_arn)
+    assert len(first) == 32 and first == again
+
+
+def test_only_the_sealed_key_is_stored(aws: tuple[Any, Any, str]) -> None:
+    dynamodb, kms, key_arn = aws
+    plaintext = load_or_create_audit_hash_key(dynamodb, kms, TABLE, key_arn)
+    item = dynamodb.get_item(TableName=TABLE, Key=ITEM_KEY)["Item"]
+    stored = item["sealed_key"]["B"]
+    assert plaintext not in stored
+    unwrapped = kms.decrypt(CiphertextBlob=stored, EncryptionContext=ENCRYPTION_CONTEXT)
+    assert unwrapped["Plaintext"] == plaintext
+
+
+def test_concurrent_first_starts_agree_on_one_key(aws: tuple[Any, Any, str]) -> None:
+    dynamodb, kms, key_arn = aws
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        keys = list(
+            pool.map(
+                lambda _: load_or_create_audit_hash_key(dynamodb, kms, TABLE, key_arn), range(8)
+            )
+        )
+    assert len(set(keys)) == 1
+
+
+def test_context_matches_what_the_key_policy_and_role_allow() -> None:
+    assert AUDIT_HASH_CONTEXT_KEY == "kms:EncryptionContext:purpose"
+    assert ENCRYPTION_CONTEXT == {"purpose": AUDIT_HASH_PURPOSE}
+
+
+AWS_ENV = {
+    "HUB_MODE": "aws",
+    "HUB_TABLE_REGISTER": "r",
+    "HUB_TABLE_GROUPS": "g",
+    "HUB_TABLE_LEDGER": "l",
+    "HUB_COGNITO_USER_POOL_ID": "ap-east-1_x",
+    "HUB_COGNITO_CLIENT_ID": "c",
+    "HUB_COGNITO_ISSUER": "https://cognito-idp.example/x",
+    "HUB_ADMITTED_INSTITUTIONS": '["a"]',
+}
+
+
+def test_deployment_settings_need_a_kms_sealed_or_explicit_hash_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HUB_AUDIT_KEY_ARN", raising=False)
+    monkeypatch.delenv("HUB_AUDIT_HASH_KEY", raising=False)
+    with pytest.raises(ValueError, match="HUB_AUDIT_KEY_ARN"):
+        Settings()
+    monkeypatch.setenv("HUB_AUDIT_KEY_ARN", "arn:aws:kms:ap-east-1:1:key/k")
+    settings = Settings()
+    assert settings.uses_sealed_audit_hash_key()
