@@ -92,6 +92,8 @@ EndpointOption = Annotated[
 SingleStack = Annotated[str, typer.Option("--stack", "-s", help="The stack to act on.")]
 DEFAULT_STATE_DIR = Path(".hub")
 DEFAULT_MOTO_PORT = 5000
+DEFAULT_API_PORT = 8000
+DEFAULT_API_STACK = "phase3-private-practice"
 
 
 def _one_stack(stack: str) -> str:
@@ -227,9 +229,15 @@ def local_up(
             help="Stay in the foreground until Ctrl-C (default), or deploy and exit.",
         ),
     ] = True,
+    api: Annotated[
+        bool, typer.Option("--api/--no-api", help="Start the sharing service API on 127.0.0.1.")
+    ] = True,
+    api_port: Annotated[int, typer.Option(help="Port of the API.")] = DEFAULT_API_PORT,
+    api_stack: Annotated[str, typer.Option(help="The phase the API serves.")] = (DEFAULT_API_STACK),
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
 ) -> None:
-    """Start moto on 127.0.0.1, deploy and verify all three phases, seed demo data."""
+    """Start moto on 127.0.0.1, deploy and verify all three phases, seed demo data, start
+    the API."""
     import signal
     import threading
     import time
@@ -286,18 +294,30 @@ def local_up(
 
         ctx = Context(endpoint, "ap-east-1")
         seeds = [seed_stack(r, cohort_ids(r.stack), ctx) for r in records]
-        path = write_local_json(
-            state_dir,
-            endpoint_url=endpoint,
-            stacks={
-                r.stack: {"phase": r.phase, "release": r.release, "outputs": r.outputs}
-                for r in records
-            },
-            seeds=seeds,
-            verification=verification,
-            gaps={r.stack: len(r.gaps) for r in records},
-        )
-        _print_ready(endpoint, path, records, seeds, API_NOTE, time.monotonic() - started)
+        stack_outputs = {
+            r.stack: {"phase": r.phase, "release": r.release, "outputs": r.outputs} for r in records
+        }
+
+        def write(api_url: str | None = None, note: str = API_NOTE) -> Path:
+            return write_local_json(
+                state_dir,
+                endpoint_url=endpoint,
+                stacks=stack_outputs,
+                seeds=seeds,
+                verification=verification,
+                gaps={r.stack: len(r.gaps) for r in records},
+                api_base_url=api_url,
+                api_stack=api_stack if api_url else None,
+                api_note=note,
+            )
+
+        path = write()
+        api_server, api_url, api_note = None, None, API_NOTE
+        if api and serve:
+            # the API reads its settings (pool, tables) from local.json, so it starts after
+            api_server, api_url, api_note = _start_api(state_dir, _one_stack(api_stack), api_port)
+            path = write(api_url, api_note)
+        _print_ready(endpoint, path, records, seeds, api_url, api_note, time.monotonic() - started)
         if not serve:
             console.print("[dim]--no-serve: stopping the emulator; its state is gone.[/dim]")
             mark_stopped(state_dir)
@@ -312,6 +332,8 @@ def local_up(
         except KeyboardInterrupt:
             pass
         console.print("\nStopping the local platform...")
+        if api_server is not None:
+            api_server.stop()
         mark_stopped(state_dir)
     finally:
         server.stop()
@@ -322,6 +344,7 @@ def _print_ready(
     local_json: Path,
     records: list[Any],
     seeds: list[Any],
+    api_url: str | None,
     api_note: str,
     elapsed: float,
 ) -> None:
@@ -345,7 +368,29 @@ def _print_ready(
     )
     console.print(f"Stack outputs and demo logins (synthetic): [bold]{local_json}[/bold]")
     console.print(f"Deployment records: {local_json.parent / 'deployments'}")
-    console.print(f"API: not started. {api_note}")
+    if api_url:
+        console.print(f"API: [bold]{api_url}[/bold] (OpenAPI document at {api_url}/openapi.json)")
+    else:
+        console.print(f"API: not started. {api_note}")
+
+
+def _start_api(state_dir: Path, stack: str, port: int) -> tuple[Any, str | None, str]:
+    """Start the sharing service in a background thread; (server, base URL, note)."""
+    from infra.emulator.local import read_local_json
+
+    try:
+        from app.local import LocalApi
+    except ImportError as error:
+        note = f"The sharing service could not be imported ({error}); the API is not running."
+        console.print(f"[yellow]{note}[/yellow]")
+        return None, None, note
+    try:
+        server = LocalApi(read_local_json(state_dir) or {}, stack, port=port)
+        return server, server.start(), ""
+    except Exception as error:  # a port in use, a service start-up error: say which
+        note = f"The API did not start on 127.0.0.1:{port}: {error}"
+        console.print(f"[yellow]{note}[/yellow]")
+        return None, None, note
 
 
 @local_app.command("down")

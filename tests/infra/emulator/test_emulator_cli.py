@@ -233,3 +233,22 @@ def test_destroy_command_lists_what_stayed(
         "force": False,
     }
     assert load_record(PHASE1, tmp_path) == record
+
+
+def test_an_api_that_cannot_start_is_reported_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.local
+    from infra.cli import _start_api
+
+    class PortTaken:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def start(self) -> str:
+            raise RuntimeError("the API did not start on http://127.0.0.1:8000")
+
+    monkeypatch.setattr(app.local, "LocalApi", PortTaken)
+    server, url, note = _start_api(tmp_path, PHASE1, 8000)
+    assert server is None and url is None
+    assert "did not start" in note and "8000" in note
