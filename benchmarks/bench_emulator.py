@@ -8,7 +8,9 @@
    ratio shows what creating everything on the emulator costs on top of running the
    program. Target: <= 20 s for deploy + verify.
 2. ``hub local up --no-serve``: wall time from process start to the "ready" summary
-   (deploy, verify, seed, local.json), parsed from its output. Target: <= 30 s.
+   (moto start, deploy, verify, seed, local.json), parsed from its output. ``--no-serve``
+   does not start the API (a background uvicorn thread, well under a second to start).
+   Target: <= 30 s.
 
 Medians over ``--runs`` runs (default 3). Run: ``.venv/bin/python -m benchmarks emulator``.
 """
