@@ -815,6 +815,9 @@ def _stack_arns(expect: Expectations, snapshot: Mapping[str, Any]) -> list[str]:
     arns += [expect.bucket_arn(b) for b in expect.buckets.values()]
     arns += [a for a in _table_arns(expect, snapshot).values() if isinstance(a, str)]
     arns += [expect.log_group_arn(g) for g in expect.log_groups]
+    if expect.user_pool_id:
+        # the service reads doctors' attributes (AdminGetUser) from its own pool only
+        arns.append(expect.user_pool_arn())
     return arns
 
 
