@@ -8,7 +8,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from moto import mock_aws
 
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord, KeyServiceUnavailable
@@ -74,9 +73,10 @@ def test_in_memory_wrapping_keys_are_not_shared_between_providers() -> None:
 
 
 @pytest.fixture
-def kms() -> Any:
-    with mock_aws():
-        yield boto3.client("kms", region_name="ap-east-1")
+def kms(moto_endpoint: str) -> Any:
+    # The session's moto server, not mock_aws(): leaving mock_aws resets moto's
+    # in-process backends, which the server shares, under every other test.
+    return boto3.client("kms", region_name="ap-east-1", endpoint_url=moto_endpoint)
 
 
 def test_kms_provider_seals_and_opens_a_record_with_the_record_context(kms: Any) -> None:
