@@ -20,8 +20,8 @@ Aws = tuple[Any, Any, str, str]
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> Iterator[Aws]:
-    # The session's moto server, not mock_aws(): leaving mock_aws resets moto's
-    # in-process backends, which the server shares, under every other test.
+    # The session's moto server, not moto's in-process decorator: leaving that resets
+    # moto's in-process backends, which the server shares, under every other test.
     dynamodb = boto3.client("dynamodb", region_name="ap-east-1", endpoint_url=moto_endpoint)
     kms = boto3.client("kms", region_name="ap-east-1", endpoint_url=moto_endpoint)
     table = f"hub-test-ledger-{uuid.uuid4().hex[:8]}"

@@ -1,4 +1,4 @@
-"""Data-key providers: the in-memory KMS stand-in and the boto3 KMS provider (moto, in-process)."""
+"""Data-key providers: the in-memory KMS stand-in and the boto3 KMS provider (on moto)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ def test_in_memory_wrapping_keys_are_not_shared_between_providers() -> None:
 
 @pytest.fixture
 def kms(moto_endpoint: str) -> Any:
-    # The session's moto server, not mock_aws(): leaving mock_aws resets moto's
-    # in-process backends, which the server shares, under every other test.
+    # The session's moto server, not moto's in-process decorator: leaving that resets
+    # moto's in-process backends, which the server shares, under every other test.
     return boto3.client("kms", region_name="ap-east-1", endpoint_url=moto_endpoint)
 
 
