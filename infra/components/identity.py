@@ -179,35 +179,25 @@ class Identity(pulumi.ComponentResource):
             "HUB_ADMITTED_INSTITUTIONS": json.dumps(list(a.admitted_institutions)),
             "HUB_PHASE": str(a.phase),
         }
-        pre_sign_up = logged_function(
-            f"{self._name}-pre-sign-up",
-            function_name=function_names["pre-sign-up"],
-            handler="app.identity.triggers.pre_sign_up",
-            role_arn=role.arn,
-            bundle=a.lambda_bundle,
-            environment=environment,
-            audit_key_arn=a.audit_key_arn,
-            log_retention_days=a.log_retention_days,
-            parent=self,
-            memory_mb=256,
-            timeout_s=5,
-            depends_on=[policy],
-        )
-        pre_token = logged_function(
-            f"{self._name}-pre-token",
-            function_name=function_names["pre-token"],
-            handler="app.identity.triggers.pre_token_generation",
-            role_arn=role.arn,
-            bundle=a.lambda_bundle,
-            environment=environment,
-            audit_key_arn=a.audit_key_arn,
-            log_retention_days=a.log_retention_days,
-            parent=self,
-            memory_mb=256,
-            timeout_s=5,
-            depends_on=[policy],
-        )
-        return pre_sign_up.function, pre_token.function
+        handlers = {"pre-sign-up": "pre_sign_up", "pre-token": "pre_token_generation"}
+        functions = [
+            logged_function(
+                f"{self._name}-{part}",
+                function_name=function_names[part],
+                handler=f"app.identity.triggers.{handler}",
+                role_arn=role.arn,
+                bundle=a.lambda_bundle,
+                environment=environment,
+                audit_key_arn=a.audit_key_arn,
+                log_retention_days=a.log_retention_days,
+                parent=self,
+                memory_mb=256,
+                timeout_s=5,
+                depends_on=[policy],
+            ).function
+            for part, handler in handlers.items()
+        ]
+        return functions[0], functions[1]
 
     def _create_user_pool(
         self, pre_sign_up_arn: pulumi.Input[str], pre_token_arn: pulumi.Input[str]

@@ -142,6 +142,48 @@ class Keys(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _via_dynamodb(self) -> dict[str, Any]:
+        """DynamoDB tables encrypted with the key: table creation and reads go through
+        DynamoDB's grant, only for principals of this account."""
+        a = self._args
+        return {
+            "Sid": "AccountPrincipalsViaDynamoDB",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": f"dynamodb.{a.region}.amazonaws.com",
+                    "kms:CallerAccount": a.account_id,
+                }
+            },
+        }
+
+    def _service_via_s3(self) -> dict[str, Any]:
+        """SSE-KMS objects (shards; ledger checkpoints): S3 calls KMS for the role."""
+        a = self._args
+        return {
+            "Sid": "ServiceViaS3",
+            "Effect": "Allow",
+            "Principal": {"AWS": a.service_role_arn},
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": f"s3.{a.region}.amazonaws.com",
+                    "kms:CallerAccount": a.account_id,
+                }
+            },
+        }
+
     def _service_principal(self, service: str) -> str:
         return f"{service}.amazonaws.com"
 
@@ -162,42 +204,8 @@ class Keys(pulumi.ComponentResource):
                     "Null": {f"kms:EncryptionContext:{k}": "false" for k in RECORD_CONTEXT_KEYS},
                 },
             },
-            {
-                # SSE-KMS on the shard bucket: S3 calls KMS on the role's behalf.
-                "Sid": "ServiceViaS3",
-                "Effect": "Allow",
-                "Principal": {"AWS": a.service_role_arn},
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {
-                        "kms:ViaService": f"s3.{a.region}.amazonaws.com",
-                        "kms:CallerAccount": a.account_id,
-                    }
-                },
-            },
-            {
-                # DynamoDB tables encrypted with this key: table creation and reads
-                # go through DynamoDB's grant, only within this account.
-                "Sid": "AccountPrincipalsViaDynamoDB",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:CreateGrant",
-                    "kms:DescribeKey",
-                ],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {
-                        "kms:ViaService": f"dynamodb.{a.region}.amazonaws.com",
-                        "kms:CallerAccount": a.account_id,
-                    }
-                },
-            },
+            self._service_via_s3(),
+            self._via_dynamodb(),
         ]
         return policy_document(statements)
 
@@ -253,26 +261,7 @@ class Keys(pulumi.ComponentResource):
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": a.account_id}},
             },
-            {
-                "Sid": "AccountPrincipalsViaDynamoDB",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:CreateGrant",
-                    "kms:DescribeKey",
-                ],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {
-                        "kms:ViaService": f"dynamodb.{a.region}.amazonaws.com",
-                        "kms:CallerAccount": a.account_id,
-                    }
-                },
-            },
+            self._via_dynamodb(),
             {
                 "Sid": "ServiceSealsAuditHashKey",
                 "Effect": "Allow",
@@ -281,20 +270,7 @@ class Keys(pulumi.ComponentResource):
                 "Resource": "*",
                 "Condition": {"StringEquals": {AUDIT_HASH_CONTEXT_KEY: AUDIT_HASH_PURPOSE}},
             },
-            {
-                # Ledger checkpoints in the Object Lock bucket are SSE-KMS with this key.
-                "Sid": "ServiceViaS3",
-                "Effect": "Allow",
-                "Principal": {"AWS": a.service_role_arn},
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {
-                        "kms:ViaService": f"s3.{a.region}.amazonaws.com",
-                        "kms:CallerAccount": a.account_id,
-                    }
-                },
-            },
+            self._service_via_s3(),
         ]
         return policy_document(statements)
 
