@@ -19,6 +19,7 @@ starts the analyzer's gRPC server.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -68,7 +69,7 @@ class Controls:
 
 
 @dataclass(frozen=True)
-class _Binding:
+class _Binding(ABC):
     description: str
     enforcement: EnforcementLevel
     severity: Severity
@@ -76,8 +77,9 @@ class _Binding:
     remediation: str
 
     @property
+    @abstractmethod
     def rule_name(self) -> str:
-        raise NotImplementedError
+        """The bound rule function's name."""
 
     @property
     def name(self) -> str:

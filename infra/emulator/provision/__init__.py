@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,16 +113,18 @@ class Context:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
 
 
-class Provisioner:
+class Provisioner(ABC):
     """Create, update, find and delete one resource type. Subclasses set ``type_token``."""
 
     type_token: str = ""
 
+    @abstractmethod
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
-        raise NotImplementedError
+        """Create or update the resource; return its id and the state consumers read."""
 
+    @abstractmethod
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
-        raise NotImplementedError
+        """Delete the resource; a resource that is already gone is not an error."""
 
     def attached_to(self, record: ResourceRecord) -> str | None:
         """The physical id of the resource this one only configures (kept together)."""

@@ -97,7 +97,9 @@ class _BucketConfig(Provisioner):
         return Provisioned(id=bucket)
 
     def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
-        raise NotImplementedError
+        # Hook for the default ensure(); a subclass that overrides ensure() itself (the
+        # bucket policy, which splits conditional statements out) need not provide it.
+        raise NotImplementedError(f"{type(self).__name__} must define apply() or ensure()")
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         bucket = str(record.inputs.get("bucket") or record.id)
@@ -112,7 +114,8 @@ class _BucketConfig(Provisioner):
         )
 
     def remove(self, ctx: Context, bucket: str) -> None:
-        raise NotImplementedError
+        # Hook for the default delete(), as apply() is for ensure().
+        raise NotImplementedError(f"{type(self).__name__} must define remove() or delete()")
 
 
 @provisioner
