@@ -186,6 +186,23 @@ def test_service_envelope_use_requires_the_record_context() -> pulumi.Output[Non
 
 
 @pulumi.runtime.test
+def test_service_uses_the_audit_key_only_for_the_sealed_hash_key() -> pulumi.Output[None]:
+    keys = make_keys()
+    role = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-service"
+
+    def check(policy: str) -> None:
+        for statement in statements(policy):
+            if statement["Principal"] != {"AWS": role}:
+                continue
+            condition = statement["Condition"]["StringEquals"]
+            via_s3 = condition.get("kms:ViaService", "").startswith("s3.")
+            purpose = condition.get("kms:EncryptionContext:purpose") == "audit-patient-ref"
+            assert via_s3 or purpose, f"unbound audit key use: {statement['Sid']}"
+
+    return keys.audit_key.policy.apply(check)
+
+
+@pulumi.runtime.test
 def test_cloudtrail_may_use_the_audit_key_only_for_our_trail() -> pulumi.Output[None]:
     keys = make_keys()
 
@@ -642,6 +659,10 @@ def test_service_role_has_no_wildcard_data_actions_and_cannot_delete_ledger() ->
     assert "dynamodb:DeleteItem" not in ledger["Action"]
     others = next(s for s in policy if s["Sid"] == "ServiceTables")
     assert not any("ledger" in str(r) for r in others["Resource"])
+    sealed = next(s for s in policy if s["Sid"] == "AuditHashKeySealedByKms")
+    assert sealed["Condition"]["StringEquals"] == {
+        "kms:EncryptionContext:purpose": "audit-patient-ref"
+    }
     envelope = next(s for s in policy if s["Sid"] == "RecordEnvelopeKeys")
     assert "kms:EncryptionContextKeys" in envelope["Condition"]["ForAllValues:StringEquals"]
 
