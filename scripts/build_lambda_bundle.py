@@ -35,6 +35,7 @@ RUNTIME_REQUIREMENTS = [
     "cryptography",
     "boto3",
     "httpx",
+    "fhir.resources",
 ]
 PLATFORM = "manylinux2014_aarch64"  # infra/components/functions.py: LAMBDA_ARCHITECTURE arm64
 PYTHON_VERSION = "3.12"  # infra/components/functions.py: LAMBDA_RUNTIME python3.12

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -51,3 +53,33 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@dataclass(frozen=True)
+class AwsBackend:
+    """Where each AWS service is emulated for a test: ``endpoint(service)`` and ``client()``.
+
+    The default backend is the session's moto server for every service. Integration
+    tests that exercise S3, KMS, IAM, STS or Lambda take their clients from here (not
+    from ``moto_endpoint`` directly), so the LocalStack tier can point those services at
+    LocalStack while the services it lacks stay on moto.
+    """
+
+    name: str
+    default_endpoint: str
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+
+    def endpoint(self, service: str) -> str:
+        return self.endpoints.get(service, self.default_endpoint)
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        import boto3
+
+        return boto3.client(
+            service, region_name="ap-east-1", endpoint_url=self.endpoint(service), **kwargs
+        )
+
+
+@pytest.fixture(scope="session")
+def aws_backend(moto_endpoint: str) -> AwsBackend:
+    return AwsBackend(name="moto", default_endpoint=moto_endpoint)
