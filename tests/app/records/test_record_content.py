@@ -422,3 +422,21 @@ def test_type_matching_ignores_case_and_whitespace(
     mixed = "".join(c.upper() if up else c for c, up in zip(essence, case, strict=False))
     mixed += essence[len(case) :]
     assert check_content_type(f"{pad}{mixed}{pad}").essence == essence
+
+
+def test_unknown_key_is_reported_at_its_parent_even_when_it_is_an_element_name() -> None:
+    document = patient()
+    document["family"] = "SYNTHETIC"  # an element of HumanName, not of Patient
+    message = invalid(document).message
+    assert "Patient: contains an element R4B does not define" in message
+    assert "Patient.family" not in message
+
+
+def test_path_segments_that_are_not_r4b_element_names_are_dropped() -> None:
+    from app.records.content import _element_names, _element_path
+
+    names = _element_names()
+    assert {"birthDate", "entry", "resource", "valueQuantity"} <= names
+    assert SECRET_NAME not in names
+    loc = ("entry", 0, "resource", SECRET_NAME, "function-after[validate(), str]", "birthDate")
+    assert _element_path("Bundle", loc, names) == "Bundle.entry[0].resource.birthDate"
