@@ -253,9 +253,9 @@ class RecordStoreBench:
         self.store.delete(stored)
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args)
     return time.perf_counter() - start, result
 
 
@@ -270,19 +270,19 @@ def run_store(emu: Emulated, size: int, rounds: int, shard_size: int, parallelis
         # Round-robin, so drift in the shared machine's load hits every variant alike.
         seconds, (rid, handle) = _timed(bench.upload)
         timings.add("upload", seconds)
-        seconds, _ = _timed(lambda: bench.download(rid, handle))
+        seconds, _ = _timed(bench.download, rid, handle)
         timings.add("download", seconds)
         bench.forget(handle[1])
 
         seconds, (raw_id, raw_stored) = _timed(bench.raw_upload)
         timings.add("raw_upload", seconds)
-        seconds, _ = _timed(lambda: bench.raw_download(raw_id))
+        seconds, _ = _timed(bench.raw_download, raw_id)
         timings.add("raw_download", seconds)
         bench.forget(raw_stored)
 
         seconds, sealed = _timed(bench.seal_only)
         timings.add("seal_only", seconds)
-        seconds, _ = _timed(lambda: bench.open_only(sealed))
+        seconds, _ = _timed(bench.open_only, sealed)
         timings.add("open_only", seconds)
         del sealed
     return timings
