@@ -28,6 +28,7 @@ EVALUATION_ERROR = "evaluation-error"
 
 class Action(StrEnum):
     VIEW_GROUP = "ViewGroup"
+    QUERY_AUDIT = "QueryAudit"
     CREATE_GROUP = "CreateGroup"
     INVITE_MEMBER = "InviteMember"
     SUMMON_EXPERTS = "SummonExperts"
