@@ -526,6 +526,8 @@ def standalone_platform(
     free port. The full local platform deploys every declared resource instead; this keeps
     the tests and the benchmark fast.
     """
+    import logging
+
     import boto3
 
     from app import local
@@ -535,6 +537,7 @@ def standalone_platform(
     from infra.emulator.server import memoize_moto_routing
 
     memoize_moto_routing()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
     server = None
     if endpoint is None:
         from moto.server import ThreadedMotoServer
@@ -559,9 +562,13 @@ def standalone_platform(
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-east-1"}
         )
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        key_arn = session.client("kms").create_key(Description=f"{prefix} records")["KeyMetadata"][
-            "Arn"
-        ]
+        kms = session.client("kms")
+        key_arn = kms.create_key(Description=f"{prefix} records")["KeyMetadata"]["Arn"]
+        signing_arn = kms.create_key(
+            Description=f"{prefix} ledger signing",
+            KeySpec="ECC_NIST_P256",
+            KeyUsage="SIGN_VERIFY",
+        )["KeyMetadata"]["Arn"]
         outputs = {
             "userPoolId": pool_id,
             "userPoolClientIds": [client_id],
@@ -569,6 +576,7 @@ def standalone_platform(
             "tableNames": tables,
             "shardBucketName": bucket,
             "recordsKeyArn": key_arn,
+            "signingKeyArn": signing_arn,
         }
         seeded = seed_stack(
             SimpleNamespace(stack=stack, outputs=outputs),  # type: ignore[arg-type]
