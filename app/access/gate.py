@@ -51,6 +51,7 @@ class AccessGate:
             resource=resource,
             patient_ref=patient_ref,
             details=dict(details or {}),
+            actor_roles=tuple(sorted(principal.roles)),
             at=self._clock(),
         )
 

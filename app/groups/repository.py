@@ -16,7 +16,10 @@ query, so permissions are decided on the latest committed state. Every change is
 ``TransactWriteItems``: the membership, its history item, its audit event and any
 outbox events commit together or not at all, and only if the group is still open and
 the membership still has the version it was read at (a concurrent change makes the
-transaction fail, never interleave). Nothing is deleted.
+transaction fail, never interleave). Nothing is deleted. The audit trail runs the
+transaction (:meth:`~app.audit.events.TransactionalAuditTrail.transact_append`), because
+the entry's ledger position is settled only at commit; a ledger-position collision is
+retried inside the trail and is never a :class:`ConcurrentChange`.
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
+from app.audit.events import (
+    AuditedTransactionConflict,
+    AuditEvent,
+    AuditReceipt,
+    TransactionalAuditTrail,
+)
 from app.groups.membership import (
     ConsultationGroup,
     GroupStatus,
@@ -193,13 +201,17 @@ class GroupRepository:
             put["ExpressionAttributeValues"] = {":expected": {"N": str(m.version - 1)}}
         return {"Put": put}
 
-    def transact(self, items: Sequence[Mapping[str, Any]]) -> None:
+    def transact(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        trail: TransactionalAuditTrail,
+        event: AuditEvent,
+    ) -> AuditReceipt:
+        """Commit ``items`` with ``event``'s ledger entry in one transaction."""
         try:
-            self._client.transact_write_items(TransactItems=list(items))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                raise ConcurrentChange() from exc
-            raise
+            return trail.transact_append(event, items)
+        except AuditedTransactionConflict as exc:
+            raise ConcurrentChange() from exc
 
     def load(self, group_id: str) -> tuple[ConsultationGroup, list[Membership]] | None:
         """The group and every membership, from one strongly consistent query."""
@@ -226,32 +238,38 @@ class GroupRepository:
         self,
         group: ConsultationGroup,
         lead: tuple[Membership, MembershipChange],
-        extra: Iterable[Mapping[str, Any]] = (),
-    ) -> None:
+        trail: TransactionalAuditTrail,
+        event: AuditEvent,
+    ) -> AuditReceipt:
         membership, change = lead
-        self.transact(
+        return self.transact(
             [
                 self.put(group_item(group)),
                 self._membership_put(membership),
                 self._history_put(change),
-                *extra,
-            ]
+            ],
+            trail,
+            event,
         )
 
     def record_changes(
         self,
         group_id: str,
         changes: Iterable[tuple[Membership, MembershipChange]],
-        extra: Iterable[Mapping[str, Any]] = (),
-    ) -> None:
+        extra: Iterable[Mapping[str, Any]],
+        trail: TransactionalAuditTrail,
+        event: AuditEvent,
+    ) -> AuditReceipt:
         items: list[Mapping[str, Any]] = [self._group_is_open(group_id)]
         for membership, change in changes:
             items.append(self._membership_put(membership))
             items.append(self._history_put(change))
         items.extend(extra)
-        self.transact(items)
+        return self.transact(items, trail, event)
 
-    def close(self, group: ConsultationGroup, extra: Iterable[Mapping[str, Any]] = ()) -> None:
+    def close(
+        self, group: ConsultationGroup, trail: TransactionalAuditTrail, event: AuditEvent
+    ) -> AuditReceipt:
         update = {
             "Update": {
                 "TableName": self.table_name,
@@ -269,7 +287,7 @@ class GroupRepository:
                 ),
             }
         }
-        self.transact([update, *extra])
+        return self.transact([update], trail, event)
 
     def history(self, group_id: str) -> list[dict[str, Any]]:
         page = self._client.query(

@@ -143,14 +143,16 @@ class GroupService:
         changes: Sequence[tuple[Membership, MembershipChange]],
         outbox: Sequence[dict[str, Any]] = (),
     ) -> AuditReceipt:
-        audit_put, receipt = self._audit.transact_put(allowed.event)
         try:
-            self._repo.record_changes(
-                group_id, changes, [audit_put, *(self._repo.put(o) for o in outbox)]
+            return self._repo.record_changes(
+                group_id,
+                changes,
+                [self._repo.put(o) for o in outbox],
+                self._audit,
+                allowed.event,
             )
         except ConcurrentChange as exc:
             raise Conflict("The group changed meanwhile; retry.", code="concurrent_change") from exc
-        return receipt
 
     @staticmethod
     def _transition(
@@ -197,8 +199,7 @@ class GroupService:
                 "patient_ref": group.patient_ref,
             }
         )
-        audit_put, receipt = self._audit.transact_put(event)
-        self._repo.create(group, lead, [audit_put])
+        receipt = self._repo.create(group, lead, self._audit, event)
         return GroupState(group, [lead[0]]), receipt
 
     def get(self, principal: Principal, group_id: str) -> tuple[GroupState, AuditReceipt]:
@@ -363,9 +364,8 @@ class GroupService:
             closed = sm.close(state.group, actor=principal.reg_no or "", at=self._clock())
         except InvalidTransition as exc:
             raise Conflict(code=exc.code) from exc
-        audit_put, receipt = self._audit.transact_put(allowed.event)
         try:
-            self._repo.close(closed, [audit_put])
+            receipt = self._repo.close(closed, self._audit, allowed.event)
         except ConcurrentChange as exc:
             raise Conflict(code="group_closed") from exc
         return closed, receipt

@@ -76,6 +76,8 @@ class ResourceType(StrEnum):
     SESSION = "session"
     PRACTITIONER = "practitioner"
     AUDIT = "audit"
+    INSTITUTION = "institution"
+    SERVICE = "service"
 
 
 class Outcome(StrEnum):

@@ -51,6 +51,10 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
         memoize_moto_routing()
     except ImportError:
         pass
+    # DynamoDB's transaction isolation, which the ledger's sequencing relies on.
+    from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
+
+    serialize_moto_dynamodb()
     saved = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
     try:
@@ -61,6 +65,15 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
         names = {k: f"{prefix}-{k}" for k in local.TABLE_KEYS}
         local.create_service_tables(dynamodb, names)
         pool_id, client_id = local.create_user_pool(cognito, prefix)
+        # The ledger signs tree heads with a KMS P-256 key and archives them in a bucket.
+        signing_key = session.client("kms").create_key(
+            KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"
+        )["KeyMetadata"]["Arn"]
+        session.client("s3").create_bucket(
+            Bucket=f"{prefix}-audit",
+            CreateBucketConfiguration={"LocationConstraint": "ap-east-1"},
+            ObjectLockEnabledForBucket=True,
+        )
         settings = Settings(
             mode="local",
             phase=1,
@@ -74,6 +87,8 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
             cognito_client_id=client_id,
             cognito_issuer=f"https://cognito-idp.ap-east-1.amazonaws.com/{pool_id}",
             registration_cache_seconds=60,
+            signing_key_arn=signing_key,
+            checkpoint_bucket=f"{prefix}-audit",
         )
         clock, monotonic = FakeClock(), FakeMonotonic()
         services = build_services(settings, session=session, clock=clock, monotonic=monotonic)

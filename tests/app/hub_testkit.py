@@ -182,9 +182,27 @@ class Hub:
             )
         return self._principals[username]
 
-    def audit_events(self) -> list[dict[str, Any]]:
-        store: Any = self.services.audit
-        return list(store.events_on(self.clock().date().isoformat()))
+    def audit_entries(self, start: int = 0) -> list[dict[str, Any]]:
+        """Every ledger entry from ``start``, in log order, read from DynamoDB (each as its
+        canonical JSON object plus ``leaf_index``)."""
+        from app.ledger.entries import AuditEntry
+
+        rows = self.services.ledger.read_range(start, 2**40)
+        return [{**AuditEntry.from_bytes(raw).to_dict(), "leaf_index": seq} for seq, raw in rows]
+
+    def audit_entry(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        """The ledger entry a response's ``audit_receipt`` points at."""
+        from app.ledger.entries import AuditEntry
+
+        index = int(receipt["position"])
+        raw = self.services.ledger.table.entries([index])[index]
+        return {**AuditEntry.from_bytes(raw).to_dict(), "leaf_index": index}
+
+    def ledger_size(self) -> int:
+        """The number of stored entries (the next sequence number)."""
+        table = self.services.ledger.table
+        head = table.read_head()
+        return table.find_tail(head.size if head else 0)
 
 
 @dataclass

@@ -43,12 +43,15 @@ def test_summon_invites_only_eligible_specialists_and_emits_notifications(hub: H
         ("M20003", "invitation"),
         ("M20006", "invitation"),
     }
-    event = next(
-        e for e in hub.audit_events() if e["event_id"] == r.json()["audit_receipt"]["event_id"]
+    # The ledger records the summon as a share of the group (who was invited is in the
+    # group's history and outbox above: entries hold no free-form details).
+    entry = hub.audit_entry(r.json()["audit_receipt"])
+    assert (entry["action"], entry["resource"]["type"], entry["resource"]["id"]) == (
+        "share",
+        "group",
+        gid,
     )
-    assert event["action"] == "SummonExperts" and sorted(event["details"]["invited"]) == sorted(
-        invited
-    )
+    assert (entry["reason"], entry["outcome"]) == ("lead-manages-open-group", "success")
     # Everyone eligible is now invited: a second summon finds no one.
     again = hub.client.post(
         f"/groups/{gid}/summon",
@@ -97,19 +100,15 @@ def test_history_is_kept_and_nothing_is_deleted(hub: Hub) -> None:
     assert len(hub.services.groups._repo.history(gid)) == len(events) + 1
 
 
-class FailingAudit:
-    """An audit trail whose transactional put can never succeed."""
+def FailingAudit(real: Any) -> Any:
+    """The real ledger trail, pointed at a ledger table that does not exist: the entry's
+    write fails inside the same transaction as the membership change."""
+    from app.ledger.store import LedgerTable
+    from app.ledger.trail import LedgerTrail
 
-    def __init__(self, real: Any):
-        self.real = real
-
-    def append(self, event: Any) -> Any:
-        return self.real.append(event)
-
-    def transact_put(self, event: Any) -> tuple[dict[str, Any], Any]:
-        put, receipt = self.real.transact_put(event)
-        put["Put"]["ConditionExpression"] = "attribute_exists(pk)"  # the key is new: fails
-        return put, receipt
+    trail = LedgerTrail(LedgerTable(real.table.client, "no-such-ledger-table"))
+    trail._observed(7)  # a plausible position, so the failure is the transaction's own
+    return trail
 
 
 def test_membership_change_and_audit_event_commit_together(
@@ -118,7 +117,9 @@ def test_membership_change_and_audit_event_commit_together(
     gid = build_group(hub)
     history_before = len(hub.services.groups._repo.history(gid))
     monkeypatch.setattr(hub.services.groups, "_audit", FailingAudit(hub.services.audit))
-    with pytest.raises(Conflict):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError):
         hub.services.groups.invite(hub.principal("dr-lead"), gid, "M20012", MemberRole.MEMBER)
     assert "M20012" not in members(hub, gid)
     assert len(hub.services.groups._repo.history(gid)) == history_before
@@ -136,10 +137,16 @@ def test_a_stale_change_writes_neither_membership_nor_audit_event(hub: Hub) -> N
     member = next(m for m in stale[1] if m.reg_no == "M20002")
     change = sm.leave(stale[0], member, at=hub.clock())
     allowed = groups._decide(hub.principal("dr-member"), sm_action("LEAVE_GROUP"), _state(stale))
+    size_before = hub.ledger_size()
     with pytest.raises(Conflict):
         groups._commit(gid, allowed, [change])
-    ids = {e["event_id"] for e in hub.audit_events()}
-    assert allowed.event.event_id not in ids
+    # No entry was added by the refused commit (the ledger's tail did not move for it).
+    stale_entries = [
+        e
+        for e in hub.audit_entries(size_before)
+        if e["action"] == "leave" and e["actor"]["mchk_reg_no"] == "M20002"
+    ]
+    assert stale_entries == []
     assert members(hub, gid)["M20002"].version == member.version + 1
 
 
@@ -205,6 +212,8 @@ def test_unknown_group_is_404_and_audited(hub: Hub) -> None:
     r = hub.client.get("/groups/does-not-exist", headers=hub.headers("dr-lead"))
     assert r.status_code == 404
     assert any(
-        e.get("resource") == "Group::does-not-exist" and e["reason"] == "group-not-found"
-        for e in hub.audit_events()
+        e["resource"] == {"type": "group", "id": "does-not-exist"}
+        and e["reason"] == "group-not-found"
+        and e["outcome"] == "denied"
+        for e in hub.audit_entries(max(0, hub.ledger_size() - 50))
     )

@@ -1,0 +1,231 @@
+"""HTTP routes of the audit ledger: entries, proofs, the signed head, the public key, export.
+
+Every route depends on :data:`~app.dependencies.CurrentPrincipal`. Reading entries is a
+Cedar decision (``QueryAudit``): auditors read the whole log, a clinician only entries
+where they are the actor; the read itself is audited. Heads, proofs and the public key
+hold hashes and signatures only and are open to every authenticated principal; an
+inclusion proof carries the entry itself only for someone allowed to read it.
+
+Hashes and signatures are base64 (standard alphabet); entries are returned both parsed
+and as their canonical bytes (base64), so a client can recompute the leaf hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from app.access.engine import Action
+from app.access.entities import simple_entity, uid
+from app.dependencies import CurrentPrincipal, ServicesDep
+from app.errors import Forbidden, HubError, InvalidRequest
+from app.identity.principal import Principal
+from app.ledger.entries import AuditEntry, timestamp_ms
+from app.ledger.errors import LedgerVerificationError, NodeNotFound
+from app.ledger.fhir import audit_event_resource
+from app.ledger.merkle import leaf_hash
+from app.ledger.service import EntryQuery, NoSignedHead
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+class LedgerUnavailable(HubError):
+    status_code = 503
+    code = "ledger_unavailable"
+    message = "No signed tree head is available yet."
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class AuditScope:
+    """What the caller may read: everything, or only entries where they are the actor."""
+
+    def __init__(self, principal: Principal, everything: bool):
+        self.principal = principal
+        self.everything = everything
+
+    def may_read(self, entry: AuditEntry) -> bool:
+        return self.everything or entry.actor.sub == self.principal.sub
+
+
+def audit_scope(who: CurrentPrincipal, svc: ServicesDep) -> AuditScope:
+    """Decide ``QueryAudit`` for the whole log, else for the caller's own entries (403 if
+    neither); the granted read is audited."""
+    service = uid("Service", "audit-log")
+    entities = [simple_entity("Service", "audit-log")]
+    from app.access.entities import principal_entity
+
+    whole = svc.gate.authorizer.decide(
+        uid("User", who.sub),
+        Action.QUERY_AUDIT,
+        service,
+        [principal_entity(who), *entities],
+        {"own_entries_only": False},
+    )
+    allowed = svc.gate.check(
+        who,
+        Action.QUERY_AUDIT,
+        service,
+        entities,
+        context={"own_entries_only": not whole.allowed},
+    )
+    svc.gate.record(allowed)
+    return AuditScope(who, whole.allowed)
+
+
+Scope = Annotated[AuditScope, Depends(audit_scope)]
+
+
+def _ms(moment: datetime | None, default: int) -> int:
+    return timestamp_ms(moment) if moment is not None else default
+
+
+def _entry_json(index: int, entry: AuditEntry, raw: bytes) -> dict[str, Any]:
+    return {
+        "leaf_index": index,
+        "entry": entry.to_dict(),
+        "canonical": _b64(raw),
+        "leaf_hash": _b64(leaf_hash(raw)),
+    }
+
+
+@router.get("/entries")
+def list_entries(
+    scope: Scope,
+    svc: ServicesDep,
+    actor: str | None = None,
+    resource: Annotated[str | None, Query(description="<type>:<id>, e.g. group:<id>")] = None,
+    patient_ref: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Entries covered by the latest signed head, oldest first. Clinicians: own only."""
+    if not scope.everything:
+        if actor not in (None, scope.principal.sub):
+            raise Forbidden("You may read only your own audit entries.", code="access_denied")
+        actor = scope.principal.sub
+    try:
+        query = EntryQuery(
+            actor=actor,
+            resource=resource,
+            patient_ref=patient_ref,
+            since_ms=_ms(since, 0),
+            until_ms=_ms(until, 2**53 - 1),
+            limit=limit,
+        )
+    except ValueError as exc:
+        raise InvalidRequest("Bad time range.", code="invalid_time_range") from exc
+    listed = svc.ledger.entries(query)
+    return {
+        "entries": [
+            _entry_json(e.leaf_index, e.entry, e.raw) for e in listed if scope.may_read(e.entry)
+        ]
+    }
+
+
+def _head(svc: Any) -> Any:
+    try:
+        return svc.ledger.head()
+    except NoSignedHead as exc:
+        raise LedgerUnavailable() from exc
+
+
+@router.get("/head")
+def tree_head(who: CurrentPrincipal, svc: ServicesDep) -> dict[str, Any]:
+    """The latest signed tree head (checkpoint text fields, signature, key id)."""
+    head = _head(svc)
+    return {
+        **head.to_json(),
+        "checkpoint": head.message().decode("ascii"),
+        "public_key": "/audit/public-key",
+    }
+
+
+@router.get("/public-key", response_class=PlainTextResponse)
+def public_key(who: CurrentPrincipal, svc: ServicesDep) -> PlainTextResponse:
+    """The signing key's public key (PEM), from KMS ``GetPublicKey``, for offline checks."""
+    try:
+        pem = svc.ledger.public_key_pem()
+    except NoSignedHead as exc:
+        raise LedgerUnavailable() from exc
+    return PlainTextResponse(pem.decode("ascii"), media_type="application/x-pem-file")
+
+
+@router.get("/proof/inclusion")
+def inclusion(
+    who: CurrentPrincipal,
+    svc: ServicesDep,
+    index: Annotated[int, Query(ge=0)],
+    size: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """The audit path of leaf ``index`` in the tree of ``size`` (default: the head's)."""
+    head = _head(svc)
+    size = head.size if size is None else size
+    try:
+        raw, proof = svc.ledger.inclusion(index, size)
+    except (LedgerVerificationError, NodeNotFound) as exc:
+        raise InvalidRequest("No such leaf or tree size.", code="invalid_proof_request") from exc
+    body: dict[str, Any] = {
+        "index": index,
+        "size": size,
+        "leaf_hash": _b64(leaf_hash(raw)),
+        "proof": [_b64(p) for p in proof],
+        "head": head.to_json(),
+    }
+    entry = AuditEntry.from_bytes(raw)
+    if entry.actor.sub == who.sub or "auditor" in who.roles:
+        body["entry"] = entry.to_dict()
+        body["canonical"] = _b64(raw)
+    return body
+
+
+@router.get("/proof/consistency")
+def consistency(
+    who: CurrentPrincipal,
+    svc: ServicesDep,
+    first: Annotated[int, Query(ge=0)],
+    second: Annotated[int, Query(ge=0)],
+) -> dict[str, Any]:
+    """The proof that the tree of ``second`` leaves extends the tree of ``first``."""
+    head = _head(svc)
+    try:
+        proof = svc.ledger.consistency(first, second)
+    except (LedgerVerificationError, NodeNotFound) as exc:
+        raise InvalidRequest("Bad tree sizes.", code="invalid_proof_request") from exc
+    return {
+        "first": first,
+        "second": second,
+        "proof": [_b64(p) for p in proof],
+        "head": head.to_json(),
+    }
+
+
+@router.get("/export")
+def export(
+    scope: Scope,
+    svc: ServicesDep,
+    start: Annotated[int, Query(ge=0)] = 0,
+    end: Annotated[int | None, Query(ge=0)] = None,
+) -> StreamingResponse:
+    """Entries ``[start, end)`` as FHIR R4 AuditEvent (IHE BALP), NDJSON. Auditors only."""
+    if not scope.everything:
+        raise Forbidden("Only auditors export the ledger.", code="access_denied")
+    head = _head(svc)
+    stop = head.size if end is None else min(end, head.size)
+    rows = svc.ledger.read_range(start, stop)
+
+    def lines() -> Iterator[bytes]:
+        for seq, raw in rows:
+            resource = audit_event_resource(AuditEntry.from_bytes(raw), raw, seq)
+            yield json.dumps(resource, sort_keys=True).encode() + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/fhir+ndjson")

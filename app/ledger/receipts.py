@@ -1,0 +1,112 @@
+"""Audit receipts on HTTP responses, for every route, without the route knowing.
+
+:class:`AuditReceiptMiddleware` (pure ASGI) opens a per-request collection; every
+receipt the ledger issues while serving the request lands in it
+(:func:`record`, called by :class:`app.ledger.trail.LedgerTrail`), and the response
+carries them:
+
+- ``Audit-Receipt``: one element per audited action, in order, comma-separated, each
+  ``<leaf index>;event="<event id>"`` (the leaf index is the entry's position in the
+  log; fetch ``GET /audit/proof/inclusion?index=<leaf index>&size=<head size>`` once a
+  signed head covers it);
+- ``Audit-Tree-Head``: when the latest signed tree head already covers every receipt,
+  ``size=<n>;root="<base64>";timestamp=<ms>`` (otherwise absent: a head follows
+  within 2 s, see ``GET /audit/head``);
+- ``X-Request-ID``: the id written into each entry's ``request_id`` (a valid incoming
+  ``X-Request-ID`` is kept, otherwise one is generated).
+
+Context variables are copied into the worker threads FastAPI runs sync routes in, and
+the collection is a shared list, so receipts from those threads are seen here.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from app.audit.events import AuditReceipt
+
+RECEIPT_HEADER = "audit-receipt"
+HEAD_HEADER = "audit-tree-head"
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+_receipts: ContextVar[list[AuditReceipt] | None] = ContextVar("audit_receipts", default=None)
+_request_id: ContextVar[str | None] = ContextVar("audit_request_id", default=None)
+
+
+def record(receipt: AuditReceipt) -> None:
+    """Remember a receipt for the response being served (no-op outside a request)."""
+    collected = _receipts.get()
+    if collected is not None:
+        collected.append(receipt)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def receipt_header(collected: list[AuditReceipt]) -> str:
+    return ", ".join(f'{r.position};event="{r.event_id}"' for r in collected)
+
+
+def parse_receipt_header(value: str) -> list[tuple[int, str]]:
+    """(leaf index, event id) pairs from an ``Audit-Receipt`` header (clients, tests)."""
+    out = []
+    for part in value.split(","):
+        index, _, rest = part.strip().partition(";")
+        out.append((int(index), rest.removeprefix('event="').removesuffix('"')))
+    return out
+
+
+HeadLookup = Callable[[], Any]
+
+
+class AuditReceiptMiddleware:
+    """Adds the receipt headers above to every HTTP response that recorded an entry.
+
+    ``latest_head`` returns the latest signed head (an object with ``size``, ``root``,
+    ``timestamp_ms``) or None; it is only called when a receipt was issued.
+    """
+
+    def __init__(self, app: Any, latest_head: HeadLookup | None = None):
+        self.app = app
+        self._latest_head = latest_head
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next(
+            (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"),
+            "",
+        )
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        collected: list[AuditReceipt] = []
+        token_r = _receipts.set(collected)
+        token_i = _request_id.set(request_id)
+
+        async def send_with_receipts(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                if collected:
+                    headers.append((RECEIPT_HEADER.encode(), receipt_header(collected).encode()))
+                    head = self._latest_head() if self._latest_head else None
+                    last = max(r.leaf_index or 0 for r in collected)
+                    if head is not None and head.size > last:
+                        root = base64.b64encode(head.root).decode()
+                        value = f'size={head.size};root="{root}";timestamp={head.timestamp_ms}'
+                        headers.append((HEAD_HEADER.encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_receipts)
+        finally:
+            _receipts.reset(token_r)
+            _request_id.reset(token_i)

@@ -1,0 +1,200 @@
+"""The ledger as the service uses it: trail (writes), sequencer (heads), reads and proofs.
+
+:class:`Ledger` bundles the pieces built from settings (:func:`build_ledger`) and serves
+the audit routes: the latest signed head, inclusion and consistency proofs (O(log n)
+nodes in one ``BatchGetItem``, never the whole log), entry queries through the index
+the sequencer maintains, and the signing key's public key for offline verifiers.
+
+Only entries covered by the latest signed head are listed and proven: everything this
+module returns can be checked against a head signed by KMS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.ledger.checkpoint import KmsHeadSigner, SignedTreeHead
+from app.ledger.entries import AuditEntry
+from app.ledger.errors import IndexOutOfRange, InvalidTreeSize
+from app.ledger.merkle import consistency_proof, inclusion_proof
+from app.ledger.sequencer import CheckpointArchive, Sequencer, SequencerThread
+from app.ledger.store import DynamoNodeStore, LedgerTable
+from app.ledger.trail import LedgerTrail
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EntryQuery:
+    """A filter on entries: one facet (actor, resource, patient or nothing) and time."""
+
+    actor: str | None = None
+    resource: str | None = None  # "<type>:<id>", e.g. "group:1f2e..."
+    patient_ref: str | None = None
+    since_ms: int = 0
+    until_ms: int = 2**53 - 1
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    leaf_index: int
+    entry: AuditEntry
+    raw: bytes
+
+
+class NoSignedHead(Exception):
+    """No tree head has been signed yet (or the deployment has no signing key)."""
+
+
+class Ledger:
+    def __init__(
+        self,
+        table: LedgerTable,
+        trail: LedgerTrail,
+        sequencer: Sequencer | None,
+        thread: SequencerThread | None,
+    ):
+        self.table = table
+        self.trail = trail
+        self.sequencer = sequencer
+        self.thread = thread
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.thread is not None:
+            self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.thread.stop()
+
+    def integrate(self) -> SignedTreeHead | None:
+        """Integrate every waiting entry now (tests and tools; the thread does it too)."""
+        if self.sequencer is None:
+            raise NoSignedHead("this deployment has no signing key configured")
+        return self.sequencer.integrate_all()
+
+    # -- reads ------------------------------------------------------------------------
+
+    def head(self) -> SignedTreeHead:
+        head = self.table.read_head()
+        if head is None:
+            raise NoSignedHead("no tree head has been signed yet")
+        return head
+
+    def cached_head(self) -> SignedTreeHead | None:
+        """The last head this process saw (no I/O): for response headers."""
+        return self.sequencer.latest if self.sequencer is not None else None
+
+    def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        """(entry bytes, audit path) for leaf ``index`` in the tree of ``size``."""
+        head = self.head()
+        if not 0 < size <= head.size:
+            raise InvalidTreeSize(f"size must be in [1, {head.size}]")
+        if not 0 <= index < size:
+            raise IndexOutOfRange(f"leaf index {index} is not below tree size {size}")
+        proof = inclusion_proof(DynamoNodeStore(self.table, head.size), index, size)
+        raw = self.table.entries([index]).get(index, b"")
+        return raw, proof
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        head = self.head()
+        if not 0 <= first <= second <= head.size:
+            raise InvalidTreeSize(f"sizes must satisfy 0 <= first <= second <= {head.size}")
+        return consistency_proof(DynamoNodeStore(self.table, head.size), first, second)
+
+    def entries(self, query: EntryQuery) -> list[ListedEntry]:
+        """Entries matching ``query``, oldest first, covered by the latest signed head."""
+        if query.actor is not None:
+            facet, value = "ACTOR", query.actor
+        elif query.resource is not None:
+            facet, value = "RESOURCE", query.resource
+        elif query.patient_ref is not None:
+            facet, value = "PATIENT", query.patient_ref
+        else:
+            return self._entries_by_day(query)
+        rows = self.table.query_index(facet, value, query.since_ms, query.until_ms, query.limit)
+        listed = [ListedEntry(seq, AuditEntry.from_bytes(raw), raw) for seq, raw in rows]
+        return [e for e in listed if self._matches(e.entry, query)]
+
+    def _entries_by_day(self, query: EntryQuery) -> list[ListedEntry]:
+        from datetime import UTC, datetime, timedelta
+
+        head = self.table.read_head()
+        if head is None:
+            return []
+        until = min(query.until_ms, head.timestamp_ms + 1)
+        since = query.since_ms if query.since_ms else max(0, until - 7 * 86_400_000)
+        day = datetime.fromtimestamp(since / 1000, UTC).date()
+        last = datetime.fromtimestamp(max(since, until - 1) / 1000, UTC).date()
+        out: list[ListedEntry] = []
+        while day <= last and len(out) < query.limit:
+            rows = self.table.query_index(
+                "DAY", day.isoformat(), since, until, query.limit - len(out)
+            )
+            out.extend(ListedEntry(seq, AuditEntry.from_bytes(raw), raw) for seq, raw in rows)
+            day += timedelta(days=1)
+        return out
+
+    @staticmethod
+    def _matches(entry: AuditEntry, query: EntryQuery) -> bool:
+        if query.actor is not None and entry.actor.sub != query.actor:
+            return False
+        resource = f"{entry.resource.type.value}:{entry.resource.id}"
+        if query.resource is not None and resource != query.resource:
+            group = f"group:{entry.resource.id.split(':', 1)[0]}"
+            if entry.resource.type.value != "membership" or group != query.resource:
+                return False
+        return query.patient_ref is None or entry.resource.patient_ref == query.patient_ref
+
+    def read_range(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """Stored entries ``[start, end)`` in order (export; stops at a gap)."""
+        out: list[tuple[int, bytes]] = []
+        while start < end:
+            got = self.table.read_entries(start, min(1024, end - start))
+            if not got:
+                break
+            out.extend(got)
+            start = got[-1][0] + 1
+        return out
+
+    def public_key_pem(self) -> bytes:
+        if self.sequencer is None:
+            raise NoSignedHead("this deployment has no signing key configured")
+        return self.sequencer.signer.public_key_pem()
+
+
+def build_ledger(
+    dynamodb: Any,
+    table_name: str,
+    *,
+    kms: Any = None,
+    s3: Any = None,
+    signing_key_arn: str = "",
+    checkpoint_bucket: str = "",
+    origin: str = "local",
+    interval: float = 0.5,
+    batch_trigger: int = 256,
+    clock_ms: Callable[[], int] | None = None,
+) -> Ledger:
+    """The ledger for one deployment. Without a signing key, entries are still appended
+    durably, but no head is signed (the audit head routes answer 503)."""
+    table = LedgerTable(dynamodb, table_name)
+    trail = LedgerTrail(table)
+    sequencer = thread = None
+    if signing_key_arn and kms is not None:
+        archive = CheckpointArchive(s3, checkpoint_bucket) if checkpoint_bucket and s3 else None
+        extra = {"clock_ms": clock_ms} if clock_ms is not None else {}
+        sequencer = Sequencer(
+            table, KmsHeadSigner(kms, signing_key_arn), origin, archive=archive, **extra
+        )
+        thread = SequencerThread(sequencer, interval=interval, batch_trigger=batch_trigger)
+        trail.set_on_append(thread.notify)
+    else:
+        log.warning("no ledger signing key configured: tree heads will not be signed")
+    return Ledger(table, trail, sequencer, thread)

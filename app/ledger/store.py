@@ -1,0 +1,357 @@
+"""Durable storage of the audit ledger in DynamoDB: entries, tree nodes, the signed head.
+
+Every item lives in the ledger table (``pk``/``sk`` strings) under a ``LEDGER#`` prefix
+(the interim ``AUDITLOG#`` store is gone; ``CONFIG#`` holds the sealed hash key):
+
+====================================  ==================  ==================================
+pk                                    sk                  attributes
+====================================  ==================  ==================================
+``LEDGER#ENTRY#<seq >> 10, 8 digits>``  ``<seq, 12 digits>``  ``entry`` (canonical bytes), ``seq``
+``LEDGER#NODE#<level>#<index >> 10>``   ``<index, 12 d.>``   ``hash`` (32 bytes)
+``LEDGER#HEAD``                        ``CURRENT``           the latest signed tree head
+``LEDGER#BY#<facet>#<value>``          ``<ts ms>#<seq>``     ``entry``, ``seq`` (query index)
+====================================  ==================  ==================================
+
+Entries are grouped 1024 to a partition, nodes 1024 per level and partition, so a read
+touches few partitions and no partition grows without bound.
+
+What this module guarantees:
+
+- **Append-only entries, gap-free sequence numbers.** An entry for sequence ``n`` is
+  written only with ``attribute_not_exists(pk)`` (never overwritten), and only by a
+  writer that has *observed* entry ``n - 1`` (read it, written it, or seen its write
+  collide). Entries are never deleted (the service role has no ``DeleteItem`` on this
+  table), so when ``n`` exists ``n - 1`` exists: by induction the stored sequence
+  numbers are always exactly ``0 .. k-1``. In a transaction the writer also adds a
+  ``ConditionCheck`` that ``n - 1`` exists, so even a wrong hint cannot commit a gap.
+- **O(log n) proofs**: :class:`DynamoNodeStore` implements
+  :class:`~app.ledger.merkle.NodeStore`; a proof or root reads its O(log n) nodes in
+  one ``BatchGetItem`` (100 keys per call) and never reads the whole log.
+- **No fork**: the head moves only by a conditional write naming the size it replaces
+  (:meth:`LedgerTable.advance_head`), and tree nodes are a pure function of immutable
+  entries, so two sequencers racing compute identical nodes and only one head wins.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from app.ledger.checkpoint import SignedTreeHead
+from app.ledger.errors import LedgerError, NodeNotFound
+from app.ledger.merkle import NodeId
+
+ENTRY_PREFIX = "LEDGER#ENTRY#"
+NODE_PREFIX = "LEDGER#NODE#"
+INDEX_PREFIX = "LEDGER#BY#"
+HEAD_KEY = {"pk": {"S": "LEDGER#HEAD"}, "sk": {"S": "CURRENT"}}
+PARTITION_BITS = 10
+_BATCH_GET = 100
+_BATCH_WRITE = 25
+
+
+def entry_key(seq: int) -> dict[str, dict[str, str]]:
+    return {
+        "pk": {"S": f"{ENTRY_PREFIX}{seq >> PARTITION_BITS:08d}"},
+        "sk": {"S": f"{seq:012d}"},
+    }
+
+
+def node_key(node: NodeId) -> dict[str, dict[str, str]]:
+    return {
+        "pk": {"S": f"{NODE_PREFIX}{node.level:02d}#{node.index >> PARTITION_BITS:08d}"},
+        "sk": {"S": f"{node.index:012d}"},
+    }
+
+
+def index_key(facet: str, value: str, timestamp_ms: int, seq: int) -> dict[str, dict[str, str]]:
+    return {
+        "pk": {"S": f"{INDEX_PREFIX}{facet}#{value}"},
+        "sk": {"S": f"{timestamp_ms:013d}#{seq:012d}"},
+    }
+
+
+class HeadMoved(LedgerError):
+    """Another sequencer advanced the head first (the conditional write failed)."""
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class LedgerTable:
+    """Every read and write of the ledger's items; a thin layer over a DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str):
+        self.client = client
+        self.table_name = table_name
+
+    # -- entries ----------------------------------------------------------------------
+
+    def entry_put(self, seq: int, entry: bytes) -> dict[str, Any]:
+        """The ``Put`` that stores entry ``seq`` if (and only if) that slot is free."""
+        return {
+            "TableName": self.table_name,
+            "Item": {**entry_key(seq), "entry": {"B": entry}, "seq": {"N": str(seq)}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+    def previous_exists(self, seq: int) -> dict[str, Any]:
+        """The ``ConditionCheck`` that entry ``seq - 1`` exists (``seq`` > 0)."""
+        return {
+            "TableName": self.table_name,
+            "Key": entry_key(seq - 1),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+
+    def put_entry(self, seq: int, entry: bytes) -> bool:
+        """Store entry ``seq``; False if the slot was taken (then ``seq`` exists)."""
+        try:
+            self.client.put_item(**self.entry_put(seq, entry))
+            return True
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def entry_exists(self, seq: int) -> bool:
+        got = self.client.get_item(
+            TableName=self.table_name,
+            Key=entry_key(seq),
+            ProjectionExpression="seq",
+            ConsistentRead=True,
+        )
+        return "Item" in got
+
+    def read_entries(self, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` consecutive entries from ``start``, stopping at the first gap.
+
+        Queries one partition at a time (O(limit / 1024 + 1) requests), strongly
+        consistent, so a just-acknowledged entry is seen.
+        """
+        out: list[tuple[int, bytes]] = []
+        seq = start
+        while len(out) < limit:
+            partition = seq >> PARTITION_BITS
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND sk >= :from",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"{ENTRY_PREFIX}{partition:08d}"},
+                    ":from": {"S": f"{seq:012d}"},
+                },
+                "ConsistentRead": True,
+                "Limit": limit - len(out),
+            }
+            page = self.client.query(**kwargs)
+            for item in page["Items"]:
+                got = int(item["seq"]["N"])
+                if got != seq:
+                    return out  # a gap or a forged item: the log ends before it
+                out.append((got, bytes(item["entry"]["B"])))
+                seq += 1
+            if "LastEvaluatedKey" in page and len(out) < limit:
+                continue
+            if seq >> PARTITION_BITS == partition:
+                return out  # the partition ended before its last slot: the log's tail
+        return out
+
+    def entries(self, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The stored entries for ``seqs`` (missing ones absent), by BatchGetItem."""
+        keys = [entry_key(s) for s in sorted(set(seqs))]
+        found: dict[int, bytes] = {}
+        for item in self._batch_get(keys, "seq, entry"):
+            found[int(item["seq"]["N"])] = bytes(item["entry"]["B"])
+        return found
+
+    def find_tail(self, hint: int) -> int:
+        """The next free sequence number, searching from ``hint`` (a lower bound).
+
+        Reads forward from the hint's partition one query per partition; with the head
+        size as hint the uncovered tail is small, so this is a query or two.
+        """
+        seq = max(0, hint)
+        if seq > 0 and not self.entry_exists(seq - 1):
+            # The hint is ahead of the log: the tail is in this partition or an earlier one.
+            partition = (seq - 1) >> PARTITION_BITS
+            while partition >= 0:
+                page = self.client.query(
+                    TableName=self.table_name,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={
+                        ":pk": {"S": f"{ENTRY_PREFIX}{partition:08d}"},
+                    },
+                    ConsistentRead=True,
+                    ScanIndexForward=False,
+                    Limit=1,
+                    ProjectionExpression="seq",
+                )
+                if page["Items"]:
+                    return int(page["Items"][0]["seq"]["N"]) + 1
+                partition -= 1
+            return 0
+        while True:
+            got = self.read_entries(seq, 1 << PARTITION_BITS)
+            if len(got) < 1 << PARTITION_BITS:
+                return seq + len(got)
+            seq += len(got)
+
+    # -- nodes ------------------------------------------------------------------------
+
+    def write_nodes(self, nodes: Mapping[NodeId, bytes]) -> None:
+        """Store tree nodes (idempotent: a node's hash is a function of immutable entries)."""
+        requests = [
+            {"PutRequest": {"Item": {**node_key(n), "hash": {"B": h}}}} for n, h in nodes.items()
+        ]
+        self._batch_write(requests)
+
+    def read_node_hashes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        wanted = list(dict.fromkeys(ids))
+        found: dict[tuple[str, str], bytes] = {}
+        for item in self._batch_get([node_key(n) for n in wanted], "pk, sk, #h"):
+            found[(item["pk"]["S"], item["sk"]["S"])] = bytes(item["hash"]["B"])
+        out = []
+        for node in ids:
+            key = node_key(node)
+            h = found.get((key["pk"]["S"], key["sk"]["S"]))
+            if h is None:
+                raise NodeNotFound(f"no node at level {node.level}, index {node.index}")
+            out.append(h)
+        return out
+
+    # -- head -------------------------------------------------------------------------
+
+    def read_head(self) -> SignedTreeHead | None:
+        got = self.client.get_item(TableName=self.table_name, Key=HEAD_KEY, ConsistentRead=True)
+        if "Item" not in got:
+            return None
+        return SignedTreeHead.from_json(json.loads(got["Item"]["head"]["S"]))
+
+    def advance_head(self, head: SignedTreeHead, previous_size: int | None) -> None:
+        """Replace the head of ``previous_size`` (None: no head yet) by ``head``.
+
+        Raises:
+            HeadMoved: if the stored head is not the one named (another sequencer won).
+        """
+        if previous_size is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "#size = :previous",
+                "ExpressionAttributeNames": {"#size": "size"},
+                "ExpressionAttributeValues": {":previous": {"N": str(previous_size)}},
+            }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    **HEAD_KEY,
+                    "size": {"N": str(head.size)},
+                    "head": {"S": json.dumps(head.to_json(), sort_keys=True)},
+                },
+                **condition,
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise HeadMoved("the tree head moved meanwhile") from exc
+            raise
+
+    # -- query index ------------------------------------------------------------------
+
+    def write_index(self, rows: Sequence[tuple[str, str, int, int, bytes]]) -> None:
+        """Index rows (facet, value, timestamp ms, seq, entry): idempotent puts."""
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        **index_key(facet, value, ts, seq),
+                        "entry": {"B": entry},
+                        "seq": {"N": str(seq)},
+                    }
+                }
+            }
+            for facet, value, ts, seq, entry in rows
+        ]
+        self._batch_write(requests)
+
+    def query_index(
+        self, facet: str, value: str, since_ms: int, until_ms: int, limit: int
+    ) -> list[tuple[int, bytes]]:
+        """Entries indexed under ``facet``/``value`` with ``since_ms <= ts < until_ms``."""
+        out: list[tuple[int, bytes]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"{INDEX_PREFIX}{facet}#{value}"},
+                ":lo": {"S": f"{since_ms:013d}#"},
+                ":hi": {"S": f"{max(since_ms, until_ms - 1):013d}#~"},
+            },
+            "Limit": limit,
+        }
+        while len(out) < limit:
+            page = self.client.query(**kwargs)
+            out.extend((int(i["seq"]["N"]), bytes(i["entry"]["B"])) for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return out[:limit]
+
+    # -- batching ---------------------------------------------------------------------
+
+    def _batch_get(self, keys: Sequence[Mapping[str, Any]], projection: str) -> Iterator[Any]:
+        names = {"#h": "hash"} if "#h" in projection else {}
+        for start in range(0, len(keys), _BATCH_GET):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": list(keys[start : start + _BATCH_GET]),
+                    "ConsistentRead": True,
+                    "ProjectionExpression": projection,
+                    **({"ExpressionAttributeNames": names} if names else {}),
+                }
+            }
+            for attempt in range(10):
+                response = self.client.batch_get_item(RequestItems=request)
+                yield from response["Responses"].get(self.table_name, [])
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.01 * 2**attempt)
+            else:  # pragma: no cover - DynamoDB throttling for a second and more
+                raise LedgerError("BatchGetItem kept returning unprocessed keys")
+
+    def _batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
+        for start in range(0, len(requests), _BATCH_WRITE):
+            pending: dict[str, Any] = {
+                self.table_name: list(requests[start : start + _BATCH_WRITE])
+            }
+            for attempt in range(10):
+                response = self.client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.01 * 2**attempt)
+            else:  # pragma: no cover
+                raise LedgerError("BatchWriteItem kept returning unprocessed items")
+
+
+class DynamoNodeStore:
+    """:class:`~app.ledger.merkle.NodeStore` over the ledger table, up to a given size.
+
+    ``tree_size`` is the size of the signed head the store was opened at: every node of
+    that tree has been written before the head that makes it visible.
+    """
+
+    def __init__(self, table: LedgerTable, size: int):
+        self._table = table
+        self._size = size
+
+    def tree_size(self) -> int:
+        return self._size
+
+    def read_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        return self._table.read_node_hashes(ids)

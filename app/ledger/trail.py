@@ -1,0 +1,299 @@
+"""The audit trail the service writes through: audit events become ledger entries.
+
+:class:`LedgerTrail` implements :class:`~app.audit.events.AuditTrail` and
+:class:`~app.audit.events.TransactionalAuditTrail` on the ledger table
+(:mod:`app.ledger.store`). What it guarantees:
+
+- **Durable before return.** ``append`` and ``transact_append`` return a receipt only
+  after DynamoDB acknowledged the entry's write; the receipt carries the entry's leaf
+  index (= its sequence number).
+- **Gap-free, unique sequence numbers under concurrent writers**, by the argument in
+  :mod:`app.ledger.store`: a writer tries ``n`` only after observing ``n - 1`` stored
+  (its own write, a collision on it, or a read), the slot write is conditional on the
+  slot being free, and in a transaction a ``ConditionCheck`` on ``n - 1`` is added. A
+  collision on the ledger's own items is retried here with the next number; it never
+  reaches the caller. A failed condition on the caller's items raises
+  :class:`~app.audit.events.AuditedTransactionConflict` (the caller's 409).
+- **Never content, never names.** :func:`entry_for` maps an event to an
+  :class:`~app.ledger.entries.AuditEntry`: ids, codes and keyed patient references only;
+  the event's ``details`` (free-form ids) are not copied, and an event that does not fit
+  the entry's strict shape fails loudly rather than being logged loosely.
+- **Receipts per request.** Every receipt issued while a request is being served is
+  collected (:mod:`app.ledger.receipts`) so the response carries an ``Audit-Receipt``
+  header without each route knowing about it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from app.audit.events import (
+    AuditedTransactionConflict,
+    AuditEvent,
+    AuditReceipt,
+    Outcome,
+)
+from app.ledger import receipts
+from app.ledger.entries import (
+    Action,
+    Actor,
+    AuditEntry,
+    Resource,
+    ResourceType,
+    Role,
+    timestamp_ms,
+)
+from app.ledger.entries import Outcome as EntryOutcome
+from app.ledger.errors import InvalidEntry, LedgerError
+from app.ledger.store import LedgerTable
+
+log = logging.getLogger(__name__)
+
+STORE_NAME = "ledger"
+_MAX_ATTEMPTS = 64
+_RETRYABLE = ("None", "ConditionalCheckFailed", "TransactionConflict")
+
+# Service actions (Cedar action ids) -> ledger action. Actions added later map by verb.
+ACTIONS: dict[str, Action] = {
+    "Authenticate": Action.LOGIN,
+    "ViewProfile": Action.READ,
+    "ViewGroup": Action.READ,
+    "CreateGroup": Action.CREATE,
+    "InviteMember": Action.SHARE,
+    "SummonExperts": Action.SHARE,
+    "AcceptInvitation": Action.JOIN,
+    "LeaveGroup": Action.LEAVE,
+    "RemoveMember": Action.REVOKE,
+    "CloseGroup": Action.UPDATE,
+    "StartBreakGlass": Action.BREAK_GLASS,
+    "EndBreakGlass": Action.UPDATE,
+    "ListBreakGlass": Action.QUERY,
+    "QueryAudit": Action.QUERY,
+    "ExportAudit": Action.EXPORT,
+}
+_VERBS: tuple[tuple[str, Action], ...] = (
+    ("View", Action.READ),
+    ("Read", Action.READ),
+    ("Get", Action.READ),
+    ("Download", Action.READ),
+    ("List", Action.QUERY),
+    ("Search", Action.QUERY),
+    ("Query", Action.QUERY),
+    ("Create", Action.CREATE),
+    ("Upload", Action.CREATE),
+    ("Add", Action.CREATE),
+    ("Update", Action.UPDATE),
+    ("Amend", Action.UPDATE),
+    ("Replace", Action.UPDATE),
+    ("Share", Action.SHARE),
+    ("Grant", Action.SHARE),
+    ("Revoke", Action.REVOKE),
+    ("Unshare", Action.REVOKE),
+    ("Remove", Action.REVOKE),
+    ("Shred", Action.SHRED),
+    ("Delete", Action.SHRED),
+    ("Destroy", Action.SHRED),
+    ("Export", Action.EXPORT),
+    ("Leave", Action.LEAVE),
+    ("Join", Action.JOIN),
+    ("Accept", Action.JOIN),
+)
+_RESOURCE_TYPES: dict[str, ResourceType] = {
+    "Group": ResourceType.GROUP,
+    "Patient": ResourceType.PATIENT,
+    "Record": ResourceType.RECORD,
+    "RecordVersion": ResourceType.RECORD,
+    "Share": ResourceType.SHARE,
+    "Referral": ResourceType.REFERRAL,
+    "Message": ResourceType.MESSAGE,
+    "Institution": ResourceType.INSTITUTION,
+    "Service": ResourceType.SERVICE,
+    "User": ResourceType.PRACTITIONER,
+    "Audit": ResourceType.AUDIT,
+}
+_REASON_BAD = re.compile(r"[^a-z0-9_.:-]")
+
+
+def ledger_action(action: str) -> Action:
+    """The ledger action for a service action id (Cedar action name)."""
+    if action in ACTIONS:
+        return ACTIONS[action]
+    for verb, mapped in _VERBS:
+        if action.startswith(verb):
+            return mapped
+    raise InvalidEntry("the audit event's action has no ledger mapping")
+
+
+def _resource(event: AuditEvent) -> Resource:
+    patient = event.patient_ref
+    if event.resource is None:
+        # Refusals before any policy ran (authentication) are about the session itself.
+        return Resource(ResourceType.SESSION, "login", patient)
+    kind, sep, ident = event.resource.partition("::")
+    if not sep or kind not in _RESOURCE_TYPES:
+        raise InvalidEntry("the audit event's resource type has no ledger mapping")
+    target = event.details.get("target") if event.details else None
+    if kind == "Group" and isinstance(target, str) and target:
+        # A membership change names whose membership: group id and registration number.
+        return Resource(ResourceType.MEMBERSHIP, f"{ident}:{target}", patient)
+    return Resource(_RESOURCE_TYPES[kind], ident, patient)
+
+
+def _reason(reason: str) -> str:
+    joined = ":".join(r.strip() for r in reason.split(",") if r.strip()) or "unspecified"
+    cleaned = _REASON_BAD.sub("-", joined.lower())
+    if not cleaned[0].isalpha():
+        cleaned = "r" + cleaned
+    return cleaned[:64]
+
+
+def entry_for(event: AuditEvent, seq: int, request_id: str | None = None) -> AuditEntry:
+    """The ledger entry that records ``event`` at sequence ``seq``.
+
+    Raises:
+        InvalidEntry: if the event carries something an entry may not hold.
+    """
+    roles = tuple(Role(r) for r in sorted(set(event.actor_roles)) if r in Role.__members__.values())
+    return AuditEntry(
+        sequence=seq,
+        timestamp_ms=timestamp_ms(event.at),
+        actor=Actor(event.actor, roles, event.actor_reg_no, event.institution),
+        action=ledger_action(event.action),
+        resource=_resource(event),
+        outcome=EntryOutcome.SUCCESS if event.outcome is Outcome.ALLOW else EntryOutcome.DENIED,
+        reason=_reason(event.reason),
+        request_id=request_id or event.event_id,
+    )
+
+
+def _cancellation_codes(exc: ClientError) -> list[str]:
+    reasons = exc.response.get("CancellationReasons") or []
+    return [str(r.get("Code") or "None") for r in reasons]
+
+
+class LedgerTrail:
+    """Appends audit events to the durable ledger; see the module docstring."""
+
+    name = STORE_NAME
+
+    def __init__(
+        self,
+        table: LedgerTable,
+        *,
+        on_append: Callable[[int], None] | None = None,
+    ):
+        self.table = table
+        self._lock = threading.Lock()
+        self._next: int | None = None  # next sequence number, as last observed
+        self._on_append = on_append
+
+    def set_on_append(self, callback: Callable[[int], None] | None) -> None:
+        self._on_append = callback
+
+    # -- sequence hint ----------------------------------------------------------------
+
+    def _start(self) -> int:
+        with self._lock:
+            if self._next is not None:
+                return self._next
+        head = self.table.read_head()
+        found = self.table.find_tail(head.size if head else 0)
+        return self._observed(found)
+
+    def _observed(self, next_free_at_least: int) -> int:
+        """Record that every entry below ``next_free_at_least`` exists; the new hint."""
+        with self._lock:
+            self._next = max(self._next or 0, next_free_at_least)
+            return self._next
+
+    def _after_collision(self, seq: int, collisions: int) -> int:
+        # seq exists (our conditional write saw it). Step once; after repeated collisions
+        # (another process is appending fast), read forward to the tail in one query.
+        if collisions < 2:
+            return self._observed(seq + 1)
+        return self._observed(self.table.find_tail(seq + 1))
+
+    # -- writes -----------------------------------------------------------------------
+
+    def append(self, event: AuditEvent) -> AuditReceipt:
+        """Store ``event`` as the next entry; returns once it is durably stored."""
+        request_id = receipts.current_request_id()
+        seq = self._start()
+        for collisions in range(1, _MAX_ATTEMPTS + 1):
+            entry = entry_for(event, seq, request_id)
+            if self.table.put_entry(seq, entry.to_bytes()):
+                return self._accepted(event, seq)
+            seq = self._after_collision(seq, collisions)
+        raise LedgerError("could not find a free sequence number")  # pragma: no cover
+
+    def transact_append(
+        self, event: AuditEvent, items: Sequence[Mapping[str, Any]]
+    ) -> AuditReceipt:
+        """Commit ``items`` and the event's entry in one ``TransactWriteItems``.
+
+        Raises:
+            AuditedTransactionConflict: a condition on one of ``items`` failed.
+        """
+        own = list(items)
+        if len(own) > 98:
+            raise LedgerError("a transaction holds at most 98 items besides the entry")
+        request_id = receipts.current_request_id()
+        seq, collisions = self._start(), 0
+        for attempt in range(_MAX_ATTEMPTS):
+            entry = entry_for(event, seq, request_id)
+            ledger = [{"Put": self.table.entry_put(seq, entry.to_bytes())}]
+            if seq > 0:
+                ledger.append({"ConditionCheck": self.table.previous_exists(seq)})
+            try:
+                self.table.client.transact_write_items(TransactItems=[*own, *ledger])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                codes = _cancellation_codes(exc)
+                if codes and len(codes) == len(own) + len(ledger):
+                    theirs, mine = codes[: len(own)], codes[len(own) :]
+                    if any(c == "ConditionalCheckFailed" for c in theirs):
+                        raise AuditedTransactionConflict() from exc
+                    if any(c not in _RETRYABLE for c in mine):
+                        raise  # the ledger itself failed (missing table, access, size)
+                    if mine[0] == "ConditionalCheckFailed":
+                        collisions += 1
+                        seq = self._after_collision(seq, collisions)
+                        continue
+                    if len(mine) > 1 and mine[1] == "ConditionalCheckFailed":
+                        seq = self._observed(0) if seq == 0 else self._refind(seq)
+                        continue
+                    # TransactionConflict: another transaction held an item; try again.
+                    if all(c in ("None", "TransactionConflict") for c in codes):
+                        time.sleep(0.005 * (attempt + 1))
+                        continue
+                    raise AuditedTransactionConflict() from exc
+                # No per-item reasons: decide from the log itself.
+                if self.table.entry_exists(seq):
+                    collisions += 1
+                    seq = self._after_collision(seq, collisions)
+                    continue
+                raise AuditedTransactionConflict() from exc
+            return self._accepted(event, seq)
+        raise LedgerError("could not find a free sequence number")  # pragma: no cover
+
+    def _refind(self, seq: int) -> int:
+        # Our hint was ahead of the log (n - 1 missing): only possible after a restore.
+        with self._lock:
+            self._next = None
+        return self._observed(self.table.find_tail(0 if seq <= 1 else seq - 1))
+
+    def _accepted(self, event: AuditEvent, seq: int) -> AuditReceipt:
+        self._observed(seq + 1)
+        receipt = AuditReceipt(event.event_id, STORE_NAME, str(seq), seq)
+        receipts.record(receipt)
+        if self._on_append is not None:
+            self._on_append(seq)
+        return receipt
