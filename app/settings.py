@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 LOCAL_AUDIT_HASH_KEY = "local-development-only-audit-hash-key"
 MAX_REGISTRATION_CACHE_SECONDS = 300
 MAX_TOKEN_LEEWAY_SECONDS = 60
+MAX_SHARDS_PER_VERSION = 2048
 REGION = "ap-east-1"
 
 
@@ -72,6 +73,14 @@ class Settings(BaseSettings):
     token_leeway_seconds: int = Field(default=30, ge=0)
     break_glass_max_minutes: int = Field(default=240, ge=1, le=240)
 
+    # Record storage (app/records). A version's manifest item must stay under DynamoDB's
+    # 400 KB item limit, hence the cap on shards per version (see refuse_insecure_defaults).
+    max_record_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    shard_size: int = Field(default=1024 * 1024, ge=16, le=64 * 1024 * 1024)
+    upload_parallelism: int = Field(default=8, ge=1, le=32)
+    orphan_grace_seconds: int = Field(default=6 * 3600, ge=0)
+    aws_max_attempts: int = Field(default=5, ge=1, le=10)
+
     @field_validator("admitted_institutions", mode="before")
     @classmethod
     def _parse_institutions(cls, value: object) -> object:
@@ -88,6 +97,11 @@ class Settings(BaseSettings):
         if self.registration_cache_seconds > MAX_REGISTRATION_CACHE_SECONDS:
             problems.append(
                 f"HUB_REGISTRATION_CACHE_SECONDS must be <= {MAX_REGISTRATION_CACHE_SECONDS}"
+            )
+        if -(-self.max_record_bytes // self.shard_size) > MAX_SHARDS_PER_VERSION:
+            problems.append(
+                f"HUB_MAX_RECORD_BYTES / HUB_SHARD_SIZE must be <= {MAX_SHARDS_PER_VERSION} "
+                "shards per version (the manifest item must fit DynamoDB's item limit)"
             )
         if self.token_leeway_seconds > MAX_TOKEN_LEEWAY_SECONDS:
             problems.append(f"HUB_TOKEN_LEEWAY_SECONDS must be <= {MAX_TOKEN_LEEWAY_SECONDS}")

@@ -40,6 +40,12 @@ class Action(StrEnum):
     END_BREAK_GLASS = "EndBreakGlass"
     LIST_BREAK_GLASS = "ListBreakGlass"
     VIEW_PROFILE = "ViewProfile"
+    CREATE_RECORD = "CreateRecord"
+    VIEW_RECORD = "ViewRecord"
+    READ_RECORD = "ReadRecord"
+    SHARE_RECORD = "ShareRecord"
+    CREATE_RECORD_VERSION = "CreateRecordVersion"
+    SHRED_RECORD = "ShredRecord"
 
 
 @dataclass(frozen=True)

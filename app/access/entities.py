@@ -82,3 +82,45 @@ def group_entity(
 
 def simple_entity(kind: str, ident: str) -> dict[str, Any]:
     return {"uid": uid(kind, ident), "attrs": {}, "parents": []}
+
+
+# The group a record request names in ``context.via``/``context.target`` when there is
+# none: it has no members and no patient, so no policy can match through it.
+NO_GROUP_ID = "(none)"
+
+
+def no_group_entity() -> dict[str, Any]:
+    return {
+        "uid": uid("Group", NO_GROUP_ID),
+        "attrs": {
+            "institution": "",
+            "status": "none",
+            "patient": "",
+            "leads": [],
+            "members": [],
+            "invited": [],
+        },
+        "parents": [],
+    }
+
+
+def record_entity(
+    record_id: str,
+    *,
+    institution: str,
+    patient_ref: str,
+    author_reg_no: str,
+    shared_groups: Iterable[str],
+) -> dict[str, Any]:
+    """A record as Cedar sees it: owning institution, patient reference, author, and the
+    groups it is shared into (as just read)."""
+    return {
+        "uid": uid("Record", record_id),
+        "attrs": {
+            "institution": institution,
+            "patient": patient_ref,
+            "author": author_reg_no,
+            "shared_groups": [{"__entity": uid("Group", g)} for g in sorted(set(shared_groups))],
+        },
+        "parents": [],
+    }

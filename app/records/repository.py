@@ -1,0 +1,457 @@
+"""Record manifests, versions, shares, upload markers and idempotency keys in the records table.
+
+Item layout (``pk`` / ``sk``, single-table design):
+
+- ``RECORD#<id>`` / ``META``: patient id and keyed reference, owning institution, author
+  (sub and registration number), category, optional title, created at, ``latest_version``;
+- ``RECORD#<id>`` / ``VERSION#<10-digit n>``: one version: content type, length, the
+  sealed manifest (``app.crypto`` canonical bytes: encrypted data key, encryption
+  context, shard digests, commitment, MAC), the upload id and the shard object keys and
+  S3 version ids in order, status ``active`` or ``shredded`` (a shredded version has no
+  manifest: its wrapped data key is gone);
+- ``RECORD#<id>`` / ``SHARE#<group id>``: the record is shared into that group;
+- ``UPLOAD#<upload id>`` / ``UPLOAD``: the marker of one upload (one S3 prefix):
+  ``pending`` when written (before any shard is put), then ``committed`` (with the record
+  id and version), ``abandoned`` (the upload failed and cleaned up), ``swept`` (the
+  sweeper reclaimed it) or ``shredded``;
+- ``IDEMPOTENCY#<keyed hash>`` / ``IDEMPOTENCY``: a client's ``Idempotency-Key`` (hashed
+  with the principal's sub, so keys of different users never collide), with a keyed
+  fingerprint of the request and the record id and version it produced.
+
+Guarantees: a record or version becomes visible only through one ``TransactWriteItems``
+that writes the version, flips its upload marker from ``pending`` to ``committed``,
+claims the idempotency key (put only if absent) and appends the audit event, so it is
+all-or-nothing; a marker leaves ``pending`` exactly once, which makes commit and sweep
+mutually exclusive (the sweeper never deletes shards a manifest references). Reads are
+strongly consistent, so an access decision sees the latest shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from app.records.shards import StoredShard
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+class TransactionRefused(Exception):
+    """A transaction's condition failed (concurrent change, duplicate key, swept upload)."""
+
+    def __init__(self, reasons: Sequence[str]):
+        self.reasons = list(reasons)
+        super().__init__(",".join(self.reasons))
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in item.items():
+        value = _de.deserialize(v)
+        out[k] = value.value if isinstance(value, Binary) else value  # type: ignore[attr-defined]
+    return out
+
+
+def version_sk(version: int) -> str:
+    return f"VERSION#{version:010d}"
+
+
+@dataclass(frozen=True)
+class RecordMeta:
+    record_id: str
+    patient_id: str
+    patient_ref: str
+    institution: str
+    author_sub: str
+    author_reg_no: str
+    category: str
+    title: str
+    created_at: datetime
+    latest_version: int
+
+
+@dataclass(frozen=True)
+class RecordVersion:
+    record_id: str
+    version: int
+    content_type: str
+    length: int
+    status: str
+    created_at: datetime
+    created_by: str
+    upload_id: str
+    shards: tuple[StoredShard, ...]
+    manifest: bytes | None
+    shredded_at: datetime | None = None
+    shredded_by: str | None = None
+    shred_reason: str | None = None
+
+    @property
+    def shredded(self) -> bool:
+        return self.status == "shredded"
+
+
+@dataclass(frozen=True)
+class RecordShare:
+    group_id: str
+    shared_by: str
+    shared_at: datetime
+
+
+@dataclass(frozen=True)
+class RecordState:
+    meta: RecordMeta
+    versions: list[RecordVersion] = field(default_factory=list)
+    shares: list[RecordShare] = field(default_factory=list)
+
+    def version(self, n: int) -> RecordVersion | None:
+        return next((v for v in self.versions if v.version == n), None)
+
+
+@dataclass(frozen=True)
+class IdempotencyEntry:
+    fingerprint: str
+    record_id: str
+    version: int
+
+
+def meta_item(meta: RecordMeta) -> dict[str, Any]:
+    return {
+        "pk": f"RECORD#{meta.record_id}",
+        "sk": "META",
+        "record_id": meta.record_id,
+        "patient_id": meta.patient_id,
+        "patient_ref": meta.patient_ref,
+        "institution": meta.institution,
+        "author_sub": meta.author_sub,
+        "author_reg_no": meta.author_reg_no,
+        "category": meta.category,
+        "title": meta.title or None,
+        "created_at": meta.created_at.isoformat(),
+        "latest_version": meta.latest_version,
+    }
+
+
+def version_item(v: RecordVersion) -> dict[str, Any]:
+    return {
+        "pk": f"RECORD#{v.record_id}",
+        "sk": version_sk(v.version),
+        "record_id": v.record_id,
+        "version": v.version,
+        "content_type": v.content_type,
+        "length": v.length,
+        "status": v.status,
+        "created_at": v.created_at.isoformat(),
+        "created_by": v.created_by,
+        "upload_id": v.upload_id,
+        "shard_keys": [s.key.rsplit("/", 1)[1] for s in v.shards],
+        "shard_versions": [s.version_id or "" for s in v.shards],
+        "manifest": v.manifest,
+    }
+
+
+def _meta(item: Mapping[str, Any]) -> RecordMeta:
+    return RecordMeta(
+        record_id=str(item["record_id"]),
+        patient_id=str(item["patient_id"]),
+        patient_ref=str(item["patient_ref"]),
+        institution=str(item["institution"]),
+        author_sub=str(item["author_sub"]),
+        author_reg_no=str(item["author_reg_no"]),
+        category=str(item["category"]),
+        title=str(item.get("title") or ""),
+        created_at=datetime.fromisoformat(str(item["created_at"])),
+        latest_version=int(item["latest_version"]),
+    )
+
+
+def _version(item: Mapping[str, Any]) -> RecordVersion:
+    upload_id = str(item["upload_id"])
+    keys = [str(k) for k in item.get("shard_keys", [])]
+    versions = [str(v) for v in item.get("shard_versions", [""] * len(keys))]
+    shards = tuple(
+        StoredShard(f"shards/{upload_id}/{k}", v or None)
+        for k, v in zip(keys, versions, strict=True)
+    )
+    shredded_at = item.get("shredded_at")
+    return RecordVersion(
+        record_id=str(item["record_id"]),
+        version=int(item["version"]),
+        content_type=str(item["content_type"]),
+        length=int(item["length"]),
+        status=str(item["status"]),
+        created_at=datetime.fromisoformat(str(item["created_at"])),
+        created_by=str(item["created_by"]),
+        upload_id=upload_id,
+        shards=shards,
+        manifest=item.get("manifest"),
+        shredded_at=datetime.fromisoformat(str(shredded_at)) if shredded_at else None,
+        shredded_by=str(item["shredded_by"]) if item.get("shredded_by") else None,
+        shred_reason=str(item["shred_reason"]) if item.get("shred_reason") else None,
+    )
+
+
+class RecordRepository:
+    """Every query on the records table. ``client`` is a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str):
+        self._client = client
+        self.table_name = table_name
+
+    # -- building blocks ----------------------------------------------------------------
+
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        return serialize({"pk": pk, "sk": sk})
+
+    def put(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": serialize(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def transact(self, items: Sequence[Mapping[str, Any]]) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=list(items))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                reasons = [
+                    str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])
+                ]
+                raise TransactionRefused(reasons) from exc
+            raise
+
+    # -- upload markers -----------------------------------------------------------------
+
+    def mark_upload_pending(self, upload_id: str, at: datetime) -> None:
+        self._client.put_item(
+            TableName=self.table_name,
+            Item=serialize(
+                {
+                    "pk": f"UPLOAD#{upload_id}",
+                    "sk": "UPLOAD",
+                    "status": "pending",
+                    "created_at": at.isoformat(),
+                }
+            ),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def commit_upload(self, upload_id: str, record_id: str, version: int) -> dict[str, Any]:
+        """Transaction item: the upload goes ``pending`` -> ``committed`` (or the commit
+        fails, e.g. because the sweeper reclaimed it first)."""
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._key(f"UPLOAD#{upload_id}", "UPLOAD"),
+                "UpdateExpression": "SET #s = :committed, record_id = :r, version = :v",
+                "ConditionExpression": "#s = :pending",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": serialize(
+                    {
+                        ":committed": "committed",
+                        ":pending": "pending",
+                        ":r": record_id,
+                        ":v": version,
+                    }
+                ),
+            }
+        }
+
+    def upload_status(self, upload_id: str) -> dict[str, Any] | None:
+        item = self._client.get_item(
+            TableName=self.table_name,
+            Key=self._key(f"UPLOAD#{upload_id}", "UPLOAD"),
+            ConsistentRead=True,
+        ).get("Item")
+        return deserialize(item) if item else None
+
+    def release_upload(
+        self, upload_id: str, to_status: str, *, older_than: datetime | None = None
+    ) -> bool:
+        """Move an upload that was never committed to ``to_status`` (``abandoned``,
+        ``swept``); creates the marker if it is missing. Returns False when the upload
+        is committed (or already released by someone else, or younger than the cutoff)."""
+        values: dict[str, Any] = {":to": to_status, ":pending": "pending"}
+        condition = "attribute_not_exists(pk) OR #s = :pending"
+        if older_than is not None:
+            condition = "attribute_not_exists(pk) OR (#s = :pending AND created_at < :cutoff)"
+            values[":cutoff"] = older_than.isoformat()
+        if to_status == "swept":
+            # Leftovers of abandoned, swept or shredded uploads hold no live shard either.
+            condition += " OR #s IN (:abandoned, :swept, :shredded)"
+            values.update({":abandoned": "abandoned", ":swept": "swept", ":shredded": "shredded"})
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._key(f"UPLOAD#{upload_id}", "UPLOAD"),
+                UpdateExpression="SET #s = :to",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # -- idempotency --------------------------------------------------------------------
+
+    def idempotency(self, key_hash: str) -> IdempotencyEntry | None:
+        item = self._client.get_item(
+            TableName=self.table_name,
+            Key=self._key(f"IDEMPOTENCY#{key_hash}", "IDEMPOTENCY"),
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        data = deserialize(item)
+        return IdempotencyEntry(
+            str(data["fingerprint"]), str(data["record_id"]), int(data["version"])
+        )
+
+    def claim_idempotency(
+        self, key_hash: str, entry: IdempotencyEntry, at: datetime
+    ) -> dict[str, Any]:
+        return self.put(
+            {
+                "pk": f"IDEMPOTENCY#{key_hash}",
+                "sk": "IDEMPOTENCY",
+                "fingerprint": entry.fingerprint,
+                "record_id": entry.record_id,
+                "version": entry.version,
+                "created_at": at.isoformat(),
+            }
+        )
+
+    # -- records ------------------------------------------------------------------------
+
+    def load(self, record_id: str) -> RecordState | None:
+        """The record, every version and every share, from one strongly consistent query."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"RECORD#{record_id}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            items.extend(deserialize(i) for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        meta = next((i for i in items if i["sk"] == "META"), None)
+        if meta is None:
+            return None
+        versions = sorted(
+            (_version(i) for i in items if str(i["sk"]).startswith("VERSION#")),
+            key=lambda v: v.version,
+        )
+        shares = [
+            RecordShare(
+                str(i["group_id"]),
+                str(i["shared_by"]),
+                datetime.fromisoformat(str(i["shared_at"])),
+            )
+            for i in items
+            if str(i["sk"]).startswith("SHARE#")
+        ]
+        return RecordState(_meta(meta), versions, shares)
+
+    def create_items(self, meta: RecordMeta, version: RecordVersion) -> list[dict[str, Any]]:
+        """Transaction items that make a new record visible (with version 1)."""
+        return [
+            self.put(meta_item(meta)),
+            self.put(version_item(version)),
+            self.commit_upload(version.upload_id, meta.record_id, version.version),
+        ]
+
+    def version_items(self, version: RecordVersion) -> list[dict[str, Any]]:
+        """Transaction items that add version n (only if the latest is still n - 1)."""
+        bump = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._key(f"RECORD#{version.record_id}", "META"),
+                "UpdateExpression": "SET latest_version = :n",
+                "ConditionExpression": "latest_version = :previous",
+                "ExpressionAttributeValues": serialize(
+                    {":n": version.version, ":previous": version.version - 1}
+                ),
+            }
+        }
+        return [
+            bump,
+            self.put(version_item(version)),
+            self.commit_upload(version.upload_id, version.record_id, version.version),
+        ]
+
+    def share_items(self, record_id: str, share: RecordShare) -> list[dict[str, Any]]:
+        item = {
+            "pk": f"RECORD#{record_id}",
+            "sk": f"SHARE#{share.group_id}",
+            "group_id": share.group_id,
+            "shared_by": share.shared_by,
+            "shared_at": share.shared_at.isoformat(),
+        }
+        return [self.put(item)]
+
+    def shred_items(
+        self, version: RecordVersion, *, actor: str, reason: str, at: datetime
+    ) -> list[dict[str, Any]]:
+        """Remove the version's manifest (its only copy of the wrapped data key) and mark
+        it shredded, with its upload, in one transaction; only from ``active``."""
+        update = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._key(f"RECORD#{version.record_id}", version_sk(version.version)),
+                "UpdateExpression": (
+                    "REMOVE manifest SET #s = :shredded, shredded_at = :at, "
+                    "shredded_by = :by, shred_reason = :reason"
+                ),
+                "ConditionExpression": "#s = :active",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": serialize(
+                    {
+                        ":shredded": "shredded",
+                        ":active": "active",
+                        ":at": at.isoformat(),
+                        ":by": actor,
+                        ":reason": reason,
+                    }
+                ),
+            }
+        }
+        marker = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._key(f"UPLOAD#{version.upload_id}", "UPLOAD"),
+                "UpdateExpression": "SET #s = :shredded",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": serialize({":shredded": "shredded"}),
+            }
+        }
+        return [update, marker]
+
+    def raw_items(self, record_id: str) -> list[dict[str, Any]]:
+        """Every stored item of a record, as stored (tests and audits)."""
+        page = self._client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"RECORD#{record_id}"}},
+            ConsistentRead=True,
+        )
+        return [deserialize(i) for i in page["Items"]]

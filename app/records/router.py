@@ -1,0 +1,222 @@
+"""HTTP routes for records. Thin: parse headers, bridge the body stream, call the service.
+
+Uploads take the raw bytes as the request body (never JSON or multipart), with
+``Content-Type`` from the accepted set and a ``Content-Length`` that must match the body.
+The body is read from the ASGI stream as it arrives and handed to the (synchronous)
+service in a worker thread, chunk by chunk, so an upload is never held in memory whole.
+Downloads stream verified plaintext shard by shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import Annotated, Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
+
+from app.dependencies import CurrentPrincipal, Services, ServicesDep
+from app.groups.schemas import PatientId
+from app.records import errors
+from app.records.content import ALLOWED_CONTENT_TYPES
+from app.records.schemas import (
+    IDEMPOTENCY_KEY_PATTERN,
+    Receipt,
+    RecordCategory,
+    RecordOut,
+    ShareBody,
+    ShareOut,
+    ShareResult,
+    ShredBody,
+    VersionOut,
+    VersionResult,
+)
+from app.records.service import BodyDisconnected, RecordService, Upload
+
+router = APIRouter(tags=["records"])
+
+RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Retrying with the same key returns the original record, never a copy.",
+    ),
+]
+CategoryHeader = Annotated[RecordCategory, Header(alias="X-Record-Category")]
+TitleHeader = Annotated[str, Header(alias="X-Record-Title", max_length=120)]
+
+_RAW_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The record's bytes, exactly Content-Length of them.",
+        "content": {
+            t: {"schema": {"type": "string", "format": "binary"}}
+            for t in sorted(ALLOWED_CONTENT_TYPES)
+        },
+    }
+}
+
+
+def _records(services: Services) -> RecordService:
+    records: RecordService | None = getattr(services, "records", None)
+    if records is None:
+        raise errors.RecordsNotConfigured()
+    return records
+
+
+def _declared_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise errors.LengthMismatch("Content-Length must be a decimal byte count.")
+    return int(raw)
+
+
+def _body_chunks(request: Request) -> Iterator[bytes]:
+    """The request body, pulled from the event loop one chunk at a time by a worker thread
+    (``anyio.from_thread``), so the synchronous service reads it as a plain iterator."""
+    stream = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+        except ClientDisconnect:
+            raise BodyDisconnected() from None
+
+    while True:
+        chunk = anyio.from_thread.run(next_chunk)
+        if chunk is None:
+            return
+        if chunk:
+            yield chunk
+
+
+def _upload(request: Request, idempotency_key: str | None) -> Upload:
+    return Upload(
+        content_type=request.headers.get("content-type", "").strip(),
+        length=_declared_length(request),
+        chunks=_body_chunks(request),
+        idempotency_key=idempotency_key,
+    )
+
+
+def _replay_headers(response: Response, replayed: bool) -> None:
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+
+
+@router.post(
+    "/patients/{patient_id}/records",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordOut,
+    openapi_extra=_RAW_BODY,
+)
+async def upload_record(
+    patient_id: Annotated[PatientId, Path()],
+    request: Request,
+    response: Response,
+    who: CurrentPrincipal,
+    svc: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+    category: CategoryHeader = RecordCategory.OTHER,
+    title: TitleHeader = "",
+) -> RecordOut:
+    records = _records(svc)
+    upload = _upload(request, idempotency_key)
+    state, receipt, replayed = await anyio.to_thread.run_sync(
+        partial(records.create, who, patient_id, upload, category=category, title=title)
+    )
+    _replay_headers(response, replayed)
+    return RecordOut.of(state, receipt)
+
+
+@router.get("/records/{record_id}", response_model=RecordOut)
+def get_record(record_id: RecordId, who: CurrentPrincipal, svc: ServicesDep) -> RecordOut:
+    state, receipt = _records(svc).get(who, record_id)
+    return RecordOut.of(state, receipt)
+
+
+@router.get(
+    "/records/{record_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def get_record_content(
+    record_id: RecordId,
+    who: CurrentPrincipal,
+    svc: ServicesDep,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> StreamingResponse:
+    opened = _records(svc).open_content(who, record_id, version)
+    return StreamingResponse(
+        opened.chunks,
+        media_type=opened.version.content_type,
+        headers={
+            "Content-Length": str(opened.version.length),
+            "Cache-Control": "no-store",
+            "X-Record-Version": str(opened.version.version),
+            "X-Audit-Event-Id": opened.receipt.event_id,
+            "X-Audit-Position": opened.receipt.position,
+        },
+    )
+
+
+@router.post(
+    "/records/{record_id}/share", status_code=status.HTTP_201_CREATED, response_model=ShareResult
+)
+def share_record(
+    record_id: RecordId, body: ShareBody, who: CurrentPrincipal, svc: ServicesDep
+) -> ShareResult:
+    share, receipt = _records(svc).share(who, record_id, body.group_id)
+    return ShareResult(
+        record_id=record_id, share=ShareOut.of(share), audit_receipt=Receipt.of(receipt)
+    )
+
+
+@router.post(
+    "/records/{record_id}/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VersionResult,
+    openapi_extra=_RAW_BODY,
+)
+async def add_record_version(
+    record_id: RecordId,
+    request: Request,
+    response: Response,
+    who: CurrentPrincipal,
+    svc: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> VersionResult:
+    records = _records(svc)
+    upload = _upload(request, idempotency_key)
+    _, version, receipt, replayed = await anyio.to_thread.run_sync(
+        partial(records.add_version, who, record_id, upload)
+    )
+    _replay_headers(response, replayed)
+    return VersionResult(
+        record_id=record_id, version=VersionOut.of(version), audit_receipt=Receipt.of(receipt)
+    )
+
+
+@router.delete("/records/{record_id}/versions/{version}", response_model=VersionResult)
+def shred_record_version(
+    record_id: RecordId,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: Annotated[ShredBody, Body()],
+    who: CurrentPrincipal,
+    svc: ServicesDep,
+) -> VersionResult:
+    shredded, receipt = _records(svc).shred(who, record_id, version, body.reason)
+    return VersionResult(
+        record_id=record_id, version=VersionOut.of(shredded), audit_receipt=Receipt.of(receipt)
+    )

@@ -1,0 +1,87 @@
+"""Record tests' harness (the ``records`` fixture is in conftest.py): the session hub plus a
+shard bucket, a records key and an app whose record service uses small shards (64 KiB), so
+a few hundred KiB make many shards.
+
+S3 and KMS clients come from ``aws_backend`` (the LocalStack tier can redirect them);
+DynamoDB, Cognito and the groups/audit state are the session hub's. Fault-injection tests
+build their own service around wrapped clients with :meth:`RecordsHarness.app_with`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+from hub_testkit import Hub
+
+from app.dependencies import Services
+from app.main import create_app
+from app.records.service import RecordService, build_record_service
+from app.settings import Settings
+
+SHARD = 64 * 1024
+MAX_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class RecordsHarness:
+    hub: Hub
+    settings: Settings
+    services: Services
+    client: TestClient
+    s3: Any
+    kms: Any
+    dynamodb: Any
+    bucket: str
+    key_arn: str
+
+    @property
+    def records(self) -> RecordService:
+        assert self.services.records is not None
+        return self.services.records
+
+    def headers(self, username: str, **extra: str) -> dict[str, str]:
+        return {**self.hub.headers(username), **extra}
+
+    def service_with(self, **clients: Any) -> RecordService:
+        """A record service like the app's, with some clients (or the audit trail,
+        under ``audit``) replaced, e.g. by fault-injecting proxies."""
+        services = self.services
+        audit = clients.pop("audit", services.audit)
+        base = {"s3": self.s3, "kms": self.kms, "dynamodb": self.dynamodb}
+        return build_record_service(
+            self.settings,
+            None,
+            {**base, **clients},
+            groups=services.groups._repo,
+            gate=services.gate,
+            audit=audit,
+            break_glass=services.break_glass,
+            hash_key=services.groups._key,
+            clock=self.hub.clock,
+        )
+
+    def app_with(self, service: RecordService) -> TestClient:
+        services = dataclasses.replace(self.services, records=service)
+        return TestClient(create_app(self.settings, services=services))
+
+    def shard_objects(self) -> dict[str, Any]:
+        """Every object under shards/ (key -> LastModified), every version counted."""
+        found: dict[str, Any] = {}
+        paginator = self.s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix="shards/"):
+            for v in page.get("Versions", []):
+                found[f"{v['Key']}@{v['VersionId']}"] = v["LastModified"]
+        return found
+
+    def record_ids(self) -> set[str]:
+        """Record ids with a committed META item (what any reader could ever see)."""
+        items = self.dynamodb.scan(
+            TableName=self.settings.table_records,
+            FilterExpression="sk = :meta",
+            ExpressionAttributeValues={":meta": {"S": "META"}},
+            ConsistentRead=True,
+        )["Items"]
+        return {i["record_id"]["S"] for i in items}
