@@ -22,7 +22,6 @@ from app.access.engine import Authorizer
 from app.access.gate import AccessGate
 from app.audit.events import TransactionalAuditTrail
 from app.audit.hash_key import load_or_create_audit_hash_key
-from app.audit.store import DynamoAuditStore
 from app.errors import Forbidden, Unauthenticated
 from app.groups.repository import GroupRepository
 from app.groups.service import GroupService
@@ -36,6 +35,7 @@ from app.identity.principal import (
 )
 from app.identity.register import RegisterStore
 from app.identity.tokens import AccessTokenVerifier, InvalidToken, JwksSource
+from app.ledger.service import Ledger, build_ledger
 from app.records.service import RecordService, build_record_service
 from app.settings import Settings
 
@@ -54,6 +54,7 @@ class Services:
     directory: DoctorDirectory
     register: RegisterStore
     audit: TransactionalAuditTrail
+    ledger: Ledger
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool]
     records: RecordService | None = None
 
@@ -92,7 +93,16 @@ def build_services(
     register = RegisterStore(dynamodb.Table(settings.table_register))
     directory = DoctorDirectory(dynamodb.Table(settings.table_groups))
     repository = GroupRepository(dynamodb_client, settings.table_groups)
-    audit = audit or DynamoAuditStore(dynamodb_client, settings.table_ledger)
+    ledger = build_ledger(
+        dynamodb_client,
+        settings.table_ledger,
+        kms=session.client("kms", region_name="ap-east-1"),
+        s3=session.client("s3", region_name="ap-east-1"),
+        signing_key_arn=settings.signing_key_arn,
+        checkpoint_bucket=settings.checkpoint_bucket,
+        origin=settings.stack,
+    )
+    audit = audit or ledger.trail
     gate = AccessGate(authorizer or Authorizer(), audit, clock)
     if settings.uses_sealed_audit_hash_key():
         hash_key = load_or_create_audit_hash_key(
@@ -161,6 +171,7 @@ def build_services(
         directory=directory,
         register=register,
         audit=audit,
+        ledger=ledger,
         enrolled=TtlCache(settings.registration_cache_seconds, monotonic),
     )
 

@@ -10,13 +10,18 @@ import, and can be passed in by tests.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from app import __doc__ as _app_doc
 from app.access.router import router as access_router
+from app.audit.router import router as audit_router
 from app.dependencies import Services, build_services
 from app.errors import install_error_handlers
 from app.groups.router import router as groups_router
+from app.ledger.receipts import AuditReceiptMiddleware
 from app.records.router import router as records_router
 from app.settings import Settings
 
@@ -25,13 +30,27 @@ PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-red
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     settings = settings or Settings()
+    built = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The ledger's sequencer signs tree heads in the background while the app runs.
+        built.ledger.start()
+        try:
+            yield
+        finally:
+            built.ledger.stop()
+
     app = FastAPI(
         title="Health Collaboration Hub",
         description=_app_doc or "",
         version="0.1.0",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
-    app.state.services = services or build_services(settings)
+    app.state.services = built
+    # Every response that recorded an audited action carries its ledger receipt.
+    app.add_middleware(AuditReceiptMiddleware, latest_head=built.ledger.cached_head)
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"])
@@ -40,5 +59,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app.include_router(access_router)
     app.include_router(groups_router)
+    app.include_router(audit_router)
     app.include_router(records_router)
     return app
