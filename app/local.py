@@ -92,6 +92,7 @@ def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_S
         shard_bucket=outputs.get("shardBucketName", ""),
         records_key_arn=outputs.get("recordsKeyArn", ""),
         signing_key_arn=outputs.get("signingKeyArn", ""),
+        checkpoint_bucket=outputs.get("auditBucketName", ""),
     )
 
 

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
                 "cognito_user_pool_id",
                 "cognito_client_id",
                 "cognito_issuer",
+                # The audit ledger's tree heads are signed and archived (app/ledger).
+                "signing_key_arn",
+                "checkpoint_bucket",
             ):
                 if not getattr(self, name):
                     problems.append(f"HUB_{name.upper()} is required outside local mode")

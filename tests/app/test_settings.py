@@ -19,6 +19,8 @@ SECURE = {
     "HUB_COGNITO_CLIENT_ID": "client123",
     "HUB_COGNITO_ISSUER": "https://cognito-idp.ap-east-1.amazonaws.com/ap-east-1_abc",
     "HUB_AUDIT_HASH_KEY": "x" * 40,
+    "HUB_SIGNING_KEY_ARN": "arn:aws:kms:ap-east-1:123456789012:key/ledger-signing",
+    "HUB_CHECKPOINT_BUCKET": "hub-audit",
 }
 
 
@@ -35,6 +37,15 @@ def test_reads_hub_variables(env: pytest.MonkeyPatch) -> None:
     assert s.mode is Mode.AWS and s.phase == 2
     assert s.admitted_institutions == ("harbour-cardiac-alliance", "ha-queen-mary")
     assert s.jwks_url() == SECURE["HUB_COGNITO_ISSUER"] + "/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize("missing", ["HUB_SIGNING_KEY_ARN", "HUB_CHECKPOINT_BUCKET"])
+def test_a_deployment_must_sign_and_archive_ledger_heads(
+    env: pytest.MonkeyPatch, missing: str
+) -> None:
+    env.delenv(missing)
+    with pytest.raises(ValidationError, match=missing):
+        Settings()
 
 
 def test_jwks_on_an_emulator_follows_aws_endpoint_url(env: pytest.MonkeyPatch) -> None:
