@@ -440,3 +440,16 @@ def test_path_segments_that_are_not_r4b_element_names_are_dropped() -> None:
     assert SECRET_NAME not in names
     loc = ("entry", 0, "resource", SECRET_NAME, "function-after[validate(), str]", "birthDate")
     assert _element_path("Bundle", loc, names) == "Bundle.entry[0].resource.birthDate"
+
+
+def test_many_errors_are_counted_and_the_list_is_capped() -> None:
+    observations = []
+    for n in range(2000):
+        broken = observation()
+        broken["id"] = f"obs-{n}"
+        broken["status"] = n  # wrong type in every entry
+        observations.append(broken)
+    message = invalid(bundle(*observations)).message
+    assert "(2000 errors)" in message
+    assert "and 1995 more" in message
+    assert message.count("must be a string") == 5
