@@ -520,11 +520,12 @@ def standalone_platform(
     API base URL).
 
     On the moto server at ``endpoint`` (or one started here on a free loopback port): the
-    service tables, a user pool shaped like the deployed one, a versioned shard bucket and a
-    records key, under fresh names; then the platform's own seeding (``seed_stack``: synthetic
-    register, demo users and patients of the phase's cohort) and the API (``LocalApi``) on a
-    free port. The full local platform deploys every declared resource instead; this keeps
-    the tests and the benchmark fast.
+    service tables, a user pool shaped like the deployed one, a versioned shard bucket, an
+    Object Lock audit bucket, a records key and a ledger signing key, under fresh names;
+    then the platform's own seeding (``seed_stack``: synthetic register, demo users and
+    patients of the phase's cohort) and the API (``LocalApi``) on a free port. The full local
+    platform deploys every declared resource instead; this keeps the tests and the benchmark
+    fast.
     """
     import logging
 
@@ -562,6 +563,12 @@ def standalone_platform(
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-east-1"}
         )
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        audit_bucket = f"{prefix}-audit"  # ledger checkpoints, under Object Lock as deployed
+        s3.create_bucket(
+            Bucket=audit_bucket,
+            CreateBucketConfiguration={"LocationConstraint": "ap-east-1"},
+            ObjectLockEnabledForBucket=True,
+        )
         kms = session.client("kms")
         key_arn = kms.create_key(Description=f"{prefix} records")["KeyMetadata"]["Arn"]
         signing_arn = kms.create_key(
@@ -577,6 +584,7 @@ def standalone_platform(
             "shardBucketName": bucket,
             "recordsKeyArn": key_arn,
             "signingKeyArn": signing_arn,
+            "auditBucketName": audit_bucket,
         }
         seeded = seed_stack(
             SimpleNamespace(stack=stack, outputs=outputs),  # type: ignore[arg-type]
