@@ -109,7 +109,7 @@ def start_emulator() -> Emulated:
     kms = session.client("kms")
     dynamodb = session.client("dynamodb")
     bucket = f"bench-shards-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-east-1"})
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     key_arn = kms.create_key(Description="bench records key")["KeyMetadata"]["Arn"]
     table = f"bench-records-{uuid.uuid4().hex[:8]}"

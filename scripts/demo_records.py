@@ -297,7 +297,7 @@ class Walkthrough:
                 201,
             )
             invited.append(reg_no)
-        members = []
+        members: list[tuple[Mapping[str, Any], dict[str, str]]] = []
         for reg_no in invited[:2]:
             user = by_reg[reg_no]
             headers = self.bearer(user)
@@ -308,7 +308,7 @@ class Walkthrough:
                 200,
             )
             members.append((user, headers))
-        return group_id, members
+        return str(group_id), members
 
     def refusals(self, as_lead: dict[str, str]) -> None:
         path = f"/patients/{self.patient_id}/records"
@@ -468,7 +468,9 @@ class Walkthrough:
         )
 
 
-def cognito_bearer(doc: Mapping[str, Any], stack: str) -> Callable[[Mapping[str, Any]], dict]:
+def cognito_bearer(
+    doc: Mapping[str, Any], stack: str
+) -> Callable[[Mapping[str, Any]], dict[str, str]]:
     """Sign a demo user in through the emulated Cognito; returns their Authorization header."""
     import boto3
 
