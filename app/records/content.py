@@ -86,10 +86,11 @@ _MAX_REPORTED_ERRORS = 5
 # RFC 9110: token, quoted-string, and media-type = type "/" subtype *( OWS ";" OWS parameter ).
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x09\x20-\x7e\x80-\xff])*"'
+_OWS = r"[ \t]*"  # optional whitespace is SP / HTAB only (RFC 9110 §5.6.3)
 _MEDIA_TYPE = re.compile(
-    rf"^\s*({_TOKEN})/({_TOKEN})\s*((?:;\s*(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?\s*)*)$"
+    rf"{_OWS}({_TOKEN})/({_TOKEN}){_OWS}((?:;{_OWS}(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?{_OWS})*)"
 )
-_PARAMETER = re.compile(rf";\s*(?:({_TOKEN})=({_TOKEN}|{_QUOTED}))?\s*")
+_PARAMETER = re.compile(rf";{_OWS}(?:({_TOKEN})=({_TOKEN}|{_QUOTED}))?{_OWS}")
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _ABSTRACT_RESOURCES = frozenset({"Resource", "DomainResource"})
 
@@ -162,7 +163,7 @@ def parse_content_type(value: str) -> MediaType:
         UnsupportedContent: the value is not a well-formed media type, or names a parameter
             twice (which reading would win is ambiguous).
     """
-    match = _MEDIA_TYPE.match(value)
+    match = _MEDIA_TYPE.fullmatch(value)
     if match is None:
         raise UnsupportedContent(value)
     parameters: list[tuple[str, str]] = []
@@ -442,7 +443,7 @@ def _printable_essence(content_type: str) -> str:
 
     Headers are client input; only a well-formed, short type/subtype is repeated back.
     """
-    match = re.match(rf"^\s*({_TOKEN}/{_TOKEN})", content_type)
+    match = re.match(rf"{_OWS}({_TOKEN}/{_TOKEN})", content_type)
     if match is None or len(match.group(1)) > 80:
         return "(malformed)"
     return repr(match.group(1).lower())

@@ -453,3 +453,41 @@ def test_many_errors_are_counted_and_the_list_is_capped() -> None:
     assert "(2000 errors)" in message
     assert "and 1995 more" in message
     assert message.count("must be a string") == 5
+
+
+@pytest.mark.parametrize(
+    "header", ["image/png\n", "image/png\r\nX-Injected: 1", "\u00a0image/png", "image/png;\u00a0"]
+)
+def test_whitespace_other_than_space_and_tab_is_not_optional_whitespace(header: str) -> None:
+    assert isinstance(rejection(header, b""), UnsupportedContent)
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=st.text(max_size=200))
+def test_any_header_parses_or_is_refused_as_unsupported(header: str) -> None:
+    try:
+        media = parse_content_type(header)
+    except UnsupportedContent as refused:
+        assert refused.status_code == 415
+        return
+    assert "/" in media.essence
+    assert media.essence == media.essence.lower()
+
+
+token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.+", min_size=1, max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    type_=token,
+    subtype=token,
+    params=st.dictionaries(
+        token, st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)), max_size=4
+    ),
+)
+def test_generated_media_types_round_trip(type_: str, subtype: str, params: dict[str, str]) -> None:
+    quoted = {k: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for k, v in params.items()}
+    header = f"{type_}/{subtype}" + "".join(f" ; {k}={v}" for k, v in quoted.items())
+    media = parse_content_type(header)
+    assert media.essence == f"{type_}/{subtype}"
+    assert dict(media.parameters) == params
