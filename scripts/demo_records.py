@@ -2,14 +2,14 @@
 
 A demo doctor signs in through the emulated Cognito, opens a consultation group for a
 synthetic patient and summons experts into it; two of them accept. The doctor uploads a
-synthetic FHIR R4B Bundle and a 50 MiB synthetic imaging file (``application/dicom``: a
-DICOM preamble and random bytes, streamed, never held in memory) and shares both into the
-group. A member opens both and the bytes match what was uploaded (SHA-256 and length). The
-doctor removes the other member, whose very next request is refused (403). The doctor adds a
-corrected version of the bundle and crypto-shreds version 1: it is gone (410) while version 2
-still opens. Along the way, an unsupported content type (415) and an invalid FHIR document
-(422, whose error names the element, never the patient's data) are refused and nothing is
-stored.
+synthetic FHIR R4B Bundle (and retries it with the same Idempotency-Key: same record, no
+copy) and a 50 MiB synthetic imaging file (``application/dicom``: a DICOM preamble and
+random bytes, streamed, never held in memory) and shares both into the group. A member
+opens both and the bytes match what was uploaded (SHA-256 and length). The doctor removes
+the other member, whose very next request is refused (403). The doctor adds a corrected
+version of the bundle and crypto-shreds version 1: it is gone (410) while version 2 still
+opens. Along the way, an unsupported content type (415) and an invalid FHIR document (422,
+whose error names the element, never the patient's data) are refused.
 
 Usage, with ``hub local up`` running (``make run``; it writes ``.hub/local.json`` and serves
 the API on 127.0.0.1:8000):
@@ -315,7 +315,7 @@ class Walkthrough:
         body = b"<html>not a record</html>"
         refused = self.step(
             "unsupported_type",
-            f"POST {path} as text/html (refused, nothing stored)",
+            f"POST {path} as text/html (refused)",
             self.http.post(path, content=body, headers={**as_lead, "Content-Type": "text/html"}),
             415,
         )
@@ -324,7 +324,7 @@ class Walkthrough:
         broken["entry"][0]["resource"]["birthDate"] = "SYNTHETIC-not-a-date"
         refused = self.step(
             "invalid_fhir",
-            f"POST {path} with an invalid FHIR bundle (refused, nothing stored)",
+            f"POST {path} with an invalid FHIR bundle (refused)",
             self.http.post(
                 path, content=json.dumps(broken).encode(), headers={**as_lead, "Content-Type": FHIR}
             ),
@@ -337,25 +337,31 @@ class Walkthrough:
         self.outcome.facts["invalid_fhir_message"] = message
 
     def upload_bundle(self, as_lead: dict[str, str], bundle: bytes) -> str:
+        path = f"/patients/{self.patient_id}/records"
+        headers = {
+            **as_lead,
+            "Content-Type": f"{FHIR}; charset=utf-8",
+            "Idempotency-Key": f"demo-bundle-{uuid.uuid4().hex}",
+            "X-Record-Category": "laboratory",
+            "X-Record-Title": "Synthetic chemistry panel",
+        }
         created = self.step(
             "upload_bundle",
-            f"POST /patients/{self.patient_id}/records (FHIR Bundle, {len(bundle)} bytes)",
-            self.http.post(
-                f"/patients/{self.patient_id}/records",
-                content=bundle,
-                headers={
-                    **as_lead,
-                    "Content-Type": f"{FHIR}; charset=utf-8",
-                    "Idempotency-Key": f"demo-bundle-{uuid.uuid4().hex}",
-                    "X-Record-Category": "laboratory",
-                    "X-Record-Title": "Synthetic chemistry panel",
-                },
-            ),
+            f"POST {path} (FHIR Bundle, {len(bundle)} bytes)",
+            self.http.post(path, content=bundle, headers=headers),
             201,
         )
-        self.say(f"    record {created['record_id']} version {created['latest_version']}")
+        record_id = str(created["record_id"])
+        self.say(f"    record {record_id} version {created['latest_version']}")
         self.say_receipt(created)
-        return str(created["record_id"])
+        # A client that lost the answer retries with the same key: same record, no copy.
+        retried = self.http.post(path, content=bundle, headers=headers)
+        again = self.step("retry_bundle", f"POST {path} again, same Idempotency-Key", retried, 201)
+        replayed = retried.headers.get("Idempotent-Replayed") == "true"
+        self.say(f"    record {again['record_id']}, Idempotent-Replayed: {str(replayed).lower()}")
+        if again["record_id"] != record_id or not replayed:
+            raise WalkthroughFailed("a retry with the same Idempotency-Key stored a copy")
+        return record_id
 
     def upload_imaging(self, as_lead: dict[str, str], imaging: SyntheticImaging) -> str:
         mib = imaging.size / MIB

@@ -55,6 +55,7 @@ def test_walkthrough_end_to_end(demo: ModuleType, platform: tuple[dict[str, Any]
     assert statuses["unsupported_type"] == 415
     assert statuses["invalid_fhir"] == 422
     assert statuses["upload_bundle"] == statuses["upload_imaging"] == 201
+    assert statuses["retry_bundle"] == 201  # the same record, replayed (checked by the run)
     assert statuses["member_bundle"] == statuses["member_imaging"] == 200
     assert statuses["removed_member"] == statuses["removed_member_imaging"] == 403
     assert statuses["shredded_version"] == 410
