@@ -11,7 +11,7 @@ stay unless forced, and the result says which stayed and why.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ def deploy(
     state_dir: Path = DEFAULT_STATE_DIR,
     config: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    endpoints: Mapping[str, str] | None = None,
 ) -> DeploymentRecord:
     """Create or update every resource of ``stack`` on ``endpoint_url``; save the record.
 
@@ -66,6 +67,9 @@ def deploy(
         state_dir: where deployment records live (``<state_dir>/deployments``).
         config: a flat stack configuration to use instead of the stage file.
         progress: called with one line per resource and per phase of the deploy.
+        endpoints: per-service endpoints (boto3 service names) that replace
+            ``endpoint_url`` for those services, e.g. S3 and KMS on LocalStack with the
+            rest on moto; kept in the record.
 
     Raises:
         StageConfigError: the configuration is invalid or targets another region;
@@ -79,7 +83,7 @@ def deploy(
     previous = DeploymentRecord.load(stack, state_dir)
     previous_by_key = {(r.type, r.name): r for r in previous.resources} if previous else {}
 
-    ctx = Context(endpoint_url, stage.region)
+    ctx = Context(endpoint_url, stage.region, endpoints)
     ctx.account_id = ctx.client("sts").get_caller_identity()["Account"]
     mocks = EmulatorMocks(ctx, previous_by_key, progress)
     try:
@@ -112,6 +116,7 @@ def deploy(
         region=stage.region,
         account_id=ctx.account_id,
         endpoint_url=endpoint_url,
+        endpoints=dict(endpoints or {}),
         target="emulator",
         deployed_at=now_utc(),
         program_version=program_version(),
@@ -131,19 +136,21 @@ def destroy(
     state_dir: Path = DEFAULT_STATE_DIR,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    endpoints: Mapping[str, str] | None = None,
 ) -> DestroyResult:
     """Delete what the last deploy of ``stack`` created, newest first.
 
     Protected resources, and resources that only configure a protected one, stay unless
     ``force``; the record then keeps just what stayed, so a later forced destroy can
-    finish the job. Without a record there is nothing to destroy.
+    finish the job. Without a record there is nothing to destroy. ``endpoints`` defaults
+    to the per-service endpoints the record was deployed with.
     """
     result = DestroyResult(stack=stack)
     record = DeploymentRecord.load(stack, state_dir)
     if record is None:
         result.record_removed = True
         return result
-    ctx = Context(endpoint_url, record.region)
+    ctx = Context(endpoint_url, record.region, record.endpoints if endpoints is None else endpoints)
     ctx.account_id = record.account_id
 
     kept_ids: set[str] = set()

@@ -6,6 +6,12 @@ inputs), verify check ids (``infra/verify``, ``<area>.<check>``, post-deploy, ag
 live resource or, where the emulator cannot hold it, the declared document kept in the
 deployment record) and the unit tests that prove the declared property. Only checks that exist are
 named. Nothing here pretends: a gap is recorded whenever the matching resource deploys.
+
+The second emulator, LocalStack (the ``--aws-backend=localstack`` tier: S3, KMS, IAM, STS
+and Lambda on LocalStack, the rest on moto), behaves differently from moto in places;
+each difference found is a gap too. Those that concern a deployed resource are recorded
+with it when LocalStack serves it; ``LOCALSTACK_DIFFERENCES`` lists them all, including
+the ones no resource carries (DynamoDB unavailable, the account id).
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 FUNCTION = "aws:lambda/function:Function"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+TABLE = "aws:dynamodb/table:Table"
+CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 
 MOTO = "moto (the emulator)"
+LOCALSTACK = "LocalStack 4.14 (the --aws-backend=localstack tier)"
 
 
-def conditional_bucket_policy(resource: str, dropped_sids: list[str]) -> Gap:
+def conditional_bucket_policy(resource: str, dropped_sids: list[str], emulator: str = MOTO) -> Gap:
     return Gap(
         resource=resource,
         type=BUCKET_POLICY,
@@ -39,7 +48,7 @@ def conditional_bucket_policy(resource: str, dropped_sids: list[str]) -> Gap:
             "state.appliedPolicy"
         ),
         reason=(
-            f"{MOTO} ignores Condition blocks in bucket policies, so a conditional "
+            f"{emulator} ignores Condition blocks in bucket policies, so a conditional "
             "Deny (aws:SecureTransport=false, s3:TlsVersion<1.2, missing SSE-KMS header) "
             "would deny every request, and a conditional Allow would apply "
             "unconditionally"
@@ -54,7 +63,7 @@ def conditional_bucket_policy(resource: str, dropped_sids: list[str]) -> Gap:
     )
 
 
-def key_policy(resource: str) -> Gap:
+def key_policy(resource: str, emulator: str = MOTO) -> Gap:
     return Gap(
         resource=resource,
         type=KEY,
@@ -63,7 +72,7 @@ def key_policy(resource: str) -> Gap:
             "the key policy is stored (GetKeyPolicy returns it) but not evaluated: "
             "any caller may use the key"
         ),
-        reason=f"{MOTO} does not evaluate KMS key policies or encryption-context conditions",
+        reason=f"{emulator} does not evaluate KMS key policies or encryption-context conditions",
         covered_by=(
             "tests/infra/test_component_controls.py::"
             "test_key_policies_give_root_no_cryptographic_use",
@@ -195,7 +204,7 @@ def waf(resource: str) -> Gap:
     )
 
 
-def lambda_execution(resource: str) -> Gap:
+def lambda_execution(resource: str, emulator: str = MOTO) -> Gap:
     return Gap(
         resource=resource,
         type=FUNCTION,
@@ -205,7 +214,7 @@ def lambda_execution(resource: str) -> Gap:
             "dependencies) and never executed; reserved concurrency, tracing and "
             "the JSON log configuration are stored only"
         ),
-        reason=f"{MOTO} runs Lambda code only through Docker, which this platform does not use",
+        reason=f"{emulator} runs Lambda code only through Docker, which this platform does not use",
         covered_by=(
             "lambda-not-publicly-invocable",
             "lambda.role_least_privilege",
@@ -239,3 +248,128 @@ def alarm_delivery(resource: str) -> Gap:
             "tests/infra/test_component_controls.py::test_cis_alarms_notify_an_encrypted_topic",
         ),
     )
+
+
+# ------------------------------------------------------ LocalStack differs from moto
+
+
+def trail_bucket_on_another_emulator(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=TRAIL,
+        property="s3BucketName",
+        not_enforced=(
+            "the trail (on moto) names the audit bucket, which lives with S3 on "
+            "LocalStack; moto only checks that its own S3 holds a bucket of that name, "
+            "so the emulator creates an empty one there"
+        ),
+        reason=(
+            f"{LOCALSTACK} has no CloudTrail, so the tier splits services across two "
+            "emulators, and moto's CreateTrail looks the bucket up in moto's own S3"
+        ),
+        covered_by=(
+            "trail.bucket_object_lock",
+            "trail.logging",
+            "cloudtrail-validated-multi-region-and-kms-encrypted",
+        ),
+    )
+
+
+def lambda_never_ready(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=FUNCTION,
+        property="state",
+        not_enforced=(
+            "the function is created but stays in State Failed (LocalStack cannot "
+            "install its Lambda runtime); LocalStack refuses to update or delete a "
+            "function that is not ready, so a redeploy leaves its configuration and code "
+            "as first created and destroy reports it as failed"
+        ),
+        reason=(
+            f"{LOCALSTACK} runs Lambda only through Docker and downloads its runtime "
+            "from the internet; moto reports the same function Active"
+        ),
+        covered_by=(
+            "lambda-not-publicly-invocable",
+            "lambda.role_least_privilege",
+            "lambda.no_public_policy",
+            "tests/app (the service code runs in-process)",
+        ),
+    )
+
+
+def bucket_policy_not_evaluated(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BUCKET_POLICY,
+        property="policy (evaluation)",
+        not_enforced=(
+            "no statement of the applied bucket policy is evaluated, not even the "
+            "unconditional ones (moto answers 403 to a request an unconditional Deny "
+            "matches; LocalStack lets it through)"
+        ),
+        reason=f"{LOCALSTACK} community edition stores bucket policies without enforcing them",
+        covered_by=(
+            "bucket-policy-denies-insecure-transport",
+            "every-bucket-denies-insecure-transport",
+            "buckets.denies_insecure_transport",
+            "buckets.requires_sse_kms_puts",
+            "tests/infra/test_component_controls.py::"
+            "test_shard_policy_denies_plain_http_old_tls_and_foreign_keys",
+        ),
+    )
+
+
+def dynamodb_unavailable(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=TABLE,
+        property="*",
+        not_enforced=(
+            "tables stay on moto in the LocalStack tier: on this network every LocalStack "
+            "DynamoDB call answers 500 InternalError (set HUB_LOCALSTACK_SERVICES to add "
+            "dynamodb where LocalStack's DynamoDB works)"
+        ),
+        reason=(
+            f"{LOCALSTACK} serves DynamoDB through DynamoDB Local, which needs Java 21 and "
+            "the DynamoDB Local archive, both downloaded at first use from github.com and "
+            "AWS hosts that this network does not reach"
+        ),
+        covered_by=(
+            "dynamodb.pitr",
+            "dynamodb.deletion_protection",
+            "dynamodb.customer_key_encryption",
+        ),
+    )
+
+
+def account_from_access_key(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=CALLER_IDENTITY,
+        property="Account",
+        not_enforced=(
+            "the two emulators only agree on the account when the access key id is the "
+            "12-digit account id: the LocalStack tier uses access key 123456789012"
+        ),
+        reason=(
+            f"{LOCALSTACK} takes the account id from a 12-digit access key id and uses "
+            "000000000000 otherwise; moto uses 123456789012 for any unknown key"
+        ),
+        covered_by=(
+            "tests/infra/emulator/test_emulator_backends.py::"
+            "test_both_emulators_agree_on_the_account",
+        ),
+    )
+
+
+# Every difference found between moto and LocalStack, for every resource ("*"); the
+# per-resource ones are also recorded in the deployment record when they apply.
+LOCALSTACK_DIFFERENCES: tuple[Gap, ...] = (
+    trail_bucket_on_another_emulator("*"),
+    lambda_never_ready("*"),
+    bucket_policy_not_evaluated("*"),
+    dynamodb_unavailable("*"),
+    account_from_access_key("*"),
+)

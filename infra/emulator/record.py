@@ -114,6 +114,8 @@ class DeploymentRecord:
     # "deployed", or "partially-destroyed" after a destroy that kept protected resources
     status: str = "deployed"
     format: int = RECORD_FORMAT
+    # services served by another endpoint than ``endpoint_url`` (boto3 name -> URL)
+    endpoints: dict[str, str] = field(default_factory=dict)
 
     def resource(self, name: str) -> ResourceRecord:
         for r in self.resources:
@@ -135,6 +137,7 @@ class DeploymentRecord:
             "region": self.region,
             "account_id": self.account_id,
             "endpoint_url": self.endpoint_url,
+            "endpoints": self.endpoints,
             "target": self.target,
             "deployed_at": self.deployed_at,
             "program_version": self.program_version,
@@ -153,6 +156,7 @@ class DeploymentRecord:
             region=data["region"],
             account_id=data["account_id"],
             endpoint_url=data.get("endpoint_url"),
+            endpoints=dict(data.get("endpoints", {})),
             target=data.get("target", "emulator"),
             deployed_at=data["deployed_at"],
             program_version=data["program_version"],

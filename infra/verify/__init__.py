@@ -65,6 +65,7 @@ def verify_stack(
     endpoint_url: str | None = None,
     stage: Stage | None = None,
     clients: ClientFactory | None = None,
+    endpoints: Mapping[str, str] | None = None,
 ) -> VerifyReport:
     """Run every post-deploy check on the stack ``record`` describes.
 
@@ -74,11 +75,17 @@ def verify_stack(
             ``AWS_ENDPOINT_URL`` when set.
         stage: the stack's typed stage; read from ``stages/`` when not given.
         clients: a client factory to use instead of one made for ``endpoint_url``.
+        endpoints: per-service endpoints replacing ``endpoint_url`` for those services
+            (boto3 names); defaults to the record's own ``endpoints``, if it has any.
     """
     expect = expectations_for(record, stage)
     outputs: Mapping[str, object] = record.outputs
     region = str(outputs.get("region") or DEFAULT_REGION)
-    factory = clients or ClientFactory(endpoint_url=endpoint_url, region=region)
+    if endpoints is None:
+        endpoints = getattr(record, "endpoints", None)
+    factory = clients or ClientFactory(
+        endpoint_url=endpoint_url, region=region, endpoints=endpoints
+    )
     snapshot = collect_snapshot(factory, expect.targets())
     return VerifyReport(
         stack=record.stack,

@@ -1,12 +1,14 @@
 """A small factory for the boto3 clients verification uses.
 
 Clients are made on demand, never at import time, for one endpoint and region: the
-default AWS endpoints, or an emulator's (``endpoint_url``). Nothing here is specific to
-an emulator: with ``endpoint_url=None`` boto3 also honours ``AWS_ENDPOINT_URL``.
+default AWS endpoints, or an emulator's (``endpoint_url``, and per service
+``endpoints``: e.g. S3 and KMS on LocalStack, the rest on moto). Nothing here is specific
+to an emulator: with ``endpoint_url=None`` boto3 also honours ``AWS_ENDPOINT_URL``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -24,8 +26,10 @@ class ClientFactory:
         region: str = DEFAULT_REGION,
         session: boto3.session.Session | None = None,
         config: Config | None = None,
+        endpoints: Mapping[str, str] | None = None,
     ):
         self.endpoint_url = endpoint_url
+        self.endpoints = dict(endpoints or {})
         self.region = region
         self._session = session or boto3.session.Session(region_name=region)
         self._config = config or Config(
@@ -38,7 +42,7 @@ class ClientFactory:
             self._clients[service] = self._session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.region,
-                endpoint_url=self.endpoint_url,
+                endpoint_url=self.endpoints.get(service, self.endpoint_url),
                 config=self._config,
             )
         return self._clients[service]

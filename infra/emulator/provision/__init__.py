@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,10 +74,23 @@ class Context:
     The mock runtime registers independent resources from several threads at once;
     boto3 clients are thread-safe once created, so they are created under a lock and
     cached per service.
+
+    Args:
+        endpoint_url: the endpoint of every service (``None``: boto3's own resolution).
+        region: the stack's region.
+        endpoints: per-service endpoints that replace ``endpoint_url`` for those
+            services (boto3 service names: ``{"s3": ..., "kms": ...}``), so a deploy can
+            put the services one emulator covers on it and keep the rest on another.
     """
 
-    def __init__(self, endpoint_url: str | None, region: str):
+    def __init__(
+        self,
+        endpoint_url: str | None,
+        region: str,
+        endpoints: Mapping[str, str] | None = None,
+    ):
         self.endpoint_url = endpoint_url
+        self.endpoints = dict(endpoints or {})
         self.region = region
         self.account_id = ""
         self._lock = threading.Lock()
@@ -85,19 +98,39 @@ class Context:
         # Signalled whenever a bucket policy lands, for S3 logging targets (see storage).
         self.bucket_policy_changed = threading.Condition()
 
-    def client(self, service: str) -> Any:
+    def endpoint_for(self, service: str) -> str | None:
+        """The endpoint that serves ``service`` in this deploy."""
+        return self.endpoints.get(service, self.endpoint_url)
+
+    def served_by_localstack(self, service: str) -> bool:
+        """Whether ``service``'s endpoint is LocalStack (its health route answers).
+
+        Asked by provisioners that record LocalStack's own gaps; the answer is probed
+        once per endpoint and process, never assumed from a name.
+        """
+        endpoint = self.endpoint_for(service)
+        return endpoint is not None and is_localstack(endpoint)
+
+    def emulator_name(self, service: str) -> str:
+        """How gaps name the emulator serving ``service``: LocalStack or moto."""
+        from infra.emulator.gaps import LOCALSTACK, MOTO
+
+        return LOCALSTACK if self.served_by_localstack(service) else MOTO
+
+    def client(self, service: str, *, on: str | None = None) -> Any:
+        """A cached client for ``service`` on its endpoint (or on ``on``'s endpoint: the
+        S3 of the emulator that serves CloudTrail, say)."""
         # Credentials come from the environment (boto3's chain); keep one client per
         # access key so a switch of account (tests use STS-assumed roles) is honoured.
-        key = (self.endpoint_url, self.region, os.environ.get("AWS_ACCESS_KEY_ID"), service)
+        endpoint_url = self.endpoint_for(on or service)
+        key = (endpoint_url, self.region, os.environ.get("AWS_ACCESS_KEY_ID"), service)
         with _CLIENTS_LOCK:
             existing = _CLIENTS.get(key)
             if existing is None:
                 # Creating a client loads its service model (tenths of a second): cache
                 # it for the life of the process, so later stacks and redeploys reuse it.
                 session: Any = boto3.session.Session(region_name=self.region)
-                existing = session.client(
-                    service, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG
-                )
+                existing = session.client(service, endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
                 _CLIENTS[key] = existing
             return existing
 
@@ -111,6 +144,33 @@ class Context:
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
+
+
+_LOCALSTACK_PROBES: dict[str, bool] = {}
+
+
+def is_localstack(endpoint_url: str) -> bool:
+    """True if ``endpoint_url`` is a LocalStack gateway (``/_localstack/health`` lists
+    services); memoised per endpoint for the process."""
+    with _CLIENTS_LOCK:
+        known = _LOCALSTACK_PROBES.get(endpoint_url)
+    if known is not None:
+        return known
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = endpoint_url.rstrip("/") + "/_localstack/health"
+    answer = False
+    if url.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (scheme checked)
+                answer = isinstance(json.loads(response.read()).get("services"), dict)
+        except (urllib.error.URLError, OSError, ValueError, AttributeError):
+            answer = False
+    with _CLIENTS_LOCK:
+        _LOCALSTACK_PROBES[endpoint_url] = answer
+    return answer
 
 
 class Provisioner(ABC):

@@ -175,6 +175,9 @@ class Trail(Provisioner):
                 "IsOrganizationTrail": i.get("isOrganizationTrail"),
             }
         )
+        if ctx.endpoint_for("s3") != ctx.endpoint_for("cloudtrail"):
+            _mirror_bucket(ctx, str(i["s3BucketName"]))
+            ctx.add_gap(gaps.trail_bucket_on_another_emulator(declared.name))
         try:
             ct.get_trail(Name=name)
         except ClientError as error:
@@ -201,6 +204,26 @@ class Trail(Provisioner):
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         ct = ctx.client("cloudtrail")
         ignore_missing(lambda: ct.delete_trail(Name=record.id), "TrailNotFoundException")
+        if ctx.endpoint_for("s3") != ctx.endpoint_for("cloudtrail"):
+            s3 = ctx.client("s3", on="cloudtrail")
+            bucket = str(record.inputs.get("s3BucketName", ""))
+            ignore_missing(lambda: s3.delete_bucket(Bucket=bucket))
+
+
+def _mirror_bucket(ctx: Context, bucket: str) -> None:
+    """An empty bucket of the trail's bucket name on the emulator that serves CloudTrail.
+
+    moto's CreateTrail refuses a bucket its own S3 does not hold; when S3 is served by
+    another emulator (LocalStack), the real, configured bucket lives there and this one
+    only satisfies that existence check (the trail_bucket_on_another_emulator gap).
+    """
+    s3 = ctx.client("s3", on="cloudtrail")
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": ctx.region}
+        )
 
 
 @provisioner

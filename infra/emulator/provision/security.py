@@ -62,7 +62,7 @@ class Key(Provisioner):
         elif spec == "SYMMETRIC_DEFAULT":
             kms.disable_key_rotation(KeyId=key_id)
         if i.get("policy"):
-            ctx.add_gap(gaps.key_policy(declared.name))
+            ctx.add_gap(gaps.key_policy(declared.name, ctx.emulator_name("kms")))
         arn = ctx.arn("kms", f"key/{key_id}")
         return Provisioned(id=key_id, state={"keyId": key_id, "arn": arn})
 

@@ -321,7 +321,11 @@ class BucketPolicy(_BucketConfig):
         with ctx.bucket_policy_changed:
             ctx.bucket_policy_changed.notify_all()
         if dropped:
-            ctx.add_gap(gaps.conditional_bucket_policy(declared.name, dropped))
+            ctx.add_gap(
+                gaps.conditional_bucket_policy(declared.name, dropped, ctx.emulator_name("s3"))
+            )
+        if ctx.served_by_localstack("s3"):
+            ctx.add_gap(gaps.bucket_policy_not_evaluated(declared.name))
         return Provisioned(
             id=bucket,
             state={
