@@ -2,6 +2,15 @@
 
 The moto server runs on a free loopback port, once per session; integration tests talk
 to it through ``AWS_ENDPOINT_URL`` (boto3 honours it), never to the internet.
+
+``--aws-backend=moto|localstack`` (default moto) chooses where the integration tier's
+S3, KMS, IAM, STS and Lambda live (``aws_backend``). With ``localstack`` they go to
+LocalStack through pytest-localstack: a ``RunningSession`` on ``HUB_LOCALSTACK_ENDPOINT``
+when it is set (``scripts/localstack_host.py`` sets it), otherwise a LocalStack 4.14
+container when a Docker engine answers; neither is a usage error. The services LocalStack
+lacks here (Cognito, CloudTrail, API Gateway, CloudWatch, SNS, WAF, and DynamoDB, whose
+LocalStack provider needs Java and DynamoDB Local downloaded from hosts this network does
+not reach) stay on the session moto server. The tier is ``pytest -m aws_integration``.
 """
 
 from __future__ import annotations
@@ -22,11 +31,61 @@ FAKE_CREDENTIALS = {
 }
 
 
+# The services the LocalStack tier puts on LocalStack (boto3 names); HUB_LOCALSTACK_SERVICES
+# overrides it, e.g. to add dynamodb where LocalStack's DynamoDB works.
+LOCALSTACK_SERVICES = ("s3", "kms", "iam", "sts", "lambda")
+LOCALSTACK_IMAGE_VERSION = "4.14"  # the last LocalStack release that needs no auth token
+LOCALSTACK_START_TIMEOUT_S = 180
+# LocalStack takes the account id from a 12-digit access key id (else 000000000000);
+# moto's default account is 123456789012. This key makes the two agree, so ARNs built
+# for one (a KMS key's policy naming a role) hold on the other.
+LOCALSTACK_ACCESS_KEY_ID = "123456789012"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--aws-backend",
+        choices=("moto", "localstack"),
+        default="moto",
+        help="where the aws_integration tier's S3, KMS, IAM, STS and Lambda run: the "
+        "session moto server (default) or LocalStack (HUB_LOCALSTACK_ENDPOINT, else a "
+        "Docker container through pytest-localstack)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--aws-backend") != "localstack":
+        return
+    if not os.environ.get("HUB_LOCALSTACK_ENDPOINT") and not _docker_answers():
+        raise pytest.UsageError(
+            "--aws-backend=localstack needs LocalStack: set HUB_LOCALSTACK_ENDPOINT to a "
+            "running LocalStack (`make test-localstack` starts one on this host with "
+            "scripts/localstack_host.py), or run where a Docker engine answers so "
+            f"pytest-localstack can start localstack/localstack:{LOCALSTACK_IMAGE_VERSION}"
+        )
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:  # no engine, no socket, no docker package: all mean "no Docker"
+        return False
+
+
+def _backend_name(config: pytest.Config) -> str:
+    return str(config.getoption("--aws-backend"))
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _no_real_aws() -> Iterator[None]:
+def _no_real_aws(pytestconfig: pytest.Config) -> Iterator[None]:
     """Every test runs with fake credentials, so nothing can reach a real account."""
     saved = {k: os.environ.get(k) for k in FAKE_CREDENTIALS}
     os.environ.update(FAKE_CREDENTIALS)
+    if _backend_name(pytestconfig) == "localstack":
+        os.environ["AWS_ACCESS_KEY_ID"] = LOCALSTACK_ACCESS_KEY_ID
     yield
     for key, value in saved.items():
         if value is None:
@@ -72,6 +131,10 @@ class AwsBackend:
     def endpoint(self, service: str) -> str:
         return self.endpoints.get(service, self.default_endpoint)
 
+    def emulator_of(self, service: str) -> str:
+        """Which emulator serves ``service`` this session: ``localstack`` or ``moto``."""
+        return self.name if service in self.endpoints else "moto"
+
     def client(self, service: str, **kwargs: Any) -> Any:
         import boto3
 
@@ -80,6 +143,66 @@ class AwsBackend:
         )
 
 
+def localstack_services() -> tuple[str, ...]:
+    raw = os.environ.get("HUB_LOCALSTACK_SERVICES", "")
+    chosen = tuple(s.strip() for s in raw.split(",") if s.strip())
+    return chosen or LOCALSTACK_SERVICES
+
+
 @pytest.fixture(scope="session")
-def aws_backend(moto_endpoint: str) -> AwsBackend:
-    return AwsBackend(name="moto", default_endpoint=moto_endpoint)
+def localstack_endpoint() -> Iterator[str]:
+    """LocalStack's gateway URL, through pytest-localstack, for the whole session.
+
+    ``HUB_LOCALSTACK_ENDPOINT`` set: a ``RunningSession`` on it (its service checks wait
+    until S3, IAM, STS and Lambda answer). Otherwise container mode: pytest-localstack
+    starts localstack/localstack:4.14 in Docker and stops it at the end.
+    """
+    from urllib.parse import urlparse
+
+    from pytest_localstack.session import LocalstackSession, RunningSession
+
+    # pytest-localstack 0.8.0's service table predates KMS; LocalStack 4 serves every
+    # service on one gateway, so the checked services give the URL KMS uses too.
+    checked = ["s3", "iam", "sts", "lambda"]
+    running = os.environ.get("HUB_LOCALSTACK_ENDPOINT")
+    if running:
+        url = urlparse(running)
+        if not url.hostname or not url.port:
+            raise pytest.UsageError(
+                f"HUB_LOCALSTACK_ENDPOINT={running!r}: expected http://host:port"
+            )
+        session: Any = RunningSession(
+            url.hostname,
+            services={name: url.port for name in checked},
+            region_name=FAKE_CREDENTIALS["AWS_DEFAULT_REGION"],
+            use_ssl=url.scheme == "https",
+        )
+    else:
+        import docker
+
+        session = LocalstackSession(
+            docker.from_env(),
+            services=checked,
+            region_name=FAKE_CREDENTIALS["AWS_DEFAULT_REGION"],
+            localstack_version=LOCALSTACK_IMAGE_VERSION,
+            # pytest-localstack writes the legacy "name:port" list; LocalStack 4 wants names.
+            container_env={"SERVICES": ",".join(localstack_services())},
+        )
+    session.start(timeout=LOCALSTACK_START_TIMEOUT_S)
+    try:
+        yield session.endpoint_url("s3")
+    finally:
+        session.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_backend(request: pytest.FixtureRequest, moto_endpoint: str) -> AwsBackend:
+    """The session's backend: all moto, or LocalStack's services on LocalStack."""
+    if _backend_name(request.config) == "moto":
+        return AwsBackend(name="moto", default_endpoint=moto_endpoint)
+    endpoint = request.getfixturevalue("localstack_endpoint")
+    return AwsBackend(
+        name="localstack",
+        default_endpoint=moto_endpoint,
+        endpoints={service: endpoint for service in localstack_services()},
+    )

@@ -9,6 +9,7 @@ for one deploy of each stack.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,9 +24,17 @@ def hub_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def deployed_stacks(moto_endpoint: str, hub_state_dir: Path) -> dict[str, DeploymentRecord]:
-    """All three phase stacks, deployed once per session onto the session moto server."""
+def deployed_stacks(
+    moto_endpoint: str, aws_backend: Any, hub_state_dir: Path
+) -> dict[str, DeploymentRecord]:
+    """All three phase stacks, deployed once per session onto the session moto server
+    (under ``--aws-backend=localstack``, the services LocalStack covers onto LocalStack)."""
     return {
-        stack: deploy(stack, endpoint_url=moto_endpoint, state_dir=hub_state_dir)
+        stack: deploy(
+            stack,
+            endpoint_url=moto_endpoint,
+            endpoints=aws_backend.endpoints,
+            state_dir=hub_state_dir,
+        )
         for stack in STACK_PHASES
     }

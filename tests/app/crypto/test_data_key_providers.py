@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -73,12 +72,14 @@ def test_in_memory_wrapping_keys_are_not_shared_between_providers() -> None:
 
 
 @pytest.fixture
-def kms(moto_endpoint: str) -> Any:
-    # The session's moto server, not moto's in-process decorator: leaving that resets
-    # moto's in-process backends, which the server shares, under every other test.
-    return boto3.client("kms", region_name="ap-east-1", endpoint_url=moto_endpoint)
+def kms(aws_backend: Any) -> Any:
+    # The session's backend (moto server, or LocalStack in the aws_integration tier), not
+    # moto's in-process decorator: leaving that resets moto's in-process backends, which
+    # the server shares, under every other test.
+    return aws_backend.client("kms")
 
 
+@pytest.mark.aws_integration
 def test_kms_provider_seals_and_opens_a_record_with_the_record_context(kms: Any) -> None:
     key_arn = kms.create_key(Description="records")["KeyMetadata"]["Arn"]
     envelope = ShardedEnvelope(KmsDataKeyProvider(kms, key_arn), shard_size=1024)
@@ -87,6 +88,7 @@ def test_kms_provider_seals_and_opens_a_record_with_the_record_context(kms: Any)
     assert envelope.open_all(manifest.to_bytes(), shards.__getitem__, CONTEXT) == data
 
 
+@pytest.mark.aws_integration
 def test_kms_provider_unwrap_refuses_another_context(kms: Any) -> None:
     provider = KmsDataKeyProvider(kms, kms.create_key()["KeyMetadata"]["Arn"])
     _, wrapped = provider.generate_data_key(CTX)
@@ -94,6 +96,7 @@ def test_kms_provider_unwrap_refuses_another_context(kms: Any) -> None:
         provider.decrypt_data_key(wrapped, {**CTX, "patient_id": "pt-0010"})
 
 
+@pytest.mark.aws_integration
 def test_kms_provider_pins_its_key_when_unwrapping(kms: Any) -> None:
     mine = KmsDataKeyProvider(kms, kms.create_key()["KeyMetadata"]["Arn"])
     theirs = KmsDataKeyProvider(kms, kms.create_key()["KeyMetadata"]["Arn"])
@@ -102,6 +105,7 @@ def test_kms_provider_pins_its_key_when_unwrapping(kms: Any) -> None:
         mine.decrypt_data_key(wrapped, CTX)
 
 
+@pytest.mark.aws_integration
 def test_kms_records_sealed_before_rotation_still_open(kms: Any) -> None:
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
     envelope = ShardedEnvelope(KmsDataKeyProvider(kms, key_arn), shard_size=256)

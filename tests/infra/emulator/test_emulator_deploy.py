@@ -2,7 +2,9 @@
 
 The session fixture ``deployed_stacks`` deploys each stack once; these tests read the
 records and the emulator itself, so a resource that was only recorded (not created)
-would fail them.
+would fail them. The ``aws_integration`` ones take their clients from ``aws_backend``, so
+under ``--aws-backend=localstack`` they check the S3, KMS, IAM and Lambda resources on
+LocalStack and the rest on moto.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -26,6 +29,7 @@ def _client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
     return boto3.client(service, endpoint_url=endpoint, region_name="ap-east-1")
 
 
+@pytest.mark.aws_integration
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_declared_resource_is_created_with_a_real_id(
     deployed_stacks: dict[str, DeploymentRecord], stack: str
@@ -38,26 +42,37 @@ def test_every_declared_resource_is_created_with_a_real_id(
     assert {t for t, _ in declared} <= set(supported_types())
 
 
+@pytest.mark.aws_integration
 @pytest.mark.parametrize("stack", STACKS)
 def test_outputs_name_resources_that_exist_on_the_emulator(
-    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str, stack: str
+    deployed_stacks: dict[str, DeploymentRecord], aws_backend: Any, stack: str
 ) -> None:
     out = deployed_stacks[stack].outputs
-    s3 = _client("s3", moto_endpoint)
+    s3 = aws_backend.client("s3")
     for bucket in (out["shardBucketName"], out["accessLogBucketName"], out["auditBucketName"]):
         s3.head_bucket(Bucket=bucket)
-    kms = _client("kms", moto_endpoint)
+    kms = aws_backend.client("kms")
     for key in ("recordsKeyArn", "auditKeyArn", "signingKeyArn"):
         assert kms.describe_key(KeyId=out[key])["KeyMetadata"]["KeyState"] == "Enabled"
-    ddb = _client("dynamodb", moto_endpoint)
+    ddb = aws_backend.client("dynamodb")
     for table in out["tableNames"].values():
         assert ddb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
-    pool = _client("cognito-idp", moto_endpoint).describe_user_pool(UserPoolId=out["userPoolId"])
+    pool = aws_backend.client("cognito-idp").describe_user_pool(UserPoolId=out["userPoolId"])
     assert pool["UserPool"]["Name"] == f"hub-p{out['phase']}-doctors"
-    api = _client("apigateway", moto_endpoint).get_rest_api(restApiId=out["apiId"])
+    api = aws_backend.client("apigateway").get_rest_api(restApiId=out["apiId"])
     assert api["name"] == f"hub-p{out['phase']}-api"
     assert out["apiUrl"] == f"https://{out['apiId']}.execute-api.ap-east-1.amazonaws.com/v1"
-    trail = _client("cloudtrail", moto_endpoint).get_trail_status(Name=out["trailArn"])
+    lam = aws_backend.client("lambda")
+    assert lam.get_function(FunctionName=out["functionName"])["Configuration"]["FunctionName"]
+    [function] = [
+        r
+        for r in deployed_stacks[stack].of_type("aws:lambda/function:Function")
+        if r.id == out["functionName"]
+    ]
+    role_arn = function.inputs["role"]
+    role = aws_backend.client("iam").get_role(RoleName=role_arn.split("/")[-1])
+    assert role["Role"]["Arn"] == role_arn
+    trail = aws_backend.client("cloudtrail").get_trail_status(Name=out["trailArn"])
     assert trail["IsLogging"] is True
 
 
@@ -73,11 +88,12 @@ def test_phase_stacks_do_not_collide_in_one_emulator(
             ids[key] = stack
 
 
+@pytest.mark.aws_integration
 def test_security_settings_reach_the_emulator(
-    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str
+    deployed_stacks: dict[str, DeploymentRecord], aws_backend: Any
 ) -> None:
     out = deployed_stacks["phase1-specialist"].outputs
-    s3 = _client("s3", moto_endpoint)
+    s3 = aws_backend.client("s3")
     shards = out["shardBucketName"]
     rule = s3.get_bucket_encryption(Bucket=shards)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
@@ -88,25 +104,24 @@ def test_security_settings_reach_the_emulator(
     lock = s3.get_object_lock_configuration(Bucket=out["auditBucketName"])
     retention = lock["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
     assert (retention["Mode"], retention["Years"]) == ("COMPLIANCE", 7)
-    kms = _client("kms", moto_endpoint)
+    kms = aws_backend.client("kms")
     assert kms.get_key_rotation_status(KeyId=out["recordsKeyArn"])["KeyRotationEnabled"]
     policy = json.loads(
         kms.get_key_policy(KeyId=out["recordsKeyArn"], PolicyName="default")["Policy"]
     )
     assert policy["Statement"][0]["Sid"] == "KeyAdministrationOnly"
-    ddb = _client("dynamodb", moto_endpoint)
+    ddb = aws_backend.client("dynamodb")
     table = out["tableNames"]["records"]
     backups = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     assert ddb.describe_table(TableName=table)["Table"]["DeletionProtectionEnabled"] is True
-    mfa = _client("cognito-idp", moto_endpoint).get_user_pool_mfa_config(
-        UserPoolId=out["userPoolId"]
-    )
+    mfa = aws_backend.client("cognito-idp").get_user_pool_mfa_config(UserPoolId=out["userPoolId"])
     assert mfa["MfaConfiguration"] == "ON"
 
 
+@pytest.mark.aws_integration
 def test_conditional_bucket_policies_are_kept_as_declared_not_enforced(
-    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str
+    deployed_stacks: dict[str, DeploymentRecord], aws_backend: Any
 ) -> None:
     record = deployed_stacks["phase1-specialist"]
     shard_policy = record.resource("storage-shards-policy")
@@ -116,8 +131,9 @@ def test_conditional_bucket_policies_are_kept_as_declared_not_enforced(
     gap = next(g for g in record.gaps if g.resource == "storage-shards-policy")
     assert "DenyInsecureTransport" in gap.not_enforced
     assert "buckets.denies_insecure_transport" in gap.covered_by
-    # moto never saw the conditional Deny: over plain HTTP it would refuse every request.
-    s3 = _client("s3", moto_endpoint)
+    # The emulator never saw the conditional Deny: over plain HTTP it would refuse every
+    # request.
+    s3 = aws_backend.client("s3")
     s3.put_object(Bucket=record.outputs["shardBucketName"], Key="probe", Body=b"synthetic")
     log_policy = json.loads(
         s3.get_bucket_policy(Bucket=record.outputs["accessLogBucketName"])["Policy"]
@@ -125,6 +141,7 @@ def test_conditional_bucket_policies_are_kept_as_declared_not_enforced(
     assert {s["Sid"] for s in log_policy["Statement"]} == {"S3ServerAccessLogDelivery"}
 
 
+@pytest.mark.aws_integration
 @pytest.mark.parametrize("stack", STACKS)
 def test_gaps_are_recorded_with_a_covering_check(
     deployed_stacks: dict[str, DeploymentRecord], stack: str
@@ -153,6 +170,7 @@ def test_gaps_are_recorded_with_a_covering_check(
     assert ("aws:wafv2/webAcl:WebAcl" in by_type) == (record.phase == 3)
 
 
+@pytest.mark.aws_integration
 def test_gaps_name_checks_that_exist(deployed_stacks: dict[str, DeploymentRecord]) -> None:
     from infra.policies.pack import BINDINGS
 
@@ -191,6 +209,7 @@ def test_redeploy_updates_in_place_and_never_duplicates(
     assert again.outputs == first.outputs
 
 
+@pytest.mark.aws_integration
 @pytest.mark.parametrize("stack", STACKS)
 def test_record_json_holds_the_required_fields(
     deployed_stacks: dict[str, DeploymentRecord], hub_state_dir: Path, stack: str

@@ -5,6 +5,9 @@ Switch-off tests then change one setting in the emulator (rotation off, public a
 block removed or loosened, trail logging stopped, PITR off, MFA off, ...) and assert that
 verify fails on exactly that check and nothing else changes; each restores the setting
 in a ``finally`` block so the shared deployment stays compliant for other tests.
+
+Tests marked ``aws_integration`` also run under ``--aws-backend=localstack``, with the
+keys, buckets, roles and functions on LocalStack and the other services on moto.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ def _describe_failures(report: VerifyReport) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def verify_clients(moto_endpoint: str) -> ClientFactory:
-    """One client factory for the module: making boto3 clients costs more than using them."""
-    return ClientFactory(endpoint_url=moto_endpoint)
+def verify_clients(moto_endpoint: str, aws_backend: Any) -> ClientFactory:
+    """One client factory for the module: making boto3 clients costs more than using them.
+
+    Under ``--aws-backend=localstack`` the services LocalStack covers go to LocalStack."""
+    return ClientFactory(endpoint_url=moto_endpoint, endpoints=aws_backend.endpoints)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +61,8 @@ def stack_reports(
     }
 
 
+@pytest.mark.aws_integration
+@pytest.mark.aws_integration
 @pytest.mark.parametrize("stack", list(STACK_PHASES))
 def test_deployed_stack_verifies_with_zero_failed_checks(
     stack: str, stack_reports: dict[str, VerifyReport]
@@ -87,6 +94,8 @@ def test_verify_makes_its_own_clients_for_an_endpoint(
     assert report.endpoint == moto_endpoint
 
 
+@pytest.mark.aws_integration
+@pytest.mark.aws_integration
 def test_gap_evidence_is_labelled(
     verify_deployments: dict[str, Any],
     stack_reports: dict[str, VerifyReport],
@@ -115,6 +124,8 @@ def test_federation_follows_the_phase(stack_reports: dict[str, VerifyReport]) ->
     assert "VictoriaGeneral (SAML)" in p2.evidence
 
 
+@pytest.mark.aws_integration
+@pytest.mark.aws_integration
 def test_reports_are_written(stack_reports: dict[str, VerifyReport], tmp_path: Path) -> None:
     report = stack_reports[SWITCH_OFF_STACK]
     json_path, markdown_path = write_reports(report, tmp_path)
@@ -363,6 +374,7 @@ SWITCH_OFF_NAMES = [
 ]
 
 
+@pytest.mark.aws_integration
 @pytest.mark.parametrize("name", SWITCH_OFF_NAMES)
 def test_switch_off_fails_exactly_that_check(
     name: str,
