@@ -19,6 +19,7 @@ Item layout (``pk`` / ``sk``, single-table design):
   fingerprint of the request and the record id and version it produced.
 
 Guarantees: a record or version becomes visible only through one ``TransactWriteItems``
+(committed by the audit trail's ``transact_append`` with the event's ledger entry)
 that writes the version, flips its upload marker from ``pending`` to ``committed``,
 claims the idempotency key (put only if absent) and appends the audit event, so it is
 all-or-nothing; a marker leaves ``pending`` exactly once, which makes commit and sweep
@@ -28,7 +29,7 @@ strongly consistent, so an access decision sees the latest shares.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,10 +45,6 @@ _de = TypeDeserializer()
 
 class TransactionRefused(Exception):
     """A transaction's condition failed (concurrent change, duplicate key, swept upload)."""
-
-    def __init__(self, reasons: Sequence[str]):
-        self.reasons = list(reasons)
-        super().__init__(",".join(self.reasons))
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,17 +218,6 @@ class RecordRepository:
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
-
-    def transact(self, items: Sequence[Mapping[str, Any]]) -> None:
-        try:
-            self._client.transact_write_items(TransactItems=list(items))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                reasons = [
-                    str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])
-                ]
-                raise TransactionRefused(reasons) from exc
-            raise
 
     # -- upload markers -----------------------------------------------------------------
 

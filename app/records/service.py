@@ -55,6 +55,7 @@ from app.access.entities import (
 )
 from app.access.gate import AccessGate, Allowed
 from app.audit.events import (
+    AuditedTransactionConflict,
     AuditEvent,
     AuditReceipt,
     Outcome,
@@ -351,20 +352,12 @@ class RecordService:
         return True
 
     def _transact(self, event: AuditEvent, items: Sequence[Mapping[str, Any]]) -> AuditReceipt:
-        """Commit ``items`` and the audit event in one transaction; a failed condition of
-        one of ``items`` raises ``TransactionRefused``."""
-        trail: Any = self._audit
-        if hasattr(trail, "transact_append"):
-            try:
-                receipt: AuditReceipt = trail.transact_append(event, items)
-            except Exception as exc:
-                if type(exc).__name__ == "AuditedTransactionConflict":
-                    raise TransactionRefused([]) from exc
-                raise
-            return receipt
-        audit_put, receipt = trail.transact_put(event)
-        self._repo.transact([*items, audit_put])
-        return receipt
+        """Commit ``items`` with the audit event's ledger entry in one transaction; a
+        failed condition of one of ``items`` raises ``TransactionRefused``."""
+        try:
+            return self._audit.transact_append(event, items)
+        except AuditedTransactionConflict as exc:
+            raise TransactionRefused() from exc
 
     def _commit(
         self,
@@ -519,10 +512,15 @@ class RecordService:
         allowed: Allowed, record_id: str, version: RecordVersion, upload: Upload
     ) -> AuditEvent:
         # Ids, codes and sizes only: never the title or any of the content.
+        resource = (
+            f"Record::{record_id}"
+            if version.version == 1
+            else f"RecordVersion::{record_id}:{version.version}"
+        )
         return AuditEvent(
             **{
                 **allowed.event.__dict__,
-                "resource": f"Record::{record_id}",
+                "resource": resource,
                 "details": {
                     "version": version.version,
                     "content_type": _media_essence(upload.content_type),
@@ -574,7 +572,9 @@ class RecordService:
             raise errors.RecordIntegrityError() from None
         except _RETRYABLE as exc:
             raise errors.StorageUnavailable() from exc
-        receipt = self._gate.record(allowed)
+        receipt = self._gate.record(
+            _relabel(allowed, f"RecordVersion::{record_id}:{chosen.version}")
+        )
 
         def stream() -> Iterator[bytes]:
             if first:
@@ -637,7 +637,8 @@ class RecordService:
         ]
         try:
             receipt = self._transact(
-                allowed.event, [*self._repo.share_items(record_id, share), *conditions]
+                _relabel(allowed, f"Share::{record_id}:{group_id}").event,
+                [*self._repo.share_items(record_id, share), *conditions],
             )
         except TransactionRefused as exc:
             again = self._repo.load(record_id)
@@ -671,9 +672,11 @@ class RecordService:
         now = self._clock()
         actor = principal.reg_no or principal.sub
         try:
+            event = _relabel(
+                allowed, f"RecordVersion::{record_id}:{version}", reason_code=reason.value
+            ).event
             receipt = self._transact(
-                allowed.event,
-                self._repo.shred_items(chosen, actor=actor, reason=reason.value, at=now),
+                event, self._repo.shred_items(chosen, actor=actor, reason=reason.value, at=now)
             )
         except TransactionRefused as exc:
             raise errors.RecordGone() from exc
@@ -690,6 +693,14 @@ class RecordService:
             shred_reason=reason.value,
         )
         return shredded, receipt
+
+
+def _relabel(allowed: Allowed, resource: str, *, reason_code: str | None = None) -> Allowed:
+    """The allow event about a narrower resource (a version, a share) and, for a shred,
+    with its reason code appended to the deciding policy (the ledger keeps the reason)."""
+    event = allowed.event
+    reason = f"{event.reason},{reason_code}" if reason_code else event.reason
+    return Allowed(allowed.decision, replace(event, resource=resource, reason=reason))
 
 
 def _version_of(state: RecordState, n: int) -> RecordVersion:

@@ -46,15 +46,16 @@ def records(hub: Hub, aws_backend: Any) -> Iterator[RecordsHarness]:
         audit=hub.services.audit,
         aws_clients={"s3": s3, "kms": kms, "dynamodb": dynamodb},
     )
-    with TestClient(create_app(settings, services=services)) as client:
-        yield RecordsHarness(
-            hub=hub,
-            settings=settings,
-            services=services,
-            client=client,
-            s3=s3,
-            kms=kms,
-            dynamodb=dynamodb,
-            bucket=bucket,
-            key_arn=key_arn,
-        )
+    # Not entered as a context manager: the hub's app runs the ledger's sequencer already.
+    client = TestClient(create_app(settings, services=services))
+    yield RecordsHarness(
+        hub=hub,
+        settings=settings,
+        services=services,
+        client=client,
+        s3=s3,
+        kms=kms,
+        dynamodb=dynamodb,
+        bucket=bucket,
+        key_arn=key_arn,
+    )

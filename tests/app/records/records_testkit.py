@@ -10,9 +10,12 @@ build their own service around wrapped clients with :meth:`RecordsHarness.app_wi
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from fastapi.testclient import TestClient
 from hub_testkit import Hub
 
@@ -23,6 +26,65 @@ from app.settings import Settings
 
 SHARD = 64 * 1024
 MAX_BYTES = 4 * 1024 * 1024
+
+
+class SimulatedCrash(BaseException):
+    """The process dies here: no ``except Exception`` cleanup runs."""
+
+
+def client_error(code: str, operation: str, status: int = 500) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": "injected"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        operation,
+    )
+
+
+class FailingCalls:
+    """A proxy over a boto3 client (or the audit trail) whose ``method`` raises
+    ``error()`` on the listed call numbers (1-based); with ``after=True`` the real call
+    runs first and only its response is lost. Every other attribute is the real one."""
+
+    def __init__(
+        self,
+        inner: Any,
+        method: str,
+        error: Callable[[], BaseException],
+        on: Iterable[int] = (1,),
+        *,
+        after: bool = False,
+        before: Callable[[], None] | None = None,
+    ):
+        self._inner = inner
+        self._method = method
+        self._error = error
+        self._on = set(on)
+        self._after = after
+        self._before = before
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name != self._method:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.calls += 1
+                n = self.calls
+            if n not in self._on:
+                return attr(*args, **kwargs)
+            if self._before is not None:
+                self._before()
+                return attr(*args, **kwargs)
+            if self._after:
+                attr(*args, **kwargs)
+            raise self._error()
+
+        return call
 
 
 @dataclass
@@ -64,8 +126,29 @@ class RecordsHarness:
         )
 
     def app_with(self, service: RecordService) -> TestClient:
+        """An app on the same state with another record service. Not entered as a context
+        manager: its lifespan would start and stop the shared ledger's sequencer."""
         services = dataclasses.replace(self.services, records=service)
         return TestClient(create_app(self.settings, services=services))
+
+    def committed_shards(self) -> dict[str, list[str]]:
+        """Shard keys of every active committed version, by ``record_id/version``."""
+        items = self.dynamodb.scan(
+            TableName=self.settings.table_records,
+            FilterExpression="begins_with(sk, :v) AND #s = :active",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":v": {"S": "VERSION#"}, ":active": {"S": "active"}},
+            ConsistentRead=True,
+        )["Items"]
+        out = {}
+        for i in items:
+            upload = i["upload_id"]["S"]
+            keys = [f"shards/{upload}/{k['S']}" for k in i["shard_keys"]["L"]]
+            out[f"{i['record_id']['S']}/{i['version']['N']}"] = keys
+        return out
+
+    def live_keys(self) -> set[str]:
+        return {k.split("@", 1)[0] for k in self.shard_objects()}
 
     def shard_objects(self) -> dict[str, Any]:
         """Every object under shards/ (key -> LastModified), every version counted."""
