@@ -749,7 +749,7 @@ def build_record_service(
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": settings.aws_max_attempts},
+        retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
         max_pool_connections=max(10, 2 * settings.upload_parallelism),
     )
 

@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if not (settings.shard_bucket and settings.table_records and settings.records_key_arn):
         parser.error("HUB_SHARD_BUCKET, HUB_TABLE_RECORDS and HUB_RECORDS_KEY_ARN are required")
-    config = Config(retries={"mode": "standard", "max_attempts": settings.aws_max_attempts})
+    config = Config(retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts})
     session = boto3.session.Session(region_name=REGION)
     report = sweep(
         RecordRepository(session.client("dynamodb", config=config), settings.table_records),

@@ -1,7 +1,8 @@
 """Who may read, share, version and shred a record, decided by Cedar on state read fresh for
 every request; crypto-shredding; records sealed before a KMS key rotation.
 
-Endpoint tests start with the anonymous (401) and wrong-principal (403) cases.
+The full principal x route table is test_record_access_matrix.py; these are the scenarios
+behind it (revocation on the next request, share rules, break-glass, shredding, rotation).
 """
 
 from __future__ import annotations
@@ -64,13 +65,6 @@ def fresh(records: RecordsHarness) -> tuple[str, str, bytes]:
     return shared_record(records)
 
 
-def test_anonymous_and_bad_tokens_are_401(records: RecordsHarness, shared: Any) -> None:
-    rid = shared[0]
-    assert records.client.get(f"/records/{rid}/content").status_code == 401
-    bad = {"Authorization": "Bearer not.a-jwt"}
-    assert records.client.get(f"/records/{rid}", headers=bad).status_code == 401
-
-
 def test_non_member_is_refused_with_the_reason(records: RecordsHarness, shared: Any) -> None:
     rid, _, body = shared
     r = read(records, rid, "dr-outsider")
@@ -81,13 +75,6 @@ def test_non_member_is_refused_with_the_reason(records: RecordsHarness, shared: 
         records.client.get(f"/records/{rid}", headers=records.headers("dr-outsider")).status_code
         == 403
     )
-
-
-@pytest.mark.parametrize(
-    "who", ["dr-invitee", "dr-removed", "dr-other-inst", "ops-admin", "inst-admin"]
-)
-def test_only_active_members_read(records: RecordsHarness, shared: Any, who: str) -> None:
-    assert read(records, shared[0], who).status_code == 403
 
 
 def test_author_and_active_member_read(records: RecordsHarness, shared: Any) -> None:
@@ -107,9 +94,7 @@ def test_author_and_active_member_read(records: RecordsHarness, shared: Any) -> 
     assert PATIENT not in repr(entry)
 
 
-def test_removed_member_is_refused_on_the_next_request(
-    records: RecordsHarness, fresh: Any
-) -> None:
+def test_removed_member_is_refused_on_the_next_request(records: RecordsHarness, fresh: Any) -> None:
     rid, gid, _body = fresh
     assert read(records, rid, "dr-member").status_code == 200
     lead = records.hub.principal("dr-lead")
