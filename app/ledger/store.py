@@ -200,6 +200,46 @@ class LedgerTable:
                 return seq + len(got)
             seq += len(got)
 
+    def _partition_items(self, prefix: str, projection: str) -> dict[int, Any]:
+        """Every item under ``prefix<partition>``, by its numeric sort key; partitions are
+        read in order, up to the head's and then until one is empty (verification reads
+        everything, including items after a gap, on purpose)."""
+        head = self.read_head()
+        last = (head.size >> PARTITION_BITS) if head else 0
+        found: dict[int, Any] = {}
+        partition = 0
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": f"{prefix}{partition:08d}"}},
+                "ConsistentRead": True,
+                "ProjectionExpression": projection,
+                "ExpressionAttributeNames": {"#v": "entry" if "ENTRY" in prefix else "hash"},
+            }
+            seen = False
+            while True:
+                page = self.client.query(**kwargs)
+                for item in page["Items"]:
+                    seen = True
+                    found[int(item["sk"]["S"])] = item
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if not seen and partition >= last:
+                return found
+            partition += 1
+
+    def all_entries(self) -> dict[int, bytes]:
+        """Every stored entry by leaf index (the sort key), gaps and all."""
+        items = self._partition_items(ENTRY_PREFIX, "sk, #v")
+        return {k: bytes(v["entry"]["B"]) for k, v in items.items()}
+
+    def all_leaf_hashes(self) -> dict[int, bytes]:
+        """Every stored level-0 tree node (leaf hash) by leaf index."""
+        items = self._partition_items(f"{NODE_PREFIX}00#", "sk, #v")
+        return {k: bytes(v["hash"]["B"]) for k, v in items.items()}
+
     # -- nodes ------------------------------------------------------------------------
 
     def write_nodes(self, nodes: Mapping[NodeId, bytes]) -> None:
