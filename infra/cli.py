@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from infra.audit_cli import audit_app
 from infra.stage import STACK_PHASES, StageConfigError
 
 app = typer.Typer(help="Health Collaboration Hub operator CLI", no_args_is_help=True)
@@ -215,6 +216,7 @@ local_app = typer.Typer(
     help="The local platform on an embedded AWS emulator (moto).", no_args_is_help=True
 )
 app.add_typer(local_app, name="local")
+app.add_typer(audit_app, name="audit")
 
 
 @local_app.command("up")

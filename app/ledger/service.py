@@ -189,10 +189,11 @@ def build_ledger(
     sequencer = thread = None
     if signing_key_arn and kms is not None:
         archive = CheckpointArchive(s3, checkpoint_bucket) if checkpoint_bucket and s3 else None
-        extra = {"clock_ms": clock_ms} if clock_ms is not None else {}
-        sequencer = Sequencer(
-            table, KmsHeadSigner(kms, signing_key_arn), origin, archive=archive, **extra
-        )
+        signer = KmsHeadSigner(kms, signing_key_arn)
+        if clock_ms is None:
+            sequencer = Sequencer(table, signer, origin, archive=archive)
+        else:
+            sequencer = Sequencer(table, signer, origin, archive=archive, clock_ms=clock_ms)
         thread = SequencerThread(sequencer, interval=interval, batch_trigger=batch_trigger)
         trail.set_on_append(thread.notify)
     else:
