@@ -91,7 +91,7 @@ _MEDIA_TYPE = re.compile(
     rf"{_OWS}({_TOKEN})/({_TOKEN}){_OWS}((?:;{_OWS}(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?{_OWS})*)"
 )
 _PARAMETER = re.compile(rf";{_OWS}(?:({_TOKEN})=({_TOKEN}|{_QUOTED}))?{_OWS}")
-_RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _ABSTRACT_RESOURCES = frozenset({"Resource", "DomainResource"})
 
 
@@ -299,7 +299,7 @@ def _resource_model(resource_type: str) -> type[Any] | None:
     ``lru_cache``-d ``get_fhir_model_class``, so arbitrary names sent by clients cannot grow a
     cache; data types (``HumanName``) and abstract bases are refused.
     """
-    if not _RESOURCE_TYPE.match(resource_type) or resource_type in _ABSTRACT_RESOURCES:
+    if not _RESOURCE_TYPE.fullmatch(resource_type) or resource_type in _ABSTRACT_RESOURCES:
         return None
     from fhir.resources.R4B import fhirtypes
     from fhir.resources.R4B.resource import Resource
