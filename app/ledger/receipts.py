@@ -9,9 +9,11 @@ carries them:
   ``<leaf index>;event="<event id>"`` (the leaf index is the entry's position in the
   log; fetch ``GET /audit/proof/inclusion?index=<leaf index>&size=<head size>`` once a
   signed head covers it);
-- ``Audit-Tree-Head``: when the latest signed tree head already covers every receipt,
-  ``size=<n>;root="<base64>";timestamp=<ms>`` (otherwise absent: a head follows
-  within 2 s, see ``GET /audit/head``);
+- ``Audit-Tree-Head``: the latest signed tree head this instance knows,
+  ``size=<n>;root="<base64>";timestamp=<ms>``. It covers a receipt when ``size`` is
+  greater than the receipt's leaf index; otherwise (the usual case: heads are signed in
+  the background) a covering head follows within 2 s at ``GET /audit/head``, and
+  ``GET /audit/proof/consistency`` links the two;
 - ``X-Request-ID``: the id written into each entry's ``request_id`` (a valid incoming
   ``X-Request-ID`` is kept, otherwise one is generated).
 
@@ -97,8 +99,7 @@ class AuditReceiptMiddleware:
                 if collected:
                     headers.append((RECEIPT_HEADER.encode(), receipt_header(collected).encode()))
                     head = self._latest_head() if self._latest_head else None
-                    last = max(r.leaf_index or 0 for r in collected)
-                    if head is not None and head.size > last:
+                    if head is not None:
                         root = base64.b64encode(head.root).decode()
                         value = f'size={head.size};root="{root}";timestamp={head.timestamp_ms}'
                         headers.append((HEAD_HEADER.encode(), value.encode()))
