@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     app.state.services = built
     # Every response that recorded an audited action carries its ledger receipt.
-    app.add_middleware(AuditReceiptMiddleware, latest_head=built.ledger.cached_head)
+    app.add_middleware(AuditReceiptMiddleware, latest_head=built.ledger.response_head)
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"])

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+import anyio
+
 from app.audit.events import AuditReceipt
 
 RECEIPT_HEADER = "audit-receipt"
@@ -98,7 +100,11 @@ class AuditReceiptMiddleware:
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 if collected:
                     headers.append((RECEIPT_HEADER.encode(), receipt_header(collected).encode()))
-                    head = self._latest_head() if self._latest_head else None
+                    head = (
+                        await anyio.to_thread.run_sync(self._latest_head)
+                        if self._latest_head
+                        else None
+                    )
                     if head is not None:
                         root = base64.b64encode(head.root).decode()
                         value = f'size={head.size};root="{root}";timestamp={head.timestamp_ms}'

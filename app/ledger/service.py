@@ -62,6 +62,10 @@ class Ledger:
         self.trail = trail
         self.sequencer = sequencer
         self.thread = thread
+        # Where no background thread can run between requests (AWS Lambda freezes the
+        # environment after each response), heads are signed before each audited
+        # response instead: see app/lambda_handler.py.
+        self.inline = False
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -90,6 +94,13 @@ class Ledger:
     def cached_head(self) -> SignedTreeHead | None:
         """The last head this process saw (no I/O): for response headers."""
         return self.sequencer.latest if self.sequencer is not None else None
+
+    def response_head(self) -> SignedTreeHead | None:
+        """The head for a response that recorded entries: in inline mode the entries are
+        integrated (and the head signed) first, so it covers them; else the cached one."""
+        if self.inline and self.sequencer is not None:
+            return self.sequencer.integrate_all()
+        return self.cached_head()
 
     def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
         """(entry bytes, audit path) for leaf ``index`` in the tree of ``size``."""

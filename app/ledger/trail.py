@@ -77,6 +77,12 @@ ACTIONS: dict[str, Action] = {
     "ListBreakGlass": Action.QUERY,
     "QueryAudit": Action.QUERY,
     "ExportAudit": Action.EXPORT,
+    "CreateRecord": Action.CREATE,
+    "ViewRecord": Action.READ,
+    "ReadRecord": Action.READ,
+    "ShareRecord": Action.SHARE,
+    "CreateRecordVersion": Action.UPDATE,
+    "ShredRecord": Action.SHRED,
 }
 _VERBS: tuple[tuple[str, Action], ...] = (
     ("View", Action.READ),

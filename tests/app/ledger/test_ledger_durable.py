@@ -314,3 +314,27 @@ def test_a_failing_ledger_write_is_not_reported_as_a_conflict(ledger_env: Ledger
     )
     assert "Item" not in got
     assert entry_key(0)["sk"]["S"] == "000000000000"
+
+
+def test_inline_mode_signs_a_head_covering_the_response_receipts(ledger_env: LedgerEnv) -> None:
+    """Where no background thread runs (Lambda), the receipt's head covers the entry."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from app.ledger.receipts import AuditReceiptMiddleware, parse_receipt_header
+
+    ledger = ledger_env.ledger()
+    ledger.inline = True
+    app = FastAPI()
+    app.add_middleware(AuditReceiptMiddleware, latest_head=ledger.response_head)
+
+    @app.post("/act")
+    def act() -> dict[str, int]:
+        return {"index": ledger.trail.append(event(0)).leaf_index or 0}
+
+    with_receipt = TestClient(app).post("/act")
+    [(index, _)] = parse_receipt_header(with_receipt.headers["audit-receipt"])
+    fields = dict(p.split("=", 1) for p in with_receipt.headers["audit-tree-head"].split(";"))
+    assert int(fields["size"]) > index == with_receipt.json()["index"]
+    head = ledger.table.read_head()
+    assert head is not None and head.size == int(fields["size"])
