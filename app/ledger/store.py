@@ -24,6 +24,9 @@ What this module guarantees:
   table), so when ``n`` exists ``n - 1`` exists: by induction the stored sequence
   numbers are always exactly ``0 .. k-1``. In a transaction the writer also adds a
   ``ConditionCheck`` that ``n - 1`` exists, so even a wrong hint cannot commit a gap.
+- **Append-only by construction**: the ledger code issues PutItem (entries, nodes and
+  index rows), conditional PutItem (head), GetItem, BatchGetItem, Query and
+  TransactWriteItems (Put + ConditionCheck) only; never DeleteItem or BatchWriteItem.
 - **O(log n) proofs**: :class:`DynamoNodeStore` implements
   :class:`~app.ledger.merkle.NodeStore`; a proof or root reads its O(log n) nodes in
   one ``BatchGetItem`` (100 keys per call) and never reads the whole log.
@@ -37,6 +40,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -51,7 +55,7 @@ INDEX_PREFIX = "LEDGER#BY#"
 HEAD_KEY = {"pk": {"S": "LEDGER#HEAD"}, "sk": {"S": "CURRENT"}}
 PARTITION_BITS = 10
 _BATCH_GET = 100
-_BATCH_WRITE = 25
+_WRITERS = 8
 
 
 def entry_key(seq: int) -> dict[str, dict[str, str]]:
@@ -365,18 +369,20 @@ class LedgerTable:
                 raise LedgerError("BatchGetItem kept returning unprocessed keys")
 
     def _batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
-        for start in range(0, len(requests), _BATCH_WRITE):
-            pending: dict[str, Any] = {
-                self.table_name: list(requests[start : start + _BATCH_WRITE])
-            }
-            for attempt in range(10):
-                response = self.client.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                time.sleep(0.01 * 2**attempt)
-            else:  # pragma: no cover
-                raise LedgerError("BatchWriteItem kept returning unprocessed items")
+        """Idempotent puts, in parallel. Deliberately PutItem, not BatchWriteItem: IAM
+        cannot grant BatchWriteItem without also granting its deletes, and the service
+        role may never delete from the ledger table."""
+        items = [r["PutRequest"]["Item"] for r in requests]
+        if len(items) <= 1:
+            for item in items:
+                self.client.put_item(TableName=self.table_name, Item=item)
+            return
+        with ThreadPoolExecutor(max_workers=min(_WRITERS, len(items))) as pool:
+            list(
+                pool.map(
+                    lambda item: self.client.put_item(TableName=self.table_name, Item=item), items
+                )
+            )
 
 
 class DynamoNodeStore:

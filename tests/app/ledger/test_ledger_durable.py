@@ -338,3 +338,44 @@ def test_inline_mode_signs_a_head_covering_the_response_receipts(ledger_env: Led
     assert int(fields["size"]) > index == with_receipt.json()["index"]
     head = ledger.table.read_head()
     assert head is not None and head.size == int(fields["size"])
+
+
+class RecordingClient:
+    """A DynamoDB client that records each operation it is asked for."""
+
+    def __init__(self, real: Any):
+        self.real = real
+        self.operations: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if callable(attr) and not name.startswith("_") and name != "exceptions":
+            self.operations.add(name)
+        return attr
+
+
+def test_the_ledger_needs_only_the_append_only_actions_the_service_role_has(
+    ledger_env: LedgerEnv,
+) -> None:
+    """Everything the service does with the ledger table (append, transact, integrate,
+    prove, list) uses only the IAM actions the role grants on it: no delete of any kind
+    (BatchWriteItem would include deletes)."""
+    from app.ledger.service import EntryQuery
+    from infra.components.sharing_service import TABLE_ACTIONS
+
+    recording = RecordingClient(ledger_env.dynamodb)
+    env = LedgerEnv(**{**ledger_env.__dict__, "dynamodb": recording})
+    ledger = env.ledger()
+    for i in range(3):
+        ledger.trail.append(event(i))
+    ledger.trail.transact_append(event(3), [_own_item(ledger_env, "iam")])
+    head = ledger.integrate()
+    assert head is not None
+    ledger.inclusion(1, head.size)
+    ledger.consistency(1, head.size)
+    ledger.entries(EntryQuery(actor=SUB))
+    granted = {a.removeprefix("dynamodb:") for a in TABLE_ACTIONS}
+    # TransactWriteItems is authorised per contained action (PutItem, ConditionCheckItem).
+    used = {"".join(w.capitalize() for w in op.split("_")) for op in recording.operations}
+    assert used - {"TransactWriteItems"} <= granted, used
+    assert not used & {"DeleteItem", "BatchWriteItem"}
