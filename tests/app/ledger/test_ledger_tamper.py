@@ -208,3 +208,23 @@ def test_export_without_tree_leaves_still_detects_an_edit(
     report = verify_snapshot(again, load_public_key(key.read_bytes()))
     # Without the tree's leaves the edit is located between the heads around it.
     assert not report.ok and report.first_bad_index == 8
+
+
+def test_the_tamper_demo_script_breaks_verification_at_its_index(
+    ledger_env: LedgerEnv, signed_ledger: Ledger
+) -> None:
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    spec = importlib.util.spec_from_file_location(
+        "ledger_tamper", root / "scripts/ledger_tamper.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    before, after = module.tamper_entry(ledger_env.dynamodb, ledger_env.table_name, 2)
+    assert before != after and AuditEntry.from_bytes(after).sequence == 2
+    report = _verify(ledger_env, signed_ledger)
+    assert report.first_bad_index == 2
