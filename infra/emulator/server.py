@@ -24,6 +24,10 @@ def start_moto_server(port: int | None = None, host: str = "127.0.0.1") -> tuple
     # werkzeug logs every request to stderr; the progress display is ours.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     memoize_moto_routing()
+    # DynamoDB's transaction isolation, which the audit ledger's sequencing relies on.
+    from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
+
+    serialize_moto_dynamodb()
 
     if port is None:
         port = _free_port(host)
