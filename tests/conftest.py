@@ -65,6 +65,47 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+# Fixtures that take their S3/KMS clients from ``aws_backend``: a test using one is in the
+# aws_integration tier without marking each test (the record storage tests), except in
+# the modules below, whose subject does not depend on the backend; the tier must stay
+# within 5 minutes of CI.
+AWS_BACKEND_FIXTURES = frozenset({"records"})
+NOT_IN_AWS_TIER = {
+    "test_record_access_matrix.py": "authorization decisions (Cedar), not storage",
+    "test_ledger_doctor_session.py": "the audit ledger, whose tables stay on moto",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        uses_backend = AWS_BACKEND_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses_backend and item.path.name not in NOT_IN_AWS_TIER:
+            item.add_marker(pytest.mark.aws_integration)
+
+
+# What LocalStack community answers for an API it does not emulate (e.g. KMS
+# ListKeyRotations in 4.14): such a test is skipped naming the service and operation,
+# never passed, and only on the LocalStack backend.
+_NOT_EMULATED = "is either not included in your current license plan or has not yet been emulated"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    try:
+        return (yield)
+    except Exception as error:
+        response = getattr(error, "response", None)
+        message = str((response or {}).get("Error", {}).get("Message", ""))
+        if _backend_name(pyfuncitem.config) == "localstack" and _NOT_EMULATED in message:
+            operation = getattr(error, "operation_name", "?")
+            service = message.split("service ", 1)[-1].split(" ", 1)[0]
+            pytest.skip(
+                f"LocalStack {LOCALSTACK_IMAGE_VERSION} does not emulate {service} "
+                f"{operation} (moto does); see infra/emulator/gaps.py LOCALSTACK_DIFFERENCES"
+            )
+        raise
+
+
 def _docker_answers() -> bool:
     try:
         import docker
