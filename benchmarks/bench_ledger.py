@@ -11,6 +11,16 @@ Measures, in one run:
    and verification per call (target: verify median <= 50 us, proofs <= 2*log2(n) hashes);
    consistency-proof generation and verification.
 
+3. Durable append throughput against a moto server on loopback (the emulator; moto's
+   DynamoDB serialised as in ``infra/emulator/dynamodb_isolation.py``): the ledger
+   trail's ``append`` (one conditional PutItem) and ``transact_append`` (one
+   TransactWriteItems with a caller item, the entry and the ConditionCheck), sequential
+   and with 4 writer threads, against a bare PutItem of an item of the same size (the
+   transport floor, same run); and the sequencer's integration rate (nodes, signed head,
+   checkpoint, index rows per batch). A fresh table per run; medians of ``--durable-runs``.
+   moto's transactions deep-copy the table, so ``transact_append`` on the emulator slows
+   as the table grows: a property of moto, not of DynamoDB.
+
 Run: ``.venv/bin/python -m benchmarks.bench_ledger`` (or ``python -m benchmarks ledger``).
 ``--n`` and ``--append-n`` shrink the sizes for a quick look. Benchmark-only dependency:
 ``pymerkle`` (also a test dependency).
@@ -261,6 +271,163 @@ def _report(append: dict[str, Any], proofs: dict[str, Any]) -> bool:
     return ok
 
 
+def _durable_env(endpoint: str) -> dict[str, Any]:
+    import boto3
+
+    session = boto3.session.Session(region_name="ap-east-1")
+    kms = session.client("kms", endpoint_url=endpoint)
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    return {
+        "dynamodb": session.client("dynamodb", endpoint_url=endpoint),
+        "s3": session.client("s3", endpoint_url=endpoint),
+        "kms": kms,
+        "key": key,
+    }
+
+
+def _fresh_table(env: dict[str, Any], run: int) -> str:
+    name = f"bench-ledger-{run}-{time.monotonic_ns()}"
+    env["dynamodb"].create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    env["s3"].create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-east-1"}
+    )
+    return name
+
+
+def bench_durable(count: int, runs: int) -> dict[str, Any]:
+    """Entries/s of durable appends on a moto server (see the module docstring)."""
+    import threading
+
+    from app.audit.events import AuditEvent, Outcome
+    from app.ledger.service import build_ledger
+    from app.ledger.trail import entry_for
+    from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
+    from infra.emulator.local import default_emulator_credentials
+    from infra.emulator.server import start_moto_server
+
+    default_emulator_credentials()
+    serialize_moto_dynamodb()
+    server, endpoint = start_moto_server()
+    try:
+        env = _durable_env(endpoint)
+        sub = "0b6f7c1e-2d3a-4c5b-8e9f-0123456789ab"
+
+        def event(i: int) -> AuditEvent:
+            return AuditEvent(
+                action="ViewGroup",
+                outcome=Outcome.ALLOW,
+                reason="member-views-open-group",
+                actor=sub,
+                actor_reg_no="M20001",
+                institution="harbour-cardiac-alliance",
+                resource=f"Group::g{i:08d}",
+                patient_ref="pt1-" + "a" * 64,
+                actor_roles=("doctor",),
+            )
+
+        rates: dict[str, list[float]] = {
+            k: [] for k in ("putitem_floor", "append", "append_4_threads", "transact", "integrate")
+        }
+        for run in range(runs):
+            table = _fresh_table(env, run)
+            ledger = build_ledger(
+                env["dynamodb"],
+                table,
+                kms=env["kms"],
+                s3=env["s3"],
+                signing_key_arn=env["key"],
+                checkpoint_bucket=table,
+            )
+            ddb = env["dynamodb"]
+            size = len(entry_for(event(0), 0).to_bytes())
+            ledger.trail.append(event(0))  # warm-up: finds the (empty) tail
+            for i in range(20):  # warm-up: connections, moto's routing cache
+                ddb.get_item(TableName=table, Key={"pk": {"S": "WARM"}, "sk": {"S": str(i)}})
+            t0 = time.perf_counter()
+            for i in range(count):
+                ddb.put_item(
+                    TableName=table,
+                    Item={
+                        "pk": {"S": f"FLOOR#{i >> 10}"},
+                        "sk": {"S": f"{i:012d}"},
+                        "entry": {"B": b"x" * size},
+                        "seq": {"N": str(i)},
+                    },
+                )
+            rates["putitem_floor"].append(count / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            for i in range(count):
+                ledger.trail.append(event(i))
+            rates["append"].append(count / (time.perf_counter() - t0))
+
+            def writer(trail: Any, k: int) -> None:
+                for i in range(count // 4):
+                    trail.append(event(k * count + i))
+
+            threads = [threading.Thread(target=writer, args=(ledger.trail, k)) for k in range(4)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            rates["append_4_threads"].append(4 * (count // 4) / (time.perf_counter() - t0))
+            waiting = 1 + count + 4 * (count // 4)
+            t0 = time.perf_counter()
+            head = ledger.integrate()
+            rates["integrate"].append(waiting / (time.perf_counter() - t0))
+            assert head is not None and head.size == waiting
+            # transact_append on its own fresh table: moto deep-copies every table a
+            # transaction touches, so its cost grows with the table (DynamoDB's does not).
+            small = _fresh_table(env, run + 1000)
+            fresh = build_ledger(ddb, small)
+            t0 = time.perf_counter()
+            for i in range(count):
+                own = {
+                    "Put": {
+                        "TableName": small,
+                        "Item": {"pk": {"S": f"CHANGE#{i}"}, "sk": {"S": "x"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                fresh.trail.transact_append(event(i), [own])
+            rates["transact"].append(count / (time.perf_counter() - t0))
+        return {
+            "entries_per_run": count,
+            "runs": runs,
+            "entry_bytes": size,
+            "per_s": {k: statistics.median(v) for k, v in rates.items()},
+        }
+    finally:
+        server.stop()
+
+
+def _report_durable(durable: dict[str, Any]) -> None:
+    r = durable["per_s"]
+    print(
+        f"\ndurable append on a moto server (loopback), {durable['entries_per_run']} entries "
+        f"of {durable['entry_bytes']} B per variant, median of {durable['runs']} runs:"
+    )
+    print(f"  bare PutItem, same size (floor)  {r['putitem_floor']:>9,.0f} /s")
+    print(
+        f"  LedgerTrail.append               {r['append']:>9,.0f} /s "
+        f"({r['append'] / r['putitem_floor']:.2f}x the floor)"
+    )
+    print(f"  LedgerTrail.append, 4 threads    {r['append_4_threads']:>9,.0f} /s")
+    print(f"  LedgerTrail.transact_append      {r['transact']:>9,.0f} /s")
+    print(f"  Sequencer.integrate (signed)     {r['integrate']:>9,.0f} entries/s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_ledger", description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10**6, help="leaves for the proof benchmark")
@@ -268,13 +435,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="append runs per variant")
     parser.add_argument("--samples", type=int, default=5000, help="proofs timed per kind")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--durable-n", type=int, default=400, help="entries per durable variant")
+    parser.add_argument("--durable-runs", type=int, default=3, help="durable runs (median)")
+    parser.add_argument("--skip-durable", action="store_true", help="in-memory figures only")
+    parser.add_argument("--only-durable", action="store_true", help="durable figures only")
     args = parser.parse_args(argv)
 
-    append = bench_append(args.append_n, args.repeats)
-    proofs = bench_proofs(args.n, args.samples)
-    ok = _report(append, proofs)
+    ok = True
+    figures: dict[str, Any] = {}
+    if not args.only_durable:
+        figures["append"] = bench_append(args.append_n, args.repeats)
+        figures["proofs"] = bench_proofs(args.n, args.samples)
+        ok = _report(figures["append"], figures["proofs"])
+    if not args.skip_durable:
+        figures["durable"] = bench_durable(args.durable_n, args.durable_runs)
+        _report_durable(figures["durable"])
     if args.json:
-        print(json.dumps({"append": append, "proofs": proofs}, indent=2))
+        print(json.dumps(figures, indent=2))
     return 0 if ok else 1
 
 

@@ -197,6 +197,9 @@ class LedgerTrail:
     ):
         self.table = table
         self._lock = threading.Lock()
+        # Threads of one process take turns: they would only collide with each other
+        # (a wasted round trip each); other processes are handled by the retry.
+        self._turn = threading.Lock()
         self._next: int | None = None  # next sequence number, as last observed
         self._on_append = on_append
 
@@ -231,13 +234,17 @@ class LedgerTrail:
     def append(self, event: AuditEvent) -> AuditReceipt:
         """Store ``event`` as the next entry; returns once it is durably stored."""
         request_id = receipts.current_request_id()
-        seq = self._start()
-        for collisions in range(1, _MAX_ATTEMPTS + 1):
-            entry = entry_for(event, seq, request_id)
-            if self.table.put_entry(seq, entry.to_bytes()):
-                return self._accepted(event, seq)
-            seq = self._after_collision(seq, collisions)
-        raise LedgerError("could not find a free sequence number")  # pragma: no cover
+        with self._turn:
+            seq = self._start()
+            for collisions in range(1, _MAX_ATTEMPTS + 1):
+                entry = entry_for(event, seq, request_id)
+                if self.table.put_entry(seq, entry.to_bytes()):
+                    break
+                seq = self._after_collision(seq, collisions)
+            else:  # pragma: no cover
+                raise LedgerError("could not find a free sequence number")
+            self._observed(seq + 1)
+        return self._accepted(event, seq)
 
     def transact_append(
         self, event: AuditEvent, items: Sequence[Mapping[str, Any]]
@@ -250,6 +257,11 @@ class LedgerTrail:
         own = list(items)
         if len(own) > 98:
             raise LedgerError("a transaction holds at most 98 items besides the entry")
+        with self._turn:
+            seq = self._transact(event, own)
+        return self._accepted(event, seq)
+
+    def _transact(self, event: AuditEvent, own: list[Mapping[str, Any]]) -> int:
         request_id = receipts.current_request_id()
         seq, collisions = self._start(), 0
         for attempt in range(_MAX_ATTEMPTS):
@@ -287,7 +299,8 @@ class LedgerTrail:
                     seq = self._after_collision(seq, collisions)
                     continue
                 raise AuditedTransactionConflict() from exc
-            return self._accepted(event, seq)
+            self._observed(seq + 1)
+            return seq
         raise LedgerError("could not find a free sequence number")  # pragma: no cover
 
     def _refind(self, seq: int) -> int:
@@ -297,7 +310,6 @@ class LedgerTrail:
         return self._observed(self.table.find_tail(0 if seq <= 1 else seq - 1))
 
     def _accepted(self, event: AuditEvent, seq: int) -> AuditReceipt:
-        self._observed(seq + 1)
         receipt = AuditReceipt(event.event_id, STORE_NAME, str(seq), seq)
         receipts.record(receipt)
         if self._on_append is not None:
