@@ -154,12 +154,21 @@ def ensure_venv(python: str, log: Path) -> Path:
         print(f"localstack_host: creating {target} (once; about 2 minutes)", flush=True)
         steps = [
             [python, "-m", "venv", str(target)],
-            [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", *PINS],
+            [
+                str(target / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                *PINS,
+            ],
         ]
         with open(log, "a") as out:
             for step in steps:
-                # fixed argv (venv, pip install of the pins), no shell
-                done = subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+                done = subprocess.run(  # noqa: S603 - fixed argv (venv, pip of the pins)
+                    step, stdout=out, stderr=subprocess.STDOUT, check=False
+                )
                 if done.returncode != 0:
                     shutil.rmtree(target, ignore_errors=True)
                     raise HostError(
