@@ -27,7 +27,8 @@ S3 latency dominates instead.
 
 With ``--http`` it also times the same upload and download through the API
 (``POST /patients/{id}/records``, ``GET /records/{id}/content``) of an in-process uvicorn
-server, to show what HTTP, authorization and the audit ledger add.
+server on a one-phase platform on the same moto (``scripts.demo_records.standalone_platform``),
+to show what HTTP, authorization, idempotency hashing and the audit ledger add.
 
 Run: ``.venv/bin/python -m benchmarks records`` (options: ``--size-mib``, ``--rounds``,
 ``--parallelism``, ``--http``).
