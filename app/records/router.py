@@ -36,7 +36,7 @@ from app.records.schemas import (
     VersionOut,
     VersionResult,
 )
-from app.records.service import BodyDisconnected, RecordService, Upload
+from app.records.service import RecordService, Upload
 
 router = APIRouter(tags=["records"])
 
@@ -91,7 +91,7 @@ def _body_chunks(request: Request) -> Iterator[bytes]:
         except StopAsyncIteration:
             return None
         except ClientDisconnect:
-            raise BodyDisconnected() from None
+            raise errors.BodyIncomplete() from None
 
     while True:
         chunk = anyio.from_thread.run(next_chunk)

@@ -92,10 +92,6 @@ log = logging.getLogger(__name__)
 _RETRYABLE = (KeyServiceUnavailable, ClientError, BotoCoreError)
 
 
-class BodyDisconnected(Exception):
-    """The client went away before the declared length was received."""
-
-
 @dataclass(frozen=True)
 class Upload:
     """A request body on its way in: declared type and length, and its bytes."""
@@ -720,8 +716,6 @@ def _upload_error(exc: Exception) -> Exception:
         return exc
     if isinstance(exc, SealedLengthMismatch):
         return errors.LengthMismatch()
-    if isinstance(exc, BodyDisconnected):
-        return errors.BodyIncomplete()
     if isinstance(exc, _RETRYABLE):
         return errors.StorageUnavailable()
     return exc

@@ -147,6 +147,11 @@ class RecordsHarness:
             out[f"{i['record_id']['S']}/{i['version']['N']}"] = keys
         return out
 
+    def live_committed_keys(self) -> set[str]:
+        """Shards of committed versions that exist now (tamper tests delete some)."""
+        committed = {k for keys in self.committed_shards().values() for k in keys}
+        return committed & self.live_keys()
+
     def live_keys(self) -> set[str]:
         return {k.split("@", 1)[0] for k in self.shard_objects()}
 

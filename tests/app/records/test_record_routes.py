@@ -238,3 +238,14 @@ def test_invalid_fhir_is_422_without_echoing_content(records: RecordsHarness) ->
 def test_bad_idempotency_key_and_category_are_422(records: RecordsHarness) -> None:
     assert upload(records, b"x", **{"Idempotency-Key": "no"}).status_code == 422
     assert upload(records, b"x", **{"X-Record-Category": "gossip"}).status_code == 422
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_a_body_without_content_length_is_411(records: RecordsHarness) -> None:
+    chunked = iter([b"synthetic ", b"chunked body"])  # sent with Transfer-Encoding: chunked
+    r = records.client.post(
+        PATIENT_URL,
+        content=chunked,
+        headers=records.headers("dr-lead", **{"Content-Type": "text/plain"}),
+    )
+    assert r.status_code == 411 and r.json()["error"]["code"] == "length_required"
