@@ -29,7 +29,7 @@ strongly consistent, so an access decision sees the latest shares.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -263,6 +263,25 @@ class RecordRepository:
             ConsistentRead=True,
         ).get("Item")
         return deserialize(item) if item else None
+
+    def upload_statuses(self, upload_ids: Sequence[str]) -> dict[str, str]:
+        """Marker status of each upload that has one (strongly consistent, batched)."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(upload_ids))
+        for start in range(0, len(ids), 100):  # BatchGetItem's limit
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [self._key(f"UPLOAD#{u}", "UPLOAD") for u in ids[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                page = self._client.batch_get_item(RequestItems=request)
+                for item in page.get("Responses", {}).get(self.table_name, []):
+                    data = deserialize(item)
+                    out[str(data["pk"]).removeprefix("UPLOAD#")] = str(data["status"])
+                request = page.get("UnprocessedKeys") or {}
+        return out
 
     def release_upload(
         self, upload_id: str, to_status: str, *, older_than: datetime | None = None

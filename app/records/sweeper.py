@@ -3,7 +3,8 @@
 An upload writes its marker (``UPLOAD#<id>``, ``pending``) before it puts any shard under
 ``shards/<id>/``, and its commit flips the marker to ``committed`` in the same transaction
 that makes the manifest visible. So the sweeper needs no index of shards: it lists the
-bucket one upload prefix at a time and reads one marker per prefix.
+bucket one upload prefix at a time and reads the markers of old prefixes in batches
+(``BatchGetItem``, strongly consistent), one item per upload.
 
 A prefix is swept only when every object in it is older than the grace period and its
 marker is absent, ``abandoned``, ``swept``, ``shredded``, or ``pending`` since before the
@@ -54,16 +55,39 @@ def sweep(
     """Delete orphan shards older than ``grace_seconds``; returns what was seen and done."""
     report = SweepReport(dry_run=dry_run)
     cutoff = now() - timedelta(seconds=grace_seconds)
+    batch: list[tuple[str, list[tuple[str, datetime]]]] = []
     for upload_id, objects in shards.list_uploads():
         report.uploads_seen += 1
         if any(_aware(modified) >= cutoff for _, modified in objects):
             report.young += 1
             continue
-        marker = repository.upload_status(upload_id)
-        if marker is not None and marker.get("status") == "committed":
+        batch.append((upload_id, objects))
+        if len(batch) == _BATCH:
+            _sweep_batch(repository, shards, batch, cutoff, report)
+            batch = []
+    _sweep_batch(repository, shards, batch, cutoff, report)
+    return report
+
+
+_BATCH = 100
+
+
+def _sweep_batch(
+    repository: RecordRepository,
+    shards: ShardStore,
+    batch: Sequence[tuple[str, list[tuple[str, datetime]]]],
+    cutoff: datetime,
+    report: SweepReport,
+) -> None:
+    """Old uploads: read their markers in one batch, then reclaim the uncommitted ones."""
+    if not batch:
+        return
+    statuses = repository.upload_statuses([upload_id for upload_id, _ in batch])
+    for upload_id, objects in batch:
+        if statuses.get(upload_id) == "committed":
             report.committed += 1
             continue
-        if dry_run:
+        if report.dry_run:
             report.swept_uploads += 1
             report.deleted_objects += len(objects)
             continue
@@ -76,7 +100,6 @@ def sweep(
         report.swept_uploads += 1
         report.deleted_objects += len(victims)
         log.info("swept upload %s (%d objects)", upload_id, len(victims))
-    return report
 
 
 def _aware(value: datetime) -> datetime:
