@@ -296,3 +296,36 @@ def test_key_service_errors_are_not_integrity_verdicts() -> None:
     assert isinstance(
         _upload_error(KeyServiceUnavailable("GenerateDataKey")), errors.StorageUnavailable
     )
+
+
+def test_two_concurrent_requests_with_one_key_store_one_record(
+    records: RecordsHarness, invariant: dict[str, Any]
+) -> None:
+    """Both requests pass the idempotency check and upload; at the commit only one can
+    claim the key. The other is answered as its replay and its shards are deleted."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.records.service import Upload
+
+    barrier = threading.Barrier(2, timeout=30)
+    trail = FailingCalls(
+        records.services.audit, "transact_append", RuntimeError, on={1, 2}, before=barrier.wait
+    )
+    service = records.service_with(audit=trail)
+    lead = records.hub.principal("dr-lead")
+    key = uuid.uuid4().hex
+
+    def attempt() -> tuple[str, bool]:
+        upload = Upload("application/dicom", len(BODY), [BODY], idempotency_key=key)
+        state, _, replayed = service.create(lead, PATIENT, upload)
+        return state.meta.record_id, replayed
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: attempt(), range(2)))
+    assert {rid for rid, _ in outcomes} == {outcomes[0][0]}
+    assert sorted(replayed for _, replayed in outcomes) == [False, True]
+    rid = outcomes[0][0]
+    assert records.record_ids() == invariant["records"] | {rid}
+    new_objects = records.live_keys() - invariant["objects"]
+    assert new_objects == set(records.committed_shards()[f"{rid}/1"])  # the loser's are gone
