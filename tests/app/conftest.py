@@ -110,6 +110,10 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
         enrol_user_pool(cognito, pool_id, services.directory, services.register)
         app = create_app(settings, services=services)
         with TestClient(app) as client:
+            # The lifespan started the ledger's background sequencer; the service tests
+            # integrate on demand instead (its timing has its own test), so no thread
+            # keeps calling the emulator behind other tests' measurements.
+            services.ledger.stop()
             yield Hub(
                 endpoint=moto_endpoint,
                 settings=settings,

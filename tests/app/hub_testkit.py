@@ -247,7 +247,9 @@ def build_world(hub: Hub) -> World:
     g.invite(p("dr-lead"), cid, p("dr-closed").reg_no or "", _member_role())
     g.accept(p("dr-closed"), cid)
     g.close(p("dr-lead"), cid)
-    return World(gid, cid, start_grant(hub, "dr-bg-live"), start_grant(hub, "dr-bg-expired"))
+    world = World(gid, cid, start_grant(hub, "dr-bg-live"), start_grant(hub, "dr-bg-expired"))
+    hub.services.ledger.integrate()  # a signed head for the audit routes
+    return world
 
 
 def _member_role() -> Any:
