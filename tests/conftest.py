@@ -94,9 +94,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     try:
         return (yield)
     except Exception as error:
-        response = getattr(error, "response", None)
-        message = str((response or {}).get("Error", {}).get("Message", ""))
-        if _backend_name(pyfuncitem.config) == "localstack" and _NOT_EMULATED in message:
+        if _backend_name(pyfuncitem.config) != "localstack":
+            raise
+        response = getattr(error, "response", None)  # a botocore ClientError's parsed reply
+        detail = response.get("Error") if isinstance(response, dict) else None
+        message = str(detail.get("Message", "")) if isinstance(detail, dict) else ""
+        if _NOT_EMULATED in message:
             operation = getattr(error, "operation_name", "?")
             service = message.split("service ", 1)[-1].split(" ", 1)[0]
             pytest.skip(
