@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from app.access.engine import Action
-from app.access.entities import simple_entity, uid
+from app.access.entities import principal_entity, simple_entity, uid
 from app.dependencies import CurrentPrincipal, ServicesDep
 from app.errors import Forbidden, HubError, InvalidRequest
 from app.identity.principal import Principal
@@ -56,29 +56,34 @@ class AuditScope:
         return self.everything or entry.actor.sub == self.principal.sub
 
 
+_AUDIT_LOG = uid("Service", "audit-log")
+
+
+def _reads_whole_log(who: Principal, svc: Any) -> bool:
+    """Whether Cedar lets ``who`` query everyone's entries (a probe: not audited)."""
+    decision = svc.gate.authorizer.decide(
+        uid("User", who.sub),
+        Action.QUERY_AUDIT,
+        _AUDIT_LOG,
+        [principal_entity(who), simple_entity("Service", "audit-log")],
+        {"own_entries_only": False},
+    )
+    return bool(decision.allowed)
+
+
 def audit_scope(who: CurrentPrincipal, svc: ServicesDep) -> AuditScope:
     """Decide ``QueryAudit`` for the whole log, else for the caller's own entries (403 if
     neither); the granted read is audited."""
-    service = uid("Service", "audit-log")
-    entities = [simple_entity("Service", "audit-log")]
-    from app.access.entities import principal_entity
-
-    whole = svc.gate.authorizer.decide(
-        uid("User", who.sub),
-        Action.QUERY_AUDIT,
-        service,
-        [principal_entity(who), *entities],
-        {"own_entries_only": False},
-    )
+    whole = _reads_whole_log(who, svc)
     allowed = svc.gate.check(
         who,
         Action.QUERY_AUDIT,
-        service,
-        entities,
-        context={"own_entries_only": not whole.allowed},
+        _AUDIT_LOG,
+        [simple_entity("Service", "audit-log")],
+        context={"own_entries_only": not whole},
     )
     svc.gate.record(allowed)
-    return AuditScope(who, whole.allowed)
+    return AuditScope(who, whole)
 
 
 Scope = Annotated[AuditScope, Depends(audit_scope)]
@@ -182,7 +187,7 @@ def inclusion(
         "head": head.to_json(),
     }
     entry = AuditEntry.from_bytes(raw)
-    if entry.actor.sub == who.sub or "auditor" in who.roles:
+    if entry.actor.sub == who.sub or _reads_whole_log(who, svc):
         body["entry"] = entry.to_dict()
         body["canonical"] = _b64(raw)
     return body
