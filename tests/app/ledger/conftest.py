@@ -1,41 +1,17 @@
-"""Durable-ledger fixtures: a fresh ledger table per test on the session moto server, one
-KMS P-256 signing key and one Object Lock checkpoint bucket for the session."""
+"""Durable-ledger fixtures: a fresh ledger table and Object Lock checkpoint bucket per test
+on the session moto server, and one KMS P-256 signing key for the session."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+from ledger_testkit import LedgerEnv
 
-from app.ledger.service import Ledger, build_ledger
 from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
-
-
-@dataclass
-class LedgerEnv:
-    endpoint: str
-    dynamodb: Any
-    kms: Any
-    s3: Any
-    table_name: str
-    key_arn: str
-    bucket: str
-
-    def ledger(self, **kwargs: Any) -> Ledger:
-        return build_ledger(
-            self.dynamodb,
-            self.table_name,
-            kms=self.kms,
-            s3=self.s3,
-            signing_key_arn=self.key_arn,
-            checkpoint_bucket=self.bucket,
-            origin="test-ledger",
-            **kwargs,
-        )
 
 
 @pytest.fixture(scope="session")

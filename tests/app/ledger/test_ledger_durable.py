@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LedgerEnv
 from cryptography.hazmat.primitives.asymmetric import ec
+from ledger_testkit import LedgerEnv
 
 from app.audit.events import AuditedTransactionConflict, AuditEvent, Outcome
 from app.ledger.checkpoint import BadSignature, SignedTreeHead, load_public_key, verify_head

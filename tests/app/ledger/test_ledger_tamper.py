@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LedgerEnv
+from ledger_testkit import LedgerEnv
 from typer.testing import CliRunner
 
 from app.audit.events import AuditEvent, Outcome
