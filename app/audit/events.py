@@ -58,22 +58,6 @@ class AuditEvent:
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    def to_item(self) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "event_id": self.event_id,
-            "at": self.at.isoformat(),
-            "action": self.action,
-            "outcome": self.outcome.value,
-            "reason": self.reason,
-            "actor": self.actor,
-            "details": dict(self.details),
-        }
-        for name in ("actor_reg_no", "institution", "resource", "patient_ref"):
-            value = getattr(self, name)
-            if value is not None:
-                item[name] = value
-        return item
-
 
 @dataclass(frozen=True)
 class AuditReceipt:
