@@ -30,7 +30,7 @@ from app.ledger.entries import AuditEntry, timestamp_ms
 from app.ledger.errors import LedgerVerificationError, NodeNotFound
 from app.ledger.fhir import audit_event_resource
 from app.ledger.merkle import leaf_hash
-from app.ledger.service import EntryQuery, NoSignedHead
+from app.ledger.service import EntryQuery, NoSignedHead, RangeTooWide
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -129,7 +129,13 @@ def list_entries(
         )
     except ValueError as exc:
         raise InvalidRequest("Bad time range.", code="invalid_time_range") from exc
-    listed = svc.ledger.entries(query)
+    try:
+        listed = svc.ledger.entries(query)
+    except RangeTooWide as exc:
+        raise InvalidRequest(
+            "Narrow the time range or filter by actor, resource or patient.",
+            code="range_too_wide",
+        ) from exc
     return {
         "entries": [
             _entry_json(e.leaf_index, e.entry, e.raw) for e in listed if scope.may_read(e.entry)

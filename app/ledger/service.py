@@ -46,6 +46,13 @@ class ListedEntry:
     raw: bytes
 
 
+MAX_DAYS_WITHOUT_FACET = 92
+
+
+class RangeTooWide(ValueError):
+    """A time range without actor, resource or patient spans too many days."""
+
+
 class NoSignedHead(Exception):
     """No tree head has been signed yet (or the deployment has no signing key)."""
 
@@ -143,6 +150,8 @@ class Ledger:
         since = query.since_ms if query.since_ms else max(0, until - 7 * 86_400_000)
         day = datetime.fromtimestamp(since / 1000, UTC).date()
         last = datetime.fromtimestamp(max(since, until - 1) / 1000, UTC).date()
+        if (last - day).days > MAX_DAYS_WITHOUT_FACET:
+            raise RangeTooWide(f"at most {MAX_DAYS_WITHOUT_FACET} days without a filter")
         out: list[ListedEntry] = []
         while day <= last and len(out) < query.limit:
             rows = self.table.query_index(

@@ -77,6 +77,15 @@ def test_doctors_see_only_their_own_actions_auditors_see_all(hub: Hub) -> None:
         "/audit/entries?until=1970-01-02T00:00:00Z", headers=hub.headers("auditor-1")
     )
     assert none.status_code == 200 and none.json()["entries"] == []
+    # Without a facet, a time range is bounded (one query per day).
+    wide = hub.client.get(
+        "/audit/entries?since=2020-01-01T00:00:00Z", headers=hub.headers("auditor-1")
+    )
+    assert wide.status_code == 422 and wide.json()["error"]["code"] == "range_too_wide"
+    recent = hub.client.get(
+        f"/audit/entries?actor={lead}&since=2020-01-01T00:00:00Z", headers=hub.headers("auditor-1")
+    )
+    assert recent.status_code == 200 and recent.json()["entries"]
 
 
 def test_reading_the_audit_log_is_itself_audited(hub: Hub) -> None:
