@@ -232,11 +232,17 @@ def export(
         raise Forbidden("Only auditors export the ledger.", code="access_denied")
     head = _head(svc)
     stop = head.size if end is None else min(end, head.size)
-    rows = svc.ledger.read_range(start, stop)
 
     def lines() -> Iterator[bytes]:
-        for seq, raw in rows:
-            resource = audit_event_resource(AuditEntry.from_bytes(raw), raw, seq)
-            yield json.dumps(resource, sort_keys=True).encode() + b"\n"
+        # A page of entries at a time: the export never holds the whole log in memory.
+        at = start
+        while at < stop:
+            rows = svc.ledger.read_range(at, min(stop, at + 1024))
+            if not rows:
+                return
+            for seq, raw in rows:
+                resource = audit_event_resource(AuditEntry.from_bytes(raw), raw, seq)
+                yield json.dumps(resource, sort_keys=True).encode() + b"\n"
+            at = rows[-1][0] + 1
 
     return StreamingResponse(lines(), media_type="application/fhir+ndjson")
