@@ -27,7 +27,7 @@ from app.dependencies import CurrentPrincipal, ServicesDep
 from app.errors import Forbidden, HubError, InvalidRequest
 from app.identity.principal import Principal
 from app.ledger.entries import AuditEntry, timestamp_ms
-from app.ledger.errors import LedgerVerificationError, NodeNotFound
+from app.ledger.errors import InvalidEntry, LedgerVerificationError, NodeNotFound
 from app.ledger.fhir import audit_event_resource
 from app.ledger.merkle import leaf_hash
 from app.ledger.service import EntryQuery, NoSignedHead, RangeTooWide
@@ -182,18 +182,23 @@ def inclusion(
     head = _head(svc)
     size = head.size if size is None else size
     try:
-        raw, proof = svc.ledger.inclusion(index, size)
+        leaf, raw, proof = svc.ledger.inclusion(index, size)
     except (LedgerVerificationError, NodeNotFound) as exc:
         raise InvalidRequest("No such leaf or tree size.", code="invalid_proof_request") from exc
     body: dict[str, Any] = {
         "index": index,
         "size": size,
-        "leaf_hash": _b64(leaf_hash(raw)),
+        "leaf_hash": _b64(leaf),
         "proof": [_b64(p) for p in proof],
         "head": head.to_json(),
     }
-    entry = AuditEntry.from_bytes(raw)
-    if entry.actor.sub == who.sub or _reads_whole_log(who, svc):
+    # The entry itself only when it is intact (hashes to the tree's leaf) and the caller
+    # may read it; a tampered or missing entry shows as its absence, the proof stands.
+    try:
+        entry = AuditEntry.from_bytes(raw) if leaf_hash(raw) == leaf else None
+    except InvalidEntry:
+        entry = None
+    if entry is not None and (entry.actor.sub == who.sub or _reads_whole_log(who, svc)):
         body["entry"] = entry.to_dict()
         body["canonical"] = _b64(raw)
     return body

@@ -19,7 +19,7 @@ from typing import Any
 from app.ledger.checkpoint import KmsHeadSigner, SignedTreeHead
 from app.ledger.entries import AuditEntry
 from app.ledger.errors import IndexOutOfRange, InvalidTreeSize
-from app.ledger.merkle import consistency_proof, inclusion_proof
+from app.ledger.merkle import NodeId, consistency_proof, inclusion_proof
 from app.ledger.sequencer import CheckpointArchive, Sequencer, SequencerThread
 from app.ledger.store import DynamoNodeStore, LedgerTable
 from app.ledger.trail import LedgerTrail
@@ -109,16 +109,18 @@ class Ledger:
             return self.sequencer.integrate_all()
         return self.cached_head()
 
-    def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
-        """(entry bytes, audit path) for leaf ``index`` in the tree of ``size``."""
+    def inclusion(self, index: int, size: int) -> tuple[bytes, bytes, list[bytes]]:
+        """(the tree's leaf hash, the stored entry bytes or b"" if missing, audit path)
+        for leaf ``index`` in the tree of ``size``."""
         head = self.head()
         if not 0 < size <= head.size:
             raise InvalidTreeSize(f"size must be in [1, {head.size}]")
         if not 0 <= index < size:
             raise IndexOutOfRange(f"leaf index {index} is not below tree size {size}")
         proof = inclusion_proof(DynamoNodeStore(self.table, head.size), index, size)
+        leaf = self.table.read_node_hashes([NodeId(0, index)])[0]
         raw = self.table.entries([index]).get(index, b"")
-        return raw, proof
+        return leaf, raw, proof
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         head = self.head()

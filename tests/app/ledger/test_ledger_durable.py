@@ -175,9 +175,9 @@ def test_proofs_come_from_stored_nodes_and_verify(ledger_env: LedgerEnv) -> None
     assert final is not None and final.size == 17
     entries = stored(ledger_env)
     for index in (0, 5, 16):
-        raw, proof = ledger.inclusion(index, final.size)
-        assert raw == entries[index]
-        verify_inclusion(leaf_hash(raw), index, final.size, proof, final.root)
+        leaf, raw, proof = ledger.inclusion(index, final.size)
+        assert raw == entries[index] and leaf == leaf_hash(raw)
+        verify_inclusion(leaf, index, final.size, proof, final.root)
     for old in heads[:-1]:
         assert old is not None
         proof = ledger.consistency(old.size, final.size)
@@ -196,8 +196,14 @@ def test_proofs_come_from_stored_nodes_and_verify(ledger_env: LedgerEnv) -> None
     assert store.tree_size() == 17
     ledger.inclusion(5, final.size)
     ledger.consistency(3, final.size)
-    # One BatchGetItem per proof, of O(log n) nodes (at most 2 * ceil(log2 17) = 10).
-    assert len(calls) == 2 and all(0 < c <= 10 for c in calls)
+    # One BatchGetItem per proof, of O(log n) nodes (at most 2 * ceil(log2 17) = 10),
+    # plus the leaf itself for an inclusion proof.
+    assert len(calls) == 3 and calls[1] == 1 and all(0 < c <= 10 for c in calls)
+    # A missing entry still has its leaf and proof (the tree keeps the evidence).
+    ledger_env.dynamodb.delete_item(TableName=ledger_env.table_name, Key=entry_key(5))
+    leaf, raw, proof = ledger.inclusion(5, final.size)
+    assert raw == b"" and leaf == leaf_hash(entries[5])
+    verify_inclusion(leaf, 5, final.size, proof, final.root)
 
 
 def test_racing_sequencers_do_not_fork(ledger_env: LedgerEnv) -> None:
