@@ -390,7 +390,9 @@ def bench_durable(count: int, runs: int) -> dict[str, Any]:
             # transact_append on its own fresh table: moto deep-copies every table a
             # transaction touches, so its cost grows with the table (DynamoDB's does not).
             small = _fresh_table(env, run + 1000)
-            fresh = build_ledger(ddb, small)
+            fresh = build_ledger(
+                ddb, small, kms=env["kms"], signing_key_arn=env["key"], s3=env["s3"]
+            )
             t0 = time.perf_counter()
             for i in range(count):
                 own = {
