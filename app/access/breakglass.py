@@ -28,14 +28,9 @@ from app.access.engine import Action
 from app.access.entities import simple_entity, uid
 from app.access.gate import AccessGate
 from app.audit.events import AuditReceipt, TransactionalAuditTrail, patient_reference
+from app.dynamo import deserialize, serialize
 from app.errors import Conflict, NotFound
-from app.groups.repository import (
-    ConcurrentChange,
-    GroupRepository,
-    deserialize,
-    outbox_item,
-    serialize,
-)
+from app.groups.repository import ConcurrentChange, GroupRepository, outbox_item
 from app.identity.principal import Principal
 
 log = logging.getLogger(__name__)

@@ -29,14 +29,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 from app.audit.events import (
     AuditedTransactionConflict,
     AuditEvent,
     AuditReceipt,
     TransactionalAuditTrail,
 )
+from app.dynamo import deserialize, query_partition, serialize
 from app.groups.membership import (
     ConsultationGroup,
     GroupStatus,
@@ -45,9 +44,6 @@ from app.groups.membership import (
     MembershipChange,
     MembershipState,
 )
-
-_ser = TypeSerializer()
-_de = TypeDeserializer()
 
 
 class ConcurrentChange(Exception):
@@ -60,14 +56,6 @@ def _dt(value: datetime | None) -> str | None:
 
 def _parse_dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)) if value else None
-
-
-def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in item.items() if v is not None}
-
-
-def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
 
 
 def group_item(group: ConsultationGroup) -> dict[str, Any]:
@@ -215,19 +203,7 @@ class GroupRepository:
 
     def load(self, group_id: str) -> tuple[ConsultationGroup, list[Membership]] | None:
         """The group and every membership, from one strongly consistent query."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"GROUP#{group_id}"}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._client.query(**kwargs)
-            items.extend(deserialize(i) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_partition(self._client, self.table_name, f"GROUP#{group_id}")
         meta = next((i for i in items if i["sk"] == "META"), None)
         if meta is None:
             return None

@@ -34,29 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from app.dynamo import deserialize, query_partition, serialize
 from app.records.shards import StoredShard
-
-_ser = TypeSerializer()
-_de = TypeDeserializer()
 
 
 class TransactionRefused(Exception):
     """A transaction's condition failed (concurrent change, duplicate key, swept upload)."""
-
-
-def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in item.items() if v is not None}
-
-
-def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in item.items():
-        value = _de.deserialize(v)
-        out[k] = value.value if isinstance(value, Binary) else value  # type: ignore[attr-defined]
-    return out
 
 
 def version_sk(version: int) -> str:
@@ -346,19 +331,7 @@ class RecordRepository:
 
     def load(self, record_id: str) -> RecordState | None:
         """The record, every version and every share, from one strongly consistent query."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"RECORD#{record_id}"}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._client.query(**kwargs)
-            items.extend(deserialize(i) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_partition(self._client, self.table_name, f"RECORD#{record_id}")
         meta = next((i for i in items if i["sk"] == "META"), None)
         if meta is None:
             return None

@@ -66,10 +66,10 @@ from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord, KeyServiceUnavailable
 from app.crypto.errors import LengthMismatch as SealedLengthMismatch
 from app.crypto.kms import KmsDataKeyProvider
+from app.dynamo import serialize
 from app.errors import Conflict, HubError, NotFound
 from app.groups.membership import GroupStatus, MembershipState
 from app.groups.repository import GroupRepository
-from app.groups.repository import serialize as group_serialize
 from app.identity.principal import Principal
 from app.records import errors
 from app.records.content import MAX_FHIR_BYTES, is_fhir, validate_upload
@@ -613,7 +613,7 @@ class RecordService:
             {
                 "ConditionCheck": {
                     "TableName": self._groups.table_name,
-                    "Key": group_serialize({"pk": f"GROUP#{group_id}", "sk": "META"}),
+                    "Key": serialize({"pk": f"GROUP#{group_id}", "sk": "META"}),
                     "ConditionExpression": "#s = :open",
                     "ExpressionAttributeNames": {"#s": "status"},
                     "ExpressionAttributeValues": {":open": {"S": GroupStatus.OPEN.value}},
@@ -623,9 +623,7 @@ class RecordService:
                 # The sharer's membership is exactly as read: still active, unchanged.
                 "ConditionCheck": {
                     "TableName": self._groups.table_name,
-                    "Key": group_serialize(
-                        {"pk": f"GROUP#{group_id}", "sk": f"MEMBER#{mine.reg_no}"}
-                    ),
+                    "Key": serialize({"pk": f"GROUP#{group_id}", "sk": f"MEMBER#{mine.reg_no}"}),
                     "ConditionExpression": "version = :v",
                     "ExpressionAttributeValues": {":v": {"N": str(mine.version)}},
                 }

@@ -11,7 +11,8 @@ from botocore.exceptions import ClientError
 from records_testkit import RecordsHarness
 
 from app.crypto.envelope import Manifest, RecordContext, ShardEntry
-from app.records.repository import RecordVersion, serialize, version_item
+from app.dynamo import serialize
+from app.records.repository import RecordVersion, version_item
 from app.records.shards import StoredShard, shard_key
 from app.settings import MAX_SHARDS_PER_VERSION
 
