@@ -1,9 +1,9 @@
-"""Wiring: builds the service objects from settings and exposes them as FastAPI dependencies.
+"""The composition root: builds every service object from settings, once per app.
 
 AWS clients are created here, when the app is created, never at import time; tests
-pass their own clients and clock. :data:`CurrentPrincipal` is the one typed dependency
-every protected route takes: a missing or bad token is a 401 before the handler runs,
-a refused registration or institution a 403 (audited).
+pass their own clients and clock. :func:`app.main.create_app` registers the built
+services for the routes (:mod:`app.wiring`); no domain imports this module, which sits
+above every domain in the import contract (``[tool.importlinter]`` in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -12,29 +12,21 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from app.access.breakglass import BreakGlassService
+from app.access.auth import Authentication
 from app.access.engine import Authorizer
 from app.access.gate import AccessGate
 from app.audit.events import TransactionalAuditTrail
 from app.audit.hash_key import load_or_create_audit_hash_key
-from app.errors import Forbidden, Unauthenticated
+from app.breakglass.repository import BreakGlassRepository
+from app.breakglass.service import BreakGlassService
 from app.groups.repository import GroupRepository
 from app.groups.service import GroupService
 from app.identity.directory import DoctorDirectory
-from app.identity.principal import (
-    Authenticator,
-    CognitoProfiles,
-    Principal,
-    PrincipalRefused,
-    TtlCache,
-)
+from app.identity.principal import Authenticator, CognitoProfiles, TtlCache
 from app.identity.register import RegisterStore
-from app.identity.tokens import AccessTokenVerifier, InvalidToken, JwksSource
+from app.identity.tokens import AccessTokenVerifier, JwksSource
 from app.ledger.service import Ledger, build_ledger
 from app.records.service import RecordService, build_record_service
 from app.settings import Settings
@@ -48,6 +40,7 @@ def utc_now() -> datetime:
 class Services:
     settings: Settings
     authenticator: Authenticator
+    authentication: Authentication
     gate: AccessGate
     groups: GroupService
     break_glass: BreakGlassService
@@ -57,18 +50,6 @@ class Services:
     ledger: Ledger
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool]
     records: RecordService | None = None
-
-    def enrol(self, principal: Principal) -> None:
-        """Keep the directory current; at most one write per cache window per doctor."""
-        if principal.reg_no is None:
-            return
-        key = (principal.reg_no, principal.institution, principal.specialties)
-
-        def write(k: tuple[str, str, tuple[str, ...]]) -> bool:
-            self.directory.enrol(k[0], principal.username, k[1], k[2])
-            return True
-
-        self.enrolled.get(key, write)
 
 
 def build_services(
@@ -114,8 +95,7 @@ def build_services(
     else:
         hash_key = settings.audit_hash_key.get_secret_value().encode()
     break_glass = BreakGlassService(
-        repository,
-        dynamodb_client,
+        BreakGlassRepository(dynamodb_client, settings.table_groups),
         gate,
         audit,
         hash_key,
@@ -161,10 +141,14 @@ def build_services(
             hash_key=hash_key,
             clock=clock,
         )
+    enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool] = TtlCache(
+        settings.registration_cache_seconds, monotonic
+    )
     return Services(
         records=records,
         settings=settings,
         authenticator=authenticator,
+        authentication=Authentication(authenticator, gate, directory, enrolled),
         gate=gate,
         groups=groups,
         break_glass=break_glass,
@@ -172,35 +156,5 @@ def build_services(
         register=register,
         audit=audit,
         ledger=ledger,
-        enrolled=TtlCache(settings.registration_cache_seconds, monotonic),
+        enrolled=enrolled,
     )
-
-
-_bearer = HTTPBearer(auto_error=False, description="A Cognito access token")
-
-
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def current_principal(
-    services: Annotated[Services, Depends(get_services)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated()
-    try:
-        principal = services.authenticator.authenticate(credentials.credentials)
-    except InvalidToken as exc:
-        raise Unauthenticated() from exc
-    except PrincipalRefused as refused:
-        institution = refused.profile.institution if refused.profile else None
-        services.gate.refuse_principal(refused.token.sub, refused.reason, institution)
-        raise Forbidden(f"Access refused ({refused.reason}).", code=refused.reason) from refused
-    services.enrol(principal)
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-ServicesDep = Annotated[Services, Depends(get_services)]

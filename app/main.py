@@ -1,9 +1,10 @@
 """Assembles the sharing service's FastAPI app from its settings.
 
-``create_app(settings)`` wires the domains (identity, access, groups), installs the
-central error handlers and publishes the OpenAPI document at ``/openapi.json``.
+``create_app(settings)`` builds the services (:mod:`app.dependencies`), registers each
+for the routes that declare it (:mod:`app.wiring`), mounts every domain's router, installs
+the central error handlers and publishes the OpenAPI document at ``/openapi.json``.
 ``/health`` is the only route without a bearer token; every other route depends on
-:data:`app.dependencies.CurrentPrincipal`, and a test walks the route table to keep it
+:data:`app.access.auth.CurrentPrincipal`, and a test walks the route table to keep it
 that way. Services (AWS clients included) are built when the app is created, not at
 import, and can be passed in by tests.
 """
@@ -16,14 +17,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __doc__ as _app_doc
+from app.access.auth import Authentication
+from app.access.gate import AccessGate
 from app.access.router import router as access_router
-from app.audit.router import router as audit_router
+from app.breakglass.router import router as breakglass_router
+from app.breakglass.service import BreakGlassService
 from app.dependencies import Services, build_services
 from app.errors import install_error_handlers
 from app.groups.router import router as groups_router
+from app.groups.service import GroupService
 from app.ledger.receipts import AuditReceiptMiddleware
+from app.ledger.router import router as ledger_router
+from app.ledger.service import Ledger
 from app.records.router import router as records_router
+from app.records.service import RecordService
 from app.settings import Settings
+from app.wiring import provide
 
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -49,6 +58,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     app.state.services = built
+    provide(app, Settings, built.settings)
+    provide(app, Authentication, built.authentication)
+    provide(app, AccessGate, built.gate)
+    provide(app, BreakGlassService, built.break_glass)
+    provide(app, GroupService, built.groups)
+    provide(app, Ledger, built.ledger)
+    if built.records is not None:
+        provide(app, RecordService, built.records)
     # Every response that recorded an audited action carries its ledger receipt.
     app.add_middleware(AuditReceiptMiddleware, latest_head=built.ledger.response_head)
     install_error_handlers(app)
@@ -58,7 +75,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return {"status": "ok"}
 
     app.include_router(access_router)
+    app.include_router(breakglass_router)
     app.include_router(groups_router)
-    app.include_router(audit_router)
+    app.include_router(ledger_router)
     app.include_router(records_router)
     return app

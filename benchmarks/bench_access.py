@@ -38,7 +38,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.access.engine import Action, Authorizer
-from app.access.entities import group_entity, principal_entity, uid
+from app.access.entities import principal_entity, uid
+from app.groups.entities import group_entity
 from app.groups.membership import (
     ConsultationGroup,
     GroupStatus,

@@ -1,32 +1,26 @@
-"""HTTP routes for break-glass grants and the caller's own profile."""
+"""HTTP route for the caller's own profile."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
-from app.access.breakglass import BreakGlassGrant
-from app.audit.events import AuditReceipt
-from app.dependencies import CurrentPrincipal, ServicesDep
-from app.groups.schemas import BreakGlassBody, BreakGlassOut, MeOut, Receipt
+from fastapi import APIRouter, Depends
+
+from app.access.auth import CurrentPrincipal, Gate
+from app.access.schemas import MeOut
+from app.settings import Settings
+from app.wiring import provided
 
 router = APIRouter(tags=["access"])
 
 
-def _out(grant: BreakGlassGrant, now_live: bool, receipt: AuditReceipt | None) -> BreakGlassOut:
-    return BreakGlassOut(
-        grant_id=grant.grant_id,
-        patient_id=grant.patient_id,
-        started_at=grant.started_at,
-        expires_at=grant.expires_at,
-        ended_at=grant.ended_at,
-        live=now_live,
-        audit_receipt=Receipt.of(receipt) if receipt else None,
-    )
-
-
 @router.get("/me", response_model=MeOut)
-def me(who: CurrentPrincipal, svc: ServicesDep) -> MeOut:
-    svc.gate.record(svc.gate.check_profile(who))
+def me(
+    who: CurrentPrincipal,
+    gate: Gate,
+    settings: Annotated[Settings, Depends(provided(Settings))],
+) -> MeOut:
+    gate.record(gate.check_profile(who))
     return MeOut(
         sub=who.sub,
         username=who.username,
@@ -34,26 +28,5 @@ def me(who: CurrentPrincipal, svc: ServicesDep) -> MeOut:
         institution=who.institution,
         roles=sorted(who.roles),
         specialties=list(who.specialties),
-        phase=svc.settings.phase,
+        phase=settings.phase,
     )
-
-
-@router.post("/break-glass", status_code=status.HTTP_201_CREATED, response_model=BreakGlassOut)
-def start_break_glass(
-    body: BreakGlassBody, who: CurrentPrincipal, svc: ServicesDep
-) -> BreakGlassOut:
-    grant, receipt = svc.break_glass.start(who, body.patient_id, body.justification, body.minutes)
-    return _out(grant, True, receipt)
-
-
-@router.get("/break-glass", response_model=list[BreakGlassOut])
-def list_break_glass(who: CurrentPrincipal, svc: ServicesDep) -> list[BreakGlassOut]:
-    svc.gate.record(svc.gate.check_break_glass_listing(who))
-    now = svc.break_glass.now()
-    return [_out(g, g.live(now), None) for g in svc.break_glass.grants(who.reg_no or "")]
-
-
-@router.post("/break-glass/{grant_id}/end", response_model=BreakGlassOut)
-def end_break_glass(grant_id: str, who: CurrentPrincipal, svc: ServicesDep) -> BreakGlassOut:
-    grant, receipt = svc.break_glass.end(who, grant_id)
-    return _out(grant, False, receipt)

@@ -6,8 +6,10 @@ content, names or free text typed by a user. Patient ids enter audit events only
 so the ledger can link events about one patient without revealing who the patient is;
 the mapping can be recomputed only by someone holding the key.
 
-:class:`AuditTrail` is the interface: ``append(event) -> AuditReceipt``; the Merkle
-ledger (:class:`app.ledger.trail.LedgerTrail`) implements it. It also implements
+This package owns the interface and imports no implementation of it: :class:`AuditTrail`
+is ``append(event) -> AuditReceipt``; the Merkle ledger
+(:class:`app.ledger.trail.LedgerTrail`) implements it and depends on this module, never
+the reverse (the import contract in ``pyproject.toml`` holds it). It also implements
 :class:`TransactionalAuditTrail`: ``transact_append(event, items)`` commits the caller's
 ``TransactWriteItems`` items *and* the event's ledger entry in one transaction, so a
 membership change and its audit event commit together or not at all. The trail owns the
@@ -20,6 +22,8 @@ carries the entry's leaf index, durably stored before the call returns.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +31,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from app.ledger.entries import patient_ref
+PATIENT_REF_PREFIX = "pt1-"
+# The HMAC's domain separation. It names the ledger because the ledger's entry format
+# (format version 1) fixed these bytes; changing them would change every reference.
+_PATIENT_REF_CONTEXT = b"hub/ledger/patient-ref/v1\x00"
+MIN_PATIENT_REF_KEY_BYTES = 32
 
 
 class Outcome(StrEnum):
@@ -93,10 +101,30 @@ class TransactionalAuditTrail(AuditTrail, Protocol):
         ...
 
 
-def patient_reference(patient_id: str, key: bytes) -> str:
-    """The opaque reference that stands for a patient in audit events and the ledger.
+class InvalidPatientReferenceInput(ValueError):
+    """The key is too short or the patient identifier empty (messages name no value)."""
 
-    The ledger's patient reference (:func:`app.ledger.entries.patient_ref`):
-    ``"pt1-"`` + HMAC-SHA256 under the deployment's audit hash key (at least 32 bytes).
+
+def patient_reference(patient_id: str, key: bytes) -> str:
+    """The opaque reference that stands for a patient in audit events and the ledger:
+    ``"pt1-"`` + HMAC-SHA256(key, context + patient id).
+
+    The same patient under the same key always gets the same reference, so auditors can
+    find every access to one patient; without the key the reference reveals nothing and
+    cannot be brute-forced from the small space of identity card numbers.
+
+    Args:
+        patient_id: the service's identifier of the patient; never stored.
+        key: at least 32 secret bytes (the deployment's audit hash key).
+
+    Raises:
+        InvalidPatientReferenceInput: if the key is too short or the identifier is empty.
     """
-    return patient_ref(patient_id, key)
+    if not isinstance(key, bytes) or len(key) < MIN_PATIENT_REF_KEY_BYTES:
+        raise InvalidPatientReferenceInput(
+            f"patient_ref key must be at least {MIN_PATIENT_REF_KEY_BYTES} bytes"
+        )
+    if not isinstance(patient_id, str) or not patient_id:
+        raise InvalidPatientReferenceInput("patient_ref needs a non-empty patient identifier")
+    mac = hmac.new(key, _PATIENT_REF_CONTEXT + patient_id.encode("utf-8"), hashlib.sha256)
+    return PATIENT_REF_PREFIX + mac.hexdigest()

@@ -9,10 +9,13 @@ Item layout (``pk`` / ``sk``):
 - ``GROUPHIST#<id>`` / ``<iso time>#<reg no>#<uuid>``: one item per membership change,
   append-only (put only if absent);
 - ``OUTBOX#<yyyy-mm-dd>`` / ``<iso time>#<uuid>``: notification events waiting for a
-  later feature to deliver them (status ``pending``).
+  later feature to deliver them (status ``pending``; :mod:`app.outbox`).
+
+Break-glass grants share the table (:mod:`app.breakglass.repository`).
 
 Guarantees: a group and all its memberships come back from one strongly consistent
-query, so permissions are decided on the latest committed state. Every change is one
+query, so permissions are decided on the latest committed state; every query reads all
+its pages (``page_size`` only sets how many items one page holds). Every change is one
 ``TransactWriteItems``: the membership, its history item, its audit event and any
 outbox events commit together or not at all, and only if the group is still open and
 the membership still has the version it was read at (a concurrent change makes the
@@ -35,7 +38,7 @@ from app.audit.events import (
     AuditReceipt,
     TransactionalAuditTrail,
 )
-from app.dynamo import deserialize, query_partition, serialize
+from app.dynamo import query_partition, serialize
 from app.groups.membership import (
     ConsultationGroup,
     GroupStatus,
@@ -44,6 +47,7 @@ from app.groups.membership import (
     MembershipChange,
     MembershipState,
 )
+from app.outbox import read_outbox
 
 
 class ConcurrentChange(Exception):
@@ -132,21 +136,11 @@ def _membership(item: Mapping[str, Any]) -> Membership:
     )
 
 
-def outbox_item(kind: str, at: datetime, payload: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "pk": f"OUTBOX#{at.date().isoformat()}",
-        "sk": f"{at.isoformat()}#{uuid.uuid4().hex}",
-        "kind": kind,
-        "status": "pending",
-        "created_at": at.isoformat(),
-        **payload,
-    }
-
-
 class GroupRepository:
-    def __init__(self, client: Any, table_name: str):
+    def __init__(self, client: Any, table_name: str, *, page_size: int | None = None):
         self._client = client
         self.table_name = table_name
+        self._page_size = page_size
 
     def put(self, item: Mapping[str, Any], *, only_if_absent: bool = True) -> dict[str, Any]:
         """A transaction ``Put`` for ``item`` (append-only when ``only_if_absent``)."""
@@ -203,7 +197,9 @@ class GroupRepository:
 
     def load(self, group_id: str) -> tuple[ConsultationGroup, list[Membership]] | None:
         """The group and every membership, from one strongly consistent query."""
-        items = query_partition(self._client, self.table_name, f"GROUP#{group_id}")
+        items = query_partition(
+            self._client, self.table_name, f"GROUP#{group_id}", page_size=self._page_size
+        )
         meta = next((i for i in items if i["sk"] == "META"), None)
         if meta is None:
             return None
@@ -266,19 +262,11 @@ class GroupRepository:
         return self.transact([update], trail, event)
 
     def history(self, group_id: str) -> list[dict[str, Any]]:
-        page = self._client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"GROUPHIST#{group_id}"}},
-            ConsistentRead=True,
+        """Every membership change of the group, oldest first (all pages)."""
+        return query_partition(
+            self._client, self.table_name, f"GROUPHIST#{group_id}", page_size=self._page_size
         )
-        return [deserialize(i) for i in page["Items"]]
 
     def outbox(self, day: str) -> list[dict[str, Any]]:
-        page = self._client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"OUTBOX#{day}"}},
-            ConsistentRead=True,
-        )
-        return [deserialize(i) for i in page["Items"]]
+        """Every outbox event of ``day`` (``yyyy-mm-dd``), oldest first (all pages)."""
+        return read_outbox(self._client, self.table_name, day, page_size=self._page_size)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
-from app.dependencies import CurrentPrincipal, ServicesDep
+from fastapi import APIRouter, Depends, status
+
+from app.access.auth import CurrentPrincipal
+from app.audit.schemas import Receipt
 from app.groups.schemas import (
     CloseResult,
     CreateGroupBody,
@@ -12,27 +15,29 @@ from app.groups.schemas import (
     InviteBody,
     MembershipOut,
     MembershipResult,
-    Receipt,
     RegNo,
     SummonBody,
     SummonedOut,
     SummonResult,
 )
+from app.groups.service import GroupService
+from app.wiring import provided
 
 router = APIRouter(prefix="/groups", tags=["groups"])
 
 GroupId = str
+Groups = Annotated[GroupService, Depends(provided(GroupService))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=GroupOut)
-def create_group(body: CreateGroupBody, who: CurrentPrincipal, svc: ServicesDep) -> GroupOut:
-    state, receipt = svc.groups.create(who, body.patient_id, body.title, body.purpose)
+def create_group(body: CreateGroupBody, who: CurrentPrincipal, groups: Groups) -> GroupOut:
+    state, receipt = groups.create(who, body.patient_id, body.title, body.purpose)
     return GroupOut.of(state.group, state.memberships, receipt)
 
 
 @router.get("/{group_id}", response_model=GroupOut)
-def get_group(group_id: GroupId, who: CurrentPrincipal, svc: ServicesDep) -> GroupOut:
-    state, receipt = svc.groups.get(who, group_id)
+def get_group(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> GroupOut:
+    state, receipt = groups.get(who, group_id)
     return GroupOut.of(state.group, state.memberships, receipt)
 
 
@@ -40,9 +45,9 @@ def get_group(group_id: GroupId, who: CurrentPrincipal, svc: ServicesDep) -> Gro
     "/{group_id}/invitations", status_code=status.HTTP_201_CREATED, response_model=MembershipResult
 )
 def invite_member(
-    group_id: GroupId, body: InviteBody, who: CurrentPrincipal, svc: ServicesDep
+    group_id: GroupId, body: InviteBody, who: CurrentPrincipal, groups: Groups
 ) -> MembershipResult:
-    membership, receipt = svc.groups.invite(
+    membership, receipt = groups.invite(
         who, group_id, body.reg_no.upper(), body.role, direct=body.direct
     )
     return MembershipResult(
@@ -54,9 +59,9 @@ def invite_member(
 
 @router.post("/{group_id}/summon", status_code=status.HTTP_201_CREATED, response_model=SummonResult)
 def summon_experts(
-    group_id: GroupId, body: SummonBody, who: CurrentPrincipal, svc: ServicesDep
+    group_id: GroupId, body: SummonBody, who: CurrentPrincipal, groups: Groups
 ) -> SummonResult:
-    experts, receipt = svc.groups.summon(who, group_id, body.specialties, body.count)
+    experts, receipt = groups.summon(who, group_id, body.specialties, body.count)
     return SummonResult(
         group_id=group_id,
         invited=[
@@ -68,10 +73,8 @@ def summon_experts(
 
 
 @router.post("/{group_id}/accept", response_model=MembershipResult)
-def accept_invitation(
-    group_id: GroupId, who: CurrentPrincipal, svc: ServicesDep
-) -> MembershipResult:
-    membership, receipt = svc.groups.accept(who, group_id)
+def accept_invitation(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> MembershipResult:
+    membership, receipt = groups.accept(who, group_id)
     return MembershipResult(
         group_id=group_id,
         membership=MembershipOut.of(membership),
@@ -80,8 +83,8 @@ def accept_invitation(
 
 
 @router.post("/{group_id}/leave", response_model=MembershipResult)
-def leave_group(group_id: GroupId, who: CurrentPrincipal, svc: ServicesDep) -> MembershipResult:
-    membership, receipt = svc.groups.leave(who, group_id)
+def leave_group(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> MembershipResult:
+    membership, receipt = groups.leave(who, group_id)
     return MembershipResult(
         group_id=group_id,
         membership=MembershipOut.of(membership),
@@ -91,9 +94,9 @@ def leave_group(group_id: GroupId, who: CurrentPrincipal, svc: ServicesDep) -> M
 
 @router.delete("/{group_id}/members/{reg_no}", response_model=MembershipResult)
 def remove_member(
-    group_id: GroupId, reg_no: RegNo, who: CurrentPrincipal, svc: ServicesDep
+    group_id: GroupId, reg_no: RegNo, who: CurrentPrincipal, groups: Groups
 ) -> MembershipResult:
-    membership, receipt = svc.groups.remove(who, group_id, reg_no.upper())
+    membership, receipt = groups.remove(who, group_id, reg_no.upper())
     return MembershipResult(
         group_id=group_id,
         membership=MembershipOut.of(membership),
@@ -102,8 +105,8 @@ def remove_member(
 
 
 @router.post("/{group_id}/close", response_model=CloseResult)
-def close_group(group_id: GroupId, who: CurrentPrincipal, svc: ServicesDep) -> CloseResult:
-    group, receipt = svc.groups.close(who, group_id)
+def close_group(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> CloseResult:
+    group, receipt = groups.close(who, group_id)
     return CloseResult(
         group_id=group.group_id,
         status=group.status.value,

@@ -1,32 +1,18 @@
-"""Request and response bodies of the group, profile and break-glass routes."""
+"""Request and response bodies of the group routes."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.audit.events import AuditReceipt
+from app.audit.schemas import Receipt
 from app.groups.membership import ConsultationGroup, MemberRole, Membership
+from app.schemas import PatientId, Strict
 
-# An opaque patient identifier issued by the referring system (never an HKID number).
-PatientId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$")]
 RegNo = Annotated[str, Field(pattern=r"^[A-Za-z]{1,2}\d{4,6}$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Receipt(BaseModel):
-    event_id: str
-    store: str
-    position: str
-
-    @classmethod
-    def of(cls, receipt: AuditReceipt) -> Receipt:
-        return cls(event_id=receipt.event_id, store=receipt.store, position=receipt.position)
 
 
 class CreateGroupBody(Strict):
@@ -129,29 +115,3 @@ class CloseResult(BaseModel):
     status: str
     closed_at: datetime | None
     audit_receipt: Receipt
-
-
-class MeOut(BaseModel):
-    sub: str
-    username: str
-    reg_no: str | None
-    institution: str
-    roles: list[str]
-    specialties: list[str]
-    phase: int
-
-
-class BreakGlassBody(Strict):
-    patient_id: PatientId
-    justification: str = Field(min_length=10, max_length=1000)
-    minutes: int = Field(default=60, ge=1, le=240)
-
-
-class BreakGlassOut(BaseModel):
-    grant_id: str
-    patient_id: str
-    started_at: datetime
-    expires_at: datetime
-    ended_at: datetime | None
-    live: bool
-    audit_receipt: Receipt | None = None

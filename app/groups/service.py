@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.access.breakglass import BreakGlassService
 from app.access.engine import Action
-from app.access.entities import group_entity, uid
+from app.access.entities import uid
 from app.access.gate import AccessGate, Allowed
 from app.audit.events import (
     AuditEvent,
@@ -34,8 +33,10 @@ from app.audit.events import (
     TransactionalAuditTrail,
     patient_reference,
 )
+from app.breakglass.service import BreakGlassService
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.groups import membership as sm
+from app.groups.entities import group_entity
 from app.groups.membership import (
     ConsultationGroup,
     GroupStatus,
@@ -45,10 +46,11 @@ from app.groups.membership import (
     MembershipChange,
     MembershipState,
 )
-from app.groups.repository import ConcurrentChange, GroupRepository, outbox_item
+from app.groups.repository import ConcurrentChange, GroupRepository
 from app.identity.directory import DoctorDirectory
 from app.identity.principal import Principal
 from app.identity.registration import RegistrationStatus
+from app.outbox import outbox_item
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,6 @@ Error messages name the offending field, never its value, so they are safe to lo
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -36,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from app.audit.events import InvalidPatientReferenceInput, patient_reference
 from app.ledger._hashing import leaf_hash
 from app.ledger.errors import InvalidEntry
 
@@ -114,32 +113,21 @@ _REASON = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 # Hong Kong Identity Card numbers (with or without the check digit's brackets): refused as
 # resource ids so a raw patient identifier cannot be logged by mistake.
 _HKID_SHAPE = re.compile(r"^[A-Z]{1,2}[0-9]{6}[0-9A]?$")
-_PATIENT_REF_PREFIX = "pt1-"
 _PATIENT_REF = re.compile(r"^pt1-[0-9a-f]{64}$")
-_PATIENT_REF_CONTEXT = b"hub/ledger/patient-ref/v1\x00"
-_MIN_KEY_BYTES = 32
 
 
 def patient_ref(patient_id: str, key: bytes) -> str:
-    """The ledger's pseudonym for a patient: ``"pt1-"`` + HMAC-SHA256(key, patient id).
-
-    The same patient under the same key always gets the same reference, so auditors can
-    find every access to one patient; without the key the reference reveals nothing and
-    cannot be brute-forced from the small space of identity card numbers.
-
-    Args:
-        patient_id: the service's identifier of the patient; never stored.
-        key: at least 32 secret bytes (from the key service, not from configuration text).
+    """The ledger's pseudonym for a patient: the audit interface's
+    :func:`app.audit.events.patient_reference` (``"pt1-"`` + HMAC-SHA256(key, patient id)),
+    whose shape :class:`Resource` accepts as a patient reference.
 
     Raises:
         InvalidEntry: if the key is too short or the identifier is empty.
     """
-    if not isinstance(key, bytes) or len(key) < _MIN_KEY_BYTES:
-        raise InvalidEntry(f"patient_ref key must be at least {_MIN_KEY_BYTES} bytes")
-    if not isinstance(patient_id, str) or not patient_id:
-        raise InvalidEntry("patient_ref needs a non-empty patient identifier")
-    mac = hmac.new(key, _PATIENT_REF_CONTEXT + patient_id.encode("utf-8"), hashlib.sha256)
-    return _PATIENT_REF_PREFIX + mac.hexdigest()
+    try:
+        return patient_reference(patient_id, key)
+    except InvalidPatientReferenceInput as exc:
+        raise InvalidEntry(str(exc)) from None
 
 
 def timestamp_ms(moment: datetime) -> int:

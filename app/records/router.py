@@ -16,17 +16,16 @@ from typing import Annotated, Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from app.dependencies import CurrentPrincipal, Services, ServicesDep
-from app.groups.schemas import PatientId
+from app.access.auth import CurrentPrincipal
+from app.audit.schemas import Receipt
 from app.records import errors
 from app.records.content import ALLOWED_CONTENT_TYPES
 from app.records.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
-    Receipt,
     RecordCategory,
     RecordOut,
     ShareBody,
@@ -37,6 +36,8 @@ from app.records.schemas import (
     VersionResult,
 )
 from app.records.service import RecordService, Upload
+from app.schemas import PatientId
+from app.wiring import NotProvided, provided
 
 router = APIRouter(tags=["records"])
 
@@ -64,11 +65,15 @@ _RAW_BODY: dict[str, Any] = {
 }
 
 
-def _records(services: Services) -> RecordService:
-    records: RecordService | None = getattr(services, "records", None)
-    if records is None:
-        raise errors.RecordsNotConfigured()
-    return records
+def _record_service(request: Request) -> RecordService:
+    """The app's record service; a deployment without record storage answers 503."""
+    try:
+        return provided(RecordService)(request)
+    except NotProvided:
+        raise errors.RecordsNotConfigured() from None
+
+
+Records = Annotated[RecordService, Depends(_record_service)]
 
 
 def _declared_length(request: Request) -> int | None:
@@ -126,12 +131,11 @@ async def upload_record(
     request: Request,
     response: Response,
     who: CurrentPrincipal,
-    svc: ServicesDep,
+    records: Records,
     idempotency_key: IdempotencyKey = None,
     category: CategoryHeader = RecordCategory.OTHER,
     title: TitleHeader = "",
 ) -> RecordOut:
-    records = _records(svc)
     upload = _upload(request, idempotency_key)
     state, receipt, replayed = await anyio.to_thread.run_sync(
         partial(records.create, who, patient_id, upload, category=category, title=title)
@@ -141,8 +145,8 @@ async def upload_record(
 
 
 @router.get("/records/{record_id}", response_model=RecordOut)
-def get_record(record_id: RecordId, who: CurrentPrincipal, svc: ServicesDep) -> RecordOut:
-    state, receipt = _records(svc).get(who, record_id)
+def get_record(record_id: RecordId, who: CurrentPrincipal, records: Records) -> RecordOut:
+    state, receipt = records.get(who, record_id)
     return RecordOut.of(state, receipt)
 
 
@@ -154,10 +158,10 @@ def get_record(record_id: RecordId, who: CurrentPrincipal, svc: ServicesDep) -> 
 def get_record_content(
     record_id: RecordId,
     who: CurrentPrincipal,
-    svc: ServicesDep,
+    records: Records,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> StreamingResponse:
-    opened = _records(svc).open_content(who, record_id, version)
+    opened = records.open_content(who, record_id, version)
     return StreamingResponse(
         opened.chunks,
         media_type=opened.version.content_type,
@@ -175,9 +179,9 @@ def get_record_content(
     "/records/{record_id}/share", status_code=status.HTTP_201_CREATED, response_model=ShareResult
 )
 def share_record(
-    record_id: RecordId, body: ShareBody, who: CurrentPrincipal, svc: ServicesDep
+    record_id: RecordId, body: ShareBody, who: CurrentPrincipal, records: Records
 ) -> ShareResult:
-    share, receipt = _records(svc).share(who, record_id, body.group_id)
+    share, receipt = records.share(who, record_id, body.group_id)
     return ShareResult(
         record_id=record_id, share=ShareOut.of(share), audit_receipt=Receipt.of(receipt)
     )
@@ -194,10 +198,9 @@ async def add_record_version(
     request: Request,
     response: Response,
     who: CurrentPrincipal,
-    svc: ServicesDep,
+    records: Records,
     idempotency_key: IdempotencyKey = None,
 ) -> VersionResult:
-    records = _records(svc)
     upload = _upload(request, idempotency_key)
     _, version, receipt, replayed = await anyio.to_thread.run_sync(
         partial(records.add_version, who, record_id, upload)
@@ -214,9 +217,9 @@ def shred_record_version(
     version: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: Annotated[ShredBody, Body()],
     who: CurrentPrincipal,
-    svc: ServicesDep,
+    records: Records,
 ) -> VersionResult:
-    shredded, receipt = _records(svc).shred(who, record_id, version, body.reason)
+    shredded, receipt = records.shred(who, record_id, version, body.reason)
     return VersionResult(
         record_id=record_id, version=VersionOut.of(shredded), audit_receipt=Receipt.of(receipt)
     )

@@ -6,10 +6,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.audit.events import AuditReceipt
+from app.audit.schemas import Receipt
 from app.records.repository import RecordShare, RecordState, RecordVersion
+from app.schemas import Strict
 
 # Header values and ids the routes accept; patterns keep them opaque tokens.
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,127}$"
@@ -36,28 +38,12 @@ class ShredReason(StrEnum):
     LEGAL_ORDER = "legal_order"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class ShareBody(Strict):
     group_id: GroupId
 
 
 class ShredBody(Strict):
     reason: ShredReason
-
-
-class Receipt(BaseModel):
-    event_id: str
-    store: str
-    position: str
-
-    @classmethod
-    def of(cls, receipt: AuditReceipt | None) -> Receipt | None:
-        if receipt is None:
-            return None
-        return cls(event_id=receipt.event_id, store=receipt.store, position=receipt.position)
 
 
 class VersionOut(BaseModel):

@@ -43,11 +43,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.access.breakglass import BreakGlassService
 from app.access.engine import Action
 from app.access.entities import (
     NO_GROUP_ID,
-    group_entity,
     no_group_entity,
     record_entity,
     simple_entity,
@@ -62,12 +60,14 @@ from app.audit.events import (
     TransactionalAuditTrail,
     patient_reference,
 )
+from app.breakglass.service import BreakGlassService
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord, KeyServiceUnavailable
 from app.crypto.errors import LengthMismatch as SealedLengthMismatch
 from app.crypto.kms import KmsDataKeyProvider
 from app.dynamo import serialize
 from app.errors import Conflict, HubError, NotFound
+from app.groups.entities import group_entity
 from app.groups.membership import GroupStatus, MembershipState
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal

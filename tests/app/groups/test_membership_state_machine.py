@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from app.access.engine import Action, Authorizer
-from app.access.entities import group_entity, principal_entity, uid
+from app.access.entities import principal_entity, uid
 from app.groups import membership as sm
+from app.groups.entities import group_entity
 from app.groups.membership import (
     ConsultationGroup,
     GroupStatus,

@@ -48,7 +48,7 @@ def upload(
 def test_every_record_route_requires_a_bearer_token(records: RecordsHarness) -> None:
     """Walk the route table: each record route depends on CurrentPrincipal and a request
     without a token is a 401 before any handler code runs."""
-    from app.dependencies import current_principal
+    from app.access.auth import current_principal
 
     def walk(routes: list[Any]) -> Iterator[Any]:
         for route in routes:

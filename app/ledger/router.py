@@ -1,6 +1,6 @@
 """HTTP routes of the audit ledger: entries, proofs, the signed head, the public key, export.
 
-Every route depends on :data:`~app.dependencies.CurrentPrincipal`. Reading entries is a
+Every route depends on :data:`~app.access.auth.CurrentPrincipal`. Reading entries is a
 Cedar decision (``QueryAudit``): auditors read the whole log, a clinician only entries
 where they are the actor; the read itself is audited. Heads, proofs and the public key
 hold hashes and signatures only and are open to every authenticated principal; an
@@ -21,18 +21,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from app.access.auth import CurrentPrincipal, Gate
 from app.access.engine import Action
 from app.access.entities import principal_entity, simple_entity, uid
-from app.dependencies import CurrentPrincipal, ServicesDep
+from app.access.gate import AccessGate
 from app.errors import Forbidden, HubError, InvalidRequest
 from app.identity.principal import Principal
+from app.ledger.checkpoint import SignedTreeHead
 from app.ledger.entries import AuditEntry, timestamp_ms
 from app.ledger.errors import InvalidEntry, LedgerVerificationError, NodeNotFound
 from app.ledger.fhir import audit_event_resource
 from app.ledger.merkle import leaf_hash
-from app.ledger.service import EntryQuery, NoSignedHead, RangeTooWide
+from app.ledger.service import EntryQuery, Ledger, NoSignedHead, RangeTooWide
+from app.wiring import provided
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+
+LedgerDep = Annotated[Ledger, Depends(provided(Ledger))]
 
 
 class LedgerUnavailable(HubError):
@@ -59,9 +64,9 @@ class AuditScope:
 _AUDIT_LOG = uid("Service", "audit-log")
 
 
-def _reads_whole_log(who: Principal, svc: Any) -> bool:
+def _reads_whole_log(who: Principal, gate: AccessGate) -> bool:
     """Whether Cedar lets ``who`` query everyone's entries (a probe: not audited)."""
-    decision = svc.gate.authorizer.decide(
+    decision = gate.authorizer.decide(
         uid("User", who.sub),
         Action.QUERY_AUDIT,
         _AUDIT_LOG,
@@ -71,18 +76,18 @@ def _reads_whole_log(who: Principal, svc: Any) -> bool:
     return bool(decision.allowed)
 
 
-def audit_scope(who: CurrentPrincipal, svc: ServicesDep) -> AuditScope:
+def audit_scope(who: CurrentPrincipal, gate: Gate) -> AuditScope:
     """Decide ``QueryAudit`` for the whole log, else for the caller's own entries (403 if
     neither); the granted read is audited."""
-    whole = _reads_whole_log(who, svc)
-    allowed = svc.gate.check(
+    whole = _reads_whole_log(who, gate)
+    allowed = gate.check(
         who,
         Action.QUERY_AUDIT,
         _AUDIT_LOG,
         [simple_entity("Service", "audit-log")],
         context={"own_entries_only": not whole},
     )
-    svc.gate.record(allowed)
+    gate.record(allowed)
     return AuditScope(who, whole)
 
 
@@ -105,7 +110,7 @@ def _entry_json(index: int, entry: AuditEntry, raw: bytes) -> dict[str, Any]:
 @router.get("/entries")
 def list_entries(
     scope: Scope,
-    svc: ServicesDep,
+    ledger: LedgerDep,
     actor: str | None = None,
     resource: Annotated[str | None, Query(description="<type>:<id>, e.g. group:<id>")] = None,
     patient_ref: str | None = None,
@@ -130,7 +135,7 @@ def list_entries(
     except ValueError as exc:
         raise InvalidRequest("Bad time range.", code="invalid_time_range") from exc
     try:
-        listed = svc.ledger.entries(query)
+        listed = ledger.entries(query)
     except RangeTooWide as exc:
         raise InvalidRequest(
             "Narrow the time range or filter by actor, resource or patient.",
@@ -143,17 +148,17 @@ def list_entries(
     }
 
 
-def _head(svc: Any) -> Any:
+def _head(ledger: Ledger) -> SignedTreeHead:
     try:
-        return svc.ledger.head()
+        return ledger.head()
     except NoSignedHead as exc:
         raise LedgerUnavailable() from exc
 
 
 @router.get("/head")
-def tree_head(who: CurrentPrincipal, svc: ServicesDep) -> dict[str, Any]:
+def tree_head(who: CurrentPrincipal, ledger: LedgerDep) -> dict[str, Any]:
     """The latest signed tree head (checkpoint text fields, signature, key id)."""
-    head = _head(svc)
+    head = _head(ledger)
     return {
         **head.to_json(),
         "checkpoint": head.message().decode("ascii"),
@@ -162,10 +167,10 @@ def tree_head(who: CurrentPrincipal, svc: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/public-key", response_class=PlainTextResponse)
-def public_key(who: CurrentPrincipal, svc: ServicesDep) -> PlainTextResponse:
+def public_key(who: CurrentPrincipal, ledger: LedgerDep) -> PlainTextResponse:
     """The signing key's public key (PEM), from KMS ``GetPublicKey``, for offline checks."""
     try:
-        pem = svc.ledger.public_key_pem()
+        pem = ledger.public_key_pem()
     except NoSignedHead as exc:
         raise LedgerUnavailable() from exc
     return PlainTextResponse(pem.decode("ascii"), media_type="application/x-pem-file")
@@ -174,15 +179,16 @@ def public_key(who: CurrentPrincipal, svc: ServicesDep) -> PlainTextResponse:
 @router.get("/proof/inclusion")
 def inclusion(
     who: CurrentPrincipal,
-    svc: ServicesDep,
+    gate: Gate,
+    ledger: LedgerDep,
     index: Annotated[int, Query(ge=0)],
     size: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     """The audit path of leaf ``index`` in the tree of ``size`` (default: the head's)."""
-    head = _head(svc)
+    head = _head(ledger)
     size = head.size if size is None else size
     try:
-        leaf, raw, proof = svc.ledger.inclusion(index, size)
+        leaf, raw, proof = ledger.inclusion(index, size)
     except (LedgerVerificationError, NodeNotFound) as exc:
         raise InvalidRequest("No such leaf or tree size.", code="invalid_proof_request") from exc
     body: dict[str, Any] = {
@@ -198,7 +204,7 @@ def inclusion(
         entry = AuditEntry.from_bytes(raw) if leaf_hash(raw) == leaf else None
     except InvalidEntry:
         entry = None
-    if entry is not None and (entry.actor.sub == who.sub or _reads_whole_log(who, svc)):
+    if entry is not None and (entry.actor.sub == who.sub or _reads_whole_log(who, gate)):
         body["entry"] = entry.to_dict()
         body["canonical"] = _b64(raw)
     return body
@@ -207,14 +213,14 @@ def inclusion(
 @router.get("/proof/consistency")
 def consistency(
     who: CurrentPrincipal,
-    svc: ServicesDep,
+    ledger: LedgerDep,
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int, Query(ge=0)],
 ) -> dict[str, Any]:
     """The proof that the tree of ``second`` leaves extends the tree of ``first``."""
-    head = _head(svc)
+    head = _head(ledger)
     try:
-        proof = svc.ledger.consistency(first, second)
+        proof = ledger.consistency(first, second)
     except (LedgerVerificationError, NodeNotFound) as exc:
         raise InvalidRequest("Bad tree sizes.", code="invalid_proof_request") from exc
     return {
@@ -228,21 +234,21 @@ def consistency(
 @router.get("/export")
 def export(
     scope: Scope,
-    svc: ServicesDep,
+    ledger: LedgerDep,
     start: Annotated[int, Query(ge=0)] = 0,
     end: Annotated[int | None, Query(ge=0)] = None,
 ) -> StreamingResponse:
     """Entries ``[start, end)`` as FHIR R4 AuditEvent (IHE BALP), NDJSON. Auditors only."""
     if not scope.everything:
         raise Forbidden("Only auditors export the ledger.", code="access_denied")
-    head = _head(svc)
+    head = _head(ledger)
     stop = head.size if end is None else min(end, head.size)
 
     def lines() -> Iterator[bytes]:
         # A page of entries at a time: the export never holds the whole log in memory.
         at = start
         while at < stop:
-            rows = svc.ledger.read_range(at, min(stop, at + 1024))
+            rows = ledger.read_range(at, min(stop, at + 1024))
             if not rows:
                 return
             for seq, raw in rows:

@@ -8,10 +8,10 @@ patient, so it stays in the encrypted groups table and never enters the audit tr
 and an alarm event in the outbox for the privacy officer. A warning log line names
 the grant and the doctor, never the patient. The holder (only) can end it early.
 
-Grants are items ``pk = "BREAKGLASS#<reg no>"``, ``sk = "GRANT#<id>"`` in the groups
-table; they are never deleted (ending one sets ``ended_at``). A grant is live while
-``now < expires_at`` and it has not been ended; the clock is injectable, and the
-access gate is fed only live grants, read with a strongly consistent query.
+Grants are stored by :class:`~app.breakglass.repository.BreakGlassRepository` and never
+deleted (ending one sets ``ended_at``). A grant is live while ``now < expires_at`` and it
+has not been ended; the clock is injectable, and the access gate is fed only live
+grants, read strongly consistent.
 """
 
 from __future__ import annotations
@@ -20,53 +20,26 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.access.engine import Action
 from app.access.entities import simple_entity, uid
 from app.access.gate import AccessGate
 from app.audit.events import AuditReceipt, TransactionalAuditTrail, patient_reference
-from app.dynamo import deserialize, serialize
+from app.breakglass.grants import BreakGlassGrant
+from app.breakglass.repository import BreakGlassRepository, GrantAlreadyEnded
 from app.errors import Conflict, NotFound
-from app.groups.repository import ConcurrentChange, GroupRepository, outbox_item
 from app.identity.principal import Principal
+from app.outbox import outbox_item
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BreakGlassGrant:
-    grant_id: str
-    reg_no: str
-    patient_id: str
-    patient_ref: str
-    started_at: datetime
-    expires_at: datetime
-    ended_at: datetime | None
-
-    def live(self, now: datetime) -> bool:
-        return self.ended_at is None and self.started_at <= now < self.expires_at
-
-
-def _grant(item: dict[str, Any]) -> BreakGlassGrant:
-    return BreakGlassGrant(
-        grant_id=str(item["grant_id"]),
-        reg_no=str(item["reg_no"]),
-        patient_id=str(item["patient_id"]),
-        patient_ref=str(item["patient_ref"]),
-        started_at=datetime.fromisoformat(str(item["started_at"])),
-        expires_at=datetime.fromisoformat(str(item["expires_at"])),
-        ended_at=datetime.fromisoformat(str(item["ended_at"])) if item.get("ended_at") else None,
-    )
 
 
 class BreakGlassService:
     def __init__(
         self,
-        repository: GroupRepository,
-        client: Any,
+        repository: BreakGlassRepository,
         gate: AccessGate,
         audit: TransactionalAuditTrail,
         hash_key: bytes,
@@ -74,7 +47,6 @@ class BreakGlassService:
         max_minutes: int = 240,
     ):
         self._repo = repository
-        self._client = client
         self._gate = gate
         self._audit = audit
         self._key = hash_key
@@ -85,13 +57,7 @@ class BreakGlassService:
         return self._clock()
 
     def grants(self, reg_no: str) -> list[BreakGlassGrant]:
-        page = self._client.query(
-            TableName=self._repo.table_name,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"BREAKGLASS#{reg_no}"}},
-            ConsistentRead=True,
-        )
-        return [_grant(deserialize(i)) for i in page["Items"]]
+        return self._repo.grants(reg_no)
 
     def live_patient_refs(self, principal: Principal) -> list[str]:
         if principal.reg_no is None:
@@ -127,17 +93,6 @@ class BreakGlassService:
                 "justification_sha256": hashlib.sha256(justification.encode()).hexdigest(),
             },
         )
-        item = {
-            "pk": f"BREAKGLASS#{grant.reg_no}",
-            "sk": f"GRANT#{grant.grant_id}",
-            "grant_id": grant.grant_id,
-            "reg_no": grant.reg_no,
-            "patient_id": patient_id,
-            "patient_ref": ref,
-            "justification": justification,
-            "started_at": now.isoformat(),
-            "expires_at": grant.expires_at.isoformat(),
-        }
         alarm = outbox_item(
             "break_glass_alarm",
             now,
@@ -149,10 +104,7 @@ class BreakGlassService:
                 "expires_at": grant.expires_at.isoformat(),
             },
         )
-        # Fresh keys (a new grant id, a new outbox key): no condition of ours can fail.
-        receipt = self._audit.transact_append(
-            allowed.event, [self._repo.put(item), self._repo.put(alarm)]
-        )
+        receipt = self._repo.start(grant, justification, alarm, self._audit, allowed.event)
         log.warning("BREAK-GLASS grant %s started by %s", grant.grant_id, grant.reg_no)
         return grant, receipt
 
@@ -173,17 +125,8 @@ class BreakGlassService:
         now = self._clock()
         if not grant.live(now):
             raise Conflict("The grant has already ended.", code="grant_not_live")
-        update = {
-            "Update": {
-                "TableName": self._repo.table_name,
-                "Key": serialize({"pk": f"BREAKGLASS#{grant.reg_no}", "sk": f"GRANT#{grant_id}"}),
-                "UpdateExpression": "SET ended_at = :now",
-                "ConditionExpression": "attribute_not_exists(ended_at)",
-                "ExpressionAttributeValues": serialize({":now": now.isoformat()}),
-            }
-        }
         try:
-            receipt = self._repo.transact([update], self._audit, allowed.event)
-        except ConcurrentChange as exc:
+            receipt = self._repo.end(grant, now, self._audit, allowed.event)
+        except GrantAlreadyEnded as exc:
             raise Conflict("The grant has already ended.", code="grant_not_live") from exc
-        return BreakGlassGrant(**{**grant.__dict__, "ended_at": now}), receipt
+        return replace(grant, ended_at=now), receipt

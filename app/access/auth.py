@@ -1,0 +1,84 @@
+"""Who is calling: the typed dependency every protected route takes.
+
+:data:`CurrentPrincipal` turns the bearer token into a :class:`~app.identity.principal.Principal`
+before the handler runs: a missing or bad token is a 401; a refused registration or
+institution a 403, audited through the access gate. An accepted doctor is kept current
+in the directory (at most one write per cache window per doctor), so summoning finds
+them. :data:`Gate` hands a route the access gate for decisions it makes itself.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.access.gate import AccessGate
+from app.errors import Forbidden, Unauthenticated
+from app.identity.directory import DoctorDirectory
+from app.identity.principal import Authenticator, Principal, PrincipalRefused, TtlCache
+from app.identity.tokens import InvalidToken
+from app.wiring import provided
+
+
+class Authentication:
+    """Bearer token in, principal out, with every refusal audited."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        gate: AccessGate,
+        directory: DoctorDirectory,
+        enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool],
+    ):
+        self.authenticator = authenticator
+        self._gate = gate
+        self._directory = directory
+        self._enrolled = enrolled
+
+    def principal(self, token: str) -> Principal:
+        """The principal ``token`` stands for.
+
+        Raises:
+            Unauthenticated: the token does not verify.
+            Forbidden: the token verifies but its holder is refused (audited).
+        """
+        try:
+            principal = self.authenticator.authenticate(token)
+        except InvalidToken as exc:
+            raise Unauthenticated() from exc
+        except PrincipalRefused as refused:
+            institution = refused.profile.institution if refused.profile else None
+            self._gate.refuse_principal(refused.token.sub, refused.reason, institution)
+            raise Forbidden(f"Access refused ({refused.reason}).", code=refused.reason) from refused
+        self.enrol(principal)
+        return principal
+
+    def enrol(self, principal: Principal) -> None:
+        """Keep the directory current; at most one write per cache window per doctor."""
+        if principal.reg_no is None:
+            return
+        key = (principal.reg_no, principal.institution, principal.specialties)
+
+        def write(k: tuple[str, str, tuple[str, ...]]) -> bool:
+            self._directory.enrol(k[0], principal.username, k[1], k[2])
+            return True
+
+        self._enrolled.get(key, write)
+
+
+_bearer = HTTPBearer(auto_error=False, description="A Cognito access token")
+
+
+def current_principal(
+    authentication: Annotated[Authentication, Depends(provided(Authentication))],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated()
+    return authentication.principal(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+Gate = Annotated[AccessGate, Depends(provided(AccessGate))]

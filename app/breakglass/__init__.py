@@ -1,0 +1,1 @@
+"""Break-glass: time-boxed emergency access to one patient's groups and records."""
