@@ -11,6 +11,7 @@ module returns can be checked against a head signed by KMS.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ class Ledger:
         self.trail = trail
         self.sequencer = sequencer
         self.thread = thread
+        # Index rows read per query when listing entries (only the round trips depend on it).
+        self.index_page_size = 100
         # Where no background thread can run between requests (AWS Lambda freezes the
         # environment after each response), heads are signed before each audited
         # response instead: see app/lambda_handler.py.
@@ -138,9 +141,16 @@ class Ledger:
             facet, value = "PATIENT", query.patient_ref
         else:
             return self._entries_by_day(query)
-        rows = self.table.query_index(facet, value, query.since_ms, query.until_ms, query.limit)
-        listed = [ListedEntry(seq, AuditEntry.from_bytes(raw), raw) for seq, raw in rows]
-        return [e for e in listed if self._matches(e.entry, query)]
+        # The index narrows by one facet; the other filters apply to what it yields, so
+        # the index is read page after page until ``limit`` entries match (stopping at
+        # ``limit`` index rows would miss matches behind non-matching ones).
+        rows = self.table.iter_index(
+            facet, value, query.since_ms, query.until_ms, page_size=self.index_page_size
+        )
+        listed = (ListedEntry(seq, AuditEntry.from_bytes(raw), raw) for seq, raw in rows)
+        return list(
+            itertools.islice((e for e in listed if self._matches(e.entry, query)), query.limit)
+        )
 
     def _entries_by_day(self, query: EntryQuery) -> list[ListedEntry]:
         from datetime import UTC, datetime, timedelta

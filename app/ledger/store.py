@@ -37,6 +37,7 @@ What this module guarantees:
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -327,11 +328,12 @@ class LedgerTable:
         ]
         self._batch_write(requests)
 
-    def query_index(
-        self, facet: str, value: str, since_ms: int, until_ms: int, limit: int
-    ) -> list[tuple[int, bytes]]:
-        """Entries indexed under ``facet``/``value`` with ``since_ms <= ts < until_ms``."""
-        out: list[tuple[int, bytes]] = []
+    def iter_index(
+        self, facet: str, value: str, since_ms: int, until_ms: int, *, page_size: int = 100
+    ) -> Iterator[tuple[int, bytes]]:
+        """Entries indexed under ``facet``/``value`` with ``since_ms <= ts < until_ms``,
+        oldest first, page after page (``page_size`` items each) for as long as the
+        caller keeps reading: a caller that filters further stops when it has enough."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -340,15 +342,22 @@ class LedgerTable:
                 ":lo": {"S": f"{since_ms:013d}#"},
                 ":hi": {"S": f"{max(since_ms, until_ms - 1):013d}#~"},
             },
-            "Limit": limit,
+            "Limit": page_size,
         }
-        while len(out) < limit:
+        while True:
             page = self.client.query(**kwargs)
-            out.extend((int(i["seq"]["N"]), bytes(i["entry"]["B"])) for i in page["Items"])
+            for i in page["Items"]:
+                yield int(i["seq"]["N"]), bytes(i["entry"]["B"])
             if "LastEvaluatedKey" not in page:
-                break
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return out[:limit]
+
+    def query_index(
+        self, facet: str, value: str, since_ms: int, until_ms: int, limit: int
+    ) -> list[tuple[int, bytes]]:
+        """The first ``limit`` entries of :meth:`iter_index`."""
+        rows = self.iter_index(facet, value, since_ms, until_ms, page_size=limit)
+        return list(itertools.islice(rows, limit))
 
     # -- batching ---------------------------------------------------------------------
 

@@ -387,6 +387,25 @@ def test_the_ledger_needs_only_the_append_only_actions_the_service_role_has(
     assert not used & {"DeleteItem", "BatchWriteItem"}
 
 
+def test_a_filtered_listing_reads_on_past_index_pages_the_filter_drops(
+    ledger_env: LedgerEnv,
+) -> None:
+    """A listing by actor and resource finds the match behind pages of the actor's other
+    entries: the actor index is read page after page until ``limit`` entries match, not
+    cut at ``limit`` index rows before the resource filter (which answered nothing)."""
+    from app.ledger.service import EntryQuery
+
+    ledger = ledger_env.ledger()
+    ledger.index_page_size = 2
+    for i in range(5):
+        ledger.trail.append(event(i))  # one actor; resources g0000 .. g0004
+    ledger.integrate()  # the index is written as entries are integrated
+    found = ledger.entries(EntryQuery(actor=SUB, resource="group:g0004", limit=1))
+    assert [(e.leaf_index, e.entry.resource.id) for e in found] == [(4, "g0004")]
+    every = ledger.entries(EntryQuery(actor=SUB, limit=10))
+    assert [e.leaf_index for e in every] == [0, 1, 2, 3, 4]  # three pages of two
+
+
 def test_stored_nodes_equal_the_in_memory_tree_for_any_batching(ledger_env: LedgerEnv) -> None:
     """Integration in uneven batches stores exactly the complete-subtree hashes an
     in-memory RFC 9162 tree holds: every node, every level."""
