@@ -184,11 +184,13 @@ def _version(item: Mapping[str, Any]) -> RecordVersion:
 
 
 class RecordRepository:
-    """Every query on the records table. ``client`` is a boto3 DynamoDB client."""
+    """Every query on the records table. ``client`` is a boto3 DynamoDB client; every
+    query reads all its pages (``page_size`` only sets how many items one page holds)."""
 
-    def __init__(self, client: Any, table_name: str):
+    def __init__(self, client: Any, table_name: str, *, page_size: int | None = None):
         self._client = client
         self.table_name = table_name
+        self._page_size = page_size
 
     # -- building blocks ----------------------------------------------------------------
 
@@ -331,7 +333,9 @@ class RecordRepository:
 
     def load(self, record_id: str) -> RecordState | None:
         """The record, every version and every share, from one strongly consistent query."""
-        items = query_partition(self._client, self.table_name, f"RECORD#{record_id}")
+        items = query_partition(
+            self._client, self.table_name, f"RECORD#{record_id}", page_size=self._page_size
+        )
         meta = next((i for i in items if i["sk"] == "META"), None)
         if meta is None:
             return None
@@ -425,11 +429,7 @@ class RecordRepository:
         return [update, marker]
 
     def raw_items(self, record_id: str) -> list[dict[str, Any]]:
-        """Every stored item of a record, as stored (tests and audits)."""
-        page = self._client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"RECORD#{record_id}"}},
-            ConsistentRead=True,
+        """Every stored item of a record, as stored (tests and audits), all pages."""
+        return query_partition(
+            self._client, self.table_name, f"RECORD#{record_id}", page_size=self._page_size
         )
-        return [deserialize(i) for i in page["Items"]]

@@ -133,13 +133,11 @@ class RecordsHarness:
 
     def committed_shards(self) -> dict[str, list[str]]:
         """Shard keys of every active committed version, by ``record_id/version``."""
-        items = self.dynamodb.scan(
-            TableName=self.settings.table_records,
+        items = self._scan(
             FilterExpression="begins_with(sk, :v) AND #s = :active",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":v": {"S": "VERSION#"}, ":active": {"S": "active"}},
-            ConsistentRead=True,
-        )["Items"]
+        )
         out = {}
         for i in items:
             upload = i["upload_id"]["S"]
@@ -166,10 +164,15 @@ class RecordsHarness:
 
     def record_ids(self) -> set[str]:
         """Record ids with a committed META item (what any reader could ever see)."""
-        items = self.dynamodb.scan(
-            TableName=self.settings.table_records,
-            FilterExpression="sk = :meta",
-            ExpressionAttributeValues={":meta": {"S": "META"}},
-            ConsistentRead=True,
-        )["Items"]
+        items = self._scan(
+            FilterExpression="sk = :meta", ExpressionAttributeValues={":meta": {"S": "META"}}
+        )
         return {i["record_id"]["S"] for i in items}
+
+    def _scan(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every matching item of the records table: all pages (a filter applies per 1 MB
+        page, so one page can miss items once the session's table outgrows it)."""
+        pages = self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.settings.table_records, ConsistentRead=True, **kwargs
+        )
+        return [item for page in pages for item in page["Items"]]

@@ -236,3 +236,18 @@ def test_persistent_throttling_is_a_bounded_503_and_stores_nothing(records: Reco
     assert r.status_code == 503 and r.json()["error"]["code"] == "storage_unavailable"
     assert state["attempts"] == 3  # max_attempts, then give up
     assert records.record_ids() == before
+
+
+def test_a_records_items_are_read_across_page_boundaries(
+    records: RecordsHarness, record: tuple[str, bytes]
+) -> None:
+    """Loading a record and listing its stored items read every page of its partition
+    (here one item per page), the same as one 1 MB page holds."""
+    from app.records.repository import RecordRepository
+
+    rid, _ = record
+    default = records.records._repo
+    one_per_page = RecordRepository(records.dynamodb, records.settings.table_records, page_size=1)
+    items = one_per_page.raw_items(rid)
+    assert len(items) >= 2 and items == default.raw_items(rid)
+    assert one_per_page.load(rid) == default.load(rid)
