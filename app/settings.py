@@ -2,9 +2,11 @@
 
 Guarantees: outside local mode (``HUB_MODE=aws``) the service refuses to start with an
 insecure or missing value (no https issuer, no Cognito pool or client, the built-in
-audit hashing key, a missing table name, a registration cache longer than five
-minutes, a token leeway over a minute). Local mode (``HUB_MODE=local``) accepts
-development defaults so ``hub local up`` and the tests need no secrets.
+audit hashing key, a missing table name, a missing record setting: shard bucket, records
+key or records table, a registration cache longer than five minutes, a token leeway over
+a minute), rather than start without part of itself. Local mode (``HUB_MODE=local``)
+accepts development defaults so ``hub local up`` and the tests need no secrets, and may
+run without record storage (the record routes then answer 503).
 
 AWS endpoints are not configured here: boto3 honours ``AWS_ENDPOINT_URL``, so the same
 code talks to AWS, moto or LocalStack.
@@ -110,6 +112,11 @@ class Settings(BaseSettings):
                 "table_register",
                 "table_groups",
                 "table_ledger",
+                # Record storage (app/records): a deployment without it would start and
+                # answer 503 on every record route instead of failing its deploy.
+                "table_records",
+                "shard_bucket",
+                "records_key_arn",
                 "cognito_user_pool_id",
                 "cognito_client_id",
                 "cognito_issuer",

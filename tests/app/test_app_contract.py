@@ -58,3 +58,14 @@ def test_unexpected_errors_are_opaque(hub: Hub) -> None:
             "message": "The service could not complete the request.",
         }
     }
+
+
+def test_record_routes_without_record_storage_answer_503(hub: Hub) -> None:
+    """Local mode may run without record storage (the session hub has none): a signed-in
+    request is a clear 503, an anonymous one still a 401."""
+    assert hub.services.records is None
+    path = "/records/" + "0" * 32
+    assert hub.client.get(path).status_code == 401
+    r = hub.client.get(path, headers=hub.headers("dr-lead"))
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "records_not_configured"

@@ -21,6 +21,8 @@ SECURE = {
     "HUB_AUDIT_HASH_KEY": "x" * 40,
     "HUB_SIGNING_KEY_ARN": "arn:aws:kms:ap-east-1:123456789012:key/ledger-signing",
     "HUB_CHECKPOINT_BUCKET": "hub-audit",
+    "HUB_SHARD_BUCKET": "hub-shards",
+    "HUB_RECORDS_KEY_ARN": "arn:aws:kms:ap-east-1:123456789012:key/records",
 }
 
 
@@ -46,6 +48,25 @@ def test_a_deployment_must_sign_and_archive_ledger_heads(
     env.delenv(missing)
     with pytest.raises(ValidationError, match=missing):
         Settings()
+
+
+@pytest.mark.parametrize(
+    "missing", ["HUB_SHARD_BUCKET", "HUB_RECORDS_KEY_ARN", "HUB_TABLE_RECORDS"]
+)
+def test_a_deployment_refuses_to_start_without_record_storage(
+    env: pytest.MonkeyPatch, missing: str
+) -> None:
+    """It used to start and answer 503 on every record route; now it names the setting."""
+    env.delenv(missing)
+    with pytest.raises(ValidationError, match=f"{missing} is required outside local mode"):
+        Settings()
+
+
+def test_local_mode_may_run_without_record_storage(env: pytest.MonkeyPatch) -> None:
+    for name in ("HUB_SHARD_BUCKET", "HUB_RECORDS_KEY_ARN", "HUB_TABLE_RECORDS"):
+        env.delenv(name)
+    env.setenv("HUB_MODE", "local")
+    assert Settings().shard_bucket == ""
 
 
 def test_jwks_on_an_emulator_follows_aws_endpoint_url(env: pytest.MonkeyPatch) -> None:

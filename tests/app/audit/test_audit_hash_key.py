@@ -88,6 +88,9 @@ AWS_ENV = {
     "HUB_ADMITTED_INSTITUTIONS": '["a"]',
     "HUB_SIGNING_KEY_ARN": "arn:aws:kms:ap-east-1:1:key/s",
     "HUB_CHECKPOINT_BUCKET": "audit",
+    "HUB_TABLE_RECORDS": "rec",
+    "HUB_SHARD_BUCKET": "shards",
+    "HUB_RECORDS_KEY_ARN": "arn:aws:kms:ap-east-1:1:key/r",
 }
 
 
