@@ -27,9 +27,11 @@ test-localstack: $(STAMP)
 	$(BIN)/python scripts/localstack_host.py -- \
 		$(BIN)/python -m pytest -q -m aws_integration --aws-backend=localstack
 
+# lint-imports: the import contract of app/ (pyproject [tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check infra app tests scripts
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,0 +1,1 @@
+"""Patient records: sealed, sharded storage; upload, download, share, versions, shred."""
