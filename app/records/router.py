@@ -35,7 +35,8 @@ from app.records.schemas import (
     VersionOut,
     VersionResult,
 )
-from app.records.service import RecordService, Upload
+from app.records.service import RecordService
+from app.records.uploads import Upload
 from app.schemas import PatientId
 from app.wiring import NotProvided, provided
 

@@ -18,11 +18,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-LAYERS = "app: domains in layers, nothing imports upward"
-DOMAIN_LAYERS = "app domains: routers over services over schemas over repositories"
-ACYCLIC = "app: no import cycles between sibling packages or modules, at any depth"
-STANDALONE = "app never imports the infrastructure program, tests, scripts or benchmarks"
-CONTRACTS = (LAYERS, DOMAIN_LAYERS, ACYCLIC, STANDALONE)
+LAYERS = "app: domains in layers, no upward import"
+DOMAIN_LAYERS = "app domains: router > service > schemas > repository"
+RECORDS_JOBS = "app.records: the service over independent jobs"
+ACYCLIC = "app: no import cycle at any depth"
+STANDALONE = "app: never imports infra, tests, scripts, benchmarks"
+CONTRACTS = (LAYERS, DOMAIN_LAYERS, RECORDS_JOBS, ACYCLIC, STANDALONE)
 
 
 def lint_copy(tmp_path: Path, breach: tuple[str, str] | None = None) -> dict[str, str]:
@@ -39,7 +40,7 @@ def lint_copy(tmp_path: Path, breach: tuple[str, str] | None = None) -> dict[str
         [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command;"
          " sys.exit(lint_imports_command())", "--no-cache"],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -67,7 +68,8 @@ def test_the_untouched_service_keeps_every_contract(tmp_path: Path) -> None:
         ),
         pytest.param(
             ("app/access/gate.py", "import app.records.service  # a lower layer reaches up"),
-            {LAYERS, ACYCLIC},
+            # records' jobs reach the gate, so through it they would reach their service
+            {LAYERS, RECORDS_JOBS, ACYCLIC},
             id="upward-import-closing-a-cycle",
         ),
         pytest.param(
@@ -89,6 +91,11 @@ def test_the_untouched_service_keeps_every_contract(tmp_path: Path) -> None:
             ("app/groups/repository.py", "import app.groups.service  # storage calls logic"),
             {DOMAIN_LAYERS, ACYCLIC},
             id="repository-imports-service",
+        ),
+        pytest.param(
+            ("app/records/idempotency.py", "import app.records.commit  # one job uses another"),
+            {RECORDS_JOBS},
+            id="records-job-imports-a-sibling-job",
         ),
         pytest.param(
             ("app/settings.py", "import infra.stage  # the service reads the Pulumi stage"),

@@ -291,10 +291,10 @@ def test_idempotency_keys_are_per_principal(records: RecordsHarness) -> None:
 def test_key_service_errors_are_not_integrity_verdicts() -> None:
     # The upload path maps KeyServiceUnavailable to 503 (retry), never to the opaque 500.
     from app.records import errors
-    from app.records.service import _upload_error
+    from app.records.commit import upload_error
 
     assert isinstance(
-        _upload_error(KeyServiceUnavailable("GenerateDataKey")), errors.StorageUnavailable
+        upload_error(KeyServiceUnavailable("GenerateDataKey")), errors.StorageUnavailable
     )
 
 
@@ -306,7 +306,7 @@ def test_two_concurrent_requests_with_one_key_store_one_record(
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.records.service import Upload
+    from app.records.uploads import Upload
 
     barrier = threading.Barrier(2, timeout=30)
     trail = FailingCalls(
