@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -54,63 +55,70 @@ def lint_copy(tmp_path: Path, breach: tuple[str, str] | None = None) -> dict[str
     return verdicts
 
 
-def test_the_untouched_service_keeps_every_contract(tmp_path: Path) -> None:
-    assert set(lint_copy(tmp_path).values()) == {"KEPT"}
+# Each case: a line appended to a module of the copy, and the contracts it must break.
+BREACHES: dict[str, tuple[tuple[str, str], set[str]]] = {
+    "audit-imports-ledger": (
+        ("app/audit/events.py", "import app.ledger.trail  # the interface needs its ledger"),
+        {LAYERS, ACYCLIC},
+    ),
+    "upward-import-closing-a-cycle": (
+        ("app/access/gate.py", "import app.records.service  # a lower layer reaches up"),
+        # records' jobs reach the gate, so through it they would reach their service
+        {LAYERS, RECORDS_JOBS, ACYCLIC},
+    ),
+    "upward-import-without-a-cycle": (
+        ("app/crypto/errors.py", "import app.ledger.errors  # no cycle, still upward"),
+        {LAYERS},
+    ),
+    "independent-siblings": (
+        ("app/breakglass/service.py", "import app.ledger.service  # siblings in a layer"),
+        {LAYERS},
+    ),
+    "module-cycle-inside-a-package": (
+        ("app/ledger/_hashing.py", "import app.ledger.merkle  # merkle imports _hashing"),
+        {ACYCLIC},
+    ),
+    "repository-imports-service": (
+        ("app/groups/repository.py", "import app.groups.service  # storage calls logic"),
+        {DOMAIN_LAYERS, ACYCLIC},
+    ),
+    "records-job-imports-a-sibling-job": (
+        ("app/records/idempotency.py", "import app.records.commit  # one job uses another"),
+        {RECORDS_JOBS},
+    ),
+    "app-imports-infra": (
+        ("app/settings.py", "import infra.stage  # the service reads the Pulumi stage"),
+        {STANDALONE},
+    ),
+    "new-module-outside-the-layering": (
+        ("app/notifications.py", "from app.errors import HubError"),
+        {LAYERS},
+    ),
+}
 
 
-@pytest.mark.parametrize(
-    ("breach", "broken"),
-    [
-        pytest.param(
-            ("app/audit/events.py", "import app.ledger.trail  # the interface needs its ledger"),
-            {LAYERS, ACYCLIC},
-            id="audit-imports-ledger",
-        ),
-        pytest.param(
-            ("app/access/gate.py", "import app.records.service  # a lower layer reaches up"),
-            # records' jobs reach the gate, so through it they would reach their service
-            {LAYERS, RECORDS_JOBS, ACYCLIC},
-            id="upward-import-closing-a-cycle",
-        ),
-        pytest.param(
-            ("app/crypto/errors.py", "import app.ledger.errors  # no cycle, still upward"),
-            {LAYERS},
-            id="upward-import-without-a-cycle",
-        ),
-        pytest.param(
-            ("app/breakglass/service.py", "import app.ledger.service  # siblings in a layer"),
-            {LAYERS},
-            id="independent-siblings",
-        ),
-        pytest.param(
-            ("app/ledger/_hashing.py", "import app.ledger.merkle  # merkle imports _hashing"),
-            {ACYCLIC},
-            id="module-cycle-inside-a-package",
-        ),
-        pytest.param(
-            ("app/groups/repository.py", "import app.groups.service  # storage calls logic"),
-            {DOMAIN_LAYERS, ACYCLIC},
-            id="repository-imports-service",
-        ),
-        pytest.param(
-            ("app/records/idempotency.py", "import app.records.commit  # one job uses another"),
-            {RECORDS_JOBS},
-            id="records-job-imports-a-sibling-job",
-        ),
-        pytest.param(
-            ("app/settings.py", "import infra.stage  # the service reads the Pulumi stage"),
-            {STANDALONE},
-            id="app-imports-infra",
-        ),
-        pytest.param(
-            ("app/notifications.py", "from app.errors import HubError"),
-            {LAYERS},
-            id="new-module-outside-the-layering",
-        ),
-    ],
-)
-def test_each_contract_breaks_on_its_breach(
-    tmp_path: Path, breach: tuple[str, str], broken: set[str]
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, dict[str, str]]:
+    """Every case's verdicts, linted side by side (each run is its own process)."""
+    cases: list[str | None] = [None, *BREACHES]
+
+    def run(case: str | None) -> dict[str, str]:
+        breach = BREACHES[case][0] if case is not None else None
+        return lint_copy(tmp_path_factory.mktemp(case or "untouched"), breach)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return dict(zip(cases, pool.map(run, cases), strict=True))
+
+
+def test_the_untouched_service_keeps_every_contract(
+    verdicts: dict[str | None, dict[str, str]],
 ) -> None:
-    verdicts = lint_copy(tmp_path, breach)
-    assert {name for name, v in verdicts.items() if v == "BROKEN"} == broken
+    assert set(verdicts[None].values()) == {"KEPT"}
+
+
+@pytest.mark.parametrize("case", BREACHES)
+def test_each_contract_breaks_on_its_breach(
+    verdicts: dict[str | None, dict[str, str]], case: str
+) -> None:
+    broken = {name for name, v in verdicts[case].items() if v == "BROKEN"}
+    assert broken == BREACHES[case][1]
