@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from app.interop import systems
@@ -124,7 +125,8 @@ def convert_fhir(source: bytes, media_type: str, *, institution: str) -> Convert
     except InvalidContent as exc:
         raise InvalidSource.with_message(source_format, "resource", exc.message) from None
     # validate_fhir has refused duplicate keys, NaN and malformed JSON: this parse succeeds.
-    document: dict[str, Any] = json.loads(source.decode("utf-8-sig"))
+    # Decimals stay Decimal so canonical JSON keeps their digits (5.80 is not 5.8 in FHIR).
+    document: dict[str, Any] = json.loads(source.decode("utf-8-sig"), parse_float=Decimal)
     if resource_type == "Bundle":
         bundle = document
     else:

@@ -202,7 +202,8 @@ def _decode(source: bytes) -> str:
     header = source[:end] if end >= 0 else source
     separator = header[3:4]
     fields = header.split(separator)
-    charset = fields[18].strip().decode("latin-1") if len(fields) > 18 else ""
+    # MSH-1 is the separator itself, so MSH-n is the n-1th piece of the split.
+    charset = fields[17].strip().decode("latin-1") if len(fields) > 17 else ""
     if "~" in charset or "^" in charset:  # MSH-18 repeats only for alternate sets
         charset = re.split(r"[~^]", charset)[0]
     codec = CHARACTER_SETS.get(charset)

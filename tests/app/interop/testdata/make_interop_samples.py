@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- the CDA templates are XML kept as written, one element per line
 """Regenerate the synthetic interop samples (inputs) and, on request, their golden outputs.
 
 Run from the repository root::
@@ -58,7 +59,7 @@ def hl7(*segments: str) -> bytes:
     return ("\r".join(segments) + "\r").encode("utf-8")
 
 
-MSH = "MSH|^~\\&|SYNTH-CMS|CLINIC-A|HUB|HUB|{ts}||{type}|{control}|P|2.5.1|||||||UNICODE UTF-8"
+MSH = "MSH|^~\\&|SYNTH-CMS|CLINIC-A|HUB|HUB|{ts}||{type}|{control}|P|2.5.1||||||UNICODE UTF-8"
 PID_A = (
     f"PID|1||{MRN_A}^^^CLINIC-A^MR~{HKID_PRINTED}^^^HKG^NNHKG||CHAN^TAI MAN^^^MR^^L||19800101|M|||"
     "FLAT 1 SYNTHETIC HOUSE^1 EXAMPLE ROAD^KOWLOON^^^HKG^H||^PRN^CP^^^^^^^^^+85290000001"
@@ -134,7 +135,10 @@ def samples() -> dict[str, tuple[str, str, bytes]]:
     out["observation_r4.fhir-in.json"] = (
         "application/fhir+json; fhirVersion=4.0",
         "hospital-b",
-        json.dumps(fhir_r4_bundle(), indent=2).encode("utf-8"),
+        # 6.40 written with its trailing zero (a float would lose it): FHIR decimals keep digits.
+        json.dumps(fhir_r4_bundle(), indent=2)
+        .replace('"__DECIMAL_6.40__"', "6.40")
+        .encode("utf-8"),
     )
     out["observation_r4b.fhir-in.json"] = (
         "application/fhir+json; fhirVersion=4.3",
@@ -332,7 +336,7 @@ def fhir_r4_bundle() -> dict[str, object]:
                     "subject": {"reference": patient},
                     "effectiveDateTime": "2026-01-09T08:00:00+08:00",
                     "valueQuantity": {
-                        "value": 6.40,
+                        "value": "__DECIMAL_6.40__",
                         "unit": "%",
                         "system": "http://unitsofmeasure.org",
                         "code": "%",
