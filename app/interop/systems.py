@@ -18,6 +18,7 @@ MCHK_REGISTRATION_SYSTEM = f"{HUB_FHIR_BASE}/sid/mchk-registration"
 PATIENT_REF_SYSTEM = f"{HUB_FHIR_BASE}/sid/patient-ref"
 INSTITUTION_SYSTEM = f"{HUB_FHIR_BASE}/sid/institution"
 SDM_REF_SYSTEM = f"{HUB_FHIR_BASE}/sid/substitute-decision-maker-ref"
+CONSENT_ID_SYSTEM = f"{HUB_FHIR_BASE}/sid/sharing-consent"
 
 # CDA: the roots (OIDs) read as HKID and as Medical Council registration. 2.25 is the
 # UUID-derived arc (ITU-T X.667), so these cannot collide with a registered OID; they
@@ -40,6 +41,7 @@ UCUM = "http://unitsofmeasure.org"
 
 SDM_BASIS_EXTENSION = f"{HUB_FHIR_BASE}/StructureDefinition/substitute-decision-basis"
 CONSENT_WITHDRAWAL_EXTENSION = f"{HUB_FHIR_BASE}/StructureDefinition/consent-withdrawal"
+CONSENT_RECORDED_BY_EXTENSION = f"{HUB_FHIR_BASE}/StructureDefinition/consent-recorded-by"
 
 # Code systems named in HL7 v2 (CWE.3, table 0396) and CDA (codeSystem OIDs) -> FHIR URIs.
 V2_CODING_SYSTEMS = {"LN": LOINC, "SCT": SNOMED, "SNM": SNOMED, "UCUM": UCUM}
