@@ -36,6 +36,9 @@ RUNTIME_REQUIREMENTS = [
     "boto3",
     "httpx",
     "fhir.resources",
+    # EMR adapters (app/interop): HL7 v2 parsing and hardened XML for CDA
+    "hl7",
+    "defusedxml",
 ]
 PLATFORM = "manylinux2014_aarch64"  # infra/components/functions.py: LAMBDA_ARCHITECTURE arm64
 PYTHON_VERSION = "3.12"  # infra/components/functions.py: LAMBDA_RUNTIME python3.12

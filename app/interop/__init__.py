@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app.content import UnsupportedContent, parse_content_type
 from app.interop import cda, fhir, hl7v2
 from app.interop.canonical import ConvertedRecord, SubjectIdentifiers
 from app.interop.errors import (
@@ -35,7 +36,6 @@ from app.interop.errors import (
     UnsupportedSource,
     UnsupportedSourceContent,
 )
-from app.records.content import UnsupportedContent, parse_content_type
 
 __all__ = [
     "ACCEPTED_MEDIA_TYPES",

@@ -3,7 +3,7 @@
 :class:`ConvertedRecord` holds
 
 - ``bundle``: the canonical form, a FHIR R4B ``Bundle`` as UTF-8 JSON bytes, already
-  validated by the project's one FHIR validator (:func:`app.records.content.validate_fhir`),
+  validated by the project's one FHIR validator (:func:`app.content.validate_fhir`),
   so the bytes a later step seals are exactly the bytes that were validated;
 - ``source`` and ``source_media_type``: the input exactly as received, for sealing
   alongside (a conversion can be re-run or audited against its source);
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from app.content import InvalidContent, validate_fhir
 from app.interop import systems
 from app.interop.errors import InvalidSource, Reason, SourceFormat
 from app.patients.hkid import CHECK_DIGIT, Hkid, InvalidHkid, parse_hkid
-from app.records.content import InvalidContent, validate_fhir
 
 CANONICAL_MEDIA_TYPE = "application/fhir+json; fhirVersion=4.3"
 

@@ -21,7 +21,7 @@ What it guarantees: a message is built only from the format's name, a *location*
 (``PID-3``, ``OBX[2]-5``, ``/ClinicalDocument/recordTarget/patientRole/id[2]/@root``,
 ``Bundle.entry[0].resource.birthDate``, ``line 3 column 7``) and never from the input;
 reasons are constants of :class:`Reason` (or, for FHIR validation, the project's own
-fixed wording from :mod:`app.records.content`). No error carries the input, a value
+fixed wording from :mod:`app.content`). No error carries the input, a value
 from it, or an inner exception (adapters raise ``from None``).
 """
 

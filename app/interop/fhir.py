@@ -12,7 +12,7 @@ with its location; the type is named only when it is one of FHIR's own resource 
 
 Canonical form: a Bundle stays the Bundle it is (its type and entries unchanged); a single
 resource is wrapped as the one entry of a ``collection`` Bundle. Validation is the
-project's one FHIR validator (:func:`app.records.content.validate_fhir`), whose messages
+project's one FHIR validator (:func:`app.content.validate_fhir`), whose messages
 name element paths only. The patient's MRN and HKID are read from the ``Patient``
 resources: an identifier typed ``MR`` (HL7 table 0203), or in the institution's MRN
 system, is the MRN; one in the hub's HKID system is the HKID (check digit validated).
@@ -25,6 +25,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from app.content import (
+    FHIR_JSON,
+    MAX_FHIR_BYTES,
+    InvalidContent,
+    UnsupportedContent,
+    parse_content_type,
+    validate_fhir,
+)
 from app.interop import systems
 from app.interop.canonical import (
     BundleBuilder,
@@ -42,14 +50,6 @@ from app.interop.errors import (
     UnsupportedSourceContent,
 )
 from app.patients.hkid import Hkid
-from app.records.content import (
-    FHIR_JSON,
-    MAX_FHIR_BYTES,
-    InvalidContent,
-    UnsupportedContent,
-    parse_content_type,
-    validate_fhir,
-)
 
 MEDIA_TYPES = (FHIR_JSON,)
 FHIR_VERSIONS = {"4.0": SourceFormat.FHIR_R4, "4.3": SourceFormat.FHIR_R4B}

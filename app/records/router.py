@@ -22,8 +22,8 @@ from starlette.requests import ClientDisconnect
 
 from app.access.auth import CurrentPrincipal
 from app.audit.schemas import Receipt
+from app.content import ALLOWED_CONTENT_TYPES
 from app.records import errors
-from app.records.content import ALLOWED_CONTENT_TYPES
 from app.records.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     RecordCategory,

@@ -14,8 +14,8 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from app.content import MAX_FHIR_BYTES, is_fhir, validate_upload
 from app.records import errors
-from app.records.content import MAX_FHIR_BYTES, is_fhir, validate_upload
 
 
 @dataclass(frozen=True)

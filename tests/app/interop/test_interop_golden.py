@@ -14,9 +14,9 @@ from decimal import Decimal
 
 import pytest
 
+from app.content import validate_fhir
 from app.interop import SourceFormat, convert
 from app.interop.canonical import CANONICAL_MEDIA_TYPE, canonical_json
-from app.records.content import validate_fhir
 from tests.app.interop.interop_testkit import TESTDATA, manifest, sample
 
 SAMPLES = [s["file"] for s in manifest()["samples"]]

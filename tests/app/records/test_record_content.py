@@ -1,4 +1,4 @@
-"""Content-type registry and FHIR validation for record uploads (app/records/content.py).
+"""Content-type registry and FHIR validation for record uploads (app/content.py).
 
 All documents are synthetic, built here; the names are invented and marked SYNTHETIC.
 """
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.records.content import (
+from app.content import (
     ALLOWED_CONTENT_TYPES,
     MAX_FHIR_BYTES,
     FhirContentTooLarge,
@@ -433,7 +433,7 @@ def test_unknown_key_is_reported_at_its_parent_even_when_it_is_an_element_name()
 
 
 def test_path_segments_that_are_not_r4b_element_names_are_dropped() -> None:
-    from app.records.content import _element_names, _element_path
+    from app.content import _element_names, _element_path
 
     names = _element_names()
     assert {"birthDate", "entry", "resource", "valueQuantity"} <= names

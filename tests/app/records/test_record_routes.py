@@ -15,8 +15,8 @@ import pytest
 from hub_testkit import PATIENT
 from records_testkit import SHARD, RecordsHarness
 
+from app.content import MAX_FHIR_BYTES
 from app.main import PUBLIC_PATHS
-from app.records.content import MAX_FHIR_BYTES
 
 PATIENT_URL = f"/patients/{PATIENT}/records"
 
