@@ -7,8 +7,9 @@ checked before any shard is decrypted, and every failure is turned into the opaq
 ``InvalidRecord``. Only ``app.crypto.envelope`` upholds them; use its ``ShardedEnvelope``.
 
 What this module guarantees: deterministic, domain-separated encodings (HKDF ``info``
-labels, shard associated data) with length prefixes, so no two distinct inputs encode to
-the same bytes, and constant-time comparison of secrets.
+labels, shard associated data, the v2 manifest's authenticated bytes) with length
+prefixes, so no two distinct inputs encode to the same bytes, and constant-time comparison
+of secrets. Every encoding carries its format label, so nothing of v1 verifies as v2.
 """
 
 from __future__ import annotations
@@ -17,20 +18,24 @@ import hashlib
 import hmac
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-FORMAT_VERSION = "hub-sealed-record/1"
+FORMAT_V1 = "hub-sealed-record/1"
+FORMAT_V2 = "hub-sealed-record/2"
 DATA_KEY_BYTES = 32
 SALT_BYTES = 32
 COMMITMENT_BYTES = 32
 MAC_BYTES = 32
 TAG_BYTES = 16
 NONCE_BYTES = 12
-# The nonce is the shard index; 2**32 shards of even 16 bytes is far beyond any record.
+# v1: the nonce is the shard index; 2**32 shards of even 16 bytes is far beyond any record.
+# v2: nonces are random, and NIST SP 800-38D caps random-nonce invocations per key at 2**32.
 MAX_SHARDS = 2**32 - 1
+# v2 lengths stay below 2**53 so that a JavaScript reader holds them exactly in a Number.
+MAX_V2_TOTAL_LENGTH = 2**53 - 1
 
 LABEL_ENCRYPTION = b"shard-encryption-key"
 LABEL_COMMITMENT = b"key-commitment"
@@ -57,22 +62,20 @@ def _length_prefixed(*parts: bytes) -> bytes:
     return b"".join(struct.pack(">I", len(p)) + p for p in parts)
 
 
-def derive_subkeys(data_key: bytes, salt: bytes, context: Mapping[str, str]) -> Subkeys:
-    """Derive the shard key, the key-commitment value and the manifest MAC key.
+def _u64(value: int) -> bytes:
+    return struct.pack(">Q", value)
 
-    HKDF-SHA256 (RFC 5869) with L = 32: one extract, then for each label a single expand
-    block ``T(1) = HMAC(PRK, info || 0x01)``; tests check it equals cryptography's HKDF.
-    The encryption context is in every ``info``, so subkeys (and the commitment) are
-    bound to the context even if a key service ignored it.
-    """
+
+def _hkdf_three(data_key: bytes, salt: bytes, info_of: Callable[[bytes], bytes]) -> Subkeys:
+    """HKDF-SHA256 (RFC 5869) with L = 32: one extract, then for each label a single
+    expand block ``T(1) = HMAC(PRK, info || 0x01)``; tests check it equals cryptography's
+    HKDF (and WebCrypto's ``deriveBits`` computes the same)."""
     if len(data_key) != DATA_KEY_BYTES or len(salt) != SALT_BYTES:
         raise ValueError("data key and salt must be 32 bytes each")
     prk = hmac.digest(salt, data_key, "sha256")
-    context_bytes = canonical_json(dict(context))
 
     def expand(label: bytes) -> bytes:
-        info = _length_prefixed(FORMAT_VERSION.encode("ascii"), label, context_bytes)
-        return hmac.digest(prk, info + b"\x01", "sha256")
+        return hmac.digest(prk, info_of(label) + b"\x01", "sha256")
 
     return Subkeys(
         encryption_key=expand(LABEL_ENCRYPTION),
@@ -81,13 +84,25 @@ def derive_subkeys(data_key: bytes, salt: bytes, context: Mapping[str, str]) -> 
     )
 
 
+# -- format 1 ------------------------------------------------------------------------------
+
+
+def derive_subkeys(data_key: bytes, salt: bytes, context: Mapping[str, str]) -> Subkeys:
+    """v1: derive the shard key, the key-commitment value and the manifest MAC key.
+
+    The encryption context is in every ``info``, so subkeys (and the commitment) are
+    bound to the context even if a key service ignored it.
+    """
+    return _hkdf_three(data_key, salt, lambda label: hkdf_info(label, context))
+
+
 def hkdf_info(label: bytes, context: Mapping[str, str]) -> bytes:
-    """The HKDF ``info`` for ``label`` (exposed so tests can cross-check the derivation)."""
-    return _length_prefixed(FORMAT_VERSION.encode("ascii"), label, canonical_json(dict(context)))
+    """v1: the HKDF ``info`` for ``label`` (exposed so tests can cross-check it)."""
+    return _length_prefixed(FORMAT_V1.encode("ascii"), label, canonical_json(dict(context)))
 
 
 def shard_nonce(index: int) -> bytes:
-    """The 96-bit nonce of shard ``index``: the index, big-endian."""
+    """v1: the 96-bit nonce of shard ``index``: the index, big-endian."""
     return index.to_bytes(NONCE_BYTES, "big")
 
 
@@ -100,12 +115,73 @@ def shard_associated_data(
     shard_size: int,
     total_length: int,
 ) -> bytes:
-    """Associated data binding a shard to its place in exactly one record version."""
+    """v1: associated data binding a shard to its place in exactly one record version."""
     return _length_prefixed(
-        FORMAT_VERSION.encode("ascii"),
+        FORMAT_V1.encode("ascii"),
         record_id.encode("utf-8"),
         struct.pack(">QQQQQ", version, index, shard_count, shard_size, total_length),
     )
+
+
+# -- format 2 ------------------------------------------------------------------------------
+
+
+def context_encoding_v2(record_id: str, patient_id: str, version: int, institution: str) -> bytes:
+    """v2: ``LP(record_id) || LP(patient_id) || u64(version) || LP(institution)``."""
+    return (
+        _length_prefixed(record_id.encode("ascii"), patient_id.encode("ascii"))
+        + _u64(version)
+        + _length_prefixed(institution.encode("ascii"))
+    )
+
+
+def hkdf_info_v2(label: bytes, context_encoding: bytes) -> bytes:
+    """v2: the HKDF ``info`` for ``label``: ``LP(format) || LP(label) || context``."""
+    return _length_prefixed(FORMAT_V2.encode("ascii"), label) + context_encoding
+
+
+def derive_subkeys_v2(data_key: bytes, salt: bytes, context_encoding: bytes) -> Subkeys:
+    """v2: the same three subkeys as v1, under v2's binary ``info`` encoding."""
+    return _hkdf_three(data_key, salt, lambda label: hkdf_info_v2(label, context_encoding))
+
+
+def shard_associated_data_v2(
+    *, context_encoding: bytes, index: int, shard_count: int, shard_size: int, total_length: int
+) -> bytes:
+    """v2: ``LP(format) || context || u64(index, count, shard_size, total_length)``."""
+    return (
+        _length_prefixed(FORMAT_V2.encode("ascii"))
+        + context_encoding
+        + struct.pack(">QQQQ", index, shard_count, shard_size, total_length)
+    )
+
+
+def manifest_authenticated_bytes_v2(
+    *,
+    context_encoding: bytes,
+    encrypted_data_key: bytes,
+    key_salt: bytes,
+    shard_size: int,
+    total_length: int,
+    seals: Sequence[tuple[bytes, bytes]],
+    commitment: bytes,
+) -> bytes:
+    """v2: what the manifest MAC covers (see ``ShardedEnvelope``): every field but the MAC,
+    with each shard's nonce and tag in index order."""
+    return b"".join(
+        [
+            _length_prefixed(FORMAT_V2.encode("ascii")),
+            context_encoding,
+            _length_prefixed(encrypted_data_key),
+            key_salt,
+            struct.pack(">QQQ", shard_size, total_length, len(seals)),
+            *(nonce + tag for nonce, tag in seals),
+            commitment,
+        ]
+    )
+
+
+# -- both ----------------------------------------------------------------------------------
 
 
 def new_shard_cipher(encryption_key: bytes) -> AESGCM:
@@ -113,17 +189,20 @@ def new_shard_cipher(encryption_key: bytes) -> AESGCM:
 
 
 def seal_shard(
-    cipher: AESGCM, index: int, plaintext: bytes | memoryview, associated_data: bytes
+    cipher: AESGCM, nonce: bytes, plaintext: bytes | memoryview, associated_data: bytes
 ) -> bytes:
-    return cipher.encrypt(shard_nonce(index), plaintext, associated_data)
+    """AES-256-GCM: ciphertext || 16-byte tag. ``nonce`` must never repeat under the key."""
+    return cipher.encrypt(nonce, plaintext, associated_data)
 
 
-def open_shard(cipher: AESGCM, index: int, ciphertext: bytes, associated_data: bytes) -> bytes:
+def open_shard(
+    cipher: AESGCM, nonce: bytes, ciphertext: bytes | memoryview, associated_data: bytes
+) -> bytes:
     """Decrypt one shard; raises ``cryptography.exceptions.InvalidTag`` on any mismatch.
 
     AES-GCM checks the tag before returning, so no byte of a forged shard is released.
     """
-    return cipher.decrypt(shard_nonce(index), ciphertext, associated_data)
+    return cipher.decrypt(nonce, ciphertext, associated_data)
 
 
 def sha256(data: bytes) -> bytes:

@@ -3,14 +3,17 @@
 A record version is sealed under a fresh KMS data key bound to its encryption context
 (record id, patient id, version, institution), split into fixed-size shards sealed with
 AES-256-GCM, and described by a manifest that commits to the key and is MAC-protected.
-The format is specified in the docstring of :class:`ShardedEnvelope`.
+New records are sealed in format 2, specified byte by byte in the docstring of
+:class:`ShardedEnvelope`; format 1 records (``ManifestV1``) still open.
 
 Guarantees:
 - Callers never handle nonces or subkeys; a data key seals exactly one record version.
 - Opening checks, before fetching or decrypting any shard: the manifest's schema, that it
   is for the expected record context, the data-key unwrap under that context, the key
   commitment (constant time) and the manifest MAC. Each shard is then checked against
-  its manifest length and its AES-GCM tag before any of its bytes is released.
+  its manifest size (and, in v2, its committed tag) and its AES-GCM tag before any of its
+  bytes is released. Record length, shard count, sizes and order come only from the
+  authenticated manifest.
 - Every integrity or decryption failure is the one opaque ``InvalidRecord``.
 - Seal and open stream: peak memory is about (2 x parallelism + 1) x shard size,
   independent of the record's length.
@@ -19,12 +22,11 @@ Guarantees:
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
-import json
 import os
-import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -32,22 +34,28 @@ from typing import Any, BinaryIO
 from cryptography.exceptions import InvalidTag
 
 from app.crypto import _primitives as prim
+from app.crypto.context import MAX_RECORD_VERSION, RecordContext, is_int
 from app.crypto.errors import InvalidRecord, LengthMismatch, SealNotFinished
 from app.crypto.kms import DataKeyProvider
+from app.crypto.manifest import (
+    FORMAT_V1,
+    FORMAT_V2,
+    MAX_ENCRYPTED_DATA_KEY_BYTES,
+    MAX_SHARD_SIZE,
+    MIN_SHARD_SIZE,
+    Manifest,
+    ManifestV1,
+    ManifestV2,
+    ShardEntry,
+    ShardSeal,
+    plaintext_size,
+    shard_count_for,
+)
 
 DEFAULT_SHARD_SIZE = 1 << 20
-MIN_SHARD_SIZE = 16
-MAX_SHARD_SIZE = 64 << 20
 MAX_PARALLELISM = 32
-# KMS caps a CiphertextBlob at 6144 bytes.
-MAX_ENCRYPTED_DATA_KEY_BYTES = 6144
-MAX_RECORD_VERSION = 2**31 - 1
-FORMAT_VERSION = prim.FORMAT_VERSION
-
-# Identifiers travel in the KMS encryption context (logged by CloudTrail) and in object
-# metadata, so they are opaque tokens: never names or other patient content.
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+FORMAT_VERSION = FORMAT_V2
+"""The format new seals use."""
 
 ShardFetcher = Callable[[int], "bytes | None"]
 """Returns shard ``index``'s ciphertext, or ``None`` when the shard does not exist.
@@ -60,57 +68,6 @@ it is called from several threads at once (a boto3 client is safe to share).
 Source = bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class RecordContext:
-    """What a data key is bound to: the KMS encryption context of one record version.
-
-    Raises:
-        ValueError: an identifier is not an opaque token (``[A-Za-z0-9][A-Za-z0-9._:-]``,
-            at most 128 characters) or the version is not an integer in 1..2**31-1.
-    """
-
-    record_id: str
-    patient_id: str
-    version: int
-    institution: str
-
-    def __post_init__(self) -> None:
-        for name in ("record_id", "patient_id", "institution"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-                raise ValueError(f"{name} must be an opaque identifier token")
-        if not _is_int(self.version) or not 1 <= self.version <= MAX_RECORD_VERSION:
-            raise ValueError("version must be an integer between 1 and 2**31-1")
-
-    def encryption_context(self) -> dict[str, str]:
-        """The KMS encryption context: exactly the keys the records key policy requires."""
-        return {
-            "record_id": self.record_id,
-            "patient_id": self.patient_id,
-            "version": str(self.version),
-            "institution": self.institution,
-        }
-
-    @classmethod
-    def from_encryption_context(cls, context: Mapping[str, Any]) -> RecordContext:
-        """Parse a stored encryption context; raises ``ValueError`` unless exact."""
-        if set(context) != {"record_id", "patient_id", "version", "institution"}:
-            raise ValueError("encryption context must have exactly the record keys")
-        version = context["version"]
-        if not isinstance(version, str) or not re.fullmatch(r"[1-9][0-9]{0,9}", version):
-            raise ValueError("version must be a decimal string")
-        return cls(
-            record_id=context["record_id"],
-            patient_id=context["patient_id"],
-            version=int(version),
-            institution=context["institution"],
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class SealedShard:
     """One sealed shard, to be stored under an opaque object key."""
@@ -119,276 +76,121 @@ class SealedShard:
     ciphertext: bytes
 
 
-@dataclass(frozen=True)
-class ShardEntry:
-    """A shard's entry in the manifest: ciphertext length and SHA-256 of the ciphertext."""
-
-    size: int
-    sha256: bytes
-
-
-def shard_count_for(total_length: int, shard_size: int) -> int:
-    """Number of shards of a record; an empty record still has one (empty) shard."""
-    return max(1, -(-total_length // shard_size))
+def repr_digest_sha256(sha256: bytes) -> str:
+    """An RFC 9530 ``Repr-Digest`` field value for a SHA-256 digest: ``sha-256=:<b64>:``."""
+    if len(sha256) != 32:
+        raise ValueError("a SHA-256 digest is 32 bytes")
+    return f"sha-256=:{base64.b64encode(sha256).decode('ascii')}:"
 
 
-def _plaintext_size(index: int, total_length: int, shard_size: int, shard_count: int) -> int:
-    if index < shard_count - 1:
-        return shard_size
-    return total_length - shard_size * (shard_count - 1)
+@dataclass(frozen=True, repr=False)
+class OpenedRecord:
+    """A whole record version, every shard verified, with the SHA-256 of its plaintext.
 
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError("expected base64 text")
-    decoded = base64.b64decode(value, validate=True)
-    if _b64(decoded) != value:
-        raise ValueError("non-canonical base64")
-    return decoded
-
-
-def _manifest_body(
-    *,
-    context: RecordContext,
-    encrypted_data_key: bytes,
-    key_salt: bytes,
-    shard_size: int,
-    total_length: int,
-    shards: tuple[ShardEntry, ...],
-    commitment: bytes,
-) -> dict[str, Any]:
-    """The JSON object of every manifest field except ``mac`` (what the MAC covers)."""
-    return {
-        "format": FORMAT_VERSION,
-        "encryption_context": context.encryption_context(),
-        "encrypted_data_key": _b64(encrypted_data_key),
-        "key_salt": _b64(key_salt),
-        "shard_size": shard_size,
-        "total_length": total_length,
-        "shards": [{"size": s.size, "sha256": s.sha256.hex()} for s in shards],
-        "commitment": _b64(commitment),
-    }
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The public description of one sealed record version (see ``ShardedEnvelope``).
-
-    Construction validates structure (sizes consistent with ``shard_size`` and
-    ``total_length``, field lengths) and raises the opaque ``InvalidRecord`` otherwise;
-    authenticity (commitment and MAC) is only established by ``ShardedEnvelope.open``.
+    ``repr`` shows neither content nor digest (both are patient data for logs).
     """
 
-    context: RecordContext
-    encrypted_data_key: bytes
-    key_salt: bytes
-    shard_size: int
-    total_length: int
-    shards: tuple[ShardEntry, ...]
-    commitment: bytes
-    mac: bytes
-
-    _FIELDS = frozenset(
-        {
-            "format",
-            "encryption_context",
-            "encrypted_data_key",
-            "key_salt",
-            "shard_size",
-            "total_length",
-            "shards",
-            "commitment",
-            "mac",
-        }
-    )
-
-    def __post_init__(self) -> None:
-        if not self._is_well_formed():
-            raise InvalidRecord() from None
-
-    def _is_well_formed(self) -> bool:
-        if not isinstance(self.context, RecordContext):
-            return False
-        byte_fields = (self.encrypted_data_key, self.key_salt, self.commitment, self.mac)
-        if not all(isinstance(b, bytes) for b in byte_fields):
-            return False
-        if not (
-            0 < len(self.encrypted_data_key) <= MAX_ENCRYPTED_DATA_KEY_BYTES
-            and len(self.key_salt) == prim.SALT_BYTES
-            and len(self.commitment) == prim.COMMITMENT_BYTES
-            and len(self.mac) == prim.MAC_BYTES
-        ):
-            return False
-        if not (_is_int(self.shard_size) and MIN_SHARD_SIZE <= self.shard_size <= MAX_SHARD_SIZE):
-            return False
-        if not (_is_int(self.total_length) and 0 <= self.total_length < 2**63):
-            return False
-        count = shard_count_for(self.total_length, self.shard_size)
-        if not isinstance(self.shards, tuple) or len(self.shards) != count:
-            return False
-        if count > prim.MAX_SHARDS:
-            return False
-        for index, entry in enumerate(self.shards):
-            if not isinstance(entry, ShardEntry) or not isinstance(entry.sha256, bytes):
-                return False
-            expected = _plaintext_size(index, self.total_length, self.shard_size, count)
-            if entry.size != expected + prim.TAG_BYTES or len(entry.sha256) != 32:
-                return False
-        return True
+    plaintext: bytes
+    sha256: bytes
 
     @property
-    def shard_count(self) -> int:
-        return len(self.shards)
-
-    def shard_matches(self, index: int, ciphertext: bytes) -> bool:
-        """Keyless check of a stored shard against this manifest's size and SHA-256.
-
-        For storage integrity checks (S3 ``ChecksumSHA256``, audits, sweeps) that hold no
-        key; opening authenticates shards by their AES-GCM tag instead.
-        """
-        if not 0 <= index < len(self.shards):
-            return False
-        entry = self.shards[index]
-        return len(ciphertext) == entry.size and prim.equal_secret(
-            prim.sha256(ciphertext), entry.sha256
-        )
-
-    def _body(self) -> dict[str, Any]:
-        return _manifest_body(
-            context=self.context,
-            encrypted_data_key=self.encrypted_data_key,
-            key_salt=self.key_salt,
-            shard_size=self.shard_size,
-            total_length=self.total_length,
-            shards=self.shards,
-            commitment=self.commitment,
-        )
-
-    def authenticated_bytes(self) -> bytes:
-        """The canonical bytes the manifest MAC covers: every field except ``mac``."""
-        return prim.canonical_json(self._body())
-
-    def to_bytes(self) -> bytes:
-        """Canonical JSON (sorted keys, no whitespace, ASCII): the stored form."""
-        return prim.canonical_json({**self._body(), "mac": _b64(self.mac)})
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Manifest:
-        """Parse the stored form strictly; raises ``InvalidRecord`` on any deviation.
-
-        Rejected: invalid UTF-8/JSON, duplicate keys, unknown or missing fields, wrong
-        types, non-canonical encodings (the bytes must equal the canonical re-encoding),
-        an unknown format version, and sizes inconsistent with the shard layout.
-        """
-        try:
-            return cls._parse(data)
-        except InvalidRecord:
-            raise
-        except Exception:
-            raise InvalidRecord() from None
-
-    @classmethod
-    def _parse(cls, data: bytes) -> Manifest:
-        if not isinstance(data, bytes):
-            raise TypeError("manifest must be bytes")
-
-        def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-            obj = dict(pairs)
-            if len(obj) != len(pairs):
-                raise ValueError("duplicate key")
-            return obj
-
-        obj = json.loads(data.decode("ascii"), object_pairs_hook=unique_keys)
-        if not isinstance(obj, dict) or set(obj) != cls._FIELDS:
-            raise ValueError("wrong fields")
-        if obj["format"] != FORMAT_VERSION:
-            raise ValueError("unknown format")
-        context = obj["encryption_context"]
-        if not isinstance(context, dict):
-            raise ValueError("bad context")
-        shards_raw = obj["shards"]
-        if not isinstance(shards_raw, list):
-            raise ValueError("bad shards")
-        shards: list[ShardEntry] = []
-        for entry in shards_raw:
-            if not isinstance(entry, dict) or set(entry) != {"size", "sha256"}:
-                raise ValueError("bad shard entry")
-            size, digest = entry["size"], entry["sha256"]
-            if not (_is_int(size) and isinstance(digest, str) and _SHA256_HEX.fullmatch(digest)):
-                raise ValueError("bad shard entry")
-            shards.append(ShardEntry(size=size, sha256=bytes.fromhex(digest)))
-        manifest = cls(
-            context=RecordContext.from_encryption_context(context),
-            encrypted_data_key=_unb64(obj["encrypted_data_key"]),
-            key_salt=_unb64(obj["key_salt"]),
-            shard_size=obj["shard_size"],
-            total_length=obj["total_length"],
-            shards=tuple(shards),
-            commitment=_unb64(obj["commitment"]),
-            mac=_unb64(obj["mac"]),
-        )
-        if manifest.to_bytes() != data:
-            raise ValueError("non-canonical encoding")
-        return manifest
+    def repr_digest(self) -> str:
+        """The ``Repr-Digest`` header value of the plaintext (RFC 9530, ``sha-256``)."""
+        return repr_digest_sha256(self.sha256)
 
 
 class ShardedEnvelope:
-    """Seals and opens record versions in format ``hub-sealed-record/1``.
+    """Seals record versions in format ``hub-sealed-record/2``; opens formats 1 and 2.
 
-    Key schedule (per record version):
-      1. ``provider.generate_data_key(ctx)`` returns a fresh 32-byte data key ``K`` and
-         its wrapped form; ``ctx`` is ``RecordContext.encryption_context()``:
-         ``{record_id, patient_id, version, institution}`` (all strings).
-      2. ``salt`` = 32 random bytes (so subkeys differ even if a key service ever
-         repeated a data key).
-      3. HKDF-SHA256(ikm=K, salt=salt, L=32) with ``info`` = length-prefixed
-         (``"hub-sealed-record/1"``, label, canonical-JSON(ctx)) for three labels:
-         ``shard-encryption-key`` -> ``Ke``; ``key-commitment`` -> the commitment value
-         ``C`` (stored); ``manifest-mac-key`` -> ``Km``.
+    Notation: ``||`` concatenates bytes; ``u64(x)`` is ``x`` as 8 bytes big-endian;
+    ``LP(b)`` is ``len(b)`` as 4 bytes big-endian followed by ``b``; ``F`` is the 19 ASCII
+    bytes ``hub-sealed-record/2``. Identifiers are ASCII tokens (``RecordContext``). The
+    only primitives are AES-256-GCM (96-bit nonce, 128-bit tag), HKDF-SHA256 and
+    HMAC-SHA256, all three in WebCrypto.
 
-    "Length-prefixed (a, b, ...)" below means each part preceded by its length as a
-    4-byte big-endian integer, so distinct inputs never encode alike.
+    Context: ``ctx`` is the KMS encryption context ``{record_id, patient_id, version
+    (decimal string), institution}``; its encoding is
+    ``CTX = LP(record_id) || LP(patient_id) || u64(version) || LP(institution)``.
 
-    Shards: the plaintext of ``total_length`` bytes is cut into ``n`` =
-    max(1, ceil(total_length / shard_size)) shards, every one ``shard_size`` bytes except
-    the last (an empty record has one empty shard). Shard ``i`` is
-    ``AES-256-GCM(Ke, nonce = i as 12-byte big-endian, plaintext, aad)`` (ciphertext ||
-    16-byte tag), with ``aad`` = length-prefixed (``"hub-sealed-record/1"``,
-    UTF-8 record_id, big-endian uint64 x5: version, i, n, shard_size, total_length).
-    A nonce repeats only across records, never under one key: ``Ke`` seals one version.
+    Key schedule (one per record version):
+      1. KMS ``GenerateDataKey`` under ``ctx`` gives a 32-byte data key ``K`` and its
+         wrapped form ``EDK`` (opaque, at most 6144 bytes).
+      2. ``salt`` = 32 random bytes.
+      3. For each label: ``HKDF-SHA256(ikm = K, salt = salt, info = LP(F) || LP(label) ||
+         CTX, L = 32)``; label ``shard-encryption-key`` gives ``Ke``, ``key-commitment``
+         gives the commitment ``C`` (stored), ``manifest-mac-key`` gives ``Km``.
 
-    Manifest: canonical JSON (sorted keys, no whitespace, ASCII) of exactly::
+    Layout: ``T`` = total length (0..2**53-1, so a JavaScript Number holds it exactly),
+    ``S`` = shard size (16 B..64 MiB), ``n`` = max(1, ceil(T / S)). Plaintext shard
+    ``P_i`` is bytes ``[i*S, min((i+1)*S, T))``: ``S`` bytes except the last; an empty
+    record has one empty shard.
 
-        {"format": "hub-sealed-record/1",
-         "encryption_context": {record_id, patient_id, version, institution},
-         "encrypted_data_key": base64, "key_salt": base64 (32 bytes),
-         "shard_size": int, "total_length": int,
-         "shards": [{"size": ciphertext bytes, "sha256": lowercase hex of ciphertext}],
-         "commitment": base64(C), "mac": base64(HMAC-SHA256(Km, every other field's
-         canonical JSON))}
+    Shard ``i`` (each sealable on its own, in any order, in parallel; the sealer needs
+    only ``Ke``, ``ctx``, ``i``, ``n``, ``S`` and ``T``):
+      ``N_i`` = 12 fresh random bytes (not derived from ``i``, so a resumed upload that
+      seals a shard again can never repeat a nonce under ``Ke``);
+      ``AAD_i = LP(F) || CTX || u64(i) || u64(n) || u64(S) || u64(T)``;
+      ``O_i = AES-256-GCM-Encrypt(Ke, N_i, P_i, AAD_i)`` = ciphertext (``|P_i|`` bytes)
+      || ``tag_i`` (16 bytes), exactly WebCrypto's output. ``O_i`` is the stored shard
+      object, ``|P_i| + 16`` bytes; its nonce lives in the manifest.
 
-    Open order (each failure -> ``InvalidRecord``, nothing fetched or decrypted before
-    the manifest steps pass): strict parse; manifest context == the expected context;
-    unwrap ``K`` with the context; derive subkeys; compare ``C`` in constant time (key
-    commitment, before any decryption, as the AWS Encryption SDK's committing suites
-    do); verify the MAC in constant time; then per shard in index order: fetch, check
-    length against the manifest, AES-GCM decrypt (tag checked before any byte is
-    returned), release. The manifest's SHA-256 digests let storage verify shards without
-    a key (``Manifest.shard_matches``, S3 ``ChecksumSHA256``); opening relies on the tag.
+    Manifest (computable once every shard's ``(N_i, tag_i)`` is known, from those alone):
+      ``AMB = LP(F) || CTX || LP(EDK) || salt || u64(S) || u64(T) || u64(n) ||
+      N_0 || tag_0 || ... || N_(n-1) || tag_(n-1) || C`` (``n`` x 28 bytes of seals) and
+      ``mac = HMAC-SHA256(Km, AMB)``. The stored form is canonical JSON (keys sorted, no
+      whitespace, ASCII; base64 is RFC 4648 standard with padding) of exactly::
+
+        {"commitment": b64(C), "encrypted_data_key": b64(EDK),
+         "encryption_context": {"institution", "patient_id", "record_id", "version"},
+         "format": "hub-sealed-record/2", "key_salt": b64(salt), "mac": b64(mac),
+         "shard_size": S, "shards": [{"nonce": b64(N_i), "tag": b64(tag_i)}, ...],
+         "total_length": T}
+
+      Readers dispatch on ``format``; ``hub-sealed-record/1`` is ``ManifestV1``.
+
+    Open (each failure is the one opaque ``InvalidRecord``; nothing is fetched or
+    decrypted before steps 1-5 pass):
+      1. strict parse: exact fields and types, canonical JSON and base64, one shard entry
+         per shard of the layout ``(S, T)``;
+      2. the manifest's ``ctx`` equals the one the caller expects (from its own state);
+      3. unwrap ``K`` under ``ctx`` (KMS refuses any other context); derive the subkeys;
+      4. ``C`` matches, in constant time (key commitment: the manifest fixes one key);
+      5. ``mac`` matches ``AMB``, in constant time: ``T``, ``S``, ``n``, the order and every
+         ``N_i`` and ``tag_i`` are now authentic;
+      6. per shard in index order: fetch ``O_i``; ``|O_i| = |P_i| + 16`` from ``(S, T,
+         i)``; its last 16 bytes equal ``tag_i``; AES-GCM decrypt with ``N_i`` and
+         ``AAD_i`` (tag checked before any byte is returned); release ``P_i``;
+      7. after shard ``n-1``: the released bytes number exactly ``T``.
+    Lengths, count and order come only from the authenticated manifest, never from a
+    length stored elsewhere (a table column, ``Content-Length``, object sizes). A
+    truncated, extended or reordered shard list fails at step 1, 5 or 6, and never
+    yields a shorter record that looks complete.
+
+    What the tags do not do: the manifest commits to each shard through its GCM tag,
+    which authenticates the content against anyone without ``K``. GHASH is not collision
+    resistant for whoever knows ``K`` (the sealer, and every reader the service hands the
+    key to): such a party can make a different shard with the same tag. Format 1's
+    per-shard SHA-256 resisted that, at about 6x the cost of sealing; v2 relies instead
+    on reads pinning each shard's S3 version id in the records table (substitution needs
+    write access to the table and the bucket as well as the key). See docs/records.md.
+
+    Not in the format, by decision (docs/records.md "Sealed-record format v2"): transport
+    checksums (S3 checks CRC64NVME per shard object) and a plaintext digest (the opener
+    computes ``Repr-Digest``; ``open_verified``).
 
     Args:
         provider: where data keys come from (KMS, or in-memory for tests).
         shard_size: plaintext bytes per shard when sealing (opening uses the manifest's).
         parallelism: worker threads for seal/open; 1 runs inline. At most
             ``2 x parallelism`` shards are in flight.
-        random_bytes: the salt source (injectable for tests).
+        random_bytes: the source of salts and nonces (injectable for test vectors). A
+            seal draws the 32-byte salt, then (v2) one 12-byte nonce per shard in index
+            order, all from the calling thread.
+        format_version: 2 (default). 1 seals the legacy format, kept only so tests and
+            benchmarks can compare the two; production code never passes it.
 
     Raises:
-        ValueError: on an invalid ``shard_size`` or ``parallelism``.
+        ValueError: on an invalid ``shard_size``, ``parallelism`` or ``format_version``.
     """
 
     def __init__(
@@ -398,13 +200,16 @@ class ShardedEnvelope:
         shard_size: int = DEFAULT_SHARD_SIZE,
         parallelism: int = 1,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        format_version: int = 2,
     ) -> None:
-        if not _is_int(shard_size) or not MIN_SHARD_SIZE <= shard_size <= MAX_SHARD_SIZE:
+        if not is_int(shard_size) or not MIN_SHARD_SIZE <= shard_size <= MAX_SHARD_SIZE:
             raise ValueError(
                 f"shard_size must be an integer in {MIN_SHARD_SIZE}..{MAX_SHARD_SIZE} bytes"
             )
-        if not _is_int(parallelism) or not 1 <= parallelism <= MAX_PARALLELISM:
+        if not is_int(parallelism) or not 1 <= parallelism <= MAX_PARALLELISM:
             raise ValueError(f"parallelism must be an integer in 1..{MAX_PARALLELISM}")
+        if format_version not in (1, 2) or not is_int(format_version):
+            raise ValueError("format_version must be 1 or 2")
         if not (
             callable(getattr(provider, "generate_data_key", None))
             and callable(getattr(provider, "decrypt_data_key", None))
@@ -414,10 +219,15 @@ class ShardedEnvelope:
         self._shard_size = shard_size
         self._parallelism = parallelism
         self._random_bytes = random_bytes
+        self._format_version = format_version
 
     @property
     def shard_size(self) -> int:
         return self._shard_size
+
+    @property
+    def format_version(self) -> int:
+        return self._format_version
 
     def seal(self, context: RecordContext, source: Source, length: int) -> SealingStream:
         """Start sealing ``length`` bytes from ``source`` as the record version ``context``.
@@ -433,23 +243,25 @@ class ShardedEnvelope:
         """
         if not isinstance(context, RecordContext):
             raise TypeError("context must be a RecordContext")
-        if not _is_int(length) or length < 0 or length >= 2**63:
-            raise ValueError("length must be a non-negative integer")
+        limit = prim.MAX_V2_TOTAL_LENGTH if self._format_version == 2 else 2**63 - 1
+        if not is_int(length) or not 0 <= length <= limit:
+            raise ValueError(f"length must be an integer in 0..{limit}")
         if shard_count_for(length, self._shard_size) > prim.MAX_SHARDS:
             raise ValueError("record too large for the shard size")
         encryption_context = context.encryption_context()
         data_key, encrypted_key = self._provider.generate_data_key(encryption_context)
         salt = self._random_bytes(prim.SALT_BYTES)
-        subkeys = prim.derive_subkeys(bytes(data_key), salt, encryption_context)
         return SealingStream(
             context=context,
             encrypted_data_key=bytes(encrypted_key),
             salt=salt,
-            subkeys=subkeys,
+            subkeys=_derive(self._format_version, bytes(data_key), salt, context),
             shard_size=self._shard_size,
             length=length,
             source=source,
             parallelism=self._parallelism,
+            format_version=self._format_version,
+            random_bytes=self._random_bytes,
         )
 
     def seal_all(self, context: RecordContext, data: bytes) -> tuple[Manifest, list[bytes]]:
@@ -463,17 +275,20 @@ class ShardedEnvelope:
         manifest: Manifest | bytes,
         fetch_shard: ShardFetcher,
         context: RecordContext,
-    ) -> Iterator[bytes]:
-        """Verify the manifest now, then return an iterator of verified plaintext chunks.
+    ) -> OpeningStream:
+        """Verify the manifest now, then return a stream of verified plaintext chunks.
 
         Everything checkable without shards (schema, context, key unwrap, commitment,
         MAC) is checked before this returns, so a bad manifest raises here and no shard
-        is fetched. The iterator then yields each shard's plaintext only after that shard
-        is verified, and raises ``InvalidRecord`` at the first bad or missing shard.
+        is fetched. The stream then yields each shard's plaintext only after that shard
+        is verified, and raises ``InvalidRecord`` at the first bad or missing shard. Its
+        ``total_length`` is the record's length from the authenticated manifest: the one
+        to announce (``Content-Length``), never a length stored elsewhere.
 
         Callers must not act on streamed plaintext (store it, show it as complete, hand
-        it on as a record) until the iterator finishes without error: a later shard can
-        still fail. Use ``open_all`` to get bytes only when every shard has verified.
+        it on as a record) until the stream finishes without error: a later shard can
+        still fail. ``open_all`` and ``open_verified`` return only once every shard has
+        verified.
 
         Raises:
             InvalidRecord: any integrity or decryption failure (opaque).
@@ -481,14 +296,18 @@ class ShardedEnvelope:
         """
         if isinstance(manifest, bytes):
             manifest = Manifest.from_bytes(manifest)
-        if not isinstance(manifest, Manifest) or not isinstance(context, RecordContext):
+        if not isinstance(manifest, ManifestV1 | ManifestV2) or not isinstance(
+            context, RecordContext
+        ):
             raise TypeError("open takes a Manifest (or its bytes) and a RecordContext")
         if manifest.context != context:
             raise InvalidRecord() from None
-        encryption_context = context.encryption_context()
-        data_key = self._provider.decrypt_data_key(manifest.encrypted_data_key, encryption_context)
+        version = 2 if isinstance(manifest, ManifestV2) else 1
+        data_key = self._provider.decrypt_data_key(
+            manifest.encrypted_data_key, context.encryption_context()
+        )
         try:
-            subkeys = prim.derive_subkeys(bytes(data_key), manifest.key_salt, encryption_context)
+            subkeys = _derive(version, bytes(data_key), manifest.key_salt, context)
         except ValueError:
             raise InvalidRecord() from None
         if not prim.equal_secret(subkeys.commitment, manifest.commitment):
@@ -496,7 +315,9 @@ class ShardedEnvelope:
         expected_mac = prim.manifest_mac(subkeys.mac_key, manifest.authenticated_bytes())
         if not prim.equal_secret(expected_mac, manifest.mac):
             raise InvalidRecord() from None
-        return _open_shards(manifest, subkeys, fetch_shard, self._parallelism)
+        return OpeningStream(
+            manifest, _open_shards(manifest, subkeys, fetch_shard, self._parallelism)
+        )
 
     def open_all(
         self,
@@ -506,6 +327,68 @@ class ShardedEnvelope:
     ) -> bytes:
         """Open a whole record into memory; returns only once every shard has verified."""
         return b"".join(list(self.open(manifest, fetch_shard, context)))
+
+    def open_verified(
+        self,
+        manifest: Manifest | bytes,
+        fetch_shard: ShardFetcher,
+        context: RecordContext,
+    ) -> OpenedRecord:
+        """Open a whole record into memory with the SHA-256 of its plaintext.
+
+        For responses that carry a ``Repr-Digest`` (records served by the service within
+        the API caps): the digest costs one SHA-256 pass over the plaintext, which the
+        format itself no longer pays (see the class docstring).
+        """
+        digest = hashlib.sha256()
+        parts: list[bytes] = []
+        for chunk in self.open(manifest, fetch_shard, context):
+            digest.update(chunk)
+            parts.append(chunk)
+        return OpenedRecord(plaintext=b"".join(parts), sha256=digest.digest())
+
+
+def _derive(version: int, data_key: bytes, salt: bytes, context: RecordContext) -> prim.Subkeys:
+    if version == 2:
+        return prim.derive_subkeys_v2(data_key, salt, _context_encoding(context))
+    return prim.derive_subkeys(data_key, salt, context.encryption_context())
+
+
+def _context_encoding(context: RecordContext) -> bytes:
+    return prim.context_encoding_v2(
+        context.record_id, context.patient_id, context.version, context.institution
+    )
+
+
+class OpeningStream(Iterator[bytes]):
+    """The verified plaintext chunks of one record version, one per shard, in order.
+
+    Returned by ``ShardedEnvelope.open`` once the manifest has been authenticated.
+    ``manifest`` and ``total_length`` are authentic; the chunks are not a record until
+    the stream ends without ``InvalidRecord``. ``close()`` abandons it (cancels fetches).
+    """
+
+    def __init__(self, manifest: ManifestV1 | ManifestV2, chunks: Generator[bytes, None, None]):
+        self._manifest = manifest
+        self._chunks = chunks
+
+    @property
+    def manifest(self) -> ManifestV1 | ManifestV2:
+        return self._manifest
+
+    @property
+    def total_length(self) -> int:
+        """The record's plaintext length, from the authenticated manifest."""
+        return self._manifest.total_length
+
+    def __iter__(self) -> OpeningStream:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._chunks.close()
 
 
 class SealingStream:
@@ -527,6 +410,8 @@ class SealingStream:
         length: int,
         source: Source,
         parallelism: int,
+        format_version: int,
+        random_bytes: Callable[[int], bytes],
     ) -> None:
         self._context = context
         self._encrypted_data_key = encrypted_data_key
@@ -536,11 +421,13 @@ class SealingStream:
         self._length = length
         self._source = source
         self._parallelism = parallelism
+        self._format_version = format_version
+        self._random_bytes = random_bytes
         self._started = False
-        self._manifest: Manifest | None = None
+        self._manifest: ManifestV1 | ManifestV2 | None = None
 
     @property
-    def manifest(self) -> Manifest:
+    def manifest(self) -> ManifestV1 | ManifestV2:
         if self._manifest is None:
             raise SealNotFinished()
         return self._manifest
@@ -555,10 +442,78 @@ class SealingStream:
         subkeys = self._subkeys
         assert subkeys is not None
         count = shard_count_for(self._length, self._shard_size)
+        seal_one = (
+            self._shard_sealer_v2(subkeys, count)
+            if self._format_version == 2
+            else self._shard_sealer_v1(subkeys, count)
+        )
+        entries: list[Any] = []
+        pieces = self._checked_pieces(count)
+        for index, (ciphertext, entry) in _ordered_map(
+            seal_one, pieces, min(self._parallelism, count)
+        ):
+            entries.append(entry)
+            yield SealedShard(index, ciphertext)
+        self._manifest = self._build_manifest(subkeys, entries)
+        # Best effort: Python cannot wipe memory, but the subkeys need not outlive the seal.
+        self._subkeys = None
+
+    def _checked_pieces(self, count: int) -> Iterator[tuple[int, bytes, bytes | memoryview]]:
+        """``(index, nonce, plaintext)`` per shard; nonces drawn here, in index order."""
+
+        def nonce() -> bytes:
+            if self._format_version == 1:
+                return prim.shard_nonce(0)  # unused: v1 nonces are the index
+            drawn = self._random_bytes(prim.NONCE_BYTES)
+            if not isinstance(drawn, bytes) or len(drawn) != prim.NONCE_BYTES:
+                raise ValueError("random_bytes must return the number of bytes asked for")
+            return drawn
+
+        index = -1
+        for index, piece in enumerate(_pieces(self._source, self._shard_size)):
+            expected = (
+                plaintext_size(index, self._length, self._shard_size, count)
+                if index < count
+                else -1
+            )
+            if len(piece) != expected:
+                raise LengthMismatch()
+            yield index, nonce(), piece
+        if self._length == 0 and index == -1:
+            yield 0, nonce(), b""
+        elif index != count - 1:
+            raise LengthMismatch()
+
+    def _shard_sealer_v2(
+        self, subkeys: prim.Subkeys, count: int
+    ) -> Callable[[int, bytes, bytes | memoryview], tuple[bytes, ShardSeal]]:
+        cipher = prim.new_shard_cipher(subkeys.encryption_key)
+        context_encoding = _context_encoding(self._context)
+
+        def seal_one(
+            index: int, nonce: bytes, plaintext: bytes | memoryview
+        ) -> tuple[bytes, ShardSeal]:
+            aad = prim.shard_associated_data_v2(
+                context_encoding=context_encoding,
+                index=index,
+                shard_count=count,
+                shard_size=self._shard_size,
+                total_length=self._length,
+            )
+            ciphertext = prim.seal_shard(cipher, nonce, plaintext, aad)
+            return ciphertext, ShardSeal(nonce=nonce, tag=ciphertext[-prim.TAG_BYTES :])
+
+        return seal_one
+
+    def _shard_sealer_v1(
+        self, subkeys: prim.Subkeys, count: int
+    ) -> Callable[[int, bytes, bytes | memoryview], tuple[bytes, ShardEntry]]:
         cipher = prim.new_shard_cipher(subkeys.encryption_key)
         record_id, version = self._context.record_id, self._context.version
 
-        def seal_one(index: int, plaintext: bytes | memoryview) -> tuple[bytes, ShardEntry]:
+        def seal_one(
+            index: int, _nonce: bytes, plaintext: bytes | memoryview
+        ) -> tuple[bytes, ShardEntry]:
             aad = prim.shard_associated_data(
                 record_id=record_id,
                 version=version,
@@ -567,45 +522,36 @@ class SealingStream:
                 shard_size=self._shard_size,
                 total_length=self._length,
             )
-            ciphertext = prim.seal_shard(cipher, index, plaintext, aad)
+            ciphertext = prim.seal_shard(cipher, prim.shard_nonce(index), plaintext, aad)
             return ciphertext, ShardEntry(size=len(ciphertext), sha256=prim.sha256(ciphertext))
 
-        def checked_pieces() -> Iterator[tuple[int, bytes | memoryview]]:
-            index = -1
-            for index, piece in enumerate(_pieces(self._source, self._shard_size)):
-                expected = (
-                    _plaintext_size(index, self._length, self._shard_size, count)
-                    if index < count
-                    else -1
-                )
-                if len(piece) != expected:
-                    raise LengthMismatch()
-                yield index, piece
-            if self._length == 0 and index == -1:
-                yield 0, b""
-            elif index != count - 1:
-                raise LengthMismatch()
+        return seal_one
 
-        entries: list[ShardEntry] = []
-        for index, (ciphertext, entry) in _ordered_map(
-            seal_one, checked_pieces(), min(self._parallelism, count)
-        ):
-            entries.append(entry)
-            yield SealedShard(index, ciphertext)
-
-        fields: dict[str, Any] = {
+    def _build_manifest(self, subkeys: prim.Subkeys, entries: list[Any]) -> ManifestV1 | ManifestV2:
+        common: dict[str, Any] = {
             "context": self._context,
             "encrypted_data_key": self._encrypted_data_key,
             "key_salt": self._salt,
             "shard_size": self._shard_size,
             "total_length": self._length,
-            "shards": tuple(entries),
             "commitment": subkeys.commitment,
         }
-        mac = prim.manifest_mac(subkeys.mac_key, prim.canonical_json(_manifest_body(**fields)))
-        self._manifest = Manifest(**fields, mac=mac)
-        # Best effort: Python cannot wipe memory, but the subkeys need not outlive the seal.
-        self._subkeys = None
+        if self._format_version == 2:
+            seals = tuple(entries)
+            authenticated = prim.manifest_authenticated_bytes_v2(
+                context_encoding=_context_encoding(self._context),
+                encrypted_data_key=self._encrypted_data_key,
+                key_salt=self._salt,
+                shard_size=self._shard_size,
+                total_length=self._length,
+                seals=[(s.nonce, s.tag) for s in seals],
+                commitment=subkeys.commitment,
+            )
+            mac = prim.manifest_mac(subkeys.mac_key, authenticated)
+            return ManifestV2(**common, shards=seals, mac=mac)
+        unsigned = ManifestV1(**common, shards=tuple(entries), mac=bytes(prim.MAC_BYTES))
+        mac = prim.manifest_mac(subkeys.mac_key, unsigned.authenticated_bytes())
+        return ManifestV1(**common, shards=tuple(entries), mac=mac)
 
 
 def _pieces(source: Source, shard_size: int) -> Iterator[bytes | memoryview]:
@@ -682,38 +628,60 @@ class _ShardFailure(Exception):
 
 
 def _open_shards(
-    manifest: Manifest,
+    manifest: ManifestV1 | ManifestV2,
     subkeys: prim.Subkeys,
     fetch_shard: ShardFetcher,
     parallelism: int,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     cipher = prim.new_shard_cipher(subkeys.encryption_key)
     count = manifest.shard_count
     context = manifest.context
 
+    if isinstance(manifest, ManifestV2):
+        context_encoding = _context_encoding(context)
+
+        def nonce_and_aad(index: int, ciphertext: bytes) -> tuple[bytes, bytes]:
+            seal = manifest.shards[index]
+            # The committed tag is checked first: a misplaced or replaced shard is refused
+            # without a decryption, and the GCM check below then binds the content.
+            if not prim.equal_secret(ciphertext[-prim.TAG_BYTES :], seal.tag):
+                raise _ShardFailure()
+            aad = prim.shard_associated_data_v2(
+                context_encoding=context_encoding,
+                index=index,
+                shard_count=count,
+                shard_size=manifest.shard_size,
+                total_length=manifest.total_length,
+            )
+            return seal.nonce, aad
+
+    else:
+
+        def nonce_and_aad(index: int, ciphertext: bytes) -> tuple[bytes, bytes]:
+            # v1: the GCM tag under the committed key, with the shard's position in the
+            # AAD, authenticates a shard; re-hashing it here would cost a second pass and
+            # reject nothing GCM accepts (the digests serve keyless checks).
+            aad = prim.shard_associated_data(
+                record_id=context.record_id,
+                version=context.version,
+                index=index,
+                shard_count=count,
+                shard_size=manifest.shard_size,
+                total_length=manifest.total_length,
+            )
+            return prim.shard_nonce(index), aad
+
     def open_one(index: int) -> bytes:
         ciphertext = fetch_shard(index)
-        if ciphertext is None:
+        if ciphertext is None or len(ciphertext) != manifest.ciphertext_size(index):
             raise _ShardFailure()
-        # The GCM tag under the committed key, with the shard's position in the AAD, is
-        # what authenticates a shard; re-hashing it here would cost a second pass over
-        # the data and reject nothing GCM accepts (the digests serve keyless checks).
-        if len(ciphertext) != manifest.shards[index].size:
-            raise _ShardFailure()
-        aad = prim.shard_associated_data(
-            record_id=context.record_id,
-            version=context.version,
-            index=index,
-            shard_count=count,
-            shard_size=manifest.shard_size,
-            total_length=manifest.total_length,
-        )
+        nonce, aad = nonce_and_aad(index, ciphertext)
         try:
-            return prim.open_shard(cipher, index, ciphertext, aad)
+            return prim.open_shard(cipher, nonce, ciphertext, aad)
         except InvalidTag:
             raise _ShardFailure() from None
 
-    def generate() -> Iterator[bytes]:
+    def generate() -> Generator[bytes, None, None]:
         released = 0
         try:
             shards = ((i,) for i in range(count))
@@ -730,12 +698,23 @@ def _open_shards(
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
+    "FORMAT_V1",
+    "FORMAT_V2",
     "FORMAT_VERSION",
+    "MAX_ENCRYPTED_DATA_KEY_BYTES",
+    "MAX_RECORD_VERSION",
     "Manifest",
+    "ManifestV1",
+    "ManifestV2",
+    "OpenedRecord",
+    "OpeningStream",
     "RecordContext",
     "SealedShard",
     "SealingStream",
     "ShardEntry",
     "ShardFetcher",
+    "ShardSeal",
     "ShardedEnvelope",
+    "repr_digest_sha256",
+    "shard_count_for",
 ]

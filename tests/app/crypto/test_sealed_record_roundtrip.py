@@ -1,8 +1,11 @@
-"""Round-trip properties of the sealed-record format, streaming and validation."""
+"""Round-trip properties of the sealed-record formats (v2, and v1 which still opens),
+streaming and validation."""
 
 from __future__ import annotations
 
 import ast
+import base64
+import hashlib
 import io
 import os
 import tracemalloc
@@ -16,7 +19,10 @@ from hypothesis import strategies as st
 from app.crypto import _primitives
 from app.crypto.envelope import (
     DEFAULT_SHARD_SIZE,
+    FORMAT_VERSION,
     Manifest,
+    ManifestV1,
+    ManifestV2,
     RecordContext,
     ShardedEnvelope,
 )
@@ -38,13 +44,14 @@ def _chunked(data: bytes, cuts: list[int]) -> Iterator[bytes]:
 
 
 @st.composite
-def records(draw: st.DrawFn) -> tuple[bytes, str, list[int], int]:
+def records(draw: st.DrawFn) -> tuple[bytes, str, list[int], int, int]:
     size = draw(st.sampled_from(EDGE_SIZES) | st.integers(0, SMALL_SHARD * 12))
     data = draw(st.binary(min_size=size, max_size=size))
     shape = draw(st.sampled_from(["bytes", "bytearray", "memoryview", "file", "chunks"]))
     cuts = draw(st.lists(st.integers(0, 10_000), max_size=8))
     parallelism = draw(st.sampled_from([1, 3]))
-    return data, shape, cuts, parallelism
+    format_version = draw(st.sampled_from([2, 1]))
+    return data, shape, cuts, parallelism, format_version
 
 
 def _source(data: bytes, shape: str, cuts: list[int]) -> object:
@@ -61,38 +68,110 @@ def _source(data: bytes, shape: str, cuts: list[int]) -> object:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records())
-def test_open_returns_exactly_what_was_sealed(record: tuple[bytes, str, list[int], int]) -> None:
-    data, shape, cuts, parallelism = record
+def test_open_returns_exactly_what_was_sealed(
+    record: tuple[bytes, str, list[int], int, int],
+) -> None:
+    data, shape, cuts, parallelism, format_version = record
+    provider = InMemoryDataKeyProvider()
     envelope = ShardedEnvelope(
-        InMemoryDataKeyProvider(), shard_size=SMALL_SHARD, parallelism=parallelism
+        provider, shard_size=SMALL_SHARD, parallelism=parallelism, format_version=format_version
     )
     stream = envelope.seal(CONTEXT, _source(data, shape, cuts), len(data))  # type: ignore[arg-type]
     shards = list(stream)
     manifest = Manifest.from_bytes(stream.manifest.to_bytes())
 
+    assert type(manifest) is (ManifestV2 if format_version == 2 else ManifestV1)
     assert [s.index for s in shards] == list(range(max(1, -(-len(data) // SMALL_SHARD))))
     assert manifest.total_length == len(data)
     fetch = [s.ciphertext for s in shards].__getitem__
-    chunks = list(envelope.open(manifest, fetch, CONTEXT))
+    # Whatever sealed it, the default (v2) reader opens it: open dispatches on the format.
+    reader = ShardedEnvelope(provider, parallelism=parallelism)
+    opening = reader.open(manifest, fetch, CONTEXT)
+    assert opening.total_length == len(data)
+    chunks = list(opening)
     assert b"".join(chunks) == data
     # Streaming releases one chunk per shard, each the shard's plaintext in order.
     assert [len(c) for c in chunks] == [
         min(SMALL_SHARD, len(data) - i * SMALL_SHARD) for i in range(len(chunks))
     ]
-    assert envelope.open_all(manifest.to_bytes(), fetch, CONTEXT) == data
+    assert reader.open_all(manifest.to_bytes(), fetch, CONTEXT) == data
+    opened = reader.open_verified(manifest, fetch, CONTEXT)
+    assert opened.plaintext == data and opened.sha256 == hashlib.sha256(data).digest()
 
 
+@pytest.mark.parametrize("format_version", [2, 1])
 @pytest.mark.parametrize("size", EDGE_SIZES)
-def test_edge_sizes_have_the_documented_shard_layout(envelope: ShardedEnvelope, size: int) -> None:
+def test_edge_sizes_have_the_documented_shard_layout(
+    provider: InMemoryDataKeyProvider, size: int, format_version: int
+) -> None:
+    envelope = ShardedEnvelope(provider, shard_size=SMALL_SHARD, format_version=format_version)
     data = os.urandom(size)
     manifest, shards = envelope.seal_all(CONTEXT, data)
     expected_count = max(1, -(-size // SMALL_SHARD))
     assert manifest.shard_count == len(shards) == expected_count
     for index, ciphertext in enumerate(shards):
         plain = min(SMALL_SHARD, size - index * SMALL_SHARD)
-        assert len(ciphertext) == plain + _primitives.TAG_BYTES == manifest.shards[index].size
+        assert len(ciphertext) == plain + _primitives.TAG_BYTES == manifest.ciphertext_size(index)
         assert manifest.shard_matches(index, ciphertext)
+        assert not manifest.shard_matches(index, ciphertext[:-1] + bytes([ciphertext[-1] ^ 1]))
+        assert not manifest.shard_matches(index, ciphertext + b"\0")
+    assert not manifest.shard_matches(expected_count, shards[-1])
     assert envelope.open_all(manifest, shards.__getitem__, CONTEXT) == data
+
+
+def test_new_seals_use_format_2(envelope: ShardedEnvelope) -> None:
+    manifest, _ = envelope.seal_all(CONTEXT, b"synthetic")
+    assert FORMAT_VERSION == "hub-sealed-record/2"
+    assert isinstance(manifest, ManifestV2)
+    assert b'"format":"hub-sealed-record/2"' in manifest.to_bytes()
+
+
+def test_open_verified_gives_the_repr_digest_of_the_plaintext(envelope: ShardedEnvelope) -> None:
+    data = os.urandom(SMALL_SHARD * 3 + 5)
+    manifest, shards = envelope.seal_all(CONTEXT, data)
+    opened = envelope.open_verified(manifest, shards.__getitem__, CONTEXT)
+    expected = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert opened.repr_digest == f"sha-256=:{expected}:"
+    assert data.hex() not in repr(opened) and expected not in repr(opened)
+
+
+def test_v2_nonces_come_from_the_random_source_fresh_for_every_shard_and_seal(
+    provider: InMemoryDataKeyProvider,
+) -> None:
+    """One nonce per shard, drawn in index order after the salt even when sealing in
+    parallel, and never the same twice: re-sealing a shard (a resumed upload) cannot
+    repeat a nonce under the record's key."""
+    drawn: list[bytes] = []
+
+    def recording(n: int) -> bytes:
+        drawn.append(os.urandom(n))
+        return drawn[-1]
+
+    envelope = ShardedEnvelope(
+        provider, shard_size=SMALL_SHARD, parallelism=3, random_bytes=recording
+    )
+    manifest, _ = envelope.seal_all(CONTEXT, os.urandom(SMALL_SHARD * 7))
+    assert isinstance(manifest, ManifestV2)
+    assert drawn[0] == manifest.key_salt
+    assert [s.nonce for s in manifest.shards] == drawn[1:]
+    again, _ = envelope.seal_all(CONTEXT, os.urandom(SMALL_SHARD * 7))
+    assert isinstance(again, ManifestV2)
+    nonces = [s.nonce for m in (manifest, again) for s in m.shards]
+    assert len(set(nonces)) == len(nonces) == 14
+
+
+def test_a_random_source_returning_the_wrong_length_is_refused(
+    provider: InMemoryDataKeyProvider,
+) -> None:
+    sizes = iter([32, 11])
+    envelope = ShardedEnvelope(provider, random_bytes=lambda n: os.urandom(next(sizes)))
+    with pytest.raises(ValueError, match="random_bytes"):
+        list(envelope.seal(CONTEXT, b"x", 1))
+
+
+def test_v2_lengths_stay_within_what_javascript_holds_exactly(envelope: ShardedEnvelope) -> None:
+    with pytest.raises(ValueError, match="length"):
+        envelope.seal(CONTEXT, b"", 2**53)
 
 
 def test_default_one_mib_shards_round_trip_in_parallel() -> None:
@@ -283,7 +362,28 @@ def test_shard_associated_data_changes_with_every_bound_field() -> None:
     for key, value in base.items():
         changed = {**base, key: value + "x" if isinstance(value, str) else value + 1}
         assert _primitives.shard_associated_data(**changed) != reference, key  # type: ignore[arg-type]
-    assert _primitives.FORMAT_VERSION.encode() in reference
+    assert _primitives.FORMAT_V1.encode() in reference
+
+
+def test_v2_shard_associated_data_changes_with_every_bound_field() -> None:
+    fields = {"record_id": "r1", "patient_id": "p1", "version": 1, "institution": "i1"}
+    numbers = {"index": 0, "shard_count": 3, "shard_size": 64, "total_length": 150}
+
+    def aad(ctx: dict[str, object], nums: dict[str, int]) -> bytes:
+        encoding = _primitives.context_encoding_v2(**ctx)  # type: ignore[arg-type]
+        return _primitives.shard_associated_data_v2(context_encoding=encoding, **nums)
+
+    reference = aad(fields, numbers)
+    for key, value in fields.items():
+        changed = {**fields, key: value + "x" if isinstance(value, str) else value + 1}  # type: ignore[operator]
+        assert aad(changed, numbers) != reference, key
+    for key, number in numbers.items():
+        assert aad(fields, {**numbers, key: number + 1}) != reference, key
+    # Length prefixes: moving a character across a field boundary changes the bytes.
+    assert aad({**fields, "record_id": "r1p", "patient_id": "1"}, numbers) != aad(
+        {**fields, "record_id": "r1", "patient_id": "p1"}, numbers
+    )
+    assert _primitives.FORMAT_V2.encode() in reference
 
 
 @pytest.mark.parametrize("parallelism", [1, 3])
@@ -314,6 +414,38 @@ def test_subkeys_are_separate_and_bound_to_the_encryption_context() -> None:
         assert other.encryption_key != subkeys.encryption_key, field
     assert _primitives.derive_subkeys(key, os.urandom(32), ctx).commitment != subkeys.commitment
     assert repr(subkeys.encryption_key) not in repr(subkeys)  # repr never shows key bytes
+
+
+def test_v2_subkeys_are_bound_to_the_context_and_differ_from_v1() -> None:
+    key, salt = os.urandom(32), os.urandom(32)
+    ctx = CONTEXT
+    encoding = _primitives.context_encoding_v2(
+        ctx.record_id, ctx.patient_id, ctx.version, ctx.institution
+    )
+    subkeys = _primitives.derive_subkeys_v2(key, salt, encoding)
+    v1 = _primitives.derive_subkeys(key, salt, ctx.encryption_context())
+    assert len({subkeys.encryption_key, subkeys.commitment, subkeys.mac_key}) == 3
+    assert subkeys.encryption_key != v1.encryption_key and subkeys.mac_key != v1.mac_key
+    other = _primitives.context_encoding_v2(
+        ctx.record_id, ctx.patient_id + "0", ctx.version, ctx.institution
+    )
+    assert _primitives.derive_subkeys_v2(key, salt, other).commitment != subkeys.commitment
+
+
+def test_v2_subkey_derivation_is_rfc5869_hkdf_sha256() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key, salt = os.urandom(32), os.urandom(32)
+    encoding = _primitives.context_encoding_v2("r", "p", 3, "i")
+    subkeys = _primitives.derive_subkeys_v2(key, salt, encoding)
+    for label, value in [
+        (_primitives.LABEL_ENCRYPTION, subkeys.encryption_key),
+        (_primitives.LABEL_COMMITMENT, subkeys.commitment),
+        (_primitives.LABEL_MANIFEST_MAC, subkeys.mac_key),
+    ]:
+        info = _primitives.hkdf_info_v2(label, encoding)
+        assert HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(key) == value
 
 
 def test_subkey_derivation_is_rfc5869_hkdf_sha256() -> None:

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from records_testkit import RecordsHarness
 
-from app.crypto.envelope import Manifest, RecordContext, ShardEntry
+from app.crypto.envelope import ManifestV1, RecordContext, ShardEntry
 from app.dynamo import serialize
 from app.records.repository import RecordVersion, version_item
 from app.records.shards import StoredShard, shard_key
@@ -23,7 +23,7 @@ def version_with(shards: int) -> RecordVersion:
     """A version of ``shards`` full 1 MiB shards, with real-sized ids and manifest."""
     rid = uuid.uuid4().hex
     context = RecordContext(rid, "pt1-" + "a" * 64, 1, "harbour-cardiac-alliance")
-    manifest = Manifest(
+    manifest = ManifestV1(
         context=context,
         encrypted_data_key=os.urandom(184),  # a KMS CiphertextBlob for a 256-bit key
         key_salt=os.urandom(32),

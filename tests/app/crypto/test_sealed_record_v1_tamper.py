@@ -1,4 +1,6 @@
-"""Tamper suite: every manipulation of a sealed record is the one opaque error.
+"""Tamper suite for format 1 records (sealed before v2, still opened): every
+manipulation is the one opaque error. ``test_sealed_record_v2_tamper.py`` is the same
+suite for format 2.
 
 For each case: ``open_all`` raises ``InvalidRecord`` (fixed message, no chained cause) and
 returns nothing; streaming ``open`` never releases a byte of the bad shard or of anything
@@ -20,7 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.crypto import _primitives
-from app.crypto.envelope import Manifest, RecordContext, ShardedEnvelope
+from app.crypto.envelope import ManifestV1 as Manifest
+from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
 from app.crypto.kms import InMemoryDataKeyProvider
 
@@ -28,6 +31,12 @@ SMALL_SHARD = 64  # the shard size of the ``envelope`` fixture
 CONTEXT = RecordContext(record_id="rec-0001", patient_id="pt-0001", version=2, institution="hosp-a")
 SIZE = SMALL_SHARD * 5 + 20  # six shards, the last one short
 SHARDS = 6
+
+
+@pytest.fixture
+def envelope(provider: InMemoryDataKeyProvider) -> ShardedEnvelope:
+    """Format 1, which only tests and benchmarks still seal."""
+    return ShardedEnvelope(provider, shard_size=SMALL_SHARD, format_version=1)
 
 
 class Fetcher:
@@ -44,7 +53,7 @@ class Fetcher:
 def sealed(envelope: ShardedEnvelope) -> tuple[bytes, Manifest, list[bytes]]:
     data = os.urandom(SIZE)
     manifest, shards = envelope.seal_all(CONTEXT, data)
-    assert len(shards) == SHARDS
+    assert len(shards) == SHARDS and isinstance(manifest, Manifest)
     return data, manifest, shards
 
 
@@ -87,7 +96,9 @@ def _remac(manifest: Manifest, mac_key: bytes) -> Manifest:
 @settings(max_examples=60, deadline=None)
 @given(index=st.integers(0, SHARDS - 1), position=st.integers(0, 10_000), bit=st.integers(0, 7))
 def test_a_bit_flipped_in_any_shard_is_rejected(index: int, position: int, bit: int) -> None:
-    envelope = ShardedEnvelope(InMemoryDataKeyProvider(), shard_size=SMALL_SHARD, parallelism=2)
+    envelope = ShardedEnvelope(
+        InMemoryDataKeyProvider(), shard_size=SMALL_SHARD, parallelism=2, format_version=1
+    )
     data = os.urandom(SIZE)
     manifest, shards = envelope.seal_all(CONTEXT, data)
     tampered: list[bytes | None] = list(shards)
@@ -115,6 +126,7 @@ def test_swapped_full_shards_are_rejected_even_with_a_forged_manifest(
     each shard's nonce and associated data bind it to its index."""
     data = os.urandom(SMALL_SHARD * 4)
     manifest, shards = envelope.seal_all(CONTEXT, data)
+    assert isinstance(manifest, Manifest)
     entries = list(manifest.shards)
     entries[1], entries[2] = entries[2], entries[1]
     forged = _remac(
