@@ -168,11 +168,12 @@ class ShardedEnvelope:
 
     What the tags do not do: the manifest commits to each shard through its GCM tag,
     which authenticates the content against anyone without ``K``. GHASH is not collision
-    resistant for whoever knows ``K`` (the sealer, and every reader the service hands the
-    key to): such a party can make a different shard with the same tag. Format 1's
-    per-shard SHA-256 resisted that, at about 6x the cost of sealing; v2 relies instead
-    on reads pinning each shard's S3 version id in the records table (substitution needs
-    write access to the table and the bucket as well as the key). See docs/records.md.
+    resistant for whoever knows ``K`` (the sealer, and every reader given the key): such
+    a party can make a different shard with the same tag, which then opens. Format 1's
+    reader accepted that too (it also relied on the tag); only its per-shard SHA-256 let
+    a keyless audit notice. A substitution also needs write access to the shard bucket
+    and to the table row that pins each shard's S3 version id. Shown by
+    tests/app/crypto/test_sealed_record_tag_limits.py; see docs/records.md.
 
     Not in the format, by decision (docs/records.md "Sealed-record format v2"): transport
     checksums (S3 checks CRC64NVME per shard object) and a plaintext digest (the opener

@@ -209,6 +209,21 @@ def test_a_shard_of_the_wrong_size_is_rejected(
     assert_rejected(envelope, manifest, tampered, data, first_bad_shard=index)
 
 
+@pytest.mark.parametrize("change", ["cut-1", "extend-1", "append-tag"])
+def test_a_shard_of_the_wrong_size_is_never_decrypted(
+    envelope: ShardedEnvelope, sealed: Sealed, aes_spy: Any, change: str
+) -> None:
+    """The size comes from the manifest and is checked first: a resized object (even
+    one still ending in its committed tag) never reaches AES-GCM."""
+    _, manifest, shards = sealed
+    shard = shards[0]
+    resized = {"cut-1": shard[:-1], "extend-1": shard + b"\0", "append-tag": shard + shard[-16:]}
+    tampered: list[bytes | None] = [resized[change], *shards[1:]]
+    with pytest.raises(InvalidRecord):
+        envelope.open_all(manifest, Fetcher(tampered), CONTEXT)
+    assert aes_spy.decrypt_calls == []
+
+
 @pytest.mark.parametrize("index", [0, 3, SHARDS - 1])
 def test_a_missing_shard_is_rejected(envelope: ShardedEnvelope, sealed: Sealed, index: int) -> None:
     data, manifest, shards = sealed
