@@ -149,11 +149,25 @@ def shard_associated_data_v2(
     *, context_encoding: bytes, index: int, shard_count: int, shard_size: int, total_length: int
 ) -> bytes:
     """v2: ``LP(format) || context || u64(index, count, shard_size, total_length)``."""
-    return (
-        _length_prefixed(FORMAT_V2.encode("ascii"))
-        + context_encoding
-        + struct.pack(">QQQQ", index, shard_count, shard_size, total_length)
-    )
+    return shard_associated_data_v2_for(
+        context_encoding=context_encoding,
+        shard_count=shard_count,
+        shard_size=shard_size,
+        total_length=total_length,
+    )(index)
+
+
+def shard_associated_data_v2_for(
+    *, context_encoding: bytes, shard_count: int, shard_size: int, total_length: int
+) -> Callable[[int], bytes]:
+    """v2: the associated data of each shard of one record, by index (prefix built once)."""
+    prefix = _length_prefixed(FORMAT_V2.encode("ascii")) + context_encoding
+    numbers = struct.Struct(">QQQQ")
+
+    def of(index: int) -> bytes:
+        return prefix + numbers.pack(index, shard_count, shard_size, total_length)
+
+    return of
 
 
 def manifest_authenticated_bytes_v2(

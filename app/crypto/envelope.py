@@ -54,6 +54,7 @@ from app.crypto.manifest import (
 
 DEFAULT_SHARD_SIZE = 1 << 20
 MAX_PARALLELISM = 32
+_NONCE_BATCH = 1024  # nonces drawn per call to the random source (12 KiB)
 FORMAT_VERSION = FORMAT_V2
 """The format new seals use."""
 
@@ -184,9 +185,9 @@ class ShardedEnvelope:
         shard_size: plaintext bytes per shard when sealing (opening uses the manifest's).
         parallelism: worker threads for seal/open; 1 runs inline. At most
             ``2 x parallelism`` shards are in flight.
-        random_bytes: the source of salts and nonces (injectable for test vectors). A
-            seal draws the 32-byte salt, then (v2) one 12-byte nonce per shard in index
-            order, all from the calling thread.
+        random_bytes: the source of salts and nonces (injectable for test vectors), read
+            as one stream from the calling thread: the 32-byte salt, then (v2) 12 bytes
+            per shard in index order, drawn up to 1024 nonces per call.
         format_version: 2 (default). 1 seals the legacy format, kept only so tests and
             benchmarks can compare the two; production code never passes it.
 
@@ -461,15 +462,7 @@ class SealingStream:
 
     def _checked_pieces(self, count: int) -> Iterator[tuple[int, bytes, bytes | memoryview]]:
         """``(index, nonce, plaintext)`` per shard; nonces drawn here, in index order."""
-
-        def nonce() -> bytes:
-            if self._format_version == 1:
-                return prim.shard_nonce(0)  # unused: v1 nonces are the index
-            drawn = self._random_bytes(prim.NONCE_BYTES)
-            if not isinstance(drawn, bytes) or len(drawn) != prim.NONCE_BYTES:
-                raise ValueError("random_bytes must return the number of bytes asked for")
-            return drawn
-
+        nonces = self._nonces(count)
         index = -1
         for index, piece in enumerate(_pieces(self._source, self._shard_size)):
             expected = (
@@ -479,28 +472,44 @@ class SealingStream:
             )
             if len(piece) != expected:
                 raise LengthMismatch()
-            yield index, nonce(), piece
+            yield index, next(nonces), piece
         if self._length == 0 and index == -1:
-            yield 0, nonce(), b""
+            yield 0, next(nonces), b""
         elif index != count - 1:
             raise LengthMismatch()
+
+    def _nonces(self, count: int) -> Iterator[bytes]:
+        """v2: 12 random bytes per shard, in index order, drawn up to ``_NONCE_BATCH``
+        at a time (one small read per shard costs more than it should after AES-GCM
+        has run: about 6 us each, 10% of sealing a 1 MiB shard). v1: unused."""
+        if self._format_version == 1:
+            while True:
+                yield b""
+        drawn = 0
+        while drawn < count:
+            batch = min(count - drawn, _NONCE_BATCH)
+            block = self._random_bytes(prim.NONCE_BYTES * batch)
+            if not isinstance(block, bytes) or len(block) != prim.NONCE_BYTES * batch:
+                raise ValueError("random_bytes must return the number of bytes asked for")
+            for offset in range(0, len(block), prim.NONCE_BYTES):
+                yield block[offset : offset + prim.NONCE_BYTES]
+            drawn += batch
 
     def _shard_sealer_v2(
         self, subkeys: prim.Subkeys, count: int
     ) -> Callable[[int, bytes, bytes | memoryview], tuple[bytes, ShardSeal]]:
         cipher = prim.new_shard_cipher(subkeys.encryption_key)
-        context_encoding = _context_encoding(self._context)
+        aad_of = prim.shard_associated_data_v2_for(
+            context_encoding=_context_encoding(self._context),
+            shard_count=count,
+            shard_size=self._shard_size,
+            total_length=self._length,
+        )
 
         def seal_one(
             index: int, nonce: bytes, plaintext: bytes | memoryview
         ) -> tuple[bytes, ShardSeal]:
-            aad = prim.shard_associated_data_v2(
-                context_encoding=context_encoding,
-                index=index,
-                shard_count=count,
-                shard_size=self._shard_size,
-                total_length=self._length,
-            )
+            aad = aad_of(index)
             ciphertext = prim.seal_shard(cipher, nonce, plaintext, aad)
             return ciphertext, ShardSeal(nonce=nonce, tag=ciphertext[-prim.TAG_BYTES :])
 
@@ -639,7 +648,12 @@ def _open_shards(
     context = manifest.context
 
     if isinstance(manifest, ManifestV2):
-        context_encoding = _context_encoding(context)
+        aad_of = prim.shard_associated_data_v2_for(
+            context_encoding=_context_encoding(context),
+            shard_count=count,
+            shard_size=manifest.shard_size,
+            total_length=manifest.total_length,
+        )
 
         def nonce_and_aad(index: int, ciphertext: bytes) -> tuple[bytes, bytes]:
             seal = manifest.shards[index]
@@ -647,14 +661,7 @@ def _open_shards(
             # without a decryption, and the GCM check below then binds the content.
             if not prim.equal_secret(ciphertext[-prim.TAG_BYTES :], seal.tag):
                 raise _ShardFailure()
-            aad = prim.shard_associated_data_v2(
-                context_encoding=context_encoding,
-                index=index,
-                shard_count=count,
-                shard_size=manifest.shard_size,
-                total_length=manifest.total_length,
-            )
-            return seal.nonce, aad
+            return seal.nonce, aad_of(index)
 
     else:
 

@@ -77,20 +77,25 @@ def _context(vector: dict[str, Any]) -> RecordContext:
     return RecordContext.from_encryption_context(vector["context"])
 
 
-def _sealer(vectors: dict[str, Any], vector: dict[str, Any], version: int) -> ShardedEnvelope:
-    drawn = [bytes.fromhex(b) for b in vector["random_bytes"]]
+def _sealer(
+    vectors: dict[str, Any], vector: dict[str, Any], version: int
+) -> tuple[ShardedEnvelope, bytearray]:
+    """An envelope whose random source is the vector's random bytes, read as one stream."""
+    stream = bytearray(b"".join(bytes.fromhex(b) for b in vector["random_bytes"]))
 
     def random_bytes(n: int) -> bytes:
-        value = drawn.pop(0)
-        assert len(value) == n
+        assert len(stream) >= n
+        value = bytes(stream[:n])
+        del stream[:n]
         return value
 
-    return ShardedEnvelope(
+    envelope = ShardedEnvelope(
         VectorKeyService(vectors, vector),
         shard_size=vector["shard_size"],
         random_bytes=random_bytes,
         format_version=version,
     )
+    return envelope, stream
 
 
 def _names(vectors: list[dict[str, Any]]) -> list[str]:
@@ -102,11 +107,12 @@ def _names(vectors: list[dict[str, Any]]) -> list[str]:
 
 @pytest.mark.parametrize("vector", V2["good"], ids=_names(V2["good"]))
 def test_v2_sealing_reproduces_the_vector_byte_for_byte(vector: dict[str, Any]) -> None:
-    envelope = _sealer(V2, vector, 2)
+    envelope, randomness = _sealer(V2, vector, 2)
     manifest, shards = envelope.seal_all(_context(vector), bytes.fromhex(vector["plaintext"]))
     assert [s.hex() for s in shards] == vector["shards"]
     assert manifest.to_bytes() == vector["manifest"].encode("ascii")
     assert isinstance(manifest, ManifestV2)
+    assert randomness == b""  # every random byte of the vector was used, none more
     assert manifest.authenticated_bytes().hex() == vector["authenticated_bytes"]
 
 
@@ -212,10 +218,11 @@ def test_v1_vectors_still_open(vector: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("vector", V1["good"], ids=_names(V1["good"]))
 def test_v1_sealing_is_unchanged(vector: dict[str, Any]) -> None:
-    envelope = _sealer(V1, vector, 1)
+    envelope, randomness = _sealer(V1, vector, 1)
     manifest, shards = envelope.seal_all(_context(vector), bytes.fromhex(vector["plaintext"]))
     assert [s.hex() for s in shards] == vector["shards"]
     assert manifest.to_bytes() == vector["manifest"].encode("ascii")
+    assert randomness == b""
 
 
 @pytest.mark.parametrize("case", V1["corrupted"], ids=_names(V1["corrupted"]))

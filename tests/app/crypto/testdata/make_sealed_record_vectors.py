@@ -15,10 +15,10 @@ ASCII). The key service is a stub: ``key_service`` lists the only (wrapped key, 
 pairs it unwraps and the data key each yields; any other pair is refused (as KMS refuses
 a wrapped key under a different encryption context).
 
-Randomness is fixed: ``random_bytes`` is every value the sealer draws, in order (v2: the
-32-byte salt, then one 12-byte nonce per shard in index order; v1: the salt only), so
-an implementation with an injectable random source reproduces each good vector
-byte for byte.
+Randomness is fixed: ``random_bytes`` lists the random bytes the sealer consumes, in
+order, as one stream (v2: the 32-byte salt, then 12 bytes of nonce per shard in index
+order; v1: the salt only). An implementation with an injectable random source may read
+that stream in chunks of any size and reproduces each good vector byte for byte.
 
 Each corrupted case says what an opener must do: refuse with its one opaque error, and
 ``refused_before_fetch`` (no shard may be fetched or decrypted: a manifest-level
