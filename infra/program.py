@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retention_days, trail_arn
-from infra.components.identity import Identity, IdentityArgs
+from infra.components.identity import ACCESS_TOKEN_MINUTES, Identity, IdentityArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.shard_storage import ShardStorage, ShardStorageArgs
@@ -126,6 +126,7 @@ def declare(
             user_pool_client_id=identity.client.id,
             issuer=identity.issuer,
             log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+            access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
         ),
     )
     Monitoring(

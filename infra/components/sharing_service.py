@@ -5,11 +5,18 @@ Guarantees:
   any data store, and may use the records key for envelope encryption only with a
   record's encryption context; it may never delete ledger entries;
 - the API is regional with the TLS 1.3-only security policy and STRICT endpoint access
-  mode; every method except ``GET /health`` needs a Cognito access token; the stage
-  throttles at the configured rate and burst and writes KMS-encrypted access logs;
-- the function is invocable only by this API (source-ARN bound permission);
+  mode; every method except ``GET /health`` needs a Cognito access token carrying one of
+  ``API_AUTHORIZATION_SCOPES`` (what SRP sign-in and the authorization-code flow each
+  grant); the stage throttles at the configured rate and burst and writes KMS-encrypted
+  access logs;
+- the record media types (``API_BINARY_MEDIA_TYPES``) pass API Gateway and the Lambda
+  proxy integration as binary (base64 in the event), never as UTF-8 text;
+- the function is invocable only by this API (source-ARN bound permission), and refuses
+  access tokens older than the app client's declared validity;
 - with ``waf`` on (always in phase 3) a WAF web ACL with a per-IP rate rule and AWS
-  managed rule groups guards the stage.
+  managed rule groups guards the stage. The common rule set's 8 KB body-size rule counts
+  instead of blocking, and our own rule blocks bodies over 8 KB everywhere except the two
+  record-upload routes, so uploads pass while every other managed rule still inspects them.
 """
 
 from __future__ import annotations
@@ -34,11 +41,37 @@ from infra.stage import Capacity
 API_SECURITY_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
 API_ENDPOINT_ACCESS_MODE = "STRICT"
 API_STAGE_NAME = "v1"
+# An access token from SRP sign-in (SDKs, mobile clients) carries only
+# aws.cognito.signin.user.admin; one from the hosted UI's authorization-code flow carries
+# the OAuth scopes the client allows (openid, email, profile). API Gateway admits a token
+# carrying at least one listed scope, and with any scope listed it refuses id tokens.
+API_AUTHORIZATION_SCOPES = ("aws.cognito.signin.user.admin", "openid")
+# What API Gateway passes to the Lambda proxy integration base64-encoded (and returns as
+# bytes when the client's first Accept type matches): the binary record types
+# (app/records/content.py) and generic bytes. FHIR JSON and text/plain stay text.
+API_BINARY_MEDIA_TYPES = (
+    "application/dicom",
+    "application/pdf",
+    "image/*",
+    "application/octet-stream",
+)
 WAF_RATE_LIMIT_PER_5_MIN = 2000
+WAF_COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
 WAF_MANAGED_RULE_GROUPS = (
-    "AWSManagedRulesCommonRuleSet",
+    WAF_COMMON_RULE_SET,
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
+)
+# The common rule set's SizeRestrictions_BODY blocks bodies over 8 KB, which would block
+# every record upload: it counts instead, and WAF_BODY_SIZE_RULE blocks the same bodies
+# outside the record-upload routes.
+WAF_COUNTED_MANAGED_RULES = {WAF_COMMON_RULE_SET: ("SizeRestrictions_BODY",)}
+WAF_BODY_SIZE_RULE = "body-size-outside-record-uploads"
+WAF_MAX_BODY_BYTES = 8 * 1024
+# The URI path WAF inspects includes the stage: POST /v1/patients/{id}/records and
+# POST /v1/records/{id}/versions are the routes that take record content.
+WAF_RECORD_UPLOAD_PATHS = (
+    rf"^/{API_STAGE_NAME}/patients/[^/]+/records$|^/{API_STAGE_NAME}/records/[^/]+/versions$"
 )
 
 TABLE_ACTIONS = [
@@ -97,6 +130,8 @@ class SharingServiceArgs:
     user_pool_client_id: pulumi.Input[str]
     issuer: pulumi.Input[str]
     log_retention_days: int
+    # The app client's declared access-token validity: the service refuses older tokens.
+    access_token_validity_seconds: int = 15 * 60
 
 
 class SharingService(pulumi.ComponentResource):
@@ -155,6 +190,7 @@ class SharingService(pulumi.ComponentResource):
             "HUB_COGNITO_USER_POOL_ID": a.user_pool_id,
             "HUB_COGNITO_CLIENT_ID": a.user_pool_client_id,
             "HUB_COGNITO_ISSUER": a.issuer,
+            "HUB_MAX_TOKEN_AGE_SECONDS": str(a.access_token_validity_seconds),
         }
         for logical, table_name in a.table_names.items():
             env[f"HUB_TABLE_{logical.upper()}"] = table_name
@@ -279,6 +315,7 @@ class SharingService(pulumi.ComponentResource):
             endpoint_configuration={"types": "REGIONAL"},
             security_policy=API_SECURITY_POLICY,
             endpoint_access_mode=API_ENDPOINT_ACCESS_MODE,
+            binary_media_types=list(API_BINARY_MEDIA_TYPES),
             opts=child,
         )
         authorizer = aws.apigateway.Authorizer(
@@ -321,7 +358,7 @@ class SharingService(pulumi.ComponentResource):
                 authorization="COGNITO_USER_POOLS" if authorised else "NONE",
                 authorizer_id=authorizer.id if authorised else None,
                 # a scope means API Gateway accepts access tokens only, never id tokens
-                authorization_scopes=["openid"] if authorised else None,
+                authorization_scopes=list(API_AUTHORIZATION_SCOPES) if authorised else None,
                 opts=child,
             )
             integration = aws.apigateway.Integration(
@@ -423,17 +460,25 @@ class SharingService(pulumi.ComponentResource):
             }
         ]
         for priority, group in enumerate(WAF_MANAGED_RULE_GROUPS, start=1):
+            statement: aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgsDict = {
+                "name": group,
+                "vendor_name": "AWS",
+            }
+            counted = WAF_COUNTED_MANAGED_RULES.get(group, ())
+            if counted:
+                statement["rule_action_overrides"] = [
+                    {"name": rule, "action_to_use": {"count": {}}} for rule in counted
+                ]
             rules.append(
                 {
                     "name": group,
                     "priority": priority,
                     "override_action": {"none": {}},
-                    "statement": {
-                        "managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}
-                    },
+                    "statement": {"managed_rule_group_statement": statement},
                     "visibility_config": visibility(group),
                 }
             )
+        rules.append(self._body_size_rule(len(rules), visibility(WAF_BODY_SIZE_RULE)))
         acl = aws.wafv2.WebAcl(
             f"{self._name}-waf",
             name=f"{a.name_prefix}-api-waf",
@@ -450,3 +495,50 @@ class SharingService(pulumi.ComponentResource):
             opts=child,
         )
         return acl
+
+    @staticmethod
+    def _body_size_rule(
+        priority: int, visibility: aws.wafv2.WebAclVisibilityConfigArgsDict
+    ) -> aws.wafv2.WebAclRuleArgsDict:
+        """Blocks bodies over 8 KB except on the record-upload routes.
+
+        Why this and not a scope-down statement on the managed group: a scope-down would
+        exempt uploads from every rule of the common rule set (cross-site scripting, LFI,
+        RFI, bad bots...), where only its body-size rule is wrong for them. Counting that
+        one rule and re-adding it here, scoped, keeps every other protection on uploads.
+        """
+        no_transformation: list[
+            aws.wafv2.WebAclRuleStatementSizeConstraintStatementTextTransformationArgsDict
+        ] = [{"priority": 0, "type": "NONE"}]
+        return {
+            "name": WAF_BODY_SIZE_RULE,
+            "priority": priority,
+            "action": {"block": {}},
+            "statement": {
+                "and_statement": {
+                    "statements": [
+                        {
+                            "size_constraint_statement": {
+                                "comparison_operator": "GT",
+                                "size": WAF_MAX_BODY_BYTES,
+                                # bodies beyond WAF's inspection limit count as oversize
+                                "field_to_match": {"body": {"oversize_handling": "MATCH"}},
+                                "text_transformations": no_transformation,
+                            }
+                        },
+                        {
+                            "not_statement": {
+                                "statement": {
+                                    "regex_match_statement": {
+                                        "regex_string": WAF_RECORD_UPLOAD_PATHS,
+                                        "field_to_match": {"uri_path": {}},
+                                        "text_transformations": [{"priority": 0, "type": "NONE"}],
+                                    }
+                                }
+                            }
+                        },
+                    ]
+                }
+            },
+            "visibility_config": visibility,
+        }

@@ -21,7 +21,10 @@ from infra.components.keys import Keys, KeysArgs
 from infra.components.monitoring import CIS_ALARMS, Monitoring, MonitoringArgs
 from infra.components.shard_storage import ShardStorage, ShardStorageArgs
 from infra.components.sharing_service import (
+    API_AUTHORIZATION_SCOPES,
+    API_BINARY_MEDIA_TYPES,
     API_SECURITY_POLICY,
+    WAF_BODY_SIZE_RULE,
     ServiceRole,
     SharingService,
     SharingServiceArgs,
@@ -628,7 +631,9 @@ def test_every_method_but_health_needs_a_cognito_access_token() -> None:
             assert method["authorization"] == "NONE" and method["httpMethod"] == "GET"
         else:
             assert method["authorization"] == "COGNITO_USER_POOLS", name
-            assert method["authorizationScopes"] == ["openid"]
+            # SRP sign-in's scope and the code flow's: both kinds of access token pass
+            assert method["authorizationScopes"] == list(API_AUTHORIZATION_SCOPES)
+            assert {"aws.cognito.signin.user.admin", "openid"} <= set(API_AUTHORIZATION_SCOPES)
     settings = MOCKS.inputs("service-throttling")["settings"]
     assert settings["throttlingRateLimit"] == 25.0
     assert settings["throttlingBurstLimit"] == 50
@@ -674,6 +679,29 @@ def test_waf_guards_the_stage_when_enabled() -> None:
     assert rules["per-ip-rate-limit"]["statement"]["rateBasedStatement"]["limit"] > 0
     assert "AWSManagedRulesCommonRuleSet" in rules
     assert MOCKS.inputs("service-waf-association")["resourceArn"]
+    # Only the common rule set's body-size rule counts; every other rule still blocks.
+    common = rules["AWSManagedRulesCommonRuleSet"]["statement"]["managedRuleGroupStatement"]
+    assert common["ruleActionOverrides"] == [
+        {"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}
+    ]
+    assert "scopeDownStatement" not in common
+    # ...and our own rule blocks bodies over 8 KB outside the record-upload routes.
+    own = rules[WAF_BODY_SIZE_RULE]
+    assert own["action"] == {"block": {}}
+    assert own["priority"] > rules["AWSManagedRulesCommonRuleSet"]["priority"]
+
+
+def test_binary_media_types_cover_the_binary_record_types() -> None:
+    from fnmatch import fnmatchcase
+
+    from app.records.content import ALLOWED_CONTENT_TYPES, FHIR_JSON
+
+    declared(make_service)
+    binary = MOCKS.inputs("service-api")["binaryMediaTypes"]
+    assert binary == list(API_BINARY_MEDIA_TYPES)
+    for content_type in ALLOWED_CONTENT_TYPES - {FHIR_JSON, "text/plain"}:
+        assert any(fnmatchcase(content_type, t) for t in binary), content_type
+    assert not any(fnmatchcase(FHIR_JSON, t) for t in binary)  # FHIR JSON stays text
 
 
 def test_switch_off_api_tls_policy_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -188,6 +188,7 @@ class RestApi(Provisioner):
                         },
                         "securityPolicy": i.get("securityPolicy"),
                         "endpointAccessMode": i.get("endpointAccessMode"),
+                        "binaryMediaTypes": i.get("binaryMediaTypes"),
                         "tags": i.get("tags"),
                     }
                 )
