@@ -108,6 +108,7 @@ def build_services(
         jwks=JwksSource(settings.jwks_url(), fetch=jwks_fetch),
         leeway=settings.token_leeway_seconds,
         clock=token_clock,
+        max_age=settings.max_token_age_seconds,
     )
     authenticator = Authenticator(
         verifier=verifier,

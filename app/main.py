@@ -3,6 +3,8 @@
 ``create_app(settings)`` builds the services (:mod:`app.dependencies`), registers each
 for the routes that declare it (:mod:`app.wiring`), mounts every domain's router, installs
 the central error handlers and publishes the OpenAPI document at ``/openapi.json``.
+``lambda_handler_for(app)`` adapts it to API Gateway's Lambda proxy events (Mangum), as
+the deployed function and the local gateway both run it.
 ``/health`` is the only route without a bearer token; every other route depends on
 :data:`app.access.auth.CurrentPrincipal`, and a test walks the route table to keep it
 that way. Services (AWS clients included) are built when the app is created, not at
@@ -15,6 +17,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from app import __doc__ as _app_doc
 from app.access.auth import Authentication
@@ -33,6 +37,11 @@ from app.records.router import router as records_router
 from app.records.service import RecordService
 from app.settings import Settings
 from app.wiring import provide
+
+# Responses Mangum returns as text; anything else goes back base64-encoded and API Gateway
+# turns it into bytes only for clients whose Accept matches the API's binary media types.
+# FHIR JSON is text: without it here, a FHIR record would come back as base64.
+LAMBDA_TEXT_MIME_TYPES = (*DEFAULT_TEXT_MIME_TYPES, "application/fhir+json")
 
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -80,3 +89,16 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(ledger_router)
     app.include_router(records_router)
     return app
+
+
+def lambda_handler_for(app: FastAPI, *, sign_inline: bool = True) -> Mangum:
+    """The Lambda entry point for ``app``: API Gateway REST proxy events through Mangum.
+
+    Lambda freezes the execution environment between invocations, so the ledger's
+    background sequencer could not keep its 2 s promise: audited responses sign their
+    tree head inline (``sign_inline``; tests that integrate on demand turn it off), and
+    no lifespan (no background thread) runs.
+    """
+    if sign_inline:
+        app.state.services.ledger.inline = True
+    return Mangum(app, lifespan="off", text_mime_types=list(LAMBDA_TEXT_MIME_TYPES))

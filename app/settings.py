@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     audit_key_arn: str = ""
     registration_cache_seconds: int = Field(default=60, ge=0)
     token_leeway_seconds: int = Field(default=30, ge=0)
+    # The app client's declared access-token validity (infra/components/identity.py, 15
+    # minutes); the deployment sets it from the declared client. Tokens issued longer ago
+    # are refused even while unexpired, whatever lifetime the issuer gave them.
+    max_token_age_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     break_glass_max_minutes: int = Field(default=240, ge=1, le=240)
 
     # Record storage (app/records). A version's manifest item must stay under DynamoDB's

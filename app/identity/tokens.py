@@ -14,7 +14,10 @@ error whatever the cause):
 - ``iss`` equal to the pool's issuer (so a token from another pool fails even if the
   emulator signs every pool with the same key);
 - ``exp`` in the future, ``nbf`` (if present) and ``iat`` not in the future, each with
-  a small leeway; ``sub`` and ``username`` present.
+  a small leeway; ``sub`` and ``username`` present;
+- no older than ``max_age`` seconds (``iat`` + ``max_age`` + leeway not past), when set:
+  the app client's declared access-token validity, which holds even where the issuer
+  signs longer-lived tokens (moto's live an hour; the client declares 15 minutes).
 
 Time is injectable (``clock``) for tests.
 """
@@ -112,14 +115,18 @@ class AccessTokenVerifier:
         jwks: JwksSource,
         leeway: int = 30,
         clock: Callable[[], float] = time.time,
+        max_age: int | None = None,
     ):
         if not issuer or not client_id:
             raise ValueError("issuer and client_id are required")
+        if max_age is not None and max_age <= 0:
+            raise ValueError("max_age must be positive")
         self._issuer = issuer
         self._client_id = client_id
         self._jwks = jwks
         self._leeway = leeway
         self._clock = clock
+        self._max_age = max_age
 
     def verify(self, token: str) -> VerifiedToken:
         try:
@@ -156,6 +163,8 @@ class AccessTokenVerifier:
         # joserfc checks exp/nbf; iat in the future is refused here as well.
         if int(claims["iat"]) > now + self._leeway:
             raise InvalidToken("issued_in_future")
+        if self._max_age is not None and now > int(claims["iat"]) + self._max_age + self._leeway:
+            raise InvalidToken("older_than_declared_validity")
         if "aud" in claims:
             # Access tokens carry client_id, not aud: an aud means an id token in disguise.
             raise InvalidToken("claims_refused")

@@ -123,6 +123,49 @@ def test_expired_just_beyond_leeway(hub: Hub) -> None:
     assert status(hub, forge(hub, exp=now - leeway + 10)) == 200
 
 
+def test_token_older_than_the_declared_validity_is_refused(hub: Hub) -> None:
+    """moto's tokens live an hour; the app client declares 15 minutes. The service refuses
+    a token issued longer ago than its max age, even before the token expires."""
+    now = int(time.time())
+    max_age, leeway = hub.settings.max_token_age_seconds, hub.settings.token_leeway_seconds
+    assert status(hub, forge(hub, iat=now - max_age - leeway - 5, exp=now + 600)) == 401
+    assert status(hub, forge(hub, iat=now - max_age + 60, exp=now + 600)) == 200
+
+
+def test_max_token_age_is_the_declared_client_validity() -> None:
+    from app.settings import Settings
+    from infra.components.identity import ACCESS_TOKEN_MINUTES
+    from infra.mockrun import run_program
+
+    assert Settings(mode="local").max_token_age_seconds == ACCESS_TOKEN_MINUTES * 60
+    function = run_program("phase1-specialist").named("service-api-function")
+    env = function.inputs["environment"]["variables"]
+    assert env["HUB_MAX_TOKEN_AGE_SECONDS"] == str(ACCESS_TOKEN_MINUTES * 60)
+
+
+def test_verifier_age_check_switched_off_admits_an_old_token(hub: Hub) -> None:
+    """The switch-off: without max_age, a token older than the declared validity passes."""
+    token = hub.people[USER].token
+    iat = claims_of(token)["iat"]
+    jwks = JwksSource(hub.settings.jwks_url())
+
+    def verifier(max_age: int | None) -> Any:
+        from app.identity.tokens import AccessTokenVerifier
+
+        return AccessTokenVerifier(
+            issuer=hub.settings.cognito_issuer,
+            client_id=hub.client_id,
+            jwks=jwks,
+            leeway=0,
+            clock=lambda: iat + 901,
+            max_age=max_age,
+        )
+
+    with pytest.raises(InvalidToken, match="older_than_declared_validity"):
+        verifier(900).verify(token)
+    assert verifier(None).verify(token).username == USER
+
+
 def test_not_yet_valid(hub: Hub) -> None:
     now = int(time.time())
     assert status(hub, forge(hub, nbf=now + 3600)) == 401
