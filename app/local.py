@@ -7,10 +7,14 @@
 - :func:`create_service_tables` and :func:`create_user_pool` build, on an emulator,
   the same tables and pool shape the infrastructure declares (for tests, benchmarks and
   a service started without the full emulator run).
-- :func:`login` signs a user in the way a real client would handle Cognito's
-  challenges, including TOTP MFA (codes computed from the enrolled secret with
-  ``cryptography``'s TOTP). It uses ``ADMIN_USER_PASSWORD_AUTH``, which only a
-  test/demo client on the emulator allows; a real client uses SRP or the hosted UI.
+- :func:`login` signs a user in the way a real client does: ``USER_SRP_AUTH`` (the SRP
+  arithmetic is pycognito's ``AWSSRP``; the password never leaves the client) and then
+  Cognito's challenges, including TOTP MFA: ``MFA_SETUP`` enrols an authenticator on first
+  sign-in, ``SOFTWARE_TOKEN_MFA`` answers with a code from the enrolled secret (computed
+  with ``cryptography``'s TOTP). An :class:`AuthenticatorApp` keeps the secrets, as the
+  doctor's authenticator app would. ``flow="admin_password"`` keeps the old
+  ``ADMIN_USER_PASSWORD_AUTH`` path, which needs AWS credentials and which the declared
+  app client does not allow (moto does not enforce a client's flows: a gap).
 
 Nothing here is used by the deployed service.
 """
@@ -25,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
@@ -198,7 +202,8 @@ def create_service_tables(dynamodb: Any, names: Mapping[str, str]) -> None:
 
 def create_user_pool(cognito: Any, name: str) -> tuple[str, str]:
     """A pool shaped like the deployed one (custom attributes, role groups, TOTP MFA on)
-    plus a test/demo client allowing ADMIN_USER_PASSWORD_AUTH. Returns (pool id, client id)."""
+    with a client allowing the declared flows (SRP and refresh; the admin password flow
+    too, for the tests that exercise it). Returns (pool id, client id)."""
     pool = cognito.create_user_pool(
         PoolName=name,
         MfaConfiguration="ON",
@@ -219,7 +224,11 @@ def create_user_pool(cognito: Any, name: str) -> tuple[str, str]:
     client = cognito.create_user_pool_client(
         UserPoolId=pool_id,
         ClientName=f"{name}-test-client",
-        ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        ExplicitAuthFlows=[
+            "ALLOW_USER_SRP_AUTH",
+            "ALLOW_REFRESH_TOKEN_AUTH",
+            "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+        ],
     )["UserPoolClient"]
     return pool_id, client["ClientId"]
 
@@ -283,6 +292,36 @@ class LoginFailed(RuntimeError):
     pass
 
 
+class AuthenticatorApp:
+    """The TOTP secrets a doctor's authenticator app holds, by username.
+
+    ``path`` (optional) keeps them in a JSON file between runs, so a demo run after the
+    first answers the ``SOFTWARE_TOKEN_MFA`` challenge of users it enrolled before.
+    Synthetic demo users only.
+    """
+
+    def __init__(self, path: Path | str | None = None):
+        self._path = Path(path) if path is not None else None
+        self._secrets: dict[str, str] = {}
+        if self._path is not None and self._path.is_file():
+            loaded = json.loads(self._path.read_text(encoding="utf-8"))
+            self._secrets = {str(k): str(v) for k, v in loaded.items()}
+
+    def secret(self, username: str) -> str | None:
+        return self._secrets.get(username)
+
+    def enrol(self, username: str, secret: str) -> None:
+        self._secrets[username] = secret
+        if self._path is not None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._secrets, indent=2, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self._path)
+
+
+LoginFlow = Literal["srp", "admin_password"]
+
+
 def login(
     cognito: Any,
     pool_id: str,
@@ -291,31 +330,72 @@ def login(
     password: str,
     *,
     totp_secret: str | None = None,
+    authenticator: AuthenticatorApp | None = None,
+    flow: LoginFlow = "srp",
 ) -> dict[str, str]:
     """Sign in and answer Cognito's challenges; returns the AuthenticationResult.
 
-    Handles ``SOFTWARE_TOKEN_MFA`` (a code from ``totp_secret``) and ``MFA_SETUP``
-    (enrols a new authenticator; its secret is returned under ``TotpSecret``).
+    ``flow="srp"`` (the default) is ``USER_SRP_AUTH`` with ``PASSWORD_VERIFIER``, as
+    Cognito's SDKs sign in; ``flow="admin_password"`` is ``ADMIN_USER_PASSWORD_AUTH``.
+    Then ``SOFTWARE_TOKEN_MFA`` is answered with a code from ``totp_secret`` (or the
+    secret ``authenticator`` holds for the user), and ``MFA_SETUP`` enrols a new
+    authenticator: its secret is returned under ``TotpSecret`` and kept by
+    ``authenticator``.
+
+    Raises:
+        LoginFailed: a challenge this client cannot answer (no authenticator code).
+        botocore.exceptions.ClientError: Cognito refused the sign-in.
     """
-    answer = cognito.admin_initiate_auth(
-        UserPoolId=pool_id,
-        ClientId=client_id,
-        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": username, "PASSWORD": password},
-    )
+    if flow == "srp":
+        # The SRP arithmetic (A, the password claim signature) is pycognito's.
+        from pycognito.aws_srp import AWSSRP
+
+        srp = AWSSRP(username, password, pool_id, client_id, client=cognito)
+        auth_parameters = srp.get_auth_params()
+        answer = cognito.initiate_auth(
+            ClientId=client_id, AuthFlow="USER_SRP_AUTH", AuthParameters=auth_parameters
+        )
+        if answer.get("ChallengeName") == "PASSWORD_VERIFIER":
+            answer = cognito.respond_to_auth_challenge(
+                ClientId=client_id,
+                ChallengeName="PASSWORD_VERIFIER",
+                ChallengeResponses=srp.process_challenge(
+                    answer["ChallengeParameters"], auth_parameters
+                ),
+            )
+
+        def respond(**kwargs: Any) -> Any:
+            return cognito.respond_to_auth_challenge(ClientId=client_id, **kwargs)
+
+    else:
+        answer = cognito.admin_initiate_auth(
+            UserPoolId=pool_id,
+            ClientId=client_id,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password},
+        )
+
+        def respond(**kwargs: Any) -> Any:
+            return cognito.admin_respond_to_auth_challenge(
+                UserPoolId=pool_id, ClientId=client_id, **kwargs
+            )
+
+    secret = totp_secret or (authenticator.secret(username) if authenticator else None)
     new_secret: str | None = None
     for _ in range(3):
         if "AuthenticationResult" in answer:
             result = dict(answer["AuthenticationResult"])
             if new_secret:
                 result["TotpSecret"] = new_secret
+                if authenticator is not None:
+                    authenticator.enrol(username, new_secret)
             return result
         challenge = answer.get("ChallengeName")
         session = answer["Session"]
         if challenge == "SOFTWARE_TOKEN_MFA":
-            if totp_secret is None:
+            if secret is None:
                 raise LoginFailed("an authenticator code is required")
-            responses = {"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": totp_code(totp_secret)}
+            responses = {"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": totp_code(secret)}
         elif challenge == "MFA_SETUP":
             associated = cognito.associate_software_token(Session=session)
             new_secret = str(associated["SecretCode"])
@@ -327,13 +407,7 @@ def login(
             responses = {"USERNAME": username}
         else:
             raise LoginFailed(f"unexpected challenge {challenge}")
-        answer = cognito.admin_respond_to_auth_challenge(
-            UserPoolId=pool_id,
-            ClientId=client_id,
-            ChallengeName=challenge,
-            Session=session,
-            ChallengeResponses=responses,
-        )
+        answer = respond(ChallengeName=challenge, Session=session, ChallengeResponses=responses)
     raise LoginFailed("too many challenges")
 
 

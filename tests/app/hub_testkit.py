@@ -24,7 +24,8 @@ PATIENT = "pt-synthetic-000042"
 
 @dataclass
 class Person:
-    """A synthetic user: Cognito account and (optionally) a register entry."""
+    """A synthetic user: Cognito account and (optionally) a register entry; ``token`` and
+    ``id_token`` come from an SRP sign-in with the TOTP challenge, as a real client's."""
 
     username: str
     groups: tuple[str, ...]
@@ -170,6 +171,8 @@ class Hub:
     pool_id: str
     client_id: str
     people: dict[str, Person] = field(default_factory=dict)
+    # The TOTP secrets each person enrolled at their first (SRP) sign-in.
+    authenticator: Any = None
     _principals: dict[str, Principal] = field(default_factory=dict)
 
     def headers(self, username: str) -> dict[str, str]:

@@ -23,7 +23,14 @@ from app.ledger.verify import snapshot_from_deployment, verify_snapshot
 def test_a_doctor_session_is_recorded_entry_by_entry(records: RecordsHarness) -> None:
     hub, client = records.hub, records.client
     # Login: a fresh Cognito session for the lead (refused logins are ledger entries too).
-    tokens = local.login(hub.cognito, hub.pool_id, hub.client_id, "dr-lead", PASSWORD)
+    tokens = local.login(
+        hub.cognito,
+        hub.pool_id,
+        hub.client_id,
+        "dr-lead",
+        PASSWORD,
+        authenticator=hub.authenticator,
+    )
     lead = {"Authorization": f"Bearer {tokens['AccessToken']}"}
     member, target = hub.headers("dr-member"), hub.headers("dr-target")
     outsider, bg = hub.headers("dr-outsider"), hub.headers("dr-bg-audit")
