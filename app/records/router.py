@@ -9,6 +9,7 @@ Downloads stream verified plaintext shard by shard.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from functools import partial
 from typing import Annotated, Any
@@ -80,10 +81,24 @@ Records = Annotated[RecordService, Depends(_record_service)]
 def _declared_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
-        return None
+        return _lambda_event_length(request)
     if not raw.isdigit():
         raise errors.LengthMismatch("Content-Length must be a decimal byte count.")
     return int(raw)
+
+
+def _lambda_event_length(request: Request) -> int | None:
+    """Behind API Gateway there is no Content-Length (a Lambda proxy event does not carry
+    it), but the event holds the whole body: its length is the declared length."""
+    event = request.scope.get("aws.event")
+    if not isinstance(event, dict):
+        return None
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        return None
+    if event.get("isBase64Encoded"):
+        return len(base64.b64decode(body))
+    return len(body.encode("utf-8"))
 
 
 def _body_chunks(request: Request) -> Iterator[bytes]:

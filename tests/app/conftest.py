@@ -1,8 +1,14 @@
 """The service under test, once per session: moto tables, a Cognito pool, real tokens.
 
 Everything is created once (pool, users, logins, register import) so the matrix and
-attack tests stay fast. The domain clock and the cache clock are fakes the tests can
-move; token time checks keep the real clock, since moto signs with the real time.
+attack tests stay fast. Every person signs in as a real client does: SRP, then the TOTP
+challenge (enrolled at the first sign-in; moto checks the codes). The domain clock and
+the cache clock are fakes the tests can move; token time checks keep the real clock,
+since moto signs with the real time.
+
+``gateway`` serves the same app through the local API gateway, built from the phase 1
+program's declaration (its REST API, authorizer scopes, binary media types, caps), with
+the declared pool bound to this session's pool; ``api`` runs a test both ways.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hub_testkit import (
@@ -26,6 +35,7 @@ from hub_testkit import (
     World,
     build_group,
     build_world,
+    gateway_record,
     start_grant,
     synthetic_register,
 )
@@ -34,8 +44,10 @@ from app import local
 from app.dependencies import build_services
 from app.identity.directory import enrol_user_pool
 from app.identity.register import import_register
-from app.main import create_app
+from app.main import create_app, lambda_handler_for
 from app.settings import Settings
+from infra.emulator.gateway import LocalGateway
+from infra.emulator.record import DeploymentRecord
 
 # The moto server logs every request; keep test output readable.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -55,6 +67,8 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
     from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
 
     serialize_moto_dynamodb()
+    # moto checks TOTP codes only when asked to (then against the secret it hands out).
+    os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"
     saved = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
     try:
@@ -89,12 +103,16 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
             registration_cache_seconds=60,
             signing_key_arn=signing_key,
             checkpoint_bucket=f"{prefix}-audit",
+            # Tokens are minted once per session and the suite can outlast the declared
+            # 15 minutes; the age check has its own tests (test_jwt_attacks.py).
+            max_token_age_seconds=3600,
         )
         clock, monotonic = FakeClock(), FakeMonotonic()
         services = build_services(settings, session=session, clock=clock, monotonic=monotonic)
         people = {k: Person(**{**v.__dict__}) for k, v in PEOPLE.items()}
         general, specialist = synthetic_register(list(people.values()))
         import_register(services.register, general, specialist)
+        authenticator = local.AuthenticatorApp()
         for p in people.values():
             local.create_user(
                 cognito,
@@ -105,7 +123,9 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
                 reg_no=p.reg_no,
                 institution=p.institution,
             )
-            tokens = local.login(cognito, pool_id, client_id, p.username, PASSWORD)
+            tokens = local.login(
+                cognito, pool_id, client_id, p.username, PASSWORD, authenticator=authenticator
+            )
             p.token, p.id_token = tokens["AccessToken"], tokens["IdToken"]
         enrol_user_pool(cognito, pool_id, services.directory, services.register)
         app = create_app(settings, services=services)
@@ -127,6 +147,7 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
                 pool_id=pool_id,
                 client_id=client_id,
                 people=people,
+                authenticator=authenticator,
             )
     finally:
         if saved is None:
@@ -151,3 +172,45 @@ def fresh_world(hub: Hub, world: World) -> World:
         start_grant(hub, "dr-bg-live"),
         world.expired_grant_id,
     )
+
+
+@dataclass
+class Gateway:
+    """The session's gateway: the server, an HTTP client on its stage, and what reached
+    the function (so a test can show a refusal happened before the app)."""
+
+    server: LocalGateway
+    client: httpx.Client
+    record: DeploymentRecord
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def gateway(hub: Hub) -> Iterator[Gateway]:
+    # The shared gateway's throttle is raised (a test stage's capacity) so the matrix is
+    # not throttled; the declared throttle has its own test.
+    record = gateway_record(hub, apiThrottleRateLimit=5_000, apiThrottleBurstLimit=5_000)
+    # The session's ledger integrates on demand (see the hub fixture), not inline.
+    function = lambda_handler_for(hub.app, sign_inline=False)
+    events: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        events.append(event)
+        return function(event, context)
+
+    server = LocalGateway(record, handler)
+    base_url = server.start()
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            yield Gateway(server, client, record, events)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["direct", "gateway"])
+def api(request: pytest.FixtureRequest, hub: Hub) -> httpx.Client:
+    """An HTTP client on the app served directly, or through the local gateway."""
+    if request.param == "direct":
+        return hub.client
+    gateway: Gateway = request.getfixturevalue("gateway")
+    return gateway.client

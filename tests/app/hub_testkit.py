@@ -259,3 +259,28 @@ def _member_role() -> Any:
     from app.groups.membership import MemberRole
 
     return MemberRole.MEMBER
+
+
+GATEWAY_STACK = "phase1-specialist"
+
+
+def gateway_stage_config(**capacity: int) -> dict[str, Any]:
+    """Phase 1's stage file; ``capacity`` overrides keys of ``hub:capacity``."""
+    from infra.config_source import read_stage_file
+
+    config = read_stage_file(GATEWAY_STACK)
+    config["hub:capacity"] = {**config["hub:capacity"], **capacity}
+    return config
+
+
+def gateway_record(hub: Hub, **capacity: int) -> Any:
+    """Phase 1 as the program declares it, its user pool bound to the session's pool."""
+    from infra.emulator.gateway import record_from_program
+
+    return record_from_program(
+        GATEWAY_STACK,
+        user_pool_id=hub.pool_id,
+        user_pool_client_id=hub.client_id,
+        endpoint_url=hub.endpoint,
+        config=gateway_stage_config(**capacity),
+    )
