@@ -4,9 +4,10 @@ The expected statuses are one table (below), read as data. Each cell is a reques
 a real Cognito access token (SRP sign-in) from the moto server, made twice: to the app
 served directly and through the local API gateway built from the program's declaration
 (``api``). Through the gateway the anonymous and malformed columns are refused by the
-Cognito authorizer with API Gateway's own 401 before the function runs. A cell that expects success on a
-route that changes state runs against a freshly built world; refusals run against the
-shared world and must leave it unchanged (checked after the matrix).
+Cognito authorizer with API Gateway's own 401 before the function runs. A cell that
+expects success on a route that changes state runs against a freshly built world;
+refusals run against the shared world and must leave it unchanged (checked after the
+matrix).
 
 Principals (columns; the two-letter code heads the column in MATRIX):
   an anonymous        no Authorization header
