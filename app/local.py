@@ -202,8 +202,8 @@ def create_service_tables(dynamodb: Any, names: Mapping[str, str]) -> None:
 
 def create_user_pool(cognito: Any, name: str) -> tuple[str, str]:
     """A pool shaped like the deployed one (custom attributes, role groups, TOTP MFA on)
-    with a client allowing the declared flows (SRP and refresh; the admin password flow
-    too, for the tests that exercise it). Returns (pool id, client id)."""
+    with a client allowing the declared flows, SRP and refresh. Returns (pool id, client
+    id)."""
     pool = cognito.create_user_pool(
         PoolName=name,
         MfaConfiguration="ON",
@@ -224,11 +224,7 @@ def create_user_pool(cognito: Any, name: str) -> tuple[str, str]:
     client = cognito.create_user_pool_client(
         UserPoolId=pool_id,
         ClientName=f"{name}-test-client",
-        ExplicitAuthFlows=[
-            "ALLOW_USER_SRP_AUTH",
-            "ALLOW_REFRESH_TOKEN_AUTH",
-            "ALLOW_ADMIN_USER_PASSWORD_AUTH",
-        ],
+        ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]
     return pool_id, client["ClientId"]
 

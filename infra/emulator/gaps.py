@@ -1,6 +1,8 @@
 """The properties the emulator declares but cannot make the emulator enforce.
 
 Each gap says what was not enforced, why, and which checks cover the property instead:
+(the local API gateway, ``infra/emulator/gateway``, enforces much of what moto's API
+Gateway, WAF and Lambda do not; what it cannot emulate is a gap here too)
 policy-pack policy names (``infra/policies``, kebab-case, pre-deploy, over the declared
 inputs), verify check ids (``infra/verify``, ``<area>.<check>``, post-deploy, against the
 live resource or, where the emulator cannot hold it, the declared document kept in the
@@ -21,6 +23,8 @@ from infra.emulator.record import Gap
 KEY = "aws:kms/key:Key"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 USER_POOL = "aws:cognito/userPool:UserPool"
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+INTEGRATION = "aws:apigateway/integration:Integration"
 IDENTITY_PROVIDER = "aws:cognito/identityProvider:IdentityProvider"
 TRAIL = "aws:cloudtrail/trail:Trail"
 REST_API = "aws:apigateway/restApi:RestApi"
@@ -177,14 +181,20 @@ def api_authorizer(resource: str) -> Gap:
         type=STAGE,
         property="methods' authorization",
         not_enforced=(
-            "Cognito authorizers and throttling are configured but the emulated "
-            "API is not invoked end to end (its Lambda cannot run)"
+            "moto's API Gateway stores the Cognito authorizer, scopes, binary media types "
+            "and throttling but never invokes the integration; the local gateway "
+            "(infra/emulator/gateway) serves the declared stage instead and enforces them, "
+            "except TLS (plain HTTP on loopback: see the REST API's securityPolicy gap), "
+            "API Gateway's account-level throttle and authorizer caching beyond its TTL"
         ),
         reason=f"{MOTO} cannot execute the Lambda integration without Docker",
         covered_by=(
             "api.authorizer_on_methods",
             "tests/infra/test_component_controls.py::"
             "test_every_method_but_health_needs_a_cognito_access_token",
+            "tests/app/test_gateway.py::test_switch_off_openid_only_scope_refuses_an_srp_token",
+            "tests/infra/emulator/test_gateway.py::"
+            "test_the_declared_throttle_admits_the_burst_then_the_rate",
         ),
     )
 
@@ -194,12 +204,97 @@ def waf(resource: str) -> Gap:
         resource=resource,
         type=WEB_ACL,
         property="rules",
-        not_enforced="the rate-based rule and AWS managed rule groups are stored and "
-        "associated with the stage but no request is inspected",
-        reason=f"{MOTO} does not evaluate WAF rules",
+        not_enforced=(
+            "moto inspects no request; the local gateway evaluates the declared web ACL "
+            "(the per-IP rate rule, our own statements, and the common rule set's size and "
+            "user-agent rules with their overrides) but not the managed groups' signature "
+            "and reputation rules: cross-site scripting, SQL injection, LFI/RFI, bad bots, "
+            "known bad inputs, IP reputation"
+        ),
+        reason=f"{MOTO} does not evaluate WAF rules, and AWS's managed signatures are not "
+        "published",
         covered_by=(
             "tests/infra/test_component_controls.py::test_waf_guards_the_stage_when_enabled",
             "tests/infra/test_phase_stacks.py::test_waf_and_self_registration_only_in_phase_3",
+            "tests/infra/emulator/test_gateway.py::"
+            "test_record_uploads_over_8_kb_pass_and_other_large_bodies_are_blocked",
+            "tests/infra/emulator/test_gateway.py::"
+            "test_the_rate_based_rule_blocks_an_ip_over_its_limit",
+        ),
+    )
+
+
+def gateway_lambda_runtime(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=INTEGRATION,
+        property="uri (the Lambda proxy integration)",
+        not_enforced=(
+            "the local gateway invokes the function's handler in its own process: no cold "
+            "start, no isolated execution environment, memory not limited; past the "
+            "reserved concurrency requests queue instead of being throttled; an invocation "
+            "past its timeout is answered (502/504) but not stopped"
+        ),
+        reason="Lambda execution environments need Docker or AWS; the emulator has neither",
+        covered_by=(
+            "tests/infra/emulator/test_gateway.py::test_the_declared_function_timeout_is_a_502",
+            "tests/infra/emulator/test_gateway.py::test_the_integration_timeout_is_a_504",
+            "tests/infra/emulator/test_gateway.py::test_lambda_response_over_6_mb_is_a_502",
+        ),
+    )
+
+
+def cognito_client_flows(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=USER_POOL_CLIENT,
+        property="explicitAuthFlows",
+        not_enforced=(
+            "the client allows only ALLOW_USER_SRP_AUTH and ALLOW_REFRESH_TOKEN_AUTH, but "
+            "USER_PASSWORD_AUTH and ADMIN_USER_PASSWORD_AUTH sign in too"
+        ),
+        reason=f"{MOTO} stores a client's explicit auth flows without enforcing them",
+        covered_by=(
+            "cognito-app-client-srp-only-with-short-tokens",
+            "tests/app/identity/test_sign_in.py::"
+            "test_moto_accepts_a_password_flow_the_client_does_not_allow",
+        ),
+    )
+
+
+def cognito_sign_in_challenges(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=USER_POOL_CLIENT,
+        property="sign-in (SRP password claim, TOTP challenge)",
+        not_enforced=(
+            "USER_SRP_AUTH's password claim is not verified (any password completes SRP); "
+            "TOTP codes are checked only when MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP is set "
+            "(the local platform and the tests set it), against moto's fixed secret; "
+            "ADMIN_USER_PASSWORD_AUTH issues tokens without the TOTP challenge to a user "
+            "who enrolled TOTP at sign-in without setting an MFA preference"
+        ),
+        reason=f"{MOTO} implements the SRP and MFA message flow, not Cognito's checks",
+        covered_by=(
+            "cognito-user-pool-requires-mfa",
+            "cognito.mfa_on",
+            "cognito-app-client-srp-only-with-short-tokens",
+            "tests/app/identity/test_sign_in.py::test_a_wrong_totp_code_is_refused",
+        ),
+    )
+
+
+def cognito_token_lifetime(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=USER_POOL_CLIENT,
+        property="accessTokenValidity",
+        not_enforced="access tokens live 3600 s where the client declares 15 minutes",
+        reason=f"{MOTO} signs every access token for an hour, whatever the client declares",
+        covered_by=(
+            "cognito-app-client-srp-only-with-short-tokens",
+            "tests/app/identity/test_jwt_attacks.py::"
+            "test_token_older_than_the_declared_validity_is_refused",
         ),
     )
 

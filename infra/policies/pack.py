@@ -314,6 +314,24 @@ BINDINGS: tuple[Binding, ...] = (
         "enabled (infra/components/identity.py).",
     ),
     ResourceBinding(
+        rule=rules.cognito_app_client_srp_only_with_short_tokens,
+        resource_types=frozenset({rules.USER_POOL_CLIENT}),
+        description="Cognito app clients allow only SRP and refresh sign-in, and their "
+        "access tokens live at most 15 minutes.",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=Controls(
+            iso27799=(
+                "9.4.2 Secure log-on procedures",
+                "9.2.4 Management of secret authentication information of users",
+            ),
+            cap486=("DPP4 Security of personal data",),
+        ),
+        remediation="Set explicit_auth_flows=['ALLOW_USER_SRP_AUTH', "
+        "'ALLOW_REFRESH_TOKEN_AUTH'] and access_token_validity<=15 minutes on the "
+        "UserPoolClient (infra/components/identity.py).",
+    ),
+    ResourceBinding(
         rule=rules.api_enforces_tls13_security_policy,
         resource_types=frozenset({rules.REST_API, rules.API_DOMAIN_NAME}),
         description="API Gateway accepts TLS 1.3 only (SecurityPolicy_TLS13_1_3_2025_09, STRICT).",

@@ -44,6 +44,12 @@ BUCKET_SSE = (
 TRAIL = "aws:cloudtrail/trail:Trail"
 TABLE = "aws:dynamodb/table:Table"
 USER_POOL = "aws:cognito/userPool:UserPool"
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+# What an app client may allow: SRP sign-in and refresh; never a password sent in the
+# clear (USER_PASSWORD_AUTH) or an admin flow that needs AWS credentials.
+ALLOWED_AUTH_FLOWS = frozenset({"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"})
+MAX_ACCESS_TOKEN_MINUTES = 15
+_TOKEN_UNIT_MINUTES = {"seconds": 1 / 60, "minutes": 1, "hours": 60, "days": 24 * 60}
 REST_API = "aws:apigateway/restApi:RestApi"
 API_DOMAIN_NAME = "aws:apigateway/domainName:DomainName"
 LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
@@ -531,6 +537,35 @@ def cognito_user_pool_requires_mfa(
     if not any(factors):
         return _fail(f"{label} requires MFA but enables no factor (TOTP, SMS or email)")
     return _pass(f"{label} requires MFA")
+
+
+def cognito_app_client_srp_only_with_short_tokens(
+    resource_type: str, props: Mapping[str, Any], name: str = ""
+) -> RuleResult:
+    """An app client allows only SRP and refresh sign-in, and its access tokens live at
+    most 15 minutes (the service refuses older ones too: HUB_MAX_TOKEN_AGE_SECONDS)."""
+    label = _label(resource_type, props, name)
+    if resource_type != USER_POOL_CLIENT:
+        return _not_applicable(f"{label} is not a Cognito user pool client")
+    problems = []
+    flows = set(_as_list(props.get("explicitAuthFlows")))
+    if not flows:
+        problems.append("explicitAuthFlows is unset (Cognito then allows password flows)")
+    elif flows - ALLOWED_AUTH_FLOWS:
+        problems.append(f"allows {', '.join(sorted(flows - ALLOWED_AUTH_FLOWS))}")
+    validity = _positive_number(props.get("accessTokenValidity"))
+    units = props.get("tokenValidityUnits")
+    unit = units.get("accessToken", "hours") if isinstance(units, Mapping) else "hours"
+    minutes = validity * _TOKEN_UNIT_MINUTES.get(str(unit), 60) if validity else None
+    if minutes is None or minutes > MAX_ACCESS_TOKEN_MINUTES:
+        problems.append(
+            f"access tokens live {validity:g} {unit}, more than {MAX_ACCESS_TOKEN_MINUTES} minutes"
+            if validity
+            else "accessTokenValidity is unset (Cognito's default is 60 minutes)"
+        )
+    if problems:
+        return _fail(f"{label}: {'; '.join(problems)}")
+    return _pass(f"{label} signs in with SRP only; access tokens live {minutes:g} minutes")
 
 
 # --- API Gateway --------------------------------------------------------------------------

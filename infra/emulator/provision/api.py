@@ -330,6 +330,8 @@ class Integration(_InApi):
                 }
             )
         )
+        if i["type"] == "AWS_PROXY":
+            ctx.add_gap(gaps.gateway_lambda_runtime(declared.name))
         return Provisioned(
             id=f"agi-{api}-{resource}-{verb}",
             locator={"rest_api": api, "resource": resource, "verb": verb},

@@ -314,6 +314,9 @@ class UserPoolClient(_InPool):
             cognito.update_user_pool_client(
                 UserPoolId=pool, ClientId=client_id, ClientName=name, **fields
             )
+        ctx.add_gap(gaps.cognito_client_flows(declared.name))
+        ctx.add_gap(gaps.cognito_sign_in_challenges(declared.name))
+        ctx.add_gap(gaps.cognito_token_lifetime(declared.name))
         return Provisioned(id=client_id, state={"name": name}, locator={"pool": pool})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:

@@ -597,6 +597,46 @@ def test_unencrypted_or_unretained_log_group_fails(change: dict[str, Any], phras
     assert phrase in result.message and "'service-api-function-logs'" in result.message
 
 
+CLIENT = {
+    "explicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "accessTokenValidity": 15,
+    "tokenValidityUnits": {"accessToken": "minutes"},
+}
+
+
+def test_app_client_with_srp_only_and_15_minute_tokens_passes() -> None:
+    result = rules.cognito_app_client_srp_only_with_short_tokens(
+        rules.USER_POOL_CLIENT, CLIENT, "identity-web-client"
+    )
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize(
+    ("props", "names"),
+    [
+        (
+            {
+                **CLIENT,
+                "explicitAuthFlows": [*CLIENT["explicitAuthFlows"], "ALLOW_USER_PASSWORD_AUTH"],
+            },
+            "ALLOW_USER_PASSWORD_AUTH",
+        ),
+        ({**CLIENT, "explicitAuthFlows": ["ALLOW_ADMIN_USER_PASSWORD_AUTH"]}, "ALLOW_ADMIN"),
+        ({k: v for k, v in CLIENT.items() if k != "explicitAuthFlows"}, "explicitAuthFlows"),
+        ({**CLIENT, "accessTokenValidity": 60}, "60 minutes"),
+        ({**CLIENT, "tokenValidityUnits": {"accessToken": "hours"}}, "15 hours"),
+        ({k: v for k, v in CLIENT.items() if k != "accessTokenValidity"}, "60 minutes"),
+    ],
+)
+def test_app_client_with_password_flows_or_long_tokens_fails(
+    props: dict[str, Any], names: str
+) -> None:
+    result = rules.cognito_app_client_srp_only_with_short_tokens(
+        rules.USER_POOL_CLIENT, props, "identity-web-client"
+    )
+    assert result.failed and names in result.message and "identity-web-client" in result.message
+
+
 # --- scope --------------------------------------------------------------------------------
 
 RESOURCE_RULES = [
@@ -607,6 +647,7 @@ RESOURCE_RULES = [
     rules.dynamodb_table_encrypted_with_customer_key,
     rules.dynamodb_table_point_in_time_recovery_enabled,
     rules.cognito_user_pool_requires_mfa,
+    rules.cognito_app_client_srp_only_with_short_tokens,
     rules.api_enforces_tls13_security_policy,
     rules.lambda_not_publicly_invocable,
     rules.iam_policy_grants_no_wildcards_on_data_stores,
