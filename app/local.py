@@ -100,7 +100,7 @@ def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_S
     )
 
 
-def _local_app(document: Mapping[str, Any], stack: str) -> Any:
+def local_app(document: Mapping[str, Any], stack: str) -> Any:
     """The app for one phase of the local platform, with its specialists enrolled."""
     import boto3
 
@@ -138,7 +138,7 @@ class LocalApi:
         import uvicorn
 
         config = uvicorn.Config(
-            _local_app(document, stack), host=host, port=port, log_level="warning"
+            local_app(document, stack), host=host, port=port, log_level="warning"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="hub-api", daemon=True)
@@ -167,7 +167,7 @@ def serve_local(
     """Run the API in the foreground against the local platform described in local.json."""
     import uvicorn
 
-    uvicorn.run(_local_app(read_local_json(state_dir), stack), host=host, port=port)
+    uvicorn.run(local_app(read_local_json(state_dir), stack), host=host, port=port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

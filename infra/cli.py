@@ -236,6 +236,14 @@ def local_up(
     ] = True,
     api_port: Annotated[int, typer.Option(help="Port of the API.")] = DEFAULT_API_PORT,
     api_stack: Annotated[str, typer.Option(help="The phase the API serves.")] = (DEFAULT_API_STACK),
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct",
+            help="Serve the app directly on uvicorn, without the local API gateway "
+            "(debugging only: no authorizer, caps, binary handling or web ACL).",
+        ),
+    ] = False,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
 ) -> None:
     """Start moto on 127.0.0.1, deploy and verify all three phases, seed demo data, start
@@ -317,7 +325,9 @@ def local_up(
         api_server, api_url, api_note = None, None, API_NOTE
         if api and serve:
             # the API reads its settings (pool, tables) from local.json, so it starts after
-            api_server, api_url, api_note = _start_api(state_dir, _one_stack(api_stack), api_port)
+            api_server, api_url, api_note = _start_api(
+                state_dir, _one_stack(api_stack), api_port, direct
+            )
             path = write(api_url, api_note)
         _print_ready(endpoint, path, records, seeds, api_url, api_note, time.monotonic() - started)
         if not serve:
@@ -376,19 +386,29 @@ def _print_ready(
         console.print(f"API: not started. {api_note}")
 
 
-def _start_api(state_dir: Path, stack: str, port: int) -> tuple[Any, str | None, str]:
-    """Start the sharing service in a background thread; (server, base URL, note)."""
+def _start_api(
+    state_dir: Path, stack: str, port: int, direct: bool = False
+) -> tuple[Any, str | None, str]:
+    """Start the sharing service in a background thread, behind the local API gateway
+    unless ``direct``; (server, base URL, note)."""
     from infra.emulator.local import read_local_json
 
     try:
         from app.local import LocalApi
+        from infra.emulator.gateway.local import serve_stack
     except ImportError as error:
         note = f"The sharing service could not be imported ({error}); the API is not running."
         console.print(f"[yellow]{note}[/yellow]")
         return None, None, note
     try:
-        server = LocalApi(read_local_json(state_dir) or {}, stack, port=port)
-        return server, server.start(), ""
+        document = read_local_json(state_dir) or {}
+        if direct:
+            server = LocalApi(document, stack, port=port)
+            return server, server.start(), ""
+        gateway = serve_stack(
+            state_dir, stack, endpoint=str(document["emulatorEndpoint"]), port=port
+        )
+        return gateway, gateway.base_url, ""
     except Exception as error:  # a port in use, a service start-up error: say which
         note = f"The API did not start on 127.0.0.1:{port}: {error}"
         console.print(f"[yellow]{note}[/yellow]")

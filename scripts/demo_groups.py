@@ -4,12 +4,13 @@ A demo doctor signs in through the emulated Cognito, creates a consultation grou
 a synthetic patient, summons specialists with one call, one specialist accepts and can
 read the group, the doctor removes them, and their very next request is refused.
 
-Usage, with ``hub local up`` running (it writes ``.hub/local.json``) and the API on
-127.0.0.1:8000:
+Usage, with ``hub local up`` running (it writes ``.hub/local.json`` and serves the API
+through the local API gateway at ``apiBaseUrl``, http://127.0.0.1:8000/v1):
     .venv/bin/python scripts/demo_groups.py [--stack phase3-private-practice] [--api URL]
 
-Sign-in uses ADMIN_USER_PASSWORD_AUTH against the stack's app client, which the
-emulator accepts; a real client signs in with SRP or the hosted UI (and TOTP).
+Sign-in is what a real client does against the stack's app client: SRP, then the TOTP
+challenge; a first sign-in enrols an authenticator, whose secret the demo keeps in
+``<state-dir>/demo-authenticators.json`` (synthetic users only) for the next run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     import boto3
     import httpx
 
-    from app.local import DEFAULT_STACK, login, read_local_json
+    from app.local import DEFAULT_STACK, AuthenticatorApp, login, read_local_json
 
     parser = argparse.ArgumentParser(description="Consultation group walk-through")
     parser.add_argument("--state-dir", default=".hub")
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     doc = read_local_json(args.state_dir)
-    api = args.api or doc.get("apiBaseUrl") or "http://127.0.0.1:8000"
+    api = args.api or doc.get("apiBaseUrl") or "http://127.0.0.1:8000/v1"
     outputs = doc["stacks"][args.stack]["outputs"]
     users = [u for u in doc["demoUsers"] if u["stack"] == args.stack]
     lead = next(u for u in users if u["role"] == "doctor")
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         "cognito-idp", region_name="ap-east-1", endpoint_url=doc["emulatorEndpoint"]
     )
 
+    authenticator = AuthenticatorApp(Path(args.state_dir) / "demo-authenticators.json")
+
     def bearer(user: dict[str, Any]) -> dict[str, str]:
         tokens = login(
             cognito,
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             outputs["userPoolClientIds"][0],
             user["username"],
             user["password"],
+            authenticator=authenticator,
         )
         return {"Authorization": f"Bearer {tokens['AccessToken']}"}
 

@@ -3,8 +3,11 @@
 A demo doctor signs in through the emulated Cognito, opens a consultation group for a
 synthetic patient and summons experts into it; two of them accept. The doctor uploads a
 synthetic FHIR R4B Bundle (and retries it with the same Idempotency-Key: same record, no
-copy) and a 50 MiB synthetic imaging file (``application/dicom``: a DICOM preamble and
-random bytes, streamed, never held in memory) and shares both into the group. A member
+copy) and a 4 MiB synthetic imaging file (``application/dicom``: a DICOM preamble and
+random bytes, streamed) and shares both into the group. 4 MiB is about the most a record
+can be through API Gateway and Lambda: binary bodies travel base64-encoded in the 6 MB
+Lambda event (``--imaging-mib`` above that is refused with 413 through the gateway; larger
+content is the subject of the sealed-uploads issue). A member
 opens both and the bytes match what was uploaded (SHA-256 and length). The doctor removes
 the other member, whose very next request is refused (403). The doctor adds a corrected
 version of the bundle and crypto-shreds version 1: it is gone (410) while version 2 still
@@ -12,14 +15,15 @@ opens. Along the way, an unsupported content type (415) and an invalid FHIR docu
 whose error names the element, never the patient's data) are refused.
 
 Usage, with ``hub local up`` running (``make run``; it writes ``.hub/local.json`` and serves
-the API on 127.0.0.1:8000):
+the API through the local API gateway at http://127.0.0.1:8000/v1):
     .venv/bin/python scripts/demo_records.py [--stack phase3-private-practice] [--api URL]
-        [--imaging-mib 50]
+        [--imaging-mib 4]
 
 Every step prints ``--> <what>: HTTP <status>``; a step whose status is not the expected one
-stops the walk-through with exit status 1. Everything is synthetic. Sign-in uses
-ADMIN_USER_PASSWORD_AUTH against the stack's app client, which the emulator accepts; a real
-client signs in with SRP or the hosted UI (and TOTP).
+stops the walk-through with exit status 1. Everything is synthetic. Sign-in is a real
+client's: SRP, then the TOTP challenge (authenticator secrets kept in
+``<state-dir>/demo-authenticators.json``). Downloads ask for the record's media type
+(``Accept``): API Gateway returns binary content as bytes only to a client that does.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 MIB = 1 << 20
+# Through API Gateway and Lambda: 4 MiB of binary is 5.6 MB base64, inside the 6 MB event.
+DEFAULT_IMAGING_MIB = 4
 FHIR = "application/fhir+json"
 DICOM = "application/dicom"
 SYNTHETIC_MARK = "SYNTHETIC"
@@ -216,7 +222,13 @@ class Walkthrough:
             "member_bundle", keeper, as_keeper, bundle_id, hashlib.sha256(bundle), len(bundle)
         )
         self.open_and_compare(
-            "member_imaging", keeper, as_keeper, imaging_id, imaging.sha256, imaging.size
+            "member_imaging",
+            keeper,
+            as_keeper,
+            imaging_id,
+            imaging.sha256,
+            imaging.size,
+            accept=DICOM,
         )
         self.open_and_compare(
             "leaver_before", leaver, as_leaver, bundle_id, hashlib.sha256(bundle), len(bundle)
@@ -400,13 +412,14 @@ class Walkthrough:
         expected: Any,
         length: int,
         version: int | None = None,
+        accept: str = FHIR,
     ) -> None:
         query = f"?version={version}" if version else ""
         digest = hashlib.sha256()
         received = 0
         title = f"{user['username']} opens GET /records/{record_id}/content{query}"
         with self.http.stream(
-            "GET", f"/records/{record_id}/content{query}", headers=headers
+            "GET", f"/records/{record_id}/content{query}", headers={**headers, "Accept": accept}
         ) as response:
             if response.status_code == 200:
                 for chunk in response.iter_bytes():
@@ -475,12 +488,15 @@ class Walkthrough:
 
 
 def cognito_bearer(
-    doc: Mapping[str, Any], stack: str
+    doc: Mapping[str, Any], stack: str, authenticator: Any = None
 ) -> Callable[[Mapping[str, Any]], dict[str, str]]:
-    """Sign a demo user in through the emulated Cognito; returns their Authorization header."""
+    """Sign a demo user in through the emulated Cognito as a real client does (SRP, then
+    the TOTP challenge); returns their Authorization header."""
     import boto3
 
-    from app.local import login
+    from app.local import AuthenticatorApp, login
+
+    authenticator = authenticator or AuthenticatorApp()
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -496,6 +512,7 @@ def cognito_bearer(
             outputs["userPoolClientIds"][0],
             user["username"],
             user["password"],
+            authenticator=authenticator,
         )
         return {"Authorization": f"Bearer {tokens['AccessToken']}"}
 
@@ -506,23 +523,25 @@ def run(
     doc: Mapping[str, Any],
     stack: str,
     api: str,
-    imaging_bytes: int = 50 * MIB,
+    imaging_bytes: int = DEFAULT_IMAGING_MIB * MIB,
     say: Callable[[str], None] = print,
+    authenticator: Any = None,
 ) -> Outcome:
     """The walk-through against the API at ``api`` for the platform described by ``doc``."""
     import httpx
 
     users = [u for u in doc["demoUsers"] if u["stack"] == stack]
     patient_id = doc["demoPatients"][stack][0]["patient_id"]
-    # Generous timeout: a 50 MiB upload on a busy laptop emulator takes seconds.
+    # Generous timeout: a large upload on a busy laptop emulator takes seconds.
     with httpx.Client(base_url=api, timeout=300) as http:
-        walk = Walkthrough(http, cognito_bearer(doc, stack), users, patient_id, imaging_bytes, say)
+        bearer = cognito_bearer(doc, stack, authenticator)
+        walk = Walkthrough(http, bearer, users, patient_id, imaging_bytes, say)
         return walk.run()
 
 
 @contextmanager
 def standalone_platform(
-    endpoint: str | None = None, stack: str = STANDALONE_STACK
+    endpoint: str | None = None, stack: str = STANDALONE_STACK, *, gateway: bool = True
 ) -> Iterator[tuple[dict[str, Any], str]]:
     """A small platform of one phase, without ``hub local up``: yields (local.json document,
     API base URL).
@@ -531,9 +550,10 @@ def standalone_platform(
     service tables, a user pool shaped like the deployed one, a versioned shard bucket, an
     Object Lock audit bucket, a records key and a ledger signing key, under fresh names;
     then the platform's own seeding (``seed_stack``: synthetic register, demo users and
-    patients of the phase's cohort) and the API (``LocalApi``) on a free port. The full local
-    platform deploys every declared resource instead; this keeps the tests and the benchmark
-    fast.
+    patients of the phase's cohort) and the API on a free port, through the local API
+    gateway built from the program's declaration of ``stack`` (its pool bound to this one;
+    ``gateway=False`` serves the app directly, as ``hub local up --direct`` does). The full
+    local platform deploys every declared resource instead; this keeps the tests fast.
     """
     import logging
 
@@ -558,7 +578,9 @@ def standalone_platform(
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", *local.EMULATOR_CREDENTIALS)}
     os.environ.update(local.EMULATOR_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    api = None
+    # moto checks TOTP codes (against the secret it hands out) only when asked to.
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
+    api: Any = None
     try:
         session = boto3.session.Session(region_name="ap-east-1")
         prefix = f"demo-records-{uuid.uuid4().hex[:8]}"
@@ -606,8 +628,19 @@ def standalone_platform(
             "demoPatients": {stack: seeded.patients},
             "synthetic": True,
         }
-        api = local.LocalApi(doc, stack, port=_free_port())
-        doc["apiBaseUrl"] = api.start()
+        if gateway:
+            from app.local import local_app
+            from app.main import lambda_handler_for
+            from infra.emulator.gateway import LocalGateway, record_from_program
+
+            record = record_from_program(
+                stack, user_pool_id=pool_id, user_pool_client_id=client_id, endpoint_url=endpoint
+            )
+            api = LocalGateway(record, lambda_handler_for(local_app(doc, stack)))
+            doc["apiBaseUrl"] = api.start(port=_free_port())
+        else:
+            api = local.LocalApi(doc, stack, port=_free_port())
+            doc["apiBaseUrl"] = api.start()
         yield doc, doc["apiBaseUrl"]
     finally:
         if api is not None:
@@ -634,7 +667,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=".hub")
     parser.add_argument("--stack", default=DEFAULT_STACK)
     parser.add_argument("--api", help="API base URL (default: apiBaseUrl or 127.0.0.1:8000)")
-    parser.add_argument("--imaging-mib", type=float, default=50, help="imaging file size")
+    parser.add_argument(
+        "--imaging-mib",
+        type=float,
+        default=DEFAULT_IMAGING_MIB,
+        help="imaging file size (through the gateway, at most about 4.5 MiB)",
+    )
     parser.add_argument(
         "--standalone",
         action="store_true",
@@ -642,14 +680,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     imaging_bytes = int(args.imaging_mib * MIB)
+    from app.local import AuthenticatorApp
+
     try:
         if args.standalone:
             with standalone_platform() as (doc, api):
                 run(doc, STANDALONE_STACK, api, imaging_bytes)
         else:
             doc = read_local_json(args.state_dir)
-            api = args.api or doc.get("apiBaseUrl") or "http://127.0.0.1:8000"
-            run(doc, args.stack, api, imaging_bytes)
+            api = args.api or doc.get("apiBaseUrl") or "http://127.0.0.1:8000/v1"
+            authenticator = AuthenticatorApp(Path(args.state_dir) / "demo-authenticators.json")
+            run(doc, args.stack, api, imaging_bytes, authenticator=authenticator)
     except WalkthroughFailed as failed:
         print(f"FAILED: {failed}", file=sys.stderr)
         return 1

@@ -18,9 +18,12 @@ def start_moto_server(port: int | None = None, host: str = "127.0.0.1") -> tuple
         OSError: the port is taken.
     """
     import logging
+    import os
 
     from moto.server import ThreadedMotoServer
 
+    # moto checks TOTP codes (against the secret it hands out) only when asked to.
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
     # werkzeug logs every request to stderr; the progress display is ours.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     memoize_moto_routing()

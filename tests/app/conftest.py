@@ -17,7 +17,6 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -30,6 +29,7 @@ from hub_testkit import (
     PEOPLE,
     FakeClock,
     FakeMonotonic,
+    Gateway,
     Hub,
     Person,
     World,
@@ -47,7 +47,6 @@ from app.identity.register import import_register
 from app.main import create_app, lambda_handler_for
 from app.settings import Settings
 from infra.emulator.gateway import LocalGateway
-from infra.emulator.record import DeploymentRecord
 
 # The moto server logs every request; keep test output readable.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -172,17 +171,6 @@ def fresh_world(hub: Hub, world: World) -> World:
         start_grant(hub, "dr-bg-live"),
         world.expired_grant_id,
     )
-
-
-@dataclass
-class Gateway:
-    """The session's gateway: the server, an HTTP client on its stage, and what reached
-    the function (so a test can show a refusal happened before the app)."""
-
-    server: LocalGateway
-    client: httpx.Client
-    record: DeploymentRecord
-    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @pytest.fixture(scope="session")

@@ -284,3 +284,14 @@ def gateway_record(hub: Hub, **capacity: int) -> Any:
         endpoint_url=hub.endpoint,
         config=gateway_stage_config(**capacity),
     )
+
+
+@dataclass
+class Gateway:
+    """The session's gateway: the server, an HTTP client on its stage, and what reached
+    the function (so a test can show a refusal happened before the app)."""
+
+    server: Any  # infra.emulator.gateway.LocalGateway
+    client: Any  # httpx.Client on the stage's base URL
+    record: Any  # the DeploymentRecord it was built from
+    events: list[dict[str, Any]] = field(default_factory=list)

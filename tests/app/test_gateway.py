@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Gateway
-from hub_testkit import Hub, gateway_record
+from hub_testkit import Gateway, Hub, gateway_record
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from moto.utilities.utils import load_resource

@@ -1,56 +1,45 @@
 """The records walk-through (scripts/demo_records.py) against a real HTTP API on moto.
 
 The walk-through runs end to end through ``standalone_platform`` (the session's moto server,
-the platform's own seeding, the API served by uvicorn on loopback), with a 3 MiB + 17 byte
-imaging file instead of 50 MiB so it stays fast. ``main`` exits 0 only when every step
-answered with the status the walk-through expects, so the removed member's 403, the shredded
-version's 410 and the byte-for-byte comparisons are each checked by the run itself; the test
-also checks them in the outcome.
+the platform's own seeding, the API served through the local API gateway built from the
+program's declaration), signing in with SRP and the TOTP challenge, with a 3 MiB + 17 byte
+imaging file (within Lambda's 6 MB event once base64-encoded; the default is 4 MiB).
+``main`` exits 0 only when every step answered with the status the walk-through expects,
+so the removed member's 403, the shredded version's 410 and the byte-for-byte comparisons
+are each checked by the run itself; the test also checks them in the outcome.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from walkthrough_testkit import Platform, load_script
 
-ROOT = Path(__file__).resolve().parents[2]
+from app.local import AuthenticatorApp
+
 IMAGING_BYTES = 3 * (1 << 20) + 17  # several shards and a partial last one
 
 pytestmark = pytest.mark.integration
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "demo_records", ROOT / "scripts" / "demo_records.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def demo() -> ModuleType:
-    return load_script()
+    return load_script("demo_records")
 
 
-@pytest.fixture(scope="module")
-def platform(demo: ModuleType, moto_endpoint: str) -> Iterator[tuple[dict[str, Any], str]]:
-    with demo.standalone_platform(moto_endpoint) as (doc, api):
-        yield doc, api
-
-
-def test_walkthrough_end_to_end(demo: ModuleType, platform: tuple[dict[str, Any], str]) -> None:
-    doc, api = platform
+def test_walkthrough_end_to_end(demo: ModuleType, walkthrough_platform: Platform) -> None:
+    platform = walkthrough_platform
     lines: list[str] = []
-    outcome = demo.run(doc, demo.STANDALONE_STACK, api, IMAGING_BYTES, say=lines.append)
+    outcome = demo.run(
+        platform.doc,
+        demo.STANDALONE_STACK,
+        platform.api,
+        IMAGING_BYTES,
+        say=lines.append,
+        authenticator=AuthenticatorApp(platform.authenticators),
+    )
     statuses = outcome.statuses
     assert statuses["unsupported_type"] == 415
     assert statuses["invalid_fhir"] == 422
@@ -83,19 +72,12 @@ def test_a_step_with_an_unexpected_status_fails_the_walkthrough(demo: ModuleType
 
 
 def test_main_reads_local_json_and_exits_zero(
-    demo: ModuleType,
-    platform: tuple[dict[str, Any], str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    demo: ModuleType, walkthrough_platform: Platform, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import json
-
-    doc, _ = platform
-    (tmp_path / "local.json").write_text(json.dumps(doc))
     code = demo.main(
         [
             "--state-dir",
-            str(tmp_path),
+            str(walkthrough_platform.state_dir),
             "--stack",
             demo.STANDALONE_STACK,
             "--imaging-mib",
