@@ -541,7 +541,11 @@ def run(
 
 @contextmanager
 def standalone_platform(
-    endpoint: str | None = None, stack: str = STANDALONE_STACK, *, gateway: bool = True
+    endpoint: str | None = None,
+    stack: str = STANDALONE_STACK,
+    *,
+    gateway: bool = True,
+    serve: bool = True,
 ) -> Iterator[tuple[dict[str, Any], str]]:
     """A small platform of one phase, without ``hub local up``: yields (local.json document,
     API base URL).
@@ -552,7 +556,8 @@ def standalone_platform(
     then the platform's own seeding (``seed_stack``: synthetic register, demo users and
     patients of the phase's cohort) and the API on a free port, through the local API
     gateway built from the program's declaration of ``stack`` (its pool bound to this one;
-    ``gateway=False`` serves the app directly, as ``hub local up --direct`` does). The full
+    ``gateway=False`` serves the app directly, as ``hub local up --direct`` does;
+    ``serve=False`` serves nothing and yields an empty URL). The full
     local platform deploys every declared resource instead; this keeps the tests fast.
     """
     import logging
@@ -628,7 +633,9 @@ def standalone_platform(
             "demoPatients": {stack: seeded.patients},
             "synthetic": True,
         }
-        if gateway:
+        if not serve:
+            doc["apiBaseUrl"] = ""
+        elif gateway:
             from app.local import local_app
             from app.main import lambda_handler_for
             from infra.emulator.gateway import LocalGateway, record_from_program
