@@ -192,8 +192,8 @@ def api_authorizer(resource: str) -> Gap:
             "api.authorizer_on_methods",
             "tests/infra/test_component_controls.py::"
             "test_every_method_but_health_needs_a_cognito_access_token",
-            "tests/app/test_gateway.py::test_switch_off_openid_only_scope_refuses_an_srp_token",
-            "tests/infra/emulator/test_gateway.py::"
+            "tests/app/test_service_through_gateway.py::test_switch_off_openid_only_scope_refuses_an_srp_token",
+            "tests/infra/emulator/test_gateway_limits_and_waf.py::"
             "test_the_declared_throttle_admits_the_burst_then_the_rate",
         ),
     )
@@ -216,9 +216,9 @@ def waf(resource: str) -> Gap:
         covered_by=(
             "tests/infra/test_component_controls.py::test_waf_guards_the_stage_when_enabled",
             "tests/infra/test_phase_stacks.py::test_waf_and_self_registration_only_in_phase_3",
-            "tests/infra/emulator/test_gateway.py::"
+            "tests/infra/emulator/test_gateway_limits_and_waf.py::"
             "test_record_uploads_over_8_kb_pass_and_other_large_bodies_are_blocked",
-            "tests/infra/emulator/test_gateway.py::"
+            "tests/infra/emulator/test_gateway_limits_and_waf.py::"
             "test_the_rate_based_rule_blocks_an_ip_over_its_limit",
         ),
     )
@@ -237,9 +237,9 @@ def gateway_lambda_runtime(resource: str) -> Gap:
         ),
         reason="Lambda execution environments need Docker or AWS; the emulator has neither",
         covered_by=(
-            "tests/infra/emulator/test_gateway.py::test_the_declared_function_timeout_is_a_502",
-            "tests/infra/emulator/test_gateway.py::test_the_integration_timeout_is_a_504",
-            "tests/infra/emulator/test_gateway.py::test_lambda_response_over_6_mb_is_a_502",
+            "tests/infra/emulator/test_gateway_limits_and_waf.py::test_the_declared_function_timeout_is_a_502",
+            "tests/infra/emulator/test_gateway_limits_and_waf.py::test_the_integration_timeout_is_a_504",
+            "tests/infra/emulator/test_gateway_limits_and_waf.py::test_lambda_response_over_6_mb_is_a_502",
         ),
     )
 
