@@ -48,7 +48,7 @@ API_STAGE_NAME = "v1"
 API_AUTHORIZATION_SCOPES = ("aws.cognito.signin.user.admin", "openid")
 # What API Gateway passes to the Lambda proxy integration base64-encoded (and returns as
 # bytes when the client's first Accept type matches): the binary record types
-# (app/records/content.py) and generic bytes. FHIR JSON and text/plain stay text.
+# (app/content.py) and generic bytes. FHIR JSON and text/plain stay text.
 API_BINARY_MEDIA_TYPES = (
     "application/dicom",
     "application/pdf",

@@ -694,7 +694,7 @@ def test_waf_guards_the_stage_when_enabled() -> None:
 def test_binary_media_types_cover_the_binary_record_types() -> None:
     from fnmatch import fnmatchcase
 
-    from app.records.content import ALLOWED_CONTENT_TYPES, FHIR_JSON
+    from app.content import ALLOWED_CONTENT_TYPES, FHIR_JSON
 
     declared(make_service)
     binary = MOCKS.inputs("service-api")["binaryMediaTypes"]
