@@ -1,0 +1,181 @@
+"""Predicates over resource settings, the same for declared inputs and live state.
+
+Each function decides one compliant state from plain values that both sides can
+supply: the policy pack's adapters read them from what the program declares
+(``enableKeyRotation``, ``kmsKeyId``...), verification's from what boto3 returns
+(``KeyRotationEnabled``, ``KmsKeyId``...). Adapters translate names and fill in the
+defaults AWS applies to an unset input; the decision itself is made here, once.
+
+Functions return ``bool`` for a single property, or a list of problems (short phrases,
+empty when compliant) where a control has several parts, so both sides word a failure
+the same way.
+
+Guarantees: fail closed. A value that is missing where the compliant state needs it
+set (rotation, a key, a retention) is a problem, never a pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from infra.controls.policy_documents import is_true
+
+# --- KMS keys -----------------------------------------------------------------------------
+
+SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
+MAX_ROTATION_PERIOD_DAYS = 365
+
+
+def key_id_of(key_ref: Any) -> str:
+    """The key id in a key ARN (``arn:...:key/<id>``), or the reference itself."""
+    if not key_ref:
+        return ""
+    ref = str(key_ref)
+    return ref.rsplit("key/", 1)[-1] if ":key/" in ref else ref
+
+
+def same_key(actual: Any, expected: Any) -> bool:
+    """Whether two key references (ARN or bare id) name the same KMS key."""
+    return bool(actual) and bool(expected) and key_id_of(actual) == key_id_of(expected)
+
+
+def is_customer_managed_key(key_ref: Any) -> bool:
+    """A key reference that is not an AWS-managed key (``alias/aws/s3`` and friends).
+
+    An AWS-managed key's policy is AWS's, not ours, so it evidences no key management.
+    """
+    return isinstance(key_ref, str) and bool(key_ref) and "alias/aws/" not in key_ref
+
+
+def rotation_applies(key_spec: Any, key_usage: Any) -> bool:
+    """KMS rotates symmetric encryption keys only; unset spec and usage are KMS's defaults."""
+    return (key_spec or SYMMETRIC_DEFAULT) == SYMMETRIC_DEFAULT and (
+        key_usage or ENCRYPT_DECRYPT
+    ) == ENCRYPT_DECRYPT
+
+
+def rotation_problems(
+    enabled: Any, period_days: Any, *, max_period_days: int = MAX_ROTATION_PERIOD_DAYS
+) -> list[str]:
+    """Automatic rotation is on, at most every ``max_period_days`` (unset: KMS's 365)."""
+    if not is_true(enabled):
+        return ["automatic rotation is off"]
+    if period_days is not None and float(period_days) > max_period_days:
+        return [f"rotation is every {float(period_days):g} days (at most {max_period_days})"]
+    return []
+
+
+# --- S3 -----------------------------------------------------------------------------------
+
+KMS_ALGORITHMS = frozenset({"aws:kms", "aws:kms:dsse"})
+SSE_S3_ALGORITHM = "AES256"
+PUBLIC_ACCESS_BLOCK_FLAGS = (
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "BlockPublicPolicy",
+    "RestrictPublicBuckets",
+)
+
+
+def default_encryption_is_kms(
+    defaults: Iterable[tuple[Any, Any]],
+    *,
+    key_matches: Callable[[Any], bool] = is_customer_managed_key,
+) -> bool:
+    """Every default-encryption rule is SSE-KMS under a key ``key_matches`` accepts.
+
+    Args:
+        defaults: (algorithm, KMS key reference) per rule; none is a failure.
+        key_matches: the key test: any customer-managed key (declared: the key's ARN
+            is not known yet), or one expected key (live).
+    """
+    pairs = list(defaults)
+    return bool(pairs) and all(a in KMS_ALGORITHMS and key_matches(k) for a, k in pairs)
+
+
+def default_encryption_is_sse_s3(defaults: Iterable[tuple[Any, Any]]) -> bool:
+    pairs = list(defaults)
+    return bool(pairs) and all(a == SSE_S3_ALGORITHM for a, _ in pairs)
+
+
+def public_access_flags_off(flags: Mapping[str, Any]) -> list[str]:
+    """The public-access-block flags (by their API names) that are not on."""
+    return [flag for flag in PUBLIC_ACCESS_BLOCK_FLAGS if not is_true(flags.get(flag))]
+
+
+# --- CloudTrail ---------------------------------------------------------------------------
+
+
+def trail_covers_all_regions(multi_region: Any, global_service_events: Any) -> bool:
+    """Multi-region and with global service events (IAM, STS: the administrators' calls)."""
+    return is_true(multi_region) and is_true(global_service_events)
+
+
+def trail_validates_log_files(enabled: Any) -> bool:
+    return is_true(enabled)
+
+
+def trail_is_logging(logging: Any) -> bool:
+    return is_true(logging)
+
+
+# --- DynamoDB -----------------------------------------------------------------------------
+
+
+def table_encrypted_with_kms(
+    enabled: Any, key_ref: Any, *, key_matches: Callable[[Any], bool]
+) -> bool:
+    """Server-side encryption is on, with a KMS key ``key_matches`` accepts (not the
+    AWS-owned default key, which has no key policy of ours)."""
+    return is_true(enabled) and key_matches(key_ref)
+
+
+def point_in_time_recovery_enabled(enabled: Any) -> bool:
+    return is_true(enabled)
+
+
+# --- Cognito ------------------------------------------------------------------------------
+
+
+def mfa_problems(mode: Any, *, totp: Any, sms: Any, email: Any) -> list[str]:
+    """MFA is required of every user (``ON``) and at least one factor is enabled."""
+    if mode != "ON":
+        return [f"MFA is {mode or 'OFF'}, not required (ON)"]
+    if not (is_true(totp) or is_true(sms) or is_true(email)):
+        return ["MFA is required but no factor (TOTP, SMS or email) is enabled"]
+    return []
+
+
+# --- API Gateway --------------------------------------------------------------------------
+
+TLS13_ONLY_POLICY = re.compile(r"^SecurityPolicy_TLS13_1_3_")
+
+
+def is_tls13_only_policy(security_policy: Any) -> bool:
+    """An API Gateway security policy that admits TLS 1.3 only (``SecurityPolicy_TLS13_1_3_*``)."""
+    return isinstance(security_policy, str) and bool(TLS13_ONLY_POLICY.match(security_policy))
+
+
+# --- CloudWatch Logs ----------------------------------------------------------------------
+
+MIN_LOG_RETENTION_DAYS = 365
+
+
+def _positive_number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def retention_problems(days: Any, *, minimum_days: int = MIN_LOG_RETENTION_DAYS) -> list[str]:
+    """Logs expire (never-expiring logs keep personal data longer than necessary, DPP2),
+    but not before ``minimum_days`` (less loses audit evidence)."""
+    retention = _positive_number(days)
+    if retention is None:
+        return ["retention is not set (logs never expire)"]
+    if retention < minimum_days:
+        return [f"retention {retention:g} days is under {minimum_days}"]
+    return []
