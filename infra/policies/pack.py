@@ -39,33 +39,20 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from infra.controls import catalogue
+from infra.controls.catalogue import Control, Framework, Requirement, requirements_of
+from infra.controls.result import Result, Status
 from infra.policies import rules
-from infra.policies.rules import RuleResult, StackResource, Status
+from infra.policies.rules import StackResource
 
 PACK_NAME = "hub-hk-health"
 CIS_FRAMEWORK = "CIS Amazon Web Services Foundations Benchmark"
 CIS_VERSION = "3.0.0"
 CONFIG_RESOURCE_TYPE = "pulumi:config"
 
-ResourceRule = Callable[[str, Mapping[str, Any], str], RuleResult]
-StackRule = Callable[[Sequence[StackResource]], list[RuleResult]]
-ConfigRule = Callable[[Mapping[str, Any]], RuleResult]
-
-
-@dataclass(frozen=True)
-class Controls:
-    """What a rule's passing result evidences, by framework."""
-
-    iso27799: tuple[str, ...]
-    cap486: tuple[str, ...]
-    cis_aws: tuple[str, ...] = ()
-
-    def tags(self) -> list[str]:
-        return (
-            [f"iso27799:{c.split()[0]}" for c in self.iso27799]
-            + [f"cap486:{c.split()[0]}" for c in self.cap486]
-            + [f"cis-aws:{c.split()[0]}" for c in self.cis_aws]
-        )
+ResourceRule = Callable[[str, Mapping[str, Any], str], Result]
+StackRule = Callable[[Sequence[StackResource]], list[Result]]
+ConfigRule = Callable[[Mapping[str, Any]], Result]
 
 
 @dataclass(frozen=True)
@@ -73,8 +60,13 @@ class _Binding(ABC):
     description: str
     enforcement: EnforcementLevel
     severity: Severity
-    controls: Controls
+    controls: tuple[Control, ...]
     remediation: str
+
+    @property
+    def requirements(self) -> tuple[Requirement, ...]:
+        """What a passing result evidences, by framework (from the catalogue)."""
+        return requirements_of(self.controls)
 
     @property
     @abstractmethod
@@ -125,39 +117,14 @@ Binding = ResourceBinding | StackBinding | ConfigBinding
 
 MANDATORY = EnforcementLevel.MANDATORY
 
-_RESIDENCY = Controls(
-    iso27799=(
-        "18.1.1 Identification of applicable legislation",
-        "18.1.4 Privacy and protection of personally identifiable information",
-    ),
-    cap486=(
-        "DPP4 Security of personal data",
-        "s33 Transfer outside Hong Kong (not yet in operation; residency is our stance)",
-    ),
-)
 _REGION_REMEDIATION = (
     "Set `aws:region: ap-east-1` in the stage file, remove per-resource `region` overrides, "
     "and use KMS keys created in ap-east-1."
-)
-_S3_TLS = Controls(
-    iso27799=(
-        "13.2.1 Information transfer policies and procedures",
-        "10.1.1 Policy on the use of cryptographic controls",
-    ),
-    cap486=("DPP4 Security of personal data",),
-    cis_aws=("2.1.1 Ensure S3 Bucket Policy is set to deny HTTP requests",),
 )
 _S3_TLS_REMEDIATION = (
     "Add a bucket policy statement: Effect Deny, Principal *, Action s3:*, Resource the "
     "bucket ARN and ARN/*, Condition Bool aws:SecureTransport false "
     "(infra/components/buckets.py)."
-)
-_S3_PUBLIC = Controls(
-    iso27799=("9.4.1 Information access restriction", "9.1.1 Access control policy"),
-    cap486=("DPP4 Security of personal data",),
-    cis_aws=(
-        "2.1.4 Ensure that S3 Buckets are configured with 'Block public access (bucket settings)'",
-    ),
 )
 _S3_PUBLIC_REMEDIATION = (
     "Declare a BucketPublicAccessBlock for the bucket with blockPublicAcls, "
@@ -171,7 +138,7 @@ BINDINGS: tuple[Binding, ...] = (
         description="AWS resources, their provider and their KMS keys stay in ap-east-1.",
         enforcement=MANDATORY,
         severity=Severity.CRITICAL,
-        controls=_RESIDENCY,
+        controls=(catalogue.DATA_RESIDENCY,),
         remediation=_REGION_REMEDIATION,
     ),
     ConfigBinding(
@@ -179,21 +146,18 @@ BINDINGS: tuple[Binding, ...] = (
         description="The stack configuration targets ap-east-1 (aws:region).",
         enforcement=MANDATORY,
         severity=Severity.CRITICAL,
-        controls=_RESIDENCY,
+        controls=(catalogue.DATA_RESIDENCY,),
         remediation=_REGION_REMEDIATION,
     ),
     ResourceBinding(
         rule=rules.kms_key_rotation_enabled,
         resource_types=frozenset({rules.KMS_KEY}),
-        description="Symmetric KMS keys rotate automatically.",
+        description="Symmetric KMS keys rotate automatically, at least yearly.",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=Controls(
-            iso27799=("10.1.2 Key management",),
-            cap486=("DPP4 Security of personal data",),
-            cis_aws=("3.6 Ensure rotation for customer-created symmetric CMKs is enabled",),
-        ),
-        remediation="Set enable_key_rotation=True on the aws.kms.Key (infra/components/keys.py).",
+        controls=(catalogue.KEY_ROTATION,),
+        remediation="Set enable_key_rotation=True, and rotation_period_in_days at most 365 if "
+        "set, on the aws.kms.Key (infra/components/keys.py).",
     ),
     StackBinding(
         rule=rules.every_bucket_encrypted_with_customer_kms_key,
@@ -201,13 +165,7 @@ BINDINGS: tuple[Binding, ...] = (
         "(the server-access-log bucket may use SSE-S3).",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=Controls(
-            iso27799=(
-                "10.1.1 Policy on the use of cryptographic controls",
-                "10.1.2 Key management",
-            ),
-            cap486=("DPP4 Security of personal data",),
-        ),
+        controls=(catalogue.BUCKET_ENCRYPTION,),
         remediation="Declare a BucketServerSideEncryptionConfiguration with sse_algorithm "
         "aws:kms and kms_master_key_id set to one of the program's CMKs; only a "
         "bucket tagged hub:purpose=s3-access-logs may use AES256.",
@@ -218,7 +176,7 @@ BINDINGS: tuple[Binding, ...] = (
         description="S3 public access blocks set all four flags.",
         enforcement=MANDATORY,
         severity=Severity.CRITICAL,
-        controls=_S3_PUBLIC,
+        controls=(catalogue.BUCKET_PUBLIC_ACCESS_BLOCKED,),
         remediation=_S3_PUBLIC_REMEDIATION,
     ),
     StackBinding(
@@ -226,7 +184,7 @@ BINDINGS: tuple[Binding, ...] = (
         description="Every S3 bucket has a public access block with all four flags.",
         enforcement=MANDATORY,
         severity=Severity.CRITICAL,
-        controls=_S3_PUBLIC,
+        controls=(catalogue.BUCKET_PUBLIC_ACCESS_BLOCKED,),
         remediation=_S3_PUBLIC_REMEDIATION,
     ),
     ResourceBinding(
@@ -235,7 +193,7 @@ BINDINGS: tuple[Binding, ...] = (
         description="S3 bucket policies deny requests without TLS.",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=_S3_TLS,
+        controls=(catalogue.BUCKET_TLS_ONLY,),
         remediation=_S3_TLS_REMEDIATION,
     ),
     StackBinding(
@@ -243,7 +201,7 @@ BINDINGS: tuple[Binding, ...] = (
         description="Every S3 bucket has a bucket policy denying requests without TLS.",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=_S3_TLS,
+        controls=(catalogue.BUCKET_TLS_ONLY,),
         remediation=_S3_TLS_REMEDIATION,
     ),
     ResourceBinding(
@@ -252,18 +210,11 @@ BINDINGS: tuple[Binding, ...] = (
         description="CloudTrail trails are multi-region, validate log files and use KMS.",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=Controls(
-            iso27799=(
-                "12.4.1 Event logging",
-                "12.4.2 Protection of log information",
-                "12.4.3 Administrator and operator logs",
-            ),
-            cap486=("DPP4 Security of personal data",),
-            cis_aws=(
-                "3.1 Ensure CloudTrail is enabled in all regions",
-                "3.2 Ensure CloudTrail log file validation is enabled",
-                "3.5 Ensure CloudTrail logs are encrypted at rest using KMS CMKs",
-            ),
+        controls=(
+            catalogue.TRAIL_LOGGING,
+            catalogue.TRAIL_ALL_REGIONS,
+            catalogue.TRAIL_LOG_FILE_VALIDATION,
+            catalogue.TRAIL_ENCRYPTION,
         ),
         remediation="Set is_multi_region_trail, include_global_service_events, "
         "enable_log_file_validation and kms_key_id (the audit CMK) on the "
@@ -275,13 +226,7 @@ BINDINGS: tuple[Binding, ...] = (
         description="DynamoDB tables are encrypted with a customer-managed KMS key.",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=Controls(
-            iso27799=(
-                "10.1.1 Policy on the use of cryptographic controls",
-                "10.1.2 Key management",
-            ),
-            cap486=("DPP4 Security of personal data",),
-        ),
+        controls=(catalogue.TABLE_ENCRYPTION,),
         remediation="Set server_side_encryption=enabled with kms_key_arn set to the records "
         "or audit CMK (infra/components/tables.py).",
     ),
@@ -291,10 +236,7 @@ BINDINGS: tuple[Binding, ...] = (
         description="DynamoDB tables have point-in-time recovery.",
         enforcement=MANDATORY,
         severity=Severity.MEDIUM,
-        controls=Controls(
-            iso27799=("12.3.1 Information backup",),
-            cap486=("DPP4 Security of personal data (accidental loss or erasure)",),
-        ),
+        controls=(catalogue.TABLE_POINT_IN_TIME_RECOVERY,),
         remediation="Set point_in_time_recovery enabled=True on the table.",
     ),
     ResourceBinding(
@@ -303,13 +245,7 @@ BINDINGS: tuple[Binding, ...] = (
         description="Cognito user pools require MFA for every user.",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=Controls(
-            iso27799=(
-                "9.4.2 Secure log-on procedures",
-                "9.2.4 Management of secret authentication information of users",
-            ),
-            cap486=("DPP4 Security of personal data",),
-        ),
+        controls=(catalogue.MFA_REQUIRED,),
         remediation="Set mfa_configuration='ON' with software_token_mfa_configuration "
         "enabled (infra/components/identity.py).",
     ),
@@ -334,17 +270,11 @@ BINDINGS: tuple[Binding, ...] = (
     ResourceBinding(
         rule=rules.api_enforces_tls13_security_policy,
         resource_types=frozenset({rules.REST_API, rules.API_DOMAIN_NAME}),
-        description="API Gateway accepts TLS 1.3 only (SecurityPolicy_TLS13_1_3_2025_09, STRICT).",
+        description="API Gateway accepts TLS 1.3 only (a SecurityPolicy_TLS13_1_3_* policy, "
+        "STRICT).",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=Controls(
-            iso27799=(
-                "14.1.2 Securing application services on public networks",
-                "14.1.3 Protecting application services transactions",
-                "13.2.1 Information transfer policies and procedures",
-            ),
-            cap486=("DPP4 Security of personal data",),
-        ),
+        controls=(catalogue.API_TLS13_ONLY,),
         remediation="Set security_policy='SecurityPolicy_TLS13_1_3_2025_09' and "
         "endpoint_access_mode='STRICT' on the RestApi "
         "(infra/components/sharing_service.py).",
@@ -356,13 +286,7 @@ BINDINGS: tuple[Binding, ...] = (
         "principal, and service principals a source ARN.",
         enforcement=MANDATORY,
         severity=Severity.CRITICAL,
-        controls=Controls(
-            iso27799=(
-                "9.1.2 Access to networks and network services",
-                "9.4.1 Information access restriction",
-            ),
-            cap486=("DPP4 Security of personal data",),
-        ),
+        controls=(catalogue.FUNCTION_NOT_PUBLIC,),
         remediation="Give the lambda.Permission a specific principal and, for an AWS "
         "service principal, the source_arn of the invoking resource; give a function URL "
         "authorization_type AWS_IAM.",
@@ -374,17 +298,7 @@ BINDINGS: tuple[Binding, ...] = (
         "nor data-store actions on every resource.",
         enforcement=MANDATORY,
         severity=Severity.CRITICAL,
-        controls=Controls(
-            iso27799=(
-                "9.2.3 Management of privileged access rights",
-                "9.4.1 Information access restriction",
-            ),
-            cap486=("DPP4 Security of personal data",),
-            cis_aws=(
-                '1.16 Ensure IAM policies that allow full "*:*" administrative '
-                "privileges are not attached",
-            ),
-        ),
+        controls=(catalogue.LEAST_PRIVILEGE,),
         remediation="List each S3/DynamoDB/KMS action the service calls and the ARNs it "
         "calls them on (infra/components/sharing_service.py, identity.py); attach no "
         "AWS-managed full-access or read-only policies.",
@@ -396,10 +310,7 @@ BINDINGS: tuple[Binding, ...] = (
         f"(at least {rules.MIN_LOG_RETENTION_DAYS} days, never forever).",
         enforcement=MANDATORY,
         severity=Severity.MEDIUM,
-        controls=Controls(
-            iso27799=("12.4.1 Event logging", "12.4.2 Protection of log information"),
-            cap486=("DPP4 Security of personal data", "DPP2 Accuracy and duration of retention"),
-        ),
+        controls=(catalogue.LOG_GROUP_PROTECTION,),
         remediation="Set kms_key_id (the audit CMK) and retention_in_days (>= 365) on the "
         "log group; declare Lambda log groups explicitly so they are not "
         "auto-created unencrypted and never-expiring.",
@@ -432,8 +343,12 @@ class Finding:
     resource_name: str
     enforcement: EnforcementLevel
     severity: Severity
-    controls: Controls
+    controls: tuple[Control, ...]
     remediation: str
+
+    @property
+    def requirements(self) -> tuple[Requirement, ...]:
+        return requirements_of(self.controls)
 
     @property
     def violation(self) -> bool:
@@ -445,9 +360,7 @@ class Finding:
         return self.violation and self.enforcement is EnforcementLevel.MANDATORY
 
 
-def _finding(
-    binding: Binding, result: RuleResult, resource_type: str, resource_name: str
-) -> Finding:
+def _finding(binding: Binding, result: Result, resource_type: str, resource_name: str) -> Finding:
     return Finding(
         policy=binding.name,
         status=result.status,
@@ -504,13 +417,12 @@ def blocking_findings(findings: Iterable[Finding]) -> list[Finding]:
 # --- pulumi-policy (CrossGuard) wrappers --------------------------------------------------
 
 
-def _framework(controls: Controls) -> PolicyComplianceFramework | None:
-    if not controls.cis_aws:
+def _framework(requirements: Sequence[Requirement]) -> PolicyComplianceFramework | None:
+    cis = [r.ref for r in requirements if r.framework is Framework.CIS_AWS]
+    if not cis:
         return None
     return PolicyComplianceFramework(
-        name=CIS_FRAMEWORK,
-        version=CIS_VERSION,
-        reference=", ".join(c.split()[0] for c in controls.cis_aws),
+        name=CIS_FRAMEWORK, version=CIS_VERSION, reference=", ".join(cis)
     )
 
 
@@ -520,8 +432,8 @@ def _policy_metadata(binding: Binding) -> dict[str, Any]:
         "description": binding.description,
         "enforcement_level": binding.enforcement,
         "severity": binding.severity,
-        "framework": _framework(binding.controls),
-        "tags": binding.controls.tags(),
+        "framework": _framework(binding.requirements),
+        "tags": [r.tag for r in binding.requirements],
         "remediation_steps": binding.remediation,
     }
 

@@ -1,4 +1,4 @@
-"""Pre-deploy policy rules: small pure functions over what the program declares.
+"""Pre-deploy policy rules: adapters from what the program declares to the shared predicates.
 
 Each rule is named for the compliant state and looks at plain data only, never at AWS:
 
@@ -10,10 +10,15 @@ Each rule is named for the compliant state and looks at plain data only, never a
   properties that only show across resources ("every bucket has a TLS-only policy");
 - a *config rule* takes the flat stack configuration (``aws:region``...).
 
-A rule returns a :class:`RuleResult` (a stack rule, one per subject resource): pass, fail
-or not applicable, with a message that names the resource. Rules know nothing about the
-pack that binds them to severity and controls (``infra.policies.pack``), nor about the
-Pulumi engine; they never raise on well-formed but non-compliant input.
+A rule reads the declared inputs, fills in the defaults AWS applies to an unset one, and
+hands the decision to :mod:`infra.controls.predicates` or
+:mod:`infra.controls.policy_documents`: the same functions post-deploy verification
+uses on live state, so a declared and a deployed setting get the same answer. A rule
+returns a :class:`~infra.controls.result.Result` (a stack rule, one per subject
+resource): pass, fail or not applicable, with a message that names the resource. Rules
+know nothing about the pack that binds them to severity and controls
+(``infra.policies.pack``), nor about the Pulumi engine; they never raise on well-formed
+but non-compliant input.
 
 Guarantees: a rule fails closed. A property that is missing where the compliant state
 needs it set (rotation flag, KMS key id, retention...) is a failure, not a pass.
@@ -21,18 +26,27 @@ needs it set (rotation flag, KMS key id, retention...) is a failure, not a pass.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, NamedTuple
+
+from infra.controls import predicates
+from infra.controls.policy_documents import (
+    as_list,
+    data_store_wildcard_grants,
+    insecure_transport_deny,
+    is_true,
+    policy_statements,
+    public_invocation_grants,
+)
+from infra.controls.predicates import is_customer_managed_key
+from infra.controls.result import Result, failed, not_applicable, passed
 
 REQUIRED_REGION = "ap-east-1"
 TLS13_SECURITY_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
-MIN_LOG_RETENTION_DAYS = 365
+MIN_LOG_RETENTION_DAYS = predicates.MIN_LOG_RETENTION_DAYS
 ACCESS_LOG_BUCKET_TAG = ("hub:purpose", "s3-access-logs")
-# Data stores whose IAM grants must name actions one by one.
-DATA_STORE_SERVICES = frozenset({"s3", "dynamodb", "kms"})
+# ap-east-1 is in the aws partition; the region rule holds every resource to it.
+PARTITION = "aws"
 
 KMS_KEY = "aws:kms/key:Key"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -74,6 +88,8 @@ IAM_ATTACHMENT_TYPES = frozenset(
     }
 )
 # AWS-managed policies that grant wildcards on S3, DynamoDB or KMS (s3:*, s3:Get*, kms:*...).
+# Their documents are AWS's, not declared, so the pack names them; verification reads
+# the attached documents themselves.
 BROAD_MANAGED_POLICIES = frozenset(
     {
         "AdministratorAccess",
@@ -88,29 +104,13 @@ BROAD_MANAGED_POLICIES = frozenset(
 )
 # Inputs that name a KMS key by ARN, across the resource types the program declares.
 KMS_KEY_REFERENCES = ("kmsKeyId", "kmsKeyArn", "kmsMasterKeyId")
-
-
-class Status(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    NOT_APPLICABLE = "not_applicable"
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """The outcome of one rule on one resource (``resource`` names it for stack rules)."""
-
-    status: Status
-    message: str
-    resource: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.status is Status.PASS
-
-    @property
-    def failed(self) -> bool:
-        return self.status is Status.FAIL
+# Declared names of the public access block flags -> their API names.
+PUBLIC_ACCESS_BLOCK_FLAGS = {
+    "blockPublicAcls": "BlockPublicAcls",
+    "ignorePublicAcls": "IgnorePublicAcls",
+    "blockPublicPolicy": "BlockPublicPolicy",
+    "restrictPublicBuckets": "RestrictPublicBuckets",
+}
 
 
 class StackResource(NamedTuple):
@@ -121,16 +121,9 @@ class StackResource(NamedTuple):
     props: Mapping[str, Any]
 
 
-def _pass(message: str, resource: str = "") -> RuleResult:
-    return RuleResult(Status.PASS, message, resource)
-
-
-def _fail(message: str, resource: str = "") -> RuleResult:
-    return RuleResult(Status.FAIL, message, resource)
-
-
-def _not_applicable(message: str, resource: str = "") -> RuleResult:
-    return RuleResult(Status.NOT_APPLICABLE, message, resource)
+def _default(value: Any, default: Any) -> Any:
+    """A declared input, or what AWS applies when it is left unset."""
+    return default if value is None else value
 
 
 def _label(resource_type: str, props: Mapping[str, Any], name: str) -> str:
@@ -142,42 +135,6 @@ def _label(resource_type: str, props: Mapping[str, Any], name: str) -> str:
         if isinstance(value, str) and value:
             return f"{resource_type.rsplit(':', 1)[-1]} '{value}'"
     return resource_type
-
-
-def _is_true(value: Any) -> bool:
-    # The engine may hand booleans over as strings when they came from config.
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, str | Mapping):
-        return [value]
-    if isinstance(value, Sequence):
-        return list(value)
-    return [value]
-
-
-def _policy_statements(document: Any) -> list[Mapping[str, Any]] | None:
-    """The statements of an IAM/resource policy given as JSON text or a mapping.
-
-    Returns None when the document cannot be read as a policy at all.
-    """
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            return None
-    if not isinstance(document, Mapping):
-        return None
-    return [s for s in _as_list(document.get("Statement")) if isinstance(s, Mapping)]
-
-
-def _positive_number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return None
 
 
 # --- region -------------------------------------------------------------------------------
@@ -193,7 +150,7 @@ def _arn_region(value: Any) -> str | None:
 
 def resource_region_is_ap_east_1(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
+) -> Result:
     """The AWS provider, and any resource that sets its own region, target ap-east-1.
 
     Resources that leave ``region`` unset inherit the provider's; the pack checks that
@@ -204,13 +161,13 @@ def resource_region_is_ap_east_1(
     if resource_type == AWS_PROVIDER:
         region = props.get("region")
         if region == REQUIRED_REGION:
-            return _pass(f"{label} targets {REQUIRED_REGION}")
-        return _fail(
+            return passed(f"{label} targets {REQUIRED_REGION}")
+        return failed(
             f"{label} targets region {region!r}, not {REQUIRED_REGION}: "
             "patient data must stay in Hong Kong (Cap. 486)"
         )
     if not resource_type.startswith("aws:"):
-        return _not_applicable(f"{label} is not an AWS resource")
+        return not_applicable(f"{label} is not an AWS resource")
     problems: list[str] = []
     region = props.get("region")
     if region is not None and region != REQUIRED_REGION:
@@ -220,18 +177,18 @@ def resource_region_is_ap_east_1(
         if key_region is not None and key_region != REQUIRED_REGION:
             problems.append(f"{key} in {key_region!r}")
     if problems:
-        return _fail(f"{label} is outside {REQUIRED_REGION}: {', '.join(problems)}")
+        return failed(f"{label} is outside {REQUIRED_REGION}: {', '.join(problems)}")
     if region is None and not any(_arn_region(props.get(k)) for k in KMS_KEY_REFERENCES):
-        return _not_applicable(f"{label} inherits the provider's region")
-    return _pass(f"{label} stays in {REQUIRED_REGION}")
+        return not_applicable(f"{label} inherits the provider's region")
+    return passed(f"{label} stays in {REQUIRED_REGION}")
 
 
-def stack_region_is_ap_east_1(config: Mapping[str, Any]) -> RuleResult:
+def stack_region_is_ap_east_1(config: Mapping[str, Any]) -> Result:
     """The stack configuration sets ``aws:region`` to ap-east-1."""
     region = config.get("aws:region")
     if region == REQUIRED_REGION:
-        return _pass(f"stack config aws:region is {REQUIRED_REGION}", "aws:region")
-    return _fail(
+        return passed(f"stack config aws:region is {REQUIRED_REGION}", "aws:region")
+    return failed(
         f"stack config aws:region is {region!r}, not {REQUIRED_REGION}: patient "
         "data must stay in Hong Kong (Cap. 486)",
         "aws:region",
@@ -243,20 +200,25 @@ def stack_region_is_ap_east_1(config: Mapping[str, Any]) -> RuleResult:
 
 def kms_key_rotation_enabled(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
-    """Symmetric encryption keys rotate; asymmetric and HMAC keys cannot, so do not apply."""
+) -> Result:
+    """Symmetric encryption keys rotate, at least yearly; asymmetric and HMAC keys cannot,
+    so do not apply."""
     label = _label(resource_type, props, name)
     if resource_type != KMS_KEY:
-        return _not_applicable(f"{label} is not a KMS key")
-    spec = props.get("customerMasterKeySpec") or props.get("keySpec") or "SYMMETRIC_DEFAULT"
-    usage = props.get("keyUsage") or "ENCRYPT_DECRYPT"
-    if spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
-        return _not_applicable(
-            f"{label} is {spec}/{usage}; KMS rotates symmetric encryption keys only"
+        return not_applicable(f"{label} is not a KMS key")
+    spec = props.get("customerMasterKeySpec") or props.get("keySpec")
+    usage = props.get("keyUsage")
+    if not predicates.rotation_applies(spec, usage):
+        return not_applicable(
+            f"{label} is {spec}/{usage or predicates.ENCRYPT_DECRYPT}; KMS rotates "
+            "symmetric encryption keys only"
         )
-    if _is_true(props.get("enableKeyRotation")):
-        return _pass(f"{label} rotates automatically")
-    return _fail(f"{label} is a symmetric key without automatic rotation")
+    problems = predicates.rotation_problems(
+        props.get("enableKeyRotation"), props.get("rotationPeriodInDays")
+    )
+    if problems:
+        return failed(f"{label} is a symmetric key: {'; '.join(problems)}")
+    return passed(f"{label} rotates automatically")
 
 
 # --- S3 -----------------------------------------------------------------------------------
@@ -268,6 +230,10 @@ def _buckets(resources: Iterable[StackResource]) -> list[StackResource]:
 
 def _bucket_name(bucket: StackResource) -> Any:
     return bucket.props.get("bucket") or bucket.name
+
+
+def _bucket_arn(bucket_name: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket_name}"
 
 
 def _attached(
@@ -283,23 +249,20 @@ def _is_access_log_bucket(bucket: StackResource) -> bool:
     return isinstance(tags, Mapping) and tags.get(key) == value
 
 
-def _is_customer_kms_key_id(key_id: Any) -> bool:
-    # alias/aws/s3 and friends are AWS-managed keys: no key policy of ours governs them.
-    return isinstance(key_id, str) and bool(key_id) and "alias/aws/" not in key_id
-
-
-def _sse_rule_defaults(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _sse_rule_defaults(props: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    """(algorithm, KMS key) of each declared default-encryption rule."""
     defaults = []
-    for rule in _as_list(props.get("rules")):
+    for rule in as_list(props.get("rules")):
         if isinstance(rule, Mapping):
             default = rule.get("applyServerSideEncryptionByDefault")
-            defaults.append(default if isinstance(default, Mapping) else {})
+            default = default if isinstance(default, Mapping) else {}
+            defaults.append((default.get("sseAlgorithm"), default.get("kmsMasterKeyId")))
     return defaults
 
 
 def every_bucket_encrypted_with_customer_kms_key(
     resources: Sequence[StackResource],
-) -> list[RuleResult]:
+) -> list[Result]:
     """Every bucket's default encryption is SSE-KMS under a customer-managed key.
 
     The S3 server-access-log bucket (tagged ``hub:purpose: s3-access-logs``) may use
@@ -311,29 +274,21 @@ def every_bucket_encrypted_with_customer_kms_key(
         configs = _attached(resources, BUCKET_SSE, bucket)
         defaults = [d for c in configs for d in _sse_rule_defaults(c.props)]
         if not defaults:
-            results.append(_fail(f"{label} has no default-encryption configuration", bucket.name))
-            continue
-        kms_ok = all(
-            d.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse")
-            and _is_customer_kms_key_id(d.get("kmsMasterKeyId"))
-            for d in defaults
-        )
-        if kms_ok:
-            results.append(_pass(f"{label} is encrypted with a customer KMS key", bucket.name))
-        elif _is_access_log_bucket(bucket) and all(
-            d.get("sseAlgorithm") == "AES256" for d in defaults
-        ):
+            results.append(failed(f"{label} has no default-encryption configuration", bucket.name))
+        elif predicates.default_encryption_is_kms(defaults):
+            results.append(passed(f"{label} is encrypted with a customer KMS key", bucket.name))
+        elif _is_access_log_bucket(bucket) and predicates.default_encryption_is_sse_s3(defaults):
             results.append(
-                _pass(
+                passed(
                     f"{label} is the server-access-log bucket: SSE-S3 (S3 "
                     "access logging cannot write to SSE-KMS)",
                     bucket.name,
                 )
             )
         else:
-            algorithms = sorted({str(d.get("sseAlgorithm")) for d in defaults})
+            algorithms = sorted({str(algorithm) for algorithm, _ in defaults})
             results.append(
-                _fail(
+                failed(
                     f"{label} default encryption is {', '.join(algorithms)} "
                     "without a customer-managed KMS key",
                     bucket.name,
@@ -342,113 +297,82 @@ def every_bucket_encrypted_with_customer_kms_key(
     return results
 
 
-PUBLIC_ACCESS_BLOCK_FLAGS = (
-    "blockPublicAcls",
-    "blockPublicPolicy",
-    "ignorePublicAcls",
-    "restrictPublicBuckets",
-)
-
-
 def bucket_public_access_fully_blocked(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
+) -> Result:
     """A bucket public access block sets all four flags."""
     label = _label(resource_type, props, name)
     if resource_type != BUCKET_PUBLIC_ACCESS_BLOCK:
-        return _not_applicable(f"{label} is not a bucket public access block")
-    missing = [flag for flag in PUBLIC_ACCESS_BLOCK_FLAGS if not _is_true(props.get(flag))]
+        return not_applicable(f"{label} is not a bucket public access block")
+    flags = {api: props.get(declared) for declared, api in PUBLIC_ACCESS_BLOCK_FLAGS.items()}
+    off = set(predicates.public_access_flags_off(flags))
+    missing = [declared for declared, api in PUBLIC_ACCESS_BLOCK_FLAGS.items() if api in off]
     if missing:
-        return _fail(f"{label} does not set {', '.join(missing)}")
-    return _pass(f"{label} sets all four public-access-block flags")
+        return failed(f"{label} does not set {', '.join(missing)}")
+    return passed(f"{label} sets all four public-access-block flags")
 
 
-def every_bucket_has_public_access_block(resources: Sequence[StackResource]) -> list[RuleResult]:
+def every_bucket_has_public_access_block(resources: Sequence[StackResource]) -> list[Result]:
     """Every bucket has its own public access block with all four flags set."""
     results = []
     for bucket in _buckets(resources):
         label = f"Bucket '{bucket.name}'"
         blocks = _attached(resources, BUCKET_PUBLIC_ACCESS_BLOCK, bucket)
         if any(bucket_public_access_fully_blocked(b.type, b.props).passed for b in blocks):
-            results.append(_pass(f"{label} blocks all public access", bucket.name))
+            results.append(passed(f"{label} blocks all public access", bucket.name))
         elif blocks:
             results.append(
-                _fail(f"{label} has a public access block without all four flags", bucket.name)
+                failed(f"{label} has a public access block without all four flags", bucket.name)
             )
         else:
-            results.append(_fail(f"{label} has no public access block", bucket.name))
+            results.append(failed(f"{label} has no public access block", bucket.name))
     return results
-
-
-def _principal_is_everyone(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, Mapping):
-        return "*" in _as_list(principal.get("AWS"))
-    return False
-
-
-def _denies_insecure_transport(statement: Mapping[str, Any]) -> bool:
-    if statement.get("Effect") != "Deny" or not _principal_is_everyone(statement.get("Principal")):
-        return False
-    actions = {str(a).lower() for a in _as_list(statement.get("Action"))}
-    if not actions & {"s3:*", "*"}:
-        return False
-    resources = [str(r) for r in _as_list(statement.get("Resource"))]
-    # The deny must cover the bucket itself and its objects.
-    if not (
-        any(not r.endswith("/*") for r in resources)
-        and any(r.endswith("/*") or r == "*" for r in resources)
-    ):
-        return False
-    condition = statement.get("Condition")
-    if not isinstance(condition, Mapping):
-        return False
-    secure = condition.get("Bool")
-    if not isinstance(secure, Mapping):
-        return False
-    values = _as_list(secure.get("aws:SecureTransport"))
-    return any(v is False or str(v).lower() == "false" for v in values)
 
 
 def bucket_policy_denies_insecure_transport(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
-    """A bucket policy denies every S3 action on the bucket and its objects without TLS."""
+) -> Result:
+    """A bucket policy denies every S3 action on its bucket and every object in it
+    without TLS (:func:`~infra.controls.policy_documents.insecure_transport_deny`)."""
     label = _label(resource_type, props, name)
     if resource_type != BUCKET_POLICY:
-        return _not_applicable(f"{label} is not a bucket policy")
-    statements = _policy_statements(props.get("policy"))
+        return not_applicable(f"{label} is not a bucket policy")
+    statements = policy_statements(props.get("policy"))
     if statements is None:
-        return _fail(f"{label} has no readable policy document")
-    if any(_denies_insecure_transport(s) for s in statements):
-        return _pass(f"{label} denies requests without TLS (aws:SecureTransport=false)")
-    return _fail(
-        f"{label} has no Deny on s3:* for aws:SecureTransport=false covering the "
-        "bucket and its objects"
+        return failed(f"{label} has no readable policy document")
+    bucket = props.get("bucket")
+    if not isinstance(bucket, str) or not bucket:
+        return failed(f"{label} names no bucket")
+    deny = insecure_transport_deny(statements, _bucket_arn(bucket))
+    if deny is not None:
+        sid = deny.get("Sid", "(no Sid)")
+        return passed(f"{label}: statement {sid} denies requests without TLS")
+    return failed(
+        f"{label} has no Deny on every S3 action for aws:SecureTransport=false covering "
+        f"the bucket {bucket} and its objects"
     )
 
 
 def every_bucket_denies_insecure_transport(
     resources: Sequence[StackResource],
-) -> list[RuleResult]:
+) -> list[Result]:
     """Every bucket has a bucket policy that denies requests without TLS."""
     results = []
     for bucket in _buckets(resources):
         label = f"Bucket '{bucket.name}'"
         policies = _attached(resources, BUCKET_POLICY, bucket)
         if any(bucket_policy_denies_insecure_transport(p.type, p.props).passed for p in policies):
-            results.append(_pass(f"{label} has a TLS-only bucket policy", bucket.name))
+            results.append(passed(f"{label} has a TLS-only bucket policy", bucket.name))
         elif policies:
             results.append(
-                _fail(
+                failed(
                     f"{label} has a bucket policy that does not deny insecure transport",
                     bucket.name,
                 )
             )
         else:
             results.append(
-                _fail(f"{label} has no bucket policy denying insecure transport", bucket.name)
+                failed(f"{label} has no bucket policy denying insecure transport", bucket.name)
             )
     return results
 
@@ -458,25 +382,29 @@ def every_bucket_denies_insecure_transport(
 
 def cloudtrail_validated_multi_region_and_kms_encrypted(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
+) -> Result:
     """A trail logs, is multi-region with global events, validates log files, uses KMS."""
     label = _label(resource_type, props, name)
     if resource_type != TRAIL:
-        return _not_applicable(f"{label} is not a CloudTrail trail")
+        return not_applicable(f"{label} is not a CloudTrail trail")
+    # Unset, global service events and logging are on (AWS's defaults for a new trail).
+    multi_region = props.get("isMultiRegionTrail")
+    global_events = _default(props.get("includeGlobalServiceEvents"), True)
     problems = []
-    if not _is_true(props.get("enableLogFileValidation")):
+    if not predicates.trail_validates_log_files(props.get("enableLogFileValidation")):
         problems.append("log-file validation is off")
-    if not _is_true(props.get("isMultiRegionTrail")):
-        problems.append("it is not multi-region")
-    if props.get("includeGlobalServiceEvents") is False:
-        problems.append("global service events are excluded")
-    if props.get("enableLogging") is False:
+    if not predicates.trail_covers_all_regions(multi_region, global_events):
+        if not is_true(multi_region):
+            problems.append("it is not multi-region")
+        if not is_true(global_events):
+            problems.append("global service events are excluded")
+    if not predicates.trail_is_logging(_default(props.get("enableLogging"), True)):
         problems.append("logging is disabled")
-    if not _is_customer_kms_key_id(props.get("kmsKeyId")):
+    if not is_customer_managed_key(props.get("kmsKeyId")):
         problems.append("logs are not encrypted with a customer KMS key (kmsKeyId)")
     if problems:
-        return _fail(f"{label}: {'; '.join(problems)}")
-    return _pass(f"{label} is multi-region, validated and KMS-encrypted")
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} is multi-region, validated and KMS-encrypted")
 
 
 # --- DynamoDB -----------------------------------------------------------------------------
@@ -484,19 +412,18 @@ def cloudtrail_validated_multi_region_and_kms_encrypted(
 
 def dynamodb_table_encrypted_with_customer_key(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
+) -> Result:
     """A table is encrypted with a customer-managed KMS key, not the AWS-owned default."""
     label = _label(resource_type, props, name)
     if resource_type != TABLE:
-        return _not_applicable(f"{label} is not a DynamoDB table")
+        return not_applicable(f"{label} is not a DynamoDB table")
     sse = props.get("serverSideEncryption")
-    if (
-        isinstance(sse, Mapping)
-        and _is_true(sse.get("enabled"))
-        and _is_customer_kms_key_id(sse.get("kmsKeyArn"))
+    sse = sse if isinstance(sse, Mapping) else {}
+    if predicates.table_encrypted_with_kms(
+        sse.get("enabled"), sse.get("kmsKeyArn"), key_matches=is_customer_managed_key
     ):
-        return _pass(f"{label} is encrypted with a customer KMS key")
-    return _fail(
+        return passed(f"{label} is encrypted with a customer KMS key")
+    return failed(
         f"{label} is not encrypted with a customer KMS key "
         "(serverSideEncryption.enabled with kmsKeyArn)"
     )
@@ -504,15 +431,15 @@ def dynamodb_table_encrypted_with_customer_key(
 
 def dynamodb_table_point_in_time_recovery_enabled(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
+) -> Result:
     """A table has point-in-time recovery on."""
     label = _label(resource_type, props, name)
     if resource_type != TABLE:
-        return _not_applicable(f"{label} is not a DynamoDB table")
+        return not_applicable(f"{label} is not a DynamoDB table")
     pitr = props.get("pointInTimeRecovery")
-    if isinstance(pitr, Mapping) and _is_true(pitr.get("enabled")):
-        return _pass(f"{label} has point-in-time recovery")
-    return _fail(f"{label} has no point-in-time recovery")
+    if isinstance(pitr, Mapping) and predicates.point_in_time_recovery_enabled(pitr.get("enabled")):
+        return passed(f"{label} has point-in-time recovery")
+    return failed(f"{label} has no point-in-time recovery")
 
 
 # --- Cognito ------------------------------------------------------------------------------
@@ -520,23 +447,21 @@ def dynamodb_table_point_in_time_recovery_enabled(
 
 def cognito_user_pool_requires_mfa(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
+) -> Result:
     """A user pool requires MFA of every user (``mfaConfiguration: ON``) with a factor set."""
     label = _label(resource_type, props, name)
     if resource_type != USER_POOL:
-        return _not_applicable(f"{label} is not a Cognito user pool")
-    mode = props.get("mfaConfiguration")
-    if mode != "ON":
-        return _fail(f"{label} MFA is {mode or 'OFF'}, not required (ON)")
+        return not_applicable(f"{label} is not a Cognito user pool")
     totp = props.get("softwareTokenMfaConfiguration")
-    factors = [
-        isinstance(totp, Mapping) and _is_true(totp.get("enabled")),
-        isinstance(props.get("smsConfiguration"), Mapping),
-        isinstance(props.get("emailMfaConfiguration"), Mapping),
-    ]
-    if not any(factors):
-        return _fail(f"{label} requires MFA but enables no factor (TOTP, SMS or email)")
-    return _pass(f"{label} requires MFA")
+    problems = predicates.mfa_problems(
+        props.get("mfaConfiguration"),
+        totp=isinstance(totp, Mapping) and is_true(totp.get("enabled")),
+        sms=isinstance(props.get("smsConfiguration"), Mapping),
+        email=isinstance(props.get("emailMfaConfiguration"), Mapping),
+    )
+    if problems:
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} requires MFA")
 
 
 def cognito_app_client_srp_only_with_short_tokens(
@@ -573,30 +498,72 @@ def cognito_app_client_srp_only_with_short_tokens(
 
 def api_enforces_tls13_security_policy(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
-    """A REST API (or custom domain) uses the TLS 1.3 security policy in STRICT mode."""
+) -> Result:
+    """A REST API (or custom domain) uses a TLS 1.3-only security policy in STRICT mode."""
     label = _label(resource_type, props, name)
     if resource_type not in (REST_API, API_DOMAIN_NAME):
-        return _not_applicable(f"{label} is not an API Gateway REST API or domain name")
+        return not_applicable(f"{label} is not an API Gateway REST API or domain name")
     problems = []
     policy = props.get("securityPolicy")
-    if policy != TLS13_SECURITY_POLICY:
-        problems.append(f"securityPolicy is {policy!r}, not {TLS13_SECURITY_POLICY}")
+    if not predicates.is_tls13_only_policy(policy):
+        problems.append(
+            f"securityPolicy is {policy!r}, not a TLS 1.3-only policy (SecurityPolicy_TLS13_1_3_*)"
+        )
     mode = props.get("endpointAccessMode")
     if mode != "STRICT":
         problems.append(f"endpointAccessMode is {mode!r}, not STRICT")
     if problems:
-        return _fail(f"{label}: {'; '.join(problems)}")
-    return _pass(f"{label} accepts TLS 1.3 only, in STRICT mode")
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} accepts TLS 1.3 only ({policy}), in STRICT mode")
 
 
 # --- Lambda -------------------------------------------------------------------------------
 
 
+def _permission_statement(props: Mapping[str, Any]) -> dict[str, Any]:
+    """The function-policy statement Lambda writes for a declared permission.
+
+    Lambda's AddPermission turns ``principal`` into a Service principal (a service
+    domain), an AWS principal (an account or ARN) or everyone, and ``sourceArn``,
+    ``sourceAccount`` and ``functionUrlAuthType`` into conditions.
+    """
+    principal = props.get("principal")
+    if not isinstance(principal, str) or not principal or principal == "*":
+        statement_principal: Any = "*"
+    elif principal.endswith(".amazonaws.com"):
+        statement_principal = {"Service": principal}
+    else:
+        statement_principal = {"AWS": principal}
+    condition: dict[str, dict[str, Any]] = {}
+    if props.get("sourceArn"):
+        condition["ArnLike"] = {"AWS:SourceArn": props["sourceArn"]}
+    equals = {
+        key: props[declared]
+        for declared, key in (
+            ("sourceAccount", "AWS:SourceAccount"),
+            ("functionUrlAuthType", "lambda:FunctionUrlAuthType"),
+        )
+        if props.get(declared)
+    }
+    if equals:
+        condition["StringEquals"] = equals
+    statement: dict[str, Any] = {
+        "Sid": "permission",
+        "Effect": "Allow",
+        "Principal": statement_principal,
+        "Action": props.get("action") or "lambda:InvokeFunction",
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
 def lambda_not_publicly_invocable(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
-    """A Lambda permission names a principal; a service principal is bound to a source ARN.
+) -> Result:
+    """A Lambda permission names its caller; a service caller is bound to a source ARN
+    (:func:`~infra.controls.policy_documents.public_invocation_grants` on the statement
+    the permission becomes).
 
     A function URL must require IAM auth: ``NONE`` lets anyone on the internet invoke it.
     """
@@ -604,40 +571,22 @@ def lambda_not_publicly_invocable(
     if resource_type == LAMBDA_FUNCTION_URL:
         auth = props.get("authorizationType")
         if auth == "AWS_IAM":
-            return _pass(f"{label} requires IAM-signed requests")
-        return _fail(f"{label} is a function URL without IAM auth (authorizationType {auth!r})")
+            return passed(f"{label} requires IAM-signed requests")
+        return failed(f"{label} is a function URL without IAM auth (authorizationType {auth!r})")
     if resource_type != LAMBDA_PERMISSION:
-        return _not_applicable(f"{label} is not a Lambda permission or function URL")
-    principal = props.get("principal")
-    if not isinstance(principal, str) or not principal or principal == "*":
-        return _fail(f"{label} lets anyone invoke the function (principal {principal!r})")
-    if props.get("functionUrlAuthType") == "NONE":
-        return _fail(f"{label} opens an unauthenticated function URL")
-    if principal.endswith(".amazonaws.com") and not props.get("sourceArn"):
-        # Without a source ARN any account's use of the service could invoke the function.
-        return _fail(f"{label} grants {principal} without a sourceArn")
-    return _pass(f"{label} is limited to {principal}")
+        return not_applicable(f"{label} is not a Lambda permission or function URL")
+    problems = public_invocation_grants([_permission_statement(props)])
+    if problems:
+        return failed(f"{label} {'; '.join(problem for _, problem in problems)}")
+    return passed(f"{label} is limited to {props.get('principal')}")
 
 
 # --- IAM ----------------------------------------------------------------------------------
 
 
-def _wildcard_data_store_action(action: str) -> bool:
-    service, _, operation = action.lower().partition(":")
-    if action == "*":
-        return True
-    if "*" in service or "?" in service:
-        return True
-    return service in DATA_STORE_SERVICES and ("*" in operation or "?" in operation)
-
-
-def _is_data_store_action(action: str) -> bool:
-    return action.lower().partition(":")[0] in DATA_STORE_SERVICES
-
-
 def _broad_managed_policies(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type == "aws:iam/role:Role":
-        arns = _as_list(props.get("managedPolicyArns"))
+        arns = as_list(props.get("managedPolicyArns"))
     elif resource_type in IAM_ATTACHMENT_TYPES:
         arns = [props.get("policyArn")]
     else:
@@ -658,7 +607,7 @@ def _iam_documents(resource_type: str, props: Mapping[str, Any]) -> list[tuple[s
         # Inline policies on the role itself; the trust policy is not an identity policy.
         return [
             (str(p.get("name") or "inline"), p.get("policy"))
-            for p in _as_list(props.get("inlinePolicies"))
+            for p in as_list(props.get("inlinePolicies"))
             if isinstance(p, Mapping)
         ]
     return [("policy", props.get("policy"))]
@@ -666,46 +615,37 @@ def _iam_documents(resource_type: str, props: Mapping[str, Any]) -> list[tuple[s
 
 def iam_policy_grants_no_wildcards_on_data_stores(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
+) -> Result:
     """IAM identity policies name S3, DynamoDB and KMS actions and resources one by one.
 
-    Fails an Allow with ``*``, a service wildcard (``s3:*``), a partial wildcard on a data
-    store (``s3:Get*``, ``kms:GenerateDataKey*``), ``NotAction``, or a data-store action
-    on ``Resource: "*"``; and attaching an AWS-managed policy that does (``AmazonS3FullAccess``,
-    ``AmazonS3ReadOnlyAccess``...). KMS *key* policies are resource policies, not checked here:
-    their administrator statements legitimately use wildcards.
+    Fails an Allow with ``*``, a wildcard service (``*:GetObject``), a wildcard on a data
+    store (``s3:*``, ``s3:Get*``, ``kms:GenerateDataKey*``), ``NotAction``, or a data-store
+    action on ``Resource: "*"``
+    (:func:`~infra.controls.policy_documents.data_store_wildcard_grants`); and attaching
+    an AWS-managed policy that does (``AmazonS3FullAccess``, ``AmazonS3ReadOnlyAccess``...).
+    KMS *key* policies are resource policies, not checked here: their administrator
+    statements legitimately use wildcards.
     """
     label = _label(resource_type, props, name)
     if resource_type not in IAM_POLICY_TYPES | IAM_ATTACHMENT_TYPES:
-        return _not_applicable(f"{label} is not an IAM identity policy")
+        return not_applicable(f"{label} is not an IAM identity policy")
     documents = _iam_documents(resource_type, props)
     broad = _broad_managed_policies(resource_type, props)
     if not documents and not broad and resource_type not in IAM_ATTACHMENT_TYPES:
-        return _not_applicable(f"{label} has no inline or AWS-managed identity policy")
+        return not_applicable(f"{label} has no inline or AWS-managed identity policy")
     problems = [f"attaches {arn.rsplit('/', 1)[-1]}" for arn in broad]
     for doc_name, document in documents:
-        statements = _policy_statements(document)
+        statements = policy_statements(document)
         if statements is None:
             problems.append(f"{doc_name}: unreadable policy document")
             continue
-        for index, statement in enumerate(statements):
-            if statement.get("Effect") != "Allow":
-                continue
-            where = f"{doc_name} statement {statement.get('Sid') or index}"
-            if "NotAction" in statement:
-                problems.append(f"{where} allows NotAction")
-            actions = [str(a) for a in _as_list(statement.get("Action"))]
-            wild = [a for a in actions if _wildcard_data_store_action(a)]
-            if wild:
-                problems.append(f"{where} allows {', '.join(wild)}")
-            resources = [str(r) for r in _as_list(statement.get("Resource"))]
-            if any(_is_data_store_action(a) for a in actions) and (
-                "*" in resources or "NotResource" in statement
-            ):
-                problems.append(f"{where} allows data-store actions on every resource")
+        problems += [
+            f"{doc_name} statement {where} {problem}"
+            for where, problem in data_store_wildcard_grants(statements)
+        ]
     if problems:
-        return _fail(f"{label}: {'; '.join(problems)}")
-    return _pass(f"{label} names its data-store actions and resources")
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} names its data-store actions and resources")
 
 
 # --- CloudWatch Logs ----------------------------------------------------------------------
@@ -716,7 +656,7 @@ def log_group_encrypted_and_retained(
     props: Mapping[str, Any],
     name: str = "",
     minimum_days: int = MIN_LOG_RETENTION_DAYS,
-) -> RuleResult:
+) -> Result:
     """A log group is KMS-encrypted and expires after a set retention of at least a year.
 
     Retention must be set: never-expiring logs keep personal data (user ids, addresses)
@@ -724,15 +664,13 @@ def log_group_encrypted_and_retained(
     """
     label = _label(resource_type, props, name)
     if resource_type != LOG_GROUP:
-        return _not_applicable(f"{label} is not a CloudWatch log group")
+        return not_applicable(f"{label} is not a CloudWatch log group")
     problems = []
-    if not _is_customer_kms_key_id(props.get("kmsKeyId")):
+    if not is_customer_managed_key(props.get("kmsKeyId")):
         problems.append("not KMS-encrypted (kmsKeyId)")
-    retention = _positive_number(props.get("retentionInDays"))
-    if retention is None:
-        problems.append("retention is not set (logs never expire)")
-    elif retention < minimum_days:
-        problems.append(f"retention {retention:g} days is under {minimum_days}")
+    problems += predicates.retention_problems(
+        props.get("retentionInDays"), minimum_days=minimum_days
+    )
     if problems:
-        return _fail(f"{label}: {'; '.join(problems)}")
-    return _pass(f"{label} is KMS-encrypted and retained {retention:g} days")
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} is KMS-encrypted and retained {props['retentionInDays']:g} days")

@@ -35,6 +35,8 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
+from infra.controls.catalogue import Framework
+from infra.controls.result import Status
 from infra.mockrun import DeclaredResource
 from infra.policies import pack, rules
 from infra.policies.pack import (
@@ -46,7 +48,6 @@ from infra.policies.pack import (
     evaluate_stack,
     pulumi_policies,
 )
-from infra.policies.rules import Status
 
 MAIN = Path(pack.__file__).with_name("__main__.py")
 STACKS = ["phase1-specialist", "phase2-hospital-authority", "phase3-private-practice"]
@@ -90,8 +91,9 @@ def test_bindings_carry_controls_and_remediation() -> None:
     names = [b.name for b in BINDINGS]
     assert len(names) == len(set(names))
     for binding in BINDINGS:
-        assert binding.controls.iso27799, binding.name
-        assert any(c.startswith("DPP") for c in binding.controls.cap486), binding.name
+        frameworks = {r.framework for r in binding.requirements}
+        assert Framework.ISO_27799 in frameworks, binding.name
+        assert any(r.ref.startswith("DPP") for r in binding.requirements), binding.name
         assert binding.remediation and binding.description, binding.name
         assert isinstance(binding.enforcement, EnforcementLevel)
 
@@ -115,7 +117,7 @@ def test_readme_lists_every_bound_rule() -> None:
 
 
 def test_required_controls_are_mapped() -> None:
-    cis = {c.split()[0] for b in BINDINGS for c in b.controls.cis_aws}
+    cis = {r.ref for b in BINDINGS for r in b.requirements if r.framework is Framework.CIS_AWS}
     # multi-region trail, validation, trail KMS, key rotation, TLS-only S3, S3 BPA, no *:*
     assert {"3.1", "3.2", "3.5", "3.6", "2.1.1", "2.1.4", "1.16"} <= cis
 
@@ -293,7 +295,8 @@ def test_mutated_stack_is_caught(captured_stacks: dict[str, Any], mutation: str)
     # Nothing unrelated fires: only the mutated resource, or the bucket it belongs to
     # (a resource-level S3 rule and its every-bucket counterpart both see the change).
     assert caught == {(policy, resource)} | ALSO_CAUGHT.get(mutation, set())
-    assert all(f.remediation and f.controls.cap486 for f in blocking)
+    assert all(f.remediation and f.requirements for f in blocking)
+    assert all(any(r.framework is Framework.CAP_486 for r in f.requirements) for f in blocking)
 
 
 def test_stack_config_outside_hong_kong_is_caught(captured_stacks: dict[str, Any]) -> None:
@@ -370,8 +373,11 @@ def test_pulumi_policies_mirror_the_bindings() -> None:
         assert isinstance(policy, expected)
         assert policy.enforcement_level is binding.enforcement
         assert policy.remediation_steps == binding.remediation
-        if binding.controls.cis_aws:
-            assert policy.framework is not None and policy.framework.reference
+        cis = [r.ref for r in binding.requirements if r.framework is Framework.CIS_AWS]
+        if cis:
+            assert policy.framework is not None
+            assert policy.framework.reference == ", ".join(cis)
+        assert policy.tags == [r.tag for r in binding.requirements]
 
 
 def test_resource_policy_reports_a_violation_through_crossguard() -> None:
