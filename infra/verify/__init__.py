@@ -5,8 +5,9 @@ deployment record, reads the live configuration of those resources through boto3
 (``infra.verify.collect``), evaluates every check over that plain data
 (``infra.verify.evaluate``, rules in ``infra.verify.rules``) and returns a
 :class:`VerifyReport` with one :class:`CheckResult` per (check, resource), each naming
-the controls it evidences (``infra.verify.controls``). ``infra.verify.report`` renders
-it as a terminal table, a JSON report and a Markdown compliance report.
+the requirements it evidences (``infra.verify.checks``, bound to the control catalogue
+``infra.controls.catalogue`` that the policy pack cites too). ``infra.verify.report``
+renders it as a terminal table, a JSON report and a Markdown compliance report.
 
 The same calls run against AWS, moto or LocalStack: nothing here is emulator-specific.
 Where the record says the emulator could not hold a declared property, the evidence
@@ -18,12 +19,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from infra.controls.result import Status
 from infra.stage import Stage
 from infra.verify.clients import DEFAULT_REGION, ClientFactory
 from infra.verify.collect import collect as collect_snapshot
 from infra.verify.evaluate import Expectations, expectations_from_record
 from infra.verify.evaluate import evaluate as evaluate_snapshot
-from infra.verify.model import CheckResult, DeploymentRecordLike, Status, VerifyReport
+from infra.verify.model import CheckResult, DeploymentRecordLike, VerifyReport
 
 __all__ = [
     "CheckResult",

@@ -4,7 +4,7 @@
 the stack's typed stage into :class:`Expectations`: which resources to read and what
 each must be. ``evaluate`` runs every rule of ``infra.verify.rules`` over a snapshot
 from ``infra.verify.collect`` and binds each outcome to its catalogue entry
-(``infra.verify.controls``). Both are pure: no AWS calls, testable on plain data.
+(``infra.verify.checks``). Both are pure: no AWS calls, testable on plain data.
 
 Declared values stand in for live ones in exactly two places, both only where the
 deployment record carries a gap for them, and the evidence then says "as declared
@@ -25,16 +25,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.controls.result import Result, failed, not_applicable
 from infra.verify import rules
+from infra.verify.checks import spec
 from infra.verify.collect import Targets, unreadable_reason
-from infra.verify.controls import spec
-from infra.verify.model import (
-    CheckResult,
-    DeploymentRecordLike,
-    Outcome,
-    failed,
-    not_applicable,
-)
+from infra.verify.model import CheckResult, DeploymentRecordLike
 
 # --------------------------------------------------------------------- the baseline
 
@@ -321,7 +316,7 @@ class _Results:
         check_id: str,
         resource: str,
         inputs: Sequence[Any],
-        rule: Callable[..., Outcome],
+        rule: Callable[..., Result],
         *args: Any,
         **kwargs: Any,
     ) -> None:
@@ -341,8 +336,8 @@ class _Results:
                 catalogue.title,
                 resource,
                 outcome.status,
-                outcome.evidence,
-                list(catalogue.controls),
+                outcome.message,
+                [str(r) for r in catalogue.requirements],
             )
         )
 
@@ -359,7 +354,7 @@ def _get(mapping: Any, key: str) -> Any:
     return mapping[key]
 
 
-def _fixed(outcome: Outcome) -> Outcome:
+def _fixed(outcome: Result) -> Result:
     return outcome
 
 

@@ -6,6 +6,9 @@ not depend on the emulator package. Output: a :class:`VerifyReport` of
 :class:`CheckResult` values, one per (check, resource), each carrying the evidence it
 was decided on and the controls it evidences.
 
+Statuses are the one vocabulary of :class:`infra.controls.result.Status` (``pass``,
+``fail``, ``not_applicable``); rules return :class:`infra.controls.result.Result`.
+
 Guarantees: a report with no checks, or with any failed check, does not pass; results
 are plain, JSON-able values (``to_dict``), so reports can be written and compared.
 """
@@ -14,10 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Protocol
 
-Status = Literal["pass", "fail", "n/a"]
-STATUSES: tuple[Status, ...] = ("pass", "fail", "n/a")
+from infra.controls.result import Status
 
 
 class DeploymentRecordLike(Protocol):
@@ -42,27 +44,11 @@ class DeploymentRecordLike(Protocol):
     def gaps(self) -> Sequence[Any]: ...
 
 
-class Outcome(NamedTuple):
-    """What a rule decided about one resource, and why."""
-
-    status: Status
-    evidence: str
-
-
-def passed(evidence: str) -> Outcome:
-    return Outcome("pass", evidence)
-
-
-def failed(evidence: str) -> Outcome:
-    return Outcome("fail", evidence)
-
-
-def not_applicable(evidence: str) -> Outcome:
-    return Outcome("n/a", evidence)
-
-
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's result on one resource; ``controls`` are the requirements it evidences
+    (``ISO 27799 10.1.2 Key management``...), from the control catalogue."""
+
     id: str
     title: str
     resource: str
@@ -75,7 +61,7 @@ class CheckResult:
             "id": self.id,
             "title": self.title,
             "resource": self.resource,
-            "status": self.status,
+            "status": str(self.status),
             "evidence": self.evidence,
             "controls": list(self.controls),
         }
@@ -90,15 +76,16 @@ class VerifyReport:
 
     @property
     def failed(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.status == "fail"]
+        return [c for c in self.checks if c.status == Status.FAIL]
 
     @property
     def passed(self) -> bool:
         """True only if at least one check ran and none failed."""
         return bool(self.checks) and not self.failed
 
-    def counts(self) -> dict[Status, int]:
-        return {s: sum(1 for c in self.checks if c.status == s) for s in STATUSES}
+    def counts(self) -> dict[str, int]:
+        """How many checks have each status, keyed by its spelling."""
+        return {str(s): sum(1 for c in self.checks if c.status == s) for s in Status}
 
     def result(self, check_id: str, resource: str) -> CheckResult:
         """The result of ``check_id`` on ``resource``; KeyError if there is none."""

@@ -18,19 +18,22 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from infra.verify.controls import CHECKS
+from infra.controls.catalogue import Framework
+from infra.controls.result import Status
+from infra.verify.checks import CHECKS
 from infra.verify.model import CheckResult, VerifyReport
 
-_STYLE = {"pass": "green", "fail": "bold red", "n/a": "dim"}
-_MARK = {"pass": "PASS", "fail": "FAIL", "n/a": "n/a"}
+_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.NOT_APPLICABLE: "dim"}
+# How a status is shown to a reader; reports and JSON keep the status itself.
+_MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.NOT_APPLICABLE: "n/a"}
 
 
 def _summary(report: VerifyReport) -> str:
     counts = report.counts()
     verdict = "verified" if report.passed else "NOT verified"
     return (
-        f"{report.stack}: {verdict}: {counts['pass']} passed, {counts['fail']} failed, "
-        f"{counts['n/a']} not applicable"
+        f"{report.stack}: {verdict}: {counts[Status.PASS]} passed, "
+        f"{counts[Status.FAIL]} failed, {counts[Status.NOT_APPLICABLE]} not applicable"
     )
 
 
@@ -43,7 +46,7 @@ def render_table(report: VerifyReport, console: Console) -> None:
     table.add_column("check", no_wrap=True)
     table.add_column("resource", overflow="fold")
     table.add_column("evidence", overflow="fold")
-    order = {"fail": 0, "pass": 1, "n/a": 2}
+    order = {Status.FAIL: 0, Status.PASS: 1, Status.NOT_APPLICABLE: 2}
     for check in sorted(report.checks, key=lambda c: order[c.status]):
         table.add_row(
             f"[{_STYLE[check.status]}]{_MARK[check.status]}[/]",
@@ -60,18 +63,18 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-_FAMILIES = ("ISO 27799", "Cap. 486", "CIS AWS", "AWS FSBP")
-
-
 def _control_order(control: str) -> tuple[int, str]:
-    family = next((n for n, f in enumerate(_FAMILIES) if control.startswith(f)), len(_FAMILIES))
+    families = list(Framework)
+    family = next((n for n, f in enumerate(families) if control.startswith(f"{f} ")), len(families))
     return family, control
 
 
 def _control_verdict(checks: list[CheckResult]) -> str:
-    if any(c.status == "fail" for c in checks):
-        return "FAIL"
-    return "PASS" if any(c.status == "pass" for c in checks) else "n/a"
+    if any(c.status == Status.FAIL for c in checks):
+        return _MARK[Status.FAIL]
+    if any(c.status == Status.PASS for c in checks):
+        return _MARK[Status.PASS]
+    return _MARK[Status.NOT_APPLICABLE]
 
 
 def render_markdown(report: VerifyReport) -> str:
@@ -100,10 +103,10 @@ def render_markdown(report: VerifyReport) -> str:
     controls = sorted(by_control, key=_control_order)
     for control in controls:
         checks = by_control[control]
-        n = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "fail", "n/a")}
+        n = {s: sum(1 for c in checks if c.status == s) for s in Status}
         lines.append(
             f"| {_cell(control)} | {_control_verdict(checks)} | "
-            f"{n['pass']} / {n['fail']} / {n['n/a']} |"
+            f"{n[Status.PASS]} / {n[Status.FAIL]} / {n[Status.NOT_APPLICABLE]} |"
         )
     lines.append("")
     for control in controls:

@@ -1,10 +1,14 @@
-"""Post-deploy rules: pure functions from collected AWS state to pass, fail or n/a.
+"""Post-deploy rules: adapters from collected AWS state to the shared predicates.
 
 Each rule is named for the compliant state, takes plain data (the shapes boto3 returns,
-already collected by ``infra.verify.collect``) plus what is expected, and returns an
-:class:`~infra.verify.model.Outcome` whose evidence names the resource and the values
-the decision rests on. Rules make no AWS calls and know nothing of reports or controls,
-so each is tested on hand-written dicts, compliant and not.
+already collected by ``infra.verify.collect``) plus what is expected, and returns a
+:class:`~infra.controls.result.Result` whose message (the report's evidence) names the
+resource and the values the decision rests on. Where the policy pack checks the same
+state on declared inputs, the decision is made by the same function of
+:mod:`infra.controls.predicates` or :mod:`infra.controls.policy_documents`; the rule
+only reads the boto3 reply and words the evidence. Rules make no AWS calls and know
+nothing of reports or controls, so each is tested on hand-written dicts, compliant and
+not.
 
 Absent configuration (``None``: no public access block, no bucket policy...) is a
 failure, never a pass.
@@ -12,65 +16,35 @@ failure, never a pass.
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from infra.verify.model import Outcome, failed, not_applicable, passed
+from infra.controls import predicates
+from infra.controls.policy_documents import (
+    action_matches,
+    as_list,
+    condition_values,
+    data_store_wildcard_grants,
+    insecure_transport_deny,
+    is_data_store_action,
+    is_wildcard_action,
+    policy_statements,
+    principal_is_everyone,
+    principals,
+    public_invocation_grants,
+    resource_matches,
+)
+from infra.controls.predicates import same_key
+from infra.controls.result import Result, failed, not_applicable, passed
 
-# ---------------------------------------------------------------------------- helpers
-
-
-def key_id_of(key_ref: str | None) -> str:
-    """The key id in a key ARN (``arn:...:key/<id>``), or the reference itself."""
-    if not key_ref:
-        return ""
-    return key_ref.rsplit("key/", 1)[-1] if ":key/" in key_ref else key_ref
-
-
-def same_key(actual: str | None, expected: str | None) -> bool:
-    """Whether two key references (ARN or bare id) name the same KMS key."""
-    return bool(actual) and bool(expected) and key_id_of(actual) == key_id_of(expected)
-
-
-def as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def parse_policy(document: str | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A policy document as a dict (IAM and S3 return JSON strings, sometimes dicts)."""
-    if document is None:
-        return None
-    if isinstance(document, Mapping):
-        return dict(document)
-    parsed = json.loads(document)
-    return parsed if isinstance(parsed, dict) else None
-
-
-def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
-
-
-def _is_everyone(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, Mapping):
-        return "*" in as_list(principal.get("AWS"))
-    return False
-
-
-def _is_false(value: Any) -> bool:
-    return any(str(v).lower() == "false" for v in as_list(value))
+PUBLIC_ACCESS_FLAGS = predicates.PUBLIC_ACCESS_BLOCK_FLAGS
+TLS13_ONLY_POLICY = predicates.TLS13_ONLY_POLICY
 
 
 # ---------------------------------------------------------------------------- KMS keys
 
 
-def key_enabled(key: str, metadata: Mapping[str, Any]) -> Outcome:
+def key_enabled(key: str, metadata: Mapping[str, Any]) -> Result:
     state = metadata.get("KeyState")
     if metadata.get("Enabled") is True and state == "Enabled":
         return passed(f"{key}: KeyState=Enabled")
@@ -83,25 +57,25 @@ def key_rotation_enabled(
     rotation: Mapping[str, Any] | None,
     *,
     max_period_days: int = 365,
-) -> Outcome:
+) -> Result:
     spec = metadata.get("KeySpec") or metadata.get("CustomerMasterKeySpec")
-    if spec != "SYMMETRIC_DEFAULT":
+    if not predicates.rotation_applies(spec, metadata.get("KeyUsage")):
         return not_applicable(
             f"{key}: {spec} key; KMS rotates only symmetric encryption keys automatically "
             "(an asymmetric key is rotated by a new key behind the same alias)"
         )
-    if rotation is None or rotation.get("KeyRotationEnabled") is not True:
-        return failed(f"{key}: automatic rotation is off")
+    rotation = rotation or {}
     period = rotation.get("RotationPeriodInDays")
-    if period is not None and int(period) > max_period_days:
-        return failed(
-            f"{key}: rotation on but every {period} days (at most {max_period_days} expected)"
-        )
+    problems = predicates.rotation_problems(
+        rotation.get("KeyRotationEnabled"), period, max_period_days=max_period_days
+    )
+    if problems:
+        return failed(f"{key}: {'; '.join(problems)}")
     every = f" every {period} days" if period is not None else ""
     return passed(f"{key}: automatic rotation on{every}")
 
 
-def key_spec_and_usage(key: str, metadata: Mapping[str, Any], *, spec: str, usage: str) -> Outcome:
+def key_spec_and_usage(key: str, metadata: Mapping[str, Any], *, spec: str, usage: str) -> Result:
     actual_spec = metadata.get("KeySpec") or metadata.get("CustomerMasterKeySpec")
     actual_usage = metadata.get("KeyUsage")
     evidence = f"{key}: KeySpec={actual_spec}, KeyUsage={actual_usage}"
@@ -119,7 +93,7 @@ def bucket_default_encryption(
     *,
     kms_key_arn: str | None,
     sse_s3_reason: str = "",
-) -> Outcome:
+) -> Result:
     """SSE-KMS with ``kms_key_arn``; or SSE-S3 (AES256) when ``kms_key_arn`` is None.
 
     Args:
@@ -129,68 +103,45 @@ def bucket_default_encryption(
     rules = as_list((encryption or {}).get("Rules"))
     if not rules:
         return failed(f"{bucket}: no default encryption configured")
-    defaults = [r.get("ApplyServerSideEncryptionByDefault") or {} for r in rules]
-    algorithms = [d.get("SSEAlgorithm") for d in defaults]
+    settings = [r.get("ApplyServerSideEncryptionByDefault") or {} for r in rules]
+    defaults = [(d.get("SSEAlgorithm"), d.get("KMSMasterKeyID")) for d in settings]
+    algorithms = [a for a, _ in defaults]
     if kms_key_arn is None:
-        if all(a == "AES256" for a in algorithms):
+        if predicates.default_encryption_is_sse_s3(defaults):
             return passed(f"{bucket}: SSE-S3 (AES256) by design: {sse_s3_reason}".rstrip(": "))
         return failed(f"{bucket}: SSEAlgorithm={algorithms}, expected AES256 ({sse_s3_reason})")
-    keys = [d.get("KMSMasterKeyID") for d in defaults]
-    if all(a == "aws:kms" for a in algorithms) and all(same_key(k, kms_key_arn) for k in keys):
+    if predicates.default_encryption_is_kms(
+        defaults, key_matches=lambda key: same_key(key, kms_key_arn)
+    ):
         return passed(f"{bucket}: SSE-KMS with {kms_key_arn}")
+    keys = [k for _, k in defaults]
     return failed(
         f"{bucket}: SSEAlgorithm={algorithms}, key={keys}; expected aws:kms with {kms_key_arn}"
     )
 
 
-def bucket_versioning_enabled(bucket: str, versioning: Mapping[str, Any] | None) -> Outcome:
+def bucket_versioning_enabled(bucket: str, versioning: Mapping[str, Any] | None) -> Result:
     status = (versioning or {}).get("Status")
     if status == "Enabled":
         return passed(f"{bucket}: versioning Enabled")
     return failed(f"{bucket}: versioning {status or 'never enabled'}")
 
 
-PUBLIC_ACCESS_FLAGS = (
-    "BlockPublicAcls",
-    "IgnorePublicAcls",
-    "BlockPublicPolicy",
-    "RestrictPublicBuckets",
-)
-
-
-def bucket_blocks_public_access(bucket: str, block: Mapping[str, Any] | None) -> Outcome:
+def bucket_blocks_public_access(bucket: str, block: Mapping[str, Any] | None) -> Result:
     if block is None:
         return failed(f"{bucket}: no public access block configured")
-    off = [f for f in PUBLIC_ACCESS_FLAGS if block.get(f) is not True]
+    off = predicates.public_access_flags_off(block)
     if off:
         return failed(f"{bucket}: public access block flags off: {', '.join(off)}")
     return passed(f"{bucket}: all four public access block flags on")
 
 
-def bucket_owner_enforced(bucket: str, ownership: Mapping[str, Any] | None) -> Outcome:
+def bucket_owner_enforced(bucket: str, ownership: Mapping[str, Any] | None) -> Result:
     rules = as_list((ownership or {}).get("Rules"))
     values = [r.get("ObjectOwnership") for r in rules]
     if values and all(v == "BucketOwnerEnforced" for v in values):
         return passed(f"{bucket}: ObjectOwnership=BucketOwnerEnforced (ACLs disabled)")
     return failed(f"{bucket}: ObjectOwnership={values or 'not set'}")
-
-
-def _covers(patterns: Iterable[Any], target: str) -> bool:
-    """Whether an ARN pattern (case-sensitive, ``*``/``?`` wildcards) matches ``target``."""
-    return any(fnmatch.fnmatchcase(target, str(p)) for p in patterns)
-
-
-def _covers_action(patterns: Iterable[Any], action: str) -> bool:
-    """Whether an action pattern matches ``action``; IAM action names ignore case."""
-    return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
-
-
-def _condition_value(condition: Mapping[str, Any], operator: str, key: str) -> Any:
-    """The value of ``key`` under ``operator``; condition keys ignore case in IAM."""
-    block = condition.get(operator)
-    if not isinstance(block, Mapping):
-        return None
-    return next((v for k, v in block.items() if str(k).lower() == key.lower()), None)
 
 
 def bucket_denies_insecure_transport(
@@ -199,40 +150,26 @@ def bucket_denies_insecure_transport(
     policy: str | Mapping[str, Any] | None,
     *,
     source: str = "live policy",
-) -> Outcome:
-    """A Deny for everyone, on all S3 actions over the bucket and its objects, when
-    ``aws:SecureTransport`` is false."""
-    document = parse_policy(policy)
-    if document is None:
+) -> Result:
+    """A Deny for everyone, on every S3 action over the bucket and every object in it,
+    when ``aws:SecureTransport`` is false
+    (:func:`~infra.controls.policy_documents.insecure_transport_deny`)."""
+    if policy is None:
         return failed(f"{bucket}: no bucket policy ({source})")
-    for statement in statements(document):
-        if statement.get("Effect") != "Deny" or not _is_everyone(statement.get("Principal")):
-            continue
-        actions = as_list(statement.get("Action"))
-        if not (
-            _covers_action(actions, "s3:GetObject")
-            and _covers_action(actions, "s3:PutObject")
-            and _covers_action(actions, "s3:ListBucket")
-            and _covers_action(actions, "s3:DeleteBucket")
-        ):
-            continue
-        resources = as_list(statement.get("Resource"))
-        if not (_covers(resources, bucket_arn) and _covers(resources, f"{bucket_arn}/any")):
-            continue
-        condition = statement.get("Condition") or {}
-        secure = _condition_value(condition, "Bool", "aws:SecureTransport")
-        if secure is not None and _is_false(secure):
-            sid = statement.get("Sid", "(no Sid)")
-            return passed(f"{bucket}: statement {sid} denies s3:* without TLS ({source})")
+    statements = policy_statements(policy)
+    if statements is None:
+        return failed(f"{bucket}: unreadable bucket policy ({source})")
+    deny = insecure_transport_deny(statements, bucket_arn)
+    if deny is not None:
+        sid = deny.get("Sid", "(no Sid)")
+        return passed(f"{bucket}: statement {sid} denies s3:* without TLS ({source})")
     return failed(
         f"{bucket}: no statement denies s3:* on the bucket and its objects when "
         f"aws:SecureTransport is false ({source})"
     )
 
 
-def bucket_logs_to(
-    bucket: str, logging: Mapping[str, Any] | None, *, target_bucket: str
-) -> Outcome:
+def bucket_logs_to(bucket: str, logging: Mapping[str, Any] | None, *, target_bucket: str) -> Result:
     enabled = (logging or {}).get("LoggingEnabled")
     if not enabled:
         return failed(f"{bucket}: server access logging is off")
@@ -245,7 +182,7 @@ def bucket_logs_to(
 
 def bucket_object_lock_compliance(
     bucket: str, lock: Mapping[str, Any] | None, *, years: int
-) -> Outcome:
+) -> Result:
     if not lock or lock.get("ObjectLockEnabled") != "Enabled":
         return failed(f"{bucket}: Object Lock not enabled")
     retention = (lock.get("Rule") or {}).get("DefaultRetention") or {}
@@ -265,27 +202,29 @@ def bucket_object_lock_compliance(
 # ---------------------------------------------------------------------------- CloudTrail
 
 
-def trail_logging(trail: str, status: Mapping[str, Any]) -> Outcome:
-    if status.get("IsLogging") is True:
+def trail_logging(trail: str, status: Mapping[str, Any]) -> Result:
+    if predicates.trail_is_logging(status.get("IsLogging")):
         return passed(f"{trail}: IsLogging=true")
     stopped = status.get("StopLoggingTime") or status.get("TimeLoggingStopped")
     return failed(f"{trail}: IsLogging=false" + (f" (stopped {stopped})" if stopped else ""))
 
 
-def trail_multi_region(trail: str, description: Mapping[str, Any]) -> Outcome:
+def trail_multi_region(trail: str, description: Mapping[str, Any]) -> Result:
     multi = description.get("IsMultiRegionTrail")
     global_events = description.get("IncludeGlobalServiceEvents")
     evidence = f"{trail}: IsMultiRegionTrail={multi}, IncludeGlobalServiceEvents={global_events}"
-    return passed(evidence) if multi is True and global_events is True else failed(evidence)
+    if predicates.trail_covers_all_regions(multi, global_events):
+        return passed(evidence)
+    return failed(evidence)
 
 
-def trail_log_file_validation(trail: str, description: Mapping[str, Any]) -> Outcome:
+def trail_log_file_validation(trail: str, description: Mapping[str, Any]) -> Result:
     enabled = description.get("LogFileValidationEnabled")
     evidence = f"{trail}: LogFileValidationEnabled={enabled}"
-    return passed(evidence) if enabled is True else failed(evidence)
+    return passed(evidence) if predicates.trail_validates_log_files(enabled) else failed(evidence)
 
 
-def trail_kms_encrypted(trail: str, description: Mapping[str, Any], *, kms_key_arn: str) -> Outcome:
+def trail_kms_encrypted(trail: str, description: Mapping[str, Any], *, kms_key_arn: str) -> Result:
     key = description.get("KmsKeyId")
     if same_key(key, kms_key_arn):
         return passed(f"{trail}: logs encrypted with {kms_key_arn}")
@@ -344,7 +283,7 @@ def _basic_selector_covers(selector: Mapping[str, Any], resource_type: str, arn:
 
 def trail_logs_data_events(
     trail: str, selectors: Mapping[str, Any], *, resource_type: str, resource_arn: str
-) -> Outcome:
+) -> Result:
     """The trail's selectors log all data events (reads and writes) on ``resource_arn``.
 
     Args:
@@ -368,7 +307,7 @@ def trail_logs_data_events(
     return failed(f"{trail}: no selector logs all {resource_type} data events on {resource_arn}")
 
 
-def trail_logs_management_events(trail: str, selectors: Mapping[str, Any]) -> Outcome:
+def trail_logs_management_events(trail: str, selectors: Mapping[str, Any]) -> Result:
     """Management events, reads and writes, are logged (CIS 3.1)."""
     for selector in as_list(selectors.get("AdvancedEventSelectors")):
         if "Management" not in _field_values(selector, "eventCategory").get("Equals", []):
@@ -394,24 +333,30 @@ def trail_logs_management_events(trail: str, selectors: Mapping[str, Any]) -> Ou
 
 def table_encrypted_with_customer_key(
     table: str, description: Mapping[str, Any], *, kms_key_arn: str
-) -> Outcome:
+) -> Result:
     sse = description.get("SSEDescription") or {}
     status, sse_type, key = sse.get("Status"), sse.get("SSEType"), sse.get("KMSMasterKeyArn")
     evidence = f"{table}: SSE {status}, {sse_type}, key {key}"
-    if status == "ENABLED" and sse_type == "KMS" and same_key(key, kms_key_arn):
+    if predicates.table_encrypted_with_kms(
+        status == "ENABLED" and sse_type == "KMS",
+        key,
+        key_matches=lambda ref: same_key(ref, kms_key_arn),
+    ):
         return passed(evidence)
     if not sse:
         return failed(f"{table}: encrypted with an AWS owned key, not the stack's CMK")
     return failed(f"{evidence}; expected KMS with {kms_key_arn}")
 
 
-def table_pitr_enabled(table: str, backups: Mapping[str, Any]) -> Outcome:
+def table_pitr_enabled(table: str, backups: Mapping[str, Any]) -> Result:
     pitr = (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus")
     evidence = f"{table}: point-in-time recovery {pitr}"
-    return passed(evidence) if pitr == "ENABLED" else failed(evidence)
+    if predicates.point_in_time_recovery_enabled(pitr == "ENABLED"):
+        return passed(evidence)
+    return failed(evidence)
 
 
-def table_deletion_protected(table: str, description: Mapping[str, Any]) -> Outcome:
+def table_deletion_protected(table: str, description: Mapping[str, Any]) -> Result:
     enabled = description.get("DeletionProtectionEnabled")
     evidence = f"{table}: DeletionProtectionEnabled={enabled}"
     return passed(evidence) if enabled is True else failed(evidence)
@@ -420,8 +365,9 @@ def table_deletion_protected(table: str, description: Mapping[str, Any]) -> Outc
 # ---------------------------------------------------------------------------- Cognito
 
 
-def user_pool_mfa_on(pool: str, description: Mapping[str, Any], mfa: Mapping[str, Any]) -> Outcome:
-    """MFA required, as GetUserPoolMfaConfig (the API that sets and reports it) says.
+def user_pool_mfa_on(pool: str, description: Mapping[str, Any], mfa: Mapping[str, Any]) -> Result:
+    """MFA required, with a factor enabled, as GetUserPoolMfaConfig (the API that sets and
+    reports it) says.
 
     DescribeUserPool carries a copy; AWS keeps the two equal, some emulators do not
     update the copy, so a disagreement is reported in the evidence but not decisive.
@@ -429,19 +375,24 @@ def user_pool_mfa_on(pool: str, description: Mapping[str, Any], mfa: Mapping[str
     configured = mfa.get("MfaConfiguration")
     described = description.get("MfaConfiguration")
     totp = (mfa.get("SoftwareTokenMfaConfiguration") or {}).get("Enabled")
+    sms = isinstance((mfa.get("SmsMfaConfiguration") or {}).get("SmsConfiguration"), Mapping)
+    email = bool(mfa.get("EmailMfaConfiguration"))
     evidence = f"{pool}: MfaConfiguration={configured}"
     if totp is not None:
         evidence += f", TOTP enabled={totp}"
+    if sms or email:
+        evidence += f", SMS={sms}, email={email}"
     if described is not None and described != configured:
         evidence += f" (DescribeUserPool's copy says {described})"
-    if configured == "ON" and totp is not False:
-        return passed(evidence)
-    return failed(evidence)
+    problems = predicates.mfa_problems(configured, totp=totp, sms=sms, email=email)
+    if problems:
+        return failed(f"{evidence}: {'; '.join(problems)}")
+    return passed(evidence)
 
 
 def user_pool_password_policy(
     pool: str, description: Mapping[str, Any], *, min_length: int, max_temporary_days: int
-) -> Outcome:
+) -> Result:
     policy = (description.get("Policies") or {}).get("PasswordPolicy") or {}
     problems = []
     length = policy.get("MinimumLength") or 0
@@ -463,7 +414,7 @@ def user_pool_password_policy(
 
 def user_pool_custom_attributes(
     pool: str, description: Mapping[str, Any], *, required: Mapping[str, bool]
-) -> Outcome:
+) -> Result:
     """Each required ``custom:<name>`` exists with the required mutability."""
     schema = {a.get("Name"): a for a in as_list(description.get("SchemaAttributes"))}
     problems = []
@@ -483,7 +434,7 @@ def user_pool_custom_attributes(
 
 def user_pool_role_groups(
     pool: str, groups: Sequence[Mapping[str, Any]], *, required: Iterable[str]
-) -> Outcome:
+) -> Result:
     present = {g.get("GroupName") for g in groups}
     wanted = set(required)
     missing, unknown = sorted(wanted - present), sorted(str(g) for g in present - wanted)
@@ -499,7 +450,7 @@ def user_pool_role_groups(
 
 def user_pool_federation(
     pool: str, providers: Sequence[Mapping[str, Any]], *, phase: int, expected: Mapping[str, str]
-) -> Outcome:
+) -> Result:
     """Exactly the stage's providers (name -> SAML/OIDC); none in phase 1."""
     present = {str(p.get("ProviderName")): str(p.get("ProviderType")) for p in providers}
     # Social and built-in providers are not institutions' IdPs; only SAML/OIDC count.
@@ -519,11 +470,9 @@ def user_pool_federation(
 
 # ---------------------------------------------------------------------------- API Gateway
 
-TLS13_ONLY_POLICY = re.compile(r"^SecurityPolicy_TLS13_1_3_")
 
-
-def api_tls13_only(api: str, security_policy: str | None, *, source: str) -> Outcome:
-    if security_policy and TLS13_ONLY_POLICY.match(security_policy):
+def api_tls13_only(api: str, security_policy: str | None, *, source: str) -> Result:
+    if predicates.is_tls13_only_policy(security_policy):
         return passed(f"{api}: securityPolicy={security_policy} ({source})")
     return failed(
         f"{api}: securityPolicy={security_policy} ({source}); expected a TLS 1.3-only "
@@ -538,7 +487,7 @@ def api_method_requires_authorizer(
     *,
     user_pool_arn: str,
     public: bool = False,
-) -> Outcome:
+) -> Result:
     """``config`` is the method as GetMethod returns it; ``public`` marks GET /health."""
     kind = config.get("authorizationType")
     if public:
@@ -566,7 +515,6 @@ def api_method_requires_authorizer(
 
 # ---------------------------------------------------------------------------- Lambda
 
-DATA_STORE_SERVICES = ("s3", "dynamodb", "kms")
 # Actions AWS defines without resource-level permissions: Resource "*" is the only form.
 RESOURCELESS_ACTIONS = frozenset(
     {
@@ -582,96 +530,124 @@ def _arn_within(resource: str, stack_arns: Iterable[str]) -> bool:
     return any(resource == arn or resource.startswith((f"{arn}/", f"{arn}:")) for arn in stack_arns)
 
 
+def _outside_the_stack(
+    statements: Sequence[Mapping[str, Any]], stack_arns: Sequence[str]
+) -> list[tuple[str, str]]:
+    """What the Allow statements reach beyond this stack's resources.
+
+    ``NotResource`` reaches everything but some; ``Resource: "*"`` is only for the
+    resource-less actions (data-store actions and wildcards on ``*`` are the shared
+    predicate's to report).
+    """
+    problems = []
+    for index, statement in enumerate(statements):
+        if statement.get("Effect") != "Allow":
+            continue
+        where = str(statement.get("Sid") or index)
+        if "NotResource" in statement:
+            problems.append((where, "allows NotResource"))
+            continue
+        actions = [str(a) for a in as_list(statement.get("Action"))]
+        for resource in (str(r) for r in as_list(statement.get("Resource"))):
+            if resource == "*":
+                broad = [
+                    a
+                    for a in actions
+                    if a not in RESOURCELESS_ACTIONS
+                    and not is_data_store_action(a)
+                    and not is_wildcard_action(a)
+                ]
+                if broad:
+                    problems.append((where, f"{broad} on Resource '*'"))
+            elif not _arn_within(resource, stack_arns):
+                problems.append((where, f"resource {resource} is outside the stack"))
+    return problems
+
+
+def _role_problems(
+    documents: Mapping[str, str | Mapping[str, Any]],
+    find: Callable[[Sequence[Mapping[str, Any]]], list[tuple[str, str]]],
+) -> list[str]:
+    problems: list[str] = []
+    for name, raw in documents.items():
+        statements = policy_statements(raw)
+        if statements is None:
+            problems.append(f"{name}: unreadable policy document")
+            continue
+        problems += [f"{name}#{where}: {problem}" for where, problem in find(statements)]
+    return problems
+
+
+def role_grants_no_data_store_wildcards(
+    role: str, documents: Mapping[str, str | Mapping[str, Any]]
+) -> Result:
+    """No ``*`` action, wildcard service or wildcard data-store action, no ``NotAction``,
+    no data-store action on every resource: the pack's predicate
+    (:func:`~infra.controls.policy_documents.data_store_wildcard_grants`) on the role's
+    live documents (policy name or ARN -> document)."""
+    problems = _role_problems(documents, data_store_wildcard_grants)
+    if problems:
+        return failed(f"{role}: " + "; ".join(problems))
+    return passed(f"{role}: no wildcard data-store actions")
+
+
+def role_stays_within_stack(
+    role: str, documents: Mapping[str, str | Mapping[str, Any]], *, stack_arns: Sequence[str]
+) -> Result:
+    """Every resource the role's Allow statements name is this stack's: no
+    ``NotResource``, ``*`` only for resource-less actions (``stack_arns``' sub-paths,
+    ``<bucket>/*``, ``<table>/index/*``, ``<log group>:*``, count as within)."""
+    problems = _role_problems(
+        documents, lambda statements: _outside_the_stack(statements, stack_arns)
+    )
+    if problems:
+        return failed(f"{role}: " + "; ".join(problems))
+    return passed(f"{role}: every resource is the stack's")
+
+
 def role_least_privilege(
     role: str, documents: Mapping[str, str | Mapping[str, Any]], *, stack_arns: Sequence[str]
-) -> Outcome:
-    """No ``*`` action, no wildcard action on a data store, no NotAction/NotResource
-    allows, and every resource within the stack (``*`` only for resource-less actions).
+) -> Result:
+    """:func:`role_grants_no_data_store_wildcards` (the pack's predicate) and
+    :func:`role_stays_within_stack`.
 
     Args:
         documents: policy name (inline) or ARN (attached) -> policy document.
-        stack_arns: the ARNs of this stack's resources; sub-paths (``<bucket>/*``,
-            ``<table>/index/*``, ``<log group>:*``) count as within.
+        stack_arns: the ARNs of this stack's resources.
     """
     if not documents:
         return passed(f"{role}: no policies attached")
-    problems: list[str] = []
-    for name, raw in documents.items():
-        document = parse_policy(raw) or {}
-        for n, statement in enumerate(statements(document)):
-            if statement.get("Effect") != "Allow":
-                continue
-            where = f"{name}#{statement.get('Sid', n)}"
-            if "NotAction" in statement or "NotResource" in statement:
-                problems.append(f"{where}: Allow with NotAction/NotResource")
-                continue
-            actions = [str(a) for a in as_list(statement.get("Action"))]
-            for action in actions:
-                service, _, operation = action.partition(":")
-                if action == "*" or (
-                    service.lower() in DATA_STORE_SERVICES
-                    and ("*" in operation or "?" in operation)
-                ):
-                    problems.append(f"{where}: wildcard action {action}")
-            for resource in (str(r) for r in as_list(statement.get("Resource"))):
-                if resource == "*":
-                    broad = [a for a in actions if a not in RESOURCELESS_ACTIONS]
-                    if broad:
-                        problems.append(f"{where}: {broad} on Resource '*'")
-                elif not _arn_within(resource, stack_arns):
-                    problems.append(f"{where}: resource {resource} is outside the stack")
-    if problems:
-        return failed(f"{role}: " + "; ".join(problems))
+    parts = (
+        role_grants_no_data_store_wildcards(role, documents),
+        role_stays_within_stack(role, documents, stack_arns=stack_arns),
+    )
+    failures = [p.message.removeprefix(f"{role}: ") for p in parts if p.failed]
+    if failures:
+        return failed(f"{role}: " + "; ".join(failures))
     return passed(
         f"{role}: {len(documents)} polic{'y' if len(documents) == 1 else 'ies'}; "
         "no wildcard data-store actions; every resource is the stack's"
     )
 
 
-def _bound_to_source(statement: Mapping[str, Any], *, arn_only: bool) -> bool:
-    condition = statement.get("Condition") or {}
-    keys = {k.lower() for block in condition.values() if isinstance(block, Mapping) for k in block}
-    accepted = ("aws:sourcearn",) if arn_only else ("aws:sourcearn", "aws:sourceaccount")
-    return any(k in keys for k in accepted)
-
-
 def function_policy_not_public(
     function: str, policy: str | Mapping[str, Any] | None, *, account_id: str | None = None
-) -> Outcome:
-    """No Allow to everyone, and none to a service principal, without a source binding;
-    with ``account_id``, no Allow to another account's principals either."""
-    document = parse_policy(policy)
-    if document is None:
+) -> Result:
+    """Every Allow names its caller, a service caller bound to a source ARN; with
+    ``account_id``, no caller of another account
+    (:func:`~infra.controls.policy_documents.public_invocation_grants`, the pack's
+    predicate)."""
+    if policy is None:
         return passed(
             f"{function}: no resource policy (invocable only by IAM principals of the account)"
         )
-    problems = []
-    for statement in statements(document):
-        if statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal")
-        sid = statement.get("Sid", "(no Sid)")
-        if _is_everyone(principal) and not _bound_to_source(statement, arn_only=True):
-            problems.append(f"{sid}: Principal '*' without a source-ARN condition")
-        elif (
-            isinstance(principal, Mapping)
-            and "Service" in principal
-            and not _bound_to_source(statement, arn_only=False)
-        ):
-            # an unbound service principal lets any account's resource of that service
-            # invoke the function (confused deputy)
-            problems.append(f"{sid}: service {principal['Service']} without a source condition")
-        elif account_id and isinstance(principal, Mapping):
-            foreign = [
-                p
-                for p in _principals(principal)
-                if p != "*" and p != account_id and f":iam::{account_id}:" not in p
-            ]
-            if foreign:
-                problems.append(f"{sid}: principals of another account {foreign}")
+    statements = policy_statements(policy)
+    if statements is None:
+        return failed(f"{function}: unreadable resource policy")
+    problems = public_invocation_grants(statements, account_id=account_id)
     if problems:
-        return failed(f"{function}: " + "; ".join(problems))
-    sids = [s.get("Sid", "?") for s in statements(document)]
+        return failed(f"{function}: " + "; ".join(f"{sid}: {p}" for sid, p in problems))
+    sids = [s.get("Sid", "?") for s in statements]
     return passed(f"{function}: every statement bound to a source ({', '.join(map(str, sids))})")
 
 
@@ -680,7 +656,7 @@ def function_policy_not_public(
 
 def log_group_encrypted_retained(
     group: str, description: Mapping[str, Any] | None, *, kms_key_arn: str, min_retention_days: int
-) -> Outcome:
+) -> Result:
     if description is None:
         return failed(f"{group}: log group does not exist")
     key = description.get("kmsKeyId")
@@ -688,10 +664,7 @@ def log_group_encrypted_retained(
     problems = []
     if not same_key(key, kms_key_arn):
         problems.append(f"kmsKeyId={key}, expected {kms_key_arn}")
-    if days is None:
-        problems.append("never expires (no retention set: Cap. 486 DPP2 wants a limit)")
-    elif days < min_retention_days:
-        problems.append(f"retention {days} days < {min_retention_days}")
+    problems += predicates.retention_problems(days, minimum_days=min_retention_days)
     if problems:
         return failed(f"{group}: " + "; ".join(problems))
     return passed(
@@ -718,49 +691,37 @@ CRYPTO_ACTIONS = (
 )
 
 
-def _principals(principal: Any) -> list[str]:
-    if principal == "*":
-        return ["*"]
-    if isinstance(principal, Mapping):
-        return [str(p) for p in as_list(principal.get("AWS"))]
-    return []
-
-
 def key_policy_root_admin_only(
     key: str, policy: str | Mapping[str, Any] | None, *, account_id: str
-) -> Outcome:
+) -> Result:
     """The account root (so any IAM policy of the account) gets no cryptographic action.
 
     Services and named roles may hold cryptographic grants; the root principal (or
     everyone, unconditionally) may not, so an IAM policy alone never opens data.
     """
-    document = parse_policy(policy)
-    if document is None:
+    if policy is None:
         return failed(f"{key}: no key policy")
+    statements = policy_statements(policy)
+    if statements is None:
+        return failed(f"{key}: unreadable key policy")
 
     def is_root(principal: str) -> bool:
         return principal in (account_id, "*") or principal.endswith(f":iam::{account_id}:root")
 
     problems = []
-    for statement in statements(document):
+    for statement in statements:
         if statement.get("Effect") != "Allow":
             continue
-        principals = _principals(statement.get("Principal"))
-        if not any(is_root(p) for p in principals):
+        named = principals(statement.get("Principal"))
+        if not any(is_root(p) for p in named):
             continue
-        condition_keys = {
-            k.lower()
-            for block in (statement.get("Condition") or {}).values()
-            if isinstance(block, Mapping)
-            for k in block
-        }
-        if "*" in principals and "kms:viaservice" in condition_keys:
+        if "*" in named and condition_values(statement.get("Condition"), "kms:ViaService"):
             continue  # the account's principals, but only through a named AWS service
         actions = as_list(statement.get("Action"))
-        granted = [op for op in CRYPTO_ACTIONS if _covers_action(actions, op)]
+        granted = [op for op in CRYPTO_ACTIONS if action_matches(actions, op)]
         if granted or "NotAction" in statement:
             sid = statement.get("Sid", "(no Sid)")
-            problems.append(f"{sid} gives {principals} {granted or 'NotAction'}")
+            problems.append(f"{sid} gives {named} {granted or 'NotAction'}")
     if problems:
         return failed(f"{key}: " + "; ".join(problems))
     return passed(
@@ -776,18 +737,22 @@ def bucket_requires_sse_kms_puts(
     *,
     kms_key_arn: str,
     source: str = "live policy",
-) -> Outcome:
+) -> Result:
     """Puts are denied unless they ask for SSE-KMS, and with the stack's key."""
-    document = parse_policy(policy)
-    if document is None:
+    if policy is None:
         return failed(f"{bucket}: no bucket policy ({source})")
+    statements = policy_statements(policy)
+    if statements is None:
+        return failed(f"{bucket}: unreadable bucket policy ({source})")
     requires_kms = requires_key = None
-    for statement in statements(document):
-        if statement.get("Effect") != "Deny" or not _is_everyone(statement.get("Principal")):
-            continue
-        if not _covers_action(as_list(statement.get("Action")), "s3:PutObject") or not _covers(
-            as_list(statement.get("Resource")), f"{bucket_arn}/any"
+    for statement in statements:
+        if statement.get("Effect") != "Deny" or not principal_is_everyone(
+            statement.get("Principal")
         ):
+            continue
+        if not action_matches(
+            as_list(statement.get("Action")), "s3:PutObject"
+        ) or not resource_matches(as_list(statement.get("Resource")), f"{bucket_arn}/any"):
             continue
         condition = statement.get("Condition") or {}
         for operator, block in condition.items():
@@ -820,7 +785,7 @@ def bucket_requires_sse_kms_puts(
 
 def user_pool_triggers_configured(
     pool: str, description: Mapping[str, Any], *, functions: Sequence[str]
-) -> Outcome:
+) -> Result:
     """Pre sign-up (register check) and pre token generation V2 run this stack's code."""
     config = description.get("LambdaConfig") or {}
     pre_sign_up = config.get("PreSignUp")
@@ -848,7 +813,7 @@ def user_pool_triggers_configured(
     return passed(f"{pool}: pre sign-up {pre_sign_up}; pre token generation V2_0 {pre_token}")
 
 
-def user_pool_threat_protection(pool: str, description: Mapping[str, Any]) -> Outcome:
+def user_pool_threat_protection(pool: str, description: Mapping[str, Any]) -> Result:
     mode = (description.get("UserPoolAddOns") or {}).get("AdvancedSecurityMode")
     evidence = f"{pool}: AdvancedSecurityMode={mode}"
     return passed(evidence) if mode == "ENFORCED" else failed(evidence)
@@ -859,7 +824,7 @@ def user_pool_threat_protection(pool: str, description: Mapping[str, Any]) -> Ou
 
 def stage_throttled(
     stage: str, settings: Mapping[str, Any], *, rate_limit: float, burst_limit: int
-) -> Outcome:
+) -> Result:
     """The stage-wide method settings (``*/*``) throttle at the configured rate and burst."""
     wide = (settings.get("methodSettings") or {}).get("*/*") or {}
     rate, burst = wide.get("throttlingRateLimit"), wide.get("throttlingBurstLimit")
@@ -871,7 +836,7 @@ def stage_throttled(
     return passed(f"{evidence} as the stage configures")
 
 
-def stage_without_data_trace(stage: str, settings: Mapping[str, Any]) -> Outcome:
+def stage_without_data_trace(stage: str, settings: Mapping[str, Any]) -> Result:
     """No method logs full requests and responses (they would carry patient data)."""
     traced = sorted(
         path
@@ -886,7 +851,7 @@ def stage_without_data_trace(stage: str, settings: Mapping[str, Any]) -> Outcome
     return passed(f"{stage}: no method logs request or response bodies")
 
 
-def stage_protected_by_waf(stage: str, web_acl: Mapping[str, Any] | None) -> Outcome:
+def stage_protected_by_waf(stage: str, web_acl: Mapping[str, Any] | None) -> Result:
     if not web_acl:
         return failed(f"{stage}: no WAF web ACL associated")
     statements_ = [r.get("Statement") or {} for r in as_list(web_acl.get("Rules"))]

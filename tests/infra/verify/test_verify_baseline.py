@@ -9,7 +9,8 @@ needs a deliberate change.
 from __future__ import annotations
 
 from infra.components import identity, keys, sharing_service, tables
-from infra.verify import evaluate, rules
+from infra.controls import predicates
+from infra.verify import evaluate
 
 
 def test_role_groups_and_custom_attributes_match() -> None:
@@ -23,10 +24,10 @@ def test_password_policy_meets_the_baseline() -> None:
 
 
 def test_api_security_policy_is_tls13_only() -> None:
-    assert rules.TLS13_ONLY_POLICY.match(sharing_service.API_SECURITY_POLICY)
+    assert predicates.is_tls13_only_policy(sharing_service.API_SECURITY_POLICY)
 
 
 def test_rotation_period_and_audit_tables_match() -> None:
-    assert keys.ROTATION_PERIOD_DAYS <= 365
+    assert keys.ROTATION_PERIOD_DAYS <= predicates.MAX_ROTATION_PERIOD_DAYS
     audit_tables = {name for name, spec in tables.TABLE_SPECS.items() if spec.audit}
     assert audit_tables == set(evaluate.AUDIT_KEY_TABLES)

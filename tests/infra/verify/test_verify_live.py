@@ -134,7 +134,7 @@ def test_reports_are_written(stack_reports: dict[str, VerifyReport], tmp_path: P
     assert len(data["checks"]) == len(report.checks)
     markdown = markdown_path.read_text()
     assert "## Controls" in markdown
-    assert "Cap. 486 DPP4 (security of personal data) | PASS" in markdown
+    assert "| Cap. 486 DPP4 Security of personal data | PASS |" in markdown
     console = Console(record=True, width=160)
     render_table(report, console)
     assert f"{SWITCH_OFF_STACK}: verified" in console.export_text()

@@ -31,7 +31,7 @@ def test_key_enabled() -> None:
     disabled = {**SYMMETRIC, "KeyState": "Disabled", "Enabled": False}
     assert rules.key_enabled("k", disabled).status == "fail"
     pending = {**SYMMETRIC, "KeyState": "PendingDeletion", "Enabled": False}
-    assert "PendingDeletion" in rules.key_enabled("k", pending).evidence
+    assert "PendingDeletion" in rules.key_enabled("k", pending).message
 
 
 def test_key_rotation() -> None:
@@ -48,8 +48,8 @@ def test_key_rotation() -> None:
 def test_key_rotation_not_applicable_to_signing_keys() -> None:
     signing = {**SYMMETRIC, "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}
     outcome = rules.key_rotation_enabled("k", signing, None)
-    assert outcome.status == "n/a"
-    assert "ECC_NIST_P256" in outcome.evidence
+    assert outcome.status == "not_applicable"
+    assert "ECC_NIST_P256" in outcome.message
 
 
 def test_key_spec_and_usage() -> None:
@@ -104,7 +104,7 @@ def test_access_log_bucket_is_sse_s3_by_design() -> None:
         "logs", _sse("AES256"), kms_key_arn=None, sse_s3_reason="logging cannot write SSE-KMS"
     )
     assert outcome.status == "pass"
-    assert "logging cannot write SSE-KMS" in outcome.evidence
+    assert "logging cannot write SSE-KMS" in outcome.message
     assert (
         rules.bucket_default_encryption("logs", _sse("aws:kms", KEY), kms_key_arn=None).status
         == "fail"
@@ -129,7 +129,7 @@ def test_public_access_block_all_four() -> None:
 def test_public_access_block_each_flag_matters(flag: str) -> None:
     outcome = rules.bucket_blocks_public_access("b", {**ALL_BLOCKED, flag: False})
     assert outcome.status == "fail"
-    assert flag in outcome.evidence
+    assert flag in outcome.message
 
 
 def test_ownership_enforced() -> None:
@@ -156,12 +156,17 @@ def _deny_http(**overrides: object) -> dict[str, object]:
 def test_bucket_policy_denies_insecure_transport() -> None:
     outcome = rules.bucket_denies_insecure_transport("b", BUCKET_ARN, json.dumps(_deny_http()))
     assert outcome.status == "pass"
-    assert "DenyInsecureTransport" in outcome.evidence
+    assert "DenyInsecureTransport" in outcome.message
     # the same statement as a dict, with a boolean and {"AWS": "*"}
     document = _deny_http(
         Principal={"AWS": "*"}, Condition={"Bool": {"aws:SecureTransport": False}}
     )
     assert rules.bucket_denies_insecure_transport("b", BUCKET_ARN, document).status == "pass"
+    # every S3 action, though not spelled s3:*
+    for actions in ("*", "s*", ["*:*"]):
+        every = _deny_http(Action=actions)
+        assert rules.bucket_denies_insecure_transport("b", BUCKET_ARN, every).status == "pass"
+    assert rules.bucket_denies_insecure_transport("b", BUCKET_ARN, "not json").status == "fail"
 
 
 @pytest.mark.parametrize(
@@ -174,6 +179,9 @@ def test_bucket_policy_denies_insecure_transport() -> None:
         {"Resource": f"{BUCKET_ARN}/*"},  # the bucket itself not covered
         {"Condition": {"Bool": {"aws:SecureTransport": "true"}}},
         {"Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},  # TLS version only
+        # four actions named are not every action
+        {"Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteBucket"]},
+        {"Resource": [BUCKET_ARN, f"{BUCKET_ARN}/records/*"]},  # some objects only
     ],
 )
 def test_bucket_policy_without_a_tls_deny_fails(overrides: dict[str, object]) -> None:
@@ -215,7 +223,7 @@ def test_trail_logging() -> None:
     assert rules.trail_logging("t", {"IsLogging": True}).status == "pass"
     stopped = rules.trail_logging("t", {"IsLogging": False, "StopLoggingTime": "2026-01-01"})
     assert stopped.status == "fail"
-    assert "2026-01-01" in stopped.evidence
+    assert "2026-01-01" in stopped.message
 
 
 def test_trail_multi_region_validation_and_kms() -> None:
@@ -361,7 +369,7 @@ def test_table_customer_key() -> None:
     )
     owned = rules.table_encrypted_with_customer_key("t", {}, kms_key_arn=KEY)
     assert owned.status == "fail"
-    assert "AWS owned" in owned.evidence
+    assert "AWS owned" in owned.message
 
 
 def test_table_pitr_and_deletion_protection() -> None:
@@ -384,10 +392,16 @@ def test_mfa_on() -> None:
     assert rules.user_pool_mfa_on("p", {"MfaConfiguration": "ON"}, on).status == "pass"
     assert rules.user_pool_mfa_on("p", {}, {"MfaConfiguration": "OFF"}).status == "fail"
     assert rules.user_pool_mfa_on("p", {}, {"MfaConfiguration": "OPTIONAL"}).status == "fail"
+    optional = {**on, "MfaConfiguration": "OPTIONAL"}  # a factor, but not required
+    assert rules.user_pool_mfa_on("p", {}, optional).status == "fail"
     # the dedicated MFA API decides; a stale copy is shown, not trusted
+    # required, but no factor reported enabled: nobody could complete MFA
+    assert rules.user_pool_mfa_on("p", {}, {"MfaConfiguration": "ON"}).status == "fail"
+    sms = {"MfaConfiguration": "ON", "SmsMfaConfiguration": {"SmsConfiguration": {"a": 1}}}
+    assert rules.user_pool_mfa_on("p", {}, sms).status == "pass"
     stale = rules.user_pool_mfa_on("p", {"MfaConfiguration": "ON"}, {"MfaConfiguration": "OFF"})
     assert stale.status == "fail"
-    assert "DescribeUserPool" in stale.evidence
+    assert "DescribeUserPool" in stale.message
 
 
 GOOD_PASSWORDS = {
@@ -458,7 +472,7 @@ def test_custom_attributes() -> None:
     }
     outcome = rules.user_pool_custom_attributes("p", mutable, required=REQUIRED_ATTRIBUTES)
     assert outcome.status == "fail"
-    assert "mutable" in outcome.evidence
+    assert "mutable" in outcome.message
 
 
 def test_role_groups_exactly() -> None:
@@ -469,7 +483,7 @@ def test_role_groups_exactly() -> None:
     extra = [*groups, {"GroupName": "superuser"}]
     outcome = rules.user_pool_role_groups("p", extra, required=required)
     assert outcome.status == "fail"
-    assert "superuser" in outcome.evidence
+    assert "superuser" in outcome.message
 
 
 def test_federation_per_phase() -> None:
@@ -503,7 +517,7 @@ def test_api_tls13_only() -> None:
     declared = rules.api_tls13_only(
         "a", "SecurityPolicy_TLS13_1_3_2025_09", source="as declared (emulator gap: x)"
     )
-    assert "as declared" in declared.evidence
+    assert "as declared" in declared.message
 
 
 AUTHORIZERS = [
@@ -551,7 +565,7 @@ def test_health_method_is_public_by_design() -> None:
         user_pool_arn=POOL_ARN,
         public=True,
     )
-    assert outcome.status == "n/a"
+    assert outcome.status == "not_applicable"
 
 
 # ------------------------------------------------------------------ Lambda
@@ -599,6 +613,8 @@ def test_least_privilege_role() -> None:
             "Resource": TABLE_ARN.replace("hub-p1-records", "hub-p2-records"),
         },
         {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "*:GetObject", "Resource": f"{BUCKET_ARN}/*"},
+        {"Effect": "Allow", "Action": "logs:PutLogEvents", "NotResource": BUCKET_ARN},
     ],
 )
 def test_broad_role_fails(statement: dict[str, object]) -> None:
@@ -657,7 +673,9 @@ def test_function_policy() -> None:
             }
         ]
     }
-    assert rules.function_policy_not_public("f", public_with_source).status == "pass"
+    # A permission names its caller: everyone bound to a source ARN is still everyone
+    # (the pack refuses the same permission before deployment).
+    assert rules.function_policy_not_public("f", public_with_source).status == "fail"
 
 
 # ------------------------------------------------------------------ log groups
@@ -773,7 +791,7 @@ def test_key_policy_giving_root_crypto_fails(statement: dict[str, object]) -> No
     policy = _key_policy(ADMIN, statement)
     outcome = rules.key_policy_root_admin_only("k", policy, account_id="123456789012")
     assert outcome.status == "fail"
-    assert str(statement["Sid"]) in outcome.evidence
+    assert str(statement["Sid"]) in outcome.message
 
 
 def test_missing_key_policy_fails() -> None:
@@ -910,7 +928,7 @@ def test_stage_without_data_trace() -> None:
     }
     outcome = rules.stage_without_data_trace("s", traced)
     assert outcome.status == "fail"
-    assert "records/GET" in outcome.evidence
+    assert "records/GET" in outcome.message
 
 
 def test_stage_protected_by_waf() -> None:

@@ -1,0 +1,278 @@
+"""The post-deploy checks: id, title, the controls each evidences, remediation.
+
+Rules (``infra.verify.rules``) decide pass or fail and do not know this list; this list
+binds each check id to the controls a passing result is evidence of, all taken from the
+one catalogue (:mod:`infra.controls.catalogue`) the policy pack cites too. Where the pack
+checks the same state before deployment, both name the same control.
+
+Guarantees: every check id the verifier emits is listed here once (tests hold it to
+that), and every entry's controls name at least one ISO 27799 clause and one Cap. 486
+principle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.controls import catalogue
+from infra.controls.catalogue import Control, Requirement, requirements_of
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    title: str
+    controls: tuple[Control, ...]
+    remediation: str
+
+    @property
+    def requirements(self) -> tuple[Requirement, ...]:
+        """What a passing result evidences, by framework."""
+        return requirements_of(self.controls)
+
+
+CHECK_SPECS: tuple[CheckSpec, ...] = (
+    # KMS keys
+    CheckSpec(
+        "keys.enabled",
+        "KMS key is enabled",
+        (catalogue.KEY_ENABLED,),
+        "Enable the key; a disabled key makes every record it protects unreadable.",
+    ),
+    CheckSpec(
+        "keys.rotation_enabled",
+        "Symmetric KMS key rotates automatically",
+        (catalogue.KEY_ROTATION,),
+        "aws kms enable-key-rotation --key-id <key> --rotation-period-in-days 365",
+    ),
+    CheckSpec(
+        "keys.spec_and_usage",
+        "KMS key spec and usage are as declared",
+        (catalogue.KEY_SPEC,),
+        "Replace the key with one of the declared spec and usage and re-point its alias.",
+    ),
+    CheckSpec(
+        "keys.policy_root_admin_only",
+        "Key policy gives the account root administration only, no cryptographic use",
+        (catalogue.KEY_POLICY_ROOT_ADMIN_ONLY,),
+        "Remove cryptographic actions (kms:Decrypt, kms:GenerateDataKey*, kms:Sign...) "
+        "and kms:* from the root statement; grant them to named roles with conditions.",
+    ),
+    # S3 buckets
+    CheckSpec(
+        "buckets.default_encryption",
+        "Bucket default encryption uses the right key",
+        (catalogue.BUCKET_ENCRYPTION,),
+        "Set default encryption to SSE-KMS with the stack's CMK (SSE-S3 on the "
+        "access-log bucket only).",
+    ),
+    CheckSpec(
+        "buckets.versioning",
+        "Bucket versioning is enabled",
+        (catalogue.BUCKET_VERSIONING,),
+        "aws s3api put-bucket-versioning --versioning-configuration Status=Enabled",
+    ),
+    CheckSpec(
+        "buckets.public_access_block",
+        "All four public-access-block flags are on",
+        (catalogue.BUCKET_PUBLIC_ACCESS_BLOCKED,),
+        "aws s3api put-public-access-block with all four flags true.",
+    ),
+    CheckSpec(
+        "buckets.ownership_enforced",
+        "Object ownership is BucketOwnerEnforced (no ACLs)",
+        (catalogue.BUCKET_OWNER_ENFORCED,),
+        "aws s3api put-bucket-ownership-controls ObjectOwnership=BucketOwnerEnforced",
+    ),
+    CheckSpec(
+        "buckets.denies_insecure_transport",
+        "Bucket policy denies requests without TLS",
+        (catalogue.BUCKET_TLS_ONLY,),
+        "Add a Deny statement for s3:* on the bucket and its objects when "
+        "aws:SecureTransport is false.",
+    ),
+    CheckSpec(
+        "buckets.requires_sse_kms_puts",
+        "Shard bucket policy refuses puts that are not SSE-KMS with the records key",
+        (catalogue.BUCKET_SSE_KMS_PUTS,),
+        "Add Deny statements for s3:PutObject when s3:x-amz-server-side-encryption is "
+        "not aws:kms, or the KMS key id is not the records key.",
+    ),
+    CheckSpec(
+        "buckets.access_logging",
+        "Server access logging goes to the access-log bucket",
+        (catalogue.BUCKET_ACCESS_LOGGING,),
+        "aws s3api put-bucket-logging with the stack's access-log bucket as target.",
+    ),
+    # the trail bucket
+    CheckSpec(
+        "trail.bucket_object_lock",
+        "Trail bucket Object Lock is COMPLIANCE mode with the configured retention",
+        (catalogue.AUDIT_BUCKET_OBJECT_LOCK,),
+        "Object Lock can only be set at bucket creation; recreate the bucket with "
+        "COMPLIANCE default retention of the configured years.",
+    ),
+    # CloudTrail
+    CheckSpec(
+        "trail.logging",
+        "CloudTrail trail is logging",
+        (catalogue.TRAIL_LOGGING,),
+        "aws cloudtrail start-logging --name <trail>",
+    ),
+    CheckSpec(
+        "trail.multi_region",
+        "Trail is multi-region and includes global service events",
+        (catalogue.TRAIL_ALL_REGIONS,),
+        "aws cloudtrail update-trail --is-multi-region-trail --include-global-service-events",
+    ),
+    CheckSpec(
+        "trail.management_events",
+        "Trail records all management events, reads and writes",
+        (catalogue.TRAIL_MANAGEMENT_EVENTS,),
+        "Add an advanced event selector with eventCategory Management and no readOnly filter.",
+    ),
+    CheckSpec(
+        "trail.log_file_validation",
+        "Trail log-file validation is enabled",
+        (catalogue.TRAIL_LOG_FILE_VALIDATION,),
+        "aws cloudtrail update-trail --enable-log-file-validation",
+    ),
+    CheckSpec(
+        "trail.kms_encrypted",
+        "Trail logs are encrypted with the audit CMK",
+        (catalogue.TRAIL_ENCRYPTION,),
+        "aws cloudtrail update-trail --kms-key-id <audit key ARN>",
+    ),
+    CheckSpec(
+        "trail.data_event_selectors",
+        "Trail records data events (reads and writes) on the data store",
+        (catalogue.TRAIL_DATA_EVENTS,),
+        "Add an advanced event selector for the data store's ARN (eventCategory Data, "
+        "no readOnly filter).",
+    ),
+    # DynamoDB
+    CheckSpec(
+        "dynamodb.customer_key_encryption",
+        "Table is encrypted with the stack's CMK",
+        (catalogue.TABLE_ENCRYPTION,),
+        "Update the table's SSE specification to KMS with the declared CMK.",
+    ),
+    CheckSpec(
+        "dynamodb.pitr",
+        "Table has point-in-time recovery",
+        (catalogue.TABLE_POINT_IN_TIME_RECOVERY,),
+        "aws dynamodb update-continuous-backups --point-in-time-recovery-specification "
+        "PointInTimeRecoveryEnabled=true",
+    ),
+    CheckSpec(
+        "dynamodb.deletion_protection",
+        "Table has deletion protection",
+        (catalogue.TABLE_DELETION_PROTECTION,),
+        "aws dynamodb update-table --deletion-protection-enabled",
+    ),
+    # Cognito
+    CheckSpec(
+        "cognito.mfa_on",
+        "User pool requires MFA",
+        (catalogue.MFA_REQUIRED,),
+        "aws cognito-idp set-user-pool-mfa-config --mfa-configuration ON with TOTP enabled.",
+    ),
+    CheckSpec(
+        "cognito.password_policy",
+        "User pool password policy meets the baseline",
+        (catalogue.PASSWORD_POLICY,),
+        "Set minimum length 14, all four character classes, temporary passwords valid one day.",
+    ),
+    CheckSpec(
+        "cognito.custom_attributes",
+        "User pool carries the registration attributes",
+        (catalogue.REGISTRATION_ATTRIBUTES,),
+        "Custom attributes can only be added, never removed: add the missing ones; "
+        "recreate the pool if mchk_reg_no is mutable.",
+    ),
+    CheckSpec(
+        "cognito.role_groups",
+        "User pool has exactly the platform's role groups",
+        (catalogue.ROLE_GROUPS,),
+        "Create the missing groups; delete groups the access model does not know.",
+    ),
+    CheckSpec(
+        "cognito.federation",
+        "Federated identity providers are the phase's, and only those",
+        (catalogue.FEDERATION,),
+        "Add the providers the stage lists; remove the others (none in phase 1).",
+    ),
+    CheckSpec(
+        "cognito.triggers_configured",
+        "Sign-up is checked against the register and tokens get claims by this stack's triggers",
+        (catalogue.REGISTRATION_TRIGGERS,),
+        "Set the pool's pre sign-up and pre token generation (V2_0) triggers to the "
+        "stack's functions.",
+    ),
+    CheckSpec(
+        "cognito.threat_protection",
+        "User pool threat protection is enforced",
+        (catalogue.THREAT_PROTECTION,),
+        "Set UserPoolAddOns AdvancedSecurityMode=ENFORCED (Plus tier).",
+    ),
+    # API Gateway
+    CheckSpec(
+        "api.tls_policy",
+        "API security policy admits TLS 1.3 only",
+        (catalogue.API_TLS13_ONLY,),
+        "Set the REST API's securityPolicy to SecurityPolicy_TLS13_1_3_2025_09.",
+    ),
+    CheckSpec(
+        "api.authorizer_on_methods",
+        "Every method except GET /health needs a Cognito access token",
+        (catalogue.API_AUTHORIZER,),
+        "Set the method's authorization to COGNITO_USER_POOLS with the stack's "
+        "authorizer, then redeploy the stage.",
+    ),
+    CheckSpec(
+        "api.throttling",
+        "Stage throttles at the configured rate and burst",
+        (catalogue.API_THROTTLING,),
+        "Set the stage's */* method settings to the stage file's capacity values.",
+    ),
+    CheckSpec(
+        "api.no_data_trace",
+        "Stage never logs request or response bodies",
+        (catalogue.API_NO_DATA_TRACE,),
+        "Set dataTraceEnabled=false on every method setting of the stage.",
+    ),
+    CheckSpec(
+        "api.waf_attached",
+        "A WAF web ACL with a rate rule guards the stage where the phase enables WAF",
+        (catalogue.API_WAF,),
+        "Associate the stack's web ACL with the API stage.",
+    ),
+    # Lambda
+    CheckSpec(
+        "lambda.role_least_privilege",
+        "Function role has no wildcard data-store actions and reaches only this stack's resources",
+        (catalogue.LEAST_PRIVILEGE,),
+        "Replace wildcard actions by the operations used and scope resources to the stack's ARNs.",
+    ),
+    CheckSpec(
+        "lambda.no_public_policy",
+        "Function resource policy is not public",
+        (catalogue.FUNCTION_NOT_PUBLIC,),
+        "Remove the statement, or give it a named principal (a service principal bound to "
+        "the caller with a source-ARN condition).",
+    ),
+    # CloudWatch Logs
+    CheckSpec(
+        "logs.encrypted_retained",
+        "Log group is encrypted with the audit CMK and retained",
+        (catalogue.LOG_GROUP_PROTECTION,),
+        "aws logs associate-kms-key and put-retention-policy with the declared values.",
+    ),
+)
+
+CHECKS: dict[str, CheckSpec] = {spec.id: spec for spec in CHECK_SPECS}
+
+
+def spec(check_id: str) -> CheckSpec:
+    """The entry for ``check_id``; KeyError names unknown ids."""
+    return CHECKS[check_id]
