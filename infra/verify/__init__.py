@@ -23,8 +23,8 @@ from infra.controls.result import Status
 from infra.stage import Stage
 from infra.verify.clients import DEFAULT_REGION, ClientFactory
 from infra.verify.collect import collect as collect_snapshot
-from infra.verify.evaluate import Expectations, expectations_from_record
 from infra.verify.evaluate import evaluate as evaluate_snapshot
+from infra.verify.expectations import Expectations, expectations_from_record
 from infra.verify.model import CheckResult, DeploymentRecordLike, VerifyReport
 
 __all__ = [

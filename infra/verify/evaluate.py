@@ -1,10 +1,9 @@
-"""Evaluation: what a stack should look like, and the checks over a collected snapshot.
+"""Evaluation: every post-deploy check over a collected snapshot, area by area.
 
-``expectations_from_record`` turns a deployment record (outputs, resources, gaps) and
-the stack's typed stage into :class:`Expectations`: which resources to read and what
-each must be. ``evaluate`` runs every rule of ``infra.verify.rules`` over a snapshot
-from ``infra.verify.collect`` and binds each outcome to its catalogue entry
-(``infra.verify.checks``). Both are pure: no AWS calls, testable on plain data.
+``evaluate`` hands each part of a snapshot (from ``infra.verify.collect``) to its rule
+in ``infra.verify.rules`` with what the stack must be (``infra.verify.expectations``)
+and the fixed baseline (``infra.verify.baseline``), and collects one result per (check,
+resource) (``infra.verify.results``). Pure: no AWS calls, testable on plain data.
 
 Declared values stand in for live ones in exactly two places, both only where the
 deployment record carries a gap for them, and the evidence then says "as declared
@@ -20,347 +19,29 @@ fails, never passes by omission.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from infra.controls.result import Result, failed, not_applicable
+from infra.controls.result import failed, not_applicable
 from infra.verify import rules
-from infra.verify.checks import spec
-from infra.verify.collect import Targets, unreadable_reason
-from infra.verify.model import CheckResult, DeploymentRecordLike
-
-# --------------------------------------------------------------------- the baseline
-
-# Key label -> (key spec, key usage), as the program declares them.
-KEY_SPECS: dict[str, tuple[str, str]] = {
-    "records": ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
-    "audit": ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
-    "signing": ("ECC_NIST_P256", "SIGN_VERIFY"),
-}
-KEY_OUTPUTS = {"records": "recordsKeyArn", "audit": "auditKeyArn", "signing": "signingKeyArn"}
-BUCKET_OUTPUTS = {
-    "shard": "shardBucketName",
-    "access_log": "accessLogBucketName",
-    "audit": "auditBucketName",
-}
-# Tables whose items are audit data use the audit key; all others the records key.
-AUDIT_KEY_TABLES = frozenset({"ledger"})
-
-SSE_S3_REASON = (
-    "S3 server access logging cannot deliver to a bucket whose default "
-    "encryption is SSE-KMS, so the access-log bucket uses SSE-S3"
+from infra.verify.baseline import (
+    AUDIT_KEY_TABLES,
+    CUSTOM_ATTRIBUTES,
+    KEY_SPECS,
+    PASSWORD_MIN_LENGTH,
+    PUBLIC_METHODS,
+    ROLE_GROUPS,
+    SSE_S3_REASON,
+    TEMPORARY_PASSWORD_MAX_DAYS,
 )
-
-ROLE_GROUPS = ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
-# custom attribute -> mutable? (the registration number is fixed once verified)
-CUSTOM_ATTRIBUTES: dict[str, bool] = {
-    "mchk_reg_no": False,
-    "institution_id": True,
-    "specialty": True,
-}
-PASSWORD_MIN_LENGTH = 14
-TEMPORARY_PASSWORD_MAX_DAYS = 1
-OPERATIONAL_LOG_MIN_DAYS = 365
-PUBLIC_METHODS = frozenset({("/health", "GET")})
-
-RESOURCE_TYPES = {
-    "bucket_policy": "aws:s3/bucketPolicy:BucketPolicy",
-    "rest_api": "aws:apigateway/restApi:RestApi",
-    "function": "aws:lambda/function:Function",
-    "log_group": "aws:cloudwatch/logGroup:LogGroup",
-}
-
-
-@dataclass(frozen=True)
-class Declared:
-    """A declared value standing in for a live one the emulator could not hold."""
-
-    value: Any
-    why: str
-
-
-@dataclass(frozen=True)
-class Expectations:
-    stack: str
-    phase: int
-    region: str
-    partition: str
-    account_id: str
-    keys: dict[str, str]  # label -> ARN
-    buckets: dict[str, str]  # label -> name
-    trail_arn: str | None
-    tables: dict[str, str]  # logical -> name
-    user_pool_id: str | None
-    api_id: str | None
-    functions: tuple[str, ...]
-    log_groups: dict[str, int]  # name -> minimum retention days
-    audit_retention_years: int
-    federation: dict[str, str]  # provider name -> SAML/OIDC
-    waf_required: bool = False
-    throttle: tuple[float, int] | None = None  # (rate per second, burst) from the stage
-    declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
-    declared_api_security_policy: Declared | None = None
-
-    def targets(self) -> Targets:
-        return Targets(
-            keys=self.keys,
-            buckets=self.buckets,
-            trail=self.trail_arn,
-            tables=self.tables,
-            user_pool_id=self.user_pool_id,
-            api_id=self.api_id,
-            functions=self.functions,
-            log_groups=tuple(self.log_groups),
-        )
-
-    def bucket_arn(self, name: str) -> str:
-        return f"arn:{self.partition}:s3:::{name}"
-
-    def log_group_arn(self, name: str) -> str:
-        return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{name}"
-
-    def user_pool_arn(self) -> str:
-        return (
-            f"arn:{self.partition}:cognito-idp:{self.region}:{self.account_id}:userpool/"
-            f"{self.user_pool_id}"
-        )
-
-
-# --------------------------------------------------------------------- expectations
-
-
-def _field(item: Any, *names: str) -> Any:
-    """The first of ``names`` present on ``item`` (a mapping or an object), else None."""
-    for name in names:
-        value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
-        if value is not None:
-            return value
-    return None
-
-
-# Record fields under the names either record shape uses (the brief's, the emulator's).
-def _type(resource: Any) -> str:
-    return str(_field(resource, "type") or "")
-
-
-def _name(resource: Any) -> str:
-    return str(_field(resource, "name") or "")
-
-
-def _physical_id(resource: Any) -> str:
-    return str(_field(resource, "physical_id", "id") or "")
-
-
-def _declared(resource: Any) -> Mapping[str, Any]:
-    declared = _field(resource, "declared", "inputs")
-    return declared if isinstance(declared, Mapping) else {}
-
-
-def _norm(text: Any) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(text or "").lower())
-
-
-def find_gap(
-    gaps: Iterable[Any], names: Iterable[str], properties: Iterable[str], *, type_token: str = ""
-) -> Any:
-    """The gap recorded for one of ``names`` (logical name, physical id...) or for every
-    resource of ``type_token`` (``resource: "*"``), on one of ``properties``.
-
-    Properties compare case- and punctuation-insensitively; a gap property naming
-    several (``securityPolicy/endpointAccessMode``) matches any of them.
-    """
-    wanted_names = {n for n in names if n}
-    wanted_props = {_norm(p) for p in properties}
-    for gap in gaps:
-        resource = str(_field(gap, "resource") or "")
-        gap_type = str(_field(gap, "type") or "")
-        if resource not in wanted_names and not (
-            resource == "*" and type_token and gap_type == type_token
-        ):
-            continue
-        if type_token and gap_type and gap_type != type_token:
-            continue
-        props = {_norm(p) for p in re.split(r"[/,]", str(_field(gap, "property") or ""))}
-        if props & wanted_props:
-            return gap
-    return None
-
-
-def _resources_of(record: DeploymentRecordLike, type_token: str) -> list[Any]:
-    return [r for r in record.resources if _type(r) == type_token]
-
-
-def _gap_why(gap: Any) -> str:
-    parts = [str(p) for p in (_field(gap, "why"), _field(gap, "reason")) if p]
-    why = parts[0] if parts else "not enforced by the emulator"
-    return why.split(",")[0].split(";")[0].strip()
-
-
-def _declared_bucket_policies(
-    record: DeploymentRecordLike, buckets: Iterable[str]
-) -> dict[str, Declared]:
-    wanted = set(buckets)
-    found: dict[str, Declared] = {}
-    for resource in _resources_of(record, RESOURCE_TYPES["bucket_policy"]):
-        declared = _declared(resource)
-        bucket = str(declared.get("bucket", ""))
-        if bucket not in wanted:
-            continue
-        gap = find_gap(
-            record.gaps,
-            [_name(resource), _physical_id(resource), bucket],
-            ["policy", "bucketPolicy"],
-            type_token=RESOURCE_TYPES["bucket_policy"],
-        )
-        if gap is not None and declared.get("policy") is not None:
-            found[bucket] = Declared(declared["policy"], _gap_why(gap))
-    return found
-
-
-def _declared_security_policy(record: DeploymentRecordLike, api_id: str | None) -> Declared | None:
-    for resource in _resources_of(record, RESOURCE_TYPES["rest_api"]):
-        if api_id and _physical_id(resource) not in ("", api_id):
-            continue
-        gap = find_gap(
-            record.gaps,
-            [_name(resource), _physical_id(resource), str(api_id or "")],
-            ["securityPolicy"],
-            type_token=RESOURCE_TYPES["rest_api"],
-        )
-        if gap is not None:
-            return Declared(_declared(resource).get("securityPolicy"), _gap_why(gap))
-    return None
-
-
-def _physical_names(record: DeploymentRecordLike, type_token: str) -> list[str]:
-    names = []
-    for resource in _resources_of(record, type_token):
-        name = _physical_id(resource) or _declared(resource).get("name")
-        if name:
-            names.append(str(name))
-    return names
-
-
-def expectations_from_record(
-    record: DeploymentRecordLike,
-    *,
-    phase: int,
-    audit_retention_years: int,
-    federation: Mapping[str, str],
-    waf: bool = False,
-    throttle: tuple[float, int] | None = None,
-) -> Expectations:
-    """What ``record``'s stack must look like, given the stage's phase, audit retention,
-    federated providers (name -> ``SAML``/``OIDC``), WAF feature and API throttling
-    (rate per second, burst)."""
-    outputs = record.outputs
-    keys = {label: str(outputs[o]) for label, o in KEY_OUTPUTS.items() if outputs.get(o)}
-    reference = next(iter(keys.values()), "arn:aws:kms:ap-east-1:000000000000:key/none")
-    arn_parts = reference.split(":")
-    partition, region, account_id = arn_parts[1], arn_parts[3], arn_parts[4]
-    buckets = {label: str(outputs[o]) for label, o in BUCKET_OUTPUTS.items() if outputs.get(o)}
-    tables = {str(k): str(v) for k, v in dict(outputs.get("tableNames") or {}).items()}
-
-    functions = list(_physical_names(record, RESOURCE_TYPES["function"]))
-    if outputs.get("functionName") and str(outputs["functionName"]) not in functions:
-        functions.insert(0, str(outputs["functionName"]))
-
-    log_groups: dict[str, int] = {}
-    for name in _physical_names(record, RESOURCE_TYPES["log_group"]):
-        log_groups[name] = OPERATIONAL_LOG_MIN_DAYS
-    for function in functions:
-        log_groups.setdefault(f"/aws/lambda/{function}", OPERATIONAL_LOG_MIN_DAYS)
-    if outputs.get("trailLogGroupName"):
-        # the trail's copy of the audit events is kept as long as the audit itself
-        log_groups[str(outputs["trailLogGroupName"])] = max(
-            OPERATIONAL_LOG_MIN_DAYS, audit_retention_years * 365
-        )
-
-    api_id = str(outputs["apiId"]) if outputs.get("apiId") else None
-    return Expectations(
-        stack=record.stack,
-        phase=phase,
-        region=str(outputs.get("region") or region),
-        partition=partition,
-        account_id=account_id,
-        keys=keys,
-        buckets=buckets,
-        trail_arn=str(outputs["trailArn"]) if outputs.get("trailArn") else None,
-        tables=tables,
-        user_pool_id=str(outputs["userPoolId"]) if outputs.get("userPoolId") else None,
-        api_id=api_id,
-        functions=tuple(functions),
-        log_groups=log_groups,
-        audit_retention_years=audit_retention_years,
-        federation=dict(federation),
-        waf_required=waf,
-        throttle=throttle,
-        declared_bucket_policies=_declared_bucket_policies(record, buckets.values()),
-        declared_api_security_policy=_declared_security_policy(record, api_id),
-    )
-
-
-# --------------------------------------------------------------------- evaluation
-
-
-class _Results:
-    """Collects results, failing checks whose inputs could not be read or are missing."""
-
-    def __init__(self) -> None:
-        self.items: list[CheckResult] = []
-
-    def add(
-        self,
-        check_id: str,
-        resource: str,
-        inputs: Sequence[Any],
-        rule: Callable[..., Result],
-        *args: Any,
-        **kwargs: Any,
-    ) -> None:
-        """Record ``rule(*args, **kwargs)`` for ``resource``, unless one of ``inputs``
-        (the collected data the rule reads) is unreadable or missing."""
-        catalogue = spec(check_id)
-        reasons = [r for r in (unreadable_reason(i) for i in inputs) if r]
-        if reasons:
-            outcome = failed(f"{resource}: could not read the configuration: {reasons[0]}")
-        elif any(i is _MISSING for i in inputs):
-            outcome = failed(f"{resource}: not found in the deployment")
-        else:
-            outcome = rule(*args, **kwargs)
-        self.items.append(
-            CheckResult(
-                check_id,
-                catalogue.title,
-                resource,
-                outcome.status,
-                outcome.message,
-                [str(r) for r in catalogue.requirements],
-            )
-        )
-
-
-_MISSING: Any = object()
-
-
-def _get(mapping: Any, key: str) -> Any:
-    """``mapping[key]``; the missing marker if absent; an unreadable parent as is."""
-    if mapping is _MISSING or unreadable_reason(mapping):
-        return mapping
-    if not isinstance(mapping, Mapping) or key not in mapping:
-        return _MISSING
-    return mapping[key]
-
-
-def _fixed(outcome: Result) -> Result:
-    return outcome
+from infra.verify.expectations import Expectations
+from infra.verify.model import CheckResult
+from infra.verify.results import MISSING, CheckResults, fixed, read, read_present, unavailable
 
 
 def evaluate(expect: Expectations, snapshot: Mapping[str, Any]) -> list[CheckResult]:
     """Every check over ``snapshot``, area by area."""
-    results = _Results()
+    results = CheckResults()
     _evaluate_keys(expect, snapshot, results)
     _evaluate_buckets(expect, snapshot, results)
     _evaluate_trail(expect, snapshot, results)
@@ -373,10 +54,10 @@ def evaluate(expect: Expectations, snapshot: Mapping[str, Any]) -> list[CheckRes
     return results.items
 
 
-def _evaluate_keys(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_keys(expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults) -> None:
     for label, arn in expect.keys.items():
-        key = _get(snapshot.get("keys"), label)
-        meta, rotation = _get(key, "metadata"), _get(key, "rotation")
+        key = read(snapshot.get("keys"), label)
+        meta, rotation = read(key, "metadata"), read(key, "rotation")
         name = f"{label} key {arn}"
         key_spec, usage = KEY_SPECS[label]
         out.add("keys.enabled", name, [meta], rules.key_enabled, name, meta)
@@ -399,7 +80,7 @@ def _evaluate_keys(expect: Expectations, snapshot: Mapping[str, Any], out: _Resu
             spec=key_spec,
             usage=usage,
         )
-        policy = _get(key, "policy")
+        policy = read(key, "policy")
         out.add(
             "keys.policy_root_admin_only",
             name,
@@ -411,7 +92,7 @@ def _evaluate_keys(expect: Expectations, snapshot: Mapping[str, Any], out: _Resu
         )
 
 
-def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults) -> None:
     log_target = expect.buckets.get("access_log", "")
     bucket_keys = {
         "shard": expect.keys.get("records"),
@@ -419,9 +100,9 @@ def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: _R
         "access_log": None,
     }
     for label, name in expect.buckets.items():
-        data = _get(snapshot.get("buckets"), label)
+        data = read(snapshot.get("buckets"), label)
         encryption, versioning, block, ownership, policy, logging, lock = (
-            _get(data, k)
+            read(data, k)
             for k in (
                 "encryption",
                 "versioning",
@@ -499,7 +180,7 @@ def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: _R
                 "buckets.access_logging",
                 name,
                 [],
-                _fixed,
+                fixed,
                 not_applicable(
                     f"{name}: the access-log bucket is the log target; logging it into itself "
                     "would loop"
@@ -531,21 +212,20 @@ def _table_arns(expect: Expectations, snapshot: Mapping[str, Any]) -> dict[str, 
     """Table name -> ARN as described (or the unreadable/missing marker)."""
     arns: dict[str, Any] = {}
     for logical, name in expect.tables.items():
-        description = _get(_get(snapshot.get("tables"), logical), "description")
-        if isinstance(description, Mapping) and not unreadable_reason(description):
-            arns[name] = description.get("TableArn") or _MISSING
+        description = read(read(snapshot.get("tables"), logical), "description")
+        if isinstance(description, Mapping) and not unavailable(description):
+            arns[name] = description.get("TableArn") or MISSING
         else:
             arns[name] = description
     return arns
 
 
-def _evaluate_trail(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_trail(expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults) -> None:
     if not expect.trail_arn:
         return
-    trail = snapshot.get("trail")
-    trail = _MISSING if trail is None else trail
+    trail = read_present(snapshot, "trail")
     description, status, selectors = (
-        _get(trail, k) for k in ("description", "status", "selectors")
+        read(trail, k) for k in ("description", "status", "selectors")
     )
     name = expect.trail_arn
     out.add("trail.logging", name, [status], rules.trail_logging, name, status)
@@ -594,10 +274,10 @@ def _evaluate_trail(expect: Expectations, snapshot: Mapping[str, Any], out: _Res
         )
 
 
-def _evaluate_tables(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_tables(expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults) -> None:
     for logical, name in expect.tables.items():
-        table = _get(snapshot.get("tables"), logical)
-        description, backups = _get(table, "description"), _get(table, "backups")
+        table = read(snapshot.get("tables"), logical)
+        description, backups = read(table, "description"), read(table, "backups")
         key = expect.keys.get("audit" if logical in AUDIT_KEY_TABLES else "records", "")
         out.add(
             "dynamodb.customer_key_encryption",
@@ -619,13 +299,14 @@ def _evaluate_tables(expect: Expectations, snapshot: Mapping[str, Any], out: _Re
         )
 
 
-def _evaluate_user_pool(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_user_pool(
+    expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults
+) -> None:
     if not expect.user_pool_id:
         return
-    pool = snapshot.get("user_pool")
-    pool = _MISSING if pool is None else pool
+    pool = read_present(snapshot, "user_pool")
     description, mfa, groups, providers = (
-        _get(pool, k) for k in ("description", "mfa", "groups", "providers")
+        read(pool, k) for k in ("description", "mfa", "groups", "providers")
     )
     name = expect.user_pool_id
     out.add(
@@ -688,13 +369,12 @@ def _evaluate_user_pool(expect: Expectations, snapshot: Mapping[str, Any], out: 
     )
 
 
-def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults) -> None:
     if not expect.api_id:
         return
-    api = snapshot.get("api")
-    api = _MISSING if api is None else api
+    api = read_present(snapshot, "api")
     rest_api, resources, authorizers = (
-        _get(api, k) for k in ("rest_api", "resources", "authorizers")
+        read(api, k) for k in ("rest_api", "resources", "authorizers")
     )
     name = expect.api_id
     live_policy = rest_api.get("securityPolicy") if isinstance(rest_api, Mapping) else None
@@ -719,8 +399,8 @@ def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: _Resul
             live_policy,
             source="live",
         )
-    if resources is _MISSING or unreadable_reason(resources):
-        out.add("api.authorizer_on_methods", name, [resources], _fixed, failed(name))
+    if unavailable(resources):
+        out.add("api.authorizer_on_methods", name, [resources], fixed, failed(name))
         return
     methods = sorted(
         (
@@ -732,7 +412,7 @@ def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: _Resul
     )
     if not methods:
         out.add(
-            "api.authorizer_on_methods", name, [], _fixed, failed(f"{name}: the API has no methods")
+            "api.authorizer_on_methods", name, [], fixed, failed(f"{name}: the API has no methods")
         )
     for path, http_method, config in methods:
         label = f"{name} {http_method} {path}"
@@ -749,19 +429,20 @@ def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: _Resul
         )
 
 
-def _evaluate_api_stages(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_api_stages(
+    expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults
+) -> None:
     if not expect.api_id:
         return
-    api = snapshot.get("api")
-    api = _MISSING if api is None else api
-    stages, web_acls = _get(api, "stages"), _get(api, "web_acls")
-    if stages is _MISSING or unreadable_reason(stages) or not stages:
+    api = read_present(snapshot, "api")
+    stages, web_acls = read(api, "stages"), read(api, "web_acls")
+    if unavailable(stages) or not stages:
         for check_id in ("api.throttling", "api.no_data_trace", "api.waf_attached"):
             out.add(
                 check_id,
                 expect.api_id,
                 [stages],
-                _fixed,
+                fixed,
                 failed(f"{expect.api_id}: the API has no deployed stage"),
             )
         return
@@ -773,7 +454,7 @@ def _evaluate_api_stages(expect: Expectations, snapshot: Mapping[str, Any], out:
                 "api.throttling",
                 label,
                 [],
-                _fixed,
+                fixed,
                 not_applicable(f"{label}: no throttling configured for this stack"),
             )
         else:
@@ -789,7 +470,7 @@ def _evaluate_api_stages(expect: Expectations, snapshot: Mapping[str, Any], out:
             )
         out.add("api.no_data_trace", label, [], rules.stage_without_data_trace, label, stage)
         if expect.waf_required:
-            web_acl = _get(web_acls, stage_name)
+            web_acl = read(web_acls, stage_name)
             out.add(
                 "api.waf_attached", label, [web_acl], rules.stage_protected_by_waf, label, web_acl
             )
@@ -798,7 +479,7 @@ def _evaluate_api_stages(expect: Expectations, snapshot: Mapping[str, Any], out:
                 "api.waf_attached",
                 label,
                 [],
-                _fixed,
+                fixed,
                 not_applicable(
                     f"{label}: WAF is not enabled for phase {expect.phase} (stage features.waf)"
                 ),
@@ -816,15 +497,17 @@ def _stack_arns(expect: Expectations, snapshot: Mapping[str, Any]) -> list[str]:
     return arns
 
 
-def _evaluate_functions(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_functions(
+    expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults
+) -> None:
     stack_arns = _stack_arns(expect, snapshot)
     for name in expect.functions:
-        function = _get(snapshot.get("functions"), name)
+        function = read(snapshot.get("functions"), name)
         configuration, policy, role = (
-            _get(function, k) for k in ("configuration", "policy", "role")
+            read(function, k) for k in ("configuration", "policy", "role")
         )
-        role = _MISSING if role is None else role
-        documents = _get(role, "documents")
+        role = MISSING if role is None else role
+        documents = read(role, "documents")
         role_name = role.get("name", "?") if isinstance(role, Mapping) else "?"
         out.add(
             "lambda.role_least_privilege",
@@ -846,12 +529,13 @@ def _evaluate_functions(expect: Expectations, snapshot: Mapping[str, Any], out: 
         )
 
 
-def _evaluate_log_groups(expect: Expectations, snapshot: Mapping[str, Any], out: _Results) -> None:
+def _evaluate_log_groups(
+    expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults
+) -> None:
     audit_key = expect.keys.get("audit", "")
-    groups = snapshot.get("log_groups")
-    groups = _MISSING if groups is None else groups
+    groups = read_present(snapshot, "log_groups")
     for name, min_days in expect.log_groups.items():
-        description = _get(groups, name)
+        description = read(groups, name)
         out.add(
             "logs.encrypted_retained",
             name,

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from infra.components import identity, keys, sharing_service, tables
 from infra.controls import predicates
-from infra.verify import evaluate
+from infra.verify import baseline
 
 
 def test_role_groups_and_custom_attributes_match() -> None:
-    assert set(identity.ROLE_GROUPS) == set(evaluate.ROLE_GROUPS)
+    assert set(identity.ROLE_GROUPS) == set(baseline.ROLE_GROUPS)
     declared = {name: mutable for name, (mutable, _, _) in identity.CUSTOM_ATTRIBUTES.items()}
-    assert declared == evaluate.CUSTOM_ATTRIBUTES
+    assert declared == baseline.CUSTOM_ATTRIBUTES
 
 
 def test_password_policy_meets_the_baseline() -> None:
-    assert identity.PASSWORD_MIN_LENGTH >= evaluate.PASSWORD_MIN_LENGTH
+    assert identity.PASSWORD_MIN_LENGTH >= baseline.PASSWORD_MIN_LENGTH
 
 
 def test_api_security_policy_is_tls13_only() -> None:
@@ -30,4 +30,4 @@ def test_api_security_policy_is_tls13_only() -> None:
 def test_rotation_period_and_audit_tables_match() -> None:
     assert keys.ROTATION_PERIOD_DAYS <= predicates.MAX_ROTATION_PERIOD_DAYS
     audit_tables = {name for name, spec in tables.TABLE_SPECS.items() if spec.audit}
-    assert audit_tables == set(evaluate.AUDIT_KEY_TABLES)
+    assert audit_tables == set(baseline.AUDIT_KEY_TABLES)

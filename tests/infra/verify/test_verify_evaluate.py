@@ -10,13 +10,10 @@ from typing import Any
 import pytest
 
 from infra.verify.checks import CHECKS
-from infra.verify.evaluate import (
-    Expectations,
-    evaluate,
-    expectations_from_record,
-    find_gap,
-)
+from infra.verify.evaluate import evaluate
+from infra.verify.expectations import Expectations, expectations_from_record
 from infra.verify.model import VerifyReport
+from infra.verify.record import find_gap
 
 ACCOUNT = "123456789012"
 RECORDS_KEY = f"arn:aws:kms:ap-east-1:{ACCOUNT}:key/rec"

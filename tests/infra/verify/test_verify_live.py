@@ -142,7 +142,7 @@ def test_reports_are_written(stack_reports: dict[str, VerifyReport], tmp_path: P
 
 def test_declared_key_specs_are_the_baseline(verify_deployments: dict[str, Any]) -> None:
     """The keys the program declares are what keys.spec_and_usage demands."""
-    from infra.verify.evaluate import KEY_SPECS
+    from infra.verify.baseline import KEY_SPECS
 
     names = {"records": "keys-records", "audit": "keys-audit", "signing": "keys-ledger-signing"}
     for record in verify_deployments.values():

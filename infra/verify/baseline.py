@@ -1,0 +1,37 @@
+"""The fixed baseline post-deploy verification holds every stack to.
+
+Verification keeps its own copy of what the program declares (key specs, role groups,
+registration attributes, the password policy...) rather than importing the program's
+constants: a loosened constant in the program must not loosen the check too.
+``tests/infra/verify/test_verify_baseline.py`` catches drift between the two before a
+deploy. What varies per stack (phase, audit retention, federated providers, WAF, API
+throttling) comes from the stage file instead (``infra.verify.expectations``).
+"""
+
+from __future__ import annotations
+
+# Key label -> (key spec, key usage), as the program declares them.
+KEY_SPECS: dict[str, tuple[str, str]] = {
+    "records": ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+    "audit": ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+    "signing": ("ECC_NIST_P256", "SIGN_VERIFY"),
+}
+# Tables whose items are audit data use the audit key; all others the records key.
+AUDIT_KEY_TABLES = frozenset({"ledger"})
+
+SSE_S3_REASON = (
+    "S3 server access logging cannot deliver to a bucket whose default "
+    "encryption is SSE-KMS, so the access-log bucket uses SSE-S3"
+)
+
+ROLE_GROUPS = ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
+# custom attribute -> mutable? (the registration number is fixed once verified)
+CUSTOM_ATTRIBUTES: dict[str, bool] = {
+    "mchk_reg_no": False,
+    "institution_id": True,
+    "specialty": True,
+}
+PASSWORD_MIN_LENGTH = 14
+TEMPORARY_PASSWORD_MAX_DAYS = 1
+OPERATIONAL_LOG_MIN_DAYS = 365
+PUBLIC_METHODS = frozenset({("/health", "GET")})

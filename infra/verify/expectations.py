@@ -1,0 +1,134 @@
+"""What one stack must look like: the resources to read and what each must be.
+
+``expectations_from_record`` combines a deployment record (outputs name the resources;
+resources and gaps say where a declared value stands in for a live one) with the
+stack's stage (phase, audit retention, federated providers, WAF, API throttling) into
+:class:`Expectations`. Pure: no AWS calls.
+
+Guarantees: every resource the record's outputs name is expected, so one the live
+deployment lacks fails its checks rather than passing by omission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from infra.verify import record as record_fields
+from infra.verify.baseline import OPERATIONAL_LOG_MIN_DAYS
+from infra.verify.collect import Targets
+from infra.verify.model import DeploymentRecordLike
+from infra.verify.record import Declared
+
+KEY_OUTPUTS = {"records": "recordsKeyArn", "audit": "auditKeyArn", "signing": "signingKeyArn"}
+BUCKET_OUTPUTS = {
+    "shard": "shardBucketName",
+    "access_log": "accessLogBucketName",
+    "audit": "auditBucketName",
+}
+
+
+@dataclass(frozen=True)
+class Expectations:
+    stack: str
+    phase: int
+    region: str
+    partition: str
+    account_id: str
+    keys: dict[str, str]  # label -> ARN
+    buckets: dict[str, str]  # label -> name
+    trail_arn: str | None
+    tables: dict[str, str]  # logical -> name
+    user_pool_id: str | None
+    api_id: str | None
+    functions: tuple[str, ...]
+    log_groups: dict[str, int]  # name -> minimum retention days
+    audit_retention_years: int
+    federation: dict[str, str]  # provider name -> SAML/OIDC
+    waf_required: bool = False
+    throttle: tuple[float, int] | None = None  # (rate per second, burst) from the stage
+    declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
+    declared_api_security_policy: Declared | None = None
+
+    def targets(self) -> Targets:
+        return Targets(
+            keys=self.keys,
+            buckets=self.buckets,
+            trail=self.trail_arn,
+            tables=self.tables,
+            user_pool_id=self.user_pool_id,
+            api_id=self.api_id,
+            functions=self.functions,
+            log_groups=tuple(self.log_groups),
+        )
+
+    def bucket_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:s3:::{name}"
+
+    def log_group_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{name}"
+
+    def user_pool_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:cognito-idp:{self.region}:{self.account_id}:userpool/"
+            f"{self.user_pool_id}"
+        )
+
+
+def expectations_from_record(
+    record: DeploymentRecordLike,
+    *,
+    phase: int,
+    audit_retention_years: int,
+    federation: Mapping[str, str],
+    waf: bool = False,
+    throttle: tuple[float, int] | None = None,
+) -> Expectations:
+    """What ``record``'s stack must look like, given the stage's phase, audit retention,
+    federated providers (name -> ``SAML``/``OIDC``), WAF feature and API throttling
+    (rate per second, burst)."""
+    outputs = record.outputs
+    keys = {label: str(outputs[o]) for label, o in KEY_OUTPUTS.items() if outputs.get(o)}
+    reference = next(iter(keys.values()), "arn:aws:kms:ap-east-1:000000000000:key/none")
+    arn_parts = reference.split(":")
+    partition, region, account_id = arn_parts[1], arn_parts[3], arn_parts[4]
+    buckets = {label: str(outputs[o]) for label, o in BUCKET_OUTPUTS.items() if outputs.get(o)}
+    tables = {str(k): str(v) for k, v in dict(outputs.get("tableNames") or {}).items()}
+
+    functions = list(record_fields.physical_names(record, record_fields.FUNCTION))
+    if outputs.get("functionName") and str(outputs["functionName"]) not in functions:
+        functions.insert(0, str(outputs["functionName"]))
+
+    log_groups: dict[str, int] = {}
+    for name in record_fields.physical_names(record, record_fields.LOG_GROUP):
+        log_groups[name] = OPERATIONAL_LOG_MIN_DAYS
+    for function in functions:
+        log_groups.setdefault(f"/aws/lambda/{function}", OPERATIONAL_LOG_MIN_DAYS)
+    if outputs.get("trailLogGroupName"):
+        # the trail's copy of the audit events is kept as long as the audit itself
+        log_groups[str(outputs["trailLogGroupName"])] = max(
+            OPERATIONAL_LOG_MIN_DAYS, audit_retention_years * 365
+        )
+
+    api_id = str(outputs["apiId"]) if outputs.get("apiId") else None
+    return Expectations(
+        stack=record.stack,
+        phase=phase,
+        region=str(outputs.get("region") or region),
+        partition=partition,
+        account_id=account_id,
+        keys=keys,
+        buckets=buckets,
+        trail_arn=str(outputs["trailArn"]) if outputs.get("trailArn") else None,
+        tables=tables,
+        user_pool_id=str(outputs["userPoolId"]) if outputs.get("userPoolId") else None,
+        api_id=api_id,
+        functions=tuple(functions),
+        log_groups=log_groups,
+        audit_retention_years=audit_retention_years,
+        federation=dict(federation),
+        waf_required=waf,
+        throttle=throttle,
+        declared_bucket_policies=record_fields.declared_bucket_policies(record, buckets.values()),
+        declared_api_security_policy=record_fields.declared_security_policy(record, api_id),
+    )
