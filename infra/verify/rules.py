@@ -37,10 +37,6 @@ from infra.controls.policy_documents import (
 from infra.controls.predicates import same_key
 from infra.controls.result import Result, failed, not_applicable, passed
 
-PUBLIC_ACCESS_FLAGS = predicates.PUBLIC_ACCESS_BLOCK_FLAGS
-TLS13_ONLY_POLICY = predicates.TLS13_ONLY_POLICY
-
-
 # ---------------------------------------------------------------------------- KMS keys
 
 

@@ -508,6 +508,17 @@ def test_preview_unknown_policy_document_is_left_to_the_analyzer() -> None:
         )
 
 
+def test_preview_unknown_bucket_of_a_bucket_policy_is_left_to_the_analyzer() -> None:
+    """The TLS deny is judged against the policy's own bucket; while that is unknown the
+    resource policy does not guess (the stack policy resolves it through the dependency,
+    and pulumi up runs both on the real values)."""
+    policy = _policies()["bucket-policy-denies-insecure-transport"]
+    document = {"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*"}]}
+    args = _resource_args(rules.BUCKET_POLICY, {"bucket": UNKNOWN_STRING_VALUE, "policy": document})
+    with pytest.raises(UnknownValueError):
+        policy.validate(args, Violations())
+
+
 def test_config_policy_reads_the_stack_config(monkeypatch: pytest.MonkeyPatch) -> None:
     policy = _policies()["stack-region-is-ap-east-1"]
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"aws:region": "us-east-1"}))

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from infra.controls import predicates
 from infra.verify import rules
 
 KEY = "arn:aws:kms:ap-east-1:123456789012:key/1111-aaaa"
@@ -117,7 +118,7 @@ def test_bucket_versioning() -> None:
     assert rules.bucket_versioning_enabled("b", {}).status == "fail"
 
 
-ALL_BLOCKED = dict.fromkeys(rules.PUBLIC_ACCESS_FLAGS, True)
+ALL_BLOCKED = dict.fromkeys(predicates.PUBLIC_ACCESS_BLOCK_FLAGS, True)
 
 
 def test_public_access_block_all_four() -> None:
@@ -125,7 +126,7 @@ def test_public_access_block_all_four() -> None:
     assert rules.bucket_blocks_public_access("b", None).status == "fail"
 
 
-@pytest.mark.parametrize("flag", rules.PUBLIC_ACCESS_FLAGS)
+@pytest.mark.parametrize("flag", predicates.PUBLIC_ACCESS_BLOCK_FLAGS)
 def test_public_access_block_each_flag_matters(flag: str) -> None:
     outcome = rules.bucket_blocks_public_access("b", {**ALL_BLOCKED, flag: False})
     assert outcome.status == "fail"
