@@ -267,6 +267,11 @@ MFA_REQUIRED = Control(
     "Cognito requires MFA of every user",
     (ISO_SECURE_LOGON, ISO_SECRET_AUTHENTICATION, DPP4),
 )
+APP_CLIENT_SIGN_IN = Control(
+    "app-client-sign-in",
+    "Cognito app clients sign in with SRP or refresh only, access tokens at most 15 minutes",
+    (ISO_SECURE_LOGON, ISO_SECRET_AUTHENTICATION, DPP4),
+)
 PASSWORD_POLICY = Control(
     "password-policy", "Cognito passwords meet the baseline", (ISO_PASSWORDS, DPP4)
 )

@@ -256,13 +256,7 @@ BINDINGS: tuple[Binding, ...] = (
         "access tokens live at most 15 minutes.",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
-        controls=Controls(
-            iso27799=(
-                "9.4.2 Secure log-on procedures",
-                "9.2.4 Management of secret authentication information of users",
-            ),
-            cap486=("DPP4 Security of personal data",),
-        ),
+        controls=(catalogue.APP_CLIENT_SIGN_IN,),
         remediation="Set explicit_auth_flows=['ALLOW_USER_SRP_AUTH', "
         "'ALLOW_REFRESH_TOKEN_AUTH'] and access_token_validity<=15 minutes on the "
         "UserPoolClient (infra/components/identity.py).",

@@ -466,19 +466,26 @@ def cognito_user_pool_requires_mfa(
 
 def cognito_app_client_srp_only_with_short_tokens(
     resource_type: str, props: Mapping[str, Any], name: str = ""
-) -> RuleResult:
+) -> Result:
     """An app client allows only SRP and refresh sign-in, and its access tokens live at
     most 15 minutes (the service refuses older ones too: HUB_MAX_TOKEN_AGE_SECONDS)."""
     label = _label(resource_type, props, name)
     if resource_type != USER_POOL_CLIENT:
-        return _not_applicable(f"{label} is not a Cognito user pool client")
+        return not_applicable(f"{label} is not a Cognito user pool client")
     problems = []
-    flows = set(_as_list(props.get("explicitAuthFlows")))
+    flows = set(as_list(props.get("explicitAuthFlows")))
     if not flows:
         problems.append("explicitAuthFlows is unset (Cognito then allows password flows)")
     elif flows - ALLOWED_AUTH_FLOWS:
         problems.append(f"allows {', '.join(sorted(flows - ALLOWED_AUTH_FLOWS))}")
-    validity = _positive_number(props.get("accessTokenValidity"))
+    raw_validity = props.get("accessTokenValidity")
+    validity = (
+        float(raw_validity)
+        if isinstance(raw_validity, int | float)
+        and not isinstance(raw_validity, bool)
+        and raw_validity > 0
+        else None
+    )
     units = props.get("tokenValidityUnits")
     unit = units.get("accessToken", "hours") if isinstance(units, Mapping) else "hours"
     minutes = validity * _TOKEN_UNIT_MINUTES.get(str(unit), 60) if validity else None
@@ -489,8 +496,8 @@ def cognito_app_client_srp_only_with_short_tokens(
             else "accessTokenValidity is unset (Cognito's default is 60 minutes)"
         )
     if problems:
-        return _fail(f"{label}: {'; '.join(problems)}")
-    return _pass(f"{label} signs in with SRP only; access tokens live {minutes:g} minutes")
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} signs in with SRP only; access tokens live {minutes:g} minutes")
 
 
 # --- API Gateway --------------------------------------------------------------------------
