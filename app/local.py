@@ -34,9 +34,9 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
+from app.identity.triggers import ROLE_GROUPS
 from app.settings import Mode, Settings
 
-ROLE_GROUPS = ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
 TABLE_KEYS: dict[str, tuple[str, str | None]] = {
     "register": ("reg_no", None),
     "groups": ("pk", "sk"),

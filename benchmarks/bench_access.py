@@ -27,7 +27,6 @@ import argparse
 import gc
 import os
 import random
-import socket
 import statistics
 import threading
 import time
@@ -228,12 +227,6 @@ def bench_decisions(count: int, seed: int) -> bool:
     return ok
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _race_round(
     client: Any, gid: str, headers: dict[str, dict[str, str]], readers: int
 ) -> tuple[list[tuple[float, int]], float]:
@@ -264,11 +257,8 @@ def _race_round(
 
 
 def bench_revocation(rounds: int, readers: int) -> bool:
-    import logging
-
     import boto3
     from fastapi.testclient import TestClient
-    from moto.server import ThreadedMotoServer
 
     from app import local
     from app.dependencies import build_services
@@ -276,24 +266,11 @@ def bench_revocation(rounds: int, readers: int) -> bool:
     from app.identity.register import import_register
     from app.main import create_app
     from app.settings import Settings
+    from infra.emulator.server import default_emulator_credentials, start_moto_server
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    try:
-        from infra.emulator.server import memoize_moto_routing
-
-        memoize_moto_routing()  # speed only: moto's per-request routing, cached per host
-    except ImportError:
-        pass
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "ap-east-1",
-    }.items():
-        os.environ.setdefault(key, value)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    default_emulator_credentials()
+    server, endpoint = start_moto_server()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
         session = boto3.session.Session(region_name="ap-east-1")
         cognito = session.client("cognito-idp")

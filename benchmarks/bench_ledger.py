@@ -312,12 +312,9 @@ def bench_durable(count: int, runs: int) -> dict[str, Any]:
     from app.audit.events import AuditEvent, Outcome
     from app.ledger.service import build_ledger
     from app.ledger.trail import entry_for
-    from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
-    from infra.emulator.local import default_emulator_credentials
-    from infra.emulator.server import start_moto_server
+    from infra.emulator.server import default_emulator_credentials, start_moto_server
 
     default_emulator_credentials()
-    serialize_moto_dynamodb()
     server, endpoint = start_moto_server()
     try:
         env = _durable_env(endpoint)

@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -178,12 +177,6 @@ def ensure_venv(python: str, log: Path) -> Path:
         return target
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def localstack_env(port: int, state: Path) -> dict[str, str]:
     """LocalStack's environment: loopback only, nothing fetched from the internet."""
     env = {
@@ -258,7 +251,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def running_localstack(python: str, port: int | None, log: Path) -> Iterator[str]:
     """LocalStack on 127.0.0.1 for the duration of the block; yields its endpoint URL."""
     venv = ensure_venv(python, log)
-    port = port or free_port()
+    if not port:
+        # Imported here: --find-python and --prepare run under any python3 (.ci/run),
+        # which may not have the project installed; running LocalStack needs the venv.
+        from infra.emulator.server import free_port
+
+        port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="hub-localstack-") as state:
         with open(log, "ab") as out:

@@ -16,20 +16,13 @@ not reach) stay on the session moto server. The tier is ``pytest -m aws_integrat
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "ap-east-1",
-}
-
+from infra.emulator.server import EMULATOR_CREDENTIALS as FAKE_CREDENTIALS
 
 # The services the LocalStack tier puts on LocalStack (boto3 names); HUB_LOCALSTACK_SERVICES
 # overrides it, e.g. to add dynamodb where LocalStack's DynamoDB works.
@@ -138,22 +131,15 @@ def _no_real_aws(pytestconfig: pytest.Config) -> Iterator[None]:
             os.environ[key] = value
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A moto server on 127.0.0.1 for the whole session; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    """A moto server on 127.0.0.1 for the whole session, started the one way the project
+    starts moto (DynamoDB isolation and routing memoisation installed); yields its URL."""
+    from infra.emulator.server import start_moto_server
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server, endpoint = start_moto_server()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield endpoint
     finally:
         server.stop()
 

@@ -1,45 +1,75 @@
-"""The embedded AWS: a moto server on loopback, started in this process.
+"""The embedded AWS: a moto server on loopback, started in this process, and the
+harness pieces every caller shares (free ports, emulator credentials, reachability).
 
-``start_moto_server`` returns the running server and its endpoint URL; stop it with
-``server.stop()``. It binds to 127.0.0.1 by default and never to a public interface
-unless the caller asks.
+``start_moto_server`` is the one way this project starts moto: the local platform, the
+standalone platform, the test suite's session fixture and the benchmarks all call it.
+It always installs, before the server takes a request:
+
+- DynamoDB's isolation (:mod:`infra.emulator.dynamodb_isolation`), which the audit
+  ledger's gap-free sequencing relies on; a moto started without it can lose writes
+  that DynamoDB never would;
+- the routing memoisation (:func:`memoize_moto_routing`), which only changes speed.
+
+It binds to 127.0.0.1 by default and never to a public interface unless the caller
+asks. :data:`EMULATOR_CREDENTIALS` are the fake credentials every emulator accepts;
+:func:`use_emulator_credentials` makes sure nothing run against the emulator can reach
+a real account with the operator's own.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
 from typing import Any
+from urllib.parse import urlparse
+
+LOOPBACK = "127.0.0.1"
+REGION = "ap-east-1"
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
 
 
-def start_moto_server(port: int | None = None, host: str = "127.0.0.1") -> tuple[Any, str]:
-    """Start a ThreadedMotoServer; ``port=None`` picks a free port.
+def start_moto_server(port: int | None = None, host: str = LOOPBACK) -> tuple[Any, str]:
+    """Start a ThreadedMotoServer with DynamoDB isolation and routing memoisation.
+
+    Args:
+        port: the port to listen on; ``None`` picks a free one.
+        host: the interface; loopback unless the caller asks otherwise.
+
+    Returns:
+        (the running server, its endpoint URL); stop it with ``server.stop()``.
 
     Raises:
-        OSError: the port is taken.
+        OSError: the port is taken (checked first: werkzeug's thread would die with
+            the error where nobody sees it).
     """
-    import logging
-    import os
-
     from moto.server import ThreadedMotoServer
 
     # moto checks TOTP codes (against the secret it hands out) only when asked to.
     os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
-    # werkzeug logs every request to stderr; the progress display is ours.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    memoize_moto_routing()
-    # DynamoDB's transaction isolation, which the audit ledger's sequencing relies on.
     from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
 
+    quiet_moto_logs()
+    memoize_moto_routing()
     serialize_moto_dynamodb()
-
     if port is None:
-        port = _free_port(host)
+        port = free_port(host)
     else:
-        _check_port_free(host, port)
+        check_port_free(host, port)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"
+
+
+def quiet_moto_logs() -> None:
+    """werkzeug logs every request moto serves; the callers' own output is what matters."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
 def memoize_moto_routing() -> None:
@@ -49,7 +79,7 @@ def memoize_moto_routing() -> None:
     patterns one by one (tens of milliseconds), holding a lock that serialises all
     requests. The answer only depends on the request's host name, so it is cached per
     host. This changes no behaviour, only speed: deploying the three stacks makes a few
-    thousand requests. Every moto server in this process benefits (the test suite's too).
+    thousand requests. Every moto server in this process benefits.
     """
     try:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -74,14 +104,16 @@ def memoize_moto_routing() -> None:
     DomainDispatcherApplication._hub_routing_memoized = True  # type: ignore[attr-defined]
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = LOOPBACK) -> int:
+    """A port nothing listens on right now (the OS's choice; another process could
+    still take it before the caller binds, which loopback tests accept)."""
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-def _check_port_free(host: str, port: int) -> None:
-    # The werkzeug server thread would die with the error where nobody sees it.
+def check_port_free(host: str, port: int) -> None:
+    """Raises OSError naming the port when something already holds it."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -92,14 +124,24 @@ def _check_port_free(host: str, port: int) -> None:
 
 def endpoint_reachable(endpoint_url: str, timeout: float = 1.0) -> bool:
     """True if something accepts TCP connections at the endpoint's host and port."""
-    from urllib.parse import urlparse
-
     parsed = urlparse(endpoint_url)
     if not parsed.hostname:
         return False
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
         with socket.create_connection((parsed.hostname, port), timeout=timeout):
             return True
-    except OSError:
+    except (OSError, ValueError):
         return False
+
+
+def use_emulator_credentials() -> None:
+    """Point boto3 at fake credentials: nothing run against the emulator can reach a real
+    account, even if the operator's shell holds real ones."""
+    os.environ.update(EMULATOR_CREDENTIALS)
+
+
+def default_emulator_credentials() -> None:
+    """Fill in fake credentials only where none are set (emulators accept any)."""
+    for key, value in EMULATOR_CREDENTIALS.items():
+        os.environ.setdefault(key, value)

@@ -54,20 +54,6 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 @pytest.fixture(scope="session")
 def hub(moto_endpoint: str) -> Iterator[Hub]:
-    try:
-        # moto re-derives each request's backend under a global lock (tens of ms);
-        # the emulator's memoisation changes only speed.
-        from infra.emulator.server import memoize_moto_routing
-
-        memoize_moto_routing()
-    except ImportError:
-        pass
-    # DynamoDB's transaction isolation, which the ledger's sequencing relies on.
-    from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
-
-    serialize_moto_dynamodb()
-    # moto checks TOTP codes only when asked to (then against the secret it hands out).
-    os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"
     saved = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
     try:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 from hub_testkit import ADMITTED, Hub
 
 from app.identity.register import parse_register
 from app.local import LocalApi, settings_from_local_json
+from infra.emulator.server import free_port
 
 
 def local_document(hub: Hub) -> dict[str, object]:
@@ -50,10 +49,7 @@ def test_settings_come_from_the_stack_outputs(hub: Hub) -> None:
 
 
 def test_local_api_serves_over_http(hub: Hub) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    api = LocalApi(local_document(hub), "phase1-specialist", port=port)
+    api = LocalApi(local_document(hub), "phase1-specialist", port=free_port())
     base = api.start()
     try:
         assert httpx.get(f"{base}/health").json() == {"status": "ok"}

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
+from app.identity.triggers import ROLE_GROUPS
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs
 from infra.components.identity import Identity, IdentityArgs
 from infra.components.keys import Keys, KeysArgs
@@ -507,7 +508,8 @@ def test_role_groups_and_trigger_permissions() -> None:
     groups = {
         MOCKS.inputs(n)["name"] for n in MOCKS.names_of_type("aws:cognito/userGroup:UserGroup")
     }
-    assert groups == {"doctor", "specialist", "institution_admin", "auditor", "platform_admin"}
+    # exactly the roles the service recognises in a token's groups
+    assert groups == set(ROLE_GROUPS)
     permissions = MOCKS.names_of_type("aws:lambda/permission:Permission")
     assert len(permissions) == 2
     for name in permissions:

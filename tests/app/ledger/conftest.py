@@ -11,12 +11,9 @@ import boto3
 import pytest
 from ledger_testkit import LedgerEnv
 
-from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
-
 
 @pytest.fixture(scope="session")
 def ledger_aws(moto_endpoint: str) -> dict[str, Any]:
-    serialize_moto_dynamodb()
     session = boto3.session.Session(region_name="ap-east-1")
     kw = {"endpoint_url": moto_endpoint}
     kms = session.client("kms", **kw)
