@@ -10,47 +10,89 @@
   AuditEvents (IHE BALP, NDJSON), every checkpoint and the public key.
 
 Exit status: 0 when every check passes; 1 when the log fails verification (the first
-bad leaf index is printed); 2 on usage errors. The logic lives in
-:mod:`app.ledger.verify`; this module only gathers inputs and prints a rich table.
+bad leaf index is printed); 2 on bad input (a missing or unreadable export, a key that
+is not a P-256 public key, a deployment that cannot be read), as one line naming the
+problem. The logic lives in :mod:`app.ledger.verify`; this module only gathers inputs
+and prints the result (a table, or ``--json``).
 """
 
 from __future__ import annotations
 
+import binascii
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from botocore.exceptions import BotoCoreError, ClientError
 
-audit_app = typer.Typer(help="Verify and export the tamper-evident audit ledger.")
-console = Console()
+from infra.cli_output import EXIT_FINDINGS, JsonOption, OperatorError, Output, table
+
+if TYPE_CHECKING:
+    from app.ledger.verify import LedgerSnapshot, VerificationReport
+
+audit_app = typer.Typer(
+    help="Verify and export the tamper-evident audit ledger.", no_args_is_help=True
+)
 
 DEFAULT_STACK = "phase3-private-practice"
-StateDir = Annotated[Path, typer.Option("--state-dir", envvar="HUB_STATE_DIR")]
+StateDir = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir",
+        envvar="HUB_STATE_DIR",
+        help="Where local.json lives (names the deployment when --table/--bucket are not given).",
+    ),
+]
 Endpoint = Annotated[
     str | None,
-    typer.Option("--endpoint", envvar="AWS_ENDPOINT_URL", help="AWS-compatible endpoint."),
+    typer.Option(
+        "--endpoint",
+        envvar="AWS_ENDPOINT_URL",
+        help="AWS-compatible endpoint (default: the running `hub local up`, else AWS).",
+    ),
+]
+Stack = Annotated[
+    str, typer.Option("--stack", "-s", help="The stack whose ledger to read (from local.json).")
+]
+TableName = Annotated[
+    str | None, typer.Option("--table", help="Ledger table name (instead of --stack).")
+]
+Bucket = Annotated[
+    str | None,
+    typer.Option("--bucket", help="Checkpoint (Object Lock audit) bucket (instead of --stack)."),
+]
+KeyId = Annotated[
+    str | None,
+    typer.Option("--key-id", help="KMS signing key id or ARN (default: the stack's)."),
+]
+PublicKey = Annotated[
+    Path | None,
+    typer.Option(
+        "--public-key",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="PEM public key of the signing key (default: the export's, or KMS GetPublicKey).",
+    ),
 ]
 
 
 def _deployment(
-    stack: str, table: str | None, bucket: str | None, key_id: str | None, state_dir: Path
+    stack: str, table_name: str | None, bucket: str | None, key_id: str | None, state_dir: Path
 ) -> tuple[str, str, str]:
     """(table, bucket, signing key) from explicit options or the local platform's
     ``local.json`` outputs for ``stack``."""
-    if table and bucket:
-        return table, bucket, key_id or ""
+    if table_name and bucket:
+        return table_name, bucket, key_id or ""
     from infra.emulator.local import read_local_json
 
     local = read_local_json(state_dir)
     outputs = ((local or {}).get("stacks", {}).get(stack) or {}).get("outputs")
     if not outputs:
-        console.print(
-            f"[red]No deployment:[/red] pass --table and --bucket, or start the local "
-            f"platform (`hub local up`) so {state_dir}/local.json lists {stack}."
+        raise OperatorError(
+            f"no deployment: pass --table and --bucket, or start the local platform "
+            f"(`hub local up`) so {state_dir}/local.json lists {stack}"
         )
-        raise typer.Exit(2)
     return (
         str(outputs["tableNames"]["ledger"]),
         str(outputs["auditBucketName"]),
@@ -61,14 +103,15 @@ def _deployment(
 def _clients(endpoint: str | None, state_dir: Path) -> tuple[Any, Any, Any]:
     import boto3
 
-    from infra.emulator.local import default_emulator_credentials, read_local_json
+    from infra.emulator.local import read_local_json
+    from infra.emulator.server import REGION, default_emulator_credentials
 
     if endpoint is None:
         local = read_local_json(state_dir) or {}
         endpoint = local.get("emulatorEndpoint")
     if endpoint:
         default_emulator_credentials()
-    session = boto3.session.Session(region_name="ap-east-1")
+    session = boto3.session.Session(region_name=REGION)
     return (
         session.client("dynamodb", endpoint_url=endpoint),
         session.client("s3", endpoint_url=endpoint),
@@ -78,123 +121,180 @@ def _clients(endpoint: str | None, state_dir: Path) -> tuple[Any, Any, Any]:
 
 def _live_inputs(
     stack: str,
-    table: str | None,
+    table_name: str | None,
     bucket: str | None,
     key_id: str | None,
     endpoint: str | None,
     state_dir: Path,
     public_key: Path | None,
-) -> tuple[Any, bytes]:
+) -> tuple[LedgerSnapshot, bytes]:
     from app.ledger.checkpoint import KmsHeadSigner
+    from app.ledger.errors import LedgerError
     from app.ledger.verify import snapshot_from_deployment
 
-    table_name, bucket_name, key = _deployment(stack, table, bucket, key_id, state_dir)
+    table_name, bucket, key = _deployment(stack, table_name, bucket, key_id, state_dir)
     dynamodb, s3, kms = _clients(endpoint, state_dir)
-    snapshot = snapshot_from_deployment(dynamodb, s3, table_name, bucket_name)
-    if public_key is not None:
-        pem = public_key.read_bytes()
-    elif key:
-        pem = KmsHeadSigner(kms, key).public_key_pem()
-    else:
-        console.print("[red]No public key:[/red] pass --public-key or --key-id.")
-        raise typer.Exit(2)
-    return snapshot, pem
+    try:
+        snapshot = snapshot_from_deployment(dynamodb, s3, table_name, bucket)
+        if public_key is not None:
+            return snapshot, public_key.read_bytes()
+        if not key:
+            raise OperatorError("no public key: pass --public-key or --key-id")
+        return snapshot, KmsHeadSigner(kms, key).public_key_pem()
+    except (BotoCoreError, ClientError) as error:
+        raise OperatorError(f"cannot read the ledger {table_name} / {bucket}: {error}") from None
+    except LedgerError as error:
+        raise OperatorError(f"the ledger {table_name} / {bucket} is unreadable: {error}") from None
+
+
+def _export_inputs(
+    export: Path, checkpoints: Path | None, public_key: Path | None
+) -> tuple[LedgerSnapshot, bytes]:
+    from app.ledger.errors import LedgerError
+    from app.ledger.verify import ENTRIES_FILE, read_export
+
+    if not export.exists():
+        raise OperatorError(f"{export}: no such file or directory")
+    if export.is_dir() and not (export / ENTRIES_FILE).is_file():
+        raise OperatorError(f"{export}: not an export (no {ENTRIES_FILE} in it)")
+    if checkpoints is not None and not checkpoints.exists():
+        raise OperatorError(f"--checkpoints {checkpoints}: no such file or directory")
+    try:
+        snapshot, bundled = read_export(export, checkpoints)
+    except (OSError, ValueError, KeyError, TypeError, binascii.Error, LedgerError) as error:
+        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise OperatorError(f"{export}: not a readable export: {error}") from None
+    key_file = public_key or bundled
+    if key_file is None:
+        raise OperatorError(f"{export}: no public key in the export; pass --public-key PEM")
+    return snapshot, key_file.read_bytes()
 
 
 @audit_app.command("verify")
 def verify(
     export: Annotated[
-        Path | None, typer.Argument(help="Export directory or entries.ndjson file.")
+        Path | None,
+        typer.Argument(help="Export directory, or an entries.ndjson file (with --checkpoints)."),
     ] = None,
-    public_key: Annotated[
-        Path | None, typer.Option("--public-key", help="PEM public key of the signing key.")
-    ] = None,
+    public_key: PublicKey = None,
     checkpoints: Annotated[
-        Path | None, typer.Option("--checkpoints", help="Directory of signed heads (JSON).")
+        Path | None,
+        typer.Option("--checkpoints", help="Directory of signed heads (JSON), for a bare file."),
     ] = None,
     index: Annotated[
-        list[int] | None, typer.Option("--index", help="Check inclusion of these only.")
+        list[int] | None,
+        typer.Option("--index", help="Check inclusion of these leaf indices only (repeatable)."),
     ] = None,
-    live: Annotated[bool, typer.Option("--live", help="Read from a deployment.")] = False,
-    stack: Annotated[str, typer.Option("--stack", "-s")] = DEFAULT_STACK,
-    table: Annotated[str | None, typer.Option("--table", help="Ledger table name.")] = None,
-    bucket: Annotated[str | None, typer.Option("--bucket", help="Checkpoint bucket.")] = None,
-    key_id: Annotated[str | None, typer.Option("--key-id", help="KMS signing key.")] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Read the ledger from a deployment, not an export.")
+    ] = False,
+    stack: Stack = DEFAULT_STACK,
+    table_name: TableName = None,
+    bucket: Bucket = None,
+    key_id: KeyId = None,
     endpoint: Endpoint = None,
     state_dir: StateDir = Path(".hub"),
+    json_output: JsonOption = False,
 ) -> None:
     """Check signatures, consistency between successive heads and inclusion of entries;
-    report modified, deleted, reordered or forked history at its first bad index."""
+    report modified, deleted, reordered or forked history at its first bad index (exit 1)."""
     from app.ledger.checkpoint import load_public_key
-    from app.ledger.verify import read_export, verify_snapshot
+    from app.ledger.errors import LedgerError
+    from app.ledger.verify import verify_snapshot
 
+    out = Output(json_output)
     if live:
-        snapshot, pem = _live_inputs(stack, table, bucket, key_id, endpoint, state_dir, public_key)
-        source = f"live: {snapshot_label(stack, table)}"
+        if export is not None:
+            raise OperatorError("give an export or --live, not both")
+        snapshot, pem = _live_inputs(
+            stack, table_name, bucket, key_id, endpoint, state_dir, public_key
+        )
+        source = f"live: {table_name or stack}"
+    elif export is None:
+        raise OperatorError("give an export to verify, or --live")
     else:
-        if export is None:
-            console.print("[red]Give an export to verify, or --live.[/red]")
-            raise typer.Exit(2)
-        snapshot, bundled = read_export(export, checkpoints)
-        key_file = public_key or bundled
-        if key_file is None:
-            console.print("[red]No public key:[/red] pass --public-key PEM.")
-            raise typer.Exit(2)
-        pem = key_file.read_bytes()
+        snapshot, pem = _export_inputs(export, checkpoints, public_key)
         source = str(export)
-    report = verify_snapshot(snapshot, load_public_key(pem), indices=index)
-    _print(report, source)
+    try:
+        key = load_public_key(pem)
+    except (ValueError, LedgerError) as error:
+        raise OperatorError(f"not an ECDSA P-256 public key in PEM: {error}") from None
+    report = verify_snapshot(snapshot, key, indices=index)
+    _print(out, report, source)
+    out.json(_report_json(report, source))
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
-def snapshot_label(stack: str, table: str | None) -> str:
-    return table or stack
+def _report_json(report: VerificationReport, source: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "ok": report.ok,
+        "heads_verified": report.heads_verified,
+        "consistency_checked": report.consistency_checked,
+        "entries_checked": report.entries_checked,
+        "inclusions_checked": report.inclusions_checked,
+        "size": report.size,
+        "first_bad_index": report.first_bad_index,
+        "findings": [
+            {"kind": f.kind, "index": f.index, "message": f.message} for f in report.findings
+        ],
+    }
 
 
-def _print(report: Any, source: str) -> None:
-    summary = Table(title=f"Audit ledger verification ({source})")
-    summary.add_column("check")
-    summary.add_column("result", justify="right")
+def _print(out: Output, report: VerificationReport, source: str) -> None:
+    summary = table(f"Audit ledger verification ({source})", "check", "result")
     summary.add_row("signed heads verified", str(report.heads_verified))
     summary.add_row("consistency proofs between successive heads", str(report.consistency_checked))
     summary.add_row("entries checked", str(report.entries_checked))
     summary.add_row("inclusion proofs verified", str(report.inclusions_checked))
     summary.add_row("log size (largest signed head)", str(report.size))
-    console.print(summary)
+    out.print(summary)
     if report.findings:
-        findings = Table(title="Findings", style="red")
-        findings.add_column("kind")
-        findings.add_column("index", justify="right")
-        findings.add_column("detail")
+        findings = table("Findings", "kind", "index", "detail")
+        findings.style = "red"
         for f in sorted(report.findings, key=lambda f: (f.index is None, f.index or 0)):
             findings.add_row(f.kind, "-" if f.index is None else str(f.index), f.message)
-        console.print(findings)
+        out.print(findings)
         first = report.first_bad_index
         where = f"first bad index: {first}" if first is not None else "bad signatures"
-        console.print(f"[bold red]FAILED[/bold red] ({where})")
+        out.print(f"[bold red]FAILED[/bold red] ({where})")
     elif report.heads_verified == 0:
-        console.print("[bold red]FAILED[/bold red] (no signed head to verify against)")
+        out.print("[bold red]FAILED[/bold red] (no signed head to verify against)")
     else:
-        console.print("[bold green]OK[/bold green]: history verified against every signed head")
+        out.print("[bold green]OK[/bold green]: history verified against every signed head")
 
 
 @audit_app.command("export")
 def export_command(
     directory: Annotated[Path, typer.Argument(help="Directory to write the export to.")],
-    stack: Annotated[str, typer.Option("--stack", "-s")] = DEFAULT_STACK,
-    table: Annotated[str | None, typer.Option("--table")] = None,
-    bucket: Annotated[str | None, typer.Option("--bucket")] = None,
-    key_id: Annotated[str | None, typer.Option("--key-id")] = None,
+    stack: Stack = DEFAULT_STACK,
+    table_name: TableName = None,
+    bucket: Bucket = None,
+    key_id: KeyId = None,
     endpoint: Endpoint = None,
     state_dir: StateDir = Path(".hub"),
+    json_output: JsonOption = False,
 ) -> None:
     """Export entries, FHIR AuditEvents (IHE BALP NDJSON), checkpoints and the public key."""
     from app.ledger.verify import write_export
 
-    snapshot, pem = _live_inputs(stack, table, bucket, key_id, endpoint, state_dir, None)
-    write_export(directory, snapshot.entries, snapshot.tree_leaves or {}, snapshot.heads, pem)
-    console.print(
+    out = Output(json_output)
+    if directory.exists() and not directory.is_dir():
+        raise OperatorError(f"{directory}: exists and is not a directory")
+    snapshot, pem = _live_inputs(stack, table_name, bucket, key_id, endpoint, state_dir, None)
+    try:
+        write_export(directory, snapshot.entries, snapshot.tree_leaves or {}, snapshot.heads, pem)
+    except OSError as error:
+        raise OperatorError(f"{directory}: cannot write the export: {error}") from None
+    out.print(
         f"exported {len(snapshot.entries)} entries and {len(snapshot.heads)} signed heads "
         f"to {directory}"
+    )
+    out.json(
+        {
+            "directory": str(directory),
+            "entries": len(snapshot.entries),
+            "heads": len(snapshot.heads),
+        }
     )

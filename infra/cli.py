@@ -1,85 +1,68 @@
 """The operator CLI, ``hub``: preview, local platform, deploy, verify and rollout.
 
-Thin by design: each command parses its options and calls into ``infra``; the logic
-lives in the modules it calls.
+Thin by design: each command parses its options, calls one library function and prints
+what it returns. Promotion is :func:`infra.rollout.promote`, the local platform is
+:func:`infra.local_platform.start_local_platform`, deploys go through the deployers of
+:mod:`infra.rollout`. Exit codes, one-line errors, full-width tables and ``--json``
+follow :mod:`infra.cli_output`.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from infra.audit_cli import audit_app
+from infra.cli_output import (
+    EXIT_BAD_INPUT,
+    EXIT_FINDINGS,
+    EXIT_TOOL_MISSING,
+    JsonOption,
+    OperatorError,
+    OperatorGroup,
+    Output,
+    table,
+)
+from infra.local_platform import (
+    DEFAULT_API_PORT,
+    DEFAULT_API_STACK,
+    DEFAULT_MOTO_PORT,
+    DEFAULT_STATE_DIR,
+    StartupObserver,
+)
 from infra.stage import STACK_PHASES, StageConfigError
 
-app = typer.Typer(help="Health Collaboration Hub operator CLI", no_args_is_help=True)
-console = Console()
+if TYPE_CHECKING:
+    from infra.emulator.record import DeploymentRecord
+    from infra.local_platform import LocalPlatform
+    from infra.rollout import Deployer, Verification
+
+app = typer.Typer(
+    cls=OperatorGroup,
+    help="Health Collaboration Hub operator CLI.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",
+)
 
 StackOption = Annotated[
     list[str] | None,
-    typer.Option("--stack", "-s", help="Stack(s) to act on; default: all three phases."),
+    typer.Option("--stack", "-s", help="Stack(s) to act on (repeatable); default: all three."),
 ]
-
-
-@app.callback()
-def _root() -> None:
-    """Health Collaboration Hub operator CLI."""
-
-
-def _stacks(selected: list[str] | None) -> list[str]:
-    stacks = selected or list(STACK_PHASES)
-    unknown = [s for s in stacks if s not in STACK_PHASES]
-    if unknown:
-        raise typer.BadParameter(
-            f"unknown stack {unknown[0]!r}; expected one of {', '.join(STACK_PHASES)}",
-            param_hint="--stack",
-        )
-    return stacks
-
-
-@app.command()
-def preview(stack: StackOption = None) -> None:
-    """Run the program for each stack (mock runtime, no cloud) and list what it would create."""
-    from infra.mockrun import run_program
-
-    for name in _stacks(stack):
-        try:
-            run = run_program(name)
-        except StageConfigError as error:
-            console.print(f"[red]{name}: configuration error:[/red] {error}")
-            raise typer.Exit(2) from None
-        groups = run.by_component()
-        total = sum(len(v) for v in groups.values())
-        table = Table(
-            title=f"{name} (phase {run.stage.phase}): {total} resources to create",
-            title_justify="left",
-        )
-        table.add_column("component")
-        table.add_column("type")
-        table.add_column("logical name")
-        for component in sorted(groups):
-            for resource in sorted(groups[component], key=lambda r: (r.type, r.name)):
-                table.add_row(
-                    component,
-                    resource.type,
-                    resource.name + (" [dim](protected)[/dim]" if resource.protect else ""),
-                )
-        console.print(table)
-
-
-# --------------------------------------------------------------------------- shared
-
 StateDirOption = Annotated[
     Path,
     typer.Option(
         "--state-dir",
         envvar="HUB_STATE_DIR",
-        help="Where deployment records, reports and local.json live.",
+        help="Where deployment records, reports, rollout.json and local.json live.",
     ),
 ]
 EndpointOption = Annotated[
@@ -90,21 +73,80 @@ EndpointOption = Annotated[
         help="AWS-compatible endpoint (default: the running `hub local up`).",
     ),
 ]
-SingleStack = Annotated[str, typer.Option("--stack", "-s", help="The stack to act on.")]
-DEFAULT_STATE_DIR = Path(".hub")
-DEFAULT_MOTO_PORT = 5000
-DEFAULT_API_PORT = 8000
-DEFAULT_API_STACK = "phase3-private-practice"
+SingleStack = Annotated[
+    str, typer.Option("--stack", "-s", help="The stack to act on (a stage in stages/).")
+]
+
+
+class Target(StrEnum):
+    emulator = "emulator"
+    pulumi = "pulumi"
+
+
+TargetOption = Annotated[
+    Target,
+    typer.Option(
+        help="emulator (moto/LocalStack at --endpoint) or pulumi (real AWS through "
+        "Pulumi's Automation API)."
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from infra.emulator.record import current_release, package_version
+
+        typer.echo(f"hub {package_version()} (release {current_release()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and this checkout's release, and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Health Collaboration Hub operator CLI."""
+
+
+app.add_typer(audit_app, name="audit")
+
+# --------------------------------------------------------------------------- shared
+
+
+def _stacks(selected: Sequence[str] | None) -> list[str]:
+    stacks = list(selected or STACK_PHASES)
+    unknown = [s for s in stacks if s not in STACK_PHASES]
+    if unknown:
+        raise OperatorError(
+            f"unknown stack {unknown[0]!r}; expected one of {', '.join(STACK_PHASES)}"
+        )
+    return stacks
 
 
 def _one_stack(stack: str) -> str:
     return _stacks([stack])[0]
 
 
+@contextmanager
+def _stage_errors(stack: str) -> Iterator[None]:
+    """A bad stage file is one line naming the stack and the key, exit 2."""
+    try:
+        yield
+    except StageConfigError as error:
+        raise OperatorError(f"{stack}: configuration error: {error}") from None
+
+
 def _endpoint(explicit: str | None, state_dir: Path) -> str:
     """The emulator endpoint: explicit, else the running local platform's."""
-    from infra.emulator.local import default_emulator_credentials, read_local_json
-    from infra.emulator.server import endpoint_reachable
+    from infra.emulator.local import read_local_json
+    from infra.emulator.server import default_emulator_credentials, endpoint_reachable
 
     if explicit:
         default_emulator_credentials()
@@ -113,101 +155,159 @@ def _endpoint(explicit: str | None, state_dir: Path) -> str:
     if local and local.get("emulatorEndpoint") and endpoint_reachable(local["emulatorEndpoint"]):
         default_emulator_credentials()
         return str(local["emulatorEndpoint"])
-    console.print(
-        "[red]No AWS endpoint:[/red] pass --endpoint URL, set AWS_ENDPOINT_URL, or "
-        "start the local platform with `hub local up`. (The emulator never "
-        "targets real AWS; use --target pulumi for that.)"
+    raise OperatorError(
+        "no AWS endpoint: pass --endpoint URL, set AWS_ENDPOINT_URL, or start the local "
+        "platform with `hub local up` (the emulator never targets real AWS; use "
+        "--target pulumi for that)"
     )
-    raise typer.Exit(2)
 
 
-def _print_gaps(records: list[Any]) -> None:
+def _deployer(target: Target, endpoint: str | None, state_dir: Path) -> Deployer:
+    from infra.rollout import EmulatorDeployer, PulumiDeployer
+
+    if target is Target.pulumi:
+        return PulumiDeployer()
+    return EmulatorDeployer(_endpoint(endpoint, state_dir))
+
+
+class _DeployProgress:
+    """A spinner per stack, counting the resources created or updated."""
+
+    def __init__(self, out: Output):
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("[dim]{task.completed} resources[/dim]"),
+            TimeElapsedColumn(),
+            console=out.console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.stopped = False
+
+    def start(self, stack: str) -> None:
+        self.progress.start()  # idempotent
+        self.tasks[stack] = self.progress.add_task(f"deploying {stack}", total=None)
+
+    def line(self, stack: str, line: str) -> None:
+        if stack not in self.tasks:
+            self.start(stack)
+        if line.startswith(("created", "updated")):
+            self.progress.advance(self.tasks[stack])
+
+    def done(self, record: DeploymentRecord) -> None:
+        if record.stack not in self.tasks:
+            self.start(record.stack)
+        count = len(record.resources)
+        self.progress.update(
+            self.tasks[record.stack],
+            description=f"[green]deployed[/green] {record.stack}",
+            total=count,
+            completed=count,
+        )
+
+    def stop(self) -> None:
+        # rich ends a stopped display with a newline off a terminal: once, if one was drawn
+        if self.tasks and not self.stopped:
+            self.stopped = True
+            self.progress.stop()
+
+
+def _print_gaps(out: Output, records: Sequence[DeploymentRecord]) -> None:
     """One row per gap; a gap recorded by several stacks is listed once."""
     rows: dict[tuple[str, str], tuple[list[str], Any]] = {}
     for record in records:
         for gap in record.gaps:
-            key = (gap.resource, gap.property)
-            rows.setdefault(key, ([], gap))[0].append(f"p{record.phase}")
+            rows.setdefault((gap.resource, gap.property), ([], gap))[0].append(f"p{record.phase}")
     if not rows:
         return
-    table = Table(
-        title=f"Emulator gaps ({len(rows)}): declared, not enforced by the emulator, "
+    gaps = table(
+        f"Emulator gaps ({len(rows)}): declared, not enforced by the emulator, "
         "and the checks that cover each instead",
-        title_justify="left",
+        "phases",
+        "resource",
+        "property",
+        "covered by",
+        no_wrap=("phases",),
     )
-    table.add_column("phases", no_wrap=True)
-    table.add_column("resource")
-    table.add_column("property")
-    table.add_column("covered by")
     for (resource, prop), (phases, gap) in sorted(rows.items()):
-        table.add_row(",".join(phases), resource, prop, "\n".join(gap.covered_by))
-    console.print(table)
-    console.print(
+        gaps.add_row(",".join(phases), resource, prop, "\n".join(gap.covered_by))
+    out.print(gaps)
+    out.print(
         "[dim]What each gap leaves unenforced, and why: `gaps` in "
         "<state-dir>/deployments/<stack>.json[/dim]"
     )
 
 
-def _deploy_with_progress(
-    stacks: list[str], endpoint: str, state_dir: Path, config: dict[str, Any] | None = None
-) -> list[Any]:
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from infra.emulator import deploy
-
-    records = []
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("[dim]{task.completed} resources[/dim]"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        for stack in stacks:
-            task = progress.add_task(f"deploying {stack}", total=None)
-
-            def tick(line: str, task: Any = task) -> None:
-                if line.startswith(("created", "updated")):
-                    progress.advance(task)
-
-            try:
-                record = deploy(
-                    stack, endpoint_url=endpoint, state_dir=state_dir, config=config, progress=tick
-                )
-            except StageConfigError as error:
-                progress.stop()
-                console.print(f"[red]{stack}: configuration error:[/red] {error}")
-                raise typer.Exit(2) from None
-            progress.update(
-                task,
-                description=f"[green]deployed[/green] {stack}",
-                total=len(record.resources),
-                completed=len(record.resources),
-            )
-            records.append(record)
-    return records
-
-
-def _verify(
-    record: Any, endpoint: str | None, report_dir: Path | None, *, show: bool = True
-) -> tuple[bool, list[str], list[str]] | None:
-    """Run the post-deploy checks; None when the verify package is unavailable."""
-    try:
-        from infra.verify import verify_stack
-        from infra.verify.report import render_table, write_reports
-    except ImportError as error:
-        console.print(
-            f"[yellow]Post-deploy verification is unavailable:[/yellow] infra.verify "
-            f"could not be imported ({error})."
+def _verification_line(verification: Verification) -> str:
+    failed = verification.failed_checks
+    colour = "green" if verification.passed else "red"
+    return (
+        f"verify {verification.stack}: [{colour}]"
+        f"{'passed' if verification.passed else 'FAILED'}[/{colour}]"
+        + (f" ({len(failed)} failed: {', '.join(failed)})" if failed else "")
+        + (
+            f"; reports in {Path(verification.report_paths[0]).parent}"
+            if verification.report_paths
+            else ""
         )
-        return None
-    report = verify_stack(record, endpoint_url=endpoint)
-    if show:
-        render_table(report, console)
-    paths = [str(p) for p in write_reports(report, report_dir)] if report_dir else []
-    failed = sorted({f"{c.id} ({c.resource})" for c in report.failed})
-    return report.passed, failed, paths
+    )
+
+
+def _record_json(record: DeploymentRecord, state_dir: Path) -> dict[str, Any]:
+    return {
+        "stack": record.stack,
+        "phase": record.phase,
+        "target": record.target,
+        "release": record.release,
+        "deployed_at": record.deployed_at,
+        "record": str(record.path_for(record.stack, state_dir)),
+        "resources": len(record.resources),
+        "gaps": [g.to_json() for g in record.gaps],
+        "outputs": record.outputs,
+    }
+
+
+# -------------------------------------------------------------------------- preview
+
+
+@app.command()
+def preview(stack: StackOption = None, json_output: JsonOption = False) -> None:
+    """Run the program for each stack (mock runtime, no cloud) and list what it would create."""
+    from infra.mockrun import run_program
+
+    out = Output(json_output)
+    document = []
+    for name in _stacks(stack):
+        with _stage_errors(name):
+            run = run_program(name)
+        groups = run.by_component()
+        total = sum(len(v) for v in groups.values())
+        listing = table(
+            f"{name} (phase {run.stage.phase}): {total} resources to create",
+            "component",
+            "type",
+            "logical name",
+        )
+        resources = []
+        for component in sorted(groups):
+            for resource in sorted(groups[component], key=lambda r: (r.type, r.name)):
+                listing.add_row(
+                    component,
+                    resource.type,
+                    resource.name + (" [dim](protected)[/dim]" if resource.protect else ""),
+                )
+                resources.append(
+                    {
+                        "component": component,
+                        "type": resource.type,
+                        "name": resource.name,
+                        "protected": resource.protect,
+                    }
+                )
+        out.print(listing)
+        document.append({"stack": name, "phase": run.stage.phase, "resources": resources})
+    out.json({"stacks": document})
 
 
 # ---------------------------------------------------------------------------- local
@@ -216,14 +316,43 @@ local_app = typer.Typer(
     help="The local platform on an embedded AWS emulator (moto).", no_args_is_help=True
 )
 app.add_typer(local_app, name="local")
-app.add_typer(audit_app, name="audit")
+
+
+class _StartupDisplay(StartupObserver):
+    """Draws the local platform's start-up: deploy spinners, gaps, verification lines."""
+
+    def __init__(self, out: Output):
+        self.out = out
+        self.deploys = _DeployProgress(out)
+
+    def emulator_started(self, endpoint: str) -> None:
+        self.out.print(f"Embedded AWS (moto) listening on [bold]{endpoint}[/bold]")
+
+    def deploying(self, stack: str) -> None:
+        self.deploys.start(stack)
+
+    def deploy_progress(self, stack: str, line: str) -> None:
+        self.deploys.line(stack, line)
+
+    def deployed(self, record: DeploymentRecord) -> None:
+        self.deploys.done(record)
+
+    def all_deployed(self, records: Sequence[DeploymentRecord]) -> None:
+        self.deploys.stop()
+        _print_gaps(self.out, records)
+
+    def verified(self, verification: Verification) -> None:
+        self.out.print(_verification_line(verification))
+
+    def api_not_started(self, note: str) -> None:
+        self.out.print(f"[yellow]{note}[/yellow]")
 
 
 @local_app.command("up")
 def local_up(
-    port: Annotated[int, typer.Option(help="Port of the embedded moto server.")] = (
-        DEFAULT_MOTO_PORT
-    ),
+    port: Annotated[
+        int, typer.Option(help="Port of the embedded moto server on 127.0.0.1 (0: any free).")
+    ] = DEFAULT_MOTO_PORT,
     serve: Annotated[
         bool,
         typer.Option(
@@ -234,8 +363,12 @@ def local_up(
     api: Annotated[
         bool, typer.Option("--api/--no-api", help="Start the sharing service API on 127.0.0.1.")
     ] = True,
-    api_port: Annotated[int, typer.Option(help="Port of the API.")] = DEFAULT_API_PORT,
-    api_stack: Annotated[str, typer.Option(help="The phase the API serves.")] = (DEFAULT_API_STACK),
+    api_port: Annotated[int, typer.Option(help="Port of the API on 127.0.0.1.")] = (
+        DEFAULT_API_PORT
+    ),
+    api_stack: Annotated[str, typer.Option(help="The phase (stack) the API serves.")] = (
+        DEFAULT_API_STACK
+    ),
     direct: Annotated[
         bool,
         typer.Option(
@@ -245,96 +378,41 @@ def local_up(
         ),
     ] = False,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    json_output: JsonOption = False,
 ) -> None:
     """Start moto on 127.0.0.1, deploy and verify all three phases, seed demo data, start
-    the API."""
-    import signal
-    import threading
-    import time
+    the API, and stay up until Ctrl-C."""
+    from infra.local_platform import start_local_platform
 
-    from infra.emulator import start_moto_server
-    from infra.emulator.local import (
-        API_NOTE,
-        cohort_ids,
-        mark_stopped,
-        use_emulator_credentials,
-        write_local_json,
-    )
-    from infra.emulator.provision import Context
-    from infra.emulator.rollout import record_verification
-    from infra.emulator.seed import seed_stack
-
-    started = time.monotonic()
-    use_emulator_credentials()
+    out = Output(json_output)
+    api_stack = _one_stack(api_stack)
+    display = _StartupDisplay(out)
     try:
-        server, endpoint = start_moto_server(port=port)
-    except OSError as error:
-        console.print(
-            f"[red]Cannot start the emulator:[/red] {error}. Choose another port "
-            "with --port, or stop what holds it."
+        platform = start_local_platform(
+            port=port,
+            state_dir=state_dir,
+            api=api and serve,
+            api_port=api_port,
+            api_stack=api_stack,
+            direct=direct,
+            observer=display,
         )
-        raise typer.Exit(2) from None
-    console.print(f"Embedded AWS (moto) listening on [bold]{endpoint}[/bold]")
+    except OSError as error:
+        raise OperatorError(
+            f"cannot start the emulator: {error}; choose another port with --port, or "
+            "stop what holds it"
+        ) from None
+    except StageConfigError as error:
+        raise OperatorError(f"configuration error: {error}") from None
+    finally:
+        display.deploys.stop()
     try:
-        stacks = _stacks(None)
-        records = _deploy_with_progress(stacks, endpoint, state_dir)
-        _print_gaps(records)
-
-        verification: dict[str, Any] = {}
-        for record in records:
-            outcome = _verify(record, endpoint, state_dir / "reports" / record.stack, show=False)
-            if outcome is None:
-                verification[record.stack] = {
-                    "verified": None,
-                    "note": "infra.verify is not available",
-                }
-                continue
-            passed, failed, paths = outcome
-            record_verification(
-                state_dir, record, passed=passed, failed_checks=failed, report_paths=paths
-            )
-            verification[record.stack] = {"passed": passed, "failed": failed, "reports": paths}
-            colour = "green" if passed else "red"
-            console.print(
-                f"verify {record.stack}: [{colour}]"
-                f"{'passed' if passed else 'FAILED'}[/{colour}]"
-                + (f" ({len(failed)} failed: {', '.join(failed)})" if failed else "")
-                + (f"; reports in {Path(paths[0]).parent}" if paths else "")
-            )
-
-        ctx = Context(endpoint, "ap-east-1")
-        seeds = [seed_stack(r, cohort_ids(r.stack), ctx) for r in records]
-        stack_outputs = {
-            r.stack: {"phase": r.phase, "release": r.release, "outputs": r.outputs} for r in records
-        }
-
-        def write(api_url: str | None = None, note: str = API_NOTE) -> Path:
-            return write_local_json(
-                state_dir,
-                endpoint_url=endpoint,
-                stacks=stack_outputs,
-                seeds=seeds,
-                verification=verification,
-                gaps={r.stack: len(r.gaps) for r in records},
-                api_base_url=api_url,
-                api_stack=api_stack if api_url else None,
-                api_note=note,
-            )
-
-        path = write()
-        api_server, api_url, api_note = None, None, API_NOTE
-        if api and serve:
-            # the API reads its settings (pool, tables) from local.json, so it starts after
-            api_server, api_url, api_note = _start_api(
-                state_dir, _one_stack(api_stack), api_port, direct
-            )
-            path = write(api_url, api_note)
-        _print_ready(endpoint, path, records, seeds, api_url, api_note, time.monotonic() - started)
+        _print_ready(out, platform)
+        out.json(platform.summary())
         if not serve:
-            console.print("[dim]--no-serve: stopping the emulator; its state is gone.[/dim]")
-            mark_stopped(state_dir)
+            out.print("[dim]--no-serve: stopping the emulator; its state is gone.[/dim]")
             return
-        console.print("[bold]Ready.[/bold] Press Ctrl-C to stop the local platform.")
+        out.print("[bold]Ready.[/bold] Press Ctrl-C to stop the local platform.")
         stop = threading.Event()
         # SIGTERM (a supervisor, `kill`) stops as cleanly as Ctrl-C does.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -343,131 +421,102 @@ def local_up(
                 pass
         except KeyboardInterrupt:
             pass
-        console.print("\nStopping the local platform...")
-        if api_server is not None:
-            api_server.stop()
-        mark_stopped(state_dir)
+        out.print("\nStopping the local platform...")
     finally:
-        server.stop()
+        platform.stop()
 
 
-def _print_ready(
-    endpoint: str,
-    local_json: Path,
-    records: list[Any],
-    seeds: list[Any],
-    api_url: str | None,
-    api_note: str,
-    elapsed: float,
-) -> None:
-    table = Table(title=f"Local platform ready in {elapsed:.1f} s", title_justify="left")
-    table.add_column("phase")
-    table.add_column("user pool")
-    table.add_column("register table")
-    table.add_column("demo users")
-    table.add_column("gaps")
-    for record, seed in zip(records, seeds, strict=True):
-        table.add_row(
+def _print_ready(out: Output, platform: LocalPlatform) -> None:
+    ready = table(
+        f"Local platform ready in {platform.elapsed_s:.1f} s",
+        "phase",
+        "user pool",
+        "register table",
+        "demo users",
+        "gaps",
+    )
+    for record, seed in zip(platform.records, platform.seeds, strict=True):
+        ready.add_row(
             record.stack,
             record.outputs["userPoolId"],
             record.outputs["tableNames"]["register"],
             f"{len(seed.users)} ({seed.register_entries} register entries)",
             str(len(record.gaps)),
         )
-    console.print(table)
-    console.print(
-        f"Emulator endpoint: [bold]{endpoint}[/bold] (export AWS_ENDPOINT_URL={endpoint})"
-    )
-    console.print(f"Stack outputs and demo logins (synthetic): [bold]{local_json}[/bold]")
-    console.print(f"Deployment records: {local_json.parent / 'deployments'}")
-    if api_url:
-        console.print(f"API: [bold]{api_url}[/bold] (OpenAPI document at {api_url}/openapi.json)")
+    out.print(ready)
+    endpoint, local_json = platform.endpoint, platform.local_json
+    out.print(f"Emulator endpoint: [bold]{endpoint}[/bold] (export AWS_ENDPOINT_URL={endpoint})")
+    out.print(f"Stack outputs and demo logins (synthetic): [bold]{local_json}[/bold]")
+    out.print(f"Deployment records: {local_json.parent / 'deployments'}")
+    if platform.api_url:
+        url = platform.api_url
+        out.print(f"API: [bold]{url}[/bold] (OpenAPI document at {url}/openapi.json)")
     else:
-        console.print(f"API: not started. {api_note}")
-
-
-def _start_api(
-    state_dir: Path, stack: str, port: int, direct: bool = False
-) -> tuple[Any, str | None, str]:
-    """Start the sharing service in a background thread, behind the local API gateway
-    unless ``direct``; (server, base URL, note)."""
-    from infra.emulator.local import read_local_json
-
-    try:
-        from app.local import LocalApi
-        from infra.emulator.gateway.local import serve_stack
-    except ImportError as error:
-        note = f"The sharing service could not be imported ({error}); the API is not running."
-        console.print(f"[yellow]{note}[/yellow]")
-        return None, None, note
-    try:
-        document = read_local_json(state_dir) or {}
-        if direct:
-            server = LocalApi(document, stack, port=port)
-            return server, server.start(), ""
-        gateway = serve_stack(
-            state_dir, stack, endpoint=str(document["emulatorEndpoint"]), port=port
-        )
-        return gateway, gateway.base_url, ""
-    except Exception as error:  # a port in use, a service start-up error: say which
-        note = f"The API did not start on 127.0.0.1:{port}: {error}"
-        console.print(f"[yellow]{note}[/yellow]")
-        return None, None, note
+        out.print(f"API: not started. {platform.api_note}")
 
 
 @local_app.command("down")
-def local_down(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
+def local_down(
+    state_dir: StateDirOption = DEFAULT_STATE_DIR, json_output: JsonOption = False
+) -> None:
     """Tear the local platform down: destroy its stacks (if the emulator still runs) and
     remove the local state."""
     from infra.emulator import destroy
-    from infra.emulator.local import read_local_json, remove_state, use_emulator_credentials
-    from infra.emulator.server import endpoint_reachable
+    from infra.emulator.local import read_local_json, remove_state
+    from infra.emulator.server import endpoint_reachable, use_emulator_credentials
 
+    out = Output(json_output)
     local = read_local_json(state_dir)
     endpoint = (local or {}).get("emulatorEndpoint")
+    destroyed: dict[str, Any] = {}
     if endpoint and endpoint_reachable(endpoint):
         use_emulator_credentials()
         for stack in reversed(_stacks(None)):
             result = destroy(stack, endpoint_url=endpoint, state_dir=state_dir, force=True)
-            console.print(
+            destroyed[stack] = {"deleted": len(result.deleted), "failed": dict(result.failed)}
+            out.print(
                 f"{stack}: deleted {len(result.deleted)} resources"
                 + (f", [red]{len(result.failed)} failed[/red]" if result.failed else "")
             )
     else:
-        console.print("No running emulator from `hub local up` (its state went with it).")
+        out.print("No running emulator from `hub local up` (its state went with it).")
     removed = remove_state(state_dir)
-    console.print(f"Removed {len(removed)} local state entries under {state_dir}.")
+    out.print(f"Removed {len(removed)} local state entries under {state_dir}.")
+    out.json({"destroyed": destroyed, "removed": [str(p) for p in removed]})
 
 
 # ----------------------------------------------------------------------- deploy/verify
 
 
-class Target(StrEnum):
-    emulator = "emulator"
-    pulumi = "pulumi"
-
-
 @app.command("deploy")
 def deploy_command(
     stack: SingleStack,
-    target: Annotated[
-        Target,
-        typer.Option(
-            help="emulator (moto/LocalStack) or pulumi (real AWS via the Automation API)."
-        ),
-    ],
+    target: TargetOption,
     endpoint: EndpointOption = None,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    json_output: JsonOption = False,
 ) -> None:
-    """Deploy one stack through the emulator or through Pulumi."""
+    """Deploy one stack through the emulator or through Pulumi, and record what was
+    deployed."""
+    from infra.rollout import DeployFailed
+
+    out = Output(json_output)
     stack = _one_stack(stack)
-    if target is Target.pulumi:
-        _deploy_with_pulumi(stack, state_dir)
-        return
-    url = _endpoint(endpoint, state_dir)
-    records = _deploy_with_progress([stack], url, state_dir)
-    _print_gaps(records)
-    console.print(f"Record: {records[0].path_for(stack, state_dir)}")
+    deployer = _deployer(target, endpoint, state_dir)
+    display = _DeployProgress(out)
+    try:
+        with _stage_errors(stack):
+            record = deployer.deploy(
+                stack, state_dir=state_dir, progress=lambda line: display.line(stack, line)
+            )
+        display.done(record)
+    except DeployFailed as error:
+        raise OperatorError(str(error), EXIT_TOOL_MISSING) from None
+    finally:
+        display.stop()
+    _print_gaps(out, [record])
+    out.print(f"Record: {record.path_for(stack, state_dir)} ({len(record.resources)} resources)")
+    out.json(_record_json(record, state_dir))
 
 
 @app.command("destroy")
@@ -476,62 +525,38 @@ def destroy_command(
     force: Annotated[bool, typer.Option(help="Also delete protected resources.")] = False,
     endpoint: EndpointOption = None,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    json_output: JsonOption = False,
 ) -> None:
     """Delete what the emulator deployed for a stack; protected resources stay unless
-    --force, and the output lists them."""
-    from infra.emulator import destroy
+    --force, and the output lists them. Exit 1 if a deletion failed."""
+    from infra.emulator import destroy, load_record
 
+    out = Output(json_output)
     stack = _one_stack(stack)
+    record = load_record(stack, state_dir)
+    if record is not None and record.target != "emulator":
+        raise OperatorError(
+            f"{stack} was deployed with {record.target}, not the emulator; destroy it "
+            "with `pulumi destroy`"
+        )
     url = _endpoint(endpoint, state_dir)
     result = destroy(stack, endpoint_url=url, state_dir=state_dir, force=force)
-    console.print(f"{stack}: deleted {len(result.deleted)} resources")
+    out.print(f"{stack}: deleted {len(result.deleted)} resources")
     for name, reason in result.kept:
-        console.print(f"  [yellow]kept[/yellow] {name}: {reason}")
+        out.print(f"  [yellow]kept[/yellow] {name}: {reason}")
     for name, error in result.failed:
-        console.print(f"  [red]failed[/red] {name}: {error}")
-    if result.failed:
-        raise typer.Exit(1)
-
-
-def _deploy_with_pulumi(stack: str, state_dir: Path) -> None:
-    import shutil
-
-    from infra.config_source import ROOT
-
-    if shutil.which("pulumi") is None:
-        console.print(
-            "[red]The Pulumi CLI is not installed[/red] (no `pulumi` on PATH). "
-            "--target pulumi drives it through the Automation API; install it "
-            "from https://www.pulumi.com/docs/install/ or use --target emulator."
-        )
-        raise typer.Exit(3)
-    from pulumi import automation as auto
-
-    from infra.emulator.record import DeploymentRecord, current_release, now_utc
-    from infra.emulator.record import program_version as version
-
-    try:
-        workspace_stack = auto.select_stack(stack_name=stack, work_dir=str(ROOT))
-        result = workspace_stack.up(on_output=lambda line: console.print(line, end=""))
-    except Exception as error:  # the Automation API raises several unrelated types
-        console.print(f"[red]pulumi up failed for {stack}:[/red] {error}")
-        raise typer.Exit(3) from None
-    outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
-    record = DeploymentRecord(
-        stack=stack,
-        phase=int(outputs.get("phase", 0) or 0),
-        region=str(outputs.get("region", "ap-east-1")),
-        account_id="",
-        endpoint_url=None,
-        target="pulumi",
-        deployed_at=now_utc(),
-        program_version=version(),
-        release=current_release(),
-        outputs=outputs,
-        resources=[],
-        gaps=[],
+        out.print(f"  [red]failed[/red] {name}: {error}")
+    out.json(
+        {
+            "stack": stack,
+            "deleted": result.deleted,
+            "kept": [{"name": n, "reason": r} for n, r in result.kept],
+            "failed": [{"name": n, "error": e} for n, e in result.failed],
+            "record_removed": result.record_removed,
+        }
     )
-    console.print(f"Record: {record.save(state_dir)}")
+    if result.failed:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command("verify")
@@ -546,30 +571,39 @@ def verify_command(
         ),
     ] = None,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    json_output: JsonOption = False,
 ) -> None:
-    """Run the post-deploy checks against a deployed stack."""
+    """Run the post-deploy checks against a deployed stack; exit 1 if any check fails."""
     from infra.emulator import load_record
-    from infra.emulator.rollout import record_verification
+    from infra.rollout import emulator_gone, verify_deployment
+    from infra.verify.report import render_table
 
+    out = Output(json_output)
     stack = _one_stack(stack)
     record = load_record(stack, state_dir)
     if record is None:
-        console.print(
-            f"[red]{stack} has no deployment record under {state_dir}[/red]; deploy it first."
+        raise OperatorError(f"{stack} has no deployment record under {state_dir}; deploy it first")
+    if record.target == "emulator":
+        from infra.emulator.server import endpoint_reachable
+
+        gone = endpoint is None and emulator_gone(record, state_dir, endpoint_reachable)
+        if gone:
+            raise OperatorError(f"{stack} is not running: {gone}")
+        url: str | None = _endpoint(endpoint, state_dir)
+    else:
+        url = endpoint
+    with _stage_errors(stack):
+        verification = verify_deployment(
+            record, endpoint_url=url, state_dir=state_dir, report_dir=report_dir
         )
-        raise typer.Exit(2)
-    url = _endpoint(endpoint, state_dir) if record.target == "emulator" else endpoint
-    outcome = _verify(record, url, report_dir or state_dir / "reports" / stack)
-    if outcome is None:
-        raise typer.Exit(2)
-    passed, failed, paths = outcome
-    record_verification(state_dir, record, passed=passed, failed_checks=failed, report_paths=paths)
-    for path in paths:
-        console.print(f"Report: {path}")
-    if not passed:
-        console.print(f"[red]{stack}: {len(failed)} check(s) failed[/red]")
-        raise typer.Exit(1)
-    console.print(f"[green]{stack}: all checks passed[/green]")
+    render_table(verification.report, out.console)
+    for path in verification.report_paths:
+        out.print(f"Report: {path}")
+    out.json(verification.to_json())
+    if not verification.passed:
+        out.print(f"[red]{stack}: {len(verification.failed_checks)} check(s) failed[/red]")
+        raise typer.Exit(EXIT_FINDINGS)
+    out.print(f"[green]{stack}: all checks passed[/green]")
 
 
 # --------------------------------------------------------------------------- rollout
@@ -579,18 +613,26 @@ app.add_typer(rollout_app, name="rollout")
 
 
 @rollout_app.command("status")
-def rollout_status(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
-    """Each phase: deployed? verified? which release?"""
+def rollout_status(
+    state_dir: StateDirOption = DEFAULT_STATE_DIR, json_output: JsonOption = False
+) -> None:
+    """Each phase: deployed (and still running)? verified? which release?"""
     from infra.emulator.record import current_release
-    from infra.emulator.rollout import phase_status
+    from infra.rollout import rollout_status as phases
 
-    table = Table(
-        title=f"Rollout (this checkout: release {current_release()})", title_justify="left"
+    out = Output(json_output)
+    release = current_release()
+    statuses = phases(state_dir)
+    listing = table(
+        f"Rollout (this checkout: release {release})",
+        "phase",
+        "stack",
+        "deployed",
+        "release",
+        "target",
+        "verified",
     )
-    for column in ("phase", "stack", "deployed", "release", "target", "verified"):
-        table.add_column(column)
-    for stack in _stacks(None):
-        s = phase_status(stack, state_dir)
+    for s in statuses:
         verified = (
             "[green]yes[/green] " + (s.verified_at or "")
             if s.verified
@@ -598,107 +640,79 @@ def rollout_status(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
             if s.failed_checks
             else "no"
         )
-        table.add_row(
-            str(s.phase),
-            stack,
-            f"yes {s.deployed_at}" if s.deployed else "no",
-            s.release or "-",
-            s.target or "-",
-            verified,
+        deployed = {
+            "deployed": f"yes {s.deployed_at}",
+            "not running": "[yellow]not running[/yellow]",
+            "partially-destroyed": "[yellow]partially destroyed[/yellow]",
+        }.get(s.state, "no")
+        listing.add_row(
+            str(s.phase), s.stack, deployed, s.release or "-", s.target or "-", verified
         )
-    console.print(table)
+    out.print(listing)
+    for s in statuses:
+        if s.note:
+            out.print(f"[dim]{s.stack}: {s.note}[/dim]")
+    out.json({"release": release, "phases": [s.to_json() for s in statuses]})
 
 
 @rollout_app.command("promote")
 def rollout_promote(
-    to: Annotated[str, typer.Option("--to", help="The stack to promote the release to.")],
+    to: Annotated[str, typer.Option("--to", help="The stack to promote this release to.")],
+    target: TargetOption = Target.emulator,
     endpoint: EndpointOption = None,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    json_output: JsonOption = False,
 ) -> None:
-    """Gate, policy-check, deploy and verify the current release on the next phase."""
-    from infra.emulator.record import current_release
-    from infra.emulator.rollout import (
-        promotion_refusal,
-        record_promotion,
-        record_verification,
-    )
+    """Gate, policy-check, deploy and verify this checkout's release on the next phase.
 
+    Exit 2 when the gate or the policy pack refuses, 1 when the deployed phase fails
+    verification."""
+    from infra.rollout import DeployFailed, promote
+    from infra.verify.report import render_table
+
+    out = Output(json_output)
     to = _one_stack(to)
-    release = current_release()
-    refusal = promotion_refusal(to, state_dir, release)
-    if refusal:
-        console.print(f"[red]Refused:[/red] cannot promote {release} to {to}: {refusal}.")
-        record_promotion(
-            state_dir, {"to": to, "release": release, "result": "refused", "reason": refusal}
-        )
-        raise typer.Exit(2)
-    url = _endpoint(endpoint, state_dir)
-    blocking = _policy_gate(to)
-    if blocking:
-        record_promotion(
-            state_dir,
-            {"to": to, "release": release, "result": "policy-violation", "violations": blocking},
-        )
-        raise typer.Exit(2)
-    records = _deploy_with_progress([to], url, state_dir)
-    _print_gaps(records)
-    outcome = _verify(records[0], url, state_dir / "reports" / to)
-    if outcome is None:
-        record_promotion(
-            state_dir,
-            {
-                "to": to,
-                "release": release,
-                "result": "unverified",
-                "reason": "infra.verify is not available",
-            },
-        )
-        console.print(
-            "[red]Promotion incomplete:[/red] deployed but not verified; a phase "
-            "only counts once verified."
-        )
-        raise typer.Exit(2)
-    passed, failed, paths = outcome
-    record_verification(
-        state_dir, records[0], passed=passed, failed_checks=failed, report_paths=paths
-    )
-    record_promotion(
-        state_dir,
-        {
-            "to": to,
-            "release": release,
-            "result": "promoted" if passed else "verification-failed",
-            "failed_checks": failed,
-            "reports": paths,
-        },
-    )
-    if not passed:
-        console.print(f"[red]{to}: deployed but verification failed[/red]: {', '.join(failed)}")
-        raise typer.Exit(1)
-    console.print(f"[green]Promoted {release} to {to}[/green] (deployed and verified).")
-
-
-def _policy_gate(stack: str) -> list[str]:
-    """Run the policy pack over the stack's declared inputs; the blocking violations."""
+    deployer = _deployer(target, endpoint, state_dir)
+    display = _DeployProgress(out)
     try:
-        from infra.policies.pack import evaluate_stack
-    except ImportError as error:
-        console.print(
-            f"[red]Refused:[/red] the policy pack is unavailable ({error}); "
-            "promotion fails closed without it."
-        )
-        raise typer.Exit(2) from None
-    from infra.config_source import read_stage_file
-    from infra.mockrun import run_program
-
-    run = run_program(stack)
-    findings = evaluate_stack(run.resources, read_stage_file(stack))
-    blocking = [f for f in findings if getattr(f, "blocking", False)]
-    for f in blocking:
-        console.print(f"[red]policy violation[/red] {f.policy} on {f.resource_name}: {f.message}")
-    if not blocking:
-        console.print(f"Policy pack: {len(findings)} findings, no blocking violation.")
-    return [f"{f.policy} ({f.resource_name})" for f in blocking]
+        with _stage_errors(to):
+            promotion = promote(
+                to,
+                deployer,
+                state_dir=state_dir,
+                progress=lambda line: display.line(to, line),
+            )
+        if promotion.record is not None:
+            display.done(promotion.record)
+    except DeployFailed as error:
+        raise OperatorError(str(error), EXIT_TOOL_MISSING) from None
+    finally:
+        display.stop()
+    out.json(promotion.to_json())
+    release = promotion.release
+    if promotion.result == "refused":
+        out.print(f"[red]Refused:[/red] cannot promote {release} to {to}: {promotion.reason}.")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    policy = promotion.policy
+    if promotion.result == "policy-violation":
+        assert policy is not None
+        for violation in policy.violations():
+            out.print(f"[red]policy violation[/red] {violation}")
+        if policy.refusal:
+            out.print(f"[red]Refused:[/red] {policy.refusal}; promotion fails closed.")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if policy is not None:
+        out.print(f"Policy pack: {len(policy.findings)} findings, no blocking violation.")
+    if promotion.record is not None:
+        _print_gaps(out, [promotion.record])
+    verification = promotion.verification
+    if verification is not None:
+        render_table(verification.report, out.console)
+    if not promotion.promoted:
+        failed = ", ".join(verification.failed_checks) if verification else ""
+        out.print(f"[red]{to}: deployed but verification failed[/red]: {failed}")
+        raise typer.Exit(EXIT_FINDINGS)
+    out.print(f"[green]Promoted {release} to {to}[/green] (deployed and verified).")
 
 
 def main() -> None:

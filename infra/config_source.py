@@ -30,11 +30,30 @@ def read_stage_file(stack: str, path: Path | None = None) -> dict[str, Any]:
     path = path or stage_file(stack)
     if not path.is_file():
         raise StageConfigError("stack", f"a stage file at {path}", stack)
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise StageConfigError(
+            _yaml_place(path, error), "valid YAML", _yaml_problem(error)
+        ) from None
+    config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise StageConfigError(f"{path.name}: config", "a mapping of configuration keys", config)
     return config
+
+
+def _yaml_place(path: Path, error: yaml.YAMLError) -> str:
+    """``Pulumi.<stack>.yaml line L, column C`` (1-based), where the parser stopped."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return path.name
+    return f"{path.name} line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    problem = getattr(error, "problem", None)
+    context = getattr(error, "context", None)
+    return " ".join(p for p in (context, problem) if p) or type(error).__name__
 
 
 def split_namespace(config: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:

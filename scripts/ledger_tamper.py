@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     table = local["stacks"][args.stack]["outputs"]["tableNames"]["ledger"]
     import boto3
 
-    from infra.emulator.local import default_emulator_credentials
+    from infra.emulator.server import default_emulator_credentials
 
     default_emulator_credentials()
     dynamodb = boto3.client("dynamodb", region_name="ap-east-1", endpoint_url=endpoint)

@@ -1,4 +1,5 @@
-"""The local platform: what ``hub local up`` writes and ``hub local down`` removes.
+"""The local platform's state on disk: what ``hub local up`` writes and ``hub local down``
+removes (the start-up itself is :mod:`infra.local_platform`).
 
 ``.hub/local.json`` follows the architecture brief: the emulator endpoint, the API base
 URL (null until the sharing service is started by the platform, with a note saying so),
@@ -21,28 +22,7 @@ from infra.emulator.record import now_utc
 from infra.emulator.seed import SeedResult
 
 LOCAL_FILE = "local.json"
-API_NOTE = (
-    "The sharing service API is not started by `hub local up` yet: its runnable "
-    "service is delivered by another issue. apiBaseUrl stays null until then."
-)
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "ap-east-1",
-}
-
-
-def use_emulator_credentials() -> None:
-    """Point boto3 at fake credentials: nothing the local platform does can reach a real
-    account, even if the operator's shell holds real ones."""
-    os.environ.update(FAKE_CREDENTIALS)
-
-
-def default_emulator_credentials() -> None:
-    """Fill in fake credentials only where none are set (emulators accept any)."""
-    for key, value in FAKE_CREDENTIALS.items():
-        os.environ.setdefault(key, value)
+API_NOTE = "The sharing service API was not started (--no-api, or --no-serve)."
 
 
 def cohort_ids(stack: str) -> list[str]:

@@ -1,49 +1,14 @@
-"""Fixtures for emulator tests that must not disturb the shared session deployment.
-
-moto keeps one in-process state per account, and every moto server in this process
-shares it. ``fresh_account`` switches the process's credentials to an STS-assumed role
-in a new account, so a test can deploy, destroy or fail a deploy without touching the
-session's ``deployed_stacks`` (account 123456789012).
-"""
+"""Fixtures for emulator tests: inventories of what an account holds on the emulator,
+and cached clients per account (``fresh_account`` is in ``tests/infra/conftest.py``)."""
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-
-_accounts = itertools.count(210000000001)
-
-
-def _switch_account(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    account = str(next(_accounts))
-    sts = boto3.session.Session().client("sts", endpoint_url=endpoint, region_name="ap-east-1")
-    credentials = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/hub-emulator-test", RoleSessionName="hub-tests"
-    )["Credentials"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials["SecretAccessKey"])
-    monkeypatch.setenv("AWS_SESSION_TOKEN", credentials["SessionToken"])
-    return account
-
-
-@pytest.fixture
-def fresh_account(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Credentials for an empty moto account for one test; returns its account id."""
-    return _switch_account(moto_endpoint, monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def module_account(moto_endpoint: str) -> Iterator[str]:
-    """One empty moto account shared by a module's tests (a new account costs moto a
-    few seconds to initialise); yields its account id."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        yield _switch_account(moto_endpoint, monkeypatch)
-
 
 _clients: dict[tuple[str, str, str | None], Any] = {}
 

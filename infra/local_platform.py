@@ -1,0 +1,310 @@
+"""The local platform (``hub local up``) as library code: every phase deployed, verified
+and seeded on an embedded moto, with the sharing service's API in front of one phase.
+
+:func:`start_local_platform` runs the steps in order and returns a
+:class:`LocalPlatform` handle; ``stop()`` ends it (idempotent):
+
+1. start moto on loopback (:func:`infra.emulator.server.start_moto_server`, with the
+   DynamoDB isolation the ledger relies on), with fake credentials only;
+2. deploy the three phase stacks through the emulator (:class:`EmulatorDeployer`);
+3. run the post-deploy verification of each, writing its reports;
+4. seed synthetic demo data per phase (register entries, demo users, patients);
+5. write ``local.json`` (:mod:`infra.emulator.local`), then start the API
+   (:func:`start_api`, one separate step: the API reads its settings from local.json)
+   and write local.json again with its URL.
+
+A step that fails stops moto before the error propagates, so nothing is left behind.
+What happens is reported to a :class:`StartupObserver` (the CLI draws progress from
+it); the default observer says nothing. The platform is loopback-only and synthetic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infra.stage import REQUIRED_REGION as REGION
+from infra.stage import STACK_PHASES
+
+# The emulator (and through it Pulumi's SDK) is imported when a platform starts, not
+# with this module: the CLI reads the defaults below, and `hub --version` stays fast.
+if TYPE_CHECKING:
+    from infra.emulator.record import DeploymentRecord
+    from infra.emulator.seed import SeedResult
+    from infra.rollout import Deployer, Verification
+
+API_HOST = "127.0.0.1"  # loopback only: the local API is never exposed
+
+DEFAULT_STATE_DIR = Path(".hub")
+DEFAULT_MOTO_PORT = 5000
+DEFAULT_API_PORT = 8000
+DEFAULT_API_STACK = "phase3-private-practice"
+
+
+class StartupObserver:
+    """What the start-up reports as it goes; every method does nothing by default."""
+
+    def emulator_started(self, endpoint: str) -> None:
+        """moto answers at ``endpoint``."""
+
+    def deploying(self, stack: str) -> None:
+        """The deploy of ``stack`` begins."""
+
+    def deploy_progress(self, stack: str, line: str) -> None:
+        """One line per resource and per step of the deploy of ``stack``."""
+
+    def deployed(self, record: DeploymentRecord) -> None:
+        """``record.stack`` is deployed."""
+
+    def all_deployed(self, records: Sequence[DeploymentRecord]) -> None:
+        """Every phase is deployed; verification begins."""
+
+    def verified(self, verification: Verification) -> None:
+        """One phase's verification finished (passed or not)."""
+
+    def api_not_started(self, note: str) -> None:
+        """The API was asked for but did not start; ``note`` says why."""
+
+
+@dataclass
+class LocalPlatform:
+    """A running local platform. ``stop()`` stops the API, marks local.json stopped (so
+    ``hub rollout status`` no longer counts its stacks as deployed) and stops moto."""
+
+    endpoint: str
+    state_dir: Path
+    records: list[DeploymentRecord]
+    verifications: dict[str, Verification]
+    seeds: list[SeedResult]
+    local_json: Path
+    api_url: str | None
+    api_note: str
+    elapsed_s: float
+    _server: Any = field(repr=False)
+    _api: Any = field(default=None, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    def stop(self) -> None:
+        from infra.emulator.local import mark_stopped
+
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self._api is not None:
+                self._api.stop()
+            mark_stopped(self.state_dir)
+        finally:
+            self._server.stop()
+
+    def summary(self) -> dict[str, Any]:
+        """What is running, without the demo passwords (those stay in local.json)."""
+        return {
+            "emulatorEndpoint": self.endpoint,
+            "apiBaseUrl": self.api_url,
+            "apiNote": None if self.api_url else self.api_note,
+            "localJson": str(self.local_json),
+            "readyInSeconds": round(self.elapsed_s, 1),
+            "stacks": {
+                r.stack: {
+                    "phase": r.phase,
+                    "release": r.release,
+                    "resources": len(r.resources),
+                    "gaps": len(r.gaps),
+                    "verified": self.verifications[r.stack].passed,
+                    "failedChecks": list(self.verifications[r.stack].failed_checks),
+                    "reports": list(self.verifications[r.stack].report_paths),
+                    "demoUsers": len(seed.users),
+                    "registerEntries": seed.register_entries,
+                }
+                for r, seed in zip(self.records, self.seeds, strict=True)
+            },
+        }
+
+
+def start_local_platform(
+    *,
+    port: int = DEFAULT_MOTO_PORT,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    api: bool = True,
+    api_port: int = DEFAULT_API_PORT,
+    api_stack: str = DEFAULT_API_STACK,
+    direct: bool = False,
+    observer: StartupObserver | None = None,
+    stacks: Sequence[str] = tuple(STACK_PHASES),
+    deployer_for: Callable[[str], Deployer] | None = None,
+) -> LocalPlatform:
+    """Start moto, deploy, verify and seed every phase, write local.json, start the API.
+
+    Args:
+        port: moto's port on 127.0.0.1 (0: any free port).
+        api: start the sharing service's API for ``api_stack`` on ``api_port``, behind the
+            local API gateway built from the stack's declared REST API (or, with
+            ``direct``, the app alone on uvicorn, for debugging).
+        stacks: the phases to bring up, in order (default: all three).
+        deployer_for: the deployer for the started emulator's endpoint (default: the
+            emulator's own, :class:`infra.rollout.EmulatorDeployer`).
+
+    Raises:
+        OSError: moto's port is taken (nothing was started).
+        StageConfigError: a stage file is invalid (moto is stopped again).
+    """
+    unknown = [s for s in (*stacks, api_stack) if s not in STACK_PHASES]
+    if unknown:
+        raise ValueError(f"unknown stack {unknown[0]!r}; expected one of {', '.join(STACK_PHASES)}")
+    if api and api_stack not in stacks:
+        raise ValueError(f"the API's stack {api_stack} is not among the stacks brought up")
+    from infra.emulator.local import API_NOTE, cohort_ids, write_local_json
+    from infra.emulator.provision import Context
+    from infra.emulator.seed import seed_stack
+    from infra.emulator.server import start_moto_server, use_emulator_credentials
+    from infra.rollout import EmulatorDeployer, verify_deployment
+
+    observe = observer or StartupObserver()
+    started = time.monotonic()
+    use_emulator_credentials()
+    server, endpoint = start_moto_server(port=port)
+    observe.emulator_started(endpoint)
+    try:
+        records = _deploy_all(
+            (deployer_for or EmulatorDeployer)(endpoint), stacks, state_dir, observe
+        )
+        observe.all_deployed(records)
+        verifications: dict[str, Verification] = {}
+        for record in records:
+            verification = verify_deployment(record, endpoint_url=endpoint, state_dir=state_dir)
+            verifications[record.stack] = verification
+            observe.verified(verification)
+        ctx = Context(endpoint, REGION)
+        seeds = [seed_stack(r, cohort_ids(r.stack), ctx) for r in records]
+
+        def write(api_url: str | None = None, note: str = API_NOTE) -> Path:
+            return write_local_json(
+                state_dir,
+                endpoint_url=endpoint,
+                stacks={
+                    r.stack: {"phase": r.phase, "release": r.release, "outputs": r.outputs}
+                    for r in records
+                },
+                seeds=seeds,
+                verification={
+                    stack: {
+                        "passed": v.passed,
+                        "failed": list(v.failed_checks),
+                        "reports": list(v.report_paths),
+                    }
+                    for stack, v in verifications.items()
+                },
+                gaps={r.stack: len(r.gaps) for r in records},
+                api_base_url=api_url,
+                api_stack=api_stack if api_url else None,
+                api_note=note,
+            )
+
+        path = write()
+        api_server, api_url, api_note = None, None, API_NOTE
+        if api:
+            api_server, api_url, api_note = start_api(
+                state_dir, api_stack, api_port, direct=direct
+            )
+            if api_url is None:
+                observe.api_not_started(api_note)
+            path = write(api_url, api_note)
+    except BaseException:
+        server.stop()
+        raise
+    return LocalPlatform(
+        endpoint=endpoint,
+        state_dir=state_dir,
+        records=records,
+        verifications=verifications,
+        seeds=seeds,
+        local_json=path,
+        api_url=api_url,
+        api_note=api_note,
+        elapsed_s=time.monotonic() - started,
+        _server=server,
+        _api=api_server,
+    )
+
+
+def _deploy_all(
+    deployer: Deployer, stacks: Sequence[str], state_dir: Path, observe: StartupObserver
+) -> list[DeploymentRecord]:
+    records = []
+    for stack in stacks:
+        observe.deploying(stack)
+
+        def progress(line: str, stack: str = stack) -> None:
+            observe.deploy_progress(stack, line)
+
+        record = deployer.deploy(stack, state_dir=state_dir, progress=progress)
+        observe.deployed(record)
+        records.append(record)
+    return records
+
+
+def start_api(
+    state_dir: Path, stack: str, port: int, *, direct: bool = False
+) -> tuple[Any, str | None, str]:
+    """Serve the sharing service for ``stack`` on 127.0.0.1:``port`` from local.json, in a
+    background thread, behind the local API gateway (the request path AWS runs: the
+    declared authorizer, caps, binary media types, throttling and web ACL, then the Lambda
+    handler) unless ``direct``; returns (server with ``stop()``, base URL, note). A port in
+    use or a service that fails to start is reported in the note, not raised: the rest of
+    the platform stays useful without the API.
+    """
+    from app.local import LocalApi
+    from infra.emulator.gateway.local import serve_stack
+    from infra.emulator.local import read_local_json
+    from infra.emulator.server import check_port_free
+
+    try:
+        check_port_free(API_HOST, port)
+        document = read_local_json(state_dir) or {}
+        if direct:
+            server = LocalApi(document, stack, host=API_HOST, port=port)
+            return server, server.start(), ""
+        gateway = serve_stack(
+            state_dir, stack, endpoint=str(document["emulatorEndpoint"]), port=port
+        )
+        return gateway, gateway.base_url, ""
+    except Exception as error:  # a port in use, a service start-up error: say which
+        return None, None, f"The API did not start on {API_HOST}:{port}: {error}"
+
+
+def demo_bearer(
+    document: Mapping[str, Any], stack: str
+) -> Callable[[Mapping[str, Any]], dict[str, str]]:
+    """Sign demo users of a local platform (its local.json ``document``) in through the
+    emulated Cognito, answering its challenges as a real client would; returns a function
+    from a demo user (a ``demoUsers`` entry) to their ``Authorization`` header.
+
+    Sign-in uses ADMIN_USER_PASSWORD_AUTH, which the emulator accepts from the stack's
+    app client; a real client signs in with SRP or the hosted UI (and TOTP).
+    """
+    import boto3
+
+    from app.local import login
+    from infra.emulator.server import default_emulator_credentials
+
+    default_emulator_credentials()
+    outputs = document["stacks"][stack]["outputs"]
+    cognito = boto3.client(
+        "cognito-idp", region_name=REGION, endpoint_url=document["emulatorEndpoint"]
+    )
+
+    def bearer(user: Mapping[str, Any]) -> dict[str, str]:
+        tokens = login(
+            cognito,
+            outputs["userPoolId"],
+            outputs["userPoolClientIds"][0],
+            user["username"],
+            user["password"],
+        )
+        return {"Authorization": f"Bearer {tokens['AccessToken']}"}
+
+    return bearer

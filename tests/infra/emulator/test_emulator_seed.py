@@ -1,0 +1,54 @@
+"""The demo seeding of a deployed phase: synthetic users and register entries, idempotent."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from infra.emulator import DeploymentRecord
+from infra.emulator.provision import Context
+from infra.emulator.seed import seed_stack
+
+PHASE1 = "phase1-specialist"
+
+
+def test_seeding_creates_synthetic_users_and_register_entries(
+    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str
+) -> None:
+    record = deployed_stacks[PHASE1]
+    institutions = ["harbour-cardiac-alliance", "lion-rock-oncology"]
+    result = seed_stack(record, institutions, Context(moto_endpoint, "ap-east-1"))
+    again = seed_stack(record, institutions, Context(moto_endpoint, "ap-east-1"))
+    assert [u.username for u in again.users] == [u.username for u in result.users]
+
+    cognito = boto3.session.Session().client(
+        "cognito-idp", endpoint_url=moto_endpoint, region_name="ap-east-1"
+    )
+    pool = record.outputs["userPoolId"]
+    specialists = [u for u in again.users if u.role == "specialist"]
+    assert len({u.specialty for u in specialists}) >= 2
+    user = cognito.admin_get_user(UserPoolId=pool, Username=specialists[0].username)
+    attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert attributes["custom:mchk_reg_no"] == specialists[0].mchk_reg_no
+    assert attributes["custom:institution_id"] in institutions
+    assert attributes["custom:specialty"] == specialists[0].specialty
+    assert user["UserStatus"] == "CONFIRMED"
+    groups = cognito.admin_list_groups_for_user(UserPoolId=pool, Username=specialists[0].username)[
+        "Groups"
+    ]
+    assert [g["GroupName"] for g in groups] == ["specialist"]
+    listed = cognito.list_users(UserPoolId=pool)["Users"]
+    assert len(
+        [u for u in listed if u["Username"].startswith(("dr-", "admin-", "auditor"))]
+    ) == len(again.users)
+
+    ddb = boto3.session.Session().client(
+        "dynamodb", endpoint_url=moto_endpoint, region_name="ap-east-1"
+    )
+    item = ddb.get_item(
+        TableName=record.outputs["tableNames"]["register"],
+        Key={"reg_no": {"S": specialists[0].mchk_reg_no}},
+    )["Item"]
+    assert item["status"]["S"] == "active" and "(synthetic)" in item["name_en"]["S"]
+    assert json.dumps([u.to_json() for u in again.users])  # serialisable for local.json
