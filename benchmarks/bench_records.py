@@ -27,7 +27,7 @@ S3 latency dominates instead.
 
 With ``--http`` it also times the same upload and download through the API
 (``POST /patients/{id}/records``, ``GET /records/{id}/content``) of an in-process uvicorn
-server on a one-phase platform on the same moto (``scripts.demo_records.standalone_platform``),
+server on a one-phase platform on the same moto (``infra.standalone_platform``),
 to show what HTTP, authorization, idempotency hashing and the audit ledger add.
 
 Run: ``.venv/bin/python -m benchmarks records`` (options: ``--size-mib``, ``--rounds``,
@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import socket
 import statistics
 import time
 import uuid
@@ -51,18 +50,6 @@ from typing import Any
 
 MIB = 1 << 20
 REGION = "ap-east-1"
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _load() -> str:
@@ -84,25 +71,13 @@ class Emulated:
 
 
 def start_emulator() -> Emulated:
-    import logging
-
     import boto3
     from botocore.config import Config
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    from infra.emulator.server import start_moto_server, use_emulator_credentials
 
-    try:
-        from infra.emulator.server import memoize_moto_routing
-
-        memoize_moto_routing()  # speed only; the tests and the local platform use it too
-    except ImportError:
-        pass
-    os.environ.update(FAKE_CREDENTIALS)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    use_emulator_credentials()
+    server, endpoint = start_moto_server()
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     session = boto3.session.Session(region_name=REGION)
     # The service's S3 pool must allow its parallel puts (botocore's default is 10).
@@ -331,14 +306,12 @@ def report_store(timings: Timings, size: int) -> None:
 # -- through the HTTP API ------------------------------------------------------------------
 
 
-def run_http(emu: Emulated, size: int, rounds: int) -> Timings | None:
+def run_http(emu: Emulated, size: int, rounds: int) -> Timings:
     """The same upload and download through the API of a one-phase platform on this moto."""
-    try:
-        from scripts.demo_records import cognito_bearer, standalone_platform
-    except ImportError as exc:
-        print(f"\n(HTTP variant not run: {exc})")
-        return None
     import httpx
+
+    from infra.local_platform import demo_bearer
+    from infra.standalone_platform import standalone_platform
 
     timings = Timings()
     data = os.urandom(size)
@@ -346,7 +319,7 @@ def run_http(emu: Emulated, size: int, rounds: int) -> Timings | None:
     with standalone_platform(emu.endpoint) as (doc, api):
         stack = next(iter(doc["stacks"]))
         doctor = next(u for u in doc["demoUsers"] if u["role"] == "doctor")
-        headers = cognito_bearer(doc, stack)(doctor)
+        headers = demo_bearer(doc, stack)(doctor)
         patient_id = doc["demoPatients"][stack][0]["patient_id"]
         with httpx.Client(base_url=api, timeout=600) as http:
             for n in range(rounds + 1):
@@ -412,9 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         store = run_store(emu, size, args.rounds, shard_size, args.parallelism)
         report_store(store, size)
         if args.http:
-            http = run_http(emu, size, args.rounds)
-            if http is not None:
-                report_http(http, store, size)
+            report_http(run_http(emu, size, args.rounds), store, size)
     finally:
         emu.server.stop()
     print(f"load average at end: {_load()}")

@@ -32,6 +32,7 @@ from infra.stage import STACK_PHASES
 # The emulator (and through it Pulumi's SDK) is imported when a platform starts, not
 # with this module: the CLI reads the defaults below, and `hub --version` stays fast.
 if TYPE_CHECKING:
+    from app.local import AuthenticatorApp
     from infra.emulator.record import DeploymentRecord
     from infra.emulator.seed import SeedResult
     from infra.rollout import Deployer, Verification
@@ -277,24 +278,32 @@ def start_api(
 
 
 def demo_bearer(
-    document: Mapping[str, Any], stack: str
+    document: Mapping[str, Any], stack: str, authenticators: AuthenticatorApp | Path | None = None
 ) -> Callable[[Mapping[str, Any]], dict[str, str]]:
     """Sign demo users of a local platform (its local.json ``document``) in through the
-    emulated Cognito, answering its challenges as a real client would; returns a function
-    from a demo user (a ``demoUsers`` entry) to their ``Authorization`` header.
+    emulated Cognito as a real client does, with SRP (``USER_SRP_AUTH``) and the TOTP
+    challenge; returns a function from a demo user (a ``demoUsers`` entry) to their
+    ``Authorization`` header.
 
-    Sign-in uses ADMIN_USER_PASSWORD_AUTH, which the emulator accepts from the stack's
-    app client; a real client signs in with SRP or the hosted UI (and TOTP).
+    ``authenticators`` (the demo users' authenticator app, or the file it keeps its
+    secrets in) holds the TOTP secrets enrolled at first sign-in, so later runs answer
+    ``SOFTWARE_TOKEN_MFA``; without it they are held for this process only.
     """
     import boto3
 
-    from app.local import login
+    from app.local import AuthenticatorApp, login
     from infra.emulator.server import default_emulator_credentials
 
     default_emulator_credentials()
     outputs = document["stacks"][stack]["outputs"]
     cognito = boto3.client(
         "cognito-idp", region_name=REGION, endpoint_url=document["emulatorEndpoint"]
+    )
+
+    authenticator = (
+        authenticators
+        if isinstance(authenticators, AuthenticatorApp)
+        else AuthenticatorApp(authenticators)
     )
 
     def bearer(user: Mapping[str, Any]) -> dict[str, str]:
@@ -304,6 +313,7 @@ def demo_bearer(
             outputs["userPoolClientIds"][0],
             user["username"],
             user["password"],
+            authenticator=authenticator,
         )
         return {"Authorization": f"Bearer {tokens['AccessToken']}"}
 

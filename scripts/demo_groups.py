@@ -16,7 +16,6 @@ challenge; a first sign-in enrols an authenticator, whose secret the demo keeps 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,10 @@ def step(title: str, response: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import boto3
     import httpx
 
-    from app.local import DEFAULT_STACK, AuthenticatorApp, login, read_local_json
+    from app.local import DEFAULT_STACK, read_local_json
+    from infra.local_platform import demo_bearer
 
     parser = argparse.ArgumentParser(description="Consultation group walk-through")
     parser.add_argument("--state-dir", default=".hub")
@@ -43,31 +42,12 @@ def main(argv: list[str] | None = None) -> int:
 
     doc = read_local_json(args.state_dir)
     api = args.api or doc.get("apiBaseUrl") or "http://127.0.0.1:8000/v1"
-    outputs = doc["stacks"][args.stack]["outputs"]
     users = [u for u in doc["demoUsers"] if u["stack"] == args.stack]
     lead = next(u for u in users if u["role"] == "doctor")
     patient = doc["demoPatients"][args.stack][0]["patient_id"]
     specialties = sorted({u["specialty"] for u in users if u.get("specialty")})[:2]
 
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    cognito = boto3.client(
-        "cognito-idp", region_name="ap-east-1", endpoint_url=doc["emulatorEndpoint"]
-    )
-
-    authenticator = AuthenticatorApp(Path(args.state_dir) / "demo-authenticators.json")
-
-    def bearer(user: dict[str, Any]) -> dict[str, str]:
-        tokens = login(
-            cognito,
-            outputs["userPoolId"],
-            outputs["userPoolClientIds"][0],
-            user["username"],
-            user["password"],
-            authenticator=authenticator,
-        )
-        return {"Authorization": f"Bearer {tokens['AccessToken']}"}
-
+    bearer = demo_bearer(doc, args.stack, Path(args.state_dir) / "demo-authenticators.json")
     with httpx.Client(base_url=api, timeout=30) as http:
         step("GET /groups without a token", http.get("/groups/x"))
         as_lead = bearer(lead)

@@ -32,14 +32,11 @@ import argparse
 import hashlib
 import json
 import os
-import socket
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,7 +47,6 @@ DEFAULT_IMAGING_MIB = 4
 FHIR = "application/fhir+json"
 DICOM = "application/dicom"
 SYNTHETIC_MARK = "SYNTHETIC"
-STANDALONE_STACK = "phase1-specialist"
 
 
 class WalkthroughFailed(RuntimeError):
@@ -487,38 +483,6 @@ class Walkthrough:
         )
 
 
-def cognito_bearer(
-    doc: Mapping[str, Any], stack: str, authenticator: Any = None
-) -> Callable[[Mapping[str, Any]], dict[str, str]]:
-    """Sign a demo user in through the emulated Cognito as a real client does (SRP, then
-    the TOTP challenge); returns their Authorization header."""
-    import boto3
-
-    from app.local import AuthenticatorApp, login
-
-    authenticator = authenticator or AuthenticatorApp()
-
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    outputs = doc["stacks"][stack]["outputs"]
-    cognito = boto3.client(
-        "cognito-idp", region_name="ap-east-1", endpoint_url=doc["emulatorEndpoint"]
-    )
-
-    def bearer(user: Mapping[str, Any]) -> dict[str, str]:
-        tokens = login(
-            cognito,
-            outputs["userPoolId"],
-            outputs["userPoolClientIds"][0],
-            user["username"],
-            user["password"],
-            authenticator=authenticator,
-        )
-        return {"Authorization": f"Bearer {tokens['AccessToken']}"}
-
-    return bearer
-
-
 def run(
     doc: Mapping[str, Any],
     stack: str,
@@ -530,145 +494,21 @@ def run(
     """The walk-through against the API at ``api`` for the platform described by ``doc``."""
     import httpx
 
+    from infra.local_platform import demo_bearer
+
     users = [u for u in doc["demoUsers"] if u["stack"] == stack]
     patient_id = doc["demoPatients"][stack][0]["patient_id"]
     # Generous timeout: a large upload on a busy laptop emulator takes seconds.
     with httpx.Client(base_url=api, timeout=300) as http:
-        bearer = cognito_bearer(doc, stack, authenticator)
-        walk = Walkthrough(http, bearer, users, patient_id, imaging_bytes, say)
+        walk = Walkthrough(
+            http, demo_bearer(doc, stack, authenticator), users, patient_id, imaging_bytes, say
+        )
         return walk.run()
-
-
-@contextmanager
-def standalone_platform(
-    endpoint: str | None = None,
-    stack: str = STANDALONE_STACK,
-    *,
-    gateway: bool = True,
-    serve: bool = True,
-) -> Iterator[tuple[dict[str, Any], str]]:
-    """A small platform of one phase, without ``hub local up``: yields (local.json document,
-    API base URL).
-
-    On the moto server at ``endpoint`` (or one started here on a free loopback port): the
-    service tables, a user pool shaped like the deployed one, a versioned shard bucket, an
-    Object Lock audit bucket, a records key and a ledger signing key, under fresh names;
-    then the platform's own seeding (``seed_stack``: synthetic register, demo users and
-    patients of the phase's cohort) and the API on a free port, through the local API
-    gateway built from the program's declaration of ``stack`` (its pool bound to this one;
-    ``gateway=False`` serves the app directly, as ``hub local up --direct`` does;
-    ``serve=False`` serves nothing and yields an empty URL). The full
-    local platform deploys every declared resource instead; this keeps the tests fast.
-    """
-    import logging
-
-    import boto3
-
-    from app import local
-    from infra.emulator.local import cohort_ids
-    from infra.emulator.provision import Context
-    from infra.emulator.seed import seed_stack
-    from infra.emulator.server import memoize_moto_routing
-
-    memoize_moto_routing()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
-    server = None
-    if endpoint is None:
-        from moto.server import ThreadedMotoServer
-
-        port = _free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", *local.EMULATOR_CREDENTIALS)}
-    os.environ.update(local.EMULATOR_CREDENTIALS)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    # moto checks TOTP codes (against the secret it hands out) only when asked to.
-    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
-    api: Any = None
-    try:
-        session = boto3.session.Session(region_name="ap-east-1")
-        prefix = f"demo-records-{uuid.uuid4().hex[:8]}"
-        tables = {name: f"{prefix}-{name}" for name in local.TABLE_KEYS}
-        local.create_service_tables(session.client("dynamodb"), tables)
-        pool_id, client_id = local.create_user_pool(session.client("cognito-idp"), prefix)
-        s3 = session.client("s3")
-        bucket = f"{prefix}-shards"
-        s3.create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-east-1"}
-        )
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        audit_bucket = f"{prefix}-audit"  # ledger checkpoints, under Object Lock as deployed
-        s3.create_bucket(
-            Bucket=audit_bucket,
-            CreateBucketConfiguration={"LocationConstraint": "ap-east-1"},
-            ObjectLockEnabledForBucket=True,
-        )
-        kms = session.client("kms")
-        key_arn = kms.create_key(Description=f"{prefix} records")["KeyMetadata"]["Arn"]
-        signing_arn = kms.create_key(
-            Description=f"{prefix} ledger signing",
-            KeySpec="ECC_NIST_P256",
-            KeyUsage="SIGN_VERIFY",
-        )["KeyMetadata"]["Arn"]
-        outputs = {
-            "userPoolId": pool_id,
-            "userPoolClientIds": [client_id],
-            "issuer": f"https://cognito-idp.ap-east-1.amazonaws.com/{pool_id}",
-            "tableNames": tables,
-            "shardBucketName": bucket,
-            "recordsKeyArn": key_arn,
-            "signingKeyArn": signing_arn,
-            "auditBucketName": audit_bucket,
-        }
-        seeded = seed_stack(
-            SimpleNamespace(stack=stack, outputs=outputs),  # type: ignore[arg-type]
-            cohort_ids(stack),
-            Context(endpoint, "ap-east-1"),
-        )
-        doc: dict[str, Any] = {
-            "emulatorEndpoint": endpoint,
-            "stacks": {stack: {"phase": 1, "outputs": outputs}},
-            "demoUsers": [u.to_json() for u in seeded.users],
-            "demoPatients": {stack: seeded.patients},
-            "synthetic": True,
-        }
-        if not serve:
-            doc["apiBaseUrl"] = ""
-        elif gateway:
-            from app.local import local_app
-            from app.main import lambda_handler_for
-            from infra.emulator.gateway import LocalGateway, record_from_program
-
-            record = record_from_program(
-                stack, user_pool_id=pool_id, user_pool_client_id=client_id, endpoint_url=endpoint
-            )
-            api = LocalGateway(record, lambda_handler_for(local_app(doc, stack)))
-            doc["apiBaseUrl"] = api.start(port=_free_port())
-        else:
-            api = local.LocalApi(doc, stack, port=_free_port())
-            doc["apiBaseUrl"] = api.start()
-        yield doc, doc["apiBaseUrl"]
-    finally:
-        if api is not None:
-            api.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        if server is not None:
-            server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:
     from app.local import DEFAULT_STACK, read_local_json
+    from infra.standalone_platform import STANDALONE_STACK, standalone_platform
 
     parser = argparse.ArgumentParser(description="Patient records walk-through")
     parser.add_argument("--state-dir", default=".hub")

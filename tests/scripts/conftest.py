@@ -1,6 +1,6 @@
 """The walk-throughs' platform, once per session: one phase on the session's moto server,
 seeded as ``hub local up`` seeds it, its API served through the local API gateway built
-from the program's declaration (``demo_records.standalone_platform``).
+from the program's declaration (``infra.standalone_platform``).
 
 ``walkthrough_platform`` yields a :class:`Platform`: the local.json document, the API base
 URL (``http://127.0.0.1:<port>/v1``) and a state directory holding ``local.json`` and the
@@ -14,15 +14,16 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from walkthrough_testkit import Platform, load_script
+from walkthrough_testkit import Platform
+
+from infra.standalone_platform import standalone_platform
 
 
 @pytest.fixture(scope="session")
 def walkthrough_platform(
     moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
-    demo = load_script("demo_records")
     state_dir = tmp_path_factory.mktemp("walkthrough-state")
-    with demo.standalone_platform(moto_endpoint) as (doc, api):
+    with standalone_platform(moto_endpoint) as (doc, api):
         (state_dir / "local.json").write_text(json.dumps(doc))
         yield Platform(doc, api, state_dir)

@@ -19,6 +19,8 @@ from walkthrough_testkit import Platform, load_script
 
 from app.local import AuthenticatorApp
 
+from infra.standalone_platform import STANDALONE_STACK
+
 IMAGING_BYTES = 3 * (1 << 20) + 17  # several shards and a partial last one
 
 pytestmark = pytest.mark.integration
@@ -34,7 +36,7 @@ def test_walkthrough_end_to_end(demo: ModuleType, walkthrough_platform: Platform
     lines: list[str] = []
     outcome = demo.run(
         platform.doc,
-        demo.STANDALONE_STACK,
+        STANDALONE_STACK,
         platform.api,
         IMAGING_BYTES,
         say=lines.append,
@@ -79,7 +81,7 @@ def test_main_reads_local_json_and_exits_zero(
             "--state-dir",
             str(walkthrough_platform.state_dir),
             "--stack",
-            demo.STANDALONE_STACK,
+            STANDALONE_STACK,
             "--imaging-mib",
             "0.25",
         ]

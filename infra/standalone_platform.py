@@ -1,0 +1,154 @@
+"""A small platform of one phase without ``hub local up``: what the records walk-through's
+``--standalone`` mode, its tests and the records benchmark run the API against.
+
+:func:`standalone_platform` builds, on a moto server (the caller's, or one started here
+with :func:`infra.emulator.server.start_moto_server`), only what the sharing service
+needs, under fresh names: the four service tables, a user pool shaped like the deployed
+one, a versioned shard bucket, an Object Lock audit bucket, a records key and a ledger
+signing key. Then the local platform's own seeding (``seed_stack``: a synthetic
+register, demo users and patients of the phase's cohort) and the API on a free loopback
+port, through the local API gateway built from the program's declaration of the stack (its
+pool bound to this one), as ``hub local up`` serves it; ``gateway=False`` serves the app
+directly (``hub local up --direct``), ``serve=False`` serves nothing. It yields a document shaped like ``local.json`` and the API's URL.
+The full local platform deploys every declared resource instead; this keeps the tests
+and the benchmark fast.
+
+On exit the API stops, the process environment is restored and a moto started here
+stops. Everything is synthetic and loopback-only.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from infra.emulator.local import cohort_ids
+from infra.emulator.provision import Context
+from infra.emulator.record import DeploymentRecord
+from infra.emulator.seed import seed_stack
+from infra.emulator.server import (
+    EMULATOR_CREDENTIALS,
+    REGION,
+    free_port,
+    quiet_moto_logs,
+    start_moto_server,
+)
+from infra.stage import STACK_PHASES
+
+STANDALONE_STACK = "phase1-specialist"
+
+
+@contextmanager
+def standalone_platform(
+    endpoint: str | None = None,
+    stack: str = STANDALONE_STACK,
+    *,
+    gateway: bool = True,
+    serve: bool = True,
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """A one-phase platform on ``endpoint`` (or a moto started here); yields
+    (local.json-shaped document, API base URL; empty when ``serve`` is off)."""
+    import boto3
+
+    from app import local
+
+    server = None
+    if endpoint is None:
+        server, endpoint = start_moto_server()
+    quiet_moto_logs()
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", *EMULATOR_CREDENTIALS)}
+    os.environ.update(EMULATOR_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    # moto checks TOTP codes (against the secret it hands out) only when asked to.
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
+    api: Any = None
+    try:
+        session = boto3.session.Session(region_name=REGION)
+        prefix = f"standalone-{uuid.uuid4().hex[:8]}"
+        outputs = _service_resources(session, prefix)
+        record = DeploymentRecord(
+            stack=stack,
+            phase=STACK_PHASES[stack],
+            region=REGION,
+            account_id="",
+            endpoint_url=endpoint,
+            target="emulator",
+            deployed_at="",
+            program_version="",
+            release="",
+            outputs=outputs,
+            resources=[],
+            gaps=[],
+        )
+        seeded = seed_stack(record, cohort_ids(stack), Context(endpoint, REGION))
+        document: dict[str, Any] = {
+            "emulatorEndpoint": endpoint,
+            "stacks": {stack: {"phase": STACK_PHASES[stack], "outputs": outputs}},
+            "demoUsers": [u.to_json() for u in seeded.users],
+            "demoPatients": {stack: seeded.patients},
+            "synthetic": True,
+        }
+        if not serve:
+            document["apiBaseUrl"] = ""
+        elif gateway:
+            from app.main import lambda_handler_for
+            from infra.emulator.gateway import LocalGateway, record_from_program
+
+            declared = record_from_program(
+                stack,
+                user_pool_id=outputs["userPoolId"],
+                user_pool_client_id=outputs["userPoolClientIds"][0],
+                endpoint_url=endpoint,
+            )
+            api = LocalGateway(declared, lambda_handler_for(local.local_app(document, stack)))
+            document["apiBaseUrl"] = api.start(port=free_port())
+        else:
+            api = local.LocalApi(document, stack, port=free_port())
+            document["apiBaseUrl"] = api.start()
+        yield document, document["apiBaseUrl"]
+    finally:
+        if api is not None:
+            api.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if server is not None:
+            server.stop()
+
+
+def _service_resources(session: Any, prefix: str) -> dict[str, Any]:
+    """The resources the service reads, named as stack outputs name them."""
+    from app import local
+
+    tables = {name: f"{prefix}-{name}" for name in local.TABLE_KEYS}
+    local.create_service_tables(session.client("dynamodb"), tables)
+    pool_id, client_id = local.create_user_pool(session.client("cognito-idp"), prefix)
+    s3 = session.client("s3")
+    location = {"LocationConstraint": REGION}
+    shards = f"{prefix}-shards"
+    s3.create_bucket(Bucket=shards, CreateBucketConfiguration=location)
+    s3.put_bucket_versioning(Bucket=shards, VersioningConfiguration={"Status": "Enabled"})
+    audit = f"{prefix}-audit"  # ledger checkpoints, under Object Lock as deployed
+    s3.create_bucket(
+        Bucket=audit, CreateBucketConfiguration=location, ObjectLockEnabledForBucket=True
+    )
+    kms = session.client("kms")
+    records_key = kms.create_key(Description=f"{prefix} records")["KeyMetadata"]["Arn"]
+    signing_key = kms.create_key(
+        Description=f"{prefix} ledger signing", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"
+    )["KeyMetadata"]["Arn"]
+    return {
+        "userPoolId": pool_id,
+        "userPoolClientIds": [client_id],
+        "issuer": f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}",
+        "tableNames": tables,
+        "shardBucketName": shards,
+        "recordsKeyArn": records_key,
+        "signingKeyArn": signing_key,
+        "auditBucketName": audit,
+    }
