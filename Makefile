@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Options for `hub local up`: make run ARGS="--port 5310 --api-port 8310 --state-dir /tmp/hub"
 run: $(STAMP)
-	$(BIN)/hub local up
+	$(BIN)/hub local up $(ARGS)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
