@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
@@ -91,8 +92,9 @@ class OperatorGroup(TyperGroup):
     """The root command group: turns bad input into one line and exit 2.
 
     Click's and Typer's own usage errors (an unknown option, a missing argument, an
-    invalid value) and the commands' :class:`OperatorError` are printed as
-    ``Error: <problem>`` on stderr instead of a usage box or a traceback.
+    invalid value), the commands' :class:`OperatorError`, an endpoint that does not
+    answer and missing AWS credentials are printed as ``Error: <problem>`` on stderr
+    instead of a usage box or a traceback.
     """
 
     def main(
@@ -123,6 +125,10 @@ class OperatorGroup(TyperGroup):
             _fail(f"{_one_line(error.format_message())}{hint}", EXIT_BAD_INPUT)
         except OperatorError as error:
             _fail(_one_line(str(error)), error.exit_code)
+        except (EndpointConnectionError, NoCredentialsError) as error:
+            # an endpoint that does not answer, or AWS without credentials: the
+            # environment, not the command, is wrong
+            _fail(f"cannot reach AWS: {_one_line(str(error))}", EXIT_BAD_INPUT)
         except typer.Abort:
             _fail("aborted", 1)
         if not standalone_mode:

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from infra.cli import app
 from infra.emulator import DeploymentRecord, DestroyResult, load_record
 from infra.emulator.record import current_release, package_version
+from infra.emulator.server import free_port
 from infra.rollout import load_state, record_verification
 from infra.stage import STACK_PHASES
 
@@ -128,6 +129,20 @@ BAD_INPUT = {
         "no AWS endpoint: pass --endpoint",
     ),
     "moto's port taken": (["local", "up", "--port", "{busy}"], "is already in use"),
+    "an endpoint that does not answer": (
+        [
+            "deploy",
+            "--stack",
+            PHASE1,
+            "--target",
+            "emulator",
+            "--state-dir",
+            "{state}",
+            "--endpoint",
+            "http://127.0.0.1:{free}",
+        ],
+        "cannot reach AWS: Could not connect to the endpoint URL",
+    ),
     "a stage file that is not YAML": (
         ["preview", "-s", PHASE1],
         f"Pulumi.{PHASE1}.yaml line 4, column 14: expected valid YAML",
@@ -140,13 +155,15 @@ def test_bad_input_is_one_line_and_exit_2(
     case: str,
     empty_state: Path,
     busy_port: int,
-    broken_stage: Path,
+    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if "YAML" in case:
+        request.getfixturevalue("broken_stage")
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(key, os.environ.get(key, "testing"))  # restored after `local up`
     args, expected = BAD_INPUT[case]
-    argv = [a.format(state=empty_state, busy=busy_port) for a in args]
+    argv = [a.format(state=empty_state, busy=busy_port, free=free_port()) for a in args]
     result = invoke(*argv, env={"AWS_ENDPOINT_URL": None})
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
