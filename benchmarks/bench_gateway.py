@@ -1,6 +1,6 @@
 """Benchmark of the local API gateway's own overhead: ``GET /me``, direct against gateway.
 
-One run, one platform (``scripts.demo_records.standalone_platform`` on a moto server in
+One run, one platform (``infra.standalone_platform`` on a moto server in
 this process), one doctor's access token (SRP sign-in), two ways to the same app object:
 
 - **direct**: uvicorn serving the FastAPI app (as ``hub local up --direct`` does, without
@@ -62,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.main import lambda_handler_for
     from infra.config_source import read_stage_file
     from infra.emulator.gateway import LocalGateway, record_from_program
-    from scripts.demo_records import cognito_bearer, standalone_platform
+    from infra.local_platform import demo_bearer
+    from infra.standalone_platform import standalone_platform
 
     with standalone_platform(stack=STACK, serve=False) as (doc, _):
         outputs = doc["stacks"][STACK]["outputs"]
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             doctor = next(
                 u for u in doc["demoUsers"] if u["stack"] == STACK and u["role"] == "doctor"
             )
-            headers = cognito_bearer(doc, STACK)(doctor)
+            headers = demo_bearer(doc, STACK)(doctor)
             with (
                 httpx.Client(base_url=direct_url, timeout=30) as direct,
                 httpx.Client(base_url=gateway_url, timeout=30) as through,

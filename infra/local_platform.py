@@ -208,9 +208,7 @@ def start_local_platform(
         path = write()
         api_server, api_url, api_note = None, None, API_NOTE
         if api:
-            api_server, api_url, api_note = start_api(
-                state_dir, api_stack, api_port, direct=direct
-            )
+            api_server, api_url, api_note = start_api(state_dir, api_stack, api_port, direct=direct)
             if api_url is None:
                 observe.api_not_started(api_note)
             path = write(api_url, api_note)

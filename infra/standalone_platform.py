@@ -9,7 +9,8 @@ signing key. Then the local platform's own seeding (``seed_stack``: a synthetic
 register, demo users and patients of the phase's cohort) and the API on a free loopback
 port, through the local API gateway built from the program's declaration of the stack (its
 pool bound to this one), as ``hub local up`` serves it; ``gateway=False`` serves the app
-directly (``hub local up --direct``), ``serve=False`` serves nothing. It yields a document shaped like ``local.json`` and the API's URL.
+directly (``hub local up --direct``), ``serve=False`` serves nothing. It yields a
+document shaped like ``local.json`` and the API's URL.
 The full local platform deploys every declared resource instead; this keeps the tests
 and the benchmark fast.
 

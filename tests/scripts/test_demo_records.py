@@ -18,7 +18,6 @@ import pytest
 from walkthrough_testkit import Platform, load_script
 
 from app.local import AuthenticatorApp
-
 from infra.standalone_platform import STANDALONE_STACK
 
 IMAGING_BYTES = 3 * (1 << 20) + 17  # several shards and a partial last one
