@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from walkthrough_testkit import Platform, load_script
 
+from infra.standalone_platform import STANDALONE_STACK
+
 pytestmark = pytest.mark.integration
 
 
@@ -13,10 +15,9 @@ def test_groups_walkthrough_through_the_gateway(
     walkthrough_platform: Platform, capsys: pytest.CaptureFixture[str]
 ) -> None:
     demo = load_script("demo_groups")
-    records = load_script("demo_records")
     assert walkthrough_platform.api.endswith("/v1")  # the gateway's stage, not the app
     code = demo.main(
-        ["--state-dir", str(walkthrough_platform.state_dir), "--stack", records.STANDALONE_STACK]
+        ["--state-dir", str(walkthrough_platform.state_dir), "--stack", STANDALONE_STACK]
     )
     out = capsys.readouterr().out
     assert code == 0, out

@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 from walkthrough_testkit import Platform, load_script
 
 from infra.cli import app as hub_cli
+from infra.standalone_platform import STANDALONE_STACK
 
 pytestmark = pytest.mark.integration
 
 
 def test_ledger_verifies_then_a_tampered_entry_is_found(walkthrough_platform: Platform) -> None:
-    records = load_script("demo_records")
-    stack = records.STANDALONE_STACK
+    stack = STANDALONE_STACK
     doc = walkthrough_platform.doc
     outputs = doc["stacks"][stack]["outputs"]
     # The walk-throughs recorded entries through the gateway (test_demo_*.py ran first).
