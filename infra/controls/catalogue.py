@@ -280,7 +280,7 @@ REGISTRATION_ATTRIBUTES = Control(
     "Cognito carries the registration attributes, the registration number immutable",
     (ISO_USER_ACCESS, DPP4),
 )
-ROLE_GROUPS = Control(
+COGNITO_ROLE_GROUPS = Control(
     "role-groups",
     "Cognito has exactly the platform's role groups",
     (ISO_USER_ACCESS, ISO_PRIVILEGED_ACCESS, DPP4),

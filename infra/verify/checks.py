@@ -193,7 +193,7 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
         "cognito.role_groups",
         "User pool has exactly the platform's role groups",
-        (catalogue.ROLE_GROUPS,),
+        (catalogue.COGNITO_ROLE_GROUPS,),
         "Create the missing groups; delete groups the access model does not know.",
     ),
     CheckSpec(

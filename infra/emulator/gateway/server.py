@@ -322,14 +322,12 @@ class LocalGateway:
 
     def start(self, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> str:
         """Serve on ``host:port`` in a background thread; returns the stage's base URL."""
-        import socket
-
         import uvicorn
 
+        from infra.emulator.server import free_port
+
         if port == 0:
-            with socket.socket() as s:
-                s.bind((host, 0))
-                port = int(s.getsockname()[1])
+            port = free_port(host)
         config = uvicorn.Config(self, host=host, port=port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="hub-gateway", daemon=True)
