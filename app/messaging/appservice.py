@@ -49,7 +49,7 @@ class AppServiceRegistration:
 
     def __post_init__(self) -> None:
         for name in ("as_token", "hs_token"):
-            if not _TOKEN.match(getattr(self, name)):
+            if not _TOKEN.fullmatch(getattr(self, name)):
                 raise InvalidRegistration(f"{name} must be >= 32 random URL-safe characters")
         if hmac.compare_digest(self.as_token, self.hs_token):
             raise InvalidRegistration("as_token and hs_token must differ")

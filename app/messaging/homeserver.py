@@ -12,6 +12,9 @@
   in its exclusive namespace (:mod:`app.messaging.appservice`);
 - **no public room directory** and no alias creation by users (the application service is
   exempt: it owns the ``#grp-`` aliases);
+- **rooms and invitations only from the hub**: the policy module
+  (:mod:`app.messaging.synapse_policy`) refuses room creation and invitations by anyone
+  but the hub's user, and all third-party invitations;
 - **encrypted rooms**: every new room gets ``m.room.encryption`` (Megolm) whoever creates
   it, as well as the hub's own explicit initial state;
 - **no outbound connections**: no URL previews, no push gateways, no phone-home
@@ -41,6 +44,7 @@ from app.messaging.identifiers import MatrixNames
 RateLimitProfile = Literal["standard", "test"]
 DEFAULT_SERVER_NAME = "hub.local"
 SIGNING_KEY_ID = "a_hub"
+POLICY_MODULE = "app.messaging.synapse_policy.HubRoomPolicy"
 _SECRET = re.compile(r"^[A-Za-z0-9_\-]{32,}$")
 
 
@@ -83,7 +87,7 @@ class HomeserverSettings:
         if not self.public_baseurl.endswith("/"):
             raise InvalidHomeserverSettings("public_baseurl must end with '/'")
         for name in ("macaroon_secret_key", "form_secret"):
-            if not _SECRET.match(getattr(self, name)):
+            if not _SECRET.fullmatch(getattr(self, name)):
                 raise InvalidHomeserverSettings(f"{name} must be >= 32 random URL-safe characters")
         if not self.appservice_files:
             raise InvalidHomeserverSettings("the hub's application service must be registered")
@@ -232,6 +236,12 @@ def homeserver_config(settings: HomeserverSettings) -> dict[str, Any]:
         "dynamic_thumbnails": False,
         # Nobody is joined to anything the hub did not decide.
         "auto_join_rooms": [],
+        "modules": [
+            {
+                "module": POLICY_MODULE,
+                "config": {"hub_user_id": MatrixNames(settings.server_name).hub_user_id},
+            }
+        ],
     }
     config.update(_rate_limits(settings.rate_limits))
     return config

@@ -44,7 +44,7 @@ class MatrixNames:
     server_name: str
 
     def __post_init__(self) -> None:
-        if not _SERVER_NAME.match(self.server_name):
+        if not _SERVER_NAME.fullmatch(self.server_name):
             raise InvalidMatrixName(f"not a lower-case DNS server name: {self.server_name!r}")
 
     @property
@@ -53,13 +53,13 @@ class MatrixNames:
         return f"@{HUB_SENDER_LOCALPART}:{self.server_name}"
 
     def doctor_user_id(self, reg_no: str) -> str:
-        if not REG_NO_PATTERN.match(reg_no):
+        if not REG_NO_PATTERN.fullmatch(reg_no):
             raise InvalidMatrixName("not a registration number")
         return f"@{self.doctor_localpart(reg_no)}:{self.server_name}"
 
     @staticmethod
     def doctor_localpart(reg_no: str) -> str:
-        if not REG_NO_PATTERN.match(reg_no):
+        if not REG_NO_PATTERN.fullmatch(reg_no):
             raise InvalidMatrixName("not a registration number")
         return DOCTOR_PREFIX + reg_no.lower()
 
@@ -76,7 +76,7 @@ class MatrixNames:
 
     @staticmethod
     def group_alias_localpart(group_id: str) -> str:
-        if not _GROUP_ID.match(group_id):
+        if not _GROUP_ID.fullmatch(group_id):
             raise InvalidMatrixName("not a consultation group id")
         return GROUP_PREFIX + group_id
 

@@ -245,8 +245,8 @@ class RoomAuthority:
         self._directory.set_members(group_id, room.members - {user_id})
         if ban:
             self._client.ban(room.room_id, user_id, reason="removed by the hub")
-        elif self._membership(room.room_id, user_id) in PRESENT:
-            self._client.kick(room.room_id, user_id, reason="removed by the hub")
+        else:
+            self._kick(room.room_id, user_id, "removed by the hub")
 
     def mirror(self, group_id: str, reg_nos: Sequence[str]) -> GovernedRoom:
         """Make the room's membership exactly the given doctors (plus the hub)."""
@@ -257,7 +257,7 @@ class RoomAuthority:
         for user_id, membership in current.items():
             undecided = user_id != self.names.hub_user_id and user_id not in decided
             if undecided and membership in PRESENT:
-                self._client.kick(room.room_id, user_id, reason="removed by the hub")
+                self._kick(room.room_id, user_id, "removed by the hub")
         for user_id in sorted(decided):
             self._ensure_invited(room.room_id, user_id, current.get(user_id))
         return room
@@ -268,14 +268,34 @@ class RoomAuthority:
         self._client.set_state(room.room_id, "m.room.join_rules", {"join_rule": CLOSED_JOIN_RULE})
         for user_id, membership in self._client.members(room.room_id).items():
             if user_id != self.names.hub_user_id and membership in PRESENT:
-                self._client.kick(room.room_id, user_id, reason="consultation group closed")
+                self._kick(room.room_id, user_id, "consultation group closed")
+
+    def _kick(self, room_id: str, user_id: str, reason: str) -> None:
+        """Kick if present. The drift repair may have got there first: that is success."""
+        if self._membership(room_id, user_id) not in PRESENT:
+            return
+        try:
+            self._client.kick(room_id, user_id, reason=reason)
+        except MatrixError:
+            if self._membership(room_id, user_id) in PRESENT:
+                raise
 
     def _ensure_invited(self, room_id: str, user_id: str, membership: str | None) -> None:
+        """Invite (unbanning first) unless present; a concurrent repair doing the same is fine."""
+        reason = "admitted by the hub"
         if membership in ("join", "invite"):
             return
-        if membership == "ban":
-            self._client.unban(room_id, user_id, reason="admitted by the hub")
-        self._client.invite(room_id, user_id, reason="admitted by the hub")
+        try:
+            if membership == "ban":
+                self._client.unban(room_id, user_id, reason=reason)
+            self._client.invite(room_id, user_id, reason=reason)
+        except MatrixError:
+            now = self._membership(room_id, user_id)
+            if now in ("join", "invite"):
+                return
+            if now == "ban":
+                raise
+            self._client.invite(room_id, user_id, reason=reason)
 
     def _member_state(self, room_id: str, user_id: str) -> MemberState | None:
         event = self._client.state_event(room_id, "m.room.member", user_id)
@@ -305,8 +325,15 @@ class RoomAuthority:
             for event in events:
                 if event.get("type") == "m.room.member" and isinstance(event.get("state_key"), str):
                     targets[(str(event.get("room_id", "")), str(event["state_key"]))] = event
+            # Joined users last: in a room the hub does not govern, its doctors leave it;
+            # the last joined one must leave after the invitations are declined, or the
+            # room has nobody left on this server to decline them with.
+            ordered = sorted(
+                targets.items(),
+                key=lambda item: item[1].get("content", {}).get("membership") == "join",
+            )
             reports = []
-            for (room_id, user_id), event in targets.items():
+            for (room_id, user_id), event in ordered:
                 report = self._judge(room_id, user_id, event)
                 if report is not None:
                     reports.append(report)
