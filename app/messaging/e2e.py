@@ -48,6 +48,8 @@ from nio import (  # type: ignore[import-untyped]
     KeysQueryError,
     MegolmEvent,
     RoomGetStateError,
+    RoomMessageEmote,
+    RoomMessageNotice,
     RoomMessageText,
     RoomSendError,
     SyncError,
@@ -58,6 +60,7 @@ from app.messaging.service import MatrixSession
 
 MEGOLM = "m.megolm.v1.aes-sha2"
 PRESENT = frozenset({"join", "invite"})
+TEXT_MESSAGES = (RoomMessageText, RoomMessageNotice, RoomMessageEmote)
 # Enough that a test or benchmark burst never produces a gappy ("limited") timeline.
 SYNC_FILTER = {"room": {"timeline": {"limit": 200}}, "presence": {"not_types": ["*"]}}
 
@@ -284,7 +287,8 @@ class EncryptedMessenger:
         if unknown:
             self._client.olm.users_for_key_query.update(unknown)
             await self._housekeeping()
-        return [self._verify(room_id, event) for room_id, event in decrypted]
+        verified = (self._verify(room_id, event) for room_id, event in decrypted)
+        return [delivery for delivery in verified if delivery is not None]
 
     async def wait_for(
         self,
@@ -319,12 +323,22 @@ class EncryptedMessenger:
     def open_event(self, room_id: str, event: Mapping[str, Any]) -> Delivery:
         """Try to open an encrypted event obtained some other way (e.g. from the server)."""
         parsed = MegolmEvent.from_dict(dict(event))
+        if not isinstance(parsed, MegolmEvent):
+            return RefusedMessage(
+                room_id,
+                str(event.get("event_id", "")),
+                str(event.get("sender", "")),
+                "",
+                RefusalReason.UNDECRYPTABLE,
+            )
         parsed.room_id = room_id
         try:
             decrypted = self._client.decrypt_event(parsed)
         except EncryptionError:
             return self._refuse(parsed, room_id, RefusalReason.UNDECRYPTABLE, record=False)
-        return self._verify(room_id, decrypted, record=False)
+        return self._verify(room_id, decrypted, record=False) or self._refuse(
+            parsed, room_id, RefusalReason.UNDECRYPTABLE, record=False
+        )
 
     def _accept(self, room_id: str, event: Any) -> list[tuple[str, Any]]:
         """The event, decrypted, if it is one; undecryptable ones wait for their key."""
@@ -348,13 +362,18 @@ class EncryptedMessenger:
             opened.append((str(event.room_id), decrypted))
         return opened
 
-    def _verify(self, room_id: str, event: Any, *, record: bool = True) -> Delivery:
-        # Only the device matters here: the homeserver's auth rules already refused any
-        # event from a sender who was not joined when it was sent.
+    def _verify(self, room_id: str, event: Any, *, record: bool = True) -> Delivery | None:
+        """The decrypted event as a message, refused, or None if it is not a text message.
+
+        Only the device matters here: the homeserver's auth rules already refused any
+        event from a sender who was not joined when it was sent.
+        """
         sender = str(event.sender)
         origin = self._origin_device(room_id, sender, event)
-        if origin is None or not isinstance(event, RoomMessageText):
+        if origin is None:
             return self._refuse(event, room_id, RefusalReason.UNKNOWN_DEVICE, record=record)
+        if not isinstance(event, TEXT_MESSAGES):
+            return None  # other decrypted events (reactions, media, ...) are not handled yet
         message = ReceivedMessage(
             room_id=room_id,
             event_id=str(event.event_id),

@@ -44,7 +44,17 @@ class DriftLog:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+    """Run a coroutine on a loop of its own.
+
+    Not ``asyncio.run``: that leaves the main thread with no current event loop, and
+    code run later in the session (Pulumi's mock runtime) calls ``get_event_loop()``.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 async def joined_devices(
