@@ -475,3 +475,24 @@ def test_federation_is_refused(messaging: LocalMessaging, new_reg_nos: RegNos) -
         messaging.client.join(
             "#lobby:remote.example", as_user=messaging.authority.names.hub_user_id
         )
+
+
+def test_rapid_decisions_and_concurrent_repairs_end_in_the_decision(
+    messaging: LocalMessaging, new_reg_nos: RegNos
+) -> None:
+    """The removal race: the hub's changes and the drift repairs of their echoes overlap."""
+    alice, bob = new_reg_nos(2)
+    group = group_id()
+    room_id = messaging.authority.create_group_room(group, [alice]).room_id
+    bob_id = messaging.authority.bind_account(bob)
+    for _ in range(5):
+        messaging.authority.admit(group, bob)
+        messaging.authority.remove(group, bob, ban=True)
+        messaging.authority.admit(group, bob)
+        messaging.authority.remove(group, bob)
+    messaging.authority.admit(group, bob)
+    messaging.authority.reconcile(group)
+    assert membership(messaging, room_id, bob_id) == "invite"
+    messaging.authority.remove(group, bob)
+    messaging.authority.reconcile(group)
+    assert membership(messaging, room_id, bob_id) == "leave"
