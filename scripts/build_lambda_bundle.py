@@ -39,6 +39,8 @@ RUNTIME_REQUIREMENTS = [
     # EMR adapters (app/interop): HL7 v2 parsing and hardened XML for CDA
     "hl7",
     "defusedxml",
+    # referral letters (app/referrals/letter.py)
+    "reportlab",
 ]
 PLATFORM = "manylinux2014_aarch64"  # infra/components/functions.py: LAMBDA_ARCHITECTURE arm64
 PYTHON_VERSION = "3.12"  # infra/components/functions.py: LAMBDA_RUNTIME python3.12
