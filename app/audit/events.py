@@ -50,7 +50,9 @@ class AuditEvent:
     ``actor`` is the Cognito ``sub`` (opaque), ``actor_reg_no`` the Medical Council
     number when known, ``resource`` a typed opaque id (``Group::<uuid>``),
     ``patient_ref`` a keyed hash from :func:`patient_reference`, ``reason`` the policy
-    id or refusal code that decided, ``details`` only ids and codes.
+    id or refusal code that decided, ``details`` only ids and codes. ``details`` stay
+    with the event; ``facts`` (:mod:`app.audit.facts`: a closed vocabulary of codes) are
+    recorded in the ledger entry, for the metrics computed from the ledger.
     """
 
     action: str
@@ -63,6 +65,7 @@ class AuditEvent:
     patient_ref: str | None = None
     details: Mapping[str, str | int | list[str]] = field(default_factory=dict)
     actor_roles: tuple[str, ...] = ()
+    facts: Mapping[str, str] = field(default_factory=dict)
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 

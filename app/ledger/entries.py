@@ -16,6 +16,13 @@ Canonical encoding (format version 1), the bytes that are hashed into the Merkle
   ``resource`` (``type``, ``id``, optional ``patient_ref``), ``outcome``, ``reason`` and
   ``request_id``.
 
+Format version 2 adds one optional key, ``facts``: an object of coded facts from the
+closed vocabulary of :mod:`app.audit.facts` (keys such as ``op``, ``urgency``,
+``to_institution``; every value a code, never free text), which the metrics read. An
+entry is version 2 exactly when it carries facts and version 1 otherwise, so every
+entry written before facts existed keeps its bytes and its leaf hash, and a version-1
+reader refuses a version-2 entry rather than silently dropping its facts.
+
 Because all strings are restricted to printable ASCII without escapes, this is also the
 RFC 8785 (JCS) canonical form of the object, so other languages can reproduce it. The
 parser accepts exactly the canonical bytes: a re-ordered, re-spaced or otherwise
@@ -35,10 +42,12 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from app.audit.events import InvalidPatientReferenceInput, patient_reference
+from app.audit.facts import InvalidFacts, validate_facts
 from app.ledger._hashing import leaf_hash
 from app.ledger.errors import InvalidEntry
 
 FORMAT_VERSION = 1
+FACTS_FORMAT_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 MAX_ENTRY_BYTES = 2048
@@ -246,6 +255,7 @@ class Resource:
         return cls(d["type"], d["id"], d.get("patient_ref"))
 
 
+_OPTIONAL_ENTRY_FIELDS = {"facts"}
 _ENTRY_FIELDS = {
     "version",
     "sequence",
@@ -272,10 +282,20 @@ class AuditEntry:
     reason: str
     request_id: str
     version: int = field(default=FORMAT_VERSION)
+    facts: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if type(self.version) is not int or self.version != FORMAT_VERSION:
-            raise InvalidEntry(f"version must be {FORMAT_VERSION}")
+        try:
+            facts = validate_facts(self.facts)
+        except InvalidFacts as exc:
+            raise InvalidEntry(str(exc)) from None
+        object.__setattr__(self, "facts", facts)
+        expected = FACTS_FORMAT_VERSION if facts else FORMAT_VERSION
+        if self.version == FORMAT_VERSION and facts and type(self.version) is int:
+            # Callers state facts; the format version follows from them.
+            object.__setattr__(self, "version", FACTS_FORMAT_VERSION)
+        elif type(self.version) is not int or self.version != expected:
+            raise InvalidEntry("version must be 1 without facts, 2 with")
         _count("sequence", self.sequence)
         _count("timestamp_ms", self.timestamp_ms)
         if not isinstance(self.actor, Actor):
@@ -292,7 +312,7 @@ class AuditEntry:
         return _EPOCH + self.timestamp_ms * _ONE_MS
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": self.version,
             "sequence": self.sequence,
             "timestamp_ms": self.timestamp_ms,
@@ -303,10 +323,18 @@ class AuditEntry:
             "reason": self.reason,
             "request_id": self.request_id,
         }
+        if self.facts:
+            out["facts"] = dict(self.facts)
+        return out
 
     @classmethod
     def from_dict(cls, data: object) -> AuditEntry:
-        d = _fields("entry", data, _ENTRY_FIELDS, set())
+        d = _fields("entry", data, _ENTRY_FIELDS, _OPTIONAL_ENTRY_FIELDS)
+        if "facts" in d and (d["version"] != FACTS_FORMAT_VERSION or not d["facts"]):
+            # Version 1 has no facts; version 2 states at least one.
+            raise InvalidEntry("facts appear only, and never empty, in version 2")
+        if d["version"] == FACTS_FORMAT_VERSION and "facts" not in d:
+            raise InvalidEntry("version must be 1 without facts, 2 with")
         return cls(
             sequence=d["sequence"],
             timestamp_ms=d["timestamp_ms"],
@@ -317,6 +345,7 @@ class AuditEntry:
             reason=d["reason"],
             request_id=d["request_id"],
             version=d["version"],
+            facts=d.get("facts", {}),
         )
 
     def to_bytes(self) -> bytes:

@@ -14,7 +14,7 @@ One entry becomes one ``AuditEvent`` (shape validated with ``fhir.resources.R4B`
   policy reason code; ``agent`` the actor (Cognito ``sub``, Medical Council number,
   institution, roles) as requestor; ``source`` the hub; the resource acted on as an
   entity; the ledger position and leaf hash ride in ``entity.detail`` so a SIEM can
-  ask for the inclusion proof.
+  ask for the inclusion proof, and so do an entry's coded facts (``fact-<key>``).
 
 Like the ledger itself: identifiers, codes and hashes only.
 """
@@ -114,6 +114,8 @@ def audit_event_resource(entry: AuditEntry, raw: bytes, leaf_index: int) -> dict
                 {"type": "ledger-leaf-index", "valueString": str(leaf_index)},
                 {"type": "ledger-leaf-hash", "valueBase64Binary": _b64(leaf_hash(raw))},
                 {"type": "request-id", "valueString": entry.request_id},
+                # Coded facts (format 2; app/audit/facts.py): codes, never content.
+                *({"type": f"fact-{k}", "valueString": v} for k, v in sorted(entry.facts.items())),
             ],
         }
     ]

@@ -16,8 +16,9 @@
   :class:`~app.audit.events.AuditedTransactionConflict` (the caller's 409).
 - **Never content, never names.** :func:`entry_for` maps an event to an
   :class:`~app.ledger.entries.AuditEntry`: ids, codes and keyed patient references only;
-  the event's ``details`` (free-form ids) are not copied, and an event that does not fit
-  the entry's strict shape fails loudly rather than being logged loosely.
+  the event's ``details`` (free-form ids) are not copied, its ``facts`` (a closed
+  vocabulary of codes, :mod:`app.audit.facts`) are, and an event that does not fit the
+  entry's strict shape fails loudly rather than being logged loosely.
 - **Receipts per request.** Every receipt issued while a request is being served is
   collected (:mod:`app.ledger.receipts`) so the response carries an ``Audit-Receipt``
   header without each route knowing about it.
@@ -83,6 +84,18 @@ ACTIONS: dict[str, Action] = {
     "ShareRecord": Action.SHARE,
     "CreateRecordVersion": Action.UPDATE,
     "ShredRecord": Action.SHRED,
+    # Referrals (app/referrals): the transition itself is the entry's `op` fact.
+    "SendReferral": Action.CREATE,
+    "ViewReferral": Action.READ,
+    "ListReferrals": Action.QUERY,
+    "AcceptReferral": Action.JOIN,
+    "DeclineReferral": Action.UPDATE,
+    "RedirectReferral": Action.SHARE,
+    "CancelReferral": Action.REVOKE,
+    "CompleteReferral": Action.UPDATE,
+    "ViewMetrics": Action.QUERY,
+    # Messaging (issue 13), by the contract in app/audit/facts.py.
+    "SendMessage": Action.CREATE,
 }
 _VERBS: tuple[tuple[str, Action], ...] = (
     ("View", Action.READ),
@@ -176,6 +189,7 @@ def entry_for(event: AuditEvent, seq: int, request_id: str | None = None) -> Aud
         outcome=EntryOutcome.SUCCESS if event.outcome is Outcome.ALLOW else EntryOutcome.DENIED,
         reason=_reason(event.reason),
         request_id=request_id or event.event_id,
+        facts=dict(event.facts),
     )
 
 
