@@ -29,6 +29,9 @@ from app.identity.register import RegisterStore
 from app.identity.tokens import AccessTokenVerifier, JwksSource
 from app.ledger.service import Ledger, build_ledger
 from app.records.service import RecordService, build_record_service
+from app.referrals.repository import ReferralRepository
+from app.referrals.sealing import ReferralSealer
+from app.referrals.service import ReferralService
 from app.settings import Settings
 
 
@@ -50,6 +53,7 @@ class Services:
     ledger: Ledger
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool]
     records: RecordService | None = None
+    referrals: ReferralService | None = None
 
 
 def build_services(
@@ -142,11 +146,37 @@ def build_services(
             hash_key=hash_key,
             clock=clock,
         )
+    referrals = None
+    if settings.records_key_arn:
+        # The clinical question is sealed under the records key (app/referrals/sealing.py).
+        from app.crypto.envelope import ShardedEnvelope
+        from app.crypto.kms import KmsDataKeyProvider
+
+        kms = (aws_clients or {}).get("kms") or session.client("kms", region_name="ap-east-1")
+        admitted = frozenset(settings.admitted_institutions)
+        referrals = ReferralService(
+            ReferralRepository(dynamodb_client, settings.table_groups),
+            groups,
+            repository,
+            records,
+            gate,
+            audit,
+            ReferralSealer(ShardedEnvelope(KmsDataKeyProvider(kms, settings.records_key_arn))),
+            directory,
+            register,
+            # Admission, asked in one place: today the phase's admitted list (the same the
+            # authenticator checks); an institutions table can answer it instead.
+            admitted.__contains__,
+            hash_key,
+            clock,
+            settings.phase,
+        )
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool] = TtlCache(
         settings.registration_cache_seconds, monotonic
     )
     return Services(
         records=records,
+        referrals=referrals,
         settings=settings,
         authenticator=authenticator,
         authentication=Authentication(authenticator, gate, directory, enrolled),

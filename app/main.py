@@ -35,6 +35,8 @@ from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
 from app.records.router import router as records_router
 from app.records.service import RecordService
+from app.referrals.router import router as referrals_router
+from app.referrals.service import ReferralService
 from app.settings import Settings
 from app.wiring import provide
 
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     provide(app, Ledger, built.ledger)
     if built.records is not None:
         provide(app, RecordService, built.records)
+    if built.referrals is not None:
+        provide(app, ReferralService, built.referrals)
     # Every response that recorded an audited action carries its ledger receipt.
     app.add_middleware(AuditReceiptMiddleware, latest_head=built.ledger.response_head)
     install_error_handlers(app)
@@ -88,6 +92,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(groups_router)
     app.include_router(ledger_router)
     app.include_router(records_router)
+    app.include_router(referrals_router)
     return app
 
 

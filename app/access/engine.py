@@ -46,6 +46,15 @@ class Action(StrEnum):
     SHARE_RECORD = "ShareRecord"
     CREATE_RECORD_VERSION = "CreateRecordVersion"
     SHRED_RECORD = "ShredRecord"
+    SEND_REFERRAL = "SendReferral"
+    VIEW_REFERRAL = "ViewReferral"
+    LIST_REFERRALS = "ListReferrals"
+    ACCEPT_REFERRAL = "AcceptReferral"
+    DECLINE_REFERRAL = "DeclineReferral"
+    REDIRECT_REFERRAL = "RedirectReferral"
+    CANCEL_REFERRAL = "CancelReferral"
+    COMPLETE_REFERRAL = "CompleteReferral"
+    VIEW_METRICS = "ViewMetrics"
 
 
 @dataclass(frozen=True)

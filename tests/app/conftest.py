@@ -34,6 +34,7 @@ from hub_testkit import (
     Person,
     World,
     build_group,
+    build_referrals,
     build_world,
     gateway_record,
     start_grant,
@@ -68,6 +69,11 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
         signing_key = session.client("kms").create_key(
             KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"
         )["KeyMetadata"]["Arn"]
+        # Referrals seal the clinical question under the records key (record storage
+        # itself stays off here: no shard bucket; tests/app/records adds it).
+        records_key = session.client("kms").create_key(Description="hubtest records key")[
+            "KeyMetadata"
+        ]["Arn"]
         session.client("s3").create_bucket(
             Bucket=f"{prefix}-audit",
             CreateBucketConfiguration={"LocationConstraint": "ap-east-1"},
@@ -91,6 +97,7 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
             # Tokens are minted once per session and the suite can outlast the declared
             # 15 minutes; the age check has its own tests (test_jwt_attacks.py).
             max_token_age_seconds=3600,
+            records_key_arn=records_key,
         )
         clock, monotonic = FakeClock(), FakeMonotonic()
         services = build_services(settings, session=session, clock=clock, monotonic=monotonic)
@@ -151,11 +158,13 @@ def world(hub: Hub) -> World:
 def fresh_world(hub: Hub, world: World) -> World:
     """The shared world with a new open group and a new live grant, for cells that change
     state; the closed group and the expired grant are never changed, so they are shared."""
+    gid = build_group(hub)
     return World(
-        build_group(hub),
+        gid,
         world.closed_group_id,
         start_grant(hub, "dr-bg-live"),
         world.expired_grant_id,
+        *build_referrals(hub, gid),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -217,6 +217,11 @@ class World:
     closed_group_id: str
     live_grant_id: str
     expired_grant_id: str
+    # Referrals of PATIENT from dr-lead (INST_A) to dr-other-inst (M20005, INST_B) by name:
+    # one pending, sent from G; one accepted, sent from another group of PATIENT (so
+    # dr-other-inst joined that group, never G).
+    referral_id: str = ""
+    accepted_referral_id: str = ""
 
 
 def build_group(hub: Hub) -> str:
@@ -241,6 +246,39 @@ def start_grant(hub: Hub, username: str) -> str:
     return grant.grant_id
 
 
+def send_referral(hub: Hub, gid: str, username: str = "dr-lead", **changes: Any) -> str:
+    """A referral of PATIENT from ``username`` in group ``gid`` to M20005 at INST_B."""
+    from app.referrals.lifecycle import LegalBasis, PatientNotice, Target, Urgency
+    from app.referrals.service import ReferralRequest
+
+    request = ReferralRequest(
+        patient_id=PATIENT,
+        target=Target(institution=INST_B, specialty="cardiology", practitioner="M20005"),
+        urgency=Urgency.URGENT,
+        question="Synthetic question: exertional chest pain, please assess for angiography.",
+        legal_basis=LegalBasis.REFERRAL_FOR_CARE,
+        patient_notice=PatientNotice.INFORMED,
+        group_id=gid,
+    )
+    for key, value in changes.items():
+        request = replace(request, **{key: value})
+    referrals = hub.services.referrals
+    assert referrals is not None
+    referral, _ = referrals.send(hub.principal(username), request)
+    return referral.referral_id
+
+
+def build_referrals(hub: Hub, gid: str) -> tuple[str, str]:
+    """(pending, accepted) referrals in group ``gid`` (see :class:`World`)."""
+    referrals = hub.services.referrals
+    assert referrals is not None
+    pending = send_referral(hub, gid)
+    other, _ = hub.services.groups.create(hub.principal("dr-lead"), PATIENT, "Referred on", "")
+    accepted = send_referral(hub, other.group.group_id)
+    referrals.accept(hub.principal("dr-other-inst"), accepted)
+    return pending, accepted
+
+
 def build_world(hub: Hub) -> World:
     g = hub.services.groups
     p = hub.principal
@@ -250,7 +288,13 @@ def build_world(hub: Hub) -> World:
     g.invite(p("dr-lead"), cid, p("dr-closed").reg_no or "", _member_role())
     g.accept(p("dr-closed"), cid)
     g.close(p("dr-lead"), cid)
-    world = World(gid, cid, start_grant(hub, "dr-bg-live"), start_grant(hub, "dr-bg-expired"))
+    world = World(
+        gid,
+        cid,
+        start_grant(hub, "dr-bg-live"),
+        start_grant(hub, "dr-bg-expired"),
+        *build_referrals(hub, gid),
+    )
     hub.services.ledger.integrate()  # a signed head for the audit routes
     return world
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hub_testkit import PATIENT, Hub, World
+from hub_testkit import INST_A, INST_B, PATIENT, Hub, World
 
 from app.main import PUBLIC_PATHS
 
@@ -62,6 +62,16 @@ audit_head    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 20
 audit_pubkey  401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
 audit_incl    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
 audit_cons    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
+ref_send      401 401 403 201 201 403 403 403 403 403 403 403 403 403 403 403 403
+ref_list      401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403
+ref_get       401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403
+ref_fhir      401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403
+ref_letter    401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403
+ref_accept    401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403
+ref_decline   401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403
+ref_redirect  401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403
+ref_cancel    401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403
+ref_complete  401 401 403 403 200 403 403 403 200 403 403 403 403 403 403 403 403
 """
 
 CODES = dict(
@@ -173,6 +183,34 @@ ROUTES: dict[str, Route] = {
     "audit_pubkey": Route("GET", "/audit/public-key", mutates=False),
     "audit_incl": Route("GET", "/audit/proof/inclusion?index=0", mutates=False),
     "audit_cons": Route("GET", "/audit/proof/consistency?first=1&second=2", mutates=False),
+    # Referrals ({rid}: the world's pending referral from G to dr-other-inst by name;
+    # {arid}: the one dr-other-inst accepted, from another group of the patient).
+    "ref_send": Route(
+        "POST",
+        "/referrals",
+        lambda h: {
+            "patient_id": PATIENT,
+            "group_id": "{gid}",
+            "target": {"institution": INST_B, "specialty": "cardiology", "practitioner": "M20005"},
+            "urgency": "urgent",
+            "clinical_question": "Synthetic question: please assess",
+            "legal_basis": {"basis": "referral_for_care", "patient": "informed"},
+        },
+        mutates=False,  # a new referral leaves the world's referrals as they were
+    ),
+    "ref_list": Route("GET", "/referrals", mutates=False),
+    "ref_get": Route("GET", "/referrals/{rid}", mutates=False),
+    "ref_fhir": Route("GET", "/referrals/{rid}/fhir", mutates=False),
+    "ref_letter": Route("GET", "/referrals/{rid}/letter", mutates=False),
+    "ref_accept": Route("POST", "/referrals/{rid}/accept"),
+    "ref_decline": Route("POST", "/referrals/{rid}/decline", lambda h: {"reason": "no_capacity"}),
+    "ref_redirect": Route(
+        "POST",
+        "/referrals/{rid}/redirect",
+        lambda h: {"target": {"institution": INST_A, "specialty": "cardiology"}},
+    ),
+    "ref_cancel": Route("POST", "/referrals/{rid}/cancel"),
+    "ref_complete": Route("POST", "/referrals/{arid}/complete"),
 }
 
 # The break-glass grant lasts 60 minutes; "expired" is checked four hours later.
@@ -210,7 +248,9 @@ def test_matrix_covers_every_route_and_principal(hub: Hub) -> None:
             r.path.split("?")[0]
             .replace("{gid}", "{group_id}")
             .replace("{grant}", "{grant_id}")
-            .replace("/members/M20002", "/members/{reg_no}"),
+            .replace("/members/M20002", "/members/{reg_no}")
+            .replace("{rid}", "{referral_id}")
+            .replace("{arid}", "{referral_id}"),
         )
         for r in ROUTES.values()
     }
@@ -222,13 +262,17 @@ def _request(hub: Hub, world: World, route_name: str, who: str, client: httpx.Cl
     route = ROUTES[route_name]
     gid = world.closed_group_id if who == "closed_member" else world.group_id
     grant = world.expired_grant_id if who == "bg_expired" else world.live_grant_id
-    path = route.path.format(gid=gid, grant=grant)
+    path = route.path.format(
+        gid=gid, grant=grant, rid=world.referral_id, arid=world.accepted_referral_id
+    )
     headers: dict[str, str] = {}
     if who == "malformed":
         headers["Authorization"] = "Bearer not.a-jwt"
     elif who != "anonymous":
         headers = hub.headers(USERS[who])
     body = route.body(hub) if route.body else None
+    if body is not None and body.get("group_id") == "{gid}":
+        body = {**body, "group_id": gid}
     if who == "bg_expired":
         hub.clock.offset = EXPIRED_SHIFT
     try:
@@ -270,3 +314,11 @@ def test_refusals_left_the_shared_world_unchanged(hub: Hub, world: World) -> Non
         ("M20003", "removed"),
         ("M20006", "invited"),
     }
+    referrals = hub.services.referrals
+    assert referrals is not None
+    pending = referrals._repo.load(world.referral_id)
+    accepted = referrals._repo.load(world.accepted_referral_id)
+    assert pending is not None and accepted is not None
+    assert (pending.referral.status.value, pending.referral.version) == ("requested", 1)
+    assert (accepted.referral.status.value, accepted.referral.version) == ("accepted", 2)
+    assert len(pending.history) == 1 and len(accepted.history) == 2

@@ -1,0 +1,1 @@
+"""Pilot metrics computed from the audit ledger's entries, never from mutable tables."""
