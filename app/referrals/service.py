@@ -88,6 +88,26 @@ from app.referrals.repository import ConcurrentChange, ReferralRepository, Store
 from app.referrals.sealing import ReferralSealer, SealedField
 
 
+def referral_facts(
+    referral: Referral, operation: Operation, actor_specialties: Sequence[str]
+) -> dict[str, str]:
+    """The coded facts a transition's ledger entry states (the metrics read them)."""
+    facts = {
+        FactKey.OP.value: operation.value,
+        FactKey.URGENCY.value: referral.urgency.value,
+        FactKey.TO_INSTITUTION.value: referral.target.institution,
+        FactKey.TO_DEPARTMENT.value: referral.to_department,
+        FactKey.DEPARTMENT.value: department_code(actor_specialties),
+        FactKey.GROUP.value: referral.group_id,
+        FactKey.PHASE.value: str(referral.phase),
+    }
+    if operation is Operation.REFERRAL_SEND:
+        facts[FactKey.LEGAL_BASIS.value] = referral.legal_basis.value
+    if referral.decline_reason is not None and operation is Operation.REFERRAL_DECLINE:
+        facts[FactKey.DECLINE_REASON.value] = referral.decline_reason.value
+    return facts
+
+
 @dataclass(frozen=True)
 class ReferralRequest:
     """What a referrer states (validated shapes; the service checks the substance)."""
@@ -209,31 +229,13 @@ class ReferralService:
             patient_ref=referral.patient_ref,
         )
 
-    def _facts(
-        self, referral: Referral, operation: Operation, principal: Principal
-    ) -> dict[str, str]:
-        facts = {
-            FactKey.OP.value: operation.value,
-            FactKey.URGENCY.value: referral.urgency.value,
-            FactKey.TO_INSTITUTION.value: referral.target.institution,
-            FactKey.TO_DEPARTMENT.value: referral.to_department,
-            FactKey.DEPARTMENT.value: department_code(principal.specialties),
-            FactKey.GROUP.value: referral.group_id,
-            FactKey.PHASE.value: str(referral.phase),
-        }
-        if operation is Operation.REFERRAL_SEND:
-            facts[FactKey.LEGAL_BASIS.value] = referral.legal_basis.value
-        if referral.decline_reason is not None and operation is Operation.REFERRAL_DECLINE:
-            facts[FactKey.DECLINE_REASON.value] = referral.decline_reason.value
-        return facts
-
     def _event(
         self, allowed: Allowed, referral: Referral, operation: Operation, principal: Principal
     ) -> AuditEvent:
         return replace(
             allowed.event,
             resource=f"Referral::{referral.referral_id}",
-            facts=self._facts(referral, operation, principal),
+            facts=referral_facts(referral, operation, principal.specialties),
         )
 
     def _commit(
@@ -717,4 +719,4 @@ class ReferralService:
         return referral, self._commit_with_group(referral.group_id, membership, items, event)
 
 
-__all__ = ["ReferralRequest", "ReferralService", "ReferralView"]
+__all__ = ["ReferralRequest", "ReferralService", "ReferralView", "referral_facts"]
