@@ -28,6 +28,7 @@ from app.identity.principal import Authenticator, CognitoProfiles, TtlCache
 from app.identity.register import RegisterStore
 from app.identity.tokens import AccessTokenVerifier, JwksSource
 from app.ledger.service import Ledger, build_ledger
+from app.metrics.service import MetricsService
 from app.records.service import RecordService, build_record_service
 from app.referrals.repository import ReferralRepository
 from app.referrals.sealing import ReferralSealer
@@ -52,6 +53,7 @@ class Services:
     audit: TransactionalAuditTrail
     ledger: Ledger
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool]
+    metrics: MetricsService | None = None
     records: RecordService | None = None
     referrals: ReferralService | None = None
 
@@ -177,6 +179,7 @@ def build_services(
     return Services(
         records=records,
         referrals=referrals,
+        metrics=MetricsService(ledger, gate),
         settings=settings,
         authenticator=authenticator,
         authentication=Authentication(authenticator, gate, directory, enrolled),

@@ -33,6 +33,8 @@ from app.groups.service import GroupService
 from app.ledger.receipts import AuditReceiptMiddleware
 from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
+from app.metrics.router import router as metrics_router
+from app.metrics.service import MetricsService
 from app.records.router import router as records_router
 from app.records.service import RecordService
 from app.referrals.router import router as referrals_router
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     provide(app, Ledger, built.ledger)
     if built.records is not None:
         provide(app, RecordService, built.records)
+    if built.metrics is not None:
+        provide(app, MetricsService, built.metrics)
     if built.referrals is not None:
         provide(app, ReferralService, built.referrals)
     # Every response that recorded an audited action carries its ledger receipt.
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(ledger_router)
     app.include_router(records_router)
     app.include_router(referrals_router)
+    app.include_router(metrics_router)
     return app
 
 

@@ -72,6 +72,8 @@ ref_decline   401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 40
 ref_redirect  401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403
 ref_cancel    401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403
 ref_complete  401 401 403 403 200 403 403 403 200 403 403 403 403 403 403 403 403
+metrics_own   401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 200
+metrics_all   401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200
 """
 
 CODES = dict(
@@ -211,6 +213,9 @@ ROUTES: dict[str, Route] = {
     ),
     "ref_cancel": Route("POST", "/referrals/{rid}/cancel"),
     "ref_complete": Route("POST", "/referrals/{arid}/complete"),
+    # Metrics: an institution admin asks for their own institution, an auditor for any.
+    "metrics_own": Route("GET", f"/metrics?institution={INST_A}", mutates=False),
+    "metrics_all": Route("GET", "/metrics", mutates=False),
 }
 
 # The break-glass grant lasts 60 minutes; "expired" is checked four hours later.
