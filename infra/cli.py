@@ -38,6 +38,7 @@ from infra.local_platform import (
     DEFAULT_STATE_DIR,
     StartupObserver,
 )
+from infra.metrics_cli import metrics_app
 from infra.stage import STACK_PHASES, StageConfigError
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def _root(
 
 
 app.add_typer(audit_app, name="audit")
+app.add_typer(metrics_app, name="metrics")
 
 # --------------------------------------------------------------------------- shared
 

@@ -1,0 +1,189 @@
+"""``hub metrics``: the pilot metrics from a ledger, in the terminal or as a report.
+
+- ``hub metrics show SOURCE [--institution I] [--response-window M]`` prints the
+  overall figures and counters;
+- ``hub metrics report OUT SOURCE ...`` writes ``OUT/report.html`` (plots, the seed's
+  pilot figures as reference lines) and ``OUT/series.csv``.
+
+``SOURCE`` is one of: ``--export DIR`` (a ``hub audit export`` directory or its
+``entries.ndjson``), ``--live`` (the local platform's ledger table, or ``--table`` with
+``--endpoint``), or ``--synthetic DAYS`` (the synthetic pilot workload, in process).
+The computation is :mod:`app.metrics.engine`; this module gathers entries and prints.
+Exit status 2 with one line naming the problem on usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.ledger.entries import AuditEntry
+from app.ledger.errors import InvalidEntry
+from app.metrics.engine import METRICS, MetricsConfig, MetricsReport, compute_metrics
+
+metrics_app = typer.Typer(help="Pilot metrics computed from the audit ledger.")
+console = Console()
+
+DEFAULT_STACK = "phase3-private-practice"
+Export = Annotated[
+    Path | None, typer.Option("--export", help="Export directory or entries.ndjson.")
+]
+Live = Annotated[bool, typer.Option("--live", help="Read the deployment's ledger table.")]
+Synthetic = Annotated[int | None, typer.Option("--synthetic", help="Days of synthetic workload.")]
+Stack = Annotated[str, typer.Option("--stack", "-s")]
+TableName = Annotated[str | None, typer.Option("--table", help="Ledger table name.")]
+Endpoint = Annotated[str | None, typer.Option("--endpoint", envvar="AWS_ENDPOINT_URL")]
+StateDir = Annotated[Path, typer.Option("--state-dir", envvar="HUB_STATE_DIR")]
+Institution = Annotated[str | None, typer.Option("--institution", help="Only what involves it.")]
+Window = Annotated[int, typer.Option("--response-window", help="Minutes.", min=1)]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"hub metrics: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _from_export(path: Path) -> Iterator[AuditEntry]:
+    entries_file = path / "entries.ndjson" if path.is_dir() else path
+    if not entries_file.is_file():
+        raise _fail(f"{entries_file} does not exist (expected a `hub audit export` directory)")
+    with entries_file.open(encoding="ascii") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                yield AuditEntry.from_bytes(row["entry"].encode("ascii"))
+            except (ValueError, KeyError, TypeError, InvalidEntry):
+                raise _fail(f"{entries_file}:{number} is not an exported ledger entry") from None
+
+
+def _from_live(
+    stack: str, table: str | None, endpoint: str | None, state_dir: Path
+) -> Iterator[AuditEntry]:
+    import boto3
+
+    from app.ledger.store import LedgerTable
+    from infra.emulator.local import default_emulator_credentials, read_local_json
+
+    local = read_local_json(state_dir) or {}
+    if table is None:
+        outputs = ((local.get("stacks") or {}).get(stack) or {}).get("outputs")
+        if not outputs:
+            raise _fail(
+                "no deployment: pass --table, or start the local platform so "
+                f"{state_dir}/local.json lists {stack}"
+            )
+        table = str(outputs["tableNames"]["ledger"])
+    endpoint = endpoint or local.get("emulatorEndpoint")
+    if endpoint:
+        default_emulator_credentials()
+    client = boto3.session.Session(region_name="ap-east-1").client(
+        "dynamodb", endpoint_url=endpoint
+    )
+    ledger = LedgerTable(client, table)
+    seq = 0
+    while True:
+        batch = ledger.read_entries(seq, 1024)
+        if not batch:
+            return
+        for number, raw in batch:
+            yield AuditEntry.from_bytes(raw)
+            seq = number + 1
+
+
+def _entries(
+    export: Path | None,
+    live: bool,
+    synthetic: int | None,
+    stack: str,
+    table: str | None,
+    endpoint: str | None,
+    state_dir: Path,
+) -> tuple[Iterator[AuditEntry], str]:
+    chosen = [
+        name
+        for name, on in (("--export", export), ("--live", live), ("--synthetic", synthetic))
+        if on
+    ]
+    if len(chosen) != 1:
+        raise _fail("choose exactly one source: --export DIR, --live or --synthetic DAYS")
+    if export is not None:
+        return _from_export(export), f"export {export}"
+    if live:
+        return _from_live(stack, table, endpoint, state_dir), f"ledger table of {table or stack}"
+    from infra.workload import WorkloadConfig, generate, ledger_entries
+
+    assert synthetic is not None
+    if synthetic < 1:
+        raise _fail("--synthetic needs at least 1 day")
+    return ledger_entries(
+        generate(WorkloadConfig(days=synthetic))
+    ), f"synthetic workload, {synthetic} days"
+
+
+def _compute(entries: Iterator[AuditEntry], institution: str | None, window: int) -> MetricsReport:
+    return compute_metrics(
+        entries, MetricsConfig(response_window_ms=window * 60_000, institution=institution)
+    )
+
+
+@metrics_app.command("show")
+def show(
+    export: Export = None,
+    live: Live = False,
+    synthetic: Synthetic = None,
+    stack: Stack = DEFAULT_STACK,
+    table: TableName = None,
+    endpoint: Endpoint = None,
+    state_dir: StateDir = Path(".hub"),
+    institution: Institution = None,
+    response_window: Window = 60,
+) -> None:
+    """Print the overall figures of every metric and the referral counters."""
+    entries, source = _entries(export, live, synthetic, stack, table, endpoint, state_dir)
+    report = _compute(entries, institution, response_window)
+    grid = Table(title=f"pilot metrics ({source}; {report.entries} entries)")
+    for column in ("metric", "n", "mean", "p50", "p90", "p99"):
+        grid.add_column(column, justify="left" if column == "metric" else "right")
+    for metric in METRICS:
+        for row in report.find(metric):
+            grid.add_row(
+                metric, str(row.count), *(_fmt(x) for x in (row.mean, row.p50, row.p90, row.p99))
+            )
+    console.print(grid)
+    for name, value in sorted(report.counters.items()):
+        console.print(f"{name}: {value}")
+
+
+def _fmt(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3g}"
+
+
+@metrics_app.command("report")
+def report_command(
+    out: Annotated[Path, typer.Argument(help="Directory for report.html and series.csv.")],
+    export: Export = None,
+    live: Live = False,
+    synthetic: Synthetic = None,
+    stack: Stack = DEFAULT_STACK,
+    table: TableName = None,
+    endpoint: Endpoint = None,
+    state_dir: StateDir = Path(".hub"),
+    institution: Institution = None,
+    response_window: Window = 60,
+) -> None:
+    """Write the HTML report (plots per phase and institution) and the CSV of the series."""
+    from infra.metrics_report import write_report
+
+    entries, source = _entries(export, live, synthetic, stack, table, endpoint, state_dir)
+    report = _compute(entries, institution, response_window)
+    page, series = write_report(report, out, source=source)
+    console.print(f"wrote {page} and {series} from {report.entries} entries ({source})")

@@ -1,0 +1,105 @@
+"""``hub metrics``: the report and the table from each source; usage errors exit 2."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from infra.cli import app
+from infra.workload import WorkloadConfig, generate, ledger_entries
+
+runner = CliRunner()
+
+
+def _export(directory: Path, days: int = 3) -> Path:
+    directory.mkdir()
+    with (directory / "entries.ndjson").open("w", encoding="ascii") as out:
+        for entry in ledger_entries(generate(WorkloadConfig(days=days, referrals_per_day=20))):
+            row = {"leaf_index": entry.sequence, "entry": entry.to_bytes().decode("ascii")}
+            out.write(json.dumps(row) + "\n")
+    return directory
+
+
+def test_report_writes_a_page_of_plots_with_the_seed_figures_and_the_csv(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["metrics", "report", str(tmp_path / "out"), "--synthetic", "6"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 7
+    assert "referral_decision_hours" in page and "series.csv" in page
+    with (tmp_path / "out" / "series.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["metric"] for r in rows} >= {
+        "referral_decision_hours",
+        "message_response_rate",
+        "record_accesses_per_episode",
+    }
+    assert {r["period"] for r in rows} == {"day", "week", "all"}
+    everything = page + (tmp_path / "out" / "series.csv").read_text(encoding="utf-8")
+    assert "pt1-" not in everything and "pt-synthetic" not in everything and "ZZ1" not in everything
+
+
+def test_show_reads_an_export(tmp_path: Path) -> None:
+    export = _export(tmp_path / "export")
+    result = runner.invoke(app, ["metrics", "show", "--export", str(export)])
+    assert result.exit_code == 0, result.output
+    assert "referral_decision_hours" in result.output and "referrals_sent" in result.output
+    scoped = runner.invoke(
+        app, ["metrics", "show", "--export", str(export), "--institution", "lion-rock-oncology"]
+    )
+    assert scoped.exit_code == 0 and scoped.output != result.output
+
+
+def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
+    export = _export(tmp_path / "export", days=1)
+    none = runner.invoke(app, ["metrics", "show"])
+    both = runner.invoke(app, ["metrics", "show", "--export", str(export), "--synthetic", "2"])
+    missing = runner.invoke(app, ["metrics", "show", "--export", str(tmp_path / "nowhere")])
+    lines = (export / "entries.ndjson").read_text().splitlines()
+    (export / "entries.ndjson").write_text("\n".join([*lines[:3], '{"entry": "not an entry"}']))
+    corrupt = runner.invoke(app, ["metrics", "show", "--export", str(export)])
+    for result in (none, both, missing, corrupt):
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert "entries.ndjson:4" in corrupt.output
+
+
+def test_the_live_source_reads_the_ledger_table(tmp_path: Path, moto_endpoint: str) -> None:
+    import uuid
+
+    import boto3
+
+    from app import local
+    from app.ledger.store import LedgerTable
+
+    client = boto3.session.Session(region_name="ap-east-1").client(
+        "dynamodb", endpoint_url=moto_endpoint
+    )
+    name = f"hubtest-metrics-cli-{uuid.uuid4().hex[:6]}"
+    local.create_service_tables(client, {"ledger": name})
+    table = LedgerTable(client, name)
+    entries = list(itertools.islice(ledger_entries(generate(WorkloadConfig(days=1))), 300))
+    for entry in entries:
+        table.put_entry(entry.sequence, entry.to_bytes())
+    result = runner.invoke(
+        app,
+        [
+            "metrics",
+            "show",
+            "--live",
+            "--table",
+            name,
+            "--endpoint",
+            moto_endpoint,
+            "--state-dir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    from app.metrics.engine import compute_metrics
+
+    sent = compute_metrics(entries).counters["referrals_sent"]
+    assert f"referrals_sent: {sent}" in result.output and sent > 0
