@@ -65,7 +65,7 @@ def _from_export(path: Path) -> Iterator[AuditEntry]:
                 raise _fail(f"{entries_file}:{number} is not an exported ledger entry") from None
 
 
-def _from_live(
+def live_entries(
     stack: str, table: str | None, endpoint: str | None, state_dir: Path
 ) -> Iterator[AuditEntry]:
     import boto3
@@ -118,7 +118,7 @@ def _entries(
     if export is not None:
         return _from_export(export), f"export {export}"
     if live:
-        return _from_live(stack, table, endpoint, state_dir), f"ledger table of {table or stack}"
+        return live_entries(stack, table, endpoint, state_dir), f"ledger table of {table or stack}"
     from infra.workload import WorkloadConfig, generate, ledger_entries
 
     assert synthetic is not None
