@@ -148,17 +148,17 @@ def run(
         ).json()
         rid = outcome.referral_id = sent["referral_id"]
         say(f"    referral {rid}, audit receipt at {sent['audit_receipt']['position']}")
-        say(f"    surgeon {surgeon['mchk_reg_no']} ({surgeon.get('specialty')})")
+        say(f"    receiving specialist {surgeon['mchk_reg_no']} ({surgeon.get('specialty')})")
         step(
             "group_before",
-            "surgeon reads the group before accepting",
+            "specialist reads the group before accepting",
             403,
             "GET",
             f"/groups/{gid}",
             as_surgeon,
         )
         inbox = step(
-            "inbox", "GET /referrals (surgeon's inbox)", 200, "GET", "/referrals", as_surgeon
+            "inbox", "GET /referrals (the specialist's inbox)", 200, "GET", "/referrals", as_surgeon
         )
         if rid not in [r["referral_id"] for r in inbox.json()["referrals"]]:
             raise WalkthroughFailed("the referral is not in the surgeon's inbox")
@@ -171,11 +171,11 @@ def run(
             as_surgeon,
         )
         accepted = step(
-            "accept", "surgeon accepts", 200, "POST", f"/referrals/{rid}/accept", as_surgeon
+            "accept", "specialist accepts", 200, "POST", f"/referrals/{rid}/accept", as_surgeon
         ).json()
         step(
             "group_after",
-            "surgeon reads the group (next request)",
+            "specialist reads the group (next request)",
             200,
             "GET",
             f"/groups/{gid}",
