@@ -28,6 +28,22 @@ def send_body(gid: str, **changes: Any) -> dict[str, Any]:
     return body
 
 
+def assert_sealed_at_rest(hub: Hub, rid: str) -> None:
+    """Every stored item of the referral (and its index rows) holds no plaintext."""
+    items = hub.dynamodb.query(
+        TableName=hub.settings.table_groups,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"REFERRAL#{rid}"}},
+        ConsistentRead=True,
+    )["Items"]
+    meta = next(i for i in items if i["sk"]["S"] == "META")
+    assert "question_manifest" in meta and "question_shard" in meta
+    for item in items:
+        for value in item.values():
+            raw = value.get("B") or str(value.get("S", "")).encode()
+            assert b"RIF pain" not in bytes(raw), item["sk"]
+
+
 def entries_since(hub: Hub, start: int) -> list[dict[str, Any]]:
     return hub.audit_entries(start)
 
@@ -51,6 +67,7 @@ def test_refer_accept_letter_fhir_complete(hub: Hub, caplog: pytest.LogCaptureFi
     rid = referral["referral_id"]
     assert referral["status"] == "requested" and referral["target"]["specialty"] == "cardiology"
     assert QUESTION not in sent.text  # the question is returned only in the detail view
+    assert_sealed_at_rest(hub, rid)
 
     # The addressed side (a cardiologist at INST_B) sees it in its inbox, with the question.
     inbox = hub.client.get("/referrals", headers=hub.headers("sp-cardio-b")).json()
@@ -139,11 +156,7 @@ def test_refer_accept_letter_fhir_complete(hub: Hub, caplog: pytest.LogCaptureFi
     raw = b"".join(str(e).encode() for e in entries)
     assert b"RIF pain" not in raw and PATIENT.encode() not in raw
     assert "RIF pain" not in caplog.text and PATIENT not in caplog.text
-    item = hub.dynamodb.get_item(
-        TableName=hub.settings.table_groups,
-        Key={"pk": {"S": f"REFERRAL#{rid}"}, "sk": {"S": "META"}},
-    )["Item"]
-    assert b"RIF pain" not in str(item).encode() and "question_manifest" in item
+    assert_sealed_at_rest(hub, rid)
 
 
 def test_decline_with_a_reason_and_a_sealed_note(hub: Hub) -> None:
