@@ -71,7 +71,8 @@ def live_entries(
     import boto3
 
     from app.ledger.store import LedgerTable
-    from infra.emulator.local import default_emulator_credentials, read_local_json
+    from infra.emulator.local import read_local_json
+    from infra.emulator.server import default_emulator_credentials
 
     local = read_local_json(state_dir) or {}
     if table is None:

@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# Sign-in and the standalone platform are the records walk-through's (one copy).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SURGICAL = ("general surgery", "orthopaedics and traumatology")
 QUESTION = (
@@ -81,12 +79,13 @@ def run(
     say: Callable[[str], None] = print,
 ) -> Outcome:
     import httpx
-    from demo_records import cognito_bearer
+
+    from infra.local_platform import demo_bearer
 
     users = [u for u in doc["demoUsers"] if u["stack"] == stack]
     patient_id = doc["demoPatients"][stack][0]["patient_id"]
     surgeon, referrer = _pick(users)
-    bearer = cognito_bearer(doc, stack)
+    bearer = demo_bearer(doc, stack)
     outcome = Outcome()
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)
@@ -187,7 +186,8 @@ def run(
             200,
             "GET",
             f"/referrals/{rid}/letter",
-            as_surgeon,
+            # As through API Gateway: a binary body comes back as bytes only when asked for.
+            {**as_surgeon, "Accept": "application/pdf"},
         )
         outcome.letter = out / f"referral-{rid}.pdf"
         outcome.letter.write_bytes(letter.content)
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.standalone:
-            from demo_records import standalone_platform
+            from infra.standalone_platform import standalone_platform
 
             with standalone_platform() as (doc, api):
                 stack = next(iter(doc["stacks"]))
