@@ -37,10 +37,22 @@ Export = Annotated[
 ]
 Live = Annotated[bool, typer.Option("--live", help="Read the deployment's ledger table.")]
 Synthetic = Annotated[int | None, typer.Option("--synthetic", help="Days of synthetic workload.")]
-Stack = Annotated[str, typer.Option("--stack", "-s")]
+Stack = Annotated[str, typer.Option("--stack", "-s", help="The stack whose ledger --live reads.")]
 TableName = Annotated[str | None, typer.Option("--table", help="Ledger table name.")]
-Endpoint = Annotated[str | None, typer.Option("--endpoint", envvar="AWS_ENDPOINT_URL")]
-StateDir = Annotated[Path, typer.Option("--state-dir", envvar="HUB_STATE_DIR")]
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        envvar="AWS_ENDPOINT_URL",
+        help="AWS-compatible endpoint for --live (default: the running `hub local up`).",
+    ),
+]
+StateDir = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir", envvar="HUB_STATE_DIR", help="Where local.json and the records live."
+    ),
+]
 Institution = Annotated[str | None, typer.Option("--institution", help="Only what involves it.")]
 Window = Annotated[int, typer.Option("--response-window", help="Minutes.", min=1)]
 
