@@ -77,6 +77,7 @@ def run(
     api: str,
     out: Path,
     say: Callable[[str], None] = print,
+    authenticators: Path | None = None,
 ) -> Outcome:
     import httpx
 
@@ -85,7 +86,9 @@ def run(
     users = [u for u in doc["demoUsers"] if u["stack"] == stack]
     patient_id = doc["demoPatients"][stack][0]["patient_id"]
     surgeon, referrer = _pick(users)
-    bearer = demo_bearer(doc, stack)
+    # The demo users' authenticator app: users who enrolled TOTP in an earlier walk-through
+    # answer the SOFTWARE_TOKEN_MFA challenge from the secrets it kept.
+    bearer = demo_bearer(doc, stack, authenticators)
     outcome = Outcome()
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)
@@ -250,7 +253,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         doc = json.loads(path.read_text())
         api = args.api or doc.get("apiBaseUrl") or "http://127.0.0.1:8000"
-        run(doc, args.stack, api, Path(args.out or Path(args.state_dir) / "referrals-demo"))
+        run(
+            doc,
+            args.stack,
+            api,
+            Path(args.out or Path(args.state_dir) / "referrals-demo"),
+            authenticators=Path(args.state_dir) / "demo-authenticators.json",
+        )
         return 0
     except WalkthroughFailed as failed:
         print(f"walk-through failed: {failed}", file=sys.stderr)

@@ -26,7 +26,14 @@ def test_walkthrough_end_to_end(walkthrough_platform: Platform, tmp_path: Path) 
     lines: list[str] = []
     doc, api = walkthrough_platform.doc, walkthrough_platform.api
     stack = next(iter(doc["stacks"]))
-    outcome = demo.run(doc, stack, api, tmp_path / "out", say=lines.append)
+    outcome = demo.run(
+        doc,
+        stack,
+        api,
+        tmp_path / "out",
+        say=lines.append,
+        authenticators=walkthrough_platform.authenticators,
+    )
     s = outcome.statuses
     assert s["no_basis"] == 422
     assert (s["send"], s["accept"]) == (201, 200)
