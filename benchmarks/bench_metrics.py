@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -116,12 +115,6 @@ def bench_metrics(sizes: Sequence[int]) -> None:
         previous = (size, compute, peak)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _percentiles(values: list[float]) -> str:
     q = statistics.quantiles(values, n=100, method="inclusive")
     return f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms"
@@ -132,7 +125,6 @@ def bench_api(referrals: int) -> None:
 
     import boto3
     from fastapi.testclient import TestClient
-    from moto.server import ThreadedMotoServer
 
     from app import local
     from app.dependencies import build_services
@@ -140,26 +132,13 @@ def bench_api(referrals: int) -> None:
     from app.identity.register import import_register
     from app.main import create_app
     from app.settings import Settings
-    from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
+    from infra.emulator.server import start_moto_server, use_emulator_credentials
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    try:
-        from infra.emulator.server import memoize_moto_routing
-
-        memoize_moto_routing()
-    except ImportError:
-        pass
-    serialize_moto_dynamodb()
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "ap-east-1",
-    }.items():
-        os.environ.setdefault(key, value)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    use_emulator_credentials()
+    # the one moto start-up: DynamoDB isolation and routing memoisation included
+    server, endpoint = start_moto_server()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
         session = boto3.session.Session(region_name="ap-east-1")
         cognito = session.client("cognito-idp")
