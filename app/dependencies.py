@@ -27,7 +27,11 @@ from app.identity.directory import DoctorDirectory
 from app.identity.principal import Authenticator, CognitoProfiles, TtlCache
 from app.identity.register import RegisterStore
 from app.identity.tokens import AccessTokenVerifier, JwksSource
+from app.institutions.repository import InstitutionRepository
+from app.institutions.service import OPERATOR_CHANNEL, InstitutionService
 from app.ledger.service import Ledger, build_ledger
+from app.ledger.store import LedgerTable
+from app.ledger.trail import LedgerTrail
 from app.metrics.service import MetricsService
 from app.records.service import RecordService, build_record_service
 from app.referrals.repository import ReferralRepository
@@ -50,6 +54,7 @@ class Services:
     break_glass: BreakGlassService
     directory: DoctorDirectory
     register: RegisterStore
+    institutions: InstitutionService
     audit: TransactionalAuditTrail
     ledger: Ledger
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool]
@@ -79,6 +84,7 @@ def build_services(
 
     register = RegisterStore(dynamodb.Table(settings.table_register))
     directory = DoctorDirectory(dynamodb.Table(settings.table_groups))
+    affiliations = InstitutionRepository(dynamodb_client, settings.table_institutions)
     repository = GroupRepository(dynamodb_client, settings.table_groups)
     ledger = build_ledger(
         dynamodb_client,
@@ -111,6 +117,7 @@ def build_services(
     verifier = AccessTokenVerifier(
         issuer=settings.cognito_issuer,
         client_id=settings.cognito_client_id,
+        other_client_ids=[settings.cognito_federated_client_id],
         jwks=JwksSource(settings.jwks_url(), fetch=jwks_fetch),
         leeway=settings.token_leeway_seconds,
         clock=token_clock,
@@ -120,7 +127,7 @@ def build_services(
         verifier=verifier,
         profiles=CognitoProfiles(cognito, settings.cognito_user_pool_id),
         register=register,
-        admitted_institutions=frozenset(settings.admitted_institutions),
+        affiliations=affiliations,
         cache_seconds=settings.registration_cache_seconds,
         clock=monotonic,
     )
@@ -131,7 +138,7 @@ def build_services(
         directory,
         register,
         break_glass,
-        settings.admitted_institutions,
+        affiliations,
         hash_key,
         clock,
     )
@@ -155,7 +162,6 @@ def build_services(
         from app.crypto.kms import KmsDataKeyProvider
 
         kms = (aws_clients or {}).get("kms") or session.client("kms", region_name="ap-east-1")
-        admitted = frozenset(settings.admitted_institutions)
         referrals = ReferralService(
             ReferralRepository(dynamodb_client, settings.table_groups),
             groups,
@@ -166,13 +172,22 @@ def build_services(
             ReferralSealer(ShardedEnvelope(KmsDataKeyProvider(kms, settings.records_key_arn))),
             directory,
             register,
-            # Admission, asked in one place: today the phase's admitted list (the same the
-            # authenticator checks); an institutions table can answer it instead.
-            admitted.__contains__,
+            # Admission, asked in one place: the institutions table, read now (the same
+            # the authenticator reads on every request).
+            affiliations.admitted,
             hash_key,
             clock,
             settings.phase,
         )
+    institutions = InstitutionService(
+        affiliations,
+        gate,
+        audit,
+        register,
+        clock,
+        phase=settings.phase,
+        self_registration=settings.self_registration,
+    )
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool] = TtlCache(
         settings.registration_cache_seconds, monotonic
     )
@@ -188,7 +203,35 @@ def build_services(
         break_glass=break_glass,
         directory=directory,
         register=register,
+        institutions=institutions,
         audit=audit,
         ledger=ledger,
         enrolled=enrolled,
+    )
+
+
+def build_operator_institutions(
+    dynamodb_client: Any,
+    register: Any,
+    *,
+    institutions_table: str,
+    ledger_table: str,
+    phase: int,
+    clock: Callable[[], datetime] = utc_now,
+) -> InstitutionService:
+    """The institutions service as the operator CLI and deploy-time seeding use it: the
+    operator channel, acting as :data:`app.institutions.service.OPERATOR`, auditing into
+    the deployment's ledger (entries are integrated and signed by the service's
+    sequencer, as any other)."""
+    trail = LedgerTrail(LedgerTable(dynamodb_client, ledger_table))
+    gate = AccessGate(Authorizer(), trail, clock)
+    return InstitutionService(
+        InstitutionRepository(dynamodb_client, institutions_table),
+        gate,
+        trail,
+        register,
+        clock,
+        phase=phase,
+        self_registration=False,
+        channel=OPERATOR_CHANNEL,
     )

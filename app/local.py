@@ -42,6 +42,7 @@ TABLE_KEYS: dict[str, tuple[str, str | None]] = {
     "groups": ("pk", "sk"),
     "records": ("pk", "sk"),
     "ledger": ("pk", "sk"),
+    "institutions": ("pk", "sk"),
 }
 
 
@@ -65,33 +66,30 @@ EMULATOR_CREDENTIALS = {
 def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_STACK) -> Settings:
     """Local-mode settings for one phase of the local platform.
 
-    The admitted institutions are those seeded for that stack (``hub local up`` seeds
-    only institutions admitted in the phase).
+    Which institutions are admitted is the phase's ``institutions`` table (``hub local
+    up`` seeds the stage's cohort into it); self-registration is open from phase 3.
     """
     stacks = document.get("stacks", {})
     if stack not in stacks:
         raise KeyError(f"{stack} is not in local.json (have: {', '.join(sorted(stacks))})")
     entry = stacks[stack]
     outputs = entry["outputs"]
-    institutions = sorted(
-        {
-            str(u["institution"])
-            for u in document.get("demoUsers", [])
-            if u.get("stack") == stack and u.get("institution")
-        }
-    )
     tables = outputs["tableNames"]
+    phase = int(entry.get("phase", outputs.get("phase", 1)))
+    clients = list(outputs["userPoolClientIds"])
     return Settings(
         mode=Mode.LOCAL,
-        phase=int(entry.get("phase", outputs.get("phase", 1))),
+        phase=phase,
         stack=stack,
-        admitted_institutions=tuple(institutions),
+        self_registration=phase >= 3,
         table_register=tables["register"],
         table_groups=tables["groups"],
         table_records=tables["records"],
         table_ledger=tables["ledger"],
+        table_institutions=tables.get("institutions", ""),
         cognito_user_pool_id=outputs["userPoolId"],
-        cognito_client_id=outputs["userPoolClientIds"][0],
+        cognito_client_id=clients[0],
+        cognito_federated_client_id=clients[1] if len(clients) > 1 else "",
         cognito_issuer=outputs["issuer"],
         shard_bucket=outputs.get("shardBucketName", ""),
         records_key_arn=outputs.get("recordsKeyArn", ""),
@@ -115,7 +113,13 @@ def local_app(document: Mapping[str, Any], stack: str) -> Any:
     services = build_services(settings)
     cognito = boto3.client("cognito-idp", region_name="ap-east-1")
     # Summon finds specialists through the directory; enrol the seeded pool up front.
-    enrol_user_pool(cognito, settings.cognito_user_pool_id, services.directory, services.register)
+    enrol_user_pool(
+        cognito,
+        settings.cognito_user_pool_id,
+        services.directory,
+        services.register,
+        services.institutions.repository,
+    )
     return create_app(settings, services=services)
 
 
@@ -181,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def create_service_tables(dynamodb: Any, names: Mapping[str, str]) -> None:
-    """Create the four service tables (logical name -> physical name) if absent."""
+    """Create the service tables (logical name -> physical name) if absent."""
     existing = set(dynamodb.list_tables()["TableNames"])
     for logical, physical in names.items():
         if physical in existing:

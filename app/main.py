@@ -30,6 +30,8 @@ from app.dependencies import Services, build_services
 from app.errors import install_error_handlers
 from app.groups.router import router as groups_router
 from app.groups.service import GroupService
+from app.institutions.router import router as institutions_router
+from app.institutions.service import InstitutionService
 from app.ledger.receipts import AuditReceiptMiddleware
 from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     provide(app, BreakGlassService, built.break_glass)
     provide(app, GroupService, built.groups)
     provide(app, Ledger, built.ledger)
+    provide(app, InstitutionService, built.institutions)
     if built.records is not None:
         provide(app, RecordService, built.records)
     if built.metrics is not None:
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(access_router)
     app.include_router(breakglass_router)
     app.include_router(groups_router)
+    app.include_router(institutions_router)
     app.include_router(ledger_router)
     app.include_router(records_router)
     app.include_router(referrals_router)

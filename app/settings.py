@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only for local mode; a deployment must set its own (see ``refuse_insecure_defaults``).
 LOCAL_AUDIT_HASH_KEY = "local-development-only-audit-hash-key"
@@ -46,15 +45,21 @@ class Settings(BaseSettings):
     mode: Mode = Mode.AWS
     phase: int = Field(default=1, ge=1, le=3)
     stack: str = "local"
-    admitted_institutions: Annotated[tuple[str, ...], NoDecode] = ()
+    # Phase 3's self-registration with proof (POST /registrations); the stage's
+    # features.selfRegistration. Which institutions are admitted is not configuration:
+    # it is data in the institutions table (app/identity/affiliations.py).
+    self_registration: bool = False
 
     table_register: str = ""
     table_groups: str = ""
     table_records: str = ""
     table_ledger: str = ""
+    table_institutions: str = ""
 
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
+    # The app client federated (identity-provider) users sign in through, where one exists.
+    cognito_federated_client_id: str = ""
     # Cognito (and moto) put https://cognito-idp.<region>.amazonaws.com/<pool id> in `iss`.
     cognito_issuer: str = ""
     # Derived when empty: <AWS_ENDPOINT_URL>/<pool>/.well-known/jwks.json on an emulator,
@@ -87,16 +92,6 @@ class Settings(BaseSettings):
     orphan_grace_seconds: int = Field(default=6 * 3600, ge=0)
     aws_max_attempts: int = Field(default=5, ge=1, le=10)
 
-    @field_validator("admitted_institutions", mode="before")
-    @classmethod
-    def _parse_institutions(cls, value: object) -> object:
-        if isinstance(value, str):
-            import json
-
-            parsed = json.loads(value) if value.strip().startswith("[") else value.split(",")
-            return tuple(str(i).strip() for i in parsed if str(i).strip())
-        return value
-
     @model_validator(mode="after")
     def refuse_insecure_defaults(self) -> Settings:
         problems: list[str] = []
@@ -116,6 +111,8 @@ class Settings(BaseSettings):
                 "table_register",
                 "table_groups",
                 "table_ledger",
+                # Institutions, affiliations and enrolments decide who may act at all.
+                "table_institutions",
                 # Record storage (app/records): a deployment without it would start and
                 # answer 503 on every record route instead of failing its deploy.
                 "table_records",
@@ -140,8 +137,6 @@ class Settings(BaseSettings):
                     "HUB_AUDIT_KEY_ARN (preferred) or HUB_AUDIT_HASH_KEY (a secret of at "
                     "least 32 characters) must be set outside local mode"
                 )
-            if not self.admitted_institutions:
-                problems.append("HUB_ADMITTED_INSTITUTIONS must list at least one institution")
         if problems:
             raise InsecureSettings("; ".join(problems))
         return self

@@ -1,8 +1,11 @@
 """Who is calling: the typed dependency every protected route takes.
 
 :data:`CurrentPrincipal` turns the bearer token into a :class:`~app.identity.principal.Principal`
-before the handler runs: a missing or bad token is a 401; a refused registration or
-institution a 403, audited through the access gate. An accepted doctor is kept current
+before the handler runs: a missing or bad token is a 401; a refused registration,
+institution or affiliation a 403, audited through the access gate, with the refusal's
+code and a sentence saying what to do. :data:`CurrentApplicant` is for the few routes an
+account uses before it is enrolled (self-registration): the token must verify and the
+account exist, nothing more. An accepted doctor is kept current
 in the directory (at most one write per cache window per doctor), so summoning finds
 them. :data:`Gate` hands a route the access gate for decisions it makes itself.
 """
@@ -17,7 +20,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.access.gate import AccessGate
 from app.errors import Forbidden, Unauthenticated
 from app.identity.directory import DoctorDirectory
-from app.identity.principal import Authenticator, Principal, PrincipalRefused, TtlCache
+from app.identity.principal import (
+    Applicant,
+    Authenticator,
+    Principal,
+    PrincipalRefused,
+    TtlCache,
+)
 from app.identity.tokens import InvalidToken
 from app.wiring import provided
 
@@ -49,11 +58,28 @@ class Authentication:
         except InvalidToken as exc:
             raise Unauthenticated() from exc
         except PrincipalRefused as refused:
-            institution = refused.profile.institution if refused.profile else None
-            self._gate.refuse_principal(refused.token.sub, refused.reason, institution)
-            raise Forbidden(f"Access refused ({refused.reason}).", code=refused.reason) from refused
+            raise self._refused(refused) from refused
         self.enrol(principal)
         return principal
+
+    def applicant(self, token: str) -> Applicant:
+        """The account ``token`` stands for, before any enrolment check.
+
+        Raises:
+            Unauthenticated: the token does not verify.
+            Forbidden: the account is unknown or disabled (audited).
+        """
+        try:
+            return self.authenticator.applicant(token)
+        except InvalidToken as exc:
+            raise Unauthenticated() from exc
+        except PrincipalRefused as refused:
+            raise self._refused(refused) from refused
+
+    def _refused(self, refused: PrincipalRefused) -> Forbidden:
+        self._gate.refuse_principal(refused.token.sub, refused.reason, refused.institution)
+        detail = f": {refused.message}" if refused.message != refused.reason else ""
+        return Forbidden(f"Access refused ({refused.reason}){detail}.", code=refused.reason)
 
     def enrol(self, principal: Principal) -> None:
         """Keep the directory current; at most one write per cache window per doctor."""
@@ -80,5 +106,15 @@ def current_principal(
     return authentication.principal(credentials.credentials)
 
 
+def current_applicant(
+    authentication: Annotated[Authentication, Depends(provided(Authentication))],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Applicant:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated()
+    return authentication.applicant(credentials.credentials)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentApplicant = Annotated[Applicant, Depends(current_applicant)]
 Gate = Annotated[AccessGate, Depends(provided(AccessGate))]

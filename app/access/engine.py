@@ -55,6 +55,17 @@ class Action(StrEnum):
     CANCEL_REFERRAL = "CancelReferral"
     COMPLETE_REFERRAL = "CompleteReferral"
     VIEW_METRICS = "ViewMetrics"
+    LIST_INSTITUTIONS = "ListInstitutions"
+    ADMIT_INSTITUTION = "AdmitInstitution"
+    UPDATE_INSTITUTION = "UpdateInstitution"
+    BIND_ACCOUNT = "BindAccount"
+    MAP_PROVIDER = "MapProvider"
+    LIST_AFFILIATIONS = "ListAffiliations"
+    SET_AFFILIATION = "SetAffiliation"
+    REMOVE_AFFILIATION = "RemoveAffiliation"
+    LIST_REGISTRATIONS = "ListRegistrations"
+    APPROVE_REGISTRATION = "ApproveRegistration"
+    REJECT_REGISTRATION = "RejectRegistration"
 
 
 @dataclass(frozen=True)

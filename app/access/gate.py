@@ -47,7 +47,8 @@ class AccessGate:
             reason=decision.reason,
             actor=principal.sub,
             actor_reg_no=principal.reg_no,
-            institution=principal.institution,
+            # The operator CLI acts for no institution.
+            institution=principal.institution or None,
             resource=resource,
             patient_ref=patient_ref,
             details=dict(details or {}),

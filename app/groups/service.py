@@ -47,6 +47,7 @@ from app.groups.membership import (
     MembershipState,
 )
 from app.groups.repository import ConcurrentChange, GroupRepository
+from app.identity.affiliations import AffiliationLookup
 from app.identity.directory import DoctorDirectory
 from app.identity.principal import Principal
 from app.identity.registration import RegistrationStatus
@@ -78,7 +79,7 @@ class GroupService:
         directory: DoctorDirectory,
         register: Any,
         break_glass: BreakGlassService,
-        admitted_institutions: Sequence[str],
+        affiliations: AffiliationLookup,
         hash_key: bytes,
         clock: Callable[[], datetime],
     ):
@@ -88,7 +89,7 @@ class GroupService:
         self._directory = directory
         self._register = register
         self._break_glass = break_glass
-        self._admitted = frozenset(admitted_institutions)
+        self._affiliations = affiliations
         self._key = hash_key
         self._clock = clock
 
@@ -217,11 +218,17 @@ class GroupService:
             doctor is None
             or entry is None
             or entry.status is not RegistrationStatus.ACTIVE
-            or doctor.institution not in self._admitted
+            or not self._placed(doctor.institution, reg_no)
         ):
             # One answer for all: do not reveal which check failed for someone else.
             raise InvalidRequest("That doctor cannot be invited here.", code="invitee_not_eligible")
         return doctor.institution, tuple(entry.specialties)
+
+    def _placed(self, institution: str, reg_no: str) -> bool:
+        """The doctor's institution is admitted and their affiliation there not removed
+        (read now: the directory's institution is only where they were last seen)."""
+        found, affiliation = self._affiliations.standing(institution, reg_no)
+        return found is not None and found.admitted and (affiliation is None or affiliation.active)
 
     def invite(
         self,
@@ -265,7 +272,7 @@ class GroupService:
     def summon(
         self, principal: Principal, group_id: str, specialties: Sequence[str], count: int
     ) -> tuple[list[SummonedExpert], AuditReceipt]:
-        """Invite up to ``count`` active specialists of ``specialties`` from admitted
+        """Invite up to ``count`` active specialists of ``specialties`` placed at admitted
         institutions, excluding the requester and current members or invitees."""
         state = self._load(principal, group_id, Action.SUMMON_EXPERTS)
         wanted = sorted({s.strip().lower() for s in specialties if s.strip()})
@@ -286,7 +293,7 @@ class GroupService:
                     candidate.reg_no in seen
                     or candidate.reg_no == principal.reg_no
                     or candidate.reg_no in current
-                    or candidate.institution not in self._admitted
+                    or not self._placed(candidate.institution, candidate.reg_no)
                 ):
                     continue
                 entry = self._register.entry(candidate.reg_no)

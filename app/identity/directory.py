@@ -7,11 +7,12 @@ groups table:
 - ``pk = "DOCTOR#<reg no>"``, ``sk = "PROFILE"``: username and institution;
 - ``pk = "SPECIALTY#<specialty>"``, ``sk = "DOCTOR#<reg no>"``: one item per specialty.
 
-A doctor is enrolled when provisioned (:func:`enrol_user_pool` reads the pool's users;
-demo seeding and tests use it) and re-enrolled when they authenticate (at most once
-per cache window), which keeps the institution current. The directory is a candidate
-list only: invitations and summons re-check every candidate against the register
-(active; still a specialist in that specialty) and the admitted institutions.
+A doctor is enrolled when provisioned (:func:`enrol_user_pool` reads the pool's users and
+resolves each through the affiliation data; demo seeding and tests use it) and
+re-enrolled when they authenticate (at most once per cache window), which keeps the
+institution current. The directory is a candidate list only: invitations and summons
+re-check every candidate against the register (active; still a specialist in that
+specialty) and the affiliation data (institution admitted, affiliation not removed).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+
+from app.identity.affiliations import AffiliationLookup, EnrolmentRefused, SignIn, resolve_enrolment
+from app.identity.federation import ASSERTED_ATTRIBUTES
+from app.identity.principal import federated_provider
 
 
 @dataclass(frozen=True)
@@ -79,20 +84,39 @@ class DoctorDirectory:
 
 
 def enrol_user_pool(
-    cognito: Any, user_pool_id: str, directory: DoctorDirectory, register: Any
+    cognito: Any,
+    user_pool_id: str,
+    directory: DoctorDirectory,
+    register: Any,
+    affiliations: AffiliationLookup,
 ) -> int:
-    """Enrol every pool user with a registration number and institution; returns how many."""
+    """Enrol every pool user the affiliation data places as a registered practitioner at
+    an admitted institution; returns how many. Pool attributes a user can write are
+    never read: the institution and number come from :func:`resolve_enrolment`."""
     count = 0
     for page in cognito.get_paginator("list_users").paginate(UserPoolId=user_pool_id):
         for user in page["Users"]:
-            attrs = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
-            reg_no = attrs.get("custom:mchk_reg_no", "").strip().upper()
-            institution = attrs.get("custom:institution_id", "")
-            if not reg_no or not institution:
+            if not user.get("Enabled", True):
                 continue
-            entry = register.entry(reg_no)
+            attrs = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
+            provider = federated_provider(attrs, user.get("UserStatus"))
+            asserted = (
+                {k: attrs[n] for n, k in ASSERTED_ATTRIBUTES.items() if n in attrs}
+                if provider
+                else {}
+            )
+            sign_in = SignIn(attrs.get("sub", ""), user["Username"], provider, asserted)
+            try:
+                enrolment = resolve_enrolment(sign_in, affiliations)
+            except EnrolmentRefused:
+                continue
+            if enrolment.reg_no is None:
+                continue
+            entry = register.entry(enrolment.reg_no)
             if entry is None:
                 continue
-            directory.enrol(reg_no, user["Username"], institution, entry.specialties)
+            directory.enrol(
+                enrolment.reg_no, user["Username"], enrolment.institution.id, entry.specialties
+            )
             count += 1
     return count

@@ -3,42 +3,56 @@
 Order, on every request:
 
 1. the access token is verified (:mod:`app.identity.tokens`): anything wrong is 401;
-2. the user's profile (Medical Council number and institution) is read from the user
-   pool with ``AdminGetUser``, cached for at most ``registration_cache_seconds``
-   (<= 5 minutes). We read the pool rather than trusting extra token claims because
-   moto does not run the pre-token trigger, and because institution is a mutable
-   attribute that a 15-minute token could hold stale;
-3. the institution must be admitted in this stack's phase;
-4. anyone with a clinical role (``doctor``, ``specialist``), or carrying a
-   registration number, must be active on the register (the same
-   :func:`~app.identity.registration.check_registration` as the Cognito triggers),
-   read with a strongly consistent read and cached for at most the same window;
-5. roles are ``cognito:groups`` intersected with the five known role groups.
+2. the user pool says what kind of account this is (``AdminGetUser``, cached for at most
+   ``registration_cache_seconds`` <= 5 minutes): disabled or unknown is refused; a
+   federated account brings what its identity provider asserted at sign-in (registration
+   number, hospital code, groups). Nothing else is read from the pool: every attribute a
+   user could write is ignored, so rewriting one changes nothing the service believes;
+3. :func:`~app.identity.affiliations.resolve_enrolment` decides institution, member and
+   roles from the ``institutions`` table, read strongly consistent on *every* request
+   and never cached: an institution admitted, removed or suspended, an affiliation added
+   or removed, a registration approved takes effect on the next request;
+4. anyone with a clinical role, or standing for a registration number, must be active on
+   the register (the same :func:`~app.identity.registration.check_registration` as the
+   Cognito triggers), read strongly consistent and cached for at most the same window;
+   the specialist role and the specialties come from the Specialist Register only.
 
-Refusals at steps 3-4 are 403 with the refusal code, and are audited.
+Token claims added by the pre-token-generation trigger (``institution_id``, ``hub_roles``)
+are not trusted here: the service re-derives them, so a stale token cannot outlive a
+removal, and the same answer holds where the trigger cannot run (the emulator).
+Refusals at steps 2-4 are 403 with the refusal code, and are audited.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from app.identity.affiliations import (
+    CLINICAL_ROLES,
+    AffiliationLookup,
+    EnrolmentRefused,
+    SignIn,
+    resolve_enrolment,
+)
+from app.identity.federation import ASSERTED_ATTRIBUTES
 from app.identity.registration import (
     Practitioner,
     RegistrationRefused,
     RegistrationStatus,
     check_registration,
+    normalise_reg_no,
 )
 from app.identity.tokens import AccessTokenVerifier, InvalidToken, VerifiedToken
-from app.identity.triggers import ROLE_GROUPS
-
-CLINICAL_ROLES = frozenset({"doctor", "specialist"})
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+EXTERNAL_PROVIDER_STATUS = "EXTERNAL_PROVIDER"
 
 
 class TtlCache(Generic[K, V]):
@@ -78,27 +92,64 @@ class Principal:
 
 
 @dataclass(frozen=True)
-class UserProfile:
-    reg_no: str | None
-    institution: str | None
+class Applicant:
+    """An authenticated account, enrolled or not (self-registration acts for these)."""
+
+    sub: str
+    username: str
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class PoolProfile:
+    """What the user pool says about an account: federated or native, and for a
+    federated one what its identity provider asserted (see ``ASSERTED_ATTRIBUTES``)."""
+
+    provider: str | None = None
+    asserted: Mapping[str, str] = field(default_factory=dict)
 
 
 class PrincipalRefused(Exception):
-    def __init__(self, reason: str, token: VerifiedToken, profile: UserProfile | None = None):
+    def __init__(
+        self,
+        reason: str,
+        token: VerifiedToken,
+        institution: str | None = None,
+        message: str | None = None,
+    ):
         self.reason = reason
         self.token = token
-        self.profile = profile
+        self.institution = institution
+        self.message = message or reason
         super().__init__(reason)
 
 
+def federated_provider(attributes: Mapping[str, str], user_status: str | None) -> str | None:
+    """The identity provider of a federated account, else None.
+
+    Cognito marks a federated user ``EXTERNAL_PROVIDER`` and lists its provider in the
+    ``identities`` attribute; users cannot write either.
+    """
+    if user_status != EXTERNAL_PROVIDER_STATUS:
+        return None
+    try:
+        identities = json.loads(attributes.get("identities") or "[]")
+    except ValueError:
+        return None
+    if isinstance(identities, list) and identities and isinstance(identities[0], dict):
+        name = identities[0].get("providerName")
+        return str(name) if name else None
+    return None
+
+
 class CognitoProfiles:
-    """Reads ``custom:mchk_reg_no`` and ``custom:institution_id`` with AdminGetUser."""
+    """Reads an account's kind (native or federated) with ``AdminGetUser``."""
 
     def __init__(self, cognito: Any, user_pool_id: str):
         self._cognito = cognito
         self._pool = user_pool_id
 
-    def profile(self, username: str) -> UserProfile | None:
+    def profile(self, username: str) -> PoolProfile | None:
         try:
             user = self._cognito.admin_get_user(UserPoolId=self._pool, Username=username)
         except self._cognito.exceptions.UserNotFoundException:
@@ -106,8 +157,15 @@ class CognitoProfiles:
         if not user.get("Enabled", True):
             return None
         attrs = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
-        reg_no = attrs.get("custom:mchk_reg_no") or None
-        return UserProfile(reg_no, attrs.get("custom:institution_id") or None)
+        provider = federated_provider(attrs, user.get("UserStatus"))
+        if provider is None:
+            # A native account: every custom attribute is the user's own writing, or a
+            # legacy value; none of them decides anything. A federated account's asserted
+            # attributes are the ones its provider writes at each sign-in (the federation
+            # module's ASSERTED_ATTRIBUTES); the service reads nothing else from the pool.
+            return PoolProfile()
+        asserted = {key: attrs[name] for name, key in ASSERTED_ATTRIBUTES.items() if name in attrs}
+        return PoolProfile(provider, asserted)
 
 
 @dataclass
@@ -129,12 +187,12 @@ class _SnapshotRegister:
 @dataclass
 class Authenticator:
     verifier: AccessTokenVerifier
-    profiles: Any  # CognitoProfiles or anything with profile(username)
+    profiles: Any  # CognitoProfiles or anything with profile(username) -> PoolProfile | None
     register: Any  # RegisterStore or anything with entry(reg_no)
-    admitted_institutions: Collection[str]
+    affiliations: AffiliationLookup
     cache_seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
-    _profile_cache: TtlCache[str, UserProfile | None] = field(init=False)
+    _profile_cache: TtlCache[str, PoolProfile | None] = field(init=False)
     _register_cache: TtlCache[str, RegisterView] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -150,34 +208,50 @@ class Authenticator:
         )
         return RegisterView(practitioner, tuple(entry.specialties))
 
-    def authenticate(self, bearer: str) -> Principal:
-        """Raises InvalidToken (401) or PrincipalRefused (403)."""
+    def applicant(self, bearer: str) -> Applicant:
+        """The account ``bearer`` stands for, enrolled or not.
+
+        Raises:
+            InvalidToken: the token does not verify (401).
+            PrincipalRefused: the account is unknown or disabled (403).
+        """
+        token, profile = self.account(bearer)
+        return Applicant(token.sub, token.username, profile.provider)
+
+    def account(self, bearer: str) -> tuple[VerifiedToken, PoolProfile]:
+        """The verified token and its account's pool profile, before any enrolment check.
+
+        Raises:
+            InvalidToken: the token does not verify (401).
+            PrincipalRefused: the account is unknown or disabled (403).
+        """
         token = self.verifier.verify(bearer)
         profile = self._profile_cache.get(token.username, self.profiles.profile)
         if profile is None:
             raise PrincipalRefused("user_unknown", token)
-        roles = frozenset(g for g in token.groups if g in ROLE_GROUPS)
-        if not profile.institution or profile.institution not in self.admitted_institutions:
-            raise PrincipalRefused("institution_not_admitted", token, profile)
+        return token, profile
+
+    def authenticate(self, bearer: str) -> Principal:
+        """Raises InvalidToken (401) or PrincipalRefused (403)."""
+        token, profile = self.account(bearer)
+        sign_in = SignIn(token.sub, token.username, profile.provider, profile.asserted)
+        try:
+            enrolment = resolve_enrolment(sign_in, self.affiliations)
+        except EnrolmentRefused as refused:
+            raise PrincipalRefused(
+                refused.reason, token, refused.institution, refused.message
+            ) from refused
+        institution = enrolment.institution.id
+        roles = enrolment.roles
         specialties: tuple[str, ...] = ()
         reg_no: str | None = None
-        if profile.reg_no or roles & CLINICAL_ROLES:
+        if enrolment.reg_no or roles & CLINICAL_ROLES:
             try:
-                from app.identity.registration import normalise_reg_no
-
-                number = normalise_reg_no(profile.reg_no)
+                number = normalise_reg_no(enrolment.reg_no)
+                view = self._register_cache.get(number, self._load_register)
+                practitioner = check_registration(number, register=_SnapshotRegister(view))
             except RegistrationRefused as refused:
-                raise PrincipalRefused(refused.reason, token, profile) from refused
-            view = self._register_cache.get(number, self._load_register)
-            try:
-                practitioner = check_registration(
-                    number,
-                    profile.institution,
-                    register=_SnapshotRegister(view),
-                    admitted_institutions=self.admitted_institutions,
-                )
-            except RegistrationRefused as refused:
-                raise PrincipalRefused(refused.reason, token, profile) from refused
+                raise PrincipalRefused(refused.reason, token, institution) from refused
             assert practitioner.status is RegistrationStatus.ACTIVE
             reg_no, specialties = practitioner.reg_no, view.specialties
         if "specialist" in roles and not specialties:
@@ -186,7 +260,7 @@ class Authenticator:
         return Principal(
             sub=token.sub,
             username=token.username,
-            institution=profile.institution,
+            institution=institution,
             roles=roles,
             reg_no=reg_no,
             specialties=specialties,
@@ -194,11 +268,12 @@ class Authenticator:
 
 
 __all__ = [
+    "Applicant",
     "Authenticator",
     "CognitoProfiles",
     "InvalidToken",
+    "PoolProfile",
     "Principal",
     "PrincipalRefused",
     "TtlCache",
-    "UserProfile",
 ]

@@ -1,9 +1,10 @@
 """The one registration check shared by the Cognito triggers and the service.
 
-A doctor may sign up, receive tokens or be served only while their Medical Council of
-Hong Kong registration is active and their institution is admitted in this stack's
-phase. The register is read through :class:`RegisterLookup`, so the check runs the
-same against DynamoDB (strongly consistent reads) and against plain data in tests.
+A doctor may receive tokens or be served only while their Medical Council of Hong Kong
+registration is active. (Where they may act, their institution and roles, is decided by
+:mod:`app.identity.affiliations`.) The register is read through :class:`RegisterLookup`,
+so the check runs the same against DynamoDB (strongly consistent reads) and against
+plain data in tests.
 
 Refusals carry a short reason code, never personal data, so they are safe to log.
 """
@@ -11,7 +12,7 @@ Refusals carry a short reason code, never personal data, so they are safe to log
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -83,23 +84,15 @@ def normalise_reg_no(raw: object) -> str:
     return reg_no
 
 
-def check_registration(
-    reg_no: object,
-    institution_id: object,
-    *,
-    register: RegisterLookup,
-    admitted_institutions: Collection[str],
-) -> Practitioner:
-    """Return the practitioner if active and admitted here.
+def check_registration(reg_no: object, *, register: RegisterLookup) -> Practitioner:
+    """Return the practitioner if active on the register.
 
     Raises:
         RegistrationRefused: with reason ``registration_number_missing``,
-            ``registration_number_malformed``, ``not_on_register``, ``registration_<status>``
-            or ``institution_not_admitted``.
+            ``registration_number_malformed``, ``not_on_register`` or
+            ``registration_<status>``.
     """
     number = normalise_reg_no(reg_no)
-    if not isinstance(institution_id, str) or institution_id not in admitted_institutions:
-        raise RegistrationRefused("institution_not_admitted")
     practitioner = register.find(number)
     if practitioner is None:
         raise RegistrationRefused("not_on_register")

@@ -8,9 +8,10 @@ error whatever the cause):
 - signed by the key with that ``kid`` in the pool's JWKS. The key set is cached; an
   unknown ``kid`` triggers one refresh (at most one per ``refresh_interval`` seconds, so
   forged kids cannot make us hammer the endpoint);
-- an **access token**: ``token_use == "access"``, ``client_id`` equal to our app
-  client (id tokens carry ``aud`` instead and are refused: the API is called with
-  access tokens, as Cognito intends);
+- an **access token**: ``token_use == "access"``, ``client_id`` one of our app
+  clients (the native one; the federated one where identity providers exist). Id tokens
+  carry ``aud`` instead and are refused: the API is called with access tokens, as
+  Cognito intends;
 - ``iss`` equal to the pool's issuer (so a token from another pool fails even if the
   emulator signs every pool with the same key);
 - ``exp`` in the future, ``nbf`` (if present) and ``iat`` not in the future, each with
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,7 @@ class AccessTokenVerifier:
         *,
         issuer: str,
         client_id: str,
+        other_client_ids: Sequence[str] = (),
         jwks: JwksSource,
         leeway: int = 30,
         clock: Callable[[], float] = time.time,
@@ -122,7 +124,7 @@ class AccessTokenVerifier:
         if max_age is not None and max_age <= 0:
             raise ValueError("max_age must be positive")
         self._issuer = issuer
-        self._client_id = client_id
+        self._client_ids = [client_id, *(c for c in other_client_ids if c)]
         self._jwks = jwks
         self._leeway = leeway
         self._clock = clock
@@ -153,7 +155,7 @@ class AccessTokenVerifier:
             exp={"essential": True},
             iat={"essential": True},
             token_use={"essential": True, "value": "access"},
-            client_id={"essential": True, "value": self._client_id},
+            client_id={"essential": True, "values": self._client_ids},
             username={"essential": True},
         )
         try:

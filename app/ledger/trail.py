@@ -96,6 +96,14 @@ ACTIONS: dict[str, Action] = {
     "ViewMetrics": Action.QUERY,
     # Messaging (issue 13), by the contract in app/audit/facts.py.
     "SendMessage": Action.CREATE,
+    # Institutions as data (app/institutions): admission, affiliations, self-registration.
+    "AdmitInstitution": Action.CREATE,
+    "SetAffiliation": Action.UPDATE,
+    "BindAccount": Action.UPDATE,
+    "MapProvider": Action.UPDATE,
+    "SubmitRegistration": Action.CREATE,
+    "ApproveRegistration": Action.UPDATE,
+    "RejectRegistration": Action.UPDATE,
 }
 _VERBS: tuple[tuple[str, Action], ...] = (
     ("View", Action.READ),
@@ -133,6 +141,10 @@ _RESOURCE_TYPES: dict[str, ResourceType] = {
     "Referral": ResourceType.REFERRAL,
     "Message": ResourceType.MESSAGE,
     "Institution": ResourceType.INSTITUTION,
+    "Affiliation": ResourceType.MEMBERSHIP,
+    "Registration": ResourceType.PRACTITIONER,
+    "Account": ResourceType.PRACTITIONER,
+    "Provider": ResourceType.SERVICE,
     "Service": ResourceType.SERVICE,
     "User": ResourceType.PRACTITIONER,
     "Audit": ResourceType.AUDIT,

@@ -25,6 +25,8 @@ import pytest
 from fastapi.testclient import TestClient
 from hub_testkit import (
     ADMITTED,
+    CLINIC,
+    NOT_ADMITTED,
     PASSWORD,
     PEOPLE,
     FakeClock,
@@ -33,18 +35,30 @@ from hub_testkit import (
     Hub,
     Person,
     World,
+    applicant,
     build_group,
     build_referrals,
     build_world,
     gateway_record,
+    pending_registration,
+    spare_affiliation,
     start_grant,
     synthetic_register,
 )
 
 from app import local
-from app.dependencies import build_services
+from app.dependencies import build_operator_institutions, build_services
+from app.identity.affiliations import (
+    Institution,
+    InstitutionStatus,
+    InstitutionType,
+    account_key,
+    affiliation_key,
+    staff_member,
+)
 from app.identity.directory import enrol_user_pool
 from app.identity.register import import_register
+from app.institutions.service import OPERATOR, CohortInstitution
 from app.main import create_app, lambda_handler_for
 from app.settings import Settings
 from infra.emulator.gateway import LocalGateway
@@ -81,13 +95,14 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
         )
         settings = Settings(
             mode="local",
-            phase=1,
+            phase=3,
             stack="test",
-            admitted_institutions=ADMITTED,
+            self_registration=True,
             table_register=names["register"],
             table_groups=names["groups"],
             table_records=names["records"],
             table_ledger=names["ledger"],
+            table_institutions=names["institutions"],
             cognito_user_pool_id=pool_id,
             cognito_client_id=client_id,
             cognito_issuer=f"https://cognito-idp.ap-east-1.amazonaws.com/{pool_id}",
@@ -105,7 +120,38 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
         general, specialist = synthetic_register(list(people.values()))
         import_register(services.register, general, specialist)
         authenticator = local.AuthenticatorApp()
+        operator = build_operator_institutions(
+            dynamodb,
+            services.register,
+            institutions_table=names["institutions"],
+            ledger_table=names["ledger"],
+            phase=3,
+            clock=clock,
+        )
+        operator.seed(
+            OPERATOR,
+            [
+                CohortInstitution(Institution(i, f"{i} (synthetic)", kind, phase, admitted))
+                for i, kind, phase, admitted in (
+                    (
+                        ADMITTED[0],
+                        InstitutionType.SPECIALIST_ALLIANCE,
+                        1,
+                        InstitutionStatus.ADMITTED,
+                    ),
+                    (
+                        ADMITTED[1],
+                        InstitutionType.SPECIALIST_ALLIANCE,
+                        1,
+                        InstitutionStatus.ADMITTED,
+                    ),
+                    (CLINIC, InstitutionType.PRIVATE_CLINIC, 3, InstitutionStatus.ADMITTED),
+                )
+            ],
+            [],
+        )
         for p in people.values():
+            # Pool groups and custom attributes as before; the service now reads neither.
             local.create_user(
                 cognito,
                 pool_id,
@@ -119,7 +165,14 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
                 cognito, pool_id, client_id, p.username, PASSWORD, authenticator=authenticator
             )
             p.token, p.id_token = tokens["AccessToken"], tokens["IdToken"]
-        enrol_user_pool(cognito, pool_id, services.directory, services.register)
+            _enrol_person(cognito, pool_id, dynamodb, names["institutions"], operator, p)
+        enrol_user_pool(
+            cognito,
+            pool_id,
+            services.directory,
+            services.register,
+            services.institutions.repository,
+        )
         app = create_app(settings, services=services)
         with TestClient(app) as client:
             # The lifespan started the ledger's background sequencer; the service tests
@@ -140,12 +193,44 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
                 client_id=client_id,
                 people=people,
                 authenticator=authenticator,
+                operator=operator,
             )
     finally:
         if saved is None:
             os.environ.pop("AWS_ENDPOINT_URL", None)
         else:
             os.environ["AWS_ENDPOINT_URL"] = saved
+
+
+def _enrol_person(
+    cognito: Any, pool_id: str, dynamodb: Any, table: str, operator: Any, p: Person
+) -> None:
+    """Bind the person's account and affiliate them (the operator path), or, for the
+    people who must be refused (institution not admitted, number not on the register),
+    write the same items directly: the operator path would rightly refuse them."""
+    user = cognito.admin_get_user(UserPoolId=pool_id, Username=p.username)
+    sub = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+    member = p.reg_no or staff_member(sub)
+    if p.institution != NOT_ADMITTED and p.register_status is not None:
+        operator.set_affiliation(OPERATOR, p.institution, member, p.groups, bind_sub=sub)
+        return
+    items = [
+        {
+            **account_key(sub),
+            "member": member,
+            "institution": p.institution,
+            "status": "active",
+        },
+        {**affiliation_key(p.institution, member), "roles": list(p.groups), "status": "active"},
+    ]
+    for item in items:
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                k: {"L": [{"S": r} for r in v]} if isinstance(v, list) else {"S": v}
+                for k, v in item.items()
+            },
+        )
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +250,9 @@ def fresh_world(hub: Hub, world: World) -> World:
         start_grant(hub, "dr-bg-live"),
         world.expired_grant_id,
         *build_referrals(hub, gid),
+        applicant(hub),
+        pending_registration(hub),
+        spare_affiliation(hub),
     )
 
 

@@ -17,9 +17,14 @@ from app.settings import Settings
 
 ADMITTED = ("harbour-cardiac-alliance", "kowloon-neuro-alliance")
 INST_A, INST_B = ADMITTED
+# A private clinic admitted in the test hub (phase 3): self-registration claims it.
+CLINIC = "sai-kung-medical-centre"
 NOT_ADMITTED = "peak-family-clinic"
 PASSWORD = "Synthetic-Passw0rd-2026!"
 PATIENT = "pt-synthetic-000042"
+# Register entries no account holds yet (general register, active): self-registration
+# and affiliation tests each take fresh ones. Names as the register shows them.
+SPARE_NUMBERS = tuple((f"M4{n:04d}", f"SYNTHETIC Applicant {n}") for n in range(1, 400))
 
 
 @dataclass
@@ -59,6 +64,7 @@ PEOPLE: dict[str, Person] = {
         Person("dr-bg-audit", ("doctor",), INST_B, "M20015"),
         Person("ops-admin", ("platform_admin",), INST_A),
         Person("inst-admin", ("institution_admin",), INST_A),
+        Person("clinic-admin", ("institution_admin",), CLINIC),
         Person("auditor-1", ("auditor",), INST_A),
         Person(
             "sp-cardio-a", ("doctor", "specialist"), INST_A, "M30001", "active", ("cardiology",)
@@ -112,6 +118,17 @@ def synthetic_register(people: list[Person]) -> tuple[str, str]:
             "Specialty",
         ]
     )
+    for reg_no, name in SPARE_NUMBERS:
+        g.writerow(
+            [
+                reg_no,
+                name,
+                "合成申請人",
+                "1 Example Road, Hong Kong",
+                "MB BS (Synthetic U)",
+                "active",
+            ]
+        )
     for n, p in enumerate(people):
         if p.reg_no is None or p.register_status is None:
             continue
@@ -173,7 +190,49 @@ class Hub:
     people: dict[str, Person] = field(default_factory=dict)
     # The TOTP secrets each person enrolled at their first (SRP) sign-in.
     authenticator: Any = None
+    operator: Any = None  # the operator-channel InstitutionService
     _principals: dict[str, Principal] = field(default_factory=dict)
+    _spare: int = 0
+
+    def spare_number(self) -> tuple[str, str]:
+        """A register entry (number, name) no test has used yet."""
+        self._spare += 1
+        return SPARE_NUMBERS[self._spare - 1]
+
+    def sub_of(self, username: str) -> str:
+        user = self.cognito.admin_get_user(UserPoolId=self.pool_id, Username=username)
+        return next(str(a["Value"]) for a in user["UserAttributes"] if a["Name"] == "sub")
+
+    def new_account(self, username: str, **attributes: str) -> str:
+        """A fresh pool account, enrolled nowhere; returns its access token."""
+        from app import local
+
+        local.create_user(self.cognito, self.pool_id, username, PASSWORD, groups=(), **attributes)
+        return str(
+            local.login(
+                self.cognito,
+                self.pool_id,
+                self.client_id,
+                username,
+                PASSWORD,
+                authenticator=self.authenticator,
+            )["AccessToken"]
+        )
+
+    def enrol(
+        self, username: str, institution: str, roles: tuple[str, ...], reg_no: str | None = None
+    ) -> None:
+        """Bind a native account and affiliate it, as the operator CLI does."""
+        from app.identity.affiliations import staff_member
+        from app.institutions.service import OPERATOR
+
+        sub = self.sub_of(username)
+        self.operator.set_affiliation(
+            OPERATOR, institution, reg_no or staff_member(sub), roles, bind_sub=sub
+        )
+
+    def bearer(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
 
     def headers(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.people[username].token}"}
@@ -211,7 +270,9 @@ class Hub:
 @dataclass
 class World:
     """An open group G for patient PATIENT owned by INST_A, in a known state, plus a
-    closed group C and break-glass grants."""
+    closed group C and break-glass grants; and for the institution routes: a signed-up
+    account enrolled nowhere (its token), a registration pending at CLINIC, and a spare
+    affiliation at INST_A (a register number with no account)."""
 
     group_id: str
     closed_group_id: str
@@ -222,6 +283,9 @@ class World:
     # dr-other-inst joined that group, never G).
     referral_id: str = ""
     accepted_referral_id: str = ""
+    applicant_token: str = ""
+    registration_id: str = ""
+    spare_reg_no: str = ""
 
 
 def build_group(hub: Hub) -> str:
@@ -279,6 +343,35 @@ def build_referrals(hub: Hub, gid: str) -> tuple[str, str]:
     return pending, accepted
 
 
+def applicant(hub: Hub) -> str:
+    """A new signed-up account with no enrolment; returns its access token."""
+    import uuid
+
+    return hub.new_account(f"applicant-{uuid.uuid4().hex[:8]}")
+
+
+def pending_registration(hub: Hub) -> str:
+    """A new applicant's registration, pending at CLINIC; returns its id."""
+    from app.identity.principal import Applicant
+
+    token = applicant(hub)
+    who = hub.services.authenticator.applicant(token)
+    reg_no, name = hub.spare_number()
+    account, _ = hub.services.institutions.submit(
+        Applicant(who.sub, who.username), reg_no, name, CLINIC, None
+    )
+    return account.registration_id or ""
+
+
+def spare_affiliation(hub: Hub) -> str:
+    """A register number affiliated with INST_A (no account); returns the number."""
+    from app.institutions.service import OPERATOR
+
+    reg_no, _ = hub.spare_number()
+    hub.operator.set_affiliation(OPERATOR, INST_A, reg_no, ("doctor",))
+    return reg_no
+
+
 def build_world(hub: Hub) -> World:
     g = hub.services.groups
     p = hub.principal
@@ -294,6 +387,9 @@ def build_world(hub: Hub) -> World:
         start_grant(hub, "dr-bg-live"),
         start_grant(hub, "dr-bg-expired"),
         *build_referrals(hub, gid),
+        applicant(hub),
+        pending_registration(hub),
+        spare_affiliation(hub),
     )
     hub.services.ledger.integrate()  # a signed head for the audit routes
     return world

@@ -27,10 +27,16 @@ Principals (columns; the two-letter code heads the column in MATRIX):
   bl bg_live          break-glass grant for the group's patient, within its time box
   be bg_expired       the same kind of grant, after it expired
   au auditor          auditor role
+  ap applicant        a signed-up account enrolled nowhere (self-registration's applicant)
+
+Institution routes act on INST_A (the group's institution) unless named: the world holds
+a spare affiliation there (a register number with no account) and a registration pending
+at CLINIC, a private clinic whose admin is not in the matrix.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,42 +44,53 @@ from typing import Any
 
 import httpx
 import pytest
-from hub_testkit import INST_A, INST_B, PATIENT, Hub, World
+from hub_testkit import CLINIC, INST_A, INST_B, PATIENT, Hub, World
 
 from app.main import PUBLIC_PATHS
 
 MATRIX = """
-route          an  mf  nm  mb  ld  iv  rm  cm  oi  na  wr  ia  ur  su  bl  be  au
-me            401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
-create_group  401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403
-get_group     401 401 403 200 200 403 403 403 403 403 403 403 403 403 200 403 403
-invite        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403
-summon        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403
-accept        401 401 403 403 403 200 403 403 403 403 403 403 403 403 403 403 403
-leave         401 401 403 200 200 200 403 403 403 403 403 403 403 403 403 403 403
-remove_member 401 401 403 403 200 403 403 403 403 403 403 200 403 403 403 403 403
-close         401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403
-bg_start      401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403
-bg_list       401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403
-bg_end        401 401 404 404 404 404 404 404 404 403 404 404 403 403 200 409 404
-audit_entries 401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 200
-audit_export  401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200
-audit_head    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
-audit_pubkey  401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
-audit_incl    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
-audit_cons    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200
-ref_send      401 401 403 201 201 403 403 403 403 403 403 403 403 403 403 403 403
-ref_list      401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403
-ref_get       401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403
-ref_fhir      401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403
-ref_letter    401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403
-ref_accept    401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403
-ref_decline   401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403
-ref_redirect  401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403
-ref_cancel    401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403
-ref_complete  401 401 403 403 200 403 403 403 200 403 403 403 403 403 403 403 403
-metrics_own   401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 200
-metrics_all   401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200
+route          an  mf  nm  mb  ld  iv  rm  cm  oi  na  wr  ia  ur  su  bl  be  au  ap
+me            401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
+create_group  401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403 403
+get_group     401 401 403 200 200 403 403 403 403 403 403 403 403 403 200 403 403 403
+invite        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403 403
+summon        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403 403
+accept        401 401 403 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403
+leave         401 401 403 200 200 200 403 403 403 403 403 403 403 403 403 403 403 403
+remove_member 401 401 403 403 200 403 403 403 403 403 403 200 403 403 403 403 403 403
+close         401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403 403
+bg_start      401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403 403
+bg_list       401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403
+bg_end        401 401 404 404 404 404 404 404 404 403 404 404 403 403 200 409 404 403
+audit_entries 401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 200 403
+audit_export  401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200 403
+audit_head    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
+audit_pubkey  401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
+audit_incl    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
+audit_cons    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
+ref_send      401 401 403 201 201 403 403 403 403 403 403 403 403 403 403 403 403 403
+ref_list      401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403
+ref_get       401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403
+ref_fhir      401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403
+ref_letter    401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403
+ref_accept    401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403
+ref_decline   401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403
+ref_redirect  401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403
+ref_cancel    401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403 403
+ref_complete  401 401 403 403 200 403 403 403 200 403 403 403 403 403 403 403 403 403
+metrics_own   401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 200 403
+metrics_all   401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200 403
+inst_list     401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
+inst_admit    401 401 403 403 403 403 403 403 403 403 201 403 403 403 403 403 403 403
+inst_update   401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403
+aff_list      401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
+aff_set       401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
+aff_remove    401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
+reg_submit    401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 201
+reg_own       401 401 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 404
+reg_list      401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
+reg_approve   401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403
+reg_reject    401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403
 """
 
 CODES = dict(
@@ -96,6 +113,7 @@ CODES = dict(
             "bl",
             "be",
             "au",
+            "ap",
         ],
         [
             "anonymous",
@@ -115,6 +133,7 @@ CODES = dict(
             "bg_live",
             "bg_expired",
             "auditor",
+            "applicant",
         ],
         strict=True,
     )
@@ -216,7 +235,45 @@ ROUTES: dict[str, Route] = {
     # Metrics: an institution admin asks for their own institution, an auditor for any.
     "metrics_own": Route("GET", f"/metrics?institution={INST_A}", mutates=False),
     "metrics_all": Route("GET", "/metrics", mutates=False),
+    # Institutions as data. Reads and renames change nothing the matrix reads; admitting
+    # creates a new institution each time.
+    "inst_list": Route("GET", "/institutions", mutates=False),
+    "inst_admit": Route(
+        "POST",
+        "/institutions",
+        lambda h: {
+            "id": f"matrix-{uuid.uuid4().hex[:12]}",
+            "name": "Matrix Alliance (synthetic)",
+            "type": "specialist_alliance",
+        },
+        mutates=False,
+    ),
+    "inst_update": Route(
+        "PATCH",
+        f"/institutions/{INST_A}",
+        lambda h: {"name": f"{INST_A} (synthetic)"},
+        mutates=False,
+    ),
+    "aff_list": Route("GET", f"/institutions/{INST_A}/affiliations", mutates=False),
+    "aff_set": Route(
+        "PUT",
+        f"/institutions/{INST_A}/affiliations/{{spare}}",
+        lambda h: {"roles": ["doctor"]},
+        mutates=False,  # the spare affiliation already holds exactly this
+    ),
+    "aff_remove": Route("DELETE", f"/institutions/{INST_A}/affiliations/{{spare}}"),
+    "reg_submit": Route("POST", "/registrations", lambda h: _registration_claim(h)),
+    "reg_own": Route("GET", "/registrations/me", mutates=False),
+    "reg_list": Route("GET", f"/registrations?institution={INST_A}", mutates=False),
+    "reg_approve": Route("POST", "/registrations/{regid}/approve"),
+    "reg_reject": Route("POST", "/registrations/{regid}/reject", lambda h: {"reason": "other"}),
 }
+
+
+def _registration_claim(hub: Hub) -> dict[str, Any]:
+    reg_no, name = hub.spare_number()
+    return {"reg_no": reg_no, "name": name, "institution": CLINIC}
+
 
 # The break-glass grant lasts 60 minutes; "expired" is checked four hours later.
 EXPIRED_SHIFT = timedelta(hours=4, minutes=1)
@@ -255,12 +312,15 @@ def test_matrix_covers_every_route_and_principal(hub: Hub) -> None:
             .replace("{grant}", "{grant_id}")
             .replace("/members/M20002", "/members/{reg_no}")
             .replace("{rid}", "{referral_id}")
-            .replace("{arid}", "{referral_id}"),
+            .replace("{arid}", "{referral_id}")
+            .replace(f"/institutions/{INST_A}", "/institutions/{institution_id}")
+            .replace("{spare}", "{reg_no}")
+            .replace("{regid}", "{registration_id}"),
         )
         for r in ROUTES.values()
     }
     assert published == covered
-    assert {who for _, who, _ in CELLS} == {"anonymous", "malformed", *USERS}
+    assert {who for _, who, _ in CELLS} == {"anonymous", "malformed", "applicant", *USERS}
 
 
 def _request(hub: Hub, world: World, route_name: str, who: str, client: httpx.Client) -> Any:
@@ -268,11 +328,18 @@ def _request(hub: Hub, world: World, route_name: str, who: str, client: httpx.Cl
     gid = world.closed_group_id if who == "closed_member" else world.group_id
     grant = world.expired_grant_id if who == "bg_expired" else world.live_grant_id
     path = route.path.format(
-        gid=gid, grant=grant, rid=world.referral_id, arid=world.accepted_referral_id
+        gid=gid,
+        grant=grant,
+        rid=world.referral_id,
+        arid=world.accepted_referral_id,
+        spare=world.spare_reg_no,
+        regid=world.registration_id,
     )
     headers: dict[str, str] = {}
     if who == "malformed":
         headers["Authorization"] = "Bearer not.a-jwt"
+    elif who == "applicant":
+        headers = hub.bearer(world.applicant_token)
     elif who != "anonymous":
         headers = hub.headers(USERS[who])
     body = route.body(hub) if route.body else None
@@ -327,3 +394,16 @@ def test_refusals_left_the_shared_world_unchanged(hub: Hub, world: World) -> Non
     assert (pending.referral.status.value, pending.referral.version) == ("requested", 1)
     assert (accepted.referral.status.value, accepted.referral.version) == ("accepted", 2)
     assert len(pending.history) == 1 and len(accepted.history) == 2
+
+
+def test_refusals_left_the_institution_data_unchanged(hub: Hub, world: World) -> None:
+    repository = hub.services.institutions.repository
+    pending = repository.pending_one(world.registration_id)
+    assert pending is not None and pending.institution == CLINIC
+    account = repository.account(pending.sub)
+    assert account is not None and account.status.value == "pending"
+    institution, affiliation = repository.standing(INST_A, world.spare_reg_no)
+    assert institution is not None and institution.admitted
+    assert affiliation is not None and affiliation.active and affiliation.roles == ("doctor",)
+    applicant = hub.services.authenticator.applicant(world.applicant_token)
+    assert repository.account(applicant.sub) is None

@@ -21,13 +21,14 @@ def local_document(hub: Hub) -> dict[str, object]:
                 "phase": 1,
                 "outputs": {
                     "userPoolId": s.cognito_user_pool_id,
-                    "userPoolClientIds": [s.cognito_client_id],
+                    "userPoolClientIds": [s.cognito_client_id, "federated-client-id"],
                     "issuer": s.cognito_issuer,
                     "tableNames": {
                         "register": s.table_register,
                         "groups": s.table_groups,
                         "records": s.table_records,
                         "ledger": s.table_ledger,
+                        "institutions": s.table_institutions,
                     },
                 },
             }
@@ -42,7 +43,10 @@ def local_document(hub: Hub) -> dict[str, object]:
 
 def test_settings_come_from_the_stack_outputs(hub: Hub) -> None:
     settings = settings_from_local_json(local_document(hub), "phase1-specialist")
-    assert settings.admitted_institutions == tuple(sorted(ADMITTED))
+    # Admission is the institutions table's, not a setting; phase 1 has no sign-up.
+    assert settings.table_institutions == hub.settings.table_institutions
+    assert settings.cognito_federated_client_id == "federated-client-id"
+    assert not settings.self_registration
     assert settings.cognito_issuer == hub.settings.cognito_issuer
     with pytest.raises(KeyError, match="phase3"):
         settings_from_local_json(local_document(hub), "phase3-private-practice")

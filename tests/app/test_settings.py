@@ -10,7 +10,7 @@ from app.settings import LOCAL_AUDIT_HASH_KEY, Mode, Settings
 SECURE = {
     "HUB_MODE": "aws",
     "HUB_PHASE": "2",
-    "HUB_ADMITTED_INSTITUTIONS": '["harbour-cardiac-alliance", "ha-queen-mary"]',
+    "HUB_TABLE_INSTITUTIONS": "hub-institutions",
     "HUB_TABLE_REGISTER": "hub-register",
     "HUB_TABLE_GROUPS": "hub-groups",
     "HUB_TABLE_RECORDS": "hub-records",
@@ -37,7 +37,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_reads_hub_variables(env: pytest.MonkeyPatch) -> None:
     s = Settings()
     assert s.mode is Mode.AWS and s.phase == 2
-    assert s.admitted_institutions == ("harbour-cardiac-alliance", "ha-queen-mary")
+    assert s.table_institutions == "hub-institutions" and not s.self_registration
     assert s.jwks_url() == SECURE["HUB_COGNITO_ISSUER"] + "/.well-known/jwks.json"
 
 
@@ -83,7 +83,7 @@ def test_jwks_on_an_emulator_follows_aws_endpoint_url(env: pytest.MonkeyPatch) -
         ("HUB_COGNITO_JWKS_URL", "http://jwks.example", "HUB_COGNITO_JWKS_URL"),
         ("HUB_COGNITO_CLIENT_ID", "", "HUB_COGNITO_CLIENT_ID is required"),
         ("HUB_TABLE_GROUPS", "", "HUB_TABLE_GROUPS is required"),
-        ("HUB_ADMITTED_INSTITUTIONS", "[]", "HUB_ADMITTED_INSTITUTIONS"),
+        ("HUB_TABLE_INSTITUTIONS", "", "HUB_TABLE_INSTITUTIONS is required"),
         ("HUB_REGISTRATION_CACHE_SECONDS", "301", "<= 300"),
         ("HUB_TOKEN_LEEWAY_SECONDS", "600", "<= 60"),
         ("HUB_BREAK_GLASS_MAX_MINUTES", "300", "less than or equal to 240"),

@@ -85,7 +85,7 @@ AWS_ENV = {
     "HUB_COGNITO_USER_POOL_ID": "ap-east-1_x",
     "HUB_COGNITO_CLIENT_ID": "c",
     "HUB_COGNITO_ISSUER": "https://cognito-idp.example/x",
-    "HUB_ADMITTED_INSTITUTIONS": '["a"]',
+    "HUB_TABLE_INSTITUTIONS": "i",
     "HUB_SIGNING_KEY_ARN": "arn:aws:kms:ap-east-1:1:key/s",
     "HUB_CHECKPOINT_BUCKET": "audit",
     "HUB_TABLE_RECORDS": "rec",

@@ -4,10 +4,9 @@ and roles derived from what the register confirms."""
 from __future__ import annotations
 
 import pytest
-from hub_testkit import INST_A, PASSWORD, Hub
+from hub_testkit import INST_A, Hub
 from pydantic import ValidationError
 
-from app import local
 from app.identity.registration import RegistrationStatus
 from app.settings import Settings
 
@@ -37,18 +36,11 @@ def test_cache_longer_than_five_minutes_is_refused() -> None:
 def test_specialist_role_needs_the_specialist_register(hub: Hub) -> None:
     me = hub.client.get("/me", headers=hub.headers("sp-cardio-a")).json()
     assert me["roles"] == ["doctor", "specialist"] and me["specialties"] == ["cardiology"]
-    # In the specialist group, but only on the general register: not a specialist here.
-    local.create_user(
-        hub.cognito,
-        hub.pool_id,
-        "dr-self-styled",
-        PASSWORD,
-        groups=["doctor", "specialist"],
-        reg_no="M20012",
-        institution=INST_A,
-    )
-    token = local.login(hub.cognito, hub.pool_id, hub.client_id, "dr-self-styled", PASSWORD)
-    me = hub.client.get("/me", headers={"Authorization": f"Bearer {token['AccessToken']}"}).json()
+    # Affiliated as a specialist, but only on the general register: not a specialist here.
+    reg_no, _ = hub.spare_number()
+    token = hub.new_account("dr-self-styled")
+    hub.enrol("dr-self-styled", INST_A, ("doctor", "specialist"), reg_no)
+    me = hub.client.get("/me", headers=hub.bearer(token)).json()
     assert me["roles"] == ["doctor"] and me["specialties"] == []
 
 

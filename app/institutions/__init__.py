@@ -1,0 +1,1 @@
+"""Institutions as data: admission, affiliations and self-registration with proof."""
