@@ -19,8 +19,17 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal
+
+# One definition of institution types and phases, shared with the service (which admits
+# institutions as data) and re-exported here for the program and the stage files.
+from app.identity.affiliations import (
+    FIRST_PHASE_FOR_TYPE,
+    HOSPITAL_CODE_CLAIM,
+    IDP_GRANTABLE_ROLES,
+    InstitutionType,
+    ProviderMapping,
+)
 
 REQUIRED_REGION = "ap-east-1"
 
@@ -59,39 +68,46 @@ class RegionRefused(StageConfigError):
         )
 
 
-class InstitutionType(StrEnum):
-    SPECIALIST_ALLIANCE = "specialist_alliance"
-    HA_HOSPITAL = "ha_hospital"
-    HA_CLUSTER = "ha_cluster"
-    PRIVATE_CLINIC = "private_clinic"
-
-
-# The phase in which each kind of institution is first admitted. Scopes are cumulative.
-FIRST_PHASE_FOR_TYPE: dict[InstitutionType, int] = {
-    InstitutionType.SPECIALIST_ALLIANCE: 1,
-    InstitutionType.HA_HOSPITAL: 2,
-    InstitutionType.HA_CLUSTER: 2,
-    InstitutionType.PRIVATE_CLINIC: 3,
-}
-
-
 @dataclass(frozen=True)
 class Institution:
     id: str
     name: str
     type: InstitutionType
 
+    @property
+    def phase(self) -> int:
+        """The rollout phase whose cohort it belongs to: its type's first phase."""
+        return FIRST_PHASE_FOR_TYPE[self.type]
+
 
 @dataclass(frozen=True)
 class FederationProvider:
-    """An institution's own identity provider, federated into the user pool (phase 2+)."""
+    """An identity provider federated into the user pool (phase 2+).
 
-    institution_id: str
+    It serves one institution (``institution_id``), or many hospitals (``hospital_codes``:
+    the hospital code its users carry -> institution id; more are mapped as data when
+    hospitals are admitted later). ``group_roles`` maps its group claim's values to hub
+    roles (clinical roles only); empty means roles come from affiliations.
+    """
+
+    institution_id: str | None
     name: str
     protocol: Literal["SAML", "OIDC"]
     metadata_url: str | None = None  # SAML
     issuer: str | None = None  # OIDC
     client_id: str | None = None  # OIDC; the secret comes from hub:oidcClientSecrets
+    # (code, institution id) and (group, role) pairs: tuples keep the stage hashable.
+    hospital_codes: tuple[tuple[str, str], ...] = ()
+    group_roles: tuple[tuple[str, str], ...] = ()
+
+    def mapping(self) -> ProviderMapping:
+        """How the hub places this provider's users (seeded into the institutions table)."""
+        return ProviderMapping(
+            self.name,
+            institution=self.institution_id,
+            claim=None if self.institution_id else HOSPITAL_CODE_CLAIM,
+            group_roles=dict(self.group_roles),
+        )
 
 
 @dataclass(frozen=True)
@@ -151,7 +167,10 @@ KNOWN_KEYS: dict[str, bool] = {
 }
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
-_PROVIDER_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{3,32}$")
+# No "_": Cognito names a federated user "<provider>_<id>", and the pre sign-up trigger
+# reads the provider back from that name.
+_PROVIDER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{3,32}$")
+_HOSPITAL_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -287,19 +306,25 @@ def _parse_federation(
         entry = _mapping(
             key,
             item,
-            {"institutionId", "name", "protocol", "metadataUrl", "issuer", "clientId"},
-            {"institutionId", "name", "protocol"},
+            {
+                "institutionId",
+                "hospitalCodes",
+                "groupRoles",
+                "name",
+                "protocol",
+                "metadataUrl",
+                "issuer",
+                "clientId",
+            },
+            {"name", "protocol"},
         )
-        inst = _str(f"{key}.institutionId", entry["institutionId"])
-        if inst not in ids:
-            raise StageConfigError(
-                f"{key}.institutionId", "an institution id from hub:cohort", inst
-            )
+        inst, codes = _provider_placement(key, entry, ids)
+        roles = _group_roles(key, entry.get("groupRoles"))
         name = _str(
             f"{key}.name",
             entry["name"],
             _PROVIDER_NAME_RE,
-            "a provider name of 3-32 letters, digits, '_' or '-'",
+            "a provider name of 3-32 letters, digits or '-'",
         )
         if name in names or name == "COGNITO":
             raise StageConfigError(f"{key}.name", "a unique provider name", name)
@@ -314,6 +339,8 @@ def _parse_federation(
                     name,
                     "SAML",
                     metadata_url=_https_url(f"{key}.metadataUrl", entry.get("metadataUrl")),
+                    hospital_codes=codes,
+                    group_roles=roles,
                 )
             )
         elif protocol == "OIDC":
@@ -328,11 +355,63 @@ def _parse_federation(
                     "OIDC",
                     issuer=_https_url(f"{key}.issuer", entry.get("issuer")),
                     client_id=_str(f"{key}.clientId", entry.get("clientId")),
+                    hospital_codes=codes,
+                    group_roles=roles,
                 )
             )
         else:
             raise StageConfigError(f"{key}.protocol", "'SAML' or 'OIDC'", protocol)
     return tuple(providers)
+
+
+def _provider_placement(
+    key: str, entry: Mapping[str, Any], ids: set[str]
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """(institutionId, hospitalCodes): exactly one of them, naming cohort institutions."""
+    if ("institutionId" in entry) == ("hospitalCodes" in entry):
+        raise StageConfigError(
+            f"{key}.institutionId",
+            "either institutionId (a provider of one institution) or hospitalCodes (a "
+            "provider of many hospitals), not both or neither",
+            "both" if "institutionId" in entry else "neither",
+        )
+    if "institutionId" in entry:
+        inst = _str(f"{key}.institutionId", entry["institutionId"])
+        if inst not in ids:
+            raise StageConfigError(
+                f"{key}.institutionId", "an institution id from hub:cohort", inst
+            )
+        return inst, ()
+    raw = _decode(entry["hospitalCodes"])
+    if not isinstance(raw, dict) or not raw:
+        raise StageConfigError(
+            f"{key}.hospitalCodes", "a mapping of hospital code -> cohort institution id", raw
+        )
+    codes: dict[str, str] = {}
+    for code, target in raw.items():
+        code_key = f"{key}.hospitalCodes.{code}"
+        _str(code_key, code, _HOSPITAL_CODE_RE, "an upper-case hospital code (A-Z, 0-9, '-')")
+        if target not in ids:
+            raise StageConfigError(code_key, "an institution id from hub:cohort", target)
+        codes[str(code)] = str(target)
+    return None, tuple(sorted(codes.items()))
+
+
+def _group_roles(key: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    raw = _decode(raw)
+    if not isinstance(raw, dict):
+        raise StageConfigError(f"{key}.groupRoles", "a mapping of group -> role", raw)
+    for group, role in raw.items():
+        if role not in IDP_GRANTABLE_ROLES:
+            raise StageConfigError(
+                f"{key}.groupRoles.{group}",
+                f"one of {sorted(IDP_GRANTABLE_ROLES)} (a provider vouches for clinicians; "
+                "administrative roles are given in the hub)",
+                role,
+            )
+    return tuple(sorted((str(g), str(r)) for g, r in raw.items()))
 
 
 def _parse_features(raw: Any, phase: int) -> Features:

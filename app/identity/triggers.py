@@ -33,7 +33,7 @@ from app.identity.affiliations import (
     SignIn,
     resolve_enrolment,
 )
-from app.identity.federation import ASSERTED_ATTRIBUTES
+from app.identity.federation import ASSERTED_ATTRIBUTES, GRANTING_ATTRIBUTES
 from app.identity.principal import federated_provider
 from app.identity.registration import (
     DynamoRegister,
@@ -45,15 +45,6 @@ from app.identity.registration import (
 log = logging.getLogger(__name__)
 
 ROLE_GROUPS = ROLES
-# Pool attributes that grant something: no user, and no native sign-up, may set them.
-GRANTING_ATTRIBUTES = frozenset(
-    {
-        "custom:mchk_reg_no",
-        "custom:institution_id",
-        "custom:specialty",
-        *ASSERTED_ATTRIBUTES,
-    }
-)
 
 
 @lru_cache(maxsize=1)

@@ -2,23 +2,40 @@
 
 Guarantees: TOTP MFA is required; passwords are long and complex; threat protection
 (advanced security) is enforced; the pool cannot be deleted by accident; the app
-client uses the authorization-code flow (PKCE for the public web client), short token
-lifetimes and hides whether a user exists. The pre sign-up trigger refuses numbers
-not active on the Medical Council register, and the pre token generation trigger adds
-institution and role claims; both run code from ``app/identity/triggers.py`` so the
-service and the triggers share one registration check. Federation with institutions'
-own IdPs is declared only when the stage lists providers (phase 2 onwards).
+clients use the authorization-code flow (PKCE, public web clients), short token
+lifetimes and hide whether a user exists.
+
+No attribute that grants anything (registration number, institution, specialty, roles:
+``app.identity.federation.GRANTING_ATTRIBUTES``) is writable by its user. The native
+client declares explicit read and write attributes, contact details only. Federated
+users sign in through a client of their own (identity providers only, hosted UI, no
+``aws.cognito.signin.user.admin`` scope, no password flows): Cognito requires that
+client to write the attributes it maps from the providers, and its tokens cannot call
+``UpdateUserAttributes``, so only the provider writes them, at each sign-in.
+
+Each provider's attribute mapping carries what the hub's placement of its users needs
+(``app.identity.federation``): the registration number always, the hospital code for a
+provider covering many hospitals, the group claim when roles come from it. The pre sign-up
+trigger refuses a native sign-up carrying a granting attribute and a federated one the
+hub cannot place; the pre token generation trigger resolves institution and roles from
+the institutions table and adds them as claims. Both run ``app/identity/triggers.py``,
+the same resolution the service re-checks on every request. Federation is declared only
+when the stage lists providers (phase 2 onwards).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
+from app.identity.federation import (
+    USER_READABLE_ATTRIBUTES,
+    USER_WRITABLE_ATTRIBUTES,
+    attribute_mapping,
+)
 from infra.components.documents import assume_role_policy, policy_document
 from infra.components.functions import log_group_arn, logged_function
 from infra.stage import FederationProvider
@@ -33,9 +50,16 @@ ROLE_GROUPS: dict[str, str] = {
 
 CUSTOM_ATTRIBUTES: dict[str, tuple[bool, int, int]] = {
     # name -> (mutable, min length, max length)
+    # Legacy: the service no longer reads these (a pool's schema cannot shrink), and no
+    # client may write them.
     "mchk_reg_no": (False, 1, 16),
     "institution_id": (True, 2, 40),
     "specialty": (True, 0, 64),
+    # What a federated user's identity provider asserts, rewritten at each sign-in (so
+    # mutable, as Cognito requires of mapped attributes).
+    "idp_reg_no": (True, 0, 16),
+    "hospital_code": (True, 0, 16),
+    "idp_groups": (True, 0, 2048),
 }
 
 PASSWORD_MIN_LENGTH = 14
@@ -43,19 +67,18 @@ ACCESS_TOKEN_MINUTES = 15
 ID_TOKEN_MINUTES = 15
 REFRESH_TOKEN_HOURS = 12
 
-# What each federated IdP must release, mapped onto the pool's attributes.
-FEDERATED_ATTRIBUTE_MAPPING: dict[str, dict[str, str]] = {
-    "SAML": {
-        "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
-        "custom:mchk_reg_no": "urn:hk:mchk:reg_no",
-        "custom:specialty": "urn:hk:mchk:specialty",
-    },
-    "OIDC": {
-        "email": "email",
-        "custom:mchk_reg_no": "mchk_reg_no",
-        "custom:specialty": "specialty",
-    },
+TOKEN_VALIDITY_UNITS: aws.cognito.UserPoolClientTokenValidityUnitsArgsDict = {
+    "access_token": "minutes",
+    "id_token": "minutes",
+    "refresh_token": "hours",
 }
+# The federated client's tokens: sign-in and profile only, never the self-service scope.
+FEDERATED_SCOPES = ["openid", "email", "profile"]
+
+
+def provider_attribute_mapping(provider: FederationProvider) -> dict[str, str]:
+    """What ``provider`` must release, mapped onto the pool's attributes."""
+    return attribute_mapping(provider.protocol, provider.mapping().required_claims())
 
 
 @dataclass(frozen=True)
@@ -65,11 +88,12 @@ class IdentityArgs:
     partition: pulumi.Input[str]
     account_id: pulumi.Input[str]
     phase: int
-    admitted_institutions: Sequence[str]
     self_registration: bool
     callback_urls: Sequence[str]
     register_table_name: pulumi.Input[str]
     register_table_arn: pulumi.Input[str]
+    institutions_table_name: pulumi.Input[str]
+    institutions_table_arn: pulumi.Input[str]
     audit_key_arn: pulumi.Input[str]
     lambda_bundle: str
     log_retention_days: int
@@ -80,6 +104,7 @@ class IdentityArgs:
 class Identity(pulumi.ComponentResource):
     user_pool: aws.cognito.UserPool
     client: aws.cognito.UserPoolClient
+    federated_client: aws.cognito.UserPoolClient | None
     issuer: pulumi.Output[str]
 
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
@@ -109,7 +134,8 @@ class Identity(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         providers = self._create_identity_providers()
-        self.client = self._create_client(providers)
+        self.client = self._create_client()
+        self.federated_client = self._create_federated_client(providers) if providers else None
         self.domain = aws.cognito.UserPoolDomain(
             f"{name}-domain",
             domain=pulumi.Output.concat(args.name_prefix, "-auth-", args.account_id),
@@ -124,10 +150,16 @@ class Identity(pulumi.ComponentResource):
                 "user_pool_id": self.user_pool.id,
                 "user_pool_arn": self.user_pool.arn,
                 "client_id": self.client.id,
+                "client_ids": self.client_ids(),
                 "issuer": self.issuer,
                 "domain": self.domain.domain,
             }
         )
+
+    def client_ids(self) -> list[pulumi.Output[str]]:
+        """The app clients users sign in with: native first, federated (if any) second."""
+        clients = [self.client] + ([self.federated_client] if self.federated_client else [])
+        return [c.id for c in clients]
 
     def _create_triggers(self) -> tuple[aws.lambda_.Function, aws.lambda_.Function]:
         a = self._args
@@ -159,6 +191,13 @@ class Identity(pulumi.ComponentResource):
                         "Resource": a.register_table_arn,
                     },
                     {
+                        # Institutions, affiliations, enrolments, provider mappings.
+                        "Sid": "ReadAffiliations",
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+                        "Resource": a.institutions_table_arn,
+                    },
+                    {
                         "Sid": "WriteOwnLogs",
                         "Effect": "Allow",
                         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -175,8 +214,8 @@ class Identity(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         environment = {
-            "HUB_REGISTER_TABLE": a.register_table_name,
-            "HUB_ADMITTED_INSTITUTIONS": json.dumps(list(a.admitted_institutions)),
+            "HUB_TABLE_REGISTER": a.register_table_name,
+            "HUB_TABLE_INSTITUTIONS": a.institutions_table_name,
             "HUB_PHASE": str(a.phase),
         }
         handlers = {"pre-sign-up": "pre_sign_up", "pre-token": "pre_token_generation"}
@@ -266,20 +305,20 @@ class Identity(pulumi.ComponentResource):
                 }
             providers.append(
                 aws.cognito.IdentityProvider(
-                    f"{self._name}-idp-{provider.institution_id}",
+                    f"{self._name}-idp-{provider.name.lower()}",
                     user_pool_id=self.user_pool.id,
                     provider_name=provider.name,
                     provider_type=provider.protocol,
                     provider_details=details,
-                    attribute_mapping=FEDERATED_ATTRIBUTE_MAPPING[provider.protocol],
+                    attribute_mapping=provider_attribute_mapping(provider),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
         return providers
 
-    def _create_client(
-        self, providers: list[aws.cognito.IdentityProvider]
-    ) -> aws.cognito.UserPoolClient:
+    def _create_client(self) -> aws.cognito.UserPoolClient:
+        """The native client: password (SRP) and hosted-UI sign-in for pool users, whose
+        tokens may call UpdateUserAttributes, so they may write contact details only."""
         a = self._args
         return aws.cognito.UserPoolClient(
             f"{self._name}-web-client",
@@ -290,18 +329,48 @@ class Identity(pulumi.ComponentResource):
             allowed_oauth_flows=["code"],
             allowed_oauth_scopes=["openid", "email", "profile"],
             callback_urls=list(a.callback_urls),
-            supported_identity_providers=["COGNITO", *[p.provider_name for p in providers]],
+            supported_identity_providers=["COGNITO"],
             explicit_auth_flows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            read_attributes=list(USER_READABLE_ATTRIBUTES),
+            write_attributes=list(USER_WRITABLE_ATTRIBUTES),
             prevent_user_existence_errors="ENABLED",
             enable_token_revocation=True,
             access_token_validity=ACCESS_TOKEN_MINUTES,
             id_token_validity=ID_TOKEN_MINUTES,
             refresh_token_validity=REFRESH_TOKEN_HOURS,
-            token_validity_units={
-                "access_token": "minutes",
-                "id_token": "minutes",
-                "refresh_token": "hours",
-            },
+            token_validity_units=TOKEN_VALIDITY_UNITS,
+            auth_session_validity=3,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_federated_client(
+        self, providers: list[aws.cognito.IdentityProvider]
+    ) -> aws.cognito.UserPoolClient:
+        """The client federated users sign in through: identity providers only, hosted UI
+        (authorization code + PKCE), no password flow and no self-service scope, so its
+        tokens cannot call UpdateUserAttributes. Cognito requires it to write every
+        attribute the providers map."""
+        a = self._args
+        mapped = sorted({k for p in a.federation for k in provider_attribute_mapping(p)})
+        return aws.cognito.UserPoolClient(
+            f"{self._name}-federated-client",
+            name=f"{a.name_prefix}-federated",
+            user_pool_id=self.user_pool.id,
+            generate_secret=False,
+            allowed_oauth_flows_user_pool_client=True,
+            allowed_oauth_flows=["code"],
+            allowed_oauth_scopes=FEDERATED_SCOPES,
+            callback_urls=list(a.callback_urls),
+            supported_identity_providers=[p.provider_name for p in providers],
+            explicit_auth_flows=["ALLOW_REFRESH_TOKEN_AUTH"],
+            read_attributes=sorted({*USER_READABLE_ATTRIBUTES, *mapped}),
+            write_attributes=mapped,
+            prevent_user_existence_errors="ENABLED",
+            enable_token_revocation=True,
+            access_token_validity=ACCESS_TOKEN_MINUTES,
+            id_token_validity=ID_TOKEN_MINUTES,
+            refresh_token_validity=REFRESH_TOKEN_HOURS,
+            token_validity_units=TOKEN_VALIDITY_UNITS,
             auth_session_validity=3,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(providers)),
         )

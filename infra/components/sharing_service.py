@@ -22,7 +22,7 @@ Guarantees:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +115,7 @@ class SharingServiceArgs:
     capacity: Capacity
     waf: bool
     lambda_bundle: str
-    admitted_institutions: Sequence[str]
+    self_registration: bool
     table_names: Mapping[str, pulumi.Input[str]]
     table_arns: Mapping[str, pulumi.Input[str]]
     shard_bucket_name: pulumi.Input[str]
@@ -128,6 +128,7 @@ class SharingServiceArgs:
     user_pool_id: pulumi.Input[str]
     user_pool_arn: pulumi.Input[str]
     user_pool_client_id: pulumi.Input[str]
+    user_pool_federated_client_id: pulumi.Input[str]
     issuer: pulumi.Input[str]
     log_retention_days: int
     # The app client's declared access-token validity: the service refuses older tokens.
@@ -181,7 +182,8 @@ class SharingService(pulumi.ComponentResource):
             "HUB_MODE": "aws",
             "HUB_STACK": a.stack,
             "HUB_PHASE": str(a.phase),
-            "HUB_ADMITTED_INSTITUTIONS": json.dumps(list(a.admitted_institutions)),
+            # Which institutions are admitted is data (the institutions table), not config.
+            "HUB_SELF_REGISTRATION": "true" if a.self_registration else "false",
             "HUB_SHARD_BUCKET": a.shard_bucket_name,
             "HUB_CHECKPOINT_BUCKET": a.checkpoint_bucket_name,
             "HUB_RECORDS_KEY_ARN": a.records_key_arn,
@@ -189,6 +191,7 @@ class SharingService(pulumi.ComponentResource):
             "HUB_AUDIT_KEY_ARN": a.audit_key_arn,
             "HUB_COGNITO_USER_POOL_ID": a.user_pool_id,
             "HUB_COGNITO_CLIENT_ID": a.user_pool_client_id,
+            "HUB_COGNITO_FEDERATED_CLIENT_ID": a.user_pool_federated_client_id,
             "HUB_COGNITO_ISSUER": a.issuer,
             "HUB_MAX_TOKEN_AGE_SECONDS": str(a.access_token_validity_seconds),
         }
@@ -267,8 +270,9 @@ class SharingService(pulumi.ComponentResource):
                 "Condition": {"StringEquals": {AUDIT_HASH_CONTEXT_KEY: AUDIT_HASH_PURPOSE}},
             },
             {
-                # The principal's registration number and institution are read from the
-                # pool on each (cached) request: Cognito triggers set them, tokens may lag.
+                # Whether an account is federated, and what its identity provider asserted
+                # at sign-in, is read from the pool (cached); institution and roles come
+                # from the institutions table on every request.
                 "Sid": "ReadDoctorAttributes",
                 "Effect": "Allow",
                 "Action": ["cognito-idp:AdminGetUser"],

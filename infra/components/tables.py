@@ -32,6 +32,9 @@ TABLE_SPECS: dict[str, TableSpec] = {
     "records": TableSpec("pk", "sk"),
     # audit ledger entries and tree nodes
     "ledger": TableSpec("pk", "sk", audit=True),
+    # every phase's institutions, affiliations, account enrolments, identity-provider
+    # mappings and pending self-registrations (key design: app/identity/affiliations.py)
+    "institutions": TableSpec("pk", "sk"),
 }
 
 

@@ -26,6 +26,7 @@ USER_POOL = "aws:cognito/userPool:UserPool"
 USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 INTEGRATION = "aws:apigateway/integration:Integration"
 IDENTITY_PROVIDER = "aws:cognito/identityProvider:IdentityProvider"
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 TRAIL = "aws:cloudtrail/trail:Trail"
 REST_API = "aws:apigateway/restApi:RestApi"
 STAGE = "aws:apigateway/stage:Stage"
@@ -108,6 +109,30 @@ def cognito_triggers(resource: str) -> Gap:
     )
 
 
+def client_attribute_permissions(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=USER_POOL_CLIENT,
+        property="writeAttributes/readAttributes",
+        not_enforced=(
+            "the client's read and write attributes are stored (DescribeUserPoolClient "
+            "returns them) but not enforced: a user's UpdateUserAttributes with their own "
+            "access token may set any attribute, granting ones included (nor does the "
+            "emulator refuse writes to immutable attributes)"
+        ),
+        reason=f"{MOTO} does not check a client's attribute permissions",
+        covered_by=(
+            "cognito-client-cannot-write-granting-attributes",
+            "cognito.client_write_attributes",
+            "tests/infra/test_component_controls.py::"
+            "test_no_client_lets_users_write_granting_attributes",
+            "tests/app/identity/test_attribute_authority.py (the service reads no "
+            "user-writable attribute: rewriting every granting attribute changes nothing "
+            "it believes)",
+        ),
+    )
+
+
 def cognito_threat_protection(resource: str) -> Gap:
     return Gap(
         resource=resource,
@@ -130,13 +155,17 @@ def federation(resource: str) -> Gap:
         type=IDENTITY_PROVIDER,
         property="providerDetails",
         not_enforced="the institution IdP's metadata is not fetched and federated sign-in "
-        "is not exercised",
+        "is not exercised (nor the pre-token trigger that places federated users)",
         reason=f"{MOTO} stores identity providers without contacting them (and the "
         "emulator never leaves loopback)",
         covered_by=(
             "cognito.federation",
+            "cognito.providers_release_placement_claims",
+            "cognito-providers-release-placement-claims",
             "tests/infra/test_component_controls.py::"
             "test_federation_declares_each_provider_with_attribute_mapping",
+            "tests/app/identity/test_cognito_triggers.py (synthetic SAML and OIDC "
+            "assertions through the declared mapping and the trigger)",
         ),
     )
 

@@ -1,12 +1,16 @@
-"""Demo data for the local platform: a synthetic register and demo users per phase.
+"""Demo data for the local platform: a synthetic register, the initial cohort and demo
+users per phase.
 
-For each deployed phase: the register entries of the synthetic population go into the
-phase's ``register`` table (stack output ``tableNames``), and every active doctor, an
-admin per institution and an auditor get a login in the phase's user pool (admin APIs,
-custom attributes ``custom:mchk_reg_no``, ``custom:institution_id``, ``custom:specialty``,
-role group, a generated permanent password). Only institutions admitted in that phase are
-seeded. Everything is synthetic (``app.identity.synthetic``); re-seeding resets passwords
-and never duplicates users or entries.
+For each deployed phase: the stage file's initial cohort and identity-provider mappings
+go into the phase's ``institutions`` table (:mod:`infra.cohort`, through the institutions
+service's operator channel, so each is a ledger entry); the register entries of the
+synthetic population go into its ``register`` table; and every active doctor, an admin
+per institution, an auditor and a platform admin get a login in the phase's user pool
+(admin APIs, role group, a generated permanent password, no custom attribute: where a
+user works and in which role is their enrolment and affiliation in the institutions
+table, written through the same operator channel). Only institutions admitted in that
+phase are seeded. Everything is synthetic (``app.identity.synthetic``); re-seeding resets
+passwords and never duplicates users, entries or enrolments.
 """
 
 from __future__ import annotations
@@ -16,12 +20,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from app.dependencies import build_operator_institutions
+from app.identity.affiliations import staff_member
+from app.identity.register import RegisterStore
 from app.identity.synthetic import (
     SyntheticPopulation,
+    SyntheticStaff,
     generate_password,
     generate_population,
     register_items,
 )
+from app.institutions.service import OPERATOR, InstitutionService
+from infra.cohort import initial_cohort
+from infra.config_source import read_stage_file, stage_from_config
 from infra.emulator.provision import Context, error_code
 from infra.emulator.record import DeploymentRecord, now_utc
 
@@ -50,25 +61,38 @@ class SeedResult:
     patients: list[dict[str, Any]]
 
 
+PLATFORM_ADMIN = "platform-admin"
+
+
 def seed_stack(
     record: DeploymentRecord, institutions: list[str], ctx: Context, *, seed: int = 2046
 ) -> SeedResult:
-    """Write the register entries and create the demo users of one deployed phase."""
+    """Seed the initial cohort, write the register entries and create and enrol the demo
+    users of one deployed phase."""
     population = generate_population(institutions, seed=seed)
-    table = record.outputs["tableNames"]["register"]
+    tables = record.outputs["tableNames"]
     pool = record.outputs["userPoolId"]
-    entries = _write_register(ctx, table, population)
+    entries = _write_register(ctx, tables["register"], population)
+    operator = _operator(record, ctx)
+    stage, _ = stage_from_config(record.stack, read_stage_file(record.stack))
+    operator.seed(OPERATOR, *initial_cohort(stage))
     users = []
     cognito = ctx.client("cognito-idp")
     for doctor in population.users():
         attributes = {
             "email": f"{doctor.username}@{DEMO_EMAIL_DOMAIN}",
             "email_verified": "true",
-            "custom:mchk_reg_no": doctor.reg_no,
-            "custom:institution_id": doctor.institution_id,
-            "custom:specialty": doctor.specialty,
         }
         password = _ensure_user(cognito, pool, doctor.username, attributes, doctor.role)
+        _enrol(
+            operator,
+            cognito,
+            pool,
+            doctor.username,
+            doctor.institution_id,
+            doctor.role,
+            doctor.reg_no,
+        )
         users.append(
             DemoUser(
                 record.stack,
@@ -80,18 +104,54 @@ def seed_stack(
                 doctor.specialty or None,
             )
         )
-    for staff in population.staff:
+    staff_members = [*population.staff]
+    if institutions:
+        staff_members.append(SyntheticStaff(PLATFORM_ADMIN, institutions[0], "platform_admin"))
+    for staff in staff_members:
         attributes = {
             "email": f"{staff.username}@{DEMO_EMAIL_DOMAIN}",
             "email_verified": "true",
-            "custom:institution_id": staff.institution_id,
         }
         password = _ensure_user(cognito, pool, staff.username, attributes, staff.role)
+        _enrol(operator, cognito, pool, staff.username, staff.institution_id, staff.role, None)
         users.append(
             DemoUser(record.stack, staff.username, password, staff.role, staff.institution_id)
         )
     patients = [asdict(p) for p in population.patients]
     return SeedResult(record.stack, users, entries, patients)
+
+
+def _operator(record: DeploymentRecord, ctx: Context) -> InstitutionService:
+    import boto3
+
+    tables = record.outputs["tableNames"]
+    dynamodb = ctx.client("dynamodb")
+    resource = boto3.resource(
+        "dynamodb", region_name=ctx.region, endpoint_url=ctx.endpoint_for("dynamodb")
+    )
+    return build_operator_institutions(
+        dynamodb,
+        RegisterStore(resource.Table(tables["register"])),
+        institutions_table=tables["institutions"],
+        ledger_table=tables["ledger"],
+        phase=record.phase,
+    )
+
+
+def _enrol(
+    operator: InstitutionService,
+    cognito: Any,
+    pool: str,
+    username: str,
+    institution: str,
+    role: str,
+    reg_no: str | None,
+) -> None:
+    """Bind the demo account and affiliate it, as an operator would (audited)."""
+    user = cognito.admin_get_user(UserPoolId=pool, Username=username)
+    sub = next(str(a["Value"]) for a in user["UserAttributes"] if a["Name"] == "sub")
+    member = reg_no or staff_member(sub)
+    operator.set_affiliation(OPERATOR, institution, member, (role,), bind_sub=sub)
 
 
 def _write_register(ctx: Context, table: str, population: SyntheticPopulation) -> int:
@@ -133,9 +193,8 @@ def _ensure_user(
     except ClientError as error:
         if error_code(error) != "UsernameExistsException":
             raise
-        mutable = [a for a in user_attributes if a["Name"] != "custom:mchk_reg_no"]
         cognito.admin_update_user_attributes(
-            UserPoolId=pool, Username=username, UserAttributes=mutable
+            UserPoolId=pool, Username=username, UserAttributes=user_attributes
         )
     cognito.admin_set_user_password(
         UserPoolId=pool, Username=username, Password=password, Permanent=True

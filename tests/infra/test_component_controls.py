@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
+from app.identity.federation import client_writable_grants
 from app.identity.triggers import ROLE_GROUPS
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs
 from infra.components.identity import Identity, IdentityArgs
@@ -443,11 +444,12 @@ def make_identity(
             partition="aws",
             account_id=ACCOUNT,
             phase=2,
-            admitted_institutions=["victoria-general"],
             self_registration=self_registration,
             callback_urls=["https://app.example/cb"],
             register_table_name="reg",
             register_table_arn="arn:aws:dynamodb:ap-east-1:1:table/reg",
+            institutions_table_name="inst",
+            institutions_table_arn="arn:aws:dynamodb:ap-east-1:1:table/inst",
             audit_key_arn=KEY_ARN,
             lambda_bundle="build/lambda.zip",
             log_retention_days=365,
@@ -495,7 +497,16 @@ def test_user_pool_attributes_and_triggers() -> pulumi.Output[None]:
 
     def check(values: list[Any]) -> None:
         schemas, lambda_config = values
-        assert {s["name"] for s in schemas} == {"mchk_reg_no", "institution_id", "specialty"}
+        assert {s["name"] for s in schemas} == {
+            "mchk_reg_no",
+            "institution_id",
+            "specialty",
+            "idp_reg_no",
+            "hospital_code",
+            "idp_groups",
+        }
+        # What providers write at each sign-in must be mutable (Cognito rewrites it).
+        assert all(s["mutable"] for s in schemas if s["name"].startswith(("idp_", "hospital")))
         assert lambda_config["pre_sign_up"] and lambda_config["pre_token_generation_config"]
 
     return pulumi.Output.all(identity.user_pool.schemas, identity.user_pool.lambda_config).apply(
@@ -539,27 +550,98 @@ def test_app_client_uses_code_flow_short_tokens_and_hides_users() -> pulumi.Outp
     ).apply(check)
 
 
+FEDERATION = (
+    FederationProvider(
+        None,
+        "HospitalAuthority",
+        "SAML",
+        metadata_url="https://idp.example/metadata",
+        hospital_codes=(("VGH", "victoria-general"),),
+        group_roles=(("HA-Clinician", "doctor"),),
+    ),
+    FederationProvider(
+        "victoria-general", "Oidc", "OIDC", issuer="https://login.example", client_id="c"
+    ),
+)
+
+
 @pulumi.runtime.test
 def test_federation_declares_each_provider_with_attribute_mapping() -> pulumi.Output[None]:
-    identity = make_identity(
-        federation=(
-            FederationProvider(
-                "victoria-general", "Saml", "SAML", metadata_url="https://idp.example/metadata"
-            ),
-            FederationProvider(
-                "victoria-general", "Oidc", "OIDC", issuer="https://login.example", client_id="c"
-            ),
+    """Each provider's mapping carries what placing its users needs; the providers sign in
+    through the federated client only."""
+    identity = make_identity(federation=FEDERATION)
+    assert identity.federated_client is not None
+
+    def check(values: list[Any]) -> None:
+        native, federated, write = values
+        assert native == ["COGNITO"]
+        assert federated == ["HospitalAuthority", "Oidc"]
+        mappings = {
+            MOCKS.inputs(n)["providerName"]: MOCKS.inputs(n)["attributeMapping"]
+            for n in MOCKS.names_of_type("aws:cognito/identityProvider:IdentityProvider")
+        }
+        assert mappings["HospitalAuthority"] == {
+            "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+            "custom:idp_reg_no": "urn:hk:mchk:reg_no",
+            "custom:hospital_code": "urn:hk:ha:hospital_code",
+            "custom:idp_groups": "http://schemas.xmlsoap.org/claims/Group",
+        }
+        assert mappings["Oidc"] == {"email": "email", "custom:idp_reg_no": "mchk_reg_no"}
+        # Cognito requires the client users federate through to write what is mapped.
+        assert set(write) == {a for m in mappings.values() for a in m}
+
+    return pulumi.Output.all(
+        identity.client.supported_identity_providers,
+        identity.federated_client.supported_identity_providers,
+        identity.federated_client.write_attributes,
+    ).apply(check)
+
+
+@pulumi.runtime.test
+def test_no_client_lets_users_write_granting_attributes() -> pulumi.Output[None]:
+    """The native client's users may write contact details only; the federated client's
+    tokens cannot call UpdateUserAttributes at all (no password flow, no admin scope)."""
+    identity = make_identity(federation=FEDERATION)
+    assert identity.federated_client is not None
+    native, federated = identity.client, identity.federated_client
+
+    def check(values: list[Any]) -> None:
+        n_write, n_flows, n_scopes, f_write, f_flows, f_scopes = values
+        assert client_writable_grants(n_write, n_flows, n_scopes) == [], (
+            f"native client lets users write {n_write}"
         )
+        assert client_writable_grants(f_write, f_flows, f_scopes) is None, (
+            f"federated client tokens can write {f_write}"
+        )
+
+    return pulumi.Output.all(
+        native.write_attributes,
+        native.explicit_auth_flows,
+        native.allowed_oauth_scopes,
+        federated.write_attributes,
+        federated.explicit_auth_flows,
+        federated.allowed_oauth_scopes,
+    ).apply(check)
+
+
+@pytest.mark.parametrize(
+    "forced",
+    [
+        {"write_attributes": ["email", "custom:institution_id"]},
+        {"write_attributes": None},  # undeclared: Cognito lets users write every attribute
+        {"explicit_auth_flows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]},
+    ],
+)
+def test_switch_off_client_attribute_authority_is_caught(
+    monkeypatch: pytest.MonkeyPatch, forced: dict[str, Any]
+) -> None:
+    """Forcing either client to let its users write a granting attribute fails the test
+    (a password flow on the federated client gives its tokens the admin scope)."""
+    monkeypatch.setattr(
+        aws.cognito, "UserPoolClient", forcing(aws.cognito.UserPoolClient, **forced)
     )
-
-    def check(providers: list[str]) -> None:
-        assert providers == ["COGNITO", "Saml", "Oidc"]
-        names = MOCKS.names_of_type("aws:cognito/identityProvider:IdentityProvider")
-        assert len(names) == 2
-        for name in names:
-            assert "custom:mchk_reg_no" in MOCKS.inputs(name)["attributeMapping"]
-
-    return identity.client.supported_identity_providers.apply(check)  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match=r"lets users write|tokens can write"):
+        test_no_client_lets_users_write_granting_attributes()
 
 
 def test_switch_off_mfa_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -589,7 +671,7 @@ def make_service(waf: bool = False) -> SharingService:
             capacity=Capacity(10, 25.0, 50),
             waf=waf,
             lambda_bundle="build/lambda.zip",
-            admitted_institutions=["a"],
+            self_registration=True,
             table_names={k: f"{PREFIX}-{k}" for k in TABLE_SPECS},
             table_arns=tables,
             shard_bucket_name="shards",
@@ -602,6 +684,7 @@ def make_service(waf: bool = False) -> SharingService:
             user_pool_id="pool",
             user_pool_arn="arn:aws:cognito-idp:ap-east-1:1:userpool/pool",
             user_pool_client_id="client",
+            user_pool_federated_client_id="federated-client",
             issuer="https://issuer",
             log_retention_days=365,
         ),

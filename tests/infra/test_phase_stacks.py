@@ -28,11 +28,10 @@ EXPECTED_EVERY_PHASE = {
     "aws:s3/bucket:Bucket": 3,
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 3,
     "aws:s3/bucketPolicy:BucketPolicy": 3,
-    "aws:dynamodb/table:Table": 4,
+    "aws:dynamodb/table:Table": 5,
     "aws:cloudtrail/trail:Trail": 1,
     "aws:cognito/userPool:UserPool": 1,
     "aws:cognito/userGroup:UserGroup": 5,
-    "aws:cognito/userPoolClient:UserPoolClient": 1,
     "aws:lambda/function:Function": 3,
     "aws:apigateway/restApi:RestApi": 1,
     "aws:apigateway/stage:Stage": 1,
@@ -51,16 +50,24 @@ def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], st
 
 
 def test_federation_only_from_phase_2(runs: dict[str, ProgramRun]) -> None:
+    """Phase 1: one native client. From phase 2: the providers, and a federated client
+    of their own beside the native one (which never lists them)."""
     idp = "aws:cognito/identityProvider:IdentityProvider"
+    client_type = "aws:cognito/userPoolClient:UserPoolClient"
     assert counts(runs["phase1-specialist"])[idp] == 0
+    assert [c.name for c in runs["phase1-specialist"].of_type(client_type)] == [
+        "identity-web-client"
+    ]
     for stack in ("phase2-hospital-authority", "phase3-private-practice"):
         providers = runs[stack].of_type(idp)
         assert len(providers) == len(read_stage_file(stack)["hub:federation"]) > 0
-        client = runs[stack].of_type("aws:cognito/userPoolClient:UserPoolClient")[0]
-        assert set(client.inputs["supportedIdentityProviders"]) == {
-            "COGNITO",
-            *(p.inputs["providerName"] for p in providers),
+        native = runs[stack].named("identity-web-client")
+        federated = runs[stack].named("identity-federated-client")
+        assert native.inputs["supportedIdentityProviders"] == ["COGNITO"]
+        assert set(federated.inputs["supportedIdentityProviders"]) == {
+            p.inputs["providerName"] for p in providers
         }
+        assert len(runs[stack].outputs["userPoolClientIds"]) == 2
 
 
 def test_waf_and_self_registration_only_in_phase_3(runs: dict[str, ProgramRun]) -> None:
@@ -83,13 +90,14 @@ def test_capacity_follows_the_stage(runs: dict[str, ProgramRun]) -> None:
         assert settings["throttlingBurstLimit"] == capacity.api_throttle_burst_limit
 
 
-def test_community_care_intake_and_cohort_reach_the_service(runs: dict[str, ProgramRun]) -> None:
+def test_phase_and_self_registration_reach_the_service(runs: dict[str, ProgramRun]) -> None:
+    """Admission is data (the institutions table), never an environment variable."""
     for run in runs.values():
         env = run.named("service-api-function").inputs["environment"]["variables"]
         assert env["HUB_PHASE"] == str(run.stage.phase)
-        assert set(__import__("json").loads(env["HUB_ADMITTED_INSTITUTIONS"])) == set(
-            run.stage.institution_ids()
-        )
+        assert env["HUB_SELF_REGISTRATION"] == str(run.stage.features.self_registration).lower()
+        assert "HUB_ADMITTED_INSTITUTIONS" not in env
+        assert env["HUB_TABLE_INSTITUTIONS"] == f"hub-p{run.stage.phase}-institutions"
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -160,6 +160,85 @@ CONFIG_ERRORS = [
         "hub:federation[0].protocol",
         "'SAML' or 'OIDC'",
     ),
+    (
+        "phase2-hospital-authority",
+        "hub:federation",
+        [{"name": "Idp", "protocol": "SAML", "metadataUrl": "https://idp.example/m"}],
+        "hub:federation[0].institutionId",
+        "either institutionId",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:federation",
+        [
+            {
+                "institutionId": "victoria-general",
+                "hospitalCodes": {"VGH": "victoria-general"},
+                "name": "Idp",
+                "protocol": "SAML",
+                "metadataUrl": "https://idp.example/m",
+            }
+        ],
+        "hub:federation[0].institutionId",
+        "not both",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:federation",
+        [
+            {
+                "hospitalCodes": {"VGH": "nowhere"},
+                "name": "Idp",
+                "protocol": "SAML",
+                "metadataUrl": "https://idp.example/m",
+            }
+        ],
+        "hub:federation[0].hospitalCodes.VGH",
+        "from hub:cohort",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:federation",
+        [
+            {
+                "hospitalCodes": {"vgh": "victoria-general"},
+                "name": "Idp",
+                "protocol": "SAML",
+                "metadataUrl": "https://idp.example/m",
+            }
+        ],
+        "hub:federation[0].hospitalCodes.vgh",
+        "upper-case",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:federation",
+        [
+            {
+                "institutionId": "victoria-general",
+                "groupRoles": {"HA-IT": "platform_admin"},
+                "name": "Idp",
+                "protocol": "SAML",
+                "metadataUrl": "https://idp.example/m",
+            }
+        ],
+        "hub:federation[0].groupRoles.HA-IT",
+        "vouches for clinicians",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:federation",
+        [
+            {
+                "institutionId": "victoria-general",
+                "name": "Victoria_General",
+                "protocol": "SAML",
+                "metadataUrl": "https://idp.example/m",
+            }
+        ],
+        "hub:federation[0].name",
+        "letters, digits or '-'",
+    ),
     ("phase1-specialist", "hub:auditRetentionYears", 1, "hub:auditRetentionYears", "from 7"),
     ("phase1-specialist", "hub:auditRetentionYears", True, "hub:auditRetentionYears", "integer"),
     (

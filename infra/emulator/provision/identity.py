@@ -294,6 +294,8 @@ class UserPoolClient(_InPool):
                 "AuthSessionValidity": as_int(i["authSessionValidity"])
                 if "authSessionValidity" in i
                 else None,
+                "ReadAttributes": i.get("readAttributes"),
+                "WriteAttributes": i.get("writeAttributes"),
             }
         )
         client_id = None
@@ -317,6 +319,8 @@ class UserPoolClient(_InPool):
         ctx.add_gap(gaps.cognito_client_flows(declared.name))
         ctx.add_gap(gaps.cognito_sign_in_challenges(declared.name))
         ctx.add_gap(gaps.cognito_token_lifetime(declared.name))
+        if i.get("writeAttributes") is not None:
+            ctx.add_gap(gaps.client_attribute_permissions(declared.name))
         return Provisioned(id=client_id, state={"name": name}, locator={"pool": pool})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:

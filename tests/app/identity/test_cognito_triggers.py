@@ -25,7 +25,7 @@ from app.identity.affiliations import (
     MappingAffiliations,
     ProviderMapping,
 )
-from app.identity.federation import attribute_mapping, map_assertion
+from app.identity.federation import GRANTING_ATTRIBUTES, attribute_mapping, map_assertion
 from app.identity.registration import (
     MappingRegister,
     Practitioner,
@@ -33,7 +33,7 @@ from app.identity.registration import (
     RegistrationStatus,
     check_registration,
 )
-from app.identity.triggers import GRANTING_ATTRIBUTES, pre_sign_up, pre_token_generation
+from app.identity.triggers import pre_sign_up, pre_token_generation
 
 REGISTER = MappingRegister(
     {

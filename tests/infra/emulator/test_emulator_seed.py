@@ -6,6 +6,7 @@ import json
 
 import boto3
 
+from app.identity.affiliations import DynamoAffiliations
 from infra.emulator import DeploymentRecord
 from infra.emulator.provision import Context
 from infra.emulator.seed import seed_stack
@@ -30,17 +31,32 @@ def test_seeding_creates_synthetic_users_and_register_entries(
     assert len({u.specialty for u in specialists}) >= 2
     user = cognito.admin_get_user(UserPoolId=pool, Username=specialists[0].username)
     attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
-    assert attributes["custom:mchk_reg_no"] == specialists[0].mchk_reg_no
-    assert attributes["custom:institution_id"] in institutions
-    assert attributes["custom:specialty"] == specialists[0].specialty
+    # No granting attribute in the pool: the enrolment in the institutions table is it.
+    assert not {a for a in attributes if a.startswith("custom:")}
     assert user["UserStatus"] == "CONFIRMED"
+    affiliations = DynamoAffiliations(
+        boto3.session.Session().client(
+            "dynamodb", endpoint_url=moto_endpoint, region_name="ap-east-1"
+        ),
+        record.outputs["tableNames"]["institutions"],
+    )
+    account = affiliations.account(attributes["sub"])
+    assert account is not None and account.member == specialists[0].mchk_reg_no
+    assert account.institution in institutions and account.status.value == "active"
+    institution, affiliation = affiliations.standing(account.institution, account.member)
+    assert institution is not None and institution.admitted
+    assert affiliation is not None and affiliation.roles == ("specialist",)
     groups = cognito.admin_list_groups_for_user(UserPoolId=pool, Username=specialists[0].username)[
         "Groups"
     ]
     assert [g["GroupName"] for g in groups] == ["specialist"]
     listed = cognito.list_users(UserPoolId=pool)["Users"]
     assert len(
-        [u for u in listed if u["Username"].startswith(("dr-", "admin-", "auditor"))]
+        [
+            u
+            for u in listed
+            if u["Username"].startswith(("dr-", "admin-", "auditor", "platform-admin"))
+        ]
     ) == len(again.users)
 
     ddb = boto3.session.Session().client(
