@@ -215,6 +215,9 @@ def create_user_pool(cognito: Any, name: str) -> tuple[str, str]:
             {"Name": "mchk_reg_no", "AttributeDataType": "String", "Mutable": False},
             {"Name": "institution_id", "AttributeDataType": "String", "Mutable": True},
             {"Name": "specialty", "AttributeDataType": "String", "Mutable": True},
+            {"Name": "idp_reg_no", "AttributeDataType": "String", "Mutable": True},
+            {"Name": "hospital_code", "AttributeDataType": "String", "Mutable": True},
+            {"Name": "idp_groups", "AttributeDataType": "String", "Mutable": True},
         ],
     )["UserPool"]
     pool_id = pool["Id"]

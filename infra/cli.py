@@ -38,6 +38,7 @@ from infra.local_platform import (
     DEFAULT_STATE_DIR,
     StartupObserver,
 )
+from infra.institutions_cli import affiliations_app, institutions_app
 from infra.metrics_cli import metrics_app
 from infra.stage import STACK_PHASES, StageConfigError
 
@@ -118,6 +119,8 @@ def _root(
 
 app.add_typer(audit_app, name="audit")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(institutions_app, name="institutions")
+app.add_typer(affiliations_app, name="affiliations")
 
 # --------------------------------------------------------------------------- shared
 

@@ -1,0 +1,604 @@
+"""``hub institutions`` and ``hub affiliations``: institutions and affiliations as data,
+from the operator's seat.
+
+- ``hub institutions list [--status S] [--json]``
+- ``hub institutions admit ID --name N --type T [--phase P] [--provider NAME --hospital-code C]``
+- ``hub institutions suspend|remove|readmit ID``
+- ``hub institutions seed`` (the stage file's initial cohort and provider mappings)
+- ``hub affiliations list INSTITUTION [--json]``
+- ``hub affiliations add INSTITUTION (--reg-no N | --username U) --role R [--role R ...]``
+  (with ``--username``, also binds that native account at the institution)
+- ``hub affiliations remove INSTITUTION (--reg-no N | --username U)``
+
+Each command acts through the institutions service's operator channel
+(``app.dependencies.build_operator_institutions``): the same Cedar decisions as the API
+(the operator is a platform admin of no institution), the same validation, and every
+change a ledger entry in the deployment's ledger. A change takes effect on the service's
+next request: nothing is cached, nothing is deployed.
+
+The deployment is the local platform's stack (``--stack``, read from ``.hub/local.json``)
+or named table by table (``--institutions-table``, ``--ledger-table``,
+``--register-table``, ``--user-pool``, ``--phase``), against ``--endpoint`` or, without
+one, AWS itself through the default credential chain.
+
+Conventions: a bad input or a refused change is one line on stderr naming the problem,
+exit status 2; ``--json`` prints what a command reports as JSON; piped output is plain
+tab-separated text with full values (a terminal gets a table).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.identity.affiliations import (
+    Affiliation,
+    Institution,
+    InstitutionStatus,
+    InstitutionType,
+    staff_member,
+)
+from infra.stage import STACK_PHASES
+
+institutions_app = typer.Typer(
+    help="Institutions admitted to the hub, as data (no deploy).", no_args_is_help=True
+)
+affiliations_app = typer.Typer(
+    help="Who works where, in which role (institution admins keep these too).",
+    no_args_is_help=True,
+)
+console = Console()
+T = TypeVar("T")
+
+DEFAULT_STACK = "phase3-private-practice"
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
+_REG_NO = re.compile(r"^[A-Za-z]{1,2}\d{4,6}$")
+_ROLES = ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
+
+Stack = Annotated[str, typer.Option("--stack", "-s", help="The local platform's stack.")]
+StateDir = Annotated[Path, typer.Option("--state-dir", envvar="HUB_STATE_DIR")]
+Endpoint = Annotated[
+    str | None,
+    typer.Option("--endpoint", envvar="AWS_ENDPOINT_URL", help="AWS-compatible endpoint."),
+]
+InstitutionsTable = Annotated[str | None, typer.Option("--institutions-table")]
+LedgerTable = Annotated[str | None, typer.Option("--ledger-table")]
+RegisterTable = Annotated[str | None, typer.Option("--register-table")]
+UserPool = Annotated[str | None, typer.Option("--user-pool")]
+Phase = Annotated[int | None, typer.Option("--phase", help="The deployment's phase.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def fail(problem: str) -> NoReturn:
+    """One line naming the problem, on stderr; exit status 2."""
+    typer.echo(f"error: {problem}", err=True)
+    raise typer.Exit(2)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    institutions_table: str
+    ledger_table: str
+    register_table: str
+    user_pool: str | None
+    phase: int
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """The deployment options every command takes (one parameter object)."""
+
+    stack: str
+    state_dir: Path
+    endpoint: str | None
+    institutions_table: str | None
+    ledger_table: str | None
+    register_table: str | None
+    user_pool: str | None
+    phase: int | None
+
+    def resolve(self) -> Deployment:
+        from infra.emulator.local import default_emulator_credentials, read_local_json
+
+        if self.stack not in STACK_PHASES:
+            fail(f"--stack: expected one of {', '.join(STACK_PHASES)}, got {self.stack!r}")
+        local = read_local_json(self.state_dir) or {}
+        outputs = ((local.get("stacks") or {}).get(self.stack) or {}).get("outputs") or {}
+        tables = outputs.get("tableNames") or {}
+        institutions = self.institutions_table or tables.get("institutions")
+        ledger = self.ledger_table or tables.get("ledger")
+        register = self.register_table or tables.get("register")
+        if not (institutions and ledger and register):
+            fail(
+                "no deployment: pass --institutions-table, --ledger-table and "
+                f"--register-table, or start `hub local up` so {self.state_dir}/local.json "
+                f"lists {self.stack}"
+            )
+        endpoint = self.endpoint or (local.get("emulatorEndpoint") if outputs else None)
+        if endpoint:
+            default_emulator_credentials()
+        return Deployment(
+            institutions_table=institutions,
+            ledger_table=ledger,
+            register_table=register,
+            user_pool=self.user_pool or outputs.get("userPoolId"),
+            phase=self.phase or int(outputs.get("phase") or STACK_PHASES[self.stack]),
+            endpoint=endpoint,
+        )
+
+
+def _target(
+    stack: str,
+    state_dir: Path,
+    endpoint: str | None,
+    institutions_table: str | None,
+    ledger_table: str | None,
+    register_table: str | None,
+    user_pool: str | None,
+    phase: int | None,
+) -> Target:
+    return Target(
+        stack,
+        state_dir,
+        endpoint,
+        institutions_table,
+        ledger_table,
+        register_table,
+        user_pool,
+        phase,
+    )
+
+
+def _service(deployment: Deployment) -> Any:
+    import boto3
+
+    from app.dependencies import build_operator_institutions
+    from app.identity.register import RegisterStore
+
+    session = boto3.session.Session(region_name="ap-east-1")
+    client = session.client("dynamodb", endpoint_url=deployment.endpoint)
+    resource = session.resource("dynamodb", endpoint_url=deployment.endpoint)
+    return build_operator_institutions(
+        client,
+        RegisterStore(resource.Table(deployment.register_table)),
+        institutions_table=deployment.institutions_table,
+        ledger_table=deployment.ledger_table,
+        phase=deployment.phase,
+    )
+
+
+def _act(action: Callable[[], T]) -> T:
+    """Run a service call; a refusal (4xx in the API) becomes one line and exit 2."""
+    from botocore.exceptions import ClientError
+
+    from app.errors import HubError
+
+    try:
+        return action()
+    except HubError as error:
+        fail(f"{error.code}: {error.message}")
+    except ClientError as error:
+        fail(f"AWS refused: {error.response.get('Error', {}).get('Code', 'error')}")
+
+
+def _sub_of(deployment: Deployment, username: str) -> str:
+    import boto3
+
+    if not deployment.user_pool:
+        fail("--username needs the user pool: pass --user-pool or use a local platform stack")
+    cognito = boto3.session.Session(region_name="ap-east-1").client(
+        "cognito-idp", endpoint_url=deployment.endpoint
+    )
+    try:
+        user = cognito.admin_get_user(UserPoolId=deployment.user_pool, Username=username)
+    except cognito.exceptions.UserNotFoundException:
+        fail(f"--username: no user {username!r} in the user pool")
+    return next(str(a["Value"]) for a in user["UserAttributes"] if a["Name"] == "sub")
+
+
+def _institution_id(value: str, option: str = "INSTITUTION") -> str:
+    if not _ID.match(value):
+        fail(f"{option}: expected a lowercase id (a-z, 0-9, '-', 2-40 characters), got {value!r}")
+    return value
+
+
+# -- output ---------------------------------------------------------------------------
+
+
+def _institution_row(i: Institution) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "name": i.name,
+        "type": i.type.value,
+        "phase": i.phase,
+        "status": i.status.value,
+        "provider": i.provider,
+        "hospital_code": i.hospital_code,
+    }
+
+
+def _affiliation_row(a: Affiliation) -> dict[str, Any]:
+    return {
+        "institution": a.institution,
+        "member": a.member,
+        "roles": list(a.roles),
+        "status": a.status.value,
+    }
+
+
+def _show(rows: Sequence[dict[str, Any]], as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(list(rows), indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo(f"{title}: none")
+        return
+    columns = list(rows[0])
+
+    def text(value: Any) -> str:
+        if value is None:
+            return "-"
+        return ",".join(value) if isinstance(value, list) else str(value)
+
+    if not sys.stdout.isatty():
+        # Piped: full values, one record a line, for grep and cut.
+        typer.echo("\t".join(columns))
+        for row in rows:
+            typer.echo("\t".join(text(row[c]) for c in columns))
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(text(row[c]) for c in columns))
+    console.print(table)
+
+
+def _done(row: dict[str, Any], as_json: bool, line: str) -> None:
+    typer.echo(json.dumps(row, indent=2, ensure_ascii=False) if as_json else line)
+
+
+# -- institutions ---------------------------------------------------------------------
+
+
+@institutions_app.command("list")
+def list_institutions(
+    status: Annotated[
+        str, typer.Option("--status", help="admitted, suspended, removed or all")
+    ] = "all",
+    as_json: Json = False,
+    stack: Stack = DEFAULT_STACK,
+    state_dir: StateDir = Path(".hub"),
+    endpoint: Endpoint = None,
+    institutions_table: InstitutionsTable = None,
+    ledger_table: LedgerTable = None,
+    register_table: RegisterTable = None,
+    user_pool: UserPool = None,
+    phase: Phase = None,
+) -> None:
+    """Every institution of every phase, with its type, phase and status."""
+    from app.institutions.service import OPERATOR
+
+    if status != "all" and status not in {s.value for s in InstitutionStatus}:
+        fail(f"--status: expected admitted, suspended, removed or all, got {status!r}")
+    target = _target(
+        stack,
+        state_dir,
+        endpoint,
+        institutions_table,
+        ledger_table,
+        register_table,
+        user_pool,
+        phase,
+    )
+    service = _service(target.resolve())
+    wanted = None if status == "all" else InstitutionStatus(status)
+    found, _ = _act(lambda: service.list_institutions(OPERATOR, wanted))
+    _show([_institution_row(i) for i in found], as_json, "Institutions")
+
+
+@institutions_app.command("admit")
+def admit(
+    institution_id: Annotated[str, typer.Argument(metavar="ID")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    kind: Annotated[str | None, typer.Option("--type", help="specialist_alliance, ...")] = None,
+    institution_phase: Annotated[
+        int | None, typer.Option("--institution-phase", help="default: its type's first")
+    ] = None,
+    provider: Annotated[str | None, typer.Option("--provider")] = None,
+    hospital_code: Annotated[str | None, typer.Option("--hospital-code")] = None,
+    as_json: Json = False,
+    stack: Stack = DEFAULT_STACK,
+    state_dir: StateDir = Path(".hub"),
+    endpoint: Endpoint = None,
+    institutions_table: InstitutionsTable = None,
+    ledger_table: LedgerTable = None,
+    register_table: RegisterTable = None,
+    user_pool: UserPool = None,
+    phase: Phase = None,
+) -> None:
+    """Admit an institution; its users are served from the next request."""
+    from app.institutions.service import OPERATOR
+
+    _institution_id(institution_id, "ID")
+    if not name or len(name.strip()) < 2:
+        fail("--name: required, at least 2 characters")
+    types = [t.value for t in InstitutionType]
+    if kind not in types:
+        fail(f"--type: expected one of {', '.join(types)}, got {kind!r}")
+    if (provider is None) != (hospital_code is None):
+        fail("--provider and --hospital-code go together")
+    target = _target(
+        stack,
+        state_dir,
+        endpoint,
+        institutions_table,
+        ledger_table,
+        register_table,
+        user_pool,
+        phase,
+    )
+    service = _service(target.resolve())
+    admitted, receipt = _act(
+        lambda: service.admit(
+            OPERATOR,
+            institution_id,
+            name.strip(),
+            InstitutionType(kind),
+            institution_phase,
+            provider,
+            hospital_code,
+        )
+    )
+    row = {**_institution_row(admitted), "audit_position": receipt.position}
+    _done(row, as_json, f"admitted {admitted.id} ({admitted.type.value}, phase {admitted.phase})")
+
+
+def _set_status(
+    institution_id: str, status: InstitutionStatus, as_json: bool, target: Target
+) -> None:
+    from app.institutions.service import OPERATOR
+
+    _institution_id(institution_id, "ID")
+    service = _service(target.resolve())
+    changed, receipt = _act(
+        lambda: service.update_institution(OPERATOR, institution_id, None, status)
+    )
+    row = {**_institution_row(changed), "audit_position": receipt.position}
+    _done(row, as_json, f"{changed.id} is {changed.status.value}")
+
+
+def _status_command(status: InstitutionStatus, doc: str) -> None:
+    def command(
+        institution_id: Annotated[str, typer.Argument(metavar="ID")],
+        as_json: Json = False,
+        stack: Stack = DEFAULT_STACK,
+        state_dir: StateDir = Path(".hub"),
+        endpoint: Endpoint = None,
+        institutions_table: InstitutionsTable = None,
+        ledger_table: LedgerTable = None,
+        register_table: RegisterTable = None,
+        user_pool: UserPool = None,
+        phase: Phase = None,
+    ) -> None:
+        target = _target(
+            stack,
+            state_dir,
+            endpoint,
+            institutions_table,
+            ledger_table,
+            register_table,
+            user_pool,
+            phase,
+        )
+        _set_status(institution_id, status, as_json, target)
+
+    command.__doc__ = doc
+    name = {"admitted": "readmit", "suspended": "suspend", "removed": "remove"}[status.value]
+    institutions_app.command(name)(command)
+
+
+_status_command(
+    InstitutionStatus.SUSPENDED,
+    "Suspend an institution: its users are refused from the next request.",
+)
+_status_command(
+    InstitutionStatus.REMOVED, "Remove an institution: its users are refused from the next request."
+)
+_status_command(InstitutionStatus.ADMITTED, "Admit a suspended or removed institution again.")
+
+
+@institutions_app.command("seed")
+def seed(
+    as_json: Json = False,
+    stack: Stack = DEFAULT_STACK,
+    state_dir: StateDir = Path(".hub"),
+    endpoint: Endpoint = None,
+    institutions_table: InstitutionsTable = None,
+    ledger_table: LedgerTable = None,
+    register_table: RegisterTable = None,
+    user_pool: UserPool = None,
+    phase: Phase = None,
+) -> None:
+    """Seed the stage file's initial cohort and provider mappings (after a deploy).
+    Institutions the table already holds are left as they are."""
+    from app.institutions.service import OPERATOR
+    from infra.cohort import initial_cohort
+    from infra.config_source import read_stage_file, stage_from_config
+    from infra.stage import StageConfigError
+
+    target = _target(
+        stack,
+        state_dir,
+        endpoint,
+        institutions_table,
+        ledger_table,
+        register_table,
+        user_pool,
+        phase,
+    )
+    deployment = target.resolve()
+    try:
+        stage, _ = stage_from_config(stack, read_stage_file(stack))
+    except StageConfigError as error:
+        fail(f"{stack}: {error}")
+    changed = _act(lambda: _service(deployment).seed(OPERATOR, *initial_cohort(stage)))
+    if as_json:
+        typer.echo(json.dumps({"changed": changed}, indent=2))
+    else:
+        typer.echo(f"{stack}: " + (", ".join(changed) if changed else "nothing to seed"))
+
+
+# -- affiliations ---------------------------------------------------------------------
+
+
+def _member(
+    deployment: Deployment, reg_no: str | None, username: str | None
+) -> tuple[str, str | None]:
+    """(member, the sub to bind): the number when given, else the staff account's sub."""
+    if reg_no is not None and not _REG_NO.match(reg_no):
+        fail(f"--reg-no: expected a Medical Council number like M12345, got {reg_no!r}")
+    if reg_no is None and username is None:
+        fail("give --reg-no (a practitioner) or --username (a staff account), or both")
+    sub = _sub_of(deployment, username) if username else None
+    if reg_no is not None:
+        return reg_no.upper(), sub
+    assert sub is not None
+    return staff_member(sub), sub
+
+
+@affiliations_app.command("list")
+def list_affiliations(
+    institution: Annotated[str, typer.Argument(metavar="INSTITUTION")],
+    as_json: Json = False,
+    stack: Stack = DEFAULT_STACK,
+    state_dir: StateDir = Path(".hub"),
+    endpoint: Endpoint = None,
+    institutions_table: InstitutionsTable = None,
+    ledger_table: LedgerTable = None,
+    register_table: RegisterTable = None,
+    user_pool: UserPool = None,
+    phase: Phase = None,
+) -> None:
+    """Who is affiliated with INSTITUTION, in which roles."""
+    from app.institutions.service import OPERATOR
+
+    _institution_id(institution)
+    target = _target(
+        stack,
+        state_dir,
+        endpoint,
+        institutions_table,
+        ledger_table,
+        register_table,
+        user_pool,
+        phase,
+    )
+    service = _service(target.resolve())
+    found, _ = _act(lambda: service.affiliations(OPERATOR, institution))
+    _show([_affiliation_row(a) for a in found], as_json, f"Affiliations of {institution}")
+
+
+@affiliations_app.command("add")
+def add_affiliation(
+    institution: Annotated[str, typer.Argument(metavar="INSTITUTION")],
+    reg_no: Annotated[str | None, typer.Option("--reg-no")] = None,
+    username: Annotated[
+        str | None, typer.Option("--username", help="also bind this native account here")
+    ] = None,
+    role: Annotated[list[str] | None, typer.Option("--role", help="repeat for several")] = None,
+    as_json: Json = False,
+    stack: Stack = DEFAULT_STACK,
+    state_dir: StateDir = Path(".hub"),
+    endpoint: Endpoint = None,
+    institutions_table: InstitutionsTable = None,
+    ledger_table: LedgerTable = None,
+    register_table: RegisterTable = None,
+    user_pool: UserPool = None,
+    phase: Phase = None,
+) -> None:
+    """Affiliate a practitioner or staff account with INSTITUTION in some roles; effective
+    from their next request."""
+    from app.institutions.service import OPERATOR
+
+    _institution_id(institution)
+    roles = sorted(set(role or ()))
+    if not roles:
+        fail(f"--role: at least one of {', '.join(_ROLES)}")
+    unknown = [r for r in roles if r not in _ROLES]
+    if unknown:
+        fail(f"--role: expected one of {', '.join(_ROLES)}, got {unknown[0]!r}")
+    target = _target(
+        stack,
+        state_dir,
+        endpoint,
+        institutions_table,
+        ledger_table,
+        register_table,
+        user_pool,
+        phase,
+    )
+    deployment = target.resolve()
+    member, sub = _member(deployment, reg_no, username)
+    service = _service(deployment)
+    affiliation, receipt = _act(
+        lambda: service.set_affiliation(OPERATOR, institution, member, roles, bind_sub=sub)
+    )
+    row = {**_affiliation_row(affiliation), "bound": sub is not None}
+    row["audit_position"] = receipt.position
+    _done(
+        row,
+        as_json,
+        f"{member} is {','.join(affiliation.roles)} at {institution}"
+        + (f"; account {username} bound" if sub else ""),
+    )
+
+
+@affiliations_app.command("remove")
+def remove_affiliation(
+    institution: Annotated[str, typer.Argument(metavar="INSTITUTION")],
+    reg_no: Annotated[str | None, typer.Option("--reg-no")] = None,
+    username: Annotated[str | None, typer.Option("--username")] = None,
+    as_json: Json = False,
+    stack: Stack = DEFAULT_STACK,
+    state_dir: StateDir = Path(".hub"),
+    endpoint: Endpoint = None,
+    institutions_table: InstitutionsTable = None,
+    ledger_table: LedgerTable = None,
+    register_table: RegisterTable = None,
+    user_pool: UserPool = None,
+    phase: Phase = None,
+) -> None:
+    """Remove an affiliation; the member is refused there from their next request."""
+    from app.institutions.service import OPERATOR
+
+    _institution_id(institution)
+    target = _target(
+        stack,
+        state_dir,
+        endpoint,
+        institutions_table,
+        ledger_table,
+        register_table,
+        user_pool,
+        phase,
+    )
+    deployment = target.resolve()
+    member, _ = _member(deployment, reg_no, None if reg_no else username)
+    service = _service(deployment)
+    affiliation, receipt = _act(lambda: service.remove_affiliation(OPERATOR, institution, member))
+    row = {**_affiliation_row(affiliation), "audit_position": receipt.position}
+    _done(row, as_json, f"{member} is no longer affiliated with {institution}")
+
+
+__all__ = ["affiliations_app", "institutions_app"]
