@@ -37,7 +37,7 @@ TABLES = [
                 "HospitalAuthority",
             ],
             "--provider and --hospital-code go together",
-        ),  # fmt: skip
+        ),
         (["institutions", "list", "--status", "gone"], "--status:"),
         (["institutions", "remove", "UPPER"], "ID:"),
         (["affiliations", "add", "a-clinic", "--reg-no", "M20001"], "--role: at least one"),
