@@ -305,7 +305,9 @@ class Identity(pulumi.ComponentResource):
                 }
             providers.append(
                 aws.cognito.IdentityProvider(
-                    f"{self._name}-idp-{provider.name.lower()}",
+                    # Named by institution where it serves one: existing providers keep their
+                    # logical names (a rename would replace them).
+                    f"{self._name}-idp-{provider.institution_id or provider.name.lower()}",
                     user_pool_id=self.user_pool.id,
                     provider_name=provider.name,
                     provider_type=provider.protocol,

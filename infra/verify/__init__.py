@@ -56,6 +56,7 @@ def expectations_for(record: DeploymentRecordLike, stage: Stage | None = None) -
         phase=stage.phase,
         audit_retention_years=stage.audit_retention_years,
         federation={p.name: p.protocol for p in stage.federation},
+        provider_claims={p.name: p.mapping().required_claims() for p in stage.federation},
         waf=stage.features.waf,
         throttle=(stage.capacity.api_throttle_rate_limit, stage.capacity.api_throttle_burst_limit),
     )

@@ -230,6 +230,40 @@ def _user_pool(cognito: Any, pool_id: str) -> dict[str, Any]:
         "mfa": fetch(lambda: cognito.get_user_pool_mfa_config(UserPoolId=pool_id)),
         "groups": _paginate(cognito, "list_groups", "Groups", UserPoolId=pool_id),
         "providers": _paginate(cognito, "list_identity_providers", "Providers", UserPoolId=pool_id),
+        "clients": _pool_clients(cognito, pool_id),
+        "provider_details": _provider_details(cognito, pool_id),
+    }
+
+
+def _pool_clients(cognito: Any, pool_id: str) -> Any:
+    """Every app client of the pool, described (read/write attributes, flows, scopes)."""
+    listed = _paginate(cognito, "list_user_pool_clients", "UserPoolClients", UserPoolId=pool_id)
+    if not isinstance(listed, list):
+        return listed  # an unreadable marker
+    return [
+        fetch(
+            partial(cognito.describe_user_pool_client, UserPoolId=pool_id, ClientId=c["ClientId"]),
+            pick="UserPoolClient",
+        )
+        for c in listed
+    ]
+
+
+def _provider_details(cognito: Any, pool_id: str) -> Any:
+    """Every identity provider of the pool, described (its attribute mapping), by name."""
+    listed = _paginate(cognito, "list_identity_providers", "Providers", UserPoolId=pool_id)
+    if not isinstance(listed, list):
+        return listed
+    return {
+        str(p["ProviderName"]): fetch(
+            partial(
+                cognito.describe_identity_provider,
+                UserPoolId=pool_id,
+                ProviderName=p["ProviderName"],
+            ),
+            pick="IdentityProvider",
+        )
+        for p in listed
     }
 
 

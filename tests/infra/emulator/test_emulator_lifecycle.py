@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
+from infra.components.tables import TABLE_SPECS
 from infra.config_source import read_stage_file
 from infra.emulator import (
     DeploymentRecord,
@@ -70,7 +71,9 @@ def test_lost_record_redeploy_then_destroy_with_and_without_force(
     }
     s3.get_bucket_encryption(Bucket=out["shardBucketName"])
     s3.get_public_access_block(Bucket=out["shardBucketName"])
-    assert len(aws_client("dynamodb", moto_endpoint).list_tables()["TableNames"]) == 4
+    assert len(aws_client("dynamodb", moto_endpoint).list_tables()["TableNames"]) == len(
+        TABLE_SPECS
+    )
     assert aws_client("lambda", moto_endpoint).list_functions()["Functions"] == []
     assert aws_client("apigateway", moto_endpoint).get_rest_apis()["items"] == []
     remaining = load_record(PHASE1, tmp_path / "b")

@@ -718,3 +718,92 @@ def test_narrow_aws_managed_policy_attachment_passes() -> None:
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"policyArn": arn}, "basic"
     )
     assert result.passed
+
+
+# --- Cognito: who may write what ---------------------------------------------------------
+
+NATIVE = {
+    "explicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "allowedOauthScopes": ["openid", "email", "profile"],
+    "writeAttributes": ["email", "name"],
+}
+FEDERATED = {
+    "explicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"],
+    "allowedOauthScopes": ["openid", "email", "profile"],
+    "writeAttributes": ["email", "custom:idp_reg_no", "custom:hospital_code"],
+    "supportedIdentityProviders": ["HA"],
+}
+
+
+def test_clients_whose_users_cannot_write_grants_pass() -> None:
+    for props in (NATIVE, FEDERATED):
+        assert rules.cognito_client_cannot_write_granting_attributes(
+            rules.USER_POOL_CLIENT, props, "c"
+        ).passed
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {**NATIVE, "writeAttributes": ["email", "custom:institution_id"]},
+        {**NATIVE, "writeAttributes": ["custom:specialty"]},
+        {k: v for k, v in NATIVE.items() if k != "writeAttributes"},
+        {**FEDERATED, "explicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH"]},
+        {k: v for k, v in FEDERATED.items() if k != "explicitAuthFlows"},
+        {**FEDERATED, "allowedOauthScopes": ["openid", "aws.cognito.signin.user.admin"]},
+    ],
+)
+def test_clients_whose_users_can_write_grants_fail(props: dict[str, Any]) -> None:
+    result = rules.cognito_client_cannot_write_granting_attributes(
+        rules.USER_POOL_CLIENT, props, "c"
+    )
+    assert result.failed and "lets its users write" in result.message
+
+
+def _idp(mapping: dict[str, str]) -> StackResource:
+    return StackResource(
+        rules.IDENTITY_PROVIDER, "idp", {"providerName": "HA", "attributeMapping": mapping}
+    )
+
+
+GOOD_MAPPING = {
+    "email": "mail",
+    "custom:idp_reg_no": "urn:hk:mchk:reg_no",
+    "custom:hospital_code": "urn:hk:ha:hospital_code",
+}
+
+
+def test_a_provider_releasing_what_placement_needs_passes() -> None:
+    client = StackResource(rules.USER_POOL_CLIENT, "fed", FEDERATED)
+    [result] = rules.cognito_providers_release_placement_claims([_idp(GOOD_MAPPING), client])
+    assert result.passed and result.resource == "idp"
+
+
+@pytest.mark.parametrize(
+    ("mapping", "client", "problem"),
+    [
+        ({"email": "mail"}, FEDERATED, "does not map ['custom:idp_reg_no']"),
+        ({**GOOD_MAPPING, "custom:idp_reg_no": ""}, FEDERATED, "does not map"),
+        (
+            {**GOOD_MAPPING, "custom:mchk_reg_no": "urn:hk:mchk:reg_no"},
+            {**FEDERATED, "writeAttributes": [*FEDERATED["writeAttributes"], "custom:mchk_reg_no"]},
+            "the hub does not read",
+        ),
+        (GOOD_MAPPING, {**FEDERATED, "writeAttributes": ["email"]}, "cannot write"),
+        (GOOD_MAPPING, {**FEDERATED, "supportedIdentityProviders": ["Other"]}, "no app client"),
+    ],
+)
+def test_a_provider_missing_what_placement_needs_fails(
+    mapping: dict[str, str], client: dict[str, Any], problem: str
+) -> None:
+    [result] = rules.cognito_providers_release_placement_claims(
+        [_idp(mapping), StackResource(rules.USER_POOL_CLIENT, "fed", client)]
+    )
+    assert result.failed and problem in result.message
+
+
+def test_no_provider_is_not_applicable() -> None:
+    [result] = rules.cognito_providers_release_placement_claims(
+        [StackResource(rules.USER_POOL_CLIENT, "web", NATIVE)]
+    )
+    assert result.status is Status.NOT_APPLICABLE

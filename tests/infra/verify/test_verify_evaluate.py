@@ -248,6 +248,9 @@ def compliant_snapshot() -> dict[str, Any]:
                     {"Name": "custom:mchk_reg_no", "Mutable": False},
                     {"Name": "custom:institution_id", "Mutable": True},
                     {"Name": "custom:specialty", "Mutable": True},
+                    {"Name": "custom:idp_reg_no", "Mutable": True},
+                    {"Name": "custom:hospital_code", "Mutable": True},
+                    {"Name": "custom:idp_groups", "Mutable": True},
                 ],
             },
             "mfa": {
@@ -259,6 +262,14 @@ def compliant_snapshot() -> dict[str, Any]:
                 for g in ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
             ],
             "providers": [],
+            "clients": [
+                {
+                    "ClientName": "hub-p1-web",
+                    "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                    "WriteAttributes": ["email", "name"],
+                }
+            ],
+            "provider_details": {},
         },
         "api": {
             "id": "api1",
@@ -479,13 +490,36 @@ def test_object_lock_years_come_from_the_stage() -> None:
 
 
 def test_federation_expected_from_the_stage() -> None:
-    expect = expectations(phase=2, federation={"VictoriaGeneral": "SAML"})
-    assert [c.id for c in report(compliant_snapshot(), expect).failed] == ["cognito.federation"]
+    expect = expectations(
+        phase=2,
+        federation={"VictoriaGeneral": "SAML"},
+        provider_claims={"VictoriaGeneral": ("reg_no", "hospital_code")},
+    )
+    assert [c.id for c in report(compliant_snapshot(), expect).failed] == [
+        "cognito.federation",
+        "cognito.providers_release_placement_claims",
+    ]
     snapshot = compliant_snapshot()
     snapshot["user_pool"]["providers"] = [
         {"ProviderName": "VictoriaGeneral", "ProviderType": "SAML"}
     ]
+    mapping = {"email": "mail", "custom:idp_reg_no": "urn:hk:mchk:reg_no"}
+    snapshot["user_pool"]["provider_details"] = {
+        "VictoriaGeneral": {"ProviderName": "VictoriaGeneral", "AttributeMapping": mapping}
+    }
+    assert [c.id for c in report(snapshot, expect).failed] == [
+        "cognito.providers_release_placement_claims"
+    ]
+    mapping["custom:hospital_code"] = "urn:hk:ha:hospital_code"
     assert report(snapshot, expect).passed
+
+
+def test_a_client_that_lets_users_write_a_granting_attribute_fails_exactly_that_check() -> None:
+    snapshot = compliant_snapshot()
+    snapshot["user_pool"]["clients"][0]["WriteAttributes"] = ["email", "custom:institution_id"]
+    failed = report(snapshot, expectations()).failed
+    assert [(c.id, c.resource) for c in failed] == [("cognito.client_write_attributes", POOL)]
+    assert "custom:institution_id" in failed[0].evidence
 
 
 # ------------------------------------------------------------------ declared fallbacks

@@ -121,7 +121,7 @@ def test_federation_follows_the_phase(stack_reports: dict[str, VerifyReport]) ->
         c for c in stack_reports["phase2-hospital-authority"].checks if c.id == "cognito.federation"
     ]
     assert "no federated identity providers" in p1.evidence
-    assert "VictoriaGeneral (SAML)" in p2.evidence
+    assert "HospitalAuthority (SAML)" in p2.evidence
 
 
 @pytest.mark.aws_integration
@@ -209,6 +209,7 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
     function = outputs["functionName"]
     log_group = f"/aws/lambda/{function}"
     api_id = outputs["apiId"]
+    client = (outputs.get("userPoolClientIds") or [""])[0]
     yield (
         "rotation off",
         lambda c: c("kms").disable_key_rotation(KeyId=records_key),
@@ -264,6 +265,13 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
             UserPoolId=pool, MfaConfiguration="ON", SoftwareTokenMfaConfiguration={"Enabled": True}
         ),
         "cognito.mfa_on",
+        pool,
+    )
+    yield (
+        "users may write their institution",
+        lambda c: _client_writes(c, pool, client, ["email", "name", "custom:institution_id"]),
+        lambda c: _client_writes(c, pool, client, None),
+        "cognito.client_write_attributes",
         pool,
     )
     yield (
@@ -369,9 +377,45 @@ SWITCH_OFF_NAMES = [
             "userPoolId": "",
             "functionName": "",
             "apiId": "",
+            "userPoolClientIds": [""],
         }
     )
 ]
+
+_SAVED_CLIENTS: dict[str, dict[str, Any]] = {}
+_CLIENT_SETTINGS = (
+    "ClientName",
+    "ExplicitAuthFlows",
+    "AllowedOAuthFlows",
+    "AllowedOAuthFlowsUserPoolClient",
+    "AllowedOAuthScopes",
+    "CallbackURLs",
+    "SupportedIdentityProviders",
+    "PreventUserExistenceErrors",
+    "EnableTokenRevocation",
+    "AccessTokenValidity",
+    "IdTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+    "AuthSessionValidity",
+    "ReadAttributes",
+    "WriteAttributes",
+)
+
+
+def _client_writes(clients: ClientFactory, pool: str, client: str, write: list[str] | None) -> None:
+    """Set the client's write attributes (None: put back what it had). UpdateUserPoolClient
+    resets what it is not given, so every setting is passed along."""
+    cognito = clients("cognito-idp")
+    if client not in _SAVED_CLIENTS:
+        described = cognito.describe_user_pool_client(UserPoolId=pool, ClientId=client)
+        _SAVED_CLIENTS[client] = {
+            k: v for k, v in described["UserPoolClient"].items() if k in _CLIENT_SETTINGS
+        }
+    settings = dict(_SAVED_CLIENTS[client])
+    if write is not None:
+        settings["WriteAttributes"] = write
+    cognito.update_user_pool_client(UserPoolId=pool, ClientId=client, **settings)
 
 
 @pytest.mark.aws_integration

@@ -1017,3 +1017,46 @@ def test_management_events() -> None:
     assert rules.trail_logs_management_events("t", data_only).status == "fail"
     excluded = {"EventSelectors": [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}]}
     assert rules.trail_logs_management_events("t", excluded).status == "fail"
+
+
+NATIVE_CLIENT = {
+    "ClientName": "web",
+    "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "AllowedOAuthScopes": ["openid", "email", "profile"],
+    "WriteAttributes": ["email", "name"],
+}
+FEDERATED_CLIENT = {
+    "ClientName": "federated",
+    "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"],
+    "AllowedOAuthScopes": ["openid", "email", "profile"],
+    "WriteAttributes": ["email", "custom:idp_reg_no", "custom:hospital_code"],
+}
+
+
+def test_clients_cannot_write_granting_attributes() -> None:
+    check = rules.user_pool_clients_cannot_write_granting_attributes
+    ok = check("p", [NATIVE_CLIENT, FEDERATED_CLIENT])
+    assert ok.status == "pass" and "federated (tokens cannot update attributes)" in ok.evidence
+    for bad in (
+        {**NATIVE_CLIENT, "WriteAttributes": ["email", "custom:institution_id"]},
+        {k: v for k, v in NATIVE_CLIENT.items() if k != "WriteAttributes"},  # default: all
+        {**FEDERATED_CLIENT, "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH"]},
+        {**FEDERATED_CLIENT, "ExplicitAuthFlows": []},  # Cognito's default includes SRP
+        {**FEDERATED_CLIENT, "AllowedOAuthScopes": ["openid", "aws.cognito.signin.user.admin"]},
+    ):
+        result = check("p", [bad])
+        assert result.status == "fail" and "lets its users write" in result.evidence, bad
+    assert check("p", []).status == "fail"
+
+
+def test_providers_release_what_their_placement_needs() -> None:
+    check = rules.user_pool_providers_release_placement_claims
+    assert check("p", {}, required={}).status == "pass"
+    mapping = {"email": "mail", "custom:idp_reg_no": "urn:hk:mchk:reg_no"}
+    providers = {"HA": {"AttributeMapping": mapping}}
+    assert check("p", providers, required={"HA": ("reg_no",)}).status == "pass"
+    needs_code = check("p", providers, required={"HA": ("reg_no", "hospital_code")})
+    assert needs_code.status == "fail" and "custom:hospital_code" in needs_code.evidence
+    assert check("p", {}, required={"HA": ("reg_no",)}).status == "fail"
+    empty = {"HA": {"AttributeMapping": {**mapping, "custom:idp_reg_no": ""}}}
+    assert check("p", empty, required={"HA": ("reg_no",)}).status == "fail"
