@@ -261,9 +261,11 @@ def bench_revocation(rounds: int, readers: int) -> bool:
     from fastapi.testclient import TestClient
 
     from app import local
-    from app.dependencies import build_services
+    from app.dependencies import build_operator_institutions, build_services
+    from app.identity.affiliations import Institution, InstitutionStatus, InstitutionType
     from app.identity.directory import enrol_user_pool
     from app.identity.register import import_register
+    from app.institutions.service import OPERATOR, CohortInstitution
     from app.main import create_app
     from app.settings import Settings
     from infra.emulator.server import default_emulator_credentials, start_moto_server
@@ -279,8 +281,8 @@ def bench_revocation(rounds: int, readers: int) -> bool:
         pool_id, client_id = local.create_user_pool(cognito, "bench")
         settings = Settings(
             mode="local",
-            admitted_institutions=("inst-a", "inst-b"),
             table_register=names["register"],
+            table_institutions=names["institutions"],
             table_groups=names["groups"],
             table_records=names["records"],
             table_ledger=names["ledger"],
@@ -296,13 +298,37 @@ def bench_revocation(rounds: int, readers: int) -> bool:
             "M60002,SYNTHETIC Member,合成,2 Bench Road,MB BS (Synthetic)\n",
         )
         password = "Bench-Synthetic-Passw0rd!"
+        # Institutions and enrolments as data, through the operator channel.
+        operator = build_operator_institutions(
+            session.client("dynamodb"),
+            services.register,
+            institutions_table=names["institutions"],
+            ledger_table=names["ledger"],
+            phase=1,
+        )
+        alliance = InstitutionType.SPECIALIST_ALLIANCE
+        operator.seed(
+            OPERATOR,
+            [
+                CohortInstitution(Institution(i, i, alliance, 1, InstitutionStatus.ADMITTED))
+                for i in ("inst-a", "inst-b")
+            ],
+            [],
+        )
         tokens = {}
         for user, reg_no, inst in (("lead", "M60001", "inst-a"), ("member", "M60002", "inst-b")):
-            local.create_user(
-                cognito, pool_id, user, password, groups=["doctor"], reg_no=reg_no, institution=inst
-            )
+            local.create_user(cognito, pool_id, user, password, groups=["doctor"])
             tokens[user] = local.login(cognito, pool_id, client_id, user, password)["AccessToken"]
-        enrol_user_pool(cognito, pool_id, services.directory, services.register)
+            attrs = cognito.admin_get_user(UserPoolId=pool_id, Username=user)["UserAttributes"]
+            sub = next(a["Value"] for a in attrs if a["Name"] == "sub")
+            operator.set_affiliation(OPERATOR, inst, reg_no, ("doctor",), bind_sub=sub)
+        enrol_user_pool(
+            cognito,
+            pool_id,
+            services.directory,
+            services.register,
+            services.institutions.repository,
+        )
         headers = {u: {"Authorization": f"Bearer {t}"} for u, t in tokens.items()}
         stale = before_ok = after_total = 0
         with TestClient(create_app(settings, services=services)) as client:

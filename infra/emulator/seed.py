@@ -73,8 +73,8 @@ def seed_stack(
     tables = record.outputs["tableNames"]
     pool = record.outputs["userPoolId"]
     entries = _write_register(ctx, tables["register"], population)
-    operator = _operator(record, ctx)
     stage, _ = stage_from_config(record.stack, read_stage_file(record.stack))
+    operator = _operator(record, ctx, stage.phase)
     operator.seed(OPERATOR, *initial_cohort(stage))
     users = []
     cognito = ctx.client("cognito-idp")
@@ -121,7 +121,7 @@ def seed_stack(
     return SeedResult(record.stack, users, entries, patients)
 
 
-def _operator(record: DeploymentRecord, ctx: Context) -> InstitutionService:
+def _operator(record: DeploymentRecord, ctx: Context, phase: int) -> InstitutionService:
     import boto3
 
     tables = record.outputs["tableNames"]
@@ -134,7 +134,7 @@ def _operator(record: DeploymentRecord, ctx: Context) -> InstitutionService:
         RegisterStore(resource.Table(tables["register"])),
         institutions_table=tables["institutions"],
         ledger_table=tables["ledger"],
-        phase=record.phase,
+        phase=phase,
     )
 
 
