@@ -31,6 +31,7 @@ from infra.cli_output import (
     Output,
     table,
 )
+from infra.institutions_cli import affiliations_app, institutions_app
 from infra.local_platform import (
     DEFAULT_API_PORT,
     DEFAULT_API_STACK,
@@ -38,7 +39,6 @@ from infra.local_platform import (
     DEFAULT_STATE_DIR,
     StartupObserver,
 )
-from infra.institutions_cli import affiliations_app, institutions_app
 from infra.metrics_cli import metrics_app
 from infra.stage import STACK_PHASES, StageConfigError
 

@@ -21,24 +21,21 @@ or named table by table (``--institutions-table``, ``--ledger-table``,
 ``--register-table``, ``--user-pool``, ``--phase``), against ``--endpoint`` or, without
 one, AWS itself through the default credential chain.
 
-Conventions: a bad input or a refused change is one line on stderr naming the problem,
-exit status 2; ``--json`` prints what a command reports as JSON; piped output is plain
-tab-separated text with full values (a terminal gets a table).
+Conventions (:mod:`infra.cli_output`, as every ``hub`` command): a bad input or a refused
+change is one line on stderr naming the problem (``Error: ...``), exit status 2;
+``--json`` prints what a command reports as one JSON document on stdout; tables print
+full values, piped or not.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from app.identity.affiliations import (
     Affiliation,
@@ -47,6 +44,7 @@ from app.identity.affiliations import (
     InstitutionType,
     staff_member,
 )
+from infra.cli_output import JsonOption, OperatorError, Output, table
 from infra.stage import STACK_PHASES
 
 institutions_app = typer.Typer(
@@ -56,7 +54,6 @@ affiliations_app = typer.Typer(
     help="Who works where, in which role (institution admins keep these too).",
     no_args_is_help=True,
 )
-console = Console()
 T = TypeVar("T")
 
 DEFAULT_STACK = "phase3-private-practice"
@@ -64,24 +61,59 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 _REG_NO = re.compile(r"^[A-Za-z]{1,2}\d{4,6}$")
 _ROLES = ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
 
-Stack = Annotated[str, typer.Option("--stack", "-s", help="The local platform's stack.")]
-StateDir = Annotated[Path, typer.Option("--state-dir", envvar="HUB_STATE_DIR")]
+Stack = Annotated[
+    str,
+    typer.Option(
+        "--stack",
+        "-s",
+        help="The stack whose tables to use (from the local platform's local.json).",
+    ),
+]
+StateDir = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir", envvar="HUB_STATE_DIR", help="Where the local platform's local.json lives."
+    ),
+]
 Endpoint = Annotated[
     str | None,
-    typer.Option("--endpoint", envvar="AWS_ENDPOINT_URL", help="AWS-compatible endpoint."),
+    typer.Option(
+        "--endpoint",
+        envvar="AWS_ENDPOINT_URL",
+        help="AWS-compatible endpoint (default: the running `hub local up`, else AWS).",
+    ),
 ]
-InstitutionsTable = Annotated[str | None, typer.Option("--institutions-table")]
-LedgerTable = Annotated[str | None, typer.Option("--ledger-table")]
-RegisterTable = Annotated[str | None, typer.Option("--register-table")]
-UserPool = Annotated[str | None, typer.Option("--user-pool")]
-Phase = Annotated[int | None, typer.Option("--phase", help="The deployment's phase.")]
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+InstitutionsTable = Annotated[
+    str | None,
+    typer.Option("--institutions-table", help="The institutions table (instead of --stack)."),
+]
+LedgerTable = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger-table", help="The ledger table changes are audited in (instead of --stack)."
+    ),
+]
+RegisterTable = Annotated[
+    str | None,
+    typer.Option(
+        "--register-table", help="The Medical Council register table (instead of --stack)."
+    ),
+]
+UserPool = Annotated[
+    str | None,
+    typer.Option(
+        "--user-pool", help="The user pool, to find accounts by --username (instead of --stack)."
+    ),
+]
+Phase = Annotated[
+    int | None, typer.Option("--phase", help="The deployment's phase (default: the stack's).")
+]
+Json = JsonOption
 
 
 def fail(problem: str) -> NoReturn:
-    """One line naming the problem, on stderr; exit status 2."""
-    typer.echo(f"error: {problem}", err=True)
-    raise typer.Exit(2)
+    """Bad input or a refused change: one line naming the problem, exit status 2."""
+    raise OperatorError(problem)
 
 
 @dataclass(frozen=True)
@@ -108,7 +140,8 @@ class Target:
     phase: int | None
 
     def resolve(self) -> Deployment:
-        from infra.emulator.local import default_emulator_credentials, read_local_json
+        from infra.emulator.local import read_local_json
+        from infra.emulator.server import default_emulator_credentials
 
         if self.stack not in STACK_PHASES:
             fail(f"--stack: expected one of {', '.join(STACK_PHASES)}, got {self.stack!r}")
@@ -236,36 +269,34 @@ def _affiliation_row(a: Affiliation) -> dict[str, Any]:
     }
 
 
-def _show(rows: Sequence[dict[str, Any]], as_json: bool, title: str) -> None:
+def _show(
+    rows: Sequence[dict[str, Any]], as_json: bool, title: str, columns: Sequence[str]
+) -> None:
+    out = Output(as_json)
     if as_json:
-        typer.echo(json.dumps(list(rows), indent=2, ensure_ascii=False))
+        out.json(list(rows))
         return
     if not rows:
-        typer.echo(f"{title}: none")
+        out.print(f"{title}: none")
         return
-    columns = list(rows[0])
 
     def text(value: Any) -> str:
         if value is None:
             return "-"
         return ",".join(value) if isinstance(value, list) else str(value)
 
-    if not sys.stdout.isatty():
-        # Piped: full values, one record a line, for grep and cut.
-        typer.echo("\t".join(columns))
-        for row in rows:
-            typer.echo("\t".join(text(row[c]) for c in columns))
-        return
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    shown = table(title, *columns)
     for row in rows:
-        table.add_row(*(text(row[c]) for c in columns))
-    console.print(table)
+        shown.add_row(*(text(row[c]) for c in columns))
+    out.print(shown)
 
 
 def _done(row: dict[str, Any], as_json: bool, line: str) -> None:
-    typer.echo(json.dumps(row, indent=2, ensure_ascii=False) if as_json else line)
+    out = Output(as_json)
+    if as_json:
+        out.json(row)
+    else:
+        out.print(line, highlight=False)
 
 
 # -- institutions ---------------------------------------------------------------------
@@ -274,7 +305,7 @@ def _done(row: dict[str, Any], as_json: bool, line: str) -> None:
 @institutions_app.command("list")
 def list_institutions(
     status: Annotated[
-        str, typer.Option("--status", help="admitted, suspended, removed or all")
+        str, typer.Option("--status", help="admitted, suspended, removed or all.")
     ] = "all",
     as_json: Json = False,
     stack: Stack = DEFAULT_STACK,
@@ -304,19 +335,40 @@ def list_institutions(
     service = _service(target.resolve())
     wanted = None if status == "all" else InstitutionStatus(status)
     found, _ = _act(lambda: service.list_institutions(OPERATOR, wanted))
-    _show([_institution_row(i) for i in found], as_json, "Institutions")
+    _show(
+        [_institution_row(i) for i in found],
+        as_json,
+        "Institutions",
+        ("id", "name", "type", "phase", "status", "provider", "hospital_code"),
+    )
 
 
 @institutions_app.command("admit")
 def admit(
-    institution_id: Annotated[str, typer.Argument(metavar="ID")],
-    name: Annotated[str | None, typer.Option("--name")] = None,
-    kind: Annotated[str | None, typer.Option("--type", help="specialist_alliance, ...")] = None,
-    institution_phase: Annotated[
-        int | None, typer.Option("--institution-phase", help="default: its type's first")
+    institution_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The new institution's id (a-z, 0-9, '-').")
+    ],
+    name: Annotated[str | None, typer.Option("--name", help="Its display name.")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--type", help="specialist_alliance, ha_hospital, ha_cluster or private_clinic."
+        ),
     ] = None,
-    provider: Annotated[str | None, typer.Option("--provider")] = None,
-    hospital_code: Annotated[str | None, typer.Option("--hospital-code")] = None,
+    institution_phase: Annotated[
+        int | None,
+        typer.Option(
+            "--institution-phase", help="The rollout phase it joins (default: its type's first)."
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option("--provider", help="The identity provider covering it by hospital code."),
+    ] = None,
+    hospital_code: Annotated[
+        str | None,
+        typer.Option("--hospital-code", help="The code that provider's users carry for it."),
+    ] = None,
     as_json: Json = False,
     stack: Stack = DEFAULT_STACK,
     state_dir: StateDir = Path(".hub"),
@@ -380,7 +432,7 @@ def _set_status(
 
 def _status_command(status: InstitutionStatus, doc: str) -> None:
     def command(
-        institution_id: Annotated[str, typer.Argument(metavar="ID")],
+        institution_id: Annotated[str, typer.Argument(metavar="ID", help="The institution's id.")],
         as_json: Json = False,
         stack: Stack = DEFAULT_STACK,
         state_dir: StateDir = Path(".hub"),
@@ -453,10 +505,11 @@ def seed(
     except StageConfigError as error:
         fail(f"{stack}: {error}")
     changed = _act(lambda: _service(deployment).seed(OPERATOR, *initial_cohort(stage)))
-    if as_json:
-        typer.echo(json.dumps({"changed": changed}, indent=2))
-    else:
-        typer.echo(f"{stack}: " + (", ".join(changed) if changed else "nothing to seed"))
+    _done(
+        {"stack": stack, "changed": changed},
+        as_json,
+        f"{stack}: " + (", ".join(changed) if changed else "nothing to seed"),
+    )
 
 
 # -- affiliations ---------------------------------------------------------------------
@@ -479,7 +532,9 @@ def _member(
 
 @affiliations_app.command("list")
 def list_affiliations(
-    institution: Annotated[str, typer.Argument(metavar="INSTITUTION")],
+    institution: Annotated[
+        str, typer.Argument(metavar="INSTITUTION", help="The institution's id.")
+    ],
     as_json: Json = False,
     stack: Stack = DEFAULT_STACK,
     state_dir: StateDir = Path(".hub"),
@@ -506,17 +561,37 @@ def list_affiliations(
     )
     service = _service(target.resolve())
     found, _ = _act(lambda: service.affiliations(OPERATOR, institution))
-    _show([_affiliation_row(a) for a in found], as_json, f"Affiliations of {institution}")
+    _show(
+        [_affiliation_row(a) for a in found],
+        as_json,
+        f"Affiliations of {institution}",
+        ("member", "roles", "status"),
+    )
 
 
 @affiliations_app.command("add")
 def add_affiliation(
-    institution: Annotated[str, typer.Argument(metavar="INSTITUTION")],
-    reg_no: Annotated[str | None, typer.Option("--reg-no")] = None,
-    username: Annotated[
-        str | None, typer.Option("--username", help="also bind this native account here")
+    institution: Annotated[
+        str, typer.Argument(metavar="INSTITUTION", help="The institution's id.")
+    ],
+    reg_no: Annotated[
+        str | None, typer.Option("--reg-no", help="The practitioner's Medical Council number.")
     ] = None,
-    role: Annotated[list[str] | None, typer.Option("--role", help="repeat for several")] = None,
+    username: Annotated[
+        str | None,
+        typer.Option(
+            "--username",
+            help="A native account to bind here (a staff account without --reg-no).",
+        ),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="doctor, specialist, institution_admin, auditor or platform_admin "
+            "(repeat for several).",
+        ),
+    ] = None,
     as_json: Json = False,
     stack: Stack = DEFAULT_STACK,
     state_dir: StateDir = Path(".hub"),
@@ -566,9 +641,15 @@ def add_affiliation(
 
 @affiliations_app.command("remove")
 def remove_affiliation(
-    institution: Annotated[str, typer.Argument(metavar="INSTITUTION")],
-    reg_no: Annotated[str | None, typer.Option("--reg-no")] = None,
-    username: Annotated[str | None, typer.Option("--username")] = None,
+    institution: Annotated[
+        str, typer.Argument(metavar="INSTITUTION", help="The institution's id.")
+    ],
+    reg_no: Annotated[
+        str | None, typer.Option("--reg-no", help="The practitioner's Medical Council number.")
+    ] = None,
+    username: Annotated[
+        str | None, typer.Option("--username", help="The staff account (without --reg-no).")
+    ] = None,
     as_json: Json = False,
     stack: Stack = DEFAULT_STACK,
     state_dir: StateDir = Path(".hub"),

@@ -40,55 +40,6 @@ GRANTING_ATTRIBUTES = frozenset(
 # What users may keep for themselves: contact details, never a grant.
 USER_WRITABLE_ATTRIBUTES = ("email", "name", "given_name", "family_name", "phone_number")
 USER_READABLE_ATTRIBUTES = (*USER_WRITABLE_ATTRIBUTES, "email_verified", "phone_number_verified")
-# Explicit auth flows whose tokens carry aws.cognito.signin.user.admin (so may call
-# UpdateUserAttributes); Cognito's default when none is declared includes SRP and custom.
-SELF_SERVICE_AUTH_FLOWS = frozenset(
-    {
-        "ALLOW_USER_SRP_AUTH",
-        "ALLOW_USER_PASSWORD_AUTH",
-        "ALLOW_ADMIN_USER_PASSWORD_AUTH",
-        "ALLOW_CUSTOM_AUTH",
-        "ALLOW_USER_AUTH",
-        "USER_PASSWORD_AUTH",
-        "ADMIN_NO_SRP_AUTH",
-        "CUSTOM_AUTH_FLOW_ONLY",
-    }
-)
-SELF_SERVICE_SCOPE = "aws.cognito.signin.user.admin"
-
-
-def client_writable_grants(
-    write_attributes: Sequence[str] | None,
-    explicit_auth_flows: Sequence[str] | None,
-    oauth_scopes: Sequence[str] | None,
-) -> list[str] | None:
-    """The granting attributes a client's users could write about themselves.
-
-    None when the client's tokens cannot call ``UpdateUserAttributes`` at all (no sign-in
-    flow issuing the admin scope, no admin scope through OAuth): such a client may be
-    required to write mapped attributes (Cognito needs it for federation) without users
-    being able to. A client that declares no write attributes lets users write every
-    attribute, so all granting attributes are returned. One predicate for the declared
-    client (policy pack) and the live one (verify).
-    """
-    flows = set(explicit_auth_flows or ())
-    self_service = (
-        not explicit_auth_flows
-        or bool(flows & SELF_SERVICE_AUTH_FLOWS)
-        or SELF_SERVICE_SCOPE in set(oauth_scopes or ())
-    )
-    if not self_service:
-        return None
-    if not write_attributes:
-        return sorted(GRANTING_ATTRIBUTES)
-    return sorted(GRANTING_ATTRIBUTES & set(write_attributes))
-
-
-def missing_claims(mapping: Mapping[str, str], required_claims: Iterable[str]) -> list[str]:
-    """Pool attributes ``required_claims`` need that an identity provider's attribute
-    mapping does not fill (an empty claim name fills nothing)."""
-    return [a for a in needed_attributes(required_claims) if not mapping.get(a)]
-
 
 # Per protocol: pool attribute -> the provider's claim (SAML attribute name, OIDC claim).
 PROVIDER_CLAIMS: dict[str, dict[str, str]] = {

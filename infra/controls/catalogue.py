@@ -92,6 +92,7 @@ ISO_ACCESS_CONTROL_POLICY = _iso("9.1.1", "Access control policy")
 ISO_NETWORK_ACCESS = _iso("9.1.2", "Access to networks and network services")
 ISO_USER_ACCESS = _iso("9.2", "User access management")
 ISO_USER_REGISTRATION = _iso("9.2.1", "User registration and de-registration")
+ISO_ACCESS_PROVISIONING = _iso("9.2.2", "User access provisioning")
 ISO_PRIVILEGED_ACCESS = _iso("9.2.3", "Management of privileged access rights")
 ISO_SECRET_AUTHENTICATION = _iso(
     "9.2.4", "Management of secret authentication information of users"
@@ -289,6 +290,18 @@ FEDERATION = Control(
     "federation",
     "Federated identity providers are the phase's, and only those",
     (ISO_USER_ACCESS, ISO_SECURE_LOGON, DPP4),
+)
+GRANTING_ATTRIBUTES_NOT_USER_WRITABLE = Control(
+    "granting-attributes-not-user-writable",
+    "No Cognito app client lets its users write an attribute that grants anything "
+    "(registration number, institution, specialty, roles)",
+    (ISO_ACCESS_PROVISIONING, ISO_PRIVILEGED_ACCESS, DPP4),
+)
+PROVIDERS_RELEASE_PLACEMENT = Control(
+    "providers-release-placement",
+    "Each identity provider releases what placing its users needs, through an app client "
+    "allowed to write it",
+    (ISO_USER_REGISTRATION, ISO_ACCESS_PROVISIONING, DPP4),
 )
 REGISTRATION_TRIGGERS = Control(
     "registration-triggers",

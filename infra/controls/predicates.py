@@ -179,3 +179,63 @@ def retention_problems(days: Any, *, minimum_days: int = MIN_LOG_RETENTION_DAYS)
     if retention < minimum_days:
         return [f"retention {retention:g} days is under {minimum_days}"]
     return []
+
+
+# --- Cognito: who may write what ---------------------------------------------------------
+
+# Explicit auth flows whose tokens carry aws.cognito.signin.user.admin (so may call
+# UpdateUserAttributes); Cognito's default when none is declared includes SRP and custom.
+SELF_SERVICE_AUTH_FLOWS = frozenset(
+    {
+        "ALLOW_USER_SRP_AUTH",
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+        "ALLOW_CUSTOM_AUTH",
+        "ALLOW_USER_AUTH",
+        "USER_PASSWORD_AUTH",
+        "ADMIN_NO_SRP_AUTH",
+        "CUSTOM_AUTH_FLOW_ONLY",
+    }
+)
+SELF_SERVICE_SCOPE = "aws.cognito.signin.user.admin"
+
+
+def client_writable_grants(
+    write_attributes: Iterable[str] | None,
+    explicit_auth_flows: Iterable[str] | None,
+    oauth_scopes: Iterable[str] | None,
+) -> list[str] | None:
+    """The granting attributes (``app.identity.federation.GRANTING_ATTRIBUTES``) a
+    client's users could write about themselves.
+
+    None when the client's tokens cannot call ``UpdateUserAttributes`` at all (no sign-in
+    flow issuing the admin scope, no admin scope through OAuth): such a client may have to
+    write mapped attributes (Cognito requires it of a federation client) without its
+    users being able to. A client that declares no write attributes lets users write
+    every attribute, so then every granting attribute is returned (fail closed).
+    """
+    from app.identity.federation import GRANTING_ATTRIBUTES
+
+    flows = set(explicit_auth_flows or ())
+    self_service = (
+        not flows
+        or bool(flows & SELF_SERVICE_AUTH_FLOWS)
+        or SELF_SERVICE_SCOPE in set(oauth_scopes or ())
+    )
+    if not self_service:
+        return None
+    written = set(write_attributes or ())
+    if not written:
+        return sorted(GRANTING_ATTRIBUTES)
+    return sorted(GRANTING_ATTRIBUTES & written)
+
+
+def placement_claims_missing(
+    mapping: Mapping[str, Any], required_claims: Iterable[str]
+) -> list[str]:
+    """The pool attributes placing a provider's users needs (``required_claims``, see
+    ``app.identity.federation``) that its attribute mapping does not fill (an empty
+    claim name fills nothing)."""
+    from app.identity.federation import needed_attributes
+
+    return [a for a in needed_attributes(required_claims) if not mapping.get(a)]

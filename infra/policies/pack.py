@@ -262,6 +262,30 @@ BINDINGS: tuple[Binding, ...] = (
         "UserPoolClient (infra/components/identity.py).",
     ),
     ResourceBinding(
+        rule=rules.cognito_client_cannot_write_granting_attributes,
+        resource_types=frozenset({rules.USER_POOL_CLIENT}),
+        description="No Cognito app client lets its users write an attribute that grants "
+        "anything (registration number, institution, specialty, roles).",
+        enforcement=MANDATORY,
+        severity=Severity.CRITICAL,
+        controls=(catalogue.GRANTING_ATTRIBUTES_NOT_USER_WRITABLE,),
+        remediation="Declare write_attributes (contact details only) on a client whose "
+        "tokens may update attributes; a federated client gets no password flow and no "
+        "aws.cognito.signin.user.admin scope (infra/components/identity.py).",
+    ),
+    StackBinding(
+        rule=rules.cognito_providers_release_placement_claims,
+        description="Each identity provider maps what placing its users needs, through a "
+        "client allowed to write it.",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.PROVIDERS_RELEASE_PLACEMENT,),
+        remediation="Map custom:idp_reg_no (and custom:hospital_code, custom:idp_groups "
+        "where the provider's placement uses them) from the provider's claims, and list "
+        "each mapped attribute in the federated client's write_attributes "
+        "(app/identity/federation.py, infra/components/identity.py).",
+    ),
+    ResourceBinding(
         rule=rules.api_enforces_tls13_security_policy,
         resource_types=frozenset({rules.REST_API, rules.API_DOMAIN_NAME}),
         description="API Gateway accepts TLS 1.3 only (a SecurityPolicy_TLS13_1_3_* policy, "

@@ -59,6 +59,7 @@ TRAIL = "aws:cloudtrail/trail:Trail"
 TABLE = "aws:dynamodb/table:Table"
 USER_POOL = "aws:cognito/userPool:UserPool"
 USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+IDENTITY_PROVIDER = "aws:cognito/identityProvider:IdentityProvider"
 # What an app client may allow: SRP sign-in and refresh; never a password sent in the
 # clear (USER_PASSWORD_AUTH) or an admin flow that needs AWS credentials.
 ALLOWED_AUTH_FLOWS = frozenset({"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"})
@@ -498,6 +499,76 @@ def cognito_app_client_srp_only_with_short_tokens(
     if problems:
         return failed(f"{label}: {'; '.join(problems)}")
     return passed(f"{label} signs in with SRP only; access tokens live {minutes:g} minutes")
+
+
+def cognito_client_cannot_write_granting_attributes(
+    resource_type: str, props: Mapping[str, Any], name: str = ""
+) -> Result:
+    """An app client lets its users write no attribute that grants anything: its write
+    attributes are declared and exclude them, or its tokens cannot update attributes at
+    all (:func:`infra.controls.predicates.client_writable_grants`, as verify decides it
+    on the live client)."""
+    label = _label(resource_type, props, name)
+    if resource_type != USER_POOL_CLIENT:
+        return not_applicable(f"{label} is not a Cognito user pool client")
+    writable = predicates.client_writable_grants(
+        as_list(props.get("writeAttributes")),
+        as_list(props.get("explicitAuthFlows")),
+        as_list(props.get("allowedOauthScopes")),
+    )
+    if writable is None:
+        return passed(f"{label}: its tokens cannot update user attributes")
+    if writable:
+        return failed(f"{label} lets its users write {writable}")
+    return passed(f"{label} lets its users write contact details only")
+
+
+def cognito_providers_release_placement_claims(
+    resources: Sequence[StackResource],
+) -> list[Result]:
+    """Each identity provider maps what placing its users needs onto the pool attributes
+    the hub reads (always the registration number), maps no legacy attribute the hub does
+    not read, and is served by an app client allowed to write what it maps (Cognito
+    refuses the sign-in otherwise). Which providers also need a hospital code or the
+    group claim depends on the stage: the verify check
+    ``cognito.providers_release_placement_claims`` holds each live provider to it."""
+    from app.identity.federation import ASSERTED_ATTRIBUTES, GRANTING_ATTRIBUTES
+
+    clients = [r for r in resources if r.type == USER_POOL_CLIENT]
+    providers = [r for r in resources if r.type == IDENTITY_PROVIDER]
+    if not providers:
+        return [not_applicable("no identity provider is declared (phase 1)")]
+    legacy_attributes = GRANTING_ATTRIBUTES - set(ASSERTED_ATTRIBUTES)
+    results = []
+    for provider in providers:
+        label = _label(provider.type, provider.props, provider.name)
+        raw = provider.props.get("attributeMapping")
+        mapping = dict(raw) if isinstance(raw, Mapping) else {}
+        problems = []
+        missing = predicates.placement_claims_missing(mapping, ["reg_no"])
+        if missing:
+            problems.append(f"does not map {missing}")
+        legacy = sorted(set(mapping) & legacy_attributes)
+        if legacy:
+            problems.append(f"maps {legacy}, which the hub does not read (use custom:idp_*)")
+        provider_name = provider.props.get("providerName")
+        serving = [
+            c
+            for c in clients
+            if provider_name in as_list(c.props.get("supportedIdentityProviders"))
+        ]
+        if not serving:
+            problems.append("is served by no app client")
+        for client in serving:
+            unwritable = sorted(set(mapping) - set(as_list(client.props.get("writeAttributes"))))
+            if unwritable:
+                client_label = _label(client.type, client.props, client.name)
+                problems.append(f"maps {unwritable}, which {client_label} cannot write")
+        if problems:
+            results.append(failed(f"{label} " + "; ".join(problems), provider.name))
+        else:
+            results.append(passed(f"{label} maps {sorted(mapping)}", provider.name))
+    return results
 
 
 # --- API Gateway --------------------------------------------------------------------------

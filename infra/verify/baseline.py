@@ -30,6 +30,10 @@ CUSTOM_ATTRIBUTES: dict[str, bool] = {
     "mchk_reg_no": False,
     "institution_id": True,
     "specialty": True,
+    # what identity providers assert, rewritten at each federated sign-in
+    "idp_reg_no": True,
+    "hospital_code": True,
+    "idp_groups": True,
 }
 PASSWORD_MIN_LENGTH = 14
 TEMPORARY_PASSWORD_MAX_DAYS = 1

@@ -205,14 +205,14 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec(
         "cognito.client_write_attributes",
         "No app client lets its users write an attribute that grants anything",
-        (ISO_USER_ACCESS, ISO_PRIVILEGED_ACCESS, DPP4),
+        (catalogue.GRANTING_ATTRIBUTES_NOT_USER_WRITABLE,),
         "Declare the native client's write attributes (contact details only); give the "
         "federated client no password flow and no aws.cognito.signin.user.admin scope.",
     ),
     CheckSpec(
         "cognito.providers_release_placement_claims",
         "Each identity provider releases what placing its users needs",
-        (ISO_USER_ACCESS, ISO_USER_REGISTRATION, DPP4),
+        (catalogue.PROVIDERS_RELEASE_PLACEMENT,),
         "Map custom:idp_reg_no (and custom:hospital_code, custom:idp_groups where the "
         "provider's placement uses them) from the provider's claims.",
     ),

@@ -305,8 +305,9 @@ def _evaluate_user_pool(
     if not expect.user_pool_id:
         return
     pool = read_present(snapshot, "user_pool")
-    description, mfa, groups, providers = (
-        read(pool, k) for k in ("description", "mfa", "groups", "providers")
+    description, mfa, groups, providers, clients, provider_details = (
+        read(pool, k)
+        for k in ("description", "mfa", "groups", "providers", "clients", "provider_details")
     )
     name = expect.user_pool_id
     out.add(
@@ -349,6 +350,23 @@ def _evaluate_user_pool(
         providers,
         phase=expect.phase,
         expected=expect.federation,
+    )
+    out.add(
+        "cognito.client_write_attributes",
+        name,
+        [clients],
+        rules.user_pool_clients_cannot_write_granting_attributes,
+        name,
+        clients,
+    )
+    out.add(
+        "cognito.providers_release_placement_claims",
+        name,
+        [provider_details],
+        rules.user_pool_providers_release_placement_claims,
+        name,
+        provider_details,
+        required=expect.provider_claims,
     )
     out.add(
         "cognito.triggers_configured",

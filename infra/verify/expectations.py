@@ -11,7 +11,7 @@ deployment lacks fails its checks rather than passing by omission.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from infra.verify import record as record_fields
@@ -45,6 +45,8 @@ class Expectations:
     log_groups: dict[str, int]  # name -> minimum retention days
     audit_retention_years: int
     federation: dict[str, str]  # provider name -> SAML/OIDC
+    # provider name -> the claims placing its users needs (app.identity.federation)
+    provider_claims: dict[str, tuple[str, ...]] = field(default_factory=dict)
     waf_required: bool = False
     throttle: tuple[float, int] | None = None  # (rate per second, burst) from the stage
     declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
@@ -81,6 +83,7 @@ def expectations_from_record(
     phase: int,
     audit_retention_years: int,
     federation: Mapping[str, str],
+    provider_claims: Mapping[str, Sequence[str]] | None = None,
     waf: bool = False,
     throttle: tuple[float, int] | None = None,
 ) -> Expectations:
@@ -127,6 +130,7 @@ def expectations_from_record(
         log_groups=log_groups,
         audit_retention_years=audit_retention_years,
         federation=dict(federation),
+        provider_claims={k: tuple(v) for k, v in (provider_claims or {}).items()},
         waf_required=waf,
         throttle=throttle,
         declared_bucket_policies=record_fields.declared_bucket_policies(record, buckets.values()),

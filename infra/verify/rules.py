@@ -464,6 +464,61 @@ def user_pool_federation(
     )
 
 
+def user_pool_clients_cannot_write_granting_attributes(
+    pool: str, clients: Sequence[Mapping[str, Any]]
+) -> Result:
+    """No app client lets its users write an attribute that grants anything (the pack's
+    predicate, :func:`infra.controls.predicates.client_writable_grants`, on the live
+    clients)."""
+    if not clients:
+        return failed(f"{pool}: no app client found")
+    problems, fine = [], []
+    for client in clients:
+        label = str(client.get("ClientName") or client.get("ClientId"))
+        writable = predicates.client_writable_grants(
+            client.get("WriteAttributes"),
+            client.get("ExplicitAuthFlows"),
+            client.get("AllowedOAuthScopes"),
+        )
+        if writable:
+            problems.append(f"{label} lets its users write {writable}")
+        elif writable is None:
+            fine.append(f"{label} (tokens cannot update attributes)")
+        else:
+            fine.append(f"{label} (writes {sorted(client.get('WriteAttributes') or [])})")
+    if problems:
+        return failed(f"{pool}: " + "; ".join(problems))
+    return passed(f"{pool}: " + ", ".join(fine))
+
+
+def user_pool_providers_release_placement_claims(
+    pool: str,
+    providers: Mapping[str, Any],
+    *,
+    required: Mapping[str, Sequence[str]],
+) -> Result:
+    """Each stage provider's live attribute mapping fills what placing its users needs
+    (the registration number; the hospital code and the group claim where its stage
+    mapping uses them)."""
+    if not required:
+        return passed(f"{pool}: no federated identity providers to place")
+    problems, fine = [], []
+    for name, claims in sorted(required.items()):
+        detail = providers.get(name)
+        if not isinstance(detail, Mapping):
+            problems.append(f"{name} not found")
+            continue
+        mapping = dict(detail.get("AttributeMapping") or {})
+        missing = predicates.placement_claims_missing(mapping, claims)
+        if missing:
+            problems.append(f"{name} does not map {missing}")
+        else:
+            fine.append(f"{name} maps {sorted(k for k in mapping if k != 'username')}")
+    if problems:
+        return failed(f"{pool}: " + "; ".join(problems))
+    return passed(f"{pool}: " + "; ".join(fine))
+
+
 # ---------------------------------------------------------------------------- API Gateway
 
 

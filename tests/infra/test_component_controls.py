@@ -15,7 +15,6 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from app.identity.federation import client_writable_grants
 from app.identity.triggers import ROLE_GROUPS
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs
 from infra.components.identity import Identity, IdentityArgs
@@ -32,6 +31,7 @@ from infra.components.sharing_service import (
     SharingServiceArgs,
 )
 from infra.components.tables import TABLE_SPECS, ServiceTables, ServiceTablesArgs
+from infra.controls.predicates import client_writable_grants
 from infra.mockrun import PreviewMocks, _reset_pulumi_runtime
 from infra.stage import AlarmSubscription, Capacity, FederationProvider
 

@@ -1,5 +1,6 @@
 """``hub institutions`` / ``hub affiliations``: every bad input is one line naming the
-problem, exit status 2, before anything is read or written. (The commands against a live
+problem (``Error: ...``, the CLI's convention), exit status 2, before anything is read or
+written. (The commands against a live
 service: tests/app/institutions/test_operator_cli.py.)"""
 
 from __future__ import annotations
@@ -51,14 +52,14 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], problem: str) -> None
     result = runner.invoke(app, [*args, *TABLES])
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and problem in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and problem in lines[0], lines
 
 
 def test_without_a_deployment_it_says_how_to_name_one(tmp_path: Path) -> None:
     result = runner.invoke(app, ["institutions", "list", "--state-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: no deployment: pass --institutions-table, --ledger-table and "
+        "Error: no deployment: pass --institutions-table, --ledger-table and "
         f"--register-table, or start `hub local up` so {tmp_path}/local.json lists "
         "phase3-private-practice"
     ]

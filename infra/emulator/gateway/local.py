@@ -69,7 +69,11 @@ def enrol_directory(handler: Any, record: DeploymentRecord) -> None:
     services = handler.app.state.services
     cognito = boto3.client("cognito-idp", region_name=record.region)
     enrol_user_pool(
-        cognito, str(record.outputs["userPoolId"]), services.directory, services.register
+        cognito,
+        str(record.outputs["userPoolId"]),
+        services.directory,
+        services.register,
+        services.institutions.repository,
     )
 
 

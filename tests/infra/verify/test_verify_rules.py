@@ -1036,7 +1036,7 @@ FEDERATED_CLIENT = {
 def test_clients_cannot_write_granting_attributes() -> None:
     check = rules.user_pool_clients_cannot_write_granting_attributes
     ok = check("p", [NATIVE_CLIENT, FEDERATED_CLIENT])
-    assert ok.status == "pass" and "federated (tokens cannot update attributes)" in ok.evidence
+    assert ok.status == "pass" and "federated (tokens cannot update attributes)" in ok.message
     for bad in (
         {**NATIVE_CLIENT, "WriteAttributes": ["email", "custom:institution_id"]},
         {k: v for k, v in NATIVE_CLIENT.items() if k != "WriteAttributes"},  # default: all
@@ -1045,7 +1045,7 @@ def test_clients_cannot_write_granting_attributes() -> None:
         {**FEDERATED_CLIENT, "AllowedOAuthScopes": ["openid", "aws.cognito.signin.user.admin"]},
     ):
         result = check("p", [bad])
-        assert result.status == "fail" and "lets its users write" in result.evidence, bad
+        assert result.status == "fail" and "lets its users write" in result.message, bad
     assert check("p", []).status == "fail"
 
 
@@ -1056,7 +1056,7 @@ def test_providers_release_what_their_placement_needs() -> None:
     providers = {"HA": {"AttributeMapping": mapping}}
     assert check("p", providers, required={"HA": ("reg_no",)}).status == "pass"
     needs_code = check("p", providers, required={"HA": ("reg_no", "hospital_code")})
-    assert needs_code.status == "fail" and "custom:hospital_code" in needs_code.evidence
+    assert needs_code.status == "fail" and "custom:hospital_code" in needs_code.message
     assert check("p", {}, required={"HA": ("reg_no",)}).status == "fail"
     empty = {"HA": {"AttributeMapping": {**mapping, "custom:idp_reg_no": ""}}}
     assert check("p", empty, required={"HA": ("reg_no",)}).status == "fail"
