@@ -26,16 +26,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import time
 from collections.abc import Callable, Sequence
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _median_ms(call: Callable[[], object], n: int) -> float:
@@ -52,10 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args(argv)
 
-    import logging
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from app import local
     from app.dependencies import build_operator_institutions, build_services
@@ -63,24 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.identity.register import import_register
     from app.institutions.service import OPERATOR, CohortInstitution
     from app.settings import Settings
+    from infra.emulator.server import default_emulator_credentials, start_moto_server
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    try:
-        from infra.emulator.server import memoize_moto_routing
-
-        memoize_moto_routing()
-    except ImportError:
-        pass
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "ap-east-1",
-    }.items():
-        os.environ.setdefault(key, value)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    default_emulator_credentials()
+    server, endpoint = start_moto_server()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
         session = boto3.session.Session(region_name="ap-east-1")
         cognito = session.client("cognito-idp")
