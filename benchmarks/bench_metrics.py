@@ -121,15 +121,15 @@ def _percentiles(values: list[float]) -> str:
 
 
 def bench_api(referrals: int) -> None:
-    import logging
-
     import boto3
     from fastapi.testclient import TestClient
 
     from app import local
-    from app.dependencies import build_services
+    from app.dependencies import build_operator_institutions, build_services
+    from app.identity.affiliations import Institution, InstitutionStatus, InstitutionType
     from app.identity.directory import enrol_user_pool
     from app.identity.register import import_register
+    from app.institutions.service import OPERATOR, CohortInstitution
     from app.main import create_app
     from app.settings import Settings
     from infra.emulator.server import start_moto_server, use_emulator_credentials
@@ -148,8 +148,8 @@ def bench_api(referrals: int) -> None:
         key = session.client("kms").create_key()["KeyMetadata"]["Arn"]
         settings = Settings(
             mode="local",
-            admitted_institutions=("inst-ed", "inst-surg"),
             table_register=names["register"],
+            table_institutions=names["institutions"],
             table_groups=names["groups"],
             table_records=names["records"],
             table_ledger=names["ledger"],
@@ -167,18 +167,42 @@ def bench_api(referrals: int) -> None:
             "Registration No.,Name (English),Name (Chinese),Address,Qualifications,Specialty\n"
             "M60002,SYNTHETIC Surgeon,合成,2 Bench Road,FHKAM (Synthetic),General Surgery\n",
         )
+        # Institutions and enrolments as data, through the operator channel.
+        operator = build_operator_institutions(
+            session.client("dynamodb"),
+            services.register,
+            institutions_table=names["institutions"],
+            ledger_table=names["ledger"],
+            phase=1,
+        )
+        alliance = InstitutionType.SPECIALIST_ALLIANCE
+        operator.seed(
+            OPERATOR,
+            [
+                CohortInstitution(Institution(i, i, alliance, 1, InstitutionStatus.ADMITTED))
+                for i in ("inst-ed", "inst-surg")
+            ],
+            [],
+        )
         password = "Bench-Synthetic-Passw0rd!"
         headers = {}
         for user, reg_no, inst, groups in (
             ("ed", "M60001", "inst-ed", ["doctor"]),
             ("surgeon", "M60002", "inst-surg", ["doctor", "specialist"]),
         ):
-            local.create_user(
-                cognito, pool_id, user, password, groups=groups, reg_no=reg_no, institution=inst
-            )
+            local.create_user(cognito, pool_id, user, password, groups=groups)
             token = local.login(cognito, pool_id, client_id, user, password)["AccessToken"]
             headers[user] = {"Authorization": f"Bearer {token}"}
-        enrol_user_pool(cognito, pool_id, services.directory, services.register)
+            attrs = cognito.admin_get_user(UserPoolId=pool_id, Username=user)["UserAttributes"]
+            sub = next(a["Value"] for a in attrs if a["Name"] == "sub")
+            operator.set_affiliation(OPERATOR, inst, reg_no, tuple(groups), bind_sub=sub)
+        enrol_user_pool(
+            cognito,
+            pool_id,
+            services.directory,
+            services.register,
+            services.institutions.repository,
+        )
         timings: dict[str, list[float]] = {"GET /me": [], "send": [], "view": [], "accept": []}
         with TestClient(create_app(settings, services=services)) as client:
             services.ledger.stop()  # no background signing competing with the requests
