@@ -144,7 +144,7 @@ def test_refer_accept_letter_fhir_complete(hub: Hub, caplog: pytest.LogCaptureFi
         "to_department": "cardiology",
         "department": "general",
         "group": gid,
-        "phase": "1",
+        "phase": str(hub.settings.phase),  # the test hub runs phase 3
         "legal_basis": "emergency",
     }
     assert send_entry["actor"]["institution_id"] == INST_A
