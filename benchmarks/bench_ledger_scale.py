@@ -19,8 +19,8 @@ run:
   ``ConditionCheck`` on ``n - 1``);
 - **append_many, batches of 99**: one writer handing batches (the per-round-trip ceiling
   of batched sequencing);
-- **TransactWriteItems floor**: bare transactions of 99 puts + 1 condition check of the
-  same sizes (the transport of a batch);
+- **TransactWriteItems floor**: bare transactions of 99 puts (each conditional on its
+  slot being free) + 1 condition check, of the same sizes (the transport of a batch);
 - **integrate**: the sequencer's rate over the batched entries (nodes, KMS-signed head,
   checkpoint, index rows): heads must keep up with appends.
 
@@ -206,6 +206,7 @@ def run_once(env: _Env, n: int, writers: int, threads: int) -> dict[str, float]:
                         "entry": {"B": b"x" * size},
                         "seq": {"N": str(i)},
                     },
+                    "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
             for i in range(start, min(n, start + BATCH_MAX))
@@ -255,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (f"append, {args.writers} processes, no batching", f"append_{args.writers}_processes"),
         (f"group commit, {args.threads} threads", f"group_commit_{args.threads}_threads"),
         ("append_many, batches of 99", "append_many_99"),
-        ("bare TransactWriteItems of 99+1", "transact_floor_99"),
+        ("bare TransactWriteItems of 99 cond. puts+1", "transact_floor_99"),
         ("Sequencer.integrate (signed)", "integrate"),
     ]
     for label, key in rows:

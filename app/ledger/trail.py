@@ -251,6 +251,8 @@ class LedgerTrail:
         # 1 switches batching off: every append is its own conditional PutItem.
         self.batch_max = batch_max
         self._waiting: deque[_Waiting] = deque()
+        self._queue = threading.Condition(threading.Lock())  # guards _waiting, _leading
+        self._leading = False
         self.batches = 0  # round trips that sequenced entries (for benchmarks and tests)
         self._lock = threading.Lock()
         # Threads of one process take turns: they would only collide with each other
@@ -290,20 +292,36 @@ class LedgerTrail:
     def append(self, event: AuditEvent) -> AuditReceipt:
         """Store ``event`` as the next entry; returns once it is durably stored.
 
-        Threads that arrive while another one writes queue up; the next thread to get
-        the turn writes every waiting entry (up to ``batch_max``) in one transaction.
+        Threads that arrive while another one writes queue up; one of them (the leader)
+        writes every waiting entry (up to ``batch_max``) in one transaction, and hands
+        the lead on once its own entry is stored.
         """
         waiting = _Waiting(event, receipts.current_request_id())
-        with self._lock:
+        with self._queue:
             self._waiting.append(waiting)
-        with self._turn:
-            while not waiting.done.is_set():
-                with self._lock:
-                    batch = [
-                        self._waiting.popleft()
-                        for _ in range(min(self.batch_max, len(self._waiting)))
-                    ]
-                self._write(batch)
+            # One thread at a time leads; the others wait to be written (or to lead).
+            while self._leading and not waiting.done.is_set():
+                self._queue.wait()
+            lead = not waiting.done.is_set()
+            if lead:
+                self._leading = True
+        if lead:
+            try:
+                while not waiting.done.is_set():
+                    with self._turn:
+                        with self._queue:
+                            batch = [
+                                self._waiting.popleft()
+                                for _ in range(min(self.batch_max, len(self._waiting)))
+                            ]
+                        self._write(batch)
+                    with self._queue:
+                        self._queue.notify_all()
+            finally:
+                with self._queue:
+                    # Hand over: a thread whose entry is still waiting leads next.
+                    self._leading = False
+                    self._queue.notify_all()
         if waiting.error is not None:
             raise waiting.error
         assert waiting.seq is not None
