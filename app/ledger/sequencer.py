@@ -42,7 +42,7 @@ from app.ledger.checkpoint import (
 from app.ledger.entries import AuditEntry
 from app.ledger.errors import InvalidEntry, LedgerError
 from app.ledger.merkle import EMPTY_ROOT, NodeId, _fold, _range_nodes
-from app.ledger.store import HeadMoved, LedgerTable
+from app.ledger.store import DAY_SHARDS, HeadMoved, LedgerTable
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def _index_rows(seq: int, raw: bytes) -> list[tuple[str, str, int, int, bytes]]:
     rows = [
         ("ACTOR", entry.actor.sub, ts, seq, raw),
         ("RESOURCE", f"{entry.resource.type.value}:{entry.resource.id}", ts, seq, raw),
-        ("DAY", day, ts, seq, raw),
+        ("DAY", f"{day}#{seq % DAY_SHARDS}", ts, seq, raw),
     ]
     if entry.resource.type.value == "membership":
         group = entry.resource.id.split(":", 1)[0]

@@ -11,6 +11,7 @@ module returns can be checked against a head signed by KMS.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from app.ledger.entries import AuditEntry
 from app.ledger.errors import IndexOutOfRange, InvalidTreeSize
 from app.ledger.merkle import NodeId, consistency_proof, inclusion_proof
 from app.ledger.sequencer import CheckpointArchive, Sequencer, SequencerThread
-from app.ledger.store import DynamoNodeStore, LedgerTable
+from app.ledger.store import DAY_SHARDS, DynamoNodeStore, LedgerTable
 from app.ledger.trail import LedgerTrail
 
 log = logging.getLogger(__name__)
@@ -166,10 +167,20 @@ class Ledger:
             raise RangeTooWide(f"at most {MAX_DAYS_WITHOUT_FACET} days without a filter")
         out: list[ListedEntry] = []
         while day <= last and len(out) < query.limit:
-            rows = self.table.query_index(
-                "DAY", day.isoformat(), since, until, query.limit - len(out)
-            )
-            out.extend(ListedEntry(seq, AuditEntry.from_bytes(raw), raw) for seq, raw in rows)
+            # The day's rows: the shards and, for days indexed before the split, the day
+            # itself; each stream is in (timestamp, seq) order, and so is their merge.
+            want = query.limit - len(out)
+            streams = [
+                (
+                    ListedEntry(seq, AuditEntry.from_bytes(raw), raw)
+                    for seq, raw in self.table.iter_index(
+                        "DAY", value, since, until, page_size=want
+                    )
+                )
+                for value in (day.isoformat(), *(f"{day}#{k}" for k in range(DAY_SHARDS)))
+            ]
+            merged = heapq.merge(*streams, key=lambda e: (e.entry.timestamp_ms, e.leaf_index))
+            out.extend(itertools.islice(merged, want))
             day += timedelta(days=1)
         return out
 

@@ -55,6 +55,10 @@ NODE_PREFIX = "LEDGER#NODE#"
 INDEX_PREFIX = "LEDGER#BY#"
 HEAD_KEY = {"pk": {"S": "LEDGER#HEAD"}, "sk": {"S": "CURRENT"}}
 PARTITION_BITS = 10
+# The day index spreads a day's rows over this many partition keys (``<day>#<seq % 8>``):
+# a DynamoDB partition takes at most 1,000 write units a second, and one key per day would
+# cap the whole ledger there. Rows written before the split stay under ``<day>``.
+DAY_SHARDS = 8
 _BATCH_GET = 100
 _WRITERS = 8
 

@@ -220,3 +220,38 @@ def test_batching_can_be_switched_off(ledger_env: LedgerEnv) -> None:
     assert trail.batches == 4  # one conditional PutItem each
     with pytest.raises(ValueError, match="batch_max"):
         LedgerTrail(table(ledger_env), batch_max=100)
+
+
+def test_the_day_index_spreads_over_shards_and_still_lists_every_entry_once(
+    ledger_env: LedgerEnv,
+) -> None:
+    from app.ledger.service import EntryQuery
+    from app.ledger.store import DAY_SHARDS, index_key
+
+    ledger = ledger_env.ledger()
+    ledger.trail.append_many([event(i) for i in range(25)])
+    head = ledger.integrate()
+    assert head is not None and head.size == 25
+    entries = table(ledger_env).all_entries()
+    day = AuditEntry.from_bytes(entries[0]).timestamp.date().isoformat()
+    ts = {seq: AuditEntry.from_bytes(raw).timestamp_ms for seq, raw in entries.items()}
+    ddb, name = ledger_env.dynamodb, ledger_env.table_name
+    used = {
+        k
+        for k in range(DAY_SHARDS)
+        if ddb.query(
+            TableName=name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"LEDGER#BY#DAY#{day}#{k}"}},
+        )["Items"]
+    }
+    assert len(used) == DAY_SHARDS  # 25 entries over all 8 keys, no single hot key
+    # Entry 24 as a row written before the split: under the day itself.
+    ddb.delete_item(TableName=name, Key=index_key("DAY", f"{day}#{24 % DAY_SHARDS}", ts[24], 24))
+    table(ledger_env).write_index([("DAY", day, ts[24], 24, entries[24])])
+    listed = ledger.entries(EntryQuery(since_ms=min(ts.values()), limit=100))
+    assert [e.leaf_index for e in listed] == sorted(ts, key=lambda s: (ts[s], s))
+    assert len(listed) == 25
+    # A limit takes the oldest first across the shards.
+    first = ledger.entries(EntryQuery(since_ms=min(ts.values()), limit=7))
+    assert [e.leaf_index for e in first] == [e.leaf_index for e in listed[:7]]
