@@ -67,14 +67,15 @@ def parse_receipt_header(value: str) -> list[tuple[int, str]]:
     return out
 
 
-HeadLookup = Callable[[], Any]
+HeadLookup = Callable[[int], Any]
 
 
 class AuditReceiptMiddleware:
     """Adds the receipt headers above to every HTTP response that recorded an entry.
 
-    ``latest_head`` returns the latest signed head (an object with ``size``, ``root``,
-    ``timestamp_ms``) or None; it is only called when a receipt was issued.
+    ``latest_head(covering)`` returns the latest signed head (an object with ``size``,
+    ``root``, ``timestamp_ms``) or None, given the largest leaf index the response
+    recorded; it is only called when a receipt was issued.
     """
 
     def __init__(self, app: Any, latest_head: HeadLookup | None = None):
@@ -100,8 +101,9 @@ class AuditReceiptMiddleware:
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 if collected:
                     headers.append((RECEIPT_HEADER.encode(), receipt_header(collected).encode()))
+                    covering = max(r.leaf_index or 0 for r in collected)
                     head = (
-                        await anyio.to_thread.run_sync(self._latest_head)
+                        await anyio.to_thread.run_sync(self._latest_head, covering)
                         if self._latest_head
                         else None
                     )

@@ -255,3 +255,38 @@ def test_the_day_index_spreads_over_shards_and_still_lists_every_entry_once(
     # A limit takes the oldest first across the shards.
     first = ledger.entries(EntryQuery(since_ms=min(ts.values()), limit=7))
     assert [e.leaf_index for e in first] == [e.leaf_index for e in listed[:7]]
+
+
+def test_inline_mode_signs_only_when_no_stored_head_covers_the_response(
+    ledger_env: LedgerEnv,
+) -> None:
+    """Under load most responses find their entries covered by a head another instance
+    signed: they must not call KMS Sign again (its request quota would cap the hub)."""
+    ledger = ledger_env.ledger()
+    ledger.inline = True
+    assert ledger.sequencer is not None
+    signer = ledger.sequencer.signer
+    signs: list[bytes] = []
+    real_sign = signer.sign
+
+    def counting(message: bytes) -> bytes:
+        signs.append(message)
+        return real_sign(message)
+
+    signer.sign = counting  # type: ignore[method-assign]
+    first = ledger.trail.append(event(0)).leaf_index or 0
+    head = ledger.response_head(first)
+    assert head is not None and head.size == 1 and len(signs) == 1
+    # Another instance appends and integrates two entries; this one's receipt is covered.
+    other = ledger_env.ledger()
+    mine = ledger.trail.append(event(1)).leaf_index or 0
+    other.trail.append(event(2))
+    other.integrate()
+    other.trail.append(event(3))  # waiting, as others' entries always are under load
+    covered = ledger.response_head(mine)
+    assert covered is not None and covered.size == 3 > mine
+    assert len(signs) == 1  # no new signature for an already covered receipt
+    # Not covered yet: integrated and signed before the response.
+    last = ledger.trail.append(event(4)).leaf_index or 0
+    fresh = ledger.response_head(last)
+    assert fresh is not None and fresh.size == 5 and len(signs) == 2
