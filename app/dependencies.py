@@ -78,7 +78,16 @@ def build_services(
     import boto3
 
     session = session or boto3.session.Session(region_name="ap-east-1")
-    dynamodb_client = session.client("dynamodb", region_name="ap-east-1")
+    from botocore.config import Config
+
+    from app.ledger.store import PARALLEL_WRITES
+
+    # The sequencer writes a batch's nodes and index rows PARALLEL_WRITES at a time.
+    dynamodb_client = session.client(
+        "dynamodb",
+        region_name="ap-east-1",
+        config=Config(max_pool_connections=PARALLEL_WRITES + 8),
+    )
     dynamodb = session.resource("dynamodb", region_name="ap-east-1")
     cognito = session.client("cognito-idp", region_name="ap-east-1")
 
