@@ -33,6 +33,7 @@ from app.groups.service import GroupService
 from app.institutions.router import router as institutions_router
 from app.institutions.service import InstitutionService
 from app.ledger.receipts import AuditReceiptMiddleware
+from app.ledger.router import install_ledger_error_handlers
 from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
 from app.metrics.router import router as metrics_router
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     # Every response that recorded an audited action carries its ledger receipt.
     app.add_middleware(AuditReceiptMiddleware, latest_head=built.ledger.response_head)
     install_error_handlers(app)
+    install_ledger_error_handlers(app)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

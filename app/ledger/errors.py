@@ -46,3 +46,11 @@ class NodeNotFound(LedgerError):
 
 class InvalidEntry(LedgerError, ValueError):
     """An audit entry is malformed, non-canonical, or carries a field it must not carry."""
+
+
+class LedgerBusy(LedgerError):
+    """Other writers kept taking the tail: nothing was stored; the request may be retried
+    (the API answers 503 ``ledger_busy`` with ``Retry-After``)."""
+
+    def __init__(self) -> None:
+        super().__init__("the audit ledger is busy: nothing was recorded, retry shortly")

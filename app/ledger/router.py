@@ -18,24 +18,39 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from app.access.auth import CurrentPrincipal, Gate
 from app.access.engine import Action
 from app.access.entities import principal_entity, simple_entity, uid
 from app.access.gate import AccessGate
-from app.errors import Forbidden, HubError, InvalidRequest
+from app.errors import Forbidden, HubError, InvalidRequest, error_body
 from app.identity.principal import Principal
 from app.ledger.checkpoint import SignedTreeHead
 from app.ledger.entries import AuditEntry, timestamp_ms
-from app.ledger.errors import InvalidEntry, LedgerVerificationError, NodeNotFound
+from app.ledger.errors import InvalidEntry, LedgerBusy, LedgerVerificationError, NodeNotFound
 from app.ledger.fhir import audit_event_resource
 from app.ledger.merkle import leaf_hash
 from app.ledger.service import EntryQuery, Ledger, NoSignedHead, RangeTooWide
 from app.wiring import provided
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+def install_ledger_error_handlers(app: FastAPI) -> None:
+    """Any route whose audited action could not get a sequence number (other writers kept
+    taking the tail) answers 503 ``ledger_busy`` with ``Retry-After``: nothing was stored,
+    the request may be repeated."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    @app.exception_handler(LedgerBusy)
+    async def _busy(_request: Request, exc: LedgerBusy) -> JSONResponse:
+        return JSONResponse(
+            error_body("ledger_busy", str(exc)), status_code=503, headers={"Retry-After": "1"}
+        )
+
 
 LedgerDep = Annotated[Ledger, Depends(provided(Ledger))]
 

@@ -62,7 +62,7 @@ from app.ledger.entries import (
     timestamp_ms,
 )
 from app.ledger.entries import Outcome as EntryOutcome
-from app.ledger.errors import InvalidEntry, LedgerError
+from app.ledger.errors import InvalidEntry, LedgerBusy, LedgerError
 from app.ledger.store import LedgerTable
 
 log = logging.getLogger(__name__)
@@ -281,9 +281,11 @@ class LedgerTrail:
             return self._next
 
     def _after_collision(self, seq: int, collisions: int) -> int:
-        # seq exists (our conditional write saw it). Step once; after repeated collisions
-        # (another process is appending fast), read forward to the tail in one query.
-        if collisions < 2:
+        # seq exists (our conditional write saw it). Mostly step to the next slot: a
+        # writer that reads the tail first arrives one write behind a writer appending
+        # in a loop, every time, and starves. Read forward to the tail only now and then
+        # (our hint may be far behind, e.g. another process appended in batches).
+        if collisions % 4 != 2:
             return self._observed(seq + 1)
         return self._observed(self.table.find_tail(seq + 1))
 
@@ -382,7 +384,7 @@ class LedgerTrail:
                 self.batches += 1
                 return self._observed(seq + 1) - 1
             seq = self._after_collision(seq, collisions)
-        raise LedgerError("could not find a free sequence number")  # pragma: no cover
+        raise LedgerBusy()  # pragma: no cover
 
     def _put_batch(self, batch: list[_Waiting]) -> range:
         """Entries ``n .. n+k-1`` in one TransactWriteItems: every slot free and ``n - 1``
@@ -426,7 +428,7 @@ class LedgerTrail:
             self.batches += 1
             self._observed(seq + len(batch))
             return range(seq, seq + len(batch))
-        raise LedgerError("could not find a free sequence number")  # pragma: no cover
+        raise LedgerBusy()  # pragma: no cover
 
     def transact_append(
         self, event: AuditEvent, items: Sequence[Mapping[str, Any]]
@@ -483,7 +485,7 @@ class LedgerTrail:
                 raise AuditedTransactionConflict() from exc
             self._observed(seq + 1)
             return seq
-        raise LedgerError("could not find a free sequence number")  # pragma: no cover
+        raise LedgerBusy()  # pragma: no cover
 
     def _refind(self, seq: int) -> int:
         # Our hint was ahead of the log (n - 1 missing): only possible after a restore.

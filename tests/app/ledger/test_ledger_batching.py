@@ -290,3 +290,24 @@ def test_inline_mode_signs_only_when_no_stored_head_covers_the_response(
     last = ledger.trail.append(event(4)).leaf_index or 0
     fresh = ledger.response_head(last)
     assert fresh is not None and fresh.size == 5 and len(signs) == 2
+
+
+def test_a_starved_append_is_a_clear_retryable_503() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from app.errors import install_error_handlers
+    from app.ledger.errors import LedgerBusy
+    from app.ledger.router import install_ledger_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+    install_ledger_error_handlers(app)
+
+    @app.get("/act")
+    def act() -> None:
+        raise LedgerBusy()
+
+    got = TestClient(app, raise_server_exceptions=False).get("/act")
+    assert got.status_code == 503 and got.headers["retry-after"] == "1"
+    assert got.json()["error"]["code"] == "ledger_busy"
