@@ -174,7 +174,7 @@ def drive(doc: dict[str, Any], steps: Sequence[int], step_seconds: float) -> lis
         def _upload(self) -> str | None:
             with self.client.post(
                 f"/patients/{self.patient}/records",
-                content=bundle_for[self.patient],
+                data=bundle_for[self.patient],
                 headers={
                     **self.auth,
                     "Content-Type": f"{FHIR}; charset=utf-8",
@@ -228,18 +228,6 @@ def drive(doc: dict[str, Any], steps: Sequence[int], step_seconds: float) -> lis
         def audit_read(self) -> None:
             self._get(f"/audit/entries?actor={self.sub}&limit=20", "GET /audit/entries")
 
-    # locust's HttpSession is requests-based: ``content=`` is httpx's; map it to ``data``.
-    from locust.clients import HttpSession
-
-    original = HttpSession.request
-
-    def request(self: Any, method: str, url: str, *a: Any, **kw: Any) -> Any:
-        if "content" in kw:
-            kw["data"] = kw.pop("content")
-        return original(self, method, url, *a, **kw)
-
-    HttpSession.request = request  # type: ignore[method-assign]
-
     env = Environment(user_classes=[Doctor], events=events)
     runner = env.create_local_runner()
     results = []
@@ -248,6 +236,9 @@ def drive(doc: dict[str, Any], steps: Sequence[int], step_seconds: float) -> lis
         while runner.user_count < users:
             gevent.sleep(0.1)
         gevent.sleep(min(3.0, step_seconds / 5))  # sign-ins and first uploads settle
+        signed = env.stats.get("sign-in", "COGNITO")
+        sign_in: dict[str, float] = {"count": signed.num_requests, "failures": signed.num_failures}
+        sign_in.update(_percentiles(signed) if signed.num_requests else {})
         env.stats.reset_all()
         started = time.time()
         gevent.sleep(step_seconds)
@@ -271,6 +262,7 @@ def drive(doc: dict[str, Any], steps: Sequence[int], step_seconds: float) -> lis
                 "rps": total.num_requests / elapsed,
                 **_percentiles(total),
                 "per_task": per_task,
+                "sign_in": sign_in,
                 "errors": errors,
                 "load_average": os.getloadavg()[0],
             }
@@ -310,6 +302,14 @@ def _report(results: Sequence[dict[str, Any]], stack: str) -> None:
             f"    {name:<32} {t['requests']:>6} {t['failures']:>4}  "
             f"{t['p50']:.0f}/{t['p95']:.0f}/{t['p99']:.0f}"
         )
+    for r in results:
+        s = r["sign_in"]
+        if s["count"]:
+            print(
+                f"  sign-ins (SRP + TOTP) of the users added for the {r['users']}-user step: "
+                f"{s['count']}, {s['failures']} failed, p50 {s['p50']:.0f} ms, "
+                f"p95 {s['p95']:.0f} ms"
+            )
     for r in results:
         for what, count in r["errors"].items():
             print(f"  errors at {r['users']} users: {count} x {what}")
