@@ -99,7 +99,7 @@ def drive(doc: dict[str, Any], steps: Sequence[int], step_seconds: float) -> lis
     import itertools
     import uuid
 
-    import gevent
+    import gevent  # type: ignore[import-untyped]
     from locust import HttpUser, between, events, task
     from locust.env import Environment
 
