@@ -103,10 +103,18 @@ class Sequencer:
         self.latest: SignedTreeHead | None = None
         self.last_batch = 0  # entries integrated by the last call
 
-    def integrate(self) -> SignedTreeHead | None:
-        """Integrate the waiting entries (up to ``batch``); returns the latest head."""
+    def integrate(self, covering: int | None = None) -> SignedTreeHead | None:
+        """Integrate the waiting entries (up to ``batch``); returns the latest head.
+
+        With ``covering``, a head that already covers leaf ``covering`` when this call's
+        turn comes is returned as is: callers that queued behind an integration that
+        covered them do not integrate (and sign) again.
+        """
         with self._lock:
             head = self.table.read_head()
+            if covering is not None and head is not None and head.size > covering:
+                self.latest, self.last_batch = head, 0
+                return head
             size = head.size if head else 0
             pending = self.table.read_entries(size, self.batch)
             leaves = self._valid_prefix(pending, size)
@@ -150,11 +158,12 @@ class Sequencer:
             )
             return signed
 
-    def integrate_all(self) -> SignedTreeHead | None:
+    def integrate_all(self, covering: int | None = None) -> SignedTreeHead | None:
         """Integrate until less than a full batch was waiting: everything stored before the
-        call is covered when it returns (entries appended meanwhile may be too)."""
+        call is covered when it returns (entries appended meanwhile may be too). With
+        ``covering``, stop as soon as a head covers that leaf."""
         while True:
-            head = self.integrate()
+            head = self.integrate(covering)
             if self.last_batch < self.batch:
                 return head
 

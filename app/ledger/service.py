@@ -125,7 +125,7 @@ class Ledger:
                 if head is not None and head.size > covering:
                     self.sequencer.latest = head
                     return head
-            head = self.sequencer.integrate_all()
+            head = self.sequencer.integrate_all(covering)
             if covering is None or (head is not None and head.size > covering):
                 return head
         return head  # another sequencer kept winning: the client reads GET /audit/head

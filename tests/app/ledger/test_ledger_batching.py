@@ -11,7 +11,7 @@ import pytest
 from ledger_testkit import LedgerEnv
 
 from app.audit.events import AuditEvent, Outcome
-from app.ledger.checkpoint import load_public_key
+from app.ledger.checkpoint import SignedTreeHead, load_public_key
 from app.ledger.entries import AuditEntry
 from app.ledger.errors import InvalidEntry
 from app.ledger.merkle import MerkleLog
@@ -311,3 +311,51 @@ def test_a_starved_append_is_a_clear_retryable_503() -> None:
     got = TestClient(app, raise_server_exceptions=False).get("/act")
     assert got.status_code == 503 and got.headers["retry-after"] == "1"
     assert got.json()["error"]["code"] == "ledger_busy"
+
+
+def test_a_response_queued_behind_an_integration_that_covered_it_signs_nothing(
+    ledger_env: LedgerEnv,
+) -> None:
+    ledger = ledger_env.ledger()
+    ledger.inline = True
+    sequencer = ledger.sequencer
+    assert sequencer is not None
+    signs: list[bytes] = []
+    real_sign = sequencer.signer.sign
+
+    def counting(message: bytes) -> bytes:
+        signs.append(message)
+        return real_sign(message)
+
+    sequencer.signer.sign = counting  # type: ignore[method-assign]
+
+    class SpyLock:
+        """The sequencer's lock, telling when a caller starts waiting for it."""
+
+        def __init__(self) -> None:
+            self.real = threading.Lock()
+            self.waiting = threading.Event()
+
+        def __enter__(self) -> None:
+            self.waiting.set()
+            self.real.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.real.release()
+
+    spy = SpyLock()
+    sequencer._lock = spy  # type: ignore[assignment]
+    mine = ledger.trail.append(event(0)).leaf_index or 0
+    got: list[object] = []
+    with spy.real:  # an integration of this process is under way
+        waiter = threading.Thread(target=lambda: got.append(ledger.response_head(mine)))
+        waiter.start()
+        assert spy.waiting.wait(10)
+        # Meanwhile another instance integrates (covering ours) and more entries arrive.
+        other = ledger_env.ledger()
+        other.integrate()
+        other.trail.append(event(1))
+    waiter.join()
+    [head] = got
+    assert isinstance(head, SignedTreeHead) and head.size == 1 > mine
+    assert signs == []  # covered while it waited: no integration, no signature
