@@ -51,14 +51,14 @@ FHIR = "application/fhir+json"
 # --- the platform, in a child process -------------------------------------------------------
 
 
-def serve(state: Path, stack: str) -> int:
+def serve(state: Path, stack: str, sign_inline: bool = True) -> int:
     """Start the platform, sign every demo doctor in once (enrolling TOTP), write the
     document, then serve until stdin closes (the parent's end)."""
     from app.local import AuthenticatorApp
     from infra.local_platform import demo_bearer
     from infra.standalone_platform import standalone_platform
 
-    with standalone_platform(stack=stack, gateway=True) as (doc, _url):
+    with standalone_platform(stack=stack, gateway=True, sign_inline=sign_inline) as (doc, _url):
         secrets = state.with_suffix(".authenticators.json")
         bearer = demo_bearer(doc, stack, AuthenticatorApp(secrets))
         doctors = [u for u in doc["demoUsers"] if u.get("role") == "doctor"]
@@ -321,13 +321,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=30.0, help="measured per step")
     parser.add_argument("--stack", default=STACK, help="whose declared gateway serves")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument(
+        "--no-inline-signing",
+        action="store_true",
+        help="diagnosis: responses do not integrate and sign a head (Lambda's mode does)",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     steps = [int(u) for u in args.users.split(",")]
 
     if args.serve:
-        return serve(args.serve, args.stack)
+        return serve(args.serve, args.stack, sign_inline=not args.no_inline_signing)
     if args.drive:
         doc = json.loads(args.drive.read_text())
         results = drive(doc, steps, args.step_seconds)
@@ -338,7 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         state = Path(tmp) / "local.json"
         me = [sys.executable, "-m", "benchmarks.bench_load", "--stack", args.stack]
-        platform = subprocess.Popen([*me, "--serve", str(state)], stdin=subprocess.PIPE)
+        serve_args = ["--no-inline-signing"] if args.no_inline_signing else []
+        platform = subprocess.Popen(
+            [*me, *serve_args, "--serve", str(state)], stdin=subprocess.PIPE
+        )
         try:
             deadline = time.monotonic() + 600
             while not state.exists():

@@ -49,6 +49,7 @@ def standalone_platform(
     *,
     gateway: bool = True,
     serve: bool = True,
+    sign_inline: bool = True,
 ) -> Iterator[tuple[dict[str, Any], str]]:
     """A one-phase platform on ``endpoint`` (or a moto started here); yields
     (local.json-shaped document, API base URL; empty when ``serve`` is off)."""
@@ -104,7 +105,10 @@ def standalone_platform(
                 user_pool_client_id=outputs["userPoolClientIds"][0],
                 endpoint_url=endpoint,
             )
-            api = LocalGateway(declared, lambda_handler_for(local.local_app(document, stack)))
+            # ``sign_inline`` off: heads are not signed per response (the load benchmark's
+            # comparison of what inline signing costs under concurrency).
+            handler = lambda_handler_for(local.local_app(document, stack), sign_inline=sign_inline)
+            api = LocalGateway(declared, handler)
             document["apiBaseUrl"] = api.start(port=free_port())
         else:
             api = local.LocalApi(document, stack, port=free_port())
