@@ -33,6 +33,9 @@ from app.ledger.service import Ledger, build_ledger
 from app.ledger.store import LedgerTable
 from app.ledger.trail import LedgerTrail
 from app.metrics.service import MetricsService
+from app.patient_index.service import PatientIndexService, derived_index_key
+from app.patients.index_key import load_or_create_index_key
+from app.patients.repository import DynamoPatientIndexRepository
 from app.records.service import RecordService, build_record_service
 from app.referrals.repository import ReferralRepository
 from app.referrals.sealing import ReferralSealer
@@ -58,6 +61,7 @@ class Services:
     audit: TransactionalAuditTrail
     ledger: Ledger
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool]
+    patients: PatientIndexService
     metrics: MetricsService | None = None
     records: RecordService | None = None
     referrals: ReferralService | None = None
@@ -115,6 +119,14 @@ def build_services(
         )
     else:
         hash_key = settings.audit_hash_key.get_secret_value().encode()
+    patients = PatientIndexService(
+        DynamoPatientIndexRepository(dynamodb_client, settings.table_patients),
+        gate,
+        audit,
+        _index_key(settings, session, dynamodb_client, hash_key),
+        hash_key,
+        clock,
+    )
     break_glass = BreakGlassService(
         BreakGlassRepository(dynamodb_client, settings.table_groups),
         gate,
@@ -150,6 +162,7 @@ def build_services(
         affiliations,
         hash_key,
         clock,
+        patients=patients,
     )
     records = None
     if settings.shard_bucket and settings.records_key_arn and settings.table_records:
@@ -163,6 +176,7 @@ def build_services(
             break_glass=break_glass,
             hash_key=hash_key,
             clock=clock,
+            patients=patients,
         )
     referrals = None
     if settings.records_key_arn:
@@ -187,6 +201,7 @@ def build_services(
             hash_key,
             clock,
             settings.phase,
+            patients=patients,
         )
     institutions = InstitutionService(
         affiliations,
@@ -216,6 +231,7 @@ def build_services(
         audit=audit,
         ledger=ledger,
         enrolled=enrolled,
+        patients=patients,
     )
 
 
@@ -244,3 +260,18 @@ def build_operator_institutions(
         self_registration=False,
         channel=OPERATOR_CHANNEL,
     )
+
+
+def _index_key(settings: Settings, session: Any, dynamodb: Any, hash_key: bytes) -> bytes:
+    """The patient index key: sealed by the audit CMK in the patients table when the
+    deployment seals its audit key with KMS, else derived from the configured secret."""
+    if not settings.table_patients:
+        raise ValueError("HUB_TABLE_PATIENTS is required: groups name indexed patients")
+    if settings.uses_sealed_audit_hash_key():
+        return load_or_create_index_key(
+            dynamodb,
+            session.client("kms", region_name="ap-east-1"),
+            settings.table_patients,
+            settings.audit_key_arn,
+        )
+    return derived_index_key(hash_key)

@@ -43,6 +43,7 @@ TABLE_KEYS: dict[str, tuple[str, str | None]] = {
     "records": ("pk", "sk"),
     "ledger": ("pk", "sk"),
     "institutions": ("pk", "sk"),
+    "patients": ("pk", "sk"),
 }
 
 
@@ -87,6 +88,7 @@ def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_S
         table_records=tables["records"],
         table_ledger=tables["ledger"],
         table_institutions=tables.get("institutions", ""),
+        table_patients=tables.get("patients", ""),
         cognito_user_pool_id=outputs["userPoolId"],
         cognito_client_id=clients[0],
         cognito_federated_client_id=clients[1] if len(clients) > 1 else "",

@@ -38,6 +38,8 @@ from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
 from app.metrics.router import router as metrics_router
 from app.metrics.service import MetricsService
+from app.patient_index.router import router as patient_index_router
+from app.patient_index.service import PatientIndexService
 from app.records.router import router as records_router
 from app.records.service import RecordService
 from app.referrals.router import router as referrals_router
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     provide(app, GroupService, built.groups)
     provide(app, Ledger, built.ledger)
     provide(app, InstitutionService, built.institutions)
+    provide(app, PatientIndexService, built.patients)
     if built.records is not None:
         provide(app, RecordService, built.records)
     if built.metrics is not None:
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(records_router)
     app.include_router(referrals_router)
     app.include_router(metrics_router)
+    app.include_router(patient_index_router)
     return app
 
 

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     table_records: str = ""
     table_ledger: str = ""
     table_institutions: str = ""
+    # The patient index (app/patients, app/patient_index; issue 20).
+    table_patients: str = ""
 
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
@@ -116,6 +118,8 @@ class Settings(BaseSettings):
                 # Record storage (app/records): a deployment without it would start and
                 # answer 503 on every record route instead of failing its deploy.
                 "table_records",
+                # Groups, records and referrals name patients the index knows.
+                "table_patients",
                 "shard_bucket",
                 "records_key_arn",
                 "cognito_user_pool_id",

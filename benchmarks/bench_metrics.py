@@ -154,6 +154,7 @@ def bench_api(referrals: int) -> None:
             table_groups=names["groups"],
             table_records=names["records"],
             table_ledger=names["ledger"],
+            table_patients=names["patients"],
             cognito_user_pool_id=pool_id,
             cognito_client_id=client_id,
             cognito_issuer=f"https://cognito-idp.ap-east-1.amazonaws.com/{pool_id}",

@@ -66,6 +66,11 @@ class Action(StrEnum):
     LIST_REGISTRATIONS = "ListRegistrations"
     APPROVE_REGISTRATION = "ApproveRegistration"
     REJECT_REGISTRATION = "RejectRegistration"
+    REGISTER_PATIENT = "RegisterPatient"
+    FIND_PATIENT = "FindPatient"
+    LINK_PATIENT_MRN = "LinkPatientMrn"
+    UNLINK_PATIENT_MRN = "UnlinkPatientMrn"
+    CORRECT_PATIENT_INDEX = "CorrectPatientIndex"
 
 
 @dataclass(frozen=True)

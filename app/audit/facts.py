@@ -61,6 +61,12 @@ class Operation(StrEnum):
     REFERRAL_CANCEL = "referral.cancel"
     REFERRAL_COMPLETE = "referral.complete"
     MESSAGE_SEND = "message.send"
+    # The patient index (issue 20): which change an entry records (never whose HKID/MRN).
+    PATIENT_REGISTER = "patient_index.register"
+    PATIENT_LINK_MRN = "patient_index.link_mrn"
+    PATIENT_UNLINK_MRN = "patient_index.unlink_mrn"
+    PATIENT_CORRECT_LINK = "patient_index.correct_mrn_link"
+    PATIENT_CORRECT_HKID = "patient_index.correct_hkid"
 
 
 class Urgency(StrEnum):

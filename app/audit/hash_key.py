@@ -8,6 +8,8 @@ stores only its ciphertext in the ledger table with a conditional put; every lat
 start, on any instance, reads that item and decrypts it. A race between two first
 starts is settled by the condition: the loser adopts the winner's key.
 
+The mechanism is :mod:`app.sealed_keys`, shared with the patient index key.
+
 Guarantees: one key per deployment; the plaintext exists only in process memory; KMS
 logs (CloudTrail) every unwrap with its context.
 """
@@ -15,6 +17,8 @@ logs (CloudTrail) every unwrap with its context.
 from __future__ import annotations
 
 from typing import Any
+
+from app.sealed_keys import load_or_create_sealed_key
 
 ENCRYPTION_CONTEXT = {"purpose": "audit-patient-ref"}
 ITEM_KEY = {"pk": {"S": "CONFIG#audit-hash-key"}, "sk": {"S": "v1"}}
@@ -29,31 +33,6 @@ def load_or_create_audit_hash_key(dynamodb: Any, kms: Any, table: str, key_arn: 
         table: the ledger table's name.
         key_arn: the audit CMK's ARN.
     """
-    item = _read(dynamodb, table)
-    if item is None:
-        generated = kms.generate_data_key(
-            KeyId=key_arn, KeySpec="AES_256", EncryptionContext=ENCRYPTION_CONTEXT
-        )
-        try:
-            dynamodb.put_item(
-                TableName=table,
-                Item={**ITEM_KEY, "sealed_key": {"B": generated["CiphertextBlob"]}},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-            return bytes(generated["Plaintext"])
-        except dynamodb.exceptions.ConditionalCheckFailedException:
-            item = _read(dynamodb, table)
-            if item is None:  # pragma: no cover - the condition failed, so the item exists
-                raise
-    plaintext = kms.decrypt(
-        CiphertextBlob=item["sealed_key"]["B"],
-        KeyId=key_arn,
-        EncryptionContext=ENCRYPTION_CONTEXT,
-    )["Plaintext"]
-    return bytes(plaintext)
-
-
-def _read(dynamodb: Any, table: str) -> dict[str, Any] | None:
-    response = dynamodb.get_item(TableName=table, Key=ITEM_KEY, ConsistentRead=True)
-    item = response.get("Item")
-    return dict(item) if item else None
+    return load_or_create_sealed_key(
+        dynamodb, kms, table, key_arn, item_key=ITEM_KEY, context=ENCRYPTION_CONTEXT
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ from app.identity.directory import DoctorDirectory
 from app.identity.principal import Principal
 from app.identity.registration import RegistrationStatus
 from app.outbox import outbox_item
+from app.patients.index import PatientRegistry, UnknownPatient
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,11 @@ class GroupService:
         affiliations: AffiliationLookup,
         hash_key: bytes,
         clock: Callable[[], datetime],
+        *,
+        patients: PatientRegistry,
     ):
         self._repo = repository
+        self._patients = patients
         self._gate = gate
         self._audit = audit
         self._directory = directory
@@ -172,6 +176,16 @@ class GroupService:
         self, principal: Principal, patient_id: str, title: str, purpose: str
     ) -> tuple[GroupState, AuditReceipt]:
         allowed = self._gate.check_create_group(principal, principal.institution)
+        if not self._patients.is_registered(patient_id):
+            self._gate.audit.append(
+                replace(
+                    allowed.event,
+                    outcome=Outcome.DENY,
+                    reason="patient-not-indexed",
+                    patient_ref=patient_reference(patient_id, self._key),
+                )
+            )
+            raise UnknownPatient()
         now = self._clock()
         assert principal.reg_no is not None  # the policy requires a clinician
         group = ConsultationGroup(

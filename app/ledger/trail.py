@@ -116,6 +116,12 @@ ACTIONS: dict[str, Action] = {
     "SubmitRegistration": Action.CREATE,
     "ApproveRegistration": Action.UPDATE,
     "RejectRegistration": Action.UPDATE,
+    # The patient index (issue 20): the change is the entry's `reason` and details.
+    "RegisterPatient": Action.CREATE,
+    "FindPatient": Action.QUERY,
+    "LinkPatientMrn": Action.UPDATE,
+    "UnlinkPatientMrn": Action.REVOKE,
+    "CorrectPatientIndex": Action.UPDATE,
 }
 _VERBS: tuple[tuple[str, Action], ...] = (
     ("View", Action.READ),

@@ -41,7 +41,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from app.errors import Conflict
+from app.errors import Conflict, InvalidRequest
 from app.patients.hkid import Hkid
 
 MIN_KEY_BYTES = 32
@@ -77,6 +77,23 @@ class IndexConflict(Conflict):
 
     def __init__(self, code: str, message: str):
         super().__init__(message, code=code)
+
+
+class UnknownPatient(InvalidRequest):
+    """A request names a patient the index does not know (422): register them first."""
+
+    code = "unknown_patient"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The patient is not in the patient index; register them first (POST /patients)."
+        )
+
+
+class PatientRegistry(Protocol):
+    """What groups, records and referrals ask before acting for a patient."""
+
+    def is_registered(self, patient_id: str) -> bool: ...
 
 
 class EventKind(StrEnum):

@@ -36,7 +36,13 @@ from typing import Any
 from app.access.engine import Action
 from app.access.entities import simple_entity, uid
 from app.access.gate import AccessGate, Allowed
-from app.audit.events import AuditEvent, AuditReceipt, TransactionalAuditTrail, patient_reference
+from app.audit.events import (
+    AuditEvent,
+    AuditReceipt,
+    Outcome,
+    TransactionalAuditTrail,
+    patient_reference,
+)
 from app.breakglass.service import BreakGlassService
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
@@ -44,6 +50,7 @@ from app.crypto.kms import KmsDataKeyProvider
 from app.errors import NotFound
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
+from app.patients.index import PatientRegistry, UnknownPatient
 from app.records import errors
 from app.records.authorization import RecordAuthorization, relabel
 from app.records.commit import RETRYABLE, UploadCommit
@@ -89,8 +96,11 @@ class RecordService:
         hash_key: bytes,
         clock: Callable[[], datetime],
         max_record_bytes: int,
+        *,
+        patients: PatientRegistry,
     ):
         self._repo = repository
+        self._patients = patients
         self._shards = shards
         self._envelope = envelope
         self._gate = gate
@@ -123,6 +133,11 @@ class RecordService:
             [simple_entity("Patient", ref)],
             patient_ref=ref,
         )
+        if not self._patients.is_registered(patient_id):
+            self._gate.audit.append(
+                replace(allowed.event, outcome=Outcome.DENY, reason="patient-not-indexed")
+            )
+            raise UnknownPatient()
         upload = check_upload(upload, self.max_record_bytes)
         operation, subject = "create", patient_id
         key_hash, earlier = self._idempotency.earlier(principal, upload)
@@ -331,6 +346,7 @@ def build_record_service(
     break_glass: BreakGlassService,
     hash_key: bytes,
     clock: Callable[[], datetime],
+    patients: PatientRegistry,
 ) -> RecordService:
     """The record service on the configured bucket, key and table.
 
@@ -371,4 +387,5 @@ def build_record_service(
         hash_key,
         clock,
         settings.max_record_bytes,
+        patients=patients,
     )

@@ -70,6 +70,7 @@ from app.groups.service import GroupService
 from app.identity.directory import DoctorDirectory
 from app.identity.principal import Principal
 from app.identity.registration import RegistrationStatus
+from app.patients.index import PatientRegistry, UnknownPatient
 from app.records.errors import RecordIntegrityError, RecordsNotConfigured
 from app.records.service import RecordService
 from app.referrals import lifecycle as lc
@@ -145,6 +146,8 @@ class ReferralService:
         hash_key: bytes,
         clock: Callable[[], datetime],
         phase: int,
+        *,
+        patients: PatientRegistry,
     ):
         self._repo = repository
         self._groups = groups
@@ -159,6 +162,7 @@ class ReferralService:
         self._key = hash_key
         self._clock = clock
         self._phase = phase
+        self._patients = patients
 
     # -- shared steps -------------------------------------------------------------------
 
@@ -374,6 +378,15 @@ class ReferralService:
             legal_basis=request.legal_basis.value,
             notice=request.patient_notice.value,
         )
+        if not self._patients.is_registered(request.patient_id):
+            raise self._refuse(
+                principal,
+                action,
+                referral_id,
+                "patient-not-indexed",
+                UnknownPatient(),
+                patient_ref=ref,
+            )
         if request.attachments and self._records is None:
             raise RecordsNotConfigured()
         if not request.group_id:

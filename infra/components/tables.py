@@ -35,6 +35,8 @@ TABLE_SPECS: dict[str, TableSpec] = {
     # every phase's institutions, affiliations, account enrolments, identity-provider
     # mappings and pending self-registrations (key design: app/identity/affiliations.py)
     "institutions": TableSpec("pk", "sk"),
+    # the patient index: its event log and uniqueness items, keyed references only
+    "patients": TableSpec("pk", "sk"),
 }
 
 

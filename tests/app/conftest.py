@@ -41,6 +41,7 @@ from hub_testkit import (
     build_world,
     gateway_record,
     pending_registration,
+    register_patients,
     spare_affiliation,
     start_grant,
     synthetic_register,
@@ -103,6 +104,7 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
             table_records=names["records"],
             table_ledger=names["ledger"],
             table_institutions=names["institutions"],
+            table_patients=names["patients"],
             cognito_user_pool_id=pool_id,
             cognito_client_id=client_id,
             cognito_issuer=f"https://cognito-idp.ap-east-1.amazonaws.com/{pool_id}",
@@ -179,7 +181,7 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
             # integrate on demand instead (its timing has its own test), so no thread
             # keeps calling the emulator behind other tests' measurements.
             services.ledger.stop()
-            yield Hub(
+            handle = Hub(
                 endpoint=moto_endpoint,
                 settings=settings,
                 services=services,
@@ -195,6 +197,9 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
                 authenticator=authenticator,
                 operator=operator,
             )
+            # Groups, records and referrals name patients the index knows.
+            register_patients(handle)
+            yield handle
     finally:
         if saved is None:
             os.environ.pop("AWS_ENDPOINT_URL", None)

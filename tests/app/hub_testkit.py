@@ -25,6 +25,17 @@ PATIENT = "pt-synthetic-000042"
 # Register entries no account holds yet (general register, active): self-registration
 # and affiliation tests each take fresh ones. Names as the register shows them.
 SPARE_NUMBERS = tuple((f"M4{n:04d}", f"SYNTHETIC Applicant {n}") for n in range(1, 400))
+# Every patient the service tests name in a group, record or referral: registered in the
+# patient index (as an MRN of INST_A) when the session's hub starts.
+INDEXED_PATIENTS = (
+    PATIENT,
+    "pt-synthetic-000099",
+    "pt-synthetic-000123",
+    "pt-synthetic-000321",
+    "pt-synthetic-000555",
+    "pt-synthetic-000777",
+    "pt-synthetic-rec-bg1",
+)
 
 
 @dataclass
@@ -286,6 +297,17 @@ class World:
     applicant_token: str = ""
     registration_id: str = ""
     spare_reg_no: str = ""
+
+
+def register_patients(hub: Hub, patient_ids: tuple[str, ...] = INDEXED_PATIENTS) -> None:
+    """Register ``patient_ids`` in the patient index (each with its id as INST_A's MRN),
+    through the service as a clinician of INST_A would; already registered ones are kept."""
+    index = hub.services.patients
+    for patient_id in patient_ids:
+        if not index.is_registered(patient_id):
+            index.register(
+                hub.principal("dr-lead"), hkid=None, mrn=patient_id, patient_id=patient_id
+            )
 
 
 def build_group(hub: Hub) -> str:

@@ -15,6 +15,7 @@ SECURE = {
     "HUB_TABLE_GROUPS": "hub-groups",
     "HUB_TABLE_RECORDS": "hub-records",
     "HUB_TABLE_LEDGER": "hub-ledger",
+    "HUB_TABLE_PATIENTS": "hub-patients",
     "HUB_COGNITO_USER_POOL_ID": "ap-east-1_abc",
     "HUB_COGNITO_CLIENT_ID": "client123",
     "HUB_COGNITO_ISSUER": "https://cognito-idp.ap-east-1.amazonaws.com/ap-east-1_abc",

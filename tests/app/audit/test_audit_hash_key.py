@@ -89,6 +89,7 @@ AWS_ENV = {
     "HUB_SIGNING_KEY_ARN": "arn:aws:kms:ap-east-1:1:key/s",
     "HUB_CHECKPOINT_BUCKET": "audit",
     "HUB_TABLE_RECORDS": "rec",
+    "HUB_TABLE_PATIENTS": "pat",
     "HUB_SHARD_BUCKET": "shards",
     "HUB_RECORDS_KEY_ARN": "arn:aws:kms:ap-east-1:1:key/r",
 }
