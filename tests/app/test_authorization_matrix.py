@@ -36,6 +36,7 @@ at CLINIC, a private clinic whose admin is not in the matrix.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ import pytest
 from hub_testkit import CLINIC, INST_A, INST_B, PATIENT, Hub, World
 
 from app.main import PUBLIC_PATHS
+from app.patients.hkid import compute_check_digit
 
 MATRIX = """
 route          an  mf  nm  mb  ld  iv  rm  cm  oi  na  wr  ia  ur  su  bl  be  au  ap
@@ -91,6 +93,12 @@ reg_own       401 401 200 200 200 200 200 200 200 200 200 200 200 200 200 200 20
 reg_list      401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
 reg_approve   401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403
 reg_reject    401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403
+pt_register   401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403
+pt_lookup     401 401 200 404 200 200 200 404 404 403 403 200 403 403 404 404 403 403
+pt_link       401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403
+pt_unlink     401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
+pt_correct    401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
+pt_hkid       401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
 """
 
 CODES = dict(
@@ -275,6 +283,54 @@ def _registration_claim(hub: Hub) -> dict[str, Any]:
     return {"reg_no": reg_no, "name": name, "institution": CLINIC}
 
 
+def _fresh_mrn() -> str:
+    return f"MX-{uuid.uuid4().hex[:12]}"
+
+
+def _linked_mrn(hub: Hub) -> str:
+    """An MRN of INST_A linked to a new patient (what an INST_A admin may unlink/correct)."""
+    mrn = _fresh_mrn()
+    hub.services.patients.register(hub.principal("inst-admin"), hkid=None, mrn=mrn)
+    return mrn
+
+
+def _fresh_hkid() -> str:
+    digits = f"{secrets.randbelow(10**6):06d}"
+    return f"Z{digits}{compute_check_digit('Z', digits)}"
+
+
+# Patient index routes (app/patient_index). Each call names a fresh MRN or HKID, so none
+# depends on another; the index is not part of the world the matrix reads. {PATIENT} is
+# registered with its id as INST_A's MRN (hub_testkit.register_patients): found by INST_A's
+# staff, unknown to INST_B's (an MRN is scoped by its institution).
+ROUTES.update(
+    {
+        "pt_register": Route("POST", "/patients", lambda h: {"mrn": _fresh_mrn()}, mutates=False),
+        "pt_lookup": Route("POST", "/patients/lookup", lambda h: {"mrn": PATIENT}, mutates=False),
+        "pt_link": Route(
+            "POST", f"/patients/{PATIENT}/mrn-links", lambda h: {"mrn": _fresh_mrn()}, mutates=False
+        ),
+        "pt_unlink": Route(
+            "POST",
+            "/patients/mrn-links/unlink",
+            lambda h: {"mrn": _linked_mrn(h), "reason": "mrn_retired"},
+            mutates=False,
+        ),
+        "pt_correct": Route(
+            "POST",
+            "/patients/mrn-links/correct",
+            lambda h: {"mrn": _linked_mrn(h), "patient_id": PATIENT, "reason": "wrong_patient"},
+            mutates=False,
+        ),
+        "pt_hkid": Route(
+            "POST",
+            "/patients/pt-synthetic-000099/hkid-corrections",
+            lambda h: {"hkid": _fresh_hkid(), "reason": "data_entry_error"},
+            mutates=False,
+        ),
+    }
+)
+
 # The break-glass grant lasts 60 minutes; "expired" is checked four hours later.
 EXPIRED_SHIFT = timedelta(hours=4, minutes=1)
 
@@ -315,7 +371,9 @@ def test_matrix_covers_every_route_and_principal(hub: Hub) -> None:
             .replace("{arid}", "{referral_id}")
             .replace(f"/institutions/{INST_A}", "/institutions/{institution_id}")
             .replace("{spare}", "{reg_no}")
-            .replace("{regid}", "{registration_id}"),
+            .replace("{regid}", "{registration_id}")
+            .replace(f"/patients/{PATIENT}/", "/patients/{patient_id}/")
+            .replace("/patients/pt-synthetic-000099/", "/patients/{patient_id}/"),
         )
         for r in ROUTES.values()
     }
