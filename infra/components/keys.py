@@ -25,6 +25,9 @@ RECORD_CONTEXT_KEYS = ["record_id", "patient_id", "version", "institution"]
 # The audit hashing key's data key is bound to this context (app/audit/hash_key.py).
 AUDIT_HASH_CONTEXT_KEY = "kms:EncryptionContext:purpose"
 AUDIT_HASH_PURPOSE = "audit-patient-ref"
+# The patient index key (app/patients/index_key.py): sealed by the audit key too, under a
+# context of its own, so neither key's grant can unwrap the other.
+PATIENT_INDEX_PURPOSE = "patient-index-ref"
 
 # Administration only, listed action by action: no Encrypt/Decrypt/GenerateDataKey/Sign,
 # and no CreateGrant (a grant could hand the root cryptographic use). PutKeyPolicy must
@@ -269,6 +272,14 @@ class Keys(pulumi.ComponentResource):
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {AUDIT_HASH_CONTEXT_KEY: AUDIT_HASH_PURPOSE}},
+            },
+            {
+                "Sid": "ServiceSealsPatientIndexKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": a.service_role_arn},
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {AUDIT_HASH_CONTEXT_KEY: PATIENT_INDEX_PURPOSE}},
             },
             self._service_via_s3(),
         ]

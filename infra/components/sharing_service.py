@@ -34,6 +34,7 @@ from infra.components.functions import log_group_arn, logged_function
 from infra.components.keys import (
     AUDIT_HASH_CONTEXT_KEY,
     AUDIT_HASH_PURPOSE,
+    PATIENT_INDEX_PURPOSE,
     RECORD_CONTEXT_KEYS,
 )
 from infra.stage import Capacity
@@ -268,6 +269,14 @@ class SharingService(pulumi.ComponentResource):
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": a.audit_key_arn,
                 "Condition": {"StringEquals": {AUDIT_HASH_CONTEXT_KEY: AUDIT_HASH_PURPOSE}},
+            },
+            {
+                # The patient index key, likewise, in the patients table (app/patients).
+                "Sid": "PatientIndexKeySealedByKms",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": a.audit_key_arn,
+                "Condition": {"StringEquals": {AUDIT_HASH_CONTEXT_KEY: PATIENT_INDEX_PURPOSE}},
             },
             {
                 # Whether an account is federated, and what its identity provider asserted

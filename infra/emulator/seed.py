@@ -9,8 +9,10 @@ per institution, an auditor and a platform admin get a login in the phase's user
 (admin APIs, role group, a generated permanent password, no custom attribute: where a
 user works and in which role is their enrolment and affiliation in the institutions
 table, written through the same operator channel). Only institutions admitted in that
-phase are seeded. Everything is synthetic (``app.identity.synthetic``); re-seeding resets
-passwords and never duplicates users, entries or enrolments.
+phase are seeded. The demo patients are registered in the phase's patient index
+(``patients`` table; by id only, no HKID or MRN, so they need no index key). Everything is
+synthetic (``app.identity.synthetic``); re-seeding resets passwords and never duplicates
+users, entries, enrolments or patients.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ def seed_stack(
             DemoUser(record.stack, staff.username, password, staff.role, staff.institution_id)
         )
     patients = [asdict(p) for p in population.patients]
+    if "patients" in record.outputs["tableNames"]:
+        _register_patients(ctx, record.outputs["tableNames"]["patients"], population)
     return SeedResult(record.stack, users, entries, patients)
 
 
@@ -175,6 +179,32 @@ def _write_register(ctx: Context, table: str, population: SyntheticPopulation) -
         while pending:
             pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
     return len(items)
+
+
+def _register_patients(ctx: Context, table: str, population: SyntheticPopulation) -> None:
+    """Register every demo patient not yet in the index (groups name indexed patients)."""
+    from datetime import UTC, datetime
+
+    from app.patients.index import register_patient
+    from app.patients.repository import DynamoPatientIndexRepository
+
+    repository = DynamoPatientIndexRepository(ctx.client("dynamodb"), table)
+    index = repository.load()
+    events = []
+    for patient in population.patients:
+        if patient.patient_id in index.patients:
+            continue
+        index, event = register_patient(
+            index,
+            patient_id=patient.patient_id,
+            hkid_ref=None,
+            actor="hub-local-seed",
+            at=datetime.now(UTC),
+        )
+        events.append(event)
+    # One transaction per patient (its event and its item): well under DynamoDB's limit.
+    for event in events:
+        repository.append(event)
 
 
 def _ensure_user(

@@ -191,7 +191,8 @@ def test_service_envelope_use_requires_the_record_context() -> pulumi.Output[Non
 
 
 @pulumi.runtime.test
-def test_service_uses_the_audit_key_only_for_the_sealed_hash_key() -> pulumi.Output[None]:
+def test_service_uses_the_audit_key_only_for_the_sealed_hash_keys() -> pulumi.Output[None]:
+    """Only to seal the audit hashing key and the patient index key, each by its context."""
     keys = make_keys()
     role = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-service"
 
@@ -201,7 +202,10 @@ def test_service_uses_the_audit_key_only_for_the_sealed_hash_key() -> pulumi.Out
                 continue
             condition = statement["Condition"]["StringEquals"]
             via_s3 = condition.get("kms:ViaService", "").startswith("s3.")
-            purpose = condition.get("kms:EncryptionContext:purpose") == "audit-patient-ref"
+            purpose = condition.get("kms:EncryptionContext:purpose") in (
+                "audit-patient-ref",
+                "patient-index-ref",
+            )
             assert via_s3 or purpose, f"unbound audit key use: {statement['Sid']}"
 
     return keys.audit_key.policy.apply(check)
@@ -752,6 +756,10 @@ def test_service_role_has_no_wildcard_data_actions_and_cannot_delete_ledger() ->
     sealed = next(s for s in policy if s["Sid"] == "AuditHashKeySealedByKms")
     assert sealed["Condition"]["StringEquals"] == {
         "kms:EncryptionContext:purpose": "audit-patient-ref"
+    }
+    index_key = next(s for s in policy if s["Sid"] == "PatientIndexKeySealedByKms")
+    assert index_key["Condition"]["StringEquals"] == {
+        "kms:EncryptionContext:purpose": "patient-index-ref"
     }
     envelope = next(s for s in policy if s["Sid"] == "RecordEnvelopeKeys")
     assert "kms:EncryptionContextKeys" in envelope["Condition"]["ForAllValues:StringEquals"]

@@ -18,7 +18,10 @@ from app.audit.events import patient_reference
 from app.patients import index as core
 from app.patients.hkid import compute_check_digit
 from app.patients.index_key import ENCRYPTION_CONTEXT as INDEX_KEY_CONTEXT
+from app.patients.index_key import ITEM_KEY as INDEX_KEY_ITEM
+from app.patients.index_key import load_or_create_index_key
 from app.patients.repository import DynamoPatientIndexRepository
+from infra.components.keys import PATIENT_INDEX_PURPOSE
 
 
 def new_hkid() -> str:
@@ -223,7 +226,25 @@ def test_no_hkid_or_mrn_in_clear_in_the_table_or_the_ledger(hub: Hub) -> None:
 def test_the_index_key_is_not_the_audit_key(hub: Hub) -> None:
     index_key = hub.services.patients._index_key
     assert len(index_key) == 32 and index_key != hub.services.groups._key
-    assert INDEX_KEY_CONTEXT == {"purpose": "patient-index-ref"}
+    # The context the service seals under is the one the key policy and the role grant.
+    assert INDEX_KEY_CONTEXT == {"purpose": PATIENT_INDEX_PURPOSE}
+
+
+def test_a_deployment_seals_the_index_key_with_kms(hub: Hub) -> None:
+    import boto3
+
+    kms = boto3.client("kms", region_name="ap-east-1", endpoint_url=hub.endpoint)
+    key_arn = kms.create_key(Description="hubtest audit key")["KeyMetadata"]["Arn"]
+    table = hub.settings.table_patients
+    hub.dynamodb.delete_item(TableName=table, Key=INDEX_KEY_ITEM)
+    first = load_or_create_index_key(hub.dynamodb, kms, table, key_arn)
+    assert load_or_create_index_key(hub.dynamodb, kms, table, key_arn) == first
+    sealed = hub.dynamodb.get_item(TableName=table, Key=INDEX_KEY_ITEM)["Item"]["sealed_key"]
+    assert first not in sealed["B"] and len(first) == 32
+    # Under the audit hashing key's context it does not unwrap.
+    with pytest.raises(kms.exceptions.InvalidCiphertextException):
+        kms.decrypt(CiphertextBlob=sealed["B"], EncryptionContext={"purpose": "audit-patient-ref"})
+    hub.dynamodb.delete_item(TableName=table, Key=INDEX_KEY_ITEM)
 
 
 # -- storage -------------------------------------------------------------------------------

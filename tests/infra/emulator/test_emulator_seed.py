@@ -68,3 +68,10 @@ def test_seeding_creates_synthetic_users_and_register_entries(
     )["Item"]
     assert item["status"]["S"] == "active" and "(synthetic)" in item["name_en"]["S"]
     assert json.dumps([u.to_json() for u in again.users])  # serialisable for local.json
+    # The demo patients are in the phase's patient index, once each (groups need that).
+    from app.patients.repository import DynamoPatientIndexRepository
+
+    index = DynamoPatientIndexRepository(ddb, record.outputs["tableNames"]["patients"])
+    assert all(index.is_registered(p["patient_id"]) for p in again.patients)
+    registered = [e.patient_id for e in index.events()]
+    assert sorted(registered) == sorted(p["patient_id"] for p in again.patients)
