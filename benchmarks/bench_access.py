@@ -333,9 +333,13 @@ def bench_revocation(rounds: int, readers: int) -> bool:
         headers = {u: {"Authorization": f"Bearer {t}"} for u, t in tokens.items()}
         stale = before_ok = after_total = 0
         with TestClient(create_app(settings, services=services)) as client:
+            # Groups name patients the index knows (app/patient_index).
+            patient_id = client.post(
+                "/patients", json={"mrn": "BENCH-1"}, headers=headers["lead"]
+            ).json()["patient_id"]
             gid = client.post(
                 "/groups",
-                json={"patient_id": "pt-bench-1", "title": "bench"},
+                json={"patient_id": patient_id, "title": "bench"},
                 headers=headers["lead"],
             ).json()["group_id"]
             for _ in range(rounds):

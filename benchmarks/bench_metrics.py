@@ -208,13 +208,17 @@ def bench_api(referrals: int) -> None:
         timings: dict[str, list[float]] = {"GET /me": [], "send": [], "view": [], "accept": []}
         with TestClient(create_app(settings, services=services)) as client:
             services.ledger.stop()  # no background signing competing with the requests
+            # Groups and referrals name patients the index knows (app/patient_index).
+            patient_id = client.post(
+                "/patients", json={"mrn": "BENCH-1"}, headers=headers["ed"]
+            ).json()["patient_id"]
             gid = client.post(
                 "/groups",
-                json={"patient_id": "pt-bench-1", "title": "bench"},
+                json={"patient_id": patient_id, "title": "bench"},
                 headers=headers["ed"],
             ).json()["group_id"]
             body = {
-                "patient_id": "pt-bench-1",
+                "patient_id": patient_id,
                 "group_id": gid,
                 "target": {"institution": "inst-surg", "specialty": "general surgery"},
                 "urgency": "emergency",

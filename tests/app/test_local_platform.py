@@ -29,6 +29,7 @@ def local_document(hub: Hub) -> dict[str, object]:
                         "records": s.table_records,
                         "ledger": s.table_ledger,
                         "institutions": s.table_institutions,
+                        "patients": s.table_patients,
                     },
                 },
             }

@@ -123,6 +123,7 @@ class RecordsHarness:
             break_glass=services.break_glass,
             hash_key=services.groups._key,
             clock=self.hub.clock,
+            patients=services.patients,
         )
 
     def app_with(self, service: RecordService) -> TestClient:
