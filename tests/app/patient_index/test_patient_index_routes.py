@@ -312,6 +312,11 @@ def test_an_unauthorised_caller_learns_nothing_about_the_index(hub: Hub) -> None
 def test_a_referral_for_an_unknown_patient_is_refused(hub: Hub) -> None:
     from app.errors import HubError
 
+    start = hub.ledger_size()
     with pytest.raises(HubError) as raised:
         send_referral(hub, "", patient_id=f"pt-{uuid.uuid4().hex}", group_id=None)
     assert raised.value.code == "unknown_patient" and raised.value.status_code == 422
+    # Refused as a referral, before the group it would open is even attempted.
+    (refusal,) = hub.audit_entries(start)
+    assert refusal["resource"]["type"] == "referral"
+    assert (refusal["outcome"], refusal["reason"]) == ("denied", "patient-not-indexed")

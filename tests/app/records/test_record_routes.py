@@ -249,3 +249,12 @@ def test_a_body_without_content_length_is_411(records: RecordsHarness) -> None:
         headers=records.headers("dr-lead", **{"Content-Type": "text/plain"}),
     )
     assert r.status_code == 411 and r.json()["error"]["code"] == "length_required"
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_an_upload_for_a_patient_the_index_does_not_know_is_422(records: RecordsHarness) -> None:
+    unknown = "pt-not-in-the-index-0001"
+    r = upload(records, os.urandom(100), url=f"/patients/{unknown}/records")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "unknown_patient"
+    assert unknown not in r.text
