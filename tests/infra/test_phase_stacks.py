@@ -28,7 +28,7 @@ EXPECTED_EVERY_PHASE = {
     "aws:s3/bucket:Bucket": 3,
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 3,
     "aws:s3/bucketPolicy:BucketPolicy": 3,
-    "aws:dynamodb/table:Table": 5,
+    "aws:dynamodb/table:Table": 6,  # register, groups, records, ledger, institutions, patients
     "aws:cloudtrail/trail:Trail": 1,
     "aws:cognito/userPool:UserPool": 1,
     "aws:cognito/userGroup:UserGroup": 5,
