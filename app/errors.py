@@ -24,12 +24,22 @@ class HubError(Exception):
     status_code = 400
     code = "bad_request"
     message = "The request cannot be served."
+    # Seconds a client should wait before retrying; sent as ``Retry-After`` when set.
+    retry_after: int | None = None
 
-    def __init__(self, message: str | None = None, *, code: str | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ):
         if message is not None:
             self.message = message
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
         super().__init__(self.message)
 
 
@@ -57,6 +67,14 @@ class Conflict(HubError):
     message = "The resource changed or is in a state that does not allow this."
 
 
+class IdentityProviderUnavailable(HubError):
+    """The user pool's signing keys could not be fetched, so no token can be judged."""
+
+    status_code = 503
+    code = "identity_provider_unavailable"
+    message = "Sign-in keys are unavailable for the moment; retry shortly."
+
+
 class InvalidRequest(HubError):
     status_code = 422
     code = "invalid_request"
@@ -70,7 +88,9 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(
             error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers
         )

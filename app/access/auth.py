@@ -18,7 +18,7 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.access.gate import AccessGate
-from app.errors import Forbidden, Unauthenticated
+from app.errors import Forbidden, IdentityProviderUnavailable, Unauthenticated
 from app.identity.directory import DoctorDirectory
 from app.identity.principal import (
     Applicant,
@@ -27,7 +27,7 @@ from app.identity.principal import (
     PrincipalRefused,
     TtlCache,
 )
-from app.identity.tokens import InvalidToken
+from app.identity.tokens import InvalidToken, KeySetUnavailable
 from app.wiring import provided
 
 
@@ -52,11 +52,14 @@ class Authentication:
         Raises:
             Unauthenticated: the token does not verify.
             Forbidden: the token verifies but its holder is refused (audited).
+            IdentityProviderUnavailable: the pool's keys cannot be fetched (503, retryable).
         """
         try:
             principal = self.authenticator.authenticate(token)
         except InvalidToken as exc:
             raise Unauthenticated() from exc
+        except KeySetUnavailable as exc:
+            raise IdentityProviderUnavailable(retry_after=exc.retry_after) from exc
         except PrincipalRefused as refused:
             raise self._refused(refused) from refused
         self.enrol(principal)
@@ -68,11 +71,14 @@ class Authentication:
         Raises:
             Unauthenticated: the token does not verify.
             Forbidden: the account is unknown or disabled (audited).
+            IdentityProviderUnavailable: the pool's keys cannot be fetched (503, retryable).
         """
         try:
             return self.authenticator.applicant(token)
         except InvalidToken as exc:
             raise Unauthenticated() from exc
+        except KeySetUnavailable as exc:
+            raise IdentityProviderUnavailable(retry_after=exc.retry_after) from exc
         except PrincipalRefused as refused:
             raise self._refused(refused) from refused
 

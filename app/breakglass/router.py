@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, status
 
 from app.access.auth import CurrentPrincipal, Gate
 from app.audit.events import AuditReceipt
@@ -35,6 +35,10 @@ def _out(grant: BreakGlassGrant, now_live: bool, receipt: AuditReceipt | None) -
     )
 
 
+# Grant ids are the service's own (uuid4 hex); anything else is a 422.
+GrantId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
 @router.post("/break-glass", status_code=status.HTTP_201_CREATED, response_model=BreakGlassOut)
 def start_break_glass(
     body: BreakGlassBody, who: CurrentPrincipal, break_glass: BreakGlass
@@ -53,6 +57,8 @@ def list_break_glass(
 
 
 @router.post("/break-glass/{grant_id}/end", response_model=BreakGlassOut)
-def end_break_glass(grant_id: str, who: CurrentPrincipal, break_glass: BreakGlass) -> BreakGlassOut:
+def end_break_glass(
+    grant_id: GrantId, who: CurrentPrincipal, break_glass: BreakGlass
+) -> BreakGlassOut:
     grant, receipt = break_glass.end(who, grant_id)
     return _out(grant, False, receipt)

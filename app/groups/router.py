@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, status
 
 from app.access.auth import CurrentPrincipal
 from app.audit.schemas import Receipt
@@ -25,7 +25,9 @@ from app.wiring import provided
 
 router = APIRouter(prefix="/groups", tags=["groups"])
 
-GroupId = str
+# Group ids are the service's own (uuid4 hex): anything else, non-ASCII included, is a 422
+# before it reaches storage, the policy engine or the ledger.
+GroupId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 Groups = Annotated[GroupService, Depends(provided(GroupService))]
 
 

@@ -20,11 +20,18 @@ error whatever the cause):
   the app client's declared access-token validity, which holds even where the issuer
   signs longer-lived tokens (moto's live an hour; the client declares 15 minutes).
 
+A key set that cannot be fetched (endpoint unreachable, an HTTP error, a body that is
+not a JWKS) is not the token's fault: it raises :class:`KeySetUnavailable`, which the
+API answers 503 with ``Retry-After``. After a failed fetch the endpoint is not tried
+again for ``failure_backoff`` seconds (every request in that window fails fast), so an
+outage does not hold each request for the fetch timeout.
+
 Time is injectable (``clock``) for tests.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +55,15 @@ class InvalidToken(Exception):
         super().__init__(why)
 
 
+class KeySetUnavailable(Exception):
+    """The pool's key set could not be fetched: retryable, and no judgement on the token."""
+
+    def __init__(self, retry_after: int):
+        # Whole seconds until the endpoint is tried again (at least 1).
+        self.retry_after = max(1, retry_after)
+        super().__init__("jwks_unavailable")
+
+
 @dataclass(frozen=True)
 class VerifiedToken:
     sub: str
@@ -67,18 +83,34 @@ class JwksSource:
         *,
         fetch: Callable[[str], Mapping[str, Any]] | None = None,
         refresh_interval: float = 30.0,
+        failure_backoff: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._url = url
         self._fetch = fetch or _http_fetch
         self._refresh_interval = refresh_interval
+        self._failure_backoff = failure_backoff
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
         self._fetched_at = float("-inf")
+        self._failed_at = float("-inf")
 
     def _load(self) -> None:
-        self._keys = KeySet.import_key_set(dict(self._fetch(self._url)))  # type: ignore[arg-type]
+        waited = self._clock() - self._failed_at
+        if waited < self._failure_backoff:
+            raise KeySetUnavailable(math.ceil(self._failure_backoff - waited))
+        try:
+            body = self._fetch(self._url)
+            if not isinstance(body, Mapping):
+                raise ValueError("the key set is not a JSON object")
+            keys = KeySet.import_key_set(dict(body))  # type: ignore[arg-type]
+        except (httpx.HTTPError, JoseError, ValueError, TypeError, KeyError) as exc:
+            # Unreachable, refused, or not a JWKS: the identity provider's fault, not
+            # the token's. The cause is the exception's type only (no response text).
+            self._failed_at = self._clock()
+            raise KeySetUnavailable(math.ceil(self._failure_backoff)) from exc
+        self._keys = keys
         self._fetched_at = self._clock()
 
     def key_set_for(self, kid: str) -> KeySet:
@@ -103,7 +135,7 @@ def _http_fetch(url: str) -> Mapping[str, Any]:
     response.raise_for_status()
     body = response.json()
     if not isinstance(body, dict):
-        raise InvalidToken("jwks_unreadable")
+        raise ValueError("the key set is not a JSON object")
     return body
 
 

@@ -457,3 +457,13 @@ class Gateway:
     client: Any  # httpx.Client on the stage's base URL
     record: Any  # the DeploymentRecord it was built from
     events: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Path ids in no format the service issues (tests/app/test_clear_errors.py and the
+# record routes' twin): each must be a 4xx with the error body, never a 500.
+ODD_IDS = ["caf\u00e9", "%E2%9C%93", "\u6e2c\u8a66", "%00"]
+
+
+def assert_refused_clearly(response: Any, where: str) -> None:
+    assert 400 <= response.status_code < 500, (where, response.status_code, response.text)
+    assert set(response.json()["error"]) == {"code", "message"}, where

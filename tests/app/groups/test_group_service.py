@@ -209,10 +209,11 @@ def test_lead_cannot_remove_self_but_can_leave(hub: Hub) -> None:
 
 
 def test_unknown_group_is_404_and_audited(hub: Hub) -> None:
-    r = hub.client.get("/groups/does-not-exist", headers=hub.headers("dr-lead"))
+    unknown = "0" * 32  # well formed (uuid hex), never issued
+    r = hub.client.get(f"/groups/{unknown}", headers=hub.headers("dr-lead"))
     assert r.status_code == 404
     assert any(
-        e["resource"] == {"type": "group", "id": "does-not-exist"}
+        e["resource"] == {"type": "group", "id": unknown}
         and e["reason"] == "group-not-found"
         and e["outcome"] == "denied"
         for e in hub.audit_entries(max(0, hub.ledger_size() - 50))
