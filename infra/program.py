@@ -35,7 +35,7 @@ def declare(
     account_id = caller.account_id
     prefix = stage.name_prefix
 
-    service_role = ServiceRole("service", prefix)
+    service_role = ServiceRole("service", prefix, account_id)
     keys = Keys(
         "keys",
         KeysArgs(

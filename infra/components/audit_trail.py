@@ -203,8 +203,7 @@ class AuditTrail(pulumi.ComponentResource):
             f"{self._name}-logs-role",
             name=f"{a.name_prefix}-cloudtrail-logs",
             assume_role_policy=assume_role_policy(
-                "cloudtrail.amazonaws.com",
-                condition={"StringEquals": {"aws:SourceArn": self._trail_arn}},
+                "cloudtrail.amazonaws.com", source_account=a.account_id, source_arn=self._trail_arn
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

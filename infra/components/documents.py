@@ -40,14 +40,24 @@ def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> list[dict[str, Any
     ]
 
 
-def assume_role_policy(service: str, **conditions: Any) -> pulumi.Output[str]:
+def assume_role_policy(
+    service: str,
+    *,
+    source_account: pulumi.Input[str],
+    source_arn: pulumi.Input[str] | None = None,
+) -> pulumi.Output[str]:
+    """A trust policy letting ``service`` assume the role only on behalf of this account
+    (and, given ``source_arn``, of that one resource): without the condition any account
+    could have the service act with this role (the confused deputy)."""
+    bound: dict[str, Any] = {"aws:SourceAccount": source_account}
+    if source_arn is not None:
+        bound["aws:SourceArn"] = source_arn
     statement: dict[str, Any] = {
         "Effect": "Allow",
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": bound},
     }
-    if conditions:
-        statement["Condition"] = conditions["condition"]
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 

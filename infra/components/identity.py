@@ -176,7 +176,9 @@ class Identity(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{self._name}-triggers-role",
             name=f"{a.name_prefix}-identity-triggers",
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            assume_role_policy=assume_role_policy(
+                "lambda.amazonaws.com", source_account=a.account_id
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         policy = aws.iam.RolePolicy(

@@ -93,12 +93,20 @@ class ServiceRole(pulumi.ComponentResource):
 
     role: aws.iam.Role
 
-    def __init__(self, name: str, name_prefix: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        name_prefix: str,
+        account_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("hub:service:ServiceRole", name, None, opts)
         self.role = aws.iam.Role(
             f"{name}-role",
             name=f"{name_prefix}-service",
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            assume_role_policy=assume_role_policy(
+                "lambda.amazonaws.com", source_account=account_id
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"role_arn": self.role.arn})

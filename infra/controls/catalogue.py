@@ -343,6 +343,12 @@ LEAST_PRIVILEGE = Control(
     "IAM grants name their data-store actions and resources (no wildcards)",
     (ISO_PRIVILEGED_ACCESS, ISO_ACCESS_RESTRICTION, DPP4, CIS_NO_ADMIN_POLICIES),
 )
+ROLE_TRUST_BOUND_TO_SOURCE = Control(
+    "role-trust-bound-to-source",
+    "Roles an AWS service assumes are bound to this account or resource (aws:SourceAccount "
+    "or aws:SourceArn in the trust policy)",
+    (ISO_PRIVILEGED_ACCESS, ISO_ACCESS_RESTRICTION, DPP4),
+)
 FUNCTION_NOT_PUBLIC = Control(
     "function-not-public",
     "Lambda functions can be invoked only by named callers",

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from infra.controls.policy_documents import is_true
+from infra.controls.policy_documents import as_list, is_true
 
 # --- KMS keys -----------------------------------------------------------------------------
 
@@ -66,6 +66,50 @@ def rotation_problems(
     if period_days is not None and float(period_days) > max_period_days:
         return [f"rotation is every {float(period_days):g} days (at most {max_period_days})"]
     return []
+
+
+# --- IAM role trust ----------------------------------------------------------------------
+
+# Global condition keys that bind a service's AssumeRole to the caller's account or
+# resource (IAM condition keys are case-insensitive).
+SOURCE_CONDITION_KEYS = frozenset({"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid"})
+
+
+def _services_of(principal: Any) -> list[str]:
+    if isinstance(principal, Mapping):
+        return [str(s) for s in as_list(principal.get("Service"))]
+    return []
+
+
+def _assumes_role(actions: Any) -> bool:
+    return any(a in ("sts:AssumeRole", "sts:*", "*") for a in (str(x) for x in as_list(actions)))
+
+
+def service_trust_problems(statements: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Each Allow that lets an AWS service assume the role carries ``aws:SourceAccount``,
+    ``aws:SourceArn`` or ``aws:SourceOrgID`` (else any account could have the service act
+    with this role: the cross-service confused deputy)."""
+    problems = []
+    for index, statement in enumerate(statements):
+        services = _services_of(statement.get("Principal"))
+        if statement.get("Effect") != "Allow" or not services:
+            continue
+        if not _assumes_role(statement.get("Action")):
+            continue
+        condition = statement.get("Condition")
+        keys = {
+            str(k).lower()
+            for block in (condition.values() if isinstance(condition, Mapping) else [])
+            if isinstance(block, Mapping)
+            for k in block
+        }
+        if not keys & SOURCE_CONDITION_KEYS:
+            where = statement.get("Sid") or f"#{index}"
+            problems.append(
+                f"statement {where} lets {', '.join(services)} assume the role without an "
+                "aws:SourceAccount or aws:SourceArn condition"
+            )
+    return problems
 
 
 # --- S3 -----------------------------------------------------------------------------------

@@ -322,6 +322,17 @@ BINDINGS: tuple[Binding, ...] = (
         "AWS-managed full-access or read-only policies.",
     ),
     ResourceBinding(
+        rule=rules.role_trust_is_bound_to_source,
+        resource_types=frozenset({rules.IAM_ROLE}),
+        description="Roles an AWS service assumes carry aws:SourceAccount or aws:SourceArn "
+        "in their trust policy (no cross-service confused deputy).",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.ROLE_TRUST_BOUND_TO_SOURCE,),
+        remediation="Build the trust policy with infra.components.documents."
+        "assume_role_policy(service, source_account=..., source_arn=...).",
+    ),
+    ResourceBinding(
         rule=rules.log_group_encrypted_and_retained,
         resource_types=frozenset({rules.LOG_GROUP}),
         description="CloudWatch log groups are KMS-encrypted and retained a set time "

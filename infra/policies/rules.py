@@ -726,6 +726,27 @@ def iam_policy_grants_no_wildcards_on_data_stores(
     return passed(f"{label} names its data-store actions and resources")
 
 
+# --- IAM role trust ----------------------------------------------------------------------
+
+IAM_ROLE = "aws:iam/role:Role"
+
+
+def role_trust_is_bound_to_source(
+    resource_type: str, props: Mapping[str, Any], name: str = ""
+) -> Result:
+    """A role an AWS service may assume names the source account or resource it acts for."""
+    label = _label(resource_type, props, name)
+    if resource_type != IAM_ROLE:
+        return not_applicable(f"{label} is not an IAM role")
+    statements = policy_statements(props.get("assumeRolePolicy"))
+    if statements is None:
+        return failed(f"{label}: unreadable trust policy (assumeRolePolicy)")
+    problems = predicates.service_trust_problems(statements)
+    if problems:
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label}: every service trust is bound to a source account or ARN")
+
+
 # --- CloudWatch Logs ----------------------------------------------------------------------
 
 

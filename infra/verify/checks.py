@@ -269,6 +269,13 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "Replace wildcard actions by the operations used and scope resources to the stack's ARNs.",
     ),
     CheckSpec(
+        "lambda.role_trust_bound_to_source",
+        "Function role's trust policy binds the Lambda service to this account",
+        (catalogue.ROLE_TRUST_BOUND_TO_SOURCE,),
+        "aws iam update-assume-role-policy with a StringEquals aws:SourceAccount (or "
+        "aws:SourceArn) condition on the service statement.",
+    ),
+    CheckSpec(
         "lambda.no_public_policy",
         "Function resource policy is not public",
         (catalogue.FUNCTION_NOT_PUBLIC,),

@@ -343,7 +343,15 @@ def _function(lambda_: Any, iam: Any, name: str) -> dict[str, Any]:
     ):
         role_arn = str(configuration["Role"])
         role_name = role_arn.rsplit("/", 1)[-1]
-        role = {"arn": role_arn, "name": role_name, "documents": _role_documents(iam, role_name)}
+        trust = fetch(partial(iam.get_role, RoleName=role_name), pick="Role")
+        if isinstance(trust, dict) and not unreadable_reason(trust):
+            trust = _document(trust.get("AssumeRolePolicyDocument"))
+        role = {
+            "arn": role_arn,
+            "name": role_name,
+            "documents": _role_documents(iam, role_name),
+            "trust": trust,
+        }
     return {
         "name": name,
         "configuration": configuration,

@@ -536,6 +536,15 @@ def _evaluate_functions(
             documents,
             stack_arns=stack_arns,
         )
+        trust = read(role, "trust")
+        out.add(
+            "lambda.role_trust_bound_to_source",
+            name,
+            [configuration, trust],
+            rules.role_trust_bound_to_source,
+            f"{name} (role {role_name})",
+            trust,
+        )
         out.add(
             "lambda.no_public_policy",
             name,

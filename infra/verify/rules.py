@@ -656,6 +656,18 @@ def role_stays_within_stack(
     return passed(f"{role}: every resource is the stack's")
 
 
+def role_trust_bound_to_source(role: str, trust: Any) -> Result:
+    """The pack's :func:`~infra.controls.predicates.service_trust_problems` on the live
+    trust policy (``iam:GetRole``'s ``AssumeRolePolicyDocument``)."""
+    statements = policy_statements(trust)
+    if statements is None:
+        return failed(f"{role}: unreadable trust policy")
+    problems = predicates.service_trust_problems(statements)
+    if problems:
+        return failed(f"{role}: " + "; ".join(problems))
+    return passed(f"{role}: every service trust is bound to a source account or ARN")
+
+
 def role_least_privilege(
     role: str, documents: Mapping[str, str | Mapping[str, Any]], *, stack_arns: Sequence[str]
 ) -> Result:

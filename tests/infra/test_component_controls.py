@@ -660,7 +660,7 @@ def test_switch_off_mfa_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_service(waf: bool = False) -> SharingService:
-    role = ServiceRole("service", PREFIX)
+    role = ServiceRole("service", PREFIX, ACCOUNT)
     tables = {k: f"arn:aws:dynamodb:ap-east-1:{ACCOUNT}:table/{PREFIX}-{k}" for k in TABLE_SPECS}
     return SharingService(
         "service",

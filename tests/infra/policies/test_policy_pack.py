@@ -190,6 +190,17 @@ def _drop_tls_deny(document: dict[str, Any]) -> None:
     ]
 
 
+def _unbind_trust(name: str) -> Callable[[list[DeclaredResource]], None]:
+    def mutate(resources: list[DeclaredResource]) -> None:
+        resource = _named(resources, name)
+        document = json.loads(resource.inputs["assumeRolePolicy"])
+        for statement in document["Statement"]:
+            statement.pop("Condition", None)
+        resource.inputs["assumeRolePolicy"] = json.dumps(document)
+
+    return mutate
+
+
 # mutation -> (change, the policy that must block it, the resource it names)
 MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] = {
     "rotation off": (
@@ -287,6 +298,11 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
         _edit_policy("service-role-policy", _widen_shard_access),
         "iam-policy-grants-no-wildcards-on-data-stores",
         "service-role-policy",
+    ),
+    "service trust unbound": (
+        _unbind_trust("service-role"),
+        "role-trust-is-bound-to-source",
+        "service-role",
     ),
     "log group unencrypted": (
         _set("service-api-function-logs", kmsKeyId=None),

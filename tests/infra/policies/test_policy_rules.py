@@ -807,3 +807,50 @@ def test_no_provider_is_not_applicable() -> None:
         [StackResource(rules.USER_POOL_CLIENT, "web", NATIVE)]
     )
     assert result.status is Status.NOT_APPLICABLE
+
+
+# --- IAM role trust -----------------------------------------------------------------------
+
+LAMBDA_TRUST = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEquals": {"aws:SourceAccount": "111122223333"}},
+        {"ArnLike": {"aws:SourceArn": "arn:aws:cloudtrail:ap-east-1:111122223333:trail/t"}},
+        {"StringEquals": {"AWS:SOURCEACCOUNT": "111122223333"}},  # keys are case-insensitive
+    ],
+)
+def test_service_trust_bound_to_a_source_passes(condition: dict[str, Any]) -> None:
+    trust = _policy({**LAMBDA_TRUST, "Action": "sts:AssumeRole", "Condition": condition})
+    result = rules.role_trust_is_bound_to_source(rules.IAM_ROLE, {"assumeRolePolicy": trust}, "svc")
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {**LAMBDA_TRUST, "Action": "sts:AssumeRole"},
+        {**LAMBDA_TRUST, "Action": ["sts:AssumeRole"], "Condition": {"Bool": {"x": "true"}}},
+        {**LAMBDA_TRUST, "Action": "sts:*"},
+    ],
+)
+def test_service_trust_without_a_source_fails(statement: dict[str, Any]) -> None:
+    result = rules.role_trust_is_bound_to_source(
+        rules.IAM_ROLE, {"assumeRolePolicy": _policy(statement)}, "svc"
+    )
+    assert result.failed and "'svc'" in result.message and "aws:SourceAccount" in result.message
+
+
+def test_role_trust_rule_reads_only_roles_and_fails_unreadable_documents() -> None:
+    assert (
+        rules.role_trust_is_bound_to_source(rules.LOG_GROUP, {}, "g").status
+        is Status.NOT_APPLICABLE
+    )
+    assert rules.role_trust_is_bound_to_source(rules.IAM_ROLE, {}, "r").failed
+    # A trust in another account's principal (not a service) is not this control's.
+    account = _policy(
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole"}
+    )
+    assert rules.role_trust_is_bound_to_source(rules.IAM_ROLE, {"assumeRolePolicy": account}).passed

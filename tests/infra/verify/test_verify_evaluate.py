@@ -297,7 +297,21 @@ def compliant_snapshot() -> dict[str, Any]:
                 "name": "hub-p1-api",
                 "configuration": {"Role": "arn:aws:iam::1:role/svc"},
                 "policy": None,
-                "role": {"name": "svc", "documents": {"svc-policy": service_policy}},
+                "role": {
+                    "name": "svc",
+                    "documents": {"svc-policy": service_policy},
+                    "trust": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "lambda.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                                "Condition": {"StringEquals": {"aws:SourceAccount": "1"}},
+                            }
+                        ],
+                    },
+                },
             }
         },
         "log_groups": {

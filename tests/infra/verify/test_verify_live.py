@@ -345,6 +345,35 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         f"records key {records_key}",
     )
 
+    def unbind_trust(c: ClientFactory) -> None:
+        iam = c("iam")
+        role = c("lambda").get_function_configuration(FunctionName=function)["Role"]
+        saved["role"] = role.rsplit("/", 1)[-1]
+        saved["trust"] = iam.get_role(RoleName=saved["role"])["Role"]["AssumeRolePolicyDocument"]
+        document = (
+            saved["trust"] if isinstance(saved["trust"], dict) else json.loads(saved["trust"])
+        )
+        document = json.loads(json.dumps(document))
+        for statement in document["Statement"]:
+            statement.pop("Condition", None)
+        iam.update_assume_role_policy(RoleName=saved["role"], PolicyDocument=json.dumps(document))
+
+    def restore_trust(c: ClientFactory) -> None:
+        if "trust" in saved:
+            trust = saved["trust"]
+            c("iam").update_assume_role_policy(
+                RoleName=saved["role"],
+                PolicyDocument=trust if isinstance(trust, str) else json.dumps(trust),
+            )
+
+    yield (
+        "service trust unbound",
+        unbind_trust,
+        restore_trust,
+        "lambda.role_trust_bound_to_source",
+        function,
+    )
+
     def data_trace(value: str) -> Callable[[ClientFactory], None]:
         def patch(c: ClientFactory) -> None:
             c("apigateway").update_stage(

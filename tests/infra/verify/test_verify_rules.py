@@ -1060,3 +1060,25 @@ def test_providers_release_what_their_placement_needs() -> None:
     assert check("p", {}, required={"HA": ("reg_no",)}).status == "fail"
     empty = {"HA": {"AttributeMapping": {**mapping, "custom:idp_reg_no": ""}}}
     assert check("p", empty, required={"HA": ("reg_no",)}).status == "fail"
+
+
+# ---------------------------------------------------------------------------- role trust
+
+
+def test_role_trust_bound_to_source() -> None:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    bound = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {**statement, "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}
+        ],
+    }
+    assert rules.role_trust_bound_to_source("svc", bound).passed
+    assert rules.role_trust_bound_to_source("svc", json.dumps(bound)).passed
+    unbound = rules.role_trust_bound_to_source("svc", {"Statement": [statement]})
+    assert unbound.failed and "lambda.amazonaws.com" in unbound.message
+    assert rules.role_trust_bound_to_source("svc", None).failed
