@@ -17,11 +17,18 @@ from infra.stage import AlarmSubscription
 
 METRIC_NAMESPACE = "Hub/CISBenchmark"
 
-# CIS AWS Foundations Benchmark v3.0 section 4 (monitoring): id -> (name, pattern)
+# CIS AWS Foundations Benchmark v3.0 section 4 (monitoring): id -> (name, pattern). The
+# events each must catch are in infra.controls.predicates.CIS_MONITORING (what the pack
+# and verify check these patterns against).
 CIS_ALARMS: dict[str, tuple[str, str]] = {
     "4.1": (
         "unauthorized-api-calls",
         '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }',
+    ),
+    "4.2": (
+        "console-sign-in-without-mfa",
+        '{ ($.eventName = "ConsoleLogin") && ($.additionalEventData.MFAUsed != "Yes") && '
+        '($.userIdentity.type = "IAMUser") && ($.responseElements.ConsoleLogin = "Success") }',
     ),
     "4.3": (
         "root-account-usage",
@@ -45,6 +52,10 @@ CIS_ALARMS: dict[str, tuple[str, str]] = {
         "($.eventName = DeleteTrail) || ($.eventName = StartLogging) || "
         "($.eventName = StopLogging) }",
     ),
+    "4.6": (
+        "console-authentication-failures",
+        '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }',
+    ),
     "4.7": (
         "cmk-disabled-or-scheduled-deletion",
         "{ ($.eventSource = kms.amazonaws.com) && (($.eventName = DisableKey) || "
@@ -57,6 +68,63 @@ CIS_ALARMS: dict[str, tuple[str, str]] = {
         "($.eventName = PutBucketLifecycle) || ($.eventName = PutBucketReplication) || "
         "($.eventName = DeleteBucketPolicy) || ($.eventName = DeleteBucketCors) || "
         "($.eventName = DeleteBucketLifecycle) || ($.eventName = DeleteBucketReplication)) }",
+    ),
+    "4.9": (
+        "config-changes",
+        "{ ($.eventSource = config.amazonaws.com) && (($.eventName = StopConfigurationRecorder) "
+        "|| ($.eventName = DeleteDeliveryChannel) || ($.eventName = PutDeliveryChannel) || "
+        "($.eventName = PutConfigurationRecorder)) }",
+    ),
+    "4.10": (
+        "security-group-changes",
+        "{ ($.eventName = AuthorizeSecurityGroupIngress) || "
+        "($.eventName = AuthorizeSecurityGroupEgress) || "
+        "($.eventName = RevokeSecurityGroupIngress) || "
+        "($.eventName = RevokeSecurityGroupEgress) || ($.eventName = CreateSecurityGroup) || "
+        "($.eventName = DeleteSecurityGroup) }",
+    ),
+    "4.11": (
+        "network-acl-changes",
+        "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || "
+        "($.eventName = DeleteNetworkAcl) || ($.eventName = DeleteNetworkAclEntry) || "
+        "($.eventName = ReplaceNetworkAclEntry) || ($.eventName = ReplaceNetworkAclAssociation) }",
+    ),
+    "4.12": (
+        "network-gateway-changes",
+        "{ ($.eventName = CreateCustomerGateway) || ($.eventName = DeleteCustomerGateway) || "
+        "($.eventName = AttachInternetGateway) || ($.eventName = CreateInternetGateway) || "
+        "($.eventName = DeleteInternetGateway) || ($.eventName = DetachInternetGateway) }",
+    ),
+    "4.13": (
+        "route-table-changes",
+        "{ ($.eventSource = ec2.amazonaws.com) && (($.eventName = CreateRoute) || "
+        "($.eventName = CreateRouteTable) || ($.eventName = ReplaceRoute) || "
+        "($.eventName = ReplaceRouteTableAssociation) || ($.eventName = DeleteRouteTable) || "
+        "($.eventName = DeleteRoute) || ($.eventName = DisassociateRouteTable)) }",
+    ),
+    "4.14": (
+        "vpc-changes",
+        "{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || "
+        "($.eventName = ModifyVpcAttribute) || ($.eventName = AcceptVpcPeeringConnection) || "
+        "($.eventName = CreateVpcPeeringConnection) || "
+        "($.eventName = DeleteVpcPeeringConnection) || "
+        "($.eventName = RejectVpcPeeringConnection) || ($.eventName = AttachClassicLinkVpc) || "
+        "($.eventName = DetachClassicLinkVpc) || ($.eventName = DisableVpcClassicLink) || "
+        "($.eventName = EnableVpcClassicLink) }",
+    ),
+    "4.15": (
+        "organizations-changes",
+        "{ ($.eventSource = organizations.amazonaws.com) && "
+        '(($.eventName = "AcceptHandshake") || ($.eventName = "AttachPolicy") || '
+        '($.eventName = "CreateAccount") || ($.eventName = "CreateOrganizationalUnit") || '
+        '($.eventName = "CreatePolicy") || ($.eventName = "DeclineHandshake") || '
+        '($.eventName = "DeleteOrganization") || ($.eventName = "DeleteOrganizationalUnit") || '
+        '($.eventName = "DeletePolicy") || ($.eventName = "DetachPolicy") || '
+        '($.eventName = "DisablePolicyType") || ($.eventName = "EnablePolicyType") || '
+        '($.eventName = "InviteAccountToOrganization") || '
+        '($.eventName = "LeaveOrganization") || ($.eventName = "MoveAccount") || '
+        '($.eventName = "RemoveAccountFromOrganization") || ($.eventName = "UpdatePolicy") || '
+        '($.eventName = "UpdateOrganizationalUnit")) }',
     ),
 }
 

@@ -140,6 +140,10 @@ CIS_S3_WRITE_EVENTS = _cis(
 CIS_S3_READ_EVENTS = _cis(
     "3.9", "Ensure that Object-level logging for read events is enabled for S3 bucket"
 )
+CIS_MONITORING = _cis(
+    "4.1-4.15",
+    "Ensure a log metric filter and alarm exist for each monitored event class (section 4)",
+)
 
 FSBP_DYNAMODB_PITR = _fsbp(
     "DynamoDB.2", "DynamoDB tables should have point-in-time recovery enabled"
@@ -245,6 +249,13 @@ TRAIL_DATA_EVENTS = Control(
     "trail-data-events",
     "CloudTrail records data events (reads and writes) on the data stores",
     (ISO_EVENT_LOGGING, DPP4, CIS_S3_WRITE_EVENTS, CIS_S3_READ_EVENTS),
+)
+
+CIS_METRIC_ALARMS = Control(
+    "cis-metric-alarms",
+    "Metric filters on the trail's log group, with alarms that notify, cover every CIS "
+    "section 4 event class",
+    (ISO_EVENT_LOGGING, ISO_ADMIN_LOGS, DPP4, CIS_MONITORING),
 )
 
 TABLE_ENCRYPTION = Control(

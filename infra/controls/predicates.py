@@ -166,6 +166,72 @@ def trail_is_logging(logging: Any) -> bool:
     return is_true(logging)
 
 
+# --- CIS monitoring (CloudWatch metric filters and alarms on the trail) ---------------------
+
+# CIS AWS Foundations v3.0.0 section 4: id -> (what, the tokens a filter pattern must name).
+CIS_MONITORING: dict[str, tuple[str, tuple[str, ...]]] = {
+    "4.1": ("unauthorized API calls", ("UnauthorizedOperation", "AccessDenied")),
+    "4.2": ("console sign-in without MFA", ("ConsoleLogin", "MFAUsed")),
+    "4.3": ("root account usage", ("Root",)),
+    "4.4": (
+        "IAM policy changes",
+        ("PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "CreatePolicyVersion"),
+    ),
+    "4.5": ("CloudTrail configuration changes", ("StopLogging", "DeleteTrail", "UpdateTrail")),
+    "4.6": ("console authentication failures", ("ConsoleLogin", "Failed authentication")),
+    "4.7": ("CMK disabled or scheduled for deletion", ("DisableKey", "ScheduleKeyDeletion")),
+    "4.8": ("S3 bucket policy changes", ("PutBucketPolicy", "PutBucketAcl", "DeleteBucketPolicy")),
+    "4.9": (
+        "AWS Config changes",
+        ("StopConfigurationRecorder", "DeleteDeliveryChannel", "PutConfigurationRecorder"),
+    ),
+    "4.10": (
+        "security group changes",
+        ("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "CreateSecurityGroup"),
+    ),
+    "4.11": (
+        "network ACL changes",
+        ("CreateNetworkAclEntry", "DeleteNetworkAcl", "ReplaceNetworkAclAssociation"),
+    ),
+    "4.12": (
+        "network gateway changes",
+        ("CreateCustomerGateway", "AttachInternetGateway", "DeleteInternetGateway"),
+    ),
+    "4.13": (
+        "route table changes",
+        ("CreateRoute", "ReplaceRouteTableAssociation", "DisassociateRouteTable"),
+    ),
+    "4.14": ("VPC changes", ("CreateVpc", "DeleteVpc", "ModifyVpcAttribute")),
+    "4.15": (
+        "AWS Organizations changes",
+        ("organizations.amazonaws.com", "CreateAccount", "LeaveOrganization"),
+    ),
+}
+
+
+def cis_monitoring_problems(
+    filters: Iterable[tuple[Any, Any, Any]], alarmed: Iterable[tuple[Any, Any]]
+) -> list[str]:
+    """Each CIS section 4 item has a metric filter naming its events and an alarm with an
+    action on that filter's metric.
+
+    Args:
+        filters: (pattern, metric namespace, metric name) of each filter on the trail's
+            log group.
+        alarmed: (namespace, metric name) of each alarm that has an action.
+    """
+    wanted = {(str(n), str(m)) for n, m in alarmed}
+    listed = [(str(p or ""), str(n), str(m)) for p, n, m in filters]
+    problems = []
+    for cis_id, (what, tokens) in CIS_MONITORING.items():
+        matching = [(n, m) for p, n, m in listed if all(t in p for t in tokens)]
+        if not matching:
+            problems.append(f"CIS {cis_id} ({what}): no metric filter")
+        elif not any(metric in wanted for metric in matching):
+            problems.append(f"CIS {cis_id} ({what}): no alarm with an action on its metric")
+    return problems
+
+
 # --- DynamoDB -----------------------------------------------------------------------------
 
 

@@ -321,6 +321,16 @@ BINDINGS: tuple[Binding, ...] = (
         "calls them on (infra/components/sharing_service.py, identity.py); attach no "
         "AWS-managed full-access or read-only policies.",
     ),
+    StackBinding(
+        rule=rules.every_trail_has_cis_metric_alarms,
+        description="The trail's log group has a metric filter and a notifying alarm for "
+        "every CIS AWS Foundations section 4 event class.",
+        enforcement=MANDATORY,
+        severity=Severity.MEDIUM,
+        controls=(catalogue.CIS_METRIC_ALARMS,),
+        remediation="Add the missing item to CIS_ALARMS in infra/components/monitoring.py "
+        "(filter pattern from the benchmark; the alarm notifies the security topic).",
+    ),
     ResourceBinding(
         rule=rules.role_trust_is_bound_to_source,
         resource_types=frozenset({rules.IAM_ROLE}),

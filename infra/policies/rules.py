@@ -726,6 +726,47 @@ def iam_policy_grants_no_wildcards_on_data_stores(
     return passed(f"{label} names its data-store actions and resources")
 
 
+# --- CIS monitoring ----------------------------------------------------------------------
+
+LOG_METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def every_trail_has_cis_metric_alarms(resources: Sequence[StackResource]) -> list[Result]:
+    """Each trail's events are watched for every CIS section 4 event class: a metric
+    filter naming the events and an alarm with an action on its metric
+    (:func:`~infra.controls.predicates.cis_monitoring_problems`)."""
+    filters = []
+    for r in resources:
+        if r.type == LOG_METRIC_FILTER:
+            transformation = r.props.get("metricTransformation") or {}
+            filters.append(
+                (
+                    r.props.get("pattern"),
+                    transformation.get("namespace"),
+                    transformation.get("name"),
+                )
+            )
+    alarmed = [
+        (r.props.get("namespace"), r.props.get("metricName"))
+        for r in resources
+        if r.type == METRIC_ALARM and as_list(r.props.get("alarmActions"))
+    ]
+    results = []
+    for trail in (r for r in resources if r.type == TRAIL):
+        label = f"Trail '{trail.name}'"
+        problems = predicates.cis_monitoring_problems(filters, alarmed)
+        if problems:
+            results.append(failed(f"{label}: {'; '.join(problems)}", trail.name))
+        else:
+            results.append(
+                passed(
+                    f"{label}: every CIS section 4 event class has a filter and alarm", trail.name
+                )
+            )
+    return results
+
+
 # --- IAM role trust ----------------------------------------------------------------------
 
 IAM_ROLE = "aws:iam/role:Role"

@@ -289,6 +289,15 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         (catalogue.LOG_GROUP_PROTECTION,),
         "aws logs associate-kms-key and put-retention-policy with the declared values.",
     ),
+    # CloudWatch metric filters and alarms
+    CheckSpec(
+        "monitoring.cis_metric_alarms",
+        "Every CIS section 4 event class has a metric filter on the trail's log group and "
+        "an alarm with an action",
+        (catalogue.CIS_METRIC_ALARMS,),
+        "aws logs put-metric-filter on the trail's log group and aws cloudwatch "
+        "put-metric-alarm notifying the security topic, per infra/components/monitoring.py.",
+    ),
 )
 
 CHECKS: dict[str, CheckSpec] = {spec.id: spec for spec in CHECK_SPECS}

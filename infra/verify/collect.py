@@ -86,6 +86,7 @@ class Targets:
     api_id: str | None = None
     functions: tuple[str, ...] = ()
     log_groups: tuple[str, ...] = ()
+    trail_log_group: str | None = None  # where the CIS metric filters must be
 
 
 def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> dict[str, Any]:
@@ -127,6 +128,9 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
         tasks[("functions", name)] = partial(_function, lambda_, iam, name)
     for name in targets.log_groups:
         tasks[("log_groups", name)] = partial(_log_group, logs, name)
+    if targets.trail_log_group:
+        cloudwatch = clients("cloudwatch")
+        tasks[("monitoring", "")] = partial(_monitoring, logs, cloudwatch, targets.trail_log_group)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {key: pool.submit(task) for key, task in tasks.items()}
@@ -141,6 +145,7 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
         "api": None,
         "functions": {},
         "log_groups": {},
+        "monitoring": None,
     }
     for (area, item), value in read.items():
         if item:
@@ -369,3 +374,13 @@ def _log_group(logs: Any, name: str) -> Any:
     if unreadable_reason(groups):
         return groups
     return next((g for g in groups if g.get("logGroupName") == name), None)
+
+
+def _monitoring(logs: Any, cloudwatch: Any, log_group: str) -> dict[str, Any]:
+    return {
+        "log_group": log_group,
+        "filters": _paginate(
+            logs, "describe_metric_filters", "metricFilters", logGroupName=log_group
+        ),
+        "alarms": _paginate(cloudwatch, "describe_alarms", "MetricAlarms"),
+    }

@@ -51,6 +51,7 @@ def evaluate(expect: Expectations, snapshot: Mapping[str, Any]) -> list[CheckRes
     _evaluate_api_stages(expect, snapshot, results)
     _evaluate_functions(expect, snapshot, results)
     _evaluate_log_groups(expect, snapshot, results)
+    _evaluate_monitoring(expect, snapshot, results)
     return results.items
 
 
@@ -573,3 +574,21 @@ def _evaluate_log_groups(
             kms_key_arn=audit_key,
             min_retention_days=min_days,
         )
+
+
+def _evaluate_monitoring(
+    expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults
+) -> None:
+    if not expect.trail_log_group:
+        return
+    monitoring = read_present(snapshot, "monitoring")
+    filters, alarms = read(monitoring, "filters"), read(monitoring, "alarms")
+    out.add(
+        "monitoring.cis_metric_alarms",
+        expect.trail_log_group,
+        [monitoring, filters, alarms],
+        rules.cis_metric_alarms,
+        expect.trail_log_group,
+        filters,
+        alarms,
+    )

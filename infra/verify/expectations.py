@@ -51,6 +51,7 @@ class Expectations:
     throttle: tuple[float, int] | None = None  # (rate per second, burst) from the stage
     declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
     declared_api_security_policy: Declared | None = None
+    trail_log_group: str | None = None
 
     def targets(self) -> Targets:
         return Targets(
@@ -62,6 +63,7 @@ class Expectations:
             api_id=self.api_id,
             functions=self.functions,
             log_groups=tuple(self.log_groups),
+            trail_log_group=self.trail_log_group,
         )
 
     def bucket_arn(self, name: str) -> str:
@@ -135,4 +137,7 @@ def expectations_from_record(
         throttle=throttle,
         declared_bucket_policies=record_fields.declared_bucket_policies(record, buckets.values()),
         declared_api_security_policy=record_fields.declared_security_policy(record, api_id),
+        trail_log_group=(
+            str(outputs["trailLogGroupName"]) if outputs.get("trailLogGroupName") else None
+        ),
     )

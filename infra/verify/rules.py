@@ -930,3 +930,28 @@ def stage_protected_by_waf(stage: str, web_acl: Mapping[str, Any] | None) -> Res
         f"{stage}: web ACL {web_acl.get('Name')}, per-IP rate limit {rate[0]}, "
         f"managed rule groups {managed}"
     )
+
+
+# ---------------------------------------------------------------------------- monitoring
+
+
+def cis_metric_alarms(
+    log_group: str, filters: Sequence[Mapping[str, Any]], alarms: Sequence[Mapping[str, Any]]
+) -> Result:
+    """The pack's :func:`~infra.controls.predicates.cis_monitoring_problems` on the live
+    metric filters of the trail's log group and the account's alarms."""
+    declared = [
+        (f.get("filterPattern"), t.get("metricNamespace"), t.get("metricName"))
+        for f in filters
+        for t in as_list(f.get("metricTransformations"))
+        if isinstance(t, Mapping)
+    ]
+    alarmed = [
+        (a.get("Namespace"), a.get("MetricName"))
+        for a in alarms
+        if as_list(a.get("AlarmActions")) and a.get("ActionsEnabled", True) is not False
+    ]
+    problems = predicates.cis_monitoring_problems(declared, alarmed)
+    if problems:
+        return failed(f"{log_group}: " + "; ".join(problems))
+    return passed(f"{log_group}: every CIS section 4 event class has a filter and an alarm")

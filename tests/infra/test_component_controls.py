@@ -827,6 +827,6 @@ def test_cis_alarms_notify_an_encrypted_topic() -> None:
     assert topic["kmsMasterKeyId"] == KEY_ARN
     filters = MOCKS.names_of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
     alarms = MOCKS.names_of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert len(filters) == len(alarms) == len(CIS_ALARMS) == 6
+    assert len(filters) == len(alarms) == len(CIS_ALARMS) == 15
     for name in alarms:
         assert MOCKS.inputs(name)["alarmActions"], name

@@ -304,6 +304,11 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
         "role-trust-is-bound-to-source",
         "service-role",
     ),
+    "CIS 4.10 filter dropped": (
+        _drop("monitoring-cis-4-10-security-group-changes-filter"),
+        "every-trail-has-cis-metric-alarms",
+        "audit-trail",
+    ),
     "log group unencrypted": (
         _set("service-api-function-logs", kmsKeyId=None),
         "log-group-encrypted-and-retained",

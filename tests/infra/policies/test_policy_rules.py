@@ -854,3 +854,53 @@ def test_role_trust_rule_reads_only_roles_and_fails_unreadable_documents() -> No
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole"}
     )
     assert rules.role_trust_is_bound_to_source(rules.IAM_ROLE, {"assumeRolePolicy": account}).passed
+
+
+# --- CIS monitoring -----------------------------------------------------------------------
+
+
+def _cis_stack(drop: str = "", silent: str = "") -> list[StackResource]:
+    from infra.components.monitoring import CIS_ALARMS
+
+    resources = [StackResource(rules.TRAIL, "audit-trail", {})]
+    for cis_id, (metric, pattern) in CIS_ALARMS.items():
+        if cis_id != drop:
+            transformation = {"name": metric, "namespace": "Hub/CIS", "value": "1"}
+            resources.append(
+                StackResource(
+                    rules.LOG_METRIC_FILTER,
+                    f"{metric}-filter",
+                    {"pattern": pattern, "metricTransformation": transformation},
+                )
+            )
+        actions = [] if cis_id == silent else ["arn:aws:sns:ap-east-1:1:t"]
+        resources.append(
+            StackResource(
+                rules.METRIC_ALARM,
+                f"{metric}-alarm",
+                {"namespace": "Hub/CIS", "metricName": metric, "alarmActions": actions},
+            )
+        )
+    return resources
+
+
+def test_trail_with_every_cis_filter_and_alarm_passes() -> None:
+    [result] = rules.every_trail_has_cis_metric_alarms(_cis_stack())
+    assert result.passed and result.resource == "audit-trail"
+
+
+@pytest.mark.parametrize(
+    "cis_id", ["4.2", "4.6", "4.9", "4.10", "4.11", "4.12", "4.13", "4.14", "4.15"]
+)
+def test_trail_missing_a_cis_filter_fails(cis_id: str) -> None:
+    [result] = rules.every_trail_has_cis_metric_alarms(_cis_stack(drop=cis_id))
+    assert (
+        result.failed
+        and f"CIS {cis_id} " in result.message
+        and "no metric filter" in result.message
+    )
+
+
+def test_cis_filter_whose_alarm_notifies_nobody_fails() -> None:
+    [result] = rules.every_trail_has_cis_metric_alarms(_cis_stack(silent="4.10"))
+    assert result.failed and "CIS 4.10 " in result.message and "no alarm" in result.message

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from infra.components.monitoring import CIS_ALARMS
 from infra.verify.checks import CHECKS
 from infra.verify.evaluate import evaluate
 from infra.verify.expectations import Expectations, expectations_from_record
@@ -313,6 +314,20 @@ def compliant_snapshot() -> dict[str, Any]:
                     },
                 },
             }
+        },
+        "monitoring": {
+            "log_group": "/hub/hub-p1/cloudtrail",
+            "filters": [
+                {
+                    "filterPattern": pattern,
+                    "metricTransformations": [{"metricName": m, "metricNamespace": "Hub/CIS"}],
+                }
+                for m, pattern in CIS_ALARMS.values()
+            ],
+            "alarms": [
+                {"Namespace": "Hub/CIS", "MetricName": m, "AlarmActions": ["arn:sns"]}
+                for m, _ in CIS_ALARMS.values()
+            ],
         },
         "log_groups": {
             "/aws/lambda/hub-p1-api": _log_group("/aws/lambda/hub-p1-api", 365),

@@ -374,6 +374,37 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         function,
     )
 
+    trail_group = outputs.get("trailLogGroupName", "")
+    sg_filter = "security-group-changes"  # CIS 4.10
+
+    def drop_cis_filter(c: ClientFactory) -> None:
+        logs = c("logs")
+        [found] = [
+            f
+            for f in logs.describe_metric_filters(logGroupName=trail_group)["metricFilters"]
+            if f["filterName"].endswith(sg_filter)
+        ]
+        saved["cis_filter"] = found
+        logs.delete_metric_filter(logGroupName=trail_group, filterName=found["filterName"])
+
+    def restore_cis_filter(c: ClientFactory) -> None:
+        if "cis_filter" in saved:
+            f = saved["cis_filter"]
+            c("logs").put_metric_filter(
+                logGroupName=trail_group,
+                filterName=f["filterName"],
+                filterPattern=f["filterPattern"],
+                metricTransformations=f["metricTransformations"],
+            )
+
+    yield (
+        "CIS filter deleted",
+        drop_cis_filter,
+        restore_cis_filter,
+        "monitoring.cis_metric_alarms",
+        trail_group,
+    )
+
     def data_trace(value: str) -> Callable[[ClientFactory], None]:
         def patch(c: ClientFactory) -> None:
             c("apigateway").update_stage(

@@ -1082,3 +1082,33 @@ def test_role_trust_bound_to_source() -> None:
     unbound = rules.role_trust_bound_to_source("svc", {"Statement": [statement]})
     assert unbound.failed and "lambda.amazonaws.com" in unbound.message
     assert rules.role_trust_bound_to_source("svc", None).failed
+
+
+# ---------------------------------------------------------------------------- monitoring
+
+
+def _live_cis(drop: str = "") -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    from infra.components.monitoring import CIS_ALARMS
+
+    filters: list[dict[str, object]] = [
+        {
+            "filterPattern": pattern,
+            "metricTransformations": [{"metricName": metric, "metricNamespace": "Hub/CIS"}],
+        }
+        for cis_id, (metric, pattern) in CIS_ALARMS.items()
+        if cis_id != drop
+    ]
+    alarms: list[dict[str, object]] = [
+        {"Namespace": "Hub/CIS", "MetricName": metric, "AlarmActions": ["arn:sns"]}
+        for metric, _ in CIS_ALARMS.values()
+    ]
+    return filters, alarms
+
+
+def test_cis_metric_alarms() -> None:
+    assert rules.cis_metric_alarms("/hub/trail", *_live_cis()).passed
+    missing = rules.cis_metric_alarms("/hub/trail", *_live_cis(drop="4.12"))
+    assert missing.failed and "CIS 4.12 " in missing.message
+    filters, alarms = _live_cis()
+    disabled = [{**a, "ActionsEnabled": False} for a in alarms]
+    assert rules.cis_metric_alarms("/hub/trail", filters, disabled).failed
