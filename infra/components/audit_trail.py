@@ -2,7 +2,8 @@
 
 Guarantees: the trail is multi-region, includes global service events, validates log
 files (digest chain), encrypts with the audit CMK and records management events plus
-data events on the shard bucket and the service's tables. Its bucket keeps every
+data events on the shard bucket, the service's tables and the stack's Lambda functions,
+and CloudTrail Insights (API call and error rates). Its bucket keeps every
 object in COMPLIANCE-mode Object Lock for the configured years (nobody, root included,
 can shorten that), and also receives the ledger's signed checkpoints. The log group is
 KMS-encrypted with the audit key and retained.
@@ -121,6 +122,12 @@ class AuditTrail(pulumi.ComponentResource):
             cloud_watch_logs_group_arn=pulumi.Output.concat(self.log_group.arn, ":*"),
             cloud_watch_logs_role_arn=delivery_role.arn,
             advanced_event_selectors=self._event_selectors(),
+            # Unusual write-call volumes and error rates (a scripted export, a key
+            # being probed) surface without anyone writing a query.
+            insight_selectors=[
+                {"insight_type": "ApiCallRateInsight"},
+                {"insight_type": "ApiErrorRateInsight"},
+            ],
             tags={"hub:concern": "audit"},
             # CloudTrail validates bucket, key and role access when the trail is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket_policy, delivery_policy]),
@@ -148,6 +155,31 @@ class AuditTrail(pulumi.ComponentResource):
                     {
                         "field": "resources.ARN",
                         "starts_withs": [pulumi.Output.concat(a.shard_bucket_arn, "/")],
+                    },
+                ],
+            },
+            {
+                # Every invocation of the stack's functions (the API, the Cognito
+                # triggers): who or what invoked which function, when.
+                "name": "function-invoke-events",
+                "field_selectors": [
+                    {"field": "eventCategory", "equals": ["Data"]},
+                    {"field": "resources.type", "equals": ["AWS::Lambda::Function"]},
+                    {
+                        "field": "resources.ARN",
+                        "starts_withs": [
+                            pulumi.Output.concat(
+                                "arn:",
+                                a.partition,
+                                ":lambda:",
+                                a.region,
+                                ":",
+                                a.account_id,
+                                ":function:",
+                                a.name_prefix,
+                                "-",
+                            )
+                        ],
                     },
                 ],
             },

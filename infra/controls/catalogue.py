@@ -257,6 +257,16 @@ CIS_METRIC_ALARMS = Control(
     "section 4 event class",
     (ISO_EVENT_LOGGING, ISO_ADMIN_LOGS, DPP4, CIS_MONITORING),
 )
+TRAIL_FUNCTION_EVENTS = Control(
+    "trail-function-events",
+    "CloudTrail records every invocation of the stack's Lambda functions (data events)",
+    (ISO_EVENT_LOGGING, ISO_ADMIN_LOGS, DPP4),
+)
+TRAIL_INSIGHTS = Control(
+    "trail-insights",
+    "CloudTrail Insights records unusual API call volumes and error rates",
+    (ISO_EVENT_LOGGING, ISO_ADMIN_LOGS, DPP4),
+)
 
 TABLE_ENCRYPTION = Control(
     "table-encryption",

@@ -166,6 +166,28 @@ def trail_is_logging(logging: Any) -> bool:
     return is_true(logging)
 
 
+# CloudTrail Insights types: unusual write-API call volume and unusual error rates.
+INSIGHT_TYPES = ("ApiCallRateInsight", "ApiErrorRateInsight")
+
+
+def missing_insight_types(declared: Iterable[Any]) -> list[str]:
+    """The Insights types the trail does not record (both are required)."""
+    present = {str(t) for t in declared}
+    return [t for t in INSIGHT_TYPES if t not in present]
+
+
+def data_selector_logs_every_event_of(
+    fields: Mapping[str, Mapping[str, Iterable[Any]]], resource_type: str
+) -> bool:
+    """One advanced selector, as field -> operator -> values (API operator names:
+    ``Equals``, ``StartsWith``...), logs every read and write data event of
+    ``resource_type`` (no readOnly, eventName, eventSource or eventType narrowing)."""
+    category = [str(v) for v in fields.get("eventCategory", {}).get("Equals", [])]
+    types = [str(v) for v in fields.get("resources.type", {}).get("Equals", [])]
+    narrowed = any(fields.get(f) for f in ("readOnly", "eventName", "eventSource", "eventType"))
+    return "Data" in category and resource_type in types and not narrowed
+
+
 # --- CIS monitoring (CloudWatch metric filters and alarms on the trail) ---------------------
 
 # CIS AWS Foundations v3.0.0 section 4: id -> (what, the tokens a filter pattern must name).

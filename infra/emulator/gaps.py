@@ -191,6 +191,24 @@ def trail_delivery(resource: str) -> Gap:
     )
 
 
+def trail_insights(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=TRAIL,
+        property="insightSelectors",
+        not_enforced=(
+            "Insights selectors are stored but no Insights events are produced, and they "
+            "cannot be cleared (PutInsightSelectors appends), so an Insights switch-off is "
+            "shown on the declared inputs and on evaluation, not live"
+        ),
+        reason=f"{MOTO} keeps the selectors as a list it only extends and analyses nothing",
+        covered_by=(
+            "cloudtrail-records-insights-and-function-events",
+            "trail.insights",
+        ),
+    )
+
+
 def api_tls_policy(resource: str, stored: bool) -> Gap:
     how = "stored but not enforced" if stored else "not stored (GetRestApi does not return it)"
     return Gap(

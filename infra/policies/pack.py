@@ -321,6 +321,18 @@ BINDINGS: tuple[Binding, ...] = (
         "calls them on (infra/components/sharing_service.py, identity.py); attach no "
         "AWS-managed full-access or read-only policies.",
     ),
+    ResourceBinding(
+        rule=rules.cloudtrail_records_insights_and_function_events,
+        resource_types=frozenset({rules.TRAIL}),
+        description="The trail records CloudTrail Insights (API call and error rates) and "
+        "Lambda invocation data events.",
+        enforcement=MANDATORY,
+        severity=Severity.MEDIUM,
+        controls=(catalogue.TRAIL_INSIGHTS, catalogue.TRAIL_FUNCTION_EVENTS),
+        remediation="Set insight_selectors (ApiCallRateInsight, ApiErrorRateInsight) and an "
+        "advanced event selector for AWS::Lambda::Function data events on the trail "
+        "(infra/components/audit_trail.py).",
+    ),
     StackBinding(
         rule=rules.every_trail_has_cis_metric_alarms,
         description="The trail's log group has a metric filter and a notifying alarm for "

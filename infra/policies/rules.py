@@ -408,6 +408,59 @@ def cloudtrail_validated_multi_region_and_kms_encrypted(
     return passed(f"{label} is multi-region, validated and KMS-encrypted")
 
 
+_SELECTOR_OPERATORS = {
+    "equals": "Equals",
+    "startsWiths": "StartsWith",
+    "endsWiths": "EndsWith",
+    "notEquals": "NotEquals",
+    "notStartsWiths": "NotStartsWith",
+    "notEndsWiths": "NotEndsWith",
+}
+
+
+def _declared_selector_fields(selector: Mapping[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    """A declared advanced selector as field -> API operator -> values."""
+    fields: dict[str, dict[str, list[Any]]] = {}
+    for field in as_list(selector.get("fieldSelectors")):
+        if isinstance(field, Mapping):
+            fields[str(field.get("field"))] = {
+                theirs: as_list(field.get(ours))
+                for ours, theirs in _SELECTOR_OPERATORS.items()
+                if field.get(ours)
+            }
+    return fields
+
+
+def cloudtrail_records_insights_and_function_events(
+    resource_type: str, props: Mapping[str, Any], name: str = ""
+) -> Result:
+    """A trail records CloudTrail Insights (API call and error rates) and every Lambda
+    invocation data event (who invoked which function, when)."""
+    label = _label(resource_type, props, name)
+    if resource_type != TRAIL:
+        return not_applicable(f"{label} is not a CloudTrail trail")
+    problems = []
+    insight_types = [
+        s.get("insightType")
+        for s in as_list(props.get("insightSelectors"))
+        if isinstance(s, Mapping)
+    ]
+    missing = predicates.missing_insight_types(insight_types)
+    if missing:
+        problems.append(f"Insights not recorded: {', '.join(missing)}")
+    selectors = [s for s in as_list(props.get("advancedEventSelectors")) if isinstance(s, Mapping)]
+    if not any(
+        predicates.data_selector_logs_every_event_of(
+            _declared_selector_fields(s), "AWS::Lambda::Function"
+        )
+        for s in selectors
+    ):
+        problems.append("no advanced selector logs Lambda function data events")
+    if problems:
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} records Insights and Lambda invocation data events")
+
+
 # --- DynamoDB -----------------------------------------------------------------------------
 
 

@@ -126,6 +126,20 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "aws cloudtrail update-trail --is-multi-region-trail --include-global-service-events",
     ),
     CheckSpec(
+        "trail.function_events",
+        "Trail records every invocation of the function (Lambda data events)",
+        (catalogue.TRAIL_FUNCTION_EVENTS,),
+        "Add an advanced event selector for AWS::Lambda::Function data events on the "
+        "stack's function ARNs (eventCategory Data, no readOnly filter).",
+    ),
+    CheckSpec(
+        "trail.insights",
+        "Trail records CloudTrail Insights (API call and error rates)",
+        (catalogue.TRAIL_INSIGHTS,),
+        "aws cloudtrail put-insight-selectors --insight-selectors "
+        "InsightType=ApiCallRateInsight InsightType=ApiErrorRateInsight",
+    ),
+    CheckSpec(
         "trail.management_events",
         "Trail records all management events, reads and writes",
         (catalogue.TRAIL_MANAGEMENT_EVENTS,),

@@ -202,6 +202,11 @@ def _trail(cloudtrail: Any, arn: str) -> dict[str, Any]:
         "description": fetch(lambda: cloudtrail.get_trail(Name=arn), pick="Trail"),
         "status": fetch(lambda: cloudtrail.get_trail_status(Name=arn)),
         "selectors": fetch(lambda: cloudtrail.get_event_selectors(TrailName=arn)),
+        "insights": fetch(
+            lambda: cloudtrail.get_insight_selectors(TrailName=arn),
+            "InsightNotEnabledException",
+            pick="InsightSelectors",
+        ),
     }
 
 

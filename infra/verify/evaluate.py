@@ -248,6 +248,8 @@ def _evaluate_trail(expect: Expectations, snapshot: Mapping[str, Any], out: Chec
         description,
         kms_key_arn=expect.keys.get("audit", ""),
     )
+    insights = read(trail, "insights")
+    out.add("trail.insights", name, [insights], rules.trail_records_insights, name, insights)
     out.add(
         "trail.management_events",
         name,
@@ -272,6 +274,17 @@ def _evaluate_trail(expect: Expectations, snapshot: Mapping[str, Any], out: Chec
             selectors,
             resource_type=resource_type,
             resource_arn=arn,
+        )
+    for function in expect.functions:
+        out.add(
+            "trail.function_events",
+            function,
+            [selectors],
+            rules.trail_logs_data_events,
+            name,
+            selectors,
+            resource_type="AWS::Lambda::Function",
+            resource_arn=expect.function_arn(function),
         )
 
 

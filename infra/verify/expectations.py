@@ -69,6 +69,9 @@ class Expectations:
     def bucket_arn(self, name: str) -> str:
         return f"arn:{self.partition}:s3:::{name}"
 
+    def function_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:lambda:{self.region}:{self.account_id}:function:{name}"
+
     def log_group_arn(self, name: str) -> str:
         return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{name}"
 

@@ -238,13 +238,12 @@ def _field_values(selector: Mapping[str, Any], field: str) -> dict[str, list[str
 
 def _advanced_selector_covers(selector: Mapping[str, Any], resource_type: str, arn: str) -> bool:
     """Whether one advanced selector logs every read and write data event on ``arn``."""
-    if "Data" not in _field_values(selector, "eventCategory").get("Equals", []):
+    fields = {
+        str(fs.get("Field")): _field_values(selector, str(fs.get("Field")))
+        for fs in as_list(selector.get("FieldSelectors"))
+    }
+    if not predicates.data_selector_logs_every_event_of(fields, resource_type):
         return False
-    if resource_type not in _field_values(selector, "resources.type").get("Equals", []):
-        return False
-    for field in ("readOnly", "eventName", "eventSource", "eventType"):
-        if _field_values(selector, field):
-            return False  # logs only part of the events on the resource
     arn_ops = _field_values(selector, "resources.ARN")
     # an S3 object selector must cover every key in the bucket: test the bucket prefix
     target = f"{arn}/" if resource_type == "AWS::S3::Object" else arn
@@ -301,6 +300,15 @@ def trail_logs_data_events(
                 f"{trail}: event selector logs all {resource_type} data events on {resource_arn}"
             )
     return failed(f"{trail}: no selector logs all {resource_type} data events on {resource_arn}")
+
+
+def trail_records_insights(trail: str, insights: Any) -> Result:
+    """Both CloudTrail Insights types are on (``GetInsightSelectors``; None: Insights off)."""
+    types = [s.get("InsightType") for s in as_list(insights) if isinstance(s, Mapping)]
+    missing = predicates.missing_insight_types(types)
+    if missing:
+        return failed(f"{trail}: Insights not recorded: {', '.join(missing)}")
+    return passed(f"{trail}: Insights record {', '.join(predicates.INSIGHT_TYPES)}")
 
 
 def trail_logs_management_events(trail: str, selectors: Mapping[str, Any]) -> Result:

@@ -193,6 +193,9 @@ class Trail(Provisioner):
         selectors = _selectors(i)
         if selectors:
             ct.put_event_selectors(TrailName=name, AdvancedEventSelectors=selectors)
+        insights = [{"InsightType": s["insightType"]} for s in i.get("insightSelectors") or []]
+        if insights:
+            ct.put_insight_selectors(TrailName=name, InsightSelectors=insights)
         if i.get("enableLogging", True):
             ct.start_logging(Name=name)
         else:

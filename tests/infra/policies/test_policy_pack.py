@@ -304,6 +304,11 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
         "role-trust-is-bound-to-source",
         "service-role",
     ),
+    "Insights off": (
+        _set("audit-trail", insightSelectors=None),
+        "cloudtrail-records-insights-and-function-events",
+        "audit-trail",
+    ),
     "CIS 4.10 filter dropped": (
         _drop("monitoring-cis-4-10-security-group-changes-filter"),
         "every-trail-has-cis-metric-alarms",

@@ -904,3 +904,55 @@ def test_trail_missing_a_cis_filter_fails(cis_id: str) -> None:
 def test_cis_filter_whose_alarm_notifies_nobody_fails() -> None:
     [result] = rules.every_trail_has_cis_metric_alarms(_cis_stack(silent="4.10"))
     assert result.failed and "CIS 4.10 " in result.message and "no alarm" in result.message
+
+
+# --- CloudTrail Insights and Lambda data events ---------------------------------------------
+
+FUNCTION_EVENTS = {
+    "name": "functions",
+    "fieldSelectors": [
+        {"field": "eventCategory", "equals": ["Data"]},
+        {"field": "resources.type", "equals": ["AWS::Lambda::Function"]},
+        {"field": "resources.ARN", "startsWiths": ["arn:aws:lambda:ap-east-1:1:function:hub-"]},
+    ],
+}
+INSIGHTS = [{"insightType": "ApiCallRateInsight"}, {"insightType": "ApiErrorRateInsight"}]
+
+
+def test_trail_with_insights_and_function_events_passes() -> None:
+    props = {"insightSelectors": INSIGHTS, "advancedEventSelectors": [FUNCTION_EVENTS]}
+    assert rules.cloudtrail_records_insights_and_function_events(rules.TRAIL, props, "t").passed
+
+
+@pytest.mark.parametrize(
+    ("props", "problem"),
+    [
+        ({"advancedEventSelectors": [FUNCTION_EVENTS]}, "Insights not recorded"),
+        (
+            {"insightSelectors": INSIGHTS[:1], "advancedEventSelectors": [FUNCTION_EVENTS]},
+            "ApiErrorRateInsight",
+        ),
+        ({"insightSelectors": INSIGHTS}, "Lambda function data events"),
+        (
+            {
+                "insightSelectors": INSIGHTS,
+                "advancedEventSelectors": [
+                    {
+                        **FUNCTION_EVENTS,
+                        "fieldSelectors": [
+                            *FUNCTION_EVENTS["fieldSelectors"],
+                            {"field": "readOnly", "equals": ["false"]},
+                        ],
+                    }
+                ],
+            },
+            "Lambda function data events",
+        ),
+    ],
+    ids=["no-insights", "one-insight", "no-function-events", "writes-only"],
+)
+def test_trail_without_insights_or_function_events_fails(
+    props: dict[str, Any], problem: str
+) -> None:
+    result = rules.cloudtrail_records_insights_and_function_events(rules.TRAIL, props, "t")
+    assert result.failed and problem in result.message and "'t'" in result.message

@@ -203,6 +203,10 @@ def compliant_snapshot() -> dict[str, Any]:
                 "KmsKeyId": AUDIT_KEY,
             },
             "status": {"IsLogging": True},
+            "insights": [
+                {"InsightType": "ApiCallRateInsight"},
+                {"InsightType": "ApiErrorRateInsight"},
+            ],
             "selectors": {
                 "AdvancedEventSelectors": [
                     {
@@ -211,6 +215,19 @@ def compliant_snapshot() -> dict[str, Any]:
                             {"Field": "eventCategory", "Equals": ["Data"]},
                             {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
                             {"Field": "resources.ARN", "StartsWith": [f"arn:aws:s3:::{SHARDS}/"]},
+                        ],
+                    },
+                    {
+                        "Name": "functions",
+                        "FieldSelectors": [
+                            {"Field": "eventCategory", "Equals": ["Data"]},
+                            {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
+                            {
+                                "Field": "resources.ARN",
+                                "StartsWith": [
+                                    f"arn:aws:lambda:ap-east-1:{ACCOUNT}:function:hub-p1-"
+                                ],
+                            },
                         ],
                     },
                     {

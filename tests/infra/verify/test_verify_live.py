@@ -374,6 +374,35 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         function,
     )
 
+    def narrow_function_events(c: ClientFactory) -> None:
+        ct = c("cloudtrail")
+        selectors = ct.get_event_selectors(TrailName=trail)["AdvancedEventSelectors"]
+        saved["selectors"] = selectors
+        narrowed = json.loads(json.dumps(selectors))
+        for selector in narrowed:
+            for field in selector["FieldSelectors"]:
+                if field["Field"] == "resources.ARN" and any(
+                    ":function:" in v for v in field.get("StartsWith", [])
+                ):
+                    # the triggers only: the API function's invocations go unrecorded
+                    prefix = field.pop("StartsWith")[0]
+                    field["Equals"] = [f"{prefix}pre-sign-up", f"{prefix}pre-token"]
+        ct.put_event_selectors(TrailName=trail, AdvancedEventSelectors=narrowed)
+
+    def restore_selectors(c: ClientFactory) -> None:
+        if "selectors" in saved:
+            c("cloudtrail").put_event_selectors(
+                TrailName=trail, AdvancedEventSelectors=saved["selectors"]
+            )
+
+    yield (
+        "API function invocations unrecorded",
+        narrow_function_events,
+        restore_selectors,
+        "trail.function_events",
+        function,
+    )
+
     trail_group = outputs.get("trailLogGroupName", "")
     sg_filter = "security-group-changes"  # CIS 4.10
 

@@ -1112,3 +1112,34 @@ def test_cis_metric_alarms() -> None:
     filters, alarms = _live_cis()
     disabled = [{**a, "ActionsEnabled": False} for a in alarms]
     assert rules.cis_metric_alarms("/hub/trail", filters, disabled).failed
+
+
+def test_trail_records_insights() -> None:
+    both = [{"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}]
+    assert rules.trail_records_insights("t", both).passed
+    assert rules.trail_records_insights("t", both[:1]).failed
+    assert rules.trail_records_insights("t", None).failed  # Insights never enabled
+
+
+def test_lambda_data_events_need_an_unnarrowed_selector() -> None:
+    arn = "arn:aws:lambda:ap-east-1:123456789012:function:hub-p1-api"
+    selector = {
+        "Name": "functions",
+        "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]},
+            {"Field": "resources.ARN", "StartsWith": [arn.rsplit("-", 1)[0] + "-"]},
+        ],
+    }
+    kind = "AWS::Lambda::Function"
+    covered = rules.trail_logs_data_events(
+        "t", {"AdvancedEventSelectors": [selector]}, resource_type=kind, resource_arn=arn
+    )
+    assert covered.passed
+    other = rules.trail_logs_data_events(
+        "t",
+        {"AdvancedEventSelectors": [selector]},
+        resource_type=kind,
+        resource_arn=arn.replace("hub-p1-api", "other-api"),
+    )
+    assert other.failed
