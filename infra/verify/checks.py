@@ -320,3 +320,59 @@ CHECKS: dict[str, CheckSpec] = {spec.id: spec for spec in CHECK_SPECS}
 def spec(check_id: str) -> CheckSpec:
     """The entry for ``check_id``; KeyError names unknown ids."""
     return CHECKS[check_id]
+
+
+@dataclass(frozen=True)
+class FindingNotApplicable:
+    """A scanner finding that does not apply to this design, and why, in writing.
+
+    ``covered_by`` names the checks (verify ids, pack policies) that hold what the
+    finding is really after, so the reason cannot drift from what is checked.
+    """
+
+    finding: str
+    reason: str
+    covered_by: tuple[str, ...]
+
+
+FINDINGS_NOT_APPLICABLE: tuple[FindingNotApplicable, ...] = (
+    FindingNotApplicable(
+        "Lambda functions have no dead-letter queue",
+        "Every function is invoked synchronously: the API function by API Gateway's proxy "
+        "integration, the two triggers by Cognito during sign-up and token issue. Lambda "
+        "sends only failed asynchronous invocations to a dead-letter queue, so one would "
+        "never receive anything; a synchronous failure goes back to its caller (the client "
+        "gets a 5xx, the sign-up or sign-in is refused). Work that must survive a failure "
+        "after a commit goes through the outbox in DynamoDB, in the committing transaction, "
+        "and is retried from there.",
+        ("lambda.no_public_policy", "lambda-not-publicly-invocable"),
+    ),
+    FindingNotApplicable(
+        "Lambda environment variables are not encrypted with a customer-managed key",
+        "The environments hold no secret: table and bucket names, key ARNs, the user pool "
+        "and client ids, the phase and the admitted institution ids, all of which the "
+        "stack outputs publish anyway. Secrets never go in the environment (the audit "
+        "hash key is sealed under the audit CMK in the ledger table). Lambda encrypts "
+        "environments at rest with its AWS-managed key; a customer key would add only a "
+        "grant for the deployer on a key whose policy gives the account root "
+        "administration only.",
+        ("keys.policy_root_admin_only", "iam-policy-grants-no-wildcards-on-data-stores"),
+    ),
+    FindingNotApplicable(
+        "Cognito self sign-up is enabled on the phase 3 user pool",
+        "Phase 3 admits private clinics by self-registration with proof, so sign-up is "
+        "open there by design (phases 1 and 2 are admin-create-only). A sign-up is not "
+        "an account: the pre sign-up trigger refuses it unless the Medical Council number "
+        "is active on the register and the institution admitted in the phase, never "
+        "auto-confirms or auto-verifies (the user stays unconfirmed, pending approval), "
+        "MFA is required, the pre token trigger re-checks the registration at every "
+        "token, and the service checks it again on every request. The WAF must be on "
+        "whenever sign-up is (the stage parser refuses otherwise).",
+        (
+            "cognito.triggers_configured",
+            "cognito.mfa_on",
+            "api.waf_attached",
+            "cognito-user-pool-requires-mfa",
+        ),
+    ),
+)

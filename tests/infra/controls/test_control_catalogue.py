@@ -150,3 +150,15 @@ def test_pack_readme_lists_each_rule_once_with_its_controls() -> None:
     for row, binding in zip(rows, BINDINGS, strict=True):
         assert row[2] == binding.severity.value, binding.name
         assert row[3:] == [_control_cell(binding.controls), *_by_framework(binding.requirements)]
+
+
+def test_findings_not_applicable_are_written_and_covered() -> None:
+    from infra.policies.pack import BINDINGS
+    from infra.verify.checks import CHECKS, FINDINGS_NOT_APPLICABLE
+
+    policies = {b.name for b in BINDINGS}
+    readme = (ROOT / "infra" / "verify" / "README.md").read_text()
+    for entry in FINDINGS_NOT_APPLICABLE:
+        assert len(entry.reason) > 200, entry.finding
+        assert entry.covered_by and all(c in CHECKS or c in policies for c in entry.covered_by)
+        assert f"**{entry.finding}.**" in readme, entry.finding
