@@ -435,8 +435,10 @@ def _parse_features(raw: Any, phase: int) -> Features:
         raise StageConfigError(
             "hub:features.waf", "true whenever selfRegistration is on", features.waf
         )
-    if phase >= 3 and not features.waf:
-        raise StageConfigError("hub:features.waf", "true in phase 3", features.waf)
+    if not features.waf:
+        # The API faces the internet from phase 1: a web ACL (per-IP rate rule, managed
+        # rule groups) guards it in every phase.
+        raise StageConfigError("hub:features.waf", "true in every phase", features.waf)
     if features.community_care_intake and phase < 2:
         raise StageConfigError(
             "hub:features.communityCareIntake", "false in phase 1 (intake starts in phase 2)", True

@@ -355,7 +355,7 @@ API_NO_DATA_TRACE = Control(
 )
 API_WAF = Control(
     "api-waf",
-    "A WAF web ACL with a rate rule guards the API where the phase enables WAF",
+    "A WAF web ACL with a rate rule guards the API in every phase",
     (ISO_NETWORK_CONTROLS, ISO_NETWORK_SERVICES, DPP4),
 )
 

@@ -291,6 +291,20 @@ def is_tls13_only_policy(security_policy: Any) -> bool:
     return isinstance(security_policy, str) and bool(TLS13_ONLY_POLICY.match(security_policy))
 
 
+# --- WAF ----------------------------------------------------------------------------------
+
+
+def web_acl_rate_limited(rule_statements: Iterable[Mapping[str, Any]]) -> bool:
+    """A web ACL has a rate-based rule (``RateBasedStatement`` live, ``rateBasedStatement``
+    declared): without one a single client can flood the API."""
+    return any(
+        str(kind).lower() == "ratebasedstatement"
+        for statement in rule_statements
+        if isinstance(statement, Mapping)
+        for kind in statement
+    )
+
+
 # --- CloudWatch Logs ----------------------------------------------------------------------
 
 MIN_LOG_RETENTION_DAYS = 365

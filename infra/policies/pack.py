@@ -321,6 +321,16 @@ BINDINGS: tuple[Binding, ...] = (
         "calls them on (infra/components/sharing_service.py, identity.py); attach no "
         "AWS-managed full-access or read-only policies.",
     ),
+    StackBinding(
+        rule=rules.every_api_stage_has_web_acl,
+        description="Every API stage is associated with a WAF web ACL that has a per-IP "
+        "rate-based rule, in every phase.",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.API_WAF,),
+        remediation="Set hub:features.waf to true in the stage file (required in every "
+        "phase); the sharing service then declares the web ACL and its association.",
+    ),
     ResourceBinding(
         rule=rules.cloudtrail_records_insights_and_function_events,
         resource_types=frozenset({rules.TRAIL}),

@@ -779,6 +779,70 @@ def iam_policy_grants_no_wildcards_on_data_stores(
     return passed(f"{label} names its data-store actions and resources")
 
 
+# --- WAF ----------------------------------------------------------------------------------
+
+API_STAGE = "aws:apigateway/stage:Stage"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WEB_ACL_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+
+
+def _stage_arn_suffix(stage: StackResource) -> str | None:
+    api, name = stage.props.get("restApi"), stage.props.get("stageName")
+    if isinstance(api, str) and isinstance(name, str):
+        return f"/restapis/{api}/stages/{name}"
+    return None
+
+
+def every_api_stage_has_web_acl(resources: Sequence[StackResource]) -> list[Result]:
+    """Every API Gateway stage is associated with a WAF web ACL that has a rate-based rule.
+
+    A stage is matched to an association by its ARN; where the preview does not know
+    the ARN yet on either side, an association whose resource is unknown too counts.
+    """
+    acls = {str(r.props.get("name")): r for r in resources if r.type == WEB_ACL}
+    associations = [r for r in resources if r.type == WEB_ACL_ASSOCIATION]
+    results = []
+    for stage in (r for r in resources if r.type == API_STAGE):
+        label = f"API stage '{stage.name}'"
+        suffix = _stage_arn_suffix(stage)
+        mine = [
+            a
+            for a in associations
+            if (
+                isinstance(a.props.get("resourceArn"), str)
+                and suffix is not None
+                and str(a.props["resourceArn"]).endswith(suffix)
+            )
+            or (suffix is None and not isinstance(a.props.get("resourceArn"), str))
+        ]
+        if not mine:
+            results.append(failed(f"{label} has no WAF web ACL association", stage.name))
+            continue
+        guarded = False
+        for association in mine:
+            arn = association.props.get("webAclArn")
+            named = [
+                acl
+                for name, acl in acls.items()
+                if isinstance(arn, str) and f"/webacl/{name}/" in arn
+            ] or ([] if isinstance(arn, str) else list(acls.values()))
+            guarded |= any(
+                predicates.web_acl_rate_limited(
+                    rule.get("statement") or {}
+                    for rule in as_list(acl.props.get("rules"))
+                    if isinstance(rule, Mapping)
+                )
+                for acl in named
+            )
+        if guarded:
+            results.append(passed(f"{label} is guarded by a rate-limited web ACL", stage.name))
+        else:
+            results.append(
+                failed(f"{label}: its web ACL is not declared here or has no rate rule", stage.name)
+            )
+    return results
+
+
 # --- CIS monitoring ----------------------------------------------------------------------
 
 LOG_METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"

@@ -271,7 +271,7 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
     ),
     CheckSpec(
         "api.waf_attached",
-        "A WAF web ACL with a rate rule guards the stage where the phase enables WAF",
+        "A WAF web ACL with a rate rule guards the stage",
         (catalogue.API_WAF,),
         "Associate the stack's web ACL with the API stage.",
     ),

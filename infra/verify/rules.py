@@ -932,7 +932,7 @@ def stage_protected_by_waf(stage: str, web_acl: Mapping[str, Any] | None) -> Res
         for s in statements_
         if "ManagedRuleGroupStatement" in s
     ]
-    if not rate:
+    if not rate or not predicates.web_acl_rate_limited(statements_):
         return failed(f"{stage}: web ACL {web_acl.get('Name')} has no rate-based rule")
     return passed(
         f"{stage}: web ACL {web_acl.get('Name')}, per-IP rate limit {rate[0]}, "

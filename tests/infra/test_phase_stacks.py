@@ -35,7 +35,9 @@ EXPECTED_EVERY_PHASE = {
     "aws:lambda/function:Function": 3,
     "aws:apigateway/restApi:RestApi": 1,
     "aws:apigateway/stage:Stage": 1,
-    "aws:cloudwatch/metricAlarm:MetricAlarm": 6,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": 15,
+    "aws:wafv2/webAcl:WebAcl": 1,
+    "aws:wafv2/webAclAssociation:WebAclAssociation": 1,
     "aws:sns/topic:Topic": 1,
 }
 
@@ -70,11 +72,13 @@ def test_federation_only_from_phase_2(runs: dict[str, ProgramRun]) -> None:
         assert len(runs[stack].outputs["userPoolClientIds"]) == 2
 
 
-def test_waf_and_self_registration_only_in_phase_3(runs: dict[str, ProgramRun]) -> None:
+def test_waf_in_every_phase_and_self_registration_only_in_phase_3(
+    runs: dict[str, ProgramRun],
+) -> None:
     for stack, run in runs.items():
         phase3 = stack == "phase3-private-practice"
-        assert bool(run.of_type("aws:wafv2/webAcl:WebAcl")) is phase3
-        assert bool(run.of_type("aws:wafv2/webAclAssociation:WebAclAssociation")) is phase3
+        assert run.of_type("aws:wafv2/webAcl:WebAcl"), stack
+        assert run.of_type("aws:wafv2/webAclAssociation:WebAclAssociation"), stack
         pool = run.of_type("aws:cognito/userPool:UserPool")[0]
         admin_only = pool.inputs["adminCreateUserConfig"]["allowAdminCreateUserOnly"]
         assert admin_only is not phase3, stack

@@ -276,7 +276,7 @@ CONFIG_ERRORS = [
     (
         "phase1-specialist",
         "hub:features",
-        {"selfRegistration": False, "waf": False, "communityCareIntake": True},
+        {"selfRegistration": False, "waf": True, "communityCareIntake": True},
         "hub:features.communityCareIntake",
         "phase 1",
     ),
@@ -286,6 +286,13 @@ CONFIG_ERRORS = [
         {"selfRegistration": True, "waf": False, "communityCareIntake": True},
         "hub:features.waf",
         "true",
+    ),
+    (
+        "phase1-specialist",
+        "hub:features",
+        {"selfRegistration": False, "waf": False, "communityCareIntake": False},
+        "hub:features.waf",
+        "every phase",
     ),
     (
         "phase1-specialist",
@@ -398,7 +405,7 @@ def test_phase_features_switch_on_where_documented() -> None:
     assert not p1.federation and p2.federation and p3.federation
     assert not p1.features.community_care_intake and p2.features.community_care_intake
     assert not p2.features.self_registration and p3.features.self_registration
-    assert not p2.features.waf and p3.features.waf
+    assert p1.features.waf and p2.features.waf and p3.features.waf
 
 
 def test_namespace_split_ignores_other_projects_keys() -> None:

@@ -304,6 +304,11 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
         "role-trust-is-bound-to-source",
         "service-role",
     ),
+    "web ACL association dropped": (
+        _drop("service-waf-association"),
+        "every-api-stage-has-web-acl",
+        "service-stage",
+    ),
     "Insights off": (
         _set("audit-trail", insightSelectors=None),
         "cloudtrail-records-insights-and-function-events",

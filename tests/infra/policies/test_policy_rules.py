@@ -956,3 +956,49 @@ def test_trail_without_insights_or_function_events_fails(
 ) -> None:
     result = rules.cloudtrail_records_insights_and_function_events(rules.TRAIL, props, "t")
     assert result.failed and problem in result.message and "'t'" in result.message
+
+
+# --- WAF ----------------------------------------------------------------------------------
+
+STAGE = StackResource(rules.API_STAGE, "service-stage", {"restApi": "abc123", "stageName": "v1"})
+RATE_RULE = {"name": "rate", "statement": {"rateBasedStatement": {"limit": 1000.0}}}
+MANAGED_RULE = {"name": "common", "statement": {"managedRuleGroupStatement": {"name": "x"}}}
+
+
+def _waf(rules_: list[dict[str, Any]], resource_arn: Any = None) -> list[StackResource]:
+    arn = "arn:aws:apigateway:ap-east-1::/restapis/abc123/stages/v1"
+    return [
+        StackResource(rules.WEB_ACL, "service-waf", {"name": "hub-p1-api-waf", "rules": rules_}),
+        StackResource(
+            rules.WEB_ACL_ASSOCIATION,
+            "service-waf-association",
+            {
+                "resourceArn": arn if resource_arn is None else resource_arn,
+                "webAclArn": "arn:aws:wafv2:ap-east-1:1:regional/webacl/hub-p1-api-waf/id",
+            },
+        ),
+    ]
+
+
+def test_api_stage_with_a_rate_limited_web_acl_passes() -> None:
+    [result] = rules.every_api_stage_has_web_acl([STAGE, *_waf([RATE_RULE, MANAGED_RULE])])
+    assert result.passed and result.resource == "service-stage"
+
+
+@pytest.mark.parametrize(
+    ("resources", "problem"),
+    [
+        ([STAGE], "no WAF web ACL association"),
+        ([STAGE, *_waf([MANAGED_RULE])], "no rate rule"),
+        (
+            [STAGE, *_waf([RATE_RULE], "arn:aws:apigateway:ap-east-1::/restapis/other/stages/v1")],
+            "no WAF web ACL association",
+        ),
+    ],
+    ids=["no-association", "no-rate-rule", "another-api"],
+)
+def test_api_stage_without_a_rate_limited_web_acl_fails(
+    resources: list[StackResource], problem: str
+) -> None:
+    [result] = rules.every_api_stage_has_web_acl(resources)
+    assert result.failed and problem in result.message and "'service-stage'" in result.message
