@@ -92,6 +92,25 @@ class AuditTrail(pulumi.ComponentResource):
             rule={"default_retention": {"mode": "COMPLIANCE", "years": args.retention_years}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[store.versioning]),
         )
+        retention_days = args.retention_years * 365
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=store.bucket.id,
+            rules=[
+                {
+                    # Object Lock keeps every object for the retention; after it, the
+                    # objects go (DPP2: no longer than necessary). Expiring sooner would
+                    # ask S3 to delete what the lock must keep.
+                    "id": "expire-after-audit-retention",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "expiration": {"days": retention_days + 1},
+                    "noncurrent_version_expiration": {"noncurrent_days": 1},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[store.versioning]),
+        )
         access_logging(
             f"{name}-bucket-logging",
             bucket=store.bucket,

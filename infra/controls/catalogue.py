@@ -221,6 +221,12 @@ AUDIT_BUCKET_OBJECT_LOCK = Control(
     "The trail bucket locks objects in COMPLIANCE mode for the audit retention",
     (ISO_LOG_PROTECTION, ISO_RECORDS, DPP2, DPP4),
 )
+AUDIT_BUCKET_LIFECYCLE = Control(
+    "audit-bucket-lifecycle",
+    "The trail bucket's lifecycle expires objects only after the audit retention, expires "
+    "noncurrent versions and aborts abandoned uploads",
+    (ISO_LOG_PROTECTION, ISO_RECORDS, DPP2, DPP4),
+)
 
 TRAIL_LOGGING = Control(
     "trail-logging", "CloudTrail is logging", (ISO_EVENT_LOGGING, DPP4, CIS_TRAIL_ALL_REGIONS)

@@ -150,6 +150,42 @@ def public_access_flags_off(flags: Mapping[str, Any]) -> list[str]:
     return [flag for flag in PUBLIC_ACCESS_BLOCK_FLAGS if not is_true(flags.get(flag))]
 
 
+def audit_lifecycle_problems(
+    rules: Iterable[Mapping[str, Any]], *, retention_days: int
+) -> list[str]:
+    """The audit bucket's lifecycle expires what it holds once, and only once, the audit
+    retention has passed, and cleans up abandoned uploads.
+
+    Args:
+        rules: each enabled-or-not rule as ``{"enabled", "expiration_days",
+            "noncurrent_days", "abort_days"}`` (None where the rule has no such action).
+        retention_days: the Object Lock retention in days (``auditRetentionYears`` * 365).
+
+    Expiring sooner would try to delete what retention requires (Object Lock refuses it,
+    but the intent is wrong and a GOVERNANCE lock would yield); never expiring keeps
+    personal data longer than necessary (DPP2).
+    """
+    enabled = [r for r in rules if r.get("enabled")]
+    if not enabled:
+        return ["no enabled lifecycle rule"]
+    problems = []
+    expirations = [_positive_number(r.get("expiration_days")) for r in enabled]
+    expirations_set = [d for d in expirations if d is not None]
+    if not expirations_set:
+        problems.append("no rule expires objects after the retention (kept forever, DPP2)")
+    for days in expirations_set:
+        if days < retention_days:
+            problems.append(
+                f"a rule expires objects after {days:g} days, before the "
+                f"{retention_days}-day audit retention"
+            )
+    if not any(_positive_number(r.get("noncurrent_days")) for r in enabled):
+        problems.append("noncurrent versions never expire")
+    if not any(_positive_number(r.get("abort_days")) for r in enabled):
+        problems.append("incomplete multipart uploads are never aborted")
+    return problems
+
+
 # --- CloudTrail ---------------------------------------------------------------------------
 
 

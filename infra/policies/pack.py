@@ -322,6 +322,16 @@ BINDINGS: tuple[Binding, ...] = (
         "AWS-managed full-access or read-only policies.",
     ),
     StackBinding(
+        rule=rules.every_audit_bucket_has_a_retention_lifecycle,
+        description="The audit bucket's lifecycle expires objects only after the Object "
+        "Lock retention, expires noncurrent versions and aborts abandoned uploads.",
+        enforcement=MANDATORY,
+        severity=Severity.MEDIUM,
+        controls=(catalogue.AUDIT_BUCKET_LIFECYCLE,),
+        remediation="Declare a BucketLifecycleConfiguration on the audit bucket with "
+        "expiration after retention_years * 365 days (infra/components/audit_trail.py).",
+    ),
+    StackBinding(
         rule=rules.every_api_stage_has_web_acl,
         description="Every API stage is associated with a WAF web ACL that has a per-IP "
         "rate-based rule, in every phase.",

@@ -244,6 +244,75 @@ def _attached(
     return [r for r in resources if r.type == resource_type and r.props.get("bucket") == wanted]
 
 
+BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BUCKET_OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+AUDIT_BUCKET_TAG = ("hub:purpose", "audit-trail")
+
+
+def _declared_lifecycle_rules(props: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for rule in as_list(props.get("rules")):
+        if not isinstance(rule, Mapping):
+            continue
+        out.append(
+            {
+                "enabled": rule.get("status") == "Enabled",
+                "expiration_days": (rule.get("expiration") or {}).get("days"),
+                "noncurrent_days": (rule.get("noncurrentVersionExpiration") or {}).get(
+                    "noncurrentDays"
+                ),
+                "abort_days": (rule.get("abortIncompleteMultipartUpload") or {}).get(
+                    "daysAfterInitiation"
+                ),
+            }
+        )
+    return out
+
+
+def _lock_retention_days(lock: StackResource) -> int | None:
+    retention = ((lock.props.get("rule") or {}).get("defaultRetention")) or {}
+    years, days = retention.get("years"), retention.get("days")
+    if isinstance(years, int | float) and not isinstance(years, bool):
+        return int(years * 365)
+    if isinstance(days, int | float) and not isinstance(days, bool):
+        return int(days)
+    return None
+
+
+def every_audit_bucket_has_a_retention_lifecycle(
+    resources: Sequence[StackResource],
+) -> list[Result]:
+    """The audit (trail) bucket has a lifecycle that expires objects only after its
+    Object Lock retention (:func:`~infra.controls.predicates.audit_lifecycle_problems`)."""
+    results = []
+    key, value = AUDIT_BUCKET_TAG
+    for bucket in _buckets(resources):
+        tags = bucket.props.get("tags")
+        if not (isinstance(tags, Mapping) and tags.get(key) == value):
+            continue
+        label = f"Bucket '{bucket.name}'"
+        locks = [_lock_retention_days(r) for r in _attached(resources, BUCKET_OBJECT_LOCK, bucket)]
+        retention = max((d for d in locks if d is not None), default=None)
+        lifecycles = _attached(resources, BUCKET_LIFECYCLE, bucket)
+        if retention is None:
+            results.append(failed(f"{label} has no Object Lock retention", bucket.name))
+            continue
+        if not lifecycles:
+            results.append(failed(f"{label} has no lifecycle configuration", bucket.name))
+            continue
+        rules_ = [r for lc in lifecycles for r in _declared_lifecycle_rules(lc.props)]
+        problems = predicates.audit_lifecycle_problems(rules_, retention_days=retention)
+        if problems:
+            results.append(failed(f"{label}: {'; '.join(problems)}", bucket.name))
+        else:
+            results.append(
+                passed(
+                    f"{label} expires objects only after its {retention}-day retention", bucket.name
+                )
+            )
+    return results
+
+
 def _is_access_log_bucket(bucket: StackResource) -> bool:
     tags = bucket.props.get("tags")
     key, value = ACCESS_LOG_BUCKET_TAG

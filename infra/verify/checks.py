@@ -164,6 +164,13 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "Add an advanced event selector for the data store's ARN (eventCategory Data, "
         "no readOnly filter).",
     ),
+    CheckSpec(
+        "buckets.audit_lifecycle",
+        "The audit bucket's lifecycle expires objects only after the audit retention",
+        (catalogue.AUDIT_BUCKET_LIFECYCLE,),
+        "aws s3api put-bucket-lifecycle-configuration on the audit bucket: expiration after "
+        "auditRetentionYears * 365 days, noncurrent expiration, abort incomplete uploads.",
+    ),
     # DynamoDB
     CheckSpec(
         "dynamodb.customer_key_encryption",

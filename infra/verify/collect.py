@@ -188,6 +188,11 @@ def _bucket(s3: Any, name: str) -> dict[str, Any]:
         ),
         "policy": policy,
         "logging": fetch(lambda: s3.get_bucket_logging(Bucket=name)),
+        "lifecycle": fetch(
+            lambda: s3.get_bucket_lifecycle_configuration(Bucket=name),
+            "NoSuchLifecycleConfiguration",
+            pick="Rules",
+        ),
         "object_lock": fetch(
             lambda: s3.get_object_lock_configuration(Bucket=name),
             "ObjectLockConfigurationNotFoundError",

@@ -207,6 +207,16 @@ def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: Ch
                 lock,
                 years=expect.audit_retention_years,
             )
+            lifecycle = read(data, "lifecycle")
+            out.add(
+                "buckets.audit_lifecycle",
+                name,
+                [lifecycle if lifecycle is not None else {}],
+                rules.audit_bucket_lifecycle,
+                name,
+                lifecycle,
+                years=expect.audit_retention_years,
+            )
 
 
 def _table_arns(expect: Expectations, snapshot: Mapping[str, Any]) -> dict[str, Any]:

@@ -963,3 +963,26 @@ def cis_metric_alarms(
     if problems:
         return failed(f"{log_group}: " + "; ".join(problems))
     return passed(f"{log_group}: every CIS section 4 event class has a filter and an alarm")
+
+
+def audit_bucket_lifecycle(bucket: str, rules_: Any, *, years: int) -> Result:
+    """The pack's :func:`~infra.controls.predicates.audit_lifecycle_problems` on the live
+    ``GetBucketLifecycleConfiguration`` rules (None: no lifecycle)."""
+    if not rules_:
+        return failed(f"{bucket}: no lifecycle configuration")
+    live = [
+        {
+            "enabled": r.get("Status") == "Enabled",
+            "expiration_days": (r.get("Expiration") or {}).get("Days"),
+            "noncurrent_days": (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"),
+            "abort_days": (r.get("AbortIncompleteMultipartUpload") or {}).get(
+                "DaysAfterInitiation"
+            ),
+        }
+        for r in as_list(rules_)
+        if isinstance(r, Mapping)
+    ]
+    problems = predicates.audit_lifecycle_problems(live, retention_days=years * 365)
+    if problems:
+        return failed(f"{bucket}: " + "; ".join(problems))
+    return passed(f"{bucket}: objects expire only after the {years}-year retention")

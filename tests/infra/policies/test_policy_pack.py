@@ -304,6 +304,11 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
         "role-trust-is-bound-to-source",
         "service-role",
     ),
+    "audit lifecycle dropped": (
+        _drop("audit-lifecycle"),
+        "every-audit-bucket-has-a-retention-lifecycle",
+        "audit-bucket",
+    ),
     "web ACL association dropped": (
         _drop("service-waf-association"),
         "every-api-stage-has-web-acl",

@@ -1002,3 +1002,63 @@ def test_api_stage_without_a_rate_limited_web_acl_fails(
 ) -> None:
     [result] = rules.every_api_stage_has_web_acl(resources)
     assert result.failed and problem in result.message and "'service-stage'" in result.message
+
+
+# --- audit bucket lifecycle -----------------------------------------------------------------
+
+AUDIT_BUCKET = StackResource(
+    rules.BUCKET, "audit-bucket", {"bucket": "hub-audit", "tags": {"hub:purpose": "audit-trail"}}
+)
+AUDIT_LOCK = StackResource(
+    rules.BUCKET_OBJECT_LOCK,
+    "audit-object-lock",
+    {"bucket": "hub-audit", "rule": {"defaultRetention": {"mode": "COMPLIANCE", "years": 7.0}}},
+)
+
+
+def _lifecycle(**rule: Any) -> StackResource:
+    base: dict[str, Any] = {
+        "id": "r",
+        "status": "Enabled",
+        "expiration": {"days": 2556.0},
+        "noncurrentVersionExpiration": {"noncurrentDays": 1.0},
+        "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7.0},
+    }
+    base.update(rule)
+    return StackResource(
+        rules.BUCKET_LIFECYCLE, "audit-lifecycle", {"bucket": "hub-audit", "rules": [base]}
+    )
+
+
+def test_audit_lifecycle_after_the_retention_passes() -> None:
+    [result] = rules.every_audit_bucket_has_a_retention_lifecycle(
+        [AUDIT_BUCKET, AUDIT_LOCK, _lifecycle()]
+    )
+    assert result.passed and result.resource == "audit-bucket"
+
+
+@pytest.mark.parametrize(
+    ("resources", "problem"),
+    [
+        ([AUDIT_BUCKET, AUDIT_LOCK], "no lifecycle"),
+        ([AUDIT_BUCKET, _lifecycle()], "no Object Lock retention"),
+        ([AUDIT_BUCKET, AUDIT_LOCK, _lifecycle(expiration={"days": 90.0})], "before the 2555-day"),
+        ([AUDIT_BUCKET, AUDIT_LOCK, _lifecycle(expiration=None)], "kept forever"),
+        ([AUDIT_BUCKET, AUDIT_LOCK, _lifecycle(status="Disabled")], "no enabled"),
+        (
+            [AUDIT_BUCKET, AUDIT_LOCK, _lifecycle(abortIncompleteMultipartUpload=None)],
+            "never aborted",
+        ),
+    ],
+    ids=["none", "no-lock", "too-soon", "never", "disabled", "no-abort"],
+)
+def test_audit_lifecycle_that_deletes_early_or_never_fails(
+    resources: list[StackResource], problem: str
+) -> None:
+    [result] = rules.every_audit_bucket_has_a_retention_lifecycle(resources)
+    assert result.failed and problem in result.message, result.message
+
+
+def test_lifecycle_rule_looks_only_at_the_audit_bucket() -> None:
+    other = StackResource(rules.BUCKET, "shards", {"bucket": "hub-shards"})
+    assert rules.every_audit_bucket_has_a_retention_lifecycle([other]) == []

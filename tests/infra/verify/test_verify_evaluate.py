@@ -159,6 +159,15 @@ def compliant_snapshot() -> dict[str, Any]:
         "ObjectLockEnabled": "Enabled",
         "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 7}},
     }
+    audit["lifecycle"] = [
+        {
+            "ID": "expire-after-audit-retention",
+            "Status": "Enabled",
+            "Expiration": {"Days": 7 * 365 + 1},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }
+    ]
     service_policy = {
         "Statement": [
             {
@@ -531,6 +540,8 @@ def test_object_lock_years_come_from_the_stage() -> None:
     result = report(compliant_snapshot(), expectations(audit_retention_years=10))
     assert [(c.id, c.resource) for c in result.failed] == [
         ("trail.bucket_object_lock", AUDIT),
+        # a 7-year lifecycle would expire audit data before a 10-year retention
+        ("buckets.audit_lifecycle", AUDIT),
         ("logs.encrypted_retained", "/hub/hub-p1/cloudtrail"),
     ]
 

@@ -403,6 +403,27 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         function,
     )
 
+    audit_bucket = outputs.get("auditBucketName", "")
+
+    def drop_lifecycle(c: ClientFactory) -> None:
+        s3 = c("s3")
+        saved["lifecycle"] = s3.get_bucket_lifecycle_configuration(Bucket=audit_bucket)["Rules"]
+        s3.delete_bucket_lifecycle(Bucket=audit_bucket)
+
+    def restore_lifecycle(c: ClientFactory) -> None:
+        if "lifecycle" in saved:
+            c("s3").put_bucket_lifecycle_configuration(
+                Bucket=audit_bucket, LifecycleConfiguration={"Rules": saved["lifecycle"]}
+            )
+
+    yield (
+        "audit lifecycle removed",
+        drop_lifecycle,
+        restore_lifecycle,
+        "buckets.audit_lifecycle",
+        audit_bucket,
+    )
+
     trail_group = outputs.get("trailLogGroupName", "")
     sg_filter = "security-group-changes"  # CIS 4.10
 

@@ -1143,3 +1143,20 @@ def test_lambda_data_events_need_an_unnarrowed_selector() -> None:
         resource_arn=arn.replace("hub-p1-api", "other-api"),
     )
     assert other.failed
+
+
+# ---------------------------------------------------------------------------- audit lifecycle
+
+
+def test_audit_bucket_lifecycle() -> None:
+    rule = {
+        "ID": "r",
+        "Status": "Enabled",
+        "Expiration": {"Days": 2556},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+    }
+    assert rules.audit_bucket_lifecycle("b", [rule], years=7).passed
+    early = rules.audit_bucket_lifecycle("b", [{**rule, "Expiration": {"Days": 30}}], years=7)
+    assert early.failed and "before the 2555-day" in early.message
+    assert rules.audit_bucket_lifecycle("b", None, years=7).failed
