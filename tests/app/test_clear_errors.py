@@ -151,6 +151,12 @@ ID_ROUTES = [
     ("GET", "/referrals/{id}/fhir"),
     ("POST", "/referrals/{id}/accept"),
     ("POST", "/referrals/{id}/cancel"),
+    ("PATCH", "/institutions/{id}"),
+    ("GET", "/institutions/{id}/affiliations"),
+    ("PUT", "/institutions/{id}/affiliations/M20001"),
+    ("DELETE", "/institutions/hosp-a/affiliations/{id}"),
+    ("POST", "/registrations/{id}/approve"),
+    ("POST", "/registrations/{id}/reject"),
 ]
 
 
