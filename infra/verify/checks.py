@@ -369,12 +369,13 @@ FINDINGS_NOT_APPLICABLE: tuple[FindingNotApplicable, ...] = (
         "Cognito self sign-up is enabled on the phase 3 user pool",
         "Phase 3 admits private clinics by self-registration with proof, so sign-up is "
         "open there by design (phases 1 and 2 are admin-create-only). A sign-up is not "
-        "an account: the pre sign-up trigger refuses it unless the Medical Council number "
-        "is active on the register and the institution admitted in the phase, never "
-        "auto-confirms or auto-verifies (the user stays unconfirmed, pending approval), "
-        "MFA is required, the pre token trigger re-checks the registration at every "
-        "token, and the service checks it again on every request. The WAF must be on "
-        "whenever sign-up is (the stage parser refuses otherwise).",
+        "access: the pre sign-up trigger never auto-confirms or auto-verifies and refuses "
+        "any granting attribute; the applicant then proves who they are through the API "
+        "(POST /registrations: the claimed Medical Council number and name must match the "
+        "register) and stays pending, with no access, until the claimed clinic's admin (or "
+        "a platform admin, for a new clinic) approves. MFA is required, the pre token "
+        "trigger re-resolves enrolment and registration at every token, the service again "
+        "on every request, and the WAF must be on whenever sign-up is.",
         (
             "cognito.triggers_configured",
             "cognito.mfa_on",
