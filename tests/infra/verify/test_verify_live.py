@@ -403,6 +403,28 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         function,
     )
 
+    def stage_arn(c: ClientFactory) -> str:
+        meta = c("apigateway").meta
+        return f"arn:{meta.partition}:apigateway:{meta.region_name}::/restapis/{api_id}/stages/v1"
+
+    def detach_web_acl(c: ClientFactory) -> None:
+        wafv2 = c("wafv2")
+        arn = stage_arn(c)
+        saved["web_acl"] = wafv2.get_web_acl_for_resource(ResourceArn=arn)["WebACL"]["ARN"]
+        wafv2.disassociate_web_acl(ResourceArn=arn)
+
+    def reattach_web_acl(c: ClientFactory) -> None:
+        if "web_acl" in saved:
+            c("wafv2").associate_web_acl(WebACLArn=saved["web_acl"], ResourceArn=stage_arn(c))
+
+    yield (
+        "web ACL detached (phase 1)",
+        detach_web_acl,
+        reattach_web_acl,
+        "api.waf_attached",
+        f"{api_id} stage v1",
+    )
+
     audit_bucket = outputs.get("auditBucketName", "")
 
     def drop_lifecycle(c: ClientFactory) -> None:
