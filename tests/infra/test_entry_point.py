@@ -37,7 +37,7 @@ def test_entry_point_declares_the_stack_from_engine_config() -> None:
     )
     types = {a.typ for a in mocks.captured}
     assert "aws:cognito/identityProvider:IdentityProvider" in types
-    assert "aws:wafv2/webAcl:WebAcl" not in types
+    assert "aws:wafv2/webAcl:WebAcl" in types  # a web ACL in every phase
 
 
 def test_entry_point_refuses_other_regions_before_declaring() -> None:
