@@ -68,7 +68,7 @@ def test_backup_destroy_restore_then_verify_and_read(records: RecordsHarness) ->
     bodies = list(contents)
     hub.services.ledger.integrate()
 
-    # Back up: every table (register, groups, records, ledger, institutions), the shard bucket and the checkpoint (audit) bucket.
+    # Back up: every table, the shard bucket and the checkpoint (audit) bucket.
     label = f"drill-{uuid.uuid4().hex[:6]}"
     tables = [
         settings.table_register,
@@ -76,6 +76,7 @@ def test_backup_destroy_restore_then_verify_and_read(records: RecordsHarness) ->
         settings.table_records,
         settings.table_ledger,
         settings.table_institutions,
+        settings.table_patients,
     ]
     backups = backup_tables(records.dynamodb, tables, label)
     shards = inventory_bucket(records.s3, records.bucket)
@@ -108,6 +109,7 @@ def test_backup_destroy_restore_then_verify_and_read(records: RecordsHarness) ->
                 "table_records": restored[settings.table_records],
                 "table_ledger": restored[settings.table_ledger],
                 "table_institutions": restored[settings.table_institutions],
+                "table_patients": restored[settings.table_patients],
                 "shard_bucket": shard_copy,
                 "checkpoint_bucket": audit_copy,
             }
