@@ -71,6 +71,10 @@ class Action(StrEnum):
     LINK_PATIENT_MRN = "LinkPatientMrn"
     UNLINK_PATIENT_MRN = "UnlinkPatientMrn"
     CORRECT_PATIENT_INDEX = "CorrectPatientIndex"
+    UPLOAD_RECORD = "UploadRecord"
+    LIST_PATIENT_RECORDS = "ListPatientRecords"
+    LIST_GROUP_RECORDS = "ListGroupRecords"
+    LIST_OWN_GROUPS = "ListOwnGroups"
 
 
 @dataclass(frozen=True)
