@@ -31,7 +31,7 @@ test-localstack: $(STAMP)
 # lint-imports: the import contract of app/ (pyproject [tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check infra app tests scripts
+	$(BIN)/ruff format --check infra app hubclient tests scripts benchmarks
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
