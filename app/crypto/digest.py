@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.crypto import _primitives as prim
+from app.crypto.context import RecordContext
 from app.crypto.errors import InvalidRecord
 from app.crypto.manifest import ManifestV1, ManifestV2
 
@@ -44,15 +45,54 @@ def _lp(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
-def _digest_key(data_key: bytes, manifest: ManifestV1 | ManifestV2) -> AESGCM:
-    ctx = manifest.context
-    info = (
-        _lp(LABEL)
-        + _lp(b"content-digest-key")
-        + prim.context_encoding_v2(ctx.record_id, ctx.patient_id, ctx.version, ctx.institution)
-    )
-    key = HKDF(algorithm=SHA256(), length=32, salt=manifest.key_salt, info=info).derive(data_key)
-    return AESGCM(key)
+class ContentDigestKey:
+    """``Kd`` of one record version: seals and opens its content digest box."""
+
+    def __init__(self, data_key: bytes, key_salt: bytes, context: RecordContext) -> None:
+        if not isinstance(data_key, bytes) or len(data_key) != prim.DATA_KEY_BYTES:
+            raise ValueError("data key must be 32 bytes")
+        info = (
+            _lp(LABEL)
+            + _lp(b"content-digest-key")
+            + prim.context_encoding_v2(
+                context.record_id, context.patient_id, context.version, context.institution
+            )
+        )
+        key = HKDF(algorithm=SHA256(), length=32, salt=key_salt, info=info).derive(data_key)
+        self._cipher = AESGCM(key)
+        self._context = context
+        self._key_salt = key_salt
+
+    def __repr__(self) -> str:
+        return "ContentDigestKey(<secret>)"
+
+    def _matches(self, manifest: ManifestV1 | ManifestV2) -> bool:
+        return manifest.context == self._context and manifest.key_salt == self._key_salt
+
+    def seal(
+        self,
+        manifest: ManifestV1 | ManifestV2,
+        sha256: bytes,
+        *,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> bytes:
+        """The box holding ``sha256`` (the plaintext's SHA-256) next to ``manifest``."""
+        if not isinstance(sha256, bytes) or len(sha256) != 32:
+            raise ValueError("a SHA-256 digest is 32 bytes")
+        if not self._matches(manifest):
+            raise ValueError("the manifest is not this record version's")
+        nonce = random_bytes(prim.NONCE_BYTES)
+        return nonce + self._cipher.encrypt(nonce, sha256, _lp(LABEL) + manifest.mac)
+
+    def open(self, manifest: ManifestV1 | ManifestV2, box: bytes) -> bytes:
+        """The SHA-256 sealed in ``box``; raises the opaque ``InvalidRecord`` otherwise."""
+        if not isinstance(box, bytes) or len(box) != BOX_BYTES or not self._matches(manifest):
+            raise InvalidRecord() from None
+        nonce, sealed = box[: prim.NONCE_BYTES], box[prim.NONCE_BYTES :]
+        try:
+            return self._cipher.decrypt(nonce, sealed, _lp(LABEL) + manifest.mac)
+        except InvalidTag:
+            raise InvalidRecord() from None
 
 
 def seal_content_digest(
@@ -62,22 +102,13 @@ def seal_content_digest(
     *,
     random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> bytes:
-    """The box holding ``sha256`` (the plaintext's SHA-256) for this manifest's version."""
-    if not isinstance(sha256, bytes) or len(sha256) != 32:
-        raise ValueError("a SHA-256 digest is 32 bytes")
-    if not isinstance(data_key, bytes) or len(data_key) != prim.DATA_KEY_BYTES:
-        raise ValueError("data key must be 32 bytes")
-    nonce = random_bytes(prim.NONCE_BYTES)
-    sealed = _digest_key(data_key, manifest).encrypt(nonce, sha256, _lp(LABEL) + manifest.mac)
-    return nonce + sealed
+    """The box holding ``sha256`` for ``manifest``'s version, under its data key."""
+    key = ContentDigestKey(data_key, manifest.key_salt, manifest.context)
+    return key.seal(manifest, sha256, random_bytes=random_bytes)
 
 
 def open_content_digest(data_key: bytes, manifest: ManifestV1 | ManifestV2, box: bytes) -> bytes:
     """The SHA-256 sealed in ``box``; raises the opaque ``InvalidRecord`` otherwise."""
-    if not isinstance(box, bytes) or len(box) != BOX_BYTES or len(data_key) != 32:
+    if not isinstance(data_key, bytes) or len(data_key) != prim.DATA_KEY_BYTES:
         raise InvalidRecord() from None
-    nonce, sealed = box[: prim.NONCE_BYTES], box[prim.NONCE_BYTES :]
-    try:
-        return _digest_key(data_key, manifest).decrypt(nonce, sealed, _lp(LABEL) + manifest.mac)
-    except InvalidTag:
-        raise InvalidRecord() from None
+    return ContentDigestKey(data_key, manifest.key_salt, manifest.context).open(manifest, box)

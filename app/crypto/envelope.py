@@ -40,6 +40,7 @@ from cryptography.exceptions import InvalidTag
 
 from app.crypto import _primitives as prim
 from app.crypto.context import MAX_RECORD_VERSION, RecordContext, is_int
+from app.crypto.digest import ContentDigestKey
 from app.crypto.errors import InvalidRecord, LengthMismatch, SealNotFinished
 from app.crypto.kms import DataKeyProvider
 from app.crypto.manifest import (
@@ -263,6 +264,7 @@ class ShardedEnvelope:
             encrypted_data_key=bytes(encrypted_key),
             salt=salt,
             subkeys=_derive(self._format_version, bytes(data_key), salt, context),
+            digest_key=ContentDigestKey(bytes(data_key), salt, context),
             shard_size=self._shard_size,
             length=length,
             source=source,
@@ -451,6 +453,7 @@ class SealingStream:
         encrypted_data_key: bytes,
         salt: bytes,
         subkeys: prim.Subkeys,
+        digest_key: ContentDigestKey,
         shard_size: int,
         length: int,
         source: Source,
@@ -458,6 +461,7 @@ class SealingStream:
         format_version: int,
         random_bytes: Callable[[int], bytes],
     ) -> None:
+        self._digest_key: ContentDigestKey | None = digest_key
         self._context = context
         self._encrypted_data_key = encrypted_data_key
         self._salt = salt
@@ -476,6 +480,15 @@ class SealingStream:
         if self._manifest is None:
             raise SealNotFinished()
         return self._manifest
+
+    def seal_content_digest(self, sha256: bytes) -> bytes:
+        """The sealed content digest box (``app.crypto.digest``) of this record version,
+        for the SHA-256 of the plaintext the caller computed while sealing. Once only."""
+        if self._digest_key is None:
+            raise RuntimeError("the content digest is sealed once")
+        box = self._digest_key.seal(self.manifest, sha256, random_bytes=self._random_bytes)
+        self._digest_key = None
+        return box
 
     def __iter__(self) -> Iterator[SealedShard]:
         if self._started:
