@@ -54,6 +54,7 @@ def declare(
             account_id=account_id,
             partition=partition,
             records_key_arn=keys.records_key.arn,
+            web_origins=stage.web_origins,
         ),
     )
     tables = ServiceTables(

@@ -152,6 +152,18 @@ class Stage:
     def institution_ids(self) -> tuple[str, ...]:
         return tuple(i.id for i in self.cohort)
 
+    @property
+    def web_origins(self) -> tuple[str, ...]:
+        """The origins the hub's web client is served from: those of its OAuth callback
+        URLs (``scheme://host[:port]``), the only origins the shard bucket's CORS allows."""
+        from urllib.parse import urlsplit
+
+        origins = {
+            f"{parts.scheme}://{parts.netloc}"
+            for parts in (urlsplit(url) for url in self.oauth_callback_urls)
+        }
+        return tuple(sorted(origins))
+
 
 # Every key of the hub: namespace, with whether it is required. Documented in docs/stages.md.
 KNOWN_KEYS: dict[str, bool] = {

@@ -36,6 +36,7 @@ TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 TABLE = "aws:dynamodb/table:Table"
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+BUCKET_CORS = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
 
 MOTO = "moto (the emulator)"
 LOCALSTACK = "LocalStack 4.14 (the --aws-backend=localstack tier)"
@@ -388,6 +389,49 @@ def alarm_delivery(resource: str) -> Gap:
         reason=f"{MOTO} does not deliver email notifications",
         covered_by=(
             "tests/infra/test_component_controls.py::test_cis_alarms_notify_an_encrypted_topic",
+        ),
+    )
+
+
+def presigned_shard_urls(resource: str, emulator: str = MOTO) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BUCKET_CORS,
+        property="presigned shard URLs",
+        not_enforced=(
+            "a presigned shard PUT or GET is served without checking its signature or "
+            "expiry: a request may drop or change the signed Content-Length, SSE-KMS, "
+            "CRC64NVME or If-None-Match headers, or come after X-Amz-Expires; a supplied "
+            "x-amz-checksum-* value is stored without being checked against the body"
+        ),
+        reason=(
+            f"{emulator} does not verify SigV4 query signatures, their expiry or the "
+            "signed headers, and never validates a supplied checksum (moto 5.2.5)"
+        ),
+        covered_by=(
+            "tests/app/records/test_upload_sessions.py::"
+            "test_presigned_urls_verify_as_s3_would_and_fail_without_any_signed_part",
+            "tests/app/records/test_upload_sessions.py::"
+            "test_a_shard_put_without_sse_kms_or_its_checksum_never_commits",
+            "tests/app/records/test_upload_sessions.py::test_commit_refuses_a_resized_shard",
+            "tests/app/records/test_upload_sessions.py::"
+            "test_a_put_replayed_after_commit_changes_nothing_that_opens",
+        ),
+    )
+
+
+def cors_not_enforced(resource: str, emulator: str = MOTO) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BUCKET_CORS,
+        property="corsRules",
+        not_enforced=(
+            "the CORS rule (the hub's web origins only) is stored; every response says "
+            "Access-Control-Allow-Origin: *"
+        ),
+        reason=f"{emulator} answers CORS for any origin whatever the bucket's rules",
+        covered_by=(
+            "tests/infra/test_component_controls.py::test_shard_cors_allows_only_the_hubs_origins",
         ),
     )
 

@@ -111,6 +111,7 @@ class _BucketConfig(Provisioner):
             "OwnershipControlsNotFoundError",
             "NoSuchPublicAccessBlockConfiguration",
             "NoSuchBucketPolicy",
+            "NoSuchCORSConfiguration",
         )
 
     def remove(self, ctx: Context, bucket: str) -> None:
@@ -283,6 +284,39 @@ class BucketObjectLockConfiguration(_BucketConfig):
     def remove(self, ctx: Context, bucket: str) -> None:
         # Object Lock cannot be disabled on a bucket; it goes with the bucket.
         return None
+
+
+@provisioner
+class BucketCorsConfiguration(_BucketConfig):
+    """The shard bucket's CORS rule for the hub's web client; moto stores it but answers
+    every request ``Access-Control-Allow-Origin: *``, and checks no presigned URL: both
+    are gaps, recorded with this resource."""
+
+    type_token = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        rules = []
+        for rule in declared.inputs["corsRules"]:
+            out: dict[str, Any] = {
+                "AllowedMethods": list(rule["allowedMethods"]),
+                "AllowedOrigins": list(rule["allowedOrigins"]),
+            }
+            for source, target in (
+                ("id", "ID"),
+                ("allowedHeaders", "AllowedHeaders"),
+                ("exposeHeaders", "ExposeHeaders"),
+            ):
+                if rule.get(source):
+                    out[target] = rule[source]
+            if rule.get("maxAgeSeconds") is not None:
+                out["MaxAgeSeconds"] = as_int(rule["maxAgeSeconds"])
+            rules.append(out)
+        ctx.client("s3").put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+        ctx.add_gap(gaps.cors_not_enforced(declared.name, ctx.emulator_name("s3")))
+        ctx.add_gap(gaps.presigned_shard_urls(declared.name, ctx.emulator_name("s3")))
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        ctx.client("s3").delete_bucket_cors(Bucket=bucket)
 
 
 @provisioner
