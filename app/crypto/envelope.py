@@ -735,6 +735,54 @@ class RecordSealer:
         ciphertext = prim.seal_shard(self._cipher, nonce, plaintext, self._aad_of(index))
         return SealedShardV2(index, ciphertext, ShardSeal(nonce, ciphertext[-prim.TAG_BYTES :]))
 
+    def reseal_shard(self, index: int, plaintext: bytes | memoryview, seal: ShardSeal) -> bytes:
+        """Shard ``index`` exactly as ``seal_shard`` sealed it before (its nonce again).
+
+        For a client that does not keep sealed shards in memory while it waits for their
+        upload URLs (which sign each shard's checksum): it seals once to learn the seal and
+        checksum, drops the ciphertext, and seals again when the URL arrives. The result is
+        released only if its tag equals ``seal.tag``, that is, for the same plaintext: a
+        source that changed in between raises and nothing sealed under the reused nonce
+        ever leaves this method, so no two released ciphertexts share a nonce.
+
+        Raises:
+            LengthMismatch: the plaintext is not this shard's size.
+            InvalidRecord: it is not the plaintext ``seal`` was made for (opaque).
+        """
+        if len(plaintext) != self.plaintext_size(index):
+            raise LengthMismatch()
+        if not isinstance(seal, ShardSeal) or len(seal.nonce) != prim.NONCE_BYTES:
+            raise InvalidRecord() from None
+        ciphertext = prim.seal_shard(self._cipher, seal.nonce, plaintext, self._aad_of(index))
+        if not prim.equal_secret(ciphertext[-prim.TAG_BYTES :], seal.tag):
+            raise InvalidRecord() from None
+        return ciphertext
+
+    def reseal_shard_pieces(
+        self, index: int, pieces: Iterable[bytes], seal: ShardSeal
+    ) -> bytearray:
+        """As ``reseal_shard``, from the plaintext in pieces, so that only the sealed shard is
+        held whole (a client putting several shards at once needs half the memory). The
+        buffer is returned only once its tag equals ``seal.tag``.
+
+        Raises:
+            LengthMismatch: the pieces are not this shard's size.
+            InvalidRecord: not the plaintext ``seal`` was made for (opaque).
+        """
+        size = self.plaintext_size(index)
+        if not isinstance(seal, ShardSeal) or len(seal.nonce) != prim.NONCE_BYTES:
+            raise InvalidRecord() from None
+        try:
+            out, tag = prim.seal_shard_pieces(
+                self._subkeys.encryption_key, seal.nonce, pieces, size, self._aad_of(index)
+            )
+        except ValueError:
+            raise LengthMismatch() from None
+        if not prim.equal_secret(tag, seal.tag):
+            raise InvalidRecord() from None
+        out[size:] = tag
+        return out
+
     def manifest(self, seals: Sequence[ShardSeal]) -> ManifestV2:
         """The MAC-protected manifest, from every shard's seal in index order.
 

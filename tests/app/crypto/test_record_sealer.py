@@ -173,3 +173,36 @@ def test_verify_manifest_refuses_another_context_before_any_key_use() -> None:
     with pytest.raises(InvalidRecord):
         envelope.verify_manifest(manifest, other)
     assert provider.calls["decrypt_data_key"] == 0
+
+
+def test_a_shard_sealed_again_is_byte_for_byte_the_first_and_only_for_the_same_plaintext() -> None:
+    data = os.urandom(SHARD * 2)
+    sealer = RecordSealer(CONTEXT, KEY, EDK, length=len(data), shard_size=SHARD)
+    first = sealer.seal_shard(1, data[SHARD:])
+    assert sealer.reseal_shard(1, data[SHARD:], first.seal) == first.ciphertext
+    changed = bytearray(data[SHARD:])
+    changed[0] ^= 1
+    # The source changed in between: nothing sealed under the reused nonce is released.
+    with pytest.raises(InvalidRecord):
+        sealer.reseal_shard(1, bytes(changed), first.seal)
+    with pytest.raises(InvalidRecord):
+        sealer.reseal_shard(0, data[:SHARD], first.seal)  # another position
+    with pytest.raises(LengthMismatch):
+        sealer.reseal_shard(1, data[SHARD:-1], first.seal)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, 1000])
+def test_a_shard_sealed_again_from_pieces_is_the_same_object(piece: int) -> None:
+    data = os.urandom(SHARD * 3 + 5)
+    sealer = RecordSealer(CONTEXT, KEY, EDK, length=len(data), shard_size=SHARD)
+    for index in range(sealer.shard_count):
+        plain = data[index * SHARD : index * SHARD + sealer.plaintext_size(index)]
+        first = sealer.seal_shard(index, plain)
+        pieces = [plain[i : i + piece] for i in range(0, len(plain), piece)]
+        assert bytes(sealer.reseal_shard_pieces(index, pieces, first.seal)) == first.ciphertext
+    changed = bytearray(data[:SHARD])
+    changed[-1] ^= 1
+    with pytest.raises(InvalidRecord):
+        sealer.reseal_shard_pieces(0, [bytes(changed)], sealer.seal_shard(0, data[:SHARD]).seal)
+    with pytest.raises(LengthMismatch):
+        sealer.reseal_shard_pieces(0, [data[: SHARD - 1]], sealer.seal_shard(0, data[:SHARD]).seal)
