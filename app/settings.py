@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # 400 KB item limit, hence the cap on shards per version (see refuse_insecure_defaults).
     max_record_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     shard_size: int = Field(default=1024 * 1024, ge=16, le=64 * 1024 * 1024)
+    # Shards a client seals (upload sessions): larger than the service's own, so a GiB is
+    # 256 presigned PUTs and 256 HeadObject checks rather than 1024 of each; a client
+    # holds about 2 x (2 + parallelism) of them at once.
+    client_shard_size: int = Field(default=4 * 1024 * 1024, ge=16, le=64 * 1024 * 1024)
     upload_parallelism: int = Field(default=8, ge=1, le=32)
     orphan_grace_seconds: int = Field(default=6 * 3600, ge=0)
     aws_max_attempts: int = Field(default=5, ge=1, le=10)
@@ -117,6 +121,11 @@ class Settings(BaseSettings):
             problems.append(
                 f"HUB_MAX_RECORD_BYTES / HUB_SHARD_SIZE must be <= {MAX_SHARDS_PER_VERSION} "
                 "shards per version (the manifest item must fit DynamoDB's item limit)"
+            )
+        if -(-self.max_record_bytes // self.client_shard_size) > MAX_SHARDS_PER_VERSION:
+            problems.append(
+                f"HUB_MAX_RECORD_BYTES / HUB_CLIENT_SHARD_SIZE must be <= "
+                f"{MAX_SHARDS_PER_VERSION} shards per version"
             )
         if self.upload_session_seconds + self.presign_seconds > self.orphan_grace_seconds:
             problems.append(

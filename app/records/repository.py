@@ -115,10 +115,12 @@ class RecordState:
 @dataclass(frozen=True)
 class IssuedShard:
     """The last URL issued for one shard of an upload session: its random object key id
-    (the key is ``shards/<upload id>/<key id>``) and the CRC64NVME signed into it."""
+    (the key is ``shards/<upload id>/<key id>``), the CRC64NVME signed into it, and, once
+    the service has checked the stored object (``HeadObject``), its S3 version id."""
 
     key_id: str
     crc64nvme: str
+    version_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,12 +179,22 @@ def session_item(session: UploadSession) -> dict[str, Any]:
         "title": session.title or None,
         "edk": session.encrypted_data_key,
         "shards": {},
+        "verified": {},
     }
 
 
+def _checked_version(entry: Mapping[str, Any], verified: Mapping[str, Any]) -> str | None:
+    """The S3 version id checked for a shard's current key (``"null"``: unversioned)."""
+    version = verified.get(str(entry["k"]))
+    if version is None:
+        return None
+    return "" if version == "null" else str(version)
+
+
 def _session(item: Mapping[str, Any]) -> UploadSession:
+    verified = item.get("verified") or {}
     shards = {
-        int(index): IssuedShard(str(entry["k"]), str(entry["c"]))
+        int(index): IssuedShard(str(entry["k"]), str(entry["c"]), _checked_version(entry, verified))
         for index, entry in (item.get("shards") or {}).items()
     }
     return UploadSession(
@@ -366,16 +378,26 @@ class RecordRepository:
             return None
         return _session(item)
 
-    def issue_shards(self, upload_id: str, issued: Mapping[int, IssuedShard]) -> dict[str, Any]:
-        """Transaction item: record the key and CRC64NVME of newly issued shard URLs, only
-        while the session is pending."""
+    def issue_shards(
+        self,
+        upload_id: str,
+        issued: Mapping[int, IssuedShard],
+        verified: Mapping[str, str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Transaction item, only while the session is pending: the key and CRC64NVME of
+        newly issued shard URLs (by index), and the S3 version id of shard objects checked
+        as stored (by key id: a shard issued again gets a new key, unchecked)."""
         names: dict[str, str] = {"#s": "status"}
         values: dict[str, Any] = {":pending": "pending"}
         sets = []
         for n, (index, shard) in enumerate(sorted(issued.items())):
             names[f"#i{n}"] = str(index)
-            values[f":v{n}"] = {"k": shard.key_id, "c": shard.crc64nvme}
-            sets.append(f"shards.#i{n} = :v{n}")
+            values[f":i{n}"] = {"k": shard.key_id, "c": shard.crc64nvme}
+            sets.append(f"shards.#i{n} = :i{n}")
+        for n, (key_id, version_id) in enumerate(sorted((verified or {}).items())):
+            names[f"#k{n}"] = key_id
+            values[f":k{n}"] = version_id or "null"
+            sets.append(f"verified.#k{n} = :k{n}")
         return {
             "Update": {
                 "TableName": self.table_name,

@@ -390,7 +390,7 @@ def issue_shard_urls(
 ) -> ShardUrlsOut:
     """Presigned PUTs for sealed shards, each bound to its size and CRC64NVME."""
     declared = [ShardDeclaration(s.index, s.size, s.checksum_crc64nvme) for s in body.shards]
-    urls, expires, receipt = records.sessions.issue_urls(who, upload_id, declared)
+    urls, expires, receipt = records.sessions.issue_urls(who, upload_id, declared, body.stored)
     return ShardUrlsOut(
         upload_id=upload_id,
         urls=[ShardUrlOut(index=u.index, url=u.url, headers=u.headers) for u in urls],

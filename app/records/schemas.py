@@ -154,7 +154,11 @@ class ShardDeclarationIn(Strict):
 
 
 class ShardUrlsBody(Strict):
-    shards: list[ShardDeclarationIn] = Field(min_length=1, max_length=64)
+    """Shards sealed, to be put (``shards``); and shards put since the last ask
+    (``stored``, indexes), which the service checks now rather than at the commit."""
+
+    shards: list[ShardDeclarationIn] = Field(default_factory=list, max_length=64)
+    stored: list[Annotated[int, Field(ge=0, le=2**32)]] = Field(default_factory=list, max_length=64)
 
 
 class PublicKeyBody(Strict):

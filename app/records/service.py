@@ -113,6 +113,7 @@ class RecordService:
         provider: DataKeyProvider,
         max_inline_record_bytes: int,
         session_seconds: int,
+        client_shard_size: int,
     ):
         self._repo = repository
         self._patients = patients
@@ -139,7 +140,7 @@ class RecordService:
             hash_key,
             clock,
             max_record_bytes=max_record_bytes,
-            shard_size=envelope.shard_size,
+            shard_size=client_shard_size,
             session_seconds=session_seconds,
         )
         self.downloads = DownloadTickets(shards, envelope, self._authz, gate, clock)
@@ -446,4 +447,5 @@ def build_record_service(
         provider=provider,
         max_inline_record_bytes=settings.max_inline_record_bytes,
         session_seconds=settings.upload_session_seconds,
+        client_shard_size=settings.client_shard_size,
     )

@@ -79,6 +79,9 @@ from app.records.shards import ShardHead, ShardStore, StoredShard, new_upload_id
 log = logging.getLogger(__name__)
 
 MAX_SHARDS_PER_REQUEST = 64
+# Also what keeps each update expression within DynamoDB's 4 KB expression limit.
+MAX_REPORTED_PER_REQUEST = 64
+HEAD_PARALLELISM = 16
 TAG_BYTES = 16
 # A CRC64NVME checksum as S3 takes it: base64 of its 8 bytes.
 _CRC64NVME = re.compile(r"^[A-Za-z0-9+/]{11}=$")
@@ -275,24 +278,52 @@ class UploadSessions:
         return session, self._gate.record(self._relabel(allowed, session, stage="status"))
 
     def issue_urls(
-        self, principal: Principal, upload_id: str, shards: Sequence[ShardDeclaration]
+        self,
+        principal: Principal,
+        upload_id: str,
+        shards: Sequence[ShardDeclaration],
+        stored: Sequence[int] = (),
     ) -> tuple[list[IssuedUrl], datetime, AuditReceipt]:
-        """Presigned PUTs for shards the client has sealed (at most 64 per request)."""
+        """Presigned PUTs for shards the client has sealed (at most 64 per request).
+
+        ``stored`` names shards the client has put since it last asked (at most 64): they
+        are checked now (``HeadObject``, as the commit would) and the S3 version id read is
+        kept for their key, so the commit checks only what was not reported, and a bad
+        shard is refused early.
+        """
         session, allowed = self._continue(principal, upload_id)
         self._live(principal, session)
         problem = self._declaration_problem(session, shards)
+        reported = sorted(set(stored))
+        if not problem and not shards and not reported:
+            problem = "Ask for shard URLs, report stored shards, or both."
+        if not problem and (
+            len(reported) > MAX_REPORTED_PER_REQUEST
+            or any(i not in session.shards for i in reported)
+            or {s.index for s in shards} & set(reported)
+        ):
+            problem = (
+                f"stored names at most {MAX_REPORTED_PER_REQUEST} shards, issued before and "
+                "not asked for again in the same request."
+            )
         if problem:
             self._refuse(principal, session, Action.UPLOAD_RECORD, "invalid-shard")
             raise errors.InvalidShardRequest(problem)
+        checked = self._heads(principal, session, reported, Action.UPLOAD_RECORD)
+        verified = {session.shards[i].key_id: s.version_id for i, s in checked.items()}
         issued = {s.index: IssuedShard(uuid.uuid4().hex, s.crc64nvme) for s in shards}
         urls = []
         for declared in shards:
             key = shard_key(upload_id, issued[declared.index].key_id)
             put = self._shards.presign_put(key, declared.size, declared.crc64nvme)
             urls.append(IssuedUrl(declared.index, put.url, put.headers))
-        event = self._relabel(allowed, session, stage="shard-urls", shards=len(shards)).event
+        event = self._relabel(
+            allowed, session, stage="shard-urls", shards=len(shards), stored=len(reported)
+        ).event
         try:
-            receipt = self._commit.transact(event, [self._repo.issue_shards(upload_id, issued)])
+            receipt = self._commit.transact(
+                event, [self._repo.issue_shards(upload_id, issued, verified)]
+            )
         except TransactionRefused:
             self._refuse(principal, session, Action.UPLOAD_RECORD, "upload-not-pending")
             raise errors.UploadNotPending() from None
@@ -450,23 +481,40 @@ class UploadSessions:
     def _check_shards(
         self, principal: Principal, session: UploadSession, manifest: ManifestV2, action: Action
     ) -> list[StoredShard]:
-        """Every shard at its issued key, with the manifest's size, the issued CRC64NVME
-        and SSE-KMS under the records key; returns them with the S3 version ids read."""
-        missing = [i for i in range(manifest.shard_count) if i not in session.shards]
-        asked = [i for i in range(manifest.shard_count) if i in session.shards]
-        with ThreadPoolExecutor(
-            max_workers=self._shards.parallelism, thread_name_prefix="shard-head"
-        ) as pool:
-            try:
-                heads = list(pool.map(lambda i: self._shards.head(session.key_of(i)), asked))
-            except RETRYABLE as exc:
-                raise errors.StorageUnavailable() from exc
+        """Every shard of the manifest stored as issued: those checked when the client
+        reported them (the version id read then is kept), the others checked now."""
+        count = manifest.shard_count
+        checked = {
+            i: StoredShard(session.key_of(i), s.version_id)
+            for i, s in session.shards.items()
+            if s.version_id is not None and i < count
+        }
+        unchecked = [i for i in range(count) if i not in checked]
+        stored = {**checked, **self._heads(principal, session, unchecked, action)}
+        return [stored[i] for i in range(count)]
+
+    def _heads(
+        self, principal: Principal, session: UploadSession, indexes: Sequence[int], action: Action
+    ) -> dict[int, StoredShard]:
+        """``HeadObject`` of each shard at its issued key: the layout's size, the issued
+        CRC64NVME and SSE-KMS under the records key, with the version id read; else an
+        audited refusal naming the shards missing or different."""
+        missing = [i for i in indexes if i not in session.shards]
+        asked = [i for i in indexes if i in session.shards]
+        heads: list[ShardHead | None] = []
+        if asked:
+            workers = min(HEAD_PARALLELISM, len(asked))
+            with ThreadPoolExecutor(workers, thread_name_prefix="shard-head") as pool:
+                try:
+                    heads = list(pool.map(lambda i: self._shards.head(session.key_of(i)), asked))
+                except RETRYABLE as exc:
+                    raise errors.StorageUnavailable() from exc
         stored: dict[int, StoredShard] = {}
         different: list[int] = []
         for index, head in zip(asked, heads, strict=True):
             if head is None:
                 missing.append(index)
-            elif not self._as_issued(session, manifest, index, head):
+            elif not self._as_issued(session, index, head):
                 different.append(index)
             else:
                 stored[index] = StoredShard(head.key, head.version_id)
@@ -484,13 +532,16 @@ class UploadSessions:
                 "Some shards are not stored as issued; put them again (new URLs) and commit "
                 f"again. Missing: {_indexes(missing)}. Different: {_indexes(different)}."
             )
-        return [stored[i] for i in range(manifest.shard_count)]
+        return stored
 
-    def _as_issued(
-        self, session: UploadSession, manifest: ManifestV2, index: int, head: ShardHead
-    ) -> bool:
+    def _as_issued(self, session: UploadSession, index: int, head: ShardHead) -> bool:
+        # The layout fixes each shard's size (a manifest must agree: _check_manifest).
+        expected = (
+            plaintext_size(index, session.length, session.shard_size, session.shard_count)
+            + TAG_BYTES
+        )
         return (
-            head.size == manifest.ciphertext_size(index)
+            head.size == expected
             and head.crc64nvme == session.shards[index].crc64nvme
             and head.encryption == "aws:kms"
             and head.kms_key_id == self._shards.kms_key_id
@@ -559,8 +610,8 @@ class UploadSessions:
     def _declaration_problem(
         self, session: UploadSession, shards: Sequence[ShardDeclaration]
     ) -> str | None:
-        if not 1 <= len(shards) <= MAX_SHARDS_PER_REQUEST:
-            return f"Ask for 1 to {MAX_SHARDS_PER_REQUEST} shard URLs at a time."
+        if len(shards) > MAX_SHARDS_PER_REQUEST:
+            return f"Ask for at most {MAX_SHARDS_PER_REQUEST} shard URLs at a time."
         if len({s.index for s in shards}) != len(shards):
             return "Each shard index may appear once per request."
         for s in shards:

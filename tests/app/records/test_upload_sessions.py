@@ -526,3 +526,55 @@ def test_unknown_sessions_are_audited_404s(records: RecordsHarness) -> None:
     r = records.client.get(f"/uploads/{'ab' * 16}", headers=records.headers("dr-lead"))
     assert error(r) == (404, "not_found")
     assert refusals(records, start) == [("upload-not-found", f"upload-{'ab' * 16}")]
+
+
+def test_shards_reported_stored_are_checked_then_and_a_bad_one_is_refused_early(
+    records: RecordsHarness, protocol: SealedProtocol
+) -> None:
+    started = protocol.start(data=os.urandom(SIZE))
+    protocol.issue(started, [0, 1])
+    assert protocol.put(started, 0).status_code == 200
+    assert protocol.put(started, 1, **{"x-amz-server-side-encryption": True}).status_code == 200
+    protocol.seal(started, [2, 3])
+    ask = {"shards": protocol.declarations(started, [2]), "stored": [0]}
+    path = f"/uploads/{started.upload_id}/shards"
+    headers = records.headers("dr-lead")
+    assert records.client.post(path, json=ask, headers=headers).status_code == 200
+    start = records.hub.ledger_size()
+    bad = {"shards": protocol.declarations(started, [3]), "stored": [1]}
+    r = records.client.post(path, json=bad, headers=headers)
+    assert (
+        error(r) == (409, "shards_not_stored") and "Different: 1." in r.json()["error"]["message"]
+    )
+    assert [why for why, _ in refusals(records, start)] == ["shard-mismatch"]
+    never_issued = {"shards": protocol.declarations(started, [3]), "stored": [2, 3]}
+    assert error(records.client.post(path, json=never_issued, headers=headers)) == (
+        422,
+        "invalid_shard",
+    )
+
+
+def test_a_commit_keeps_the_version_checked_when_a_shard_was_reported(
+    records: RecordsHarness, protocol: SealedProtocol
+) -> None:
+    data = os.urandom(SIZE)
+    started = protocol.start(data=data)
+    protocol.issue(started, [0, 1, 2])
+    for i in (0, 1, 2):
+        assert protocol.put(started, i).status_code == 200
+    protocol.seal(started, [3])
+    ask = {"shards": protocol.declarations(started, [3]), "stored": [0, 1, 2]}
+    r = records.client.post(
+        f"/uploads/{started.upload_id}/shards", json=ask, headers=records.headers("dr-lead")
+    )
+    started.urls[3] = r.json()["urls"][0]
+    assert protocol.put(started, 3).status_code == 200
+    # A later write to a checked key (S3 refuses it: If-None-Match; moto does not) leaves a
+    # newer version the commit does not take.
+    stray = bytes(len(started.sealed[0].ciphertext))
+    assert protocol.put(started, 0, stray, **{"if-none-match": True}).status_code == 200
+    assert protocol.commit_response(started).status_code == 201
+    got = records.client.get(
+        f"/records/{started.body['record_id']}/content", headers=records.headers("dr-lead")
+    )
+    assert got.status_code == 200 and got.content == data
