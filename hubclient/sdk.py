@@ -67,7 +67,8 @@ class HubClient:
         api: the API (base URL and token source).
         s3: the HTTP client for presigned URLs (default: a new ``httpx.Client``).
         home: where upload journals live (``<home>/uploads``, ``0700``).
-        parallelism: shard transfers in flight.
+        parallelism: shard transfers in flight (6: with 4 MiB shards, about 60 MiB of
+            memory at most; see ``hubclient.transfer.ShardUploader``).
     """
 
     def __init__(
@@ -76,7 +77,7 @@ class HubClient:
         *,
         s3: httpx.Client | None = None,
         home: Path = DEFAULT_HOME,
-        parallelism: int = 8,
+        parallelism: int = 6,
     ):
         self.api = api
         self._s3 = s3 or httpx.Client(

@@ -3,12 +3,12 @@
 Upload (:class:`ShardUploader`): the file is read shard by shard (positional reads, so
 workers never share a file offset), each shard sealed with ``app.crypto.RecordSealer``
 and checksummed (CRC64NVME, awscrt), then the service is asked for URLs for a batch of
-sealed shards (their sizes and checksums are signed into the URLs) and the shards are put
-in parallel. Sealing and asking for the next batch overlap the puts of the previous one;
-at most ``2 x batch + parallelism`` sealed shards exist at once, so memory does not grow
-with the file. Each stored shard's seal (nonce and tag) goes into the upload journal (a
-``0600`` JSON file), which is all a resumed upload needs besides the data key, which it
-asks the service for again: nothing secret is written to disk.
+shards (their sizes and checksums are signed into the URLs) and the shards are put in
+parallel, each sealed again (byte for byte the same) just before its put, so sealed
+shards never wait in memory for their URLs: memory does not grow with the file, and the
+API's latency overlaps the puts. Each stored shard's seal (nonce and tag) goes into the
+upload journal (a ``0600`` JSON file), which is all a resumed upload needs besides the data
+key, which it asks the service for again: nothing secret is written to disk.
 
 Download (:class:`RecordDownloader`): the ticket's manifest and wrapped key; shards fetched
 in parallel from presigned GETs (a new ticket, decided and audited anew, for each window of
@@ -30,8 +30,9 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ import httpx
 
 from app.crypto.context import RecordContext
 from app.crypto.digest import ContentDigestKey
-from app.crypto.envelope import RecordSealer, SealedShardV2, ShardedEnvelope
+from app.crypto.envelope import RecordSealer, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
 from app.crypto.handover import RecipientKey
 from app.crypto.kms import HandedDataKey
@@ -50,6 +51,8 @@ from hubclient.errors import RecordIntegrityError, StorageError, UsageError
 
 Progress = Callable[[int], None]
 PUT_ATTEMPTS = 3
+PIECE = 256 * 1024  # what a put reads and sends at a time
+MAX_REPORTED = 64  # stored shards reported per request (the service checks them then)
 
 
 def b64(data: bytes) -> str:
@@ -58,6 +61,32 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
+
+
+_ALLOCATOR_TUNED = False
+
+
+def return_shard_buffers_to_the_os() -> None:
+    """Ask glibc to map every allocation of 1 MiB or more on its own, so a shard buffer goes
+    back to the operating system when it is freed.
+
+    Shards are megabytes each and pass through a dozen threads; glibc's default raises its
+    mmap threshold after the first large free and then keeps freed shards in per-thread
+    arenas, so the process's resident memory would grow to the high-water mark of every
+    thread at once (about 3x what is live, measured). Fixing the threshold keeps resident
+    memory at what is live. Process-wide, once, and only on glibc (elsewhere: nothing).
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return
+    _ALLOCATOR_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: fixed, which also stops its drift
+    except (OSError, AttributeError):
+        pass
 
 
 def crc64nvme(data: bytes) -> str:
@@ -129,22 +158,38 @@ class UploadJournal:
 # -- upload --------------------------------------------------------------------------------
 
 
-@dataclass
-class _Sealed:
-    shard: SealedShardV2
+@dataclass(frozen=True)
+class _Declared:
+    """A shard sealed once to learn its seal and checksum (its ciphertext is dropped and
+    sealed again, identically, when its URL arrives: ``RecordSealer.reseal_shard``)."""
+
+    index: int
+    size: int
     crc: str
+    seal: ShardSeal
 
 
 class ShardUploader:
-    """Seals and puts the shards of one upload session that are not stored yet."""
+    """Seals and puts the shards of one upload session that are not stored yet.
+
+    Three stages, so that neither memory nor the API's latency grows with the file: shards
+    are *declared* (read, sealed, checksummed, only the seal and checksum kept) by one
+    thread, a batch of ``batch`` declarations at a time; URLs are *asked for* per batch,
+    up to two batches in flight; ``parallelism`` workers each read a shard again, seal it
+    again from the file in 256 KiB pieces (identical bytes, released only once its tag
+    matches) and *puts* it. In memory: the shard being declared (its plaintext and
+    ciphertext) and, per put, its sealed shard: about ``2 + parallelism`` shards. Each ask also
+    reports the shards put since the previous one, which the service checks then, so the
+    commit has only the last ones left to check.
+    """
 
     def __init__(
         self,
         api: HubApi,
         s3: httpx.Client,
         *,
-        parallelism: int = 8,
-        batch: int = 16,
+        parallelism: int = 6,
+        batch: int = 64,
         progress: Progress | None = None,
     ):
         self._api = api
@@ -153,6 +198,7 @@ class ShardUploader:
         self._batch = batch
         self._progress = progress or (lambda _n: None)
         self.puts = 0  # shard PUTs that succeeded (tests count what a resume re-sends)
+        return_shard_buffers_to_the_os()
 
     def upload(self, journal: UploadJournal, sealer: RecordSealer) -> None:
         """Put every shard missing from ``journal``; each success is journaled.
@@ -162,30 +208,51 @@ class ShardUploader:
         """
         missing = [i for i in range(sealer.shard_count) if i not in journal.stored]
         lock = threading.Lock()
+        put_since: list[int] = []
         failures: list[BaseException] = []
         stop = threading.Event()
-        ready: queue.Queue[tuple[_Sealed, dict[str, Any]] | None] = queue.Queue(self._batch)
+        ready: queue.Queue[tuple[_Declared, dict[str, Any]] | None] = queue.Queue(2 * self._batch)
         source = open(journal.source, "rb")  # noqa: SIM115 - closed in finally below
         fd = source.fileno()
 
-        def seal(index: int) -> _Sealed:
+        def read(index: int) -> bytes:
             size = sealer.plaintext_size(index)
             data = os.pread(fd, size, index * journal.shard_size)
             if len(data) != size:
                 raise UsageError(f"{journal.source} changed while it was uploaded")
-            shard = sealer.seal_shard(index, data)
-            return _Sealed(shard, crc64nvme(shard.ciphertext))
+            return data
 
-        def produce() -> None:
+        def read_pieces(index: int) -> Iterator[bytes]:
+            """The shard's plaintext in pieces: a put holds its sealed shard, never both."""
+            size = sealer.plaintext_size(index)
+            start = index * journal.shard_size
+            for offset in range(0, size, PIECE):
+                data = os.pread(fd, min(PIECE, size - offset), start + offset)
+                if not data:
+                    raise UsageError(f"{journal.source} changed while it was uploaded")
+                yield data
+
+        def declare(index: int) -> _Declared:
+            shard = sealer.seal_shard(index, read(index))
+            return _Declared(index, len(shard.ciphertext), crc64nvme(shard.ciphertext), shard.seal)
+
+        def plan() -> None:
             try:
-                with ThreadPoolExecutor(2, thread_name_prefix="seal") as sealers:
+                with ThreadPoolExecutor(2, thread_name_prefix="ask-urls") as askers:
+                    asked: deque[Future[list[tuple[_Declared, dict[str, Any]]]]] = deque()
                     for start in range(0, len(missing), self._batch):
                         if stop.is_set():
                             return
-                        sealed = list(sealers.map(seal, missing[start : start + self._batch]))
-                        urls = self._urls(journal.upload_id, sealed)
-                        for item in sealed:
-                            ready.put((item, urls[item.shard.index]))
+                        # One thread declares (AES-GCM and CRC64NVME run at GB/s, far ahead
+                        # of the puts), so only one shard is sealed here at a time.
+                        batch = [declare(i) for i in missing[start : start + self._batch]]
+                        asked.append(askers.submit(self._urls, journal.upload_id, batch))
+                        while len(asked) > 1 and not stop.is_set():
+                            for item in asked.popleft().result():
+                                ready.put(item)
+                    while asked and not stop.is_set():
+                        for item in asked.popleft().result():
+                            ready.put(item)
             except BaseException as exc:
                 failures.append(exc)
                 stop.set()
@@ -199,35 +266,65 @@ class ShardUploader:
                 if item is None:
                     return
                 if stop.is_set():
-                    continue  # drain, so the producer never blocks
-                sealed, url = item
+                    continue  # drain, so the planner never blocks
+                declared, url = item
                 try:
-                    self._put(sealed, url)
+                    ciphertext = sealer.reseal_shard_pieces(
+                        declared.index, read_pieces(declared.index), declared.seal
+                    )
+                    self._put(declared.index, ciphertext, url)
+                except InvalidRecord:
+                    failures.append(UsageError(f"{journal.source} changed while it was uploaded"))
+                    stop.set()
+                    continue
                 except BaseException as exc:
                     failures.append(exc)
                     stop.set()
                     continue
-                seal = sealed.shard.seal
                 with lock:
-                    journal.stored[sealed.shard.index] = {
-                        "nonce": b64(seal.nonce),
-                        "tag": b64(seal.tag),
+                    journal.stored[declared.index] = {
+                        "nonce": b64(declared.seal.nonce),
+                        "tag": b64(declared.seal.tag),
                     }
+                    put_since.append(declared.index)
                     self.puts += 1
                     if self.puts % self._batch == 0:
                         journal.save()
-                self._progress(len(sealed.shard.ciphertext) - 16)
+                self._progress(declared.size - 16)
+
+        puts_done = threading.Event()
+
+        def report() -> None:
+            """Tell the service which shards are stored, a batch at a time, off the path of
+            the puts: it checks them then (HeadObject), so the commit checks only the rest."""
+            try:
+                while True:
+                    finished = puts_done.wait(0.05)
+                    with lock:
+                        due = len(put_since) >= self._batch or (finished and put_since)
+                        stored = put_since[:MAX_REPORTED] if due else []
+                        del put_since[: len(stored)]
+                    if stored and not stop.is_set():
+                        self._api.post(f"/uploads/{journal.upload_id}/shards", {"stored": stored})
+                    elif finished:
+                        return
+            except BaseException as exc:
+                failures.append(exc)
+                stop.set()
 
         try:
-            threads = [threading.Thread(target=produce, name="shard-producer")]
+            threads = [threading.Thread(target=plan, name="shard-planner")]
             threads += [
                 threading.Thread(target=consume, name=f"shard-put-{n}")
                 for n in range(self._parallelism)
             ]
-            for thread in threads:
+            reporter = threading.Thread(target=report, name="shard-reporter")
+            for thread in [*threads, reporter]:
                 thread.start()
             for thread in threads:
                 thread.join()
+            puts_done.set()
+            reporter.join()
         finally:
             source.close()
             with lock:
@@ -235,32 +332,33 @@ class ShardUploader:
         if failures:
             raise failures[0]
 
-    def _urls(self, upload_id: str, sealed: Sequence[_Sealed]) -> dict[int, dict[str, Any]]:
+    def _urls(
+        self, upload_id: str, declared: Sequence[_Declared]
+    ) -> list[tuple[_Declared, dict[str, Any]]]:
         answer = self._api.post(
             f"/uploads/{upload_id}/shards",
             {
                 "shards": [
-                    {
-                        "index": s.shard.index,
-                        "size": len(s.shard.ciphertext),
-                        "checksum_crc64nvme": s.crc,
-                    }
-                    for s in sealed
-                ]
+                    {"index": d.index, "size": d.size, "checksum_crc64nvme": d.crc}
+                    for d in declared
+                ],
             },
         )
-        return {int(u["index"]): u for u in answer["urls"]}
+        urls = {int(u["index"]): u for u in answer["urls"]}
+        return [(d, urls[d.index]) for d in declared]
 
-    def _put(self, sealed: _Sealed, url: dict[str, Any]) -> None:
+    def _put(self, index: int, ciphertext: bytes | bytearray, url: dict[str, Any]) -> None:
         for attempt in range(1, PUT_ATTEMPTS + 1):
             try:
+                # In pieces, with the signed Content-Length: sent as is (not chunked), and
+                # never copied whole (h11 joins what it is handed before each send).
                 response = self._s3.put(
-                    url["url"], content=sealed.shard.ciphertext, headers=url["headers"]
+                    url["url"], content=_pieces_of(ciphertext), headers=url["headers"]
                 )
             except httpx.TransportError:
                 if attempt == PUT_ATTEMPTS:
                     raise StorageError(
-                        f"shard {sealed.shard.index}: storage unreachable; resume the upload"
+                        f"shard {index}: storage unreachable; resume the upload"
                     ) from None
                 time.sleep(0.2 * attempt)
                 continue
@@ -270,10 +368,16 @@ class ShardUploader:
                 return  # an earlier attempt stored it (If-None-Match: the key exists)
             if response.status_code < 500 or attempt == PUT_ATTEMPTS:
                 raise StorageError(
-                    f"shard {sealed.shard.index}: storage answered HTTP "
-                    f"{response.status_code}; resume the upload"
+                    f"shard {index}: storage answered HTTP {response.status_code}; "
+                    "resume the upload"
                 )
             time.sleep(0.2 * attempt)
+
+
+def _pieces_of(data: bytes | bytearray, size: int = PIECE) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(view), size):
+        yield bytes(view[start : start + size])
 
 
 def file_sha256(path: str) -> bytes:
@@ -310,6 +414,7 @@ class RecordDownloader:
         self._s3 = s3
         self._parallelism = parallelism
         self._progress = progress or (lambda _n: None)
+        return_shard_buffers_to_the_os()
 
     def download(self, record_id: str, version: int | None, dest: Path) -> DownloadResult:
         recipient = RecipientKey()
