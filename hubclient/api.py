@@ -40,14 +40,21 @@ class HubApi:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
     ) -> tuple[Any, httpx.Headers]:
+        wanted = {k: v for k, v in (params or {}).items() if v is not None}
         response = self.http.request(
-            method,
-            path,
-            json=json,
-            params={k: v for k, v in (params or {}).items() if v is not None},
-            headers=self._headers(),
+            method, path, json=json, params=wanted, headers=self._headers()
         )
+        if response.status_code == 401 and self._refreshed():
+            # The token was refused (revoked, or older than the service accepts): once more
+            # with a fresh one; a second 401 is the answer.
+            response = self.http.request(
+                method, path, json=json, params=wanted, headers=self._headers()
+            )
         return _answer(response), response.headers
+
+    def _refreshed(self) -> bool:
+        refresh = getattr(self._tokens, "refresh", None)
+        return bool(refresh()) if callable(refresh) else False
 
     def get(self, path: str, **params: Any) -> Any:
         return self.call("GET", path, params=params)[0]

@@ -29,6 +29,9 @@ from hubclient.errors import SignInError, UsageError
 
 REGION = "ap-east-1"
 REFRESH_MARGIN_S = 60
+# The hub refuses access tokens issued longer ago than its app client's token validity
+# (HUB_MAX_TOKEN_AGE_SECONDS, 15 minutes), whatever expiry the issuer wrote in them.
+MAX_TOKEN_AGE_S = 15 * 60
 
 
 @dataclass(frozen=True, repr=False)
@@ -88,11 +91,15 @@ class TokenStore:
 
 
 def _expiry(access_token: str) -> float:
-    """The ``exp`` claim of a JWT (read only to know when to refresh; the service verifies)."""
+    """When to stop using an access token: its ``exp``, or 15 minutes after ``iat`` if that
+    comes first (read only to know when to refresh; the service verifies the token)."""
     try:
         payload = access_token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
+        expiry = float(claims["exp"])
+        if "iat" in claims:
+            expiry = min(expiry, float(claims["iat"]) + MAX_TOKEN_AGE_S)
+        return expiry
     except (IndexError, ValueError, KeyError, TypeError):
         return time.time() + 300
 
@@ -271,10 +278,17 @@ class TokenSession:
 
     def access_token(self) -> str:
         if self._auth is not None and self._tokens.expires_at - self._clock() < REFRESH_MARGIN_S:
-            self._tokens = self._auth.refresh(self._tokens)
-            if self._store is not None:
-                self._store.save(self._tokens)
+            self.refresh()
         return self._tokens.access_token
+
+    def refresh(self) -> bool:
+        """Refresh now (the service refused the token); False when this session cannot."""
+        if self._auth is None:
+            return False
+        self._tokens = self._auth.refresh(self._tokens)
+        if self._store is not None:
+            self._store.save(self._tokens)
+        return True
 
 
 class StaticToken:

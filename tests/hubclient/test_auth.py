@@ -127,3 +127,45 @@ def test_the_token_file_is_owner_only_and_a_readable_one_is_refused(tmp_path: Pa
         store.load()
     store.clear()
     assert store.load() is None
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    import base64
+
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"e30.{body}.sig"
+
+
+def test_a_token_is_refreshed_15_minutes_after_it_was_issued_whatever_its_expiry() -> None:
+    from hubclient.auth import _expiry
+
+    assert _expiry(_jwt({"iat": 1000, "exp": 1000 + 3600})) == 1000 + 900
+    assert _expiry(_jwt({"iat": 1000, "exp": 1000 + 300})) == 1000 + 300
+
+
+def test_a_refused_token_is_refreshed_once_and_the_request_sent_again() -> None:
+    import httpx
+
+    from hubclient.api import HubApi
+
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == "Bearer old":
+            return httpx.Response(401, json={"error": {"code": "unauthenticated", "message": "x"}})
+        return httpx.Response(200, json={"username": "dr-x"})
+
+    class Tokens:
+        token = "old"
+
+        def access_token(self) -> str:
+            return self.token
+
+        def refresh(self) -> bool:
+            self.token = "new"
+            return True
+
+    http = httpx.Client(base_url="http://api", transport=httpx.MockTransport(answer))
+    assert HubApi(http, Tokens()).get("/me") == {"username": "dr-x"}
+    assert seen == ["Bearer old", "Bearer new"]
