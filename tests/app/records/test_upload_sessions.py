@@ -578,3 +578,57 @@ def test_a_commit_keeps_the_version_checked_when_a_shard_was_reported(
         f"/records/{started.body['record_id']}/content", headers=records.headers("dr-lead")
     )
     assert got.status_code == 200 and got.content == data
+
+
+def test_commit_refuses_a_manifest_for_another_length_even_under_the_sessions_key(
+    records: RecordsHarness, protocol: SealedProtocol
+) -> None:
+    """A client holds the data key, so it can MAC any manifest: the session's own layout
+    (length, shard size) is what the commit holds it to."""
+    from app.crypto.envelope import RecordSealer
+
+    started = protocol.start(data=os.urandom(SIZE))
+    protocol.issue(started)
+    protocol.put_all(started)
+    shorter = RecordSealer(
+        started.context,
+        started.data_key,
+        base64.b64decode(started.body["key"]["encrypted_data_key"]),
+        length=SIZE - 1,
+        shard_size=SHARD,
+    )
+    data = started.data[:-1]
+    seals = [shorter.seal_shard(i, data[i * SHARD : (i + 1) * SHARD]).seal for i in range(4)]
+    manifest = shorter.manifest(seals).to_bytes()
+    start = records.hub.ledger_size()
+    assert error(protocol.commit_response(started, manifest=manifest, digest=None)) == (
+        422,
+        "invalid_manifest",
+    )
+    assert [why for why, _ in refusals(records, start)] == ["invalid-manifest"]
+
+
+def test_the_service_path_carries_only_what_an_api_request_may(
+    records: RecordsHarness, protocol: SealedProtocol, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the inline cap (4 MiB deployed: Lambda's 6 MB event, base64) a record is
+    neither sent to nor answered by the service: 413 both ways, the read refusal audited."""
+    data = os.urandom(2 * SHARD)
+    rid = protocol.upload(data=data).body["record_id"]
+    monkeypatch.setattr(records.records, "max_inline_record_bytes", SHARD)
+    start = records.hub.ledger_size()
+    r = records.client.get(f"/records/{rid}/content", headers=records.headers("dr-lead"))
+    assert error(r) == (413, "record_too_large_for_inline")
+    assert [why for why, _ in refusals(records, start)] == ["record-too-large-for-inline"]
+    sent = records.client.post(
+        f"/patients/{PATIENT}/records",
+        content=data,
+        headers=records.headers("dr-lead", **{"Content-Type": DICOM}),
+    )
+    assert error(sent) == (413, "record_too_large")
+    ticket = records.client.post(
+        f"/records/{rid}/downloads",
+        json={"public_key": b64(RecipientKey().public_bytes)},
+        headers=records.headers("dr-lead"),
+    )
+    assert ticket.status_code == 200 and ticket.json()["total_length"] == len(data)
