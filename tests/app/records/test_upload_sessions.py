@@ -48,6 +48,29 @@ def error(response: Any) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]
 
 
+def visible(records: RecordsHarness, record_id: str) -> bool:
+    """Whether a record exists (its META item), read directly rather than by a scan."""
+    return "Item" in records.dynamodb.get_item(
+        TableName=records.settings.table_records,
+        Key={"pk": {"S": f"RECORD#{record_id}"}, "sk": {"S": "META"}},
+        ConsistentRead=True,
+    )
+
+
+def patient_record_count(records: RecordsHarness) -> int:
+    """Records of PATIENT (its index partition): what a refused start must not change."""
+    from app.audit.events import patient_reference
+
+    ref = patient_reference(PATIENT, records.records._key)
+    return records.dynamodb.query(
+        TableName=records.settings.table_records,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"PATIENT#{ref}"}},
+        Select="COUNT",
+        ConsistentRead=True,
+    )["Count"]
+
+
 # -- start --------------------------------------------------------------------------------
 
 
@@ -110,12 +133,12 @@ def test_bad_session_requests_are_refused_and_store_nothing(
         "public_key": b64(RecipientKey().public_bytes),
         **overrides,
     }
-    before = records.record_ids()
+    before = patient_record_count(records)
     r = records.client.post(
         f"/patients/{PATIENT}/uploads", json=body, headers=records.headers("dr-lead")
     )
     assert error(r) == expected
-    assert records.record_ids() == before
+    assert patient_record_count(records) == before
 
 
 # -- shard URLs ---------------------------------------------------------------------------
@@ -291,7 +314,7 @@ def test_an_expired_session_issues_nothing_and_does_not_commit(
     finally:
         records.hub.clock.offset = timedelta(0)
     assert [why for why, _ in refusals(records, start)] == ["upload-expired"] * 2
-    assert started.body["record_id"] not in records.record_ids()
+    assert not visible(records, started.body["record_id"])
 
 
 # -- commit ---------------------------------------------------------------------------------
@@ -335,7 +358,7 @@ def test_commit_refuses_missing_shards_and_names_them(
     assert error(r) == (409, "shards_not_stored")
     assert "Missing: 1, 3." in r.json()["error"]["message"]
     assert [why for why, _ in refusals(records, start)] == ["shard-missing"]
-    assert started.body["record_id"] not in records.record_ids()
+    assert not visible(records, started.body["record_id"])
     # Put what is missing, and the same session commits.
     protocol.issue(started, [1, 3])
     for i in (1, 3):
@@ -453,7 +476,7 @@ def test_commit_refuses_a_manifest_that_is_not_this_sessions(
     r = protocol.commit_response(started, manifest=manifest, digest=digest)
     assert error(r) == (422, "invalid_manifest")
     assert [why for why, _ in refusals(records, start)] == ["invalid-manifest"]
-    assert started.body["record_id"] not in records.record_ids()
+    assert not visible(records, started.body["record_id"])
 
 
 def _flip_base64_field(manifest: bytes, marker: bytes) -> bytes:
@@ -517,7 +540,8 @@ def test_a_session_never_committed_is_swept_and_can_no_longer_commit(
         grace_seconds=records.settings.orphan_grace_seconds,
         now=lambda: later,
     )
-    assert not any(k.startswith(f"shards/{started.upload_id}/") for k in records.live_keys())
+    left = records.s3.list_objects_v2(Bucket=records.bucket, Prefix=f"shards/{started.upload_id}/")
+    assert left.get("KeyCount", 0) == 0
     assert error(protocol.commit_response(started)) == (409, "upload_not_pending")
 
 
