@@ -67,14 +67,15 @@ _ALLOCATOR_TUNED = False
 
 
 def return_shard_buffers_to_the_os() -> None:
-    """Ask glibc to map every allocation of 1 MiB or more on its own, so a shard buffer goes
-    back to the operating system when it is freed.
+    """Keep glibc's mmap threshold where it starts (128 KiB) instead of letting it drift, so
+    a shard buffer goes back to the operating system when it is freed.
 
-    Shards are megabytes each and pass through a dozen threads; glibc's default raises its
-    mmap threshold after the first large free and then keeps freed shards in per-thread
-    arenas, so the process's resident memory would grow to the high-water mark of every
-    thread at once (about 3x what is live, measured). Fixing the threshold keeps resident
-    memory at what is live. Process-wide, once, and only on glibc (elsewhere: nothing).
+    Shards are megabytes each and pass through a dozen threads; glibc raises its mmap
+    threshold after the first large free (up to 32 MiB) and then keeps freed shards in
+    per-thread arenas, so the process's resident memory would grow to the high-water mark
+    of every thread at once (about 3x what is live, measured). Setting the threshold fixes
+    it at its initial value: allocations from 128 KiB are mapped on their own, as glibc
+    does before any drift. Process-wide, once, and only on glibc (elsewhere: nothing).
     """
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED:
@@ -84,7 +85,7 @@ def return_shard_buffers_to_the_os() -> None:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: fixed, which also stops its drift
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD, fixed: no drift
     except (OSError, AttributeError):
         pass
 
