@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,12 +55,6 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": REGION,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _load() -> str:
@@ -99,15 +92,9 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0)
 
 
 def serve_moto(port: int) -> None:
-    from moto.server import ThreadedMotoServer
+    from infra.emulator.server import start_moto_server
 
-    from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
-    from infra.emulator.server import memoize_moto_routing
-
-    memoize_moto_routing()
-    serialize_moto_dynamodb()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    start_moto_server(port)  # the one harness: DynamoDB isolation, routing memoised
     while True:
         time.sleep(3600)
 
@@ -158,9 +145,10 @@ def platform(size: int, workdir: Path) -> Iterator[Platform]:
     from infra.emulator.local import cohort_ids
     from infra.emulator.provision import Context
     from infra.emulator.seed import seed_stack
+    from infra.emulator.server import free_port
 
     env = {**os.environ, **CREDENTIALS, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": "1"}
-    moto_port = _free_port()
+    moto_port = free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
     children: list[subprocess.Popen[bytes]] = []
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", *CREDENTIALS)}
@@ -220,7 +208,7 @@ def platform(size: int, workdir: Path) -> Iterator[Platform]:
         raw["max_inline_record_bytes"] = size
         settings_path = workdir / "settings.json"
         settings_path.write_text(json.dumps(raw))
-        api_port = _free_port()
+        api_port = free_port()
         api = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.bench_client", "--serve-api",
              str(settings_path), str(api_port)],

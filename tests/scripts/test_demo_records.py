@@ -5,9 +5,11 @@ The walk-through runs end to end on the session's walk-through platform
 (``infra.standalone_platform``: the session's moto server, the platform's own seeding, the
 API served through the local API gateway built from the program's declaration, with API
 Gateway's and Lambda's caps). Its doctors sign in with SRP and the TOTP challenge
-(``hubclient.auth``) and store a 9 MiB + 17 byte imaging file (three 4 MiB client shards,
-the last partial) sealed on the device, put straight to S3 through presigned URLs: more
-than the gateway would carry, so the run itself shows the content never went through it.
+(``hubclient.auth``) and store the walk-through's 50 MiB imaging file (50 MiB + 17 bytes:
+13 client shards of 4 MiB, the last partial) sealed on the device, put straight to S3
+through presigned URLs: twelve times what the gateway would carry, so the run itself shows
+the content never went through it. The 1 GiB file is the script's ``--large-mib 1024``,
+run on demand (README), not in the suite.
 ``main`` exits 0 only when every step ended as the walk-through expects, so the removed
 member's 403, the shredded version's 410 and the byte-for-byte comparisons are each checked
 by the run itself; the test also checks them in the outcome.
@@ -24,7 +26,7 @@ from walkthrough_testkit import Platform, load_script
 
 from infra.standalone_platform import STANDALONE_STACK
 
-IMAGING_BYTES = 9 * (1 << 20) + 17  # more than the gateway carries: three client shards
+IMAGING_BYTES = 50 * (1 << 20) + 17  # the walk-through's 50 MiB, the last of 13 shards partial
 
 pytestmark = pytest.mark.integration
 
