@@ -432,6 +432,53 @@ def test_a_ticket_for_another_record_is_refused_by_the_client(
     assert not (tmp_path / "x").exists()
 
 
+def _flip_after(text: str, marker: str) -> str:
+    at = text.index(marker) + len(marker)
+    return text[:at] + ("B" if text[at] == "A" else "A") + text[at + 1 :]
+
+
+MANIFEST_EDITS_ON_THE_WAY = {
+    "tag": lambda m: _flip_after(m, '"tag":"'),
+    "length": lambda m: m.replace('"total_length":', '"total_length":1', 1),
+    "edk": lambda m: _flip_after(m, '"encrypted_data_key":"'),
+    # Caught by the MAC check, and again by the content digest (sealed next to the MAC).
+    "mac": lambda m: _flip_after(m, '"mac":"'),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(MANIFEST_EDITS_ON_THE_WAY))
+def test_a_manifest_tampered_on_the_way_is_refused_by_the_client_with_one_opaque_error(
+    records: RecordsHarness,
+    client_for: Callable[..., HubClient],
+    source: Path,
+    tmp_path: Path,
+    edit: str,
+) -> None:
+    """The service checked the stored manifest; anything between it and the client that
+    changes the ticket's manifest is caught by the client itself (the manifest's MAC under
+    the data key, the GCM tags, the handed key), with the same message whichever check
+    failed, and nothing kept."""
+    rid = client_for("dr-lead").upload(PATIENT, source, DICOM)["record_id"]
+    api = TestClient(records.client.app)
+    changed: list[str] = []
+
+    def tamper(response: httpx.Response) -> None:
+        if response.request.url.path == f"/records/{rid}/downloads":
+            response.read()
+            ticket = response.json()
+            ticket["manifest"] = MANIFEST_EDITS_ON_THE_WAY[edit](ticket["manifest"])
+            response._content = json.dumps(ticket).encode()
+            changed.append(edit)
+
+    api.event_hooks["response"] = [tamper]
+    out = tmp_path / "opened.dcm"
+    with pytest.raises(RecordIntegrityError) as refused:
+        client_for("dr-lead", api=api).download(rid, out)
+    assert changed == [edit]
+    assert str(refused.value) == "the record failed verification; nothing was kept"
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
 def test_group_membership_changes_are_what_the_member_list_says(
     records: RecordsHarness, client_for: Callable[..., HubClient]
 ) -> None:

@@ -424,7 +424,9 @@ def test_a_url_issued_for_another_upload_cannot_fill_this_one(
     stray = mine.sealed[0].ciphertext
     headers = {**url["headers"], "Content-Length": str(len(stray))}
     assert protocol.s3.put(url["url"], content=stray, headers=headers).status_code == 200
+    start = records.hub.ledger_size()
     assert error(protocol.commit_response(mine)) == (409, "shards_not_stored")
+    assert [why for why, _ in refusals(records, start)] == ["shard-missing"]
     # And a session cannot be continued by asking with the other session's id.
     assert (
         error(protocol.urls_response(other, protocol.declarations(mine, [1]), "dr-member"))[0]
