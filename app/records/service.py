@@ -142,6 +142,7 @@ class RecordService:
             max_record_bytes=max_record_bytes,
             shard_size=client_shard_size,
             session_seconds=session_seconds,
+            patients=patients,
         )
         self.downloads = DownloadTickets(shards, envelope, self._authz, gate, clock)
         self.listing = RecordListing(

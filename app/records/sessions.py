@@ -62,6 +62,7 @@ from app.crypto.kms import DataKeyProvider
 from app.crypto.manifest import ManifestV2, plaintext_size, shard_count_for
 from app.errors import Conflict, HubError, NotFound
 from app.identity.principal import Principal
+from app.patients.index import PatientRegistry, UnknownPatient
 from app.records import errors
 from app.records.authorization import RecordAuthorization
 from app.records.commit import RETRYABLE, UploadCommit
@@ -145,8 +146,10 @@ class UploadSessions:
         max_record_bytes: int,
         shard_size: int,
         session_seconds: int,
+        patients: PatientRegistry,
     ):
         self._repo = repository
+        self._patients = patients
         self._shards = shards
         self._provider = provider
         self._envelope = envelope
@@ -173,6 +176,12 @@ class UploadSessions:
             [simple_entity("Patient", ref)],
             patient_ref=ref,
         )
+        if not self._patients.is_registered(patient_id):
+            # As the service's own upload path: only a patient the index knows.
+            self._gate.audit.append(
+                replace(allowed.event, outcome=Outcome.DENY, reason="patient-not-indexed")
+            )
+            raise UnknownPatient()
         self._check_request(request)
         assert principal.reg_no is not None  # CreateRecord is for clinicians only
         session = self._new_session(

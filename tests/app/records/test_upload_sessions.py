@@ -141,6 +141,21 @@ def test_bad_session_requests_are_refused_and_store_nothing(
     assert patient_record_count(records) == before
 
 
+def test_a_session_for_a_patient_the_index_does_not_know_is_refused_and_audited(
+    records: RecordsHarness,
+) -> None:
+    """As the service's own upload path: no data key, no session for an unknown patient."""
+    unknown = "pt-not-in-the-index-0002"
+    start = records.hub.ledger_size()
+    r = records.client.post(
+        f"/patients/{unknown}/uploads",
+        json={"content_type": DICOM, "length": 100, "public_key": b64(RecipientKey().public_bytes)},
+        headers=records.headers("dr-lead"),
+    )
+    assert error(r) == (422, "unknown_patient") and unknown not in r.text
+    assert [why for why, _ in refusals(records, start)] == ["patient-not-indexed"]
+
+
 # -- shard URLs ---------------------------------------------------------------------------
 
 
