@@ -126,7 +126,13 @@ def serve_api(settings_path: str, port: int) -> None:
     settings = Settings(**raw).model_copy(update={"max_inline_record_bytes": inline})
     services = build_services(settings)
     cognito = boto3.client("cognito-idp", region_name=REGION)
-    enrol_user_pool(cognito, settings.cognito_user_pool_id, services.directory, services.register)
+    enrol_user_pool(
+        cognito,
+        settings.cognito_user_pool_id,
+        services.directory,
+        services.register,
+        services.institutions.repository,
+    )
     uvicorn.run(create_app(settings, services=services), host="127.0.0.1", port=port,
                 log_level="warning")  # fmt: skip
 
