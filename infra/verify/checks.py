@@ -319,6 +319,15 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "aws logs put-metric-filter on the trail's log group and aws cloudwatch "
         "put-metric-alarm notifying the security topic, per infra/components/monitoring.py.",
     ),
+    # the audit ledger (app/ledger): the same verification as `hub audit verify --live`
+    CheckSpec(
+        "ledger.integrity",
+        "Audit ledger entries verify against the signed tree heads in the Object Lock bucket",
+        (catalogue.AUDIT_LEDGER_INTEGRITY,),
+        "Treat as a security incident: export the ledger (hub audit export), find who "
+        "wrote the table from CloudTrail's data events, restore the entries from "
+        "point-in-time recovery before the first bad index, and verify again.",
+    ),
 )
 
 CHECKS: dict[str, CheckSpec] = {spec.id: spec for spec in CHECK_SPECS}

@@ -52,6 +52,7 @@ def evaluate(expect: Expectations, snapshot: Mapping[str, Any]) -> list[CheckRes
     _evaluate_functions(expect, snapshot, results)
     _evaluate_log_groups(expect, snapshot, results)
     _evaluate_monitoring(expect, snapshot, results)
+    _evaluate_ledger(expect, snapshot, results)
     return results.items
 
 
@@ -615,3 +616,11 @@ def _evaluate_monitoring(
         filters,
         alarms,
     )
+
+
+def _evaluate_ledger(expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults) -> None:
+    if expect.ledger is None:
+        return
+    ledger = read_present(snapshot, "ledger")
+    name = f"audit ledger {expect.ledger.table}"
+    out.add("ledger.integrity", name, [ledger], rules.ledger_verifies, name, ledger)

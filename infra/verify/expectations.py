@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from infra.verify import record as record_fields
 from infra.verify.baseline import OPERATIONAL_LOG_MIN_DAYS
-from infra.verify.collect import Targets
+from infra.verify.collect import LedgerTarget, Targets
 from infra.verify.model import DeploymentRecordLike
 from infra.verify.record import Declared
 
@@ -52,6 +52,7 @@ class Expectations:
     declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
     declared_api_security_policy: Declared | None = None
     trail_log_group: str | None = None
+    ledger: LedgerTarget | None = None
 
     def targets(self) -> Targets:
         return Targets(
@@ -64,6 +65,7 @@ class Expectations:
             functions=self.functions,
             log_groups=tuple(self.log_groups),
             trail_log_group=self.trail_log_group,
+            ledger=self.ledger,
         )
 
     def bucket_arn(self, name: str) -> str:
@@ -119,6 +121,10 @@ def expectations_from_record(
         )
 
     api_id = str(outputs["apiId"]) if outputs.get("apiId") else None
+    ledger = None
+    if tables.get("ledger") and buckets.get("audit") and keys.get("signing"):
+        # the ledger's heads are archived in the Object Lock audit bucket (app/ledger)
+        ledger = LedgerTarget(tables["ledger"], buckets["audit"], keys["signing"])
     return Expectations(
         stack=record.stack,
         phase=phase,
@@ -143,4 +149,5 @@ def expectations_from_record(
         trail_log_group=(
             str(outputs["trailLogGroupName"]) if outputs.get("trailLogGroupName") else None
         ),
+        ledger=ledger,
     )

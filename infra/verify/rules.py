@@ -986,3 +986,98 @@ def audit_bucket_lifecycle(bucket: str, rules_: Any, *, years: int) -> Result:
     if problems:
         return failed(f"{bucket}: " + "; ".join(problems))
     return passed(f"{bucket}: objects expire only after the {years}-year retention")
+
+
+# --- the audit ledger ------------------------------------------------------------------------
+
+
+def ledger_verifies(name: str, ledger: Mapping[str, Any]) -> Result:
+    """The ledger verifies against its signed heads, trusting only the public key: the
+    verifier of ``hub audit verify`` (:func:`app.ledger.verify.verify_snapshot`) over what
+    the collector read. An empty ledger (no entry, no head) has nothing to attest yet;
+    entries with no signed head covering them fail.
+
+    ``data`` carries the evidence: entries, log size, the last signed head, the counts of
+    signatures, consistency and inclusion proofs verified, the first bad index and the
+    findings (at most 20, by index)."""
+    import base64
+    import datetime as dt
+
+    from app.ledger.checkpoint import (
+        BadSignature,
+        MalformedHead,
+        SignedTreeHead,
+        load_public_key,
+        verify_head,
+    )
+    from app.ledger.errors import LedgerError
+    from app.ledger.verify import LedgerSnapshot, verify_snapshot
+
+    where = {"table": ledger.get("table"), "bucket": ledger.get("bucket")}
+    try:
+        key = load_public_key(str(ledger["public_key_pem"]).encode("ascii"))
+        heads = [SignedTreeHead.from_json(h) for h in as_list(ledger.get("heads"))]
+        entries = {int(i): base64.b64decode(v) for i, v in (ledger.get("entries") or {}).items()}
+        leaves_in = ledger.get("tree_leaves")
+        leaves = (
+            None
+            if leaves_in is None
+            else {int(i): base64.b64decode(v) for i, v in leaves_in.items()}
+        )
+    except (KeyError, TypeError, ValueError, LedgerError) as error:
+        return failed(f"{name}: not verifiable: {error}", data=where)
+    if not entries and not heads:
+        return not_applicable(
+            f"{name}: empty (no audited action yet, no signed head): nothing to attest",
+            data={**where, "entries": 0, "size": 0},
+        )
+    report = verify_snapshot(LedgerSnapshot(entries, heads, leaves), key)
+    good = []
+    for head in heads:
+        try:
+            verify_head(head, key)
+        except (BadSignature, MalformedHead):
+            continue
+        good.append(head)
+    last = max(good, key=lambda h: (h.size, h.timestamp_ms), default=None)
+    last_head = (
+        None
+        if last is None
+        else {
+            "size": last.size,
+            "root": base64.b64encode(last.root).decode("ascii"),
+            "signed_at": dt.datetime.fromtimestamp(last.timestamp_ms / 1000, dt.UTC).isoformat(
+                timespec="seconds"
+            ),
+            "key_id": last.key_id,
+        }
+    )
+    findings = sorted(report.findings, key=lambda f: (f.index is None, f.index or 0))
+    data = {
+        **where,
+        "entries": len(entries),
+        "size": report.size,
+        "last_signed_head": last_head,
+        "heads_verified": report.heads_verified,
+        "consistency_proofs_verified": report.consistency_checked,
+        "inclusion_proofs_verified": report.inclusions_checked,
+        "first_bad_index": report.first_bad_index,
+        "findings": [{"kind": f.kind, "index": f.index, "message": f.message} for f in findings][
+            :20
+        ],
+    }
+    if report.ok:
+        return passed(
+            f"{name}: {len(entries)} entries verified against {report.heads_verified} signed "
+            f"heads (log size {report.size}, {report.inclusions_checked} inclusion proofs)",
+            data=data,
+        )
+    if not report.findings:
+        return failed(f"{name}: {len(entries)} entries but no signed head covers them", data=data)
+    first = report.first_bad_index
+    kinds = sorted({f.kind for f in report.findings})
+    where_bad = f"first bad index {first}" if first is not None else "bad head signatures"
+    return failed(
+        f"{name}: TAMPERED: {', '.join(kinds)}; {where_bad} ({len(report.findings)} findings)",
+        data=data,
+    )
