@@ -262,6 +262,10 @@ class Verification:
     failed_checks: tuple[str, ...]
     report_paths: tuple[str, ...]
     report: VerifyReport
+    # the report's place in the history (digest, signature, previous, diff), and what
+    # could not be done (an unsigned report, a diagram not drawn)
+    history: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -269,6 +273,8 @@ class Verification:
             "passed": self.passed,
             "failed_checks": list(self.failed_checks),
             "reports": list(self.report_paths),
+            "history": dict(self.history),
+            "notes": list(self.notes),
             "report": self.report.to_dict(),
         }
 
@@ -280,23 +286,48 @@ def verify_deployment(
     state_dir: Path,
     report_dir: Path | None = None,
 ) -> Verification:
-    """Run the post-deploy checks on ``record``'s deployment, write the JSON and Markdown
-    reports (default ``<state_dir>/reports/<stack>``) and remember the result for this
-    exact deployment.
+    """Run the post-deploy checks on ``record``'s deployment (the audit ledger's
+    integrity included), write the reports (default ``<state_dir>/reports/<stack>``: JSON,
+    Markdown, HTML, PDF and the stack's diagram), keep the report in the history (signed
+    with the stack's ledger key, archived in its Object Lock audit bucket, diffed with the
+    previous one) and remember the result for this exact deployment.
 
     Args:
         endpoint_url: where the deployment lives (an emulator's URL); None for AWS.
     """
+    from infra.compliance.write import signer_and_archive, write_stack_report
     from infra.verify import verify_stack
-    from infra.verify.report import write_reports
+    from infra.verify.clients import ClientFactory
 
-    report = verify_stack(record, endpoint_url=endpoint_url)
-    paths = tuple(str(p) for p in write_reports(report, report_dir or _reports(state_dir, record)))
+    clients = ClientFactory(
+        endpoint_url=endpoint_url,
+        region=str(record.outputs.get("region") or record.region),
+        endpoints=record.endpoints or None,
+    )
+    report = verify_stack(record, endpoint_url=endpoint_url, clients=clients)
+    signer, archive = signer_and_archive(record, clients)
+    written = write_stack_report(
+        report,
+        record,
+        report_dir or _reports(state_dir, record),
+        state_dir=state_dir,
+        signer=signer,
+        archive=archive,
+    )
+    paths = tuple(str(p) for p in written.paths)
     failed = tuple(sorted({f"{c.id} ({c.resource})" for c in report.failed}))
     record_verification(
         state_dir, record, passed=report.passed, failed_checks=failed, report_paths=paths
     )
-    return Verification(record.stack, report.passed, failed, paths, report)
+    return Verification(
+        record.stack,
+        report.passed,
+        failed,
+        paths,
+        report,
+        written.kept.to_json(),
+        written.notes,
+    )
 
 
 def _reports(state_dir: Path, record: DeploymentRecord) -> Path:
