@@ -9,14 +9,30 @@ the deployed function and the local gateway both run it.
 :data:`app.access.auth.CurrentPrincipal`, and a test walks the route table to keep it
 that way. Services (AWS clients included) are built when the app is created, not at
 import, and can be passed in by tests.
+
+The API document (``/openapi.json``) lists every status each operation answers, with the
+service's error body and codes (:func:`app.openapi.document_api`, applied here once every
+router is included). ``/docs`` (Swagger UI) and ``/redoc`` load their assets from this
+package (fastapi-offline's static files under ``/docs/assets``), never from a CDN, so
+they work on a closed network. The document and its pages are public on the app; behind
+API Gateway in AWS the Cognito authorizer guards them like every route but ``/health``
+(docs/api.md says why).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
@@ -39,6 +55,7 @@ from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
 from app.metrics.router import router as metrics_router
 from app.metrics.service import MetricsService
+from app.openapi import document_api, ok_example
 from app.patient_index.router import router as patient_index_router
 from app.patient_index.service import PatientIndexService
 from app.records.router import router as records_router
@@ -53,7 +70,19 @@ from app.wiring import provide
 # FHIR JSON is text: without it here, a FHIR record would come back as base64.
 LAMBDA_TEXT_MIME_TYPES = (*DEFAULT_TEXT_MIME_TYPES, "application/fhir+json")
 
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PATHS = frozenset(
+    {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets"}
+)
+DOCS_ASSETS = "/docs/assets"
+# Swagger UI would fetch a validator badge from swagger.io; nothing may leave the page.
+SWAGGER_UI_PARAMETERS = {"validatorUrl": None, "tryItOutEnabled": False}
+
+
+def docs_assets_directory() -> str:
+    """Swagger UI's and ReDoc's files, shipped in the fastapi-offline package."""
+    import fastapi_offline
+
+    return str(Path(fastapi_offline.__file__).parent / "static")
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
@@ -74,6 +103,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         description=_app_doc or "",
         version="0.1.0",
         openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.services = built
@@ -96,7 +127,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     install_error_handlers(app)
     install_ledger_error_handlers(app)
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", tags=["operations"], responses=ok_example({"status": "ok"}))
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -110,7 +141,45 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(referrals_router)
     app.include_router(metrics_router)
     app.include_router(patient_index_router)
+    document_api(app)
+    _install_docs(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs`` and ``/redoc`` with their assets served from the package (offline)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=docs_assets_directory()), name="docs-assets")
+
+    def root(request: Request) -> str:
+        return str(request.scope.get("root_path") or "")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        base = root(request)
+        return get_swagger_ui_html(
+            openapi_url=f"{base}{app.openapi_url}",
+            title=f"{app.title}: API",
+            oauth2_redirect_url=f"{base}/docs/oauth2-redirect",
+            swagger_js_url=f"{base}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{base}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{base}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        base = root(request)
+        return get_redoc_html(
+            openapi_url=f"{base}{app.openapi_url}",
+            title=f"{app.title}: API",
+            redoc_js_url=f"{base}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{base}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def lambda_handler_for(app: FastAPI, *, sign_inline: bool = True) -> Mangum:

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from app.access.auth import CurrentPrincipal, Gate
+from app.access.auth import ACCESS_DENIED, CurrentPrincipal, Gate
 from app.access.engine import Action
 from app.access.entities import principal_entity, simple_entity, uid
 from app.access.gate import AccessGate
@@ -33,6 +33,7 @@ from app.ledger.errors import InvalidEntry, LedgerBusy, LedgerVerificationError,
 from app.ledger.fhir import audit_event_resource
 from app.ledger.merkle import leaf_hash
 from app.ledger.service import EntryQuery, Ledger, NoSignedHead, RangeTooWide
+from app.openapi import errors, ok_example
 from app.wiring import provided
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -55,10 +56,45 @@ def install_ledger_error_handlers(app: FastAPI) -> None:
 LedgerDep = Annotated[Ledger, Depends(provided(Ledger))]
 
 
+class PemResponse(PlainTextResponse):
+    media_type = "application/x-pem-file"
+
+
+class NdjsonResponse(StreamingResponse):
+    media_type = "application/fhir+ndjson"
+
+
 class LedgerUnavailable(HubError):
     status_code = 503
     code = "ledger_unavailable"
     message = "No signed tree head is available yet."
+
+
+# Hashes and signatures of the examples (synthetic: not of any real log).
+_HASH = "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+_HEAD = {
+    "format": "health-hub/ledger/v1",
+    "origin": "phase1-specialist",
+    "size": 42,
+    "root": _HASH,
+    "timestamp_ms": 1795599000000,
+    "signature": "MEUCIQD...",
+    "key_id": "arn:aws:kms:ap-east-1:123456789012:key/0000-example",
+    "algorithm": "ECDSA_SHA_256",
+}
+_ENTRY = {
+    "version": 1,
+    "sequence": 7,
+    "timestamp_ms": 1795599000000,
+    "actor": {"sub": "0b6f7c1e-2d3a-4c5b-8e9f-0123456789ab", "roles": ["doctor"]},
+    "action": "read",
+    "resource": {"type": "group", "id": "6addad601b9440cda5d9323d0823423b"},
+    "outcome": "success",
+    "reason": "member-views-open-group",
+    "request_id": "req-7",
+}
+NO_HEAD = LedgerUnavailable
+BAD_PROOF = InvalidRequest("No such leaf or tree size.", code="invalid_proof_request")
 
 
 def _b64(data: bytes) -> str:
@@ -122,7 +158,31 @@ def _entry_json(index: int, entry: AuditEntry, raw: bytes) -> dict[str, Any]:
     }
 
 
-@router.get("/entries")
+@router.get(
+    "/entries",
+    responses={
+        **errors(
+            ACCESS_DENIED,
+            InvalidRequest("Bad time range.", code="invalid_time_range"),
+            InvalidRequest(
+                "Narrow the time range or filter by actor, resource or patient.",
+                code="range_too_wide",
+            ),
+        ),
+        **ok_example(
+            {
+                "entries": [
+                    {
+                        "leaf_index": 7,
+                        "entry": _ENTRY,
+                        "canonical": "eyJhY3Rpb24iOiJyZWFkIiwuLi59",
+                        "leaf_hash": _HASH,
+                    }
+                ]
+            }
+        ),
+    },
+)
 def list_entries(
     scope: Scope,
     ledger: LedgerDep,
@@ -170,7 +230,15 @@ def _head(ledger: Ledger) -> SignedTreeHead:
         raise LedgerUnavailable() from exc
 
 
-@router.get("/head")
+@router.get(
+    "/head",
+    responses={
+        **errors(NO_HEAD),
+        **ok_example(
+            {**_HEAD, "checkpoint": "health-hub/ledger/v1\n...", "public_key": "/audit/public-key"}
+        ),
+    },
+)
 def tree_head(who: CurrentPrincipal, ledger: LedgerDep) -> dict[str, Any]:
     """The latest signed tree head (checkpoint text fields, signature, key id)."""
     head = _head(ledger)
@@ -181,17 +249,44 @@ def tree_head(who: CurrentPrincipal, ledger: LedgerDep) -> dict[str, Any]:
     }
 
 
-@router.get("/public-key", response_class=PlainTextResponse)
-def public_key(who: CurrentPrincipal, ledger: LedgerDep) -> PlainTextResponse:
+@router.get(
+    "/public-key",
+    response_class=PemResponse,
+    responses={
+        **errors(NO_HEAD),
+        **ok_example(
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...\n"
+            "-----END PUBLIC KEY-----\n",
+            media_type="application/x-pem-file",
+        ),
+    },
+)
+def public_key(who: CurrentPrincipal, ledger: LedgerDep) -> PemResponse:
     """The signing key's public key (PEM), from KMS ``GetPublicKey``, for offline checks."""
     try:
         pem = ledger.public_key_pem()
     except NoSignedHead as exc:
         raise LedgerUnavailable() from exc
-    return PlainTextResponse(pem.decode("ascii"), media_type="application/x-pem-file")
+    return PemResponse(pem.decode("ascii"))
 
 
-@router.get("/proof/inclusion")
+@router.get(
+    "/proof/inclusion",
+    responses={
+        **errors(NO_HEAD, BAD_PROOF),
+        **ok_example(
+            {
+                "index": 7,
+                "size": 42,
+                "leaf_hash": _HASH,
+                "proof": [_HASH, _HASH],
+                "head": _HEAD,
+                "entry": _ENTRY,
+                "canonical": "eyJhY3Rpb24iOiJyZWFkIiwuLi59",
+            }
+        ),
+    },
+)
 def inclusion(
     who: CurrentPrincipal,
     gate: Gate,
@@ -225,7 +320,13 @@ def inclusion(
     return body
 
 
-@router.get("/proof/consistency")
+@router.get(
+    "/proof/consistency",
+    responses={
+        **errors(NO_HEAD, InvalidRequest("Bad tree sizes.", code="invalid_proof_request")),
+        **ok_example({"first": 40, "second": 42, "proof": [_HASH], "head": _HEAD}),
+    },
+)
 def consistency(
     who: CurrentPrincipal,
     ledger: LedgerDep,
@@ -246,13 +347,23 @@ def consistency(
     }
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=NdjsonResponse,
+    responses={
+        **errors(ACCESS_DENIED, NO_HEAD),
+        **ok_example(
+            '{"resourceType":"AuditEvent","id":"7",...}\n',
+            media_type="application/fhir+ndjson",
+        ),
+    },
+)
 def export(
     scope: Scope,
     ledger: LedgerDep,
     start: Annotated[int, Query(ge=0)] = 0,
     end: Annotated[int | None, Query(ge=0)] = None,
-) -> StreamingResponse:
+) -> NdjsonResponse:
     """Entries ``[start, end)`` as FHIR R4 AuditEvent (IHE BALP), NDJSON. Auditors only."""
     if not scope.everything:
         raise Forbidden("Only auditors export the ledger.", code="access_denied")
@@ -271,4 +382,4 @@ def export(
                 yield json.dumps(resource, sort_keys=True).encode() + b"\n"
             at = rows[-1][0] + 1
 
-    return StreamingResponse(lines(), media_type="application/fhir+ndjson")
+    return NdjsonResponse(lines())

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.audit.events import AuditReceipt
 from app.audit.schemas import Receipt
@@ -39,10 +39,16 @@ class ShredReason(StrEnum):
 
 
 class ShareBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"group_id": "6addad601b9440cda5d9323d0823423b"}]}
+    )
+
     group_id: GroupId
 
 
 class ShredBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "entered_in_error"}]})
+
     reason: ShredReason
 
 
@@ -81,6 +87,47 @@ class ShareOut(BaseModel):
 
 
 class RecordOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "institution": "harbour-cardiac-alliance",
+                    "author": "ZZ82923",
+                    "category": "other",
+                    "title": "Discharge summary",
+                    "created_at": "2026-01-15T09:30:00Z",
+                    "latest_version": 1,
+                    "versions": [
+                        {
+                            "version": 1,
+                            "content_type": "application/fhir+json",
+                            "length": 1207,
+                            "status": "active",
+                            "created_at": "2026-01-15T09:30:00Z",
+                            "created_by": "ZZ82923",
+                            "shredded_at": None,
+                            "shred_reason": None,
+                        }
+                    ],
+                    "shares": [
+                        {
+                            "group_id": "6addad601b9440cda5d9323d0823423b",
+                            "shared_by": "ZZ82923",
+                            "shared_at": "2026-01-15T09:30:00Z",
+                        }
+                    ],
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     record_id: str
     patient_id: str
     institution: str
@@ -112,12 +159,57 @@ class RecordOut(BaseModel):
 
 
 class VersionResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "version": {
+                        "version": 1,
+                        "content_type": "application/fhir+json",
+                        "length": 1207,
+                        "status": "active",
+                        "created_at": "2026-01-15T09:30:00Z",
+                        "created_by": "ZZ82923",
+                        "shredded_at": None,
+                        "shred_reason": None,
+                    },
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     record_id: str
     version: VersionOut
     audit_receipt: Receipt | None = None
 
 
 class ShareResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "share": {
+                        "group_id": "6addad601b9440cda5d9323d0823423b",
+                        "shared_by": "ZZ82923",
+                        "shared_at": "2026-01-15T09:30:00Z",
+                    },
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     record_id: str
     share: ShareOut
     audit_receipt: Receipt | None = None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from api_contract import CONTRACT, checked
 from botocore.exceptions import ClientError
 from fastapi.testclient import TestClient
 from hub_testkit import Hub
@@ -130,7 +131,9 @@ class RecordsHarness:
         """An app on the same state with another record service. Not entered as a context
         manager: its lifespan would start and stop the shared ledger's sequencer."""
         services = dataclasses.replace(self.services, records=service)
-        return TestClient(create_app(self.settings, services=services))
+        app = create_app(self.settings, services=services)
+        checked(app, CONTRACT)
+        return TestClient(app)
 
     def committed_shards(self) -> dict[str, list[str]]:
         """Shard keys of every active committed version, by ``record_id/version``."""
