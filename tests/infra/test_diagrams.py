@@ -3,6 +3,7 @@ whatever components a record holds (a core, a layer, a homeserver)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,26 @@ def test_same_record_same_diagram_whatever_the_order() -> None:
     assert phase_graph(_record(CORE)).name == "layer"
 
 
-def test_hub_diagrams_writes_from_the_records(tmp_path: Path) -> None:
+def test_hub_diagrams_without_a_record_is_a_usage_error(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(
         hub_cli, ["diagrams", str(tmp_path / "out"), "--state-dir", str(tmp_path)]
     )
     assert result.exit_code == 2 and "no deployment record" in result.output
+
+
+@pytest.mark.integration
+def test_hub_diagrams_writes_dot_and_svg_from_the_records(
+    deployed_stacks: dict[str, Any], tmp_path: Path
+) -> None:
+    record = deployed_stacks["phase3-private-practice"]
+    record.save(tmp_path)
+    out = tmp_path / "out"
+    args = ["diagrams", str(out), "-s", record.stack, "--state-dir", str(tmp_path), "--json"]
+    result = CliRunner().invoke(hub_cli, args)
+    assert result.exit_code == 0, result.output
+    paths = json.loads(result.stdout)["paths"]
+    assert paths == [str(out / f"{record.stack}.dot"), str(out / f"{record.stack}.svg")]
+    assert (out / f"{record.stack}.dot").read_text() == (
+        COMMITTED / f"{record.stack}.dot"
+    ).read_text()
