@@ -50,7 +50,7 @@ from app.groups.service import GroupService
 from app.institutions.router import router as institutions_router
 from app.institutions.service import InstitutionService
 from app.ledger.receipts import AuditReceiptMiddleware
-from app.ledger.router import install_ledger_error_handlers
+from app.ledger.router import LEDGER_BUSY, install_ledger_error_handlers
 from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
 from app.metrics.router import router as metrics_router
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(referrals_router)
     app.include_router(metrics_router)
     app.include_router(patient_index_router)
-    document_api(app)
+    document_api(app, audited=(LEDGER_BUSY,))
     _install_docs(app)
     return app
 

@@ -20,7 +20,8 @@ to every route when the app is assembled):
 3. **Defaults every route gets**: 422 ``invalid_request`` when it takes any parameter or
    body (request validation), 500 ``internal_error`` (the opaque unexpected error), and on
    authenticated routes the success response's ``Audit-Receipt``, ``Audit-Tree-Head`` and
-   ``X-Request-ID`` headers (the receipt middleware's).
+   ``X-Request-ID`` headers (the receipt middleware's) and what the app's own handlers
+   answer for any audited action (``document_api(app, audited=...)``: 503 ``ledger_busy``).
 
 Each error status is documented with :class:`ErrorBody` (``{"error": {"code",
 "message"}}``) and one example per code, named by the code. Tests hold the document to
@@ -252,22 +253,26 @@ def api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
             yield route
 
 
-def document_api(app: FastAPI) -> None:
+def document_api(app: FastAPI, *, audited: Iterable[Documentable] = ()) -> None:
     """Give every route of ``app`` its full set of statuses (see the module docstring).
-    Call once, after every router is included and before the app serves a request (the
-    effective routes FastAPI builds then copy each route's responses). Idempotent: the
-    routers are module-level, shared by every app a process builds."""
+    ``audited``: what any route whose actions are audited (a route whose dependencies
+    declare the receipt headers) can also answer, from the app's own handlers (the
+    ledger's 503 ``ledger_busy``). Call once, after every router is included and before
+    the app serves a request (the effective routes FastAPI builds then copy each route's
+    responses). Idempotent: the routers are module-level, shared by every app a process
+    builds."""
+    audited = tuple(audited)
     for route in api_routes(app.routes):
         if not route.include_in_schema:
             continue
-        declared = errors(*declared_errors(route))
+        headers: dict[str, Any] = {}
+        for call in _dependency_calls(route):
+            headers.update(_DEPENDENCY_HEADERS.get(call, {}))
+        declared = errors(*declared_errors(route), *(audited if headers else ()))
         for status, response in list(route.responses.items()):
             if int(status) < 400:
                 declared[status] = response  # a success response the route describes
         success = route.status_code or 200
-        headers: dict[str, Any] = {}
-        for call in _dependency_calls(route):
-            headers.update(_DEPENDENCY_HEADERS.get(call, {}))
         if headers:
             response = dict(declared.get(success, {}))
             response["headers"] = {**headers, **response.get("headers", {})}

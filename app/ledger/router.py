@@ -33,7 +33,7 @@ from app.ledger.errors import InvalidEntry, LedgerBusy, LedgerVerificationError,
 from app.ledger.fhir import audit_event_resource
 from app.ledger.merkle import leaf_hash
 from app.ledger.service import EntryQuery, Ledger, NoSignedHead, RangeTooWide
-from app.openapi import errors, ok_example
+from app.openapi import ErrorDoc, errors, ok_example
 from app.wiring import provided
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -52,6 +52,9 @@ def install_ledger_error_handlers(app: FastAPI) -> None:
             error_body("ledger_busy", str(exc)), status_code=503, headers={"Retry-After": "1"}
         )
 
+
+# What any audited route can answer through that handler (app.main documents it).
+LEDGER_BUSY = ErrorDoc(503, "ledger_busy", str(LedgerBusy()))
 
 LedgerDep = Annotated[Ledger, Depends(provided(Ledger))]
 
