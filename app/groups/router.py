@@ -27,6 +27,7 @@ from app.groups.schemas import (
 from app.groups.service import GroupService
 from app.openapi import errors
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.patients.index import UnknownPatient
 from app.wiring import provided
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -73,7 +74,7 @@ Groups = Annotated[GroupService, Depends(provided(GroupService))]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=GroupOut,
-    responses=errors(ACCESS_DENIED, CHANGED),
+    responses=errors(ACCESS_DENIED, CHANGED, UnknownPatient),
 )
 def create_group(body: CreateGroupBody, who: CurrentPrincipal, groups: Groups) -> GroupOut:
     state, receipt = groups.create(who, body.patient_id, body.title, body.purpose)

@@ -42,6 +42,7 @@ from app.crypto.handover import SUITE_NAME
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.openapi import dependency_errors, errors
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.patients.index import UnknownPatient
 from app.records import errors as errors_mod
 from app.records.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -220,7 +221,7 @@ def _replay_headers(response: Response, replayed: bool) -> None:
     status_code=status.HTTP_201_CREATED,
     response_model=RecordOut,
     openapi_extra=_RAW_BODY,
-    responses={**errors(*UPLOAD_ERRORS), 201: {"headers": REPLAYED}},
+    responses={**errors(*UPLOAD_ERRORS, UnknownPatient), 201: {"headers": REPLAYED}},
 )
 async def upload_record(
     patient_id: Annotated[PatientId, Path()],

@@ -16,6 +16,7 @@ from app.access.auth import ACCESS_DENIED, CurrentPrincipal
 from app.audit.schemas import Receipt
 from app.errors import Conflict, HubError, InvalidRequest, NotFound
 from app.openapi import dependency_errors, errors
+from app.patients.index import UnknownPatient
 from app.records.errors import RecordIntegrityError, RecordsNotConfigured
 from app.referrals.lifecycle import PatientNotice, ReferralStatus
 from app.referrals.schemas import (
@@ -75,6 +76,7 @@ TRANSITION = (
 )
 SEND = errors(
     ACCESS_DENIED,
+    UnknownPatient,
     NotFound("No such group."),
     NotFound("No such record."),
     InvalidRequest("The target institution is not admitted.", code="institution_not_admitted"),
