@@ -79,6 +79,7 @@ def test_authenticated_operations_list_401_403_and_the_refusals(document: dict[s
         else:
             assert set(REFUSAL_REASONS) <= statuses["403"], (method, path)
         assert "ledger_busy" in statuses["503"], (method, path)  # any audited action
+        assert "identity_provider_unavailable" in statuses["503"], (method, path)
         success = next(s for s in statuses if int(s) < 300)
         headers = operation["responses"][success]["headers"]
         assert {"Audit-Receipt", "Audit-Tree-Head", "X-Request-ID"} <= set(headers)
