@@ -26,7 +26,7 @@ from app.groups.schemas import (
 )
 from app.groups.service import GroupService
 from app.openapi import errors
-from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor
 from app.patients.index import UnknownPatient
 from app.wiring import provided
 
@@ -62,6 +62,8 @@ SUMMON = errors(
 ACCEPT = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED, Conflict(code="no_pending_invitation"))
 MEMBER_CHANGE = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED, Conflict(code="not_a_member"))
 CLOSE = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED)
+# My groups, my invitations: a listing refuses only a cursor it did not issue.
+LISTING = errors(InvalidCursor)
 
 
 # Group ids are the service's own (uuid4 hex): anything else, non-ASCII included, is a 422
@@ -81,7 +83,7 @@ def create_group(body: CreateGroupBody, who: CurrentPrincipal, groups: Groups) -
     return GroupOut.of(state.group, state.memberships, receipt)
 
 
-@router.get("", response_model=GroupPageOut)
+@router.get("", response_model=GroupPageOut, responses=LISTING)
 def my_groups(
     who: CurrentPrincipal, groups: Groups, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> GroupPageOut:
@@ -94,7 +96,7 @@ def my_groups(
     )
 
 
-@invitations_router.get("/invitations", response_model=InvitationPageOut)
+@invitations_router.get("/invitations", response_model=InvitationPageOut, responses=LISTING)
 def my_invitations(
     who: CurrentPrincipal, groups: Groups, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> InvitationPageOut:

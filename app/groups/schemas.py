@@ -273,12 +273,72 @@ class GroupSummaryOut(BaseModel):
 
 
 class GroupPageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "groups": [
+                        {
+                            "group_id": "6addad601b9440cda5d9323d0823423b",
+                            "patient_id": "pt-6dde7bc9f14d",
+                            "institution": "harbour-cardiac-alliance",
+                            "title": "Case conference",
+                            "status": "open",
+                            "created_by": "ZZ82923",
+                            "created_at": "2026-01-15T09:30:00Z",
+                            "role": "lead",
+                            "state": "active",
+                            "invited_by": "ZZ82923",
+                            "invited_at": "2026-01-15T09:30:00Z",
+                        }
+                    ],
+                    "cursor": None,
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     groups: list[GroupSummaryOut]
     cursor: str | None
     audit_receipt: Receipt
 
 
 class InvitationPageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "invitations": [
+                        {
+                            "group_id": "6addad601b9440cda5d9323d0823423b",
+                            "patient_id": "pt-6dde7bc9f14d",
+                            "institution": "harbour-cardiac-alliance",
+                            "title": "Case conference",
+                            "status": "open",
+                            "created_by": "ZZ82923",
+                            "created_at": "2026-01-15T09:30:00Z",
+                            "role": "member",
+                            "state": "invited",
+                            "invited_by": "ZZ82923",
+                            "invited_at": "2026-01-15T09:30:00Z",
+                        }
+                    ],
+                    "cursor": None,
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     invitations: list[GroupSummaryOut]
     cursor: str | None
     audit_receipt: Receipt

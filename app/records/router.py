@@ -41,7 +41,7 @@ from app.content import (
 from app.crypto.handover import SUITE_NAME
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.openapi import dependency_errors, errors
-from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor
 from app.patients.index import UnknownPatient
 from app.records import errors as errors_mod
 from app.records.schemas import (
@@ -102,6 +102,26 @@ UPLOAD_ERRORS = (
 READ_ERRORS = (
     NO_RECORD,
     ACCESS_DENIED,
+    errors_mod.StorageUnavailable,
+)
+
+# Upload sessions and download tickets (app/records/sessions.py, downloads.py): what each
+# step refuses, beyond the caller's identity and the Cedar decision.
+NO_UPLOAD = NotFound("No such upload session.")
+SESSION_START_ERRORS = (
+    ACCESS_DENIED,
+    UnsupportedContent("text/html"),
+    errors_mod.SealedOnService,
+    errors_mod.RecordTooLarge("A record version is limited to 2147483648 bytes."),
+    errors_mod.InvalidPublicKey,
+    InvalidRequest("Invalid fields: body.public_key (not base64).", code="invalid_request"),
+    errors_mod.StorageUnavailable,
+)
+SESSION_ERRORS = (
+    NO_UPLOAD,
+    ACCESS_DENIED,
+    errors_mod.UploadNotPending,
+    errors_mod.UploadExpired,
     errors_mod.StorageUnavailable,
 )
 
@@ -249,12 +269,14 @@ def get_record(record_id: RecordId, who: CurrentPrincipal, records: Records) -> 
 
 @router.get(
     "/records/{record_id}/content",
+    response_class=Response,
     responses={
         **errors(
             *READ_ERRORS,
             NO_VERSION,
             errors_mod.RecordGone,
             errors_mod.RecordIntegrityError,
+            errors_mod.TooLargeForInline,
         ),
         200: {
             "description": "The whole record version, verified, in its media type "
@@ -424,6 +446,7 @@ def _session_out(records: RecordService, started: Any) -> UploadSessionOut:
     "/patients/{patient_id}/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadSessionOut,
+    responses=errors(*SESSION_START_ERRORS, UnknownPatient),
 )
 def start_record_upload(
     patient_id: Annotated[PatientId, Path()],
@@ -446,6 +469,7 @@ def start_record_upload(
     "/records/{record_id}/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadSessionOut,
+    responses=errors(*SESSION_START_ERRORS, NO_RECORD),
 )
 def start_version_upload(
     record_id: RecordId, body: VersionUploadBody, who: CurrentPrincipal, records: Records
@@ -459,7 +483,11 @@ def start_version_upload(
     return _session_out(records, records.sessions.start_version(who, record_id, request))
 
 
-@router.get("/uploads/{upload_id}", response_model=UploadStatusOut)
+@router.get(
+    "/uploads/{upload_id}",
+    response_model=UploadStatusOut,
+    responses=errors(NO_UPLOAD, ACCESS_DENIED, errors_mod.StorageUnavailable),
+)
 def upload_status(
     upload_id: UploadIdPath, who: CurrentPrincipal, records: Records
 ) -> UploadStatusOut:
@@ -480,7 +508,15 @@ def upload_status(
     )
 
 
-@router.post("/uploads/{upload_id}/shards", response_model=ShardUrlsOut)
+@router.post(
+    "/uploads/{upload_id}/shards",
+    response_model=ShardUrlsOut,
+    responses=errors(
+        *SESSION_ERRORS,
+        errors_mod.InvalidShardRequest("Shard 3 is not the size the session expects."),
+        errors_mod.ShardsNotStored,
+    ),
+)
 def issue_shard_urls(
     upload_id: UploadIdPath, body: ShardUrlsBody, who: CurrentPrincipal, records: Records
 ) -> ShardUrlsOut:
@@ -495,7 +531,16 @@ def issue_shard_urls(
     )
 
 
-@router.post("/uploads/{upload_id}/key", response_model=UploadKeyOut)
+@router.post(
+    "/uploads/{upload_id}/key",
+    response_model=UploadKeyOut,
+    responses=errors(
+        *SESSION_ERRORS,
+        errors_mod.InvalidPublicKey,
+        InvalidRequest("Invalid fields: body.public_key (not base64).", code="invalid_request"),
+        errors_mod.RecordIntegrityError,
+    ),
+)
 def upload_key(
     upload_id: UploadIdPath, body: PublicKeyBody, who: CurrentPrincipal, records: Records
 ) -> UploadKeyOut:
@@ -513,7 +558,20 @@ def upload_key(
 
 
 @router.post(
-    "/uploads/{upload_id}/commit", status_code=status.HTTP_201_CREATED, response_model=RecordOut
+    "/uploads/{upload_id}/commit",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordOut,
+    responses={
+        **errors(
+            *SESSION_ERRORS,
+            errors_mod.ShardsNotStored,
+            errors_mod.InvalidManifest,
+            errors_mod.LengthMismatch,
+            CHANGED,
+            InvalidRequest("Invalid fields: body.manifest (not ASCII).", code="invalid_request"),
+        ),
+        201: {"headers": REPLAYED},
+    },
 )
 def commit_upload(
     upload_id: UploadIdPath,
@@ -533,7 +591,17 @@ def commit_upload(
     return RecordOut.of(committed.state, committed.receipt)
 
 
-@router.post("/records/{record_id}/downloads", response_model=DownloadTicketOut)
+@router.post(
+    "/records/{record_id}/downloads",
+    response_model=DownloadTicketOut,
+    responses=errors(
+        *READ_ERRORS,
+        NO_VERSION,
+        errors_mod.RecordGone,
+        errors_mod.InvalidPublicKey,
+        errors_mod.RecordIntegrityError,
+    ),
+)
 def download_ticket(
     record_id: RecordId, body: DownloadBody, who: CurrentPrincipal, records: Records
 ) -> DownloadTicketOut:
@@ -571,7 +639,11 @@ def download_ticket(
 # -- discovery ---------------------------------------------------------------------------------
 
 
-@router.get("/patients/{patient_id}/records", response_model=RecordPageOut)
+@router.get(
+    "/patients/{patient_id}/records",
+    response_model=RecordPageOut,
+    responses=errors(ACCESS_DENIED, InvalidCursor, errors_mod.StorageUnavailable),
+)
 def list_patient_records(
     patient_id: Annotated[PatientId, Path()],
     who: CurrentPrincipal,
@@ -588,7 +660,13 @@ def list_patient_records(
     )
 
 
-@router.get("/groups/{group_id}/records", response_model=RecordPageOut)
+@router.get(
+    "/groups/{group_id}/records",
+    response_model=RecordPageOut,
+    responses=errors(
+        NotFound("No such group."), ACCESS_DENIED, InvalidCursor, errors_mod.StorageUnavailable
+    ),
+)
 def list_group_records(
     group_id: GroupIdPath,
     who: CurrentPrincipal,

@@ -59,6 +59,10 @@ class DocumentedResponses:
         route = scope.get("route")
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             return None
+        if scope["method"] not in route.methods:
+            # A partial match: the path is a route's, the method is not (the router's 405
+            # belongs to no operation).
+            return None
         if self._paths is None:
             self._paths = {
                 id(context.original_route): str(context.path_format)
