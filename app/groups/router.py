@@ -62,8 +62,8 @@ SUMMON = errors(
 ACCEPT = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED, Conflict(code="no_pending_invitation"))
 MEMBER_CHANGE = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED, Conflict(code="not_a_member"))
 CLOSE = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED)
-# My groups, my invitations: a listing refuses only a cursor it did not issue.
-LISTING = errors(InvalidCursor)
+# My groups, my invitations: the Cedar decision (ListOwnGroups), a cursor it did not issue.
+LISTING = errors(ACCESS_DENIED, InvalidCursor)
 
 
 # Group ids are the service's own (uuid4 hex): anything else, non-ASCII included, is a 422
