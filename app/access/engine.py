@@ -71,6 +71,9 @@ class Action(StrEnum):
     LINK_PATIENT_MRN = "LinkPatientMrn"
     UNLINK_PATIENT_MRN = "UnlinkPatientMrn"
     CORRECT_PATIENT_INDEX = "CorrectPatientIndex"
+    RECORD_CONSENT = "RecordConsent"
+    WITHDRAW_CONSENT = "WithdrawConsent"
+    VIEW_CONSENTS = "ViewConsents"
 
 
 @dataclass(frozen=True)
