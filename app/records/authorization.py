@@ -18,13 +18,19 @@ from app.access.engine import Action
 from app.access.entities import NO_GROUP_ID, no_group_entity, record_entity, uid
 from app.access.gate import AccessGate, Allowed
 from app.audit.events import AuditEvent, Outcome
+from app.audit.facts import ConsentOverride, FactKey
 from app.breakglass.service import BreakGlassService
+from app.consent.model import ConsentRegistry
 from app.errors import NotFound
 from app.groups.entities import group_entity
 from app.groups.membership import GroupStatus, MembershipState
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
 from app.records.repository import RecordRepository, RecordState
+
+# The record actions that need the patient's sharing consent for the caller's
+# institution (consent.cedar); the others do not ask for it.
+CONSENT_GATED = frozenset({Action.VIEW_RECORD, Action.READ_RECORD, Action.SHARE_RECORD})
 
 # A group entity as the gate takes it: (group id, Cedar entity).
 GroupTarget = tuple[str, dict[str, Any]]
@@ -38,7 +44,10 @@ class RecordAuthorization:
         gate: AccessGate,
         break_glass: BreakGlassService,
         clock: Callable[[], datetime],
+        *,
+        consents: ConsentRegistry,
     ):
+        self._consents = consents
         self._repo = repository
         self._groups = groups
         self._gate = gate
@@ -112,7 +121,20 @@ class RecordAuthorization:
         for gid, entity in ((via_id, via_entity), (target_id, target_entity)):
             if entity is not None:
                 entities[gid] = entity
-        return self._gate.check(
+        context: dict[str, Any] = {
+            "break_glass_patients": patients,
+            "via": {"__entity": uid("Group", via_id)},
+            "target": {"__entity": uid("Group", target_id)},
+        }
+        consent_active: bool | None = None
+        if action in CONSENT_GATED:
+            # The patient's sharing consent for the caller's institution, read now: a
+            # withdrawal or an expiry refuses the very next read or share.
+            consent_active = self._consents.consent_decision(
+                meta.patient_id, principal.institution
+            ).allowed
+            context["consent_active"] = consent_active
+        allowed = self._gate.check(
             principal,
             action,
             uid("Record", meta.record_id),
@@ -126,14 +148,23 @@ class RecordAuthorization:
                 ),
                 *entities.values(),
             ],
-            context={
-                "break_glass_patients": patients,
-                "via": {"__entity": uid("Group", via_id)},
-                "target": {"__entity": uid("Group", target_id)},
-            },
+            context=context,
             patient_ref=meta.patient_ref,
             details=details,
         )
+        if (
+            consent_active is False
+            and meta.institution != principal.institution
+            and meta.patient_ref in patients
+        ):
+            # Allowed without the patient's consent: only a live break-glass grant does
+            # that (consent.cedar), and the ledger entry says so.
+            facts = {
+                **allowed.event.facts,
+                FactKey.CONSENT_OVERRIDE.value: ConsentOverride.BREAK_GLASS.value,
+            }
+            return Allowed(allowed.decision, replace(allowed.event, facts=facts))
+        return allowed
 
 
 def relabel(allowed: Allowed, resource: str, *, reason_code: str | None = None) -> Allowed:

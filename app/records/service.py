@@ -44,6 +44,7 @@ from app.audit.events import (
     patient_reference,
 )
 from app.breakglass.service import BreakGlassService
+from app.consent.model import ConsentRegistry
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
 from app.crypto.kms import KmsDataKeyProvider
@@ -98,6 +99,7 @@ class RecordService:
         max_record_bytes: int,
         *,
         patients: PatientRegistry,
+        consents: ConsentRegistry,
     ):
         self._repo = repository
         self._patients = patients
@@ -107,7 +109,9 @@ class RecordService:
         self._key = hash_key
         self._clock = clock
         self.max_record_bytes = max_record_bytes
-        self._authz = RecordAuthorization(repository, groups, gate, break_glass, clock)
+        self._authz = RecordAuthorization(
+            repository, groups, gate, break_glass, clock, consents=consents
+        )
         self._idempotency = Idempotency(repository, hash_key)
         self._commit = UploadCommit(repository, shards, envelope, audit, clock)
         self._sharing = RecordSharing(repository, groups, self._authz, self._commit, clock)
@@ -347,6 +351,7 @@ def build_record_service(
     hash_key: bytes,
     clock: Callable[[], datetime],
     patients: PatientRegistry,
+    consents: ConsentRegistry,
 ) -> RecordService:
     """The record service on the configured bucket, key and table.
 
@@ -388,4 +393,5 @@ def build_record_service(
         clock,
         settings.max_record_bytes,
         patients=patients,
+        consents=consents,
     )
