@@ -212,6 +212,7 @@ def build_services(
             clock,
             settings.phase,
             patients=patients,
+            consents=consents,
         )
     institutions = InstitutionService(
         affiliations,

@@ -23,7 +23,11 @@ from app.identity.principal import Principal
 # The policies (consent.cedar) whose deny means "the patient has not consented to
 # sharing with your institution": answered with their own error code.
 CONSENT_POLICIES = frozenset(
-    {"sharing-needs-patient-consent", "reading-shared-record-needs-patient-consent"}
+    {
+        "sharing-needs-patient-consent",
+        "reading-shared-record-needs-patient-consent",
+        "referral-needs-consent-for-the-institution-addressed",
+    }
 )
 
 

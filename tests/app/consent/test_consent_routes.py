@@ -227,22 +227,24 @@ def test_anonymous_is_refused(hub: Hub) -> None:
 
 
 def test_a_request_without_the_consent_fact_is_refused(hub: Hub) -> None:
-    """A caller that forgot ``context.consent_active`` is refused, not let through: the
-    forbid's evaluation error is a deny (Cedar skips an erroring policy, so without the
-    engine's rule the forbid would fail open)."""
+    """A caller that forgot ``context.consent_active`` is refused by the consent policy
+    itself (its ``has`` test), not let through: Cedar skips a policy whose evaluation
+    errors, so a forbid reading a missing attribute would fail open."""
     authorizer = Authorizer()
     lead = hub.principal("dr-lead")
     entities = [principal_entity(lead), institution_entity(INST_A)]
 
-    def create_group(context: dict[str, Any]) -> bool:
+    def create_group(context: dict[str, Any]) -> Any:
         return authorizer.decide(
             uid("User", lead.sub),
             Action.CREATE_GROUP,
             uid("Institution", INST_A),
             entities,
             context,
-        ).allowed
+        )
 
-    assert create_group({"consent_active": True})
-    assert not create_group({"consent_active": False})
-    assert not create_group({})
+    assert create_group({"consent_active": True}).allowed
+    for context in ({"consent_active": False}, {}):
+        decision = create_group(context)
+        assert not decision.allowed
+        assert decision.reasons == ("sharing-needs-patient-consent",)
