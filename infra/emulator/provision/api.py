@@ -623,7 +623,16 @@ class WebAclAssociation(Provisioner):
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         waf = ctx.client("wafv2")
         resource, acl = str(declared.inputs["resourceArn"]), str(declared.inputs["webAclArn"])
-        waf.associate_web_acl(WebACLArn=acl, ResourceArn=resource)
+        try:
+            current = waf.get_web_acl_for_resource(ResourceArn=resource).get("WebACL") or {}
+        except ClientError as error:
+            if error_code(error) != "WAFNonexistentItemException":
+                raise
+            current = {}
+        # A redeploy must not associate twice: moto appends the resource to the ACL's
+        # list again, and one disassociation would then leave the stage protected.
+        if current.get("ARN") != acl:
+            waf.associate_web_acl(WebACLArn=acl, ResourceArn=resource)
         return Provisioned(id=f"{acl},{resource}", locator={"resource_arn": resource})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
