@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retention_days, trail_arn
+from infra.components.backup import Backups, BackupsArgs
 from infra.components.identity import ACCESS_TOKEN_MINUTES, Identity, IdentityArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
@@ -77,6 +78,17 @@ def declare(
             access_log_bucket=storage.log_bucket.id,
             shard_bucket_arn=storage.shard_bucket.arn,
             table_arns=[t.arn for t in tables.tables.values()],
+        ),
+    )
+    backups = Backups(
+        "backup",
+        BackupsArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            table_arns={k: t.arn for k, t in tables.tables.items()},
+            bucket_arns=[storage.shard_bucket.arn, audit.bucket.arn],
         ),
     )
     identity = Identity(
@@ -164,4 +176,5 @@ def declare(
         "trailLogGroupName": audit.log_group.name,
         "functionName": service.function.name,
         "alarmRetentionDays": log_retention_days(stage.audit_retention_years),
+        "backupVaultName": backups.vault.name,
     }
