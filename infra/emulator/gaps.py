@@ -579,3 +579,70 @@ LOCALSTACK_DIFFERENCES: tuple[Gap, ...] = (
     account_from_access_key("*"),
     key_rotations_not_listed("*"),
 )
+
+
+# ------------------------------------------------------------------------------ AWS Backup
+
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+
+
+def backup_selection(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BACKUP_SELECTION,
+        property="resources",
+        not_enforced=(
+            "the selection (the tables and buckets the plan backs up, and the role AWS "
+            "Backup uses) is kept only in the deployment record: no backup job runs, no "
+            "recovery point is made and nothing can be restored from the vault"
+        ),
+        reason=(
+            f"{MOTO} holds Backup vaults, vault locks and plans but has no backup "
+            "selections, backup jobs or restore jobs"
+        ),
+        covered_by=(
+            "backup-vault-locked-and-plan-covers-data-stores",
+            "tests/app/records/test_restore_drill.py (backs up and restores every table "
+            "and both buckets with the DynamoDB backups and S3 versions AWS Backup uses "
+            "underneath)",
+        ),
+    )
+
+
+def backup_plan_never_runs(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BACKUP_PLAN,
+        property="rules",
+        not_enforced=(
+            "the plan and its rules are stored (GetBackupPlan returns them) but the "
+            "schedule never fires and no lifecycle deletes a recovery point; moto cannot "
+            "update a plan, so a redeploy keeps the rules the plan was created with"
+        ),
+        reason=f"{MOTO} runs no backup jobs",
+        covered_by=(
+            "backup-vault-locked-and-plan-covers-data-stores",
+            "tests/app/records/test_restore_drill.py",
+        ),
+    )
+
+
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+
+def managed_policy_unknown(resource: str, policy_arn: str, emulator: str = MOTO) -> Gap:
+    return Gap(
+        resource=resource,
+        type=ROLE_POLICY_ATTACHMENT,
+        property="policyArn",
+        not_enforced=(
+            f"the AWS-managed policy {policy_arn} is not attached (the emulator does not "
+            "know it); the declared attachment is kept in the deployment record"
+        ),
+        reason=f"{emulator} loads AWS-managed IAM policies only when started with them",
+        covered_by=(
+            "iam-policy-grants-no-wildcards-on-data-stores",
+            "backup-vault-locked-and-plan-covers-data-stores",
+        ),
+    )
