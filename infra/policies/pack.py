@@ -322,6 +322,17 @@ BINDINGS: tuple[Binding, ...] = (
         "AWS-managed full-access or read-only policies.",
     ),
     StackBinding(
+        rule=rules.backup_vault_locked_and_plan_covers_data_stores,
+        description="An AWS Backup vault under a customer-managed key with a vault lock, "
+        "and a plan whose rules keep each data class its documented retention and whose "
+        "selection names every table and the shard and audit buckets.",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.BACKUP_PLAN_COVERAGE,),
+        remediation="Declare infra/components/backup.py's Backups in the program with every "
+        "table ARN and the shard and audit bucket ARNs (docs/disaster-recovery.md).",
+    ),
+    StackBinding(
         rule=rules.every_audit_bucket_has_a_retention_lifecycle,
         description="The audit bucket's lifecycle expires objects only after the Object "
         "Lock retention, expires noncurrent versions and aborts abandoned uploads.",

@@ -313,6 +313,118 @@ def every_audit_bucket_has_a_retention_lifecycle(
     return results
 
 
+BACKUP_VAULT = "aws:backup/vault:Vault"
+BACKUP_VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+# Buckets whose objects hold records or audit data (hub:purpose tags).
+BACKED_UP_BUCKET_PURPOSES = frozenset({"record-shards", "audit-trail"})
+
+
+def _backup_required(resources: Sequence[StackResource]) -> dict[str, str]:
+    """Label -> the ARN a selection must name: every table, the shard and audit buckets."""
+    required = {}
+    for r in resources:
+        if r.type == TABLE and isinstance(r.props.get("name"), str):
+            name = r.props["name"]
+            required[f"table {name}"] = f"table/{name}"
+        elif r.type == BUCKET:
+            tags = r.props.get("tags")
+            purpose = tags.get("hub:purpose") if isinstance(tags, Mapping) else None
+            if purpose in BACKED_UP_BUCKET_PURPOSES:
+                bucket = str(_bucket_name(r))
+                required[f"bucket {bucket}"] = _bucket_arn(bucket)
+    return required
+
+
+def _selected_suffixes(selected: Iterable[Any], required: Mapping[str, str]) -> list[str]:
+    """The required references a selected ARN names (a table ARN ends ``table/<name>``,
+    whatever the account; a bucket ARN is exact)."""
+    out = []
+    for arn in selected:
+        for ref in required.values():
+            if isinstance(arn, str) and (arn == ref or arn.endswith(f":{ref}")):
+                out.append(ref)
+    return out
+
+
+def backup_vault_locked_and_plan_covers_data_stores(
+    resources: Sequence[StackResource],
+) -> list[Result]:
+    """Each stack with data stores has a backup vault under a customer key, locked, and a
+    plan whose rules keep each data class at least its documented retention and whose
+    selections name every table and the shard and audit buckets
+    (:func:`~infra.controls.predicates.backup_problems`)."""
+    required = _backup_required(resources)
+    if not required:
+        return []
+    vaults = [r for r in resources if r.type == BACKUP_VAULT]
+    if not vaults:
+        return [failed("No AWS Backup vault: the tables and buckets are not backed up")]
+    minimum = predicates.BACKUP_MINIMUM_RETENTION_DAYS
+    results = []
+    for vault in vaults:
+        vault_name = vault.props.get("name") or vault.name
+        label = f"Backup vault '{vault.name}'"
+        locks = [
+            r
+            for r in resources
+            if r.type == BACKUP_VAULT_LOCK and r.props.get("backupVaultName") == vault_name
+        ]
+        lock = (
+            {
+                "min_days": locks[0].props.get("minRetentionDays"),
+                "max_days": locks[0].props.get("maxRetentionDays"),
+            }
+            if locks
+            else None
+        )
+        plans = [
+            p
+            for p in resources
+            if p.type == BACKUP_PLAN
+            and any(
+                isinstance(rule, Mapping) and rule.get("targetVaultName") == vault_name
+                for rule in as_list(p.props.get("rules"))
+            )
+        ]
+        plan_ids = {str(i) for p in plans for i in (p.name, p.props.get("name"), p.props.get("id"))}
+        rules_ = [
+            {
+                "name": rule.get("ruleName"),
+                "delete_after": (rule.get("lifecycle") or {}).get("deleteAfter"),
+            }
+            for p in plans
+            for rule in as_list(p.props.get("rules"))
+            if isinstance(rule, Mapping) and rule.get("targetVaultName") == vault_name
+        ]
+        selected = [
+            arn
+            for s in resources
+            if s.type == BACKUP_SELECTION and str(s.props.get("planId")) in plan_ids
+            for arn in as_list(s.props.get("resources"))
+        ]
+        problems = predicates.backup_problems(
+            vault_key=vault.props.get("kmsKeyArn"),
+            lock=lock,
+            rules=rules_,
+            selected=_selected_suffixes(selected, required),
+            required=required,
+            minimum_days=minimum,
+        )
+        if problems:
+            results.append(failed(f"{label}: {'; '.join(problems)}", vault.name))
+        else:
+            results.append(
+                passed(
+                    f"{label} is locked, under a customer key, and its plan backs up "
+                    f"{len(required)} data stores for their documented retention",
+                    vault.name,
+                )
+            )
+    return results
+
+
 def _is_access_log_bucket(bucket: StackResource) -> bool:
     tags = bucket.props.get("tags")
     key, value = ACCESS_LOG_BUCKET_TAG
