@@ -171,6 +171,14 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "aws s3api put-bucket-lifecycle-configuration on the audit bucket: expiration after "
         "auditRetentionYears * 365 days, noncurrent expiration, abort incomplete uploads.",
     ),
+    CheckSpec(
+        "backup.plan_coverage",
+        "A locked backup vault under a customer key, and a plan backing up every table and "
+        "the record and audit buckets for their documented retention",
+        (catalogue.BACKUP_PLAN_COVERAGE,),
+        "Deploy infra/components/backup.py (vault under its CMK, vault lock, plan, "
+        "selection of every table and the shard and audit buckets).",
+    ),
     # DynamoDB
     CheckSpec(
         "dynamodb.customer_key_encryption",

@@ -446,6 +446,23 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         audit_bucket,
     )
 
+    vault = outputs.get("backupVaultName", "")
+
+    def unlock_vault(c: ClientFactory) -> None:
+        backup = c("backup")
+        saved["vault"] = backup.describe_backup_vault(BackupVaultName=vault)
+        backup.delete_backup_vault_lock_configuration(BackupVaultName=vault)
+
+    def relock_vault(c: ClientFactory) -> None:
+        if "vault" in saved:
+            c("backup").put_backup_vault_lock_configuration(
+                BackupVaultName=vault,
+                MinRetentionDays=saved["vault"]["MinRetentionDays"],
+                MaxRetentionDays=saved["vault"]["MaxRetentionDays"],
+            )
+
+    yield ("backup vault lock removed", unlock_vault, relock_vault, "backup.plan_coverage", vault)
+
     trail_group = outputs.get("trailLogGroupName", "")
     sg_filter = "security-group-changes"  # CIS 4.10
 
