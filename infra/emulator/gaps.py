@@ -603,7 +603,7 @@ def backup_selection(resource: str) -> Gap:
         ),
         covered_by=(
             "backup-vault-locked-and-plan-covers-data-stores",
-            "backup.plan_coverage (on the declared selection, evidence marked as declared)",
+            "backup.plan_coverage",
             "tests/app/records/test_restore_drill.py (backs up and restores every table "
             "and both buckets with the DynamoDB backups and S3 versions AWS Backup uses "
             "underneath)",
