@@ -1,7 +1,7 @@
 """The web client's WebCrypto code and the Python implementation agree, both ways.
 
 The browser's modules (``web/src/crypto/``, ``web/src/ledger/``) run in Node's WebCrypto
-through ``web/test/interop-worker.mjs`` (one JSON request per line); Python is the
+through ``web/tools/interop-worker.mjs`` (one JSON request per line); Python is the
 service's own ``app.crypto`` and ``app.ledger``. A record sealed by either opens with the
 other, byte for byte, and a tampered one is refused by both; a data key wrapped by
 either side's HPKE unwraps on the other; a signed tree head and inclusion proof made by
@@ -58,7 +58,7 @@ class Worker:
     def __init__(self) -> None:
         assert NODE is not None
         self._process = subprocess.Popen(
-            [NODE, str(WEB / "test" / "interop-worker.mjs")],
+            [NODE, str(WEB / "tools" / "interop-worker.mjs")],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
