@@ -35,6 +35,7 @@ FUNCTION = "aws:lambda/function:Function"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 TABLE = "aws:dynamodb/table:Table"
+BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 BUCKET_CORS = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
 
@@ -288,6 +289,44 @@ def gateway_lambda_runtime(resource: str) -> Gap:
             "tests/infra/emulator/test_gateway_limits_and_waf.py::test_the_declared_function_timeout_is_a_502",
             "tests/infra/emulator/test_gateway_limits_and_waf.py::test_the_integration_timeout_is_a_504",
             "tests/infra/emulator/test_gateway_limits_and_waf.py::test_lambda_response_over_6_mb_is_a_502",
+        ),
+    )
+
+
+def gateway_s3_integration_role(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=INTEGRATION,
+        property="credentials (the S3 integration's role)",
+        not_enforced=(
+            "the local gateway reads the web client's files from the emulator's S3 with the "
+            "emulator's credentials, not by assuming the declared reader role, and serves "
+            "S3 objects as stored (no contentHandling conversion); it reads only the key the "
+            "declared integration URI names (site/...)"
+        ),
+        reason="moto evaluates no IAM policy and API Gateway's S3 integrations run no request",
+        covered_by=(
+            "tests/infra/test_web_client.py::test_the_reader_role_reads_the_site_and_nothing_else",
+            "tests/infra/emulator/test_gateway_web_site.py::test_only_keys_under_the_declared_prefix_are_served",
+        ),
+    )
+
+
+def aws_endpoints_on_the_emulator(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BUCKET_OBJECT,
+        property="content / metadata (the AWS endpoints the site reaches)",
+        not_enforced=(
+            "the site's config.json and Content-Security-Policy name the stack's AWS "
+            "endpoints (https://cognito-idp.ap-east-1.amazonaws.com, the shard bucket's "
+            "https://<bucket>.s3.ap-east-1.amazonaws.com); served by the local gateway, the "
+            "emulator's loopback endpoint stands in for exactly those origins, over HTTP"
+        ),
+        reason="the browser must reach the emulator instead of AWS; there is no TLS on loopback",
+        covered_by=(
+            "tests/infra/test_web_client.py::test_the_policy_allows_only_the_stack_endpoints",
+            "tests/infra/emulator/test_gateway_web_site.py::test_the_emulator_stands_in_for_exactly_the_declared_endpoints",
         ),
     )
 
