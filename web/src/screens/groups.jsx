@@ -107,6 +107,22 @@ export function GroupDetail({ id }) {
               )}
             </dd>
           </dl>
+          {mine?.state === 'invited' && g.status === 'open' && (
+            <p class="actions">
+              <button
+                type="button"
+                disabled={membership.pending}
+                onClick={() => membership.run(async () => {
+                  await api.post(`/groups/${id}/accept`);
+                  group.reload();
+                  records.reload();
+                  return t('inbox.accepted', { title: g.title });
+                })}
+              >
+                {t('group.acceptInvitation')}
+              </button>
+            </p>
+          )}
           <h2>{t('group.members')}</h2>
           <Table
             caption={t('group.members.caption')}
@@ -116,6 +132,27 @@ export function GroupDetail({ id }) {
               { key: 'state', label: t('common.status'), render: (m) => t(`membership.${m.state}`) },
               { key: 'inst', label: t('common.institution'), render: (m) => m.institution },
               { key: 'joined', label: t('group.joined'), render: (m) => formatTime(m.joined_at) },
+              {
+                key: 'act',
+                label: t('common.actions'),
+                render: (m) =>
+                  lead && g.status === 'open' && m.role !== 'lead' && (m.state === 'active' || m.state === 'invited') ? (
+                    <button
+                      type="button"
+                      class="secondary"
+                      disabled={membership.pending}
+                      onClick={() => membership.run(async () => {
+                        await api.del(`/groups/${id}/members/${m.reg_no}`);
+                        group.reload();
+                        return t('group.removed', { reg: m.reg_no });
+                      })}
+                    >
+                      {t('group.remove')} <span class="visually-hidden">{m.reg_no}</span>
+                    </button>
+                  ) : (
+                    ''
+                  ),
+              },
             ]}
             rows={g.members.map((m) => ({ ...m, key: m.reg_no }))}
             empty={t('group.members.empty')}

@@ -1,0 +1,443 @@
+"""The web client in a real browser (Debian's Chromium), against a standalone platform
+serving the site through the local API gateway as the program declares it.
+
+Walk-throughs: sign-in with SRP and TOTP (enrolment, then the challenge), tokens kept out
+of storage, refreshed and dropped on idle; a consultation group, summon, accept and
+revocation seen on the next action; records sealed in the browser (50 MiB) straight to
+S3 and opened again (needs the upload sessions of issue 17: skipped, saying so, while the
+API lacks them); a referral sent, accepted and its letter fetched; the auditor's inclusion
+check in the browser, passing, then failing once the entry is tampered with. Every screen
+is shot in English and Traditional Chinese and checked with axe-core; no page may log a
+Content-Security-Policy violation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.local import totp_code
+from infra.config_source import ROOT
+
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+LANGS = ("en", "zh-HK")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+# TOTP secrets enrolled at first sign-in, by username (the authenticator app).
+AUTHENTICATOR: dict[str, str] = {}
+
+
+def _routes(platform: dict[str, Any]) -> set[str]:
+    """The API's routes (its OpenAPI document, through the gateway with a token)."""
+    from infra.local_platform import demo_bearer
+
+    doctor = _user(platform, role="doctor")
+    headers = demo_bearer(platform, _stack(platform))(doctor)
+    request = urllib.request.Request(f"{platform['apiBaseUrl']}/openapi.json", headers=headers)
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback
+        return set(json.load(response)["paths"])
+
+
+def _stack(platform: dict[str, Any]) -> str:
+    return next(iter(platform["stacks"]))
+
+
+def _user(platform: dict[str, Any], **match: Any) -> dict[str, Any]:
+    for user in platform["demoUsers"]:
+        if all(user.get(k) == v for k, v in match.items()):
+            return dict(user)
+    raise LookupError(f"no demo user with {match}")
+
+
+class Screen:
+    """One signed-in browser context and its page, with the checks every screen gets."""
+
+    def __init__(self, chromium: Any, platform: dict[str, Any], artefacts: Path, clock: bool):
+        self.context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.platform = platform
+        self.artefacts = artefacts
+        self.csp_violations: list[str] = []
+        self.page.on("console", self._console)
+        if clock:
+            self.page.clock.install()
+        self.page.goto(platform["webUrl"])
+
+    def _console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            self.csp_violations.append(message.text)
+
+    def close(self) -> None:
+        assert self.csp_violations == [], self.csp_violations
+        self.context.close()
+
+    def heading(self, text: str | re.Pattern[str]) -> None:
+        self.page.get_by_role("heading", level=1, name=text).wait_for(timeout=20_000)
+
+    def sign_in(self, user: dict[str, Any]) -> None:
+        page = self.page
+        page.get_by_label("Username").fill(user["username"])
+        page.get_by_label("Password").fill(user["password"])
+        page.get_by_role("button", name="Continue").click()
+        secret = AUTHENTICATOR.get(user["username"])
+        if secret is None:
+            page.locator("#totp-secret").wait_for(timeout=20_000)
+            secret = page.locator("#totp-secret").inner_text().strip()
+            AUTHENTICATOR[user["username"]] = secret
+            page.get_by_label("Authenticator code").fill(totp_code(secret))
+            page.get_by_role("button", name="Confirm and sign in").click()
+        else:
+            page.get_by_label("Authenticator code").fill(totp_code(secret))
+            page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign out").wait_for(timeout=20_000)
+        page.locator(".who").filter(has_text="Signed in").wait_for(timeout=20_000)
+
+    def go(self, route: str) -> None:
+        self.page.goto(f"{self.platform['webUrl']}#{route}")
+
+    def language(self, lang: str) -> None:
+        self.page.locator(".language select").select_option(lang)
+        self.page.locator(f"html[lang='{lang}']").wait_for(state="attached")
+
+    def axe(self) -> list[dict[str, Any]]:
+        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
+            # evaluated through the driver, as a browser extension would: the page's CSP
+            # (script-src 'self') rightly refuses an injected <script>
+            self.page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+        result = self.page.evaluate(
+            "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+            ".violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))",
+            WCAG,
+        )
+        return list(result)
+
+    def capture(self, name: str) -> None:
+        """Screenshot this screen in both languages, each checked with axe-core."""
+        for lang in LANGS:
+            self.language(lang)
+            title = self.page.locator("h1").first.inner_text()
+            if lang == "zh-HK":
+                assert CJK.search(title), f"{name}: the heading is not in Chinese: {title!r}"
+                assert CJK.search(self.page.locator("main").inner_text())
+            violations = self.axe()
+            assert violations == [], f"{name} ({lang}): {json.dumps(violations, indent=1)}"
+            self.page.screenshot(path=str(self.artefacts / f"{name}-{lang}.png"), full_page=True)
+        self.language("en")
+
+
+@pytest.fixture
+def screens(
+    chromium: Any, web_platform: dict[str, Any], artefacts: Path
+) -> Iterator[Any]:
+    opened: list[Screen] = []
+
+    def open_screen(user: dict[str, Any] | None = None, *, clock: bool = False) -> Screen:
+        screen = Screen(chromium, web_platform, artefacts, clock)
+        opened.append(screen)
+        if user is not None:
+            screen.heading("Sign in")
+            screen.sign_in(user)
+        return screen
+
+    yield open_screen
+    for screen in opened:
+        screen.close()
+
+
+def test_the_site_is_served_by_the_gateway_with_a_strict_policy(
+    web_platform: dict[str, Any],
+) -> None:
+    url = web_platform["webUrl"]
+    assert url == f"{web_platform['apiBaseUrl']}/web/"
+    with urllib.request.urlopen(url) as response:  # noqa: S310 - loopback
+        csp = response.headers["Content-Security-Policy"]
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Cache-Control"] == "no-cache"
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    # the API is the page's own origin; the only others are the emulator's stand-ins
+    # for the stack's Cognito and shard-bucket endpoints
+    endpoint = web_platform["emulatorEndpoint"]
+    assert set(directives["connect-src"].split()) == {"'self'", endpoint}
+    assert "unsafe" not in csp
+
+
+def test_sign_in_with_totp_tokens_in_memory_refreshed_and_idle_sign_out(screens: Any) -> None:
+    platform_user = None
+    first = screens(clock=True)
+    platform_user = _user(first.platform, role="doctor", institution="harbour-cardiac-alliance")
+    first.heading("Sign in")
+    first.capture("01-sign-in")
+    page = first.page
+    page.get_by_label("Username").fill(platform_user["username"])
+    page.get_by_label("Password").fill(platform_user["password"])
+    page.get_by_role("button", name="Continue").click()
+    page.locator("#totp-secret").wait_for(timeout=20_000)
+    first.capture("02-authenticator-enrolment")
+    secret = page.locator("#totp-secret").inner_text().strip()
+    AUTHENTICATOR[platform_user["username"]] = secret
+    page.get_by_label("Authenticator code").fill("000000" if totp_code(secret) != "000000" else "111111")
+    page.get_by_role("button", name="Confirm and sign in").click()
+    page.get_by_role("alert").wait_for(timeout=20_000)  # a wrong code is refused
+    page.get_by_label("Authenticator code").fill(totp_code(secret))
+    page.get_by_role("button", name="Confirm and sign in").click()
+    first.heading("Inbox")
+
+    # nothing of the session outside memory
+    stored = page.evaluate(
+        "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage),"
+        " document.cookie])"
+    )
+    assert "eyJ" not in stored and "CognitoIdentityServiceProvider" not in stored
+    assert first.context.cookies() == []
+
+    # refreshed before the declared 15-minute validity runs out, signed out when idle
+    refreshes: list[str] = []
+    page.on(
+        "request",
+        lambda r: refreshes.append(r.url)
+        if (r.headers.get("x-amz-target") or "").endswith("InitiateAuth")
+        and "REFRESH_TOKEN" in (r.post_data or "")
+        else None,
+    )
+    page.clock.run_for("14:30")
+    page.wait_for_timeout(1500)  # the refresh's own request to the pool, in real time
+    assert refreshes, "the session was not refreshed before the token's declared validity"
+    page.get_by_role("heading", level=1, name="Inbox").wait_for()
+    page.clock.run_for("01:00")
+    first.heading("Sign in")
+    page.get_by_text("signed out after a period without activity").wait_for()
+
+    # a later sign-in answers the TOTP challenge with the enrolled authenticator
+    second = screens(platform_user)
+    second.heading("Inbox")
+    second.capture("03-inbox")
+
+
+def test_groups_summon_accept_and_revocation_on_the_next_action(
+    screens: Any, web_platform: dict[str, Any]
+) -> None:
+    lead_user = _user(web_platform, role="doctor", institution="harbour-cardiac-alliance")
+    expert_user = _user(web_platform, role="specialist", specialty="cardiology")
+    patient = next(
+        p["patient_id"]
+        for p in web_platform["demoPatients"][_stack(web_platform)]
+        if p["institution_id"] == "harbour-cardiac-alliance"
+    )
+    lead = screens(lead_user)
+    lead.go("/groups")
+    lead.heading("My groups")
+    lead.page.get_by_label("Patient", exact=True).fill(patient)
+    lead.page.get_by_label("Group", exact=True).fill("Cardiac case conference")
+    lead.page.get_by_role("button", name="Open group").click()
+    lead.heading("Cardiac case conference")
+    group_url = lead.page.url
+    group_id = group_url.rsplit("/", 1)[1]
+    lead.page.get_by_label("Specialties").fill("cardiology")
+    lead.page.get_by_role("button", name="Summon", exact=True).click()
+    lead.page.get_by_text("1 expert(s) summoned.").wait_for()
+    lead.page.get_by_role("cell", name="Invited", exact=True).wait_for()
+    lead.capture("04-group")
+
+    expert = screens(expert_user)
+    expert.go(f"/groups/{group_id}")
+    expert.page.get_by_role("button", name="Accept the invitation and join").click()
+    expert.page.get_by_text("You joined").wait_for()
+    expert.page.get_by_role("cell", name="Active", exact=True).nth(1).wait_for()
+
+    records_routes = {"/patients/{patient_id}/uploads", "/records/{record_id}/downloads"}
+    if records_routes <= _routes(web_platform):
+        _records_walkthrough(lead, expert, patient, group_id)
+
+    # the lead removes the expert; the expert's very next action is refused
+    lead.page.get_by_role("button", name=f"Remove {expert_user['mchk_reg_no']}").click()
+    lead.page.get_by_text(f"{expert_user['mchk_reg_no']} removed from the group").wait_for()
+    expert.go("/groups")
+    expert.go(f"/groups/{group_id}")
+    expert.page.get_by_role("alert").filter(has_text="Access denied").wait_for()
+    expert.capture("05-revoked")
+
+    lead.go("/groups")
+    lead.heading("My groups")
+    if "/groups" in _routes(web_platform) and "get" in _list_methods(web_platform, "/groups"):
+        lead.page.get_by_role("link", name="Cardiac case conference").first.wait_for()
+    lead.capture("06-groups")
+    if records_routes - _routes(web_platform):
+        pytest.skip(
+            "records sealed in the browser need the upload sessions and download tickets of "
+            "issue 17 (POST /patients/{id}/uploads, POST /records/{id}/downloads), not on "
+            "this branch's API yet; the group walk-through and revocation above ran"
+        )
+
+
+def _list_methods(platform: dict[str, Any], path: str) -> set[str]:
+    from infra.local_platform import demo_bearer
+
+    headers = demo_bearer(platform, _stack(platform))(_user(platform, role="doctor"))
+    request = urllib.request.Request(f"{platform['apiBaseUrl']}/openapi.json", headers=headers)
+    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback
+        return set(json.load(response)["paths"].get(path, {}))
+
+
+def _records_walkthrough(lead: Screen, expert: Screen, patient: str, group_id: str) -> None:
+    """A 50 MiB file sealed in the lead's browser, straight to S3; opened and verified in
+    the expert's browser, byte for byte."""
+    content = os.urandom(50 * 1024 * 1024)
+    digest = hashlib.sha256(content).hexdigest()
+    lead.go(f"/patients/{patient}")
+    lead.heading(re.compile("Records of patient"))
+    lead.page.get_by_label("File").set_input_files(
+        {"name": "ct-scan.dcm", "mimeType": "application/dicom", "buffer": content}
+    )
+    lead.page.get_by_label("Title").fill("CT chest, synthetic")
+    lead.page.get_by_role("button", name="Seal and upload").click()
+    lead.page.get_by_text("Uploaded and committed").wait_for(timeout=300_000)
+    lead.capture("07-patient-records")
+    lead.page.get_by_role("link", name="CT chest, synthetic").click()
+    lead.heading("CT chest, synthetic")
+    lead.page.get_by_label("Share into group").select_option(group_id)
+    lead.page.get_by_role("button", name="Share", exact=True).click()
+    lead.page.get_by_text("Shared.").wait_for()
+    record_url = lead.page.url
+    expert.page.goto(record_url)
+    expert.heading("CT chest, synthetic")
+    expert.page.get_by_role("button", name="Open version 1").click()
+    expert.page.locator("#opened-sha256").wait_for(timeout=300_000)
+    assert expert.page.locator("#opened-sha256").inner_text() == digest
+    expert.capture("08-record-opened")
+
+
+def test_a_referral_sent_accepted_and_its_letter(
+    screens: Any, web_platform: dict[str, Any]
+) -> None:
+    referrer_user = _user(web_platform, role="doctor", institution="harbour-cardiac-alliance")
+    receiver_user = _user(web_platform, role="specialist", specialty="neurology")
+    patient = next(
+        p["patient_id"]
+        for p in web_platform["demoPatients"][_stack(web_platform)]
+        if p["institution_id"] == "harbour-cardiac-alliance"
+    )
+    referrer = screens(referrer_user)
+    referrer.go("/referrals/new")
+    referrer.heading("New referral")
+    page = referrer.page
+    page.get_by_label("Patient", exact=True).fill(patient)
+    page.get_by_label("Receiving institution").fill(receiver_user["institution"])
+    page.get_by_label("Specialty").fill("neurology")
+    page.get_by_label("Urgency").select_option("urgent")
+    page.get_by_label("Clinical question").fill("Synthetic: new focal weakness; please assess.")
+    referrer.capture("09-new-referral")
+    page.get_by_role("button", name="Send referral").click()
+    referrer.heading("Referral")
+    page.locator("#referral-status").filter(has_text="Requested").wait_for()
+    referral_url = page.url
+
+    receiver = screens(receiver_user)
+    receiver.go("/inbox")
+    receiver.heading("Inbox")
+    link = receiver.page.get_by_role("link", name=f"From {referrer_user['institution']}")
+    link.first.wait_for()
+    receiver.capture("10-inbox-referral")
+    link.first.click()
+    receiver.heading("Referral")
+    receiver.page.get_by_text("Synthetic: new focal weakness").wait_for()
+    receiver.capture("11-referral")
+    receiver.page.get_by_role("button", name="Accept referral").click()
+    receiver.page.locator("#referral-status").filter(has_text="Accepted").wait_for()
+    receiver.page.get_by_role("button", name="Prepare the letter (PDF)").click()
+    with receiver.page.expect_download() as download:
+        receiver.page.get_by_role("link", name="Open the referral letter").click()
+    letter = Path(download.value.path()).read_bytes()
+    assert letter.startswith(b"%PDF")
+
+    referrer.page.goto(referral_url)
+    referrer.page.locator("#referral-status").filter(has_text="Accepted").wait_for()
+
+
+def _load_tamper() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "ledger_tamper", ROOT / "scripts" / "ledger_tamper.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_auditor_checks_inclusion_in_the_browser_and_a_tampered_entry_fails(
+    screens: Any, web_platform: dict[str, Any]
+) -> None:
+    import boto3
+
+    # something to audit: a doctor signs in and reads their profile
+    screens(_user(web_platform, role="doctor", institution="lion-rock-oncology")).heading(
+        "Inbox"
+    )
+    auditor = screens(_user(web_platform, role="auditor"))
+    auditor.heading("Audit log")
+    page = auditor.page
+    deadline = time.monotonic() + 20
+    rows = page.get_by_role("button", name=re.compile(r"^Check inclusion \d+$"))
+    while rows.count() == 0 and time.monotonic() < deadline:
+        page.get_by_role("button", name="Search").click()  # heads are signed within 2 s
+        page.wait_for_timeout(500)
+    assert rows.count() > 0, "no audit entries covered by a signed head"
+    target = rows.last
+    index = int((target.get_attribute("aria-label") or target.inner_text()).split()[-1])
+    target.click()
+    page.get_by_role("button", name=f"Verify entry {index} in this browser").click()
+    result = page.locator("#verify-result")
+    result.wait_for()
+    assert result.get_attribute("data-outcome") == "verified", result.inner_text()
+    assert "ECDSA P-256" in result.inner_text()
+    auditor.capture("12-audit-verified")
+
+    # an insider rewrites the entry in the ledger table
+    outputs = web_platform["stacks"][_stack(web_platform)]["outputs"]
+    dynamodb = boto3.client(
+        "dynamodb", region_name="ap-east-1", endpoint_url=web_platform["emulatorEndpoint"]
+    )
+    _load_tamper().tamper_entry(dynamodb, outputs["tableNames"]["ledger"], index)
+
+    page.get_by_role("button", name="Search").click()  # the auditor reads the entries again
+    page.get_by_role("button", name=f"Check inclusion {index}").click()
+    page.get_by_role("button", name=f"Verify entry {index} in this browser").click()
+    result = page.locator("#verify-result")
+    result.wait_for()
+    assert result.get_attribute("data-outcome") == "failed", result.inner_text()
+    assert "changed after it was logged" in result.inner_text()
+    auditor.capture("13-audit-tampered")
+
+
+def test_institution_admin_screens(screens: Any, web_platform: dict[str, Any]) -> None:
+    admin = screens(_user(web_platform, role="institution_admin"))
+    admin.heading(re.compile("Institution"))
+    if "/institutions/{institution_id}/affiliations" in _routes(web_platform):
+        admin.page.get_by_role("heading", name="Affiliations").wait_for()
+        admin.capture("14-institution")
+    admin.go("/metrics")
+    admin.heading("Pilot metrics")
+    admin.page.get_by_text("ledger entries read").wait_for()
+    admin.capture("15-metrics")
+    if "/institutions/{institution_id}/affiliations" not in _routes(web_platform):
+        pytest.skip(
+            "affiliations and approvals need the institution routes of issue 11 "
+            "(GET /institutions/{id}/affiliations, GET /registrations), not on this "
+            "branch's API yet; the metrics screen above ran"
+        )
