@@ -83,3 +83,14 @@ def artefacts() -> Path:
     shots = ARTEFACTS / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     return shots
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()

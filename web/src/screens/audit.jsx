@@ -24,7 +24,12 @@ function VerifyPanel({ target, pinnedPem }) {
   const check = useAction();
   const run = () =>
     check.run(async () => {
-      const fetchedPem = await (await api.raw('GET', '/audit/public-key', { accept: 'application/x-pem-file' })).text();
+      let fetchedPem = await (await api.raw('GET', '/audit/public-key', { accept: 'application/x-pem-file' })).text();
+      if (!fetchedPem.includes('BEGIN PUBLIC KEY')) {
+        // Lambda returns a non-text media type base64-encoded, and API Gateway passes it
+        // on as base64 text unless the first Accept type is a declared binary type.
+        fetchedPem = new TextDecoder().decode(fromBase64(fetchedPem.trim()));
+      }
       const pem = pinnedPem.trim() || fetchedPem;
       const fingerprint = await publicKeyFingerprint(pem);
       const publicKey = await importPublicKeyPem(pem);
@@ -80,7 +85,8 @@ export function Audit() {
   const [pinnedPem, setPinnedPem] = useState('');
   const entries = useLoad(() => api.get(`/audit/entries${query({ ...applied, limit: 200 })}`), [JSON.stringify(applied)]);
   const set = (name) => (e) => setFilters({ ...filters, [name]: e.currentTarget.value });
-  const rows = (entries.data?.entries ?? []).map((e) => ({ ...e, key: e.leaf_index, decoded: decodeEntry(e.canonical) }));
+  // never the previous search's rows while a new one loads: a check must use what was read now
+  const rows = (entries.loading ? [] : entries.data?.entries ?? []).map((e) => ({ ...e, key: e.leaf_index, decoded: decodeEntry(e.canonical) }));
   return (
     <Page title={t('audit.title')}>
       <form

@@ -83,6 +83,23 @@ export function GroupDetail({ id }) {
   return (
     <Page title={g ? g.title : t('group.heading')}>
       <Problem error={group.error} />
+      {group.error?.status === 403 && (
+        // an invited doctor may not view the group before joining: offer to accept
+        <p class="actions">
+          <button
+            type="button"
+            disabled={membership.pending}
+            onClick={() => membership.run(async () => {
+              await api.post(`/groups/${id}/accept`);
+              group.reload();
+              records.reload();
+              return t('group.joinedNow');
+            })}
+          >
+            {t('group.acceptInvitation')}
+          </button>
+        </p>
+      )}
       {typeof membership.done === 'string' && <Status>{membership.done}</Status>}
       <Problem error={membership.error} />
       {g && (
