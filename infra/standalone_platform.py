@@ -22,6 +22,7 @@ stops. Everything is synthetic and loopback-only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -149,10 +150,9 @@ def _publish_site(
         raise RuntimeError(f"expected the site in one bucket, the program declares {buckets}")
     bucket = buckets.pop()
     s3 = session.client("s3")
-    try:
+    # another standalone platform on this moto may have published the same site
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass  # another standalone platform on this moto published the same site
     objects = site_objects(
         region=REGION,
         shard_bucket=outputs["shardBucketName"],

@@ -162,13 +162,13 @@ BINDINGS: tuple[Binding, ...] = (
     StackBinding(
         rule=rules.every_bucket_encrypted_with_customer_kms_key,
         description="Every S3 bucket defaults to SSE-KMS with a customer-managed key "
-        "(the server-access-log bucket may use SSE-S3).",
+        "(the server-access-log bucket and the web client's static site may use SSE-S3).",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
         controls=(catalogue.BUCKET_ENCRYPTION,),
         remediation="Declare a BucketServerSideEncryptionConfiguration with sse_algorithm "
         "aws:kms and kms_master_key_id set to one of the program's CMKs; only a "
-        "bucket tagged hub:purpose=s3-access-logs may use AES256.",
+        "bucket tagged hub:purpose=s3-access-logs or web-client may use AES256.",
     ),
     ResourceBinding(
         rule=rules.bucket_public_access_fully_blocked,

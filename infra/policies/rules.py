@@ -45,6 +45,13 @@ REQUIRED_REGION = "ap-east-1"
 TLS13_SECURITY_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
 MIN_LOG_RETENTION_DAYS = predicates.MIN_LOG_RETENTION_DAYS
 ACCESS_LOG_BUCKET_TAG = ("hub:purpose", "s3-access-logs")
+# Buckets (by their hub:purpose tag) whose default encryption may be SSE-S3, and why.
+SSE_S3_PURPOSES = {
+    "s3-access-logs": "the server-access-log bucket: SSE-S3 (S3 access logging cannot "
+    "write to SSE-KMS)",
+    "web-client": "the web client's static site: SSE-S3 (public code every browser "
+    "downloads, read by API Gateway, which would otherwise need the key)",
+}
 # ap-east-1 is in the aws partition; the region rule holds every resource to it.
 PARTITION = "aws"
 
@@ -425,10 +432,12 @@ def backup_vault_locked_and_plan_covers_data_stores(
     return results
 
 
-def _is_access_log_bucket(bucket: StackResource) -> bool:
+def _sse_s3_reason(bucket: StackResource) -> str | None:
+    """Why this bucket may use SSE-S3 (its hub:purpose is listed), else None."""
     tags = bucket.props.get("tags")
-    key, value = ACCESS_LOG_BUCKET_TAG
-    return isinstance(tags, Mapping) and tags.get(key) == value
+    key, _ = ACCESS_LOG_BUCKET_TAG
+    purpose = tags.get(key) if isinstance(tags, Mapping) else None
+    return SSE_S3_PURPOSES.get(str(purpose)) if purpose is not None else None
 
 
 def _sse_rule_defaults(props: Mapping[str, Any]) -> list[tuple[Any, Any]]:
@@ -447,8 +456,9 @@ def every_bucket_encrypted_with_customer_kms_key(
 ) -> list[Result]:
     """Every bucket's default encryption is SSE-KMS under a customer-managed key.
 
-    The S3 server-access-log bucket (tagged ``hub:purpose: s3-access-logs``) may use
-    SSE-S3 instead, because S3 server access logging cannot deliver to SSE-KMS buckets.
+    The buckets whose ``hub:purpose`` is in ``SSE_S3_PURPOSES`` may use SSE-S3 instead:
+    the server-access-log bucket (S3 server access logging cannot deliver to SSE-KMS
+    buckets) and the web client's static site (public code, read by API Gateway).
     """
     results = []
     for bucket in _buckets(resources):
@@ -459,14 +469,10 @@ def every_bucket_encrypted_with_customer_kms_key(
             results.append(failed(f"{label} has no default-encryption configuration", bucket.name))
         elif predicates.default_encryption_is_kms(defaults):
             results.append(passed(f"{label} is encrypted with a customer KMS key", bucket.name))
-        elif _is_access_log_bucket(bucket) and predicates.default_encryption_is_sse_s3(defaults):
-            results.append(
-                passed(
-                    f"{label} is the server-access-log bucket: SSE-S3 (S3 "
-                    "access logging cannot write to SSE-KMS)",
-                    bucket.name,
-                )
-            )
+        elif (reason := _sse_s3_reason(bucket)) and predicates.default_encryption_is_sse_s3(
+            defaults
+        ):
+            results.append(passed(f"{label} is {reason}", bucket.name))
         else:
             algorithms = sorted({str(algorithm) for algorithm, _ in defaults})
             results.append(

@@ -34,6 +34,7 @@ from infra.verify.baseline import (
     ROLE_GROUPS,
     SSE_S3_REASON,
     TEMPORARY_PASSWORD_MAX_DAYS,
+    WEB_SSE_S3_REASON,
 )
 from infra.verify.expectations import Expectations
 from infra.verify.model import CheckResult
@@ -101,7 +102,9 @@ def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: Ch
         "shard": expect.keys.get("records"),
         "audit": expect.keys.get("audit"),
         "access_log": None,
+        "web": None,
     }
+    sse_s3_reasons = {"access_log": SSE_S3_REASON, "web": WEB_SSE_S3_REASON}
     for label, name in expect.buckets.items():
         data = read(snapshot.get("buckets"), label)
         encryption, versioning, block, ownership, policy, logging, lock = (
@@ -124,7 +127,7 @@ def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: Ch
             name,
             encryption,
             kms_key_arn=bucket_keys.get(label),
-            sse_s3_reason=SSE_S3_REASON,
+            sse_s3_reason=sse_s3_reasons.get(label, ""),
         )
         out.add(
             "buckets.versioning",
@@ -470,6 +473,7 @@ def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: CheckR
             authorizers,
             user_pool_arn=expect.user_pool_arn(),
             public=(path, http_method) in PUBLIC_METHODS,
+            public_reason=PUBLIC_METHODS.get((path, http_method), ""),
         )
 
 

@@ -25,6 +25,7 @@ BUCKET_OUTPUTS = {
     "shard": "shardBucketName",
     "access_log": "accessLogBucketName",
     "audit": "auditBucketName",
+    "web": "webBucketName",
 }
 
 

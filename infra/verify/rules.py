@@ -546,13 +546,16 @@ def api_method_requires_authorizer(
     *,
     user_pool_arn: str,
     public: bool = False,
+    public_reason: str = "public health check by design (no data)",
 ) -> Result:
-    """``config`` is the method as GetMethod returns it; ``public`` marks GET /health."""
+    """``config`` is the method as GetMethod returns it; ``public`` marks a method that
+    is public by design (GET /health, the web client's static files), ``public_reason``
+    says why."""
     kind = config.get("authorizationType")
     if public:
         if kind == "NONE":
-            return not_applicable(f"{method}: public health check by design (no data)")
-        return passed(f"{method}: health check requires {kind}")
+            return not_applicable(f"{method}: {public_reason}")
+        return passed(f"{method}: public method requires {kind}")
     if kind != "COGNITO_USER_POOLS":
         return failed(f"{method}: authorizationType={kind}; a Cognito access token is required")
     authorizer = next((a for a in authorizers if a.get("id") == config.get("authorizerId")), None)

@@ -25,9 +25,11 @@ def counts(run: ProgramRun) -> Counter[str]:
 EXPECTED_EVERY_PHASE = {
     "aws:kms/key:Key": 4,  # records, audit, ledger signing, backup vault
     "aws:kms/alias:Alias": 4,
-    "aws:s3/bucket:Bucket": 3,
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 3,
-    "aws:s3/bucketPolicy:BucketPolicy": 3,
+    "aws:s3/bucket:Bucket": 4,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 4,
+    "aws:s3/bucketPolicy:BucketPolicy": 4,
+    # the web client's site: four built files and config.json (infra/components/web_client.py)
+    "aws:s3/bucketObjectv2:BucketObjectv2": 5,
     "aws:dynamodb/table:Table": 6,  # register, groups, records, ledger, institutions, patients
     "aws:cloudtrail/trail:Trail": 1,
     "aws:cognito/userPool:UserPool": 1,
@@ -60,6 +62,7 @@ def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], st
         "audit",
         "backup",
         "identity",
+        "web",
         "service",
         "monitoring",
     }

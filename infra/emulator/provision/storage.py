@@ -528,6 +528,16 @@ class BucketObjectv2(Provisioner):
         )
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        # Every version of the key, so no delete marker is left (moto 5 then fails to
+        # empty the bucket: its delete markers cannot be disposed of).
         s3 = ctx.client("s3")
         bucket = str(record.locator.get("bucket"))
-        ignore_missing(lambda: s3.delete_object(Bucket=bucket, Key=record.id))
+        try:
+            listed = s3.list_object_versions(Bucket=bucket, Prefix=record.id)
+        except ClientError as error:
+            if error_code(error) == "NoSuchBucket":
+                return
+            raise
+        for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            if version["Key"] == record.id:
+                s3.delete_object(Bucket=bucket, Key=record.id, VersionId=version["VersionId"])
