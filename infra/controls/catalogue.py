@@ -352,7 +352,8 @@ API_TLS13_ONLY = Control(
 )
 API_AUTHORIZER = Control(
     "api-authorizer",
-    "Every API method except GET /health needs a Cognito access token",
+    "Every API method except GET /health and the web client's static files needs a Cognito "
+    "access token",
     (ISO_ACCESS_RESTRICTION, ISO_SECURE_LOGON, DPP4),
 )
 API_THROTTLING = Control(

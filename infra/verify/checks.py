@@ -267,7 +267,8 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
     ),
     CheckSpec(
         "api.authorizer_on_methods",
-        "Every method except GET /health needs a Cognito access token",
+        "Every method except GET /health and the web client's static files (GET /web, "
+        "/web/{asset+}, from S3) needs a Cognito access token",
         (catalogue.API_AUTHORIZER,),
         "Set the method's authorization to COGNITO_USER_POOLS with the stack's "
         "authorizer, then redeploy the stage.",
