@@ -340,11 +340,54 @@ def test_records_sealed_in_the_browser_opened_in_another_and_revoked(
     assert expert.page.locator("#opened-sha256").inner_text() == digest
     expert.capture("08-record-opened")
 
+    # both ways with the Python doctor's client (hubclient): the record sealed in the
+    # browser opens with Python; a record sealed by Python opens in the browser
+    record_id = record_url.rsplit("/", 1)[1]
+    expert_py = _python_client(web_platform, expert_user)
+    assert hashlib.sha256(expert_py.get_content(record_id)).hexdigest() == digest
+    lead_py = _python_client(
+        web_platform, _user(web_platform, role="doctor", institution="harbour-cardiac-alliance")
+    )
+    from_python = os.urandom(3 * 1024 * 1024 + 7)
+    source = ARTEFACTS_TMP / "from-python.bin"
+    source.write_bytes(from_python)
+    made = lead_py.upload(patient, source, "application/octet-stream", title="From Python")
+    lead_py.share(made["record_id"], group_id)
+    expert.go(f"/records/{made['record_id']}")
+    expert.heading("From Python")
+    expert.page.get_by_role("button", name="Open version 1").click()
+    expert.page.locator("#opened-sha256").wait_for(timeout=120_000)
+    assert (
+        expert.page.locator("#opened-sha256").inner_text()
+        == hashlib.sha256(from_python).hexdigest()
+    )
+
     lead.go(f"/groups/{group_id}")
     lead.page.get_by_role("button", name=f"Remove {expert_user['mchk_reg_no']}").click()
     lead.page.get_by_text(f"{expert_user['mchk_reg_no']} removed from the group").wait_for()
+    expert.page.goto(record_url)
     expert.page.get_by_role("button", name="Open version 1").click()
     expert.page.get_by_role("alert").filter(has_text="Access denied").wait_for()
+
+
+ARTEFACTS_TMP = ROOT / "build" / "browser-artefacts"
+
+
+def _python_client(platform: dict[str, Any], user: dict[str, Any]) -> Any:
+    """The Python doctor's client (hubclient, issue 17), signed in as ``user``."""
+    from hubclient.sdk import HubClient
+
+    from infra.local_platform import demo_bearer
+
+    token = demo_bearer(platform, _stack(platform), AUTHENTICATOR)(user)["Authorization"]
+
+    class Tokens:
+        def access_token(self) -> str:
+            return token.removeprefix("Bearer ")
+
+    home = ARTEFACTS_TMP / f"hubclient-{user['username']}"
+    home.mkdir(parents=True, exist_ok=True)
+    return HubClient.connect(platform["apiBaseUrl"], Tokens(), home=home)
 
 
 def _list_methods(platform: dict[str, Any], path: str) -> set[str]:
