@@ -87,10 +87,8 @@ def artefacts() -> Path:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    # the screens fixture reads it to shoot every open page of a failed walk-through
     report = yield
     if report.when == "call":
-        item.stash[FAILED] = report.failed
+        item.browser_failed = report.failed  # type: ignore[attr-defined]
     return report
-
-
-FAILED = pytest.StashKey[bool]()

@@ -154,9 +154,7 @@ def screens(
         return screen
 
     yield open_screen
-    from conftest import FAILED
-
-    if request.node.stash.get(FAILED, False):
+    if getattr(request.node, "browser_failed", False):
         for n, screen in enumerate(opened):
             path = artefacts.parent / f"failure-{request.node.name}-{n}.png"
             screen.page.screenshot(path=str(path), full_page=True)
