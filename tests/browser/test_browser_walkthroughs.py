@@ -6,7 +6,9 @@ of storage, refreshed and dropped on idle; a consultation group, summon, accept 
 revocation seen on the next action; records sealed in the browser (50 MiB) straight to
 S3 and opened again (needs the upload sessions of issue 17: skipped, saying so, while the
 API lacks them); a referral sent, accepted and its letter fetched; the auditor's inclusion
-check in the browser, passing, then failing once the entry is tampered with. Every screen
+check in the browser, passing, then failing once the entry is tampered with; an
+institution admin's affiliations and approvals (issue 11's routes, on a phase 3 platform
+where self-registration is open). Every screen
 is shot in English and Traditional Chinese and checked with axe-core; no page may log a
 Content-Security-Policy violation.
 """
@@ -35,8 +37,14 @@ LANGS = ("en", "zh-HK")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 # TOTP secrets enrolled at first sign-in, by username: the browser's users' authenticator
-# app, shared with the API calls the tests make themselves (demo_bearer).
-AUTHENTICATOR = AuthenticatorApp()
+# app, shared with the API calls the tests make themselves (demo_bearer); one per user
+# pool, since the phase 1 and phase 3 platforms have users of the same names.
+AUTHENTICATORS: dict[str, AuthenticatorApp] = {}
+
+
+def _authenticator(platform: dict[str, Any]) -> AuthenticatorApp:
+    pool = platform["stacks"][_stack(platform)]["outputs"]["userPoolId"]
+    return AUTHENTICATORS.setdefault(pool, AuthenticatorApp())
 
 
 def _routes(platform: dict[str, Any]) -> set[str]:
@@ -44,14 +52,14 @@ def _routes(platform: dict[str, Any]) -> set[str]:
     from infra.local_platform import demo_bearer
 
     doctor = _user(platform, role="doctor")
-    headers = demo_bearer(platform, _stack(platform), AUTHENTICATOR)(doctor)
+    headers = demo_bearer(platform, _stack(platform), _authenticator(platform))(doctor)
     request = urllib.request.Request(f"{platform['apiBaseUrl']}/openapi.json", headers=headers)
     with urllib.request.urlopen(request) as response:
         return set(json.load(response)["paths"])
 
 
 def _stack(platform: dict[str, Any]) -> str:
-    return next(iter(platform["stacks"]))
+    return str(next(iter(platform["stacks"])))
 
 
 def _user(platform: dict[str, Any], **match: Any) -> dict[str, Any]:
@@ -91,11 +99,12 @@ class Screen:
         page.get_by_label("Username").fill(user["username"])
         page.get_by_label("Password").fill(user["password"])
         page.get_by_role("button", name="Continue").click()
-        secret = AUTHENTICATOR.secret(user["username"])
+        authenticator = _authenticator(self.platform)
+        secret = authenticator.secret(user["username"])
         if secret is None:
             page.locator("#totp-secret").wait_for(timeout=20_000)
             secret = page.locator("#totp-secret").inner_text().strip()
-            AUTHENTICATOR.enrol(user["username"], secret)
+            authenticator.enrol(user["username"], secret)
             page.get_by_label("Authenticator code").fill(totp_code(secret))
             page.get_by_role("button", name="Confirm and sign in").click()
         else:
@@ -145,8 +154,13 @@ def screens(
 ) -> Iterator[Any]:
     opened: list[Screen] = []
 
-    def open_screen(user: dict[str, Any] | None = None, *, clock: bool = False) -> Screen:
-        screen = Screen(chromium, web_platform, artefacts, clock)
+    def open_screen(
+        user: dict[str, Any] | None = None,
+        *,
+        clock: bool = False,
+        platform: dict[str, Any] | None = None,
+    ) -> Screen:
+        screen = Screen(chromium, platform or web_platform, artefacts, clock)
         opened.append(screen)
         if user is not None:
             screen.heading("Sign in")
@@ -197,7 +211,7 @@ def test_sign_in_with_totp_tokens_in_memory_refreshed_and_idle_sign_out(screens:
     page.locator("#totp-secret").wait_for(timeout=20_000)
     first.capture("02-authenticator-enrolment")
     secret = page.locator("#totp-secret").inner_text().strip()
-    AUTHENTICATOR.enrol(platform_user["username"], secret)
+    _authenticator(first.platform).enrol(platform_user["username"], secret)
     page.get_by_label("Authenticator code").fill(
         "000000" if totp_code(secret) != "000000" else "111111"
     )
@@ -377,7 +391,7 @@ def _python_client(platform: dict[str, Any], user: dict[str, Any]) -> Any:
 
     from infra.local_platform import demo_bearer
 
-    token = demo_bearer(platform, _stack(platform), AUTHENTICATOR)(user)["Authorization"]
+    token = demo_bearer(platform, _stack(platform), _authenticator(platform))(user)["Authorization"]
 
     class Tokens:
         def access_token(self) -> str:
@@ -391,7 +405,9 @@ def _python_client(platform: dict[str, Any], user: dict[str, Any]) -> Any:
 def _list_methods(platform: dict[str, Any], path: str) -> set[str]:
     from infra.local_platform import demo_bearer
 
-    headers = demo_bearer(platform, _stack(platform), AUTHENTICATOR)(_user(platform, role="doctor"))
+    headers = demo_bearer(platform, _stack(platform), _authenticator(platform))(
+        _user(platform, role="doctor")
+    )
     request = urllib.request.Request(f"{platform['apiBaseUrl']}/openapi.json", headers=headers)
     with urllib.request.urlopen(request) as response:
         return set(json.load(response)["paths"].get(path, {}))
@@ -533,16 +549,159 @@ def test_institution_admin_metrics(screens: Any, web_platform: dict[str, Any]) -
     admin.capture("15-metrics")
 
 
+@pytest.fixture
+def phase3_platform(moto_endpoint: str, browser_prerequisites: None) -> Iterator[dict[str, Any]]:
+    """Phase 3 (private practice), where self-registration is open: the approvals need it.
+    Its own pool and tables on the same moto, for this walk-through only."""
+    from infra.standalone_platform import standalone_platform
+
+    with standalone_platform(moto_endpoint, "phase3-private-practice", web=True) as (doc, _):
+        yield doc
+
+
+# A practitioner the Medical Council register lists (synthetic; six digits, so no seeded
+# number), who applies through self-registration.
+APPLICANT_REG_NO = "ZZ400815"
+APPLICANT_NAME = "Chan Siu Ming (synthetic)"
+
+
+def _api(
+    platform: dict[str, Any], method: str, path: str, token: str, body: Any = None
+) -> tuple[int, Any]:
+    import urllib.error
+
+    request = urllib.request.Request(
+        f"{platform['apiBaseUrl']}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.load(refused)
+
+
+def _applicant(platform: dict[str, Any]) -> str:
+    """A native account signed up and enrolled nowhere, and the register entry it will
+    claim; returns its access token (SRP and TOTP, as the web client signs in)."""
+    import boto3
+
+    from app import local
+
+    outputs = platform["stacks"][_stack(platform)]["outputs"]
+    endpoint = platform["emulatorEndpoint"]
+    dynamodb = boto3.client("dynamodb", region_name="ap-east-1", endpoint_url=endpoint)
+    dynamodb.put_item(
+        TableName=outputs["tableNames"]["register"],
+        Item={
+            "reg_no": {"S": APPLICANT_REG_NO},
+            "name_en": {"S": APPLICANT_NAME},
+            "name_zh": {"S": "陳小明"},
+            "address": {"S": "1 Example Road, Hong Kong"},
+            "qualifications": {"L": [{"S": "MB BS (Synthetic U)"}]},
+            "status": {"S": "active"},
+            "imported_at": {"S": "2026-01-01T00:00:00Z"},
+        },
+    )
+    cognito = boto3.client("cognito-idp", region_name="ap-east-1", endpoint_url=endpoint)
+    username, password = "applicant-zz400815", "Synthetic-Passw0rd-2026!"
+    local.create_user(cognito, outputs["userPoolId"], username, password, groups=())
+    tokens = local.login(
+        cognito,
+        outputs["userPoolId"],
+        outputs["userPoolClientIds"][0],
+        username,
+        password,
+        authenticator=_authenticator(platform),
+    )
+    return str(tokens["AccessToken"])
+
+
 def test_institution_admin_affiliations_and_approvals(
-    screens: Any, web_platform: dict[str, Any]
+    screens: Any, phase3_platform: dict[str, Any]
 ) -> None:
-    if "/institutions/{institution_id}/affiliations" not in _routes(web_platform):
-        pytest.skip(
-            "affiliations and approvals need the institution routes of issue 11 "
-            "(GET /institutions/{id}/affiliations, GET /registrations), not on this "
-            "branch's API yet"
-        )
-    admin = screens(_user(web_platform, role="institution_admin"))
-    admin.heading(re.compile("Institution"))
-    admin.page.get_by_role("heading", name="Affiliations").wait_for()
+    """The identity routes (issue 11) from the admin's screen: a removal refuses the
+    doctor's next action and a new affiliation restores it; a self-registration waits,
+    with no access, until the clinic's admin approves it in the browser."""
+    platform = phase3_platform
+    clinic = "peak-family-clinic"
+    doctor_user = _user(platform, role="doctor", institution=clinic)
+    reg = doctor_user["mchk_reg_no"]
+    admin = screens(
+        _user(platform, role="institution_admin", institution=clinic), platform=platform
+    )
+    admin.heading(f"Institution: {clinic}")
+    page = admin.page
+    page.get_by_role("heading", name="Affiliations").wait_for()
+    row = page.get_by_role("row").filter(has_text=reg)
+    row.get_by_role("cell", name="Active", exact=True).wait_for()
+    # an institution admin grants clinical roles only: the admin role is not offered
+    assert page.get_by_role("checkbox", name="Institution admin").count() == 0
     admin.capture("14-institution")
+
+    doctor = screens(doctor_user, platform=platform)
+    doctor.heading("Inbox")
+    page.get_by_role("button", name=f"Remove {reg}").click()
+    page.get_by_text(f"{reg} removed.").wait_for()
+    row.get_by_role("cell", name="Removed", exact=True).wait_for()
+    doctor.go("/referrals")
+    doctor.page.get_by_role("alert").filter(
+        has_text="affiliation with this institution was removed"
+    ).first.wait_for()
+    doctor.capture("16-affiliation-removed")
+
+    page.get_by_label("Registration no.").fill(reg.lower())
+    page.get_by_role("button", name="Save affiliation").click()
+    page.get_by_text(f"{reg} saved.").wait_for()
+    row.get_by_role("cell", name="Active", exact=True).wait_for()
+    doctor.go("/inbox")
+    doctor.go("/referrals")
+    doctor.heading("Referrals")
+    # both boxes loaded (empty) and nothing refused
+    doctor.page.get_by_text("No referrals.").nth(1).wait_for()
+    assert doctor.page.get_by_role("alert").count() == 0, doctor.page.get_by_role(
+        "alert"
+    ).all_inner_texts()
+
+    # self-registration: pending, no access at all, until approved here
+    token = _applicant(platform)
+    status, body = _api(
+        platform,
+        "POST",
+        "/registrations",
+        token,
+        {"reg_no": APPLICANT_REG_NO, "name": APPLICANT_NAME, "institution": clinic},
+    )
+    assert status == 201 and body["status"] == "pending", body
+    status, body = _api(platform, "GET", "/me", token)
+    assert (status, body["error"]["code"]) == (403, "registration_pending"), body
+    admin.go("/inbox")  # (back again: the screen loads the queue afresh)
+    admin.go("/institution")
+    pending = page.get_by_role("row").filter(has_text=APPLICANT_REG_NO)
+    pending.get_by_role("cell", name=APPLICANT_NAME, exact=False).wait_for()
+    admin.capture("17-registration-pending")
+    page.get_by_role("button", name=f"Approve {APPLICANT_REG_NO}").click()
+    page.get_by_text(f"{APPLICANT_REG_NO} approved.").wait_for()
+    page.get_by_role("row").filter(has_text=APPLICANT_REG_NO).get_by_role(
+        "cell", name="Active", exact=True
+    ).wait_for()
+    status, body = _api(platform, "GET", "/me", token)
+    assert status == 200, body
+    assert (body["reg_no"], body["institution"], body["roles"]) == (
+        APPLICANT_REG_NO,
+        clinic,
+        ["doctor"],
+    )
+
+    # a platform admin keeps any institution's affiliations, and may make an admin
+    operator = screens(_user(platform, role="platform_admin"), platform=platform)
+    operator.heading(re.compile("^Institution: "))
+    operator.page.get_by_label("Institution", exact=True).select_option(clinic)
+    operator.heading(f"Institution: {clinic}")
+    operator.page.get_by_role("row").filter(has_text=APPLICANT_REG_NO).get_by_role(
+        "cell", name="Active", exact=True
+    ).wait_for()
+    operator.page.get_by_role("checkbox", name="Institution admin").wait_for()
+    operator.capture("18-platform-admin")

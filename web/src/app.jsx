@@ -30,6 +30,8 @@ const NAV = {
     ['/audit', 'nav.audit'],
     ['/metrics', 'nav.metrics'],
   ],
+  // affiliations and registrations of any institution (metrics are not theirs: Cedar)
+  platform_admin: [['/institution', 'nav.institution']],
 };
 
 function navFor(roles) {
@@ -43,7 +45,7 @@ function navFor(roles) {
 
 function home(roles) {
   if (roles.includes('doctor') || roles.includes('specialist')) return '/inbox';
-  if (roles.includes('institution_admin')) return '/institution';
+  if (roles.includes('institution_admin') || roles.includes('platform_admin')) return '/institution';
   if (roles.includes('auditor')) return '/audit';
   return '/none';
 }

@@ -61,6 +61,11 @@ const CODES = {
   decline: ['no_capacity', 'not_indicated', 'wrong_specialty', 'more_information_needed', 'patient_declined', 'other'],
   userRole: ['doctor', 'specialist', 'institution_admin', 'auditor', 'platform_admin'],
   rejection: ['identity_not_confirmed', 'not_practising_here', 'duplicate', 'other'],
+  affiliationStatus: ['active', 'removed'],
+  institutionStatus: ['admitted', 'suspended', 'removed'],
+  registerStatus: ['active', 'suspended', 'removed'],
+  // identity refusals (docs/identity.md) a doctor or an admin meets on these screens
+  error: ['affiliation_removed', 'affiliation_missing', 'account_not_enrolled', 'registration_pending', 'registration_rejected', 'institution_not_admitted', 'no_role', 'not_on_register', 'registration_suspended', 'registration_removed', 'reg_no_already_bound', 'conflict'],
   period: ['day', 'week', 'all'],
   'upload.phase': ['sealing', 'uploading', 'committing'],
   'referrals': ['incoming.caption', 'outgoing.caption'],
