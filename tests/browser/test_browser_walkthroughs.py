@@ -229,20 +229,17 @@ def test_sign_in_with_totp_tokens_in_memory_refreshed_and_idle_sign_out(screens:
     assert "eyJ" not in stored and "CognitoIdentityServiceProvider" not in stored
     assert first.context.cookies() == []
 
-    # refreshed before the declared 15-minute validity runs out, signed out when idle
-    refreshes: list[str] = []
-    page.on(
-        "request",
-        lambda r: (
-            refreshes.append(r.url)
-            if (r.headers.get("x-amz-target") or "").endswith("InitiateAuth")
-            and "REFRESH_TOKEN" in (r.post_data or "")
-            else None
-        ),
-    )
-    page.clock.run_for("14:30")
-    page.wait_for_timeout(1500)  # the refresh's own request to the pool, in real time
-    assert refreshes, "the session was not refreshed before the token's declared validity"
+    # refreshed before the declared 15-minute validity runs out (the pool answers in real
+    # time, so its answer is awaited, not slept for), signed out when idle
+    def is_refresh(response: Any) -> bool:
+        request = response.request
+        return (request.headers.get("x-amz-target") or "").endswith(
+            "InitiateAuth"
+        ) and "REFRESH_TOKEN" in (request.post_data or "")
+
+    with page.expect_response(is_refresh, timeout=60_000) as refreshed:
+        page.clock.run_for("14:30")
+    assert refreshed.value.ok, "the session was not refreshed before the declared validity"
     page.get_by_role("heading", level=1, name="Inbox").wait_for()
     page.clock.run_for("01:00")
     first.heading("Sign in")
@@ -464,6 +461,8 @@ def test_a_referral_sent_accepted_and_its_letter(
 
     referrer.go("/referrals")  # (a reload would sign out: the tokens live in memory only)
     referrer.heading("Referrals")
+    referrer.page.get_by_role("link", name=f"To {receiver_user['institution']}").first.wait_for()
+    referrer.capture("19-referrals")
     referrer.page.goto(referral_url)
     referrer.page.locator("#referral-status").filter(has_text="Accepted").wait_for()
 

@@ -11,7 +11,9 @@
  * - the session is refreshed with the refresh token before the access token is older
  *   than the service accepts (`maxTokenAgeSeconds`, the app client's declared validity);
  * - after `idleTimeoutSeconds` without keyboard or pointer activity the user is signed
- *   out and every token is dropped.
+ *   out and every token is dropped;
+ * - a sign-out is final: a refresh still in flight when it happens (the pool answers
+ *   after the idle timeout, say) is discarded, never bringing the session back.
  */
 
 import {
@@ -83,6 +85,9 @@ export class AuthSession {
     this._refreshTimer = null;
     this._idleTimer = null;
     this._pending = null;
+    // bumped by every sign-out (and so by every new sign-in): a refresh started under an
+    // older epoch answers into nothing
+    this._epoch = 0;
     this.username = '';
   }
 
@@ -181,18 +186,28 @@ export class AuthSession {
     // refresh a minute early (or at half-life for short tokens)
     const remaining = this._tokenLifetimeMs();
     const delay = Math.max(1000, Math.min(remaining - 60_000, remaining / 2));
+    const epoch = this._epoch;
     this._refreshTimer = this._timers.setTimeout(() => {
-      this.refresh().catch(() => this.signOut('refresh-failed'));
+      this.refresh().catch(() => {
+        // a failed refresh ends this session, not one started since
+        if (epoch === this._epoch) this.signOut('refresh-failed');
+      });
     }, delay);
   }
 
   /** Exchange the refresh token for fresh tokens now. */
   refresh() {
-    const user = this._requireUser();
+    const user = this._user;
     const token = this._session?.getRefreshToken();
-    if (!token) return Promise.reject(new SignInError('NoSession', 'Not signed in'));
+    if (!user || !token) return Promise.reject(new SignInError('NoSession', 'Not signed in'));
+    const epoch = this._epoch;
     return new Promise((resolve, reject) => {
       user.refreshSession(token, (err, session) => {
+        if (epoch !== this._epoch) {
+          // signed out while the pool was answering: drop what the library cached
+          if (!this._session) this._storage.clear();
+          return reject(new SignInError('NoSession', 'Signed out during the refresh'));
+        }
         if (err) return reject(failure(err));
         this._session = session;
         this._scheduleRefresh();
@@ -217,6 +232,7 @@ export class AuthSession {
   /** Drop every token and timer. */
   signOut(reason = 'signed-out') {
     const was = this.signedIn;
+    this._epoch += 1;
     this._timers.clearTimeout(this._refreshTimer);
     this._timers.clearTimeout(this._idleTimer);
     if (this._user && this._session) {
