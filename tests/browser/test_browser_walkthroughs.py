@@ -329,9 +329,11 @@ def test_records_sealed_in_the_browser_opened_in_another_and_revoked(
     digest = hashlib.sha256(content).hexdigest()
     lead.go(f"/patients/{patient}")
     lead.heading(re.compile("Records of patient"))
-    lead.page.get_by_label("File").set_input_files(
-        {"name": "ct-scan.dcm", "mimeType": "application/dicom", "buffer": content}
-    )
+    # from a file: Playwright hands the page a buffer of at most 50 MB (not MiB)
+    scan = ARTEFACTS_TMP / "ct-scan.dcm"
+    scan.parent.mkdir(parents=True, exist_ok=True)
+    scan.write_bytes(content)
+    lead.page.get_by_label("File").set_input_files(scan)
     lead.page.get_by_label("Title").fill("CT chest, synthetic")
     lead.page.get_by_role("button", name="Seal and upload").click()
     lead.page.get_by_text("Uploaded and committed").wait_for(timeout=300_000)
@@ -353,14 +355,17 @@ def test_records_sealed_in_the_browser_opened_in_another_and_revoked(
     # browser opens with Python; a record sealed by Python opens in the browser
     record_id = record_url.rsplit("/", 1)[1]
     expert_py = _python_client(web_platform, expert_user)
-    assert hashlib.sha256(expert_py.get_content(record_id)).hexdigest() == digest
+    # (50 MiB: the client's own download, shards straight from S3, opened on this side)
+    opened = ARTEFACTS_TMP / "opened-by-python.dcm"
+    expert_py.download(record_id, opened)
+    assert hashlib.sha256(opened.read_bytes()).hexdigest() == digest
     lead_py = _python_client(
         web_platform, _user(web_platform, role="doctor", institution="harbour-cardiac-alliance")
     )
     from_python = os.urandom(3 * 1024 * 1024 + 7)
-    source = ARTEFACTS_TMP / "from-python.bin"
+    source = ARTEFACTS_TMP / "from-python.dcm"
     source.write_bytes(from_python)
-    made = lead_py.upload(patient, source, "application/octet-stream", title="From Python")
+    made = lead_py.upload(patient, source, "application/dicom", title="From Python")
     lead_py.share(made["record_id"], group_id)
     expert.go(f"/records/{made['record_id']}")
     expert.heading("From Python")
@@ -374,9 +379,16 @@ def test_records_sealed_in_the_browser_opened_in_another_and_revoked(
     lead.go(f"/groups/{group_id}")
     lead.page.get_by_role("button", name=f"Remove {expert_user['mchk_reg_no']}").click()
     lead.page.get_by_text(f"{expert_user['mchk_reg_no']} removed from the group").wait_for()
+    # the expert's next action, opening the record, is refused in the browser and in Python
     expert.page.goto(record_url)
-    expert.page.get_by_role("button", name="Open version 1").click()
     expert.page.get_by_role("alert").filter(has_text="Access denied").wait_for()
+    assert expert.page.get_by_role("button", name="Open version 1").count() == 0
+    from hubclient.errors import ApiError
+
+    with pytest.raises(ApiError) as refused:
+        expert_py.download(record_id, ARTEFACTS_TMP / "refused.dcm")
+    assert refused.value.status == 403
+    assert not (ARTEFACTS_TMP / "refused.dcm").exists()
 
 
 ARTEFACTS_TMP = ROOT / "build" / "browser-artefacts"
