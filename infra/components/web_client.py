@@ -154,7 +154,11 @@ class WebClient(pulumi.ComponentResource):
         self.reader_role = aws.iam.Role(
             f"{name}-reader",
             name=f"{args.name_prefix}-web-reader",
-            assume_role_policy=assume_role_policy("apigateway.amazonaws.com"),
+            # only API Gateway acting for this account (the confused deputy): the API that
+            # uses the role is declared after it, so its ARN cannot bind the trust here
+            assume_role_policy=assume_role_policy(
+                "apigateway.amazonaws.com", source_account=args.account_id
+            ),
             opts=child,
         )
         site_objects = pulumi.Output.concat(self.bucket.arn, "/", SITE_PREFIX, "*")

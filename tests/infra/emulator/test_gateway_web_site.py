@@ -61,7 +61,9 @@ def site_bucket(record: DeploymentRecord) -> str:
 
 
 def get(gateway: LocalGateway, path: str) -> Any:
-    return gateway.handle(GatewayRequest("GET", path, "", [], b"", "198.51.100.9"))
+    # a browser's request: every phase's web ACL blocks one without a User-Agent
+    browser = [("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/156 (synthetic)")]
+    return gateway.handle(GatewayRequest("GET", path, "", browser, b"", "198.51.100.9"))
 
 
 def test_only_keys_under_the_declared_prefix_are_served(record: DeploymentRecord) -> None:
