@@ -476,11 +476,15 @@ def test_the_auditor_checks_inclusion_in_the_browser_and_a_tampered_entry_fails(
     auditor = screens(_user(web_platform, role="auditor"))
     auditor.heading("Audit log")
     page = auditor.page
-    deadline = time.monotonic() + 20
+    loading = page.get_by_text("Loading…").first
+    deadline = time.monotonic() + 60
     rows = page.get_by_role("button", name=re.compile(r"^Check inclusion \d+$"))
+    # each search's answer is awaited before the next (a new search drops the one in
+    # flight, and on a loaded machine a listing can take longer than a fixed pause)
+    loading.wait_for(state="hidden", timeout=60_000)
     while rows.count() == 0 and time.monotonic() < deadline:
         page.get_by_role("button", name="Search").click()  # heads are signed within 2 s
-        page.wait_for_timeout(500)
+        loading.wait_for(state="hidden", timeout=60_000)
     assert rows.count() > 0, "no audit entries covered by a signed head"
     target = rows.last
     index = int((target.get_attribute("aria-label") or target.inner_text()).split()[-1])
