@@ -74,6 +74,10 @@ class Action(StrEnum):
     RECORD_CONSENT = "RecordConsent"
     WITHDRAW_CONSENT = "WithdrawConsent"
     VIEW_CONSENTS = "ViewConsents"
+    UPLOAD_RECORD = "UploadRecord"
+    LIST_PATIENT_RECORDS = "ListPatientRecords"
+    LIST_GROUP_RECORDS = "ListGroupRecords"
+    LIST_OWN_GROUPS = "ListOwnGroups"
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,43 @@ class RecordAuthorization:
         details: dict[str, str | int | list[str]] | None = None,
     ) -> Allowed:
         """Cedar's decision on ``action`` over the record (a deny raises, audited)."""
+        resource, entities, context = self._request(principal, action, state, target)
+        allowed = self._gate.check(
+            principal,
+            action,
+            resource,
+            entities,
+            context=context,
+            patient_ref=state.meta.patient_ref,
+            details=details,
+        )
+        if (
+            context.get("consent_active") is False
+            and state.meta.institution != principal.institution
+            and state.meta.patient_ref in context["break_glass_patients"]
+        ):
+            # Allowed without the patient's consent: only a live break-glass grant does
+            # that (consent.cedar), and the ledger entry says so.
+            facts = {
+                **allowed.event.facts,
+                FactKey.CONSENT_OVERRIDE.value: ConsentOverride.BREAK_GLASS.value,
+            }
+            return Allowed(allowed.decision, replace(allowed.event, facts=facts))
+        return allowed
+
+    def permits(self, principal: Principal, action: Action, state: RecordState) -> bool:
+        """Cedar's decision, unaudited: to filter a listing down to what the caller may
+        see (the listing is the audited decision)."""
+        resource, entities, context = self._request(principal, action, state, None)
+        return self._gate.permits(principal, action, resource, entities, context=context)
+
+    def _request(
+        self,
+        principal: Principal,
+        action: Action,
+        state: RecordState,
+        target: GroupTarget | None,
+    ) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, Any]]:
         meta = state.meta
         via_id, via_entity = (
             self._via_group(principal, state)
@@ -121,50 +158,25 @@ class RecordAuthorization:
         for gid, entity in ((via_id, via_entity), (target_id, target_entity)):
             if entity is not None:
                 entities[gid] = entity
+        record = record_entity(
+            meta.record_id,
+            institution=meta.institution,
+            patient_ref=meta.patient_ref,
+            author_reg_no=meta.author_reg_no,
+            shared_groups=[s.group_id for s in state.shares],
+        )
         context: dict[str, Any] = {
             "break_glass_patients": patients,
             "via": {"__entity": uid("Group", via_id)},
             "target": {"__entity": uid("Group", target_id)},
         }
-        consent_active: bool | None = None
         if action in CONSENT_GATED:
             # The patient's sharing consent for the caller's institution, read now: a
             # withdrawal or an expiry refuses the very next read or share.
-            consent_active = self._consents.consent_decision(
+            context["consent_active"] = self._consents.consent_decision(
                 meta.patient_id, principal.institution
             ).allowed
-            context["consent_active"] = consent_active
-        allowed = self._gate.check(
-            principal,
-            action,
-            uid("Record", meta.record_id),
-            [
-                record_entity(
-                    meta.record_id,
-                    institution=meta.institution,
-                    patient_ref=meta.patient_ref,
-                    author_reg_no=meta.author_reg_no,
-                    shared_groups=[s.group_id for s in state.shares],
-                ),
-                *entities.values(),
-            ],
-            context=context,
-            patient_ref=meta.patient_ref,
-            details=details,
-        )
-        if (
-            consent_active is False
-            and meta.institution != principal.institution
-            and meta.patient_ref in patients
-        ):
-            # Allowed without the patient's consent: only a live break-glass grant does
-            # that (consent.cedar), and the ledger entry says so.
-            facts = {
-                **allowed.event.facts,
-                FactKey.CONSENT_OVERRIDE.value: ConsentOverride.BREAK_GLASS.value,
-            }
-            return Allowed(allowed.decision, replace(allowed.event, facts=facts))
-        return allowed
+        return uid("Record", meta.record_id), [record, *entities.values()], context
 
 
 def relabel(allowed: Allowed, resource: str, *, reason_code: str | None = None) -> Allowed:
