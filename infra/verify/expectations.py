@@ -25,6 +25,7 @@ BUCKET_OUTPUTS = {
     "shard": "shardBucketName",
     "access_log": "accessLogBucketName",
     "audit": "auditBucketName",
+    "web": "webBucketName",
 }
 
 
@@ -53,6 +54,8 @@ class Expectations:
     declared_api_security_policy: Declared | None = None
     trail_log_group: str | None = None
     ledger: LedgerTarget | None = None
+    backup_vault: str | None = None
+    declared_backup_selection: Declared | None = None
 
     def targets(self) -> Targets:
         return Targets(
@@ -66,6 +69,7 @@ class Expectations:
             log_groups=tuple(self.log_groups),
             trail_log_group=self.trail_log_group,
             ledger=self.ledger,
+            backup_vault=self.backup_vault,
         )
 
     def bucket_arn(self, name: str) -> str:
@@ -150,4 +154,6 @@ def expectations_from_record(
             str(outputs["trailLogGroupName"]) if outputs.get("trailLogGroupName") else None
         ),
         ledger=ledger,
+        backup_vault=str(outputs["backupVaultName"]) if outputs.get("backupVaultName") else None,
+        declared_backup_selection=record_fields.declared_backup_selection(record),
     )
