@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, status
 
 from app.access.auth import ACCESS_DENIED, CurrentPrincipal
+from app.access.gate import consent_required
 from app.audit.schemas import Receipt
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.groups.schemas import (
@@ -40,6 +41,7 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 NO_GROUP = NotFound("No such group.")
 CHANGED = Conflict("The group changed meanwhile; retry.", code="concurrent_change")
 CLOSED = Conflict(code="group_closed")
+NO_CONSENT = consent_required("sharing-needs-patient-consent")
 GROUP_READ = errors(NO_GROUP, ACCESS_DENIED)
 INVITE = errors(
     NO_GROUP,
@@ -76,7 +78,7 @@ Groups = Annotated[GroupService, Depends(provided(GroupService))]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=GroupOut,
-    responses=errors(ACCESS_DENIED, CHANGED, UnknownPatient),
+    responses=errors(ACCESS_DENIED, NO_CONSENT, CHANGED, UnknownPatient),
 )
 def create_group(body: CreateGroupBody, who: CurrentPrincipal, groups: Groups) -> GroupOut:
     state, receipt = groups.create(who, body.patient_id, body.title, body.purpose)

@@ -31,6 +31,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from starlette.requests import ClientDisconnect
 
 from app.access.auth import ACCESS_DENIED, CurrentPrincipal
+from app.access.gate import consent_required
 from app.audit.schemas import Receipt
 from app.content import (
     ALLOWED_CONTENT_TYPES,
@@ -104,6 +105,10 @@ READ_ERRORS = (
     ACCESS_DENIED,
     errors_mod.StorageUnavailable,
 )
+# ViewRecord and ReadRecord of another institution's record need the patient's consent
+# (consent.cedar); sharing needs it too (ShareRecord).
+NO_READ_CONSENT = consent_required("reading-shared-record-needs-patient-consent")
+NO_SHARE_CONSENT = consent_required("sharing-needs-patient-consent")
 
 # Upload sessions and download tickets (app/records/sessions.py, downloads.py): what each
 # step refuses, beyond the caller's identity and the Cedar decision.
@@ -261,7 +266,11 @@ async def upload_record(
     return RecordOut.of(state, receipt)
 
 
-@router.get("/records/{record_id}", response_model=RecordOut, responses=errors(*READ_ERRORS))
+@router.get(
+    "/records/{record_id}",
+    response_model=RecordOut,
+    responses=errors(*READ_ERRORS, NO_READ_CONSENT),
+)
 def get_record(record_id: RecordId, who: CurrentPrincipal, records: Records) -> RecordOut:
     state, receipt = records.get(who, record_id)
     return RecordOut.of(state, receipt)
@@ -273,6 +282,7 @@ def get_record(record_id: RecordId, who: CurrentPrincipal, records: Records) -> 
     responses={
         **errors(
             *READ_ERRORS,
+            NO_READ_CONSENT,
             NO_VERSION,
             errors_mod.RecordGone,
             errors_mod.RecordIntegrityError,
@@ -339,6 +349,7 @@ def get_record_content(
     response_model=ShareResult,
     responses=errors(
         *READ_ERRORS,
+        NO_SHARE_CONSENT,
         NotFound("No such group."),
         Conflict("The record is already shared into that group.", code="already_shared"),
         Conflict("The group changed meanwhile; retry.", code="concurrent_change"),
@@ -596,6 +607,7 @@ def commit_upload(
     response_model=DownloadTicketOut,
     responses=errors(
         *READ_ERRORS,
+        NO_READ_CONSENT,
         NO_VERSION,
         errors_mod.RecordGone,
         errors_mod.InvalidPublicKey,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.access.auth import ACCESS_DENIED, CurrentPrincipal
+from app.access.gate import consent_required
 from app.audit.schemas import Receipt
 from app.errors import Conflict, HubError, InvalidRequest, NotFound
 from app.openapi import dependency_errors, errors
@@ -76,6 +77,7 @@ TRANSITION = (
 )
 SEND = errors(
     ACCESS_DENIED,
+    consent_required("referral-needs-consent-for-the-institution-addressed"),
     UnknownPatient,
     NotFound("No such group."),
     NotFound("No such record."),
