@@ -8,8 +8,9 @@ Item layout (``pk`` / ``sk``):
   ``version`` for optimistic locking;
 - ``GROUPHIST#<id>`` / ``<iso time>#<reg no>#<uuid>``: one item per membership change,
   append-only (put only if absent);
-- ``OUTBOX#<yyyy-mm-dd>`` / ``<iso time>#<uuid>``: notification events waiting for a
-  later feature to deliver them (status ``pending``; :mod:`app.outbox`).
+- ``OUTBOX#<yyyy-mm-dd>`` / ``<iso time>#<uuid>``: notification events (invitations,
+  summons, rooms to bring in line with their group), delivered by the outbox
+  dispatcher (:mod:`app.outbox`).
 
 Break-glass grants share the table (:mod:`app.breakglass.repository`).
 
@@ -47,7 +48,7 @@ from app.groups.membership import (
     MembershipChange,
     MembershipState,
 )
-from app.outbox import read_outbox
+from app.outbox import OutboxStore, read_outbox
 
 
 class ConcurrentChange(Exception):
@@ -212,6 +213,7 @@ class GroupRepository:
         lead: tuple[Membership, MembershipChange],
         trail: TransactionalAuditTrail,
         event: AuditEvent,
+        extra: Iterable[Mapping[str, Any]] = (),
     ) -> AuditReceipt:
         membership, change = lead
         return self.transact(
@@ -219,6 +221,7 @@ class GroupRepository:
                 self.put(group_item(group)),
                 self._membership_put(membership),
                 self._history_put(change),
+                *extra,
             ],
             trail,
             event,
@@ -240,7 +243,11 @@ class GroupRepository:
         return self.transact(items, trail, event)
 
     def close(
-        self, group: ConsultationGroup, trail: TransactionalAuditTrail, event: AuditEvent
+        self,
+        group: ConsultationGroup,
+        trail: TransactionalAuditTrail,
+        event: AuditEvent,
+        extra: Iterable[Mapping[str, Any]] = (),
     ) -> AuditReceipt:
         update = {
             "Update": {
@@ -259,13 +266,17 @@ class GroupRepository:
                 ),
             }
         }
-        return self.transact([update], trail, event)
+        return self.transact([update, *extra], trail, event)
 
     def history(self, group_id: str) -> list[dict[str, Any]]:
         """Every membership change of the group, oldest first (all pages)."""
         return query_partition(
             self._client, self.table_name, f"GROUPHIST#{group_id}", page_size=self._page_size
         )
+
+    def outbox_store(self) -> OutboxStore:
+        """The outbox items of this table, with their delivery state."""
+        return OutboxStore(self._client, self.table_name, page_size=self._page_size)
 
     def outbox(self, day: str) -> list[dict[str, Any]]:
         """Every outbox event of ``day`` (``yyyy-mm-dd``), oldest first (all pages)."""

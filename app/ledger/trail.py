@@ -122,6 +122,15 @@ ACTIONS: dict[str, Action] = {
     "LinkPatientMrn": Action.UPDATE,
     "UnlinkPatientMrn": Action.REVOKE,
     "CorrectPatientIndex": Action.UPDATE,
+    "InviteToRoom": Action.SHARE,
+    "JoinRoom": Action.JOIN,
+    "LeaveRoom": Action.LEAVE,
+    "RemoveFromRoom": Action.REVOKE,
+    "BanFromRoom": Action.REVOKE,
+    "KnockOnRoom": Action.QUERY,
+    "UploadMedia": Action.CREATE,
+    "OpenMessagingSession": Action.LOGIN,
+    "SetNotificationPreference": Action.UPDATE,
 }
 _VERBS: tuple[tuple[str, Action], ...] = (
     ("View", Action.READ),
@@ -158,6 +167,7 @@ _RESOURCE_TYPES: dict[str, ResourceType] = {
     "Share": ResourceType.SHARE,
     "Referral": ResourceType.REFERRAL,
     "Message": ResourceType.MESSAGE,
+    "Media": ResourceType.MEDIA,
     "Institution": ResourceType.INSTITUTION,
     "Affiliation": ResourceType.MEMBERSHIP,
     "Registration": ResourceType.PRACTITIONER,

@@ -66,6 +66,32 @@ class AppServiceRegistration:
             hs_token=secrets.token_urlsafe(48),
         )
 
+    @classmethod
+    def load(cls, path: Path, names: MatrixNames) -> AppServiceRegistration:
+        """The registration a file holds (the one :meth:`write` wrote for ``names``).
+
+        Raises:
+            InvalidRegistration: the file is not such a registration.
+        """
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidRegistration(
+                f"cannot read the registration: {type(exc).__name__}"
+            ) from None
+        if not isinstance(data, dict):
+            raise InvalidRegistration("the registration is not a mapping")
+        registration = cls(
+            names=names,
+            url=str(data.get("url", "")),
+            as_token=str(data.get("as_token", "")),
+            hs_token=str(data.get("hs_token", "")),
+            id=str(data.get("id", APPSERVICE_ID)),
+        )
+        if registration.as_dict()["namespaces"] != data.get("namespaces"):
+            raise InvalidRegistration("the registration's namespaces are not this server's")
+        return registration
+
     def accepts_homeserver_token(self, presented: str) -> bool:
         """Constant-time check of the token the homeserver presents."""
         return hmac.compare_digest(presented.encode(), self.hs_token.encode())

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -32,12 +33,13 @@ from app.messaging.runner import (
     local_homeserver_settings,
 )
 from app.messaging.service import DriftReport, RoomAuthority, log_drift
+from app.wiring import provide
 
 
 def appservice_app(authority: RoomAuthority) -> FastAPI:
     """A FastAPI app serving only the application service API for ``authority``."""
     app = FastAPI(title="Hub application service", openapi_url=None)
-    app.state.room_authority = authority
+    provide(app, RoomAuthority, authority)
     install_error_handlers(app)
     app.include_router(appservice_router)
     return app
@@ -46,7 +48,7 @@ def appservice_app(authority: RoomAuthority) -> FastAPI:
 class ApplicationServiceEndpoint:
     """The application service API in a background uvicorn thread on loopback."""
 
-    def __init__(self, app: FastAPI, port: int, host: str = LOOPBACK) -> None:
+    def __init__(self, app: Any, port: int, host: str = LOOPBACK) -> None:
         import uvicorn
 
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
