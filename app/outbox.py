@@ -36,6 +36,7 @@ as a background loop on the local platform.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from app.dynamo import deserialize, query_partition, serialize
+
+log = logging.getLogger(__name__)
 
 PENDING = "pending"
 IN_FLIGHT = "in_flight"
@@ -287,10 +290,12 @@ class OutboxDispatcher:
         self._clock = clock
         self._on_dead = on_dead
 
-    def run_once(self) -> DispatchReport:
-        """One pass over the due items."""
+    def run_once(self, select: Callable[[Mapping[str, Any]], bool] | None = None) -> DispatchReport:
+        """One pass over the due items (those ``select`` accepts, if given)."""
         report = DispatchReport()
         for due in self.store.due(self._clock()):
+            if select is not None and not select(due):
+                continue
             item = self.store.claim(due, self._clock(), self._lease)
             if item is None:
                 report.skipped += 1
@@ -312,8 +317,7 @@ class OutboxDispatcher:
                 self._dead_letters.send(item, error)
                 self.store.dead(item, error, self._clock())
                 report.dead.append(ident)
-                if self._on_dead is not None:
-                    self._on_dead(item, error)
+                self._alarm_dead(item, error)
             else:
                 delay = self._retry_base * 2 ** (attempts - 1)
                 self.store.retry_later(item, error, self._clock() + timedelta(seconds=delay))
@@ -321,3 +325,11 @@ class OutboxDispatcher:
             return
         self.store.delivered(item, self._clock())
         report.delivered.append(ident)
+
+    def _alarm_dead(self, item: Mapping[str, Any], error: str) -> None:
+        if self._on_dead is None:
+            return
+        try:
+            self._on_dead(item, error)
+        except Exception as exc:  # the item is in the queue and marked dead already
+            log.error("dead-letter alarm for %s failed: %s", outbox_id(item), type(exc).__name__)

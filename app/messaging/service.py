@@ -123,6 +123,8 @@ class RoomAuthority:
         self._client_base_url = client_base_url
         self._on_drift = on_drift
         self._on_event = on_event
+        # A binding never changes once made (one registration number, one account).
+        self._bound: dict[str, str] = {}
 
     @property
     def client(self) -> HomeserverClient:
@@ -147,8 +149,9 @@ class RoomAuthority:
 
     def bind_account(self, reg_no: str) -> str:
         """The doctor's Matrix user id, creating and binding the account the first time."""
-        bound = self._directory.account(reg_no)
+        bound = self._bound.get(reg_no) or self._directory.account(reg_no)
         if bound is not None:
+            self._bound[reg_no] = bound
             return bound
         user_id = self.names.doctor_user_id(reg_no)
         try:
