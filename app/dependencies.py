@@ -36,6 +36,7 @@ from app.messaging.audit import RoomLedger
 from app.messaging.service import DriftReport, RoomAuthority, log_drift
 from app.messaging.sessions import MessagingSessions
 from app.metrics.service import MetricsService
+from app.notifications.cards import HubDevice
 from app.notifications.channels import CognitoContacts, SnsNotifier
 from app.notifications.handlers import MEMBERSHIP_DRIFT, OutboxHandlers
 from app.notifications.preferences import NotificationPreferences
@@ -78,6 +79,13 @@ class Services:
     rooms: RoomAuthority | None = None
     room_ledger: RoomLedger | None = None
     messaging: MessagingSessions | None = None
+    # The hub's record-card device (the dispatcher's); closed with the services.
+    hub_device: HubDevice | None = None
+
+    def close(self) -> None:
+        """Release what holds connections open (the record-card device)."""
+        if self.hub_device is not None:
+            self.hub_device.close()
 
 
 def build_services(
@@ -292,6 +300,15 @@ def build_services(
             notification_topic_arn=settings.notification_topic_arn,
             security_topic_arn=settings.security_topic_arn,
         )
+    hub_device = None
+    if rooms is not None:
+        import tempfile
+        from pathlib import Path
+
+        # A deployment's function keeps its device while its execution environment
+        # lives (a new environment: a new device, see app/notifications/cards.py).
+        store = settings.messaging_bot_store or str(Path(tempfile.gettempdir()) / "hub-device")
+        hub_device = HubDevice(rooms, Path(store))
     dispatcher = _build_dispatcher(
         settings,
         session,
@@ -303,11 +320,13 @@ def build_services(
         contacts=contacts,
         notifier=notifier,
         rooms=rooms,
+        device=hub_device,
         records=records,
         clock=clock,
         dead_letters=dead_letters,
     )
     return Services(
+        hub_device=hub_device,
         notifications=NotificationService(
             preferences, gate, clock, notifier=notifier, contacts=contacts
         ),
@@ -388,16 +407,13 @@ def _build_dispatcher(
     contacts: CognitoContacts,
     notifier: SnsNotifier | None,
     rooms: RoomAuthority | None,
+    device: HubDevice | None,
     records: RecordService | None,
     clock: Callable[[], datetime],
     dead_letters: DeadLetters | None,
 ) -> OutboxDispatcher:
     """The outbox dispatcher over the groups table, with a handler for every kind."""
-    import tempfile
-    from pathlib import Path
-
     from app.groups.membership import MembershipState
-    from app.notifications.cards import HubDevice
     from app.outbox import SqsDeadLetters
 
     def still_invited(group_id: str, reg_no: str) -> bool:
@@ -412,12 +428,6 @@ def _build_dispatcher(
             and (mine.state is MembershipState.INVITED)
         )
 
-    device = None
-    if rooms is not None:
-        # A deployment's function keeps its device while its execution environment
-        # lives (a new environment: a new device, see app/notifications/cards.py).
-        store = settings.messaging_bot_store or str(Path(tempfile.gettempdir()) / "hub-device")
-        device = HubDevice(rooms, Path(store))
     handlers = OutboxHandlers(
         notifier=notifier,
         preferences=preferences,

@@ -313,6 +313,13 @@ class OutboxDispatcher:
         except Exception as exc:
             error = type(exc).__name__
             attempts = int(item["attempts"])
+            log.warning(
+                "outbox item %s (%s) not delivered, attempt %d: %s",
+                ident,
+                item.get("kind"),
+                attempts,
+                error,
+            )
             if isinstance(exc, UndeliverableKind) or attempts >= self._max_attempts:
                 self._dead_letters.send(item, error)
                 self.store.dead(item, error, self._clock())

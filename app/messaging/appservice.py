@@ -7,9 +7,10 @@ The registration file (Matrix application service API, "Registration") names:
 - ``hs_token``: the secret the homeserver presents when it pushes transactions to the
   hub (checked by :mod:`app.messaging.router`);
 - ``url``: where the homeserver pushes them;
-- exclusive namespaces for the doctor accounts (``@doc-<reg no>:<server>``) and group
-  room aliases (``#grp-<group id>:<server>``): the homeserver refuses anyone else who
-  tries to create such an account or alias (``M_EXCLUSIVE``);
+- exclusive namespaces for the doctor accounts (``@doc-<reg no>:<server>``), the hub's
+  record-card user (``@hub-cards:<server>``) and group room aliases
+  (``#grp-<group id>:<server>``): the homeserver refuses anyone else who tries to create
+  such an account or alias (``M_EXCLUSIVE``);
 - ``sender_localpart: hub``: the hub's own user, creator and only administrator of the
   group rooms.
 
@@ -107,7 +108,10 @@ class AppServiceRegistration:
             "rate_limited": False,
             "receive_ephemeral": False,
             "namespaces": {
-                "users": [{"exclusive": True, "regex": self.names.user_namespace()}],
+                "users": [
+                    {"exclusive": True, "regex": self.names.user_namespace()},
+                    {"exclusive": True, "regex": self.names.cards_namespace()},
+                ],
                 "aliases": [{"exclusive": True, "regex": self.names.alias_namespace()}],
                 "rooms": [],
             },

@@ -132,7 +132,7 @@ class RoomLedger:
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise ValueError("not an upload id")
         reg_no = self._names.reg_no_of(user_id)
-        if reg_no is None and user_id != self._names.hub_user_id:
+        if reg_no is None and user_id not in (self._names.hub_user_id, self._names.cards_user_id):
             raise ValueError("not one of the hub's accounts")
         if reg_no is None:
             actor: dict[str, Any] = {"actor": HUB_ACTOR, "actor_roles": ("service",)}
@@ -156,7 +156,7 @@ class RoomLedger:
         self, event_id: str, room: GovernedRoom, sender: str, at: datetime
     ) -> AuditEvent | None:
         facts: dict[str, str] = {FactKey.GROUP: room.group_id, FactKey.PHASE: self._phase}
-        if sender == self._names.hub_user_id:
+        if sender in (self._names.hub_user_id, self._names.cards_user_id):
             actor: dict[str, Any] = {"actor": HUB_ACTOR, "actor_roles": ("service",)}
         else:
             reg_no = self._names.reg_no_of(sender)
@@ -201,13 +201,13 @@ class RoomLedger:
         member = self._names.reg_no_of(target)
         if member is not None:
             facts[FactKey.MEMBER] = member
-        elif target != self._names.hub_user_id:
+        elif target not in (self._names.hub_user_id, self._names.cards_user_id):
             return None
         if state is RoomMembership.LEAVE:
             action = "LeaveRoom" if sender == target else "RemoveFromRoom"
         else:
             action = MEMBERSHIP_ACTIONS[state]
-        if sender == self._names.hub_user_id:
+        if sender in (self._names.hub_user_id, self._names.cards_user_id):
             actor: dict[str, Any] = {"actor": HUB_ACTOR, "actor_roles": ("service",)}
         else:
             actor = self._actor(self._names.reg_no_of(sender))

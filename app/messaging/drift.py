@@ -16,6 +16,7 @@ hub admitted, ``pending`` = those of them invited in the hub but not yet accepte
     leave (by self)      yes        MEMBER_LEFT                 none: their choice, reported
     ban                  yes        MEMBER_BANNED               unban, re-invite
     not join (hub user)  -          HUB_REMOVED                 none: reported
+    present (card user)  closed     UNDECIDED_MEMBER            kick (else: the hub's own)
     anything else        -          no drift
 
 For a room the hub does not govern, a hub doctor invited to or joined in it is taken
@@ -105,6 +106,11 @@ def membership_drift(
     decided = state.user_id in room.members
     if state.user_id == names.hub_user_id:
         return None if state.membership == "join" else drift(DriftKind.HUB_REMOVED, Repair.NONE)
+    if state.user_id == names.cards_user_id:
+        # The hub's own record-card device: in any open room, out of a closed one.
+        if room.closed and state.membership in PRESENT:
+            return drift(DriftKind.UNDECIDED_MEMBER, Repair.KICK)
+        return None
     if state.membership in PRESENT:
         if not decided:
             return drift(DriftKind.UNDECIDED_MEMBER, Repair.KICK)

@@ -185,6 +185,10 @@ class EncryptedMessenger:
             raise MessagingRefused("join", answer.status_code, answer.message)
         await self.sync(timeout_ms=0)
 
+    def joined(self, room_id: str) -> bool:
+        """Whether this device's last sync had it joined to the room."""
+        return room_id in self._client.rooms and room_id not in self.left_rooms
+
     def members(self, room_id: str) -> frozenset[str]:
         """The room's members (joined or invited) as this device last knew them."""
         room = self._client.rooms.get(room_id)

@@ -15,6 +15,9 @@
 - **rooms and invitations only from the hub**: the policy module
   (:mod:`app.messaging.synapse_policy`) refuses room creation and invitations by anyone
   but the hub's user, and all third-party invitations;
+- **no unrecorded upload**: the policy module reports every media upload to the hub's
+  application service (the first registration file names where, and the homeserver's
+  token) and refuses it unless the hub recorded it;
 - **encrypted rooms**: every new room gets ``m.room.encryption`` (Megolm) whoever creates
   it, as well as the hub's own explicit initial state;
 - **no outbound connections**: no URL previews, no push gateways, no phone-home
@@ -239,7 +242,10 @@ def homeserver_config(settings: HomeserverSettings) -> dict[str, Any]:
         "modules": [
             {
                 "module": POLICY_MODULE,
-                "config": {"hub_user_id": MatrixNames(settings.server_name).hub_user_id},
+                "config": {
+                    "hub_user_id": MatrixNames(settings.server_name).hub_user_id,
+                    "registration_file": str(settings.appservice_files[0]),
+                },
             }
         ],
     }

@@ -134,3 +134,109 @@ class LocalMessaging:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class PlatformHomeserver:
+    """Synapse for the local platform (``hub local up``): fresh each time, like its moto.
+
+    Writes the application service registration (fresh tokens, owner-only) and the
+    homeserver's configuration under ``data_dir`` (whatever an earlier run left there is
+    removed first: the emulated tables the rooms were bound in are gone too), and starts
+    Synapse in a background thread, so it comes up while the stacks deploy. The hub's
+    side (the application service endpoint the registration names, on
+    ``appservice_port``) is started by the caller, with the app's settings
+    (:meth:`environment`).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        server_name: str = DEFAULT_SERVER_NAME,
+        rate_limits: RateLimitProfile = "standard",
+    ) -> None:
+        import shutil
+
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        data_dir.mkdir(parents=True, mode=0o700)
+        self.data_dir = data_dir
+        self.names = MatrixNames(server_name)
+        self.appservice_port = free_loopback_port()
+        self.registration = AppServiceRegistration.generate(
+            self.names, f"http://{LOOPBACK}:{self.appservice_port}"
+        )
+        self.registration_file = self.registration.write(data_dir / "appservice.yaml")
+        self.homeserver = LocalHomeserver(
+            local_homeserver_settings(
+                data_dir / "synapse",
+                [self.registration_file],
+                server_name=server_name,
+                rate_limits=rate_limits,
+            )
+        )
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.homeserver.base_url
+
+    @property
+    def appservice_url(self) -> str:
+        return self.registration.url
+
+    def start_in_background(self) -> None:
+        def run() -> None:
+            try:
+                self.homeserver.start()
+            except BaseException as exc:  # reported by wait_ready
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="hub-synapse-start", daemon=True)
+        self._thread.start()
+
+    def wait_ready(self, timeout_s: float = 90.0) -> float:
+        """Block until Synapse answers; returns its start-up time (s). Raises its failure."""
+        if self._thread is None:
+            self.start_in_background()
+        assert self._thread is not None
+        self._thread.join(timeout_s)
+        if self._error is not None:
+            raise self._error
+        if self._thread.is_alive() or not self.homeserver.running:
+            raise RuntimeError("Synapse did not come up in time")
+        return float(self.homeserver.started_in_s or 0.0)
+
+    def environment(self, bot_store: Path | None = None) -> dict[str, str]:
+        """The app's messaging settings for this homeserver (``HUB_MATRIX_*``)."""
+        env = {
+            "HUB_MATRIX_HOMESERVER_URL": self.base_url,
+            "HUB_MATRIX_CLIENT_URL": self.base_url,
+            "HUB_MATRIX_SERVER_NAME": self.names.server_name,
+            "HUB_MATRIX_APPSERVICE_URL": self.appservice_url,
+            "HUB_MATRIX_REGISTRATION_FILE": str(self.registration_file),
+            "HUB_MATRIX_APPSERVICE_SECRET_ARN": "",
+        }
+        if bot_store is not None:
+            env["HUB_MESSAGING_BOT_STORE"] = str(bot_store)
+        return env
+
+    def document(self) -> dict[str, object]:
+        """What ``local.json`` says about messaging (no token: those stay in the file)."""
+        return {
+            "homeserverUrl": self.base_url,
+            "serverName": self.names.server_name,
+            "appserviceId": self.registration.id,
+            "appserviceUrl": self.appservice_url,
+            "registrationFile": str(self.registration_file),
+            "doctorUserId": f"@doc-<registration number, lower case>:{self.names.server_name}",
+            "groupRoomAlias": f"#grp-<group id>:{self.names.server_name}",
+            "sessionRoute": "POST /messaging/session",
+            "homeserverStartSeconds": self.homeserver.started_in_s,
+        }
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=90)
+        self.homeserver.stop()

@@ -46,7 +46,7 @@ from app.errors import Conflict, NotFound
 from app.messaging.appservice import AppServiceRegistration
 from app.messaging.client import HomeserverClient, MatrixError
 from app.messaging.drift import PRESENT, Drift, MemberState, Repair, membership_drift
-from app.messaging.identifiers import MatrixNames
+from app.messaging.identifiers import CARDS_LOCALPART, MatrixNames
 from app.messaging.repository import GovernedRoom, RoomDirectory, SenderFacts
 
 log = logging.getLogger(__name__)
@@ -182,10 +182,15 @@ class RoomAuthority:
             access_token=login.access_token,
         )
 
-    def open_hub_session(self, device_id: str, device_name: str = "Hub") -> MatrixSession:
-        """A session of the hub's own user (its device posts record cards)."""
+    def open_cards_session(self, device_id: str, device_name: str = "Hub") -> MatrixSession:
+        """A session of the hub's record-card user (``@hub-cards``), created if need be."""
+        try:
+            self._client.register(CARDS_LOCALPART)
+        except MatrixError as exc:
+            if exc.errcode != "M_USER_IN_USE":
+                raise
         login = self._client.login(
-            self.names.hub_user_id, device_id=device_id, display_name=device_name
+            self.names.cards_user_id, device_id=device_id, display_name=device_name
         )
         return MatrixSession(
             self._client_base_url, login.user_id, login.device_id, login.access_token
@@ -352,8 +357,9 @@ class RoomAuthority:
         waiting = {self.names.doctor_user_id(r) for r in pending} & decided
         room = self._directory.set_members(group_id, decided, waiting)
         current = self._client.members(room.room_id)
+        own = (self.names.hub_user_id, self.names.cards_user_id)
         for user_id, membership in current.items():
-            undecided = user_id != self.names.hub_user_id and user_id not in decided
+            undecided = user_id not in own and user_id not in decided
             joined_early = user_id in waiting and membership == "join"
             if (undecided and membership in PRESENT) or joined_early:
                 self._kick(room.room_id, user_id, "removed by the hub")
@@ -370,6 +376,16 @@ class RoomAuthority:
         for user_id, membership in self._client.members(room.room_id).items():
             if user_id != self.names.hub_user_id and membership in PRESENT:
                 self._kick(room.room_id, user_id, "consultation group closed")
+
+    def seat_cards_user(self, group_id: str) -> str:
+        """The group's room id, with the hub's record-card user joined to it (open rooms)."""
+        room = self._open_room(group_id)
+        user_id = self.names.cards_user_id
+        membership = self._membership(room.room_id, user_id)
+        if membership != "join":
+            self._ensure_invited(room.room_id, user_id, membership)
+            self._client.join(room.room_id, as_user=user_id)
+        return room.room_id
 
     def _kick(self, room_id: str, user_id: str, reason: str) -> None:
         """Kick if present. The drift repair may have got there first: that is success."""

@@ -1,15 +1,18 @@
 """Record cards: the hub posts, end-to-end encrypted, into a group's room.
 
 When a record is shared into a consultation group, the share commits a ``record_card``
-outbox item; the dispatcher hands it to :class:`RecordCards`, which posts a card (record
-id, type, title; never content) into the group's room with :class:`HubDevice`, the hub's
-own Matrix device (an :class:`app.messaging.e2e.EncryptedMessenger` of the application
-service's user). Why a device of the hub's and not a plain server notice: room state
-and unencrypted events are readable by the homeserver and its operators, and a title
-may describe a patient; a card encrypted like every other message is readable by the
-group's members only, and their clients accept it by the same rule (a published device
-of a room member: the hub is the room's creator). Opening the record goes through the
-hub as always (the card names ``GET /records/{id}``): the card grants nothing.
+outbox item; the dispatcher hands it to :class:`HubDevice`, which posts a card (record
+id, type, title; never content) into the group's room from the hub's own Matrix device:
+an :class:`app.messaging.e2e.EncryptedMessenger` of the record-card user ``@hub-cards``,
+which the hub joins to the room (the application service's sender may not sync, and a
+device must).
+
+Why a device of the hub's and not a plain server notice: room state and unencrypted
+events are readable by the homeserver and its operators, and a title may describe a
+patient; a card encrypted like every other message is readable by the group's members
+only, and their clients accept it by the same rule as any message (a published device of
+a room member). Opening the record goes through the hub as always (the card names
+``GET /records/{id}``): the card grants nothing.
 
 The card is sent with the outbox item id as its Matrix transaction id, so a repeated
 delivery is answered by the homeserver with the first send (the device is kept: its
@@ -61,7 +64,7 @@ class HubDevice:
             self._store_dir / DEVICE_FILE, "HUB" + secrets.token_hex(5).upper()
         )
         pickle_key = _secret_file(self._store_dir / KEY_FILE, secrets.token_urlsafe(32))
-        session = self._authority.open_hub_session(device_id, "Hub record cards")
+        session = self._authority.open_cards_session(device_id, "Hub record cards")
         self._loop = asyncio.new_event_loop()
         messenger = EncryptedMessenger(
             session, store_dir=self._store_dir / "store", pickle_key=pickle_key
@@ -70,13 +73,21 @@ class HubDevice:
         self._messenger = messenger
         return messenger
 
-    def post(self, room_id: str, content: Mapping[str, Any], txn_id: str) -> str:
+    def post(self, group_id: str, content: Mapping[str, Any], txn_id: str) -> str:
+        """Post into the group's room (joining the card user to it first, if need be)."""
         with self._lock:
-            messenger = self._start()
+            messenger = self._start()  # registers the card user the first time
+            room_id = self._authority.seat_cards_user(group_id)
             assert self._loop is not None
-            return self._loop.run_until_complete(
-                messenger.send_content(room_id, content, txn_id=txn_id)
-            )
+            return self._loop.run_until_complete(self._send(messenger, room_id, content, txn_id))
+
+    @staticmethod
+    async def _send(
+        messenger: EncryptedMessenger, room_id: str, content: Mapping[str, Any], txn_id: str
+    ) -> str:
+        if not messenger.joined(room_id):
+            await messenger.sync(timeout_ms=0)
+        return await messenger.send_content(room_id, content, txn_id=txn_id)
 
     def close(self) -> None:
         with self._lock:

@@ -156,5 +156,5 @@ class OutboxHandlers:
             return  # shredded since: no card for a record that is gone
         record_type, title = found
         self._device.post(
-            room.room_id, card_content(record_id, record_type, title), outbox_id(item)
+            room.group_id, card_content(record_id, record_type, title), outbox_id(item)
         )

@@ -120,10 +120,15 @@ def test_no_public_directory_and_no_user_aliases(tmp_path: Path) -> None:
 
 
 def test_only_the_hub_creates_rooms_and_invites(tmp_path: Path) -> None:
-    (module,) = homeserver_config(settings(tmp_path))["modules"]
+    config = settings(tmp_path)
+    (module,) = homeserver_config(config)["modules"]
     assert module == {
         "module": "app.messaging.synapse_policy.HubRoomPolicy",
-        "config": {"hub_user_id": "@hub:hub.local"},
+        # The registration names where uploads are reported, and with which token.
+        "config": {
+            "hub_user_id": "@hub:hub.local",
+            "registration_file": str(config.appservice_files[0]),
+        },
     }
 
 
