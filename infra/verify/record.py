@@ -24,6 +24,9 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 REST_API = "aws:apigateway/restApi:RestApi"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+DB_INSTANCE = "aws:rds/instance:Instance"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,8 @@ def _load_all() -> None:
     from infra.emulator.provision import (  # noqa: F401
         api,
         identity,
+        messaging,
+        network,
         observability,
         security,
         storage,
