@@ -496,6 +496,96 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         "api.no_data_trace",
         f"{api_id} stage v1",
     )
+    yield from _messaging_switch_offs(outputs)
+
+
+def _messaging_switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, str]]:
+    """The homeserver's database, its load balancer and its configuration."""
+    database = outputs["messagingDatabaseId"]
+    balancer = outputs["messagingLoadBalancerArn"]
+    family = f"hub-p{outputs.get('phase', 1)}-homeserver"
+    parameters = f"hub-p{outputs.get('phase', 1)}-messaging-db"
+
+    def public(value: bool) -> Callable[[ClientFactory], None]:
+        return lambda c: c("rds").modify_db_instance(
+            DBInstanceIdentifier=database, PubliclyAccessible=value, ApplyImmediately=True
+        )
+
+    yield (
+        "database made public",
+        public(True),
+        public(False),
+        "messaging.database_not_public",
+        database,
+    )
+
+    def force_ssl(value: str) -> Callable[[ClientFactory], None]:
+        return lambda c: c("rds").modify_db_parameter_group(
+            DBParameterGroupName=parameters,
+            Parameters=[
+                {
+                    "ParameterName": "rds.force_ssl",
+                    "ParameterValue": value,
+                    "ApplyMethod": "immediate",
+                }
+            ],
+        )
+
+    yield (
+        "database accepts plain text",
+        force_ssl("0"),
+        force_ssl("1"),
+        "messaging.database_requires_tls",
+        database,
+    )
+
+    def ssl_policy(policy: str) -> Callable[[ClientFactory], None]:
+        def patch(c: ClientFactory) -> None:
+            elbv2 = c("elbv2")
+            (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer)["Listeners"]
+            elbv2.modify_listener(ListenerArn=listener["ListenerArn"], SslPolicy=policy)
+
+        return patch
+
+    yield (
+        "listener allows TLS 1.2",
+        ssl_policy("ELBSecurityPolicy-TLS-1-2-2017-01"),
+        ssl_policy("ELBSecurityPolicy-TLS13-1-3-2021-06"),
+        "messaging.listener_tls13",
+        f"{balancer.rsplit('/', 2)[-2] if balancer else ''}:443",
+    )
+    saved_definition: dict[str, Any] = {}
+    keep = ("family", "requiresCompatibilities", "networkMode", "cpu", "memory")
+
+    def open_federation(c: ClientFactory) -> None:
+        ecs = c("ecs")
+        definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+        saved_definition.update(definition)
+        containers = json.loads(json.dumps(definition["containerDefinitions"]))
+        for variable in containers[0]["environment"]:
+            if variable["name"] == "HUB_HOMESERVER_CONFIG":
+                config = json.loads(variable["value"])
+                del config["federation_domain_whitelist"]  # Synapse's default: everyone
+                variable["value"] = json.dumps(config)
+        ecs.register_task_definition(
+            containerDefinitions=containers, **{k: definition[k] for k in keep if k in definition}
+        )
+
+    def close_federation(c: ClientFactory) -> None:
+        # As a redeploy of the program does: a new revision with the declared definition.
+        if saved_definition:
+            c("ecs").register_task_definition(
+                containerDefinitions=saved_definition["containerDefinitions"],
+                **{k: saved_definition[k] for k in keep if k in saved_definition},
+            )
+
+    yield (
+        "federation opened",
+        open_federation,
+        close_federation,
+        "messaging.federation_closed",
+        family,
+    )
 
 
 SWITCH_OFF_NAMES = [
@@ -510,6 +600,8 @@ SWITCH_OFF_NAMES = [
             "functionName": "",
             "apiId": "",
             "userPoolClientIds": [""],
+            "messagingDatabaseId": "",
+            "messagingLoadBalancerArn": "",
         }
     )
 ]
