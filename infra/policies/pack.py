@@ -298,6 +298,42 @@ BINDINGS: tuple[Binding, ...] = (
         "(infra/components/sharing_service.py).",
     ),
     ResourceBinding(
+        rule=rules.lambda_not_publicly_invocable,
+        resource_types=frozenset({rules.LAMBDA_PERMISSION, rules.LAMBDA_FUNCTION_URL}),
+        description="Lambda functions cannot be invoked by anyone: permissions name a "
+        "principal, and service principals a source ARN.",
+        enforcement=MANDATORY,
+        severity=Severity.CRITICAL,
+        controls=(catalogue.FUNCTION_NOT_PUBLIC,),
+        remediation="Give the lambda.Permission a specific principal and, for an AWS "
+        "service principal, the source_arn of the invoking resource; give a function URL "
+        "authorization_type AWS_IAM.",
+    ),
+    ResourceBinding(
+        rule=rules.iam_policy_grants_no_wildcards_on_data_stores,
+        resource_types=rules.IAM_POLICY_TYPES | rules.IAM_ATTACHMENT_TYPES,
+        description="IAM identity policies grant no wildcard actions on S3, DynamoDB or KMS, "
+        "nor data-store actions on every resource.",
+        enforcement=MANDATORY,
+        severity=Severity.CRITICAL,
+        controls=(catalogue.LEAST_PRIVILEGE,),
+        remediation="List each S3/DynamoDB/KMS action the service calls and the ARNs it "
+        "calls them on (infra/components/sharing_service.py, identity.py); attach no "
+        "AWS-managed full-access or read-only policies.",
+    ),
+    ResourceBinding(
+        rule=rules.log_group_encrypted_and_retained,
+        resource_types=frozenset({rules.LOG_GROUP}),
+        description="CloudWatch log groups are KMS-encrypted and retained a set time "
+        f"(at least {rules.MIN_LOG_RETENTION_DAYS} days, never forever).",
+        enforcement=MANDATORY,
+        severity=Severity.MEDIUM,
+        controls=(catalogue.LOG_GROUP_PROTECTION,),
+        remediation="Set kms_key_id (the audit CMK) and retention_in_days (>= 365) on the "
+        "log group; declare Lambda log groups explicitly so they are not "
+        "auto-created unencrypted and never-expiring.",
+    ),
+    ResourceBinding(
         rule=rules.database_encrypted_with_customer_kms_key,
         resource_types=frozenset({rules.DB_INSTANCE}),
         description="The homeserver's database encrypts its storage under a customer-managed "
