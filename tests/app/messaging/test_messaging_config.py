@@ -198,7 +198,10 @@ def test_registration_reserves_the_namespaces_exclusively(tmp_path: Path) -> Non
     registration = AppServiceRegistration.generate(NAMES, "http://127.0.0.1:9000")
     document = yaml.safe_load(registration.write(tmp_path / "as.yaml").read_text())
     assert document["sender_localpart"] == "hub"
-    assert document["namespaces"]["users"] == [{"exclusive": True, "regex": NAMES.user_namespace()}]
+    assert document["namespaces"]["users"] == [
+        {"exclusive": True, "regex": NAMES.user_namespace()},
+        {"exclusive": True, "regex": NAMES.cards_namespace()},
+    ]
     assert document["namespaces"]["aliases"] == [
         {"exclusive": True, "regex": NAMES.alias_namespace()}
     ]
