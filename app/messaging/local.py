@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from app.errors import install_error_handlers
 from app.messaging.appservice import AppServiceRegistration
+from app.messaging.audit import RoomLedger
 from app.messaging.client import HomeserverClient
 from app.messaging.homeserver import DEFAULT_SERVER_NAME, RateLimitProfile
 from app.messaging.identifiers import MatrixNames
@@ -33,7 +34,7 @@ from app.messaging.runner import (
     local_homeserver_settings,
 )
 from app.messaging.service import DriftReport, RoomAuthority, log_drift
-from app.wiring import provide
+from app.wiring import provide, withdraw
 
 
 def appservice_app(authority: RoomAuthority) -> FastAPI:
@@ -101,11 +102,22 @@ class LocalMessaging:
             client_base_url=self.homeserver.base_url,
             on_drift=on_drift or log_drift,
         )
-        self.endpoint = ApplicationServiceEndpoint(appservice_app(self.authority), as_port)
+        self.app = appservice_app(self.authority)
+        self.endpoint = ApplicationServiceEndpoint(self.app, as_port)
 
     @property
     def base_url(self) -> str:
         return self.homeserver.base_url
+
+    def attach_ledger(self, ledger: RoomLedger | None) -> None:
+        """Record pushed events and uploads in ``ledger``; ``None`` detaches it again.
+        Without a ledger the upload reports answer 503, so the homeserver refuses every
+        upload (nothing is stored that the hub could not account for)."""
+        if ledger is None:
+            withdraw(self.app, RoomLedger)
+        else:
+            provide(self.app, RoomLedger, ledger)
+        self.authority.set_event_observer(ledger)
 
     def start(self) -> None:
         # The endpoint first: Synapse starts pushing as soon as there is something to push.
