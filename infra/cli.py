@@ -428,6 +428,11 @@ def local_up(
         display.deploys.stop()
     try:
         _print_ready(out, platform)
+        if messaging and serve and not platform.messaging:
+            out.print(
+                "Messaging: not started (Synapse is not installed here: "
+                "pip install -e '.[messaging]')."
+            )
         out.json(platform.summary())
         if not serve:
             out.print("[dim]--no-serve: stopping the emulator; its state is gone.[/dim]")
