@@ -23,22 +23,30 @@ def counts(run: ProgramRun) -> Counter[str]:
 
 
 EXPECTED_EVERY_PHASE = {
-    "aws:kms/key:Key": 3,
-    "aws:kms/alias:Alias": 3,
-    "aws:s3/bucket:Bucket": 3,
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 3,
-    "aws:s3/bucketPolicy:BucketPolicy": 3,
+    # records, audit, signing; and messaging's (database, media, secrets, queue, topic)
+    "aws:kms/key:Key": 4,
+    "aws:kms/alias:Alias": 4,
+    # shards, access logs, audit archive; and the homeserver's media
+    "aws:s3/bucket:Bucket": 4,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 4,
+    "aws:s3/bucketPolicy:BucketPolicy": 4,
     "aws:dynamodb/table:Table": 6,  # register, groups, records, ledger, institutions, patients
     "aws:cloudtrail/trail:Trail": 1,
     "aws:cognito/userPool:UserPool": 1,
     "aws:cognito/userGroup:UserGroup": 5,
-    "aws:lambda/function:Function": 3,
+    # the API, the two Cognito triggers; the application service and the dispatcher
+    "aws:lambda/function:Function": 5,
     "aws:apigateway/restApi:RestApi": 1,
     "aws:apigateway/stage:Stage": 1,
     "aws:cloudwatch/metricAlarm:MetricAlarm": 15,
     "aws:wafv2/webAcl:WebAcl": 1,
     "aws:wafv2/webAclAssociation:WebAclAssociation": 1,
-    "aws:sns/topic:Topic": 1,
+    # security alarms; doctors' notifications
+    "aws:sns/topic:Topic": 2,
+    # messaging: the homeserver, its database, its two load balancers
+    "aws:ecs/service:Service": 1,
+    "aws:rds/instance:Instance": 1,
+    "aws:lb/loadBalancer:LoadBalancer": 2,
 }
 
 
@@ -48,7 +56,16 @@ def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], st
     for typ, expected in EXPECTED_EVERY_PHASE.items():
         assert declared[typ] == expected, typ
     components = set(runs[stack].by_component())
-    assert components == {"keys", "storage", "tables", "audit", "identity", "service", "monitoring"}
+    assert components == {
+        "keys",
+        "storage",
+        "tables",
+        "audit",
+        "identity",
+        "service",
+        "monitoring",
+        "messaging",
+    }
 
 
 def test_federation_only_from_phase_2(runs: dict[str, ProgramRun]) -> None:
