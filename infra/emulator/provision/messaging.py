@@ -9,6 +9,7 @@ on the local platform as Synapse on loopback, configured by the same project cod
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -115,6 +116,23 @@ class Cluster(Provisioner):
         ignore_missing(lambda: ecs.delete_cluster(cluster=record.id), "ClusterNotFoundException")
 
 
+INPUTS_DIGEST_TAG = "hub:inputs-sha256"
+
+
+def _latest_revision_with(ecs: Any, family: str, digest: str) -> dict[str, Any] | None:
+    """The family's latest active revision if it was registered from inputs with
+    ``digest``, else None."""
+    try:
+        found = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
+    except ClientError:
+        return None
+    tags = {t.get("key"): t.get("value") for t in found.get("tags") or []}
+    if tags.get(INPUTS_DIGEST_TAG) != digest:
+        return None
+    definition: dict[str, Any] = found["taskDefinition"]
+    return definition
+
+
 @provisioner
 class TaskDefinition(Provisioner):
     type_token = "aws:ecs/taskDefinition:TaskDefinition"
@@ -122,27 +140,34 @@ class TaskDefinition(Provisioner):
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         i = declared.inputs
         platform = i.get("runtimePlatform") or {}
-        answer = ctx.client("ecs").register_task_definition(
-            **drop_none(
-                {
-                    "family": i["family"],
-                    "containerDefinitions": json.loads(i["containerDefinitions"]),
-                    "requiresCompatibilities": i.get("requiresCompatibilities"),
-                    "networkMode": i.get("networkMode"),
-                    "cpu": i.get("cpu"),
-                    "memory": i.get("memory"),
-                    "executionRoleArn": i.get("executionRoleArn"),
-                    "taskRoleArn": i.get("taskRoleArn"),
-                    "runtimePlatform": drop_none(
-                        {
-                            "operatingSystemFamily": platform.get("operatingSystemFamily"),
-                            "cpuArchitecture": platform.get("cpuArchitecture"),
-                        }
-                    )
-                    or None,
-                }
-            )
-        )["taskDefinition"]
+        ecs = ctx.client("ecs")
+        request = drop_none(
+            {
+                "family": i["family"],
+                "containerDefinitions": json.loads(i["containerDefinitions"]),
+                "requiresCompatibilities": i.get("requiresCompatibilities"),
+                "networkMode": i.get("networkMode"),
+                "cpu": i.get("cpu"),
+                "memory": i.get("memory"),
+                "executionRoleArn": i.get("executionRoleArn"),
+                "taskRoleArn": i.get("taskRoleArn"),
+                "runtimePlatform": drop_none(
+                    {
+                        "operatingSystemFamily": platform.get("operatingSystemFamily"),
+                        "cpuArchitecture": platform.get("cpuArchitecture"),
+                    }
+                )
+                or None,
+            }
+        )
+        # Registering always adds a revision; a redeploy of the same declaration keeps
+        # the latest one (its inputs' digest is a tag), as Pulumi's update would.
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        answer = _latest_revision_with(ecs, i["family"], digest)
+        if answer is None:
+            answer = ecs.register_task_definition(
+                **request, tags=[{"key": INPUTS_DIGEST_TAG, "value": digest}]
+            )["taskDefinition"]
         arn = answer["taskDefinitionArn"]
         ctx.add_gap(gaps.homeserver_tasks(declared.name))
         return Provisioned(
@@ -408,15 +433,19 @@ class ListenerRule(Provisioner):
                         "PathPatternConfig": {"Values": list(condition["pathPattern"]["values"])},
                     }
                 )
-        for rule in elb.describe_rules(ListenerArn=listener)["Rules"]:
-            if rule.get("Priority") == str(priority):
-                elb.delete_rule(RuleArn=rule["RuleArn"])
-        arn = elb.create_rule(
-            ListenerArn=listener,
-            Priority=priority,
-            Conditions=conditions,
-            Actions=_actions(i.get("actions") or []),
-        )["Rules"][0]["RuleArn"]
+        actions = _actions(i.get("actions") or [])
+        existing = [
+            rule
+            for rule in elb.describe_rules(ListenerArn=listener)["Rules"]
+            if rule.get("Priority") == str(priority)
+        ]
+        if existing:  # the rule at this priority is this one: updated in place
+            arn = existing[0]["RuleArn"]
+            elb.modify_rule(RuleArn=arn, Conditions=conditions, Actions=actions)
+        else:
+            arn = elb.create_rule(
+                ListenerArn=listener, Priority=priority, Conditions=conditions, Actions=actions
+            )["Rules"][0]["RuleArn"]
         return Provisioned(id=arn, state={"arn": arn})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
@@ -551,6 +580,12 @@ _INSTANCE_FLAGS = {
 class DbInstance(Provisioner):
     type_token = "aws:rds/instance:Instance"
 
+    def holds(self, record: ResourceRecord) -> tuple[str, ...]:
+        # RDS refuses to delete a parameter or subnet group an instance uses (and moto,
+        # left with an instance naming a deleted parameter group, fails to describe it).
+        i = record.inputs
+        return tuple(str(i[k]) for k in ("parameterGroupName", "dbSubnetGroupName") if i.get(k))
+
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         rds = ctx.client("rds")
         i = declared.inputs
@@ -683,7 +718,9 @@ class Queue(Provisioner):
             )
             if v is not None
         }
-        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        # Created without attributes, then set: an existing queue (a redeploy, a lost
+        # record with a new key) is found again rather than refused for differing.
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
         if attributes:
             sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
