@@ -608,7 +608,9 @@ class Messaging(pulumi.ComponentResource):
         execution_role = aws.iam.Role(
             f"{n}-execution-role",
             name=f"{a.name_prefix}-homeserver-execution",
-            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
+            assume_role_policy=assume_role_policy(
+                "ecs-tasks.amazonaws.com", source_account=a.account_id
+            ),
             opts=self._child,
         )
         secrets = [
@@ -669,7 +671,9 @@ class Messaging(pulumi.ComponentResource):
         task_role = aws.iam.Role(
             f"{n}-task-role",
             name=f"{a.name_prefix}-homeserver-task",
-            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
+            assume_role_policy=assume_role_policy(
+                "ecs-tasks.amazonaws.com", source_account=a.account_id
+            ),
             opts=self._child,
         )
         aws.iam.RolePolicy(
