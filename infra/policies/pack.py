@@ -321,6 +321,59 @@ BINDINGS: tuple[Binding, ...] = (
         "calls them on (infra/components/sharing_service.py, identity.py); attach no "
         "AWS-managed full-access or read-only policies.",
     ),
+    StackBinding(
+        rule=rules.every_audit_bucket_has_a_retention_lifecycle,
+        description="The audit bucket's lifecycle expires objects only after the Object "
+        "Lock retention, expires noncurrent versions and aborts abandoned uploads.",
+        enforcement=MANDATORY,
+        severity=Severity.MEDIUM,
+        controls=(catalogue.AUDIT_BUCKET_LIFECYCLE,),
+        remediation="Declare a BucketLifecycleConfiguration on the audit bucket with "
+        "expiration after retention_years * 365 days (infra/components/audit_trail.py).",
+    ),
+    StackBinding(
+        rule=rules.every_api_stage_has_web_acl,
+        description="Every API stage is associated with a WAF web ACL that has a per-IP "
+        "rate-based rule, in every phase.",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.API_WAF,),
+        remediation="Set hub:features.waf to true in the stage file (required in every "
+        "phase); the sharing service then declares the web ACL and its association.",
+    ),
+    ResourceBinding(
+        rule=rules.cloudtrail_records_insights_and_function_events,
+        resource_types=frozenset({rules.TRAIL}),
+        description="The trail records CloudTrail Insights (API call and error rates) and "
+        "Lambda invocation data events.",
+        enforcement=MANDATORY,
+        severity=Severity.MEDIUM,
+        controls=(catalogue.TRAIL_INSIGHTS, catalogue.TRAIL_FUNCTION_EVENTS),
+        remediation="Set insight_selectors (ApiCallRateInsight, ApiErrorRateInsight) and an "
+        "advanced event selector for AWS::Lambda::Function data events on the trail "
+        "(infra/components/audit_trail.py).",
+    ),
+    StackBinding(
+        rule=rules.every_trail_has_cis_metric_alarms,
+        description="The trail's log group has a metric filter and a notifying alarm for "
+        "every CIS AWS Foundations section 4 event class.",
+        enforcement=MANDATORY,
+        severity=Severity.MEDIUM,
+        controls=(catalogue.CIS_METRIC_ALARMS,),
+        remediation="Add the missing item to CIS_ALARMS in infra/components/monitoring.py "
+        "(filter pattern from the benchmark; the alarm notifies the security topic).",
+    ),
+    ResourceBinding(
+        rule=rules.role_trust_is_bound_to_source,
+        resource_types=frozenset({rules.IAM_ROLE}),
+        description="Roles an AWS service assumes carry aws:SourceAccount or aws:SourceArn "
+        "in their trust policy (no cross-service confused deputy).",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.ROLE_TRUST_BOUND_TO_SOURCE,),
+        remediation="Build the trust policy with infra.components.documents."
+        "assume_role_policy(service, source_account=..., source_arn=...).",
+    ),
     ResourceBinding(
         rule=rules.log_group_encrypted_and_retained,
         resource_types=frozenset({rules.LOG_GROUP}),
@@ -386,95 +439,6 @@ BINDINGS: tuple[Binding, ...] = (
         "app.messaging.homeserver.deployed_homeserver_config (no federation listener, "
         "federation_domain_whitelist: [], no trusted key servers, enable_registration: "
         "false); never hand-edit it.",
-    ),
-    ResourceBinding(
-        rule=rules.lambda_not_publicly_invocable,
-        resource_types=frozenset({rules.LAMBDA_PERMISSION, rules.LAMBDA_FUNCTION_URL}),
-        description="Lambda functions cannot be invoked by anyone: permissions name a "
-        "principal, and service principals a source ARN.",
-        enforcement=MANDATORY,
-        severity=Severity.CRITICAL,
-        controls=(catalogue.FUNCTION_NOT_PUBLIC,),
-        remediation="Give the lambda.Permission a specific principal and, for an AWS "
-        "service principal, the source_arn of the invoking resource; give a function URL "
-        "authorization_type AWS_IAM.",
-    ),
-    ResourceBinding(
-        rule=rules.iam_policy_grants_no_wildcards_on_data_stores,
-        resource_types=rules.IAM_POLICY_TYPES | rules.IAM_ATTACHMENT_TYPES,
-        description="IAM identity policies grant no wildcard actions on S3, DynamoDB or KMS, "
-        "nor data-store actions on every resource.",
-        enforcement=MANDATORY,
-        severity=Severity.CRITICAL,
-        controls=(catalogue.LEAST_PRIVILEGE,),
-        remediation="List each S3/DynamoDB/KMS action the service calls and the ARNs it "
-        "calls them on (infra/components/sharing_service.py, identity.py); attach no "
-        "AWS-managed full-access or read-only policies.",
-    ),
-    StackBinding(
-        rule=rules.every_audit_bucket_has_a_retention_lifecycle,
-        description="The audit bucket's lifecycle expires objects only after the Object "
-        "Lock retention, expires noncurrent versions and aborts abandoned uploads.",
-        enforcement=MANDATORY,
-        severity=Severity.MEDIUM,
-        controls=(catalogue.AUDIT_BUCKET_LIFECYCLE,),
-        remediation="Declare a BucketLifecycleConfiguration on the audit bucket with "
-        "expiration after retention_years * 365 days (infra/components/audit_trail.py).",
-    ),
-    StackBinding(
-        rule=rules.every_api_stage_has_web_acl,
-        description="Every API stage is associated with a WAF web ACL that has a per-IP "
-        "rate-based rule, in every phase.",
-        enforcement=MANDATORY,
-        severity=Severity.HIGH,
-        controls=(catalogue.API_WAF,),
-        remediation="Set hub:features.waf to true in the stage file (required in every "
-        "phase); the sharing service then declares the web ACL and its association.",
-    ),
-    ResourceBinding(
-        rule=rules.cloudtrail_records_insights_and_function_events,
-        resource_types=frozenset({rules.TRAIL}),
-        description="The trail records CloudTrail Insights (API call and error rates) and "
-        "Lambda invocation data events.",
-        enforcement=MANDATORY,
-        severity=Severity.MEDIUM,
-        controls=(catalogue.TRAIL_INSIGHTS, catalogue.TRAIL_FUNCTION_EVENTS),
-        remediation="Set insight_selectors (ApiCallRateInsight, ApiErrorRateInsight) and an "
-        "advanced event selector for AWS::Lambda::Function data events on the trail "
-        "(infra/components/audit_trail.py).",
-    ),
-    StackBinding(
-        rule=rules.every_trail_has_cis_metric_alarms,
-        description="The trail's log group has a metric filter and a notifying alarm for "
-        "every CIS AWS Foundations section 4 event class.",
-        enforcement=MANDATORY,
-        severity=Severity.MEDIUM,
-        controls=(catalogue.CIS_METRIC_ALARMS,),
-        remediation="Add the missing item to CIS_ALARMS in infra/components/monitoring.py "
-        "(filter pattern from the benchmark; the alarm notifies the security topic).",
-    ),
-    ResourceBinding(
-        rule=rules.role_trust_is_bound_to_source,
-        resource_types=frozenset({rules.IAM_ROLE}),
-        description="Roles an AWS service assumes carry aws:SourceAccount or aws:SourceArn "
-        "in their trust policy (no cross-service confused deputy).",
-        enforcement=MANDATORY,
-        severity=Severity.HIGH,
-        controls=(catalogue.ROLE_TRUST_BOUND_TO_SOURCE,),
-        remediation="Build the trust policy with infra.components.documents."
-        "assume_role_policy(service, source_account=..., source_arn=...).",
-    ),
-    ResourceBinding(
-        rule=rules.log_group_encrypted_and_retained,
-        resource_types=frozenset({rules.LOG_GROUP}),
-        description="CloudWatch log groups are KMS-encrypted and retained a set time "
-        f"(at least {rules.MIN_LOG_RETENTION_DAYS} days, never forever).",
-        enforcement=MANDATORY,
-        severity=Severity.MEDIUM,
-        controls=(catalogue.LOG_GROUP_PROTECTION,),
-        remediation="Set kms_key_id (the audit CMK) and retention_in_days (>= 365) on the "
-        "log group; declare Lambda log groups explicitly so they are not "
-        "auto-created unencrypted and never-expiring.",
     ),
 )
 
