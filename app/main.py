@@ -33,6 +33,7 @@ from app.breakglass.router import router as breakglass_router
 from app.breakglass.service import BreakGlassService
 from app.dependencies import Services, build_services
 from app.errors import install_error_handlers
+from app.groups.router import invitations_router
 from app.groups.router import router as groups_router
 from app.groups.service import GroupService
 from app.institutions.router import router as institutions_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(breakglass_router)
     app.include_router(groups_router)
     app.include_router(institutions_router)
+    app.include_router(invitations_router)
     app.include_router(ledger_router)
     app.include_router(records_router)
     app.include_router(referrals_router)

@@ -94,11 +94,27 @@ class Settings(BaseSettings):
 
     # Record storage (app/records). A version's manifest item must stay under DynamoDB's
     # 400 KB item limit, hence the cap on shards per version (see refuse_insecure_defaults).
-    max_record_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    max_record_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     shard_size: int = Field(default=1024 * 1024, ge=16, le=64 * 1024 * 1024)
+    # Shards a client seals (upload sessions): larger than the service's own, so a GiB is
+    # 256 presigned PUTs and 256 HeadObject checks rather than 1024 of each; a client
+    # holds about 2 x (2 + parallelism) of them at once.
+    client_shard_size: int = Field(default=4 * 1024 * 1024, ge=16, le=64 * 1024 * 1024)
     upload_parallelism: int = Field(default=8, ge=1, le=32)
     orphan_grace_seconds: int = Field(default=6 * 3600, ge=0)
     aws_max_attempts: int = Field(default=5, ge=1, le=10)
+    # Content the service itself receives or sends in one request (POST .../records,
+    # GET .../content) stays within what API Gateway and Lambda carry: a 6 MB synchronous
+    # Lambda payload holds 4 MiB of binary once base64-encoded (x 4/3 = 5.6 MB), with room
+    # for the event around it. Larger records go through upload sessions and download
+    # tickets (sealed and opened on the client, shards straight to and from S3).
+    max_inline_record_bytes: int = Field(default=4 * 1024 * 1024, ge=1, le=4 * 1024 * 1024)
+    # Presigned shard URLs live this long (PUT and GET). An old URL yields only
+    # ciphertext, whose key the service no longer hands to someone it refuses.
+    presign_seconds: int = Field(default=300, ge=1, le=900)
+    # An upload session must commit this long after it starts; the orphan sweeper never
+    # reclaims a session that can still commit (checked below).
+    upload_session_seconds: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
 
     # Messaging (app/messaging): the homeserver the hub governs as room authority.
     # Where the hub calls it with the application service token (empty: messaging off).
@@ -137,6 +153,17 @@ class Settings(BaseSettings):
             problems.append(
                 f"HUB_MAX_RECORD_BYTES / HUB_SHARD_SIZE must be <= {MAX_SHARDS_PER_VERSION} "
                 "shards per version (the manifest item must fit DynamoDB's item limit)"
+            )
+        if -(-self.max_record_bytes // self.client_shard_size) > MAX_SHARDS_PER_VERSION:
+            problems.append(
+                f"HUB_MAX_RECORD_BYTES / HUB_CLIENT_SHARD_SIZE must be <= "
+                f"{MAX_SHARDS_PER_VERSION} shards per version"
+            )
+        if self.upload_session_seconds + self.presign_seconds > self.orphan_grace_seconds:
+            problems.append(
+                "HUB_UPLOAD_SESSION_SECONDS + HUB_PRESIGN_SECONDS must be <= "
+                "HUB_ORPHAN_GRACE_SECONDS (the sweeper must never reclaim a session that "
+                "can still commit)"
             )
         if self.token_leeway_seconds > MAX_TOKEN_LEEWAY_SECONDS:
             problems.append(f"HUB_TOKEN_LEEWAY_SECONDS must be <= {MAX_TOKEN_LEEWAY_SECONDS}")

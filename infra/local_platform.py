@@ -202,7 +202,9 @@ def start_local_platform(
         ctx = Context(endpoint, REGION)
         seeds = [seed_stack(r, cohort_ids(r.stack), ctx) for r in records]
 
-        def write(api_url: str | None = None, note: str = API_NOTE) -> Path:
+        def write(
+            api_url: str | None = None, note: str = API_NOTE, web_url: str | None = None
+        ) -> Path:
             return write_local_json(
                 state_dir,
                 endpoint_url=endpoint,
@@ -224,6 +226,7 @@ def start_local_platform(
                 api_stack=api_stack if api_url else None,
                 api_note=note,
                 messaging=running.document if running else None,
+                web_url=web_url,
             )
 
         path = write()
@@ -242,7 +245,9 @@ def start_local_platform(
             )
             if api_url is None:
                 observe.api_not_started(api_note)
-            path = write(api_url, api_note)
+            # --direct serves the app alone: the site is the gateway's (an S3 integration)
+            web_url = f"{api_url}/web/" if api_url and not direct else None
+            path = write(api_url, api_note, web_url)
     except BaseException:
         if running is not None:
             running.stop()

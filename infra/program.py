@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retention_days, trail_arn
+from infra.components.backup import Backups, BackupsArgs
 from infra.components.identity import ACCESS_TOKEN_MINUTES, Identity, IdentityArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.messaging import Messaging, MessagingArgs
@@ -23,9 +24,11 @@ from infra.components.sharing_service import (
     ServiceRole,
     SharingService,
     SharingServiceArgs,
+    WebRoutes,
     service_environment,
 )
 from infra.components.tables import ServiceTables, ServiceTablesArgs
+from infra.components.web_client import WebClient, WebClientArgs
 from infra.stage import Stage
 
 # Operational logs (Lambda, API access) are kept a year; the trail's own group follows
@@ -64,6 +67,7 @@ def declare(
             account_id=account_id,
             partition=partition,
             records_key_arn=keys.records_key.arn,
+            web_origins=stage.web_origins,
         ),
     )
     tables = ServiceTables(
@@ -88,6 +92,17 @@ def declare(
             table_arns=[t.arn for t in tables.tables.values()],
         ),
     )
+    backups = Backups(
+        "backup",
+        BackupsArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            table_arns={k: t.arn for k, t in tables.tables.items()},
+            bucket_arns=[storage.shard_bucket.arn, audit.bucket.arn],
+        ),
+    )
     identity = Identity(
         "identity",
         IdentityArgs(
@@ -107,6 +122,20 @@ def declare(
             log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
             federation=stage.federation,
             oidc_client_secrets=dict(oidc_client_secrets or {}),
+        ),
+    )
+    web = WebClient(
+        "web",
+        WebClientArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            account_id=account_id,
+            site_dir=stage.web_bundle,
+            shard_bucket_name=storage.shard_bucket.bucket,
+            user_pool_id=identity.user_pool.id,
+            user_pool_client_id=identity.client.id,
+            access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
+            access_log_bucket=storage.log_bucket.id,
         ),
     )
     monitoring = Monitoring(
@@ -150,6 +179,7 @@ def declare(
         issuer=identity.issuer,
         log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
         access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
+        web=WebRoutes(bucket_name=web.bucket.bucket, reader_role_arn=web.reader_role.arn),
     )
     messaging = Messaging(
         "messaging",
@@ -192,6 +222,8 @@ def declare(
         "trailArn": audit.trail.arn,
         "trailLogGroupName": audit.log_group.name,
         "functionName": service.function.name,
+        "webBucketName": web.bucket.bucket,
+        "webUrl": pulumi.Output.concat(service.api_url, "/web/"),
         "alarmRetentionDays": log_retention_days(stage.audit_retention_years),
         "securityTopicArn": monitoring.topic.arn,
         "messagingKeyArn": messaging.key.arn,
@@ -203,4 +235,5 @@ def declare(
         "outboxDeadLetterQueueArn": messaging.dead_letter_queue.arn,
         "messagingAppserviceSecretArn": messaging.appservice_secret.arn,
         "messagingLoadBalancerArn": messaging.client_balancer.arn,
+        "backupVaultName": backups.vault.name,
     }

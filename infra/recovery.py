@@ -7,21 +7,26 @@ runbook in ``docs/disaster-recovery.md``) uses those mechanisms directly:
 
 - a table: ``CreateBackup`` (on demand), then ``RestoreTableFromBackup`` into a **new**
   table (a restore never overwrites the live one);
-- a bucket: the version inventory at backup time (``ListObjectVersions``: the version
-  id of every object then current), then a copy of exactly those versions into a new
-  bucket. Deleting an object later only adds a delete marker, so the versions the
-  inventory names stay restorable for as long as the bucket keeps noncurrent versions.
+- a bucket: the version inventory at backup time (``ListObjectVersions``: every version
+  then held, and which is current), then a copy of exactly those versions, oldest first,
+  into a new bucket (so the current one stays current). Record manifests pin shard
+  versions, and a pinned version need not be the current one. Deleting an object later
+  only adds a delete marker, so the versions the inventory names stay restorable for as
+  long as the bucket keeps noncurrent versions.
 
 Guarantees: a restore writes only new resources; every table restored holds the
 items of its backup, every object restored is byte-for-byte the inventoried version
 (the copy names the version id); a missing backup or version raises, never restores a
-partial copy silently.
+partial copy silently. A record whose pinned shard version was already gone at backup
+time (it could not be opened in the live deployment either) is restored exactly as it
+was, still refused on read, and named in the result: a restore neither repairs nor hides
+what the backup did not hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -34,7 +39,23 @@ class BucketInventory:
     """The version of every object current in ``bucket`` at backup time."""
 
     bucket: str
-    versions: Mapping[str, str]  # key -> version id
+    versions: Mapping[str, str]  # key -> version id current at backup time
+    # key -> every version held at backup time, oldest first (empty: the current only)
+    history: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def held(self, key: str) -> tuple[str, ...]:
+        """The versions of ``key`` to restore, oldest first."""
+        return self.history.get(key) or (self.versions[key],)
+
+
+@dataclass(frozen=True)
+class Repointed:
+    """What :func:`repoint_shard_versions` did to a restored records table."""
+
+    updated: int  # record versions now pinned to the restored copies
+    # record ids whose pinned shard versions the backup did not hold: left as they were
+    # (refused on read, as in the live deployment before the backup)
+    unreadable: tuple[str, ...]
 
 
 def backup_tables(dynamodb: Any, tables: Iterable[str], label: str) -> dict[str, str]:
@@ -65,13 +86,24 @@ def restore_tables(dynamodb: Any, backups: Mapping[str, str], suffix: str) -> di
 
 
 def inventory_bucket(s3: Any, bucket: str) -> BucketInventory:
-    """The version id of every object current now (delete markers excluded)."""
+    """Every version held now (delete markers excluded), and which is current."""
     versions: dict[str, str] = {}
+    history: dict[str, list[tuple[str, str]]] = {}
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         for version in page.get("Versions", []):
+            key, version_id = str(version["Key"]), str(version["VersionId"])
             if version.get("IsLatest"):
-                versions[str(version["Key"])] = str(version["VersionId"])
-    return BucketInventory(bucket, versions)
+                versions[key] = version_id
+            history.setdefault(key, []).append((str(version["LastModified"]), version_id))
+    return BucketInventory(
+        bucket,
+        versions,
+        {
+            # oldest first; the current version last, so it stays current in the copy
+            key: tuple(v for _, v in sorted(held, key=lambda h: (h[1] == versions.get(key), h[0])))
+            for key, held in history.items()
+        },
+    )
 
 
 def restore_bucket(
@@ -98,7 +130,8 @@ def restore_bucket(
     from botocore.exceptions import ClientError
 
     copied: dict[tuple[str, str], str] = {}
-    for key, version in inventory.versions.items():
+    held = [(key, version) for key in inventory.versions for version in inventory.held(key)]
+    for key, version in held:
         try:
             response = s3.copy_object(
                 Bucket=target,
@@ -114,15 +147,17 @@ def restore_bucket(
 
 def repoint_shard_versions(
     dynamodb: Any, records_table: str, copied: Mapping[tuple[str, str], str]
-) -> int:
+) -> Repointed:
     """Re-point every record version's pinned shard versions in a restored records table
-    at the copies :func:`restore_bucket` made; returns the number of versions updated.
+    at the copies :func:`restore_bucket` made.
 
-    Raises:
-        RestoreError: a version's shard was not in the restored bucket (the restore
-            would serve a record it cannot open).
+    A record version whose pinned shard version the backup did not hold (deleted before
+    the backup: the live deployment already refused it) is left untouched, so the
+    restored copy refuses it too, and is named in the result rather than raised: one
+    record lost before the disaster must not stop every other record's restore.
     """
     updated = 0
+    unreadable: list[str] = []
     pages = dynamodb.get_paginator("scan").paginate(
         TableName=records_table,
         FilterExpression="attribute_exists(shard_keys) AND begins_with(sk, :v)",
@@ -135,12 +170,14 @@ def repoint_shard_versions(
             pinned = [v["S"] for v in item.get("shard_versions", {}).get("L", [])]
             if item.get("shredded_at") or not pinned:
                 continue  # shredded: nothing to open, nothing to restore
-            new = []
-            for shard, version in zip(keys, pinned, strict=True):
-                key = f"shards/{upload_id}/{shard}"
-                if (key, version) not in copied:
-                    raise RestoreError(f"{key} version {version} is not in the restored bucket")
-                new.append({"S": copied[(key, version)]})
+            wanted = [
+                (f"shards/{upload_id}/{shard}", version)
+                for shard, version in zip(keys, pinned, strict=True)
+            ]
+            if any(w not in copied for w in wanted):
+                unreadable.append(str(item["pk"]["S"]).removeprefix("RECORD#"))
+                continue
+            new = [{"S": copied[w]} for w in wanted]
             dynamodb.update_item(
                 TableName=records_table,
                 Key={"pk": item["pk"], "sk": item["sk"]},
@@ -148,4 +185,4 @@ def repoint_shard_versions(
                 ExpressionAttributeValues={":v": {"L": new}},
             )
             updated += 1
-    return updated
+    return Repointed(updated, tuple(unreadable))

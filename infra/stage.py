@@ -143,6 +143,7 @@ class Stage:
     alarm_subscription: AlarmSubscription
     oauth_callback_urls: tuple[str, ...]
     lambda_bundle: str
+    web_bundle: str = "web/dist"
 
     @property
     def name_prefix(self) -> str:
@@ -151,6 +152,18 @@ class Stage:
 
     def institution_ids(self) -> tuple[str, ...]:
         return tuple(i.id for i in self.cohort)
+
+    @property
+    def web_origins(self) -> tuple[str, ...]:
+        """The origins the hub's web client is served from: those of its OAuth callback
+        URLs (``scheme://host[:port]``), the only origins the shard bucket's CORS allows."""
+        from urllib.parse import urlsplit
+
+        origins = {
+            f"{parts.scheme}://{parts.netloc}"
+            for parts in (urlsplit(url) for url in self.oauth_callback_urls)
+        }
+        return tuple(sorted(origins))
 
 
 # Every key of the hub: namespace, with whether it is required. Documented in docs/stages.md.
@@ -164,6 +177,7 @@ KNOWN_KEYS: dict[str, bool] = {
     "alarmSubscription": True,
     "oauthCallbackUrls": True,
     "lambdaBundle": False,
+    "webBundle": False,
 }
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
@@ -536,4 +550,5 @@ def parse_stage(stack: str, region: Any, raw: Mapping[str, Any]) -> Stage:
         alarm_subscription=_parse_alarm(raw["alarmSubscription"]),
         oauth_callback_urls=callback_urls,
         lambda_bundle=_str("hub:lambdaBundle", bundle),
+        web_bundle=_str("hub:webBundle", raw.get("webBundle") or "web/dist"),
     )

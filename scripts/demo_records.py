@@ -1,29 +1,36 @@
-"""Walk-through on the local platform: upload, share, open, revoke and shred patient records.
+"""Walk-through on the local platform: records sealed on the doctor's device, shared,
+opened, revoked and shredded, through the doctor's client (``hubclient``).
 
-A demo doctor signs in through the emulated Cognito, opens a consultation group for a
-synthetic patient and summons experts into it; two of them accept. The doctor uploads a
-synthetic FHIR R4B Bundle (and retries it with the same Idempotency-Key: same record, no
-copy) and a 4 MiB synthetic imaging file (``application/dicom``: a DICOM preamble and
-random bytes, streamed) and shares both into the group. 4 MiB is about the most a record
-can be through API Gateway and Lambda: binary bodies travel base64-encoded in the 6 MB
-Lambda event (``--imaging-mib`` above that is refused with 413 through the gateway; larger
-content is the subject of the sealed-uploads issue). A member
-opens both and the bytes match what was uploaded (SHA-256 and length). The doctor removes
-the other member, whose very next request is refused (403). The doctor adds a corrected
-version of the bundle and crypto-shreds version 1: it is gone (410) while version 2 still
-opens. Along the way, an unsupported content type (415) and an invalid FHIR document (422,
-whose error names the element, never the patient's data) are refused.
+Every doctor signs in as a real client does, with SRP and then the code of their
+authenticator app (the first sign-in enrols one; the demo keeps the secrets of its
+synthetic users in ``<state-dir>/demo-authenticators.json``). The lead opens a consultation
+group for a synthetic patient and summons experts; two find the invitation in their inbox
+and accept. Bad input is refused: an unsupported type (415) and an invalid FHIR document
+(422, naming the element, never the patient's data). The lead stores a synthetic FHIR R4B
+Bundle (validated by the service, so sent to it) and a 50 MiB synthetic imaging file
+(``application/dicom``), which the client seals on this machine and puts straight to
+storage through short-lived presigned URLs: the API sees keys, checksums and the manifest,
+never the image. Both are shared into the group. A member lists the group's records and
+opens both on their machine (every shard verified, the content digest compared, then
+compared again with what was sent). The lead removes the other member, whose very next
+request for a key is refused (403). The lead stores a corrected version of the bundle and
+crypto-shreds version 1: gone (410), version 2 still opens. ``--large-mib 1024`` adds a
+1 GiB imaging file, sealed, sent, opened and compared the same way.
 
 Usage, with ``hub local up`` running (``make run``; it writes ``.hub/local.json`` and serves
-the API through the local API gateway at http://127.0.0.1:8000/v1):
+the API through the local API gateway at http://127.0.0.1:8000/v1, with API Gateway's and
+Lambda's caps):
     .venv/bin/python scripts/demo_records.py [--stack phase3-private-practice] [--api URL]
-        [--imaging-mib 4]
+        [--imaging-mib 50] [--large-mib 1024] [--standalone]
 
-Every step prints ``--> <what>: HTTP <status>``; a step whose status is not the expected one
-stops the walk-through with exit status 1. Everything is synthetic. Sign-in is a real
-client's: SRP, then the TOTP challenge (authenticator secrets kept in
-``<state-dir>/demo-authenticators.json``). Downloads ask for the record's media type
-(``Accept``): API Gateway returns binary content as bytes only to a client that does.
+``--standalone`` needs no ``hub local up``: one phase on a moto server started in this
+process, its API through the same gateway (``infra.standalone_platform``); moto then keeps
+objects on disk rather than in memory, so ``--large-mib 1024`` fits a laptop.
+
+Every step prints ``--> <what>: <outcome>``; a step that does not end as the walk-through
+expects stops it with exit status 1. At the end it prints the largest request body the API
+received: no request to the API carries record content above its caps (4 MiB), and none
+carries imaging content at all. Everything is synthetic.
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,15 +50,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 MIB = 1 << 20
-# Through API Gateway and Lambda: 4 MiB of binary is 5.6 MB base64, inside the 6 MB event.
-DEFAULT_IMAGING_MIB = 4
 FHIR = "application/fhir+json"
 DICOM = "application/dicom"
 SYNTHETIC_MARK = "SYNTHETIC"
+API_CAP = 4 * MIB  # HUB_MAX_INLINE_RECORD_BYTES: what one API request may carry
 
 
 class WalkthroughFailed(RuntimeError):
-    """A step answered with another status than the walk-through expects."""
+    """A step did not end as the walk-through expects."""
 
 
 # -- synthetic content ------------------------------------------------------------------------
@@ -111,26 +118,21 @@ def synthetic_bundle(patient_id: str, *, glucose: float = 5.4) -> dict[str, Any]
     }
 
 
-@dataclass
-class SyntheticImaging:
-    """``size`` bytes of synthetic imaging: the 128-byte DICOM preamble, ``DICM``, then random
-    bytes. Generated chunk by chunk while it is sent; the digest is known once it has been."""
-
-    size: int
-    chunk_size: int = MIB
-    sha256: Any = field(default_factory=hashlib.sha256)
-
-    def chunks(self) -> Iterator[bytes]:
-        header = (b"\x00" * 128 + b"DICM")[: self.size]
-        sent = 0
-        pending = header
-        while sent < self.size:
-            if not pending:
-                pending = os.urandom(min(self.chunk_size, self.size - sent))
-            self.sha256.update(pending)
-            sent += len(pending)
-            yield pending
-            pending = b""
+def synthetic_imaging(path: Path, size: int) -> str:
+    """Write ``size`` bytes of synthetic imaging (the 128-byte DICOM preamble, ``DICM``,
+    then random bytes) to ``path``; returns its SHA-256 (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        header = (b"\x00" * 128 + b"DICM")[:size]
+        out.write(header)
+        digest.update(header)
+        written = len(header)
+        while written < size:
+            chunk = os.urandom(min(8 * MIB, size - written))
+            out.write(chunk)
+            digest.update(chunk)
+            written += len(chunk)
+    return digest.hexdigest()
 
 
 # -- the walk-through -------------------------------------------------------------------------
@@ -140,152 +142,151 @@ class SyntheticImaging:
 class Outcome:
     """What the walk-through observed (for tests and the closing summary)."""
 
-    statuses: dict[str, int] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
 
 
 class Walkthrough:
+    """The walk-through's steps, each through the doctor's client of one demo user."""
+
     def __init__(
         self,
-        http: Any,
-        bearer: Callable[[Mapping[str, Any]], dict[str, str]],
+        client_for: Callable[[Mapping[str, Any]], Any],
         users: list[dict[str, Any]],
         patient_id: str,
         imaging_bytes: int,
+        workdir: Path,
         say: Callable[[str], None] = print,
+        large_bytes: int = 0,
+        largest_request: Callable[[], int] = lambda: 0,
     ):
-        self.http = http
-        self.bearer = bearer
+        self.largest_request = largest_request
+        self.client_for = client_for
         self.users = users
         self.patient_id = patient_id
         self.imaging_bytes = imaging_bytes
+        self.large_bytes = large_bytes
+        self.workdir = workdir
         self.say = say
         self.outcome = Outcome()
 
-    def step(
-        self, name: str, title: str, response: Any, expected: int, *, streamed: bool = False
-    ) -> Any:
-        self.say(f"--> {title}: HTTP {response.status_code}")
-        self.outcome.statuses[name] = response.status_code
-        body: Any = None
-        # A streamed 200 has been consumed already; anything else was read whole.
-        if not (streamed and response.status_code == 200) and "json" in response.headers.get(
-            "content-type", ""
-        ):
-            body = response.json()
-        if response.status_code != expected:
-            raise WalkthroughFailed(
-                f"{title}: expected HTTP {expected}, got {response.status_code}: {body}"
-            )
-        return body
+    def step(self, name: str, title: str, action: Callable[[], Any], refused: int = 0) -> Any:
+        """Run ``action``; it must succeed, or (``refused``) be refused with that status."""
+        from hubclient.errors import ApiError
+
+        try:
+            result = action()
+        except ApiError as error:
+            self.say(f"--> {title}: refused, HTTP {error.status} {error.code}")
+            self.outcome.results[name] = str(error.status)
+            if error.status != refused:
+                raise WalkthroughFailed(f"{title}: HTTP {error.status} {error.message}") from None
+            return error
+        self.say(f"--> {title}: ok")
+        self.outcome.results[name] = "ok"
+        if refused:
+            raise WalkthroughFailed(f"{title}: expected a refusal (HTTP {refused})")
+        return result
 
     def run(self) -> Outcome:
-        lead = next(u for u in self.users if u["role"] == "doctor")
-        as_lead = self.bearer(lead)
-        me = self.step("me", f"{lead['username']} signs in; GET /me", self.get("/me", as_lead), 200)
+        doctors = [u for u in self.users if u["role"] == "doctor"]
+        lead_user = doctors[0]
+        lead = self.client_for(lead_user)
+        me = self.step("me", f"{lead_user['username']} signs in (SRP, TOTP); who am I", lead.me)
         self.say(f"    {me['reg_no']} at {me['institution']}")
 
-        group_id, members = self.open_group(lead, as_lead)
-        (keeper, as_keeper), (leaver, as_leaver) = members
+        group_id, (keeper_user, keeper), (leaver_user, leaver) = self.open_group(lead, lead_user)
+        self.refusals(lead)
 
-        self.refusals(as_lead)
-        bundle = json.dumps(synthetic_bundle(self.patient_id)).encode()
-        bundle_id = self.upload_bundle(as_lead, bundle)
-        imaging = SyntheticImaging(self.imaging_bytes)
-        imaging_id = self.upload_imaging(as_lead, imaging)
+        bundle = self.workdir / "bundle.json"
+        bundle.write_text(json.dumps(synthetic_bundle(self.patient_id)))
+        stored = self.step(
+            "upload_bundle",
+            f"upload a FHIR Bundle ({bundle.stat().st_size} bytes, validated by the service)",
+            lambda: lead.upload(
+                self.patient_id,
+                bundle,
+                FHIR,
+                category="laboratory",
+                title="Synthetic chemistry panel",
+            ),
+        )
+        bundle_id = str(stored["record_id"])
+        self.say(f"    record {bundle_id} version {stored['latest_version']}")
+        imaging_id, imaging_sha = self.upload_imaging(lead, "imaging", self.imaging_bytes)
+        large = None
+        if self.large_bytes:
+            large = self.upload_imaging(lead, "large_imaging", self.large_bytes)
 
-        for record_id, label in ((bundle_id, "FHIR bundle"), (imaging_id, "imaging")):
+        shared = [(bundle_id, "FHIR bundle"), (imaging_id, "imaging")]
+        if large:
+            shared.append((large[0], "large imaging"))
+        for record_id, label in shared:
             self.step(
                 f"share_{label}",
-                f"POST /records/{record_id}/share ({label} into the group)",
-                self.http.post(
-                    f"/records/{record_id}/share", json={"group_id": group_id}, headers=as_lead
-                ),
-                201,
+                f"share the {label} into the group",
+                lambda r=record_id: lead.share(r, group_id),
             )
 
-        record = self.step(
-            "member_metadata",
-            f"{keeper['username']} reads GET /records/{imaging_id}",
-            self.get(f"/records/{imaging_id}", as_keeper),
-            200,
+        listed = self.step(
+            "group_records",
+            f"{keeper_user['username']} lists the group's records",
+            lambda: list(keeper.group_records(group_id)),
         )
-        self.say(
-            f"    {record['category']}, {record['versions'][0]['content_type']}, "
-            f"{record['versions'][0]['length']} bytes, shared into {len(record['shares'])} group"
-        )
-        self.open_and_compare(
-            "member_bundle", keeper, as_keeper, bundle_id, hashlib.sha256(bundle), len(bundle)
-        )
-        self.open_and_compare(
-            "member_imaging",
-            keeper,
-            as_keeper,
-            imaging_id,
-            imaging.sha256,
-            imaging.size,
-            accept=DICOM,
-        )
-        self.open_and_compare(
-            "leaver_before", leaver, as_leaver, bundle_id, hashlib.sha256(bundle), len(bundle)
-        )
+        self.say(f"    {len(listed)} records: " + ", ".join(sorted(r["category"] for r in listed)))
+        if {r["record_id"] for r in listed} != {r for r, _ in shared}:
+            raise WalkthroughFailed("the group's records are not the ones shared into it")
+
+        bundle_sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+        self.open_and_compare("member_bundle", keeper_user, keeper, bundle_id, bundle_sha)
+        self.open_and_compare("member_imaging", keeper_user, keeper, imaging_id, imaging_sha)
+        if large:
+            self.open_and_compare("member_large", keeper_user, keeper, *large)
+        self.open_and_compare("leaver_before", leaver_user, leaver, bundle_id, bundle_sha)
 
         self.step(
             "remove",
-            f"lead removes {leaver['mchk_reg_no']} from the group",
-            self.http.delete(
-                f"/groups/{group_id}/members/{leaver['mchk_reg_no']}", headers=as_lead
-            ),
-            200,
+            f"lead removes {leaver_user['mchk_reg_no']} from the group",
+            lambda: lead.remove_member(group_id, leaver_user["mchk_reg_no"]),
         )
-        refused = self.step(
-            "removed_member",
-            f"{leaver['username']} opens the FHIR bundle again (next request)",
-            self.get(f"/records/{bundle_id}/content", as_leaver),
-            403,
-        )
-        self.say(f"    {refused['error']['code']}: {refused['error']['message']}")
-        self.step(
-            "removed_member_imaging",
-            f"{leaver['username']} opens the imaging file",
-            self.get(f"/records/{imaging_id}/content", as_leaver),
-            403,
-        )
+        for name, record_id, label in (
+            ("removed_member", bundle_id, "the FHIR bundle"),
+            ("removed_member_imaging", imaging_id, "the imaging file"),
+        ):
+            self.step(
+                name,
+                f"{leaver_user['username']} asks for the key of {label} again (next request)",
+                lambda r=record_id: leaver.download(
+                    r, self.workdir / f"refused-{uuid.uuid4().hex}"
+                ),
+                refused=403,
+            )
 
-        self.shred(as_lead, keeper, as_keeper, bundle_id)
-        self.say("Walk-through complete: every step answered as expected.")
+        self.shred(lead, keeper_user, keeper, bundle_id)
+        largest = self.largest_request()
+        self.outcome.facts["largest_request"] = largest
+        self.say(
+            f"Largest request body the API received: {largest} bytes (cap {API_CAP}); "
+            "imaging content sent to the API: none."
+        )
+        if largest > API_CAP or largest >= self.imaging_bytes:
+            raise WalkthroughFailed("a request to the API carried more than the caps allow")
+        self.say("Walk-through complete: every step ended as expected.")
         return self.outcome
 
     # -- pieces ---------------------------------------------------------------------------
 
-    def get(self, path: str, headers: dict[str, str]) -> Any:
-        return self.http.get(path, headers=headers)
-
-    def open_group(
-        self, lead: Mapping[str, Any], as_lead: dict[str, str]
-    ) -> tuple[str, list[tuple[Mapping[str, Any], dict[str, str]]]]:
+    def open_group(self, lead: Any, lead_user: Mapping[str, Any]) -> tuple[str, Any, Any]:
         group = self.step(
             "group",
-            "POST /groups",
-            self.http.post(
-                "/groups",
-                json={"patient_id": self.patient_id, "title": "Synthetic imaging review"},
-                headers=as_lead,
-            ),
-            201,
+            "create a consultation group",
+            lambda: lead.create_group(self.patient_id, "Synthetic imaging review"),
         )
-        group_id = group["group_id"]
+        group_id = str(group["group_id"])
         self.say(f"    group {group_id} for patient {self.patient_id}")
         specialties = sorted({u["specialty"] for u in self.users if u.get("specialty")})[:3]
         summoned = self.step(
-            "summon",
-            f"POST /groups/{group_id}/summon {specialties}",
-            self.http.post(
-                f"/groups/{group_id}/summon",
-                json={"specialties": specialties, "count": 2},
-                headers=as_lead,
-            ),
-            201,
+            "summon", f"summon experts {specialties}", lambda: lead.summon(group_id, specialties, 2)
         )
         invited = [e["reg_no"] for e in summoned["invited"]]
         by_reg = {u.get("mchk_reg_no"): u for u in self.users}
@@ -294,231 +295,233 @@ class Walkthrough:
             if len(invited) >= 2:
                 break
             reg_no = extra.get("mchk_reg_no")
-            if extra is lead or not reg_no or reg_no in invited or extra["role"] != "doctor":
+            if extra is lead_user or not reg_no or reg_no in invited or extra["role"] != "doctor":
                 continue
             self.step(
-                f"invite_{reg_no}",
-                f"POST /groups/{group_id}/invitations {reg_no}",
-                self.http.post(
-                    f"/groups/{group_id}/invitations", json={"reg_no": reg_no}, headers=as_lead
-                ),
-                201,
+                f"invite_{reg_no}", f"invite {reg_no}", lambda r=reg_no: lead.invite(group_id, r)
             )
             invited.append(reg_no)
-        members: list[tuple[Mapping[str, Any], dict[str, str]]] = []
+        members = []
         for reg_no in invited[:2]:
             user = by_reg[reg_no]
-            headers = self.bearer(user)
+            client = self.client_for(user)
+            inbox = self.step(
+                f"inbox_{reg_no}",
+                f"{user['username']} signs in; inbox",
+                lambda c=client: list(c.invitations()),
+            )
+            if group_id not in {i["group_id"] for i in inbox}:
+                raise WalkthroughFailed(f"{user['username']}'s inbox lacks the invitation")
             self.step(
                 f"accept_{reg_no}",
                 f"{user['username']} ({reg_no}) accepts",
-                self.http.post(f"/groups/{group_id}/accept", headers=headers),
-                200,
+                lambda c=client: c.accept(group_id),
             )
-            members.append((user, headers))
-        return str(group_id), members
+            members.append((user, client))
+        return group_id, members[0], members[1]
 
-    def refusals(self, as_lead: dict[str, str]) -> None:
-        path = f"/patients/{self.patient_id}/records"
-        body = b"<html>not a record</html>"
-        refused = self.step(
+    def refusals(self, lead: Any) -> None:
+        page = self.workdir / "page.html"
+        page.write_text("<html>not a record</html>")
+        self.step(
             "unsupported_type",
-            f"POST {path} as text/html (refused)",
-            self.http.post(path, content=body, headers={**as_lead, "Content-Type": "text/html"}),
-            415,
+            "upload text/html (refused)",
+            lambda: lead.upload(self.patient_id, page, "text/html"),
+            refused=415,
         )
-        self.say(f"    {refused['error']['code']}")
         broken = synthetic_bundle(self.patient_id)
         broken["entry"][0]["resource"]["birthDate"] = "SYNTHETIC-not-a-date"
+        path = self.workdir / "broken.json"
+        path.write_text(json.dumps(broken))
         refused = self.step(
             "invalid_fhir",
-            f"POST {path} with an invalid FHIR bundle (refused)",
-            self.http.post(
-                path, content=json.dumps(broken).encode(), headers={**as_lead, "Content-Type": FHIR}
-            ),
-            422,
+            "upload an invalid FHIR bundle (refused)",
+            lambda: lead.upload(self.patient_id, path, FHIR),
+            refused=422,
         )
-        message = refused["error"]["message"]
-        self.say(f"    {message}")
-        if "SYNTHETIC-not-a-date" in message:
+        self.say(f"    {refused.message}")
+        if "SYNTHETIC-not-a-date" in refused.message:
             raise WalkthroughFailed("the FHIR error message echoed document content")
-        self.outcome.facts["invalid_fhir_message"] = message
+        self.outcome.facts["invalid_fhir_message"] = refused.message
 
-    def upload_bundle(self, as_lead: dict[str, str], bundle: bytes) -> str:
-        path = f"/patients/{self.patient_id}/records"
-        headers = {
-            **as_lead,
-            "Content-Type": f"{FHIR}; charset=utf-8",
-            "Idempotency-Key": f"demo-bundle-{uuid.uuid4().hex}",
-            "X-Record-Category": "laboratory",
-            "X-Record-Title": "Synthetic chemistry panel",
-        }
-        created = self.step(
-            "upload_bundle",
-            f"POST {path} (FHIR Bundle, {len(bundle)} bytes)",
-            self.http.post(path, content=bundle, headers=headers),
-            201,
-        )
-        record_id = str(created["record_id"])
-        self.say(f"    record {record_id} version {created['latest_version']}")
-        self.say_receipt(created)
-        # A client that lost the answer retries with the same key: same record, no copy.
-        retried = self.http.post(path, content=bundle, headers=headers)
-        again = self.step("retry_bundle", f"POST {path} again, same Idempotency-Key", retried, 201)
-        replayed = retried.headers.get("Idempotent-Replayed") == "true"
-        self.say(f"    record {again['record_id']}, Idempotent-Replayed: {str(replayed).lower()}")
-        if again["record_id"] != record_id or not replayed:
-            raise WalkthroughFailed("a retry with the same Idempotency-Key stored a copy")
-        return record_id
-
-    def upload_imaging(self, as_lead: dict[str, str], imaging: SyntheticImaging) -> str:
-        mib = imaging.size / MIB
-        created = self.step(
-            "upload_imaging",
-            f"POST /patients/{self.patient_id}/records (imaging, {mib:.0f} MiB, streamed)",
-            self.http.post(
-                f"/patients/{self.patient_id}/records",
-                content=imaging.chunks(),
-                headers={
-                    **as_lead,
-                    "Content-Type": DICOM,
-                    "Content-Length": str(imaging.size),
-                    "Idempotency-Key": f"demo-imaging-{uuid.uuid4().hex}",
-                    "X-Record-Category": "imaging",
-                    "X-Record-Title": "Synthetic chest CT",
-                },
+    def upload_imaging(self, lead: Any, name: str, size: int) -> tuple[str, str]:
+        path = self.workdir / f"{name}.dcm"
+        sha = synthetic_imaging(path, size)
+        stored = self.step(
+            f"upload_{name}",
+            f"upload {size / MIB:.0f} MiB of imaging (sealed on this device, shards straight "
+            "to storage)",
+            lambda: lead.upload(
+                self.patient_id, path, DICOM, category="imaging", title="Synthetic chest CT"
             ),
-            201,
         )
-        self.say(f"    record {created['record_id']}, sha256 {imaging.sha256.hexdigest()[:16]}...")
-        self.say_receipt(created)
-        return str(created["record_id"])
-
-    def say_receipt(self, body: Mapping[str, Any]) -> None:
-        receipt = body.get("audit_receipt")
-        if receipt:
-            self.say(f"    audit receipt {receipt['event_id']} at {receipt['position']}")
+        shards = -(-size // (4 * MIB))
+        self.say(f"    record {stored['record_id']}, {shards} shards, sha256 {sha[:16]}...")
+        path.unlink()
+        return str(stored["record_id"]), sha
 
     def open_and_compare(
         self,
         name: str,
         user: Mapping[str, Any],
-        headers: dict[str, str],
+        client: Any,
         record_id: str,
-        expected: Any,
-        length: int,
+        expected_sha: str,
         version: int | None = None,
-        accept: str = FHIR,
     ) -> None:
-        query = f"?version={version}" if version else ""
+        out = self.workdir / f"opened-{uuid.uuid4().hex}"
+        which = f" version {version}" if version else ""
+        result = self.step(
+            name,
+            f"{user['username']} opens {record_id[:8]}...{which} on their device",
+            lambda: client.download(record_id, out, version=version),
+        )
         digest = hashlib.sha256()
-        received = 0
-        title = f"{user['username']} opens GET /records/{record_id}/content{query}"
-        with self.http.stream(
-            "GET", f"/records/{record_id}/content{query}", headers={**headers, "Accept": accept}
-        ) as response:
-            if response.status_code == 200:
-                for chunk in response.iter_bytes():
-                    digest.update(chunk)
-                    received += len(chunk)
-            else:
-                response.read()
-            self.step(name, title, response, 200, streamed=True)
-        matches = digest.digest() == expected.digest() and received == length
-        self.say(f"    {received} bytes, sha256 {'matches' if matches else 'DIFFERS'}")
+        with open(out, "rb") as opened:
+            while chunk := opened.read(8 * MIB):
+                digest.update(chunk)
+        out.unlink()
+        matches = digest.hexdigest() == expected_sha
+        self.say(
+            f"    {result.length} bytes, every shard verified, content digest "
+            f"{'checked' if result.digest_checked else 'absent'}; sha256 "
+            f"{'matches' if matches else 'DIFFERS'} what was sent"
+        )
         self.outcome.facts[f"{name}_matches"] = matches
         if not matches:
-            raise WalkthroughFailed(f"{title}: the bytes differ from what was uploaded")
+            raise WalkthroughFailed(f"{name}: the bytes differ from what was uploaded")
 
-    def shred(
-        self,
-        as_lead: dict[str, str],
-        keeper: Mapping[str, Any],
-        as_keeper: dict[str, str],
-        bundle_id: str,
-    ) -> None:
-        corrected = json.dumps(synthetic_bundle(self.patient_id, glucose=5.1)).encode()
-        added = self.step(
+    def shred(self, lead: Any, keeper_user: Mapping[str, Any], keeper: Any, bundle_id: str) -> None:
+        corrected = self.workdir / "bundle-v2.json"
+        corrected.write_text(json.dumps(synthetic_bundle(self.patient_id, glucose=5.1)))
+        self.step(
             "new_version",
-            f"POST /records/{bundle_id}/versions (corrected bundle)",
-            self.http.post(
-                f"/records/{bundle_id}/versions",
-                content=corrected,
-                headers={
-                    **as_lead,
-                    "Content-Type": FHIR,
-                    "Idempotency-Key": f"demo-v2-{uuid.uuid4().hex}",
-                },
-            ),
-            201,
+            "upload a corrected version of the bundle",
+            lambda: lead.upload(None, corrected, FHIR, record_id=bundle_id),
         )
-        self.say(f"    version {added['version']['version']}")
-        shredded = self.step(
+        self.step(
             "shred",
-            f"DELETE /records/{bundle_id}/versions/1 (reason entered_in_error)",
-            self.http.request(
-                "DELETE",
-                f"/records/{bundle_id}/versions/1",
-                json={"reason": "entered_in_error"},
-                headers=as_lead,
-            ),
-            200,
+            "crypto-shred version 1 (reason entered_in_error)",
+            lambda: lead.shred(bundle_id, 1, "entered_in_error"),
         )
-        self.say(f"    version 1 is {shredded['version']['status']}")
         gone = self.step(
             "shredded_version",
-            f"{keeper['username']} opens version 1",
-            self.get(f"/records/{bundle_id}/content?version=1", as_keeper),
-            410,
+            f"{keeper_user['username']} opens version 1",
+            lambda: keeper.download(bundle_id, self.workdir / "v1", version=1),
+            refused=410,
         )
-        self.say(f"    {gone['error']['code']}: {gone['error']['message']}")
+        self.say(f"    {gone.code}: {gone.message}")
         self.open_and_compare(
             "latest_after_shred",
+            keeper_user,
             keeper,
-            as_keeper,
             bundle_id,
-            hashlib.sha256(corrected),
-            len(corrected),
+            hashlib.sha256(corrected.read_bytes()).hexdigest(),
             version=2,
         )
+
+
+class DemoClients:
+    """The doctor's client of each demo user, signed in with SRP and TOTP (the first
+    sign-in enrols an authenticator, whose secret the demo keeps: synthetic users only),
+    and a record of the largest request body the API received."""
+
+    def __init__(self, doc: Mapping[str, Any], stack: str, api: str, state_dir: Path, home: Path):
+        self.doc = doc
+        self.stack = stack
+        self.api = api
+        self.secrets_path = state_dir / "demo-authenticators.json"
+        self.home = home
+        self.largest = 0
+
+    def _secrets(self) -> dict[str, str]:
+        if self.secrets_path.is_file():
+            loaded: dict[str, str] = json.loads(self.secrets_path.read_text())
+            return loaded
+        return {}
+
+    def _enrol(self, username: str, secret: str) -> None:
+        secrets = {**self._secrets(), username: secret}
+        self.secrets_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(secrets, out, indent=2, sort_keys=True)
+
+    def __call__(self, user: Mapping[str, Any]) -> Any:
+        import httpx
+
+        from hubclient.api import HubApi
+        from hubclient.auth import CognitoAuth, TokenSession, totp_now
+        from hubclient.sdk import HubClient
+
+        outputs = self.doc["stacks"][self.stack]["outputs"]
+        auth = CognitoAuth(
+            outputs["userPoolId"],
+            outputs["userPoolClientIds"][0],
+            api_url=self.api,
+            endpoint_url=self.doc["emulatorEndpoint"],
+        )
+        username = user["username"]
+
+        def enrol(secret: str) -> str:
+            self._enrol(username, secret)
+            return totp_now(secret)
+
+        tokens = auth.sign_in(
+            username,
+            user["password"],
+            lambda: totp_now(self._secrets()[username]),
+            enrol=enrol,
+        )
+
+        def measure(request: httpx.Request) -> None:
+            self.largest = max(self.largest, len(request.content))
+
+        http = httpx.Client(base_url=self.api, timeout=300, event_hooks={"request": [measure]})
+        return HubClient(HubApi(http, TokenSession(tokens, auth=auth)), home=self.home / username)
 
 
 def run(
     doc: Mapping[str, Any],
     stack: str,
     api: str,
-    imaging_bytes: int = DEFAULT_IMAGING_MIB * MIB,
+    imaging_bytes: int = 50 * MIB,
     say: Callable[[str], None] = print,
-    authenticator: Any = None,
+    *,
+    state_dir: Path = Path(".hub"),
+    large_bytes: int = 0,
 ) -> Outcome:
     """The walk-through against the API at ``api`` for the platform described by ``doc``."""
-    import httpx
-
-    from infra.local_platform import demo_bearer
-
     users = [u for u in doc["demoUsers"] if u["stack"] == stack]
     patient_id = doc["demoPatients"][stack][0]["patient_id"]
-    # Generous timeout: a large upload on a busy laptop emulator takes seconds.
-    with httpx.Client(base_url=api, timeout=300) as http:
+    with tempfile.TemporaryDirectory(prefix="demo-records-") as tmp:
+        workdir = Path(tmp)
+        clients = DemoClients(doc, stack, api, state_dir, workdir / "clients")
         walk = Walkthrough(
-            http, demo_bearer(doc, stack, authenticator), users, patient_id, imaging_bytes, say
+            clients,
+            users,
+            patient_id,
+            imaging_bytes,
+            workdir,
+            say,
+            large_bytes=large_bytes,
+            largest_request=lambda: clients.largest,
         )
         return walk.run()
 
 
 def main(argv: list[str] | None = None) -> int:
     from app.local import DEFAULT_STACK, read_local_json
+    from hubclient.errors import HubClientError
     from infra.standalone_platform import STANDALONE_STACK, standalone_platform
 
     parser = argparse.ArgumentParser(description="Patient records walk-through")
     parser.add_argument("--state-dir", default=".hub")
     parser.add_argument("--stack", default=DEFAULT_STACK)
-    parser.add_argument("--api", help="API base URL (default: apiBaseUrl or 127.0.0.1:8000)")
+    parser.add_argument("--api", help="API base URL (default: apiBaseUrl, else 127.0.0.1:8000/v1)")
+    parser.add_argument("--imaging-mib", type=float, default=50, help="imaging file size")
     parser.add_argument(
-        "--imaging-mib",
-        type=float,
-        default=DEFAULT_IMAGING_MIB,
-        help="imaging file size (through the gateway, at most about 4.5 MiB)",
+        "--large-mib", type=float, default=0, help="also a large imaging file (e.g. 1024)"
     )
     parser.add_argument(
         "--standalone",
@@ -527,18 +530,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     imaging_bytes = int(args.imaging_mib * MIB)
-    from app.local import AuthenticatorApp
-
+    large_bytes = int(args.large_mib * MIB)
     try:
         if args.standalone:
-            with standalone_platform() as (doc, api):
-                run(doc, STANDALONE_STACK, api, imaging_bytes)
+            # moto keeps objects in memory unless told to spill them to disk.
+            os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", "1")
+            with standalone_platform() as (doc, api), tempfile.TemporaryDirectory() as state:
+                run(doc, STANDALONE_STACK, api, imaging_bytes, state_dir=Path(state),
+                    large_bytes=large_bytes)  # fmt: skip
         else:
             doc = read_local_json(args.state_dir)
             api = args.api or doc.get("apiBaseUrl") or "http://127.0.0.1:8000/v1"
-            authenticator = AuthenticatorApp(Path(args.state_dir) / "demo-authenticators.json")
-            run(doc, args.stack, api, imaging_bytes, authenticator=authenticator)
-    except WalkthroughFailed as failed:
+            run(doc, args.stack, api, imaging_bytes, state_dir=Path(args.state_dir),
+                large_bytes=large_bytes)  # fmt: skip
+    except (WalkthroughFailed, HubClientError) as failed:
         print(f"FAILED: {failed}", file=sys.stderr)
         return 1
     return 0

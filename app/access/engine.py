@@ -73,6 +73,10 @@ class Action(StrEnum):
     CORRECT_PATIENT_INDEX = "CorrectPatientIndex"
     OPEN_MESSAGING_SESSION = "OpenMessagingSession"
     SET_NOTIFICATION_PREFERENCE = "SetNotificationPreference"
+    UPLOAD_RECORD = "UploadRecord"
+    LIST_PATIENT_RECORDS = "ListPatientRecords"
+    LIST_GROUP_RECORDS = "ListGroupRecords"
+    LIST_OWN_GROUPS = "ListOwnGroups"
 
 
 @dataclass(frozen=True)

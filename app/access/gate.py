@@ -5,6 +5,10 @@ the decision's reason (the deciding policy ids). A deny is appended at once and 
 as :class:`~app.errors.Forbidden` carrying the reason code. An allow is handed back
 unwritten, so a state change can commit it in the same transaction as the change
 (:meth:`AccessGate.record` appends it when there is no change to commit).
+
+:meth:`AccessGate.permits` decides without writing an event: for filtering the items of a
+listing down to what the caller may see, where the listing itself is the audited decision
+(one event per page, not one per item considered).
 """
 
 from __future__ import annotations
@@ -67,16 +71,39 @@ class AccessGate:
         patient_ref: str | None = None,
         details: Mapping[str, str | int | list[str]] | None = None,
     ) -> Allowed:
-        all_entities = [principal_entity(principal), *entities]
-        decision = self.authorizer.decide(
-            uid("User", principal.sub), action, resource, all_entities, context
-        )
+        decision = self._decide(principal, action, resource, entities, context)
         label = f"{resource['type'].removeprefix('Hub::')}::{resource['id']}"
         event = self._event(principal, decision, label, patient_ref, details)
         if not decision.allowed:
             self.audit.append(event)
             raise Forbidden(f"Access denied ({decision.reason}).", code="access_denied")
         return Allowed(decision, event)
+
+    def permits(
+        self,
+        principal: Principal,
+        action: Action,
+        resource: Mapping[str, str],
+        entities: Sequence[Mapping[str, Any]],
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Cedar's decision, unaudited: only to filter what a listing shows (the listing
+        is audited as one decision by :meth:`check`)."""
+        return self._decide(principal, action, resource, entities, context).allowed
+
+    def _decide(
+        self,
+        principal: Principal,
+        action: Action,
+        resource: Mapping[str, str],
+        entities: Sequence[Mapping[str, Any]],
+        context: Mapping[str, Any] | None,
+    ) -> Decision:
+        all_entities = [principal_entity(principal), *entities]
+        return self.authorizer.decide(
+            uid("User", principal.sub), action, resource, all_entities, context
+        )
 
     def record(self, allowed: Allowed) -> AuditReceipt:
         return self.audit.append(allowed.event)

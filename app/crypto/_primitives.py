@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -207,6 +207,36 @@ def seal_shard(
 ) -> bytes:
     """AES-256-GCM: ciphertext || 16-byte tag. ``nonce`` must never repeat under the key."""
     return cipher.encrypt(nonce, plaintext, associated_data)
+
+
+def seal_shard_pieces(
+    encryption_key: bytes,
+    nonce: bytes,
+    pieces: Iterable[bytes],
+    size: int,
+    associated_data: bytes,
+) -> tuple[bytearray, bytes]:
+    """AES-256-GCM over a plaintext given in pieces (``size`` bytes in all), into one
+    buffer: ``(ciphertext || 16 zero bytes, tag)``. The same bytes ``seal_shard`` gives for
+    the concatenated plaintext, without holding plaintext and ciphertext whole at once.
+    The caller must not release the buffer before it has checked the tag.
+    """
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    encryptor = Cipher(algorithms.AES(encryption_key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(associated_data)
+    out = bytearray(size + TAG_BYTES)
+    at = 0
+    for piece in pieces:
+        sealed = encryptor.update(piece)
+        if at + len(sealed) > size:
+            raise ValueError("pieces longer than the declared size")
+        out[at : at + len(sealed)] = sealed
+        at += len(sealed)
+    tail = encryptor.finalize()
+    if tail or at != size:
+        raise ValueError("pieces do not add up to the declared size")
+    return out, encryptor.tag
 
 
 def open_shard(

@@ -17,6 +17,11 @@ Guarantees:
 - Every integrity or decryption failure is the one opaque ``InvalidRecord``.
 - Seal and open stream: peak memory is about (2 x parallelism + 1) x shard size,
   independent of the record's length.
+- ``RecordSealer`` seals a format 2 record one shard at a time, in any order, for a client
+  that puts each shard to storage as it is sealed and may resume: it draws every nonce
+  itself, and builds the manifest from the shards' seals alone.
+- ``ShardedEnvelope.verify_manifest`` runs the checks of opening that need no shard and
+  hands back the authenticated manifest with its data key (to be wrapped for a client).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import hashlib
 import io
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -35,6 +40,7 @@ from cryptography.exceptions import InvalidTag
 
 from app.crypto import _primitives as prim
 from app.crypto.context import MAX_RECORD_VERSION, RecordContext, is_int
+from app.crypto.digest import ContentDigestKey
 from app.crypto.errors import InvalidRecord, LengthMismatch, SealNotFinished
 from app.crypto.kms import DataKeyProvider
 from app.crypto.manifest import (
@@ -258,6 +264,7 @@ class ShardedEnvelope:
             encrypted_data_key=bytes(encrypted_key),
             salt=salt,
             subkeys=_derive(self._format_version, bytes(data_key), salt, context),
+            digest_key=ContentDigestKey(bytes(data_key), salt, context),
             shard_size=self._shard_size,
             length=length,
             source=source,
@@ -296,6 +303,29 @@ class ShardedEnvelope:
             InvalidRecord: any integrity or decryption failure (opaque).
             KeyServiceUnavailable: the key service could not be reached (retryable).
         """
+        manifest, _, subkeys = self._authenticate(manifest, context)
+        return OpeningStream(
+            manifest, _open_shards(manifest, subkeys, fetch_shard, self._parallelism)
+        )
+
+    def verify_manifest(
+        self, manifest: Manifest | bytes, context: RecordContext
+    ) -> VerifiedManifest:
+        """Steps 1-5 of opening (no shard is fetched): parse, expected context, key unwrap,
+        commitment, MAC. Returns the authenticated manifest and its data key, for the
+        service to hand the key to a client that opens the shards itself (wrapped for
+        that client: ``app.crypto.handover``), or to check a manifest a client committed.
+
+        Raises:
+            InvalidRecord: any integrity failure (opaque).
+            KeyServiceUnavailable: the key service could not be reached (retryable).
+        """
+        manifest, data_key, _ = self._authenticate(manifest, context)
+        return VerifiedManifest(manifest, data_key)
+
+    def _authenticate(
+        self, manifest: Manifest | bytes, context: RecordContext
+    ) -> tuple[ManifestV1 | ManifestV2, bytes, prim.Subkeys]:
         if isinstance(manifest, bytes):
             manifest = Manifest.from_bytes(manifest)
         if not isinstance(manifest, ManifestV1 | ManifestV2) or not isinstance(
@@ -305,11 +335,13 @@ class ShardedEnvelope:
         if manifest.context != context:
             raise InvalidRecord() from None
         version = 2 if isinstance(manifest, ManifestV2) else 1
-        data_key = self._provider.decrypt_data_key(
-            manifest.encrypted_data_key, context.encryption_context()
+        data_key = bytes(
+            self._provider.decrypt_data_key(
+                manifest.encrypted_data_key, context.encryption_context()
+            )
         )
         try:
-            subkeys = _derive(version, bytes(data_key), manifest.key_salt, context)
+            subkeys = _derive(version, data_key, manifest.key_salt, context)
         except ValueError:
             raise InvalidRecord() from None
         if not prim.equal_secret(subkeys.commitment, manifest.commitment):
@@ -317,9 +349,7 @@ class ShardedEnvelope:
         expected_mac = prim.manifest_mac(subkeys.mac_key, manifest.authenticated_bytes())
         if not prim.equal_secret(expected_mac, manifest.mac):
             raise InvalidRecord() from None
-        return OpeningStream(
-            manifest, _open_shards(manifest, subkeys, fetch_shard, self._parallelism)
-        )
+        return manifest, data_key, subkeys
 
     def open_all(
         self,
@@ -348,6 +378,21 @@ class ShardedEnvelope:
             digest.update(chunk)
             parts.append(chunk)
         return OpenedRecord(plaintext=b"".join(parts), sha256=digest.digest())
+
+
+@dataclass(frozen=True, repr=False)
+class VerifiedManifest:
+    """A manifest that passed every check opening makes before fetching a shard, with the
+    data key it was authenticated under. ``repr`` shows neither (the key is a secret, and
+    the manifest belongs to a patient's record)."""
+
+    manifest: ManifestV1 | ManifestV2
+    data_key: bytes
+
+    @property
+    def total_length(self) -> int:
+        """The record's plaintext length, from the authenticated manifest."""
+        return self.manifest.total_length
 
 
 def _derive(version: int, data_key: bytes, salt: bytes, context: RecordContext) -> prim.Subkeys:
@@ -408,6 +453,7 @@ class SealingStream:
         encrypted_data_key: bytes,
         salt: bytes,
         subkeys: prim.Subkeys,
+        digest_key: ContentDigestKey,
         shard_size: int,
         length: int,
         source: Source,
@@ -415,6 +461,7 @@ class SealingStream:
         format_version: int,
         random_bytes: Callable[[int], bytes],
     ) -> None:
+        self._digest_key: ContentDigestKey | None = digest_key
         self._context = context
         self._encrypted_data_key = encrypted_data_key
         self._salt = salt
@@ -433,6 +480,15 @@ class SealingStream:
         if self._manifest is None:
             raise SealNotFinished()
         return self._manifest
+
+    def seal_content_digest(self, sha256: bytes) -> bytes:
+        """The sealed content digest box (``app.crypto.digest``) of this record version,
+        for the SHA-256 of the plaintext the caller computed while sealing. Once only."""
+        if self._digest_key is None:
+            raise RuntimeError("the content digest is sealed once")
+        box = self._digest_key.seal(self.manifest, sha256, random_bytes=self._random_bytes)
+        self._digest_key = None
+        return box
 
     def __iter__(self) -> Iterator[SealedShard]:
         if self._started:
@@ -562,6 +618,204 @@ class SealingStream:
         unsigned = ManifestV1(**common, shards=tuple(entries), mac=bytes(prim.MAC_BYTES))
         mac = prim.manifest_mac(subkeys.mac_key, unsigned.authenticated_bytes())
         return ManifestV1(**common, shards=tuple(entries), mac=mac)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedShardV2:
+    """One shard sealed by ``RecordSealer``: the object to store and its manifest entry."""
+
+    index: int
+    ciphertext: bytes
+    seal: ShardSeal
+
+
+class RecordSealer:
+    """Seals one format 2 record version shard by shard, in any order, then its manifest.
+
+    For a client that seals on its own device and puts each shard to storage as soon as it
+    is sealed: the service hands it the data key ``K`` and its wrapped form ``EDK`` (from
+    KMS ``GenerateDataKey`` under the record's context), and the client keeps only the
+    salt and each stored shard's ``ShardSeal`` to resume later (``salt=``): a shard sealed
+    again gets a fresh random nonce, so a resumed upload never repeats a nonce under
+    ``Ke`` even if the source changed. The byte layout is ``ShardedEnvelope``'s.
+
+    Callers never pass nonces. ``seal_shard`` is safe to call from several threads.
+
+    Args:
+        context: the record version's context (as the service issued it).
+        data_key: ``K``, 32 bytes. It never leaves this object except as subkeys.
+        encrypted_data_key: ``EDK``, stored in the manifest.
+        length: the record's plaintext length ``T`` (0..2**53-1).
+        shard_size: ``S`` (16 B..64 MiB).
+        salt: the 32-byte key salt of an upload being resumed; None draws a fresh one.
+        random_bytes: the source of the salt and nonces (injectable for tests).
+
+    Raises:
+        ValueError: an argument outside its range (nothing about content).
+    """
+
+    def __init__(
+        self,
+        context: RecordContext,
+        data_key: bytes,
+        encrypted_data_key: bytes,
+        *,
+        length: int,
+        shard_size: int,
+        salt: bytes | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        if not isinstance(context, RecordContext):
+            raise TypeError("context must be a RecordContext")
+        if not isinstance(data_key, bytes) or len(data_key) != prim.DATA_KEY_BYTES:
+            raise ValueError("data_key must be 32 bytes")
+        if (
+            not isinstance(encrypted_data_key, bytes)
+            or not 0 < len(encrypted_data_key) <= MAX_ENCRYPTED_DATA_KEY_BYTES
+        ):
+            raise ValueError("encrypted_data_key must be 1..6144 bytes")
+        if not is_int(shard_size) or not MIN_SHARD_SIZE <= shard_size <= MAX_SHARD_SIZE:
+            raise ValueError(
+                f"shard_size must be an integer in {MIN_SHARD_SIZE}..{MAX_SHARD_SIZE} bytes"
+            )
+        if not is_int(length) or not 0 <= length <= prim.MAX_V2_TOTAL_LENGTH:
+            raise ValueError(f"length must be an integer in 0..{prim.MAX_V2_TOTAL_LENGTH}")
+        count = shard_count_for(length, shard_size)
+        if count > prim.MAX_SHARDS:
+            raise ValueError("record too large for the shard size")
+        salt = random_bytes(prim.SALT_BYTES) if salt is None else salt
+        if not isinstance(salt, bytes) or len(salt) != prim.SALT_BYTES:
+            raise ValueError("salt must be 32 bytes")
+        self._context = context
+        self._encrypted_data_key = encrypted_data_key
+        self._salt = salt
+        self._length = length
+        self._shard_size = shard_size
+        self._count = count
+        self._random_bytes = random_bytes
+        self._subkeys = prim.derive_subkeys_v2(data_key, salt, _context_encoding(context))
+        self._cipher = prim.new_shard_cipher(self._subkeys.encryption_key)
+        self._aad_of = prim.shard_associated_data_v2_for(
+            context_encoding=_context_encoding(context),
+            shard_count=count,
+            shard_size=shard_size,
+            total_length=length,
+        )
+
+    @property
+    def salt(self) -> bytes:
+        """The key salt: public, kept by a client that may resume."""
+        return self._salt
+
+    @property
+    def shard_count(self) -> int:
+        return self._count
+
+    def plaintext_size(self, index: int) -> int:
+        """Plaintext bytes of shard ``index`` (``S`` except for the last)."""
+        if not is_int(index) or not 0 <= index < self._count:
+            raise ValueError("shard index out of range")
+        return plaintext_size(index, self._length, self._shard_size, self._count)
+
+    def ciphertext_size(self, index: int) -> int:
+        """Stored bytes of shard ``index``: its plaintext plus the 16-byte tag."""
+        return self.plaintext_size(index) + prim.TAG_BYTES
+
+    def seal_shard(self, index: int, plaintext: bytes | memoryview) -> SealedShardV2:
+        """Seal shard ``index`` under a fresh random nonce.
+
+        Raises:
+            LengthMismatch: ``plaintext`` is not exactly the shard's size in the layout.
+        """
+        if len(plaintext) != self.plaintext_size(index):
+            raise LengthMismatch()
+        nonce = self._random_bytes(prim.NONCE_BYTES)
+        if not isinstance(nonce, bytes) or len(nonce) != prim.NONCE_BYTES:
+            raise ValueError("random_bytes must return the number of bytes asked for")
+        ciphertext = prim.seal_shard(self._cipher, nonce, plaintext, self._aad_of(index))
+        return SealedShardV2(index, ciphertext, ShardSeal(nonce, ciphertext[-prim.TAG_BYTES :]))
+
+    def reseal_shard(self, index: int, plaintext: bytes | memoryview, seal: ShardSeal) -> bytes:
+        """Shard ``index`` exactly as ``seal_shard`` sealed it before (its nonce again).
+
+        For a client that does not keep sealed shards in memory while it waits for their
+        upload URLs (which sign each shard's checksum): it seals once to learn the seal and
+        checksum, drops the ciphertext, and seals again when the URL arrives. The result is
+        released only if its tag equals ``seal.tag``, that is, for the same plaintext: a
+        source that changed in between raises and nothing sealed under the reused nonce
+        ever leaves this method, so no two released ciphertexts share a nonce.
+
+        Raises:
+            LengthMismatch: the plaintext is not this shard's size.
+            InvalidRecord: it is not the plaintext ``seal`` was made for (opaque).
+        """
+        if len(plaintext) != self.plaintext_size(index):
+            raise LengthMismatch()
+        if not isinstance(seal, ShardSeal) or len(seal.nonce) != prim.NONCE_BYTES:
+            raise InvalidRecord() from None
+        ciphertext = prim.seal_shard(self._cipher, seal.nonce, plaintext, self._aad_of(index))
+        if not prim.equal_secret(ciphertext[-prim.TAG_BYTES :], seal.tag):
+            raise InvalidRecord() from None
+        return ciphertext
+
+    def reseal_shard_pieces(
+        self, index: int, pieces: Iterable[bytes], seal: ShardSeal
+    ) -> bytearray:
+        """As ``reseal_shard``, from the plaintext in pieces, so that only the sealed shard is
+        held whole (a client putting several shards at once needs half the memory). The
+        buffer is returned only once its tag equals ``seal.tag``.
+
+        Raises:
+            LengthMismatch: the pieces are not this shard's size.
+            InvalidRecord: not the plaintext ``seal`` was made for (opaque).
+        """
+        size = self.plaintext_size(index)
+        if not isinstance(seal, ShardSeal) or len(seal.nonce) != prim.NONCE_BYTES:
+            raise InvalidRecord() from None
+        try:
+            out, tag = prim.seal_shard_pieces(
+                self._subkeys.encryption_key, seal.nonce, pieces, size, self._aad_of(index)
+            )
+        except ValueError:
+            raise LengthMismatch() from None
+        if not prim.equal_secret(tag, seal.tag):
+            raise InvalidRecord() from None
+        out[size:] = tag
+        return out
+
+    def manifest(self, seals: Sequence[ShardSeal]) -> ManifestV2:
+        """The MAC-protected manifest, from every shard's seal in index order.
+
+        Raises:
+            ValueError: not exactly one well-formed seal per shard of the layout.
+        """
+        seals = tuple(seals)
+        if len(seals) != self._count or not all(
+            isinstance(seal, ShardSeal)
+            and len(seal.nonce) == prim.NONCE_BYTES
+            and len(seal.tag) == prim.TAG_BYTES
+            for seal in seals
+        ):
+            raise ValueError("manifest needs one seal per shard, in index order")
+        authenticated = prim.manifest_authenticated_bytes_v2(
+            context_encoding=_context_encoding(self._context),
+            encrypted_data_key=self._encrypted_data_key,
+            key_salt=self._salt,
+            shard_size=self._shard_size,
+            total_length=self._length,
+            seals=[(s.nonce, s.tag) for s in seals],
+            commitment=self._subkeys.commitment,
+        )
+        return ManifestV2(
+            context=self._context,
+            encrypted_data_key=self._encrypted_data_key,
+            key_salt=self._salt,
+            shard_size=self._shard_size,
+            total_length=self._length,
+            shards=seals,
+            commitment=self._subkeys.commitment,
+            mac=prim.manifest_mac(self._subkeys.mac_key, authenticated),
+        )
 
 
 def _pieces(source: Source, shard_size: int) -> Iterator[bytes | memoryview]:
@@ -717,12 +971,15 @@ __all__ = [
     "OpenedRecord",
     "OpeningStream",
     "RecordContext",
+    "RecordSealer",
     "SealedShard",
+    "SealedShardV2",
     "SealingStream",
     "ShardEntry",
     "ShardFetcher",
     "ShardSeal",
     "ShardedEnvelope",
+    "VerifiedManifest",
     "repr_digest_sha256",
     "shard_count_for",
 ]

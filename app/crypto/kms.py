@@ -194,3 +194,35 @@ class InMemoryDataKeyProvider:
             return AESGCM(wrapping_key).decrypt(nonce, wrapped, canonical_json(dict(context)))
         except InvalidTag:
             raise InvalidRecord() from None
+
+
+class HandedDataKey:
+    """The data key of one record version, handed to a client by the service.
+
+    A client that opens (or seals) records itself receives the version's data key wrapped
+    for it (``app.crypto.handover``) next to the manifest; this provider gives
+    ``ShardedEnvelope.open`` that key, and only for the wrapped key it came with, so the
+    envelope's checks (expected context, key commitment, manifest MAC, every shard's tag)
+    run exactly as they do on the service. It never generates keys: sealing on a client
+    goes through ``RecordSealer`` with the key the service issued.
+    """
+
+    def __init__(self, data_key: bytes, encrypted_data_key: bytes) -> None:
+        if not isinstance(data_key, bytes) or len(data_key) != DATA_KEY_BYTES:
+            raise ValueError("data_key must be 32 bytes")
+        self._data_key = data_key
+        self._encrypted_data_key = bytes(encrypted_data_key)
+
+    def __repr__(self) -> str:
+        return "HandedDataKey(<secret>)"
+
+    def generate_data_key(self, context: Mapping[str, str]) -> DataKey:
+        raise TypeError("a handed data key opens one record version; it cannot make new keys")
+
+    def decrypt_data_key(self, encrypted_key: bytes, context: Mapping[str, str]) -> bytes:
+        # Another wrapped key (a manifest swapped in from another version) never opens.
+        import hmac
+
+        if not hmac.compare_digest(bytes(encrypted_key), self._encrypted_data_key):
+            raise InvalidRecord() from None
+        return self._data_key

@@ -11,6 +11,9 @@ Item layout (``pk`` / ``sk``):
 - ``OUTBOX#<yyyy-mm-dd>`` / ``<iso time>#<uuid>``: notification events (invitations,
   summons, rooms to bring in line with their group), delivered by the outbox
   dispatcher (:mod:`app.outbox`).
+- ``MEMBEROF#<reg no>`` / ``GROUP#<id>``: which groups a doctor has a membership in, and
+  its state (an index item, overwritten in the transaction of every membership change),
+  so "my groups" and "my invitations" are one paginated query.
 
 Break-glass grants share the table (:mod:`app.breakglass.repository`).
 
@@ -39,7 +42,7 @@ from app.audit.events import (
     AuditReceipt,
     TransactionalAuditTrail,
 )
-from app.dynamo import query_partition, serialize
+from app.dynamo import query_page, query_partition, serialize
 from app.groups.membership import (
     ConsultationGroup,
     GroupStatus,
@@ -175,6 +178,33 @@ class GroupRepository:
             }
         }
 
+    def _member_of_put(self, m: Membership) -> dict[str, Any]:
+        item = {
+            "pk": f"MEMBEROF#{m.reg_no}",
+            "sk": f"GROUP#{m.group_id}",
+            "group_id": m.group_id,
+            "state": m.state.value,
+            "role": m.role.value,
+        }
+        return self.put(item, only_if_absent=False)
+
+    def memberships_of(
+        self, reg_no: str, state: MembershipState, *, limit: int, after: str | None
+    ) -> tuple[list[str], str | None]:
+        """One page of the ids of groups where ``reg_no`` has a membership in ``state``,
+        and the position after it (a filtered page may be short and still be followed)."""
+        items, last = query_page(
+            self._client,
+            self.table_name,
+            f"MEMBEROF#{reg_no}",
+            limit=limit,
+            after=after,
+            filter_expression="#state = :state",
+            filter_names={"#state": "state"},
+            filter_values={":state": state.value},
+        )
+        return [str(i["group_id"]) for i in items], last
+
     def _membership_put(self, m: Membership) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table_name, "Item": serialize(membership_item(m))}
         if m.version == 1:
@@ -221,6 +251,7 @@ class GroupRepository:
                 self.put(group_item(group)),
                 self._membership_put(membership),
                 self._history_put(change),
+                self._member_of_put(membership),
                 *extra,
             ],
             trail,
@@ -239,6 +270,7 @@ class GroupRepository:
         for membership, change in changes:
             items.append(self._membership_put(membership))
             items.append(self._history_put(change))
+            items.append(self._member_of_put(membership))
         items.extend(extra)
         return self.transact(items, trail, event)
 

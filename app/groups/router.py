@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from app.access.auth import CurrentPrincipal
 from app.audit.schemas import Receipt
@@ -12,6 +12,9 @@ from app.groups.schemas import (
     CloseResult,
     CreateGroupBody,
     GroupOut,
+    GroupPageOut,
+    GroupSummaryOut,
+    InvitationPageOut,
     InviteBody,
     MembershipOut,
     MembershipResult,
@@ -21,9 +24,14 @@ from app.groups.schemas import (
     SummonResult,
 )
 from app.groups.service import GroupService
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.wiring import provided
 
 router = APIRouter(prefix="/groups", tags=["groups"])
+# "My invitations" is not under /groups/{group_id}: a second router, same domain.
+invitations_router = APIRouter(tags=["groups"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=512)]
 
 # Group ids are the service's own (uuid4 hex): anything else, non-ASCII included, is a 422
 # before it reaches storage, the policy engine or the ledger.
@@ -35,6 +43,32 @@ Groups = Annotated[GroupService, Depends(provided(GroupService))]
 def create_group(body: CreateGroupBody, who: CurrentPrincipal, groups: Groups) -> GroupOut:
     state, receipt = groups.create(who, body.patient_id, body.title, body.purpose)
     return GroupOut.of(state.group, state.memberships, receipt)
+
+
+@router.get("", response_model=GroupPageOut)
+def my_groups(
+    who: CurrentPrincipal, groups: Groups, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> GroupPageOut:
+    """The groups you are an active member of (and may view now), a page at a time."""
+    page = groups.mine(who, limit=limit, cursor=cursor)
+    return GroupPageOut(
+        groups=[GroupSummaryOut.of(state.group, mine) for state, mine in page.groups],
+        cursor=page.cursor,
+        audit_receipt=Receipt.of(page.receipt),
+    )
+
+
+@invitations_router.get("/invitations", response_model=InvitationPageOut)
+def my_invitations(
+    who: CurrentPrincipal, groups: Groups, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> InvitationPageOut:
+    """Your pending invitations to open groups, a page at a time."""
+    page = groups.invitations(who, limit=limit, cursor=cursor)
+    return InvitationPageOut(
+        invitations=[GroupSummaryOut.of(state.group, mine) for state, mine in page.groups],
+        cursor=page.cursor,
+        audit_receipt=Receipt.of(page.receipt),
+    )
 
 
 @router.get("/{group_id}", response_model=GroupOut)

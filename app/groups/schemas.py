@@ -115,3 +115,47 @@ class CloseResult(BaseModel):
     status: str
     closed_at: datetime | None
     audit_receipt: Receipt
+
+
+class GroupSummaryOut(BaseModel):
+    """A group in a listing, with the caller's own membership in it."""
+
+    group_id: str
+    patient_id: str
+    institution: str
+    title: str
+    status: str
+    created_by: str
+    created_at: datetime
+    role: str
+    state: str
+    invited_by: str
+    invited_at: datetime
+
+    @classmethod
+    def of(cls, group: ConsultationGroup, mine: Membership) -> GroupSummaryOut:
+        return cls(
+            group_id=group.group_id,
+            patient_id=group.patient_id,
+            institution=group.institution,
+            title=group.title,
+            status=group.status.value,
+            created_by=group.created_by,
+            created_at=group.created_at,
+            role=mine.role.value,
+            state=mine.state.value,
+            invited_by=mine.invited_by,
+            invited_at=mine.invited_at,
+        )
+
+
+class GroupPageOut(BaseModel):
+    groups: list[GroupSummaryOut]
+    cursor: str | None
+    audit_receipt: Receipt
+
+
+class InvitationPageOut(BaseModel):
+    invitations: list[GroupSummaryOut]
+    cursor: str | None
+    audit_receipt: Receipt

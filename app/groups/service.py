@@ -40,7 +40,7 @@ from datetime import datetime
 from typing import Any
 
 from app.access.engine import Action
-from app.access.entities import uid
+from app.access.entities import simple_entity, uid
 from app.access.gate import AccessGate, Allowed
 from app.audit.events import (
     AuditEvent,
@@ -70,6 +70,7 @@ from app.identity.registration import RegistrationStatus
 from app.messaging.client import HomeserverUnavailable, MatrixError
 from app.messaging.service import RoomAuthority
 from app.outbox import outbox_item
+from app.pagination import Cursors
 from app.patients.index import PatientRegistry, UnknownPatient
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,16 @@ class GroupState:
 
     def membership(self, reg_no: str | None) -> Membership | None:
         return next((m for m in self.memberships if m.reg_no == reg_no), None)
+
+
+@dataclass(frozen=True)
+class GroupPage:
+    """One page of "my groups" or "my invitations": each group with the caller's own
+    membership, the cursor to the next page (or None), and the listing's receipt."""
+
+    groups: list[tuple[GroupState, Membership]]
+    cursor: str | None
+    receipt: AuditReceipt
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class GroupService:
         self._break_glass = break_glass
         self._affiliations = affiliations
         self._key = hash_key
+        self._cursors = Cursors(hash_key)
         self._clock = clock
 
     # -- shared steps -------------------------------------------------------------------
@@ -311,6 +323,72 @@ class GroupService:
         state = self._load(principal, group_id, Action.VIEW_GROUP)
         allowed = self._decide(principal, Action.VIEW_GROUP, state)
         return state, self._gate.record(allowed)
+
+    def mine(self, principal: Principal, *, limit: int, cursor: str | None) -> GroupPage:
+        """The groups where the caller is an active member and may view the group now."""
+        return self._listing(
+            principal, MembershipState.ACTIVE, Action.VIEW_GROUP, "my-groups", limit, cursor
+        )
+
+    def invitations(self, principal: Principal, *, limit: int, cursor: str | None) -> GroupPage:
+        """The caller's pending invitations to groups still open (that they may accept)."""
+        return self._listing(
+            principal,
+            MembershipState.INVITED,
+            Action.ACCEPT_INVITATION,
+            "my-invitations",
+            limit,
+            cursor,
+        )
+
+    def _listing(
+        self,
+        principal: Principal,
+        state: MembershipState,
+        action: Action,
+        name: str,
+        limit: int,
+        cursor: str | None,
+    ) -> GroupPage:
+        """One audited ``ListOwnGroups`` decision; then each group of the page (from the
+        ``MEMBEROF#`` index) decided on its own by ``action`` on state read now, unaudited,
+        and kept only if allowed."""
+        allowed = self._gate.check(
+            principal,
+            Action.LIST_OWN_GROUPS,
+            uid("Service", "hub"),
+            [simple_entity("Service", "hub")],
+            details={"listing": name},
+        )
+        scope = f"{name}:{principal.sub}"
+        ids, last = self._repo.memberships_of(
+            principal.reg_no or "", state, limit=limit, after=self._cursors.decode(scope, cursor)
+        )
+        patients = self._break_glass.live_patient_refs(principal) if ids else []
+        found: list[tuple[GroupState, Membership]] = []
+        for group_id in ids:
+            loaded = self._repo.load(group_id)
+            if loaded is None:
+                continue
+            group_state = GroupState(*loaded)
+            mine = group_state.membership(principal.reg_no)
+            entity = group_entity(
+                group_state.group, group_state.memberships, slice_for=(principal.reg_no or "",)
+            )
+            if mine is not None and self._gate.permits(
+                principal,
+                action,
+                uid("Group", group_id),
+                [entity],
+                context={"break_glass_patients": patients, "target": ""},
+            ):
+                found.append((group_state, mine))
+        event = replace(
+            allowed.event,
+            details={"listing": name, "considered": len(ids), "returned": len(found)},
+        )
+        receipt = self._gate.record(Allowed(allowed.decision, event))
+        return GroupPage(found, self._cursors.encode(scope, last), receipt)
 
     def _target_doctor(self, reg_no: str) -> tuple[str, tuple[str, ...]]:
         """(institution, specialties) of a doctor who may be invited, else 422."""
@@ -506,4 +584,4 @@ class GroupService:
         return closed, receipt
 
 
-__all__ = ["GroupService", "GroupState", "MembershipState", "SummonedExpert"]
+__all__ = ["GroupPage", "GroupService", "GroupState", "MembershipState", "SummonedExpert"]

@@ -96,6 +96,30 @@ class RecordAuthorization:
         details: dict[str, str | int | list[str]] | None = None,
     ) -> Allowed:
         """Cedar's decision on ``action`` over the record (a deny raises, audited)."""
+        resource, entities, context = self._request(principal, action, state, target)
+        return self._gate.check(
+            principal,
+            action,
+            resource,
+            entities,
+            context=context,
+            patient_ref=state.meta.patient_ref,
+            details=details,
+        )
+
+    def permits(self, principal: Principal, action: Action, state: RecordState) -> bool:
+        """Cedar's decision, unaudited: to filter a listing down to what the caller may
+        see (the listing is the audited decision)."""
+        resource, entities, context = self._request(principal, action, state, None)
+        return self._gate.permits(principal, action, resource, entities, context=context)
+
+    def _request(
+        self,
+        principal: Principal,
+        action: Action,
+        state: RecordState,
+        target: GroupTarget | None,
+    ) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, Any]]:
         meta = state.meta
         via_id, via_entity = (
             self._via_group(principal, state)
@@ -112,28 +136,19 @@ class RecordAuthorization:
         for gid, entity in ((via_id, via_entity), (target_id, target_entity)):
             if entity is not None:
                 entities[gid] = entity
-        return self._gate.check(
-            principal,
-            action,
-            uid("Record", meta.record_id),
-            [
-                record_entity(
-                    meta.record_id,
-                    institution=meta.institution,
-                    patient_ref=meta.patient_ref,
-                    author_reg_no=meta.author_reg_no,
-                    shared_groups=[s.group_id for s in state.shares],
-                ),
-                *entities.values(),
-            ],
-            context={
-                "break_glass_patients": patients,
-                "via": {"__entity": uid("Group", via_id)},
-                "target": {"__entity": uid("Group", target_id)},
-            },
+        record = record_entity(
+            meta.record_id,
+            institution=meta.institution,
             patient_ref=meta.patient_ref,
-            details=details,
+            author_reg_no=meta.author_reg_no,
+            shared_groups=[s.group_id for s in state.shares],
         )
+        context = {
+            "break_glass_patients": patients,
+            "via": {"__entity": uid("Group", via_id)},
+            "target": {"__entity": uid("Group", target_id)},
+        }
+        return uid("Record", meta.record_id), [record, *entities.values()], context
 
 
 def relabel(allowed: Allowed, resource: str, *, reason_code: str | None = None) -> Allowed:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,17 @@ log = logging.getLogger(__name__)
 RETRYABLE = (KeyServiceUnavailable, ClientError, BotoCoreError)
 
 
+@dataclass(frozen=True)
+class SealedUpload:
+    """What the service stored for one upload it sealed itself, before the commit."""
+
+    upload_id: str
+    shards: list[StoredShard]
+    manifest: bytes
+    body_sha256: str  # hex, for the idempotency fingerprint (kept as an HMAC only)
+    content_digest: bytes  # the SHA-256 sealed under the data key
+
+
 class UploadCommit:
     def __init__(
         self,
@@ -60,10 +72,9 @@ class UploadCommit:
         self._audit = audit
         self._clock = clock
 
-    def seal_and_store(
-        self, context: RecordContext, upload: Upload
-    ) -> tuple[str, list[StoredShard], bytes, str]:
-        """Steps 1 and 2: returns (upload id, shards, manifest, body SHA-256).
+    def seal_and_store(self, context: RecordContext, upload: Upload) -> SealedUpload:
+        """Steps 1 and 2: the upload id, its shards, the manifest, the body's SHA-256 and
+        the content digest sealed under the data key (``app.crypto.digest``).
 
         On any failure, abandons the upload and deletes what was put, then raises.
         """
@@ -75,13 +86,14 @@ class UploadCommit:
             stream = self._envelope.seal(context, hashing, upload.length or 0)
             shards = self._shards.put_all(upload_id, stream, on_stored=stored.append)
             manifest = stream.manifest.to_bytes()
+            sealed_digest = stream.seal_content_digest(hashing.digest.digest())
         except Exception as exc:
             self.abandon(upload_id, stored)
             mapped = upload_error(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
-        return upload_id, shards, manifest, hashing.digest.hexdigest()
+        return SealedUpload(upload_id, shards, manifest, hashing.digest.hexdigest(), sealed_digest)
 
     def abandon(self, upload_id: str, stored: Sequence[StoredShard]) -> bool:
         """Give up an upload: abandon its marker, then delete its shards. Returns False

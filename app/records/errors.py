@@ -65,3 +65,63 @@ class RecordIntegrityError(HubError):
     status_code = 500
     code = "record_integrity_failure"
     message = "The record failed verification; no content was released."
+
+
+class UploadNotPending(HubError):
+    status_code = 409
+    code = "upload_not_pending"
+    message = "This upload session was committed, abandoned or swept; start a new one."
+
+
+class UploadExpired(HubError):
+    status_code = 410
+    code = "upload_expired"
+    message = "This upload session has expired; start a new one."
+
+
+class ShardsNotStored(HubError):
+    """Some shard of a committed manifest is missing or differs from what was issued."""
+
+    status_code = 409
+    code = "shards_not_stored"
+
+
+class InvalidManifest(HubError):
+    """The committed manifest is not this session's record version (deliberately opaque)."""
+
+    status_code = 422
+    code = "invalid_manifest"
+    message = "The manifest does not match this upload session; nothing was stored."
+
+
+class InvalidShardRequest(HubError):
+    status_code = 422
+    code = "invalid_shard"
+
+
+class SealedOnService(HubError):
+    """FHIR documents are validated, so they are sealed by the service (within the caps)."""
+
+    status_code = 415
+    code = "sealed_by_service_only"
+    message = (
+        "FHIR JSON is validated by the service before it is sealed: send it with "
+        "POST /patients/{patient_id}/records (or POST /records/{record_id}/versions)."
+    )
+
+
+class InvalidPublicKey(HubError):
+    status_code = 422
+    code = "invalid_public_key"
+    message = "public_key must be an uncompressed P-256 point (65 bytes, base64)."
+
+
+class TooLargeForInline(HubError):
+    """A record above the inline cap is opened on the client (download tickets)."""
+
+    status_code = 413
+    code = "record_too_large_for_inline"
+    message = (
+        "This record is larger than the service sends in one response: open it with "
+        "POST /records/{record_id}/downloads."
+    )

@@ -17,6 +17,14 @@ Item layout (``pk`` / ``sk``, single-table design):
 - ``IDEMPOTENCY#<keyed hash>`` / ``IDEMPOTENCY``: a client's ``Idempotency-Key`` (hashed
   with the principal's sub, so keys of different users never collide), with a keyed
   fingerprint of the request and the record id and version it produced.
+- The ``UPLOAD`` item of an upload session (a record sealed on the doctor's device) also
+  holds who started it, the record version it will commit (context, type, length, shard
+  layout, category and title), the wrapped data key (KMS ``EDK``), its deadline, and per
+  shard index the random key and CRC64NVME of the last URL issued for it.
+- ``PATIENT#<patient reference>`` / ``RECORD#<created at>#<id>`` and
+  ``GROUPSHARE#<group id>`` / ``RECORD#<shared at>#<id>``: index items, written in the
+  transaction that creates the record or the share, so a patient's records and a group's
+  shared records are one paginated query away (no scan, no secondary index).
 
 Guarantees: a record or version becomes visible only through one ``TransactWriteItems``
 (committed by the audit trail's ``transact_append`` with the event's ledger entry)
@@ -36,8 +44,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from app.dynamo import deserialize, query_partition, serialize
-from app.records.shards import StoredShard
+from app.crypto.context import RecordContext
+from app.dynamo import deserialize, query_page, query_partition, serialize
+from app.records.shards import StoredShard, shard_key
 
 
 class TransactionRefused(Exception):
@@ -77,6 +86,9 @@ class RecordVersion:
     shredded_at: datetime | None = None
     shredded_by: str | None = None
     shred_reason: str | None = None
+    # The plaintext's SHA-256 sealed under the data key (app.crypto.digest), when the
+    # uploader computed it.
+    content_digest: bytes | None = None
 
     @property
     def shredded(self) -> bool:
@@ -98,6 +110,115 @@ class RecordState:
 
     def version(self, n: int) -> RecordVersion | None:
         return next((v for v in self.versions if v.version == n), None)
+
+
+@dataclass(frozen=True)
+class IssuedShard:
+    """The last URL issued for one shard of an upload session: its random object key id
+    (the key is ``shards/<upload id>/<key id>``), the CRC64NVME signed into it, and, once
+    the service has checked the stored object (``HeadObject``), its S3 version id."""
+
+    key_id: str
+    crc64nvme: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """An upload sealed on the doctor's device, from start to commit (``UPLOAD#`` item)."""
+
+    upload_id: str
+    status: str
+    owner_sub: str
+    owner_reg_no: str
+    record_id: str
+    version: int
+    new_record: bool
+    patient_id: str
+    patient_ref: str
+    institution: str
+    content_type: str
+    length: int
+    shard_size: int
+    shard_count: int
+    category: str
+    title: str
+    encrypted_data_key: bytes
+    created_at: datetime
+    expires_at: datetime
+    shards: dict[int, IssuedShard] = field(default_factory=dict)
+
+    def context(self) -> RecordContext:
+        return RecordContext(self.record_id, self.patient_ref, self.version, self.institution)
+
+    def key_of(self, index: int) -> str:
+        return shard_key(self.upload_id, self.shards[index].key_id)
+
+
+def session_item(session: UploadSession) -> dict[str, Any]:
+    return {
+        "pk": f"UPLOAD#{session.upload_id}",
+        "sk": "UPLOAD",
+        "kind": "client",
+        "status": session.status,
+        "created_at": session.created_at.isoformat(),
+        "expires_at": session.expires_at.isoformat(),
+        "owner_sub": session.owner_sub,
+        "owner_reg_no": session.owner_reg_no,
+        "record_id": session.record_id,
+        "version": session.version,
+        "new_record": session.new_record,
+        "patient_id": session.patient_id,
+        "patient_ref": session.patient_ref,
+        "institution": session.institution,
+        "content_type": session.content_type,
+        "length": session.length,
+        "shard_size": session.shard_size,
+        "shard_count": session.shard_count,
+        "category": session.category,
+        "title": session.title or None,
+        "edk": session.encrypted_data_key,
+        "shards": {},
+        "verified": {},
+    }
+
+
+def _checked_version(entry: Mapping[str, Any], verified: Mapping[str, Any]) -> str | None:
+    """The S3 version id checked for a shard's current key (``"null"``: unversioned)."""
+    version = verified.get(str(entry["k"]))
+    if version is None:
+        return None
+    return "" if version == "null" else str(version)
+
+
+def _session(item: Mapping[str, Any]) -> UploadSession:
+    verified = item.get("verified") or {}
+    shards = {
+        int(index): IssuedShard(str(entry["k"]), str(entry["c"]), _checked_version(entry, verified))
+        for index, entry in (item.get("shards") or {}).items()
+    }
+    return UploadSession(
+        upload_id=str(item["pk"]).removeprefix("UPLOAD#"),
+        status=str(item["status"]),
+        owner_sub=str(item["owner_sub"]),
+        owner_reg_no=str(item["owner_reg_no"]),
+        record_id=str(item["record_id"]),
+        version=int(item["version"]),
+        new_record=bool(item["new_record"]),
+        patient_id=str(item["patient_id"]),
+        patient_ref=str(item["patient_ref"]),
+        institution=str(item["institution"]),
+        content_type=str(item["content_type"]),
+        length=int(item["length"]),
+        shard_size=int(item["shard_size"]),
+        shard_count=int(item["shard_count"]),
+        category=str(item["category"]),
+        title=str(item.get("title") or ""),
+        encrypted_data_key=bytes(item["edk"]),
+        created_at=datetime.fromisoformat(str(item["created_at"])),
+        expires_at=datetime.fromisoformat(str(item["expires_at"])),
+        shards=shards,
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +260,7 @@ def version_item(v: RecordVersion) -> dict[str, Any]:
         "shard_keys": [s.key.rsplit("/", 1)[1] for s in v.shards],
         "shard_versions": [s.version_id or "" for s in v.shards],
         "manifest": v.manifest,
+        "content_digest": v.content_digest,
     }
 
 
@@ -180,6 +302,7 @@ def _version(item: Mapping[str, Any]) -> RecordVersion:
         shredded_at=datetime.fromisoformat(str(shredded_at)) if shredded_at else None,
         shredded_by=str(item["shredded_by"]) if item.get("shredded_by") else None,
         shred_reason=str(item["shred_reason"]) if item.get("shred_reason") else None,
+        content_digest=item.get("content_digest"),
     )
 
 
@@ -240,6 +363,49 @@ class RecordRepository:
                         ":v": version,
                     }
                 ),
+            }
+        }
+
+    def start_session(self, session: UploadSession) -> dict[str, Any]:
+        """Transaction item: the session's ``UPLOAD`` item (``pending``), only if new."""
+        return self.put(session_item(session))
+
+    def load_session(self, upload_id: str) -> UploadSession | None:
+        """An upload session as stored now (strongly consistent); ``None`` for an unknown
+        id or an upload the service sealed itself."""
+        item = self.upload_status(upload_id)
+        if item is None or item.get("kind") != "client":
+            return None
+        return _session(item)
+
+    def issue_shards(
+        self,
+        upload_id: str,
+        issued: Mapping[int, IssuedShard],
+        verified: Mapping[str, str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Transaction item, only while the session is pending: the key and CRC64NVME of
+        newly issued shard URLs (by index), and the S3 version id of shard objects checked
+        as stored (by key id: a shard issued again gets a new key, unchecked)."""
+        names: dict[str, str] = {"#s": "status"}
+        values: dict[str, Any] = {":pending": "pending"}
+        sets = []
+        for n, (index, shard) in enumerate(sorted(issued.items())):
+            names[f"#i{n}"] = str(index)
+            values[f":i{n}"] = {"k": shard.key_id, "c": shard.crc64nvme}
+            sets.append(f"shards.#i{n} = :i{n}")
+        for n, (key_id, version_id) in enumerate(sorted((verified or {}).items())):
+            names[f"#k{n}"] = key_id
+            values[f":k{n}"] = version_id or "null"
+            sets.append(f"verified.#k{n} = :k{n}")
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._key(f"UPLOAD#{upload_id}", "UPLOAD"),
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": "#s = :pending",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": serialize(values),
             }
         }
 
@@ -356,10 +522,16 @@ class RecordRepository:
 
     def create_items(self, meta: RecordMeta, version: RecordVersion) -> list[dict[str, Any]]:
         """Transaction items that make a new record visible (with version 1)."""
+        index = {
+            "pk": f"PATIENT#{meta.patient_ref}",
+            "sk": f"RECORD#{meta.created_at.isoformat()}#{meta.record_id}",
+            "record_id": meta.record_id,
+        }
         return [
             self.put(meta_item(meta)),
             self.put(version_item(version)),
             self.commit_upload(version.upload_id, meta.record_id, version.version),
+            self.put(index),
         ]
 
     def version_items(self, version: RecordVersion) -> list[dict[str, Any]]:
@@ -389,7 +561,30 @@ class RecordRepository:
             "shared_by": share.shared_by,
             "shared_at": share.shared_at.isoformat(),
         }
-        return [self.put(item)]
+        index = {
+            "pk": f"GROUPSHARE#{share.group_id}",
+            "sk": f"RECORD#{share.shared_at.isoformat()}#{record_id}",
+            "record_id": record_id,
+        }
+        return [self.put(item), self.put(index)]
+
+    # -- listings -----------------------------------------------------------------------
+
+    def patient_records(
+        self, patient_ref: str, *, limit: int, after: str | None
+    ) -> tuple[list[str], str | None]:
+        """One page of a patient's record ids, oldest first, and the position after it."""
+        return self._index_page(f"PATIENT#{patient_ref}", limit, after)
+
+    def group_records(
+        self, group_id: str, *, limit: int, after: str | None
+    ) -> tuple[list[str], str | None]:
+        """One page of the ids of records shared into a group, and the position after it."""
+        return self._index_page(f"GROUPSHARE#{group_id}", limit, after)
+
+    def _index_page(self, pk: str, limit: int, after: str | None) -> tuple[list[str], str | None]:
+        items, last = query_page(self._client, self.table_name, pk, limit=limit, after=after)
+        return [str(i["record_id"]) for i in items], last
 
     def shred_items(
         self, version: RecordVersion, *, actor: str, reason: str, at: datetime
@@ -401,7 +596,7 @@ class RecordRepository:
                 "TableName": self.table_name,
                 "Key": self._key(f"RECORD#{version.record_id}", version_sk(version.version)),
                 "UpdateExpression": (
-                    "REMOVE manifest SET #s = :shredded, shredded_at = :at, "
+                    "REMOVE manifest, content_digest SET #s = :shredded, shredded_at = :at, "
                     "shredded_by = :by, shred_reason = :reason"
                 ),
                 "ConditionExpression": "#s = :active",

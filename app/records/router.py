@@ -1,15 +1,25 @@
 """HTTP routes for records. Thin: parse headers, bridge the body stream, call the service.
 
-Uploads take the raw bytes as the request body (never JSON or multipart), with
-``Content-Type`` from the accepted set and a ``Content-Length`` that must match the body.
-The body is read from the ASGI stream as it arrives and handed to the (synchronous)
-service in a worker thread, chunk by chunk, so an upload is never held in memory whole.
-Downloads stream verified plaintext shard by shard.
+Two ways in and out (docs/records.md, "Which content goes which way"):
+
+- through the service, within ``HUB_MAX_INLINE_RECORD_BYTES`` (what one API Gateway and
+  Lambda request carries): uploads take the raw bytes as the request body (never JSON or
+  multipart), with ``Content-Type`` from the accepted set and a ``Content-Length`` that
+  must match the body, read from the ASGI stream as it arrives; FHIR JSON only ever comes
+  this way (it is validated). Downloads answer the whole version, verified, with its
+  ``Repr-Digest``;
+- sealed and opened on the client, for everything else: upload sessions
+  (``/patients/{id}/uploads``, ``/records/{id}/uploads``, ``/uploads/{id}/...``) and
+  download tickets (``/records/{id}/downloads``), whose bodies carry only keys, manifests
+  and presigned URLs; the content goes straight to and from S3.
+
+Discovery: ``GET /patients/{id}/records`` and ``GET /groups/{id}/records``, paginated.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Iterator
 from functools import partial
 from typing import Annotated, Any
@@ -18,25 +28,42 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from app.access.auth import CurrentPrincipal
 from app.audit.schemas import Receipt
 from app.content import ALLOWED_CONTENT_TYPES
+from app.crypto.handover import SUITE_NAME
+from app.errors import InvalidRequest
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.records import errors
 from app.records.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
+    CommitBody,
+    DownloadBody,
+    DownloadTicketOut,
+    PublicKeyBody,
     RecordCategory,
     RecordOut,
+    RecordPageOut,
+    SealingKeyOut,
+    ShardUrlOut,
+    ShardUrlsBody,
+    ShardUrlsOut,
     ShareBody,
     ShareOut,
     ShareResult,
     ShredBody,
+    UploadKeyOut,
+    UploadSessionBody,
+    UploadSessionOut,
+    UploadStatusOut,
     VersionOut,
     VersionResult,
+    VersionUploadBody,
 )
 from app.records.service import RecordService
+from app.records.sessions import MAX_SHARDS_PER_REQUEST, SessionRequest, ShardDeclaration
 from app.records.uploads import Upload
 from app.schemas import PatientId
 from app.wiring import NotProvided, provided
@@ -44,6 +71,10 @@ from app.wiring import NotProvided, provided
 router = APIRouter(tags=["records"])
 
 RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+UploadIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+GroupIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=512)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -168,21 +199,27 @@ def get_record(record_id: RecordId, who: CurrentPrincipal, records: Records) -> 
 
 @router.get(
     "/records/{record_id}/content",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "content": {"application/octet-stream": {}},
+            "description": "The whole record version, verified; Repr-Digest: sha-256.",
+        }
+    },
 )
 def get_record_content(
     record_id: RecordId,
     who: CurrentPrincipal,
     records: Records,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-) -> StreamingResponse:
+) -> Response:
     opened = records.open_content(who, record_id, version)
-    return StreamingResponse(
-        opened.chunks,
+    return Response(
+        content=opened.plaintext,
         media_type=opened.version.content_type,
         headers={
-            "Content-Length": str(opened.version.length),
+            # The authenticated manifest's length, of a body verified whole before sending.
+            "Content-Length": str(opened.length),
+            "Repr-Digest": opened.repr_digest,
             "Cache-Control": "no-store",
             "X-Record-Version": str(opened.version.version),
             "X-Audit-Event-Id": opened.receipt.event_id,
@@ -238,4 +275,235 @@ def shred_record_version(
     shredded, receipt = records.shred(who, record_id, version, body.reason)
     return VersionResult(
         record_id=record_id, version=VersionOut.of(shredded), audit_receipt=Receipt.of(receipt)
+    )
+
+
+# -- sealed and opened on the client ----------------------------------------------------------
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _unb64(field: str, value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(f"Invalid fields: body.{field} (not base64).") from None
+
+
+def _sealing_key(context: dict[str, str], encrypted: bytes, wrapped: bytes) -> SealingKeyOut:
+    return SealingKeyOut(
+        encryption_context=context,
+        encrypted_data_key=_b64(encrypted),
+        wrapped_data_key=_b64(wrapped),
+        key_suite=SUITE_NAME,
+    )
+
+
+def _session_out(records: RecordService, started: Any) -> UploadSessionOut:
+    session = started.session
+    return UploadSessionOut(
+        upload_id=session.upload_id,
+        record_id=session.record_id,
+        version=session.version,
+        patient_id=session.patient_id,
+        content_type=session.content_type,
+        length=session.length,
+        shard_size=session.shard_size,
+        shard_count=session.shard_count,
+        expires_at=session.expires_at,
+        presign_seconds=records.presign_seconds,
+        max_shards_per_request=MAX_SHARDS_PER_REQUEST,
+        key=_sealing_key(
+            session.context().encryption_context(),
+            session.encrypted_data_key,
+            started.wrapped_data_key,
+        ),
+        audit_receipt=Receipt.of(started.receipt),
+    )
+
+
+@router.post(
+    "/patients/{patient_id}/uploads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadSessionOut,
+)
+def start_record_upload(
+    patient_id: Annotated[PatientId, Path()],
+    body: UploadSessionBody,
+    who: CurrentPrincipal,
+    records: Records,
+) -> UploadSessionOut:
+    """Start a new record sealed on the client (version 1); FHIR is refused (415)."""
+    request = SessionRequest(
+        content_type=body.content_type,
+        length=body.length,
+        public_key=_unb64("public_key", body.public_key),
+        category=body.category.value,
+        title=body.title,
+    )
+    return _session_out(records, records.sessions.start_record(who, patient_id, request))
+
+
+@router.post(
+    "/records/{record_id}/uploads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadSessionOut,
+)
+def start_version_upload(
+    record_id: RecordId, body: VersionUploadBody, who: CurrentPrincipal, records: Records
+) -> UploadSessionOut:
+    """Start the record's next version, sealed on the client (the author only)."""
+    request = SessionRequest(
+        content_type=body.content_type,
+        length=body.length,
+        public_key=_unb64("public_key", body.public_key),
+    )
+    return _session_out(records, records.sessions.start_version(who, record_id, request))
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadStatusOut)
+def upload_status(
+    upload_id: UploadIdPath, who: CurrentPrincipal, records: Records
+) -> UploadStatusOut:
+    """Where an upload session stands: which shards were issued URLs (for a resume)."""
+    session, receipt = records.sessions.status(who, upload_id)
+    return UploadStatusOut(
+        upload_id=upload_id,
+        status=session.status,
+        record_id=session.record_id,
+        version=session.version,
+        content_type=session.content_type,
+        length=session.length,
+        shard_size=session.shard_size,
+        shard_count=session.shard_count,
+        expires_at=session.expires_at,
+        issued=sorted(session.shards),
+        audit_receipt=Receipt.of(receipt),
+    )
+
+
+@router.post("/uploads/{upload_id}/shards", response_model=ShardUrlsOut)
+def issue_shard_urls(
+    upload_id: UploadIdPath, body: ShardUrlsBody, who: CurrentPrincipal, records: Records
+) -> ShardUrlsOut:
+    """Presigned PUTs for sealed shards, each bound to its size and CRC64NVME."""
+    declared = [ShardDeclaration(s.index, s.size, s.checksum_crc64nvme) for s in body.shards]
+    urls, expires, receipt = records.sessions.issue_urls(who, upload_id, declared, body.stored)
+    return ShardUrlsOut(
+        upload_id=upload_id,
+        urls=[ShardUrlOut(index=u.index, url=u.url, headers=u.headers) for u in urls],
+        expires_at=expires,
+        audit_receipt=Receipt.of(receipt),
+    )
+
+
+@router.post("/uploads/{upload_id}/key", response_model=UploadKeyOut)
+def upload_key(
+    upload_id: UploadIdPath, body: PublicKeyBody, who: CurrentPrincipal, records: Records
+) -> UploadKeyOut:
+    """The session's data key again, wrapped for a new key pair (to resume)."""
+    session, wrapped, receipt = records.sessions.data_key(
+        who, upload_id, _unb64("public_key", body.public_key)
+    )
+    return UploadKeyOut(
+        upload_id=upload_id,
+        key=_sealing_key(
+            session.context().encryption_context(), session.encrypted_data_key, wrapped
+        ),
+        audit_receipt=Receipt.of(receipt),
+    )
+
+
+@router.post(
+    "/uploads/{upload_id}/commit", status_code=status.HTTP_201_CREATED, response_model=RecordOut
+)
+def commit_upload(
+    upload_id: UploadIdPath,
+    body: CommitBody,
+    response: Response,
+    who: CurrentPrincipal,
+    records: Records,
+) -> RecordOut:
+    """Commit the manifest once every shard is stored; again: the same record back."""
+    try:
+        manifest = body.manifest.encode("ascii")
+    except UnicodeEncodeError:
+        raise InvalidRequest("Invalid fields: body.manifest (not ASCII).") from None
+    digest = _unb64("content_digest", body.content_digest) if body.content_digest else None
+    committed = records.sessions.commit(who, upload_id, manifest, digest)
+    _replay_headers(response, committed.replayed)
+    return RecordOut.of(committed.state, committed.receipt)
+
+
+@router.post("/records/{record_id}/downloads", response_model=DownloadTicketOut)
+def download_ticket(
+    record_id: RecordId, body: DownloadBody, who: CurrentPrincipal, records: Records
+) -> DownloadTicketOut:
+    """Open a version on the client: manifest, wrapped key, presigned GETs (a window)."""
+    ticket = records.downloads.ticket(
+        who,
+        record_id,
+        body.version,
+        _unb64("public_key", body.public_key),
+        body.first,
+        body.count,
+    )
+    version = ticket.version
+    digest = version.content_digest
+    return DownloadTicketOut(
+        record_id=record_id,
+        version=version.version,
+        content_type=version.content_type,
+        total_length=ticket.total_length,
+        shard_count=ticket.shard_count,
+        manifest=ticket.manifest.decode("ascii"),
+        key=_sealing_key(
+            ticket.context.encryption_context(),
+            ticket.encrypted_data_key,
+            ticket.wrapped_data_key,
+        ),
+        content_digest=_b64(digest) if digest else None,
+        first=ticket.first,
+        shard_urls=ticket.urls,
+        urls_expire_at=ticket.urls_expire_at,
+        audit_receipt=Receipt.of(ticket.receipt),
+    )
+
+
+# -- discovery ---------------------------------------------------------------------------------
+
+
+@router.get("/patients/{patient_id}/records", response_model=RecordPageOut)
+def list_patient_records(
+    patient_id: Annotated[PatientId, Path()],
+    who: CurrentPrincipal,
+    records: Records,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> RecordPageOut:
+    """The patient's records the caller may read, oldest first, a page at a time."""
+    page = records.listing.patient_records(who, patient_id, limit=limit, cursor=cursor)
+    return RecordPageOut(
+        records=[RecordOut.of(r, None) for r in page.records],
+        cursor=page.cursor,
+        audit_receipt=Receipt.of(page.receipt),
+    )
+
+
+@router.get("/groups/{group_id}/records", response_model=RecordPageOut)
+def list_group_records(
+    group_id: GroupIdPath,
+    who: CurrentPrincipal,
+    records: Records,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> RecordPageOut:
+    """The records shared into a group that the caller may read, a page at a time."""
+    page = records.listing.group_records(who, group_id, limit=limit, cursor=cursor)
+    return RecordPageOut(
+        records=[RecordOut.of(r, None) for r in page.records],
+        cursor=page.cursor,
+        audit_receipt=Receipt.of(page.receipt),
     )

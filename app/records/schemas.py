@@ -121,3 +121,145 @@ class ShareResult(BaseModel):
     record_id: str
     share: ShareOut
     audit_receipt: Receipt | None = None
+
+
+# -- upload sessions and download tickets (sealed and opened on the client) -------------------
+
+Base64 = Annotated[str, Field(max_length=16_384, pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
+UploadId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+MAX_LENGTH = 2**53 - 1
+
+
+class UploadSessionBody(Strict):
+    """Start an upload sealed on the client: what it is, how long, and the client's
+    ephemeral public key (65-byte uncompressed P-256 point, base64) for the data key."""
+
+    content_type: str = Field(min_length=3, max_length=255)
+    length: int = Field(ge=0, le=MAX_LENGTH)
+    public_key: Base64
+    category: RecordCategory = RecordCategory.OTHER
+    title: str = Field(default="", max_length=120)
+
+
+class VersionUploadBody(Strict):
+    content_type: str = Field(min_length=3, max_length=255)
+    length: int = Field(ge=0, le=MAX_LENGTH)
+    public_key: Base64
+
+
+class ShardDeclarationIn(Strict):
+    index: int = Field(ge=0, le=2**32)
+    size: int = Field(ge=16, le=64 * 1024 * 1024 + 16)
+    checksum_crc64nvme: str = Field(min_length=12, max_length=12)
+
+
+class ShardUrlsBody(Strict):
+    """Shards sealed, to be put (``shards``); and shards put since the last ask
+    (``stored``, indexes), which the service checks now rather than at the commit."""
+
+    shards: list[ShardDeclarationIn] = Field(default_factory=list, max_length=64)
+    stored: list[Annotated[int, Field(ge=0, le=2**32)]] = Field(default_factory=list, max_length=64)
+
+
+class PublicKeyBody(Strict):
+    public_key: Base64
+
+
+class CommitBody(Strict):
+    """The manifest (canonical JSON, as ``RecordSealer`` made it) and, optionally, the
+    plaintext's SHA-256 sealed under the data key (``app.crypto.digest``, base64)."""
+
+    manifest: str = Field(min_length=2, max_length=1_000_000)
+    content_digest: Base64 | None = None
+
+
+class DownloadBody(Strict):
+    public_key: Base64
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    first: int = Field(default=0, ge=0, le=2**32)
+    count: int = Field(default=256, ge=1, le=256)
+
+
+class SealingKeyOut(BaseModel):
+    """The data key of one record version, for the client: ``wrapped_data_key`` is HPKE
+    (``key_suite``) to the public key sent, bound to ``encryption_context``;
+    ``encrypted_data_key`` is KMS's wrapped form, which goes into the manifest."""
+
+    encryption_context: dict[str, str]
+    encrypted_data_key: str
+    wrapped_data_key: str
+    key_suite: str
+
+
+class UploadSessionOut(BaseModel):
+    upload_id: str
+    record_id: str
+    version: int
+    patient_id: str
+    content_type: str
+    length: int
+    shard_size: int
+    shard_count: int
+    expires_at: datetime
+    presign_seconds: int
+    max_shards_per_request: int
+    key: SealingKeyOut
+    audit_receipt: Receipt | None = None
+
+
+class UploadStatusOut(BaseModel):
+    upload_id: str
+    status: str
+    record_id: str
+    version: int
+    content_type: str
+    length: int
+    shard_size: int
+    shard_count: int
+    expires_at: datetime
+    issued: list[int]
+    audit_receipt: Receipt | None = None
+
+
+class UploadKeyOut(BaseModel):
+    upload_id: str
+    key: SealingKeyOut
+    audit_receipt: Receipt | None = None
+
+
+class ShardUrlOut(BaseModel):
+    index: int
+    url: str
+    headers: dict[str, str]
+
+
+class ShardUrlsOut(BaseModel):
+    upload_id: str
+    urls: list[ShardUrlOut]
+    expires_at: datetime
+    audit_receipt: Receipt | None = None
+
+
+class DownloadTicketOut(BaseModel):
+    """What a client needs to open a record version itself. ``total_length`` and
+    ``shard_count`` are the authenticated manifest's; the client takes them from the
+    manifest it verifies, never from here or the record's metadata."""
+
+    record_id: str
+    version: int
+    content_type: str
+    total_length: int
+    shard_count: int
+    manifest: str
+    key: SealingKeyOut
+    content_digest: str | None
+    first: int
+    shard_urls: list[str]
+    urls_expire_at: datetime
+    audit_receipt: Receipt | None = None
+
+
+class RecordPageOut(BaseModel):
+    records: list[RecordOut]
+    cursor: str | None
+    audit_receipt: Receipt | None = None

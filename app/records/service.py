@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -44,17 +44,20 @@ from app.audit.events import (
     patient_reference,
 )
 from app.breakglass.service import BreakGlassService
+from app.crypto.digest import open_content_digest
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
-from app.crypto.kms import KmsDataKeyProvider
+from app.crypto.kms import DataKeyProvider, KmsDataKeyProvider
 from app.errors import NotFound
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
 from app.patients.index import PatientRegistry, UnknownPatient
 from app.records import errors
 from app.records.authorization import RecordAuthorization, relabel
-from app.records.commit import RETRYABLE, UploadCommit
+from app.records.commit import RETRYABLE, SealedUpload, UploadCommit
+from app.records.downloads import DownloadTickets, context_of, refuse_integrity
 from app.records.idempotency import Idempotency
+from app.records.listing import RecordListing
 from app.records.repository import (
     IdempotencyEntry,
     RecordMeta,
@@ -65,7 +68,8 @@ from app.records.repository import (
     TransactionRefused,
 )
 from app.records.schemas import RecordCategory, ShredReason
-from app.records.shards import ShardStore, StoredShard
+from app.records.sessions import UploadSessions
+from app.records.shards import ShardStore
 from app.records.sharing import RecordSharing
 from app.records.shredding import RecordShredding
 from app.records.uploads import Upload, check_upload, media_essence
@@ -76,11 +80,19 @@ log = logging.getLogger(__name__)
 __all__ = ["OpenedContent", "RecordService", "Upload", "build_record_service"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OpenedContent:
+    """A whole record version, verified: its bytes and their ``Repr-Digest``."""
+
     version: RecordVersion
-    chunks: Iterator[bytes]
+    plaintext: bytes
+    repr_digest: str
     receipt: AuditReceipt
+
+    @property
+    def length(self) -> int:
+        """The length announced: the authenticated manifest's (what was opened)."""
+        return len(self.plaintext)
 
 
 class RecordService:
@@ -98,6 +110,10 @@ class RecordService:
         max_record_bytes: int,
         *,
         patients: PatientRegistry,
+        provider: DataKeyProvider,
+        max_inline_record_bytes: int,
+        session_seconds: int,
+        client_shard_size: int,
         record_cards: bool = False,
     ):
         self._repo = repository
@@ -108,6 +124,7 @@ class RecordService:
         self._key = hash_key
         self._clock = clock
         self.max_record_bytes = max_record_bytes
+        self.max_inline_record_bytes = min(max_inline_record_bytes, max_record_bytes)
         self._authz = RecordAuthorization(repository, groups, gate, break_glass, clock)
         self._idempotency = Idempotency(repository, hash_key)
         self._commit = UploadCommit(repository, shards, envelope, audit, clock)
@@ -115,6 +132,30 @@ class RecordService:
             repository, groups, self._authz, self._commit, clock, record_cards=record_cards
         )
         self._shredding = RecordShredding(repository, shards, self._authz, self._commit, clock)
+        self.sessions = UploadSessions(
+            repository,
+            shards,
+            provider,
+            envelope,
+            self._authz,
+            gate,
+            self._commit,
+            hash_key,
+            clock,
+            max_record_bytes=max_record_bytes,
+            shard_size=client_shard_size,
+            session_seconds=session_seconds,
+            patients=patients,
+        )
+        self.downloads = DownloadTickets(shards, envelope, self._authz, gate, clock)
+        self.listing = RecordListing(
+            repository, groups, self._authz, gate, break_glass, hash_key, clock
+        )
+
+    @property
+    def presign_seconds(self) -> int:
+        """How long the presigned shard URLs this service issues live."""
+        return self._shards.presign_seconds
 
     # -- upload -------------------------------------------------------------------------
 
@@ -141,7 +182,7 @@ class RecordService:
                 replace(allowed.event, outcome=Outcome.DENY, reason="patient-not-indexed")
             )
             raise UnknownPatient()
-        upload = check_upload(upload, self.max_record_bytes)
+        upload = check_upload(upload, self.max_inline_record_bytes)
         operation, subject = "create", patient_id
         key_hash, earlier = self._idempotency.earlier(principal, upload)
         if earlier is not None:
@@ -150,7 +191,7 @@ class RecordService:
         assert principal.reg_no is not None  # CreateRecord is for clinicians only
         record_id = uuid.uuid4().hex
         context = RecordContext(record_id, ref, 1, principal.institution)
-        upload_id, shards, manifest, digest = self._commit.seal_and_store(context, upload)
+        sealed = self._commit.seal_and_store(context, upload)
         meta = RecordMeta(
             record_id=record_id,
             patient_id=patient_id,
@@ -163,15 +204,16 @@ class RecordService:
             created_at=now,
             latest_version=1,
         )
-        version = self._version(record_id, 1, upload, upload_id, shards, manifest, principal)
+        version = self._version(record_id, 1, upload, sealed, principal)
         event = self._event(allowed, meta.record_id, version, upload)
         items = self._repo.create_items(meta, version)
+        digest = sealed.body_sha256
         fingerprint = self._idempotency.fingerprint(operation, subject, upload, digest)
         if key_hash:
             entry = IdempotencyEntry(fingerprint, record_id, 1)
             items.append(self._repo.claim_idempotency(key_hash, entry, now))
         try:
-            receipt = self._commit.commit(upload_id, shards, event, items)
+            receipt = self._commit.commit(sealed.upload_id, sealed.shards, event, items)
         except TransactionRefused as refused:
             entry = self._idempotency.after_refusal(refused, key_hash)
             return self._idempotency.replay(entry, upload, operation, subject, digest), None, True
@@ -184,7 +226,7 @@ class RecordService:
         replayed)."""
         state = self._authz.load(principal, record_id, Action.CREATE_RECORD_VERSION)
         allowed = self._authz.decide(principal, Action.CREATE_RECORD_VERSION, state)
-        upload = check_upload(upload, self.max_record_bytes)
+        upload = check_upload(upload, self.max_inline_record_bytes)
         operation, subject = "version", record_id
         key_hash, earlier = self._idempotency.earlier(principal, upload)
         if earlier is not None:
@@ -193,16 +235,17 @@ class RecordService:
         meta = state.meta
         n = meta.latest_version + 1
         context = RecordContext(record_id, meta.patient_ref, n, meta.institution)
-        upload_id, shards, manifest, digest = self._commit.seal_and_store(context, upload)
-        version = self._version(record_id, n, upload, upload_id, shards, manifest, principal)
+        sealed = self._commit.seal_and_store(context, upload)
+        version = self._version(record_id, n, upload, sealed, principal)
         event = self._event(allowed, record_id, version, upload)
         items = self._repo.version_items(version)
+        digest = sealed.body_sha256
         fingerprint = self._idempotency.fingerprint(operation, subject, upload, digest)
         if key_hash:
             entry = IdempotencyEntry(fingerprint, record_id, n)
             items.append(self._repo.claim_idempotency(key_hash, entry, self._clock()))
         try:
-            receipt = self._commit.commit(upload_id, shards, event, items)
+            receipt = self._commit.commit(sealed.upload_id, sealed.shards, event, items)
         except TransactionRefused as refused:
             entry = self._idempotency.after_refusal(refused, key_hash)
             replayed = self._idempotency.replay(entry, upload, operation, subject, digest)
@@ -217,9 +260,7 @@ class RecordService:
         record_id: str,
         n: int,
         upload: Upload,
-        upload_id: str,
-        shards: Sequence[StoredShard],
-        manifest: bytes,
+        sealed: SealedUpload,
         principal: Principal,
     ) -> RecordVersion:
         return RecordVersion(
@@ -230,9 +271,10 @@ class RecordService:
             status="active",
             created_at=self._clock(),
             created_by=principal.reg_no or principal.sub,
-            upload_id=upload_id,
-            shards=tuple(shards),
-            manifest=manifest,
+            upload_id=sealed.upload_id,
+            shards=tuple(sealed.shards),
+            manifest=sealed.manifest,
+            content_digest=sealed.content_digest,
         )
 
     @staticmethod
@@ -268,12 +310,16 @@ class RecordService:
     def open_content(
         self, principal: Principal, record_id: str, version: int | None
     ) -> OpenedContent:
-        """Authorize, verify the manifest (KMS Decrypt with the context, commitment, MAC)
-        and the first shard, audit the read, then hand back the verified stream.
+        """Authorize, verify the manifest (KMS Decrypt with the context, commitment, MAC),
+        open every shard and the sealed content digest, audit the read, then hand back the
+        whole plaintext with its ``Repr-Digest``.
 
-        A failure up to the first shard is a clean error (nothing released). A later
-        shard that fails verification ends the stream with ``InvalidRecord`` before any
-        of its bytes; the response then stops short of its Content-Length.
+        Only records within ``HUB_MAX_INLINE_RECORD_BYTES`` (what one API response
+        carries) are served whole here, so the response is complete before it starts: a
+        length, shard list or order edited in the table, another version's manifest or a
+        deleted shard version is the opaque 500 with no byte sent, never a shorter body
+        that looks complete. The length announced is the authenticated manifest's. Larger
+        records are opened on the client (:mod:`app.records.downloads`).
         """
         state = self._authz.load(principal, record_id, Action.READ_RECORD)
         wanted = version if version is not None else state.meta.latest_version
@@ -285,8 +331,18 @@ class RecordService:
             raise NotFound("No such record version.")
         if chosen.shredded or chosen.manifest is None:
             raise errors.RecordGone()
-        meta = state.meta
-        context = RecordContext(record_id, meta.patient_ref, chosen.version, meta.institution)
+        context = context_of(state, chosen)
+        verified = self.downloads.verified(principal, state, chosen, context, allowed)
+        if verified.total_length > self.max_inline_record_bytes:
+            self._gate.audit.append(
+                replace(
+                    allowed.event,
+                    outcome=Outcome.DENY,
+                    reason="record-too-large-for-inline",
+                    resource=f"RecordVersion::{record_id}:{chosen.version}",
+                )
+            )
+            raise errors.TooLargeForInline()
         shards = chosen.shards
 
         def fetch(index: int) -> bytes | None:
@@ -295,27 +351,22 @@ class RecordService:
             return self._shards.get(shards[index])
 
         try:
-            chunks = self._envelope.open(chosen.manifest, fetch, context)
-            first = next(chunks, b"")
+            opened = self._envelope.open_verified(verified.manifest, fetch, context)
+            if chosen.content_digest is not None:
+                sealed = open_content_digest(
+                    verified.data_key, verified.manifest, chosen.content_digest
+                )
+                if not equal_digest(sealed, opened.sha256):
+                    raise InvalidRecord()
         except InvalidRecord:
-            log.warning("record %s version %s failed verification", record_id, wanted)
+            refuse_integrity(self._gate, principal, allowed, state, chosen, self._clock)
             raise errors.RecordIntegrityError() from None
         except RETRYABLE as exc:
             raise errors.StorageUnavailable() from exc
         receipt = self._gate.record(
             relabel(allowed, f"RecordVersion::{record_id}:{chosen.version}")
         )
-
-        def stream() -> Iterator[bytes]:
-            if first:
-                yield first
-            try:
-                yield from chunks
-            except InvalidRecord:
-                log.warning("record %s version %s failed verification", record_id, wanted)
-                raise
-
-        return OpenedContent(chosen, stream(), receipt)
+        return OpenedContent(chosen, opened.plaintext, opened.repr_digest, receipt)
 
     # -- share and shred ----------------------------------------------------------------
 
@@ -341,6 +392,12 @@ class RecordService:
     ) -> tuple[RecordVersion, AuditReceipt]:
         """Crypto-shred one version (:mod:`app.records.shredding`)."""
         return self._shredding.shred(principal, record_id, version, reason)
+
+
+def equal_digest(a: bytes, b: bytes) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a, b)
 
 
 def _version_of(state: RecordState, n: int) -> RecordVersion:
@@ -382,6 +439,7 @@ def build_record_service(
             return clients[name]
         return session.client(name, region_name=REGION, config=config)
 
+    provider = KmsDataKeyProvider(client("kms"), settings.records_key_arn)
     return RecordService(
         RecordRepository(client("dynamodb"), settings.table_records),
         ShardStore(
@@ -389,11 +447,10 @@ def build_record_service(
             settings.shard_bucket,
             settings.records_key_arn,
             settings.upload_parallelism,
+            presign_seconds=settings.presign_seconds,
         ),
         ShardedEnvelope(
-            KmsDataKeyProvider(client("kms"), settings.records_key_arn),
-            shard_size=settings.shard_size,
-            parallelism=settings.upload_parallelism,
+            provider, shard_size=settings.shard_size, parallelism=settings.upload_parallelism
         ),
         groups,
         gate,
@@ -403,5 +460,9 @@ def build_record_service(
         clock,
         settings.max_record_bytes,
         patients=patients,
+        provider=provider,
+        max_inline_record_bytes=settings.max_inline_record_bytes,
+        session_seconds=settings.upload_session_seconds,
+        client_shard_size=settings.client_shard_size,
         record_cards=settings.messaging_enabled,
     )

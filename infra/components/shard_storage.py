@@ -5,10 +5,17 @@ service's own AES-256-GCM envelope; the bucket is versioned, private, owner-enfo
 access-logged, and its policy refuses plain HTTP, TLS older than 1.2, and any put that
 does not ask for SSE-KMS with the records key. Noncurrent versions expire, so a
 crypto-shredded version does not linger as ciphertext forever.
+
+Doctors' clients put and get shards directly, through presigned URLs the service issues
+(``app/records/shards.py``): a browser client does so from the hub's own web origins only.
+The bucket's CORS rule allows exactly those origins (the stage's OAuth callback URLs'
+origins, ``Stage.web_origins``), PUT and GET, and the headers a presigned shard PUT signs;
+with no origin, no CORS rule is declared and browsers cannot reach the bucket at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +28,17 @@ from infra.components.documents import deny_insecure_transport, policy_document
 NONCURRENT_VERSION_DAYS = 30
 ACCESS_LOG_RETENTION_DAYS = 400
 KMS_KEY_ID_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+# What a browser sends with a presigned shard PUT (app/records/shards.py signs them all).
+CORS_ALLOWED_HEADERS = (
+    "content-length",
+    "if-none-match",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-sdk-checksum-algorithm",
+    "x-amz-checksum-crc64nvme",
+)
+CORS_EXPOSED_HEADERS = ("ETag", "x-amz-version-id", "x-amz-checksum-crc64nvme")
+CORS_MAX_AGE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,8 @@ class ShardStorageArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     records_key_arn: pulumi.Input[str]
+    # Origins (scheme://host[:port]) a browser client of the hub is served from.
+    web_origins: Sequence[str] = ()
 
 
 class ShardStorage(pulumi.ComponentResource):
@@ -97,6 +117,8 @@ class ShardStorage(pulumi.ComponentResource):
             parent=self,
         )
         self._shard_bucket_policy(shards.bucket, depends_on=[shards.public_access_block])
+        if args.web_origins:
+            self._shard_bucket_cors(shards.bucket, args.web_origins)
 
         self.register_outputs(
             {
@@ -146,6 +168,26 @@ class ShardStorage(pulumi.ComponentResource):
             bucket=bucket.id,
             policy=policy_document(statements),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+    def _shard_bucket_cors(
+        self, bucket: aws.s3.Bucket, origins: Sequence[str]
+    ) -> aws.s3.BucketCorsConfiguration:
+        # Never "*": only the hub's own web origins, only what presigned URLs do.
+        return aws.s3.BucketCorsConfiguration(
+            f"{self._name}-shards-cors",
+            bucket=bucket.id,
+            cors_rules=[
+                {
+                    "id": "hub-web-client",
+                    "allowed_methods": ["GET", "PUT"],
+                    "allowed_origins": sorted(set(origins)),
+                    "allowed_headers": list(CORS_ALLOWED_HEADERS),
+                    "expose_headers": list(CORS_EXPOSED_HEADERS),
+                    "max_age_seconds": CORS_MAX_AGE_SECONDS,
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _log_bucket_policy(self, bucket: aws.s3.Bucket) -> aws.s3.BucketPolicy:

@@ -35,6 +35,7 @@ FUNCTION = "aws:lambda/function:Function"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 TABLE = "aws:dynamodb/table:Table"
+BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 VPC = "aws:ec2/vpc:Vpc"
 DB_INSTANCE = "aws:rds/instance:Instance"
@@ -43,6 +44,7 @@ TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 CERTIFICATE = "aws:acm/certificate:Certificate"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 MESSAGING_TESTS = "tests/infra/test_messaging_component.py::"
+BUCKET_CORS = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
 
 MOTO = "moto (the emulator)"
 LOCALSTACK = "LocalStack 4.14 (the --aws-backend=localstack tier)"
@@ -298,6 +300,44 @@ def gateway_lambda_runtime(resource: str) -> Gap:
     )
 
 
+def gateway_s3_integration_role(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=INTEGRATION,
+        property="credentials (the S3 integration's role)",
+        not_enforced=(
+            "the local gateway reads the web client's files from the emulator's S3 with the "
+            "emulator's credentials, not by assuming the declared reader role, and serves "
+            "S3 objects as stored (no contentHandling conversion); it reads only the key the "
+            "declared integration URI names (site/...)"
+        ),
+        reason="moto evaluates no IAM policy and API Gateway's S3 integrations run no request",
+        covered_by=(
+            "tests/infra/test_web_client.py::test_the_reader_role_reads_the_site_and_nothing_else",
+            "tests/infra/emulator/test_gateway_web_site.py::test_only_keys_under_the_declared_prefix_are_served",
+        ),
+    )
+
+
+def aws_endpoints_on_the_emulator(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BUCKET_OBJECT,
+        property="content / metadata (the AWS endpoints the site reaches)",
+        not_enforced=(
+            "the site's config.json and Content-Security-Policy name the stack's AWS "
+            "endpoints (https://cognito-idp.ap-east-1.amazonaws.com, the shard bucket's "
+            "https://<bucket>.s3.ap-east-1.amazonaws.com); served by the local gateway, the "
+            "emulator's loopback endpoint stands in for exactly those origins, over HTTP"
+        ),
+        reason="the browser must reach the emulator instead of AWS; there is no TLS on loopback",
+        covered_by=(
+            "tests/infra/test_web_client.py::test_the_policy_allows_only_the_stack_endpoints",
+            "tests/infra/emulator/test_gateway_web_site.py::test_the_emulator_stands_in_for_exactly_the_declared_endpoints",
+        ),
+    )
+
+
 def cognito_client_flows(resource: str) -> Gap:
     return Gap(
         resource=resource,
@@ -395,6 +435,49 @@ def alarm_delivery(resource: str) -> Gap:
         reason=f"{MOTO} does not deliver email notifications",
         covered_by=(
             "tests/infra/test_component_controls.py::test_cis_alarms_notify_an_encrypted_topic",
+        ),
+    )
+
+
+def presigned_shard_urls(resource: str, emulator: str = MOTO) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BUCKET_CORS,
+        property="presigned shard URLs",
+        not_enforced=(
+            "a presigned shard PUT or GET is served without checking its signature or "
+            "expiry: a request may drop or change the signed Content-Length, SSE-KMS, "
+            "CRC64NVME or If-None-Match headers, or come after X-Amz-Expires; a supplied "
+            "x-amz-checksum-* value is stored without being checked against the body"
+        ),
+        reason=(
+            f"{emulator} does not verify SigV4 query signatures, their expiry or the "
+            "signed headers, and never validates a supplied checksum (moto 5.2.5)"
+        ),
+        covered_by=(
+            "tests/app/records/test_upload_sessions.py::"
+            "test_presigned_urls_verify_as_s3_would_and_fail_without_any_signed_part",
+            "tests/app/records/test_upload_sessions.py::"
+            "test_a_shard_put_without_sse_kms_or_its_checksum_never_commits",
+            "tests/app/records/test_upload_sessions.py::test_commit_refuses_a_resized_shard",
+            "tests/app/records/test_upload_sessions.py::"
+            "test_a_put_replayed_after_commit_changes_nothing_that_opens",
+        ),
+    )
+
+
+def cors_not_enforced(resource: str, emulator: str = MOTO) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BUCKET_CORS,
+        property="corsRules",
+        not_enforced=(
+            "the CORS rule (the hub's web origins only) is stored; every response says "
+            "Access-Control-Allow-Origin: *"
+        ),
+        reason=f"{emulator} answers CORS for any origin whatever the bucket's rules",
+        covered_by=(
+            "tests/infra/test_component_controls.py::test_shard_cors_allows_only_the_hubs_origins",
         ),
     )
 
@@ -643,5 +726,73 @@ def dispatch_schedule(resource: str) -> Gap:
         covered_by=(
             "tests/app/test_outbox_dispatcher.py::test_a_failing_delivery_is_retried_then_dead_lettered",
             "tests/scripts/test_demo_messaging.py::test_walkthrough_end_to_end",
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------ AWS Backup
+
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+
+
+def backup_selection(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BACKUP_SELECTION,
+        property="resources",
+        not_enforced=(
+            "the selection (the tables and buckets the plan backs up, and the role AWS "
+            "Backup uses) is kept only in the deployment record: no backup job runs, no "
+            "recovery point is made and nothing can be restored from the vault"
+        ),
+        reason=(
+            f"{MOTO} holds Backup vaults, vault locks and plans but has no backup "
+            "selections, backup jobs or restore jobs"
+        ),
+        covered_by=(
+            "backup-vault-locked-and-plan-covers-data-stores",
+            "backup.plan_coverage",
+            "tests/app/records/test_restore_drill.py (backs up and restores every table "
+            "and both buckets with the DynamoDB backups and S3 versions AWS Backup uses "
+            "underneath)",
+        ),
+    )
+
+
+def backup_plan_never_runs(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BACKUP_PLAN,
+        property="rules",
+        not_enforced=(
+            "the plan and its rules are stored (GetBackupPlan returns them) but the "
+            "schedule never fires and no lifecycle deletes a recovery point; moto cannot "
+            "update a plan, so a redeploy keeps the rules the plan was created with"
+        ),
+        reason=f"{MOTO} runs no backup jobs",
+        covered_by=(
+            "backup-vault-locked-and-plan-covers-data-stores",
+            "tests/app/records/test_restore_drill.py",
+        ),
+    )
+
+
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+
+def managed_policy_unknown(resource: str, policy_arn: str, emulator: str = MOTO) -> Gap:
+    return Gap(
+        resource=resource,
+        type=ROLE_POLICY_ATTACHMENT,
+        property="policyArn",
+        not_enforced=(
+            f"the AWS-managed policy {policy_arn} is not attached (the emulator does not "
+            "know it); the declared attachment is kept in the deployment record"
+        ),
+        reason=f"{emulator} loads AWS-managed IAM policies only when started with them",
+        covered_by=(
+            "iam-policy-grants-no-wildcards-on-data-stores",
+            "backup-vault-locked-and-plan-covers-data-stores",
         ),
     )

@@ -31,6 +31,7 @@ BUCKET_OUTPUTS = {
     "access_log": "accessLogBucketName",
     "audit": "auditBucketName",
     "messaging_media": "messagingMediaBucketName",
+    "web": "webBucketName",
 }
 # Resources of the stack its functions' roles may name (besides keys, buckets, tables...).
 ARN_OUTPUTS = (
@@ -70,6 +71,8 @@ class Expectations:
     load_balancers: tuple[str, ...] = ()
     task_families: tuple[str, ...] = ()
     other_arns: tuple[str, ...] = ()
+    backup_vault: str | None = None
+    declared_backup_selection: Declared | None = None
 
     def targets(self) -> Targets:
         return Targets(
@@ -85,6 +88,7 @@ class Expectations:
             databases=self.databases,
             load_balancers=self.load_balancers,
             task_families=self.task_families,
+            backup_vault=self.backup_vault,
         )
 
     def bucket_arn(self, name: str) -> str:
@@ -172,4 +176,6 @@ def expectations_from_record(
             if record_fields.declared_inputs(r).get("family")
         ),
         other_arns=tuple(str(outputs[o]) for o in ARN_OUTPUTS if outputs.get(o)),
+        backup_vault=str(outputs["backupVaultName"]) if outputs.get("backupVaultName") else None,
+        declared_backup_selection=record_fields.declared_backup_selection(record),
     )

@@ -62,6 +62,8 @@ route          an  mf  nm  mb  ld  iv  rm  cm  oi  na  wr  ia  ur  su  bl  be  a
 me            401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403 401
 create_group  401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403 403 401
 get_group     401 401 403 200 200 403 403 403 403 403 403 403 403 403 200 403 403 403 401
+my_groups     401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
+invitations   401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
 invite        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403 403 401
 summon        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403 403 401
 accept        401 401 403 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403 401
@@ -197,6 +199,10 @@ ROUTES: dict[str, Route] = {
         mutates=False,  # a new group leaves the world's group as it was
     ),
     "get_group": Route("GET", "/groups/{gid}", mutates=False),
+    # Listings: each item is filtered by its own decision (tests/app/records/
+    # test_doctor_client.py checks what each kind of member sees).
+    "my_groups": Route("GET", "/groups?limit=5", mutates=False),
+    "invitations": Route("GET", "/invitations", mutates=False),
     "invite": Route(
         "POST", "/groups/{gid}/invitations", lambda h: {"reg_no": "M20012", "role": "member"}
     ),

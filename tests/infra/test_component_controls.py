@@ -834,3 +834,33 @@ def test_cis_alarms_notify_an_encrypted_topic() -> None:
     assert len(filters) == len(alarms) == len(CIS_ALARMS) == 15
     for name in alarms:
         assert MOCKS.inputs(name)["alarmActions"], name
+
+
+# ---- shard storage: browsers --------------------------------------------------------
+
+
+def test_shard_cors_allows_only_the_hubs_origins() -> None:
+    origins = ("https://app.hub.example", "http://localhost:8000")
+    declared(
+        lambda: ShardStorage(
+            "storage",
+            ShardStorageArgs(
+                name_prefix=PREFIX,
+                account_id=ACCOUNT,
+                partition="aws",
+                records_key_arn=KEY_ARN,
+                web_origins=origins,
+            ),
+        )
+    )
+    [rule] = MOCKS.inputs("storage-shards-cors")["corsRules"]
+    assert sorted(rule["allowedOrigins"]) == sorted(origins)
+    assert "*" not in rule["allowedOrigins"]
+    assert sorted(rule["allowedMethods"]) == ["GET", "PUT"]
+    assert "x-amz-checksum-crc64nvme" in rule["allowedHeaders"]
+    assert "*" not in rule["allowedHeaders"]
+
+
+def test_without_web_origins_the_shard_bucket_has_no_cors_rule() -> None:
+    declared(make_storage)
+    assert MOCKS.names_of_type("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration") == []

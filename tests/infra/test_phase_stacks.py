@@ -23,13 +23,16 @@ def counts(run: ProgramRun) -> Counter[str]:
 
 
 EXPECTED_EVERY_PHASE = {
-    # records, audit, signing; and messaging's (database, media, secrets, queue, topic)
-    "aws:kms/key:Key": 4,
-    "aws:kms/alias:Alias": 4,
-    # shards, access logs, audit archive; and the homeserver's media
-    "aws:s3/bucket:Bucket": 4,
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 4,
-    "aws:s3/bucketPolicy:BucketPolicy": 4,
+    # records, audit, ledger signing, backup vault; and messaging's (database, media,
+    # secrets, queue, topic)
+    "aws:kms/key:Key": 5,
+    "aws:kms/alias:Alias": 5,
+    # shards, access logs, audit archive, the web client's site; and the homeserver's media
+    "aws:s3/bucket:Bucket": 5,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 5,
+    "aws:s3/bucketPolicy:BucketPolicy": 5,
+    # the web client's site: four built files and config.json (infra/components/web_client.py)
+    "aws:s3/bucketObjectv2:BucketObjectv2": 5,
     "aws:dynamodb/table:Table": 6,  # register, groups, records, ledger, institutions, patients
     "aws:cloudtrail/trail:Trail": 1,
     "aws:cognito/userPool:UserPool": 1,
@@ -47,6 +50,11 @@ EXPECTED_EVERY_PHASE = {
     "aws:ecs/service:Service": 1,
     "aws:rds/instance:Instance": 1,
     "aws:lb/loadBalancer:LoadBalancer": 2,
+    "aws:backup/vault:Vault": 1,
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": 1,
+    "aws:backup/plan:Plan": 1,
+    "aws:backup/selection:Selection": 1,
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 4,  # AWS Backup's managed policies
 }
 
 
@@ -61,7 +69,9 @@ def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], st
         "storage",
         "tables",
         "audit",
+        "backup",
         "identity",
+        "web",
         "service",
         "monitoring",
         "messaging",

@@ -418,3 +418,14 @@ def test_namespace_split_ignores_other_projects_keys() -> None:
 def test_parse_stage_rejects_unknown_stack_phase_pairs_only_for_known_stacks() -> None:
     raw = split_namespace(config_of("phase1-specialist"))[1]
     assert parse_stage("dev-sandbox", "ap-east-1", raw).stack == "dev-sandbox"
+
+
+def test_web_origins_are_the_origins_of_the_oauth_callback_urls() -> None:
+    config = config_of("phase1-specialist")
+    config["hub:oauthCallbackUrls"] = [
+        "https://app.hub.example/auth/callback",
+        "https://app.hub.example/other",
+        "http://localhost:8000/auth/callback",
+    ]
+    stage = parse("phase1-specialist", config)
+    assert stage.web_origins == ("http://localhost:8000", "https://app.hub.example")

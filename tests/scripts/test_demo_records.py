@@ -1,26 +1,32 @@
-"""The records walk-through (scripts/demo_records.py) against a real HTTP API on moto.
+"""The records walk-through (scripts/demo_records.py) through the doctor's client, against a
+real HTTP API on moto behind the local API gateway.
 
-The walk-through runs end to end through ``standalone_platform`` (the session's moto server,
-the platform's own seeding, the API served through the local API gateway built from the
-program's declaration), signing in with SRP and the TOTP challenge, with a 3 MiB + 17 byte
-imaging file (within Lambda's 6 MB event once base64-encoded; the default is 4 MiB).
-``main`` exits 0 only when every step answered with the status the walk-through expects,
-so the removed member's 403, the shredded version's 410 and the byte-for-byte comparisons
-are each checked by the run itself; the test also checks them in the outcome.
+The walk-through runs end to end on the session's walk-through platform
+(``infra.standalone_platform``: the session's moto server, the platform's own seeding, the
+API served through the local API gateway built from the program's declaration, with API
+Gateway's and Lambda's caps). Its doctors sign in with SRP and the TOTP challenge
+(``hubclient.auth``) and store the walk-through's 50 MiB imaging file (50 MiB + 17 bytes:
+13 client shards of 4 MiB, the last partial) sealed on the device, put straight to S3
+through presigned URLs: twelve times what the gateway would carry, so the run itself shows
+the content never went through it. The 1 GiB file is the script's ``--large-mib 1024``,
+run on demand (README), not in the suite.
+``main`` exits 0 only when every step ended as the walk-through expects, so the removed
+member's 403, the shredded version's 410 and the byte-for-byte comparisons are each checked
+by the run itself; the test also checks them in the outcome.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 from walkthrough_testkit import Platform, load_script
 
-from app.local import AuthenticatorApp
 from infra.standalone_platform import STANDALONE_STACK
 
-IMAGING_BYTES = 3 * (1 << 20) + 17  # several shards and a partial last one
+IMAGING_BYTES = 50 * (1 << 20) + 17  # the walk-through's 50 MiB, the last of 13 shards partial
 
 pytestmark = pytest.mark.integration
 
@@ -39,37 +45,42 @@ def test_walkthrough_end_to_end(demo: ModuleType, walkthrough_platform: Platform
         platform.api,
         IMAGING_BYTES,
         say=lines.append,
-        authenticator=AuthenticatorApp(platform.authenticators),
+        state_dir=platform.state_dir,
     )
-    statuses = outcome.statuses
-    assert statuses["unsupported_type"] == 415
-    assert statuses["invalid_fhir"] == 422
-    assert statuses["upload_bundle"] == statuses["upload_imaging"] == 201
-    assert statuses["retry_bundle"] == 201  # the same record, replayed (checked by the run)
-    assert statuses["member_bundle"] == statuses["member_imaging"] == 200
-    assert statuses["removed_member"] == statuses["removed_member_imaging"] == 403
-    assert statuses["shredded_version"] == 410
-    assert statuses["latest_after_shred"] == 200
+    results = outcome.results
+    assert results["unsupported_type"] == "415"
+    assert results["invalid_fhir"] == "422"
+    assert results["upload_bundle"] == results["upload_imaging"] == "ok"
+    assert results["group_records"] == "ok"
+    assert results["member_bundle"] == results["member_imaging"] == "ok"
+    assert results["removed_member"] == results["removed_member_imaging"] == "403"
+    assert results["shredded_version"] == "410"
+    assert results["latest_after_shred"] == "ok"
     facts = outcome.facts
     assert facts["member_bundle_matches"] and facts["member_imaging_matches"]
     assert facts["latest_after_shred_matches"]
+    # No request to the API carried record content above its caps, nor the image.
+    assert 0 < facts["largest_request"] < min(IMAGING_BYTES, 4 << 20)
     # The invalid bundle's error names the element, never the value the document carried.
     assert "birthDate" in facts["invalid_fhir_message"]
     assert "SYNTHETIC-not-a-date" not in facts["invalid_fhir_message"]
-    assert any(f"{IMAGING_BYTES} bytes, sha256 matches" in line for line in lines)
+    assert any(f"{IMAGING_BYTES} bytes, every shard verified" in line for line in lines)
+    # Every doctor signed in with SRP and TOTP: their authenticators are enrolled.
+    assert len(json.loads(platform.authenticators.read_text())) >= 3
 
 
-def test_a_step_with_an_unexpected_status_fails_the_walkthrough(demo: ModuleType) -> None:
-    class Answer:
-        status_code = 200
-        headers = {"content-type": "application/json"}
+def test_a_step_that_does_not_end_as_expected_fails_the_walkthrough(demo: ModuleType) -> None:
+    from hubclient.errors import ApiError
 
-        def json(self) -> dict[str, Any]:
-            return {"error": {"code": "x", "message": "y"}}
+    walk = demo.Walkthrough(None, [], "pt-x", 0, Path("."), say=lambda _: None)
+    with pytest.raises(demo.WalkthroughFailed, match="expected a refusal"):
+        walk.step("removed_member", "removed member reads", lambda: b"content", refused=403)
 
-    walk = demo.Walkthrough(None, lambda user: {}, [], "pt-x", 0, say=lambda _: None)
-    with pytest.raises(demo.WalkthroughFailed, match="expected HTTP 403, got 200"):
-        walk.step("removed_member", "removed member reads", Answer(), 403)
+    def refused() -> None:
+        raise ApiError(500, "record_integrity_failure", "no")
+
+    with pytest.raises(demo.WalkthroughFailed, match="HTTP 500"):
+        walk.step("member_imaging", "member opens", refused)
 
 
 def test_main_reads_local_json_and_exits_zero(
@@ -81,12 +92,14 @@ def test_main_reads_local_json_and_exits_zero(
             str(walkthrough_platform.state_dir),
             "--stack",
             STANDALONE_STACK,
+            "--api",
+            walkthrough_platform.api,
             "--imaging-mib",
             "0.25",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "opens the FHIR bundle again (next request): HTTP 403" in out
-    assert "opens version 1: HTTP 410" in out
+    assert "asks for the key of the FHIR bundle again (next request): refused, HTTP 403" in out
+    assert "opens version 1: refused, HTTP 410" in out
     assert "Walk-through complete" in out

@@ -83,6 +83,19 @@ def enrol_directory(handler: Any, record: DeploymentRecord) -> None:
     )
 
 
+def site_stand_ins(record: DeploymentRecord, endpoint: str) -> dict[str, str]:
+    """The emulator origins answering for the AWS endpoints the web client's site names."""
+    from infra.emulator.web_site import aws_stand_ins
+
+    shards = str(record.outputs.get("shardBucketName") or "")
+    return aws_stand_ins(
+        record.region,
+        shards,
+        cognito_endpoint=record.endpoints.get("cognito-idp") or endpoint,
+        s3_endpoint=record.endpoints.get("s3") or endpoint,
+    )
+
+
 def serve_stack(
     state_dir: Path,
     stack: str,
@@ -102,6 +115,6 @@ def serve_stack(
         raise StackNotDeployed(f"{stack} has no deployment record under {state_dir}")
     handler = import_handler(record, endpoint, environment)
     enrol_directory(handler, record)
-    gateway = LocalGateway(record, handler)
+    gateway = LocalGateway(record, handler, aws_endpoints=site_stand_ins(record, endpoint))
     gateway.start(host, port)
     return gateway

@@ -230,6 +230,7 @@ def _load_all() -> None:
     # Importing each module registers its provisioners.
     from infra.emulator.provision import (  # noqa: F401
         api,
+        backup,
         identity,
         messaging,
         network,

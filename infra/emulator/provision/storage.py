@@ -111,6 +111,7 @@ class _BucketConfig(Provisioner):
             "OwnershipControlsNotFoundError",
             "NoSuchPublicAccessBlockConfiguration",
             "NoSuchBucketPolicy",
+            "NoSuchCORSConfiguration",
         )
 
     def remove(self, ctx: Context, bucket: str) -> None:
@@ -286,6 +287,39 @@ class BucketObjectLockConfiguration(_BucketConfig):
 
 
 @provisioner
+class BucketCorsConfiguration(_BucketConfig):
+    """The shard bucket's CORS rule for the hub's web client; moto stores it but answers
+    every request ``Access-Control-Allow-Origin: *``, and checks no presigned URL: both
+    are gaps, recorded with this resource."""
+
+    type_token = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
+
+    def apply(self, ctx: Context, bucket: str, declared: Declared) -> None:
+        rules = []
+        for rule in declared.inputs["corsRules"]:
+            out: dict[str, Any] = {
+                "AllowedMethods": list(rule["allowedMethods"]),
+                "AllowedOrigins": list(rule["allowedOrigins"]),
+            }
+            for source, target in (
+                ("id", "ID"),
+                ("allowedHeaders", "AllowedHeaders"),
+                ("exposeHeaders", "ExposeHeaders"),
+            ):
+                if rule.get(source):
+                    out[target] = rule[source]
+            if rule.get("maxAgeSeconds") is not None:
+                out["MaxAgeSeconds"] = as_int(rule["maxAgeSeconds"])
+            rules.append(out)
+        ctx.client("s3").put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+        ctx.add_gap(gaps.cors_not_enforced(declared.name, ctx.emulator_name("s3")))
+        ctx.add_gap(gaps.presigned_shard_urls(declared.name, ctx.emulator_name("s3")))
+
+    def remove(self, ctx: Context, bucket: str) -> None:
+        ctx.client("s3").delete_bucket_cors(Bucket=bucket)
+
+
+@provisioner
 class BucketPolicy(_BucketConfig):
     """Hands moto only the statements it can hold without changing their meaning.
 
@@ -417,3 +451,93 @@ class Table(Provisioner):
                 return
             raise
         ignore_missing(lambda: ddb.delete_table(TableName=record.id))
+
+
+def _asset_path(source: Any) -> str | None:
+    """The file path of a declared ``pulumi.FileAsset`` (as the mock runtime passes it)."""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, dict):
+        path = source.get("path")
+        return str(path) if path else None
+    path = getattr(source, "path", None)
+    return str(path) if path else None
+
+
+# What the emulator stores for a site file that was not built: the page says so.
+NOT_BUILT_PAGE = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Web client not built</title>"
+    b"<p>The web client was not built. Run <code>make web</code> and deploy again.</p>"
+)
+
+
+@provisioner
+class BucketObjectv2(Provisioner):
+    """An object the program declares (the web client's files and config): its content
+    from the declared ``source`` file or ``content``, with its media type, cache control
+    and metadata. A site file that was never built is stored as a page saying so."""
+
+    type_token = "aws:s3/bucketObjectv2:BucketObjectv2"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        from pathlib import Path
+
+        from infra.config_source import ROOT
+
+        i = declared.inputs
+        bucket, key = str(i["bucket"]), str(i["key"])
+        body: bytes
+        if i.get("content") is not None:
+            body = str(i["content"]).encode("utf-8")
+        else:
+            path = _asset_path(i.get("source"))
+            file = Path(path) if path else None
+            if file is not None and not file.is_absolute():
+                file = ROOT / file
+            if file is not None and file.is_file():
+                body = file.read_bytes()
+            else:
+                body = NOT_BUILT_PAGE if key.endswith(".html") else b""
+        metadata = {str(k): str(v) for k, v in (i.get("metadata") or {}).items()}
+        put = {
+            "Bucket": bucket,
+            "Key": key,
+            "Body": body,
+            "Metadata": metadata,
+            **{
+                target: str(i[source])
+                for source, target in (
+                    ("contentType", "ContentType"),
+                    ("cacheControl", "CacheControl"),
+                )
+                if i.get(source)
+            },
+        }
+        result = ctx.client("s3").put_object(**put)
+        if metadata:
+            ctx.add_gap(gaps.aws_endpoints_on_the_emulator(declared.name))
+        return Provisioned(
+            id=key,
+            state={
+                "bucket": bucket,
+                "key": key,
+                "etag": str(result.get("ETag", "")).strip('"'),
+                "versionId": result.get("VersionId"),
+            },
+            locator={"bucket": bucket},
+        )
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        # Every version of the key, so no delete marker is left (moto 5 then fails to
+        # empty the bucket: its delete markers cannot be disposed of).
+        s3 = ctx.client("s3")
+        bucket = str(record.locator.get("bucket"))
+        try:
+            listed = s3.list_object_versions(Bucket=bucket, Prefix=record.id)
+        except ClientError as error:
+            if error_code(error) == "NoSuchBucket":
+                return
+            raise
+        for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            if version["Key"] == record.id:
+                s3.delete_object(Bucket=bucket, Key=record.id, VersionId=version["VersionId"])

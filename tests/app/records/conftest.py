@@ -31,6 +31,7 @@ def records(hub: Hub, aws_backend: Any) -> Iterator[RecordsHarness]:
             "shard_bucket": bucket,
             "records_key_arn": key_arn,
             "shard_size": SHARD,
+            "client_shard_size": SHARD,
             "max_record_bytes": MAX_BYTES,
             "upload_parallelism": 4,
             "aws_max_attempts": 3,

@@ -1,4 +1,5 @@
-"""A version item at the shard cap fits DynamoDB's 400 KB item limit (moto enforces it)."""
+"""A version item and an upload session's item at the shard cap fit DynamoDB's 400 KB item
+limit (moto enforces it)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def version_with(shards: int) -> RecordVersion:
             for _ in range(shards)
         ),
         manifest=manifest.to_bytes(),
+        content_digest=os.urandom(60),
     )
 
 
@@ -66,3 +68,40 @@ def test_the_largest_allowed_version_item_fits(records: RecordsHarness) -> None:
 def test_twice_the_cap_would_not_fit(records: RecordsHarness) -> None:
     with pytest.raises(ClientError, match="size"):
         put(records, version_with(2 * MAX_SHARDS_PER_VERSION))
+
+
+def test_an_upload_session_at_the_shard_cap_fits(records: RecordsHarness) -> None:
+    from app.records.repository import UploadSession, session_item
+
+    now = datetime.now(UTC)
+    session = UploadSession(
+        upload_id=uuid.uuid4().hex,
+        status="pending",
+        owner_sub=str(uuid.uuid4()),
+        owner_reg_no="M20001",
+        record_id=uuid.uuid4().hex,
+        version=1,
+        new_record=True,
+        patient_id="pt-synthetic-000042",
+        patient_ref="pt1-" + "a" * 64,
+        institution="harbour-cardiac-alliance",
+        content_type="application/dicom",
+        length=MAX_SHARDS_PER_VERSION * MIB,
+        shard_size=MIB,
+        shard_count=MAX_SHARDS_PER_VERSION,
+        category="imaging",
+        title="x" * 120,
+        encrypted_data_key=os.urandom(184),
+        created_at=now,
+        expires_at=now,
+    )
+    item = session_item(session)
+    keys = [uuid.uuid4().hex for _ in range(MAX_SHARDS_PER_VERSION)]
+    # Every shard issued, and checked, once: what the item holds at its largest.
+    item["shards"] = {str(i): {"k": k, "c": "AAAAAAAAAAA="} for i, k in enumerate(keys)}
+    item["verified"] = {k: str(uuid.uuid4()) for k in keys}
+    table = records.settings.table_records
+    records.dynamodb.put_item(TableName=table, Item=serialize(item))
+    records.dynamodb.delete_item(
+        TableName=table, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+    )

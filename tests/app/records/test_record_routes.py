@@ -58,21 +58,37 @@ def test_every_record_route_requires_a_bearer_token(records: RecordsHarness) -> 
             else:
                 yield route
 
-    paths = {"/patients/{patient_id}/records", "/records/{record_id}"}
-    found = 0
+    found = set()
     for route in walk(records.client.app.routes):  # type: ignore[attr-defined]
         path = getattr(route, "path", "")
-        if path in PUBLIC_PATHS or not (path in paths or path.startswith("/records/")):
+        if path in PUBLIC_PATHS or "records" not in getattr(route, "tags", ()):
             continue
         calls = {d.call for d in route.dependant.dependencies}
         assert current_principal in calls, path
-        found += 1
         concrete = path.replace("{patient_id}", PATIENT).replace("{record_id}", "0" * 32)
+        concrete = concrete.replace("{upload_id}", "0" * 32).replace("{group_id}", "0" * 32)
         concrete = concrete.replace("{version}", "1")
         for method in route.methods:
+            found.add((method, path))
             r = records.client.request(method, concrete)
             assert r.status_code == 401, (method, path)
-    assert found == 6
+    assert {path for _, path in found} == {
+        "/patients/{patient_id}/records",
+        "/records/{record_id}",
+        "/records/{record_id}/content",
+        "/records/{record_id}/share",
+        "/records/{record_id}/versions",
+        "/records/{record_id}/versions/{version}",
+        "/patients/{patient_id}/uploads",
+        "/records/{record_id}/uploads",
+        "/uploads/{upload_id}",
+        "/uploads/{upload_id}/shards",
+        "/uploads/{upload_id}/key",
+        "/uploads/{upload_id}/commit",
+        "/records/{record_id}/downloads",
+        "/groups/{group_id}/records",
+    }
+    assert len(found) == 15  # /patients/{patient_id}/records: POST and GET
 
 
 def test_upload_then_download_streams_the_same_bytes(records: RecordsHarness) -> None:

@@ -110,6 +110,42 @@ def test_a_cancelled_transaction_leaves_every_item_and_the_stream_as_they_were(
     assert _stream_records(dynamodb, table, moto_endpoint) == records_before
 
 
+def test_a_cancelled_transaction_restores_deleted_items_and_nested_attributes(
+    dynamodb: Any, table: str
+) -> None:
+    """A Delete before the failure comes back, and an update inside a map attribute (moto
+    mutates the stored item in place) is undone: the snapshot is a deep copy."""
+    for pk in ("a", "b"):
+        dynamodb.put_item(
+            TableName=table,
+            Item={"pk": {"S": pk}, "sk": {"S": "1"}, "v": {"S": "old"}, "m": {"M": {}}},
+        )
+    before = _items(dynamodb, table)
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                        "UpdateExpression": "SET v = :v, m.#k = :v",
+                        "ExpressionAttributeNames": {"#k": "nested"},
+                        "ExpressionAttributeValues": {":v": {"S": "new"}},
+                    }
+                },
+                {"Delete": {"TableName": table, "Key": {"pk": {"S": "b"}, "sk": {"S": "1"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "zz"}, "sk": {"S": "1"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert _items(dynamodb, table) == before
+
+
 def test_a_transaction_naming_one_key_twice_is_refused_and_changes_nothing(
     dynamodb: Any, table: str
 ) -> None:

@@ -135,8 +135,14 @@ def test_stack_passes_the_pack(captured_stacks: dict[str, Any], stack: str) -> N
 def test_stack_rules_see_every_bucket(captured_stacks: dict[str, Any]) -> None:
     captured = captured_stacks["phase1-specialist"]
     buckets = {r.name for r in captured.resources if r.type == rules.BUCKET}
-    # shards, their access logs, the audit archive, the homeserver's media
-    assert buckets == {"storage-shards", "storage-access-logs", "audit-bucket", "messaging-media"}
+    # shards, their access logs, the audit archive, the web client's site, the homeserver's media
+    assert buckets == {
+        "storage-shards",
+        "storage-access-logs",
+        "audit-bucket",
+        "web-site",
+        "messaging-media",
+    }
     findings = evaluate_stack(captured.resources, captured.config)
     for policy in (
         "every-bucket-encrypted-with-customer-kms-key",
@@ -200,6 +206,28 @@ def _unbind_trust(name: str) -> Callable[[list[DeclaredResource]], None]:
         resource.inputs["assumeRolePolicy"] = json.dumps(document)
 
     return mutate
+
+
+def _unselect(fragment: str) -> Callable[[list[DeclaredResource]], None]:
+    def mutate(resources: list[DeclaredResource]) -> None:
+        selection = _named(resources, "backup-selection")
+        selection.inputs["resources"] = [
+            arn for arn in selection.inputs["resources"] if fragment not in str(arn)
+        ]
+
+    return mutate
+
+
+def _shorten_backup_rule(data_class: str, days: int) -> Callable[[list[DeclaredResource]], None]:
+    def mutate(resources: list[DeclaredResource]) -> None:
+        for rule in _named(resources, "backup-plan").inputs["rules"]:
+            if rule["ruleName"] == data_class:
+                rule["lifecycle"] = {"deleteAfter": days}
+
+    return mutate
+
+
+BACKUP_POLICY = "backup-vault-locked-and-plan-covers-data-stores"
 
 
 # mutation -> (change, the policy that must block it, the resource it names)
@@ -329,6 +357,19 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
         _set("service-api-function-logs", kmsKeyId=None),
         "log-group-encrypted-and-retained",
         "service-api-function-logs",
+    ),
+    "vault lock removed": (_drop("backup-vault-lock"), BACKUP_POLICY, "backup-vault"),
+    "vault on an AWS-managed key": (
+        _set("backup-vault", kmsKeyArn="arn:aws:kms:ap-east-1:000000000000:alias/aws/backup"),
+        BACKUP_POLICY,
+        "backup-vault",
+    ),
+    "records table not backed up": (_unselect("-records"), BACKUP_POLICY, "backup-vault"),
+    "audit bucket not backed up": (_unselect("-audit-"), BACKUP_POLICY, "backup-vault"),
+    "ledger backups kept a week": (
+        _shorten_backup_rule("ledger", 7),
+        BACKUP_POLICY,
+        "backup-vault",
     ),
     "bucket in another region": (
         _set("storage-shards", region="us-east-1"),
