@@ -199,14 +199,24 @@ ALL_FLAGS = {
 }
 
 
-def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, str]]:
-    """(name, mutate, restore, check id, resource) for each switch-off."""
+# The functions beside the API's, named after the stack prefix (the triggers in
+# infra/components/identity.py, messaging's in infra/components/messaging.py).
+TRIGGERS = ("pre-sign-up", "pre-token")
+MESSAGING_FUNCTIONS = ("appservice", "outbox-dispatcher")
+
+
+def _switch_offs(
+    outputs: dict[str, Any],
+) -> Iterator[tuple[str, Any, Any, str, str | tuple[str, ...]]]:
+    """(name, mutate, restore, check id, the resource or resources it fails) for each
+    switch-off."""
     records_key = outputs["recordsKeyArn"]
     shards = outputs["shardBucketName"]
     trail = outputs["trailArn"]
     table = outputs["tableNames"]["records"]
     pool = outputs["userPoolId"]
     function = outputs["functionName"]
+    prefix = function.removesuffix("-api")
     log_group = f"/aws/lambda/{function}"
     api_id = outputs["apiId"]
     client = (outputs.get("userPoolClientIds") or [""])[0]
@@ -366,12 +376,13 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
                 PolicyDocument=trust if isinstance(trust, str) else json.dumps(trust),
             )
 
+    # Messaging's functions run as the API's service role: its trust is theirs too.
     yield (
         "service trust unbound",
         unbind_trust,
         restore_trust,
         "lambda.role_trust_bound_to_source",
-        function,
+        (function, *(f"{prefix}-{name}" for name in MESSAGING_FUNCTIONS)),
     )
 
     def narrow_function_events(c: ClientFactory) -> None:
@@ -384,9 +395,12 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
                 if field["Field"] == "resources.ARN" and any(
                     ":function:" in v for v in field.get("StartsWith", [])
                 ):
-                    # the triggers only: the API function's invocations go unrecorded
-                    prefix = field.pop("StartsWith")[0]
-                    field["Equals"] = [f"{prefix}pre-sign-up", f"{prefix}pre-token"]
+                    # every function but the API's (the triggers, messaging's application
+                    # service and dispatcher): the API function's invocations go unrecorded
+                    arn_prefix = field.pop("StartsWith")[0]
+                    field["Equals"] = [
+                        f"{arn_prefix}{name}" for name in (*TRIGGERS, *MESSAGING_FUNCTIONS)
+                    ]
         ct.put_event_selectors(TrailName=trail, AdvancedEventSelectors=narrowed)
 
     def restore_selectors(c: ClientFactory) -> None:
@@ -671,11 +685,14 @@ def test_switch_off_fails_exactly_that_check(
     baseline: VerifyReport,
 ) -> None:
     record = verify_deployments[SWITCH_OFF_STACK]
-    [(_, mutate, restore, check_id, resource)] = [
+    [(_, mutate, restore, check_id, resources)] = [
         s for s in _switch_offs(dict(record.outputs)) if s[0] == name
     ]
     after = _switch_off(record, verify_clients, baseline, mutate, restore)
-    assert _changed(baseline, after) == {(check_id, resource): "fail"}, _describe_failures(after)
+    expected = {
+        (check_id, r): "fail" for r in ((resources,) if isinstance(resources, str) else resources)
+    }
+    assert _changed(baseline, after) == expected, _describe_failures(after)
 
 
 # ------------------------------------------------------------------ a bare deployment
