@@ -119,17 +119,17 @@ class Cluster(Provisioner):
 INPUTS_DIGEST_TAG = "hub:inputs-sha256"
 
 
-def _latest_revision_with(ecs: Any, family: str, digest: str) -> dict[str, Any] | None:
-    """The family's latest active revision if it was registered from inputs with
-    ``digest``, else None."""
+def _revision_with(ecs: Any, task_definition: str, digest: str) -> dict[str, Any] | None:
+    """The active revision ``task_definition`` names (an ARN, or a family: its latest) if
+    it was registered from inputs with ``digest``, else None."""
     try:
-        found = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
+        found = ecs.describe_task_definition(taskDefinition=task_definition, include=["TAGS"])
     except ClientError:
         return None
     tags = {t.get("key"): t.get("value") for t in found.get("tags") or []}
-    if tags.get(INPUTS_DIGEST_TAG) != digest:
-        return None
     definition: dict[str, Any] = found["taskDefinition"]
+    if tags.get(INPUTS_DIGEST_TAG) != digest or definition.get("status") != "ACTIVE":
+        return None
     return definition
 
 
@@ -161,9 +161,15 @@ class TaskDefinition(Provisioner):
             }
         )
         # Registering always adds a revision; a redeploy of the same declaration keeps
-        # the latest one (its inputs' digest is a tag), as Pulumi's update would.
+        # the revision it recorded (its inputs' digest is a tag), as Pulumi's update
+        # would, even when another deployment has registered later ones in the family;
+        # a lost record finds the latest revision from the same inputs.
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-        answer = _latest_revision_with(ecs, i["family"], digest)
+        answer = None
+        if declared.previous is not None and declared.previous.id:
+            answer = _revision_with(ecs, declared.previous.id, digest)
+        if answer is None:
+            answer = _revision_with(ecs, i["family"], digest)
         if answer is None:
             answer = ecs.register_task_definition(
                 **request, tags=[{"key": INPUTS_DIGEST_TAG, "value": digest}]
