@@ -21,6 +21,7 @@ from app.audit.events import TransactionalAuditTrail
 from app.audit.hash_key import load_or_create_audit_hash_key
 from app.breakglass.repository import BreakGlassRepository
 from app.breakglass.service import BreakGlassService
+from app.consent.repository import DynamoConsentRepository
 from app.groups.repository import GroupRepository
 from app.groups.service import GroupService
 from app.identity.directory import DoctorDirectory
@@ -42,6 +43,7 @@ from app.notifications.handlers import MEMBERSHIP_DRIFT, OutboxHandlers
 from app.notifications.preferences import NotificationPreferences
 from app.notifications.service import NotificationService
 from app.outbox import DeadLetters, OutboxDispatcher, outbox_item, put_outbox_item
+from app.patient_consent.service import ConsentService
 from app.patient_index.service import PatientIndexService, derived_index_key
 from app.patients.index_key import load_or_create_index_key
 from app.patients.repository import DynamoPatientIndexRepository
@@ -73,6 +75,7 @@ class Services:
     patients: PatientIndexService
     notifications: NotificationService
     dispatcher: OutboxDispatcher
+    consents: ConsentService
     metrics: MetricsService | None = None
     records: RecordService | None = None
     referrals: ReferralService | None = None
@@ -150,11 +153,16 @@ def build_services(
         )
     else:
         hash_key = settings.audit_hash_key.get_secret_value().encode()
-    patients = PatientIndexService(
-        DynamoPatientIndexRepository(dynamodb_client, settings.table_patients),
+    index_repository = DynamoPatientIndexRepository(dynamodb_client, settings.table_patients)
+    index_key = _index_key(settings, session, dynamodb_client, hash_key)
+    patients = PatientIndexService(index_repository, gate, audit, index_key, hash_key, clock)
+    # Consents live in the patients table under their own key prefix (CONSENT#).
+    consents = ConsentService(
+        DynamoConsentRepository(dynamodb_client, settings.table_patients),
+        index_repository,
         gate,
         audit,
-        _index_key(settings, session, dynamodb_client, hash_key),
+        index_key,
         hash_key,
         clock,
     )
@@ -239,6 +247,7 @@ def build_services(
         clock,
         patients=patients,
         rooms=rooms,
+        consents=consents,
     )
     records = None
     if settings.shard_bucket and settings.records_key_arn and settings.table_records:
@@ -253,6 +262,7 @@ def build_services(
             hash_key=hash_key,
             clock=clock,
             patients=patients,
+            consents=consents,
         )
     referrals = None
     if settings.records_key_arn:
@@ -278,6 +288,7 @@ def build_services(
             clock,
             settings.phase,
             patients=patients,
+            consents=consents,
         )
     institutions = InstitutionService(
         affiliations,
@@ -350,6 +361,7 @@ def build_services(
         ledger=ledger,
         enrolled=enrolled,
         patients=patients,
+        consents=consents,
     )
 
 

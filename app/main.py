@@ -51,6 +51,8 @@ from app.metrics.router import router as metrics_router
 from app.metrics.service import MetricsService
 from app.notifications.router import router as notifications_router
 from app.notifications.service import NotificationService
+from app.patient_consent.router import router as patient_consent_router
+from app.patient_consent.service import ConsentService
 from app.patient_index.router import router as patient_index_router
 from app.patient_index.service import PatientIndexService
 from app.records.router import router as records_router
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     provide(app, Ledger, built.ledger)
     provide(app, InstitutionService, built.institutions)
     provide(app, PatientIndexService, built.patients)
+    provide(app, ConsentService, built.consents)
     if built.records is not None:
         provide(app, RecordService, built.records)
     if built.metrics is not None:
@@ -174,6 +177,7 @@ def create_appservice_app(
         return {"status": "ok"}
 
     app.include_router(appservice_router)
+    app.include_router(patient_consent_router)
     return app
 
 

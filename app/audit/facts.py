@@ -77,6 +77,9 @@ class Operation(StrEnum):
     PATIENT_CORRECT_HKID = "patient_index.correct_hkid"
     ROOM_MEMBERSHIP = "room.membership"
     MEDIA_UPLOAD = "media.upload"
+    # Sharing consent (issue 20): a consent recorded or withdrawn.
+    CONSENT_GRANT = "consent.grant"
+    CONSENT_WITHDRAW = "consent.withdraw"
 
 
 class RoomMembership(StrEnum):
@@ -87,6 +90,13 @@ class RoomMembership(StrEnum):
     LEAVE = "leave"
     BAN = "ban"
     KNOCK = "knock"
+
+
+class ConsentOverride(StrEnum):
+    """Why an access the patient's sharing consent did not cover was allowed (flagged)."""
+
+    BREAK_GLASS = "break_glass"
+    EMERGENCY_REFERRAL = "emergency_referral"
 
 
 class Urgency(StrEnum):
@@ -117,6 +127,11 @@ class FactKey(StrEnum):
     DECLINE_REASON = "decline_reason"
     MEMBERSHIP = "membership"
     MEMBER = "member"
+    # Sharing consent: who gave it ("patient" or "substitute"), an SDM's basis (a code of
+    # app.consent.model.SubstituteBasis), and an access allowed without consent.
+    CONSENT_GIVEN_BY = "consent_given_by"
+    SDM_BASIS = "sdm_basis"
+    CONSENT_OVERRIDE = "consent_override"
 
 
 class InvalidFacts(ValueError):
@@ -144,6 +159,9 @@ _VALIDATORS: dict[FactKey, Callable[[str], bool]] = {
     FactKey.DECLINE_REASON: _matches(_CODE),
     FactKey.MEMBERSHIP: _member(m.value for m in RoomMembership),
     FactKey.MEMBER: _matches(_REG_NO),
+    FactKey.CONSENT_GIVEN_BY: _member(("patient", "substitute")),
+    FactKey.SDM_BASIS: _matches(_CODE),
+    FactKey.CONSENT_OVERRIDE: _member(o.value for o in ConsentOverride),
 }
 
 

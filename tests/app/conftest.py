@@ -44,6 +44,7 @@ from hub_testkit import (
     build_group,
     build_referrals,
     build_world,
+    consent_patients,
     gateway_record,
     pending_registration,
     register_patients,
@@ -220,6 +221,8 @@ def hub(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             )
             # Groups, records and referrals name patients the index knows.
             register_patients(handle)
+            # ... who have consented to sharing with the test institutions.
+            consent_patients(handle)
             yield handle
     finally:
         if saved is None:
