@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(referrals_router)
     app.include_router(metrics_router)
     app.include_router(patient_index_router)
+    app.include_router(patient_consent_router)
     app.include_router(messaging_router)
     app.include_router(notifications_router)
     app.include_router(appservice_router)
@@ -177,7 +178,6 @@ def create_appservice_app(
         return {"status": "ok"}
 
     app.include_router(appservice_router)
-    app.include_router(patient_consent_router)
     return app
 
 
