@@ -69,6 +69,7 @@ from app.identity.directory import DoctorDirectory
 from app.identity.principal import Principal
 from app.identity.registration import RegistrationStatus
 from app.messaging.client import HomeserverUnavailable, MatrixError
+from app.messaging.repository import UnknownRoom
 from app.messaging.service import RoomAuthority
 from app.outbox import outbox_item
 from app.pagination import Cursors
@@ -224,8 +225,9 @@ class GroupService:
             return
         try:
             room(self._rooms)
-        except (HomeserverUnavailable, MatrixError, NotFound, Conflict) as exc:
-            # The hub's decision stands; the dispatcher brings the room in line.
+        except (HomeserverUnavailable, MatrixError, NotFound, Conflict, UnknownRoom) as exc:
+            # The hub's decision stands (it is committed); the dispatcher brings the room
+            # in line, creating it first when an earlier mirror never did (UnknownRoom).
             log.warning(
                 "room of group %s not mirrored (%s): repair queued", group_id, type(exc).__name__
             )
