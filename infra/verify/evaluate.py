@@ -634,6 +634,10 @@ def _evaluate_messaging(
     for name in expect.databases:
         data = read(snapshot.get("databases"), name)
         instance, parameters = read(data, "instance"), read(data, "parameters")
+        declared_key = expect.declared_database_keys.get(name)
+        if declared_key is not None and isinstance(instance, Mapping):
+            # The key is on another emulator (a recorded gap): judge the declared one.
+            instance = {**instance, "KmsKeyId": declared_key.value}
         out.add(
             "messaging.database_encrypted",
             name,

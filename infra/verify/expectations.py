@@ -73,6 +73,8 @@ class Expectations:
     other_arns: tuple[str, ...] = ()
     backup_vault: str | None = None
     declared_backup_selection: Declared | None = None
+    # database physical name -> its declared key, where the key is on another emulator
+    declared_database_keys: dict[str, Declared] = field(default_factory=dict)
 
     def targets(self) -> Targets:
         return Targets(
@@ -178,4 +180,5 @@ def expectations_from_record(
         other_arns=tuple(str(outputs[o]) for o in ARN_OUTPUTS if outputs.get(o)),
         backup_vault=str(outputs["backupVaultName"]) if outputs.get("backupVaultName") else None,
         declared_backup_selection=record_fields.declared_backup_selection(record),
+        declared_database_keys=record_fields.declared_database_keys(record),
     )

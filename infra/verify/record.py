@@ -154,6 +154,27 @@ def declared_security_policy(record: DeploymentRecordLike, api_id: str | None) -
     return None
 
 
+# The property of the database key gap (infra.emulator.gaps.DATABASE_KEY_ELSEWHERE).
+DATABASE_KEY_ELSEWHERE = "kmsKeyId on another emulator"
+
+
+def declared_database_keys(record: DeploymentRecordLike) -> dict[str, Declared]:
+    """Per database instance (physical name), its declared storage key, where the record
+    says the key lives on another emulator than RDS (the LocalStack tier)."""
+    out = {}
+    for resource in resources_of(record, DB_INSTANCE):
+        gap = find_gap(
+            record.gaps,
+            [logical_name(resource), physical_id(resource)],
+            [DATABASE_KEY_ELSEWHERE],
+            type_token=DB_INSTANCE,
+        )
+        if gap is not None:
+            key = declared_inputs(resource).get("kmsKeyId")
+            out[physical_id(resource)] = Declared(key, _gap_why(gap))
+    return out
+
+
 def declared_backup_selection(record: DeploymentRecordLike) -> Declared | None:
     """The resources every declared backup selection names, if the record says the
     emulator holds no selections (moto has none)."""
