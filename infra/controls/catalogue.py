@@ -461,7 +461,7 @@ AUDIT_LEDGER_INTEGRITY = Control(
 DATABASE_ENCRYPTION = Control(
     "database-encryption",
     "The homeserver's database is encrypted at rest under the messaging CMK",
-    (ISO_CRYPTO_POLICY, ISO_KEY_MANAGEMENT, ISO_PII, DPP4, FSBP_RDS_ENCRYPTION),
+    (ISO_CRYPTO_POLICY, ISO_KEY_MANAGEMENT, ISO_PII, DPP4_EQUIPMENT, FSBP_RDS_ENCRYPTION),
 )
 DATABASE_NOT_PUBLIC = Control(
     "database-not-public",
@@ -471,17 +471,35 @@ DATABASE_NOT_PUBLIC = Control(
 DATABASE_TLS_ONLY = Control(
     "database-tls-only",
     "The homeserver's database refuses connections without TLS (rds.force_ssl)",
-    (ISO_TRANSFER, ISO_NETWORK_SERVICES, ISO_CRYPTO_POLICY, DPP4),
+    (ISO_TRANSFER, ISO_NETWORK_SERVICES, ISO_CRYPTO_POLICY, DPP4_TRANSMISSION),
 )
 LOAD_BALANCER_TLS13_ONLY = Control(
     "load-balancer-tls13-only",
     "The messaging load balancers listen on HTTPS with a TLS 1.3-only policy",
-    (ISO_TRANSFER, ISO_PUBLIC_NETWORK_SERVICES, ISO_CRYPTO_POLICY, DPP4, FSBP_ELB_TLS_POLICY),
+    (
+        ISO_TRANSFER,
+        ISO_PUBLIC_NETWORK_SERVICES,
+        ISO_CRYPTO_POLICY,
+        DPP4_TRANSMISSION,
+        FSBP_ELB_TLS_POLICY,
+    ),
 )
 HOMESERVER_FEDERATION_CLOSED = Control(
     "homeserver-federation-closed",
     "The homeserver federates with no other server and takes no open registration",
-    (ISO_NETWORK_CONTROLS, ISO_TRANSFER, ISO_USER_REGISTRATION, ISO_PII, DPP4, S33),
+    # Federation would copy rooms' messages to servers the hub does not run, wherever they
+    # are (a disclosure, a location, a transfer); open registration would give accounts to
+    # people the hub never registered as doctors.
+    (
+        ISO_NETWORK_CONTROLS,
+        ISO_TRANSFER,
+        ISO_USER_REGISTRATION,
+        ISO_PII,
+        DPP3,
+        DPP4_LOCATION,
+        DPP4_PERSONS,
+        S33,
+    ),
 )
 
 CONTROLS: tuple[Control, ...] = tuple(
@@ -500,7 +518,8 @@ BEYOND_DEPLOYMENT: dict[Requirement, str] = {
     DPP3: (
         "Use is limited to the patient's consultation group, decided per request by Cedar "
         "(tests/app/test_authorization_matrix.py); the checks below evidence that every use "
-        "is recorded and the record cannot be rewritten unnoticed."
+        "is recorded, the record cannot be rewritten unnoticed and the homeserver discloses "
+        "no message to a server outside the hub."
     ),
     DPP5: (
         "Openness is organisational (the privacy policy statement); this deployment "
