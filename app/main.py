@@ -182,7 +182,10 @@ def create_appservice_app(
     """The homeserver's routes alone (the application service API), for its private path.
 
     No Cognito: every route here checks the homeserver's token. Its ledger entries (sends,
-    membership, uploads) carry receipts like any other response.
+    membership, uploads) carry receipts like any other response, and a ledger that stays
+    busy answers 503 ``ledger_busy`` as on the service app (the homeserver retries). Not
+    published (no ``/openapi.json``), but documented the same way, so the statuses these
+    routes answer here are the ones the service app's document lists.
     """
     settings = settings or Settings()
     built = services or build_services(settings)
@@ -205,12 +208,14 @@ def create_appservice_app(
     _provide_messaging(app, built)
     app.add_middleware(AuditReceiptMiddleware, latest_head=built.ledger.response_head)
     install_error_handlers(app)
+    install_ledger_error_handlers(app)
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", tags=["operations"], responses=ok_example({"status": "ok"}))
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
     app.include_router(appservice_router)
+    document_api(app, audited=(LEDGER_BUSY,))
     return app
 
 

@@ -14,13 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_contract import CONTRACT, checked
 from fastapi.testclient import TestClient
 from hub_testkit import PATIENT, Hub
 
 from app.audit.events import patient_reference
 from app.audit.facts import department_code
 from app.dependencies import build_services
-from app.main import create_app
+from app.ledger.errors import LedgerBusy
+from app.main import create_app, create_appservice_app
 from app.metrics.engine import RESPONSE_RATE, compute_metrics
 
 TXN = "/_matrix/app/v1/transactions"
@@ -108,6 +110,7 @@ def messaging_off(hub: Hub) -> Iterator[TestClient]:
         update={"matrix_homeserver_url": "", "matrix_registration_file": ""}
     )
     app = create_app(settings, services=build_services(settings))
+    checked(app, CONTRACT)  # messaging off answers what the document lists too
     with TestClient(app) as client:
         app.state.services.ledger.stop()
         yield client
@@ -123,6 +126,26 @@ def test_with_messaging_off_the_routes_answer_503(hub: Hub, messaging_off: TestC
         "/groups", json={"patient_id": PATIENT, "title": "No rooms"}, headers=hub.headers("dr-lead")
     )
     assert r.status_code == 201
+
+
+def test_the_appservice_app_answers_a_busy_ledger_with_a_retryable_503(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The homeserver's private path (create_appservice_app) answers as the service app
+    does, and as both document: a ledger that stays busy is 503 ledger_busy, not a 500."""
+    app = create_appservice_app(hub.settings, services=hub.services)
+    checked(app, CONTRACT)
+
+    def busy(*_args: Any, **_kwargs: Any) -> None:
+        raise LedgerBusy()
+
+    assert hub.services.rooms is not None
+    monkeypatch.setattr(hub.services.rooms, "handle_transaction", busy)
+    client = TestClient(app, raise_server_exceptions=False)  # no lifespan: no sequencer thread
+    headers = {"Authorization": f"Bearer {hub.registration.hs_token}"}
+    r = client.put(f"{TXN}/busy-1", json={"events": []}, headers=headers)
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["error"]["code"] == "ledger_busy"
 
 
 # --- the room ledger ---------------------------------------------------------------------------
