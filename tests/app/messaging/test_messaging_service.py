@@ -10,6 +10,7 @@ walk-through.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -155,7 +156,8 @@ def test_a_message_send_is_one_entry_of_the_metrics_contract_once(hub: Hub) -> N
     gid, room_id = new_group(hub)
     hub.client.post("/messaging/session", json={}, headers=hub.headers("dr-lead"))
     start = hub.ledger_size()
-    event = encrypted(room_id, user("M20001"), "$AbCdEf0123456789-_xyz", 1_767_000_000_000)
+    sent_ms = int(time.time() * 1000) - 60_000  # a minute ago: a push that took a while
+    event = encrypted(room_id, user("M20001"), "$AbCdEf0123456789-_xyz", sent_ms)
     assert push(hub, "txn-send-1", [event]).status_code == 200
     # The same event again (another transaction: a redelivery) is not recorded twice.
     assert push(hub, "txn-send-2", [event]).status_code == 200
@@ -178,8 +180,27 @@ def test_a_message_send_is_one_entry_of_the_metrics_contract_once(hub: Hub) -> N
     }
     assert entry["actor"]["sub"] == lead.sub and entry["actor"]["mchk_reg_no"] == "M20001"
     assert entry["actor"]["institution_id"] == lead.institution
-    assert entry["timestamp_ms"] == 1_767_000_000_000
+    assert entry["timestamp_ms"] == sent_ms
     assert "ciphertext" not in str(entry) and "AwgAEo" not in str(entry)
+
+
+@pytest.mark.parametrize(
+    "stated_ms",
+    [1, 1_767_000_000_000, int(time.time() * 1000) + 3_600_000],
+    ids=["epoch", "a-year-back", "an-hour-ahead"],
+)
+def test_a_homeserver_cannot_backdate_or_foredate_an_entry(hub: Hub, stated_ms: int) -> None:
+    """A timestamp outside the hub's window (15 min behind, 30 s ahead) is replaced by the
+    hub's own clock: the ledger's times are the hub's, not what a pusher claims."""
+    _, room_id = new_group(hub)
+    hub.client.post("/messaging/session", json={}, headers=hub.headers("dr-lead"))
+    start = hub.ledger_size()
+    before = int(time.time() * 1000)
+    event = encrypted(room_id, user("M20001"), f"$dated-{stated_ms}", stated_ms)
+    assert push(hub, f"txn-dated-{stated_ms}", [event]).status_code == 200
+    after = int(time.time() * 1000)
+    (entry,) = [e for e in entries_after(hub, start) if e["facts"].get("op") == "message.send"]
+    assert before <= entry["timestamp_ms"] <= after
 
 
 def test_membership_changes_and_the_hubs_own_posts_are_entries(hub: Hub) -> None:
