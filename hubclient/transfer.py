@@ -440,7 +440,8 @@ class RecordDownloader:
         try:
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
-                stream = envelope.open(manifest_bytes, windows.fetch, context)
+                # Each chunk is written and hashed at once: decrypted into reused buffers.
+                stream = envelope.open_views(manifest_bytes, windows.fetch, context)
                 manifest = stream.manifest
                 for chunk in stream:
                     out.write(chunk)

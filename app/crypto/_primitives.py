@@ -21,6 +21,7 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT_V1 = "hub-sealed-record/1"
@@ -247,6 +248,27 @@ def open_shard(
     AES-GCM checks the tag before returning, so no byte of a forged shard is released.
     """
     return cipher.decrypt(nonce, ciphertext, associated_data)
+
+
+def open_shard_into(
+    cipher: AESGCM,
+    nonce: bytes,
+    ciphertext: bytes | memoryview,
+    associated_data: bytes,
+    out: memoryview,
+) -> None:
+    """Decrypt one shard into ``out`` (exactly ``len(ciphertext) - 16`` bytes), with no
+    new buffer; raises ``InvalidTag`` on any mismatch.
+
+    Unlike ``open_shard``, OpenSSL writes the plaintext into ``out`` before it checks the
+    tag, so on failure ``out`` holds unverified bytes: this function zeroes them before
+    raising, and ``out`` is never left holding plaintext of a forged shard.
+    """
+    try:
+        cipher.decrypt_into(nonce, ciphertext, associated_data, out)
+    except InvalidTag:
+        out[:] = bytes(len(out))
+        raise
 
 
 def sha256(data: bytes) -> bytes:
