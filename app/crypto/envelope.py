@@ -789,6 +789,26 @@ class RecordSealer:
         ciphertext = prim.seal_shard(self._cipher, nonce, plaintext, self._aad_of(index))
         return SealedShardV2(index, ciphertext, ShardSeal(nonce, ciphertext[-prim.TAG_BYTES :]))
 
+    def seal_shard_into(
+        self, index: int, plaintext: bytes | memoryview, out: memoryview
+    ) -> ShardSeal:
+        """As ``seal_shard``, writing the sealed shard into ``out`` (exactly
+        ``ciphertext_size(index)`` bytes) instead of a new buffer; returns its seal.
+
+        Raises:
+            LengthMismatch: ``plaintext`` is not exactly the shard's size in the layout.
+            ValueError: ``out`` is not exactly the sealed shard's size.
+        """
+        if len(plaintext) != self.plaintext_size(index):
+            raise LengthMismatch()
+        if len(out) != len(plaintext) + prim.TAG_BYTES:
+            raise ValueError("out must be exactly the sealed shard's size")
+        nonce = self._random_bytes(prim.NONCE_BYTES)
+        if not isinstance(nonce, bytes) or len(nonce) != prim.NONCE_BYTES:
+            raise ValueError("random_bytes must return the number of bytes asked for")
+        self._cipher.encrypt_into(nonce, plaintext, self._aad_of(index), out)
+        return ShardSeal(nonce, bytes(out[-prim.TAG_BYTES :]))
+
     def reseal_shard(self, index: int, plaintext: bytes | memoryview, seal: ShardSeal) -> bytes:
         """Shard ``index`` exactly as ``seal_shard`` sealed it before (its nonce again).
 
@@ -823,19 +843,40 @@ class RecordSealer:
             LengthMismatch: the pieces are not this shard's size.
             InvalidRecord: not the plaintext ``seal`` was made for (opaque).
         """
+        out = bytearray(self.ciphertext_size(index))
+        self.reseal_shard_pieces_into(index, pieces, seal, out)
+        return out
+
+    def reseal_shard_pieces_into(
+        self, index: int, pieces: Iterable[bytes | memoryview], seal: ShardSeal, out: bytearray
+    ) -> memoryview:
+        """As ``reseal_shard_pieces``, into the caller's buffer (at least the sealed shard's
+        size; a client reuses one per worker, so no shard-sized buffer is allocated per
+        put). Returns a view of the sealed shard in ``out``. If the tag differs, ``out``
+        is zeroed before raising: nothing sealed under the reused nonce stays in it.
+
+        Raises:
+            LengthMismatch: the pieces are not this shard's size.
+            InvalidRecord: not the plaintext ``seal`` was made for (opaque).
+            ValueError: ``out`` is too small.
+        """
         size = self.plaintext_size(index)
         if not isinstance(seal, ShardSeal) or len(seal.nonce) != prim.NONCE_BYTES:
             raise InvalidRecord() from None
+        if len(out) < size + prim.TAG_BYTES:
+            raise ValueError("out is smaller than the sealed shard")
         try:
-            out, tag = prim.seal_shard_pieces(
-                self._subkeys.encryption_key, seal.nonce, pieces, size, self._aad_of(index)
+            tag = prim.seal_shard_pieces_into(
+                self._subkeys.encryption_key, seal.nonce, pieces, size, self._aad_of(index), out
             )
         except ValueError:
+            out[:] = bytes(len(out))
             raise LengthMismatch() from None
         if not prim.equal_secret(tag, seal.tag):
+            out[:] = bytes(len(out))
             raise InvalidRecord() from None
-        out[size:] = tag
-        return out
+        out[size : size + prim.TAG_BYTES] = tag
+        return memoryview(out)[: size + prim.TAG_BYTES]
 
     def manifest(self, seals: Sequence[ShardSeal]) -> ManifestV2:
         """The MAC-protected manifest, from every shard's seal in index order.
