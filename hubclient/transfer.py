@@ -41,7 +41,7 @@ import httpx
 
 from app.crypto.context import RecordContext
 from app.crypto.digest import ContentDigestKey
-from app.crypto.envelope import RecordSealer, ShardedEnvelope
+from app.crypto.envelope import OpeningViews, RecordSealer, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
 from app.crypto.handover import RecipientKey
 from app.crypto.kms import HandedDataKey
@@ -467,6 +467,7 @@ class RecordDownloader:
         part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
         digest = hashlib.sha256()
         written = 0
+        stream: OpeningViews | None = None
         try:
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
@@ -495,6 +496,13 @@ class RecordDownloader:
         except BaseException:
             part.unlink(missing_ok=True)
             raise
+        finally:
+            # The envelope's reused shard buffers hold the record's last plaintext shards:
+            # the stream gives them back (if it stopped early), then they are wiped, not
+            # left to the allocator.
+            if stream is not None:
+                stream.close()
+            envelope.discard_buffers()
         return DownloadResult(
             path=dest,
             record_id=record_id,

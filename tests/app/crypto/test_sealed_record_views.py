@@ -102,3 +102,20 @@ def test_a_buffer_a_kept_slice_refers_to_is_never_overwritten() -> None:
     manifest, shards = envelope.seal_all(CONTEXT, data)
     kept = [view[:8] for view in envelope.open_views(manifest, shards.__getitem__, CONTEXT)]
     assert [bytes(piece) for piece in kept] == [data[i : i + 8] for i in range(0, len(data), SHARD)]
+
+
+def test_the_buffers_kept_between_opens_are_bounded_and_wiped_by_discard() -> None:
+    envelope = ShardedEnvelope(InMemoryDataKeyProvider(), shard_size=SHARD, parallelism=2)
+    data = os.urandom(20 * SHARD)
+    manifest, shards = envelope.seal_all(CONTEXT, data)
+    for _ in range(3):
+        assert (
+            b"".join(bytes(v) for v in envelope.open_views(manifest, shards.__getitem__, CONTEXT))
+            == data
+        )
+    kept = list(envelope._buffers._free)  # white-box: what the envelope holds between opens
+    assert 0 < len(kept) <= 2 * 2 + 1
+    assert any(bytes(buffer) in data for buffer in kept)  # they hold plaintext shards
+    envelope.discard_buffers()
+    assert envelope._buffers._free == []
+    assert all(buffer == bytes(SHARD) for buffer in kept)
