@@ -506,6 +506,13 @@ def _report_throughput(
         )
         cpu_ratio = cpu_results[f"v2 p=1 {op}"] / cpu_results[f"raw AES-GCM {op}"]
         print(f"  {op} CPU efficiency (v2 p=1, MiB per CPU-second): {cpu_ratio:.2f}x raw")
+        if op == "open":
+            views = cpu_results["v2 p=1 open views"]
+            print(
+                f"  open views CPU efficiency (v2 p=1): "
+                f"{views / cpu_results['raw AES-GCM open into buffer']:.2f}x raw into buffer, "
+                f"{views / cpu_results['floor v2 open: GCM/shard']:.2f}x the per-shard floor"
+            )
     floor = cpu_results["floor v1: GCM+SHA-256/shard"]
     print(
         f"  v1 seal floor (GCM + SHA-256 per shard, no framing): "
