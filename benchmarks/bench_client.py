@@ -19,10 +19,12 @@ emulator's own seeding), and this process, the client. Per round, in rotating or
   4 MiB), the API process's CPU time.
 
 Reported: medians, MiB/s, this process's CPU seconds per GiB for both (what bounds the
-ratio on busy cores), client/plain throughput (target >= 0.8x; also the median of
-each round's own ratio, the two runs of a round being a few seconds apart, so less exposed
-to the load drifting between rounds), RSS growth (target <= 64 MiB), API CPU seconds per
-GiB for both paths and their ratio. The load average is printed: the machine is shared.
+ratio on busy cores), the moto server's CPU per GiB for both (it shares the cores, and the
+client path also makes it answer the API's calls), client/plain throughput (target >=
+0.8x; also the median of each round's own ratio, the two runs of a round being a few
+seconds apart, so less exposed to the load drifting between rounds), RSS growth (target
+<= 64 MiB), API CPU seconds per GiB for both paths and their ratio. The load average is
+printed: the machine is shared.
 
 Run: ``.venv/bin/python -m benchmarks client`` (options: ``--size-mib`` (1024),
 ``--rounds`` (3), ``--parallelism`` (6, the client's default)).
