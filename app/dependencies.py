@@ -235,6 +235,8 @@ def build_services(
         )
         rooms.set_event_observer(room_ledger)
         messaging = MessagingSessions(rooms, gate, clock)
+    # Referrals live in the groups table; their emergency basis is asked by group reads.
+    referral_repository = ReferralRepository(dynamodb_client, settings.table_groups)
     groups = GroupService(
         repository,
         gate,
@@ -248,6 +250,7 @@ def build_services(
         patients=patients,
         rooms=rooms,
         consents=consents,
+        emergency=referral_repository,
     )
     records = None
     if settings.shard_bucket and settings.records_key_arn and settings.table_records:
@@ -263,6 +266,7 @@ def build_services(
             clock=clock,
             patients=patients,
             consents=consents,
+            emergency=referral_repository,
         )
     referrals = None
     if settings.records_key_arn:
@@ -272,7 +276,7 @@ def build_services(
 
         kms = (aws_clients or {}).get("kms") or session.client("kms", region_name="ap-east-1")
         referrals = ReferralService(
-            ReferralRepository(dynamodb_client, settings.table_groups),
+            referral_repository,
             groups,
             repository,
             records,

@@ -44,12 +44,13 @@ from app.audit.events import (
     patient_reference,
 )
 from app.breakglass.service import BreakGlassService
-from app.consent.model import ConsentRegistry
+from app.consent.model import ConsentRegistry, EmergencyBasis
 from app.crypto.digest import open_content_digest
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
 from app.crypto.kms import DataKeyProvider, KmsDataKeyProvider
 from app.errors import NotFound
+from app.groups.reading import GroupReading
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
 from app.patients.index import PatientRegistry, UnknownPatient
@@ -112,6 +113,7 @@ class RecordService:
         *,
         patients: PatientRegistry,
         consents: ConsentRegistry,
+        emergency: EmergencyBasis,
         provider: DataKeyProvider,
         max_inline_record_bytes: int,
         session_seconds: int,
@@ -128,7 +130,7 @@ class RecordService:
         self.max_record_bytes = max_record_bytes
         self.max_inline_record_bytes = min(max_inline_record_bytes, max_record_bytes)
         self._authz = RecordAuthorization(
-            repository, groups, gate, break_glass, clock, consents=consents
+            repository, groups, gate, break_glass, clock, consents=consents, emergency=emergency
         )
         self._idempotency = Idempotency(repository, hash_key)
         self._commit = UploadCommit(repository, shards, envelope, audit, clock)
@@ -153,7 +155,14 @@ class RecordService:
         )
         self.downloads = DownloadTickets(shards, envelope, self._authz, gate, clock)
         self.listing = RecordListing(
-            repository, groups, self._authz, gate, break_glass, hash_key, clock
+            repository,
+            groups,
+            self._authz,
+            gate,
+            break_glass,
+            hash_key,
+            clock,
+            reading=GroupReading(consents, emergency),
         )
 
     @property
@@ -424,6 +433,7 @@ def build_record_service(
     clock: Callable[[], datetime],
     patients: PatientRegistry,
     consents: ConsentRegistry,
+    emergency: EmergencyBasis,
 ) -> RecordService:
     """The record service on the configured bucket, key and table.
 
@@ -466,6 +476,7 @@ def build_record_service(
         settings.max_record_bytes,
         patients=patients,
         consents=consents,
+        emergency=emergency,
         provider=provider,
         max_inline_record_bytes=settings.max_inline_record_bytes,
         session_seconds=settings.upload_session_seconds,
