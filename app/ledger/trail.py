@@ -113,6 +113,7 @@ ACTIONS: dict[str, Action] = {
     "SetAffiliation": Action.UPDATE,
     "BindAccount": Action.UPDATE,
     "MapProvider": Action.UPDATE,
+    "MapIntakeClient": Action.UPDATE,
     "SubmitRegistration": Action.CREATE,
     "ApproveRegistration": Action.UPDATE,
     "RejectRegistration": Action.UPDATE,

@@ -45,6 +45,7 @@ from app.audit.events import (
 )
 from app.breakglass.service import BreakGlassService
 from app.consent.model import ConsentRegistry, EmergencyBasis
+from app.content import is_fhir
 from app.crypto.digest import open_content_digest
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
@@ -231,6 +232,59 @@ class RecordService:
             entry = self._idempotency.after_refusal(refused, key_hash)
             return self._idempotency.replay(entry, upload, operation, subject, digest), None, True
         return RecordState(meta, [version], []), receipt, False
+
+    def file_intake(
+        self,
+        principal: Principal,
+        patient_id: str,
+        upload: Upload,
+        *,
+        category: RecordCategory,
+        title: str,
+    ) -> tuple[RecordState, AuditReceipt | None]:
+        """Store a record a clinic management system submitted (community-care intake):
+        sealed here, by the service (the system has no doctor's device), under the
+        institution the system is mapped to, its author ``intake:<client id>``.
+
+        The canonical FHIR bundle is checked as any FHIR upload is; the source (HL7 v2,
+        CDA, FHIR as received) was accepted by its adapter (type and size), so only its
+        length is checked. The caller has resolved the patient through the index.
+        """
+        ref = patient_reference(patient_id, self._key)
+        allowed = self._gate.check(
+            principal,
+            Action.CREATE_RECORD,
+            uid("Patient", ref),
+            [simple_entity("Patient", ref)],
+            patient_ref=ref,
+        )
+        if is_fhir(upload.content_type):
+            upload = check_upload(upload, self.max_inline_record_bytes)
+        elif upload.length is None or upload.length > self.max_inline_record_bytes:
+            raise errors.RecordTooLarge(
+                f"A record version is limited to {self.max_inline_record_bytes} bytes."
+            )
+        record_id = uuid.uuid4().hex
+        context = RecordContext(record_id, ref, 1, principal.institution)
+        sealed = self._commit.seal_and_store(context, upload)
+        meta = RecordMeta(
+            record_id=record_id,
+            patient_id=patient_id,
+            patient_ref=ref,
+            institution=principal.institution,
+            author_sub=principal.sub,
+            author_reg_no=f"intake:{principal.sub}",
+            category=category.value,
+            title=title,
+            created_at=self._clock(),
+            latest_version=1,
+        )
+        version = self._version(record_id, 1, upload, sealed, principal)
+        event = self._event(allowed, meta.record_id, version, upload)
+        receipt = self._commit.commit(
+            sealed.upload_id, sealed.shards, event, self._repo.create_items(meta, version)
+        )
+        return RecordState(meta, [version], []), receipt
 
     def add_version(
         self, principal: Principal, record_id: str, upload: Upload
