@@ -60,9 +60,11 @@ class IntakeAuthentication:
             raise Unauthenticated() from exc
         except KeySetUnavailable as exc:
             raise IdentityProviderUnavailable(retry_after=exc.retry_after) from exc
+        # The ledger names an app client acting for itself "client:<id>".
+        actor = f"client:{verified.client_id}"
         client = self._clients.intake_client(verified.client_id)
         if client is None:
-            self._gate.refuse_principal(verified.client_id, "intake-client-unknown", None)
+            self._gate.refuse_principal(actor, "intake-client-unknown", None)
             raise Forbidden(
                 "This client is not a registered intake system; ask the hub's operators "
                 "to map it to its institution.",
@@ -70,15 +72,13 @@ class IntakeAuthentication:
             )
         institution = self._clients.institution(client.institution)
         if institution is None or not institution.admitted:
-            self._gate.refuse_principal(
-                verified.client_id, "institution_not_admitted", client.institution
-            )
+            self._gate.refuse_principal(actor, "institution_not_admitted", client.institution)
             raise Forbidden(
                 "The institution this system submits for is not admitted.",
                 code="institution_not_admitted",
             )
         principal = Principal(
-            sub=verified.client_id,
+            sub=actor,
             username=f"intake:{client.system or verified.client_id}",
             institution=client.institution,
             roles=frozenset({INTAKE_SYSTEM_ROLE}),

@@ -178,6 +178,7 @@ _RESOURCE_TYPES: dict[str, ResourceType] = {
     "Registration": ResourceType.PRACTITIONER,
     "Account": ResourceType.PRACTITIONER,
     "Provider": ResourceType.SERVICE,
+    "IntakeClient": ResourceType.SERVICE,
     "Service": ResourceType.SERVICE,
     "User": ResourceType.PRACTITIONER,
     "Audit": ResourceType.AUDIT,

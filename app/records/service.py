@@ -273,7 +273,7 @@ class RecordService:
             patient_ref=ref,
             institution=principal.institution,
             author_sub=principal.sub,
-            author_reg_no=f"intake:{principal.sub}",
+            author_reg_no=f"intake:{principal.sub.removeprefix('client:')}",
             category=category.value,
             title=title,
             created_at=self._clock(),
