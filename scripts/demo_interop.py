@@ -34,6 +34,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +307,7 @@ def run(
                     f"POST /patients/{{id}}/consents/{{cs}}/withdraw ({inst_b})",
                     200,
                     "POST",
-                    f"/patients/{patient_id}/consents/{consent['id']}/withdraw",
+                    f"/patients/{patient_id}/consents/{consent['identifier'][0]['value']}/withdraw",
                     as_a,
                     json={},
                 )
@@ -328,6 +329,7 @@ def run(
             f"/records/{record_a}/content",
             as_b,
         )
+        since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
         grant = step(
             "break_glass",
             "POST /break-glass (B's doctor)",
@@ -351,18 +353,20 @@ def run(
         )
         entries = step(
             "audit_entries",
-            "GET /audit/entries (B's doctor's own reads of A's record)",
+            "GET /audit/entries (B's doctor's own entries since the grant)",
             200,
             "GET",
             "/audit/entries",
             as_b,
-            params={"resource": f"record:{record_a}", "limit": 500},
+            # The caller's own entries (a clinician reads only theirs) since the grant.
+            params={"since": since, "limit": 500},
         ).json()
         outcome.flagged = next(
             (
-                str(e["facts"]["consent_override"])
-                for e in reversed(entries.get("entries", []))
-                if e.get("outcome") == "success" and "consent_override" in e.get("facts", {})
+                str(e["entry"]["facts"]["consent_override"])
+                for e in reversed(entries["entries"])
+                if e["entry"]["outcome"] == "success"
+                and "consent_override" in e["entry"].get("facts", {})
             ),
             "",
         )

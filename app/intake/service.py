@@ -60,6 +60,7 @@ class IntakeService:
             Upload(converted.source_media_type, len(converted.source), [converted.source]),
             category=category,
             title=f"{label}, as received (intake)",
+            source=True,
         )
         bundle, receipt = self._records.file_intake(
             principal,

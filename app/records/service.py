@@ -45,7 +45,6 @@ from app.audit.events import (
 )
 from app.breakglass.service import BreakGlassService
 from app.consent.model import ConsentRegistry, EmergencyBasis
-from app.content import is_fhir
 from app.crypto.digest import open_content_digest
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
@@ -241,14 +240,15 @@ class RecordService:
         *,
         category: RecordCategory,
         title: str,
+        source: bool = False,
     ) -> tuple[RecordState, AuditReceipt | None]:
         """Store a record a clinic management system submitted (community-care intake):
         sealed here, by the service (the system has no doctor's device), under the
         institution the system is mapped to, its author ``intake:<client id>``.
 
-        The canonical FHIR bundle is checked as any FHIR upload is; the source (HL7 v2,
-        CDA, FHIR as received) was accepted by its adapter (type and size), so only its
-        length is checked. The caller has resolved the patient through the index.
+        The canonical FHIR bundle is checked as any FHIR upload is; a ``source`` (HL7 v2,
+        CDA, FHIR R4 or R4B as received) was accepted by its adapter (type and size), so
+        only its length is checked. The caller has resolved the patient through the index.
         """
         ref = patient_reference(patient_id, self._key)
         allowed = self._gate.check(
@@ -258,7 +258,7 @@ class RecordService:
             [simple_entity("Patient", ref)],
             patient_ref=ref,
         )
-        if is_fhir(upload.content_type):
+        if not source:
             upload = check_upload(upload, self.max_inline_record_bytes)
         elif upload.length is None or upload.length > self.max_inline_record_bytes:
             raise errors.RecordTooLarge(
