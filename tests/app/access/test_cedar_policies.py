@@ -176,6 +176,13 @@ def test_intake_systems_only_file_records() -> None:
     assert created.allowed and created.reasons == ("intake-system-files-patient-record",)
     viewed = decide(Action.VIEW_GROUP, system, group())
     assert not viewed.allowed
+    # ViewProfile is permitted to every principal (governance.cedar): the guardrail is
+    # what refuses it to a clinic system.
+    service = {"uid": uid("Service", "hub"), "attrs": {}, "parents": []}
+    profile = AUTHORIZER.decide(
+        system["uid"], Action.VIEW_PROFILE, service["uid"], [system, service], {}
+    )
+    assert not profile.allowed and profile.reasons == ("intake-systems-only-file-records",)
     institution = {"uid": uid("Institution", "i1"), "attrs": {}, "parents": []}
     for action in (Action.FIND_PATIENT, Action.LINK_PATIENT_MRN):
         assert AUTHORIZER.decide(
