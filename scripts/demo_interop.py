@@ -61,6 +61,7 @@ class WalkthroughFailed(RuntimeError):
 @dataclass
 class Outcome:
     statuses: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, str] = field(default_factory=dict)  # step -> body of a 4xx
     patient_id: str = ""
     group_id: str = ""
     records: dict[str, list[str]] = field(default_factory=dict)  # institution -> ids
@@ -138,6 +139,8 @@ def run(
             response = http.request(method, path, headers=who, **kw)
             say(f"--> {what}: HTTP {response.status_code}")
             outcome.statuses[name] = response.status_code
+            if response.status_code >= 400:
+                outcome.refusals[name] = response.text
             if response.status_code != expected:
                 raise WalkthroughFailed(f"{what}: expected {expected}, got {response.status_code}")
             return response
