@@ -48,14 +48,12 @@ async def submit_message(
             code="content_type_required",
         )
     body = await request.body()
-    patient_id, record_id, source_id, fmt, linked, receipt = await run_in_threadpool(
-        intake.submit, system, body, content_type
-    )
+    filed = await run_in_threadpool(intake.submit, system, body, content_type)
     return IntakeResult(
-        patient_id=patient_id,
-        record_id=record_id,
-        source_record_id=source_id,
-        source_format=fmt,
-        mrn_linked=linked,
-        audit_receipt=Receipt.of(receipt),
+        patient_id=filed.patient_id,
+        record_id=filed.record_id,
+        source_record_id=filed.source_record_id,
+        source_format=filed.source_format,
+        mrn_linked=filed.mrn_linked,
+        audit_receipt=Receipt.of(filed.receipt),
     )

@@ -19,6 +19,7 @@ For a clinic management system already authenticated (:mod:`app.intake.auth`):
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from app.audit.events import AuditReceipt
 from app.intake.auth import SubmittingSystem
@@ -36,16 +37,25 @@ FORMAT_LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class FiledSubmission:
+    """What one submission became: ids and codes only."""
+
+    patient_id: str
+    record_id: str  # the canonical FHIR R4B bundle
+    source_record_id: str  # the message as received
+    source_format: str
+    mrn_linked: bool  # this submission linked the institution's MRN (found by HKID)
+    receipt: AuditReceipt | None  # the bundle's ledger entry
+
+
 class IntakeService:
     def __init__(self, patients: PatientIndexService, records: RecordService):
         self._patients = patients
         self._records = records
 
-    def submit(
-        self, system: SubmittingSystem, body: bytes, content_type: str
-    ) -> tuple[str, str, str, str, bool, AuditReceipt | None]:
-        """(patient id, bundle record id, source record id, source format, MRN linked
-        now, the bundle's ledger receipt)."""
+    def submit(self, system: SubmittingSystem, body: bytes, content_type: str) -> FiledSubmission:
+        """Convert, resolve the patient, file the source and the bundle (module docstring)."""
         principal = system.principal
         converted = convert(body, content_type, institution=principal.institution)
         patient_id, linked = self._patients.resolve_submitted(
@@ -69,7 +79,9 @@ class IntakeService:
             category=category,
             title=f"{label} (intake; source record {source.meta.record_id})",
         )
-        return patient_id, bundle.meta.record_id, source.meta.record_id, fmt, linked, receipt
+        return FiledSubmission(
+            patient_id, bundle.meta.record_id, source.meta.record_id, fmt, linked, receipt
+        )
 
 
 def _category(fmt: str, bundle: bytes) -> RecordCategory:
