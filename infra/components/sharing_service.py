@@ -71,9 +71,12 @@ WAF_COUNTED_MANAGED_RULES = {WAF_COMMON_RULE_SET: ("SizeRestrictions_BODY",)}
 WAF_BODY_SIZE_RULE = "body-size-outside-record-uploads"
 WAF_MAX_BODY_BYTES = 8 * 1024
 # The URI path WAF inspects includes the stage: POST /v1/patients/{id}/records and
-# POST /v1/records/{id}/versions are the routes that take record content.
+# POST /v1/records/{id}/versions are the routes that take record content, and so does
+# POST /v1/intake/messages (community-care intake: a CDA document is commonly far over
+# 8 KB; the adapters cap each format, app/interop).
 WAF_RECORD_UPLOAD_PATHS = (
     rf"^/{API_STAGE_NAME}/patients/[^/]+/records$|^/{API_STAGE_NAME}/records/[^/]+/versions$"
+    rf"|^/{API_STAGE_NAME}/intake/messages$"
 )
 
 TABLE_ACTIONS = [
