@@ -54,6 +54,9 @@ from app.groups.router import router as groups_router
 from app.groups.service import GroupService
 from app.institutions.router import router as institutions_router
 from app.institutions.service import InstitutionService
+from app.intake.auth import IntakeAuthentication
+from app.intake.router import router as intake_router
+from app.intake.service import IntakeService
 from app.ledger.receipts import AuditReceiptMiddleware
 from app.ledger.router import LEDGER_BUSY, install_ledger_error_handlers
 from app.ledger.router import router as ledger_router
@@ -133,6 +136,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     provide(app, InstitutionService, built.institutions)
     provide(app, PatientIndexService, built.patients)
     provide(app, ConsentService, built.consents)
+    provide(app, IntakeAuthentication, built.intake_authentication)
+    if built.intake is not None:
+        provide(app, IntakeService, built.intake)
     if built.records is not None:
         provide(app, RecordService, built.records)
     if built.metrics is not None:
@@ -159,6 +165,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(metrics_router)
     app.include_router(patient_index_router)
     app.include_router(patient_consent_router)
+    app.include_router(intake_router)
     app.include_router(messaging_router)
     app.include_router(notifications_router)
     app.include_router(appservice_router)

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_aws as aws
 
+from app.intake.scopes import INTAKE_WRITE_SCOPE
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retention_days, trail_arn
 from infra.components.backup import Backups, BackupsArgs
 from infra.components.identity import ACCESS_TOKEN_MINUTES, Identity, IdentityArgs
+from infra.components.intake import Intake, IntakeArgs, IntakeSystemArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.messaging import Messaging, MessagingArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
@@ -200,8 +202,26 @@ def declare(
             log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
         ),
     )
+    # Community-care intake (phase 2+): the clinic systems' client-credentials channel.
+    intake = (
+        Intake(
+            "intake",
+            IntakeArgs(
+                name_prefix=prefix,
+                user_pool_id=identity.user_pool.id,
+                systems=[IntakeSystemArgs(s.name, s.institution_id) for s in stage.intake_systems],
+            ),
+        )
+        if stage.features.community_care_intake
+        else None
+    )
     service = SharingService(
-        "service", dataclasses.replace(service_args, extra_environment=messaging.environment)
+        "service",
+        dataclasses.replace(
+            service_args,
+            extra_environment=messaging.environment,
+            intake_scopes=(INTAKE_WRITE_SCOPE,) if intake else (),
+        ),
     )
 
     return {
@@ -236,4 +256,19 @@ def declare(
         "messagingAppserviceSecretArn": messaging.appservice_secret.arn,
         "messagingLoadBalancerArn": messaging.client_balancer.arn,
         "backupVaultName": backups.vault.name,
+        **(
+            {
+                "intakeClients": intake.outputs(),
+                "intakeDomain": identity.domain.domain,
+                # The pool domain's token endpoint (client-credentials grant).
+                "intakeTokenUrl": pulumi.Output.concat(
+                    "https://",
+                    identity.domain.domain,
+                    f".auth.{stage.region}.amazoncognito.com",
+                    "/oauth2/token",
+                ),
+            }
+            if intake
+            else {}
+        ),
     }

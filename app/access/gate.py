@@ -30,6 +30,7 @@ CONSENT_POLICIES = frozenset(
     {
         "sharing-needs-patient-consent",
         "reading-shared-record-needs-patient-consent",
+        "viewing-group-needs-patient-consent",
         "referral-needs-consent-for-the-institution-addressed",
     }
 )

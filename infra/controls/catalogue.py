@@ -376,6 +376,13 @@ GRANTING_ATTRIBUTES_NOT_USER_WRITABLE = Control(
     "(registration number, institution, specialty, roles)",
     (ISO_ACCESS_PROVISIONING, ISO_PRIVILEGED_ACCESS, DPP4_PERSONS),
 )
+INTAKE_CLIENT_CREDENTIALS_ONLY = Control(
+    "intake-client-credentials-only",
+    "Community-care intake: the intake scope is defined by its resource server and granted "
+    "only to the clinic systems' confidential clients, which have the client-credentials "
+    "flow and nothing else",
+    (ISO_USER_ACCESS, ISO_ACCESS_PROVISIONING, DPP4),
+)
 PROVIDERS_RELEASE_PLACEMENT = Control(
     "providers-release-placement",
     "Each identity provider releases what placing its users needs, through an app client "

@@ -239,6 +239,14 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "federated client no password flow and no aws.cognito.signin.user.admin scope.",
     ),
     CheckSpec(
+        "cognito.intake_channel",
+        "The intake scope is declared and held only by client-credentials intake clients",
+        (catalogue.INTAKE_CLIENT_CREDENTIALS_ONLY,),
+        "Declare the hub-intake resource server with records.write; give each clinic "
+        "system's client a secret, the client_credentials flow and that scope only; remove "
+        "the scope from every other client.",
+    ),
+    CheckSpec(
         "cognito.providers_release_placement_claims",
         "Each identity provider releases what placing its users needs",
         (catalogue.PROVIDERS_RELEASE_PLACEMENT,),

@@ -328,6 +328,9 @@ def _user_pool(cognito: Any, pool_id: str) -> dict[str, Any]:
         "groups": _paginate(cognito, "list_groups", "Groups", UserPoolId=pool_id),
         "providers": _paginate(cognito, "list_identity_providers", "Providers", UserPoolId=pool_id),
         "clients": _pool_clients(cognito, pool_id),
+        "resource_servers": _paginate(
+            cognito, "list_resource_servers", "ResourceServers", UserPoolId=pool_id, MaxResults=50
+        ),
         "provider_details": _provider_details(cognito, pool_id),
     }
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from app.intake.scopes import INTAKE_RESOURCE_SERVER, INTAKE_WRITE_SCOPE
 from infra.controls.result import failed, not_applicable
 from infra.verify import rules
 from infra.verify.baseline import (
@@ -337,9 +338,17 @@ def _evaluate_user_pool(
     if not expect.user_pool_id:
         return
     pool = read_present(snapshot, "user_pool")
-    description, mfa, groups, providers, clients, provider_details = (
+    description, mfa, groups, providers, clients, provider_details, resource_servers = (
         read(pool, k)
-        for k in ("description", "mfa", "groups", "providers", "clients", "provider_details")
+        for k in (
+            "description",
+            "mfa",
+            "groups",
+            "providers",
+            "clients",
+            "provider_details",
+            "resource_servers",
+        )
     )
     name = expect.user_pool_id
     out.add(
@@ -382,6 +391,18 @@ def _evaluate_user_pool(
         providers,
         phase=expect.phase,
         expected=expect.federation,
+    )
+    out.add(
+        "cognito.intake_channel",
+        name,
+        [clients, resource_servers],
+        rules.user_pool_intake_channel,
+        name,
+        resource_servers,
+        clients,
+        intake_client_ids=expect.intake_client_ids,
+        resource_server=INTAKE_RESOURCE_SERVER,
+        scope=INTAKE_WRITE_SCOPE,
     )
     out.add(
         "cognito.client_write_attributes",

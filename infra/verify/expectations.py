@@ -61,6 +61,8 @@ class Expectations:
     federation: dict[str, str]  # provider name -> SAML/OIDC
     # provider name -> the claims placing its users needs (app.identity.federation)
     provider_claims: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Community-care intake: the app client ids of the stack's intakeClients output.
+    intake_client_ids: tuple[str, ...] = ()
     waf_required: bool = False
     throttle: tuple[float, int] | None = None  # (rate per second, burst) from the stage
     declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
@@ -169,6 +171,9 @@ def expectations_from_record(
         audit_retention_years=audit_retention_years,
         federation=dict(federation),
         provider_claims={k: tuple(v) for k, v in (provider_claims or {}).items()},
+        intake_client_ids=tuple(
+            str(c["clientId"]) for c in (outputs.get("intakeClients") or []) if c.get("clientId")
+        ),
         waf_required=waf,
         throttle=throttle,
         declared_bucket_policies=record_fields.declared_bucket_policies(record, buckets.values()),

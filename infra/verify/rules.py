@@ -499,6 +499,60 @@ def user_pool_clients_cannot_write_granting_attributes(
     return passed(f"{pool}: " + ", ".join(fine))
 
 
+def user_pool_intake_channel(
+    pool: str,
+    resource_servers: Sequence[Mapping[str, Any]],
+    clients: Sequence[Mapping[str, Any]],
+    *,
+    intake_client_ids: Sequence[str],
+    resource_server: str,
+    scope: str,
+) -> Result:
+    """Community-care intake as declared: the pool's resource server ``resource_server``
+    defines ``scope``; each intake client (``intake_client_ids``, from the stack's
+    outputs) has a secret, allows only the ``client_credentials`` flow and only that
+    scope; no other client carries it. With no intake declared, no client may carry it.
+
+    (The emulator's token endpoint enforces the same on each token it mints, a recorded
+    gap; this check judges the live pool itself.)"""
+    problems: list[str] = []
+    by_id = {str(c.get("ClientId")): c for c in clients}
+    if intake_client_ids:
+        server = next((s for s in resource_servers if s.get("Identifier") == resource_server), None)
+        names = {
+            f"{resource_server}/{s.get('ScopeName')}" for s in (server or {}).get("Scopes") or []
+        }
+        if server is None:
+            problems.append(f"no resource server {resource_server}")
+        elif scope not in names:
+            problems.append(f"resource server {resource_server} lacks {scope}")
+    for client_id in intake_client_ids:
+        client = by_id.get(client_id)
+        if client is None:
+            problems.append(f"intake client {client_id} not found")
+            continue
+        label = str(client.get("ClientName") or client_id)
+        flows = sorted(client.get("AllowedOAuthFlows") or [])
+        scopes = sorted(client.get("AllowedOAuthScopes") or [])
+        if flows != ["client_credentials"] or not client.get("AllowedOAuthFlowsUserPoolClient"):
+            problems.append(f"{label} allows flows {flows} (client_credentials only)")
+        if scopes != [scope]:
+            problems.append(f"{label} allows scopes {scopes} ({scope} only)")
+        if not client.get("ClientSecret"):
+            problems.append(f"{label} has no secret")
+    for client_id, client in by_id.items():
+        if client_id not in intake_client_ids and scope in (client.get("AllowedOAuthScopes") or []):
+            problems.append(f"{client.get('ClientName') or client_id} carries {scope}")
+    if problems:
+        return failed(f"{pool}: " + "; ".join(problems))
+    if not intake_client_ids:
+        return passed(f"{pool}: no intake channel declared, and no client carries {scope}")
+    return passed(
+        f"{pool}: {resource_server} defines {scope}; {len(intake_client_ids)} intake "
+        "client(s), client_credentials only, with secrets"
+    )
+
+
 def user_pool_providers_release_placement_claims(
     pool: str,
     providers: Mapping[str, Any],

@@ -111,6 +111,7 @@ pt_hkid       401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 40
 cs_grant      401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403 401
 cs_withdraw   401 401 404 404 404 404 404 404 404 403 403 404 403 403 404 404 403 403 401
 cs_read       401 401 200 200 200 200 200 200 200 403 403 200 403 403 200 200 403 403 401
+intake_submit 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401
 msg_session   401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
 notif_pref    401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
 as_txn        401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200
@@ -394,6 +395,11 @@ ROUTES.update(
         "cs_read": Route("GET", "/patients/pt-synthetic-000099/consents", mutates=False),
     }
 )
+
+# Community-care intake (app/intake): only a clinic system's client-credentials token with
+# the intake scope passes; every account's token, whatever its role, is refused (401).
+# The machine side is tested in tests/app/intake.
+ROUTES["intake_submit"] = Route("POST", "/intake/messages", lambda h: {}, mutates=False)
 
 # The break-glass grant lasts 60 minutes; "expired" is checked four hours later.
 EXPIRED_SHIFT = timedelta(hours=4, minutes=1)

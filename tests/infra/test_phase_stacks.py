@@ -64,6 +64,8 @@ def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], st
     for typ, expected in EXPECTED_EVERY_PHASE.items():
         assert declared[typ] == expected, typ
     components = set(runs[stack].by_component())
+    # Community-care intake (clinic systems' client-credentials channel) from phase 2.
+    intake = {"intake"} if runs[stack].stage.features.community_care_intake else set()
     assert components == {
         "keys",
         "storage",
@@ -75,6 +77,7 @@ def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], st
         "service",
         "monitoring",
         "messaging",
+        *intake,
     }
 
 

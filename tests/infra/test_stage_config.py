@@ -310,6 +310,37 @@ CONFIG_ERRORS = [
     ),
     (
         "phase1-specialist",
+        "hub:intakeSystems",
+        [{"name": "cms-a", "institutionId": "harbour-cardiac-alliance"}],
+        "hub:intakeSystems",
+        "communityCareIntake",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:intakeSystems",
+        [{"name": "cms-a", "institutionId": "peak-family-clinic"}],
+        "hub:intakeSystems[0].institutionId",
+        "hub:cohort",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:intakeSystems",
+        [
+            {"name": "cms-a", "institutionId": "victoria-general"},
+            {"name": "cms-a", "institutionId": "victoria-general"},
+        ],
+        "hub:intakeSystems[1].name",
+        "unique",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:intakeSystems",
+        [{"name": "CMS A", "institutionId": "victoria-general"}],
+        "hub:intakeSystems[0].name",
+        "lower-case",
+    ),
+    (
+        "phase1-specialist",
         "hub:alarmSubscription",
         {"protocol": "sms", "endpoint": "+852"},
         "hub:alarmSubscription.protocol",

@@ -23,6 +23,7 @@ from hub_testkit import Hub
 from app.dependencies import Services
 from app.main import create_app
 from app.records.service import RecordService, build_record_service
+from app.referrals.repository import ReferralRepository
 from app.settings import Settings
 
 SHARD = 64 * 1024
@@ -126,6 +127,7 @@ class RecordsHarness:
             clock=self.hub.clock,
             patients=services.patients,
             consents=services.consents,
+            emergency=ReferralRepository(self.dynamodb, self.settings.table_groups),
         )
 
     def app_with(self, service: RecordService) -> TestClient:

@@ -363,6 +363,7 @@ def compliant_snapshot() -> dict[str, Any]:
                 }
             ],
             "provider_details": {},
+            "resource_servers": [],
         },
         "api": {
             "id": "api1",
