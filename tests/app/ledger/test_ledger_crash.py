@@ -14,6 +14,10 @@ memory) integrates, and then:
   current head is in the Object Lock archive.
 
 Before the restart, what readers see is still the old head, and listings stop at it.
+
+And where heads are signed inline (Lambda), a head that cannot be signed (KMS throttled)
+does not turn an action already committed into an error: the response goes out with its
+receipt and without a head, and the next response's integration covers the entry.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from botocore.exceptions import ClientError
 from ledger_testkit import LedgerEnv
 
 from app.audit.events import AuditEvent, Outcome
@@ -168,3 +173,50 @@ def test_a_sequencer_killed_after_any_write_recovers_on_restart(ledger_env: Ledg
         raise AssertionError("the integration never finished within its write budget")
     # Nodes, index rows (several per entry), the archived head and the head: each a point.
     assert crashes >= 15, crashes
+
+
+class ThrottledKms:
+    """KMS refusing ``Sign`` as it does when the key's request quota is spent."""
+
+    def __init__(self, real: Any):
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "sign":
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Sign"
+            )
+        return getattr(self._real, name)
+
+
+def test_a_head_that_cannot_be_signed_inline_does_not_fail_the_committed_action(
+    ledger_env: LedgerEnv,
+) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from app.errors import install_error_handlers
+    from app.ledger.receipts import AuditReceiptMiddleware, parse_receipt_header
+
+    def app_over(env: LedgerEnv) -> TestClient:
+        ledger = env.ledger()
+        ledger.inline = True
+        app = FastAPI()
+        install_error_handlers(app)
+        app.add_middleware(AuditReceiptMiddleware, latest_head=ledger.response_head)
+
+        @app.post("/act/{n}")
+        def act(n: int) -> dict[str, int]:
+            return {"index": ledger.trail.append(event(n)).leaf_index or 0}
+
+        return TestClient(app, raise_server_exceptions=False)
+
+    throttled = LedgerEnv(**{**ledger_env.__dict__, "kms": ThrottledKms(ledger_env.kms)})
+    answer = app_over(throttled).post("/act/0")
+    assert answer.status_code == 200, answer.text
+    assert parse_receipt_header(answer.headers["audit-receipt"])[0][0] == 0
+    assert "audit-tree-head" not in answer.headers
+    assert LedgerTable(ledger_env.dynamodb, ledger_env.table_name).read_head() is None
+    later = app_over(ledger_env).post("/act/1")
+    fields = dict(p.split("=", 1) for p in later.headers["audit-tree-head"].split(";"))
+    assert int(fields["size"]) == 2  # the next response's head covers the first entry too
