@@ -36,7 +36,7 @@ def _client(service: str, endpoint: str = "http://127.0.0.1:9") -> Any:
         endpoint_url=endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1),
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=1, read_timeout=1),
     )
 
 
