@@ -17,6 +17,13 @@ carries them:
 - ``X-Request-ID``: the id written into each entry's ``request_id`` (a valid incoming
   ``X-Request-ID`` is kept, otherwise one is generated).
 
+The head is a convenience, the receipt is not: when signing or reading the head fails
+(in inline mode on Lambda, DynamoDB or KMS throttled or unreachable), the response goes
+out as the route decided it, with its receipts and without ``Audit-Tree-Head``. The
+action is committed by then: turning its answer into an error would make a client retry
+something already done. The next integration covers the entries (any later audited
+response integrates everything waiting before it).
+
 Context variables are copied into the worker threads FastAPI runs sync routes in, and
 the collection is a shared list, so receipts from those threads are seen here.
 """
@@ -24,6 +31,7 @@ the collection is a shared list, so receipts from those threads are seen here.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -38,6 +46,8 @@ RECEIPT_HEADER = "audit-receipt"
 HEAD_HEADER = "audit-tree-head"
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+log = logging.getLogger(__name__)
 
 _receipts: ContextVar[list[AuditReceipt] | None] = ContextVar("audit_receipts", default=None)
 _request_id: ContextVar[str | None] = ContextVar("audit_request_id", default=None)
@@ -102,11 +112,7 @@ class AuditReceiptMiddleware:
                 if collected:
                     headers.append((RECEIPT_HEADER.encode(), receipt_header(collected).encode()))
                     covering = max(r.leaf_index or 0 for r in collected)
-                    head = (
-                        await anyio.to_thread.run_sync(self._latest_head, covering)
-                        if self._latest_head
-                        else None
-                    )
+                    head = await self._head_or_none(covering)
                     if head is not None:
                         root = base64.b64encode(head.root).decode()
                         value = f'size={head.size};root="{root}";timestamp={head.timestamp_ms}'
@@ -119,3 +125,12 @@ class AuditReceiptMiddleware:
         finally:
             _receipts.reset(token_r)
             _request_id.reset(token_i)
+
+    async def _head_or_none(self, covering: int) -> Any:
+        if self._latest_head is None:
+            return None
+        try:
+            return await anyio.to_thread.run_sync(self._latest_head, covering)
+        except Exception as exc:  # the response stands without a head (module docstring)
+            log.error("no tree head for the response: %s", type(exc).__name__)
+            return None

@@ -2,9 +2,9 @@
 
 :meth:`Sequencer.integrate` takes the entries after the current head (in order, up to
 ``batch``), computes every tree node they complete from the O(log n) nodes on the old
-tree's right border, writes the nodes, signs the new head with KMS and moves the head
-with a write conditioned on the head it replaces; then it archives the head in the
-Object Lock bucket (``ledger-checkpoints/``) and writes the query index rows.
+tree's right border, writes the nodes and the query index rows, signs the new head with
+KMS, archives it in the Object Lock bucket (``ledger-checkpoints/``), and last moves the
+head with a write conditioned on the head it replaces.
 
 What it guarantees:
 
@@ -16,6 +16,13 @@ What it guarantees:
   head's root is recomputed from the stored border nodes and compared; a mismatch
   (tampered nodes) raises instead of signing. An entry whose stored bytes are not a
   canonical entry with its own sequence number stops integration before it.
+- **Crash-safe.** The head moves last: a sequencer killed (or failing) after any of
+  its writes leaves the head where it was, and the next integration redoes the same
+  batch (nodes and index rows are idempotent puts of values fixed by the entries), so
+  no entry is integrated twice, none is left out of the index, and every head a reader
+  could ever see is already in the archive. What a crash can leave behind is harmless:
+  index rows beyond the head (listings stop at the head) and an archived head the table
+  never held (signed, and consistent with every later head).
 - **Freshness.** :class:`SequencerThread` integrates at least every ``interval``
   seconds (0.5 s by default) and at once when ``batch_trigger`` entries are waiting,
   so an entry is covered by a signed head within about a second (the contract: 2 s).
@@ -133,6 +140,8 @@ class Sequencer:
                 )
             nodes, root = _extend(list(zip(border, hashes, strict=True)), size, leaves)
             new_size = size + len(leaves)
+            # Everything the new head stands for is written before the head itself moves
+            # (see "Crash-safe" above): a crash in between leaves only redoable work.
             self.table.write_nodes(nodes)
             ts = max(self._clock_ms(), head.timestamp_ms if head else 0)
             message = checkpoint_message(self.origin, new_size, root, ts)
@@ -145,17 +154,17 @@ class Sequencer:
                 key_id=self.signer.key_id,
                 algorithm=ALGORITHM,
             )
+            self.table.write_index(
+                [row for seq, raw in pending[: len(leaves)] for row in _index_rows(seq, raw)]
+            )
+            if self.archive is not None:
+                self.archive.put(signed)
             try:
                 self.table.advance_head(signed, size if head else None)
             except HeadMoved:
                 self.latest = self.table.read_head()
                 return self.latest
             self.latest = signed
-            if self.archive is not None:
-                self.archive.put(signed)
-            self.table.write_index(
-                [row for seq, raw in pending[: len(leaves)] for row in _index_rows(seq, raw)]
-            )
             return signed
 
     def integrate_all(self, covering: int | None = None) -> SignedTreeHead | None:

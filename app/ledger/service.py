@@ -162,10 +162,19 @@ class Ledger:
         # The index narrows by one facet; the other filters apply to what it yields, so
         # the index is read page after page until ``limit`` entries match (stopping at
         # ``limit`` index rows would miss matches behind non-matching ones).
+        head = self.table.read_head()
+        if head is None:
+            return []
         rows = self.table.iter_index(
             facet, value, query.since_ms, query.until_ms, page_size=self.index_page_size
         )
-        listed = (ListedEntry(seq, AuditEntry.from_bytes(raw), raw) for seq, raw in rows)
+        # The sequencer writes index rows before it moves the head (crash safety): rows
+        # beyond the head are not covered by a signed head yet, and are not listed.
+        listed = (
+            ListedEntry(seq, AuditEntry.from_bytes(raw), raw)
+            for seq, raw in rows
+            if seq < head.size
+        )
         return list(
             itertools.islice((e for e in listed if self._matches(e.entry, query)), query.limit)
         )
@@ -193,6 +202,7 @@ class Ledger:
                     for seq, raw in self.table.iter_index(
                         "DAY", value, since, until, page_size=want
                     )
+                    if seq < head.size
                 )
                 for value in (day.isoformat(), *(f"{day}#{k}" for k in range(DAY_SHARDS)))
             ]

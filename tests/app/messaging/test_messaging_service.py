@@ -102,6 +102,7 @@ def test_a_homeserver_that_does_not_answer_is_a_503_after_the_decision_is_record
     finally:
         hub.homeserver.down = False
     assert r.status_code == 503 and r.json()["error"]["code"] == "homeserver_unavailable"
+    assert r.headers["retry-after"] == "1"
     assert [e["reason"] for e in entries_after(hub, start)] == ["clinician-opens-messaging-session"]
 
 
