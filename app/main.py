@@ -48,7 +48,7 @@ from app.access.router import router as access_router
 from app.breakglass.router import router as breakglass_router
 from app.breakglass.service import BreakGlassService
 from app.dependencies import Services, build_services
-from app.errors import install_error_handlers
+from app.errors import ServiceUnavailable, install_error_handlers
 from app.groups.router import invitations_router
 from app.groups.router import router as groups_router
 from app.groups.service import GroupService
@@ -169,7 +169,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(messaging_router)
     app.include_router(notifications_router)
     app.include_router(appservice_router)
-    document_api(app, audited=(LEDGER_BUSY,))
+    document_api(app, audited=(LEDGER_BUSY, ServiceUnavailable))
     _install_docs(app)
     return app
 
@@ -222,7 +222,7 @@ def create_appservice_app(
         return {"status": "ok"}
 
     app.include_router(appservice_router)
-    document_api(app, audited=(LEDGER_BUSY,))
+    document_api(app, audited=(LEDGER_BUSY, ServiceUnavailable))
     return app
 
 

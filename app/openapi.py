@@ -21,7 +21,8 @@ to every route when the app is assembled):
    body (request validation), 500 ``internal_error`` (the opaque unexpected error), and on
    authenticated routes the success response's ``Audit-Receipt``, ``Audit-Tree-Head`` and
    ``X-Request-ID`` headers (the receipt middleware's) and what the app's own handlers
-   answer for any audited action (``document_api(app, audited=...)``: 503 ``ledger_busy``).
+   answer for any audited action (``document_api(app, audited=...)``: 503 ``ledger_busy``,
+   and 503 ``service_unavailable`` when DynamoDB, S3 or KMS stays throttled or unreachable).
 
 Each error status is documented with :class:`ErrorBody` (``{"error": {"code",
 "message"}}``) and one example per code, named by the code. Tests hold the document to

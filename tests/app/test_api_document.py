@@ -85,6 +85,7 @@ def test_authenticated_operations_list_401_403_and_the_refusals(document: dict[s
             assert "messaging_not_configured" in statuses["503"], (method, path)
             audited = HOMESERVER_OPERATIONS[(path, method)]
             assert ("ledger_busy" in statuses["503"]) is audited, (method, path)
+            assert ("service_unavailable" in statuses["503"]) is audited, (method, path)
             headers = operation["responses"]["200"].get("headers", {})
             assert ("Audit-Receipt" in headers) is audited, (method, path)
             continue
@@ -95,6 +96,8 @@ def test_authenticated_operations_list_401_403_and_the_refusals(document: dict[s
         else:
             assert set(REFUSAL_REASONS) <= statuses["403"], (method, path)
         assert "ledger_busy" in statuses["503"], (method, path)  # any audited action
+        # AWS throttling or unreachable after botocore's retries (app/errors.py)
+        assert "service_unavailable" in statuses["503"], (method, path)
         assert "identity_provider_unavailable" in statuses["503"], (method, path)
         success = next(s for s in statuses if int(s) < 300)
         headers = operation["responses"][success]["headers"]
