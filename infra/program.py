@@ -200,6 +200,8 @@ def declare(
             log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
         ),
     )
+    # Messages are backed up as the records are: the homeserver database and its media.
+    backups.cover("messaging", [messaging.database.arn, messaging.media_bucket.arn])
     service = SharingService(
         "service", dataclasses.replace(service_args, extra_environment=messaging.environment)
     )
