@@ -21,8 +21,16 @@ Checks, in order, each finding naming the leaf index where it is first visible:
 5. inclusion of the chosen entries (default: all) in the smallest head covering each
    (:func:`~app.ledger.merkle.verify_inclusion`).
 
-``report.first_bad_index`` is the smallest index of any finding; ``report.ok`` is True
-only when there is no finding at all and at least one head was verified.
+A ledger of several trails (``snapshot.trails``) gets checks 1-5 per trail, plus heads
+signed under another trail's origin (**swapped**), and then its ledger checkpoints
+(``snapshot.checkpoints``): each signature; each listed trail head reproduced by that
+trail's stored history (else **fork**, or **deleted**); no checkpoint listing fewer
+trails than an earlier one, and the latest one listing every trail that holds anything
+(else **omitted**).
+
+``report.first_bad`` is the (trail, index) of the first finding, lowest trail first, and
+``report.first_bad_index`` its index; ``report.ok`` is True only when there is no
+finding at all and at least one head was verified.
 """
 
 from __future__ import annotations
