@@ -167,6 +167,21 @@ def test_a_checkpoint_omitting_a_trail_is_detected(ledger_env: LedgerEnv, sharde
     assert not report.ok
     omitted = [f for f in report.findings if f.kind == "omitted"]
     assert omitted and all(f.trail == 2 for f in omitted), report.findings
+    key = load_public_key(sharded.public_key_pem())
+    snapshot = snapshot_from_deployment(
+        ledger_env.dynamodb, ledger_env.s3, ledger_env.table_name, ledger_env.bucket
+    )
+    # Only the short one (no earlier, wider checkpoint to compare with): the latest
+    # checkpoint must list every trail that holds entries.
+    snapshot.checkpoints = [short]
+    alone = verify_snapshot(snapshot, key)
+    assert [(f.kind, f.trail) for f in alone.findings] == [("omitted", 2)], alone.findings
+    # Wide, short, wide again: the latest lists every trail, the narrowing is still found.
+    wide_again = _sign_checkpoint(sharded, list(good.heads), good.timestamp_ms + 20)
+    snapshot.checkpoints = [good, short, wide_again]
+    narrowed = verify_snapshot(snapshot, key)
+    assert [(f.kind, f.trail) for f in narrowed.findings] == [("omitted", 2)], narrowed.findings
+    assert str(short.timestamp_ms) in narrowed.findings[0].message
 
 
 def test_trails_without_any_ledger_checkpoint_are_reported(
