@@ -158,6 +158,13 @@ class Ledger:
             return self._trail_heads(covering)
         if not (self.inline and self.sequencer is not None):
             return self.cached_head()
+        head = self._trail_zero_head(covering)
+        if self.checkpointer is not None:
+            self.checkpointer.checkpoint()  # at most once per interval (see _trail_heads)
+        return head
+
+    def _trail_zero_head(self, covering: int | None) -> SignedTreeHead | None:
+        assert self.sequencer is not None
         head: SignedTreeHead | None = None
         for _ in range(3):
             if covering is not None:

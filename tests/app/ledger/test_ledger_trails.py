@@ -322,3 +322,27 @@ def test_the_stored_checkpoint_never_goes_back(ledger_env: LedgerEnv, sharded: L
     )["Item"]
     assert json.loads(stored["checkpoint"]["S"])["timestamp_ms"] == current.timestamp_ms
     assert base64.b64decode(json.loads(stored["checkpoint"]["S"])["root"]) == current.root
+
+
+def test_inline_mode_covers_each_response_and_signs_a_ledger_checkpoint(
+    ledger_env: LedgerEnv,
+) -> None:
+    """On Lambda (inline) a response's entries are covered by their trail's signed head
+    before it is sent, whichever trail they are on, and a ledger checkpoint is signed
+    (at most once per interval; 0 here) over every trail's head."""
+    ledger = ledger_env.ledger(trails=TRAILS, checkpoint_interval_ms=0)
+    ledger.inline = True
+    on_zero = next(a for a in ACTORS if trail_for(a, TRAILS) == 0)
+    on_two = next(a for a in ACTORS if trail_for(a, TRAILS) == 2)
+    first = ledger.trail.append(_event(on_zero, 1))
+    head = ledger.response_head(first.leaf_index)
+    assert not isinstance(head, list) and head is not None and head.size > 0
+    checkpoint = ledger.ledger_checkpoint()
+    assert checkpoint is not None and checkpoint.heads[0].size == 1
+    second = ledger.trail.append(_event(on_two, 2))
+    heads = ledger.response_head({second.trail: second.leaf_index or 0})
+    assert isinstance(heads, list) and [(t, h.size) for t, h in heads] == [(2, 1)]
+    checkpoint = ledger.ledger_checkpoint()
+    assert checkpoint is not None
+    assert [h.size for h in checkpoint.heads] == [1, 0, 1]
+    assert _verify(ledger_env, ledger).ok
