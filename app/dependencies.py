@@ -146,6 +146,7 @@ def build_services(
         signing_key_arn=settings.signing_key_arn,
         checkpoint_bucket=settings.checkpoint_bucket,
         origin=settings.stack,
+        trails=settings.ledger_trails,
     )
     audit = audit or ledger.trail
     gate = AccessGate(authorizer or Authorizer(), audit, clock)

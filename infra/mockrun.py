@@ -210,6 +210,10 @@ def preview_state(
         state["arn"] = _arn("sns", rid, account_id, region)
     elif typ == "aws:wafv2/webAcl:WebAcl":
         state["arn"] = _arn("wafv2", f"regional/webacl/{rid}/preview", account_id, region)
+    elif typ == "aws:rds/instance:Instance" and inputs.get("identifier"):
+        # RDS names an instance's ARN by its identifier (what a backup selection names).
+        rid = str(inputs["identifier"])
+        state["arn"] = _arn("rds", f"db:{rid}", account_id, region)
     elif typ in (
         "aws:apigateway/resource:Resource",
         "aws:apigateway/authorizer:Authorizer",

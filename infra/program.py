@@ -202,6 +202,8 @@ def declare(
             log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
         ),
     )
+    # Messages are backed up as the records are: the homeserver database and its media.
+    backups.cover("messaging", [messaging.database.arn, messaging.media_bucket.arn])
     # Community-care intake (phase 2+): the clinic systems' client-credentials channel.
     intake = (
         Intake(

@@ -125,6 +125,8 @@ class Capacity:
     lambda_reserved_concurrency: int
     api_throttle_rate_limit: float
     api_throttle_burst_limit: int
+    # Audit ledger trails (docs/ledger.md): ~200 audited actions/s each on Lambda.
+    ledger_trails: int = 1
 
 
 @dataclass(frozen=True)
@@ -505,8 +507,8 @@ def _parse_features(raw: Any, phase: int) -> Features:
 
 
 def _parse_capacity(raw: Any) -> Capacity:
-    allowed = {"lambdaReservedConcurrency", "apiThrottleRateLimit", "apiThrottleBurstLimit"}
-    entry = _mapping("hub:capacity", raw, allowed, allowed)
+    required = {"lambdaReservedConcurrency", "apiThrottleRateLimit", "apiThrottleBurstLimit"}
+    entry = _mapping("hub:capacity", raw, required | {"ledgerTrails"}, required)
     capacity = Capacity(
         lambda_reserved_concurrency=_int(
             "hub:capacity.lambdaReservedConcurrency", entry["lambdaReservedConcurrency"], 1, 1000
@@ -517,6 +519,7 @@ def _parse_capacity(raw: Any) -> Capacity:
         api_throttle_burst_limit=_int(
             "hub:capacity.apiThrottleBurstLimit", entry["apiThrottleBurstLimit"], 1, 5000
         ),
+        ledger_trails=_int("hub:capacity.ledgerTrails", entry.get("ledgerTrails", 1), 1, 64),
     )
     return capacity
 

@@ -27,7 +27,7 @@ from app.access.entities import principal_entity, simple_entity, uid
 from app.access.gate import AccessGate
 from app.errors import Forbidden, HubError, InvalidRequest, error_body
 from app.identity.principal import Principal
-from app.ledger.checkpoint import SignedTreeHead
+from app.ledger.checkpoint import SignedTreeHead, trail_head_proof
 from app.ledger.entries import AuditEntry, timestamp_ms
 from app.ledger.errors import InvalidEntry, LedgerBusy, LedgerVerificationError, NodeNotFound
 from app.ledger.fhir import audit_event_resource
@@ -152,13 +152,26 @@ def _ms(moment: datetime | None, default: int) -> int:
     return timestamp_ms(moment) if moment is not None else default
 
 
-def _entry_json(index: int, entry: AuditEntry, raw: bytes) -> dict[str, Any]:
+def _entry_json(index: int, entry: AuditEntry, raw: bytes, trail: int = 0) -> dict[str, Any]:
     return {
         "leaf_index": index,
+        "trail": trail,
         "entry": entry.to_dict(),
         "canonical": _b64(raw),
         "leaf_hash": _b64(leaf_hash(raw)),
     }
+
+
+TrailParam = Annotated[
+    int, Query(ge=0, lt=64, description="The trail (0 unless the ledger runs several).")
+]
+
+
+def _check_trail(ledger: Ledger, trail: int) -> None:
+    if trail >= ledger.trail_count:
+        raise InvalidRequest(
+            f"This ledger has {ledger.trail_count} trail(s).", code="invalid_proof_request"
+        )
 
 
 @router.get(
@@ -221,14 +234,17 @@ def list_entries(
         ) from exc
     return {
         "entries": [
-            _entry_json(e.leaf_index, e.entry, e.raw) for e in listed if scope.may_read(e.entry)
+            _entry_json(e.leaf_index, e.entry, e.raw, e.trail)
+            for e in listed
+            if scope.may_read(e.entry)
         ]
     }
 
 
-def _head(ledger: Ledger) -> SignedTreeHead:
+def _head(ledger: Ledger, trail: int = 0) -> SignedTreeHead:
+    _check_trail(ledger, trail)
     try:
-        return ledger.head()
+        return ledger.head(trail)
     except NoSignedHead as exc:
         raise LedgerUnavailable() from exc
 
@@ -242,14 +258,25 @@ def _head(ledger: Ledger) -> SignedTreeHead:
         ),
     },
 )
-def tree_head(who: CurrentPrincipal, ledger: LedgerDep) -> dict[str, Any]:
-    """The latest signed tree head (checkpoint text fields, signature, key id)."""
-    head = _head(ledger)
-    return {
+def tree_head(who: CurrentPrincipal, ledger: LedgerDep, trail: TrailParam = 0) -> dict[str, Any]:
+    """The latest signed tree head of ``trail`` (checkpoint text fields, signature, key
+    id); on a ledger of several trails also the latest signed ledger checkpoint (every
+    trail's head under one signature and one root)."""
+    head = _head(ledger, trail)
+    body: dict[str, Any] = {
         **head.to_json(),
+        "trail": trail,
+        "trails": ledger.trail_count,
         "checkpoint": head.message().decode("ascii"),
         "public_key": "/audit/public-key",
     }
+    checkpoint = ledger.ledger_checkpoint()
+    if checkpoint is not None:
+        body["ledger_checkpoint"] = {
+            **checkpoint.to_json(),
+            "text": checkpoint.message().decode("ascii"),
+        }
+    return body
 
 
 @router.get(
@@ -296,21 +323,33 @@ def inclusion(
     ledger: LedgerDep,
     index: Annotated[int, Query(ge=0)],
     size: Annotated[int | None, Query(ge=1)] = None,
+    trail: TrailParam = 0,
 ) -> dict[str, Any]:
-    """The audit path of leaf ``index`` in the tree of ``size`` (default: the head's)."""
-    head = _head(ledger)
-    size = head.size if size is None else size
+    """The audit path of leaf ``index`` of ``trail`` in the tree of ``size`` (default: the
+    size the latest ledger checkpoint lists for the trail when it covers the leaf, else
+    the trail head's). On a ledger of several trails, when the trail head at ``size`` is
+    the one the latest ledger checkpoint lists, the answer also carries that checkpoint
+    and the head's audit path in it: entry -> trail root -> ledger root, one signature."""
+    head = _head(ledger, trail)
+    checkpoint = ledger.ledger_checkpoint()
+    listed = checkpoint.head(trail) if checkpoint is not None else None
+    if size is None:
+        size = listed.size if listed is not None and listed.size > index else head.size
     try:
-        leaf, raw, proof = ledger.inclusion(index, size)
+        leaf, raw, proof = ledger.inclusion(index, size, trail)
     except (LedgerVerificationError, NodeNotFound) as exc:
         raise InvalidRequest("No such leaf or tree size.", code="invalid_proof_request") from exc
     body: dict[str, Any] = {
         "index": index,
+        "trail": trail,
         "size": size,
         "leaf_hash": _b64(leaf),
         "proof": [_b64(p) for p in proof],
         "head": head.to_json(),
     }
+    if checkpoint is not None and listed is not None and listed.size == size:
+        body["ledger_checkpoint"] = checkpoint.to_json()
+        body["trail_head_proof"] = [_b64(p) for p in trail_head_proof(checkpoint.heads, trail)]
     # The entry itself only when it is intact (hashes to the tree's leaf) and the caller
     # may read it; a tampered or missing entry shows as its absence, the proof stands.
     try:
@@ -335,16 +374,18 @@ def consistency(
     ledger: LedgerDep,
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int, Query(ge=0)],
+    trail: TrailParam = 0,
 ) -> dict[str, Any]:
-    """The proof that the tree of ``second`` leaves extends the tree of ``first``."""
-    head = _head(ledger)
+    """The proof that ``trail``'s tree of ``second`` leaves extends its tree of ``first``."""
+    head = _head(ledger, trail)
     try:
-        proof = ledger.consistency(first, second)
+        proof = ledger.consistency(first, second, trail)
     except (LedgerVerificationError, NodeNotFound) as exc:
         raise InvalidRequest("Bad tree sizes.", code="invalid_proof_request") from exc
     return {
         "first": first,
         "second": second,
+        "trail": trail,
         "proof": [_b64(p) for p in proof],
         "head": head.to_json(),
     }
@@ -366,23 +407,38 @@ def export(
     ledger: LedgerDep,
     start: Annotated[int, Query(ge=0)] = 0,
     end: Annotated[int | None, Query(ge=0)] = None,
+    trail: Annotated[
+        int | None, Query(ge=0, lt=64, description="One trail only (default: every trail).")
+    ] = None,
 ) -> NdjsonResponse:
-    """Entries ``[start, end)`` as FHIR R4 AuditEvent (IHE BALP), NDJSON. Auditors only."""
+    """Entries ``[start, end)`` of every trail (or of ``trail``), trail after trail, as
+    FHIR R4 AuditEvent (IHE BALP), NDJSON. Auditors only."""
     if not scope.everything:
         raise Forbidden("Only auditors export the ledger.", code="access_denied")
-    head = _head(ledger)
-    stop = head.size if end is None else min(end, head.size)
+    numbers = range(ledger.trail_count) if trail is None else [trail]
+    stops: list[tuple[int, int]] = []
+    for number in numbers:
+        if number == 0 or trail is not None:
+            head = _head(ledger, number)
+        else:
+            try:
+                head = ledger.head(number)
+            except NoSignedHead:
+                continue  # a trail nothing was written to yet
+        stops.append((number, head.size if end is None else min(end, head.size)))
 
     def lines() -> Iterator[bytes]:
         # A page of entries at a time: the export never holds the whole log in memory.
-        at = start
-        while at < stop:
-            rows = ledger.read_range(at, min(stop, at + 1024))
-            if not rows:
-                return
-            for seq, raw in rows:
-                resource = audit_event_resource(AuditEntry.from_bytes(raw), raw, seq)
-                yield json.dumps(resource, sort_keys=True).encode() + b"\n"
-            at = rows[-1][0] + 1
+        for number, stop in stops:
+            at = start
+            while at < stop:
+                rows = ledger.read_range(at, min(stop, at + 1024), number)
+                if not rows:
+                    break
+                for seq, raw in rows:
+                    entry = AuditEntry.from_bytes(raw)
+                    resource = audit_event_resource(entry, raw, seq, number)
+                    yield json.dumps(resource, sort_keys=True).encode() + b"\n"
+                at = rows[-1][0] + 1
 
     return NdjsonResponse(lines())

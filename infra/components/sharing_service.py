@@ -172,6 +172,7 @@ def service_environment(a: SharingServiceArgs) -> dict[str, pulumi.Input[str]]:
         "HUB_PHASE": str(a.phase),
         # Which institutions are admitted is data (the institutions table), not config.
         "HUB_SELF_REGISTRATION": "true" if a.self_registration else "false",
+        "HUB_LEDGER_TRAILS": str(a.capacity.ledger_trails),
         "HUB_SHARD_BUCKET": a.shard_bucket_name,
         "HUB_CHECKPOINT_BUCKET": a.checkpoint_bucket_name,
         "HUB_RECORDS_KEY_ARN": a.records_key_arn,

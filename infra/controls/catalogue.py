@@ -331,7 +331,8 @@ TABLE_POINT_IN_TIME_RECOVERY = Control(
 BACKUP_PLAN_COVERAGE = Control(
     "backup-plan-coverage",
     "An AWS Backup vault under a customer key with a vault lock, and a plan backing up "
-    "every table and the record and audit buckets for each data class's retention",
+    "every table, the record and audit buckets and messaging's database and media bucket "
+    "for each data class's retention",
     (ISO_BACKUP, ISO_RECORDS, ISO_KEY_MANAGEMENT, DPP2, DPP4_EQUIPMENT),
 )
 TABLE_DELETION_PROTECTION = Control(

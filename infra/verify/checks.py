@@ -173,11 +173,13 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
     ),
     CheckSpec(
         "backup.plan_coverage",
-        "A locked backup vault under a customer key, and a plan backing up every table and "
-        "the record and audit buckets for their documented retention",
+        "A locked backup vault under a customer key, and a plan backing up every table, "
+        "the record and audit buckets and messaging's database and media bucket for their "
+        "documented retention",
         (catalogue.BACKUP_PLAN_COVERAGE,),
         "Deploy infra/components/backup.py (vault under its CMK, vault lock, plan, "
-        "selection of every table and the shard and audit buckets).",
+        "selection of every table and the shard and audit buckets, and Backups.cover for "
+        "messaging's database and media bucket).",
     ),
     # DynamoDB
     CheckSpec(

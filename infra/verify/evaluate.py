@@ -739,10 +739,12 @@ def _evaluate_backup(expect: Expectations, snapshot: Mapping[str, Any], out: Che
     for table, arn in _table_arns(expect, snapshot).items():
         if isinstance(arn, str):
             required[f"table {table}"] = arn
-    for label in ("shard", "audit"):
+    for label in ("shard", "audit", "messaging_media"):
         if expect.buckets.get(label):
             bucket = expect.buckets[label]
             required[f"bucket {bucket}"] = expect.bucket_arn(bucket)
+    for database in expect.databases:
+        required[f"database {database}"] = expect.database_arn(database)
     selected: list[Any] = []
     sources = set()
     declared = expect.declared_backup_selection

@@ -100,6 +100,9 @@ class Expectations:
     def bucket_arn(self, name: str) -> str:
         return f"arn:{self.partition}:s3:::{name}"
 
+    def database_arn(self, identifier: str) -> str:
+        return f"arn:{self.partition}:rds:{self.region}:{self.account_id}:db:{identifier}"
+
     def function_arn(self, name: str) -> str:
         return f"arn:{self.partition}:lambda:{self.region}:{self.account_id}:function:{name}"
 

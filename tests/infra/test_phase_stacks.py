@@ -53,7 +53,8 @@ EXPECTED_EVERY_PHASE = {
     "aws:backup/vault:Vault": 1,
     "aws:backup/vaultLockConfiguration:VaultLockConfiguration": 1,
     "aws:backup/plan:Plan": 1,
-    "aws:backup/selection:Selection": 1,
+    # the tables and buckets; messaging's database and media bucket
+    "aws:backup/selection:Selection": 2,
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 4,  # AWS Backup's managed policies
 }
 

@@ -31,6 +31,8 @@ POOL_ARN = f"arn:aws:cognito-idp:ap-east-1:{ACCOUNT}:userpool/{POOL}"
 TABLES = {"records": "hub-p1-records", "ledger": "hub-p1-ledger"}
 MESSAGING_KEY = f"arn:aws:kms:ap-east-1:{ACCOUNT}:key/msg"
 DATABASE = "hub-p1-messaging"
+DATABASE_ARN = f"arn:aws:rds:ap-east-1:{ACCOUNT}:db:{DATABASE}"
+MEDIA = f"hub-p1-messaging-media-{ACCOUNT}"
 BALANCER = f"arn:aws:elasticloadbalancing:ap-east-1:{ACCOUNT}:loadbalancer/app/hub-p1-matrix/abc"
 FAMILY = "hub-p1-homeserver"
 
@@ -60,13 +62,20 @@ def backup_part() -> dict[str, Any]:
                             "TargetBackupVaultName": VAULT,
                             "Lifecycle": {"DeleteAfterDays": 35},
                         }
-                        for data_class in ("ledger", "audit-objects", "records", "operational")
+                        for data_class in (
+                            "ledger",
+                            "audit-objects",
+                            "records",
+                            "operational",
+                            "messages",
+                        )
                     ]
                 },
                 "selected": [
                     *(table_arn(n) for n in TABLES.values()),
                     f"arn:aws:s3:::{SHARDS}",
                     f"arn:aws:s3:::{AUDIT}",
+                    DATABASE_ARN,
                 ],
             }
         ],
@@ -942,7 +951,12 @@ def _backup_check(snapshot: dict[str, Any], expect: Expectations | None = None) 
             "customer-managed",
         ),
         (lambda b: b["plans"][0]["selected"].pop(0), "no plan selection backs up table"),
-        (lambda b: b["plans"][0]["selected"].pop(), f"backs up bucket {AUDIT}"),
+        (lambda b: b["plans"][0]["selected"].remove(DATABASE_ARN), f"backs up database {DATABASE}"),
+        (lambda b: b["plans"][0]["selected"].remove(f"arn:aws:s3:::{AUDIT}"), f"bucket {AUDIT}"),
+        (
+            lambda b: b["plans"][0]["plan"]["Rules"].pop(4),
+            "no plan rule for data class 'messages'",
+        ),
         (
             lambda b: b["plans"][0]["plan"]["Rules"][0].update(Lifecycle={"DeleteAfterDays": 7}),
             "'ledger' keeps recovery points 7 days",
@@ -958,6 +972,16 @@ def test_backup_coverage_fails_when_a_part_is_removed(
     change(snapshot["backup"])
     check = _backup_check(snapshot)
     assert check.status == "fail" and message in check.evidence, check.evidence
+
+
+def test_backup_coverage_requires_the_messaging_media_bucket() -> None:
+    record = Record()
+    record.outputs["messagingMediaBucketName"] = MEDIA
+    snapshot = compliant_snapshot()
+    missing = _backup_check(snapshot, expectations(record))
+    assert missing.status == "fail" and f"backs up bucket {MEDIA}" in missing.evidence
+    snapshot["backup"]["plans"][0]["selected"].append(f"arn:aws:s3:::{MEDIA}")
+    assert _backup_check(snapshot, expectations(record)).status == "pass"
 
 
 def test_backup_selection_as_declared_where_the_emulator_has_none() -> None:
