@@ -38,8 +38,17 @@ def metrics(
     who: CurrentPrincipal,
     service: Metrics,
     institution: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[
+        datetime | None,
+        Query(
+            description="Start of the window (default: 7 days before its end). The window "
+            "must be positive and at most 92 days (422 window_invalid)."
+        ),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        Query(description="End of the window (default: now)."),
+    ] = None,
     period: Annotated[str, Query(pattern="^(day|week|all)$")] = "week",
     response_window_minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60)] = 60,
 ) -> MetricsOut:
