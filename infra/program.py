@@ -7,6 +7,7 @@ parsed, validated ``Stage`` and never reads configuration itself.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import pulumi
@@ -16,6 +17,7 @@ from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retenti
 from infra.components.backup import Backups, BackupsArgs
 from infra.components.identity import ACCESS_TOKEN_MINUTES, Identity, IdentityArgs
 from infra.components.keys import Keys, KeysArgs
+from infra.components.messaging import Messaging, MessagingArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.shard_storage import ShardStorage, ShardStorageArgs
 from infra.components.sharing_service import (
@@ -23,6 +25,7 @@ from infra.components.sharing_service import (
     SharingService,
     SharingServiceArgs,
     WebRoutes,
+    service_environment,
 )
 from infra.components.tables import ServiceTables, ServiceTablesArgs
 from infra.components.web_client import WebClient, WebClientArgs
@@ -31,6 +34,9 @@ from infra.stage import Stage
 # Operational logs (Lambda, API access) are kept a year; the trail's own group follows
 # the audit retention.
 OPERATIONAL_LOG_RETENTION_DAYS = 365
+# The Matrix server name (doctors are @doc-<reg no>:hub.example) and the balancers' names.
+# Fixed until the three stacks become one core (one homeserver for the hub) plus layers.
+MESSAGING_SERVER_NAME = "hub.example"
 
 
 def declare(
@@ -132,42 +138,7 @@ def declare(
             access_log_bucket=storage.log_bucket.id,
         ),
     )
-    service = SharingService(
-        "service",
-        SharingServiceArgs(
-            name_prefix=prefix,
-            region=stage.region,
-            partition=partition,
-            account_id=account_id,
-            phase=stage.phase,
-            stack=stage.stack,
-            role=service_role.role,
-            capacity=stage.capacity,
-            waf=stage.features.waf,
-            lambda_bundle=stage.lambda_bundle,
-            self_registration=stage.features.self_registration,
-            table_names={k: t.name for k, t in tables.tables.items()},
-            table_arns={k: t.arn for k, t in tables.tables.items()},
-            shard_bucket_name=storage.shard_bucket.bucket,
-            shard_bucket_arn=storage.shard_bucket.arn,
-            checkpoint_bucket_name=audit.bucket.bucket,
-            checkpoint_bucket_arn=audit.bucket.arn,
-            records_key_arn=keys.records_key.arn,
-            audit_key_arn=keys.audit_key.arn,
-            signing_key_arn=keys.signing_key.arn,
-            user_pool_id=identity.user_pool.id,
-            user_pool_arn=identity.user_pool.arn,
-            user_pool_client_id=identity.client.id,
-            user_pool_federated_client_id=(
-                identity.federated_client.id if identity.federated_client else ""
-            ),
-            issuer=identity.issuer,
-            log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
-            access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
-            web=WebRoutes(bucket_name=web.bucket.bucket, reader_role_arn=web.reader_role.arn),
-        ),
-    )
-    Monitoring(
+    monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
             name_prefix=prefix,
@@ -176,6 +147,61 @@ def declare(
             audit_key_arn=keys.audit_key.arn,
             subscription=stage.alarm_subscription,
         ),
+    )
+
+    service_args = SharingServiceArgs(
+        name_prefix=prefix,
+        region=stage.region,
+        partition=partition,
+        account_id=account_id,
+        phase=stage.phase,
+        stack=stage.stack,
+        role=service_role.role,
+        capacity=stage.capacity,
+        waf=stage.features.waf,
+        lambda_bundle=stage.lambda_bundle,
+        self_registration=stage.features.self_registration,
+        table_names={k: t.name for k, t in tables.tables.items()},
+        table_arns={k: t.arn for k, t in tables.tables.items()},
+        shard_bucket_name=storage.shard_bucket.bucket,
+        shard_bucket_arn=storage.shard_bucket.arn,
+        checkpoint_bucket_name=audit.bucket.bucket,
+        checkpoint_bucket_arn=audit.bucket.arn,
+        records_key_arn=keys.records_key.arn,
+        audit_key_arn=keys.audit_key.arn,
+        signing_key_arn=keys.signing_key.arn,
+        user_pool_id=identity.user_pool.id,
+        user_pool_arn=identity.user_pool.arn,
+        user_pool_client_id=identity.client.id,
+        user_pool_federated_client_id=(
+            identity.federated_client.id if identity.federated_client else ""
+        ),
+        issuer=identity.issuer,
+        log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+        access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
+        web=WebRoutes(bucket_name=web.bucket.bucket, reader_role_arn=web.reader_role.arn),
+    )
+    messaging = Messaging(
+        "messaging",
+        MessagingArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            server_name=MESSAGING_SERVER_NAME,
+            client_hostname=f"matrix.p{stage.phase}.{MESSAGING_SERVER_NAME}",
+            appservice_hostname=f"appservice.p{stage.phase}.{MESSAGING_SERVER_NAME}",
+            service_role=service_role.role,
+            lambda_bundle=stage.lambda_bundle,
+            function_environment=service_environment(service_args),
+            audit_key_arn=keys.audit_key.arn,
+            security_topic_arn=monitoring.topic.arn,
+            access_log_bucket=storage.log_bucket.id,
+            log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+        ),
+    )
+    service = SharingService(
+        "service", dataclasses.replace(service_args, extra_environment=messaging.environment)
     )
 
     return {
@@ -199,5 +225,15 @@ def declare(
         "webBucketName": web.bucket.bucket,
         "webUrl": pulumi.Output.concat(service.api_url, "/web/"),
         "alarmRetentionDays": log_retention_days(stage.audit_retention_years),
+        "securityTopicArn": monitoring.topic.arn,
+        "messagingKeyArn": messaging.key.arn,
+        "homeserverUrl": messaging.client_url,
+        "messagingDatabaseId": messaging.database.identifier,
+        "messagingMediaBucketName": messaging.media_bucket.bucket,
+        "notificationTopicArn": messaging.notification_topic.arn,
+        "outboxDeadLetterQueueUrl": messaging.dead_letter_queue.url,
+        "outboxDeadLetterQueueArn": messaging.dead_letter_queue.arn,
+        "messagingAppserviceSecretArn": messaging.appservice_secret.arn,
+        "messagingLoadBalancerArn": messaging.client_balancer.arn,
         "backupVaultName": backups.vault.name,
     }

@@ -6,7 +6,7 @@ route Starlette matched: method and path template), and records a violation when
 status is not one the operation's document lists, or when an error body's code is not
 one of that status's documented codes. The session fixtures install it on every app the
 service tests build; an autouse fixture (tests/app/conftest.py) fails the test during
-which a violation appeared. So the authorization matrix (every route, 18 kinds of
+which a violation appeared. So the authorization matrix (every route, 19 kinds of
 caller, direct and through the local API gateway) and every route test hold the
 document to the API.
 """

@@ -39,6 +39,13 @@ from app.referrals.schemas import SendReferralBody, TargetBody
 METHODS = {"get", "post", "put", "delete", "patch"}
 # The operations that take CurrentApplicant (app/institutions/router.py), not CurrentPrincipal.
 APPLICANT_OPERATIONS = {("/registrations", "post"), ("/registrations/me", "get")}
+# The homeserver's operations (app/messaging/router.py): its hs_token, not a Cognito token.
+# Those that record room events in the ledger carry receipts and may answer ledger_busy.
+HOMESERVER_OPERATIONS = {
+    ("/_matrix/app/v1/transactions/{txn_id}", "put"): True,
+    ("/_matrix/app/unstable/org.hub/uploads", "post"): True,
+    ("/_matrix/app/v1/ping", "post"): False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +127,15 @@ def test_authenticated_operations_list_401_403_and_the_refusals(document: dict[s
             continue
         statuses = documented_statuses(document, path, method)
         assert statuses["401"] == {"unauthenticated"}, (method, path)
+        if (path, method) in HOMESERVER_OPERATIONS:
+            # a wrong hs_token; with messaging off, every homeserver route is a 503
+            assert "forbidden" in statuses["403"], (method, path)
+            assert "messaging_not_configured" in statuses["503"], (method, path)
+            audited = HOMESERVER_OPERATIONS[(path, method)]
+            assert ("ledger_busy" in statuses["503"]) is audited, (method, path)
+            headers = operation["responses"]["200"].get("headers", {})
+            assert ("Audit-Receipt" in headers) is audited, (method, path)
+            continue
         if (path, method) in APPLICANT_OPERATIONS:
             # self-registration: an account need not be enrolled, only known
             assert "user_unknown" in statuses["403"], (method, path)
@@ -200,6 +216,8 @@ def test_every_schema_example_is_a_valid_instance_of_its_model() -> None:
         "metrics",
         "institutions",
         "patient_index",
+        "messaging",
+        "notifications",
     ):
         schemas = importlib.import_module(f"app.{module}.schemas")
         for model in vars(schemas).values():

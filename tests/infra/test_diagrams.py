@@ -106,6 +106,47 @@ def test_the_homeserver_is_drawn_when_the_record_holds_one() -> None:
     assert ("doctor", "homeserver") in edges and ("homeserver", "service__apigateway") in edges
 
 
+MESSAGING = [
+    ("aws:ec2/vpc:Vpc", "messaging-vpc", "messaging"),
+    ("aws:lb/loadBalancer:LoadBalancer", "messaging-public-alb", "messaging"),
+    ("aws:lb/loadBalancer:LoadBalancer", "messaging-internal-alb", "messaging"),
+    ("aws:ecs/service:Service", "messaging-homeserver", "messaging"),
+    ("aws:rds/instance:Instance", "messaging-db", "messaging"),
+    ("aws:s3/bucket:Bucket", "messaging-media", "messaging"),
+    ("aws:secretsmanager/secret:Secret", "messaging-secrets", "messaging"),
+    ("aws:lambda/function:Function", "messaging-appservice", "messaging"),
+    ("aws:sqs/queue:Queue", "messaging-outbox-dlq", "messaging"),
+    ("aws:sns/topic:Topic", "messaging-notifications", "messaging"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-root-use", "monitoring"),
+    ("aws:sns/topic:Topic", "monitoring-security", "monitoring"),
+]
+
+
+def test_a_homeserver_the_record_runs_is_inside_the_account() -> None:
+    dot = dot_source(_record([*CORE, *MESSAGING]))
+    edges = _edges(dot)
+    assert "homeserver [" not in dot  # not drawn on the internet side
+    assert ("doctor", "messaging__lb") in edges
+    assert {
+        ("messaging__lb", "messaging__ecs"),
+        ("messaging__ecs", "messaging__rds"),
+        ("messaging__ecs", "messaging__s3"),
+        ("messaging__ecs", "messaging__lb"),
+        ("messaging__lb", "messaging__lambda"),
+        ("messaging__lambda", "messaging__sqs"),
+        ("messaging__lambda", "messaging__sns"),
+        ("messaging__lambda", "tables__dynamodb"),
+    } <= edges
+    # doctors reach the media only through Synapse; the API's function never touches it
+    assert ("doctor", "messaging__s3") not in edges
+    assert ("service__lambda", "messaging__s3") not in edges
+    # and the security alarms do not go to the doctors' notification topic
+    assert ("monitoring__cloudwatch", "messaging__sns") not in edges
+    # the homeserver's balancer answers the internet: a double border
+    node = re.search(r"messaging__lb \[label=[^]]*\]", dot)
+    assert node is not None and "peripheries=2" in node.group(0)
+
+
 def test_same_record_same_diagram_whatever_the_order() -> None:
     assert dot_source(_record(CORE)) == dot_source(_record(list(reversed(CORE))))
     assert phase_graph(_record(CORE)).name == "layer"

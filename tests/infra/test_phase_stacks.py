@@ -23,24 +23,33 @@ def counts(run: ProgramRun) -> Counter[str]:
 
 
 EXPECTED_EVERY_PHASE = {
-    "aws:kms/key:Key": 4,  # records, audit, ledger signing, backup vault
-    "aws:kms/alias:Alias": 4,
-    "aws:s3/bucket:Bucket": 4,
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 4,
-    "aws:s3/bucketPolicy:BucketPolicy": 4,
+    # records, audit, ledger signing, backup vault; and messaging's (database, media,
+    # secrets, queue, topic)
+    "aws:kms/key:Key": 5,
+    "aws:kms/alias:Alias": 5,
+    # shards, access logs, audit archive, the web client's site; and the homeserver's media
+    "aws:s3/bucket:Bucket": 5,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 5,
+    "aws:s3/bucketPolicy:BucketPolicy": 5,
     # the web client's site: four built files and config.json (infra/components/web_client.py)
     "aws:s3/bucketObjectv2:BucketObjectv2": 5,
     "aws:dynamodb/table:Table": 6,  # register, groups, records, ledger, institutions, patients
     "aws:cloudtrail/trail:Trail": 1,
     "aws:cognito/userPool:UserPool": 1,
     "aws:cognito/userGroup:UserGroup": 5,
-    "aws:lambda/function:Function": 3,
+    # the API, the two Cognito triggers; the application service and the dispatcher
+    "aws:lambda/function:Function": 5,
     "aws:apigateway/restApi:RestApi": 1,
     "aws:apigateway/stage:Stage": 1,
     "aws:cloudwatch/metricAlarm:MetricAlarm": 15,
     "aws:wafv2/webAcl:WebAcl": 1,
     "aws:wafv2/webAclAssociation:WebAclAssociation": 1,
-    "aws:sns/topic:Topic": 1,
+    # security alarms; doctors' notifications
+    "aws:sns/topic:Topic": 2,
+    # messaging: the homeserver, its database, its two load balancers
+    "aws:ecs/service:Service": 1,
+    "aws:rds/instance:Instance": 1,
+    "aws:lb/loadBalancer:LoadBalancer": 2,
     "aws:backup/vault:Vault": 1,
     "aws:backup/vaultLockConfiguration:VaultLockConfiguration": 1,
     "aws:backup/plan:Plan": 1,
@@ -65,6 +74,7 @@ def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], st
         "web",
         "service",
         "monitoring",
+        "messaging",
     }
 
 

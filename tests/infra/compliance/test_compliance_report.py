@@ -193,6 +193,41 @@ def test_cap486_principles_carry_only_the_checks_that_evidence_them() -> None:
     assert not any("api-throttling" in text for text in dpp.values())
 
 
+def test_messaging_controls_evidence_their_cap486_clauses() -> None:
+    """The homeserver's checks sit under the sub-clauses they evidence: the database's
+    encryption under the equipment (DPP4(1)(c)), TLS to the database and on the
+    balancers under transmission (DPP4(1)(e)), closed federation under use (DPP3), the
+    location (DPP4(1)(b)), the persons with access (DPP4(1)(d)) and s33."""
+    base = _report()
+    messaging = [
+        _check("messaging.database_encrypted", "hub-db", Status.PASS, "under the key"),
+        _check("messaging.database_not_public", "hub-db", Status.PASS, "private"),
+        _check("messaging.database_requires_tls", "hub-db", Status.PASS, "rds.force_ssl=1"),
+        _check("messaging.listener_tls13", "public:443", Status.PASS, "HTTPS, TLS 1.3"),
+        _check("messaging.federation_closed", "hub-homeserver", Status.PASS, "closed"),
+    ]
+    report = VerifyReport(
+        STACK,
+        [*base.checks, *messaging],
+        endpoint=base.endpoint,
+        generated_at=base.generated_at,
+        context=CONTEXT,
+    )
+    markdown = render_markdown(build_report(report, _Record()))
+    sections = re.split(r"^### ", markdown, flags=re.M)
+    cap = {s.split(" ", 3)[2]: s for s in sections if s.startswith("Cap. 486 ")}
+    assert "database-encryption" in cap["DPP4(1)(c)"]
+    for control in ("database-tls-only", "load-balancer-tls13-only"):
+        assert control in cap["DPP4(1)(e)"], control
+        assert control not in cap["DPP4(1)"], control
+    assert "database-not-public" in cap["DPP4(1)"]
+    for clause in ("DPP3", "DPP4(1)(b)", "DPP4(1)(d)", "s33"):
+        assert "homeserver-federation-closed" in cap[clause], clause
+    # nothing of messaging is evidence of retention or openness
+    for clause in ("DPP2(2)", "DPP5"):
+        assert not any(c in cap.get(clause, "") for c in ("database-", "homeserver-")), clause
+
+
 def test_each_control_shows_status_checks_evidence_data_gaps_and_remediation() -> None:
     report = build_report(_report(rotation=Status.FAIL), _Record())
     markdown = render_markdown(report)
