@@ -54,7 +54,11 @@ def metrics(
 ) -> MetricsOut:
     """Institution admins: ``?institution=<their own>``; auditors: any, or all (none)."""
     end = until or datetime.now(UTC)
-    start = since or end - timedelta(days=7)
+    try:
+        start = since or end - timedelta(days=7)
+    except OverflowError:
+        # an end in the first week of year 1: no default start exists (it was a 500)
+        raise InvalidRequest("The window is not valid.", code="window_invalid") from None
     read, receipt = service.window(who, institution, _ms(start), _ms(end), response_window_minutes)
     rows = [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.as_dict().items()}
