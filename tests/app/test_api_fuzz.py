@@ -24,12 +24,16 @@ For each operation, schemathesis generates requests from the document, twice:
 The budget is fixed and deterministic: :data:`MAX_EXAMPLES` per operation and mode,
 Hypothesis derandomized (its seed derived from the test, so every run sends the same
 requests), no example database, no shrinking (a failure is reported as found, with a
-curl line to replay it). About three minutes on a 2-core machine (docs/api.md).
+curl line to replay it). About four minutes on a 2-core machine (docs/api.md).
 
 Principals: each operation is called as the principal the authorization matrix lets
 through (:data:`PRINCIPALS`; a doctor otherwise), so the requests reach validation and
-the service rather than stopping at a 403. Nothing is excluded: an operation with nothing
-to negate (no parameters, no body) has no negative mode, and the test says which.
+the service rather than stopping at a 403; the homeserver's operations are also fuzzed
+with the homeserver's own token on their private path (the second test). Nothing is
+excluded: an operation with nothing to negate (no parameters, no body) has no negative
+mode, and the test says which. The gateway's per-IP rate rule is raised for the tier
+(:func:`_rate_rule_raised`) and every operation must have a valid request reach the
+service, so a gateway refusing everything cannot make the run pass.
 """
 
 from __future__ import annotations
@@ -57,13 +61,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.dependencies import build_services
-from app.main import create_app, lambda_handler_for
+from app.main import create_app, create_appservice_app, lambda_handler_for
 from infra.emulator.gateway import LocalGateway
 from infra.emulator.gateway.waf import WebAclEvaluator
 
 pytestmark = pytest.mark.fuzz
 
-# The budget: examples per operation and generation mode (67 operations x 2 modes).
+# The budget: examples per operation and generation mode (72 operations x 2 modes).
 MAX_EXAMPLES = 25
 
 # Who calls each operation (the authorization matrix's allowed column for it); every
@@ -87,6 +91,15 @@ PRINCIPALS: dict[tuple[str, str], str] = {
     ("POST", "/registrations"): APPLICANT,
 }
 
+# The homeserver's operations (app/messaging/router.py): fuzzed through the gateway as a
+# doctor (the app refuses that caller) and, with the homeserver's own token, on its
+# private path (test_the_homeserver_operations_on_its_private_path).
+HOMESERVER_PATHS = {
+    "/_matrix/app/v1/transactions/{txn_id}",
+    "/_matrix/app/v1/ping",
+    "/_matrix/app/unstable/org.hub/uploads",
+}
+
 # Refusals of a schema-valid request that depend on what is stored, so no document can
 # state them as constraints; a positive request may meet them (its ids are random).
 # Anything else refused as malformed (400, 422 invalid_request or another code) means
@@ -104,6 +117,7 @@ REFUSALS_OF_STATE = {
     "provider_not_multi_hospital": "a provider the hub's federation places by hospital code",
     "practitioner_not_at_institution": "the named doctor is affiliated with that institution",
     "window_invalid": "a metrics window up to now by default, at most 92 days (described)",
+    "institution_not_admitted": "the target institution is admitted in this phase",
 }
 
 CHECKS: list[Callable[..., Any]] = [
@@ -129,6 +143,10 @@ def positive_data_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
     return positive_data_acceptance(ctx, response, case)
 
 
+# The appservice app the fuzz_gateway fixture built beside the service app (one).
+appservice_apps: list[Any] = []
+
+
 @pytest.fixture(scope="session")
 def fuzz_gateway(hub: Hub) -> Iterator[Gateway]:
     """The session's service with record storage on, behind its own local gateway."""
@@ -144,9 +162,14 @@ def fuzz_gateway(hub: Hub) -> Iterator[Gateway]:
         clock=hub.clock,
         monotonic=hub.monotonic,
         audit=hub.services.audit,
+        homeserver_transport=hub.homeserver.transport(),
     )
     app = create_app(service_settings, services=services)
     checked(app, CONTRACT)
+    # The homeserver's private path: the same services, the appservice app alone.
+    appservice = create_appservice_app(service_settings, services=services)
+    checked(appservice, CONTRACT)
+    appservice_apps.append(appservice)
     services.ledger.integrate()  # a signed head, so the audit reads have one to serve
     # The throttle is raised as for the session's other gateway (the declared one has its
     # own test); the web ACL, the authorizer and the caps are as declared.
@@ -186,7 +209,8 @@ def _rate_rule_raised(rules: Any) -> list[dict[str, Any]]:
 
 
 def _fuzz(operation: Any, mode: GenerationMode, token: str) -> str | None:
-    """Run one operation in one mode; the failure report, or None."""
+    """Run one operation in one mode (on its schema's base URL or app); the failure
+    report, or None."""
     checks = [*CHECKS, positive_data_accepted] if mode is GenerationMode.POSITIVE else CHECKS
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -253,3 +277,33 @@ def test_every_operation_answers_as_its_document_says(hub: Hub, fuzz_gateway: Ga
     assert len(operations) >= 60, len(operations)
     assert not unreached, f"no valid request reached the service: {unreached}"
     assert not failures, f"{len(failures)} failing:\n\n" + "\n\n".join(failures)
+
+
+def test_the_homeserver_operations_on_its_private_path(hub: Hub, fuzz_gateway: Gateway) -> None:
+    """The homeserver's operations (the Matrix application service API) take its hs_token,
+    which the public API's Cognito authorizer refuses: through the gateway the test above
+    calls them as a doctor (refused by the app, 403 forbidden, as documented). Here they
+    are called as the homeserver calls them, with its token, on the appservice app (in
+    AWS an internal load balancer in front of ``app.appservice_handler``, no API
+    Gateway), held to the service document's entries for them (the appservice app
+    publishes none: ``create_appservice_app``)."""
+    document = fuzz_gateway.client.get("/openapi.json", headers=hub.headers(DOCTOR)).json()
+    document["paths"] = {k: v for k, v in document["paths"].items() if k in HOMESERVER_PATHS}
+    assert set(document["paths"]) == HOMESERVER_PATHS, "the homeserver's routes moved"
+    schema = schemathesis.openapi.from_dict(document)
+    schema.app = appservice_apps[0]
+    schema.config.update(base_url="http://appservice.internal")
+    schema.config.generation.update(with_security_parameters=False)
+    failures = [
+        failure
+        for result in schema.get_all_operations()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        if (failure := _fuzz(result.ok(), mode, hub.registration.hs_token))
+    ]
+    assert not failures, f"{len(failures)} failing:\n\n" + "\n\n".join(failures)
+    # the token was the homeserver's: its valid requests were served, not refused
+    served = {(method, path) for method, path, status, _ in CONTRACT.seen if status == 200}
+    assert {
+        ("PUT", "/_matrix/app/v1/transactions/{txn_id}"),
+        ("POST", "/_matrix/app/v1/ping"),
+    } <= served, served
