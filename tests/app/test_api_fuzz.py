@@ -24,7 +24,7 @@ For each operation, schemathesis generates requests from the document, twice:
 The budget is fixed and deterministic: :data:`MAX_EXAMPLES` per operation and mode,
 Hypothesis derandomized (its seed derived from the test, so every run sends the same
 requests), no example database, no shrinking (a failure is reported as found, with a
-curl line to replay it). Three to five minutes on a 2-core machine (docs/api.md).
+curl line to replay it). Two to five minutes on a 2-core machine (docs/api.md).
 
 Principals: each operation is called as the principal the authorization matrix lets
 through (:data:`PRINCIPALS`; a doctor otherwise), so the requests reach validation and
