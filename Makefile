@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-localstack test-browser web lint typecheck preview bundle bench clean
+.PHONY: run test test-fuzz test-localstack test-browser web lint typecheck preview bundle bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -20,6 +20,12 @@ run: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
+
+# The fuzz tier (tests/app/test_api_fuzz.py, docs/api.md): schemathesis sends every
+# operation of /openapi.json, valid and invalid requests, through the local API gateway
+# with a real token; a fixed, derandomized budget (about 4 minutes on 2 cores).
+test-fuzz: $(STAMP)
+	$(BIN)/python -m pytest -q -m fuzz tests/app/test_api_fuzz.py
 
 # The aws_integration tier against LocalStack 4.14 started on this host (needs Python >= 3.13;
 # its venv is cached under ~/.cache/hub). With Docker or a running LocalStack instead:

@@ -149,6 +149,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON: its JSON
+            # errors are request-validation errors already): the same clear 422 as any
+            # malformed body, which every route taking a body documents.
+            return JSONResponse(
+                error_body("invalid_request", "Invalid fields: body (not JSON)."),
+                status_code=422,
+            )
         codes = {404: "not_found", 405: "method_not_allowed"}
         code = codes.get(exc.status_code, "http_error")
         return JSONResponse(

@@ -30,8 +30,14 @@ the API: every response the authorization matrix and the route tests see must be
 status its operation lists, and an error's code one of that status's examples.
 
 API Gateway answers some requests itself, before the function runs (401 from the
-authorizer, 403 for an unknown route, 413, 429, 502, 504, as ``{"message": ...}``);
-:data:`GATEWAY_RESPONSES` documents them for the deployed API (docs/api.md).
+authorizer, 403 for an unknown route or from the web ACL, 413, 429, 502, 504, as
+``{"message": ...}``; :data:`GATEWAY_RESPONSES`, docs/api.md). The document lists the 4xx
+among them on every operation (:data:`GATEWAY_ANSWERS`: 401 where the authorizer runs,
+403, 413, 429), each with API Gateway's body beside the service's (``anyOf``), so a
+client holds every answer of the deployed API to it (the fuzz tier does:
+tests/app/test_api_fuzz.py). And it documents an optional path, query or header parameter
+as the value sent, never ``null`` (FastAPI's ``anyOf [type, null]`` would say
+``?since=null`` is valid).
 """
 
 from __future__ import annotations
@@ -288,9 +294,86 @@ def document_api(app: FastAPI, *, audited: Iterable[Documentable] = ()) -> None:
         error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(error_schema.pop("$defs", {}))
         components["ErrorBody"] = error_schema
+        components["GatewayMessage"] = GatewayMessage.model_json_schema()
+        for operation in _document_operations(schema):
+            _parameters_as_sent(operation)
+            _gateway_answers(operation)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+# What API Gateway answers itself on any method, before the function (GATEWAY_RESPONSES):
+# the web ACL's block and an unknown route (403), the payload caps (413), the throttle
+# (429); 401 on the methods its Cognito authorizer guards. 502 and 504 are failures of
+# the function, never an answer to a request: a test fails on any 5xx.
+GATEWAY_ANSWERS: dict[int, tuple[str, ...]] = {
+    401: ("Unauthorized",),
+    403: ("Forbidden", "Missing Authentication Token"),
+    413: ("Request Too Long",),
+    429: ("Too Many Requests",),
+}
+GATEWAY_MESSAGE_REF = "#/components/schemas/GatewayMessage"
+
+
+def _document_operations(schema: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method in _METHODS:
+                yield operation
+
+
+def _parameters_as_sent(operation: dict[str, Any]) -> None:
+    """A path, query or header parameter is a string on the wire, or absent; never JSON
+    ``null``. FastAPI documents an optional parameter (``str | None = None``) as
+    ``anyOf: [<its type>, null]``, which reads as if ``?since=null`` were a valid value:
+    the parameter is documented as its type, optional by ``required: false``."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        variants = schema.get("anyOf")
+        if not variants:
+            continue
+        kept = [v for v in variants if v.get("type") != "null"]
+        if len(kept) == len(variants):
+            continue
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        if rest.get("default", 0) is None:
+            del rest["default"]
+        parameter["schema"] = {**(kept[0] if len(kept) == 1 else {"anyOf": kept}), **rest}
+
+
+def _gateway_answers(operation: dict[str, Any]) -> None:
+    """Document API Gateway's own answers on ``operation``, beside the service's: a status
+    the service also answers takes either body (``anyOf``), with the gateway's message as
+    one more example; the others take API Gateway's ``{"message"}`` body."""
+    responses = operation.setdefault("responses", {})
+    for status, messages in GATEWAY_ANSWERS.items():
+        if status == 401 and not operation.get("security"):
+            continue  # a method without the authorizer (GET /health)
+        examples = {
+            f"gateway: {message}": {"summary": "API Gateway", "value": {"message": message}}
+            for message in messages
+        }
+        response = responses.get(str(status))
+        if response is None:
+            responses[str(status)] = {
+                "description": "API Gateway: " + ", ".join(messages),
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": GATEWAY_MESSAGE_REF},
+                        "examples": examples,
+                    }
+                },
+            }
+            continue
+        media = response["content"]["application/json"]
+        if media.get("schema") != {"$ref": ERROR_BODY_REF}:
+            continue  # documented already (the document is built once, then cached)
+        media["schema"] = {"anyOf": [{"$ref": ERROR_BODY_REF}, {"$ref": GATEWAY_MESSAGE_REF}]}
+        media["examples"] = {**media.get("examples", {}), **examples}
+        response["description"] += "; API Gateway: " + ", ".join(messages)
 
 
 def documented_statuses(document: Mapping[str, Any], path: str, method: str) -> dict[str, set[str]]:
@@ -310,6 +393,9 @@ def documented_statuses(document: Mapping[str, Any], path: str, method: str) -> 
 
 __all__ = [
     "AUDIT_HEADERS",
+    "ERROR_BODY_REF",
+    "GATEWAY_ANSWERS",
+    "GATEWAY_MESSAGE_REF",
     "GATEWAY_RESPONSES",
     "ErrorBody",
     "ErrorDoc",

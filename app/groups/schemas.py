@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from app.audit.events import AuditReceipt
 from app.audit.schemas import Receipt
@@ -39,7 +39,18 @@ class InviteBody(Strict):
     )
 
     reg_no: RegNo
-    role: MemberRole = MemberRole.MEMBER
+    # The document lists the roles an invitation can give: a group has one lead, its
+    # creator (the service refuses "lead" with 422 role_not_invitable).
+    role: Annotated[
+        MemberRole,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "enum": [r.value for r in MemberRole if r is not MemberRole.LEAD],
+                "title": "Role",
+            }
+        ),
+    ] = MemberRole.MEMBER
     direct: bool = False
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from app.audit.schemas import Receipt
 from app.identity.affiliations import (
@@ -35,7 +36,13 @@ class AdmitBody(Strict):
                     "name": "Tsuen Wan Clinic (fictional)",
                     "type": "private_clinic",
                 }
-            ]
+            ],
+            # provider and hospital_code go together (the service refuses one alone
+            # with 422 hospital_code_incomplete), stated in the document too
+            "anyOf": [
+                {"required": ["provider", "hospital_code"]},
+                {"not": {"anyOf": [{"required": ["provider"]}, {"required": ["hospital_code"]}]}},
+            ],
         }
     )
 
@@ -43,17 +50,23 @@ class AdmitBody(Strict):
     name: DisplayName
     type: InstitutionType
     # The rollout phase whose cohort the institution joins; default: its type's first.
-    phase: int | None = Field(default=None, ge=1, le=3)
+    phase: Annotated[int, Field(ge=1, le=3)] | SkipJsonSchema[None] = None
     # An HA hospital under a provider that covers many hospitals: the code its users carry.
-    provider: ProviderName | None = None
-    hospital_code: HospitalCode | None = None
+    provider: ProviderName | SkipJsonSchema[None] = None
+    hospital_code: HospitalCode | SkipJsonSchema[None] = None
 
 
 class UpdateInstitutionBody(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "suspended"}]})
+    """A name, a status, or both (the service refuses neither with 422
+    ``nothing_to_change``: the document says so with ``minProperties``, and documents no
+    ``null``, which the service reads as absent)."""
 
-    name: DisplayName | None = None
-    status: InstitutionStatus | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "suspended"}], "minProperties": 1}
+    )
+
+    name: DisplayName | SkipJsonSchema[None] = None
+    status: InstitutionStatus | SkipJsonSchema[None] = None
 
 
 class InstitutionOut(BaseModel):

@@ -38,14 +38,27 @@ def metrics(
     who: CurrentPrincipal,
     service: Metrics,
     institution: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[
+        datetime | None,
+        Query(
+            description="Start of the window (default: 7 days before its end). The window "
+            "must be positive and at most 92 days (422 window_invalid)."
+        ),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        Query(description="End of the window (default: now)."),
+    ] = None,
     period: Annotated[str, Query(pattern="^(day|week|all)$")] = "week",
     response_window_minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60)] = 60,
 ) -> MetricsOut:
     """Institution admins: ``?institution=<their own>``; auditors: any, or all (none)."""
     end = until or datetime.now(UTC)
-    start = since or end - timedelta(days=7)
+    try:
+        start = since or end - timedelta(days=7)
+    except OverflowError:
+        # an end in the first week of year 1: no default start exists (it was a 500)
+        raise InvalidRequest("The window is not valid.", code="window_invalid") from None
     read, receipt = service.window(who, institution, _ms(start), _ms(end), response_window_minutes)
     rows = [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.as_dict().items()}

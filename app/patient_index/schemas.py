@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.audit.schemas import Receipt
 from app.patients.index import ChangeReason
@@ -24,11 +25,15 @@ MrnText = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7
 
 class RegisterPatientBody(Strict):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"hkid": "A123456(3)", "mrn": "HN-SYN-000123"}]}
+        json_schema_extra={
+            "examples": [{"hkid": "A123456(3)", "mrn": "HN-SYN-000123"}],
+            # at least one identifier (the validator below), stated in the document too
+            "anyOf": [{"required": ["hkid"]}, {"required": ["mrn"]}],
+        }
     )
 
-    hkid: HkidText | None = None
-    mrn: MrnText | None = None
+    hkid: HkidText | SkipJsonSchema[None] = None
+    mrn: MrnText | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _one_identifier_at_least(self) -> RegisterPatientBody:
@@ -38,10 +43,16 @@ class RegisterPatientBody(Strict):
 
 
 class FindPatientBody(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"mrn": "HN-SYN-000123"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"mrn": "HN-SYN-000123"}],
+            # exactly one identifier (the validator below), stated in the document too
+            "oneOf": [{"required": ["hkid"]}, {"required": ["mrn"]}],
+        }
+    )
 
-    hkid: HkidText | None = None
-    mrn: MrnText | None = None
+    hkid: HkidText | SkipJsonSchema[None] = None
+    mrn: MrnText | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _exactly_one_identifier(self) -> FindPatientBody:

@@ -217,7 +217,15 @@ class ShareResult(BaseModel):
 
 # -- upload sessions and download tickets (sealed and opened on the client) -------------------
 
-Base64 = Annotated[str, Field(max_length=16_384, pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
+# Standard base64 with its padding, as the routes decode it (``b64decode(validate=True)``):
+# whole 4-character groups, so the document refuses what the route would ("==", "IF").
+Base64 = Annotated[
+    str,
+    Field(
+        max_length=16_384,
+        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+    ),
+]
 UploadId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 MAX_LENGTH = 2**53 - 1
 
@@ -330,7 +338,8 @@ class CommitBody(Strict):
         }
     )
 
-    manifest: str = Field(min_length=2, max_length=1_000_000)
+    # ASCII only (canonical JSON escapes the rest): stated here so the document says it
+    manifest: str = Field(min_length=2, max_length=1_000_000, pattern=r"^[\x00-\x7f]*$")
     content_digest: Base64 | None = None
 
 

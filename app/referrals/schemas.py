@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.audit.events import AuditReceipt
 from app.audit.schemas import Receipt
@@ -33,10 +34,20 @@ MAX_QUESTION_CHARS = 4000
 
 
 class TargetBody(Strict):
+    # "names a specialty or a doctor" (the validator below), stated in the document too
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["specialty"], "properties": {"specialty": {"minLength": 1}}},
+                {"required": ["practitioner"]},
+            ]
+        }
+    )
+
     institution: InstitutionId
     specialty: str = Field(default="", max_length=64, pattern=r"^$|^[A-Za-z][A-Za-z ,&/()-]{1,63}$")
     team: str = Field(default="", max_length=40, pattern=r"^$|^[a-z0-9][a-z0-9-]{0,39}$")
-    practitioner: RegNo | None = None
+    practitioner: RegNo | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _addressed(self) -> TargetBody:
@@ -58,33 +69,38 @@ class LegalBasisBody(Strict):
     patient: PatientNotice = PatientNotice.NONE
 
 
+_SEND_EXAMPLE = {
+    "patient_id": "pt-6dde7bc9f14d",
+    "group_id": "6addad601b9440cda5d9323d0823423b",
+    "target": {
+        "institution": "harbour-cardiac-alliance",
+        "specialty": "cardiology",
+        "practitioner": "ZZ63218",
+    },
+    "urgency": "urgent",
+    "clinical_question": "Synthetic question: please assess the echo findings",
+    "legal_basis": {"basis": "referral_for_care", "patient": "informed"},
+    "attachments": [],
+}
+
+
+def _send_referral_schema(schema: dict[str, Any]) -> None:
+    """The document lists ``legal_basis`` as required: a client must send it. The model
+    takes it as optional so that the service, not request validation, refuses a referral
+    without one (audited, 422 ``legal_basis_required``; see the module docstring)."""
+    schema["examples"] = [_SEND_EXAMPLE]
+    schema["required"] = [*schema.get("required", []), "legal_basis"]
+
+
 class SendReferralBody(Strict):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "patient_id": "pt-6dde7bc9f14d",
-                    "group_id": "6addad601b9440cda5d9323d0823423b",
-                    "target": {
-                        "institution": "harbour-cardiac-alliance",
-                        "specialty": "cardiology",
-                        "practitioner": "ZZ63218",
-                    },
-                    "urgency": "urgent",
-                    "clinical_question": "Synthetic question: please assess the echo findings",
-                    "legal_basis": {"basis": "referral_for_care", "patient": "informed"},
-                    "attachments": [],
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=_send_referral_schema)
 
     patient_id: PatientId
     group_id: GroupRef | None = None
     target: TargetBody
     urgency: Urgency
     clinical_question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    legal_basis: LegalBasisBody | None = None
+    legal_basis: LegalBasisBody | SkipJsonSchema[None] = None
     attachments: list[RecordRef] = Field(default_factory=list, max_length=20)
 
 

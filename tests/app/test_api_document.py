@@ -4,6 +4,8 @@ check (tests/app/api_contract.py) catches an undocumented answer."""
 
 from __future__ import annotations
 
+import base64
+import itertools
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -14,11 +16,25 @@ from api_contract import ContractLog, DocumentedResponses
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hub_testkit import Hub
+from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 
 from app.errors import Conflict, NotFound
+from app.groups.schemas import InviteBody
 from app.identity.principal import REFUSAL_REASONS
+from app.institutions.schemas import AdmitBody, UpdateInstitutionBody
 from app.main import DOCS_ASSETS, PUBLIC_PATHS
-from app.openapi import document_api, documented_statuses, errors
+from app.openapi import (
+    ERROR_BODY_REF,
+    GATEWAY_ANSWERS,
+    GATEWAY_MESSAGE_REF,
+    document_api,
+    documented_statuses,
+    errors,
+)
+from app.patient_index.schemas import FindPatientBody, RegisterPatientBody
+from app.records.schemas import CommitBody, PublicKeyBody
+from app.referrals.schemas import SendReferralBody, TargetBody
 
 METHODS = {"get", "post", "put", "delete", "patch"}
 # The operations that take CurrentApplicant (app/institutions/router.py), not CurrentPrincipal.
@@ -64,18 +80,50 @@ def test_every_error_status_uses_the_service_error_body_with_its_codes(
             if int(status) < 400:
                 continue
             media = response["content"]["application/json"]
-            assert media["schema"] == {"$ref": "#/components/schemas/ErrorBody"}, (path, status)
             assert media["examples"], (method, path, status)
-            for code, example in media["examples"].items():
+            service = {k: v for k, v in media["examples"].items() if "error" in v["value"]}
+            gateway = {k: v for k, v in media["examples"].items() if k not in service}
+            # API Gateway's own answers (its {"message"} body), beside the service's
+            assert {k: v["value"] for k, v in gateway.items()} == {
+                f"gateway: {m}": {"message": m} for m in GATEWAY_ANSWERS.get(int(status), ())
+            }, (method, path, status)
+            expected = [{"$ref": ERROR_BODY_REF}] if service else []
+            if gateway:
+                expected.append({"$ref": GATEWAY_MESSAGE_REF})
+            schema = media["schema"]
+            assert schema.get("anyOf", [schema]) == expected, (method, path, status)
+            for code, example in service.items():
                 assert example["value"]["error"]["code"] == code
                 assert set(example["value"]["error"]) == {"code", "message"}
                 assert int(status) >= 400
 
 
+def test_api_gateway_answers_are_documented_on_every_operation(
+    document: dict[str, Any],
+) -> None:
+    """What a client of the deployed API can get from API Gateway itself (the web ACL,
+    an unknown route, the caps, the throttle; 401 where the authorizer runs) is in the
+    document too, so a client (and the fuzz tier) holds every answer to it."""
+    for path, method, operation in _operations(document):
+        for status in ("403", "413", "429"):
+            assert status in operation["responses"], (method, path, status)
+        assert ("401" in operation["responses"]) == (path != "/health"), (method, path)
+
+
+def test_optional_parameters_are_documented_as_sent_never_null(document: dict[str, Any]) -> None:
+    for path, method, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            schema = parameter["schema"]
+            variants = schema.get("anyOf", [schema])
+            assert all(v.get("type") != "null" for v in variants), (method, path, parameter)
+            assert schema.get("default", "") is not None, (method, path, parameter)
+
+
 def test_authenticated_operations_list_401_403_and_the_refusals(document: dict[str, Any]) -> None:
     for path, method, operation in _operations(document):
         if path == "/health":
-            assert set(operation["responses"]) == {"200", "500"}
+            # its own answers, and API Gateway's (no authorizer: no 401)
+            assert set(operation["responses"]) == {"200", "500", "403", "413", "429"}
             continue
         statuses = documented_statuses(document, path, method)
         assert statuses["401"] == {"unauthenticated"}, (method, path)
@@ -178,13 +226,9 @@ def test_every_schema_example_is_a_valid_instance_of_its_model() -> None:
         for model in vars(schemas).values():
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 continue
-            extra = model.model_config.get("json_schema_extra")
-            examples = extra.get("examples", []) if isinstance(extra, dict) else []
-            if "examples" not in model.__dict__.get("model_config", {}).get(
-                "json_schema_extra", {}
-            ):
-                continue
-            for example in examples:
+            if "json_schema_extra" not in model.__dict__.get("model_config", {}):
+                continue  # no examples of its own (a dict or a callable that sets them)
+            for example in model.model_json_schema().get("examples", []):
                 model.model_validate(example)
                 checked += 1
     assert checked >= 20
@@ -276,3 +320,100 @@ def test_an_undocumented_status_or_code_is_a_violation() -> None:
     with TestClient(app) as client:
         client.post("/things/t1/close")
     assert log.violations == [] and log.checked == 1
+
+
+# --- constraints the app enforces are the document's --------------------------------------
+
+
+def _documented(model: type[Any], body: dict[str, Any]) -> bool:
+    """Whether ``body`` is valid by the model's schema as the document states it."""
+    return not list(Draft202012Validator(model.model_json_schema()).iter_errors(body))
+
+
+def _validated(model: type[Any], body: dict[str, Any]) -> bool:
+    try:
+        model.model_validate(body)
+    except ValidationError:
+        return False
+    return True
+
+
+# (model, body, accepted): each rule the app applies beyond field types, on both sides of
+# it. The document must say what the app does (the fuzz tier found these unstated).
+_SPECIALTY = {"institution": "harbour-x", "specialty": "cardiology"}
+_HOSPITAL = {"id": "x-hosp", "name": "X Hospital", "type": "ha_hospital"}
+_LEGAL = {"basis": "referral_for_care", "patient": "informed"}
+_REFERRAL = {
+    "patient_id": "pt-6dde7bc9f14d",
+    "target": _SPECIALTY,
+    "urgency": "urgent",
+    "clinical_question": "Synthetic question",
+}
+BODY_RULES: list[tuple[Any, dict[str, Any], bool]] = [
+    # a referral's target names a specialty or a doctor
+    (TargetBody, {"institution": "harbour-x"}, False),
+    (TargetBody, {"institution": "harbour-x", "specialty": ""}, False),
+    (TargetBody, _SPECIALTY, True),
+    (TargetBody, {"institution": "harbour-x", "practitioner": "ZZ12345"}, True),
+    # registering a patient takes an HKID, an MRN or both; a lookup exactly one
+    (RegisterPatientBody, {}, False),
+    (RegisterPatientBody, {"mrn": "HN-1"}, True),
+    (RegisterPatientBody, {"mrn": "HN-1", "hkid": "A1234563"}, True),
+    (FindPatientBody, {}, False),
+    (FindPatientBody, {"mrn": "HN-1", "hkid": "A1234563"}, False),
+    (FindPatientBody, {"hkid": "A1234563"}, True),
+    # the manifest is ASCII (canonical JSON)
+    (CommitBody, {"manifest": '{"a":"\\u00f4"}'}, True),  # escaped: ASCII
+    (CommitBody, {"manifest": '{"a":"\u00f4"}'}, False),  # the character itself
+    # keys are whole base64 (what b64decode(validate=True) decodes)
+    (PublicKeyBody, {"public_key": "QUJD"}, True),
+    (PublicKeyBody, {"public_key": "QUI="}, True),
+    (PublicKeyBody, {"public_key": "=="}, False),
+    (PublicKeyBody, {"public_key": "IF"}, False),
+    # an invitation gives member or invited_expert: a group has one lead
+    (InviteBody, {"reg_no": "ZZ12345", "role": "invited_expert"}, True),
+]
+# Rules the service applies after the model (so only the document and the service say
+# them; the model admits the body): the document must still refuse it.
+SERVICE_RULES: list[tuple[Any, dict[str, Any], bool]] = [
+    (InviteBody, {"reg_no": "ZZ12345", "role": "lead"}, False),  # role_not_invitable
+    (UpdateInstitutionBody, {}, False),  # nothing_to_change
+    (UpdateInstitutionBody, {"status": "suspended"}, True),
+    # hospital_code_incomplete: the provider and its hospital code go together
+    (AdmitBody, {**_HOSPITAL, "provider": "ha-idp"}, False),
+    (AdmitBody, {**_HOSPITAL, "hospital_code": "QEH"}, False),
+    (AdmitBody, {**_HOSPITAL, "provider": "ha-idp", "hospital_code": "QEH"}, True),
+    (AdmitBody, _HOSPITAL, True),
+    # legal_basis_required: a referral states its legal basis (audited when it does not)
+    (SendReferralBody, _REFERRAL, False),
+    (SendReferralBody, {**_REFERRAL, "legal_basis": _LEGAL}, True),
+]
+
+
+@pytest.mark.parametrize(("model", "body", "accepted"), BODY_RULES)
+def test_the_document_states_the_rules_the_models_apply(
+    model: type[Any], body: dict[str, Any], accepted: bool
+) -> None:
+    assert _validated(model, body) is accepted
+    assert _documented(model, body) is accepted
+
+
+@pytest.mark.parametrize(("model", "body", "accepted"), SERVICE_RULES)
+def test_the_document_states_the_rules_the_services_apply(
+    model: type[Any], body: dict[str, Any], accepted: bool
+) -> None:
+    assert _documented(model, body) is accepted
+
+
+def test_documented_base64_is_exactly_what_the_routes_decode() -> None:
+    """Every string of base64's alphabet (and a stray character) up to 8 long: the
+    document's pattern admits it if and only if the routes' decoder takes it, or the
+    model refuses it first (the pattern is the model's)."""
+    pattern = re.compile(PublicKeyBody.model_json_schema()["properties"]["public_key"]["pattern"])
+    for n in range(9):
+        for chars in itertools.product("AQ+/=x", repeat=n):
+            value = "".join(chars)
+            documented = bool(pattern.match(value))
+            assert _validated(PublicKeyBody, {"public_key": value}) is documented, value
+            if documented:
+                base64.b64decode(value, validate=True)  # the route decodes it

@@ -7,6 +7,8 @@
 - An id in the path that is not the service's format (non-ASCII, percent-encoded UTF-8)
   is a 4xx with the error body on every route that takes one, not a 500 (the record
   routes, which need record storage, are in ``records/test_record_path_ids.py``).
+- A JSON body that is not UTF-8 is the 422 ``invalid_request`` of any malformed body, not
+  an undocumented 400 ``http_error`` (found by the fuzz tier).
 """
 
 from __future__ import annotations
@@ -169,3 +171,27 @@ def test_odd_path_ids_are_a_4xx(hub: Hub, api: httpx.Client, method: str, templa
         path = template.replace("{id}", odd)
         response = api.request(method, path, headers=hub.headers("dr-lead"), json={})
         assert_refused_clearly(response, f"{method} {path}")
+
+
+# ---- a body that is not JSON at all ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\x07\x00\xe5Y\x04m\xdd\x94c", b"\xff\xfe{}", b'{"hkid": "\xa0"}'],
+    ids=["control-bytes", "utf16-bom", "latin1-in-json"],
+)
+def test_a_body_that_is_not_utf8_json_is_a_clear_422(
+    hub: Hub, api: httpx.Client, body: bytes
+) -> None:
+    response = api.post(
+        "/patients",
+        content=body,
+        headers={**hub.headers("dr-lead"), "Content-Type": "application/json"},
+    )
+    # Directly the bytes reach FastAPI as sent ("body (not JSON)"); through the gateway
+    # the proxy event carries text, so they arrive altered and fail as JSON instead.
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request", error
+    assert error["message"].startswith("Invalid fields: body"), error
