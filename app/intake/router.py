@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.access.auth import ACCESS_DENIED
@@ -17,7 +17,7 @@ from app.content import FhirContentTooLarge
 from app.errors import InvalidRequest
 from app.intake.auth import CurrentSystem
 from app.intake.schemas import CDA_EXAMPLE, FHIR_EXAMPLE, HL7V2_EXAMPLE, IntakeResult
-from app.intake.service import IntakeService
+from app.intake.service import IntakeService, idempotency_key_required
 from app.interop import (
     ACCEPTED_MEDIA_TYPES,
     InvalidSource,
@@ -32,6 +32,7 @@ from app.openapi import dependency_errors, errors
 from app.patients.index import IndexConflict, UnknownPatient
 from app.patients.repository import concurrent_change
 from app.records import errors as records_errors
+from app.records.schemas import IDEMPOTENCY_KEY_PATTERN
 from app.wiring import NotProvided, provided
 
 router = APIRouter(prefix="/intake", tags=["intake"])
@@ -83,6 +84,9 @@ SUBMIT = errors(
     FhirContentTooLarge(),
     records_errors.RecordTooLarge("A record version is limited to 4194304 bytes."),
     records_errors.StorageUnavailable(),
+    # each message is filed once (app/intake/service.py)
+    idempotency_key_required(),
+    records_errors.IdempotencyKeyReused(),
 )
 
 _EXAMPLES: dict[str, Any] = {
@@ -124,19 +128,41 @@ ContentType = Annotated[
     ),
 ]
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Only for a message that carries no identifier of its own (HL7 v2 "
+        "MSH-10, CDA ClinicalDocument/id, FHIR Bundle.identifier or id with "
+        "meta.versionId), and then required: the key the submission is filed once under. "
+        "A message's own identifier always takes precedence.",
+    ),
+]
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this answers a repeat of a message already filed "
+        "(same client, same message identifier, same bytes): the first filing's ids, "
+        "nothing filed again.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
 
 @router.post(
     "/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=IntakeResult,
     openapi_extra=_REQUEST_BODY,
-    responses=SUBMIT,
+    responses={**SUBMIT, 201: {"headers": REPLAYED}},
 )
 async def submit_message(
     request: Request,
+    response: Response,
     system: CurrentSystem,
     intake: Intake,
     content_type: ContentType = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> IntakeResult:
     """File one HL7 v2 (ADT A01/A04/A08, ORU R01), CDA R2 or FHIR R4/R4B submission
     under the patient it names, for the submitting system's institution.
@@ -144,11 +170,18 @@ async def submit_message(
     Machine to machine: the caller is a clinic management system with an OAuth 2.0
     client-credentials token carrying `hub-intake/records.write` (security scheme
     `IntakeClientCredentials`), never a doctor's token. Answers 201 with the two records
-    filed: the canonical FHIR R4B bundle and the source as received (docs/interop.md)."""
+    filed: the canonical FHIR R4B bundle and the source as received (docs/interop.md).
+
+    Each message is filed once per client: a repeat (a retry after a timeout) answers 201
+    with the first filing's ids and `Idempotent-Replayed: true` (`mrn_linked` false, no
+    receipt: nothing was filed or linked by it); another message under the same
+    identifier is 409 `idempotency_key_reused`."""
     if not content_type:
         raise content_type_required()
     body = await request.body()
-    filed = await run_in_threadpool(intake.submit, system, body, content_type)
+    filed = await run_in_threadpool(intake.submit, system, body, content_type, idempotency_key)
+    if filed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return IntakeResult(
         patient_id=filed.patient_id,
         record_id=filed.record_id,
