@@ -18,7 +18,9 @@ and seeded on an embedded moto, with the sharing service's API in front of one p
    for the API's phase; its URL and what a client needs go to local.json under
    ``messaging``;
 7. start the API (:func:`start_api`: the API reads its settings from local.json and, with
-   messaging, points at the local Synapse) and write local.json again with its URL.
+   messaging, points at the local Synapse; without it, :data:`MESSAGING_OFF` switches the
+   messaging the stack declares off, so the messaging routes answer 503
+   ``messaging_not_configured``) and write local.json again with its URL.
 
 A step that fails stops moto before the error propagates, so nothing is left behind.
 What happens is reported to a :class:`StartupObserver` (the CLI draws progress from
@@ -38,6 +40,19 @@ from infra.stage import STACK_PHASES
 
 # The emulator (and through it Pulumi's SDK) is imported when a platform starts, not
 # with this module: the CLI reads the defaults below, and `hub --version` stays fast.
+
+# The API's messaging settings when no homeserver runs here (--no-messaging, or Synapse
+# not installed). Every phase's function declares the messaging component's settings
+# (the homeserver URL, the application service secret, which has no value on the
+# emulator: its tokens are the operators' to put); left in place, the API would read
+# that secret as it starts and fail. Empty, messaging is off (Settings.messaging_enabled).
+MESSAGING_OFF: dict[str, str] = {
+    "HUB_MATRIX_HOMESERVER_URL": "",
+    "HUB_MATRIX_CLIENT_URL": "",
+    "HUB_MATRIX_APPSERVICE_URL": "",
+    "HUB_MATRIX_APPSERVICE_SECRET_ARN": "",
+    "HUB_MATRIX_REGISTRATION_FILE": "",
+}
 if TYPE_CHECKING:
     from app.local import AuthenticatorApp
     from infra.emulator.record import DeploymentRecord
@@ -378,7 +393,8 @@ def start_api(
     handler) unless ``direct``; returns (server with ``stop()``, base URL, note). A port in
     use or a service that fails to start is reported in the note, not raised: the rest of
     the platform stays useful without the API. ``environment`` is applied over the
-    function's declared one (the local messaging settings).
+    function's declared one (the local messaging settings); without it, messaging is off
+    (:data:`MESSAGING_OFF`).
     """
     from app.local import LocalApi
     from infra.emulator.gateway.local import serve_stack
@@ -396,7 +412,7 @@ def start_api(
             stack,
             endpoint=str(document["emulatorEndpoint"]),
             port=port,
-            environment=environment,
+            environment=MESSAGING_OFF if environment is None else environment,
         )
         return gateway, gateway.base_url, ""
     except Exception as error:  # a port in use, a service start-up error: say which

@@ -43,9 +43,7 @@ def _row(cells: Sequence[str]) -> str:
 
 def verify_rows() -> list[str]:
     return [
-        _row(
-            [f"`{s.id}`", s.title, _controls(s.controls), *_frameworks(s.requirements)]
-        )
+        _row([f"`{s.id}`", s.title, _controls(s.controls), *_frameworks(s.requirements)])
         for s in CHECK_SPECS
     ]
 

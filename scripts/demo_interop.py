@@ -229,7 +229,13 @@ def run(
                     201,
                     "POST",
                     "/intake/messages",
-                    {**machine[inst], "Content-Type": media_type},
+                    # The FHIR sample carries no identifier of its own: the key files it once
+                    # (the others are keyed on MSH-10 and ClinicalDocument/id).
+                    {
+                        **machine[inst],
+                        "Content-Type": media_type,
+                        "Idempotency-Key": f"demo-{sample}",
+                    },
                     content=(SAMPLES / sample).read_bytes(),
                 ).json()
                 if filed["patient_id"] != patient_id:
@@ -238,6 +244,21 @@ def run(
                 outcome.sources.append(filed["source_record_id"])
                 linked = " (MRN linked)" if filed["mrn_linked"] else ""
                 say(f"    {filed['source_format']} -> record {filed['record_id'][:8]}{linked}")
+        # A clinic system retries on a timeout: the same message is filed once.
+        repeat = step(
+            "resubmitted",
+            f"POST /intake/messages ({inst_a}: adt_a01.hl7 again, a retry)",
+            201,
+            "POST",
+            "/intake/messages",
+            {**machine[inst_a], "Content-Type": hl7},
+            content=adt,
+        )
+        if repeat.headers.get("idempotent-replayed") != "true" or (
+            repeat.json()["record_id"] != outcome.records[inst_a][0]
+        ):
+            raise WalkthroughFailed("a resubmitted message was filed again")
+        say("    Idempotent-Replayed: the first filing's ids, nothing filed again")
 
         group = step(
             "group",

@@ -42,7 +42,12 @@ NO_GROUP = NotFound("No such group.")
 CHANGED = Conflict("The group changed meanwhile; retry.", code="concurrent_change")
 CLOSED = Conflict(code="group_closed")
 NO_CONSENT = consent_required("sharing-needs-patient-consent")
-GROUP_READ = errors(NO_GROUP, ACCESS_DENIED)
+# Reading a group needs the patient's consent for the reader's institution (consent.cedar
+# viewing-group-needs-patient-consent; app/groups/reading.py). "My groups" leaves out the
+# groups its caller may not view now rather than refusing.
+GROUP_READ = errors(
+    NO_GROUP, ACCESS_DENIED, consent_required("viewing-group-needs-patient-consent")
+)
 INVITE = errors(
     NO_GROUP,
     ACCESS_DENIED,

@@ -14,16 +14,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
-from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2
+from fastapi.security.utils import get_authorization_scheme_param
 
 from app.access.gate import AccessGate
 from app.errors import Forbidden, IdentityProviderUnavailable, Unauthenticated
 from app.identity.affiliations import Institution, IntakeClient
 from app.identity.principal import Principal
 from app.identity.tokens import InvalidToken, KeySetUnavailable, MachineTokenVerifier
-from app.intake.scopes import INTAKE_SYSTEM_ROLE
+from app.intake.scopes import INTAKE_SYSTEM_ROLE, INTAKE_WRITE_SCOPE
+from app.openapi import AUDIT_HEADERS, dependency_errors
 from app.wiring import provided
+
+
+def unknown_client() -> Forbidden:
+    return Forbidden(
+        "This client is not a registered intake system; ask the hub's operators "
+        "to map it to its institution.",
+        code="unknown_client",
+    )
+
+
+def institution_not_admitted() -> Forbidden:
+    return Forbidden(
+        "The institution this system submits for is not admitted.",
+        code="institution_not_admitted",
+    )
 
 
 class IntakeClients(Protocol):
@@ -65,18 +83,11 @@ class IntakeAuthentication:
         client = self._clients.intake_client(verified.client_id)
         if client is None:
             self._gate.refuse_principal(actor, "intake-client-unknown", None)
-            raise Forbidden(
-                "This client is not a registered intake system; ask the hub's operators "
-                "to map it to its institution.",
-                code="unknown_client",
-            )
+            raise unknown_client()
         institution = self._clients.institution(client.institution)
         if institution is None or not institution.admitted:
             self._gate.refuse_principal(actor, "institution_not_admitted", client.institution)
-            raise Forbidden(
-                "The institution this system submits for is not admitted.",
-                code="institution_not_admitted",
-            )
+            raise institution_not_admitted()
         principal = Principal(
             sub=actor,
             username=f"intake:{client.system or verified.client_id}",
@@ -86,16 +97,48 @@ class IntakeAuthentication:
         return SubmittingSystem(client, principal)
 
 
-_bearer = HTTPBearer(auto_error=False, description="A client-credentials access token")
+# The document names the grant and the scope (OAuth 2.0 client credentials against the
+# user pool's domain), so a vendor reads there that a doctor's token is not accepted.
+# The token endpoint is the deployment's (stack output ``intakeTokenUrl``).
+INTAKE_TOKEN_URL = "https://{intakeDomain}.auth.ap-east-1.amazoncognito.com/oauth2/token"
+_client_credentials = OAuth2(
+    flows=OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl=INTAKE_TOKEN_URL,
+            scopes={INTAKE_WRITE_SCOPE: "Submit messages for the client's institution."},
+        )
+    ),
+    scheme_name="IntakeClientCredentials",
+    description="A clinic management system's access token, from the user pool's token "
+    "endpoint on the client-credentials grant with the scope `hub-intake/records.write` "
+    "(the token URL is the deployment's stack output `intakeTokenUrl`; `{intakeDomain}` is "
+    "its pool domain). Sent as `Authorization: Bearer <token>`. A doctor's token is refused "
+    "(401), and so is this token on every other route.",
+    auto_error=False,
+)
 
 
 def current_system(
     authentication: Annotated[IntakeAuthentication, Depends(provided(IntakeAuthentication))],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    authorization: Annotated[
+        str | None, Security(_client_credentials, scopes=[INTAKE_WRITE_SCOPE])
+    ],
 ) -> SubmittingSystem:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    scheme, token = get_authorization_scheme_param(authorization)
+    if not token or scheme.lower() != "bearer":
         raise Unauthenticated()
-    return authentication.system(credentials.credentials)
+    return authentication.system(token)
 
 
 CurrentSystem = Annotated[SubmittingSystem, Depends(current_system)]
+
+# The machine caller's refusals (a doctor's token is a 401 here); a submission is audited,
+# so a success carries the receipts.
+dependency_errors(
+    current_system,
+    Unauthenticated,
+    IdentityProviderUnavailable,
+    unknown_client(),
+    institution_not_admitted(),
+    success_headers=AUDIT_HEADERS,
+)

@@ -62,6 +62,10 @@ class ConvertedRecord:
     source_media_type: str
     source_format: SourceFormat
     subject: SubjectIdentifiers
+    # The message's own identifier, as its sender assigned it (HL7 v2 MSH-3/4/10, the CDA
+    # ClinicalDocument/id, a FHIR Bundle.identifier or resource id + meta.versionId), for
+    # filing each message once (app/intake); None when the message carries none.
+    message_id: str | None = field(default=None, repr=False)
 
     bundle_media_type: ClassVar[str] = CANONICAL_MEDIA_TYPE
 

@@ -199,13 +199,17 @@ class _Converter:
     root: _Node
     builder: BundleBuilder
     institution: str
+    message_id: str | None = None
 
     def convert(self, source: bytes, media_type: str) -> ConvertedRecord:
         root = self.root
         type_id = root.required("typeId")
         if (type_id.attr("root"), type_id.attr("extension")) != CDA_TYPE_ID:
             raise InvalidSource(FORMAT, type_id.path, Reason.NOT_CDA)
-        document_id = _identifier(root.required("id"))
+        id_node = root.required("id")
+        document_id = _identifier(id_node)
+        # The document's own id (root + extension): each CDA instance has its own.
+        self.message_id = f"cda:{id_node.attr('root')}|{id_node.attr('extension')}"
         self.builder.header["identifier"] = document_id
         effective = root.required("effectiveTime").timestamp()
         if effective is None:
@@ -246,7 +250,9 @@ class _Converter:
         # A FHIR document's first entry is its Composition.
         self.builder.add("Composition", composition, first=True)
         bundle = validated_bundle(self.builder.bundle(), FORMAT)
-        return ConvertedRecord(bundle, source, media_type, FORMAT, subject)
+        return ConvertedRecord(
+            bundle, source, media_type, FORMAT, subject, message_id=self.message_id
+        )
 
     # -- recordTarget -> Patient ---------------------------------------------------------
 

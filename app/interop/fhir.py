@@ -134,7 +134,30 @@ def convert_fhir(source: bytes, media_type: str, *, institution: str) -> Convert
         builder.add("resource", document)
         bundle = builder.bundle()
     subject = _subject(bundle, institution, source_format)
-    return ConvertedRecord(canonical_json(bundle), source, media_type, source_format, subject)
+    return ConvertedRecord(
+        canonical_json(bundle),
+        source,
+        media_type,
+        source_format,
+        subject,
+        message_id=_message_id(document),
+    )
+
+
+def _message_id(document: dict[str, Any]) -> str | None:
+    """The submission's own identifier: a Bundle's ``identifier`` (system and value), else
+    the resource's ``id`` with its ``meta.versionId`` (an id alone names every version of
+    the resource, not this one); None when it carries neither."""
+    identifier = document.get("identifier")
+    if document.get("resourceType") == "Bundle" and isinstance(identifier, dict):
+        value = identifier.get("value")
+        if isinstance(value, str) and value:
+            return f"fhir:identifier:{identifier.get('system') or ''}|{value}"
+    resource_id = document.get("id")
+    version = (document.get("meta") or {}).get("versionId")
+    if isinstance(resource_id, str) and isinstance(version, str) and resource_id and version:
+        return f"fhir:{document.get('resourceType')}/{resource_id}/_history/{version}"
+    return None
 
 
 def fhir_version(media_type: str) -> SourceFormat:

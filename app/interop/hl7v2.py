@@ -184,7 +184,11 @@ def convert_hl7v2(source: bytes, media_type: str, *, institution: str) -> Conver
     if kind[0] == "ORU":
         converter.results(encounter)
     body = validated_bundle(builder.bundle(), FORMAT)
-    return ConvertedRecord(body, source, media_type, FORMAT, subject)
+    # MSH-10 is unique within its sending application and facility (MSH-3, MSH-4).
+    sender = f"{message.msh.text(3)}|{message.msh.text(4)}"
+    return ConvertedRecord(
+        body, source, media_type, FORMAT, subject, message_id=f"hl7v2:{sender}|{control_id}"
+    )
 
 
 def parse_hl7v2(source: bytes) -> Any:

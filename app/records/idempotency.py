@@ -38,6 +38,10 @@ class Idempotency:
         )  # fmt: skip
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
+    def key_hash(self, principal: Principal, key: str) -> str:
+        """The stored form of ``principal``'s key (an HMAC bound to the principal)."""
+        return self._key_hash(principal, key)
+
     def _key_hash(self, principal: Principal, key: str) -> str:
         message = f"hub-records-idempotency-key/1\x1f{principal.sub}\x1f{key}"
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
@@ -63,6 +67,19 @@ class Idempotency:
         if not hmac.compare_digest(
             self.fingerprint(operation, subject, upload, digest), entry.fingerprint
         ):
+            raise errors.IdempotencyKeyReused()
+        state = self._repo.load(entry.record_id)
+        if state is None:  # pragma: no cover - the entry commits with the record
+            raise NotFound("No such record.")
+        return state
+
+    def entry(self, key_hash: str) -> IdempotencyEntry | None:
+        return self._repo.idempotency(key_hash)
+
+    def replay_entry(self, entry: IdempotencyEntry, fingerprint: str) -> RecordState:
+        """The record an earlier request under this key filed, if ``fingerprint`` is that
+        request's; else 409 (community-care intake, whose fingerprint is the source's)."""
+        if not hmac.compare_digest(fingerprint, entry.fingerprint):
             raise errors.IdempotencyKeyReused()
         state = self._repo.load(entry.record_id)
         if state is None:  # pragma: no cover - the entry commits with the record

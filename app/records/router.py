@@ -109,6 +109,8 @@ READ_ERRORS = (
 # (consent.cedar); sharing needs it too (ShareRecord).
 NO_READ_CONSENT = consent_required("reading-shared-record-needs-patient-consent")
 NO_SHARE_CONSENT = consent_required("sharing-needs-patient-consent")
+# Listing a group's records (ListGroupRecords) needs the consent a group read needs.
+NO_GROUP_CONSENT = consent_required("viewing-group-needs-patient-consent")
 
 # Upload sessions and download tickets (app/records/sessions.py, downloads.py): what each
 # step refuses, beyond the caller's identity and the Cedar decision.
@@ -676,7 +678,11 @@ def list_patient_records(
     "/groups/{group_id}/records",
     response_model=RecordPageOut,
     responses=errors(
-        NotFound("No such group."), ACCESS_DENIED, InvalidCursor, errors_mod.StorageUnavailable
+        NotFound("No such group."),
+        ACCESS_DENIED,
+        NO_GROUP_CONSENT,
+        InvalidCursor,
+        errors_mod.StorageUnavailable,
     ),
 )
 def list_group_records(

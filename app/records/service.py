@@ -232,6 +232,41 @@ class RecordService:
             return self._idempotency.replay(entry, upload, operation, subject, digest), None, True
         return RecordState(meta, [version], []), receipt, False
 
+    def intake_fingerprint(self, principal: Principal, source: Upload, sha256: str) -> str:
+        """What identifies one intake submission under its key: the source as received
+        (type, length, SHA-256) and the institution, as an HMAC (:meth:`file_intake`)."""
+        return self._idempotency.fingerprint("intake", principal.institution, source, sha256)
+
+    def intake_replay(
+        self, principal: Principal, key: str, fingerprint: str
+    ) -> tuple[RecordState, RecordState] | None:
+        """(bundle, source) an earlier submission under ``key`` filed, when it filed both;
+        None when there is none. Asked before the patient is resolved, so a retry changes
+        nothing (no index lookup, no link). Decided by Cedar again, like any upload replay.
+
+        Raises:
+            IdempotencyKeyReused: the key filed another message (409).
+        """
+        entry = self._idempotency.entry(self._idempotency.key_hash(principal, key))
+        if entry is None:
+            return None
+        bundle = self._idempotency.replay_entry(entry, fingerprint)
+        source_entry = self._idempotency.entry(
+            self._idempotency.key_hash(principal, _source_key(key))
+        )
+        if source_entry is None:  # pragma: no cover - the source commits before the bundle
+            raise NotFound("No such record.")
+        source = self._idempotency.replay_entry(source_entry, fingerprint)
+        ref = bundle.meta.patient_ref
+        self._gate.check(
+            principal,
+            Action.CREATE_RECORD,
+            uid("Patient", ref),
+            [simple_entity("Patient", ref)],
+            patient_ref=ref,
+        )
+        return bundle, source
+
     def file_intake(
         self,
         principal: Principal,
@@ -241,14 +276,23 @@ class RecordService:
         category: RecordCategory,
         title: str,
         source: bool = False,
-    ) -> tuple[RecordState, AuditReceipt | None]:
+        key: str | None = None,
+        fingerprint: str = "",
+    ) -> tuple[RecordState, AuditReceipt | None, bool]:
         """Store a record a clinic management system submitted (community-care intake):
         sealed here, by the service (the system has no doctor's device), under the
-        institution the system is mapped to, its author ``intake:<client id>``.
+        institution the system is mapped to, its author ``intake:<client id>``. Returns
+        (state, receipt, replayed).
 
         The canonical FHIR bundle is checked as any FHIR upload is; a ``source`` (HL7 v2,
         CDA, FHIR R4 or R4B as received) was accepted by its adapter (type and size), so
         only its length is checked. The caller has resolved the patient through the index.
+
+        With ``key`` (the submission's idempotency key) the record claims it in its commit
+        (the source under ``<key>/source``), with ``fingerprint``
+        (:meth:`intake_fingerprint`): a record already filed under it is returned instead
+        (a retry after a partial filing, or a concurrent one that won), or 409 for another
+        message.
         """
         ref = patient_reference(patient_id, self._key)
         allowed = self._gate.check(
@@ -264,6 +308,13 @@ class RecordService:
             raise errors.RecordTooLarge(
                 f"A record version is limited to {self.max_inline_record_bytes} bytes."
             )
+        key_hash = ""
+        if key is not None:
+            key_hash = self._idempotency.key_hash(principal, _source_key(key) if source else key)
+            earlier = self._idempotency.entry(key_hash)
+            if earlier is not None:
+                return self._idempotency.replay_entry(earlier, fingerprint), None, True
+        now = self._clock()
         record_id = uuid.uuid4().hex
         context = RecordContext(record_id, ref, 1, principal.institution)
         sealed = self._commit.seal_and_store(context, upload)
@@ -276,15 +327,21 @@ class RecordService:
             author_reg_no=f"intake:{principal.sub.removeprefix('client:')}",
             category=category.value,
             title=title,
-            created_at=self._clock(),
+            created_at=now,
             latest_version=1,
         )
         version = self._version(record_id, 1, upload, sealed, principal)
         event = self._event(allowed, meta.record_id, version, upload)
-        receipt = self._commit.commit(
-            sealed.upload_id, sealed.shards, event, self._repo.create_items(meta, version)
-        )
-        return RecordState(meta, [version], []), receipt
+        items = self._repo.create_items(meta, version)
+        if key_hash:
+            entry = IdempotencyEntry(fingerprint, record_id, 1)
+            items.append(self._repo.claim_idempotency(key_hash, entry, now))
+        try:
+            receipt = self._commit.commit(sealed.upload_id, sealed.shards, event, items)
+        except TransactionRefused as refused:
+            winner = self._idempotency.after_refusal(refused, key_hash)
+            return self._idempotency.replay_entry(winner, fingerprint), None, True
+        return RecordState(meta, [version], []), receipt, False
 
     def add_version(
         self, principal: Principal, record_id: str, upload: Upload
@@ -465,6 +522,11 @@ def equal_digest(a: bytes, b: bytes) -> bool:
     import hmac
 
     return hmac.compare_digest(a, b)
+
+
+def _source_key(key: str) -> str:
+    """The key an intake submission's source record claims (its bundle claims ``key``)."""
+    return f"{key}/source"
 
 
 def _version_of(state: RecordState, n: int) -> RecordVersion:

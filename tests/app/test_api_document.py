@@ -23,6 +23,7 @@ from app.errors import Conflict, NotFound
 from app.groups.schemas import InviteBody
 from app.identity.principal import REFUSAL_REASONS
 from app.institutions.schemas import AdmitBody, UpdateInstitutionBody
+from app.interop import ACCEPTED_MEDIA_TYPES
 from app.main import DOCS_ASSETS, PUBLIC_PATHS
 from app.openapi import (
     ERROR_BODY_REF,
@@ -46,6 +47,9 @@ HOMESERVER_OPERATIONS = {
     ("/_matrix/app/unstable/org.hub/uploads", "post"): True,
     ("/_matrix/app/v1/ping", "post"): False,
 }
+# Community-care intake (app/intake/router.py): a clinic system's client-credentials token,
+# whose refusals are its own (no doctor's registration to refuse).
+MACHINE_OPERATIONS = {("/intake/messages", "post")}
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +141,14 @@ def test_authenticated_operations_list_401_403_and_the_refusals(document: dict[s
             headers = operation["responses"]["200"].get("headers", {})
             assert ("Audit-Receipt" in headers) is audited, (method, path)
             continue
-        if (path, method) in APPLICANT_OPERATIONS:
+        if (path, method) in MACHINE_OPERATIONS:
+            assert {"unknown_client", "institution_not_admitted", "access_denied"} <= statuses[
+                "403"
+            ], (method, path)
+            assert operation["security"] == [
+                {"IntakeClientCredentials": ["hub-intake/records.write"]}
+            ], (method, path)
+        elif (path, method) in APPLICANT_OPERATIONS:
             # self-registration: an account need not be enrolled, only known
             assert "user_unknown" in statuses["403"], (method, path)
             assert "account_not_enrolled" not in statuses["403"], (method, path)
@@ -204,6 +215,24 @@ def test_header_parameters_and_response_headers_are_described(document: dict[str
     assert document["components"]["securitySchemes"]["HTTPBearer"]["description"]
 
 
+def test_the_intake_route_documents_the_machine_grant_and_each_media_type(
+    document: dict[str, Any],
+) -> None:
+    scheme = document["components"]["securitySchemes"]["IntakeClientCredentials"]
+    flow = scheme["flows"]["clientCredentials"]
+    assert scheme["type"] == "oauth2" and set(flow["scopes"]) == {"hub-intake/records.write"}
+    assert flow["tokenUrl"].endswith("/oauth2/token") and "doctor" in scheme["description"]
+    operation = document["paths"]["/intake/messages"]["post"]
+    content = operation["requestBody"]["content"]
+    assert set(content) == set(ACCEPTED_MEDIA_TYPES)
+    assert all(media["examples"] for media in content.values())
+    statuses = documented_statuses(document, "/intake/messages", "post")
+    assert {"content_type_required", "invalid_source", "unsupported_source"} <= statuses["422"]
+    assert "unknown_patient" in statuses["422"] and "identity_mismatch" in statuses["409"]
+    assert {"415", "413"} <= set(statuses)
+    assert {"records_not_configured", "ledger_busy"} <= statuses["503"]
+
+
 def test_every_schema_example_is_a_valid_instance_of_its_model() -> None:
     import importlib
 
@@ -221,6 +250,7 @@ def test_every_schema_example_is_a_valid_instance_of_its_model() -> None:
         "patient_index",
         "messaging",
         "notifications",
+        "intake",
     ):
         schemas = importlib.import_module(f"app.{module}.schemas")
         for model in vars(schemas).values():

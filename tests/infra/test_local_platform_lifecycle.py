@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import json
 import stat
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,18 @@ import pytest
 
 from infra.emulator import DeploymentRecord
 from infra.emulator.server import check_port_free, endpoint_reachable, free_port
-from infra.local_platform import StartupObserver, demo_bearer, start_api, start_local_platform
+from infra.local_platform import (
+    MESSAGING_OFF,
+    StartupObserver,
+    demo_bearer,
+    start_api,
+    start_local_platform,
+)
 from infra.rollout import EmulatorDeployer, phase_status
 from infra.stage import StageConfigError
 
 PHASE1 = "phase1-specialist"
+HANDLER_MODULE = "app.lambda_handler"
 
 
 @dataclass
@@ -125,6 +133,61 @@ def test_one_phase_comes_up_serves_a_doctor_and_stops(
     assert not endpoint_reachable(platform.endpoint)
     status = phase_status(PHASE1, tmp_path)
     assert status.state == "not running" and not status.verified
+
+
+@pytest.fixture
+def own_handler() -> Iterator[None]:
+    """serve_stack imports the function's handler once per process (as a Lambda
+    execution environment does): a second platform in this process needs its own, and
+    leaves none behind for the next."""
+    saved = sys.modules.pop(HANDLER_MODULE, None)
+    yield
+    sys.modules.pop(HANDLER_MODULE, None)
+    if saved is not None:
+        sys.modules[HANDLER_MODULE] = saved
+
+
+@pytest.mark.usefixtures("own_handler")
+def test_without_messaging_the_api_starts_and_its_messaging_routes_answer_503(
+    deployed_stacks: dict[str, DeploymentRecord],
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`hub local up --no-messaging`: the stack still declares the messaging settings (and
+    an application service secret with no value on the emulator); the API starts with
+    messaging off instead of failing on that secret, and says so per route."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    for name in MESSAGING_OFF:  # the handler's import writes the process's environment
+        monkeypatch.delenv(name, raising=False)
+    platform = start_local_platform(
+        port=0,
+        state_dir=tmp_path,
+        api_port=free_port(),
+        api_stack=PHASE1,
+        stacks=(PHASE1,),
+        messaging=False,
+        deployer_for=lambda endpoint: ReplayDeployer(deployed_stacks, endpoint),
+    )
+    try:
+        declared = deployed_stacks[PHASE1].outputs
+        assert declared["messagingAppserviceSecretArn"]  # the stack does declare messaging
+        assert platform.api_url is not None, platform.summary()
+        document = json.loads(platform.local_json.read_text())
+        assert "messaging" not in document or not document["messaging"]
+        assert httpx.get(f"{platform.api_url}/health").status_code == 200
+        # another doctor than the test above signs in: moto's users outlive a platform in
+        # this process, and that doctor's authenticator secret went with its test
+        doctor = [u for u in document["demoUsers"] if u["role"] == "doctor"][-1]
+        headers = demo_bearer(document, PHASE1)(doctor)
+        r = httpx.post(f"{platform.api_url}/messaging/session", json={}, headers=headers)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "messaging_not_configured"
+        assert httpx.get(f"{platform.api_url}/me", headers=headers).status_code == 200
+    finally:
+        platform.stop()
 
 
 def test_a_failed_step_stops_the_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -86,21 +87,41 @@ def fresh_identity() -> tuple[str, str]:
     return f"Z{digits}{compute_check_digit('Z', digits)}", f"CA{secrets.randbelow(10**7):07d}"
 
 
-def hl7(sample: str, hkid: str, mrn: str) -> bytes:
+def message_id() -> str:
+    """A fresh identifier for a message (each message is filed once per identifier)."""
+    return f"T-{uuid.uuid4().hex[:16]}"
+
+
+def hl7(sample: str, hkid: str, mrn: str, control_id: str | None = None) -> bytes:
     body = (SAMPLES / sample).read_bytes()
-    return body.replace(b"CA0661125", mrn.encode()).replace(
+    body = body.replace(b"CA0661125", mrn.encode()).replace(
         b"XC241592(8)", f"{hkid[:-1]}({hkid[-1]})".encode()
+    )
+    # MSH-10, the message control id (after MSH-2 to MSH-9)
+    new = (control_id or message_id()).encode()
+    return re.sub(rb"^(MSH(?:\|[^|\r\n]*){8}\|)[^|\r\n]*", lambda m: m.group(1) + new, body)
+
+
+def cda(hkid: str, mrn: str, document_id: str | None = None) -> bytes:
+    body = (SAMPLES / "discharge_summary.cda.xml").read_bytes()
+    body = body.replace(b"HB79763355", mrn.encode()).replace(b"XC2415928", hkid.encode())
+    return body.replace(
+        b'extension="DS-2026-0001"', f'extension="{document_id or message_id()}"'.encode()
     )
 
 
-def cda(hkid: str, mrn: str) -> bytes:
-    body = (SAMPLES / "discharge_summary.cda.xml").read_bytes()
-    return body.replace(b"HB79763355", mrn.encode()).replace(b"XC2415928", hkid.encode())
-
-
-def fhir(hkid: str, mrn: str) -> bytes:
+def fhir(hkid: str, mrn: str, identifier: str | None = None, *, with_id: bool = True) -> bytes:
     body = (SAMPLES / "observation_r4.fhir-in.json").read_bytes()
-    return body.replace(b"HB79763355", mrn.encode()).replace(b"XC2415928", hkid.encode())
+    body = body.replace(b"HB79763355", mrn.encode()).replace(b"XC2415928", hkid.encode())
+    if not with_id:
+        return body
+    value = identifier or message_id()
+    return body.replace(
+        b'"type": "collection",',
+        f'"identifier": {{"system": "urn:oid:2.25.1155", "value": "{value}"}}, '
+        '"type": "collection",'.encode(),
+        1,
+    )
 
 
 def submit(records: RecordsHarness, who: dict[str, str], media_type: str, body: bytes) -> Any:
@@ -144,8 +165,9 @@ def test_submissions_of_each_kind_land_as_one_patients_records(
     hub = records.hub
     start = hub.ledger_size()
     filed = []
+    adt_message = hl7("adt_a01.hl7", hkid, mrn)
     for media_type, body in (
-        (HL7, hl7("adt_a01.hl7", hkid, mrn)),
+        (HL7, adt_message),
         (HL7, hl7("oru_r01.hl7", hkid, mrn)),
         (CDA, cda(hkid, mrn)),
         (FHIR_R4, fhir(hkid, mrn)),
@@ -166,7 +188,7 @@ def test_submissions_of_each_kind_land_as_one_patients_records(
     source = records.client.get(
         f"/records/{adt['source_record_id']}/content", headers=records.headers("dr-lead")
     )
-    assert source.status_code == 200 and source.content == hl7("adt_a01.hl7", hkid, mrn)
+    assert source.status_code == 200 and source.content == adt_message
     meta = records.client.get(
         f"/records/{adt['record_id']}", headers=records.headers("dr-lead")
     ).json()
@@ -273,3 +295,126 @@ def test_other_institution_reads_only_after_sharing_with_consent(
         f"/records/{record_id}/content", headers=records.headers("dr-member")
     )
     assert again.status_code == 403 and again.json()["error"]["code"] == "consent_required"
+
+
+# --- each message is filed once -------------------------------------------------------------
+
+
+def _patient_records(records: RecordsHarness, patient: str) -> list[str]:
+    r = records.client.get(
+        f"/patients/{patient}/records", params={"limit": 100}, headers=records.headers("dr-lead")
+    )
+    assert r.status_code == 200, r.text
+    return [record["record_id"] for record in r.json()["records"]]
+
+
+def _created(records: RecordsHarness, start: int) -> list[Any]:
+    return [e for e in records.hub.audit_entries(start) if e["action"] == "create"]
+
+
+@pytest.mark.parametrize("kind", ["hl7v2", "cda", "fhir", "fhir-header"])
+def test_a_resubmitted_message_is_filed_once(
+    records: RecordsHarness, intake: Intake, kind: str
+) -> None:
+    """A clinic system retries on timeouts: the same message again answers the first
+    filing's ids (201, Idempotent-Replayed), and nothing is filed, linked or sealed twice."""
+    hkid, mrn = fresh_identity()
+    patient = registered(records, hkid)  # the first filing links the MRN
+    media_type, body, extra = {
+        "hl7v2": (HL7, hl7("oru_r01.hl7", hkid, mrn), {}),
+        "cda": (CDA, cda(hkid, mrn), {}),
+        "fhir": (FHIR_R4, fhir(hkid, mrn), {}),
+        # no identifier in the message: the Idempotency-Key header keys it
+        "fhir-header": (FHIR_R4, fhir(hkid, mrn, with_id=False), {"Idempotency-Key": message_id()}),
+    }[kind]
+    who = {**intake.mapped, **extra}
+    first = submit(records, who, media_type, body)
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers and first.json()["mrn_linked"] is True
+    start = records.hub.ledger_size()
+    again = submit(records, who, media_type, body)
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    for field in ("patient_id", "record_id", "source_record_id", "source_format"):
+        assert again.json()[field] == first.json()[field]
+    assert again.json()["mrn_linked"] is False and again.json()["audit_receipt"] is None
+    assert _created(records, start) == []  # nothing filed again
+    assert sorted(_patient_records(records, patient)) == sorted(
+        [first.json()["record_id"], first.json()["source_record_id"]]
+    )
+
+
+def test_another_message_under_the_same_identifier_is_409(
+    records: RecordsHarness, intake: Intake
+) -> None:
+    hkid, mrn = fresh_identity()
+    patient = registered(records, hkid, mrn)
+    control_id = message_id()
+    first = submit(records, intake.mapped, HL7, hl7("adt_a01.hl7", hkid, mrn, control_id))
+    assert first.status_code == 201, first.text
+    start = records.hub.ledger_size()
+    other = hl7("adt_a08.hl7", hkid, mrn, control_id)  # another message, the same MSH-10
+    r = submit(records, intake.mapped, HL7, other)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_reused"
+    assert control_id not in r.text and hkid not in r.text
+    assert _created(records, start) == []
+    assert len(_patient_records(records, patient)) == 2
+    # the key is the client's: another message id from the same client files normally
+    assert submit(records, intake.mapped, HL7, hl7("adt_a08.hl7", hkid, mrn)).status_code == 201
+
+
+def test_a_message_without_an_identifier_needs_an_idempotency_key(
+    records: RecordsHarness, intake: Intake
+) -> None:
+    hkid, mrn = fresh_identity()
+    registered(records, hkid, mrn)
+    body = fhir(hkid, mrn, with_id=False)
+    r = submit(records, intake.mapped, FHIR_R4, body)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "idempotency_key_required"
+    bad = submit(records, {**intake.mapped, "Idempotency-Key": "short"}, FHIR_R4, body)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_retry_after_a_partial_filing_files_only_the_bundle(
+    records: RecordsHarness, intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source commits, the bundle's commit fails (a crash, a timeout): the retry keeps
+    that source and files the bundle beside it, never a second source."""
+    from app.records.service import RecordService
+
+    hkid, mrn = fresh_identity()
+    patient = registered(records, hkid, mrn)
+    body = cda(hkid, mrn)
+    real = RecordService.file_intake
+
+    def bundle_fails(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("source"):
+            raise RuntimeError("the bundle's commit was lost")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(RecordService, "file_intake", bundle_fails)
+    client = records.client
+    with pytest.raises(RuntimeError):
+        client.post(
+            "/intake/messages", content=body, headers={**intake.mapped, "Content-Type": CDA}
+        )
+    monkeypatch.setattr(RecordService, "file_intake", real)
+    (source_id,) = _patient_records(records, patient)
+    r = submit(records, intake.mapped, CDA, body)
+    assert r.status_code == 201 and r.json()["source_record_id"] == source_id
+    assert sorted(_patient_records(records, patient)) == sorted([source_id, r.json()["record_id"]])
+
+
+def test_the_documented_examples_are_filed(records: RecordsHarness, intake: Intake) -> None:
+    """The request examples of the API document (app/intake/schemas.py) are messages the
+    route files, for the synthetic patient they name."""
+    from app.intake.schemas import CDA_EXAMPLE, FHIR_EXAMPLE, HL7V2_EXAMPLE
+
+    registered(records, "Z683365A")
+    for media_type, body in (
+        (HL7, HL7V2_EXAMPLE.encode()),
+        (CDA, CDA_EXAMPLE.encode()),
+        (FHIR_R4, json.dumps(FHIR_EXAMPLE).encode()),
+    ):
+        r = submit(records, intake.mapped, media_type, body)
+        assert r.status_code == 201, (media_type, r.text)
