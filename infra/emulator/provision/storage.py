@@ -277,9 +277,23 @@ class BucketObjectLockConfiguration(_BucketConfig):
             if retention.get("days") is not None:
                 default["Days"] = as_int(retention["days"])
             config["Rule"] = {"DefaultRetention": default}
-        ctx.client("s3").put_object_lock_configuration(
-            Bucket=bucket, ObjectLockConfiguration=config
-        )
+        s3 = ctx.client("s3")
+        try:
+            current = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        except s3.exceptions.ClientError:
+            current = None
+        if current is not None:
+            # moto states the unused period as 0 ("Days": 0 beside "Years": 7)
+            kept = current.get("Rule", {}).get("DefaultRetention", {})
+            for period in ("Days", "Years"):
+                if not kept.get(period):
+                    kept.pop(period, None)
+        if current == config:
+            # A redeploy changes nothing here; and moto refuses any Object Lock write on a
+            # bucket that holds objects (S3 accepts a same or longer retention), as the audit
+            # bucket does once the ledger has archived heads.
+            return
+        s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config)
 
     def remove(self, ctx: Context, bucket: str) -> None:
         # Object Lock cannot be disabled on a bucket; it goes with the bucket.

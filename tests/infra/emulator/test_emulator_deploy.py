@@ -199,8 +199,18 @@ def test_redeploy_updates_in_place_and_never_duplicates(
     hub_state_dir: Path,
     inventory: Callable[[str], dict[str, int]],
 ) -> None:
-    before = inventory(moto_endpoint)
     first = deployed_stacks[PHASE1]
+    # The audit bucket holds objects once the ledger archives heads; moto refuses any
+    # Object Lock write to a bucket with objects, so a redeploy must not rewrite an
+    # unchanged lock configuration.
+    s3 = boto3.client("s3", region_name="ap-east-1", endpoint_url=moto_endpoint)
+    s3.put_object(
+        Bucket=first.outputs["auditBucketName"],
+        Key="redeploy-probe/held",
+        Body=b"synthetic",
+        ChecksumAlgorithm="SHA256",
+    )
+    before = inventory(moto_endpoint)
     again = deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=hub_state_dir)
     assert inventory(moto_endpoint) == before
     assert {(r.type, r.name): r.id for r in again.resources} == {
