@@ -1,35 +1,153 @@
-"""The Pulumi program: declares one phase's complete ap-east-1 deployment from a Stage.
+"""The Pulumi program: one hub, declared as a core and layers, from a Stage.
 
 ``declare`` is called by the entry point (``infra/__main__.py``) under the Pulumi engine,
 and by the preview, the tests and the emulator under Pulumi's mock runtime. It takes a
 parsed, validated ``Stage`` and never reads configuration itself.
+
+Phase 1's stack (``phase1-specialist``) declares the core (:func:`declare_core`): keys,
+shard storage, tables, audit trail, user pool, the sharing service and its API,
+monitoring. Phases 2 and 3 declare a layer (:func:`declare_layer`): they read the core's
+outputs through a ``pulumi.StackReference`` and add only what their phase adds (phase 2:
+the identity providers and their app client on the core pool; phase 3: the web ACL in
+front of the core API), their own alarms, and the layer's switch in the core's
+institutions table (the data that says the phase is on). A layer never declares a pool,
+a key, a table or an API of its own; destroying it turns its phase off again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retention_days, trail_arn
-from infra.components.identity import ACCESS_TOKEN_MINUTES, Identity, IdentityArgs
+from infra.components.identity import (
+    ACCESS_TOKEN_MINUTES,
+    Federation,
+    FederationArgs,
+    Identity,
+    IdentityArgs,
+)
 from infra.components.keys import Keys, KeysArgs
-from infra.components.monitoring import Monitoring, MonitoringArgs
+from infra.components.layer_switch import LayerSwitch, LayerSwitchArgs
+from infra.components.monitoring import LAYER_ALARMS, Monitoring, MonitoringArgs
 from infra.components.shard_storage import ShardStorage, ShardStorageArgs
-from infra.components.sharing_service import ServiceRole, SharingService, SharingServiceArgs
+from infra.components.sharing_service import (
+    ServiceRole,
+    SharingService,
+    SharingServiceArgs,
+)
 from infra.components.tables import ServiceTables, ServiceTablesArgs
-from infra.stage import Stage
+from infra.stage import CORE_STACK, Stage
 
 # Operational logs (Lambda, API access) are kept a year; the trail's own group follows
 # the audit retention.
 OPERATIONAL_LOG_RETENTION_DAYS = 365
 
 
+# The core's outputs a layer re-exports unchanged (so every stack names the pool, its
+# clients and the API, as the local.json contract says), and reads itself.
+CORE_OUTPUTS = (
+    "region",
+    "apiUrl",
+    "apiId",
+    "apiStageArn",
+    "userPoolId",
+    "userPoolArn",
+    "issuer",
+    "shardBucketName",
+    "accessLogBucketName",
+    "auditBucketName",
+    "recordsKeyArn",
+    "auditKeyArn",
+    "signingKeyArn",
+    "tableNames",
+    "trailArn",
+    "trailLogGroupName",
+    "functionName",
+    "alarmRetentionDays",
+)
+
+
 def declare(
     stage: Stage, oidc_client_secrets: Mapping[str, pulumi.Input[str]] | None = None
 ) -> dict[str, pulumi.Input[object]]:
-    """Declare every resource of ``stage`` and return the stack outputs."""
+    """Declare ``stage``'s stack (the core for phase 1, a layer above) and return its
+    outputs."""
+    if stage.is_layer:
+        return declare_layer(stage, oidc_client_secrets)
+    return declare_core(stage, oidc_client_secrets)
+
+
+def declare_layer(
+    stage: Stage, oidc_client_secrets: Mapping[str, pulumi.Input[str]] | None = None
+) -> dict[str, pulumi.Input[object]]:
+    """Declare phase 2's or 3's layer over the core (read through a StackReference)."""
+    core = pulumi.StackReference(CORE_STACK)
+
+    def from_core(name: str) -> pulumi.Output[Any]:
+        return core.require_output(name)
+
+    caller = aws.get_caller_identity_output()
+    prefix = stage.name_prefix
+    tables = from_core("tableNames")
+    client_ids: pulumi.Input[object] = from_core("userPoolClientIds")
+    if stage.phase == 2 and stage.federation:
+        federation = Federation(
+            "federation",
+            FederationArgs(
+                name_prefix=prefix,
+                user_pool_id=from_core("userPoolId"),
+                callback_urls=stage.oauth_callback_urls,
+                federation=stage.federation,
+                oidc_client_secrets=dict(oidc_client_secrets or {}),
+            ),
+        )
+        client_ids = pulumi.Output.all(from_core("userPoolClientIds"), federation.client.id).apply(
+            lambda values: [*values[0], values[1]]
+        )
+    # No web ACL here: the core's (main: a web ACL in every phase) already guards the one
+    # API stage, and a stage takes one web ACL.
+    LayerSwitch(
+        "switch",
+        LayerSwitchArgs(
+            stack=stage.stack,
+            phase=stage.phase,
+            institutions_table_name=tables.apply(lambda t: str(t["institutions"])),
+            features=stage.features,
+            cohort=stage.institution_ids(),
+        ),
+    )
+    Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            name_prefix=prefix,
+            account_id=caller.account_id,
+            log_group_name=from_core("trailLogGroupName"),
+            audit_key_arn=from_core("auditKeyArn"),
+            subscription=stage.alarm_subscription,
+            alarms=LAYER_ALARMS[stage.phase],
+            describe=f"Phase {stage.phase} layer",
+            part_prefix="layer",
+        ),
+    )
+    outputs: dict[str, pulumi.Input[object]] = {name: from_core(name) for name in CORE_OUTPUTS}
+    outputs.update(
+        {
+            "phase": stage.phase,
+            "coreStack": CORE_STACK,
+            "userPoolClientIds": client_ids,
+        }
+    )
+    return outputs
+
+
+def declare_core(
+    stage: Stage, oidc_client_secrets: Mapping[str, pulumi.Input[str]] | None = None
+) -> dict[str, pulumi.Input[object]]:
+    """Declare the core (phase 1's stack) and return the stack outputs."""
     caller = aws.get_caller_identity_output()
     partition = aws.get_partition_output().partition
     account_id = caller.account_id
@@ -150,6 +268,8 @@ def declare(
         "region": stage.region,
         "apiUrl": service.api_url,
         "apiId": service.api.id,
+        "apiStageArn": service.stage.arn,
+        "userPoolArn": identity.user_pool.arn,
         "userPoolId": identity.user_pool.id,
         "userPoolClientIds": identity.client_ids(),
         "issuer": identity.issuer,

@@ -456,66 +456,7 @@ class SharingService(pulumi.ComponentResource):
         return api, stage
 
     def _create_waf(self) -> aws.wafv2.WebAcl:
-        a = self._args
-        child = pulumi.ResourceOptions(parent=self)
-
-        def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
-            return {
-                "cloudwatch_metrics_enabled": True,
-                "metric_name": metric,
-                "sampled_requests_enabled": True,
-            }
-
-        rules: list[aws.wafv2.WebAclRuleArgsDict] = [
-            {
-                "name": "per-ip-rate-limit",
-                "priority": 0,
-                "action": {"block": {}},
-                "statement": {
-                    "rate_based_statement": {
-                        "limit": WAF_RATE_LIMIT_PER_5_MIN,
-                        "aggregate_key_type": "IP",
-                    }
-                },
-                "visibility_config": visibility("per-ip-rate-limit"),
-            }
-        ]
-        for priority, group in enumerate(WAF_MANAGED_RULE_GROUPS, start=1):
-            statement: aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgsDict = {
-                "name": group,
-                "vendor_name": "AWS",
-            }
-            counted = WAF_COUNTED_MANAGED_RULES.get(group, ())
-            if counted:
-                statement["rule_action_overrides"] = [
-                    {"name": rule, "action_to_use": {"count": {}}} for rule in counted
-                ]
-            rules.append(
-                {
-                    "name": group,
-                    "priority": priority,
-                    "override_action": {"none": {}},
-                    "statement": {"managed_rule_group_statement": statement},
-                    "visibility_config": visibility(group),
-                }
-            )
-        rules.append(self._body_size_rule(len(rules), visibility(WAF_BODY_SIZE_RULE)))
-        acl = aws.wafv2.WebAcl(
-            f"{self._name}-waf",
-            name=f"{a.name_prefix}-api-waf",
-            scope="REGIONAL",
-            default_action={"allow": {}},
-            rules=rules,
-            visibility_config=visibility(f"{a.name_prefix}-api-waf"),
-            opts=child,
-        )
-        aws.wafv2.WebAclAssociation(
-            f"{self._name}-waf-association",
-            resource_arn=self.stage.arn,
-            web_acl_arn=acl.arn,
-            opts=child,
-        )
-        return acl
+        return web_acl(self._name, self._args.name_prefix, self.stage.arn, self)
 
     @staticmethod
     def _body_size_rule(
@@ -563,3 +504,86 @@ class SharingService(pulumi.ComponentResource):
             },
             "visibility_config": visibility,
         }
+
+
+def web_acl(
+    name: str, name_prefix: str, stage_arn: pulumi.Input[str], parent: pulumi.Resource
+) -> aws.wafv2.WebAcl:
+    """The web ACL (per-IP rate rule, AWS managed rule groups, the scoped body-size rule)
+    and its association with the API stage ``stage_arn``."""
+    child = pulumi.ResourceOptions(parent=parent)
+
+    def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
+        return {
+            "cloudwatch_metrics_enabled": True,
+            "metric_name": metric,
+            "sampled_requests_enabled": True,
+        }
+
+    rules: list[aws.wafv2.WebAclRuleArgsDict] = [
+        {
+            "name": "per-ip-rate-limit",
+            "priority": 0,
+            "action": {"block": {}},
+            "statement": {
+                "rate_based_statement": {
+                    "limit": WAF_RATE_LIMIT_PER_5_MIN,
+                    "aggregate_key_type": "IP",
+                }
+            },
+            "visibility_config": visibility("per-ip-rate-limit"),
+        }
+    ]
+    for priority, group in enumerate(WAF_MANAGED_RULE_GROUPS, start=1):
+        statement: aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgsDict = {
+            "name": group,
+            "vendor_name": "AWS",
+        }
+        counted = WAF_COUNTED_MANAGED_RULES.get(group, ())
+        if counted:
+            statement["rule_action_overrides"] = [
+                {"name": rule, "action_to_use": {"count": {}}} for rule in counted
+            ]
+        rules.append(
+            {
+                "name": group,
+                "priority": priority,
+                "override_action": {"none": {}},
+                "statement": {"managed_rule_group_statement": statement},
+                "visibility_config": visibility(group),
+            }
+        )
+    rules.append(SharingService._body_size_rule(len(rules), visibility(WAF_BODY_SIZE_RULE)))
+    acl = aws.wafv2.WebAcl(
+        f"{name}-waf",
+        name=f"{name_prefix}-api-waf",
+        scope="REGIONAL",
+        default_action={"allow": {}},
+        rules=rules,
+        visibility_config=visibility(f"{name_prefix}-api-waf"),
+        opts=child,
+    )
+    aws.wafv2.WebAclAssociation(
+        f"{name}-waf-association",
+        resource_arn=stage_arn,
+        web_acl_arn=acl.arn,
+        opts=child,
+    )
+    return acl
+
+
+class ApiFirewall(pulumi.ComponentResource):
+    """Phase 3's layer: the web ACL in front of the core's API stage."""
+
+    acl: aws.wafv2.WebAcl
+
+    def __init__(
+        self,
+        name: str,
+        name_prefix: str,
+        stage_arn: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("hub:service:ApiFirewall", name, None, opts)
+        self.acl = web_acl(name, name_prefix, stage_arn, self)
+        self.register_outputs({"web_acl_arn": self.acl.arn})

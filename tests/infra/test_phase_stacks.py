@@ -1,14 +1,17 @@
-"""Whole-stack runs of the program under the mock runtime, one per phase stack."""
+"""Whole-stack runs of the program under the mock runtime, one per phase stack: the core
+(phase 1) and the layers over it (phases 2, 3; their StackReference answered with the
+core's previewed outputs)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 
 from infra.config_source import read_stage_file
 from infra.mockrun import PreviewMocks, ProgramRun, run_program
-from infra.stage import STACK_PHASES, RegionRefused
+from infra.stage import CORE_STACK, STACK_PHASES, RegionRefused
 
 STACKS = list(STACK_PHASES)
 
@@ -22,7 +25,7 @@ def counts(run: ProgramRun) -> Counter[str]:
     return Counter(r.type for r in run.custom_resources())
 
 
-EXPECTED_EVERY_PHASE = {
+EXPECTED_CORE = {
     "aws:kms/key:Key": 3,
     "aws:kms/alias:Alias": 3,
     "aws:s3/bucket:Bucket": 3,
@@ -40,75 +43,126 @@ EXPECTED_EVERY_PHASE = {
     "aws:wafv2/webAclAssociation:WebAclAssociation": 1,
     "aws:sns/topic:Topic": 1,
 }
+LAYERS = ["phase2-hospital-authority", "phase3-private-practice"]
+# What only the core holds: a layer declaring one of these would start a second hub.
+CORE_ONLY = {
+    "aws:kms/key:Key",
+    "aws:s3/bucket:Bucket",
+    "aws:dynamodb/table:Table",
+    "aws:cloudtrail/trail:Trail",
+    "aws:cognito/userPool:UserPool",
+    "aws:lambda/function:Function",
+    "aws:apigateway/restApi:RestApi",
+    "aws:iam/role:Role",
+}
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_each_stack_declares_the_full_deployment(runs: dict[str, ProgramRun], stack: str) -> None:
-    declared = counts(runs[stack])
-    for typ, expected in EXPECTED_EVERY_PHASE.items():
+def test_the_core_declares_the_whole_hub(runs: dict[str, ProgramRun]) -> None:
+    declared = counts(runs[CORE_STACK])
+    for typ, expected in EXPECTED_CORE.items():
         assert declared[typ] == expected, typ
-    components = set(runs[stack].by_component())
+    components = set(runs[CORE_STACK].by_component())
     assert components == {"keys", "storage", "tables", "audit", "identity", "service", "monitoring"}
 
 
-def test_federation_only_from_phase_2(runs: dict[str, ProgramRun]) -> None:
-    """Phase 1: one native client. From phase 2: the providers, and a federated client
-    of their own beside the native one (which never lists them)."""
+def test_layers_declare_only_what_their_phase_adds(runs: dict[str, ProgramRun]) -> None:
+    assert set(runs["phase2-hospital-authority"].by_component()) == {
+        "federation",
+        "switch",
+        "monitoring",
+    }
+    assert set(runs["phase3-private-practice"].by_component()) == {"switch", "monitoring"}
+    for stack in LAYERS:
+        assert not CORE_ONLY & set(counts(runs[stack])), stack
+
+
+def test_layers_build_on_the_core_outputs(runs: dict[str, ProgramRun]) -> None:
+    """Every resource a layer attaches to the hub names the core's resource."""
+    core = runs[CORE_STACK].outputs
+    phase2, phase3 = (runs[s] for s in LAYERS)
+    for provider in phase2.of_type("aws:cognito/identityProvider:IdentityProvider"):
+        assert provider.inputs["userPoolId"] == core["userPoolId"]
+    assert phase2.named("federation-federated-client").inputs["userPoolId"] == core["userPoolId"]
+    for run in (phase2, phase3):
+        item = run.named("switch-item").inputs
+        assert item["tableName"] == core["tableNames"]["institutions"]
+        assert run.named("monitoring-alarms").inputs["kmsMasterKeyId"] == core["auditKeyArn"]
+        filters = run.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+        assert {f.inputs["logGroupName"] for f in filters} == {core["trailLogGroupName"]}
+
+
+def test_federation_is_phase_2s_layer(runs: dict[str, ProgramRun]) -> None:
+    """The core: one native client. Phase 2's layer: the providers, and a federated client
+    of their own on the core pool beside the native one (which never lists them)."""
     idp = "aws:cognito/identityProvider:IdentityProvider"
     client_type = "aws:cognito/userPoolClient:UserPoolClient"
-    assert counts(runs["phase1-specialist"])[idp] == 0
-    assert [c.name for c in runs["phase1-specialist"].of_type(client_type)] == [
-        "identity-web-client"
+    core = runs[CORE_STACK]
+    assert counts(core)[idp] == 0
+    assert [c.name for c in core.of_type(client_type)] == ["identity-web-client"]
+    assert core.named("identity-web-client").inputs["supportedIdentityProviders"] == ["COGNITO"]
+    layer = runs["phase2-hospital-authority"]
+    providers = layer.of_type(idp)
+    assert len(providers) == len(read_stage_file(layer.stage.stack)["hub:federation"]) > 0
+    federated = layer.named("federation-federated-client")
+    assert set(federated.inputs["supportedIdentityProviders"]) == {
+        p.inputs["providerName"] for p in providers
+    }
+    assert layer.outputs["userPoolClientIds"] == [
+        *core.outputs["userPoolClientIds"],
+        federated.id,
     ]
-    for stack in ("phase2-hospital-authority", "phase3-private-practice"):
-        providers = runs[stack].of_type(idp)
-        assert len(providers) == len(read_stage_file(stack)["hub:federation"]) > 0
-        native = runs[stack].named("identity-web-client")
-        federated = runs[stack].named("identity-federated-client")
-        assert native.inputs["supportedIdentityProviders"] == ["COGNITO"]
-        assert set(federated.inputs["supportedIdentityProviders"]) == {
-            p.inputs["providerName"] for p in providers
-        }
-        assert len(runs[stack].outputs["userPoolClientIds"]) == 2
+    assert counts(runs["phase3-private-practice"])[idp] == 0  # not declared twice
 
 
-def test_waf_in_every_phase_and_self_registration_only_in_phase_3(
-    runs: dict[str, ProgramRun],
-) -> None:
-    for stack, run in runs.items():
-        phase3 = stack == "phase3-private-practice"
-        assert run.of_type("aws:wafv2/webAcl:WebAcl"), stack
-        assert run.of_type("aws:wafv2/webAclAssociation:WebAclAssociation"), stack
-        pool = run.of_type("aws:cognito/userPool:UserPool")[0]
-        admin_only = pool.inputs["adminCreateUserConfig"]["allowAdminCreateUserOnly"]
-        assert admin_only is not phase3, stack
+def test_waf_in_front_of_the_one_api_from_phase_1(runs: dict[str, ProgramRun]) -> None:
+    """The API faces the internet from phase 1: the core declares its web ACL; a layer
+    declares none (an API stage takes one web ACL, and it is the core's)."""
+    core = runs[CORE_STACK]
+    assert len(core.of_type("aws:wafv2/webAcl:WebAcl")) == 1
+    assert len(core.of_type("aws:wafv2/webAclAssociation:WebAclAssociation")) == 1
+    for stack in LAYERS:
+        assert not runs[stack].of_type("aws:wafv2/webAcl:WebAcl"), stack
+        assert not runs[stack].of_type("aws:wafv2/webAclAssociation:WebAclAssociation"), stack
+    pool = core.of_type("aws:cognito/userPool:UserPool")[0]
+    assert pool.inputs["adminCreateUserConfig"]["allowAdminCreateUserOnly"] is True
 
 
-def test_capacity_follows_the_stage(runs: dict[str, ProgramRun]) -> None:
-    for run in runs.values():
-        capacity = run.stage.capacity
-        api = run.named("service-api-function")
-        assert api.inputs["reservedConcurrentExecutions"] == capacity.lambda_reserved_concurrency
-        settings = run.named("service-throttling").inputs["settings"]
-        assert settings["throttlingRateLimit"] == capacity.api_throttle_rate_limit
-        assert settings["throttlingBurstLimit"] == capacity.api_throttle_burst_limit
+def test_each_layer_owns_its_switch(runs: dict[str, ProgramRun]) -> None:
+    """What a phase turns on is an item its layer declares (deploy writes it, destroy
+    removes it), never a setting of the core."""
+    assert not runs[CORE_STACK].of_type("aws:dynamodb/tableItem:TableItem")
+    for stack in LAYERS:
+        run = runs[stack]
+        item = json.loads(run.named("switch-item").inputs["item"])
+        assert item["pk"] == {"S": "LAYER"} and item["sk"] == {"S": stack}
+        assert item["phase"] == {"N": str(STACK_PHASES[stack])}
+        assert item["selfRegistration"] == {"BOOL": run.stage.features.self_registration}
+        assert item["waf"] == {"BOOL": run.stage.features.waf}
+        assert [c["S"] for c in item["cohort"]["L"]] == list(run.stage.institution_ids())
 
 
-def test_phase_and_self_registration_reach_the_service(runs: dict[str, ProgramRun]) -> None:
+def test_capacity_is_the_cores(runs: dict[str, ProgramRun]) -> None:
+    run = runs[CORE_STACK]
+    capacity = run.stage.capacity
+    api = run.named("service-api-function")
+    assert api.inputs["reservedConcurrentExecutions"] == capacity.lambda_reserved_concurrency
+    settings = run.named("service-throttling").inputs["settings"]
+    assert settings["throttlingRateLimit"] == capacity.api_throttle_rate_limit
+    assert settings["throttlingBurstLimit"] == capacity.api_throttle_burst_limit
+
+
+def test_the_service_is_the_cores(runs: dict[str, ProgramRun]) -> None:
     """Admission is data (the institutions table), never an environment variable."""
-    for run in runs.values():
-        env = run.named("service-api-function").inputs["environment"]["variables"]
-        assert env["HUB_PHASE"] == str(run.stage.phase)
-        assert env["HUB_SELF_REGISTRATION"] == str(run.stage.features.self_registration).lower()
-        assert "HUB_ADMITTED_INSTITUTIONS" not in env
-        assert env["HUB_TABLE_INSTITUTIONS"] == f"hub-p{run.stage.phase}-institutions"
+    run = runs[CORE_STACK]
+    env = run.named("service-api-function").inputs["environment"]["variables"]
+    assert env["HUB_PHASE"] == "1"
+    assert env["HUB_SELF_REGISTRATION"] == "false"
+    assert "HUB_ADMITTED_INSTITUTIONS" not in env
+    assert env["HUB_TABLE_INSTITUTIONS"] == "hub-p1-institutions"
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_keys_audit_stores_tables_and_pool_are_protected(
-    runs: dict[str, ProgramRun], stack: str
-) -> None:
-    run = runs[stack]
+def test_core_keys_audit_stores_tables_and_pool_are_protected(runs: dict[str, ProgramRun]) -> None:
+    run = runs[CORE_STACK]
     must_protect = ["aws:kms/key:Key", "aws:dynamodb/table:Table", "aws:cognito/userPool:UserPool"]
     for typ in must_protect:
         assert all(r.protect for r in run.of_type(typ)), typ
@@ -117,6 +171,7 @@ def test_keys_audit_stores_tables_and_pool_are_protected(
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_outputs(runs: dict[str, ProgramRun], stack: str) -> None:
+    """Every stack names the hub's pool, clients and API; layers re-export the core's."""
     outputs = runs[stack].outputs
     for name in (
         "phase",
@@ -136,6 +191,9 @@ def test_stack_outputs(runs: dict[str, ProgramRun], stack: str) -> None:
     assert outputs["phase"] == STACK_PHASES[stack]
     assert outputs["issuer"].endswith(outputs["userPoolId"])
     assert outputs["apiUrl"].startswith("https://")
+    core = runs[CORE_STACK].outputs
+    for name in ("apiUrl", "userPoolId", "recordsKeyArn", "tableNames"):
+        assert outputs[name] == core[name], name
 
 
 # Types whose physical name is account- or region-unique.

@@ -451,3 +451,34 @@ class Table(Provisioner):
                 return
             raise
         ignore_missing(lambda: ddb.delete_table(TableName=record.id))
+
+
+@provisioner
+class TableItem(Provisioner):
+    """One item a program declares in a table (a layer's switch): put on deploy, deleted
+    on destroy. The item's key is kept in the locator so the delete needs no inputs."""
+
+    type_token = "aws:dynamodb/tableItem:TableItem"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        i = declared.inputs
+        table = str(i["tableName"])
+        item = json.loads(str(i["item"]))
+        key = {i["hashKey"]: item[i["hashKey"]]}
+        if i.get("rangeKey"):
+            key[i["rangeKey"]] = item[i["rangeKey"]]
+        ctx.client("dynamodb").put_item(TableName=table, Item=item)
+        return Provisioned(
+            id=f"{table}|{json.dumps(key, sort_keys=True)}",
+            state={"tableName": table, "item": i["item"]},
+            locator={"table": table, "key": key},
+        )
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        ddb = ctx.client("dynamodb")
+        table, key = record.locator["table"], record.locator["key"]
+        try:
+            ddb.delete_item(TableName=table, Key=key)
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":  # the table is gone
+                raise
