@@ -141,11 +141,17 @@ def _one_stack(stack: str) -> str:
 
 @contextmanager
 def _stage_errors(stack: str) -> Iterator[None]:
-    """A bad stage file is one line naming the stack and the key, exit 2."""
+    """A bad stage file is one line naming the stack and the key, exit 2; so is a layer
+    deployed without its core, or a stack destroyed under a layer."""
+    from infra.emulator.engine import LayerStands
+    from infra.mockrun import StackNotDeployed
+
     try:
         yield
     except StageConfigError as error:
         raise OperatorError(f"{stack}: configuration error: {error}") from None
+    except (StackNotDeployed, LayerStands) as error:
+        raise OperatorError(f"refused: {error}") from None
 
 
 def _endpoint(explicit: str | None, state_dir: Path) -> str:
@@ -545,7 +551,8 @@ def destroy_command(
             "with `pulumi destroy`"
         )
     url = _endpoint(endpoint, state_dir)
-    result = destroy(stack, endpoint_url=url, state_dir=state_dir, force=force)
+    with _stage_errors(stack):
+        result = destroy(stack, endpoint_url=url, state_dir=state_dir, force=force)
     out.print(f"{stack}: deleted {len(result.deleted)} resources")
     for name, reason in result.kept:
         out.print(f"  [yellow]kept[/yellow] {name}: {reason}")

@@ -282,15 +282,19 @@ def verify_deployment(
 ) -> Verification:
     """Run the post-deploy checks on ``record``'s deployment, write the JSON and Markdown
     reports (default ``<state_dir>/reports/<stack>``) and remember the result for this
-    exact deployment.
+    exact deployment. A layer is checked together with the core it stands on
+    (:func:`infra.emulator.hub.hub_view`).
 
     Args:
         endpoint_url: where the deployment lives (an emulator's URL); None for AWS.
     """
+    from infra.emulator.hub import hub_view
     from infra.verify import verify_stack
     from infra.verify.report import write_reports
 
-    report = verify_stack(record, endpoint_url=endpoint_url)
+    # A layer is checked with the core it references (and the layers below it): its own
+    # resources and, through the outputs it re-exports, the core's.
+    report = verify_stack(hub_view(record, state_dir), endpoint_url=endpoint_url)
     paths = tuple(str(p) for p in write_reports(report, report_dir or _reports(state_dir, record)))
     failed = tuple(sorted({f"{c.id} ({c.resource})" for c in report.failed}))
     record_verification(
