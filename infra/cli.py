@@ -40,7 +40,7 @@ from infra.local_platform import (
     StartupObserver,
 )
 from infra.metrics_cli import metrics_app
-from infra.stage import STACK_PHASES, StageConfigError
+from infra.stage import CORE_STACK, STACK_PHASES, StageConfigError
 
 if TYPE_CHECKING:
     from infra.emulator.record import DeploymentRecord
@@ -636,9 +636,10 @@ def rollout_status(
     release = current_release()
     statuses = phases(state_dir)
     listing = table(
-        f"Rollout (this checkout: release {release})",
+        f"The hub: one core, its layers (this checkout: release {release})",
         "phase",
         "stack",
+        "part",
         "deployed",
         "release",
         "target",
@@ -657,14 +658,21 @@ def rollout_status(
             "not running": "[yellow]not running[/yellow]",
             "partially-destroyed": "[yellow]partially destroyed[/yellow]",
         }.get(s.state, "no")
+        part = "core" if s.stack == CORE_STACK else f"layer on {CORE_STACK}"
         listing.add_row(
-            str(s.phase), s.stack, deployed, s.release or "-", s.target or "-", verified
+            str(s.phase), s.stack, part, deployed, s.release or "-", s.target or "-", verified
         )
     out.print(listing)
     for s in statuses:
         if s.note:
             out.print(f"[dim]{s.stack}: {s.note}[/dim]")
-    out.json({"release": release, "phases": [s.to_json() for s in statuses]})
+    core = next(s for s in statuses if s.stack == CORE_STACK)
+    hub = {
+        "core": CORE_STACK,
+        "deployed": core.deployed,
+        "layers": [s.stack for s in statuses if s.stack != CORE_STACK and s.deployed],
+    }
+    out.json({"release": release, "hub": hub, "phases": [s.to_json() for s in statuses]})
 
 
 @rollout_app.command("promote")

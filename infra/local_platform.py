@@ -158,7 +158,7 @@ def start_local_platform(
         raise ValueError(f"unknown stack {unknown[0]!r}; expected one of {', '.join(STACK_PHASES)}")
     if api and api_stack not in stacks:
         raise ValueError(f"the API's stack {api_stack} is not among the stacks brought up")
-    from infra.emulator.local import API_NOTE, cohort_ids, write_local_json
+    from infra.emulator.local import API_NOTE, layer_cohort_ids, write_local_json
     from infra.emulator.provision import Context
     from infra.emulator.seed import seed_stack
     from infra.emulator.server import start_moto_server, use_emulator_credentials
@@ -180,7 +180,8 @@ def start_local_platform(
             verifications[record.stack] = verification
             observe.verified(verification)
         ctx = Context(endpoint, REGION)
-        seeds = [seed_stack(r, cohort_ids(r.stack), ctx) for r in records]
+        # One hub: each phase seeds the institutions it adds into the core's pool and tables.
+        seeds = [seed_stack(r, layer_cohort_ids(r.stack), ctx) for r in records]
 
         def write(api_url: str | None = None, note: str = API_NOTE) -> Path:
             return write_local_json(

@@ -288,13 +288,15 @@ def verify_deployment(
     Args:
         endpoint_url: where the deployment lives (an emulator's URL); None for AWS.
     """
-    from infra.emulator.hub import hub_view
+    from infra.emulator.hub import verification_target
     from infra.verify import verify_stack
     from infra.verify.report import write_reports
 
     # A layer is checked with the core it references (and the layers below it): its own
-    # resources and, through the outputs it re-exports, the core's.
-    report = verify_stack(hub_view(record, state_dir), endpoint_url=endpoint_url)
+    # resources and, through the outputs it re-exports, the core's; the core is checked
+    # as the layers standing on it leave it (their providers on its pool).
+    view, stage = verification_target(record, state_dir)
+    report = verify_stack(view, endpoint_url=endpoint_url, stage=stage)
     paths = tuple(str(p) for p in write_reports(report, report_dir or _reports(state_dir, record)))
     failed = tuple(sorted({f"{c.id} ({c.resource})" for c in report.failed}))
     record_verification(

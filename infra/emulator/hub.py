@@ -5,7 +5,8 @@ the tables and the API; a layer's holds only what its phase adds). What reads a
 deployment as AWS serves it (the post-deploy checks of a layer, the local API gateway)
 needs the hub a stack stands in: :func:`hub_view` merges the core's record with the
 records of the layers up to that stack, under that stack's name and outputs (a layer
-re-exports the core's outputs). Pure: it reads records, never AWS.
+re-exports the core's outputs), and :func:`hub_stage` gives the stage the checks hold it
+to. Pure: it reads records and stage files, never AWS.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from infra.emulator.record import DeploymentRecord
 from infra.mockrun import StackNotDeployed
-from infra.stage import CORE_STACK, STACK_PHASES
+from infra.stage import CORE_STACK, STACK_PHASES, FederationProvider, Stage
 
 
 def hub_view(record: DeploymentRecord, state_dir: Path) -> DeploymentRecord:
@@ -58,3 +59,34 @@ def top_of_hub(state_dir: Path) -> DeploymentRecord | None:
             break
         top = found
     return hub_view(top, state_dir) if top is not None else None
+
+
+def hub_stage(stack: str, state_dir: Path) -> Stage:
+    """``stack``'s stage as the hub it stands in must look: the capacity is the core's
+    (the layers share its API and function), the phase is the hub's (the highest stack
+    deployed), and the federated providers are those of every stack deployed in the hub
+    (phase 2's layer puts its providers on the core's pool, so the core's pool carries
+    them while that layer stands)."""
+    from infra.verify import load_stage
+
+    stage = load_stage(stack)
+    core = load_stage(CORE_STACK) if stack != CORE_STACK else stage
+    providers: dict[str, FederationProvider] = {}
+    phase = stage.phase
+    for deployed, deployed_phase in STACK_PHASES.items():
+        if deployed == stack or DeploymentRecord.load(deployed, state_dir) is not None:
+            phase = max(phase, deployed_phase)
+            for provider in load_stage(deployed).federation:
+                providers.setdefault(provider.name, provider)
+    # The phase the hub runs: the highest stack standing (the core's checks then expect
+    # that phase's providers on its pool, and none once the layers are gone).
+    return dataclasses.replace(
+        stage, phase=phase, capacity=core.capacity, federation=tuple(providers.values())
+    )
+
+
+def verification_target(
+    record: DeploymentRecord, state_dir: Path
+) -> tuple[DeploymentRecord, Stage]:
+    """What verifying ``record`` checks: its hub view and its hub stage."""
+    return hub_view(record, state_dir), hub_stage(record.stack, state_dir)

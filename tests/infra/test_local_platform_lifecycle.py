@@ -26,6 +26,8 @@ from infra.rollout import EmulatorDeployer, phase_status
 from infra.stage import StageConfigError
 
 PHASE1 = "phase1-specialist"
+PHASE2 = "phase2-hospital-authority"
+PHASE3 = "phase3-private-practice"
 
 
 @dataclass
@@ -125,6 +127,72 @@ def test_one_phase_comes_up_serves_a_doctor_and_stops(
     assert not endpoint_reachable(platform.endpoint)
     status = phase_status(PHASE1, tmp_path)
     assert status.state == "not running" and not status.verified
+
+
+def test_the_hub_comes_up_as_one_and_two_phases_share_a_record(
+    deployed_stacks: dict[str, DeploymentRecord],
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``hub local up`` with every phase: one pool, one set of keys, one API, all in the
+    core's record; the layers verified with the core; a phase 1 specialist and a phase 2
+    HA doctor in one group sharing one record (scripts/demo_one_hub.py)."""
+    import importlib.util
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    platform = start_local_platform(
+        port=0,
+        state_dir=tmp_path,
+        api_port=free_port(),
+        deployer_for=lambda endpoint: ReplayDeployer(deployed_stacks, endpoint),
+    )
+    try:
+        document = json.loads(platform.local_json.read_text())
+        assert document["apiStack"] == PHASE3
+        for stack in (PHASE1, PHASE2, PHASE3):
+            assert document["verification"][stack]["passed"] is True, stack
+            assert phase_status(stack, tmp_path).verified, stack
+        records = {r.stack: r for r in platform.records}
+        for type_token, count in (
+            ("aws:cognito/userPool:UserPool", 1),
+            ("aws:kms/key:Key", 3),
+            ("aws:apigateway/restApi:RestApi", 1),
+        ):
+            holders = {
+                s: len(r.of_type(type_token)) for s, r in records.items() if r.of_type(type_token)
+            }
+            assert holders == {PHASE1: count}, type_token
+        pools = {s["outputs"]["userPoolId"] for s in document["stacks"].values()}
+        apis = {s["outputs"]["apiUrl"] for s in document["stacks"].values()}
+        assert len(pools) == 1 and len(apis) == 1
+        # each phase seeded the institutions it adds, into the one pool
+        by_phase = {
+            stack: {u["institution"] for u in document["demoUsers"] if u["stack"] == stack}
+            for stack in (PHASE1, PHASE2, PHASE3)
+        }
+        assert by_phase[PHASE2] == {"victoria-general", "new-territories-east-cluster"}
+        assert not by_phase[PHASE1] & by_phase[PHASE2]
+        usernames = [u["username"] for u in document["demoUsers"]]
+        assert len(usernames) == len(set(usernames))
+
+        assert platform.api_url is not None
+        script = Path(__file__).resolve().parents[2] / "scripts" / "demo_one_hub.py"
+        spec = importlib.util.spec_from_file_location("demo_one_hub", script)
+        assert spec and spec.loader
+        demo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo)
+        lines: list[str] = []
+        outcome = demo.run(document, platform.api_url, say=lines.append)
+        assert outcome.statuses["accept"] == 200 and outcome.statuses["share"] == 201
+        assert outcome.statuses["specialist_opens"] == 200
+        assert outcome.facts["specialist_opens_matches"] is True
+        assert outcome.facts["me_ha_institution"] in by_phase[PHASE2]
+        assert outcome.facts["me_specialist_institution"] in by_phase[PHASE1]
+    finally:
+        platform.stop()
 
 
 def test_a_failed_step_stops_the_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,7 @@ from infra.rollout import (
     record_from_pulumi_state,
     record_verification,
     rollout_status,
+    verify_deployment,
 )
 from infra.stage import STACK_PHASES
 
@@ -236,6 +237,9 @@ def test_promote_deploys_verifies_and_records(
     moto_endpoint: str,
     tmp_path: Path,
 ) -> None:
+    # the session's hub has its layers standing on the core: the state dir says so too
+    for layer in (PHASE2, PHASE3):
+        copy_record(deployed_stacks[layer], tmp_path)
     deployer = FakeDeployer(copy_record(deployed_stacks[PHASE1], tmp_path), moto_endpoint)
     promotion = promote(PHASE1, deployer, state_dir=tmp_path, policies=lambda s: phase1_policy)
     assert promotion.promoted, promotion.to_json()
@@ -261,6 +265,47 @@ def test_a_phase_that_fails_verification_is_not_promoted(
     assert promotion.verification is not None and promotion.verification.failed_checks
     assert not phase_status(PHASE1, tmp_path).verified
     assert load_state(tmp_path)["promotions"][-1]["result"] == "verification-failed"
+
+
+def test_a_layer_is_verified_with_the_core_it_references(
+    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str, tmp_path: Path
+) -> None:
+    """Verifying phase 3's layer checks its own web ACL and, through the outputs it
+    re-exports, the core's keys, pool and API; without the core there is nothing to
+    check it with."""
+    from infra.emulator.hub import verification_target
+    from infra.mockrun import StackNotDeployed
+
+    layer = copy_record(deployed_stacks[PHASE3], tmp_path)
+    with pytest.raises(StackNotDeployed):
+        verify_deployment(layer, endpoint_url=moto_endpoint, state_dir=tmp_path)
+    core = copy_record(deployed_stacks[PHASE1], tmp_path)
+    copy_record(deployed_stacks[PHASE2], tmp_path)
+    verification = verify_deployment(layer, endpoint_url=moto_endpoint, state_dir=tmp_path)
+    assert verification.passed, verification.failed_checks
+    checked = {(c.id, c.resource) for c in verification.report.checks}
+    assert ("api.waf_attached", core.outputs["apiId"]) in checked
+    assert ("keys.rotation_enabled", core.outputs["recordsKeyArn"]) in checked
+    view, stage = verification_target(layer, tmp_path)
+    assert {r.name for r in view.resources} >= {"firewall-waf", "keys-records", "service-api"}
+    assert stage.capacity == verification_target(core, tmp_path)[1].capacity  # the core's
+    # and the core, verified with its layers standing, still passes
+    assert verify_deployment(core, endpoint_url=moto_endpoint, state_dir=tmp_path).passed
+
+
+def test_promoting_a_layer_needs_the_phase_below_at_the_same_release(
+    deployed_stacks: dict[str, DeploymentRecord], tmp_path: Path
+) -> None:
+    """Phase 3 stands on phase 2, which stands on the core: each gate looks one below."""
+    release = current_release()
+    core = copy_record(deployed_stacks[PHASE1], tmp_path, release=release)
+    record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
+    assert promotion_refusal(PHASE2, tmp_path, release) is None
+    refusal = promotion_refusal(PHASE3, tmp_path, release)
+    assert refusal is not None and f"{PHASE2} (phase 2) is not deployed" in refusal
+    phase2 = copy_record(deployed_stacks[PHASE2], tmp_path, release=release)
+    record_verification(tmp_path, phase2, passed=True, failed_checks=[], report_paths=[])
+    assert promotion_refusal(PHASE3, tmp_path, release) is None
 
 
 # ------------------------------------------------------------------ the Pulumi deployer
