@@ -1,14 +1,15 @@
-"""The local platform (``hub local up``) as library code: every phase deployed, verified
-and seeded on an embedded moto, with the sharing service's API in front of one phase.
+"""The local platform (``hub local up``) as library code: one hub (the core and the layers
+over it) deployed, verified and seeded on an embedded moto, with its API in front.
 
 :func:`start_local_platform` runs the steps in order and returns a
 :class:`LocalPlatform` handle; ``stop()`` ends it (idempotent):
 
 1. start moto on loopback (:func:`infra.emulator.server.start_moto_server`, with the
    DynamoDB isolation the ledger relies on), with fake credentials only;
-2. deploy the three phase stacks through the emulator (:class:`EmulatorDeployer`);
-3. run the post-deploy verification of each, writing its reports;
-4. seed synthetic demo data per phase (register entries, demo users, patients);
+2. deploy the core and then the layers through the emulator (:class:`EmulatorDeployer`);
+3. run the post-deploy verification of each (a layer with its core), writing reports;
+4. seed synthetic demo data per phase into the one hub: each phase's own institutions,
+   register entries, demo users and patients, in the core's pool and tables;
 5. write ``local.json`` (:mod:`infra.emulator.local`), then start the API
    (:func:`start_api`, one separate step: the API reads its settings from local.json)
    and write local.json again with its URL.

@@ -5,7 +5,9 @@ and the record of each step.
 first refusal:
 
 1. the gate (:func:`promotion_refusal`): promoting to phase N needs phase N-1 deployed,
-   running and verified with the release being promoted;
+   running and verified with the release being promoted, and the deployed core's
+   capacity at or above phase N's floor (its stage's ``hub:capacity``: the layers share
+   the core's function and API stage);
 2. the policy pack over the program's declared inputs (:func:`check_policies`); it fails
    closed: any blocking finding, a pack that answers nothing, or a pack that raises
    stops the promotion before anything is deployed;
@@ -52,7 +54,7 @@ from infra.emulator.record import (
     redact,
 )
 from infra.emulator.server import endpoint_reachable
-from infra.stage import STACK_PHASES, Stage, parse_stage
+from infra.stage import CORE_STACK, STACK_PHASES, Stage, parse_stage
 
 if TYPE_CHECKING:
     from infra.policies.pack import Finding
@@ -247,6 +249,50 @@ def promotion_refusal(
     if not status.verified:
         why = f" (failed checks: {', '.join(status.failed_checks)})" if status.failed_checks else ""
         return f"{before} (phase {status.phase}) is not verified for release {release}{why}"
+    return capacity_refusal(target, state_dir)
+
+
+def deployed_capacity(core: DeploymentRecord) -> tuple[float, float, float] | None:
+    """(reserved concurrency, rate, burst) the core's function and API stage were deployed
+    with, read from its record; None when the record does not say."""
+    try:
+        function = core.resource("service-api-function").inputs
+        settings = core.resource("service-throttling").inputs["settings"]
+        return (
+            float(function["reservedConcurrentExecutions"]),
+            float(settings["throttlingRateLimit"]),
+            float(settings["throttlingBurstLimit"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def capacity_refusal(target: str, state_dir: Path) -> str | None:
+    """Why the deployed core cannot carry ``target``'s phase, or None.
+
+    The layers share the core's function and API stage, so capacity lives in the core's
+    settings; a layer's ``hub:capacity`` is its phase's floor, which the deployed core
+    must meet before the layer is promoted.
+    """
+    if target == CORE_STACK:
+        return None
+    core = DeploymentRecord.load(CORE_STACK, state_dir)
+    if core is None:
+        return f"{CORE_STACK} (the core) is not deployed"
+    floor_stage = _stage_for_pulumi(target)[0].capacity
+    floor = (
+        float(floor_stage.lambda_reserved_concurrency),
+        float(floor_stage.api_throttle_rate_limit),
+        float(floor_stage.api_throttle_burst_limit),
+    )
+    deployed = deployed_capacity(core)
+    if deployed is None or any(d < f for d, f in zip(deployed, floor, strict=True)):
+        shown = "unknown" if deployed is None else "/".join(f"{v:g}" for v in deployed)
+        return (
+            f"the core's capacity (reserved concurrency/rate/burst {shown}) is below "
+            f"{target}'s floor ({'/'.join(f'{v:g}' for v in floor)}): raise hub:capacity "
+            f"in stages/Pulumi.{CORE_STACK}.yaml and promote the core first"
+        )
     return None
 
 

@@ -1,11 +1,12 @@
 """Demo data for the local platform: a synthetic register, the initial cohort and demo
-users per phase.
+users per phase, all in the one hub (a layer's record names the core's pool and tables).
 
 For each deployed phase: the stage file's initial cohort and identity-provider mappings
-go into the phase's ``institutions`` table (:mod:`infra.cohort`, through the institutions
+go into the hub's ``institutions`` table (:mod:`infra.cohort`, through the institutions
 service's operator channel, so each is a ledger entry); the register entries of the
-synthetic population go into its ``register`` table; and every active doctor, an admin
-per institution, an auditor and a platform admin get a login in the phase's user pool
+synthetic population go into its ``register`` table; and every active doctor and an
+admin per institution (and, for the core, the hub's auditor and platform admin) get a
+login in the hub's user pool
 (admin APIs, role group, a generated permanent password, no custom attribute: where a
 user works and in which role is their enrolment and affiliation in the institutions
 table, written through the same operator channel). Only institutions admitted in that

@@ -84,6 +84,10 @@ def test_one_phase_comes_up_serves_a_doctor_and_stops(
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    # The session's moto holds the layers over this core (their providers on its pool):
+    # the state directory says so, as it would on the machine that deployed them.
+    for layer in (PHASE2, PHASE3):
+        ReplayDeployer(deployed_stacks, moto_endpoint).deploy(layer, state_dir=tmp_path)
     recorder = Recorder()
     platform = start_local_platform(
         port=0,
@@ -140,18 +144,23 @@ def test_the_hub_comes_up_as_one_and_two_phases_share_a_record(
     HA doctor in one group sharing one record (scripts/demo_one_hub.py)."""
     import importlib.util
 
+    from app.local import local_app
+    from app.main import lambda_handler_for
+    from infra.emulator.gateway import DeclaredApi, LocalGateway
+    from infra.emulator.hub import top_of_hub
+
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     platform = start_local_platform(
         port=0,
         state_dir=tmp_path,
-        api_port=free_port(),
+        api=False,
         deployer_for=lambda endpoint: ReplayDeployer(deployed_stacks, endpoint),
     )
+    gateway = None
     try:
         document = json.loads(platform.local_json.read_text())
-        assert document["apiStack"] == PHASE3
         for stack in (PHASE1, PHASE2, PHASE3):
             assert document["verification"][stack]["passed"] is True, stack
             assert phase_status(stack, tmp_path).verified, stack
@@ -178,20 +187,30 @@ def test_the_hub_comes_up_as_one_and_two_phases_share_a_record(
         usernames = [u["username"] for u in document["demoUsers"]]
         assert len(usernames) == len(set(usernames))
 
-        assert platform.api_url is not None
+        # The hub's API as the platform serves it: the gateway built from the whole hub's
+        # records (the core's API behind phase 3's web ACL). The app is built for this
+        # platform's emulator here: the deployed handler is imported once per process
+        # (as in a Lambda execution environment), bound to the first platform's emulator.
+        hub = top_of_hub(tmp_path)
+        assert hub is not None and hub.stack == PHASE3
+        assert DeclaredApi.from_record(hub).web_acl_rules  # phase 3's web ACL guards it
+        gateway = LocalGateway(hub, lambda_handler_for(local_app(document, PHASE3)))
+        api_url = gateway.start(port=free_port())
         script = Path(__file__).resolve().parents[2] / "scripts" / "demo_one_hub.py"
         spec = importlib.util.spec_from_file_location("demo_one_hub", script)
         assert spec and spec.loader
         demo = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(demo)
         lines: list[str] = []
-        outcome = demo.run(document, platform.api_url, say=lines.append)
+        outcome = demo.run(document, api_url, say=lines.append)
         assert outcome.statuses["accept"] == 200 and outcome.statuses["share"] == 201
         assert outcome.statuses["specialist_opens"] == 200
         assert outcome.facts["specialist_opens_matches"] is True
         assert outcome.facts["me_ha_institution"] in by_phase[PHASE2]
         assert outcome.facts["me_specialist_institution"] in by_phase[PHASE1]
     finally:
+        if gateway is not None:
+            gateway.stop()
         platform.stop()
 
 

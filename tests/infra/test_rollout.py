@@ -48,6 +48,18 @@ def copy_record(record: DeploymentRecord, state_dir: Path, **changes: Any) -> De
     return copied
 
 
+def with_capacity(core: DeploymentRecord, state_dir: Path, *capacity: float) -> None:
+    """The core's record as if deployed with (reserved concurrency, rate, burst)."""
+    concurrency, rate, burst = capacity
+    core.resource("service-api-function").inputs["reservedConcurrentExecutions"] = concurrency
+    settings = core.resource("service-throttling").inputs["settings"]
+    settings.update(throttlingRateLimit=rate, throttlingBurstLimit=burst)
+    core.save(state_dir)
+
+
+TERRITORY_WIDE = (400, 1000, 2000)  # phase 3's floor: the core raised for every phase
+
+
 @dataclass
 class FakeDeployer:
     """Returns a prepared record as if it had deployed it; remembers every call."""
@@ -106,6 +118,7 @@ def test_promote_to_phase_2_is_refused_until_phase_1_is_verified(
     assert refusal is not None and "keys.rotation_enabled" in refusal
 
     record_verification(tmp_path, phase1, passed=True, failed_checks=[], report_paths=[])
+    with_capacity(phase1, tmp_path, *TERRITORY_WIDE)
     assert promotion_refusal(PHASE2, tmp_path, release) is None
     assert phase_status(PHASE1, tmp_path).verified
 
@@ -283,9 +296,9 @@ def test_a_layer_is_verified_with_the_core_it_references(
     copy_record(deployed_stacks[PHASE2], tmp_path)
     verification = verify_deployment(layer, endpoint_url=moto_endpoint, state_dir=tmp_path)
     assert verification.passed, verification.failed_checks
-    checked = {(c.id, c.resource) for c in verification.report.checks}
-    assert ("api.waf_attached", core.outputs["apiId"]) in checked
-    assert ("keys.rotation_enabled", core.outputs["recordsKeyArn"]) in checked
+    statuses = {(c.id, c.resource): c.status for c in verification.report.checks}
+    assert statuses[("api.waf_attached", f"{core.outputs['apiId']} stage v1")] == "pass"
+    assert statuses[("keys.rotation_enabled", core.outputs["recordsKeyArn"])] == "pass"
     view, stage = verification_target(layer, tmp_path)
     assert {r.name for r in view.resources} >= {"firewall-waf", "keys-records", "service-api"}
     assert stage.capacity == verification_target(core, tmp_path)[1].capacity  # the core's
@@ -299,6 +312,7 @@ def test_promoting_a_layer_needs_the_phase_below_at_the_same_release(
     """Phase 3 stands on phase 2, which stands on the core: each gate looks one below."""
     release = current_release()
     core = copy_record(deployed_stacks[PHASE1], tmp_path, release=release)
+    with_capacity(core, tmp_path, *TERRITORY_WIDE)
     record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
     assert promotion_refusal(PHASE2, tmp_path, release) is None
     refusal = promotion_refusal(PHASE3, tmp_path, release)
@@ -306,6 +320,31 @@ def test_promoting_a_layer_needs_the_phase_below_at_the_same_release(
     phase2 = copy_record(deployed_stacks[PHASE2], tmp_path, release=release)
     record_verification(tmp_path, phase2, passed=True, failed_checks=[], report_paths=[])
     assert promotion_refusal(PHASE3, tmp_path, release) is None
+
+
+def test_promotion_refuses_a_core_capacity_below_the_phases_floor(
+    deployed_stacks: dict[str, DeploymentRecord], tmp_path: Path
+) -> None:
+    """The layers share the core's function and API stage: promoting phase 2 needs the
+    core deployed with at least phase 2's capacity (its stage's hub:capacity)."""
+    release = current_release()
+    core = copy_record(deployed_stacks[PHASE1], tmp_path, release=release)
+    with_capacity(core, tmp_path, 20, 50, 100)  # phase 1's own capacity
+    record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
+    refusal = promotion_refusal(PHASE2, tmp_path, release)
+    assert refusal is not None
+    assert "below phase2-hospital-authority's floor (100/200/400)" in refusal
+    assert "stages/Pulumi.phase1-specialist.yaml" in refusal
+    with_capacity(core, tmp_path, 100, 200, 399)  # one short on the burst
+    assert "floor" in str(promotion_refusal(PHASE2, tmp_path, release))
+    with_capacity(core, tmp_path, 100, 200, 400)
+    record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
+    assert promotion_refusal(PHASE2, tmp_path, release) is None
+    deployer = FakeDeployer()
+    with_capacity(core, tmp_path, 20, 50, 100)
+    record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
+    promotion = promote(PHASE2, deployer, state_dir=tmp_path, release=release, policies=_never)
+    assert promotion.result == "refused" and deployer.calls == []
 
 
 # ------------------------------------------------------------------ the Pulumi deployer
