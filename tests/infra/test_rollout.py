@@ -298,7 +298,8 @@ def test_a_layer_is_verified_with_the_core_it_references(
     assert verification.passed, verification.failed_checks
     statuses = {(c.id, c.resource): c.status for c in verification.report.checks}
     assert statuses[("api.waf_attached", f"{core.outputs['apiId']} stage v1")] == "pass"
-    assert statuses[("keys.rotation_enabled", core.outputs["recordsKeyArn"])] == "pass"
+    records_key = f"records key {core.outputs['recordsKeyArn']}"
+    assert statuses[("keys.rotation_enabled", records_key)] == "pass"
     view, stage = verification_target(layer, tmp_path)
     assert {r.name for r in view.resources} >= {"firewall-waf", "keys-records", "service-api"}
     assert stage.capacity == verification_target(core, tmp_path)[1].capacity  # the core's
