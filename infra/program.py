@@ -94,6 +94,7 @@ def declare_layer(
     prefix = stage.name_prefix
     tables = from_core("tableNames")
     client_ids: pulumi.Input[object] = from_core("userPoolClientIds")
+    layer_clients: list[pulumi.Input[str]] = []
     if stage.phase == 2 and stage.federation:
         federation = Federation(
             "federation",
@@ -108,6 +109,7 @@ def declare_layer(
         client_ids = pulumi.Output.all(from_core("userPoolClientIds"), federation.client.id).apply(
             lambda values: [*values[0], values[1]]
         )
+        layer_clients.append(federation.client.id)
     # No web ACL here: the core's (main: a web ACL in every phase) already guards the one
     # API stage, and a stage takes one web ACL.
     LayerSwitch(
@@ -118,6 +120,7 @@ def declare_layer(
             institutions_table_name=tables.apply(lambda t: str(t["institutions"])),
             features=stage.features,
             cohort=stage.institution_ids(),
+            client_ids=layer_clients,
         ),
     )
     Monitoring(

@@ -219,6 +219,9 @@ class Identity(pulumi.ComponentResource):
             "HUB_TABLE_REGISTER": a.register_table_name,
             "HUB_TABLE_INSTITUTIONS": a.institutions_table_name,
             "HUB_PHASE": str(a.phase),
+            # The core stage's own self-registration (off in phase 1); the layers'
+            # switches open it in the one hub (app/identity/triggers.py).
+            "HUB_SELF_REGISTRATION": "true" if a.self_registration else "false",
         }
         handlers = {"pre-sign-up": "pre_sign_up", "pre-token": "pre_token_generation"}
         functions = [
@@ -271,7 +274,12 @@ class Identity(pulumi.ComponentResource):
             },
             user_pool_add_ons={"advanced_security_mode": "ENFORCED"},
             deletion_protection="ACTIVE",
-            admin_create_user_config={"allow_admin_create_user_only": not a.self_registration},
+            # Sign-up is allowed at the pool, and decided as data: the pre sign-up trigger
+            # refuses a native sign-up unless self-registration is switched on (phase 3's
+            # layer, or the core's stage), and an account that signs up is refused by the
+            # service everywhere until approved (docs/identity.md). A layer cannot change
+            # the core's pool, so this is how phase 3 opens it and its removal closes it.
+            admin_create_user_config={"allow_admin_create_user_only": False},
             auto_verified_attributes=["email"],
             account_recovery_setting={
                 "recovery_mechanisms": [{"name": "verified_email", "priority": 1}],

@@ -4,7 +4,11 @@ What a phase turns on in the one hub (its features, the cohort it admits) is dat
 by the phase's layer, not configuration of the core: the layer declares this item, so
 its deploy writes it and its destroy removes it, and removing a layer turns its phase
 off again. The item sits beside the institutions (``pk`` ``LAYER``, ``sk`` the stack) and
-holds no personal data: the phase, the feature flags, the cohort's institution ids.
+holds no personal data: the phase, the feature flags (``federation``, ``selfRegistration``,
+...), the app clients the layer declared on the core's pool (``clientIds``: phase 2's
+federated client) and the cohort's institution ids. The sharing service reads it
+(``app.identity.affiliations.HubSwitches``, strongly consistent): it accepts tokens of
+those clients and opens self-registration only while the item stands.
 """
 
 from __future__ import annotations
@@ -28,14 +32,18 @@ class LayerSwitchArgs:
     institutions_table_name: pulumi.Input[str]
     features: Features
     cohort: Sequence[str]
+    # The app clients this layer declares on the core's pool (its federated client).
+    client_ids: Sequence[pulumi.Input[str]] = ()
 
 
-def switch_item(args: LayerSwitchArgs) -> dict[str, object]:
-    """The item, in DynamoDB's attribute-value JSON."""
+def switch_item(args: LayerSwitchArgs, client_ids: Sequence[str] = ()) -> dict[str, object]:
+    """The item, in DynamoDB's attribute-value JSON (``client_ids`` resolved)."""
     return {
         "pk": {"S": LAYER_PK},
         "sk": {"S": args.stack},
         "phase": {"N": str(args.phase)},
+        "federation": {"BOOL": bool(client_ids)},
+        "clientIds": {"L": [{"S": c} for c in client_ids]},
         "selfRegistration": {"BOOL": args.features.self_registration},
         "waf": {"BOOL": args.features.waf},
         "communityCareIntake": {"BOOL": args.features.community_care_intake},
@@ -55,7 +63,9 @@ class LayerSwitch(pulumi.ComponentResource):
             table_name=args.institutions_table_name,
             hash_key="pk",
             range_key="sk",
-            item=json.dumps(switch_item(args), sort_keys=True),
+            item=pulumi.Output.all(*args.client_ids).apply(
+                lambda ids: json.dumps(switch_item(args, [str(i) for i in ids]), sort_keys=True)
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"phase": args.phase})

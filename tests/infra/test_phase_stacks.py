@@ -123,8 +123,19 @@ def test_waf_in_front_of_the_one_api_from_phase_1(runs: dict[str, ProgramRun]) -
     for stack in LAYERS:
         assert not runs[stack].of_type("aws:wafv2/webAcl:WebAcl"), stack
         assert not runs[stack].of_type("aws:wafv2/webAclAssociation:WebAclAssociation"), stack
+
+
+def test_the_core_pool_leaves_sign_up_to_the_switch(runs: dict[str, ProgramRun]) -> None:
+    """A layer cannot change the core's pool: the pool allows sign-up and the pre sign-up
+    trigger (and the service) refuse it unless phase 3's switch is on; the core's own
+    stage keeps self-registration off (docs/one-hub.md)."""
+    core = runs[CORE_STACK]
     pool = core.of_type("aws:cognito/userPool:UserPool")[0]
-    assert pool.inputs["adminCreateUserConfig"]["allowAdminCreateUserOnly"] is True
+    assert pool.inputs["adminCreateUserConfig"]["allowAdminCreateUserOnly"] is False
+    assert pool.inputs["lambdaConfig"]["preSignUp"]
+    trigger = core.named("identity-pre-sign-up").inputs["environment"]["variables"]
+    assert trigger["HUB_SELF_REGISTRATION"] == "false"
+    assert trigger["HUB_TABLE_INSTITUTIONS"] == "hub-p1-institutions"
 
 
 def test_each_layer_owns_its_switch(runs: dict[str, ProgramRun]) -> None:
@@ -139,6 +150,16 @@ def test_each_layer_owns_its_switch(runs: dict[str, ProgramRun]) -> None:
         assert item["selfRegistration"] == {"BOOL": run.stage.features.self_registration}
         assert item["waf"] == {"BOOL": run.stage.features.waf}
         assert [c["S"] for c in item["cohort"]["L"]] == list(run.stage.institution_ids())
+    # Phase 2's switch carries the federated client it declared on the core's pool, so
+    # the service accepts that client's tokens exactly while the switch stands.
+    phase2 = runs["phase2-hospital-authority"]
+    item = json.loads(phase2.named("switch-item").inputs["item"])
+    federated = phase2.named("federation-federated-client")
+    assert item["federation"] == {"BOOL": True}
+    assert [c["S"] for c in item["clientIds"]["L"]] == [federated.id]
+    item = json.loads(runs["phase3-private-practice"].named("switch-item").inputs["item"])
+    assert item["federation"] == {"BOOL": False} and item["clientIds"] == {"L": []}
+    assert item["selfRegistration"] == {"BOOL": True}
 
 
 def test_capacity_is_the_cores(runs: dict[str, ProgramRun]) -> None:
