@@ -13,10 +13,11 @@ Guarantees:
   proxy integration as binary (base64 in the event), never as UTF-8 text;
 - the function is invocable only by this API (source-ARN bound permission), and refuses
   access tokens older than the app client's declared validity;
-- with ``waf`` on (always in phase 3) a WAF web ACL with a per-IP rate rule and AWS
-  managed rule groups guards the stage. The common rule set's 8 KB body-size rule counts
-  instead of blocking, and our own rule blocks bodies over 8 KB everywhere except the two
-  record-upload routes, so uploads pass while every other managed rule still inspects them.
+- with ``waf`` on (every phase: the core's, in front of the one API) a WAF web ACL with
+  a per-IP rate rule and AWS managed rule groups guards the stage. The common rule set's
+  8 KB body-size rule counts instead of blocking, and our own rule blocks bodies over
+  8 KB everywhere except the two record-upload routes, so uploads pass while every other
+  managed rule still inspects them.
 """
 
 from __future__ import annotations
@@ -570,20 +571,3 @@ def web_acl(
         opts=child,
     )
     return acl
-
-
-class ApiFirewall(pulumi.ComponentResource):
-    """Phase 3's layer: the web ACL in front of the core's API stage."""
-
-    acl: aws.wafv2.WebAcl
-
-    def __init__(
-        self,
-        name: str,
-        name_prefix: str,
-        stage_arn: pulumi.Input[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("hub:service:ApiFirewall", name, None, opts)
-        self.acl = web_acl(name, name_prefix, stage_arn, self)
-        self.register_outputs({"web_acl_arn": self.acl.arn})

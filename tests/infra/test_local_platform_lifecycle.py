@@ -188,12 +188,12 @@ def test_the_hub_comes_up_as_one_and_two_phases_share_a_record(
         assert len(usernames) == len(set(usernames))
 
         # The hub's API as the platform serves it: the gateway built from the whole hub's
-        # records (the core's API behind phase 3's web ACL). The app is built for this
+        # records (the core's API behind its web ACL). The app is built for this
         # platform's emulator here: the deployed handler is imported once per process
         # (as in a Lambda execution environment), bound to the first platform's emulator.
         hub = top_of_hub(tmp_path)
         assert hub is not None and hub.stack == PHASE3
-        assert DeclaredApi.from_record(hub).web_acl_rules  # phase 3's web ACL guards it
+        assert DeclaredApi.from_record(hub).web_acl_rules  # the core's web ACL guards it
         gateway = LocalGateway(hub, lambda_handler_for(local_app(document, PHASE3)))
         api_url = gateway.start(port=free_port())
         script = Path(__file__).resolve().parents[2] / "scripts" / "demo_one_hub.py"

@@ -301,7 +301,7 @@ def test_a_layer_is_verified_with_the_core_it_references(
     records_key = f"records key {core.outputs['recordsKeyArn']}"
     assert statuses[("keys.rotation_enabled", records_key)] == "pass"
     view, stage = verification_target(layer, tmp_path)
-    assert {r.name for r in view.resources} >= {"firewall-waf", "keys-records", "service-api"}
+    assert {r.name for r in view.resources} >= {"service-waf", "keys-records", "service-api"}
     assert stage.capacity == verification_target(core, tmp_path)[1].capacity  # the core's
     # and the core, verified with its layers standing, still passes
     assert verify_deployment(core, endpoint_url=moto_endpoint, state_dir=tmp_path).passed

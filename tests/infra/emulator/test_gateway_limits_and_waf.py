@@ -223,8 +223,8 @@ def test_the_rate_based_rule_blocks_an_ip_over_its_limit(phase3: DeploymentRecor
     server = gateway(phase3, clock=clock)
 
     def tick() -> int:
-        # 20 requests a second: within the core stage's throttle (phase 3's web ACL
-        # guards the core's API), and the limit's 2000 still fall in one 5-minute window
+        # 20 requests a second: within the core stage's throttle (the core's web ACL
+        # guards the one API), and the limit's 2000 still fall in one 5-minute window
         clock.now += 0.05
         return server.handle(request("/v1/health")).status
 
