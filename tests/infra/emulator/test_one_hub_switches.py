@@ -80,6 +80,7 @@ def core_settings(core: DeploymentRecord) -> Settings:
         table_records=tables["records"],
         table_ledger=tables["ledger"],
         table_institutions=tables["institutions"],
+        table_patients=tables["patients"],
         cognito_user_pool_id=outputs["userPoolId"],
         cognito_client_id=outputs["userPoolClientIds"][0],
         cognito_issuer=outputs["issuer"],
