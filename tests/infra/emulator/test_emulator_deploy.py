@@ -151,7 +151,7 @@ def test_one_hub_one_pool_one_set_of_keys_one_api_all_in_the_core(
         "aws:cognito/userPool:UserPool": 1,
         "aws:kms/key:Key": 3,
         "aws:apigateway/restApi:RestApi": 1,
-        "aws:dynamodb/table:Table": 5,
+        "aws:dynamodb/table:Table": 6,  # main added the patients table
         "aws:lambda/function:Function": 3,
         "aws:s3/bucket:Bucket": 3,
     }
