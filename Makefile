@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-localstack lint typecheck preview bundle bench clean
+.PHONY: run test test-localstack test-browser web lint typecheck preview bundle bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -28,6 +28,21 @@ test-localstack: $(STAMP)
 	$(BIN)/python scripts/localstack_host.py -- \
 		$(BIN)/python -m pytest -q -m aws_integration --aws-backend=localstack
 
+# The web client (web/): npm ci from the committed lock file, then Vite builds web/dist,
+# the site the program declares (stage key webBundle) and the platforms serve.
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+
+# The browser tier: Debian's Chromium (and CJK fonts) driven by Playwright, which never
+# downloads a browser of its own. Installs what is missing (apt-get as root), builds the
+# web client, runs its Node tests, then the walk-throughs (pytest -m browser).
+test-browser: $(STAMP)
+	@scripts/browser_prerequisites.sh
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,browser]'
+	$(MAKE) web
+	cd web && npm test --silent
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest -q -m browser tests/browser
+
 # lint-imports: the import contract of app/ (pyproject [tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -48,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .hub build
+	rm -rf $(VENV) .hub build web/dist web/node_modules

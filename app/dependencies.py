@@ -21,6 +21,7 @@ from app.audit.events import TransactionalAuditTrail
 from app.audit.hash_key import load_or_create_audit_hash_key
 from app.breakglass.repository import BreakGlassRepository
 from app.breakglass.service import BreakGlassService
+from app.consent.repository import DynamoConsentRepository
 from app.groups.repository import GroupRepository
 from app.groups.service import GroupService
 from app.identity.directory import DoctorDirectory
@@ -33,6 +34,7 @@ from app.ledger.service import Ledger, build_ledger
 from app.ledger.store import LedgerTable
 from app.ledger.trail import LedgerTrail
 from app.metrics.service import MetricsService
+from app.patient_consent.service import ConsentService
 from app.patient_index.service import PatientIndexService, derived_index_key
 from app.patients.index_key import load_or_create_index_key
 from app.patients.repository import DynamoPatientIndexRepository
@@ -62,6 +64,7 @@ class Services:
     ledger: Ledger
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool]
     patients: PatientIndexService
+    consents: ConsentService
     metrics: MetricsService | None = None
     records: RecordService | None = None
     referrals: ReferralService | None = None
@@ -119,11 +122,16 @@ def build_services(
         )
     else:
         hash_key = settings.audit_hash_key.get_secret_value().encode()
-    patients = PatientIndexService(
-        DynamoPatientIndexRepository(dynamodb_client, settings.table_patients),
+    index_repository = DynamoPatientIndexRepository(dynamodb_client, settings.table_patients)
+    index_key = _index_key(settings, session, dynamodb_client, hash_key)
+    patients = PatientIndexService(index_repository, gate, audit, index_key, hash_key, clock)
+    # Consents live in the patients table under their own key prefix (CONSENT#).
+    consents = ConsentService(
+        DynamoConsentRepository(dynamodb_client, settings.table_patients),
+        index_repository,
         gate,
         audit,
-        _index_key(settings, session, dynamodb_client, hash_key),
+        index_key,
         hash_key,
         clock,
     )
@@ -166,6 +174,7 @@ def build_services(
         hash_key,
         clock,
         patients=patients,
+        consents=consents,
     )
     records = None
     if settings.shard_bucket and settings.records_key_arn and settings.table_records:
@@ -180,6 +189,7 @@ def build_services(
             hash_key=hash_key,
             clock=clock,
             patients=patients,
+            consents=consents,
         )
     referrals = None
     if settings.records_key_arn:
@@ -204,6 +214,7 @@ def build_services(
             hash_key,
             clock,
             patients=patients,
+            consents=consents,
         )
     institutions = InstitutionService(
         affiliations,
@@ -235,6 +246,7 @@ def build_services(
         ledger=ledger,
         enrolled=enrolled,
         patients=patients,
+        consents=consents,
     )
 
 

@@ -39,6 +39,8 @@ from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
 from app.metrics.router import router as metrics_router
 from app.metrics.service import MetricsService
+from app.patient_consent.router import router as patient_consent_router
+from app.patient_consent.service import ConsentService
 from app.patient_index.router import router as patient_index_router
 from app.patient_index.service import PatientIndexService
 from app.records.router import router as records_router
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     provide(app, Ledger, built.ledger)
     provide(app, InstitutionService, built.institutions)
     provide(app, PatientIndexService, built.patients)
+    provide(app, ConsentService, built.consents)
     if built.records is not None:
         provide(app, RecordService, built.records)
     if built.metrics is not None:
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(referrals_router)
     app.include_router(metrics_router)
     app.include_router(patient_index_router)
+    app.include_router(patient_consent_router)
     return app
 
 

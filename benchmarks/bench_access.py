@@ -337,6 +337,12 @@ def bench_revocation(rounds: int, readers: int) -> bool:
             patient_id = client.post(
                 "/patients", json={"mrn": "BENCH-1"}, headers=headers["lead"]
             ).json()["patient_id"]
+            # ... who consent to sharing with the bench's institutions (consent.cedar).
+            client.post(
+                f"/patients/{patient_id}/consents",
+                json={"institutions": INSTITUTIONS},
+                headers=headers["lead"],
+            ).raise_for_status()
             gid = client.post(
                 "/groups",
                 json={"patient_id": patient_id, "title": "bench"},

@@ -212,6 +212,12 @@ def bench_api(referrals: int) -> None:
             patient_id = client.post(
                 "/patients", json={"mrn": "BENCH-1"}, headers=headers["ed"]
             ).json()["patient_id"]
+            # ... who consent to sharing with both institutions (consent.cedar).
+            client.post(
+                f"/patients/{patient_id}/consents",
+                json={"institutions": ["inst-ed", "inst-surg"]},
+                headers=headers["ed"],
+            ).raise_for_status()
             gid = client.post(
                 "/groups",
                 json={"patient_id": patient_id, "title": "bench"},

@@ -184,7 +184,9 @@ def start_local_platform(
         # One hub: each phase seeds the institutions it adds into the core's pool and tables.
         seeds = [seed_stack(r, layer_cohort_ids(r.stack), ctx) for r in records]
 
-        def write(api_url: str | None = None, note: str = API_NOTE) -> Path:
+        def write(
+            api_url: str | None = None, note: str = API_NOTE, web_url: str | None = None
+        ) -> Path:
             return write_local_json(
                 state_dir,
                 endpoint_url=endpoint,
@@ -205,6 +207,7 @@ def start_local_platform(
                 api_base_url=api_url,
                 api_stack=api_stack if api_url else None,
                 api_note=note,
+                web_url=web_url,
             )
 
         path = write()
@@ -213,7 +216,9 @@ def start_local_platform(
             api_server, api_url, api_note = start_api(state_dir, api_stack, api_port, direct=direct)
             if api_url is None:
                 observe.api_not_started(api_note)
-            path = write(api_url, api_note)
+            # --direct serves the app alone: the site is the gateway's (an S3 integration)
+            web_url = f"{api_url}/web/" if api_url and not direct else None
+            path = write(api_url, api_note, web_url)
     except BaseException:
         server.stop()
         raise

@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retention_days, trail_arn
+from infra.components.backup import Backups, BackupsArgs
 from infra.components.identity import (
     ACCESS_TOKEN_MINUTES,
     Federation,
@@ -38,8 +39,10 @@ from infra.components.sharing_service import (
     ServiceRole,
     SharingService,
     SharingServiceArgs,
+    WebRoutes,
 )
 from infra.components.tables import ServiceTables, ServiceTablesArgs
+from infra.components.web_client import WebClient, WebClientArgs
 from infra.stage import CORE_STACK, Stage
 
 # Operational logs (Lambda, API access) are kept a year; the trail's own group follows
@@ -200,6 +203,17 @@ def declare_core(
             table_arns=[t.arn for t in tables.tables.values()],
         ),
     )
+    backups = Backups(
+        "backup",
+        BackupsArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            table_arns={k: t.arn for k, t in tables.tables.items()},
+            bucket_arns=[storage.shard_bucket.arn, audit.bucket.arn],
+        ),
+    )
     identity = Identity(
         "identity",
         IdentityArgs(
@@ -219,6 +233,20 @@ def declare_core(
             log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
             federation=stage.federation,
             oidc_client_secrets=dict(oidc_client_secrets or {}),
+        ),
+    )
+    web = WebClient(
+        "web",
+        WebClientArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            account_id=account_id,
+            site_dir=stage.web_bundle,
+            shard_bucket_name=storage.shard_bucket.bucket,
+            user_pool_id=identity.user_pool.id,
+            user_pool_client_id=identity.client.id,
+            access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
+            access_log_bucket=storage.log_bucket.id,
         ),
     )
     service = SharingService(
@@ -253,6 +281,7 @@ def declare_core(
             issuer=identity.issuer,
             log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
             access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
+            web=WebRoutes(bucket_name=web.bucket.bucket, reader_role_arn=web.reader_role.arn),
         ),
     )
     Monitoring(
@@ -286,5 +315,8 @@ def declare_core(
         "trailArn": audit.trail.arn,
         "trailLogGroupName": audit.log_group.name,
         "functionName": service.function.name,
+        "webBucketName": web.bucket.bucket,
+        "webUrl": pulumi.Output.concat(service.api_url, "/web/"),
         "alarmRetentionDays": log_retention_days(stage.audit_retention_years),
+        "backupVaultName": backups.vault.name,
     }

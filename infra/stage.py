@@ -167,6 +167,7 @@ class Stage:
     alarm_subscription: AlarmSubscription
     oauth_callback_urls: tuple[str, ...]
     lambda_bundle: str
+    web_bundle: str = "web/dist"
 
     @property
     def is_layer(self) -> bool:
@@ -205,6 +206,7 @@ KNOWN_KEYS: dict[str, bool] = {
     "alarmSubscription": True,
     "oauthCallbackUrls": True,
     "lambdaBundle": False,
+    "webBundle": False,
 }
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
@@ -577,4 +579,5 @@ def parse_stage(stack: str, region: Any, raw: Mapping[str, Any]) -> Stage:
         alarm_subscription=_parse_alarm(raw["alarmSubscription"]),
         oauth_callback_urls=callback_urls,
         lambda_bundle=_str("hub:lambdaBundle", bundle),
+        web_bundle=_str("hub:webBundle", raw.get("webBundle") or "web/dist"),
     )

@@ -9,8 +9,10 @@ signing key. Then the local platform's own seeding (``seed_stack``: a synthetic
 register, demo users and patients of the phase's cohort) and the API on a free loopback
 port, through the local API gateway built from the program's declaration of the stack (its
 pool bound to this one), as ``hub local up`` serves it; ``gateway=False`` serves the app
-directly (``hub local up --direct``), ``serve=False`` serves nothing. It yields a
-document shaped like ``local.json`` and the API's URL.
+directly (``hub local up --direct``), ``serve=False`` serves nothing. Through the gateway
+it also serves the web client (``web=True``, from ``web/dist``: ``make web`` builds it) at
+``webUrl``: the site's objects as the program declares them, in the bucket the declared
+S3 integration reads. It yields a document shaped like ``local.json`` and the API's URL.
 The full local platform deploys every declared resource instead; this keeps the tests
 and the benchmark fast.
 
@@ -20,6 +22,7 @@ stops. Everything is synthetic and loopback-only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -50,6 +53,7 @@ def standalone_platform(
     gateway: bool = True,
     serve: bool = True,
     sign_inline: bool = True,
+    web: bool = False,
 ) -> Iterator[tuple[dict[str, Any], str]]:
     """A one-phase platform on ``endpoint`` (or a moto started here); yields
     (local.json-shaped document, API base URL; empty when ``serve`` is off)."""
@@ -105,11 +109,16 @@ def standalone_platform(
                 user_pool_client_id=outputs["userPoolClientIds"][0],
                 endpoint_url=endpoint,
             )
+            stand_ins: dict[str, str] = {}
+            if web:
+                stand_ins = _publish_site(session, declared, outputs, endpoint)
             # ``sign_inline`` off: heads are not signed per response (the load benchmark's
             # comparison of what inline signing costs under concurrency).
             handler = lambda_handler_for(local.local_app(document, stack), sign_inline=sign_inline)
-            api = LocalGateway(declared, handler)
+            api = LocalGateway(declared, handler, aws_endpoints=stand_ins)
             document["apiBaseUrl"] = api.start(port=free_port())
+            if web:
+                document["webUrl"] = f"{document['apiBaseUrl']}/web/"
         else:
             api = local.LocalApi(document, stack, port=free_port())
             document["apiBaseUrl"] = api.start()
@@ -124,6 +133,37 @@ def standalone_platform(
                 os.environ[key] = value
         if server is not None:
             server.stop()
+
+
+def _publish_site(
+    session: Any, declared: DeploymentRecord, outputs: dict[str, Any], endpoint: str
+) -> dict[str, str]:
+    """Put the web client's site where the declared S3 integration reads it; returns the
+    emulator origins standing in for the AWS endpoints the site names."""
+    from infra.components.identity import ACCESS_TOKEN_MINUTES
+    from infra.emulator.gateway.declared import DeclaredApi
+    from infra.emulator.web_site import aws_stand_ins, publish, site_objects
+
+    reads = [m.s3_read for m in DeclaredApi.from_record(declared).methods.values() if m.s3_read]
+    buckets = {r.bucket for r in reads}
+    if len(buckets) != 1:
+        raise RuntimeError(f"expected the site in one bucket, the program declares {buckets}")
+    bucket = buckets.pop()
+    s3 = session.client("s3")
+    # another standalone platform on this moto may have published the same site
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    objects = site_objects(
+        region=REGION,
+        shard_bucket=outputs["shardBucketName"],
+        user_pool_id=outputs["userPoolId"],
+        client_id=outputs["userPoolClientIds"][0],
+        token_seconds=ACCESS_TOKEN_MINUTES * 60,
+    )
+    publish(s3, bucket, objects)
+    return aws_stand_ins(
+        REGION, outputs["shardBucketName"], cognito_endpoint=endpoint, s3_endpoint=endpoint
+    )
 
 
 def _service_resources(session: Any, prefix: str) -> dict[str, Any]:

@@ -24,6 +24,16 @@ from app.audit.events import AuditEvent, AuditReceipt, AuditTrail, Outcome
 from app.errors import Forbidden
 from app.identity.principal import Principal
 
+# The policies (consent.cedar) whose deny means "the patient has not consented to
+# sharing with your institution": answered with their own error code.
+CONSENT_POLICIES = frozenset(
+    {
+        "sharing-needs-patient-consent",
+        "reading-shared-record-needs-patient-consent",
+        "referral-needs-consent-for-the-institution-addressed",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Allowed:
@@ -76,7 +86,12 @@ class AccessGate:
         event = self._event(principal, decision, label, patient_ref, details)
         if not decision.allowed:
             self.audit.append(event)
-            raise Forbidden(f"Access denied ({decision.reason}).", code="access_denied")
+            code = (
+                "consent_required"
+                if CONSENT_POLICIES.intersection(decision.reasons)
+                else "access_denied"
+            )
+            raise Forbidden(f"Access denied ({decision.reason}).", code=code)
         return Allowed(decision, event)
 
     def permits(
@@ -121,12 +136,23 @@ class AccessGate:
             [simple_entity("Service", "hub")],
         )
 
-    def check_create_group(self, principal: Principal, institution: str) -> Allowed:
+    def check_create_group(
+        self,
+        principal: Principal,
+        institution: str,
+        *,
+        consent_active: bool,
+        patient_ref: str | None = None,
+    ) -> Allowed:
+        """May the principal open a group at ``institution``, given whether the patient's
+        sharing consent for it is in force now (the caller read it)."""
         return self.check(
             principal,
             Action.CREATE_GROUP,
             uid("Institution", institution),
             [institution_entity(institution)],
+            context={"consent_active": consent_active},
+            patient_ref=patient_ref,
         )
 
     def refuse_principal(self, sub: str, reason: str, institution: str | None) -> None:

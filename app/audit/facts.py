@@ -67,6 +67,16 @@ class Operation(StrEnum):
     PATIENT_UNLINK_MRN = "patient_index.unlink_mrn"
     PATIENT_CORRECT_LINK = "patient_index.correct_mrn_link"
     PATIENT_CORRECT_HKID = "patient_index.correct_hkid"
+    # Sharing consent (issue 20): a consent recorded or withdrawn.
+    CONSENT_GRANT = "consent.grant"
+    CONSENT_WITHDRAW = "consent.withdraw"
+
+
+class ConsentOverride(StrEnum):
+    """Why an access the patient's sharing consent did not cover was allowed (flagged)."""
+
+    BREAK_GLASS = "break_glass"
+    EMERGENCY_REFERRAL = "emergency_referral"
 
 
 class Urgency(StrEnum):
@@ -95,6 +105,11 @@ class FactKey(StrEnum):
     PHASE = "phase"
     LEGAL_BASIS = "legal_basis"
     DECLINE_REASON = "decline_reason"
+    # Sharing consent: who gave it ("patient" or "substitute"), an SDM's basis (a code of
+    # app.consent.model.SubstituteBasis), and an access allowed without consent.
+    CONSENT_GIVEN_BY = "consent_given_by"
+    SDM_BASIS = "sdm_basis"
+    CONSENT_OVERRIDE = "consent_override"
 
 
 class InvalidFacts(ValueError):
@@ -120,6 +135,9 @@ _VALIDATORS: dict[FactKey, Callable[[str], bool]] = {
     FactKey.PHASE: _matches(_PHASE),
     FactKey.LEGAL_BASIS: _member(b.value for b in LegalBasis),
     FactKey.DECLINE_REASON: _matches(_CODE),
+    FactKey.CONSENT_GIVEN_BY: _member(("patient", "substitute")),
+    FactKey.SDM_BASIS: _matches(_CODE),
+    FactKey.CONSENT_OVERRIDE: _member(o.value for o in ConsentOverride),
 }
 
 

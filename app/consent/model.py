@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from app.errors import Conflict, InvalidRequest
 from app.interop.systems import valid_institution
@@ -239,6 +240,13 @@ def decide(
         ConsentState.NOT_YET_VALID: DecisionReason.NOT_YET_VALID,
     }[latest.state_at(at)]
     return ConsentDecision(False, reason, latest.consent_id)
+
+
+class ConsentRegistry(Protocol):
+    """What groups and records ask before opening or sharing: the decision now, read
+    strongly consistent from storage (a withdrawal refuses the very next request)."""
+
+    def consent_decision(self, patient_id: str, institution: str) -> ConsentDecision: ...
 
 
 def consent_allows(

@@ -34,6 +34,7 @@ from app.audit.events import (
     patient_reference,
 )
 from app.breakglass.service import BreakGlassService
+from app.consent.model import ConsentRegistry
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.groups import membership as sm
 from app.groups.entities import group_entity
@@ -96,9 +97,11 @@ class GroupService:
         clock: Callable[[], datetime],
         *,
         patients: PatientRegistry,
+        consents: ConsentRegistry,
     ):
         self._repo = repository
         self._patients = patients
+        self._consents = consents
         self._gate = gate
         self._audit = audit
         self._directory = directory
@@ -187,8 +190,21 @@ class GroupService:
     def create(
         self, principal: Principal, patient_id: str, title: str, purpose: str
     ) -> tuple[GroupState, AuditReceipt]:
-        allowed = self._gate.check_create_group(principal, principal.institution)
-        if not self._patients.is_registered(patient_id):
+        registered = self._patients.is_registered(patient_id)
+        # The patient's sharing consent for this institution, read now (a withdrawal
+        # refuses the next group). An unknown patient has no consents to ask about: the
+        # policy still decides the caller's role, then the request is refused below (422).
+        consent_active = (
+            not registered
+            or self._consents.consent_decision(patient_id, principal.institution).allowed
+        )
+        allowed = self._gate.check_create_group(
+            principal,
+            principal.institution,
+            consent_active=consent_active,
+            patient_ref=patient_reference(patient_id, self._key),
+        )
+        if not registered:
             self._gate.audit.append(
                 replace(
                     allowed.event,

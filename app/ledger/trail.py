@@ -122,6 +122,10 @@ ACTIONS: dict[str, Action] = {
     "LinkPatientMrn": Action.UPDATE,
     "UnlinkPatientMrn": Action.REVOKE,
     "CorrectPatientIndex": Action.UPDATE,
+    # Sharing consent (issue 20): the entry's `op` fact says grant or withdraw.
+    "RecordConsent": Action.CREATE,
+    "WithdrawConsent": Action.REVOKE,
+    "ViewConsents": Action.READ,
 }
 _VERBS: tuple[tuple[str, Action], ...] = (
     ("View", Action.READ),

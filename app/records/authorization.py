@@ -18,13 +18,19 @@ from app.access.engine import Action
 from app.access.entities import NO_GROUP_ID, no_group_entity, record_entity, uid
 from app.access.gate import AccessGate, Allowed
 from app.audit.events import AuditEvent, Outcome
+from app.audit.facts import ConsentOverride, FactKey
 from app.breakglass.service import BreakGlassService
+from app.consent.model import ConsentRegistry
 from app.errors import NotFound
 from app.groups.entities import group_entity
 from app.groups.membership import GroupStatus, MembershipState
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
 from app.records.repository import RecordRepository, RecordState
+
+# The record actions that need the patient's sharing consent for the caller's
+# institution (consent.cedar); the others do not ask for it.
+CONSENT_GATED = frozenset({Action.VIEW_RECORD, Action.READ_RECORD, Action.SHARE_RECORD})
 
 # A group entity as the gate takes it: (group id, Cedar entity).
 GroupTarget = tuple[str, dict[str, Any]]
@@ -38,7 +44,10 @@ class RecordAuthorization:
         gate: AccessGate,
         break_glass: BreakGlassService,
         clock: Callable[[], datetime],
+        *,
+        consents: ConsentRegistry,
     ):
+        self._consents = consents
         self._repo = repository
         self._groups = groups
         self._gate = gate
@@ -97,7 +106,7 @@ class RecordAuthorization:
     ) -> Allowed:
         """Cedar's decision on ``action`` over the record (a deny raises, audited)."""
         resource, entities, context = self._request(principal, action, state, target)
-        return self._gate.check(
+        allowed = self._gate.check(
             principal,
             action,
             resource,
@@ -106,6 +115,19 @@ class RecordAuthorization:
             patient_ref=state.meta.patient_ref,
             details=details,
         )
+        if (
+            context.get("consent_active") is False
+            and state.meta.institution != principal.institution
+            and state.meta.patient_ref in context["break_glass_patients"]
+        ):
+            # Allowed without the patient's consent: only a live break-glass grant does
+            # that (consent.cedar), and the ledger entry says so.
+            facts = {
+                **allowed.event.facts,
+                FactKey.CONSENT_OVERRIDE.value: ConsentOverride.BREAK_GLASS.value,
+            }
+            return Allowed(allowed.decision, replace(allowed.event, facts=facts))
+        return allowed
 
     def permits(self, principal: Principal, action: Action, state: RecordState) -> bool:
         """Cedar's decision, unaudited: to filter a listing down to what the caller may
@@ -143,11 +165,17 @@ class RecordAuthorization:
             author_reg_no=meta.author_reg_no,
             shared_groups=[s.group_id for s in state.shares],
         )
-        context = {
+        context: dict[str, Any] = {
             "break_glass_patients": patients,
             "via": {"__entity": uid("Group", via_id)},
             "target": {"__entity": uid("Group", target_id)},
         }
+        if action in CONSENT_GATED:
+            # The patient's sharing consent for the caller's institution, read now: a
+            # withdrawal or an expiry refuses the very next read or share.
+            context["consent_active"] = self._consents.consent_decision(
+                meta.patient_id, principal.institution
+            ).allowed
         return uid("Record", meta.record_id), [record, *entities.values()], context
 
 

@@ -44,6 +44,7 @@ from app.audit.events import (
     patient_reference,
 )
 from app.breakglass.service import BreakGlassService
+from app.consent.model import ConsentRegistry
 from app.crypto.digest import open_content_digest
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
@@ -110,6 +111,7 @@ class RecordService:
         max_record_bytes: int,
         *,
         patients: PatientRegistry,
+        consents: ConsentRegistry,
         provider: DataKeyProvider,
         max_inline_record_bytes: int,
         session_seconds: int,
@@ -124,7 +126,9 @@ class RecordService:
         self._clock = clock
         self.max_record_bytes = max_record_bytes
         self.max_inline_record_bytes = min(max_inline_record_bytes, max_record_bytes)
-        self._authz = RecordAuthorization(repository, groups, gate, break_glass, clock)
+        self._authz = RecordAuthorization(
+            repository, groups, gate, break_glass, clock, consents=consents
+        )
         self._idempotency = Idempotency(repository, hash_key)
         self._commit = UploadCommit(repository, shards, envelope, audit, clock)
         self._sharing = RecordSharing(repository, groups, self._authz, self._commit, clock)
@@ -404,6 +408,7 @@ def build_record_service(
     hash_key: bytes,
     clock: Callable[[], datetime],
     patients: PatientRegistry,
+    consents: ConsentRegistry,
 ) -> RecordService:
     """The record service on the configured bucket, key and table.
 
@@ -445,6 +450,7 @@ def build_record_service(
         clock,
         settings.max_record_bytes,
         patients=patients,
+        consents=consents,
         provider=provider,
         max_inline_record_bytes=settings.max_inline_record_bytes,
         session_seconds=settings.upload_session_seconds,

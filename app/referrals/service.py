@@ -49,7 +49,15 @@ from app.audit.events import (
     TransactionalAuditTrail,
     patient_reference,
 )
-from app.audit.facts import FactKey, LegalBasis, Operation, Urgency, department_code
+from app.audit.facts import (
+    ConsentOverride,
+    FactKey,
+    LegalBasis,
+    Operation,
+    Urgency,
+    department_code,
+)
+from app.consent.model import ConsentRegistry
 from app.crypto.errors import InvalidRecord
 from app.dynamo import serialize
 from app.errors import Conflict, InvalidRequest, NotFound
@@ -147,7 +155,9 @@ class ReferralService:
         clock: Callable[[], datetime],
         *,
         patients: PatientRegistry,
+        consents: ConsentRegistry,
     ):
+        self._consents = consents
         self._repo = repository
         self._groups = groups
         self._group_repo = group_repository
@@ -211,23 +221,28 @@ class ReferralService:
         *,
         legal_basis: str = "",
         notice: str = "",
+        consent_active: bool | None = None,
     ) -> Allowed:
         if group is None:
             group_id, entity = NO_GROUP_ID, no_group_entity()
         else:
             group_id = group[0].group_id
             entity = group_entity(group[0], group[1], slice_for=(principal.reg_no or "",))
+        context: dict[str, Any] = {
+            "group": {"__entity": uid("Group", group_id)},
+            "specialties": sorted({s.strip().lower() for s in principal.specialties}),
+            "legal_basis": legal_basis,
+            "patient_notice": notice,
+        }
+        if consent_active is not None:
+            # Sending only: the patient's consent for the institution addressed.
+            context["consent_active"] = consent_active
         return self._gate.check(
             principal,
             action,
             uid("Referral", referral.referral_id),
             [referral_entity(referral), entity],
-            context={
-                "group": {"__entity": uid("Group", group_id)},
-                "specialties": sorted({s.strip().lower() for s in principal.specialties}),
-                "legal_basis": legal_basis,
-                "patient_notice": notice,
-            },
+            context=context,
             patient_ref=referral.patient_ref,
         )
 
@@ -369,6 +384,15 @@ class ReferralService:
             # The group this referral will open: decided on before it exists, so a
             # refused referral leaves no group behind.
             group = self._prospective_group(principal, request.patient_id, ref, now)
+        registered = self._patients.is_registered(request.patient_id)
+        # A referral discloses the patient to the institution addressed: the patient's
+        # consent for it, read now (an unknown patient is refused below, 422).
+        consent_active = (
+            not registered
+            or self._consents.consent_decision(
+                request.patient_id, request.target.institution
+            ).allowed
+        )
         allowed = self._decide(
             principal,
             action,
@@ -376,8 +400,21 @@ class ReferralService:
             group,
             legal_basis=request.legal_basis.value,
             notice=request.patient_notice.value,
+            consent_active=consent_active,
         )
-        if not self._patients.is_registered(request.patient_id):
+        if not consent_active:
+            # Only an emergency basis sends without consent (referrals.cedar); flagged.
+            allowed = Allowed(
+                allowed.decision,
+                replace(
+                    allowed.event,
+                    facts={
+                        **allowed.event.facts,
+                        FactKey.CONSENT_OVERRIDE.value: ConsentOverride.EMERGENCY_REFERRAL.value,
+                    },
+                ),
+            )
+        if not registered:
             raise self._refuse(
                 principal,
                 action,
@@ -411,9 +448,10 @@ class ReferralService:
             *self._repo.index_puts(referral, outgoing=True),
             *self._sender_still_member(principal, referral.group_id),
         ]
-        receipt = self._commit(
-            items, self._event(allowed, referral, Operation.REFERRAL_SEND, principal)
-        )
+        event = self._event(allowed, referral, Operation.REFERRAL_SEND, principal)
+        if FactKey.CONSENT_OVERRIDE.value in allowed.event.facts:
+            event = replace(event, facts={**event.facts, **allowed.event.facts})
+        receipt = self._commit(items, event)
         return referral, receipt
 
     def _prospective_group(

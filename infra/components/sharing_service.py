@@ -38,6 +38,7 @@ from infra.components.keys import (
     PATIENT_INDEX_PURPOSE,
     RECORD_CONTEXT_KEYS,
 )
+from infra.components.web_client import SECURITY_HEADERS, SITE_PREFIX, metadata_key
 from infra.stage import Capacity
 
 API_SECURITY_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
@@ -143,6 +144,16 @@ class SharingServiceArgs:
     log_retention_days: int
     # The app client's declared access-token validity: the service refuses older tokens.
     access_token_validity_seconds: int = 15 * 60
+    # The web client's static site, served by this API under /web/ (infra/components/web_client.py).
+    web: WebRoutes | None = None
+
+
+@dataclass(frozen=True)
+class WebRoutes:
+    """Where the API reads the web client's files: the site bucket, through its role."""
+
+    bucket_name: pulumi.Input[str]
+    reader_role_arn: pulumi.Input[str]
 
 
 class SharingService(pulumi.ComponentResource):
@@ -394,6 +405,10 @@ class SharingService(pulumi.ComponentResource):
                 opts=child,
             )
             methods += [method, integration]
+        web_routes: list[tuple[str, str, bool]] = []
+        if a.web is not None:
+            methods += self._create_web_routes(api, a.web)
+            web_routes = [("web", "GET", False), ("web-asset", "GET", False)]
 
         aws.lambda_.Permission(
             f"{self._name}-api-invoke",
@@ -406,7 +421,7 @@ class SharingService(pulumi.ComponentResource):
         deployment = aws.apigateway.Deployment(
             f"{self._name}-deployment",
             rest_api=api.id,
-            triggers={"routes": json.dumps([(r[0], r[2], r[3]) for r in routes])},
+            triggers={"routes": json.dumps([(r[0], r[2], r[3]) for r in routes] + web_routes)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=methods),
         )
         access_logs = aws.cloudwatch.LogGroup(
@@ -455,6 +470,116 @@ class SharingService(pulumi.ComponentResource):
             opts=child,
         )
         return api, stage
+
+    def _create_web_routes(
+        self, api: aws.apigateway.RestApi, web: WebRoutes
+    ) -> list[pulumi.Resource]:
+        """GET /web and GET /web/{asset+}: the site's files from its bucket, without a
+        token (the sign-in page must load before there is one), through an S3 integration
+        (never the function), each response carrying the file's security headers."""
+        a = self._args
+        child = pulumi.ResourceOptions(parent=self)
+        site = aws.apigateway.Resource(
+            f"{self._name}-web",
+            rest_api=api.id,
+            parent_id=api.root_resource_id,
+            path_part="web",
+            opts=child,
+        )
+        asset = aws.apigateway.Resource(
+            f"{self._name}-web-asset",
+            rest_api=api.id,
+            parent_id=site.id,
+            path_part="{asset+}",
+            opts=child,
+        )
+        header_names = ("Content-Type", "Cache-Control", *SECURITY_HEADERS)
+        created: list[pulumi.Resource] = []
+        for part, resource, key, params in (
+            ("web", site, "index.html", None),
+            ("web-asset", asset, "{asset}", {"method.request.path.asset": True}),
+        ):
+            method = aws.apigateway.Method(
+                f"{self._name}-{part}-method",
+                rest_api=api.id,
+                resource_id=resource.id,
+                http_method="GET",
+                authorization="NONE",
+                request_parameters=params,
+                opts=child,
+            )
+            integration = aws.apigateway.Integration(
+                f"{self._name}-{part}-integration",
+                rest_api=api.id,
+                resource_id=resource.id,
+                http_method=method.http_method,
+                type="AWS",
+                integration_http_method="GET",
+                uri=pulumi.Output.concat(
+                    f"arn:aws:apigateway:{a.region}:s3:path/",
+                    web.bucket_name,
+                    "/",
+                    SITE_PREFIX,
+                    key,
+                ),
+                credentials=web.reader_role_arn,
+                request_parameters=(
+                    {"integration.request.path.asset": "method.request.path.asset"}
+                    if params
+                    else None
+                ),
+                opts=child,
+            )
+            ok = aws.apigateway.MethodResponse(
+                f"{self._name}-{part}-200",
+                rest_api=api.id,
+                resource_id=resource.id,
+                http_method=method.http_method,
+                status_code="200",
+                response_parameters={f"method.response.header.{h}": True for h in header_names},
+                opts=child,
+            )
+            missing = aws.apigateway.MethodResponse(
+                f"{self._name}-{part}-404",
+                rest_api=api.id,
+                resource_id=resource.id,
+                http_method=method.http_method,
+                status_code="404",
+                opts=child,
+            )
+            mapped = {
+                "method.response.header.Content-Type": "integration.response.header.Content-Type",
+                "method.response.header.Cache-Control": "integration.response.header.Cache-Control",
+                **{
+                    f"method.response.header.{h}": (
+                        f"integration.response.header.x-amz-meta-{metadata_key(h)}"
+                    )
+                    for h in SECURITY_HEADERS
+                },
+            }
+            served = aws.apigateway.IntegrationResponse(
+                f"{self._name}-{part}-200-response",
+                rest_api=api.id,
+                resource_id=resource.id,
+                http_method=method.http_method,
+                status_code=ok.status_code,
+                response_parameters=mapped,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[integration]),
+            )
+            # S3 answers 403 for a key that does not exist (the role may not list):
+            # the client sees 404 and nothing of S3's error document.
+            not_found = aws.apigateway.IntegrationResponse(
+                f"{self._name}-{part}-404-response",
+                rest_api=api.id,
+                resource_id=resource.id,
+                http_method=method.http_method,
+                status_code=missing.status_code,
+                selection_pattern=r"4\d{2}",
+                response_templates={"application/json": '{"message": "Not Found"}'},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[integration]),
+            )
+            created += [method, integration, ok, missing, served, not_found]
+        return created
 
     def _create_waf(self) -> aws.wafv2.WebAcl:
         return web_acl(self._name, self._args.name_prefix, self.stage.arn, self)

@@ -284,6 +284,12 @@ TABLE_POINT_IN_TIME_RECOVERY = Control(
     "DynamoDB tables have point-in-time recovery",
     (ISO_BACKUP, ISO_RECORDS, DPP4, FSBP_DYNAMODB_PITR),
 )
+BACKUP_PLAN_COVERAGE = Control(
+    "backup-plan-coverage",
+    "An AWS Backup vault under a customer key with a vault lock, and a plan backing up "
+    "every table and the record and audit buckets for each data class's retention",
+    (ISO_BACKUP, ISO_RECORDS, ISO_KEY_MANAGEMENT, DPP2, DPP4),
+)
 TABLE_DELETION_PROTECTION = Control(
     "table-deletion-protection",
     "DynamoDB tables have deletion protection",
@@ -346,7 +352,8 @@ API_TLS13_ONLY = Control(
 )
 API_AUTHORIZER = Control(
     "api-authorizer",
-    "Every API method except GET /health needs a Cognito access token",
+    "Every API method except GET /health and the web client's static files needs a Cognito "
+    "access token",
     (ISO_ACCESS_RESTRICTION, ISO_SECURE_LOGON, DPP4),
 )
 API_THROTTLING = Control(

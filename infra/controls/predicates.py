@@ -186,6 +186,70 @@ def audit_lifecycle_problems(
     return problems
 
 
+# --- AWS Backup ---------------------------------------------------------------------------
+
+
+# The documented minimum retention of each data class's recovery points (the plan rule of
+# the same name), docs/disaster-recovery.md: 35 days for every class, the window the
+# runbook promises to restore from (and the longest a shredded version stays in a backup).
+BACKUP_MINIMUM_RETENTION_DAYS: dict[str, int] = {
+    "ledger": 35,
+    "audit-objects": 35,
+    "records": 35,
+    "operational": 35,
+}
+
+
+def backup_problems(
+    *,
+    vault_key: Any,
+    lock: Mapping[str, Any] | None,
+    rules: Iterable[Mapping[str, Any]],
+    selected: Iterable[Any],
+    required: Mapping[str, str],
+    minimum_days: Mapping[str, int],
+) -> list[str]:
+    """A backup vault encrypted under a customer key, locked, and a plan backing up every
+    data store for at least its data class's documented retention.
+
+    Args:
+        vault_key: the vault's encryption key ARN.
+        lock: ``{"min_days", "max_days"}`` of the vault lock, None when the vault has none.
+        rules: the plan rules writing to the vault, as ``{"name", "delete_after"}``.
+        selected: the ARNs the plan's selections name.
+        required: what must be selected, label -> ARN (every table, the shard and audit
+            buckets).
+        minimum_days: data class (a rule name) -> the documented minimum retention.
+
+    Without a lock anyone with backup rights can delete recovery points early; a rule
+    shorter than its class's retention loses the restore window the runbook promises.
+    """
+    problems = []
+    if not is_customer_managed_key(vault_key):
+        problems.append("the vault is not encrypted under a customer-managed KMS key")
+    if lock is None:
+        problems.append("the vault has no vault lock")
+    else:
+        low, high = _positive_number(lock.get("min_days")), _positive_number(lock.get("max_days"))
+        if low is None or high is None:
+            problems.append("the vault lock sets no minimum or no maximum retention")
+    kept = {str(r.get("name")): _positive_number(r.get("delete_after")) for r in rules}
+    for data_class, days in sorted(minimum_days.items()):
+        actual = kept.get(data_class)
+        if data_class not in kept:
+            problems.append(f"no plan rule for data class {data_class!r}")
+        elif actual is None or actual < days:
+            problems.append(
+                f"rule {data_class!r} keeps recovery points {actual or 0:g} days, "
+                f"under the documented {days}"
+            )
+    chosen = {str(a) for a in selected}
+    missing = sorted(label for label, arn in required.items() if arn not in chosen)
+    if missing:
+        problems.append("no plan selection backs up " + ", ".join(missing))
+    return problems
+
+
 # --- CloudTrail ---------------------------------------------------------------------------
 
 

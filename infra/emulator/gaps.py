@@ -35,6 +35,7 @@ FUNCTION = "aws:lambda/function:Function"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 TABLE = "aws:dynamodb/table:Table"
+BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 BUCKET_CORS = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
 
@@ -288,6 +289,44 @@ def gateway_lambda_runtime(resource: str) -> Gap:
             "tests/infra/emulator/test_gateway_limits_and_waf.py::test_the_declared_function_timeout_is_a_502",
             "tests/infra/emulator/test_gateway_limits_and_waf.py::test_the_integration_timeout_is_a_504",
             "tests/infra/emulator/test_gateway_limits_and_waf.py::test_lambda_response_over_6_mb_is_a_502",
+        ),
+    )
+
+
+def gateway_s3_integration_role(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=INTEGRATION,
+        property="credentials (the S3 integration's role)",
+        not_enforced=(
+            "the local gateway reads the web client's files from the emulator's S3 with the "
+            "emulator's credentials, not by assuming the declared reader role, and serves "
+            "S3 objects as stored (no contentHandling conversion); it reads only the key the "
+            "declared integration URI names (site/...)"
+        ),
+        reason="moto evaluates no IAM policy and API Gateway's S3 integrations run no request",
+        covered_by=(
+            "tests/infra/test_web_client.py::test_the_reader_role_reads_the_site_and_nothing_else",
+            "tests/infra/emulator/test_gateway_web_site.py::test_only_keys_under_the_declared_prefix_are_served",
+        ),
+    )
+
+
+def aws_endpoints_on_the_emulator(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BUCKET_OBJECT,
+        property="content / metadata (the AWS endpoints the site reaches)",
+        not_enforced=(
+            "the site's config.json and Content-Security-Policy name the stack's AWS "
+            "endpoints (https://cognito-idp.ap-east-1.amazonaws.com, the shard bucket's "
+            "https://<bucket>.s3.ap-east-1.amazonaws.com); served by the local gateway, the "
+            "emulator's loopback endpoint stands in for exactly those origins, over HTTP"
+        ),
+        reason="the browser must reach the emulator instead of AWS; there is no TLS on loopback",
+        covered_by=(
+            "tests/infra/test_web_client.py::test_the_policy_allows_only_the_stack_endpoints",
+            "tests/infra/emulator/test_gateway_web_site.py::test_the_emulator_stands_in_for_exactly_the_declared_endpoints",
         ),
     )
 
@@ -579,3 +618,71 @@ LOCALSTACK_DIFFERENCES: tuple[Gap, ...] = (
     account_from_access_key("*"),
     key_rotations_not_listed("*"),
 )
+
+
+# ------------------------------------------------------------------------------ AWS Backup
+
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+
+
+def backup_selection(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BACKUP_SELECTION,
+        property="resources",
+        not_enforced=(
+            "the selection (the tables and buckets the plan backs up, and the role AWS "
+            "Backup uses) is kept only in the deployment record: no backup job runs, no "
+            "recovery point is made and nothing can be restored from the vault"
+        ),
+        reason=(
+            f"{MOTO} holds Backup vaults, vault locks and plans but has no backup "
+            "selections, backup jobs or restore jobs"
+        ),
+        covered_by=(
+            "backup-vault-locked-and-plan-covers-data-stores",
+            "backup.plan_coverage",
+            "tests/app/records/test_restore_drill.py (backs up and restores every table "
+            "and both buckets with the DynamoDB backups and S3 versions AWS Backup uses "
+            "underneath)",
+        ),
+    )
+
+
+def backup_plan_never_runs(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=BACKUP_PLAN,
+        property="rules",
+        not_enforced=(
+            "the plan and its rules are stored (GetBackupPlan returns them) but the "
+            "schedule never fires and no lifecycle deletes a recovery point; moto cannot "
+            "update a plan, so a redeploy keeps the rules the plan was created with"
+        ),
+        reason=f"{MOTO} runs no backup jobs",
+        covered_by=(
+            "backup-vault-locked-and-plan-covers-data-stores",
+            "tests/app/records/test_restore_drill.py",
+        ),
+    )
+
+
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+
+def managed_policy_unknown(resource: str, policy_arn: str, emulator: str = MOTO) -> Gap:
+    return Gap(
+        resource=resource,
+        type=ROLE_POLICY_ATTACHMENT,
+        property="policyArn",
+        not_enforced=(
+            f"the AWS-managed policy {policy_arn} is not attached (the emulator does not "
+            "know it); the declared attachment is kept in the deployment record"
+        ),
+        reason=f"{emulator} loads AWS-managed IAM policies only when started with them",
+        covered_by=(
+            "iam-policy-grants-no-wildcards-on-data-stores",
+            "backup-vault-locked-and-plan-covers-data-stores",
+        ),
+    )

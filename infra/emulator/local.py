@@ -55,6 +55,7 @@ def write_local_json(
     api_base_url: str | None = None,
     api_stack: str | None = None,
     api_note: str = API_NOTE,
+    web_url: str | None = None,
 ) -> Path:
     document = {
         "generatedAt": now_utc(),
@@ -64,6 +65,8 @@ def write_local_json(
         "apiBaseUrl": api_base_url,
         "apiStack": api_stack,
         "apiNote": None if api_base_url else api_note,
+        # the web client, served by the API's gateway under /web/ (None when not served)
+        "webUrl": web_url,
         "synthetic": True,
         "stacks": stacks,
         "verification": verification,

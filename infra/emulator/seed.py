@@ -11,7 +11,8 @@ login in the hub's user pool
 user works and in which role is their enrolment and affiliation in the institutions
 table, written through the same operator channel). Only institutions admitted in that
 phase are seeded. The demo patients are registered in the phase's patient index
-(``patients`` table; by id only, no HKID or MRN, so they need no index key). Everything is
+(``patients`` table; by id only, no HKID or MRN, so they need no index key), each with
+an indefinite sharing consent for the phase's admitted institutions. Everything is
 synthetic (``app.identity.synthetic``); re-seeding resets passwords and never duplicates
 users, entries, enrolments or patients.
 """
@@ -132,6 +133,9 @@ def seed_stack(
     patients = [asdict(p) for p in population.patients]
     if "patients" in record.outputs["tableNames"]:
         _register_patients(ctx, record.outputs["tableNames"]["patients"], population)
+        _consent_patients(
+            ctx, record.outputs["tableNames"]["patients"], population, list(institutions)
+        )
     return SeedResult(record.stack, users, entries, patients)
 
 
@@ -215,6 +219,41 @@ def _register_patients(ctx: Context, table: str, population: SyntheticPopulation
     # One transaction per patient (its event and its item): well under DynamoDB's limit.
     for event in events:
         repository.append(event)
+
+
+def _consent_patients(
+    ctx: Context, table: str, population: SyntheticPopulation, institutions: list[str]
+) -> None:
+    """Record every demo patient's indefinite sharing consent for the phase's admitted
+    institutions, where none is in force (opening a group needs it: consent.cedar)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from app.consent.model import decide, give_consent
+    from app.consent.repository import DynamoConsentRepository
+
+    client = ctx.client("dynamodb")
+    repository = DynamoConsentRepository(client, table)
+    now = datetime.now(UTC)
+    for patient in population.patients:
+        stored = repository.consents(patient.patient_id)
+        items = [
+            repository.new_item(
+                patient.patient_id,
+                give_consent(
+                    consent_id=f"cs-{uuid.uuid4().hex}",
+                    patient_ref=patient.patient_id,
+                    institution=institution,
+                    given_at=now,
+                    valid_until=None,
+                    recorded_by="hub-local-seed",
+                ),
+            )
+            for institution in institutions
+            if not decide(stored, patient.patient_id, institution, now).allowed
+        ]
+        if items:
+            client.transact_write_items(TransactItems=items)
 
 
 def _ensure_user(

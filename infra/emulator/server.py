@@ -8,6 +8,8 @@ It always installs, before the server takes a request:
 - DynamoDB's isolation (:mod:`infra.emulator.dynamodb_isolation`), which the audit
   ledger's gap-free sequencing relies on; a moto started without it can lose writes
   that DynamoDB never would;
+- Cognito's SRP challenge naming the user by username (:mod:`infra.emulator.cognito_srp`),
+  without which a standard browser client cannot sign in;
 - the routing memoisation (:func:`memoize_moto_routing`), which only changes speed.
 
 It binds to 127.0.0.1 by default and never to a public interface unless the caller
@@ -52,11 +54,13 @@ def start_moto_server(port: int | None = None, host: str = LOOPBACK) -> tuple[An
 
     # moto checks TOTP codes (against the secret it hands out) only when asked to.
     os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
+    from infra.emulator.cognito_srp import srp_user_id_is_the_username
     from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
 
     quiet_moto_logs()
     memoize_moto_routing()
     serialize_moto_dynamodb()
+    srp_user_id_is_the_username()
     if port is None:
         port = free_port(host)
     else:

@@ -162,13 +162,13 @@ BINDINGS: tuple[Binding, ...] = (
     StackBinding(
         rule=rules.every_bucket_encrypted_with_customer_kms_key,
         description="Every S3 bucket defaults to SSE-KMS with a customer-managed key "
-        "(the server-access-log bucket may use SSE-S3).",
+        "(the server-access-log bucket and the web client's static site may use SSE-S3).",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
         controls=(catalogue.BUCKET_ENCRYPTION,),
         remediation="Declare a BucketServerSideEncryptionConfiguration with sse_algorithm "
         "aws:kms and kms_master_key_id set to one of the program's CMKs; only a "
-        "bucket tagged hub:purpose=s3-access-logs may use AES256.",
+        "bucket tagged hub:purpose=s3-access-logs or web-client may use AES256.",
     ),
     ResourceBinding(
         rule=rules.bucket_public_access_fully_blocked,
@@ -320,6 +320,17 @@ BINDINGS: tuple[Binding, ...] = (
         remediation="List each S3/DynamoDB/KMS action the service calls and the ARNs it "
         "calls them on (infra/components/sharing_service.py, identity.py); attach no "
         "AWS-managed full-access or read-only policies.",
+    ),
+    StackBinding(
+        rule=rules.backup_vault_locked_and_plan_covers_data_stores,
+        description="An AWS Backup vault under a customer-managed key with a vault lock, "
+        "and a plan whose rules keep each data class its documented retention and whose "
+        "selection names every table and the shard and audit buckets.",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.BACKUP_PLAN_COVERAGE,),
+        remediation="Declare infra/components/backup.py's Backups in the program with every "
+        "table ARN and the shard and audit bucket ARNs (docs/disaster-recovery.md).",
     ),
     StackBinding(
         rule=rules.every_audit_bucket_has_a_retention_lifecycle,

@@ -45,6 +45,13 @@ REQUIRED_REGION = "ap-east-1"
 TLS13_SECURITY_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
 MIN_LOG_RETENTION_DAYS = predicates.MIN_LOG_RETENTION_DAYS
 ACCESS_LOG_BUCKET_TAG = ("hub:purpose", "s3-access-logs")
+# Buckets (by their hub:purpose tag) whose default encryption may be SSE-S3, and why.
+SSE_S3_PURPOSES = {
+    "s3-access-logs": "the server-access-log bucket: SSE-S3 (S3 access logging cannot "
+    "write to SSE-KMS)",
+    "web-client": "the web client's static site: SSE-S3 (public code every browser "
+    "downloads, read by API Gateway, which would otherwise need the key)",
+}
 # ap-east-1 is in the aws partition; the region rule holds every resource to it.
 PARTITION = "aws"
 
@@ -313,10 +320,124 @@ def every_audit_bucket_has_a_retention_lifecycle(
     return results
 
 
-def _is_access_log_bucket(bucket: StackResource) -> bool:
+BACKUP_VAULT = "aws:backup/vault:Vault"
+BACKUP_VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+# Buckets whose objects hold records or audit data (hub:purpose tags).
+BACKED_UP_BUCKET_PURPOSES = frozenset({"record-shards", "audit-trail"})
+
+
+def _backup_required(resources: Sequence[StackResource]) -> dict[str, str]:
+    """Label -> the ARN a selection must name: every table, the shard and audit buckets."""
+    required = {}
+    for r in resources:
+        if r.type == TABLE and isinstance(r.props.get("name"), str):
+            name = r.props["name"]
+            required[f"table {name}"] = f"table/{name}"
+        elif r.type == BUCKET:
+            tags = r.props.get("tags")
+            purpose = tags.get("hub:purpose") if isinstance(tags, Mapping) else None
+            if purpose in BACKED_UP_BUCKET_PURPOSES:
+                bucket = str(_bucket_name(r))
+                required[f"bucket {bucket}"] = _bucket_arn(bucket)
+    return required
+
+
+def _selected_suffixes(selected: Iterable[Any], required: Mapping[str, str]) -> list[str]:
+    """The required references a selected ARN names (a table ARN ends ``table/<name>``,
+    whatever the account; a bucket ARN is exact)."""
+    out = []
+    for arn in selected:
+        for ref in required.values():
+            if isinstance(arn, str) and (arn == ref or arn.endswith(f":{ref}")):
+                out.append(ref)
+    return out
+
+
+def backup_vault_locked_and_plan_covers_data_stores(
+    resources: Sequence[StackResource],
+) -> list[Result]:
+    """Each stack with data stores has a backup vault under a customer key, locked, and a
+    plan whose rules keep each data class at least its documented retention and whose
+    selections name every table and the shard and audit buckets
+    (:func:`~infra.controls.predicates.backup_problems`)."""
+    required = _backup_required(resources)
+    if not required:
+        return []
+    vaults = [r for r in resources if r.type == BACKUP_VAULT]
+    if not vaults:
+        return [failed("No AWS Backup vault: the tables and buckets are not backed up")]
+    minimum = predicates.BACKUP_MINIMUM_RETENTION_DAYS
+    results = []
+    for vault in vaults:
+        vault_name = vault.props.get("name") or vault.name
+        label = f"Backup vault '{vault.name}'"
+        locks = [
+            r
+            for r in resources
+            if r.type == BACKUP_VAULT_LOCK and r.props.get("backupVaultName") == vault_name
+        ]
+        lock = (
+            {
+                "min_days": locks[0].props.get("minRetentionDays"),
+                "max_days": locks[0].props.get("maxRetentionDays"),
+            }
+            if locks
+            else None
+        )
+        plans = [
+            p
+            for p in resources
+            if p.type == BACKUP_PLAN
+            and any(
+                isinstance(rule, Mapping) and rule.get("targetVaultName") == vault_name
+                for rule in as_list(p.props.get("rules"))
+            )
+        ]
+        plan_ids = {str(i) for p in plans for i in (p.name, p.props.get("name"), p.props.get("id"))}
+        rules_ = [
+            {
+                "name": rule.get("ruleName"),
+                "delete_after": (rule.get("lifecycle") or {}).get("deleteAfter"),
+            }
+            for p in plans
+            for rule in as_list(p.props.get("rules"))
+            if isinstance(rule, Mapping) and rule.get("targetVaultName") == vault_name
+        ]
+        selected = [
+            arn
+            for s in resources
+            if s.type == BACKUP_SELECTION and str(s.props.get("planId")) in plan_ids
+            for arn in as_list(s.props.get("resources"))
+        ]
+        problems = predicates.backup_problems(
+            vault_key=vault.props.get("kmsKeyArn"),
+            lock=lock,
+            rules=rules_,
+            selected=_selected_suffixes(selected, required),
+            required=required,
+            minimum_days=minimum,
+        )
+        if problems:
+            results.append(failed(f"{label}: {'; '.join(problems)}", vault.name))
+        else:
+            results.append(
+                passed(
+                    f"{label} is locked, under a customer key, and its plan backs up "
+                    f"{len(required)} data stores for their documented retention",
+                    vault.name,
+                )
+            )
+    return results
+
+
+def _sse_s3_reason(bucket: StackResource) -> str | None:
+    """Why this bucket may use SSE-S3 (its hub:purpose is listed), else None."""
     tags = bucket.props.get("tags")
-    key, value = ACCESS_LOG_BUCKET_TAG
-    return isinstance(tags, Mapping) and tags.get(key) == value
+    key, _ = ACCESS_LOG_BUCKET_TAG
+    purpose = tags.get(key) if isinstance(tags, Mapping) else None
+    return SSE_S3_PURPOSES.get(str(purpose)) if purpose is not None else None
 
 
 def _sse_rule_defaults(props: Mapping[str, Any]) -> list[tuple[Any, Any]]:
@@ -335,8 +456,9 @@ def every_bucket_encrypted_with_customer_kms_key(
 ) -> list[Result]:
     """Every bucket's default encryption is SSE-KMS under a customer-managed key.
 
-    The S3 server-access-log bucket (tagged ``hub:purpose: s3-access-logs``) may use
-    SSE-S3 instead, because S3 server access logging cannot deliver to SSE-KMS buckets.
+    The buckets whose ``hub:purpose`` is in ``SSE_S3_PURPOSES`` may use SSE-S3 instead:
+    the server-access-log bucket (S3 server access logging cannot deliver to SSE-KMS
+    buckets) and the web client's static site (public code, read by API Gateway).
     """
     results = []
     for bucket in _buckets(resources):
@@ -347,14 +469,10 @@ def every_bucket_encrypted_with_customer_kms_key(
             results.append(failed(f"{label} has no default-encryption configuration", bucket.name))
         elif predicates.default_encryption_is_kms(defaults):
             results.append(passed(f"{label} is encrypted with a customer KMS key", bucket.name))
-        elif _is_access_log_bucket(bucket) and predicates.default_encryption_is_sse_s3(defaults):
-            results.append(
-                passed(
-                    f"{label} is the server-access-log bucket: SSE-S3 (S3 "
-                    "access logging cannot write to SSE-KMS)",
-                    bucket.name,
-                )
-            )
+        elif (reason := _sse_s3_reason(bucket)) and predicates.default_encryption_is_sse_s3(
+            defaults
+        ):
+            results.append(passed(f"{label} is {reason}", bucket.name))
         else:
             algorithms = sorted({str(algorithm) for algorithm, _ in defaults})
             results.append(

@@ -38,4 +38,14 @@ CUSTOM_ATTRIBUTES: dict[str, bool] = {
 PASSWORD_MIN_LENGTH = 14
 TEMPORARY_PASSWORD_MAX_DAYS = 1
 OPERATIONAL_LOG_MIN_DAYS = 365
-PUBLIC_METHODS = frozenset({("/health", "GET")})
+# Methods without an authorizer, and why each is public.
+PUBLIC_METHODS = {
+    ("/health", "GET"): "public health check by design (no data)",
+    ("/web", "GET"): "the web client's sign-in page (static, from S3; no data)",
+    ("/web/{asset+}", "GET"): "the web client's static files (from S3; no data)",
+}
+# The web client's site bucket: SSE-S3 like the access-log bucket, for its own reason.
+WEB_SSE_S3_REASON = (
+    "the web client's static site is public code every browser downloads, read by API "
+    "Gateway's S3 integration, which would otherwise need the key"
+)

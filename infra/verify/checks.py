@@ -171,6 +171,14 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "aws s3api put-bucket-lifecycle-configuration on the audit bucket: expiration after "
         "auditRetentionYears * 365 days, noncurrent expiration, abort incomplete uploads.",
     ),
+    CheckSpec(
+        "backup.plan_coverage",
+        "A locked backup vault under a customer key, and a plan backing up every table and "
+        "the record and audit buckets for their documented retention",
+        (catalogue.BACKUP_PLAN_COVERAGE,),
+        "Deploy infra/components/backup.py (vault under its CMK, vault lock, plan, "
+        "selection of every table and the shard and audit buckets).",
+    ),
     # DynamoDB
     CheckSpec(
         "dynamodb.customer_key_encryption",
@@ -259,7 +267,8 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
     ),
     CheckSpec(
         "api.authorizer_on_methods",
-        "Every method except GET /health needs a Cognito access token",
+        "Every method except GET /health and the web client's static files (GET /web, "
+        "/web/{asset+}, from S3) needs a Cognito access token",
         (catalogue.API_AUTHORIZER,),
         "Set the method's authorization to COGNITO_USER_POOLS with the stack's "
         "authorizer, then redeploy the stage.",

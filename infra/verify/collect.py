@@ -87,6 +87,7 @@ class Targets:
     functions: tuple[str, ...] = ()
     log_groups: tuple[str, ...] = ()
     trail_log_group: str | None = None  # where the CIS metric filters must be
+    backup_vault: str | None = None  # the AWS Backup vault's name
 
 
 def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> dict[str, Any]:
@@ -132,6 +133,9 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
         cloudwatch = clients("cloudwatch")
         tasks[("monitoring", "")] = partial(_monitoring, logs, cloudwatch, targets.trail_log_group)
 
+    if targets.backup_vault:
+        tasks[("backup", "")] = partial(_backup, clients("backup"), targets.backup_vault)
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {key: pool.submit(task) for key, task in tasks.items()}
         read = {key: future.result() for key, future in futures.items()}
@@ -146,6 +150,7 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
         "functions": {},
         "log_groups": {},
         "monitoring": None,
+        "backup": None,
     }
     for (area, item), value in read.items():
         if item:
@@ -153,6 +158,54 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
         else:
             snapshot[area] = value
     return snapshot
+
+
+def _backup(backup: Any, vault: str) -> dict[str, Any]:
+    """The vault (key, lock), the plans with a rule writing to it, and their selections'
+    resources (moto has no selections: that read is then unreadable, and the record's
+    gap lets the declared selection stand in)."""
+    plans: Any = fetch(backup.list_backup_plans, pick="BackupPlansList")
+    found: Any = plans
+    if isinstance(plans, list):
+        found = []
+        for summary in plans:
+            plan_id = summary.get("BackupPlanId")
+            document = fetch(
+                partial(backup.get_backup_plan, BackupPlanId=plan_id), pick="BackupPlan"
+            )
+            rules = document.get("Rules") if isinstance(document, dict) else None
+            if isinstance(rules, list) and not any(
+                r.get("TargetBackupVaultName") == vault for r in rules
+            ):
+                continue
+            found.append(
+                {
+                    "id": plan_id,
+                    "plan": document,
+                    "selected": fetch(
+                        partial(_selected_resources, backup, plan_id), pick="Resources"
+                    ),
+                }
+            )
+    return {
+        "vault": fetch(
+            partial(backup.describe_backup_vault, BackupVaultName=vault),
+            "ResourceNotFoundException",
+        ),
+        "plans": found,
+    }
+
+
+def _selected_resources(backup: Any, plan_id: str) -> dict[str, Any]:
+    resources: list[Any] = []
+    paginator = backup.get_paginator("list_backup_selections")
+    for page in paginator.paginate(BackupPlanId=plan_id):
+        for selection in page.get("BackupSelectionsList", []):
+            got = backup.get_backup_selection(
+                BackupPlanId=plan_id, SelectionId=selection["SelectionId"]
+            )
+            resources.extend(got.get("BackupSelection", {}).get("Resources") or [])
+    return {"Resources": resources}
 
 
 def _key(kms: Any, arn: str) -> dict[str, Any]:

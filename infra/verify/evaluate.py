@@ -5,12 +5,13 @@ in ``infra.verify.rules`` with what the stack must be (``infra.verify.expectatio
 and the fixed baseline (``infra.verify.baseline``), and collects one result per (check,
 resource) (``infra.verify.results``). Pure: no AWS calls, testable on plain data.
 
-Declared values stand in for live ones in exactly two places, both only where the
+Declared values stand in for live ones in exactly three places, each only where the
 deployment record carries a gap for them, and the evidence then says "as declared
 (emulator gap: ...)": API Gateway's TLS security policy when the live API does not
-report one (moto does not store it), and a bucket policy the emulator could not hand
+report one (moto does not store it), a bucket policy the emulator could not hand
 to moto whole (moto would enforce every Condition as a deny, so it holds at most the
-unconditional statements). Everything else is read live.
+unconditional statements), and the resources of a backup selection when selections
+cannot be read (moto has none). Everything else is read live.
 
 Guarantees: one result per (check, resource); an input that could not be read fails
 its check with the reason; a resource the stack's outputs name but the snapshot lacks
@@ -33,6 +34,7 @@ from infra.verify.baseline import (
     ROLE_GROUPS,
     SSE_S3_REASON,
     TEMPORARY_PASSWORD_MAX_DAYS,
+    WEB_SSE_S3_REASON,
 )
 from infra.verify.expectations import Expectations
 from infra.verify.model import CheckResult
@@ -52,6 +54,7 @@ def evaluate(expect: Expectations, snapshot: Mapping[str, Any]) -> list[CheckRes
     _evaluate_functions(expect, snapshot, results)
     _evaluate_log_groups(expect, snapshot, results)
     _evaluate_monitoring(expect, snapshot, results)
+    _evaluate_backup(expect, snapshot, results)
     return results.items
 
 
@@ -99,7 +102,9 @@ def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: Ch
         "shard": expect.keys.get("records"),
         "audit": expect.keys.get("audit"),
         "access_log": None,
+        "web": None,
     }
+    sse_s3_reasons = {"access_log": SSE_S3_REASON, "web": WEB_SSE_S3_REASON}
     for label, name in expect.buckets.items():
         data = read(snapshot.get("buckets"), label)
         encryption, versioning, block, ownership, policy, logging, lock = (
@@ -122,7 +127,7 @@ def _evaluate_buckets(expect: Expectations, snapshot: Mapping[str, Any], out: Ch
             name,
             encryption,
             kms_key_arn=bucket_keys.get(label),
-            sse_s3_reason=SSE_S3_REASON,
+            sse_s3_reason=sse_s3_reasons.get(label, ""),
         )
         out.add(
             "buckets.versioning",
@@ -468,6 +473,7 @@ def _evaluate_api(expect: Expectations, snapshot: Mapping[str, Any], out: CheckR
             authorizers,
             user_pool_arn=expect.user_pool_arn(),
             public=(path, http_method) in PUBLIC_METHODS,
+            public_reason=PUBLIC_METHODS.get((path, http_method), ""),
         )
 
 
@@ -614,4 +620,52 @@ def _evaluate_monitoring(
         expect.trail_log_group,
         filters,
         alarms,
+    )
+
+
+def _evaluate_backup(expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults) -> None:
+    """The vault, its lock and plan rules live; the selection live, or as declared where
+    the record's gap says the emulator holds none. A stack with tables and no vault in
+    its outputs fails."""
+    if not expect.tables:
+        return
+    name = expect.backup_vault or "backup vault"
+    if not expect.backup_vault:
+        out.add("backup.plan_coverage", name, [MISSING], fixed, failed(name))
+        return
+    backup = read_present(snapshot, "backup")
+    vault, plans = read(backup, "vault"), read(backup, "plans")
+    required: dict[str, str] = {}
+    for table, arn in _table_arns(expect, snapshot).items():
+        if isinstance(arn, str):
+            required[f"table {table}"] = arn
+    for label in ("shard", "audit"):
+        if expect.buckets.get(label):
+            bucket = expect.buckets[label]
+            required[f"bucket {bucket}"] = expect.bucket_arn(bucket)
+    selected: list[Any] = []
+    sources = set()
+    declared = expect.declared_backup_selection
+    for plan in plans if isinstance(plans, list) else []:
+        live = read(plan, "selected")
+        if unavailable(live) and declared is not None:
+            selected.extend(declared.value)
+            sources.add(f"selection as declared (emulator gap: {declared.why})")
+        elif isinstance(live, list):
+            selected.extend(live)
+            sources.add("live")
+        else:
+            out.add("backup.plan_coverage", name, [live], fixed, failed(name))
+            return
+    out.add(
+        "backup.plan_coverage",
+        name,
+        [backup, plans],
+        rules.backup_plan_coverage,
+        name,
+        vault,
+        plans,
+        selected=selected,
+        required=required,
+        source="; ".join(sorted(sources)) or "live",
     )

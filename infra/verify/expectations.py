@@ -25,6 +25,7 @@ BUCKET_OUTPUTS = {
     "shard": "shardBucketName",
     "access_log": "accessLogBucketName",
     "audit": "auditBucketName",
+    "web": "webBucketName",
 }
 
 
@@ -52,6 +53,8 @@ class Expectations:
     declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
     declared_api_security_policy: Declared | None = None
     trail_log_group: str | None = None
+    backup_vault: str | None = None
+    declared_backup_selection: Declared | None = None
 
     def targets(self) -> Targets:
         return Targets(
@@ -64,6 +67,7 @@ class Expectations:
             functions=self.functions,
             log_groups=tuple(self.log_groups),
             trail_log_group=self.trail_log_group,
+            backup_vault=self.backup_vault,
         )
 
     def bucket_arn(self, name: str) -> str:
@@ -143,4 +147,6 @@ def expectations_from_record(
         trail_log_group=(
             str(outputs["trailLogGroupName"]) if outputs.get("trailLogGroupName") else None
         ),
+        backup_vault=str(outputs["backupVaultName"]) if outputs.get("backupVaultName") else None,
+        declared_backup_selection=record_fields.declared_backup_selection(record),
     )

@@ -24,6 +24,7 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 REST_API = "aws:apigateway/restApi:RestApi"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+BACKUP_SELECTION = "aws:backup/selection:Selection"
 
 
 @dataclass(frozen=True)
@@ -148,3 +149,22 @@ def declared_security_policy(record: DeploymentRecordLike, api_id: str | None) -
         if gap is not None:
             return Declared(declared_inputs(resource).get("securityPolicy"), _gap_why(gap))
     return None
+
+
+def declared_backup_selection(record: DeploymentRecordLike) -> Declared | None:
+    """The resources every declared backup selection names, if the record says the
+    emulator holds no selections (moto has none)."""
+    selected: list[Any] = []
+    why = ""
+    for resource in resources_of(record, BACKUP_SELECTION):
+        gap = find_gap(
+            record.gaps,
+            [logical_name(resource), physical_id(resource)],
+            ["resources"],
+            type_token=BACKUP_SELECTION,
+        )
+        if gap is None:
+            return None
+        why = _gap_why(gap)
+        selected.extend(declared_inputs(resource).get("resources") or [])
+    return Declared(selected, why) if why else None

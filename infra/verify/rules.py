@@ -546,13 +546,16 @@ def api_method_requires_authorizer(
     *,
     user_pool_arn: str,
     public: bool = False,
+    public_reason: str = "public health check by design (no data)",
 ) -> Result:
-    """``config`` is the method as GetMethod returns it; ``public`` marks GET /health."""
+    """``config`` is the method as GetMethod returns it; ``public`` marks a method that
+    is public by design (GET /health, the web client's static files), ``public_reason``
+    says why."""
     kind = config.get("authorizationType")
     if public:
         if kind == "NONE":
-            return not_applicable(f"{method}: public health check by design (no data)")
-        return passed(f"{method}: health check requires {kind}")
+            return not_applicable(f"{method}: {public_reason}")
+        return passed(f"{method}: public method requires {kind}")
     if kind != "COGNITO_USER_POOLS":
         return failed(f"{method}: authorizationType={kind}; a Cognito access token is required")
     authorizer = next((a for a in authorizers if a.get("id") == config.get("authorizerId")), None)
@@ -986,3 +989,47 @@ def audit_bucket_lifecycle(bucket: str, rules_: Any, *, years: int) -> Result:
     if problems:
         return failed(f"{bucket}: " + "; ".join(problems))
     return passed(f"{bucket}: objects expire only after the {years}-year retention")
+
+
+def backup_plan_coverage(
+    vault_name: str,
+    vault: Any,
+    plans: Any,
+    *,
+    selected: list[Any],
+    required: Mapping[str, str],
+    source: str = "live",
+) -> Result:
+    """The pack's :func:`~infra.controls.predicates.backup_problems` on the live vault
+    (``DescribeBackupVault``; None: no vault), its plans' rules and their selections."""
+    if not isinstance(vault, Mapping):
+        return failed(f"{vault_name}: no backup vault")
+    lock = (
+        {"min_days": vault.get("MinRetentionDays"), "max_days": vault.get("MaxRetentionDays")}
+        if vault.get("Locked")
+        else None
+    )
+    rules_ = [
+        {
+            "name": r.get("RuleName"),
+            "delete_after": (r.get("Lifecycle") or {}).get("DeleteAfterDays"),
+        }
+        for plan in as_list(plans)
+        if isinstance(plan, Mapping)
+        for r in as_list((plan.get("plan") or {}).get("Rules"))
+        if isinstance(r, Mapping) and r.get("TargetBackupVaultName") == vault_name
+    ]
+    problems = predicates.backup_problems(
+        vault_key=vault.get("EncryptionKeyArn"),
+        lock=lock,
+        rules=rules_,
+        selected=selected,
+        required=required,
+        minimum_days=predicates.BACKUP_MINIMUM_RETENTION_DAYS,
+    )
+    if problems:
+        return failed(f"{vault_name}: " + "; ".join(problems) + f" ({source})")
+    return passed(
+        f"{vault_name}: locked, under a customer key; its plan keeps every data class its "
+        f"documented retention and backs up {len(required)} data stores ({source})"
+    )

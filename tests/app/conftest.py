@@ -39,6 +39,7 @@ from hub_testkit import (
     build_group,
     build_referrals,
     build_world,
+    consent_patients,
     gateway_record,
     pending_registration,
     register_patients,
@@ -199,6 +200,8 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
             )
             # Groups, records and referrals name patients the index knows.
             register_patients(handle)
+            # ... who have consented to sharing with the test institutions.
+            consent_patients(handle)
             yield handle
     finally:
         if saved is None:

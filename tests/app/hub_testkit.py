@@ -310,6 +310,29 @@ def register_patients(hub: Hub, patient_ids: tuple[str, ...] = INDEXED_PATIENTS)
             )
 
 
+# The institutions every indexed patient has consented to share with (recorded when the
+# session's hub starts), so the tests that are not about consent open groups and read
+# shared records as before; tests/app/consent covers patients without it.
+CONSENTED_INSTITUTIONS = (*ADMITTED, CLINIC)
+
+
+def consent_patients(
+    hub: Hub,
+    patient_ids: tuple[str, ...] = INDEXED_PATIENTS,
+    institutions: tuple[str, ...] = CONSENTED_INSTITUTIONS,
+) -> None:
+    """Record each patient's indefinite consent to sharing with ``institutions``, through
+    the service as a clinician of INST_A records the patient's decision; patients who
+    already have a consent in force for an institution keep it."""
+    consents = hub.services.consents
+    for patient_id in patient_ids:
+        missing = [i for i in institutions if not consents.consent_decision(patient_id, i).allowed]
+        if missing:
+            consents.grant(
+                hub.principal("dr-lead"), patient_id, institutions=missing, valid_until=None
+            )
+
+
 def build_group(hub: Hub) -> str:
     """Open group for PATIENT owned by INST_A: lead active, dr-member active,
     dr-removed removed, dr-invitee invited. Returns its id."""

@@ -101,6 +101,9 @@ pt_link       401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 40
 pt_unlink     401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
 pt_correct    401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
 pt_hkid       401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
+cs_grant      401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403
+cs_withdraw   401 401 404 404 404 404 404 404 404 403 403 404 403 403 404 404 403 403
+cs_read       401 401 200 200 200 200 200 200 200 403 403 200 403 403 200 200 403 403
 """
 
 CODES = dict(
@@ -337,6 +340,30 @@ ROUTES.update(
     }
 )
 
+# Sharing-consent routes (app/patient_consent): recorded by the institution's clinicians
+# and admins for a patient the index knows. Granting adds one more consent to a patient
+# who already has them (the world's groups are unaffected); the withdrawal names a
+# consent that does not exist, so an allowed caller gets 404 and nothing is withdrawn
+# (tests/app/consent withdraw real ones).
+NO_CONSENT = "cs-" + "0" * 32
+ROUTES.update(
+    {
+        "cs_grant": Route(
+            "POST",
+            "/patients/pt-synthetic-000099/consents",
+            lambda h: {"institutions": [INST_A]},
+            mutates=False,
+        ),
+        "cs_withdraw": Route(
+            "POST",
+            f"/patients/pt-synthetic-000099/consents/{NO_CONSENT}/withdraw",
+            lambda h: {},
+            mutates=False,
+        ),
+        "cs_read": Route("GET", "/patients/pt-synthetic-000099/consents", mutates=False),
+    }
+)
+
 # The break-glass grant lasts 60 minutes; "expired" is checked four hours later.
 EXPIRED_SHIFT = timedelta(hours=4, minutes=1)
 
@@ -379,7 +406,8 @@ def test_matrix_covers_every_route_and_principal(hub: Hub) -> None:
             .replace("{spare}", "{reg_no}")
             .replace("{regid}", "{registration_id}")
             .replace(f"/patients/{PATIENT}/", "/patients/{patient_id}/")
-            .replace("/patients/pt-synthetic-000099/", "/patients/{patient_id}/"),
+            .replace("/patients/pt-synthetic-000099/", "/patients/{patient_id}/")
+            .replace(f"/consents/{NO_CONSENT}/", "/consents/{consent_id}/"),
         )
         for r in ROUTES.values()
     }

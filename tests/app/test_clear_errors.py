@@ -157,6 +157,9 @@ ID_ROUTES = [
     ("DELETE", "/institutions/hosp-a/affiliations/{id}"),
     ("POST", "/registrations/{id}/approve"),
     ("POST", "/registrations/{id}/reject"),
+    ("GET", "/patients/{id}/consents"),
+    ("POST", "/patients/{id}/consents"),
+    ("POST", "/patients/pt-synthetic-000099/consents/{id}/withdraw"),
 ]
 
 

@@ -26,11 +26,13 @@ def counts(run: ProgramRun) -> Counter[str]:
 
 
 EXPECTED_CORE = {
-    "aws:kms/key:Key": 3,
-    "aws:kms/alias:Alias": 3,
-    "aws:s3/bucket:Bucket": 3,
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 3,
-    "aws:s3/bucketPolicy:BucketPolicy": 3,
+    "aws:kms/key:Key": 4,  # records, audit, ledger signing, backup vault
+    "aws:kms/alias:Alias": 4,
+    "aws:s3/bucket:Bucket": 4,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 4,
+    "aws:s3/bucketPolicy:BucketPolicy": 4,
+    # the web client's site: four built files and config.json (infra/components/web_client.py)
+    "aws:s3/bucketObjectv2:BucketObjectv2": 5,
     "aws:dynamodb/table:Table": 6,  # register, groups, records, ledger, institutions, patients
     "aws:cloudtrail/trail:Trail": 1,
     "aws:cognito/userPool:UserPool": 1,
@@ -42,6 +44,11 @@ EXPECTED_CORE = {
     "aws:wafv2/webAcl:WebAcl": 1,
     "aws:wafv2/webAclAssociation:WebAclAssociation": 1,
     "aws:sns/topic:Topic": 1,
+    "aws:backup/vault:Vault": 1,
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": 1,
+    "aws:backup/plan:Plan": 1,
+    "aws:backup/selection:Selection": 1,
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 4,  # AWS Backup's managed policies
 }
 LAYERS = ["phase2-hospital-authority", "phase3-private-practice"]
 # What only the core holds: a layer declaring one of these would start a second hub.
@@ -62,7 +69,17 @@ def test_the_core_declares_the_whole_hub(runs: dict[str, ProgramRun]) -> None:
     for typ, expected in EXPECTED_CORE.items():
         assert declared[typ] == expected, typ
     components = set(runs[CORE_STACK].by_component())
-    assert components == {"keys", "storage", "tables", "audit", "identity", "service", "monitoring"}
+    assert components == {
+        "keys",
+        "storage",
+        "tables",
+        "audit",
+        "backup",
+        "identity",
+        "web",
+        "service",
+        "monitoring",
+    }
 
 
 def test_layers_declare_only_what_their_phase_adds(runs: dict[str, ProgramRun]) -> None:

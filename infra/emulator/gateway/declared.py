@@ -27,6 +27,7 @@ REST_API = "aws:apigateway/restApi:RestApi"
 RESOURCE = "aws:apigateway/resource:Resource"
 METHOD = "aws:apigateway/method:Method"
 INTEGRATION = "aws:apigateway/integration:Integration"
+INTEGRATION_RESPONSE = "aws:apigateway/integrationResponse:IntegrationResponse"
 AUTHORIZER = "aws:apigateway/authorizer:Authorizer"
 STAGE = "aws:apigateway/stage:Stage"
 METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
@@ -63,6 +64,21 @@ class DeclaredAuthorizer:
 
 
 @dataclass(frozen=True)
+class DeclaredS3Read:
+    """An S3 integration that reads one object (``GET`` on ``:s3:path/<bucket>/<key>``):
+    the key template's ``{name}`` parts come from the method's path parameters; the 200
+    response maps headers from the object's (``integration.response.header.<h>``) or
+    static values (``'v'``); any 4xx from S3 is the declared not-found response."""
+
+    bucket: str
+    key_template: str
+    path_parameters: Mapping[str, str]  # integration param -> method path param
+    ok_headers: Mapping[str, str]  # response header -> mapping expression
+    not_found_status: int
+    not_found_body: str
+
+
+@dataclass(frozen=True)
 class DeclaredMethod:
     resource_id: str
     resource_path: str
@@ -70,7 +86,8 @@ class DeclaredMethod:
     authorization: str  # NONE or COGNITO_USER_POOLS (others are refused)
     authorizer: DeclaredAuthorizer | None
     scopes: tuple[str, ...]
-    function: DeclaredFunction
+    function: DeclaredFunction | None
+    s3_read: DeclaredS3Read | None = None
 
     @property
     def key(self) -> str:
@@ -162,7 +179,16 @@ class DeclaredApi:
             integration = integrations.get((resource_id, verb))
             if integration is None:
                 raise UnsupportedApi(f"{m.name}: {verb} {path} has no integration")
-            methods[(resource_id, verb)] = _method(m, path, integration, authorizers, functions)
+            responses = [
+                r
+                for r in record.of_type(INTEGRATION_RESPONSE)
+                if _in(r, api_id)
+                and str(r.inputs["resourceId"]) == resource_id
+                and str(r.inputs["httpMethod"]).upper() == verb
+            ]
+            methods[(resource_id, verb)] = _method(
+                m, path, integration, authorizers, functions, responses
+            )
         stages = [s for s in record.of_type(STAGE) if _in(s, api_id)]
         if len(stages) != 1:
             raise UnsupportedApi(f"{api.name}: expected one stage, the record has {len(stages)}")
@@ -181,7 +207,9 @@ class DeclaredApi:
             throttle=_throttle(record, api_id, stage_name),
             web_acl_rules=tuple(web_acl.inputs.get("rules") or ()) if web_acl else None,
             web_acl_name=str(web_acl.inputs.get("name") or web_acl.name) if web_acl else None,
-            functions=tuple({m.function.name: m.function for m in methods.values()}.values()),
+            functions=tuple(
+                {m.function.name: m.function for m in methods.values() if m.function}.values()
+            ),
         )
 
 
@@ -273,6 +301,7 @@ def _method(
     integration: ResourceRecord,
     authorizers: Mapping[str, DeclaredAuthorizer],
     functions: Mapping[str, DeclaredFunction],
+    responses: Sequence[ResourceRecord] = (),
 ) -> DeclaredMethod:
     kind = str(m.inputs.get("authorization") or "NONE")
     authorizer = None
@@ -282,11 +311,24 @@ def _method(
             raise UnsupportedApi(f"{m.name}: authorizer {m.inputs.get('authorizerId')} not found")
     elif kind != "NONE":
         raise UnsupportedApi(f"{m.name}: authorization {kind} is not emulated")
-    if str(integration.inputs.get("type")) != "AWS_PROXY":
-        raise UnsupportedApi(
-            f"{integration.name}: only Lambda proxy integrations (AWS_PROXY) are emulated"
-        )
+    kind_of_integration = str(integration.inputs.get("type"))
     uri = str(integration.inputs.get("uri") or "")
+    if kind_of_integration == "AWS" and ":s3:path/" in uri:
+        return DeclaredMethod(
+            resource_id=str(m.inputs["resourceId"]),
+            resource_path=path,
+            http_method=str(m.inputs["httpMethod"]).upper(),
+            authorization=kind,
+            authorizer=authorizer,
+            scopes=tuple(str(s) for s in m.inputs.get("authorizationScopes") or ()),
+            function=None,
+            s3_read=_s3_read(integration, uri, responses),
+        )
+    if kind_of_integration != "AWS_PROXY":
+        raise UnsupportedApi(
+            f"{integration.name}: only Lambda proxy integrations (AWS_PROXY) and S3 object "
+            "reads (AWS, :s3:path/) are emulated"
+        )
     arn = uri.split("/functions/", 1)[-1].removesuffix("/invocations")
     function = functions.get(arn)
     if function is None:
@@ -299,6 +341,40 @@ def _method(
         authorizer=authorizer,
         scopes=tuple(str(s) for s in m.inputs.get("authorizationScopes") or ()),
         function=function,
+    )
+
+
+def _s3_read(
+    integration: ResourceRecord, uri: str, responses: Sequence[ResourceRecord]
+) -> DeclaredS3Read:
+    if str(integration.inputs.get("integrationHttpMethod") or "").upper() != "GET":
+        raise UnsupportedApi(f"{integration.name}: only S3 GET (object reads) is emulated")
+    bucket, _, key = uri.split(":s3:path/", 1)[1].partition("/")
+    if not bucket or not key:
+        raise UnsupportedApi(f"{integration.name}: {uri} names no bucket and key")
+    prefix = "integration.request.path."
+    mapped = {}
+    for target, source in (integration.inputs.get("requestParameters") or {}).items():
+        if not (str(target).startswith(prefix) and str(source).startswith("method.request.path.")):
+            raise UnsupportedApi(f"{integration.name}: request parameter {target} is not emulated")
+        mapped[str(target)[len(prefix) :]] = str(source).rsplit(".", 1)[1]
+    ok = [r for r in responses if not r.inputs.get("selectionPattern")]
+    errors = [r for r in responses if r.inputs.get("selectionPattern")]
+    if len(ok) != 1:
+        raise UnsupportedApi(f"{integration.name}: expected one default integration response")
+    headers = {
+        str(k).removeprefix("method.response.header."): str(v)
+        for k, v in (ok[0].inputs.get("responseParameters") or {}).items()
+    }
+    not_found = errors[0] if errors else None
+    templates = (not_found.inputs.get("responseTemplates") or {}) if not_found else {}
+    return DeclaredS3Read(
+        bucket=bucket,
+        key_template=key,
+        path_parameters=mapped,
+        ok_headers=headers,
+        not_found_status=int(not_found.inputs["statusCode"]) if not_found else 500,
+        not_found_body=str(next(iter(templates.values()), "")),
     )
 
 

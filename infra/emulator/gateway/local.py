@@ -77,6 +77,19 @@ def enrol_directory(handler: Any, record: DeploymentRecord) -> None:
     )
 
 
+def site_stand_ins(record: DeploymentRecord, endpoint: str) -> dict[str, str]:
+    """The emulator origins answering for the AWS endpoints the web client's site names."""
+    from infra.emulator.web_site import aws_stand_ins
+
+    shards = str(record.outputs.get("shardBucketName") or "")
+    return aws_stand_ins(
+        record.region,
+        shards,
+        cognito_endpoint=record.endpoints.get("cognito-idp") or endpoint,
+        s3_endpoint=record.endpoints.get("s3") or endpoint,
+    )
+
+
 def serve_stack(
     state_dir: Path, stack: str, *, endpoint: str, host: str = "127.0.0.1", port: int = 0
 ) -> LocalGateway:
@@ -94,6 +107,6 @@ def serve_stack(
     record = hub_view(record, state_dir)
     handler = import_handler(record, endpoint)
     enrol_directory(handler, record)
-    gateway = LocalGateway(record, handler)
+    gateway = LocalGateway(record, handler, aws_endpoints=site_stand_ins(record, endpoint))
     gateway.start(host, port)
     return gateway

@@ -22,6 +22,12 @@ the deployed function's entry point (``app.lambda_handler.handler``, or
 9. Lambda's response cap and the proxy response format (``502``), then the binary
    conversion of the body (see :mod:`infra.emulator.gateway.events`).
 
+Methods integrated with S3 (the web client's files, ``GET /web/...``) are answered by the
+gateway itself after step 6: the object named by the declared integration URI is read
+from the emulator's S3 and its headers mapped as the declared integration response says
+(:meth:`LocalGateway.serve_s3_read`); the emulator endpoint stands in for the stack's AWS
+endpoints in those files (``aws_endpoints``), a recorded gap.
+
 Invocations run on a pool of worker threads sized by the function's reserved concurrency
 (at most :data:`MAX_WORKERS`); a timed-out invocation is abandoned, not stopped (Lambda
 would end its environment): a gap, recorded in ``infra/emulator/gaps.py``.
@@ -42,7 +48,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from infra.emulator.gateway.authorizer import CognitoAuthorizer, Unauthorized, issuer_of
-from infra.emulator.gateway.declared import DeclaredApi, DeclaredFunction, DeclaredMethod, Route
+from infra.emulator.gateway.declared import (
+    DeclaredApi,
+    DeclaredFunction,
+    DeclaredMethod,
+    DeclaredS3Read,
+    Route,
+)
 from infra.emulator.gateway.events import (
     GatewayRequest,
     GatewayResponse,
@@ -105,6 +117,30 @@ def emulator_jwks_url(endpoint: str | None) -> Callable[[str], str]:
     return lambda pool: f"{issuer_of(pool)}/.well-known/jwks.json"
 
 
+def emulator_s3_reader(
+    endpoint: str | None, region: str
+) -> Callable[[str, str], tuple[bytes, Mapping[str, str]] | None]:
+    """Reads an object from the emulator's S3 (None when it does not exist), returning
+    its bytes and its HTTP headers (``x-amz-meta-*`` included), as S3 would send them."""
+    client: Any = None
+
+    def read(bucket: str, key: str) -> tuple[bytes, Mapping[str, str]] | None:
+        nonlocal client
+        import boto3
+        from botocore.exceptions import ClientError
+
+        if client is None:
+            client = boto3.client("s3", region_name=region, endpoint_url=endpoint)
+        try:
+            got = client.get_object(Bucket=bucket, Key=key)
+        except ClientError:
+            return None
+        headers = dict(got["ResponseMetadata"].get("HTTPHeaders", {}))
+        return got["Body"].read(), headers
+
+    return read
+
+
 class LocalGateway:
     """The declared REST API of ``record`` in front of ``handler``.
 
@@ -126,8 +162,13 @@ class LocalGateway:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+        s3_reader: Callable[[str, str], tuple[bytes, Mapping[str, str]] | None] | None = None,
+        aws_endpoints: Mapping[str, str] | None = None,
     ):
         self.api = DeclaredApi.from_record(record)
+        self._s3_reader = s3_reader or emulator_s3_reader(record.endpoint_url, record.region)
+        # AWS origin (https://host) -> the emulator's origin standing in for it
+        self._aws_endpoints = dict(aws_endpoints or {})
         self._handler = handler
         self._integration_timeout = integration_timeout_s
         endpoint = record.endpoints.get("cognito-idp") or record.endpoint_url
@@ -201,6 +242,8 @@ class LocalGateway:
                 )
             except Unauthorized:
                 return gateway_error(401, "Unauthorized", "UnauthorizedException")
+        if method.s3_read is not None:
+            return self.serve_s3_read(method.s3_read, route.path_parameters)
         request_id = str(uuid.uuid4())
         event = proxy_event(
             request,
@@ -220,6 +263,42 @@ class LocalGateway:
             return gateway_error(413, "Request Too Long", "BadRequestException")
         return Invocation(event, method, request.header("accept"), request_id)
 
+    def serve_s3_read(
+        self, read: DeclaredS3Read, path_parameters: Mapping[str, str]
+    ) -> GatewayResponse:
+        """An S3 object read as the declared integration maps it (200), or its 4xx."""
+        key = read.key_template
+        for name, source in read.path_parameters.items():
+            part = path_parameters.get(source)
+            if part is None:
+                return gateway_error(500, "Internal server error")
+            key = key.replace("{" + name + "}", part)
+        found = self._s3_reader(read.bucket, key) if ".." not in key.split("/") else None
+        if found is None:
+            body = read.not_found_body.encode()
+            return GatewayResponse(
+                read.not_found_status, [("content-type", "application/json")], body
+            )
+        body, object_headers = found
+        lower = {k.lower(): v for k, v in object_headers.items()}
+        headers: list[tuple[str, str]] = []
+        for name, expression in read.ok_headers.items():
+            if expression.startswith("'") and expression.endswith("'"):
+                value: str | None = expression[1:-1]
+            else:
+                value = lower.get(expression.removeprefix("integration.response.header.").lower())
+            if value is not None:
+                headers.append((name.lower(), self._on_emulator(value)))
+        if lower.get("content-type", "").startswith(("application/json", "text/")):
+            body = self._on_emulator(body.decode("utf-8")).encode("utf-8")
+        headers.append(("content-length", str(len(body))))
+        return GatewayResponse(200, headers, body)
+
+    def _on_emulator(self, text: str) -> str:
+        for origin, stand_in in self._aws_endpoints.items():
+            text = text.replace(origin, stand_in)
+        return text
+
     def deadline(self, function: DeclaredFunction) -> tuple[float, GatewayResponse]:
         """How long the gateway waits, and what it answers when that runs out."""
         if function.timeout_s < self._integration_timeout:
@@ -228,6 +307,7 @@ class LocalGateway:
 
     def submit(self, invocation: Invocation) -> Future[Any]:
         function = invocation.method.function
+        assert function is not None  # S3 reads never become invocations
         wait, _ = self.deadline(function)
         context = LambdaContext(
             function_name=function.name,
@@ -260,6 +340,7 @@ class LocalGateway:
         prepared = self.prepare(request)
         if isinstance(prepared, GatewayResponse):
             return prepared
+        assert prepared.method.function is not None
         wait, late = self.deadline(prepared.method.function)
         try:
             result = self.submit(prepared).result(timeout=wait)
@@ -309,6 +390,7 @@ class LocalGateway:
         if isinstance(prepared, GatewayResponse):
             await _send(send, prepared)
             return
+        assert prepared.method.function is not None
         wait, late = self.deadline(prepared.method.function)
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(self.submit(prepared)), wait)

@@ -225,6 +225,7 @@ def _load_all() -> None:
     # Importing each module registers its provisioners.
     from infra.emulator.provision import (  # noqa: F401
         api,
+        backup,
         identity,
         observability,
         security,

@@ -281,6 +281,7 @@ class Method(_InApi):
                 "authorizerId": i.get("authorizerId"),
                 "authorizationScopes": i.get("authorizationScopes"),
                 "apiKeyRequired": i.get("apiKeyRequired"),
+                "requestParameters": i.get("requestParameters"),
             }
         )
         try:
@@ -327,11 +328,15 @@ class Integration(_InApi):
                     "type": i["type"],
                     "integrationHttpMethod": i.get("integrationHttpMethod"),
                     "uri": i.get("uri"),
+                    "credentials": i.get("credentials"),
+                    "requestParameters": i.get("requestParameters"),
                 }
             )
         )
         if i["type"] == "AWS_PROXY":
             ctx.add_gap(gaps.gateway_lambda_runtime(declared.name))
+        elif ":s3:path/" in str(i.get("uri") or ""):
+            ctx.add_gap(gaps.gateway_s3_integration_role(declared.name))
         return Provisioned(
             id=f"agi-{api}-{resource}-{verb}",
             locator={"rest_api": api, "resource": resource, "verb": verb},
@@ -343,6 +348,86 @@ class Integration(_InApi):
         ignore_missing(
             lambda: apigw.delete_integration(
                 restApiId=loc["rest_api"], resourceId=loc["resource"], httpMethod=loc["verb"]
+            )
+        )
+
+
+@provisioner
+class MethodResponse(_InApi):
+    type_token = "aws:apigateway/methodResponse:MethodResponse"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        apigw = ctx.client("apigateway")
+        i = declared.inputs
+        api, resource, verb = str(i["restApi"]), str(i["resourceId"]), str(i["httpMethod"])
+        status = str(i["statusCode"])
+        apigw.put_method_response(
+            **drop_none(
+                {
+                    "restApiId": api,
+                    "resourceId": resource,
+                    "httpMethod": verb,
+                    "statusCode": status,
+                    "responseParameters": i.get("responseParameters"),
+                    "responseModels": i.get("responseModels"),
+                }
+            )
+        )
+        return Provisioned(
+            id=f"agmr-{api}-{resource}-{verb}-{status}",
+            locator={"rest_api": api, "resource": resource, "verb": verb, "status": status},
+        )
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        apigw = ctx.client("apigateway")
+        loc = record.locator
+        ignore_missing(
+            lambda: apigw.delete_method_response(
+                restApiId=loc["rest_api"],
+                resourceId=loc["resource"],
+                httpMethod=loc["verb"],
+                statusCode=loc["status"],
+            )
+        )
+
+
+@provisioner
+class IntegrationResponse(_InApi):
+    type_token = "aws:apigateway/integrationResponse:IntegrationResponse"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        apigw = ctx.client("apigateway")
+        i = declared.inputs
+        api, resource, verb = str(i["restApi"]), str(i["resourceId"]), str(i["httpMethod"])
+        status = str(i["statusCode"])
+        apigw.put_integration_response(
+            **drop_none(
+                {
+                    "restApiId": api,
+                    "resourceId": resource,
+                    "httpMethod": verb,
+                    "statusCode": status,
+                    "selectionPattern": i.get("selectionPattern"),
+                    "responseParameters": i.get("responseParameters"),
+                    "responseTemplates": i.get("responseTemplates"),
+                    "contentHandling": i.get("contentHandling"),
+                }
+            )
+        )
+        return Provisioned(
+            id=f"agir-{api}-{resource}-{verb}-{status}",
+            locator={"rest_api": api, "resource": resource, "verb": verb, "status": status},
+        )
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        apigw = ctx.client("apigateway")
+        loc = record.locator
+        ignore_missing(
+            lambda: apigw.delete_integration_response(
+                restApiId=loc["rest_api"],
+                resourceId=loc["resource"],
+                httpMethod=loc["verb"],
+                statusCode=loc["status"],
             )
         )
 
@@ -623,7 +708,16 @@ class WebAclAssociation(Provisioner):
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         waf = ctx.client("wafv2")
         resource, acl = str(declared.inputs["resourceArn"]), str(declared.inputs["webAclArn"])
-        waf.associate_web_acl(WebACLArn=acl, ResourceArn=resource)
+        try:
+            current = waf.get_web_acl_for_resource(ResourceArn=resource).get("WebACL") or {}
+        except ClientError as error:
+            if error_code(error) != "WAFNonexistentItemException":
+                raise
+            current = {}
+        # A redeploy must not associate twice: moto appends the resource to the ACL's
+        # list again, and one disassociation would then leave the stage protected.
+        if current.get("ARN") != acl:
+            waf.associate_web_acl(WebACLArn=acl, ResourceArn=resource)
         return Provisioned(id=f"{acl},{resource}", locator={"resource_arn": resource})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:

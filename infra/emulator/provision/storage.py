@@ -482,3 +482,93 @@ class TableItem(Provisioner):
         except ClientError as error:
             if error_code(error) != "ResourceNotFoundException":  # the table is gone
                 raise
+
+
+def _asset_path(source: Any) -> str | None:
+    """The file path of a declared ``pulumi.FileAsset`` (as the mock runtime passes it)."""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, dict):
+        path = source.get("path")
+        return str(path) if path else None
+    path = getattr(source, "path", None)
+    return str(path) if path else None
+
+
+# What the emulator stores for a site file that was not built: the page says so.
+NOT_BUILT_PAGE = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Web client not built</title>"
+    b"<p>The web client was not built. Run <code>make web</code> and deploy again.</p>"
+)
+
+
+@provisioner
+class BucketObjectv2(Provisioner):
+    """An object the program declares (the web client's files and config): its content
+    from the declared ``source`` file or ``content``, with its media type, cache control
+    and metadata. A site file that was never built is stored as a page saying so."""
+
+    type_token = "aws:s3/bucketObjectv2:BucketObjectv2"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        from pathlib import Path
+
+        from infra.config_source import ROOT
+
+        i = declared.inputs
+        bucket, key = str(i["bucket"]), str(i["key"])
+        body: bytes
+        if i.get("content") is not None:
+            body = str(i["content"]).encode("utf-8")
+        else:
+            path = _asset_path(i.get("source"))
+            file = Path(path) if path else None
+            if file is not None and not file.is_absolute():
+                file = ROOT / file
+            if file is not None and file.is_file():
+                body = file.read_bytes()
+            else:
+                body = NOT_BUILT_PAGE if key.endswith(".html") else b""
+        metadata = {str(k): str(v) for k, v in (i.get("metadata") or {}).items()}
+        put = {
+            "Bucket": bucket,
+            "Key": key,
+            "Body": body,
+            "Metadata": metadata,
+            **{
+                target: str(i[source])
+                for source, target in (
+                    ("contentType", "ContentType"),
+                    ("cacheControl", "CacheControl"),
+                )
+                if i.get(source)
+            },
+        }
+        result = ctx.client("s3").put_object(**put)
+        if metadata:
+            ctx.add_gap(gaps.aws_endpoints_on_the_emulator(declared.name))
+        return Provisioned(
+            id=key,
+            state={
+                "bucket": bucket,
+                "key": key,
+                "etag": str(result.get("ETag", "")).strip('"'),
+                "versionId": result.get("VersionId"),
+            },
+            locator={"bucket": bucket},
+        )
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        # Every version of the key, so no delete marker is left (moto 5 then fails to
+        # empty the bucket: its delete markers cannot be disposed of).
+        s3 = ctx.client("s3")
+        bucket = str(record.locator.get("bucket"))
+        try:
+            listed = s3.list_object_versions(Bucket=bucket, Prefix=record.id)
+        except ClientError as error:
+            if error_code(error) == "NoSuchBucket":
+                return
+            raise
+        for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            if version["Key"] == record.id:
+                s3.delete_object(Bucket=bucket, Key=record.id, VersionId=version["VersionId"])

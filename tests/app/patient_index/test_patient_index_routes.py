@@ -297,6 +297,15 @@ def test_a_group_for_an_unknown_patient_is_refused_then_created_once_registered(
     r = hub.client.post(
         "/groups", json={"patient_id": pid, "title": "Case"}, headers=hub.headers("dr-lead")
     )
+    # Known now, but not yet consenting to sharing with INST_A (tests/app/consent).
+    assert r.status_code == 403 and r.json()["error"]["code"] == "consent_required"
+    r = hub.client.post(
+        f"/patients/{pid}/consents", json={"institutions": [INST_A]}, headers=hub.headers("dr-lead")
+    )
+    assert r.status_code == 201, r.text
+    r = hub.client.post(
+        "/groups", json={"patient_id": pid, "title": "Case"}, headers=hub.headers("dr-lead")
+    )
     assert r.status_code == 201, r.text
 
 

@@ -124,6 +124,7 @@ class RecordsHarness:
             hash_key=services.groups._key,
             clock=self.hub.clock,
             patients=services.patients,
+            consents=services.consents,
         )
 
     def app_with(self, service: RecordService) -> TestClient:

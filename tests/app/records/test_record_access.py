@@ -154,7 +154,8 @@ def test_auditor_guardrail_is_what_refuses(records: RecordsHarness) -> None:
         "parents": [],
     }
     none = {"__entity": uid("Group", "(none)")}
-    ctx = {"break_glass_patients": [], "via": none, "target": none}
+    # Consent in force, so only the auditor guardrail can refuse.
+    ctx = {"break_glass_patients": [], "via": none, "target": none, "consent_active": True}
     group = {
         "uid": uid("Group", "(none)"),
         "attrs": {

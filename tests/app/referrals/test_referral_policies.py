@@ -85,13 +85,18 @@ def decide(
     specialties: tuple[str, ...] = (),
     legal_basis: str = "",
     notice: str = "",
+    consent_active: bool | None = True,
 ) -> Decision:
-    context = {
+    # The patient's consent covers the institution addressed unless a test says not
+    # (None: the service did not state it).
+    context: dict[str, Any] = {
         "group": {"__entity": uid("Group", "g")},
         "specialties": list(specialties),
         "legal_basis": legal_basis,
         "patient_notice": notice,
     }
+    if consent_active is not None:
+        context["consent_active"] = consent_active
     entities = [principal, resource, group(members)]
     return authorizer.decide(principal["uid"], action, resource["uid"], entities, context)
 
@@ -108,6 +113,24 @@ def test_a_member_refers_with_a_legal_basis() -> None:
         user(),
         referral(urgency="emergency"),
         legal_basis="emergency",
+    )
+    assert emergency.allowed
+
+
+@pytest.mark.parametrize("consent_active", [False, None])
+def test_without_consent_only_an_emergency_referral_is_sent(consent_active: bool | None) -> None:
+    refused = decide(
+        SHIPPED, Action.SEND_REFERRAL, user(), referral(), consent_active=consent_active, **SEND_OK
+    )
+    assert not refused.allowed
+    assert refused.reasons == ("referral-needs-consent-for-the-institution-addressed",)
+    emergency = decide(
+        SHIPPED,
+        Action.SEND_REFERRAL,
+        user(),
+        referral(urgency="emergency"),
+        legal_basis="emergency",
+        consent_active=consent_active,
     )
     assert emergency.allowed
 

@@ -157,7 +157,7 @@ def test_the_hub_with_its_phase_2_layer_passes_the_pack(captured_stacks: dict[st
 def test_stack_rules_see_every_bucket(captured_stacks: dict[str, Any]) -> None:
     captured = captured_stacks["phase1-specialist"]
     buckets = {r.name for r in captured.resources if r.type == rules.BUCKET}
-    assert len(buckets) == 3
+    assert len(buckets) == 4  # shards, access logs, audit, the web client's site
     findings = evaluate_stack(captured.resources, captured.config)
     for policy in (
         "every-bucket-encrypted-with-customer-kms-key",
@@ -221,6 +221,28 @@ def _unbind_trust(name: str) -> Callable[[list[DeclaredResource]], None]:
         resource.inputs["assumeRolePolicy"] = json.dumps(document)
 
     return mutate
+
+
+def _unselect(fragment: str) -> Callable[[list[DeclaredResource]], None]:
+    def mutate(resources: list[DeclaredResource]) -> None:
+        selection = _named(resources, "backup-selection")
+        selection.inputs["resources"] = [
+            arn for arn in selection.inputs["resources"] if fragment not in str(arn)
+        ]
+
+    return mutate
+
+
+def _shorten_backup_rule(data_class: str, days: int) -> Callable[[list[DeclaredResource]], None]:
+    def mutate(resources: list[DeclaredResource]) -> None:
+        for rule in _named(resources, "backup-plan").inputs["rules"]:
+            if rule["ruleName"] == data_class:
+                rule["lifecycle"] = {"deleteAfter": days}
+
+    return mutate
+
+
+BACKUP_POLICY = "backup-vault-locked-and-plan-covers-data-stores"
 
 
 # mutation -> (change, the policy that must block it, the resource it names)
@@ -350,6 +372,19 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
         _set("service-api-function-logs", kmsKeyId=None),
         "log-group-encrypted-and-retained",
         "service-api-function-logs",
+    ),
+    "vault lock removed": (_drop("backup-vault-lock"), BACKUP_POLICY, "backup-vault"),
+    "vault on an AWS-managed key": (
+        _set("backup-vault", kmsKeyArn="arn:aws:kms:ap-east-1:000000000000:alias/aws/backup"),
+        BACKUP_POLICY,
+        "backup-vault",
+    ),
+    "records table not backed up": (_unselect("-records"), BACKUP_POLICY, "backup-vault"),
+    "audit bucket not backed up": (_unselect("-audit-"), BACKUP_POLICY, "backup-vault"),
+    "ledger backups kept a week": (
+        _shorten_backup_rule("ledger", 7),
+        BACKUP_POLICY,
+        "backup-vault",
     ),
     "bucket in another region": (
         _set("storage-shards", region="us-east-1"),

@@ -1062,3 +1062,16 @@ def test_audit_lifecycle_that_deletes_early_or_never_fails(
 def test_lifecycle_rule_looks_only_at_the_audit_bucket() -> None:
     other = StackResource(rules.BUCKET, "shards", {"bucket": "hub-shards"})
     assert rules.every_audit_bucket_has_a_retention_lifecycle([other]) == []
+
+
+# --- AWS Backup ---------------------------------------------------------------------------
+
+
+def test_stack_with_tables_and_no_backup_vault_fails() -> None:
+    table = rules.StackResource(rules.TABLE, "tables-ledger", {"name": "hub-p1-ledger"})
+    [result] = rules.backup_vault_locked_and_plan_covers_data_stores([table])
+    assert result.failed and "No AWS Backup vault" in result.message
+
+
+def test_stack_without_data_stores_needs_no_backup() -> None:
+    assert rules.backup_vault_locked_and_plan_covers_data_stores([]) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,44 @@ TRAIL = f"arn:aws:cloudtrail:ap-east-1:{ACCOUNT}:trail/hub-p1-trail"
 POOL = "ap-east-1_pool"
 POOL_ARN = f"arn:aws:cognito-idp:ap-east-1:{ACCOUNT}:userpool/{POOL}"
 TABLES = {"records": "hub-p1-records", "ledger": "hub-p1-ledger"}
+
+
+VAULT = "hub-p1-backup"
+BACKUP_KEY = f"arn:aws:kms:ap-east-1:{ACCOUNT}:key/backup"
+
+
+def backup_part() -> dict[str, Any]:
+    """A locked vault under its CMK, and a plan keeping every data class 35 days whose
+    selection names every table and the shard and audit buckets."""
+    return {
+        "vault": {
+            "BackupVaultName": VAULT,
+            "EncryptionKeyArn": BACKUP_KEY,
+            "Locked": True,
+            "MinRetentionDays": 35,
+            "MaxRetentionDays": 35,
+        },
+        "plans": [
+            {
+                "id": "plan1",
+                "plan": {
+                    "Rules": [
+                        {
+                            "RuleName": data_class,
+                            "TargetBackupVaultName": VAULT,
+                            "Lifecycle": {"DeleteAfterDays": 35},
+                        }
+                        for data_class in ("ledger", "audit-objects", "records", "operational")
+                    ]
+                },
+                "selected": [
+                    *(table_arn(n) for n in TABLES.values()),
+                    f"arn:aws:s3:::{SHARDS}",
+                    f"arn:aws:s3:::{AUDIT}",
+                ],
+            }
+        ],
+    }
 
 
 def table_arn(name: str) -> str:
@@ -50,6 +89,7 @@ class Record:
             "userPoolId": POOL,
             "apiId": "api1",
             "functionName": "hub-p1-api",
+            "backupVaultName": VAULT,
         }
     )
     resources: list[Any] = field(
@@ -341,6 +381,7 @@ def compliant_snapshot() -> dict[str, Any]:
                 },
             }
         },
+        "backup": backup_part(),
         "monitoring": {
             "log_group": "/hub/hub-p1/cloudtrail",
             "filters": [
@@ -728,3 +769,70 @@ def test_waf_not_applicable_where_the_phase_has_none() -> None:
     snapshot = compliant_snapshot()
     snapshot["api"]["web_acls"] = {"v1": None}
     assert [c.id for c in report(snapshot).failed] == ["api.waf_attached"]
+
+
+# --- backup.plan_coverage ----------------------------------------------------------------
+
+
+def _backup_check(snapshot: dict[str, Any], expect: Expectations | None = None) -> Any:
+    [check] = [c for c in report(snapshot, expect).checks if c.id == "backup.plan_coverage"]
+    return check
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b["vault"].update(Locked=False), "no vault lock"),
+        (
+            lambda b: b["vault"].update(EncryptionKeyArn="arn:aws:kms:x:1:alias/aws/backup"),
+            "customer-managed",
+        ),
+        (lambda b: b["plans"][0]["selected"].pop(0), "no plan selection backs up table"),
+        (lambda b: b["plans"][0]["selected"].pop(), f"backs up bucket {AUDIT}"),
+        (
+            lambda b: b["plans"][0]["plan"]["Rules"][0].update(Lifecycle={"DeleteAfterDays": 7}),
+            "'ledger' keeps recovery points 7 days",
+        ),
+        (lambda b: b["plans"][0]["plan"]["Rules"].pop(2), "no plan rule for data class 'records'"),
+        (lambda b: b.update(vault=None), "no backup vault"),
+    ],
+)
+def test_backup_coverage_fails_when_a_part_is_removed(
+    change: Callable[[dict[str, Any]], Any], message: str
+) -> None:
+    snapshot = compliant_snapshot()
+    change(snapshot["backup"])
+    check = _backup_check(snapshot)
+    assert check.status == "fail" and message in check.evidence, check.evidence
+
+
+def test_backup_selection_as_declared_where_the_emulator_has_none() -> None:
+    snapshot = compliant_snapshot()
+    live = snapshot["backup"]["plans"][0]["selected"]
+    snapshot["backup"]["plans"][0]["selected"] = {
+        "unreadable": "ResourceNotFoundException: no selections"
+    }
+    gap = {
+        "resource": "backup-selection",
+        "type": "aws:backup/selection:Selection",
+        "property": "resources",
+        "reason": "moto has no backup selections",
+    }
+    selection = {
+        "type": "aws:backup/selection:Selection",
+        "name": "backup-selection",
+        "id": "plan1:sel",
+        "inputs": {"resources": live},
+    }
+    record = Record(resources=[*Record().resources, selection], gaps=[gap])
+    check = _backup_check(snapshot, expectations(record))
+    assert check.status == "pass" and "as declared (emulator gap" in check.evidence
+    # without the gap, an unreadable selection fails
+    assert _backup_check(snapshot).status == "fail"
+
+
+def test_stack_without_a_vault_fails_backup_coverage() -> None:
+    record = Record()
+    del record.outputs["backupVaultName"]
+    check = _backup_check(compliant_snapshot(), expectations(record))
+    assert check.status == "fail" and "not found" in check.evidence

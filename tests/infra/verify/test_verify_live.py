@@ -477,22 +477,42 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         audit_bucket,
     )
 
+    vault = outputs.get("backupVaultName", "")
+
+    def unlock_vault(c: ClientFactory) -> None:
+        backup = c("backup")
+        saved["vault"] = backup.describe_backup_vault(BackupVaultName=vault)
+        backup.delete_backup_vault_lock_configuration(BackupVaultName=vault)
+
+    def relock_vault(c: ClientFactory) -> None:
+        if "vault" in saved:
+            c("backup").put_backup_vault_lock_configuration(
+                BackupVaultName=vault,
+                MinRetentionDays=saved["vault"]["MinRetentionDays"],
+                MaxRetentionDays=saved["vault"]["MaxRetentionDays"],
+            )
+
+    yield ("backup vault lock removed", unlock_vault, relock_vault, "backup.plan_coverage", vault)
+
     trail_group = outputs.get("trailLogGroupName", "")
     sg_filter = "security-group-changes"  # CIS 4.10
 
     def drop_cis_filter(c: ClientFactory) -> None:
+        # Every filter for the event class (the shared session account may hold another
+        # deployment's too): the log group no longer counts security-group changes.
         logs = c("logs")
-        [found] = [
+        found = [
             f
             for f in logs.describe_metric_filters(logGroupName=trail_group)["metricFilters"]
             if f["filterName"].endswith(sg_filter)
         ]
+        assert found, f"no {sg_filter} filter on {trail_group}"
         saved["cis_filter"] = found
-        logs.delete_metric_filter(logGroupName=trail_group, filterName=found["filterName"])
+        for f in found:
+            logs.delete_metric_filter(logGroupName=trail_group, filterName=f["filterName"])
 
     def restore_cis_filter(c: ClientFactory) -> None:
-        if "cis_filter" in saved:
-            f = saved["cis_filter"]
+        for f in saved.get("cis_filter", []):
             c("logs").put_metric_filter(
                 logGroupName=trail_group,
                 filterName=f["filterName"],
