@@ -70,7 +70,10 @@ CORE_OUTPUTS = (
     "trailArn",
     "trailLogGroupName",
     "functionName",
+    "webBucketName",
+    "webUrl",
     "alarmRetentionDays",
+    "backupVaultName",
 )
 
 

@@ -658,7 +658,9 @@ def backup_plan_never_runs(resource: str) -> Gap:
         not_enforced=(
             "the plan and its rules are stored (GetBackupPlan returns them) but the "
             "schedule never fires and no lifecycle deletes a recovery point; moto cannot "
-            "update a plan, so a redeploy keeps the rules the plan was created with"
+            "update a plan, so a redeploy keeps the rules the plan was created with; and "
+            "moto keeps a deleted plan's name taken (AWS frees it), so a redeploy after "
+            "a destroy on the same server takes the deleted plan's record again"
         ),
         reason=f"{MOTO} runs no backup jobs",
         covered_by=(

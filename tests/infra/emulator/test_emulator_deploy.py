@@ -149,11 +149,11 @@ def test_one_hub_one_pool_one_set_of_keys_one_api_all_in_the_core(
     all in the core's record; the layers hold only what their phase adds."""
     core_only = {
         "aws:cognito/userPool:UserPool": 1,
-        "aws:kms/key:Key": 3,
+        "aws:kms/key:Key": 4,  # records, audit, ledger signing, backup vault
         "aws:apigateway/restApi:RestApi": 1,
         "aws:dynamodb/table:Table": 6,  # main added the patients table
         "aws:lambda/function:Function": 3,
-        "aws:s3/bucket:Bucket": 3,
+        "aws:s3/bucket:Bucket": 4,  # shards, access logs, audit, web site
     }
     for type_token, count in core_only.items():
         holders = {
