@@ -33,7 +33,16 @@ from app.institutions.service import OPERATOR_CHANNEL, InstitutionService
 from app.ledger.service import Ledger, build_ledger
 from app.ledger.store import LedgerTable
 from app.ledger.trail import LedgerTrail
+from app.messaging.audit import RoomLedger
+from app.messaging.service import DriftReport, RoomAuthority, log_drift
+from app.messaging.sessions import MessagingSessions
 from app.metrics.service import MetricsService
+from app.notifications.cards import HubDevice
+from app.notifications.channels import CognitoContacts, SnsNotifier
+from app.notifications.handlers import MEMBERSHIP_DRIFT, OutboxHandlers
+from app.notifications.preferences import NotificationPreferences
+from app.notifications.service import NotificationService
+from app.outbox import DeadLetters, OutboxDispatcher, outbox_item, put_outbox_item
 from app.patient_consent.service import ConsentService
 from app.patient_index.service import PatientIndexService, derived_index_key
 from app.patients.index_key import load_or_create_index_key
@@ -64,10 +73,22 @@ class Services:
     ledger: Ledger
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool]
     patients: PatientIndexService
+    notifications: NotificationService
+    dispatcher: OutboxDispatcher
     consents: ConsentService
     metrics: MetricsService | None = None
     records: RecordService | None = None
     referrals: ReferralService | None = None
+    rooms: RoomAuthority | None = None
+    room_ledger: RoomLedger | None = None
+    messaging: MessagingSessions | None = None
+    # The hub's record-card device (the dispatcher's); closed with the services.
+    hub_device: HubDevice | None = None
+
+    def close(self) -> None:
+        """Release what holds connections open (the record-card device)."""
+        if self.hub_device is not None:
+            self.hub_device.close()
 
 
 def build_services(
@@ -81,7 +102,17 @@ def build_services(
     audit: TransactionalAuditTrail | None = None,
     authorizer: Authorizer | None = None,
     aws_clients: Mapping[str, Any] | None = None,
+    homeserver_transport: Any = None,
+    dead_letters: DeadLetters | None = None,
 ) -> Services:
+    """Every service of the app from ``settings``.
+
+    Args:
+        homeserver_transport: an ``httpx`` transport for the homeserver client (tests
+            script the homeserver with it).
+        dead_letters: where the outbox dispatcher dead-letters (default: the SQS queue
+            of ``HUB_OUTBOX_DEAD_LETTER_QUEUE_URL``, else the log).
+    """
     import boto3
 
     session = session or boto3.session.Session(region_name="ap-east-1")
@@ -163,6 +194,50 @@ def build_services(
         cache_seconds=settings.registration_cache_seconds,
         clock=monotonic,
     )
+    rooms, room_ledger, messaging = None, None, None
+    if settings.messaging_enabled:
+        from app.messaging.wiring import build_room_authority
+
+        def drift_alarm(report: DriftReport) -> None:
+            log_drift(report)
+            drift = report.drift
+            payload = {
+                "room_id": drift.room_id,
+                "user_id": drift.user_id,
+                "drift": drift.kind.value,
+                "repair": drift.repair.value,
+                "repaired": "yes" if report.repaired else "no",
+            }
+            if drift.group_id:
+                payload["group_id"] = drift.group_id
+            put_outbox_item(
+                dynamodb_client,
+                settings.table_groups,
+                outbox_item(MEMBERSHIP_DRIFT, clock(), payload),
+            )
+
+        rooms = build_room_authority(
+            settings,
+            dynamodb_client,
+            secrets=(aws_clients or {}).get("secretsmanager")
+            or (
+                session.client("secretsmanager", region_name="ap-east-1")
+                if settings.matrix_appservice_secret_arn
+                else None
+            ),
+            transport=homeserver_transport,
+            on_drift=drift_alarm,
+        )
+        room_ledger = RoomLedger(
+            audit,
+            rooms.directory,
+            rooms.names,
+            marker_table=settings.table_groups,
+            phase=settings.phase,
+            clock=clock,
+        )
+        rooms.set_event_observer(room_ledger)
+        messaging = MessagingSessions(rooms, gate, clock)
     groups = GroupService(
         repository,
         gate,
@@ -174,6 +249,7 @@ def build_services(
         hash_key,
         clock,
         patients=patients,
+        rooms=rooms,
         consents=consents,
     )
     records = None
@@ -229,7 +305,49 @@ def build_services(
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool] = TtlCache(
         settings.registration_cache_seconds, monotonic
     )
+    preferences = NotificationPreferences(dynamodb_client, settings.table_groups)
+    contacts = CognitoContacts(cognito, settings.cognito_user_pool_id)
+    notifier = None
+    if settings.notification_topic_arn and settings.security_topic_arn:
+        notifier = SnsNotifier(
+            (aws_clients or {}).get("sns") or session.client("sns", region_name="ap-east-1"),
+            notification_topic_arn=settings.notification_topic_arn,
+            security_topic_arn=settings.security_topic_arn,
+        )
+    hub_device = None
+    if rooms is not None:
+        import tempfile
+        from pathlib import Path
+
+        # A deployment's function keeps its device while its execution environment
+        # lives (a new environment: a new device, see app/notifications/cards.py).
+        store = settings.messaging_bot_store or str(Path(tempfile.gettempdir()) / "hub-device")
+        hub_device = HubDevice(rooms, Path(store))
+    dispatcher = _build_dispatcher(
+        settings,
+        session,
+        aws_clients or {},
+        groups=groups,
+        repository=repository,
+        directory=directory,
+        preferences=preferences,
+        contacts=contacts,
+        notifier=notifier,
+        rooms=rooms,
+        device=hub_device,
+        records=records,
+        clock=clock,
+        dead_letters=dead_letters,
+    )
     return Services(
+        hub_device=hub_device,
+        notifications=NotificationService(
+            preferences, gate, clock, notifier=notifier, contacts=contacts
+        ),
+        dispatcher=dispatcher,
+        rooms=rooms,
+        room_ledger=room_ledger,
+        messaging=messaging,
         records=records,
         referrals=referrals,
         metrics=MetricsService(ledger, gate),
@@ -290,3 +408,75 @@ def _index_key(settings: Settings, session: Any, dynamodb: Any, hash_key: bytes)
             settings.audit_key_arn,
         )
     return derived_index_key(hash_key)
+
+
+def _build_dispatcher(
+    settings: Settings,
+    session: Any,
+    aws_clients: Mapping[str, Any],
+    *,
+    groups: GroupService,
+    repository: GroupRepository,
+    directory: DoctorDirectory,
+    preferences: NotificationPreferences,
+    contacts: CognitoContacts,
+    notifier: SnsNotifier | None,
+    rooms: RoomAuthority | None,
+    device: HubDevice | None,
+    records: RecordService | None,
+    clock: Callable[[], datetime],
+    dead_letters: DeadLetters | None,
+) -> OutboxDispatcher:
+    """The outbox dispatcher over the groups table, with a handler for every kind."""
+    from app.groups.membership import MembershipState
+    from app.outbox import SqsDeadLetters
+
+    def still_invited(group_id: str, reg_no: str) -> bool:
+        loaded = repository.load(group_id)
+        if loaded is None:
+            return False
+        group, memberships = loaded
+        mine = next((m for m in memberships if m.reg_no == reg_no), None)
+        return (
+            group.status.value == "open"
+            and mine is not None
+            and (mine.state is MembershipState.INVITED)
+        )
+
+    handlers = OutboxHandlers(
+        notifier=notifier,
+        preferences=preferences,
+        directory=directory,
+        contacts=contacts,
+        groups=groups,
+        still_invited=still_invited,
+        rooms=rooms,
+        device=device,
+        records=records.card_facts if records is not None else None,
+        online_window_s=settings.messaging_online_window_seconds,
+        clock=clock,
+    )
+    if dead_letters is None and settings.outbox_dead_letter_queue_url:
+        sqs = aws_clients.get("sqs") or session.client("sqs", region_name="ap-east-1")
+        dead_letters = SqsDeadLetters(sqs, settings.outbox_dead_letter_queue_url)
+    return OutboxDispatcher(
+        repository.outbox_store(),
+        handlers.handlers(),
+        dead_letters or _LoggedDeadLetters(),
+        max_attempts=settings.outbox_max_attempts,
+        retry_base_seconds=settings.outbox_retry_base_seconds,
+        clock=clock,
+        on_dead=handlers.dead_lettered if notifier is not None else None,
+    )
+
+
+class _LoggedDeadLetters:
+    """Without a dead-letter queue (local mode): the item stays ``dead`` in the table and a
+    warning names it."""
+
+    def send(self, item: Mapping[str, Any], error: str) -> None:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "outbox item %s (%s) dead-lettered: %s", item.get("sk"), item.get("kind"), error
+        )

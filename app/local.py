@@ -7,6 +7,9 @@
 - :func:`create_service_tables` and :func:`create_user_pool` build, on an emulator,
   the same tables and pool shape the infrastructure declares (for tests, benchmarks and
   a service started without the full emulator run).
+- :class:`LocalInternal` runs what a deployment runs behind the API in two more
+  functions: the application service's private path (the homeserver pushes to it) and
+  the outbox dispatcher, as a background loop.
 - :func:`login` signs a user in the way a real client does: ``USER_SRP_AUTH`` (the SRP
   arithmetic is pycognito's ``AWSSRP``; the password never leaves the client) and then
   Cognito's challenges, including TOTP MFA: ``MFA_SETUP`` enrols an authenticator on first
@@ -86,6 +89,7 @@ def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_S
     tables = outputs["tableNames"]
     phase = int(entry.get("phase", outputs.get("phase", 1)))
     clients = list(outputs["userPoolClientIds"])
+    messaging = document.get("messaging") or {}
     return Settings(
         mode=Mode.LOCAL,
         phase=phase,
@@ -105,6 +109,15 @@ def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_S
         records_key_arn=outputs.get("recordsKeyArn", ""),
         signing_key_arn=outputs.get("signingKeyArn", ""),
         checkpoint_bucket=outputs.get("auditBucketName", ""),
+        matrix_homeserver_url=str(messaging.get("homeserverUrl") or ""),
+        matrix_client_url=str(messaging.get("homeserverUrl") or ""),
+        matrix_server_name=str(messaging.get("serverName") or "hub.local"),
+        matrix_appservice_url=str(messaging.get("appserviceUrl") or ""),
+        matrix_registration_file=str(messaging.get("registrationFile") or ""),
+        messaging_bot_store=str(messaging.get("deviceStore") or ""),
+        notification_topic_arn=outputs.get("notificationTopicArn", ""),
+        security_topic_arn=outputs.get("securityTopicArn", ""),
+        outbox_dead_letter_queue_url=outputs.get("outboxDeadLetterQueueUrl", ""),
     )
 
 
@@ -170,6 +183,53 @@ class LocalApi:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+class LocalInternal:
+    """The application service's private path and the outbox dispatcher, on loopback.
+
+    In a deployment these are two functions besides the API's (an internal load
+    balancer's target, and a scheduled one); here one set of services serves both, built
+    from ``settings`` like theirs: the application service app on ``port`` (what the
+    homeserver's registration names) and :meth:`OutboxDispatcher.run_once` every
+    ``interval_s`` in a thread. The ledger signs inline, as in Lambda.
+    """
+
+    def __init__(self, settings: Settings, port: int, *, interval_s: float = 2.0) -> None:
+        from app.dependencies import build_services
+        from app.main import create_appservice_app
+        from app.messaging.local import ApplicationServiceEndpoint
+
+        self.services = build_services(settings)
+        self.services.ledger.inline = True
+        self._endpoint = ApplicationServiceEndpoint(
+            create_appservice_app(settings, services=self.services), port
+        )
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._loop = threading.Thread(target=self._dispatch, name="hub-dispatcher", daemon=True)
+        self.url = self._endpoint.url
+
+    def start(self) -> None:
+        self._endpoint.start()
+        self._loop.start()
+
+    def _dispatch(self) -> None:
+        import logging
+
+        log = logging.getLogger(__name__)
+        while not self._stop.wait(self._interval):
+            try:
+                self.services.dispatcher.run_once()
+            except Exception as exc:  # the next pass retries; say which kind of failure
+                log.warning("outbox dispatch pass failed: %s", type(exc).__name__)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._loop.is_alive():
+            self._loop.join(timeout=30)
+        self._endpoint.stop()
+        self.services.close()
 
 
 def serve_local(
@@ -284,6 +344,12 @@ def totp_code(secret: str, at: float | None = None) -> str:
     # Cognito authenticator apps use RFC 6238 with SHA-1; this is the protocol, not a choice.
     key = base64.b32decode(padded, casefold=True)
     totp = TOTP(key, 6, SHA1(), 30, enforce_key_length=False)  # noqa: S303
+    if at is None:
+        # Like a person who sees the code about to change: wait for the next one, so the
+        # code is still current when Cognito checks it (moto accepts only the current window).
+        left = 30 - time.time() % 30
+        if left < 1.5:
+            time.sleep(left)
     return totp.generate(int(at if at is not None else time.time())).decode()
 
 

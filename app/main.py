@@ -5,10 +5,15 @@ for the routes that declare it (:mod:`app.wiring`), mounts every domain's router
 the central error handlers and publishes the OpenAPI document at ``/openapi.json``.
 ``lambda_handler_for(app)`` adapts it to API Gateway's Lambda proxy events (Mangum), as
 the deployed function and the local gateway both run it.
-``/health`` is the only route without a bearer token; every other route depends on
-:data:`app.access.auth.CurrentPrincipal`, and a test walks the route table to keep it
-that way. Services (AWS clients included) are built when the app is created, not at
-import, and can be passed in by tests.
+``/health`` is the only route without a bearer token. Every other route depends on
+:data:`app.access.auth.CurrentPrincipal` (a Cognito token), except the homeserver's
+(:data:`app.messaging.router.router`: the Matrix application service API), which takes
+the homeserver's own token: the authorization matrix test holds every route to one of
+the two. ``create_appservice_app`` serves the homeserver's routes alone, for the private
+path the homeserver reaches them on (in AWS an internal load balancer in the VPC, in
+front of ``app.appservice_handler``; the public API's Cognito authorizer refuses the
+homeserver's token). Services (AWS clients included) are built when the app is
+created, not at import, and can be passed in by tests.
 """
 
 from __future__ import annotations
@@ -37,8 +42,15 @@ from app.ledger.receipts import AuditReceiptMiddleware
 from app.ledger.router import install_ledger_error_handlers
 from app.ledger.router import router as ledger_router
 from app.ledger.service import Ledger
+from app.messaging.audit import RoomLedger
+from app.messaging.router import router as appservice_router
+from app.messaging.router import session_router as messaging_router
+from app.messaging.service import RoomAuthority
+from app.messaging.sessions import MessagingSessions
 from app.metrics.router import router as metrics_router
 from app.metrics.service import MetricsService
+from app.notifications.router import router as notifications_router
+from app.notifications.service import NotificationService
 from app.patient_consent.router import router as patient_consent_router
 from app.patient_consent.service import ConsentService
 from app.patient_index.router import router as patient_index_router
@@ -79,6 +91,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     app.state.services = built
+    _provide_messaging(app, built)
+    provide(app, NotificationService, built.notifications)
     provide(app, Settings, built.settings)
     provide(app, Authentication, built.authentication)
     provide(app, AccessGate, built.gate)
@@ -114,6 +128,56 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(metrics_router)
     app.include_router(patient_index_router)
     app.include_router(patient_consent_router)
+    app.include_router(messaging_router)
+    app.include_router(notifications_router)
+    app.include_router(appservice_router)
+    return app
+
+
+def _provide_messaging(app: FastAPI, built: Services) -> None:
+    if built.rooms is not None:
+        provide(app, RoomAuthority, built.rooms)
+    if built.room_ledger is not None:
+        provide(app, RoomLedger, built.room_ledger)
+    if built.messaging is not None:
+        provide(app, MessagingSessions, built.messaging)
+
+
+def create_appservice_app(
+    settings: Settings | None = None, *, services: Services | None = None
+) -> FastAPI:
+    """The homeserver's routes alone (the application service API), for its private path.
+
+    No Cognito: every route here checks the homeserver's token. Its ledger entries (sends,
+    membership, uploads) carry receipts like any other response.
+    """
+    settings = settings or Settings()
+    built = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        built.ledger.start()
+        try:
+            yield
+        finally:
+            built.ledger.stop()
+
+    app = FastAPI(
+        title="Health Collaboration Hub application service",
+        version="0.1.0",
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = built
+    _provide_messaging(app, built)
+    app.add_middleware(AuditReceiptMiddleware, latest_head=built.ledger.response_head)
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(appservice_router)
     return app
 
 

@@ -8,6 +8,12 @@ a minute), rather than start without part of itself. Local mode (``HUB_MODE=loca
 accepts development defaults so ``hub local up`` and the tests need no secrets, and may
 run without record storage (the record routes then answer 503).
 
+Messaging (``HUB_MATRIX_*``) is on when ``HUB_MATRIX_HOMESERVER_URL`` is set, and off
+otherwise (the messaging routes then answer 503). In local mode the application service
+tokens come from the registration file the local platform writes
+(``HUB_MATRIX_REGISTRATION_FILE``); outside it only from Secrets Manager
+(``HUB_MATRIX_APPSERVICE_SECRET_ARN``), over https.
+
 AWS endpoints are not configured here: boto3 honours ``AWS_ENDPOINT_URL``, so the same
 code talks to AWS, moto or LocalStack.
 """
@@ -110,6 +116,32 @@ class Settings(BaseSettings):
     # reclaims a session that can still commit (checked below).
     upload_session_seconds: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
 
+    # Messaging (app/messaging): the homeserver the hub governs as room authority.
+    # Where the hub calls it with the application service token (empty: messaging off).
+    matrix_homeserver_url: str = ""
+    # What doctors' clients are told to use (empty: the same as the hub's).
+    matrix_client_url: str = ""
+    matrix_server_name: str = "hub.local"
+    # Where the homeserver pushes transactions (the hub's private application service path).
+    matrix_appservice_url: str = ""
+    # Local mode: the registration YAML the local platform wrote (holds both tokens).
+    matrix_registration_file: str = ""
+    # A deployment: a Secrets Manager secret {"as_token": ..., "hs_token": ...}.
+    matrix_appservice_secret_arn: str = ""
+    matrix_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # A doctor with no Matrix device seen for this long is off-line: their invitations and
+    # summons also go out through SNS (email or SMS, their preference).
+    messaging_online_window_seconds: int = Field(default=300, ge=0, le=86400)
+
+    # The outbox dispatcher (app/outbox.py, app/notifications).
+    notification_topic_arn: str = ""
+    security_topic_arn: str = ""
+    outbox_dead_letter_queue_url: str = ""
+    outbox_max_attempts: int = Field(default=5, ge=1, le=20)
+    outbox_retry_base_seconds: int = Field(default=30, ge=0, le=3600)
+    # The hub's own device for record cards (local mode: where its keys persist).
+    messaging_bot_store: str = ""
+
     @model_validator(mode="after")
     def refuse_insecure_defaults(self) -> Settings:
         problems: list[str] = []
@@ -168,9 +200,30 @@ class Settings(BaseSettings):
                     "HUB_AUDIT_KEY_ARN (preferred) or HUB_AUDIT_HASH_KEY (a secret of at "
                     "least 32 characters) must be set outside local mode"
                 )
+            if self.matrix_homeserver_url:
+                for name in ("matrix_homeserver_url", "matrix_client_url"):
+                    url = getattr(self, name)
+                    if url and not url.startswith("https://"):
+                        problems.append(
+                            f"HUB_{name.upper()} must be an https URL outside local mode"
+                        )
+                if not self.matrix_appservice_secret_arn:
+                    problems.append(
+                        "HUB_MATRIX_APPSERVICE_SECRET_ARN is required with messaging outside "
+                        "local mode"
+                    )
+                if self.matrix_registration_file:
+                    problems.append(
+                        "HUB_MATRIX_REGISTRATION_FILE is for local mode only (tokens come "
+                        "from Secrets Manager)"
+                    )
         if problems:
             raise InsecureSettings("; ".join(problems))
         return self
+
+    @property
+    def messaging_enabled(self) -> bool:
+        return bool(self.matrix_homeserver_url)
 
     def uses_sealed_audit_hash_key(self) -> bool:
         """True when the audit hashing key comes from KMS rather than the environment."""

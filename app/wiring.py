@@ -41,6 +41,11 @@ def provide(app: FastAPI, kind: type[T], instance: T) -> None:
     _registry(app)[kind] = instance
 
 
+def withdraw(app: FastAPI, kind: type[Any]) -> None:
+    """Remove the app's ``kind`` (routes depending on it then get :class:`NotProvided`)."""
+    _registry(app).pop(kind, None)
+
+
 # One dependency callable per class, so FastAPI resolves it once per request however many
 # of a route's dependencies ask for it.
 _dependencies: dict[type[Any], Callable[[Request], Any]] = {}

@@ -154,20 +154,27 @@ class CognitoAuth:
         from botocore.exceptions import ClientError
         from pycognito.aws_srp import AWSSRP
 
-        try:
-            srp = AWSSRP(username, password, self.pool_id, self.client_id, client=self._cognito)
-            parameters = srp.get_auth_params()
-            answer = self._cognito.initiate_auth(
-                ClientId=self.client_id, AuthFlow="USER_SRP_AUTH", AuthParameters=parameters
-            )
-            for _ in range(3):
-                challenge = answer.get("ChallengeName")
-                if challenge is None or "AuthenticationResult" in answer:
-                    break
-                answer = self._answer(answer, username, srp, parameters, totp_code, enrol)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "refused")
-            raise SignInError(f"sign-in refused ({code})") from None
+        # A code read at the end of its 30 s window can reach Cognito in the next one, and a
+        # refused challenge ends the session: the whole sign-in is tried once more, asking
+        # for a fresh code (an authenticator app shows the next one by then).
+        for attempt in range(2):
+            try:
+                srp = AWSSRP(username, password, self.pool_id, self.client_id, client=self._cognito)
+                parameters = srp.get_auth_params()
+                answer = self._cognito.initiate_auth(
+                    ClientId=self.client_id, AuthFlow="USER_SRP_AUTH", AuthParameters=parameters
+                )
+                for _ in range(3):
+                    challenge = answer.get("ChallengeName")
+                    if challenge is None or "AuthenticationResult" in answer:
+                        break
+                    answer = self._answer(answer, username, srp, parameters, totp_code, enrol)
+                break
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "refused")
+                if code == "CodeMismatchException" and attempt == 0:
+                    continue
+                raise SignInError(f"sign-in refused ({code})") from None
         if "AuthenticationResult" not in answer:
             challenge = answer.get("ChallengeName", "unknown")
             raise SignInError(

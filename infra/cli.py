@@ -358,6 +358,12 @@ class _StartupDisplay(StartupObserver):
     def api_not_started(self, note: str) -> None:
         self.out.print(f"[yellow]{note}[/yellow]")
 
+    def messaging_started(self, homeserver_url: str, started_in_s: float) -> None:
+        self.out.print(
+            f"Messaging: Synapse at [bold]{homeserver_url}[/bold] (started in "
+            f"{started_in_s:.1f} s), the hub's application service and outbox dispatcher"
+        )
+
 
 @local_app.command("up")
 def local_up(
@@ -388,11 +394,19 @@ def local_up(
             "(debugging only: no authorizer, caps, binary handling or web ACL).",
         ),
     ] = False,
+    messaging: Annotated[
+        bool,
+        typer.Option(
+            "--messaging/--no-messaging",
+            help="Start Synapse (the messaging homeserver), the hub's application service "
+            "and the outbox dispatcher for the API's phase (default).",
+        ),
+    ] = True,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
     json_output: JsonOption = False,
 ) -> None:
     """Start moto on 127.0.0.1, deploy and verify all three phases, seed demo data, start
-    the API, and stay up until Ctrl-C."""
+    messaging and the API, and stay up until Ctrl-C."""
     from infra.local_platform import start_local_platform
 
     out = Output(json_output)
@@ -407,6 +421,7 @@ def local_up(
             api_stack=api_stack,
             direct=direct,
             observer=display,
+            messaging=messaging and serve,
         )
     except OSError as error:
         raise OperatorError(
@@ -419,6 +434,11 @@ def local_up(
         display.deploys.stop()
     try:
         _print_ready(out, platform)
+        if messaging and serve and not platform.messaging:
+            out.print(
+                "Messaging: not started (Synapse is not installed here: "
+                "pip install -e '.[messaging]')."
+            )
         out.json(platform.summary())
         if not serve:
             out.print("[dim]--no-serve: stopping the emulator; its state is gone.[/dim]")
@@ -459,6 +479,8 @@ def _print_ready(out: Output, platform: LocalPlatform) -> None:
     out.print(f"Emulator endpoint: [bold]{endpoint}[/bold] (export AWS_ENDPOINT_URL={endpoint})")
     out.print(f"Stack outputs and demo logins (synthetic): [bold]{local_json}[/bold]")
     out.print(f"Deployment records: {local_json.parent / 'deployments'}")
+    if platform.messaging:
+        out.print(f"Messaging homeserver: [bold]{platform.messaging['homeserverUrl']}[/bold]")
     if platform.api_url:
         url = platform.api_url
         out.print(f"API: [bold]{url}[/bold] (OpenAPI document at {url}/openapi.json)")

@@ -10,9 +10,17 @@ over it) deployed, verified and seeded on an embedded moto, with its API in fron
 3. run the post-deploy verification of each (a layer with its core), writing reports;
 4. seed synthetic demo data per phase into the one hub: each phase's own institutions,
    register entries, demo users and patients, in the core's pool and tables;
-5. write ``local.json`` (:mod:`infra.emulator.local`), then start the API
-   (:func:`start_api`, one separate step: the API reads its settings from local.json)
-   and write local.json again with its URL.
+5. write ``local.json`` (:mod:`infra.emulator.local`);
+6. **messaging** (one separate step, :func:`start_messaging`): the hub's one homeserver
+   (the core declares it; the layers re-export its outputs). Synapse, started in the
+   background right after moto (so it comes up while the stacks deploy), configured by
+   the project (:class:`app.messaging.local.PlatformHomeserver`: closed federation, no
+   open registration, the hub's application service registered); then the hub's
+   private path for it and the outbox dispatcher loop (:class:`app.local.LocalInternal`)
+   for the API's stack; its URL and what a client needs go to local.json under
+   ``messaging``;
+7. start the API (:func:`start_api`: the API reads its settings from local.json and, with
+   messaging, points at the local Synapse) and write local.json again with its URL.
 
 A step that fails stops moto before the error propagates, so nothing is left behind.
 What happens is reported to a :class:`StartupObserver` (the CLI draws progress from
@@ -70,6 +78,9 @@ class StartupObserver:
     def api_not_started(self, note: str) -> None:
         """The API was asked for but did not start; ``note`` says why."""
 
+    def messaging_started(self, homeserver_url: str, started_in_s: float) -> None:
+        """Synapse answers at ``homeserver_url`` (it took ``started_in_s`` to start)."""
+
 
 @dataclass
 class LocalPlatform:
@@ -87,7 +98,9 @@ class LocalPlatform:
     elapsed_s: float
     _server: Any = field(repr=False)
     _api: Any = field(default=None, repr=False)
+    _messaging: Any = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
+    messaging: dict[str, Any] | None = None
 
     def stop(self) -> None:
         from infra.emulator.local import mark_stopped
@@ -98,6 +111,8 @@ class LocalPlatform:
         try:
             if self._api is not None:
                 self._api.stop()
+            if self._messaging is not None:
+                self._messaging.stop()
             mark_stopped(self.state_dir)
         finally:
             self._server.stop()
@@ -110,6 +125,7 @@ class LocalPlatform:
             "apiNote": None if self.api_url else self.api_note,
             "localJson": str(self.local_json),
             "readyInSeconds": round(self.elapsed_s, 1),
+            "messaging": self.messaging,
             "stacks": {
                 r.stack: {
                     "phase": r.phase,
@@ -138,6 +154,7 @@ def start_local_platform(
     observer: StartupObserver | None = None,
     stacks: Sequence[str] = tuple(STACK_PHASES),
     deployer_for: Callable[[str], Deployer] | None = None,
+    messaging: bool = True,
 ) -> LocalPlatform:
     """Start moto, deploy, verify and seed every phase, write local.json, start the API.
 
@@ -149,6 +166,8 @@ def start_local_platform(
         stacks: the phases to bring up, in order (default: all three).
         deployer_for: the deployer for the started emulator's endpoint (default: the
             emulator's own, :class:`infra.rollout.EmulatorDeployer`).
+        messaging: start Synapse and the hub's side of it for ``api_stack`` (needs the
+            ``messaging`` extra; without Synapse installed the step is skipped and said so).
 
     Raises:
         OSError: moto's port is taken (nothing was started).
@@ -170,6 +189,8 @@ def start_local_platform(
     use_emulator_credentials()
     server, endpoint = start_moto_server(port=port)
     observe.emulator_started(endpoint)
+    homeserver = _start_homeserver(state_dir) if messaging else None
+    running: LocalMessagingStep | None = None
     try:
         records = _deploy_all(
             (deployer_for or EmulatorDeployer)(endpoint), stacks, state_dir, observe
@@ -207,19 +228,34 @@ def start_local_platform(
                 api_base_url=api_url,
                 api_stack=api_stack if api_url else None,
                 api_note=note,
+                messaging=running.document if running else None,
                 web_url=web_url,
             )
 
         path = write()
+        if homeserver is not None:
+            running = start_messaging(homeserver, state_dir, api_stack, endpoint)
+            observe.messaging_started(homeserver.base_url, running.started_in_s)
+            path = write()
         api_server, api_url, api_note = None, None, API_NOTE
         if api:
-            api_server, api_url, api_note = start_api(state_dir, api_stack, api_port, direct=direct)
+            api_server, api_url, api_note = start_api(
+                state_dir,
+                api_stack,
+                api_port,
+                direct=direct,
+                environment=running.environment if running else None,
+            )
             if api_url is None:
                 observe.api_not_started(api_note)
             # --direct serves the app alone: the site is the gateway's (an S3 integration)
             web_url = f"{api_url}/web/" if api_url and not direct else None
             path = write(api_url, api_note, web_url)
     except BaseException:
+        if running is not None:
+            running.stop()
+        elif homeserver is not None:
+            homeserver.stop()
         server.stop()
         raise
     return LocalPlatform(
@@ -234,7 +270,85 @@ def start_local_platform(
         elapsed_s=time.monotonic() - started,
         _server=server,
         _api=api_server,
+        _messaging=running,
+        messaging=running.document if running else None,
     )
+
+
+def _start_homeserver(state_dir: Path) -> Any:
+    """Synapse starting in the background, or None if it is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("synapse") is None:
+        return None
+    from app.messaging.local import PlatformHomeserver
+
+    homeserver = PlatformHomeserver(Path(state_dir) / "messaging")
+    homeserver.start_in_background()
+    return homeserver
+
+
+@dataclass
+class LocalMessagingStep:
+    """Synapse and the hub's side of it, running for one phase (``stop()`` ends both)."""
+
+    document: dict[str, Any]
+    environment: dict[str, str]
+    started_in_s: float
+    _homeserver: Any = field(repr=False)
+    _internal: Any = field(repr=False)
+
+    def stop(self) -> None:
+        try:
+            self._internal.stop()
+        finally:
+            self._homeserver.stop()
+
+
+def start_messaging(
+    homeserver: Any, state_dir: Path, stack: str, endpoint: str
+) -> LocalMessagingStep:
+    """Wait for Synapse, then start the hub's private path for it and the dispatcher.
+
+    The app's settings for ``stack`` come from local.json plus the homeserver's
+    (:meth:`PlatformHomeserver.environment`); the API started after this uses the same.
+    """
+    import os
+
+    from app.local import LocalInternal, settings_from_local_json
+    from infra.emulator.local import read_local_json
+
+    started_in_s = homeserver.wait_ready()
+    device_store = Path(state_dir) / "messaging" / "hub-device"
+    document = {
+        **homeserver.document(),
+        "deviceStore": str(device_store),
+        "dispatcher": "running",
+    }
+    local = dict(read_local_json(state_dir) or {})
+    local["messaging"] = document
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        internal = LocalInternal(settings_from_local_json(local, stack), homeserver.appservice_port)
+        internal.start()
+    except BaseException:
+        homeserver.stop()
+        raise
+    environment = {
+        # Local mode only so the declared function may reach Synapse over plain http on
+        # loopback with the registration file; every other setting is the declared one.
+        "HUB_MODE": "local",
+        **homeserver.environment(device_store),
+    }
+    outputs = local["stacks"][stack]["outputs"]
+    for name, output in (
+        ("HUB_NOTIFICATION_TOPIC_ARN", "notificationTopicArn"),
+        ("HUB_SECURITY_TOPIC_ARN", "securityTopicArn"),
+        ("HUB_OUTBOX_DEAD_LETTER_QUEUE_URL", "outboxDeadLetterQueueUrl"),
+    ):
+        if outputs.get(output):
+            environment[name] = str(outputs[output])
+    return LocalMessagingStep(document, environment, started_in_s, homeserver, internal)
 
 
 def _deploy_all(
@@ -254,14 +368,20 @@ def _deploy_all(
 
 
 def start_api(
-    state_dir: Path, stack: str, port: int, *, direct: bool = False
+    state_dir: Path,
+    stack: str,
+    port: int,
+    *,
+    direct: bool = False,
+    environment: Mapping[str, str] | None = None,
 ) -> tuple[Any, str | None, str]:
     """Serve the sharing service for ``stack`` on 127.0.0.1:``port`` from local.json, in a
     background thread, behind the local API gateway (the request path AWS runs: the
     declared authorizer, caps, binary media types, throttling and web ACL, then the Lambda
     handler) unless ``direct``; returns (server with ``stop()``, base URL, note). A port in
     use or a service that fails to start is reported in the note, not raised: the rest of
-    the platform stays useful without the API.
+    the platform stays useful without the API. ``environment`` is applied over the
+    function's declared one (the local messaging settings).
     """
     from app.local import LocalApi
     from infra.emulator.gateway.local import serve_stack
@@ -275,7 +395,11 @@ def start_api(
             server = LocalApi(document, stack, host=API_HOST, port=port)
             return server, server.start(), ""
         gateway = serve_stack(
-            state_dir, stack, endpoint=str(document["emulatorEndpoint"]), port=port
+            state_dir,
+            stack,
+            endpoint=str(document["emulatorEndpoint"]),
+            port=port,
+            environment=environment,
         )
         return gateway, gateway.base_url, ""
     except Exception as error:  # a port in use, a service start-up error: say which

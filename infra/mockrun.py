@@ -261,6 +261,9 @@ def preview_state(
         state["arn"] = _arn("sns", rid, account_id, region)
     elif typ == "aws:wafv2/webAcl:WebAcl":
         state["arn"] = _arn("wafv2", f"regional/webacl/{rid}/preview", account_id, region)
+    elif typ == "aws:sqs/queue:Queue":
+        # The core's outbox queue URL is an output its layers re-export (require_output).
+        state["url"] = f"https://sqs.{region}.amazonaws.com/{account_id}/{rid}"
     elif typ in (
         "aws:apigateway/resource:Resource",
         "aws:apigateway/authorizer:Authorizer",

@@ -5,17 +5,19 @@ and by the preview, the tests and the emulator under Pulumi's mock runtime. It t
 parsed, validated ``Stage`` and never reads configuration itself.
 
 Phase 1's stack (``phase1-specialist``) declares the core (:func:`declare_core`): keys,
-shard storage, tables, audit trail, user pool, the sharing service and its API,
-monitoring. Phases 2 and 3 declare a layer (:func:`declare_layer`): they read the core's
-outputs through a ``pulumi.StackReference`` and add only what their phase adds (phase 2:
-the identity providers and their app client on the core pool; phase 3: the web ACL in
-front of the core API), their own alarms, and the layer's switch in the core's
-institutions table (the data that says the phase is on). A layer never declares a pool,
-a key, a table or an API of its own; destroying it turns its phase off again.
+shard storage, tables, audit trail, user pool, the sharing service and its API, the
+hub's one messaging homeserver (and the functions beside it), monitoring. Phases 2 and 3
+declare a layer (:func:`declare_layer`): they read the core's outputs through a
+``pulumi.StackReference`` and add only what their phase adds (phase 2: the identity
+providers and their app client on the core pool), their own alarms, and the layer's
+switch in the core's institutions table (the data that says the phase is on). A layer
+never declares a pool, a key, a table, an API or a homeserver of its own; destroying it
+turns its phase off again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +35,7 @@ from infra.components.identity import (
 )
 from infra.components.keys import Keys, KeysArgs
 from infra.components.layer_switch import LayerSwitch, LayerSwitchArgs
+from infra.components.messaging import Messaging, MessagingArgs
 from infra.components.monitoring import LAYER_ALARMS, Monitoring, MonitoringArgs
 from infra.components.shard_storage import ShardStorage, ShardStorageArgs
 from infra.components.sharing_service import (
@@ -40,6 +43,7 @@ from infra.components.sharing_service import (
     SharingService,
     SharingServiceArgs,
     WebRoutes,
+    service_environment,
 )
 from infra.components.tables import ServiceTables, ServiceTablesArgs
 from infra.components.web_client import WebClient, WebClientArgs
@@ -48,6 +52,9 @@ from infra.stage import CORE_STACK, Stage
 # Operational logs (Lambda, API access) are kept a year; the trail's own group follows
 # the audit retention.
 OPERATIONAL_LOG_RETENTION_DAYS = 365
+# The Matrix server name (doctors are @doc-<reg no>:hub.example). The hub has one
+# homeserver, the core's, so its balancers' hostnames name no phase.
+MESSAGING_SERVER_NAME = "hub.example"
 
 
 # The core's outputs a layer re-exports unchanged (so every stack names the pool, its
@@ -74,6 +81,18 @@ CORE_OUTPUTS = (
     "webUrl",
     "alarmRetentionDays",
     "backupVaultName",
+    # The one homeserver and what the service's functions reach beside it (the core's
+    # security topic is the one the service publishes its alarms to).
+    "securityTopicArn",
+    "messagingKeyArn",
+    "homeserverUrl",
+    "messagingDatabaseId",
+    "messagingMediaBucketName",
+    "notificationTopicArn",
+    "outboxDeadLetterQueueUrl",
+    "outboxDeadLetterQueueArn",
+    "messagingAppserviceSecretArn",
+    "messagingLoadBalancerArn",
 )
 
 
@@ -252,42 +271,7 @@ def declare_core(
             access_log_bucket=storage.log_bucket.id,
         ),
     )
-    service = SharingService(
-        "service",
-        SharingServiceArgs(
-            name_prefix=prefix,
-            region=stage.region,
-            partition=partition,
-            account_id=account_id,
-            phase=stage.phase,
-            stack=stage.stack,
-            role=service_role.role,
-            capacity=stage.capacity,
-            waf=stage.features.waf,
-            lambda_bundle=stage.lambda_bundle,
-            self_registration=stage.features.self_registration,
-            table_names={k: t.name for k, t in tables.tables.items()},
-            table_arns={k: t.arn for k, t in tables.tables.items()},
-            shard_bucket_name=storage.shard_bucket.bucket,
-            shard_bucket_arn=storage.shard_bucket.arn,
-            checkpoint_bucket_name=audit.bucket.bucket,
-            checkpoint_bucket_arn=audit.bucket.arn,
-            records_key_arn=keys.records_key.arn,
-            audit_key_arn=keys.audit_key.arn,
-            signing_key_arn=keys.signing_key.arn,
-            user_pool_id=identity.user_pool.id,
-            user_pool_arn=identity.user_pool.arn,
-            user_pool_client_id=identity.client.id,
-            user_pool_federated_client_id=(
-                identity.federated_client.id if identity.federated_client else ""
-            ),
-            issuer=identity.issuer,
-            log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
-            access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
-            web=WebRoutes(bucket_name=web.bucket.bucket, reader_role_arn=web.reader_role.arn),
-        ),
-    )
-    Monitoring(
+    monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
             name_prefix=prefix,
@@ -296,6 +280,61 @@ def declare_core(
             audit_key_arn=keys.audit_key.arn,
             subscription=stage.alarm_subscription,
         ),
+    )
+
+    service_args = SharingServiceArgs(
+        name_prefix=prefix,
+        region=stage.region,
+        partition=partition,
+        account_id=account_id,
+        phase=stage.phase,
+        stack=stage.stack,
+        role=service_role.role,
+        capacity=stage.capacity,
+        waf=stage.features.waf,
+        lambda_bundle=stage.lambda_bundle,
+        self_registration=stage.features.self_registration,
+        table_names={k: t.name for k, t in tables.tables.items()},
+        table_arns={k: t.arn for k, t in tables.tables.items()},
+        shard_bucket_name=storage.shard_bucket.bucket,
+        shard_bucket_arn=storage.shard_bucket.arn,
+        checkpoint_bucket_name=audit.bucket.bucket,
+        checkpoint_bucket_arn=audit.bucket.arn,
+        records_key_arn=keys.records_key.arn,
+        audit_key_arn=keys.audit_key.arn,
+        signing_key_arn=keys.signing_key.arn,
+        user_pool_id=identity.user_pool.id,
+        user_pool_arn=identity.user_pool.arn,
+        user_pool_client_id=identity.client.id,
+        user_pool_federated_client_id=(
+            identity.federated_client.id if identity.federated_client else ""
+        ),
+        issuer=identity.issuer,
+        log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+        access_token_validity_seconds=ACCESS_TOKEN_MINUTES * 60,
+        web=WebRoutes(bucket_name=web.bucket.bucket, reader_role_arn=web.reader_role.arn),
+    )
+    messaging = Messaging(
+        "messaging",
+        MessagingArgs(
+            name_prefix=prefix,
+            region=stage.region,
+            partition=partition,
+            account_id=account_id,
+            server_name=MESSAGING_SERVER_NAME,
+            client_hostname=f"matrix.{MESSAGING_SERVER_NAME}",
+            appservice_hostname=f"appservice.{MESSAGING_SERVER_NAME}",
+            service_role=service_role.role,
+            lambda_bundle=stage.lambda_bundle,
+            function_environment=service_environment(service_args),
+            audit_key_arn=keys.audit_key.arn,
+            security_topic_arn=monitoring.topic.arn,
+            access_log_bucket=storage.log_bucket.id,
+            log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
+        ),
+    )
+    service = SharingService(
+        "service", dataclasses.replace(service_args, extra_environment=messaging.environment)
     )
 
     return {
@@ -321,5 +360,15 @@ def declare_core(
         "webBucketName": web.bucket.bucket,
         "webUrl": pulumi.Output.concat(service.api_url, "/web/"),
         "alarmRetentionDays": log_retention_days(stage.audit_retention_years),
+        "securityTopicArn": monitoring.topic.arn,
+        "messagingKeyArn": messaging.key.arn,
+        "homeserverUrl": messaging.client_url,
+        "messagingDatabaseId": messaging.database.identifier,
+        "messagingMediaBucketName": messaging.media_bucket.bucket,
+        "notificationTopicArn": messaging.notification_topic.arn,
+        "outboxDeadLetterQueueUrl": messaging.dead_letter_queue.url,
+        "outboxDeadLetterQueueArn": messaging.dead_letter_queue.arn,
+        "messagingAppserviceSecretArn": messaging.appservice_secret.arn,
+        "messagingLoadBalancerArn": messaging.client_balancer.arn,
         "backupVaultName": backups.vault.name,
     }

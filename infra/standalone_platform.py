@@ -16,6 +16,12 @@ S3 integration reads. It yields a document shaped like ``local.json`` and the AP
 The full local platform deploys every declared resource instead; this keeps the tests
 and the benchmark fast.
 
+With ``messaging=True`` it also runs what ``hub local up``'s messaging step runs: a
+Synapse of its own (:class:`app.messaging.local.PlatformHomeserver`), the hub's
+application service and outbox dispatcher (:class:`app.local.LocalInternal`), the
+notification and security topics and the dead-letter queue; ``messaging`` in the
+document says where.
+
 On exit the API stops, the process environment is restored and a moto started here
 stops. Everything is synthetic and loopback-only.
 """
@@ -53,10 +59,14 @@ def standalone_platform(
     gateway: bool = True,
     serve: bool = True,
     sign_inline: bool = True,
+    messaging: bool = False,
     web: bool = False,
 ) -> Iterator[tuple[dict[str, Any], str]]:
     """A one-phase platform on ``endpoint`` (or a moto started here); yields
     (local.json-shaped document, API base URL; empty when ``serve`` is off)."""
+    import tempfile
+    from pathlib import Path
+
     import boto3
 
     from app import local
@@ -71,10 +81,20 @@ def standalone_platform(
     # moto checks TOTP codes (against the secret it hands out) only when asked to.
     os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
     api: Any = None
+    homeserver: Any = None
+    internal: Any = None
     try:
         session = boto3.session.Session(region_name=REGION)
         prefix = f"standalone-{uuid.uuid4().hex[:8]}"
+        if messaging:
+            from app.messaging.local import PlatformHomeserver
+
+            state = Path(tempfile.mkdtemp(prefix="hub-standalone-"))
+            homeserver = PlatformHomeserver(state / "messaging")
+            homeserver.start_in_background()
         outputs = _service_resources(session, prefix)
+        if messaging:
+            outputs.update(_notification_resources(session, prefix))
         record = DeploymentRecord(
             stack=stack,
             phase=STACK_PHASES[stack],
@@ -97,6 +117,16 @@ def standalone_platform(
             "demoPatients": {stack: seeded.patients},
             "synthetic": True,
         }
+        if homeserver is not None:
+            homeserver.wait_ready()
+            document["messaging"] = {
+                **homeserver.document(),
+                "deviceStore": str(homeserver.data_dir / "hub-device"),
+            }
+            internal = local.LocalInternal(
+                local.settings_from_local_json(document, stack), homeserver.appservice_port
+            )
+            internal.start()
         if not serve:
             document["apiBaseUrl"] = ""
         elif gateway:
@@ -126,6 +156,13 @@ def standalone_platform(
     finally:
         if api is not None:
             api.stop()
+        if internal is not None:
+            internal.stop()
+        if homeserver is not None:
+            import shutil
+
+            homeserver.stop()
+            shutil.rmtree(homeserver.data_dir.parent, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -196,4 +233,17 @@ def _service_resources(session: Any, prefix: str) -> dict[str, Any]:
         "recordsKeyArn": records_key,
         "signingKeyArn": signing_key,
         "auditBucketName": audit,
+    }
+
+
+def _notification_resources(session: Any, prefix: str) -> dict[str, Any]:
+    """The outbox dispatcher's destinations, named as stack outputs name them."""
+    sns = session.client("sns")
+    notifications = sns.create_topic(Name=f"{prefix}-notifications")["TopicArn"]
+    security = sns.create_topic(Name=f"{prefix}-security-alarms")["TopicArn"]
+    queue = session.client("sqs").create_queue(QueueName=f"{prefix}-outbox-dlq")["QueueUrl"]
+    return {
+        "notificationTopicArn": notifications,
+        "securityTopicArn": security,
+        "outboxDeadLetterQueueUrl": queue,
     }

@@ -71,6 +71,8 @@ class Action(StrEnum):
     LINK_PATIENT_MRN = "LinkPatientMrn"
     UNLINK_PATIENT_MRN = "UnlinkPatientMrn"
     CORRECT_PATIENT_INDEX = "CorrectPatientIndex"
+    OPEN_MESSAGING_SESSION = "OpenMessagingSession"
+    SET_NOTIFICATION_PREFERENCE = "SetNotificationPreference"
     RECORD_CONSENT = "RecordConsent"
     WITHDRAW_CONSENT = "WithdrawConsent"
     VIEW_CONSENTS = "ViewConsents"

@@ -32,6 +32,12 @@ with the sender as actor (``sub``, registration number, institution) and the ent
 time as the send time. Never the message text, never the Matrix event id (``$...``
 does not fit an identifier and is not needed): the metrics need only the group, the
 sender's institution and department, and the time.
+
+Messaging states two more operations (``app/messaging/audit.py``): ``room.membership``
+(a membership change in a group's room: ``membership`` is the new state, ``member`` the
+registration number of the doctor it concerns) and ``media.upload`` (a file uploaded to
+the homeserver's media repository; it is end-to-end encrypted, so the hub knows only
+who uploaded how much, when).
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ _INSTITUTION = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _PHASE = re.compile(r"^[1-9]$")
 _DEPARTMENT = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
+# app.identity.registration.REG_NO_PATTERN (a doctor's Medical Council number).
+_REG_NO = re.compile(r"^[A-Z]{1,2}\d{4,6}$")
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")
 
 
@@ -67,9 +75,21 @@ class Operation(StrEnum):
     PATIENT_UNLINK_MRN = "patient_index.unlink_mrn"
     PATIENT_CORRECT_LINK = "patient_index.correct_mrn_link"
     PATIENT_CORRECT_HKID = "patient_index.correct_hkid"
+    ROOM_MEMBERSHIP = "room.membership"
+    MEDIA_UPLOAD = "media.upload"
     # Sharing consent (issue 20): a consent recorded or withdrawn.
     CONSENT_GRANT = "consent.grant"
     CONSENT_WITHDRAW = "consent.withdraw"
+
+
+class RoomMembership(StrEnum):
+    """A Matrix membership state (client-server API ``m.room.member``)."""
+
+    INVITE = "invite"
+    JOIN = "join"
+    LEAVE = "leave"
+    BAN = "ban"
+    KNOCK = "knock"
 
 
 class ConsentOverride(StrEnum):
@@ -105,6 +125,8 @@ class FactKey(StrEnum):
     PHASE = "phase"
     LEGAL_BASIS = "legal_basis"
     DECLINE_REASON = "decline_reason"
+    MEMBERSHIP = "membership"
+    MEMBER = "member"
     # Sharing consent: who gave it ("patient" or "substitute"), an SDM's basis (a code of
     # app.consent.model.SubstituteBasis), and an access allowed without consent.
     CONSENT_GIVEN_BY = "consent_given_by"
@@ -135,6 +157,8 @@ _VALIDATORS: dict[FactKey, Callable[[str], bool]] = {
     FactKey.PHASE: _matches(_PHASE),
     FactKey.LEGAL_BASIS: _member(b.value for b in LegalBasis),
     FactKey.DECLINE_REASON: _matches(_CODE),
+    FactKey.MEMBERSHIP: _member(m.value for m in RoomMembership),
+    FactKey.MEMBER: _matches(_REG_NO),
     FactKey.CONSENT_GIVEN_BY: _member(("patient", "substitute")),
     FactKey.SDM_BASIS: _matches(_CODE),
     FactKey.CONSENT_OVERRIDE: _member(o.value for o in ConsentOverride),

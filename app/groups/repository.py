@@ -8,8 +8,9 @@ Item layout (``pk`` / ``sk``):
   ``version`` for optimistic locking;
 - ``GROUPHIST#<id>`` / ``<iso time>#<reg no>#<uuid>``: one item per membership change,
   append-only (put only if absent);
-- ``OUTBOX#<yyyy-mm-dd>`` / ``<iso time>#<uuid>``: notification events waiting for a
-  later feature to deliver them (status ``pending``; :mod:`app.outbox`).
+- ``OUTBOX#<yyyy-mm-dd>`` / ``<iso time>#<uuid>``: notification events (invitations,
+  summons, rooms to bring in line with their group), delivered by the outbox
+  dispatcher (:mod:`app.outbox`).
 - ``MEMBEROF#<reg no>`` / ``GROUP#<id>``: which groups a doctor has a membership in, and
   its state (an index item, overwritten in the transaction of every membership change),
   so "my groups" and "my invitations" are one paginated query.
@@ -50,7 +51,7 @@ from app.groups.membership import (
     MembershipChange,
     MembershipState,
 )
-from app.outbox import read_outbox
+from app.outbox import OutboxStore, read_outbox
 
 
 class ConcurrentChange(Exception):
@@ -242,6 +243,7 @@ class GroupRepository:
         lead: tuple[Membership, MembershipChange],
         trail: TransactionalAuditTrail,
         event: AuditEvent,
+        extra: Iterable[Mapping[str, Any]] = (),
     ) -> AuditReceipt:
         membership, change = lead
         return self.transact(
@@ -250,6 +252,7 @@ class GroupRepository:
                 self._membership_put(membership),
                 self._history_put(change),
                 self._member_of_put(membership),
+                *extra,
             ],
             trail,
             event,
@@ -272,7 +275,11 @@ class GroupRepository:
         return self.transact(items, trail, event)
 
     def close(
-        self, group: ConsultationGroup, trail: TransactionalAuditTrail, event: AuditEvent
+        self,
+        group: ConsultationGroup,
+        trail: TransactionalAuditTrail,
+        event: AuditEvent,
+        extra: Iterable[Mapping[str, Any]] = (),
     ) -> AuditReceipt:
         update = {
             "Update": {
@@ -291,13 +298,17 @@ class GroupRepository:
                 ),
             }
         }
-        return self.transact([update], trail, event)
+        return self.transact([update, *extra], trail, event)
 
     def history(self, group_id: str) -> list[dict[str, Any]]:
         """Every membership change of the group, oldest first (all pages)."""
         return query_partition(
             self._client, self.table_name, f"GROUPHIST#{group_id}", page_size=self._page_size
         )
+
+    def outbox_store(self) -> OutboxStore:
+        """The outbox items of this table, with their delivery state."""
+        return OutboxStore(self._client, self.table_name, page_size=self._page_size)
 
     def outbox(self, day: str) -> list[dict[str, Any]]:
         """Every outbox event of ``day`` (``yyyy-mm-dd``), oldest first (all pages)."""

@@ -13,10 +13,26 @@ Every operation follows the same path, so no route can skip a step:
 
 Reads (``get``) append their allow event directly. Patient ids appear in audit events
 only as keyed references (:func:`app.audit.events.patient_reference`).
+
+**The group's room** (with messaging on: a :class:`~app.messaging.service.RoomAuthority`).
+Every change is mirrored into the group's Matrix room in the same request, *after* it
+commits: creating a group creates its end-to-end encrypted room (the lead joined);
+inviting and summoning invite (an invitation only: a join before accepting is reverted);
+accepting joins; leaving, removal and closing take the member out at once (kicked).
+The change commits first because the hub's membership is the permission: a removal
+must stand, and records close to the removed member on the next request, whatever
+the homeserver does. So that no change is ever left unmirrored, each commits with a
+``room_sync`` outbox item in the same transaction; the request settles it when the
+room is in line, and otherwise (the homeserver unreachable or refusing) the request
+still answers and the outbox dispatcher brings the room in line with the group *as it
+is then* (:meth:`GroupService.sync_room`), retrying with backoff, then dead-lettering
+with a security alarm. Until then the room lags the group; it never leads it in
+admitting anyone (invitations and joins come only after the hub committed them).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -52,9 +68,16 @@ from app.identity.affiliations import AffiliationLookup
 from app.identity.directory import DoctorDirectory
 from app.identity.principal import Principal
 from app.identity.registration import RegistrationStatus
+from app.messaging.client import HomeserverUnavailable, MatrixError
+from app.messaging.repository import UnknownRoom
+from app.messaging.service import RoomAuthority
 from app.outbox import outbox_item
 from app.pagination import Cursors
 from app.patients.index import PatientRegistry, UnknownPatient
+
+log = logging.getLogger(__name__)
+
+ROOM_SYNC = "room_sync"
 
 
 @dataclass(frozen=True)
@@ -98,10 +121,13 @@ class GroupService:
         *,
         patients: PatientRegistry,
         consents: ConsentRegistry,
+        rooms: RoomAuthority | None = None,
     ):
         self._repo = repository
         self._patients = patients
         self._consents = consents
+        self._rooms = rooms
+        self._outbox = repository.outbox_store()
         self._gate = gate
         self._audit = audit
         self._directory = directory
@@ -164,17 +190,71 @@ class GroupService:
         allowed: Allowed,
         changes: Sequence[tuple[Membership, MembershipChange]],
         outbox: Sequence[dict[str, Any]] = (),
+        room: Callable[[RoomAuthority], object] | None = None,
     ) -> AuditReceipt:
+        sync = self._room_sync_item(group_id) if room is not None else None
+        items = [*outbox, *([sync] if sync else [])]
         try:
-            return self._repo.record_changes(
+            receipt = self._repo.record_changes(
                 group_id,
                 changes,
-                [self._repo.put(o) for o in outbox],
+                [self._repo.put(o) for o in items],
                 self._audit,
                 allowed.event,
             )
         except ConcurrentChange as exc:
             raise Conflict("The group changed meanwhile; retry.", code="concurrent_change") from exc
+        self._mirror(group_id, sync, room)
+        return receipt
+
+    # -- the group's room -----------------------------------------------------------------
+
+    def _room_sync_item(self, group_id: str) -> dict[str, Any] | None:
+        if self._rooms is None:
+            return None
+        return outbox_item(ROOM_SYNC, self._clock(), {"group_id": group_id})
+
+    def _mirror(
+        self,
+        group_id: str,
+        sync: dict[str, Any] | None,
+        room: Callable[[RoomAuthority], object] | None,
+    ) -> None:
+        """Carry a committed change into the room; on failure the outbox item stays."""
+        if self._rooms is None or sync is None or room is None:
+            return
+        try:
+            room(self._rooms)
+        except (HomeserverUnavailable, MatrixError, NotFound, Conflict, UnknownRoom) as exc:
+            # The hub's decision stands (it is committed); the dispatcher brings the room
+            # in line, creating it first when an earlier mirror never did (UnknownRoom).
+            log.warning(
+                "room of group %s not mirrored (%s): repair queued", group_id, type(exc).__name__
+            )
+            return
+        self._outbox.settle_in_request(sync, self._clock())
+
+    def sync_room(self, group_id: str) -> None:
+        """Bring the group's room in line with the group as it is now (the repair).
+
+        Idempotent: creates the room if it is missing, closes it if the group is closed,
+        otherwise mirrors the current members (active: may join; invited: invitation
+        only). Raises what the homeserver raises, for the dispatcher to retry.
+        """
+        if self._rooms is None:
+            return
+        loaded = self._repo.load(group_id)
+        if loaded is None:
+            return
+        group, memberships = loaded
+        if group.status is GroupStatus.CLOSED:
+            if self._rooms.directory.room_for_group(group_id) is not None:
+                self._rooms.close(group_id)
+            return
+        current = [m for m in memberships if m.state in sm.CURRENT]
+        invited = [m.reg_no for m in current if m.state is MembershipState.INVITED]
+        self._rooms.create_group_room(group_id, patient_ref=group.patient_ref)
+        self._rooms.mirror(group_id, [m.reg_no for m in current], invited)
 
     @staticmethod
     def _transition(
@@ -244,7 +324,17 @@ class GroupService:
                 "patient_ref": group.patient_ref,
             }
         )
-        receipt = self._repo.create(group, lead, self._audit, event)
+        sync = self._room_sync_item(group.group_id)
+        receipt = self._repo.create(
+            group, lead, self._audit, event, [self._repo.put(sync)] if sync else []
+        )
+        lead_reg_no = principal.reg_no
+
+        def room(rooms: RoomAuthority) -> None:
+            rooms.create_group_room(group.group_id, patient_ref=group.patient_ref)
+            rooms.join(group.group_id, lead_reg_no)
+
+        self._mirror(group.group_id, sync, room)
         return GroupState(group, [lead[0]]), receipt
 
     def get(self, principal: Principal, group_id: str) -> tuple[GroupState, AuditReceipt]:
@@ -372,7 +462,14 @@ class GroupService:
             )
         )
         outbox = [] if direct else [self._invitation_event(state.group, reg_no, "invitation")]
-        return change[0], self._commit(group_id, allowed, [change], outbox)
+
+        def room(rooms: RoomAuthority) -> None:
+            if change[0].state is MembershipState.ACTIVE:
+                rooms.join(group_id, reg_no)
+            else:
+                rooms.admit(group_id, reg_no)
+
+        return change[0], self._commit(group_id, allowed, [change], outbox, room)
 
     def _invitation_event(self, group: ConsultationGroup, reg_no: str, kind: str) -> dict[str, Any]:
         return outbox_item(kind, self._clock(), {"group_id": group.group_id, "recipient": reg_no})
@@ -443,7 +540,12 @@ class GroupService:
                 }
             ),
         )
-        return chosen, self._commit(group_id, allowed, changes, outbox)
+
+        def room(rooms: RoomAuthority) -> None:
+            for expert in chosen:
+                rooms.admit(group_id, expert.reg_no)
+
+        return chosen, self._commit(group_id, allowed, changes, outbox, room)
 
     def accept(self, principal: Principal, group_id: str) -> tuple[Membership, AuditReceipt]:
         state = self._load(principal, group_id, Action.ACCEPT_INVITATION)
@@ -451,7 +553,10 @@ class GroupService:
         change = self._transition(
             lambda: sm.accept(state.group, state.membership(principal.reg_no), at=self._clock())
         )
-        return change[0], self._commit(group_id, allowed, [change])
+        reg_no = change[0].reg_no
+        return change[0], self._commit(
+            group_id, allowed, [change], room=lambda rooms: rooms.join(group_id, reg_no)
+        )
 
     def leave(self, principal: Principal, group_id: str) -> tuple[Membership, AuditReceipt]:
         state = self._load(principal, group_id, Action.LEAVE_GROUP)
@@ -459,7 +564,10 @@ class GroupService:
         change = self._transition(
             lambda: sm.leave(state.group, state.membership(principal.reg_no), at=self._clock())
         )
-        return change[0], self._commit(group_id, allowed, [change])
+        reg_no = change[0].reg_no
+        return change[0], self._commit(
+            group_id, allowed, [change], room=lambda rooms: rooms.remove(group_id, reg_no)
+        )
 
     def remove(
         self, principal: Principal, group_id: str, reg_no: str
@@ -472,7 +580,9 @@ class GroupService:
         change = self._transition(
             lambda: sm.remove(state.group, state.membership(reg_no), actor=actor, at=self._clock())
         )
-        return change[0], self._commit(group_id, allowed, [change])
+        return change[0], self._commit(
+            group_id, allowed, [change], room=lambda rooms: rooms.remove(group_id, reg_no)
+        )
 
     def close(self, principal: Principal, group_id: str) -> tuple[ConsultationGroup, AuditReceipt]:
         state = self._load(principal, group_id, Action.CLOSE_GROUP)
@@ -481,10 +591,14 @@ class GroupService:
             closed = sm.close(state.group, actor=principal.reg_no or "", at=self._clock())
         except InvalidTransition as exc:
             raise Conflict(code=exc.code) from exc
+        sync = self._room_sync_item(group_id)
         try:
-            receipt = self._repo.close(closed, self._audit, allowed.event)
+            receipt = self._repo.close(
+                closed, self._audit, allowed.event, [self._repo.put(sync)] if sync else []
+            )
         except ConcurrentChange as exc:
             raise Conflict(code="group_closed") from exc
+        self._mirror(group_id, sync, lambda rooms: rooms.close(group_id))
         return closed, receipt
 
 

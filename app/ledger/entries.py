@@ -81,6 +81,7 @@ class ResourceType(StrEnum):
     SHARE = "share"
     REFERRAL = "referral"
     MESSAGE = "message"
+    MEDIA = "media"
     SESSION = "session"
     PRACTITIONER = "practitioner"
     AUDIT = "audit"

@@ -7,9 +7,10 @@ The registration file (Matrix application service API, "Registration") names:
 - ``hs_token``: the secret the homeserver presents when it pushes transactions to the
   hub (checked by :mod:`app.messaging.router`);
 - ``url``: where the homeserver pushes them;
-- exclusive namespaces for the doctor accounts (``@doc-<reg no>:<server>``) and group
-  room aliases (``#grp-<group id>:<server>``): the homeserver refuses anyone else who
-  tries to create such an account or alias (``M_EXCLUSIVE``);
+- exclusive namespaces for the doctor accounts (``@doc-<reg no>:<server>``), the hub's
+  record-card user (``@hub-cards:<server>``) and group room aliases
+  (``#grp-<group id>:<server>``): the homeserver refuses anyone else who tries to create
+  such an account or alias (``M_EXCLUSIVE``);
 - ``sender_localpart: hub``: the hub's own user, creator and only administrator of the
   group rooms.
 
@@ -66,6 +67,32 @@ class AppServiceRegistration:
             hs_token=secrets.token_urlsafe(48),
         )
 
+    @classmethod
+    def load(cls, path: Path, names: MatrixNames) -> AppServiceRegistration:
+        """The registration a file holds (the one :meth:`write` wrote for ``names``).
+
+        Raises:
+            InvalidRegistration: the file is not such a registration.
+        """
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidRegistration(
+                f"cannot read the registration: {type(exc).__name__}"
+            ) from None
+        if not isinstance(data, dict):
+            raise InvalidRegistration("the registration is not a mapping")
+        registration = cls(
+            names=names,
+            url=str(data.get("url", "")),
+            as_token=str(data.get("as_token", "")),
+            hs_token=str(data.get("hs_token", "")),
+            id=str(data.get("id", APPSERVICE_ID)),
+        )
+        if registration.as_dict()["namespaces"] != data.get("namespaces"):
+            raise InvalidRegistration("the registration's namespaces are not this server's")
+        return registration
+
     def accepts_homeserver_token(self, presented: str) -> bool:
         """Constant-time check of the token the homeserver presents."""
         return hmac.compare_digest(presented.encode(), self.hs_token.encode())
@@ -81,7 +108,10 @@ class AppServiceRegistration:
             "rate_limited": False,
             "receive_ephemeral": False,
             "namespaces": {
-                "users": [{"exclusive": True, "regex": self.names.user_namespace()}],
+                "users": [
+                    {"exclusive": True, "regex": self.names.user_namespace()},
+                    {"exclusive": True, "regex": self.names.cards_namespace()},
+                ],
                 "aliases": [{"exclusive": True, "regex": self.names.alias_namespace()}],
                 "rooms": [],
             },

@@ -144,6 +144,12 @@ class HomeserverClient:
             as_user=user_id,
         )
 
+    def devices(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's devices (``device_id``, ``last_seen_ts``...), asked as that user."""
+        answer = self.request("GET", f"{CLIENT_V3}/devices", as_user=user_id)
+        devices = answer.get("devices", [])
+        return [d for d in devices if isinstance(d, dict)]
+
     # Rooms --------------------------------------------------------------------------
 
     def create_room(self, content: Mapping[str, Any]) -> str:

@@ -7,14 +7,16 @@ the hub's own changes, while the current state against the hub's current decisio
 always the right question.
 
 For a room the hub governs (bound to a consultation group; ``decided`` = the users the
-hub admitted)::
+hub admitted, ``pending`` = those of them invited in the hub but not yet accepted)::
 
     current membership   decided?   verdict                     repair
     invite/join/knock    no         UNDECIDED_MEMBER            kick
+    join                 pending    JOINED_BEFORE_ACCEPTING     kick, re-invite
     leave (by another)   yes        MEMBER_REMOVED              re-invite
     leave (by self)      yes        MEMBER_LEFT                 none: their choice, reported
     ban                  yes        MEMBER_BANNED               unban, re-invite
     not join (hub user)  -          HUB_REMOVED                 none: reported
+    present (card user)  closed     UNDECIDED_MEMBER            kick (else: the hub's own)
     anything else        -          no drift
 
 For a room the hub does not govern, a hub doctor invited to or joined in it is taken
@@ -39,10 +41,12 @@ class DriftKind(StrEnum):
     MEMBER_BANNED = "member_banned"
     HUB_REMOVED = "hub_removed"
     UNGOVERNED_ROOM = "ungoverned_room"
+    JOINED_BEFORE_ACCEPTING = "joined_before_accepting"
 
 
 class Repair(StrEnum):
     KICK = "kick"
+    KICK_AND_REINVITE = "kick_and_reinvite"
     REINVITE = "reinvite"
     UNBAN_AND_REINVITE = "unban_and_reinvite"
     LEAVE_AS_MEMBER = "leave_as_member"
@@ -102,8 +106,19 @@ def membership_drift(
     decided = state.user_id in room.members
     if state.user_id == names.hub_user_id:
         return None if state.membership == "join" else drift(DriftKind.HUB_REMOVED, Repair.NONE)
+    if state.user_id == names.cards_user_id:
+        # The hub's own record-card device: in any open room, out of a closed one.
+        if room.closed and state.membership in PRESENT:
+            return drift(DriftKind.UNDECIDED_MEMBER, Repair.KICK)
+        return None
     if state.membership in PRESENT:
-        return None if decided else drift(DriftKind.UNDECIDED_MEMBER, Repair.KICK)
+        if not decided:
+            return drift(DriftKind.UNDECIDED_MEMBER, Repair.KICK)
+        if state.membership == "join" and state.user_id in room.pending:
+            # Invited in the hub but not accepted: the hub does not let them read the
+            # group yet, so the room may not either. Back to an invitation.
+            return drift(DriftKind.JOINED_BEFORE_ACCEPTING, Repair.KICK_AND_REINVITE)
+        return None
     if not decided:
         return None
     if state.membership == "leave":

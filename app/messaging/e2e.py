@@ -59,6 +59,8 @@ from nio.store import SqliteMemoryStore, SqliteStore  # type: ignore[import-unty
 from app.messaging.service import MatrixSession
 
 MEGOLM = "m.megolm.v1.aes-sha2"
+# Where a record card's structured fields travel (inside the encrypted content).
+CARD_FIELD = "org.hub.record_card"
 PRESENT = frozenset({"join", "invite"})
 TEXT_MESSAGES = (RoomMessageText, RoomMessageNotice, RoomMessageEmote)
 # Enough that a test or benchmark burst never produces a gappy ("limited") timeline.
@@ -88,6 +90,8 @@ class ReceivedMessage:
     session_id: str
     body: str
     origin_server_ts: int
+    # A record card the hub posted (record id, type, title), when the message is one.
+    card: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,10 @@ class EncryptedMessenger:
             raise MessagingRefused("join", answer.status_code, answer.message)
         await self.sync(timeout_ms=0)
 
+    def joined(self, room_id: str) -> bool:
+        """Whether this device's last sync had it joined to the room."""
+        return room_id in self._client.rooms and room_id not in self.left_rooms
+
     def members(self, room_id: str) -> frozenset[str]:
         """The room's members (joined or invited) as this device last knew them."""
         room = self._client.rooms.get(room_id)
@@ -229,12 +237,23 @@ class EncryptedMessenger:
         homeserver (see the module docstring), so the room key goes to exactly the
         current members' published devices.
         """
+        return await self.send_content(room_id, {"msgtype": "m.text", "body": body})
+
+    async def send_content(
+        self, room_id: str, content: Mapping[str, Any], *, txn_id: str | None = None
+    ) -> str:
+        """Encrypt and send an ``m.room.message`` with this content; returns its event id.
+
+        ``txn_id``: the client transaction id; the homeserver answers a repeated one (from
+        this device's session) with the first send's event id instead of sending again.
+        """
         await self.sync(timeout_ms=0)
         await self._refresh_membership(room_id)
         answer = await self._client.room_send(
             room_id,
             "m.room.message",
-            {"msgtype": "m.text", "body": body},
+            dict(content),
+            tx_id=txn_id,
             ignore_unverified_devices=True,
         )
         if isinstance(answer, RoomSendError):
@@ -374,6 +393,7 @@ class EncryptedMessenger:
             return self._refuse(event, room_id, RefusalReason.UNKNOWN_DEVICE, record=record)
         if not isinstance(event, TEXT_MESSAGES):
             return None  # other decrypted events (reactions, media, ...) are not handled yet
+        card = event.source.get("content", {}).get(CARD_FIELD)
         message = ReceivedMessage(
             room_id=room_id,
             event_id=str(event.event_id),
@@ -382,6 +402,7 @@ class EncryptedMessenger:
             session_id=str(event.session_id),
             body=str(event.body),
             origin_server_ts=int(event.server_timestamp),
+            card={str(k): str(v) for k, v in card.items()} if isinstance(card, dict) else None,
         )
         if record:
             self._messages.append(message)

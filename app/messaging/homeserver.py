@@ -15,6 +15,9 @@
 - **rooms and invitations only from the hub**: the policy module
   (:mod:`app.messaging.synapse_policy`) refuses room creation and invitations by anyone
   but the hub's user, and all third-party invitations;
+- **no unrecorded upload**: the policy module reports every media upload to the hub's
+  application service (the first registration file names where, and the homeserver's
+  token) and refuses it unless the hub recorded it;
 - **encrypted rooms**: every new room gets ``m.room.encryption`` (Megolm) whoever creates
   it, as well as the hub's own explicit initial state;
 - **no outbound connections**: no URL previews, no push gateways, no phone-home
@@ -35,6 +38,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -239,9 +243,135 @@ def homeserver_config(settings: HomeserverSettings) -> dict[str, Any]:
         "modules": [
             {
                 "module": POLICY_MODULE,
-                "config": {"hub_user_id": MatrixNames(settings.server_name).hub_user_id},
+                "config": {
+                    "hub_user_id": MatrixNames(settings.server_name).hub_user_id,
+                    "registration_file": str(settings.appservice_files[0]),
+                },
             }
         ],
     }
     config.update(_rate_limits(settings.rate_limits))
     return config
+
+
+# -- the deployed homeserver (ECS Fargate, PostgreSQL on RDS, media on S3) -----------------
+
+S3_STORAGE_PROVIDER = "s3_storage_provider.S3StorageProviderBackend"
+CONTAINER_PORT = 8008
+# Where the homeserver image's entrypoint (app/messaging/container.py) writes the files
+# that hold secrets, from Secrets Manager values ECS injects; never in the declared config.
+SECRETS_DIR = "/run/hub"
+DATA_DIR = "/data"
+
+
+@dataclass(frozen=True)
+class DeployedHomeserver:
+    """What varies for the homeserver a deployment runs; no secret is in here.
+
+    The database password comes from ``PGPASSWORD`` (libpq reads it; ECS injects it from
+    the RDS-managed secret); the signing key, macaroon and form secrets and the
+    application service tokens are files the image's entrypoint writes under
+    ``SECRETS_DIR`` from injected secrets.
+    """
+
+    server_name: str
+    public_baseurl: str
+    database_host: str
+    database_name: str
+    database_user: str
+    media_bucket: str
+    region: str
+    media_retention_days: int = 90
+    max_upload_size_mb: int = 50
+
+    def __post_init__(self) -> None:
+        MatrixNames(self.server_name)
+        if not self.public_baseurl.startswith("https://") or not self.public_baseurl.endswith("/"):
+            raise InvalidHomeserverSettings("public_baseurl must be an https URL ending in '/'")
+        if not 1 <= self.media_retention_days <= 3650:
+            raise InvalidHomeserverSettings("media_retention_days must be within 1..3650")
+
+    @property
+    def appservice_file(self) -> str:
+        return f"{SECRETS_DIR}/appservice.yaml"
+
+
+def deployed_homeserver_config(d: DeployedHomeserver) -> dict[str, Any]:
+    """``homeserver.yaml`` for a deployment: the same guarantees as :func:`homeserver_config`
+    (closed federation, no open registration, the policy module...), plus PostgreSQL over
+    TLS (``sslmode: verify-full`` against the RDS certificate bundle in the image), media
+    on S3 through ``synapse-s3-storage-provider`` (the bucket encrypts with SSE-KMS by
+    default), plain HTTP on the task's port behind the load balancer that terminates TLS
+    1.3 (``x_forwarded``: client addresses from the balancer), logs to stdout, and the
+    ``standard`` rate limits."""
+    local = HomeserverSettings(
+        server_name=d.server_name,
+        bind_address="0.0.0.0",  # noqa: S104 - the task's own interface, behind the ALB
+        port=CONTAINER_PORT,
+        public_baseurl=d.public_baseurl,
+        data_dir=Path(DATA_DIR),
+        appservice_files=(Path(d.appservice_file),),
+        macaroon_secret_key="x" * 32,  # replaced by the path below
+        form_secret="x" * 32,
+        media_retention_days=d.media_retention_days,
+        max_upload_size_mb=d.max_upload_size_mb,
+    )
+    config = homeserver_config(local)
+    del config["macaroon_secret_key"], config["form_secret"], config["log_config"]
+    config["macaroon_secret_key_path"] = f"{SECRETS_DIR}/macaroon_secret_key"
+    config["form_secret_path"] = f"{SECRETS_DIR}/form_secret"
+    config["signing_key_path"] = f"{SECRETS_DIR}/signing.key"
+    config["pid_file"] = f"{DATA_DIR}/homeserver.pid"
+    config["listeners"][0]["x_forwarded"] = True
+    config["database"] = {
+        "name": "psycopg2",
+        "args": {
+            "host": d.database_host,
+            "dbname": d.database_name,
+            "user": d.database_user,
+            "sslmode": "verify-full",
+            "sslrootcert": "/etc/ssl/certs/rds-global-bundle.pem",
+            "cp_min": 2,
+            "cp_max": 10,
+        },
+    }
+    config["media_storage_providers"] = [
+        {
+            "module": S3_STORAGE_PROVIDER,
+            "store_local": True,
+            "store_remote": True,
+            "store_synchronous": True,
+            "config": {"bucket": d.media_bucket, "region_name": d.region},
+        }
+    ]
+    return config
+
+
+def federation_problems(config: Mapping[str, Any]) -> list[str]:
+    """Why a ``homeserver.yaml`` would let other servers federate (empty: closed).
+
+    Closed means: no listener serves the ``federation`` (or ``openid``) resource, the
+    federation whitelist is present and empty, no trusted key servers, and public rooms
+    are not offered over federation. Fails closed: a missing whitelist is open
+    federation (Synapse federates with everyone by default).
+    """
+    problems: list[str] = []
+    listeners = config.get("listeners")
+    for listener in listeners if isinstance(listeners, list) else []:
+        resources = listener.get("resources", []) if isinstance(listener, Mapping) else []
+        names = {n for r in resources if isinstance(r, Mapping) for n in r.get("names", [])}
+        served = sorted(names & {"federation", "openid"})
+        if served:
+            problems.append(f"a listener serves {', '.join(served)}")
+    whitelist = config.get("federation_domain_whitelist")
+    if whitelist is None:
+        problems.append("federation_domain_whitelist is unset (federation with every server)")
+    elif whitelist != []:
+        problems.append(f"federation_domain_whitelist allows {whitelist}")
+    if config.get("trusted_key_servers", [{"server_name": "matrix.org"}]) != []:
+        problems.append("trusted_key_servers is not empty (or unset: matrix.org)")
+    if config.get("allow_public_rooms_over_federation") is not False:
+        problems.append("allow_public_rooms_over_federation is not false")
+    if config.get("enable_registration") is not False:
+        problems.append("enable_registration is not false")
+    return problems

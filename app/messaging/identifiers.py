@@ -6,6 +6,9 @@ Guarantees:
   from a valid registration number (``app.identity.registration.REG_NO_PATTERN``), so
   one registration number has one account and no other string maps onto it;
 - a consultation group's room alias is ``#grp-<group id>:<server>``;
+- the hub's own device posts record cards as ``@hub-cards:<server>``: a user of the
+  application service's namespace, not its sender (the homeserver does not let the
+  sender ``/sync``, and an end-to-end encrypted device must);
 - the application service's exclusive namespaces (:meth:`MatrixNames.user_namespace`,
   :meth:`MatrixNames.alias_namespace`) match exactly these forms, anchored, so the
   homeserver refuses anyone else who tries to register such an account or alias.
@@ -24,6 +27,7 @@ from app.identity.registration import REG_NO_PATTERN
 DOCTOR_PREFIX = "doc-"
 GROUP_PREFIX = "grp-"
 HUB_SENDER_LOCALPART = "hub"
+CARDS_LOCALPART = "hub-cards"
 
 # A DNS name (no port: the hub's homeserver is always reached through its own base URL).
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -51,6 +55,11 @@ class MatrixNames:
     def hub_user_id(self) -> str:
         """The application service's own user (``sender_localpart``): the rooms' creator."""
         return f"@{HUB_SENDER_LOCALPART}:{self.server_name}"
+
+    @property
+    def cards_user_id(self) -> str:
+        """The hub's record-card device's user (a room member, like the hub itself)."""
+        return f"@{CARDS_LOCALPART}:{self.server_name}"
 
     def doctor_user_id(self, reg_no: str) -> str:
         if not REG_NO_PATTERN.fullmatch(reg_no):
@@ -83,6 +92,10 @@ class MatrixNames:
     def user_namespace(self) -> str:
         """Regex of the doctor accounts the application service alone may create."""
         return rf"^@{re.escape(DOCTOR_PREFIX)}{_DOCTOR_LOCALPART}:{re.escape(self.server_name)}$"
+
+    def cards_namespace(self) -> str:
+        """Regex of the hub's record-card user, the application service's alone."""
+        return rf"^@{re.escape(CARDS_LOCALPART)}:{re.escape(self.server_name)}$"
 
     def alias_namespace(self) -> str:
         """Regex of the group room aliases the application service alone may create."""

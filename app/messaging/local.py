@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from fastapi import FastAPI
 
 from app.errors import install_error_handlers
 from app.messaging.appservice import AppServiceRegistration
+from app.messaging.audit import RoomLedger
 from app.messaging.client import HomeserverClient
 from app.messaging.homeserver import DEFAULT_SERVER_NAME, RateLimitProfile
 from app.messaging.identifiers import MatrixNames
@@ -32,12 +34,13 @@ from app.messaging.runner import (
     local_homeserver_settings,
 )
 from app.messaging.service import DriftReport, RoomAuthority, log_drift
+from app.wiring import provide, withdraw
 
 
 def appservice_app(authority: RoomAuthority) -> FastAPI:
     """A FastAPI app serving only the application service API for ``authority``."""
     app = FastAPI(title="Hub application service", openapi_url=None)
-    app.state.room_authority = authority
+    provide(app, RoomAuthority, authority)
     install_error_handlers(app)
     app.include_router(appservice_router)
     return app
@@ -46,7 +49,7 @@ def appservice_app(authority: RoomAuthority) -> FastAPI:
 class ApplicationServiceEndpoint:
     """The application service API in a background uvicorn thread on loopback."""
 
-    def __init__(self, app: FastAPI, port: int, host: str = LOOPBACK) -> None:
+    def __init__(self, app: Any, port: int, host: str = LOOPBACK) -> None:
         import uvicorn
 
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
@@ -99,11 +102,22 @@ class LocalMessaging:
             client_base_url=self.homeserver.base_url,
             on_drift=on_drift or log_drift,
         )
-        self.endpoint = ApplicationServiceEndpoint(appservice_app(self.authority), as_port)
+        self.app = appservice_app(self.authority)
+        self.endpoint = ApplicationServiceEndpoint(self.app, as_port)
 
     @property
     def base_url(self) -> str:
         return self.homeserver.base_url
+
+    def attach_ledger(self, ledger: RoomLedger | None) -> None:
+        """Record pushed events and uploads in ``ledger``; ``None`` detaches it again.
+        Without a ledger the upload reports answer 503, so the homeserver refuses every
+        upload (nothing is stored that the hub could not account for)."""
+        if ledger is None:
+            withdraw(self.app, RoomLedger)
+        else:
+            provide(self.app, RoomLedger, ledger)
+        self.authority.set_event_observer(ledger)
 
     def start(self) -> None:
         # The endpoint first: Synapse starts pushing as soon as there is something to push.
@@ -132,3 +146,109 @@ class LocalMessaging:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class PlatformHomeserver:
+    """Synapse for the local platform (``hub local up``): fresh each time, like its moto.
+
+    Writes the application service registration (fresh tokens, owner-only) and the
+    homeserver's configuration under ``data_dir`` (whatever an earlier run left there is
+    removed first: the emulated tables the rooms were bound in are gone too), and starts
+    Synapse in a background thread, so it comes up while the stacks deploy. The hub's
+    side (the application service endpoint the registration names, on
+    ``appservice_port``) is started by the caller, with the app's settings
+    (:meth:`environment`).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        server_name: str = DEFAULT_SERVER_NAME,
+        rate_limits: RateLimitProfile = "standard",
+    ) -> None:
+        import shutil
+
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        data_dir.mkdir(parents=True, mode=0o700)
+        self.data_dir = data_dir
+        self.names = MatrixNames(server_name)
+        self.appservice_port = free_loopback_port()
+        self.registration = AppServiceRegistration.generate(
+            self.names, f"http://{LOOPBACK}:{self.appservice_port}"
+        )
+        self.registration_file = self.registration.write(data_dir / "appservice.yaml")
+        self.homeserver = LocalHomeserver(
+            local_homeserver_settings(
+                data_dir / "synapse",
+                [self.registration_file],
+                server_name=server_name,
+                rate_limits=rate_limits,
+            )
+        )
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.homeserver.base_url
+
+    @property
+    def appservice_url(self) -> str:
+        return self.registration.url
+
+    def start_in_background(self) -> None:
+        def run() -> None:
+            try:
+                self.homeserver.start()
+            except BaseException as exc:  # reported by wait_ready
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="hub-synapse-start", daemon=True)
+        self._thread.start()
+
+    def wait_ready(self, timeout_s: float = 90.0) -> float:
+        """Block until Synapse answers; returns its start-up time (s). Raises its failure."""
+        if self._thread is None:
+            self.start_in_background()
+        assert self._thread is not None
+        self._thread.join(timeout_s)
+        if self._error is not None:
+            raise self._error
+        if self._thread.is_alive() or not self.homeserver.running:
+            raise RuntimeError("Synapse did not come up in time")
+        return float(self.homeserver.started_in_s or 0.0)
+
+    def environment(self, bot_store: Path | None = None) -> dict[str, str]:
+        """The app's messaging settings for this homeserver (``HUB_MATRIX_*``)."""
+        env = {
+            "HUB_MATRIX_HOMESERVER_URL": self.base_url,
+            "HUB_MATRIX_CLIENT_URL": self.base_url,
+            "HUB_MATRIX_SERVER_NAME": self.names.server_name,
+            "HUB_MATRIX_APPSERVICE_URL": self.appservice_url,
+            "HUB_MATRIX_REGISTRATION_FILE": str(self.registration_file),
+            "HUB_MATRIX_APPSERVICE_SECRET_ARN": "",
+        }
+        if bot_store is not None:
+            env["HUB_MESSAGING_BOT_STORE"] = str(bot_store)
+        return env
+
+    def document(self) -> dict[str, object]:
+        """What ``local.json`` says about messaging (no token: those stay in the file)."""
+        return {
+            "homeserverUrl": self.base_url,
+            "serverName": self.names.server_name,
+            "appserviceId": self.registration.id,
+            "appserviceUrl": self.appservice_url,
+            "registrationFile": str(self.registration_file),
+            "doctorUserId": f"@doc-<registration number, lower case>:{self.names.server_name}",
+            "groupRoomAlias": f"#grp-<group id>:{self.names.server_name}",
+            "sessionRoute": "POST /messaging/session",
+            "homeserverStartSeconds": self.homeserver.started_in_s,
+        }
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=90)
+        self.homeserver.stop()

@@ -1,8 +1,10 @@
-"""Bodies of the application service API the homeserver calls (Matrix AS API v1).
+"""Bodies of the messaging API: the application service API the homeserver calls (Matrix
+AS API v1, plus the policy module's upload reports) and the doctors' session route.
 
 Events stay plain JSON objects: the room authority reads only ``type``, ``room_id``,
-``state_key``, ``sender`` and ``content.membership`` of membership events and ignores the
-rest (message events are end-to-end encrypted and never read).
+``state_key``, ``sender`` and ``content.membership`` of membership events, and the
+ledger only ``event_id``, ``room_id``, ``sender``, ``type`` and ``origin_server_ts`` of
+any event (message events are end-to-end encrypted and never read).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.audit.schemas import Receipt
 
 
 class Transaction(BaseModel):
@@ -27,3 +31,31 @@ class Ping(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     transaction_id: str | None = Field(default=None, max_length=255)
+
+
+class MediaUpload(BaseModel):
+    """What the homeserver's policy module reports before it stores an upload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    upload_id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    user_id: str = Field(max_length=255)
+    size: int = Field(ge=0)
+
+
+class SessionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Shown to the other members of the doctor's rooms: a device label, never a name.
+    device_name: str = Field(default="Hub client", pattern=r"^[A-Za-z0-9 ._-]{1,48}$")
+
+
+class SessionOut(BaseModel):
+    """A Matrix session for the doctor's client (``access_token`` is a secret)."""
+
+    homeserver_url: str
+    server_name: str
+    user_id: str
+    device_id: str
+    access_token: str
+    audit_receipt: Receipt

@@ -14,15 +14,21 @@
   invite, kick, ban and every state change. The room is bound to the group *before*
   anyone is invited. Its name is neutral: room state is not end-to-end encrypted, so
   group titles (which may describe a patient) never go into it.
-- **membership**: :meth:`~RoomAuthority.admit`, :meth:`~RoomAuthority.remove`,
-  :meth:`~RoomAuthority.mirror` and :meth:`~RoomAuthority.close` record the hub's
-  decision in the :class:`~app.messaging.repository.RoomDirectory` first and then
-  change the room, in the same call (a removed member is kicked at once).
+- **membership**: :meth:`~RoomAuthority.admit` (invited in the hub: a room invitation,
+  not yet allowed to join), :meth:`~RoomAuthority.join` (accepted in the hub: joined to
+  the room by the hub), :meth:`~RoomAuthority.remove`, :meth:`~RoomAuthority.mirror`
+  and :meth:`~RoomAuthority.close` record the hub's decision in the
+  :class:`~app.messaging.repository.RoomDirectory` first and then change the room, in
+  the same call (a removed member is kicked at once).
 - **drift**: :meth:`~RoomAuthority.handle_transaction` (the homeserver's pushed events)
   and :meth:`~RoomAuthority.reconcile` (a whole room) judge each member's *current*
   membership against the decision (:func:`app.messaging.drift.membership_drift`),
   revert what the hub did not decide, and report every drift, repaired or not, to
   ``on_drift`` (identifiers only: room, user, kind, never content).
+
+- **events**: every event of a pushed transaction also goes to ``on_event`` (the hub's
+  ledger of sends and membership changes, :mod:`app.messaging.audit`), which must be
+  idempotent per event.
 
 A transaction id is handled once; if handling fails, the claim is released so the
 homeserver's retry (it retries until it gets a 200) is handled again. Repairs are
@@ -40,8 +46,8 @@ from app.errors import Conflict, NotFound
 from app.messaging.appservice import AppServiceRegistration
 from app.messaging.client import HomeserverClient, MatrixError
 from app.messaging.drift import PRESENT, Drift, MemberState, Repair, membership_drift
-from app.messaging.identifiers import MatrixNames
-from app.messaging.repository import GovernedRoom, RoomDirectory
+from app.messaging.identifiers import CARDS_LOCALPART, MatrixNames
+from app.messaging.repository import GovernedRoom, RoomDirectory, SenderFacts
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +114,7 @@ class RoomAuthority:
         *,
         client_base_url: str,
         on_drift: Callable[[DriftReport], None] = log_drift,
+        on_event: Callable[[Mapping[str, Any]], object] | None = None,
     ) -> None:
         self._client = client
         self._directory = directory
@@ -115,13 +122,36 @@ class RoomAuthority:
         self.names: MatrixNames = registration.names
         self._client_base_url = client_base_url
         self._on_drift = on_drift
+        self._on_event = on_event
+        # A binding never changes once made (one registration number, one account).
+        self._bound: dict[str, str] = {}
+
+    @property
+    def client(self) -> HomeserverClient:
+        return self._client
+
+    @property
+    def directory(self) -> RoomDirectory:
+        return self._directory
+
+    @property
+    def client_base_url(self) -> str:
+        """The homeserver URL doctors' clients are given."""
+        return self._client_base_url
+
+    def set_event_observer(self, on_event: Callable[[Mapping[str, Any]], object] | None) -> None:
+        self._on_event = on_event
+
+    def set_drift_observer(self, on_drift: Callable[[DriftReport], None]) -> None:
+        self._on_drift = on_drift
 
     # Accounts -----------------------------------------------------------------------
 
     def bind_account(self, reg_no: str) -> str:
         """The doctor's Matrix user id, creating and binding the account the first time."""
-        bound = self._directory.account(reg_no)
+        bound = self._bound.get(reg_no) or self._directory.account(reg_no)
         if bound is not None:
+            self._bound[reg_no] = bound
             return bound
         user_id = self.names.doctor_user_id(reg_no)
         try:
@@ -133,6 +163,11 @@ class RoomAuthority:
                 raise
         self._directory.bind_account(reg_no, user_id)
         return user_id
+
+    def record_sender(self, facts: SenderFacts, at: Any) -> None:
+        """Remember who the doctor's account sends as (the ledger's sender facts)."""
+        self.bind_account(facts.reg_no)
+        self._directory.record_sender(facts, at)
 
     def open_session(
         self, reg_no: str, *, device_id: str | None = None, device_name: str = "Hub client"
@@ -146,6 +181,31 @@ class RoomAuthority:
             device_id=login.device_id,
             access_token=login.access_token,
         )
+
+    def open_cards_session(self, device_id: str, device_name: str = "Hub") -> MatrixSession:
+        """A session of the hub's record-card user (``@hub-cards``), created if need be."""
+        try:
+            self._client.register(CARDS_LOCALPART)
+        except MatrixError as exc:
+            if exc.errcode != "M_USER_IN_USE":
+                raise
+        login = self._client.login(
+            self.names.cards_user_id, device_id=device_id, display_name=device_name
+        )
+        return MatrixSession(
+            self._client_base_url, login.user_id, login.device_id, login.access_token
+        )
+
+    def last_seen_ms(self, reg_no: str) -> int | None:
+        """When any of the doctor's devices was last seen by the homeserver (ms), if ever."""
+        if self._directory.account(reg_no) is None:
+            return None  # no account: never had a session
+        seen = [
+            int(d["last_seen_ts"])
+            for d in self._client.devices(self.names.doctor_user_id(reg_no))
+            if isinstance(d.get("last_seen_ts"), int)
+        ]
+        return max(seen) if seen else None
 
     # Rooms --------------------------------------------------------------------------
 
@@ -200,11 +260,20 @@ class RoomAuthority:
             },
         }
 
-    def create_group_room(self, group_id: str, members: Iterable[str] = ()) -> GovernedRoom:
+    def create_group_room(
+        self,
+        group_id: str,
+        members: Iterable[str] = (),
+        *,
+        pending: Iterable[str] = (),
+        patient_ref: str | None = None,
+    ) -> GovernedRoom:
         """The group's room, created (bound, then members invited) on first call.
 
         Args:
             members: registration numbers of the doctors to admit now.
+            pending: those of ``members`` who may only be invited (not accepted yet).
+            patient_ref: the group's keyed patient reference (for the ledger's entries).
         """
         room = self._directory.room_for_group(group_id)
         if room is None:
@@ -214,9 +283,13 @@ class RoomAuthority:
             room_id = self._client.resolve_alias(alias) or self._client.create_room(
                 self.room_creation_content(group_id)
             )
-            room = self._directory.bind_room(group_id, room_id, ())
+            try:
+                room = self._directory.bind_room(group_id, room_id, (), patient_ref=patient_ref)
+            except ValueError:
+                # Bound meanwhile by a concurrent call (a repair racing the request).
+                room = self.governed_room(group_id)
         reg_nos = list(members)
-        return self.mirror(group_id, reg_nos) if reg_nos else room
+        return self.mirror(group_id, reg_nos, pending) if reg_nos else room
 
     def governed_room(self, group_id: str) -> GovernedRoom:
         room = self._directory.room_for_group(group_id)
@@ -231,33 +304,67 @@ class RoomAuthority:
         return room
 
     def admit(self, group_id: str, reg_no: str) -> str:
-        """Decide that the doctor may be in the group's room, and invite them."""
+        """Decide that the doctor may be invited to the group's room, and invite them.
+
+        Invited in the hub is not accepted: they may hold the invitation but not join
+        (a join before :meth:`join` is drift, reverted).
+        """
         room = self._open_room(group_id)
         user_id = self.bind_account(reg_no)
-        room = self._directory.set_members(group_id, room.members | {user_id})
+        if room.may_join(user_id):
+            return user_id  # already accepted: an invitation would take nothing back
+        room = self._directory.admit_member(group_id, user_id, pending=True)
         self._ensure_invited(room.room_id, user_id, self._membership(room.room_id, user_id))
+        return user_id
+
+    def join(self, group_id: str, reg_no: str) -> str:
+        """Decide that the doctor is a member (accepted in the hub), and join them."""
+        self._open_room(group_id)
+        user_id = self.bind_account(reg_no)
+        room = self._directory.admit_member(group_id, user_id, pending=False)
+        membership = self._membership(room.room_id, user_id)
+        if membership == "join":
+            return user_id
+        self._ensure_invited(room.room_id, user_id, membership)
+        try:
+            self._client.join(room.room_id, as_user=user_id)
+        except MatrixError:
+            if self._membership(room.room_id, user_id) != "join":
+                raise
         return user_id
 
     def remove(self, group_id: str, reg_no: str, *, ban: bool = False) -> None:
         """Decide that the doctor may no longer be in the room, and kick (or ban) them."""
         room = self.governed_room(group_id)
         user_id = self.names.doctor_user_id(reg_no)
-        self._directory.set_members(group_id, room.members - {user_id})
+        self._directory.discard_member(group_id, user_id)
         if ban:
             self._client.ban(room.room_id, user_id, reason="removed by the hub")
         else:
             self._kick(room.room_id, user_id, "removed by the hub")
 
-    def mirror(self, group_id: str, reg_nos: Sequence[str]) -> GovernedRoom:
-        """Make the room's membership exactly the given doctors (plus the hub)."""
+    def mirror(
+        self, group_id: str, reg_nos: Sequence[str], pending: Iterable[str] = ()
+    ) -> GovernedRoom:
+        """Make the room's membership exactly the given doctors (plus the hub).
+
+        ``pending`` (a subset of ``reg_nos``): invited in the hub, not accepted; they are
+        invited and, if they joined, taken back to an invitation. Nobody is joined by a
+        mirror: a member who left by their own choice stays out until they rejoin.
+        """
         room = self._open_room(group_id)
         decided = {self.bind_account(reg_no) for reg_no in reg_nos}
-        room = self._directory.set_members(group_id, decided)
+        waiting = {self.names.doctor_user_id(r) for r in pending} & decided
+        room = self._directory.set_members(group_id, decided, waiting)
         current = self._client.members(room.room_id)
+        own = (self.names.hub_user_id, self.names.cards_user_id)
         for user_id, membership in current.items():
-            undecided = user_id != self.names.hub_user_id and user_id not in decided
-            if undecided and membership in PRESENT:
+            undecided = user_id not in own and user_id not in decided
+            joined_early = user_id in waiting and membership == "join"
+            if (undecided and membership in PRESENT) or joined_early:
                 self._kick(room.room_id, user_id, "removed by the hub")
+                if joined_early:
+                    current[user_id] = "leave"
         for user_id in sorted(decided):
             self._ensure_invited(room.room_id, user_id, current.get(user_id))
         return room
@@ -269,6 +376,16 @@ class RoomAuthority:
         for user_id, membership in self._client.members(room.room_id).items():
             if user_id != self.names.hub_user_id and membership in PRESENT:
                 self._kick(room.room_id, user_id, "consultation group closed")
+
+    def seat_cards_user(self, group_id: str) -> str:
+        """The group's room id, with the hub's record-card user joined to it (open rooms)."""
+        room = self._open_room(group_id)
+        user_id = self.names.cards_user_id
+        membership = self._membership(room.room_id, user_id)
+        if membership != "join":
+            self._ensure_invited(room.room_id, user_id, membership)
+            self._client.join(room.room_id, as_user=user_id)
+        return room.room_id
 
     def _kick(self, room_id: str, user_id: str, reason: str) -> None:
         """Kick if present. The drift repair may have got there first: that is success."""
@@ -337,6 +454,9 @@ class RoomAuthority:
                 report = self._judge(room_id, user_id, event)
                 if report is not None:
                     reports.append(report)
+            if self._on_event is not None:
+                for event in events:
+                    self._on_event(event)
         except Exception:
             self._directory.release_transaction(txn_id)
             raise
@@ -384,6 +504,9 @@ class RoomAuthority:
             if drift.repair is Repair.KICK:
                 self._client.kick(room_id, user_id, reason=REPAIR_REASON)
             elif drift.repair is Repair.REINVITE:
+                self._client.invite(room_id, user_id, reason=REPAIR_REASON)
+            elif drift.repair is Repair.KICK_AND_REINVITE:
+                self._client.kick(room_id, user_id, reason=REPAIR_REASON)
                 self._client.invite(room_id, user_id, reason=REPAIR_REASON)
             elif drift.repair is Repair.UNBAN_AND_REINVITE:
                 self._client.unban(room_id, user_id, reason=REPAIR_REASON)

@@ -116,6 +116,7 @@ class RecordService:
         max_inline_record_bytes: int,
         session_seconds: int,
         client_shard_size: int,
+        record_cards: bool = False,
     ):
         self._repo = repository
         self._patients = patients
@@ -131,7 +132,9 @@ class RecordService:
         )
         self._idempotency = Idempotency(repository, hash_key)
         self._commit = UploadCommit(repository, shards, envelope, audit, clock)
-        self._sharing = RecordSharing(repository, groups, self._authz, self._commit, clock)
+        self._sharing = RecordSharing(
+            repository, groups, self._authz, self._commit, clock, record_cards=record_cards
+        )
         self._shredding = RecordShredding(repository, shards, self._authz, self._commit, clock)
         self.sessions = UploadSessions(
             repository,
@@ -371,6 +374,18 @@ class RecordService:
 
     # -- share and shred ----------------------------------------------------------------
 
+    def card_facts(self, record_id: str) -> tuple[str, str] | None:
+        """(type, title) for the record's card in a group's room; None if it is gone.
+
+        The type is the category and the latest version's media type; never content.
+        """
+        state = self._repo.load(record_id)
+        if state is None:
+            return None
+        latest = state.version(state.meta.latest_version)
+        kind = state.meta.category + (f", {latest.content_type}" if latest else "")
+        return kind, state.meta.title
+
     def share(
         self, principal: Principal, record_id: str, group_id: str
     ) -> tuple[RecordShare, AuditReceipt]:
@@ -455,4 +470,5 @@ def build_record_service(
         max_inline_record_bytes=settings.max_inline_record_bytes,
         session_seconds=settings.upload_session_seconds,
         client_shard_size=settings.client_shard_size,
+        record_cards=settings.messaging_enabled,
     )

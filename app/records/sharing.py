@@ -4,7 +4,9 @@ The sharer must be allowed to read the record and to share it into that group (C
 on both as read now). The share commits with its audit event only if, at commit time,
 the group is still open and the sharer's membership is exactly the one read (still
 active, unchanged): a concurrent close or removal makes it a 409, never a share into a
-group the sharer has left.
+group the sharer has left. With messaging on, the share commits a ``record_card``
+outbox item with it: the dispatcher posts the card (record id, type, title) into the
+group's room (``app/notifications/cards.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from app.groups.entities import group_entity
 from app.groups.membership import GroupStatus
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
+from app.outbox import outbox_item
 from app.records.authorization import RecordAuthorization, relabel
 from app.records.commit import UploadCommit
 from app.records.repository import RecordRepository, RecordShare, TransactionRefused
@@ -33,7 +36,10 @@ class RecordSharing:
         authorization: RecordAuthorization,
         commit: UploadCommit,
         clock: Callable[[], datetime],
+        *,
+        record_cards: bool = False,
     ):
+        self._record_cards = record_cards
         self._repo = repository
         self._groups = groups
         self._authz = authorization
@@ -84,10 +90,23 @@ class RecordSharing:
                 }
             },
         ]
+        card = (
+            [
+                self._groups.put(
+                    outbox_item(
+                        "record_card",
+                        self._clock(),
+                        {"group_id": group_id, "record_id": record_id},
+                    )
+                )
+            ]
+            if self._record_cards
+            else []
+        )
         try:
             receipt = self._commit.transact(
                 relabel(allowed, f"Share::{record_id}:{group_id}").event,
-                [*self._repo.share_items(record_id, share), *conditions],
+                [*self._repo.share_items(record_id, share), *conditions, *card],
             )
         except TransactionRefused as exc:
             again = self._repo.load(record_id)

@@ -45,6 +45,7 @@ def logged_function(
     timeout_s: int = 29,
     reserved_concurrency: int | None = None,
     depends_on: list[pulumi.Resource] | None = None,
+    dead_letter_queue_arn: pulumi.Input[str] | None = None,
 ) -> LoggedFunction:
     log_group = aws.cloudwatch.LogGroup(
         f"{name}-logs",
@@ -66,6 +67,9 @@ def logged_function(
         reserved_concurrent_executions=reserved_concurrency,
         environment={"variables": environment},
         tracing_config={"mode": "Active"},
+        dead_letter_config=(
+            {"target_arn": dead_letter_queue_arn} if dead_letter_queue_arn is not None else None
+        ),
         logging_config={"log_format": "JSON", "log_group": log_group.name},
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[log_group, *(depends_on or [])]),
     )

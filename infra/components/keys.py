@@ -266,6 +266,16 @@ class Keys(pulumi.ComponentResource):
             },
             self._via_dynamodb(),
             {
+                # The hub's functions publish security alarms (break-glass, room drift,
+                # dead letters) to the KMS-encrypted alarm topic (app/notifications).
+                "Sid": "ServicePublishesEncryptedAlarms",
+                "Effect": "Allow",
+                "Principal": {"AWS": a.service_role_arn},
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": f"sns.{a.region}.amazonaws.com"}},
+            },
+            {
                 "Sid": "ServiceSealsAuditHashKey",
                 "Effect": "Allow",
                 "Principal": {"AWS": a.service_role_arn},

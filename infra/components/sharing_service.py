@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -144,6 +144,8 @@ class SharingServiceArgs:
     log_retention_days: int
     # The app client's declared access-token validity: the service refuses older tokens.
     access_token_validity_seconds: int = 15 * 60
+    # Settings from other components (messaging: HUB_MATRIX_*, topics, queue).
+    extra_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # The web client's static site, served by this API under /web/ (infra/components/web_client.py).
     web: WebRoutes | None = None
 
@@ -154,6 +156,30 @@ class WebRoutes:
 
     bucket_name: pulumi.Input[str]
     reader_role_arn: pulumi.Input[str]
+
+
+def service_environment(a: SharingServiceArgs) -> dict[str, pulumi.Input[str]]:
+    """The ``HUB_*`` settings of the hub's functions (the API's; messaging's reuse them)."""
+    env: dict[str, pulumi.Input[str]] = {
+        "HUB_MODE": "aws",
+        "HUB_STACK": a.stack,
+        "HUB_PHASE": str(a.phase),
+        # Which institutions are admitted is data (the institutions table), not config.
+        "HUB_SELF_REGISTRATION": "true" if a.self_registration else "false",
+        "HUB_SHARD_BUCKET": a.shard_bucket_name,
+        "HUB_CHECKPOINT_BUCKET": a.checkpoint_bucket_name,
+        "HUB_RECORDS_KEY_ARN": a.records_key_arn,
+        "HUB_SIGNING_KEY_ARN": a.signing_key_arn,
+        "HUB_AUDIT_KEY_ARN": a.audit_key_arn,
+        "HUB_COGNITO_USER_POOL_ID": a.user_pool_id,
+        "HUB_COGNITO_CLIENT_ID": a.user_pool_client_id,
+        "HUB_COGNITO_FEDERATED_CLIENT_ID": a.user_pool_federated_client_id,
+        "HUB_COGNITO_ISSUER": a.issuer,
+        "HUB_MAX_TOKEN_AGE_SECONDS": str(a.access_token_validity_seconds),
+    }
+    for logical, table_name in a.table_names.items():
+        env[f"HUB_TABLE_{logical.upper()}"] = table_name
+    return env
 
 
 class SharingService(pulumi.ComponentResource):
@@ -198,27 +224,7 @@ class SharingService(pulumi.ComponentResource):
         )
 
     def _environment(self) -> dict[str, pulumi.Input[str]]:
-        a = self._args
-        env: dict[str, pulumi.Input[str]] = {
-            "HUB_MODE": "aws",
-            "HUB_STACK": a.stack,
-            "HUB_PHASE": str(a.phase),
-            # Which institutions are admitted is data (the institutions table), not config.
-            "HUB_SELF_REGISTRATION": "true" if a.self_registration else "false",
-            "HUB_SHARD_BUCKET": a.shard_bucket_name,
-            "HUB_CHECKPOINT_BUCKET": a.checkpoint_bucket_name,
-            "HUB_RECORDS_KEY_ARN": a.records_key_arn,
-            "HUB_SIGNING_KEY_ARN": a.signing_key_arn,
-            "HUB_AUDIT_KEY_ARN": a.audit_key_arn,
-            "HUB_COGNITO_USER_POOL_ID": a.user_pool_id,
-            "HUB_COGNITO_CLIENT_ID": a.user_pool_client_id,
-            "HUB_COGNITO_FEDERATED_CLIENT_ID": a.user_pool_federated_client_id,
-            "HUB_COGNITO_ISSUER": a.issuer,
-            "HUB_MAX_TOKEN_AGE_SECONDS": str(a.access_token_validity_seconds),
-        }
-        for logical, table_name in a.table_names.items():
-            env[f"HUB_TABLE_{logical.upper()}"] = table_name
-        return env
+        return {**service_environment(self._args), **self._args.extra_environment}
 
     def _attach_role_policy(self) -> aws.iam.RolePolicy:
         a = self._args

@@ -152,6 +152,13 @@ FSBP_DYNAMODB_DELETION = _fsbp(
     "DynamoDB.6", "DynamoDB tables should have deletion protection enabled"
 )
 FSBP_LAMBDA_PUBLIC = _fsbp("Lambda.1", "Lambda function policies should prohibit public access")
+FSBP_RDS_PUBLIC = _fsbp("RDS.2", "RDS DB instances should prohibit public access")
+FSBP_RDS_ENCRYPTION = _fsbp("RDS.3", "RDS DB instances should have encryption at-rest enabled")
+FSBP_ELB_TLS_POLICY = _fsbp(
+    "ELB.17",
+    "Application and Network Load Balancers with listeners should use recommended "
+    "security policies",
+)
 
 REQUIREMENTS: tuple[Requirement, ...] = tuple(
     value for value in dict(globals()).values() if isinstance(value, Requirement)
@@ -393,6 +400,34 @@ LOG_GROUP_PROTECTION = Control(
     "log-group-protection",
     "Log groups are KMS-encrypted and retained a set time (at least a year, never forever)",
     (ISO_EVENT_LOGGING, ISO_LOG_PROTECTION, DPP2, DPP4),
+)
+
+# --- messaging (infra/components/messaging.py) -------------------------------------------------
+
+DATABASE_ENCRYPTION = Control(
+    "database-encryption",
+    "The homeserver's database is encrypted at rest under the messaging CMK",
+    (ISO_CRYPTO_POLICY, ISO_KEY_MANAGEMENT, ISO_PII, DPP4, FSBP_RDS_ENCRYPTION),
+)
+DATABASE_NOT_PUBLIC = Control(
+    "database-not-public",
+    "The homeserver's database is not publicly accessible",
+    (ISO_NETWORK_CONTROLS, ISO_ACCESS_RESTRICTION, DPP4, FSBP_RDS_PUBLIC),
+)
+DATABASE_TLS_ONLY = Control(
+    "database-tls-only",
+    "The homeserver's database refuses connections without TLS (rds.force_ssl)",
+    (ISO_TRANSFER, ISO_NETWORK_SERVICES, ISO_CRYPTO_POLICY, DPP4),
+)
+LOAD_BALANCER_TLS13_ONLY = Control(
+    "load-balancer-tls13-only",
+    "The messaging load balancers listen on HTTPS with a TLS 1.3-only policy",
+    (ISO_TRANSFER, ISO_PUBLIC_NETWORK_SERVICES, ISO_CRYPTO_POLICY, DPP4, FSBP_ELB_TLS_POLICY),
+)
+HOMESERVER_FEDERATION_CLOSED = Control(
+    "homeserver-federation-closed",
+    "The homeserver federates with no other server and takes no open registration",
+    (ISO_NETWORK_CONTROLS, ISO_TRANSFER, ISO_USER_REGISTRATION, ISO_PII, DPP4, S33),
 )
 
 CONTROLS: tuple[Control, ...] = tuple(

@@ -485,3 +485,83 @@ def placement_claims_missing(
     from app.identity.federation import needed_attributes
 
     return [a for a in needed_attributes(required_claims) if not mapping.get(a)]
+
+
+# --- Messaging: the homeserver's database, load balancers and configuration ------------------
+
+TLS13_LOAD_BALANCER_POLICY = re.compile(r"^ELBSecurityPolicy-TLS13-1-3-")
+
+
+def database_encryption_problems(
+    storage_encrypted: Any, key_ref: Any, *, key_matches: Callable[[Any], bool]
+) -> list[str]:
+    """Storage encryption is on, under a key ``key_matches`` accepts (a customer-managed
+    key declared; the expected key live). Unset encryption is RDS's default: off."""
+    problems = []
+    if not is_true(storage_encrypted):
+        problems.append("storage is not encrypted")
+    elif not key_matches(key_ref):
+        problems.append(f"storage is encrypted under {key_ref or 'the AWS-managed key'}")
+    return problems
+
+
+def database_is_private(publicly_accessible: Any) -> bool:
+    """Not publicly accessible. Unset is RDS's default for a VPC instance: private."""
+    return not is_true(publicly_accessible)
+
+
+def parameters_force_tls(parameters: Mapping[str, Any]) -> bool:
+    """The parameter group refuses connections without TLS (``rds.force_ssl`` = 1).
+    Unset is PostgreSQL on RDS's default before version 15: off (fails closed)."""
+    return str(parameters.get("rds.force_ssl", "")).strip() == "1"
+
+
+def is_tls13_only_load_balancer_policy(ssl_policy: Any) -> bool:
+    """An ELB security policy that admits TLS 1.3 only (``ELBSecurityPolicy-TLS13-1-3-*``)."""
+    return isinstance(ssl_policy, str) and bool(TLS13_LOAD_BALANCER_POLICY.match(ssl_policy))
+
+
+def listener_tls_problems(protocol: Any, ssl_policy: Any) -> list[str]:
+    """The listener speaks HTTPS with a TLS 1.3-only policy (plain HTTP: a problem)."""
+    if str(protocol or "").upper() != "HTTPS":
+        return [f"protocol is {protocol or 'unset'}, not HTTPS"]
+    if not is_tls13_only_load_balancer_policy(ssl_policy):
+        return [f"sslPolicy is {ssl_policy!r}, not a TLS 1.3-only policy"]
+    return []
+
+
+HOMESERVER_CONFIG_VARIABLE = "HUB_HOMESERVER_CONFIG"
+
+
+def homeserver_configs(container_definitions: Any) -> list[Any]:
+    """The homeserver configurations the task's containers are given (JSON, parsed; a
+    value that is not a JSON object stays as the raw text, which then fails)."""
+    import json
+
+    if isinstance(container_definitions, str):
+        try:
+            container_definitions = json.loads(container_definitions)
+        except ValueError:
+            return []
+    found: list[Any] = []
+    for container in container_definitions if isinstance(container_definitions, list) else []:
+        for variable in (
+            container.get("environment") or [] if isinstance(container, Mapping) else []
+        ):
+            if variable.get("name") == HOMESERVER_CONFIG_VARIABLE:
+                try:
+                    found.append(json.loads(str(variable.get("value"))))
+                except ValueError:
+                    found.append(variable.get("value"))
+    return found
+
+
+def homeserver_federation_problems(config: Any) -> list[str]:
+    """Why a homeserver configuration would federate (empty: closed; the definition of
+    closed is the project's homeserver configuration's own,
+    :func:`app.messaging.homeserver.federation_problems`)."""
+    from app.messaging.homeserver import federation_problems
+
+    if not isinstance(config, Mapping):
+        return ["the homeserver configuration is not a JSON object"]
+    return federation_problems(config)

@@ -200,6 +200,14 @@ def destroy(
 
     kept_ids: set[str] = set()
     keep: dict[tuple[str, str], str] = {}
+    # What a protected resource cannot exist without (AWS refuses to delete it while in
+    # use: a database's parameter and subnet groups) stays with it.
+    held = {
+        used: r.id
+        for r in record.resources
+        if r.protect and not force
+        for used in provisioner_for(r.type, r.name).holds(r)
+    }
     for r in record.resources:  # creation order: what a resource configures comes first
         if force:
             break
@@ -209,6 +217,9 @@ def destroy(
             kept_ids.add(r.id)
         elif attached and attached in kept_ids:
             keep[(r.type, r.name)] = f"configures a protected resource ({attached})"
+            kept_ids.add(r.id)
+        elif r.id in held:
+            keep[(r.type, r.name)] = f"used by a protected resource ({held[r.id]})"
             kept_ids.add(r.id)
 
     remaining: list[ResourceRecord] = []

@@ -37,6 +37,13 @@ TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 TABLE = "aws:dynamodb/table:Table"
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+VPC = "aws:ec2/vpc:Vpc"
+DB_INSTANCE = "aws:rds/instance:Instance"
+LISTENER = "aws:lb/listener:Listener"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+CERTIFICATE = "aws:acm/certificate:Certificate"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+MESSAGING_TESTS = "tests/infra/test_messaging_component.py::"
 BUCKET_CORS = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
 
 MOTO = "moto (the emulator)"
@@ -618,6 +625,131 @@ LOCALSTACK_DIFFERENCES: tuple[Gap, ...] = (
     account_from_access_key("*"),
     key_rotations_not_listed("*"),
 )
+
+
+# --- messaging (infra/components/messaging.py) ------------------------------------------------
+
+
+def network_isolation(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=VPC,
+        property="subnets, routes, securityGroups",
+        not_enforced=(
+            "the VPC, its subnets, route tables and security groups are stored; no traffic "
+            "flows, so nothing is isolated or filtered"
+        ),
+        reason=f"{MOTO} keeps EC2 networking as data and moves no packets",
+        covered_by=(
+            "database-not-publicly-accessible",
+            "messaging.database_not_public",
+            MESSAGING_TESTS + "test_the_private_subnets_have_no_route_to_the_internet",
+            MESSAGING_TESTS + "test_only_the_declared_callers_reach_each_security_group",
+        ),
+    )
+
+
+def database_engine(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=DB_INSTANCE,
+        property="storageEncrypted, kmsKeyId, parameterGroupName (rds.force_ssl)",
+        not_enforced=(
+            "no PostgreSQL runs: storage encryption, the TLS-only parameter, backups and "
+            "deletion protection are stored settings (DescribeDBInstances and "
+            "DescribeDBParameters return them), not enforced"
+        ),
+        reason=f"{MOTO} stores RDS instances and starts no database engine",
+        covered_by=(
+            "database-encrypted-with-customer-kms-key",
+            "database-requires-tls",
+            "messaging.database_encrypted",
+            "messaging.database_requires_tls",
+        ),
+    )
+
+
+# The property a database's key gap names (infra.verify.record reads it back).
+DATABASE_KEY_ELSEWHERE = "kmsKeyId on another emulator"
+
+
+def database_key_on_another_emulator(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=DB_INSTANCE,
+        property=DATABASE_KEY_ELSEWHERE,
+        not_enforced=(
+            "the keys live on LocalStack while moto serves RDS and Secrets Manager, and "
+            "moto fails on a key its own KMS does not hold: the instance is created "
+            "without them, so the recorded keys are the declared ones, not the live ones"
+        ),
+        reason=f"{LOCALSTACK} serves KMS; {MOTO} serves RDS",
+        covered_by=(
+            "database-encrypted-with-customer-kms-key",
+            "messaging.database_encrypted",
+        ),
+    )
+
+
+def listener_tls(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=LISTENER,
+        property="sslPolicy",
+        not_enforced="the TLS policy is stored; no TLS handshake happens at all",
+        reason=f"{MOTO}'s load balancers accept and route no connections",
+        covered_by=("load-balancer-listeners-use-tls13", "messaging.listener_tls13"),
+    )
+
+
+def homeserver_tasks(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=TASK_DEFINITION,
+        property="containerDefinitions",
+        not_enforced=(
+            "no homeserver task runs: the declared homeserver.yaml (closed federation, no "
+            "open registration) is stored in the task definition, not executed; the local "
+            "platform runs the same project code as Synapse on loopback"
+        ),
+        reason=f"{MOTO} stores ECS task definitions and services and starts no container",
+        covered_by=(
+            "homeserver-federation-closed",
+            "messaging.federation_closed",
+            "tests/app/messaging/test_messaging_synapse.py::test_federation_is_refused",
+        ),
+    )
+
+
+def certificate_validation(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=CERTIFICATE,
+        property="validationMethod",
+        not_enforced=(
+            "the certificate is requested, never validated by DNS; in AWS the listeners "
+            "wait until the operator adds the validation records (docs/messaging.md)"
+        ),
+        reason=f"{MOTO} issues no certificate and resolves no DNS",
+        covered_by=("load-balancer-listeners-use-tls13", "messaging.listener_tls13"),
+    )
+
+
+def dispatch_schedule(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=EVENT_RULE,
+        property="scheduleExpression",
+        not_enforced=(
+            "the schedule never fires and the dispatcher function never runs; the local "
+            "platform runs the same dispatcher as a background loop"
+        ),
+        reason=f"{MOTO} triggers no rule and runs no Lambda code",
+        covered_by=(
+            "tests/app/test_outbox_dispatcher.py::test_a_failing_delivery_is_retried_then_dead_lettered",
+            "tests/scripts/test_demo_messaging.py::test_walkthrough_end_to_end",
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------ AWS Backup

@@ -3,8 +3,10 @@ removes (the start-up itself is :mod:`infra.local_platform`).
 
 ``.hub/local.json`` follows the architecture brief: the emulator endpoint, the API base
 URL (null until the sharing service is started by the platform, with a note saying so),
-each phase's stack outputs, and the demo users (username, password, role, institution)
-so a client can sign in through the emulated Cognito. Every user and patient in it is
+each phase's stack outputs, the demo users (username, password, role, institution)
+so a client can sign in through the emulated Cognito, and ``messaging``: the local
+homeserver's URL and what a Matrix client needs (server name, account and room alias
+forms; the session itself comes from ``POST /messaging/session``). Every user and patient in it is
 synthetic; the passwords are generated on each ``local up`` and only work on the local
 emulator.
 """
@@ -55,6 +57,7 @@ def write_local_json(
     api_base_url: str | None = None,
     api_stack: str | None = None,
     api_note: str = API_NOTE,
+    messaging: dict[str, Any] | None = None,
     web_url: str | None = None,
 ) -> Path:
     document = {
@@ -74,6 +77,8 @@ def write_local_json(
         "demoUsers": [u.to_json() for s in seeds for u in s.users],
         "demoPatients": {s.stack: s.patients for s in seeds},
         "registerEntries": {s.stack: s.register_entries for s in seeds},
+        # The homeserver of the API's phase (null: not started); no token in here.
+        "messaging": messaging,
     }
     path = local_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +107,7 @@ def mark_stopped(state_dir: Path) -> None:
     local_path(state_dir).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-STATE_ENTRIES = ("deployments", "reports", LOCAL_FILE, "rollout.json")
+STATE_ENTRIES = ("deployments", "reports", LOCAL_FILE, "rollout.json", "messaging")
 
 
 def remove_state(state_dir: Path) -> list[Path]:

@@ -54,6 +54,9 @@ def start_moto_server(port: int | None = None, host: str = LOOPBACK) -> tuple[An
 
     # moto checks TOTP codes (against the secret it hands out) only when asked to.
     os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
+    # The program declares no EC2 instance: loading moto's catalogue of machine images
+    # would cost seconds per account and region on the first EC2 call (the messaging VPC).
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     from infra.emulator.cognito_srp import srp_user_id_is_the_username
     from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
 

@@ -397,6 +397,60 @@ BINDINGS: tuple[Binding, ...] = (
         "log group; declare Lambda log groups explicitly so they are not "
         "auto-created unencrypted and never-expiring.",
     ),
+    ResourceBinding(
+        rule=rules.database_encrypted_with_customer_kms_key,
+        resource_types=frozenset({rules.DB_INSTANCE}),
+        description="The homeserver's database encrypts its storage under a customer-managed "
+        "KMS key.",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.DATABASE_ENCRYPTION,),
+        remediation="Set storage_encrypted=True and kms_key_id to the messaging CMK on the "
+        "aws.rds.Instance (infra/components/messaging.py); an unencrypted instance is "
+        "re-created from an encrypted snapshot copy.",
+    ),
+    ResourceBinding(
+        rule=rules.database_not_publicly_accessible,
+        resource_types=frozenset({rules.DB_INSTANCE}),
+        description="The homeserver's database is not publicly accessible.",
+        enforcement=MANDATORY,
+        severity=Severity.CRITICAL,
+        controls=(catalogue.DATABASE_NOT_PUBLIC,),
+        remediation="Set publicly_accessible=False on the aws.rds.Instance and keep it in "
+        "the private subnets (infra/components/messaging.py).",
+    ),
+    StackBinding(
+        rule=rules.database_requires_tls,
+        description="The homeserver's database refuses connections without TLS "
+        "(rds.force_ssl=1 in its declared parameter group).",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.DATABASE_TLS_ONLY,),
+        remediation="Declare an aws.rds.ParameterGroup with rds.force_ssl=1 and name it in "
+        "the instance's parameter_group_name (infra/components/messaging.py).",
+    ),
+    ResourceBinding(
+        rule=rules.load_balancer_listeners_use_tls13,
+        resource_types=frozenset({rules.LB_LISTENER}),
+        description="Load balancer listeners speak HTTPS with a TLS 1.3-only security policy.",
+        enforcement=MANDATORY,
+        severity=Severity.HIGH,
+        controls=(catalogue.LOAD_BALANCER_TLS13_ONLY,),
+        remediation="Set protocol='HTTPS' and ssl_policy='ELBSecurityPolicy-TLS13-1-3-2021-06' "
+        "on the aws.lb.Listener (infra/components/messaging.py).",
+    ),
+    ResourceBinding(
+        rule=rules.homeserver_federation_closed,
+        resource_types=frozenset({rules.TASK_DEFINITION}),
+        description="The homeserver's declared configuration closes federation and registration.",
+        enforcement=MANDATORY,
+        severity=Severity.CRITICAL,
+        controls=(catalogue.HOMESERVER_FEDERATION_CLOSED,),
+        remediation="Generate HUB_HOMESERVER_CONFIG with "
+        "app.messaging.homeserver.deployed_homeserver_config (no federation listener, "
+        "federation_domain_whitelist: [], no trusted key servers, enable_registration: "
+        "false); never hand-edit it.",
+    ),
 )
 
 

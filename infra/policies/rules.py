@@ -65,6 +65,10 @@ BUCKET_SSE = (
 TRAIL = "aws:cloudtrail/trail:Trail"
 TABLE = "aws:dynamodb/table:Table"
 USER_POOL = "aws:cognito/userPool:UserPool"
+DB_INSTANCE = "aws:rds/instance:Instance"
+DB_PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
+LB_LISTENER = "aws:lb/listener:Listener"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 IDENTITY_PROVIDER = "aws:cognito/identityProvider:IdentityProvider"
 # What an app client may allow: SRP sign-in and refresh; never a password sent in the
@@ -1118,3 +1122,92 @@ def log_group_encrypted_and_retained(
     if problems:
         return failed(f"{label}: {'; '.join(problems)}")
     return passed(f"{label} is KMS-encrypted and retained {props['retentionInDays']:g} days")
+
+
+# --- Messaging: the homeserver's database, load balancers, configuration --------------------
+
+
+def database_encrypted_with_customer_kms_key(
+    resource_type: str, props: Mapping[str, Any], name: str = ""
+) -> Result:
+    """An RDS instance encrypts its storage under a customer-managed KMS key."""
+    label = _label(resource_type, props, name)
+    if resource_type != DB_INSTANCE:
+        return not_applicable(f"{label} is not an RDS instance")
+    problems = predicates.database_encryption_problems(
+        props.get("storageEncrypted"),
+        props.get("kmsKeyId"),
+        key_matches=is_customer_managed_key,
+    )
+    if problems:
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} encrypts its storage under a customer-managed key")
+
+
+def database_not_publicly_accessible(
+    resource_type: str, props: Mapping[str, Any], name: str = ""
+) -> Result:
+    """An RDS instance is not publicly accessible."""
+    label = _label(resource_type, props, name)
+    if resource_type != DB_INSTANCE:
+        return not_applicable(f"{label} is not an RDS instance")
+    if not predicates.database_is_private(props.get("publiclyAccessible")):
+        return failed(f"{label} is publicly accessible")
+    return passed(f"{label} is not publicly accessible")
+
+
+def database_requires_tls(resources: Sequence[StackResource]) -> list[Result]:
+    """Every RDS instance uses a declared parameter group that sets ``rds.force_ssl`` 1
+    (an instance on the engine's default group fails: that default lets plain text in)."""
+    groups = {
+        str(r.props.get("name") or r.name): r for r in resources if r.type == DB_PARAMETER_GROUP
+    }
+    results = []
+    for instance in (r for r in resources if r.type == DB_INSTANCE):
+        label = f"Instance '{instance.name}'"
+        group = groups.get(str(instance.props.get("parameterGroupName") or ""))
+        if group is None:
+            results.append(
+                failed(f"{label} uses no declared parameter group (TLS not forced)", instance.name)
+            )
+            continue
+        parameters = {
+            str(p.get("name")): p.get("value")
+            for p in as_list(group.props.get("parameters"))
+            if isinstance(p, Mapping)
+        }
+        if predicates.parameters_force_tls(parameters):
+            results.append(passed(f"{label} forces TLS (rds.force_ssl=1)", instance.name))
+        else:
+            results.append(failed(f"{label}'s parameter group does not force TLS", instance.name))
+    return results
+
+
+def load_balancer_listeners_use_tls13(
+    resource_type: str, props: Mapping[str, Any], name: str = ""
+) -> Result:
+    """A load balancer listener speaks HTTPS with a TLS 1.3-only policy."""
+    label = _label(resource_type, props, name)
+    if resource_type != LB_LISTENER:
+        return not_applicable(f"{label} is not a load balancer listener")
+    problems = predicates.listener_tls_problems(props.get("protocol"), props.get("sslPolicy"))
+    if problems:
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label} accepts TLS 1.3 only ({props.get('sslPolicy')})")
+
+
+def homeserver_federation_closed(
+    resource_type: str, props: Mapping[str, Any], name: str = ""
+) -> Result:
+    """A task that runs the homeserver declares a configuration with closed federation
+    and no open registration (:func:`app.messaging.homeserver.federation_problems`)."""
+    label = _label(resource_type, props, name)
+    if resource_type != TASK_DEFINITION:
+        return not_applicable(f"{label} is not an ECS task definition")
+    configs = predicates.homeserver_configs(props.get("containerDefinitions"))
+    if not configs:
+        return not_applicable(f"{label} runs no homeserver")
+    problems = [p for config in configs for p in predicates.homeserver_federation_problems(config)]
+    if problems:
+        return failed(f"{label}: {'; '.join(problems)}")
+    return passed(f"{label}: the homeserver federates with nobody and takes no registrations")

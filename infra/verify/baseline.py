@@ -15,6 +15,7 @@ KEY_SPECS: dict[str, tuple[str, str]] = {
     "records": ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
     "audit": ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
     "signing": ("ECC_NIST_P256", "SIGN_VERIFY"),
+    "messaging": ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
 }
 # Tables whose items are audit data use the audit key; all others the records key.
 AUDIT_KEY_TABLES = frozenset({"ledger"})

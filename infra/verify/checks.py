@@ -328,6 +328,41 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         "aws logs put-metric-filter on the trail's log group and aws cloudwatch "
         "put-metric-alarm notifying the security topic, per infra/components/monitoring.py.",
     ),
+    # Messaging (infra/components/messaging.py)
+    CheckSpec(
+        "messaging.database_encrypted",
+        "The homeserver's database is encrypted under the messaging key",
+        (catalogue.DATABASE_ENCRYPTION,),
+        "Restore the instance from a snapshot copied with the messaging CMK "
+        "(aws rds copy-db-snapshot --kms-key-id ...; restore-db-instance-from-db-snapshot).",
+    ),
+    CheckSpec(
+        "messaging.database_not_public",
+        "The homeserver's database is not publicly accessible",
+        (catalogue.DATABASE_NOT_PUBLIC,),
+        "aws rds modify-db-instance --no-publicly-accessible --apply-immediately",
+    ),
+    CheckSpec(
+        "messaging.database_requires_tls",
+        "The homeserver's database forces TLS (rds.force_ssl=1)",
+        (catalogue.DATABASE_TLS_ONLY,),
+        "aws rds modify-db-parameter-group --parameters "
+        "ParameterName=rds.force_ssl,ParameterValue=1,ApplyMethod=immediate",
+    ),
+    CheckSpec(
+        "messaging.listener_tls13",
+        "Messaging load balancer listeners are HTTPS with a TLS 1.3-only policy",
+        (catalogue.LOAD_BALANCER_TLS13_ONLY,),
+        "aws elbv2 modify-listener --protocol HTTPS --ssl-policy "
+        "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    ),
+    CheckSpec(
+        "messaging.federation_closed",
+        "The homeserver's task runs a configuration with closed federation",
+        (catalogue.HOMESERVER_FEDERATION_CLOSED,),
+        "Redeploy the program's task definition (HUB_HOMESERVER_CONFIG from "
+        "deployed_homeserver_config); never register a hand-edited revision.",
+    ),
 )
 
 CHECKS: dict[str, CheckSpec] = {spec.id: spec for spec in CHECK_SPECS}

@@ -87,6 +87,10 @@ class Targets:
     functions: tuple[str, ...] = ()
     log_groups: tuple[str, ...] = ()
     trail_log_group: str | None = None  # where the CIS metric filters must be
+    # Messaging: the homeserver's database, load balancers and task definition family.
+    databases: tuple[str, ...] = ()
+    load_balancers: tuple[str, ...] = ()  # ARNs
+    task_families: tuple[str, ...] = ()
     backup_vault: str | None = None  # the AWS Backup vault's name
 
 
@@ -132,6 +136,14 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
     if targets.trail_log_group:
         cloudwatch = clients("cloudwatch")
         tasks[("monitoring", "")] = partial(_monitoring, logs, cloudwatch, targets.trail_log_group)
+    if targets.databases or targets.load_balancers or targets.task_families:
+        rds, elbv2, ecs = clients("rds"), clients("elbv2"), clients("ecs")
+        for name in targets.databases:
+            tasks[("databases", name)] = partial(_database, rds, name)
+        for arn in targets.load_balancers:
+            tasks[("load_balancers", arn)] = partial(_load_balancer, elbv2, arn)
+        for family in targets.task_families:
+            tasks[("task_definitions", family)] = partial(_task_definition, ecs, family)
 
     if targets.backup_vault:
         tasks[("backup", "")] = partial(_backup, clients("backup"), targets.backup_vault)
@@ -150,6 +162,9 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
         "functions": {},
         "log_groups": {},
         "monitoring": None,
+        "databases": {},
+        "load_balancers": {},
+        "task_definitions": {},
         "backup": None,
     }
     for (area, item), value in read.items():
@@ -446,4 +461,60 @@ def _monitoring(logs: Any, cloudwatch: Any, log_group: str) -> dict[str, Any]:
             logs, "describe_metric_filters", "metricFilters", logGroupName=log_group
         ),
         "alarms": _paginate(cloudwatch, "describe_alarms", "MetricAlarms"),
+    }
+
+
+def _database(rds: Any, identifier: str) -> dict[str, Any]:
+    """An RDS instance and the values of its parameter groups' parameters (user-set)."""
+    instances = fetch(
+        lambda: rds.describe_db_instances(DBInstanceIdentifier=identifier),
+        "DBInstanceNotFound",
+        pick="DBInstances",
+    )
+    if not isinstance(instances, list) or not instances:
+        return {"instance": instances}
+    instance = instances[0]
+    parameters: dict[str, Any] = {}
+    for group in instance.get("DBParameterGroups", []):
+        listed = fetch(
+            partial(
+                _all_pages,
+                rds,
+                "describe_db_parameters",
+                "Parameters",
+                DBParameterGroupName=group.get("DBParameterGroupName"),
+            )
+        )
+        if isinstance(listed, list):
+            parameters.update({str(p["ParameterName"]): p.get("ParameterValue") for p in listed})
+        else:
+            parameters = listed
+            break
+    return {"instance": instance, "parameters": parameters}
+
+
+def _all_pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    items: list[Any] = []
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        items.extend(page.get(key, []))
+    return items
+
+
+def _load_balancer(elbv2: Any, arn: str) -> dict[str, Any]:
+    return {
+        "listeners": fetch(
+            lambda: _all_pages(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=arn),
+            "LoadBalancerNotFound",
+        )
+    }
+
+
+def _task_definition(ecs: Any, family: str) -> dict[str, Any]:
+    """The latest active revision of the family (what the service runs next)."""
+    return {
+        "definition": fetch(
+            lambda: ecs.describe_task_definition(taskDefinition=family),
+            "ClientException",
+            pick="taskDefinition",
+        )
     }

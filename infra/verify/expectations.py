@@ -20,13 +20,26 @@ from infra.verify.collect import Targets
 from infra.verify.model import DeploymentRecordLike
 from infra.verify.record import Declared
 
-KEY_OUTPUTS = {"records": "recordsKeyArn", "audit": "auditKeyArn", "signing": "signingKeyArn"}
+KEY_OUTPUTS = {
+    "records": "recordsKeyArn",
+    "audit": "auditKeyArn",
+    "signing": "signingKeyArn",
+    "messaging": "messagingKeyArn",
+}
 BUCKET_OUTPUTS = {
     "shard": "shardBucketName",
     "access_log": "accessLogBucketName",
     "audit": "auditBucketName",
+    "messaging_media": "messagingMediaBucketName",
     "web": "webBucketName",
 }
+# Resources of the stack its functions' roles may name (besides keys, buckets, tables...).
+ARN_OUTPUTS = (
+    "securityTopicArn",
+    "notificationTopicArn",
+    "outboxDeadLetterQueueArn",
+    "messagingAppserviceSecretArn",
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +66,15 @@ class Expectations:
     declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
     declared_api_security_policy: Declared | None = None
     trail_log_group: str | None = None
+    # Messaging: the homeserver's database, its balancers, its task definition family.
+    databases: tuple[str, ...] = ()
+    load_balancers: tuple[str, ...] = ()
+    task_families: tuple[str, ...] = ()
+    other_arns: tuple[str, ...] = ()
     backup_vault: str | None = None
     declared_backup_selection: Declared | None = None
+    # database physical name -> its declared key, where the key is on another emulator
+    declared_database_keys: dict[str, Declared] = field(default_factory=dict)
 
     def targets(self) -> Targets:
         return Targets(
@@ -67,6 +87,9 @@ class Expectations:
             functions=self.functions,
             log_groups=tuple(self.log_groups),
             trail_log_group=self.trail_log_group,
+            databases=self.databases,
+            load_balancers=self.load_balancers,
+            task_families=self.task_families,
             backup_vault=self.backup_vault,
         )
 
@@ -147,6 +170,15 @@ def expectations_from_record(
         trail_log_group=(
             str(outputs["trailLogGroupName"]) if outputs.get("trailLogGroupName") else None
         ),
+        databases=tuple(record_fields.physical_names(record, record_fields.DB_INSTANCE)),
+        load_balancers=tuple(record_fields.physical_names(record, record_fields.LOAD_BALANCER)),
+        task_families=tuple(
+            str(record_fields.declared_inputs(r).get("family"))
+            for r in record_fields.resources_of(record, record_fields.TASK_DEFINITION)
+            if record_fields.declared_inputs(r).get("family")
+        ),
+        other_arns=tuple(str(outputs[o]) for o in ARN_OUTPUTS if outputs.get(o)),
         backup_vault=str(outputs["backupVaultName"]) if outputs.get("backupVaultName") else None,
         declared_backup_selection=record_fields.declared_backup_selection(record),
+        declared_database_keys=record_fields.declared_database_keys(record),
     )

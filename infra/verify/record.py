@@ -24,6 +24,9 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 REST_API = "aws:apigateway/restApi:RestApi"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+DB_INSTANCE = "aws:rds/instance:Instance"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 BACKUP_SELECTION = "aws:backup/selection:Selection"
 
 
@@ -149,6 +152,27 @@ def declared_security_policy(record: DeploymentRecordLike, api_id: str | None) -
         if gap is not None:
             return Declared(declared_inputs(resource).get("securityPolicy"), _gap_why(gap))
     return None
+
+
+# The property of the database key gap (infra.emulator.gaps.DATABASE_KEY_ELSEWHERE).
+DATABASE_KEY_ELSEWHERE = "kmsKeyId on another emulator"
+
+
+def declared_database_keys(record: DeploymentRecordLike) -> dict[str, Declared]:
+    """Per database instance (physical name), its declared storage key, where the record
+    says the key lives on another emulator than RDS (the LocalStack tier)."""
+    out = {}
+    for resource in resources_of(record, DB_INSTANCE):
+        gap = find_gap(
+            record.gaps,
+            [logical_name(resource), physical_id(resource)],
+            [DATABASE_KEY_ELSEWHERE],
+            type_token=DB_INSTANCE,
+        )
+        if gap is not None:
+            key = declared_inputs(resource).get("kmsKeyId")
+            out[physical_id(resource)] = Declared(key, _gap_why(gap))
+    return out
 
 
 def declared_backup_selection(record: DeploymentRecordLike) -> Declared | None:

@@ -584,6 +584,8 @@ RESOURCELESS_ACTIONS = frozenset(
         "xray:PutTelemetryRecords",
         "xray:GetSamplingRules",
         "xray:GetSamplingTargets",
+        # An SMS goes to a phone number, which has no ARN to name (app/notifications).
+        "sns:Publish",
     }
 )
 
@@ -989,6 +991,50 @@ def audit_bucket_lifecycle(bucket: str, rules_: Any, *, years: int) -> Result:
     if problems:
         return failed(f"{bucket}: " + "; ".join(problems))
     return passed(f"{bucket}: objects expire only after the {years}-year retention")
+
+
+# ---------------------------------------------------------------------------- Messaging
+
+
+def database_encrypted(name: str, instance: Mapping[str, Any], *, key_arn: str | None) -> Result:
+    problems = predicates.database_encryption_problems(
+        instance.get("StorageEncrypted"),
+        instance.get("KmsKeyId"),
+        key_matches=lambda ref: predicates.same_key(ref, key_arn),
+    )
+    if problems:
+        return failed(f"{name}: {'; '.join(problems)} (expected the messaging key {key_arn})")
+    return passed(f"{name}: storage encrypted under {instance.get('KmsKeyId')}")
+
+
+def database_not_public(name: str, instance: Mapping[str, Any]) -> Result:
+    if predicates.database_is_private(instance.get("PubliclyAccessible")):
+        return passed(f"{name}: PubliclyAccessible={instance.get('PubliclyAccessible')}")
+    return failed(f"{name}: publicly accessible")
+
+
+def database_requires_tls(name: str, parameters: Mapping[str, Any]) -> Result:
+    value = parameters.get("rds.force_ssl")
+    if predicates.parameters_force_tls(parameters):
+        return passed(f"{name}: rds.force_ssl={value}")
+    return failed(f"{name}: rds.force_ssl={value!r}, plain-text connections are accepted")
+
+
+def listener_tls13(listener: str, protocol: Any, ssl_policy: Any) -> Result:
+    problems = predicates.listener_tls_problems(protocol, ssl_policy)
+    if problems:
+        return failed(f"{listener}: {'; '.join(problems)}")
+    return passed(f"{listener}: {protocol} with {ssl_policy}")
+
+
+def homeserver_federation_closed(family: str, container_definitions: Any) -> Result:
+    configs = predicates.homeserver_configs(container_definitions)
+    if not configs:
+        return failed(f"{family}: no homeserver configuration (HUB_HOMESERVER_CONFIG) found")
+    problems = [p for config in configs for p in predicates.homeserver_federation_problems(config)]
+    if problems:
+        return failed(f"{family}: {'; '.join(problems)}")
+    return passed(f"{family}: no federation listener, an empty whitelist, no registration")
 
 
 def backup_plan_coverage(

@@ -6,6 +6,10 @@ challenge (enrolled at the first sign-in; moto checks the codes). The domain clo
 the cache clock are fakes the tests can move; token time checks keep the real clock,
 since moto signs with the real time.
 
+Messaging is on, against a scripted homeserver (``fake_homeserver.FakeHomeserver``): the
+groups mirror into their rooms, and the homeserver's routes take its token. The real
+Synapse runs only in ``tests/app/messaging``.
+
 ``gateway`` serves the same app through the local API gateway, built from the phase 1
 program's declaration (its REST API, authorizer scopes, binary media types, caps), with
 the declared pool bound to this session's pool; ``api`` runs a test both ways.
@@ -22,6 +26,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from fake_homeserver import FakeHomeserver
 from fastapi.testclient import TestClient
 from hub_testkit import (
     ADMITTED,
@@ -62,6 +67,8 @@ from app.identity.directory import enrol_user_pool
 from app.identity.register import import_register
 from app.institutions.service import OPERATOR, CohortInstitution
 from app.main import create_app, lambda_handler_for
+from app.messaging.appservice import AppServiceRegistration
+from app.messaging.identifiers import MatrixNames
 from app.settings import Settings
 from infra.emulator.gateway import LocalGateway
 
@@ -70,9 +77,11 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
-def hub(moto_endpoint: str) -> Iterator[Hub]:
+def hub(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     saved = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
+    registration = AppServiceRegistration.generate(MatrixNames("hub.local"), "http://127.0.0.1:9")
+    registration_file = registration.write(tmp_path_factory.mktemp("appservice") / "as.yaml")
     try:
         session = boto3.session.Session(region_name="ap-east-1")
         dynamodb = session.client("dynamodb")
@@ -116,9 +125,19 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
             # 15 minutes; the age check has its own tests (test_jwt_attacks.py).
             max_token_age_seconds=3600,
             records_key_arn=records_key,
+            matrix_homeserver_url="http://homeserver.test",
+            matrix_server_name="hub.local",
+            matrix_registration_file=str(registration_file),
         )
         clock, monotonic = FakeClock(), FakeMonotonic()
-        services = build_services(settings, session=session, clock=clock, monotonic=monotonic)
+        homeserver = FakeHomeserver("hub.local")
+        services = build_services(
+            settings,
+            session=session,
+            clock=clock,
+            monotonic=monotonic,
+            homeserver_transport=homeserver.transport(),
+        )
         people = {k: Person(**{**v.__dict__}) for k, v in PEOPLE.items()}
         general, specialist = synthetic_register(list(people.values()))
         import_register(services.register, general, specialist)
@@ -197,6 +216,8 @@ def hub(moto_endpoint: str) -> Iterator[Hub]:
                 people=people,
                 authenticator=authenticator,
                 operator=operator,
+                homeserver=homeserver,
+                registration=registration,
             )
             # Groups, records and referrals name patients the index knows.
             register_patients(handle)

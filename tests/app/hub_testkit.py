@@ -202,6 +202,10 @@ class Hub:
     # The TOTP secrets each person enrolled at their first (SRP) sign-in.
     authenticator: Any = None
     operator: Any = None  # the operator-channel InstitutionService
+    # The scripted homeserver the room authority talks to, and the application
+    # service's registration (its hs_token is how the homeserver calls the hub).
+    homeserver: Any = None
+    registration: Any = None
     _principals: dict[str, Principal] = field(default_factory=dict)
     _spare: int = 0
 

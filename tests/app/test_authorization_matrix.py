@@ -9,6 +9,12 @@ expects success on a route that changes state runs against a freshly built world
 refusals run against the shared world and must leave it unchanged (checked after the
 matrix).
 
+The homeserver is a caller too (column ``hs``): it presents its ``hs_token``, not a
+Cognito token. The table gives what the app answers it directly, which is the private
+path it reaches the application service routes on (an internal load balancer in AWS);
+through the public API gateway the Cognito authorizer refuses its token on every route
+(API Gateway's own 401), so the application service is not reachable from the internet.
+
 Principals (columns; the two-letter code heads the column in MATRIX):
   an anonymous        no Authorization header
   mf malformed        a bearer value that is not a JWT
@@ -28,6 +34,7 @@ Principals (columns; the two-letter code heads the column in MATRIX):
   be bg_expired       the same kind of grant, after it expired
   au auditor          auditor role
   ap applicant        a signed-up account enrolled nowhere (self-registration's applicant)
+  hs homeserver       the Matrix homeserver, with the application service's hs_token
 
 Institution routes act on INST_A (the group's institution) unless named: the world holds
 a spare affiliation there (a register number with no account) and a registration pending
@@ -51,59 +58,64 @@ from app.main import PUBLIC_PATHS
 from app.patients.hkid import compute_check_digit
 
 MATRIX = """
-route          an  mf  nm  mb  ld  iv  rm  cm  oi  na  wr  ia  ur  su  bl  be  au  ap
-me            401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
-create_group  401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403 403
-get_group     401 401 403 200 200 403 403 403 403 403 403 403 403 403 200 403 403 403
-my_groups     401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403
-invitations   401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403
-invite        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403 403
-summon        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403 403
-accept        401 401 403 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403
-leave         401 401 403 200 200 200 403 403 403 403 403 403 403 403 403 403 403 403
-remove_member 401 401 403 403 200 403 403 403 403 403 403 200 403 403 403 403 403 403
-close         401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403 403
-bg_start      401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403 403
-bg_list       401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403
-bg_end        401 401 404 404 404 404 404 404 404 403 404 404 403 403 200 409 404 403
-audit_entries 401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 200 403
-audit_export  401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200 403
-audit_head    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
-audit_pubkey  401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
-audit_incl    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
-audit_cons    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
-ref_send      401 401 403 201 201 403 403 403 403 403 403 403 403 403 403 403 403 403
-ref_list      401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403
-ref_get       401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403
-ref_fhir      401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403
-ref_letter    401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403
-ref_accept    401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403
-ref_decline   401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403
-ref_redirect  401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403
-ref_cancel    401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403 403
-ref_complete  401 401 403 403 200 403 403 403 200 403 403 403 403 403 403 403 403 403
-metrics_own   401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 200 403
-metrics_all   401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200 403
-inst_list     401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403
-inst_admit    401 401 403 403 403 403 403 403 403 403 201 403 403 403 403 403 403 403
-inst_update   401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403
-aff_list      401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
-aff_set       401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
-aff_remove    401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
-reg_submit    401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 201
-reg_own       401 401 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 404
-reg_list      401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403
-reg_approve   401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403
-reg_reject    401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403
-pt_register   401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403
-pt_lookup     401 401 200 404 200 200 200 404 404 403 403 200 403 403 404 404 403 403
-pt_link       401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403
-pt_unlink     401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
-pt_correct    401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
-pt_hkid       401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403
-cs_grant      401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403
-cs_withdraw   401 401 404 404 404 404 404 404 404 403 403 404 403 403 404 404 403 403
-cs_read       401 401 200 200 200 200 200 200 200 403 403 200 403 403 200 200 403 403
+route          an  mf  nm  mb  ld  iv  rm  cm  oi  na  wr  ia  ur  su  bl  be  au  ap  hs
+me            401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403 401
+create_group  401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403 403 401
+get_group     401 401 403 200 200 403 403 403 403 403 403 403 403 403 200 403 403 403 401
+my_groups     401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
+invitations   401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
+invite        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403 403 401
+summon        401 401 403 403 201 403 403 403 403 403 403 403 403 403 403 403 403 403 401
+accept        401 401 403 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403 401
+leave         401 401 403 200 200 200 403 403 403 403 403 403 403 403 403 403 403 403 401
+remove_member 401 401 403 403 200 403 403 403 403 403 403 200 403 403 403 403 403 403 401
+close         401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403 403 401
+bg_start      401 401 201 201 201 201 201 201 201 403 403 403 403 403 201 201 403 403 401
+bg_list       401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
+bg_end        401 401 404 404 404 404 404 404 404 403 404 404 403 403 200 409 404 403 401
+audit_entries 401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 200 403 401
+audit_export  401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200 403 401
+audit_head    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403 401
+audit_pubkey  401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403 401
+audit_incl    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403 401
+audit_cons    401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403 401
+ref_send      401 401 403 201 201 403 403 403 403 403 403 403 403 403 403 403 403 403 401
+ref_list      401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
+ref_get       401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403 401
+ref_fhir      401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403 401
+ref_letter    401 401 403 200 200 403 403 403 200 403 403 403 403 403 403 403 403 403 401
+ref_accept    401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403 401
+ref_decline   401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403 401
+ref_redirect  401 401 403 403 403 403 403 403 200 403 403 403 403 403 403 403 403 403 401
+ref_cancel    401 401 403 403 200 403 403 403 403 403 403 403 403 403 403 403 403 403 401
+ref_complete  401 401 403 403 200 403 403 403 200 403 403 403 403 403 403 403 403 403 401
+metrics_own   401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 200 403 401
+metrics_all   401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200 403 401
+inst_list     401 401 200 200 200 200 200 200 200 403 200 200 403 403 200 200 200 403 401
+inst_admit    401 401 403 403 403 403 403 403 403 403 201 403 403 403 403 403 403 403 401
+inst_update   401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403 401
+aff_list      401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403 401
+aff_set       401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403 401
+aff_remove    401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403 401
+reg_submit    401 401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 201 401
+reg_own       401 401 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 404 401
+reg_list      401 401 403 403 403 403 403 403 403 403 200 200 403 403 403 403 403 403 401
+reg_approve   401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403 401
+reg_reject    401 401 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 403 401
+pt_register   401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403 401
+pt_lookup     401 401 200 404 200 200 200 404 404 403 403 200 403 403 404 404 403 403 401
+pt_link       401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403 401
+pt_unlink     401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 401
+pt_correct    401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 401
+pt_hkid       401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 403 403 401
+cs_grant      401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403 401
+cs_withdraw   401 401 404 404 404 404 404 404 404 403 403 404 403 403 404 404 403 403 401
+cs_read       401 401 200 200 200 200 200 200 200 403 403 200 403 403 200 200 403 403 401
+msg_session   401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
+notif_pref    401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
+as_txn        401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200
+as_ping       401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200
+as_upload     401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200
 """
 
 CODES = dict(
@@ -127,6 +139,7 @@ CODES = dict(
             "be",
             "au",
             "ap",
+            "hs",
         ],
         [
             "anonymous",
@@ -147,6 +160,7 @@ CODES = dict(
             "bg_expired",
             "auditor",
             "applicant",
+            "homeserver",
         ],
         strict=True,
     )
@@ -284,6 +298,23 @@ ROUTES: dict[str, Route] = {
     "reg_list": Route("GET", f"/registrations?institution={INST_A}", mutates=False),
     "reg_approve": Route("POST", "/registrations/{regid}/approve"),
     "reg_reject": Route("POST", "/registrations/{regid}/reject", lambda h: {"reason": "other"}),
+    # Messaging: a doctor's session and notification channel (Cognito), and the
+    # homeserver's application service routes (its hs_token). A session or a channel
+    # changes nothing the matrix reads; the transaction pushes no events.
+    "msg_session": Route("POST", "/messaging/session", lambda h: {}, mutates=False),
+    "notif_pref": Route(
+        "PUT", "/notifications/preference", lambda h: {"channel": "email"}, mutates=False
+    ),
+    "as_txn": Route(
+        "PUT", "/_matrix/app/v1/transactions/txn-matrix", lambda h: {"events": []}, mutates=False
+    ),
+    "as_ping": Route("POST", "/_matrix/app/v1/ping", lambda h: {}, mutates=False),
+    "as_upload": Route(
+        "POST",
+        "/_matrix/app/unstable/org.hub/uploads",
+        lambda h: {"upload_id": "matrix-upload-1", "user_id": "@doc-m20001:hub.local", "size": 1},
+        mutates=False,
+    ),
 }
 
 
@@ -407,12 +438,19 @@ def test_matrix_covers_every_route_and_principal(hub: Hub) -> None:
             .replace("{regid}", "{registration_id}")
             .replace(f"/patients/{PATIENT}/", "/patients/{patient_id}/")
             .replace("/patients/pt-synthetic-000099/", "/patients/{patient_id}/")
+            .replace("txn-matrix", "{txn_id}")
             .replace(f"/consents/{NO_CONSENT}/", "/consents/{consent_id}/"),
         )
         for r in ROUTES.values()
     }
     assert published == covered
-    assert {who for _, who, _ in CELLS} == {"anonymous", "malformed", "applicant", *USERS}
+    assert {who for _, who, _ in CELLS} == {
+        "anonymous",
+        "malformed",
+        "applicant",
+        "homeserver",
+        *USERS,
+    }
 
 
 def _request(hub: Hub, world: World, route_name: str, who: str, client: httpx.Client) -> Any:
@@ -432,6 +470,8 @@ def _request(hub: Hub, world: World, route_name: str, who: str, client: httpx.Cl
         headers["Authorization"] = "Bearer not.a-jwt"
     elif who == "applicant":
         headers = hub.bearer(world.applicant_token)
+    elif who == "homeserver":
+        headers["Authorization"] = f"Bearer {hub.registration.hs_token}"
     elif who != "anonymous":
         headers = hub.headers(USERS[who])
     body = route.body(hub) if route.body else None
@@ -457,9 +497,12 @@ def test_authorization_matrix(
 ) -> None:
     if expected < 300 and ROUTES[route_name].mutates:
         world = request.getfixturevalue("fresh_world")
+    through_gateway = api is not hub.client
+    if through_gateway and who in ("malformed", "homeserver"):
+        expected = 401  # not a Cognito token: the public path's authorizer refuses it
     response = _request(hub, world, route_name, who, api)
     assert response.status_code == expected, response.text
-    if api is not hub.client and who in ("anonymous", "malformed"):
+    if through_gateway and who in ("anonymous", "malformed", "homeserver"):
         assert response.json() == {"message": "Unauthorized"}  # API Gateway's, not ours
     elif expected >= 400:
         body = response.json()

@@ -75,6 +75,33 @@ def test_a_wrong_authenticator_code_is_refused(pool: dict[str, Any]) -> None:
         _auth(pool).sign_in("dr-enrolled", PASSWORD, lambda: wrong)
 
 
+def test_a_code_from_a_window_that_ended_is_asked_again_once(pool: dict[str, Any]) -> None:
+    """A code read just before its window ended reaches Cognito in the next one: the client
+    signs in again with a fresh code (once), as a doctor types the next code shown."""
+    import time
+
+    asked: list[str] = []
+
+    def code() -> str:
+        stale = not asked
+        asked.append("code")
+        return totp_now(pool["secret"], at=time.time() - 60 if stale else None)
+
+    tokens = _auth(pool).sign_in("dr-enrolled", PASSWORD, code)
+    assert asked == ["code", "code"] and tokens.access_token
+
+    asked.clear()
+    wrong = f"{(int(totp_now(pool['secret'])) + 1) % 1_000_000:06d}"
+
+    def always_wrong() -> str:
+        asked.append("code")
+        return wrong
+
+    with pytest.raises(SignInError, match="CodeMismatch"):
+        _auth(pool).sign_in("dr-enrolled", PASSWORD, always_wrong)
+    assert asked == ["code", "code"]
+
+
 def test_a_first_sign_in_enrols_an_authenticator(pool: dict[str, Any]) -> None:
     enrolled: dict[str, str] = {}
 

@@ -192,7 +192,9 @@ def test_service_envelope_use_requires_the_record_context() -> pulumi.Output[Non
 
 @pulumi.runtime.test
 def test_service_uses_the_audit_key_only_for_the_sealed_hash_keys() -> pulumi.Output[None]:
-    """Only to seal the audit hashing key and the patient index key, each by its context."""
+    """Only to seal the audit hashing key and the patient index key, each by its context,
+    and through S3 (the audit archive) or SNS (the encrypted security-alarm topic the hub's
+    functions publish to); never directly on anything else."""
     keys = make_keys()
     role = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-service"
 
@@ -201,12 +203,14 @@ def test_service_uses_the_audit_key_only_for_the_sealed_hash_keys() -> pulumi.Ou
             if statement["Principal"] != {"AWS": role}:
                 continue
             condition = statement["Condition"]["StringEquals"]
-            via_s3 = condition.get("kms:ViaService", "").startswith("s3.")
+            via = condition.get("kms:ViaService", "")
+            via_s3 = via.startswith("s3.")
+            via_sns = via == "sns.ap-east-1.amazonaws.com"
             purpose = condition.get("kms:EncryptionContext:purpose") in (
                 "audit-patient-ref",
                 "patient-index-ref",
             )
-            assert via_s3 or purpose, f"unbound audit key use: {statement['Sid']}"
+            assert via_s3 or via_sns or purpose, f"unbound audit key use: {statement['Sid']}"
 
     return keys.audit_key.policy.apply(check)
 

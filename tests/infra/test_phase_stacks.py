@@ -26,24 +26,33 @@ def counts(run: ProgramRun) -> Counter[str]:
 
 
 EXPECTED_CORE = {
-    "aws:kms/key:Key": 4,  # records, audit, ledger signing, backup vault
-    "aws:kms/alias:Alias": 4,
-    "aws:s3/bucket:Bucket": 4,
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 4,
-    "aws:s3/bucketPolicy:BucketPolicy": 4,
+    # records, audit, ledger signing, backup vault; and messaging's (database, media,
+    # secrets, queue, topic)
+    "aws:kms/key:Key": 5,
+    "aws:kms/alias:Alias": 5,
+    # shards, access logs, audit archive, the web client's site; and the homeserver's media
+    "aws:s3/bucket:Bucket": 5,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 5,
+    "aws:s3/bucketPolicy:BucketPolicy": 5,
     # the web client's site: four built files and config.json (infra/components/web_client.py)
     "aws:s3/bucketObjectv2:BucketObjectv2": 5,
     "aws:dynamodb/table:Table": 6,  # register, groups, records, ledger, institutions, patients
     "aws:cloudtrail/trail:Trail": 1,
     "aws:cognito/userPool:UserPool": 1,
     "aws:cognito/userGroup:UserGroup": 5,
-    "aws:lambda/function:Function": 3,
+    # the API, the two Cognito triggers; the application service and the dispatcher
+    "aws:lambda/function:Function": 5,
     "aws:apigateway/restApi:RestApi": 1,
     "aws:apigateway/stage:Stage": 1,
     "aws:cloudwatch/metricAlarm:MetricAlarm": 15,
     "aws:wafv2/webAcl:WebAcl": 1,
     "aws:wafv2/webAclAssociation:WebAclAssociation": 1,
-    "aws:sns/topic:Topic": 1,
+    # security alarms; doctors' notifications
+    "aws:sns/topic:Topic": 2,
+    # messaging: the homeserver, its database, its two load balancers
+    "aws:ecs/service:Service": 1,
+    "aws:rds/instance:Instance": 1,
+    "aws:lb/loadBalancer:LoadBalancer": 2,
     "aws:backup/vault:Vault": 1,
     "aws:backup/vaultLockConfiguration:VaultLockConfiguration": 1,
     "aws:backup/plan:Plan": 1,
@@ -61,7 +70,33 @@ CORE_ONLY = {
     "aws:lambda/function:Function",
     "aws:apigateway/restApi:RestApi",
     "aws:iam/role:Role",
+    # the hub's one homeserver (infra/components/messaging.py): its network, service,
+    # database, media bucket (above), secrets, balancers and the functions' queue
+    "aws:ec2/vpc:Vpc",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:ecs/cluster:Cluster",
+    "aws:ecs/service:Service",
+    "aws:ecs/taskDefinition:TaskDefinition",
+    "aws:rds/instance:Instance",
+    "aws:secretsmanager/secret:Secret",
+    "aws:lb/loadBalancer:LoadBalancer",
+    "aws:lb/listener:Listener",
+    "aws:sqs/queue:Queue",
 }
+# The homeserver's outputs a layer re-exports (verify, the local platform and the local
+# gateway read a layer's messaging through them).
+MESSAGING_OUTPUTS = (
+    "securityTopicArn",
+    "messagingKeyArn",
+    "homeserverUrl",
+    "messagingDatabaseId",
+    "messagingMediaBucketName",
+    "notificationTopicArn",
+    "outboxDeadLetterQueueUrl",
+    "outboxDeadLetterQueueArn",
+    "messagingAppserviceSecretArn",
+    "messagingLoadBalancerArn",
+)
 
 
 def test_the_core_declares_the_whole_hub(runs: dict[str, ProgramRun]) -> None:
@@ -79,6 +114,7 @@ def test_the_core_declares_the_whole_hub(runs: dict[str, ProgramRun]) -> None:
         "web",
         "service",
         "monitoring",
+        "messaging",
     }
 
 
@@ -140,6 +176,31 @@ def test_waf_in_front_of_the_one_api_from_phase_1(runs: dict[str, ProgramRun]) -
     for stack in LAYERS:
         assert not runs[stack].of_type("aws:wafv2/webAcl:WebAcl"), stack
         assert not runs[stack].of_type("aws:wafv2/webAclAssociation:WebAclAssociation"), stack
+
+
+def test_the_hub_has_one_homeserver_and_it_is_the_cores(runs: dict[str, ProgramRun]) -> None:
+    """Messaging is the core's: one homeserver, its database and media for the whole hub
+    (a phase 1 specialist and a phase 2 doctor meet in one room); a layer declares none
+    and re-exports the core's messaging outputs, so what reads a layer's outputs (verify,
+    the local platform) finds the one homeserver."""
+    core = runs[CORE_STACK]
+    assert len(core.of_type("aws:ecs/service:Service")) == 1
+    assert len(core.of_type("aws:rds/instance:Instance")) == 1
+    # One homeserver: its hostnames name no phase.
+    assert core.outputs["homeserverUrl"] == "https://matrix.hub.example"
+    env = core.named("service-api-function").inputs["environment"]["variables"]
+    assert env["HUB_MATRIX_HOMESERVER_URL"] == core.outputs["homeserverUrl"]
+    assert env["HUB_MATRIX_SERVER_NAME"] == "hub.example"
+    for stack in LAYERS:
+        run = runs[stack]
+        assert "messaging" not in set(run.by_component()), stack
+        for name in MESSAGING_OUTPUTS:
+            assert core.outputs.get(name), name
+            assert run.outputs[name] == core.outputs[name], (stack, name)
+        # The layer's alarms go to its own topic; the service's security topic stays the
+        # core's (the one the core's functions may publish to).
+        layer_topic = run.named("monitoring-alarms").state["arn"]
+        assert layer_topic and run.outputs["securityTopicArn"] != layer_topic, stack
 
 
 def test_the_core_pool_leaves_sign_up_to_the_switch(runs: dict[str, ProgramRun]) -> None:

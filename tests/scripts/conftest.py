@@ -20,6 +20,17 @@ from infra.standalone_platform import standalone_platform
 
 
 @pytest.fixture(scope="session")
+def messaging_platform(
+    moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """The same platform with messaging on: its own Synapse (started only when a test asks)."""
+    state_dir = tmp_path_factory.mktemp("messaging-walkthrough-state")
+    with standalone_platform(moto_endpoint, messaging=True) as (doc, api):
+        (state_dir / "local.json").write_text(json.dumps(doc))
+        yield Platform(doc, api, state_dir)
+
+
+@pytest.fixture(scope="session")
 def walkthrough_platform(
     moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,17 @@ def declared_handler(record: DeploymentRecord) -> tuple[DeclaredFunction, str]:
     return function, str(resource.inputs.get("handler") or "app.lambda_handler.handler")
 
 
-def import_handler(record: DeploymentRecord, endpoint: str) -> Handler:
-    """The function's handler, imported under its declared environment."""
+def import_handler(
+    record: DeploymentRecord, endpoint: str, environment: Mapping[str, str] | None = None
+) -> Handler:
+    """The function's handler, imported under its declared environment (with
+    ``environment`` over it: what the local platform runs differently, such as the
+    homeserver on loopback)."""
     function, handler = declared_handler(record)
     for key, value in EMULATOR_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     os.environ.update(function.environment)
+    os.environ.update(environment or {})
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     module_name, _, attribute = handler.rpartition(".")
     module = importlib.import_module(module_name)
@@ -91,7 +97,13 @@ def site_stand_ins(record: DeploymentRecord, endpoint: str) -> dict[str, str]:
 
 
 def serve_stack(
-    state_dir: Path, stack: str, *, endpoint: str, host: str = "127.0.0.1", port: int = 0
+    state_dir: Path,
+    stack: str,
+    *,
+    endpoint: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    environment: Mapping[str, str] | None = None,
 ) -> LocalGateway:
     """Start ``stack``'s API through its gateway; returns the running gateway.
 
@@ -103,9 +115,9 @@ def serve_stack(
     record = DeploymentRecord.load(stack, state_dir)
     if record is None:
         raise StackNotDeployed(f"{stack} has no deployment record under {state_dir}")
-    # A layer serves the hub it stands in: the core's API, with the layers' web ACL.
+    # A layer serves the hub it stands in: the core's API behind the core's web ACL.
     record = hub_view(record, state_dir)
-    handler = import_handler(record, endpoint)
+    handler = import_handler(record, endpoint, environment)
     enrol_directory(handler, record)
     gateway = LocalGateway(record, handler, aws_endpoints=site_stand_ins(record, endpoint))
     gateway.start(host, port)

@@ -190,6 +190,11 @@ class Provisioner(ABC):
         """The physical id of the resource this one only configures (kept together)."""
         return None
 
+    def holds(self, record: ResourceRecord) -> tuple[str, ...]:
+        """Physical ids of resources this one uses and AWS will not delete while it
+        exists (kept with it when it is protected)."""
+        return ()
+
 
 REGISTRY: dict[str, Provisioner] = {}
 
@@ -227,6 +232,8 @@ def _load_all() -> None:
         api,
         backup,
         identity,
+        messaging,
+        network,
         observability,
         security,
         storage,

@@ -49,6 +49,9 @@ def _function_config(i: dict[str, Any]) -> dict[str, Any]:
             )
             or None,
             "Description": i.get("description"),
+            "DeadLetterConfig": {"TargetArn": i["deadLetterConfig"]["targetArn"]}
+            if (i.get("deadLetterConfig") or {}).get("targetArn")
+            else None,
         }
     )
 

@@ -32,7 +32,9 @@ def test_summon_invites_only_eligible_specialists_and_emits_notifications(hub: H
     assert {current[n].role for n in invited} == {MemberRole.INVITED_EXPERT}
     assert {current[n].state for n in invited} == {MembershipState.INVITED}
     outbox = hub.services.groups._repo.outbox(hub.clock().date().isoformat())
-    notices = {(o["recipient"], o["kind"]) for o in outbox if o.get("group_id") == gid}
+    notices = {
+        (o["recipient"], o["kind"]) for o in outbox if o.get("group_id") == gid and "recipient" in o
+    }
     assert {n for n in notices if n[1] == "expert_summoned"} == {
         ("M30001", "expert_summoned"),
         ("M30002", "expert_summoned"),

@@ -43,6 +43,23 @@ def test_governed_room(
         assert (drift.kind, drift.repair, drift.group_id) == (kind, repair, "g1")
 
 
+@pytest.mark.parametrize(
+    ("membership", "kind"),
+    [("invite", None), ("knock", None), ("join", DriftKind.JOINED_BEFORE_ACCEPTING)],
+)
+def test_invited_in_the_hub_may_hold_an_invitation_but_not_join(
+    membership: str, kind: DriftKind | None
+) -> None:
+    room = GovernedRoom("g1", ROOM.room_id, frozenset({ALICE, BOB}), pending=frozenset({BOB}))
+    drift = membership_drift(MemberState(ROOM.room_id, BOB, membership, BOB), room, NAMES)
+    if kind is None:
+        assert drift is None
+    else:
+        assert drift is not None and (drift.kind, drift.repair) == (kind, Repair.KICK_AND_REINVITE)
+    # An accepted member joins freely.
+    assert membership_drift(MemberState(ROOM.room_id, ALICE, "join", ALICE), room, NAMES) is None
+
+
 def test_a_closed_room_admits_nobody() -> None:
     closed = GovernedRoom("g1", ROOM.room_id, frozenset(), closed=True)
     drift = membership_drift(MemberState(ROOM.room_id, ALICE, "join", ALICE), closed, NAMES)

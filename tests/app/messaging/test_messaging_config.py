@@ -120,10 +120,15 @@ def test_no_public_directory_and_no_user_aliases(tmp_path: Path) -> None:
 
 
 def test_only_the_hub_creates_rooms_and_invites(tmp_path: Path) -> None:
-    (module,) = homeserver_config(settings(tmp_path))["modules"]
+    config = settings(tmp_path)
+    (module,) = homeserver_config(config)["modules"]
     assert module == {
         "module": "app.messaging.synapse_policy.HubRoomPolicy",
-        "config": {"hub_user_id": "@hub:hub.local"},
+        # The registration names where uploads are reported, and with which token.
+        "config": {
+            "hub_user_id": "@hub:hub.local",
+            "registration_file": str(config.appservice_files[0]),
+        },
     }
 
 
@@ -193,7 +198,10 @@ def test_registration_reserves_the_namespaces_exclusively(tmp_path: Path) -> Non
     registration = AppServiceRegistration.generate(NAMES, "http://127.0.0.1:9000")
     document = yaml.safe_load(registration.write(tmp_path / "as.yaml").read_text())
     assert document["sender_localpart"] == "hub"
-    assert document["namespaces"]["users"] == [{"exclusive": True, "regex": NAMES.user_namespace()}]
+    assert document["namespaces"]["users"] == [
+        {"exclusive": True, "regex": NAMES.user_namespace()},
+        {"exclusive": True, "regex": NAMES.cards_namespace()},
+    ]
     assert document["namespaces"]["aliases"] == [
         {"exclusive": True, "regex": NAMES.alias_namespace()}
     ]

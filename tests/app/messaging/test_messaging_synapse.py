@@ -496,3 +496,83 @@ def test_rapid_decisions_and_concurrent_repairs_end_in_the_decision(
     messaging.authority.remove(group, bob)
     messaging.authority.reconcile(group)
     assert membership(messaging, room_id, bob_id) == "leave"
+
+
+# Invitations, uploads (the wiring's additions) --------------------------------------------------
+
+
+def test_an_invited_doctor_cannot_join_before_accepting(
+    messaging: LocalMessaging, new_reg_nos: RegNos, drift_log: DriftLog
+) -> None:
+    alice, bob = new_reg_nos(2)
+    group = group_id()
+    room_id = messaging.authority.create_group_room(group, [alice]).room_id
+    bob_id = messaging.authority.admit(group, bob)
+    messaging.client.join(room_id, as_user=bob_id)  # their client accepts the invitation
+    report = drift_log.wait_for(
+        lambda r: r.drift.user_id == bob_id and r.drift.kind is DriftKind.JOINED_BEFORE_ACCEPTING
+    )
+    assert report.repaired and report.drift.repair is Repair.KICK_AND_REINVITE
+    assert membership(messaging, room_id, bob_id) == "invite"
+    messaging.authority.join(group, bob)  # accepted in the hub: joined by the hub
+    assert membership(messaging, room_id, bob_id) == "join"
+    assert messaging.authority.reconcile(group) == []
+
+
+class RecordingTrail:
+    """A ledger stand-in: keeps events, honours the markers' only-if-absent condition."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self._markers: set[str] = set()
+
+    def append(self, event: Any) -> Any:
+        self.events.append(event)
+
+    def transact_append(self, event: Any, items: Any) -> Any:
+        from app.audit.events import AuditedTransactionConflict, AuditReceipt
+
+        markers = [i["Put"]["Item"]["pk"]["S"] for i in items]
+        if any(m in self._markers for m in markers):
+            raise AuditedTransactionConflict()
+        self._markers.update(markers)
+        self.events.append(event)
+        return AuditReceipt(event.event_id, "test", str(len(self.events)))
+
+
+def test_an_upload_is_refused_unless_the_hub_recorded_it(
+    messaging: LocalMessaging, new_reg_nos: RegNos
+) -> None:
+    from app.messaging.audit import RoomLedger
+
+    (reg_no,) = new_reg_nos(1)
+    session = messaging.authority.open_session(reg_no)
+    upload = f"{messaging.base_url}/_matrix/media/v3/upload"
+    headers = {
+        "Authorization": f"Bearer {session.access_token}",
+        "Content-Type": "application/octet-stream",
+    }
+    # No ledger behind the application service: the hub cannot record it, no upload.
+    refused = httpx.post(upload, content=b"\x00" * 64, headers=headers, timeout=30)
+    assert refused.status_code == 413 and refused.json()["errcode"] == "M_TOO_LARGE"
+    trail = RecordingTrail()
+    messaging.attach_ledger(
+        RoomLedger(
+            trail,  # type: ignore[arg-type]
+            messaging.directory,
+            messaging.authority.names,
+            marker_table="unused",
+            phase=1,
+        )
+    )
+    try:
+        stored = httpx.post(upload, content=b"\x01" * 64, headers=headers, timeout=30)
+        assert stored.status_code == 200 and stored.json()["content_uri"].startswith("mxc://")
+    finally:
+        messaging.attach_ledger(None)
+    # Detached again: refused again.
+    again = httpx.post(upload, content=b"\x02" * 64, headers=headers, timeout=30)
+    assert again.status_code == 413
+    uploads = [e for e in trail.events if e.action == "UploadMedia"]
+    assert len(uploads) == 1 and uploads[0].actor_reg_no == reg_no
+    assert uploads[0].facts == {"op": "media.upload", "phase": "1"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
 import boto3
 import pytest
@@ -55,7 +56,13 @@ def _destroy(records: RecordsHarness, record_id: str) -> None:
             records.dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
 
 
-def test_backup_destroy_restore_then_verify_and_read(records: RecordsHarness) -> None:
+def test_backup_destroy_restore_then_verify_and_read(
+    records: RecordsHarness, aws_backend: Any
+) -> None:
+    if aws_backend.name == "localstack":
+        # A restore copies within one S3; in this tier the shard bucket is on LocalStack
+        # and the session hub's checkpoint (audit) bucket on moto.
+        pytest.skip("the shard and audit buckets are on two emulators in this tier")
     hub = records.hub
     settings = records.settings
     contents = {

@@ -30,6 +30,21 @@ from hubclient.transfer import crc64nvme
 SIZE = 3 * SHARD + 77  # four shards
 
 
+# LocalStack, like S3, checks a presigned PUT's signed headers and its supplied CRC64NVME
+# checksum, and refuses (400) the altered puts these tests make to reach the service's own
+# commit checks behind S3's; moto checks neither (a recorded gap), so they run on moto.
+LOCALSTACK_REFUSES_THE_PUT = (
+    "LocalStack refuses the altered presigned PUT itself (signed headers, CRC64NVME), "
+    "as S3 does; the commit checks behind it are exercised on the moto tier"
+)
+
+
+@pytest.fixture
+def s3_checks_no_checksums(aws_backend: Any) -> None:
+    if aws_backend.name == "localstack":
+        pytest.skip(LOCALSTACK_REFUSES_THE_PUT)
+
+
 @pytest.fixture(scope="module")
 def protocol(records: RecordsHarness) -> SealedProtocol:
     return SealedProtocol(records)
@@ -381,6 +396,7 @@ def test_commit_refuses_missing_shards_and_names_them(
     assert protocol.commit_response(started).status_code == 201
 
 
+@pytest.mark.usefixtures("s3_checks_no_checksums")
 def test_commit_refuses_a_resized_shard(records: RecordsHarness, protocol: SealedProtocol) -> None:
     """S3 refuses a body of another size (Content-Length is signed); moto does not, so the
     commit's HeadObject size check is what refuses it here."""
@@ -399,6 +415,7 @@ def test_commit_refuses_a_resized_shard(records: RecordsHarness, protocol: Seale
     assert [why for why, _ in refusals(records, start)] == ["shard-mismatch"]
 
 
+@pytest.mark.usefixtures("s3_checks_no_checksums")
 @pytest.mark.parametrize(
     "dropped",
     [
@@ -424,6 +441,7 @@ def test_a_shard_put_without_sse_kms_or_its_checksum_never_commits(
     assert [why for why, _ in refusals(records, start)] == ["shard-mismatch"]
 
 
+@pytest.mark.usefixtures("s3_checks_no_checksums")
 def test_a_url_issued_for_another_upload_cannot_fill_this_one(
     records: RecordsHarness, protocol: SealedProtocol
 ) -> None:
@@ -449,6 +467,7 @@ def test_a_url_issued_for_another_upload_cannot_fill_this_one(
     )
 
 
+@pytest.mark.usefixtures("s3_checks_no_checksums")
 def test_a_put_replayed_after_commit_changes_nothing_that_opens(
     records: RecordsHarness, protocol: SealedProtocol
 ) -> None:
@@ -595,6 +614,7 @@ def test_shards_reported_stored_are_checked_then_and_a_bad_one_is_refused_early(
     )
 
 
+@pytest.mark.usefixtures("s3_checks_no_checksums")
 def test_a_commit_keeps_the_version_checked_when_a_shard_was_reported(
     records: RecordsHarness, protocol: SealedProtocol
 ) -> None:

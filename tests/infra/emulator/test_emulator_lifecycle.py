@@ -54,7 +54,7 @@ def test_lost_record_redeploy_then_destroy_with_and_without_force(
     record = deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=tmp_path / "b")
     after = inventory(moto_endpoint)
     keys = sum(1 for r in first.resources if r.type == "aws:kms/key:Key")
-    assert keys >= 4  # records, audit, ledger signing, backup vault
+    assert keys == 5  # records, audit, ledger signing, backup vault, messaging
     assert after.pop("enabled_keys") == before.pop("enabled_keys") + keys
     assert after == before
     assert record.outputs["userPoolId"] == first.outputs["userPoolId"]
@@ -101,20 +101,28 @@ def test_lost_record_redeploy_then_destroy_with_and_without_force(
 def test_an_unknown_resource_type_is_an_error_naming_it(
     module_account: str, moto_endpoint: str, aws_client: Client
 ) -> None:
-    def declare_with_a_queue(stage: Any, secrets: Any) -> dict[str, Any]:
-        aws.sqs.Queue("unsupported-queue", name="hub-p1-queue")
+    # (Queues and VPCs are provisioned since messaging declares them; a state machine
+    # is declared by nothing.)
+    def declare_with_a_state_machine(stage: Any, secrets: Any) -> dict[str, Any]:
+        aws.sfn.StateMachine(
+            "unsupported-machine",
+            name="hub-p1-machine",
+            role_arn=f"arn:aws:iam::{module_account}:role/none",
+            definition="{}",
+        )
         return {}
 
     ctx = Context(moto_endpoint, "ap-east-1")
     mocks = EmulatorMocks(ctx)
     with pytest.raises(Exception):  # noqa: B017 - the runtime wraps it; checked below
-        run_program(PHASE1, mocks=mocks, declare_fn=declare_with_a_queue)
+        run_program(PHASE1, mocks=mocks, declare_fn=declare_with_a_state_machine)
     assert isinstance(mocks.errors[0], UnsupportedResourceType)
-    assert "aws:sqs/queue:Queue" in str(mocks.errors[0])
-    assert "unsupported-queue" in str(mocks.errors[0])
-    assert aws_client("sqs", moto_endpoint).list_queues().get("QueueUrls", []) == []
-    with pytest.raises(UnsupportedResourceType, match="aws:ec2/vpc:Vpc"):
-        provisioner_for("aws:ec2/vpc:Vpc")
+    assert "aws:sfn/stateMachine:StateMachine" in str(mocks.errors[0])
+    assert "unsupported-machine" in str(mocks.errors[0])
+    machines = aws_client("stepfunctions", moto_endpoint).list_state_machines()
+    assert machines.get("stateMachines", []) == []
+    with pytest.raises(UnsupportedResourceType, match="aws:ec2/natGateway:NatGateway"):
+        provisioner_for("aws:ec2/natGateway:NatGateway")
 
 
 def test_region_refusal_stops_before_any_api_call(

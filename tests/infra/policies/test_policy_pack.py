@@ -157,7 +157,14 @@ def test_the_hub_with_its_phase_2_layer_passes_the_pack(captured_stacks: dict[st
 def test_stack_rules_see_every_bucket(captured_stacks: dict[str, Any]) -> None:
     captured = captured_stacks["phase1-specialist"]
     buckets = {r.name for r in captured.resources if r.type == rules.BUCKET}
-    assert len(buckets) == 4  # shards, access logs, audit, the web client's site
+    # shards, their access logs, the audit archive, the web client's site, the homeserver's media
+    assert buckets == {
+        "storage-shards",
+        "storage-access-logs",
+        "audit-bucket",
+        "web-site",
+        "messaging-media",
+    }
     findings = evaluate_stack(captured.resources, captured.config)
     for policy in (
         "every-bucket-encrypted-with-customer-kms-key",

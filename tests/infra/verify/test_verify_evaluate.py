@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app.messaging.homeserver import DeployedHomeserver, deployed_homeserver_config
 from infra.components.monitoring import CIS_ALARMS
 from infra.verify.checks import CHECKS
 from infra.verify.evaluate import evaluate
@@ -26,6 +27,10 @@ TRAIL = f"arn:aws:cloudtrail:ap-east-1:{ACCOUNT}:trail/hub-p1-trail"
 POOL = "ap-east-1_pool"
 POOL_ARN = f"arn:aws:cognito-idp:ap-east-1:{ACCOUNT}:userpool/{POOL}"
 TABLES = {"records": "hub-p1-records", "ledger": "hub-p1-ledger"}
+MESSAGING_KEY = f"arn:aws:kms:ap-east-1:{ACCOUNT}:key/msg"
+DATABASE = "hub-p1-messaging"
+BALANCER = f"arn:aws:elasticloadbalancing:ap-east-1:{ACCOUNT}:loadbalancer/app/hub-p1-matrix/abc"
+FAMILY = "hub-p1-homeserver"
 
 
 VAULT = "hub-p1-backup"
@@ -80,6 +85,7 @@ class Record:
             "recordsKeyArn": RECORDS_KEY,
             "auditKeyArn": AUDIT_KEY,
             "signingKeyArn": SIGNING_KEY,
+            "messagingKeyArn": MESSAGING_KEY,
             "shardBucketName": SHARDS,
             "accessLogBucketName": LOGS,
             "auditBucketName": AUDIT,
@@ -93,10 +99,22 @@ class Record:
         }
     )
     resources: list[Any] = field(
-        default_factory=lambda: [
-            {"type": "aws:lambda/function:Function", "name": n, "id": f"hub-p1-{n}"}
-            for n in ("pre-sign-up", "pre-token")
-        ]
+        default_factory=lambda: (
+            [
+                {"type": "aws:lambda/function:Function", "name": n, "id": f"hub-p1-{n}"}
+                for n in ("pre-sign-up", "pre-token")
+            ]
+            + [
+                {"type": "aws:rds/instance:Instance", "name": "messaging-db", "id": DATABASE},
+                {"type": "aws:lb/loadBalancer:LoadBalancer", "name": "matrix", "id": BALANCER},
+                {
+                    "type": "aws:ecs/taskDefinition:TaskDefinition",
+                    "name": "homeserver",
+                    "id": f"{FAMILY}:1",
+                    "inputs": {"family": FAMILY},
+                },
+            ]
+        )
     )
     gaps: list[Any] = field(default_factory=list)
 
@@ -236,6 +254,12 @@ def compliant_snapshot() -> dict[str, Any]:
                 "arn": SIGNING_KEY,
                 "rotation": None,
                 "metadata": {**symmetric, "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
+            },
+            "messaging": {
+                "arn": MESSAGING_KEY,
+                "metadata": symmetric,
+                "rotation": rotation,
+                "policy": key_policy,
             },
         },
         "buckets": {
@@ -403,6 +427,57 @@ def compliant_snapshot() -> dict[str, Any]:
     }
 
     snapshot["keys"]["signing"]["policy"] = key_policy
+    snapshot["databases"] = {
+        DATABASE: {
+            "instance": {
+                "DBInstanceIdentifier": DATABASE,
+                "StorageEncrypted": True,
+                "KmsKeyId": MESSAGING_KEY,
+                "PubliclyAccessible": False,
+            },
+            "parameters": {"rds.force_ssl": "1"},
+        }
+    }
+    snapshot["load_balancers"] = {
+        BALANCER: {
+            "listeners": [
+                {
+                    "Port": 443,
+                    "Protocol": "HTTPS",
+                    "SslPolicy": "ELBSecurityPolicy-TLS13-1-3-2021-06",
+                }
+            ]
+        }
+    }
+    homeserver_config = deployed_homeserver_config(
+        DeployedHomeserver(
+            server_name="hub.example",
+            public_baseurl="https://matrix.hub.example/",
+            database_host="db.internal",
+            database_name="synapse",
+            database_user="synapse",
+            media_bucket="hub-p1-media",
+            region="ap-east-1",
+        )
+    )
+    snapshot["task_definitions"] = {
+        FAMILY: {
+            "definition": {
+                "family": FAMILY,
+                "containerDefinitions": [
+                    {
+                        "name": "synapse",
+                        "environment": [
+                            {
+                                "name": "HUB_HOMESERVER_CONFIG",
+                                "value": json.dumps(homeserver_config),
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    }
     snapshot["trail"]["selectors"]["AdvancedEventSelectors"].insert(
         0,
         {
@@ -532,6 +607,36 @@ def test_empty_report_does_not_pass() -> None:
             ),
             "lambda.no_public_policy",
             "hub-p1-api",
+        ),
+        (
+            ("databases", DATABASE, "instance", "PubliclyAccessible"),
+            True,
+            "messaging.database_not_public",
+            DATABASE,
+        ),
+        (
+            ("databases", DATABASE, "instance", "KmsKeyId"),
+            RECORDS_KEY,
+            "messaging.database_encrypted",
+            DATABASE,
+        ),
+        (
+            ("databases", DATABASE, "parameters"),
+            {"rds.force_ssl": "0"},
+            "messaging.database_requires_tls",
+            DATABASE,
+        ),
+        (
+            ("load_balancers", BALANCER, "listeners"),
+            [{"Port": 443, "Protocol": "HTTPS", "SslPolicy": "ELBSecurityPolicy-TLS-1-2-2017-01"}],
+            "messaging.listener_tls13",
+            "hub-p1-matrix:443",
+        ),
+        (
+            ("task_definitions", FAMILY, "definition", "containerDefinitions"),
+            [{"name": "synapse", "environment": []}],
+            "messaging.federation_closed",
+            FAMILY,
         ),
     ],
 )

@@ -230,14 +230,24 @@ ALL_FLAGS = {
 }
 
 
-def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, str]]:
-    """(name, mutate, restore, check id, resource) for each switch-off."""
+# The functions beside the API's, named after the stack prefix (the triggers in
+# infra/components/identity.py, messaging's in infra/components/messaging.py).
+TRIGGERS = ("pre-sign-up", "pre-token")
+MESSAGING_FUNCTIONS = ("appservice", "outbox-dispatcher")
+
+
+def _switch_offs(
+    outputs: dict[str, Any],
+) -> Iterator[tuple[str, Any, Any, str, str | tuple[str, ...]]]:
+    """(name, mutate, restore, check id, the resource or resources it fails) for each
+    switch-off."""
     records_key = outputs["recordsKeyArn"]
     shards = outputs["shardBucketName"]
     trail = outputs["trailArn"]
     table = outputs["tableNames"]["records"]
     pool = outputs["userPoolId"]
     function = outputs["functionName"]
+    prefix = function.removesuffix("-api")
     log_group = f"/aws/lambda/{function}"
     api_id = outputs["apiId"]
     client = (outputs.get("userPoolClientIds") or [""])[0]
@@ -397,12 +407,13 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
                 PolicyDocument=trust if isinstance(trust, str) else json.dumps(trust),
             )
 
+    # Messaging's functions run as the API's service role: its trust is theirs too.
     yield (
         "service trust unbound",
         unbind_trust,
         restore_trust,
         "lambda.role_trust_bound_to_source",
-        function,
+        (function, *(f"{prefix}-{name}" for name in MESSAGING_FUNCTIONS)),
     )
 
     def narrow_function_events(c: ClientFactory) -> None:
@@ -415,9 +426,12 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
                 if field["Field"] == "resources.ARN" and any(
                     ":function:" in v for v in field.get("StartsWith", [])
                 ):
-                    # the triggers only: the API function's invocations go unrecorded
-                    prefix = field.pop("StartsWith")[0]
-                    field["Equals"] = [f"{prefix}pre-sign-up", f"{prefix}pre-token"]
+                    # every function but the API's (the triggers, messaging's application
+                    # service and dispatcher): the API function's invocations go unrecorded
+                    arn_prefix = field.pop("StartsWith")[0]
+                    field["Equals"] = [
+                        f"{arn_prefix}{name}" for name in (*TRIGGERS, *MESSAGING_FUNCTIONS)
+                    ]
         ct.put_event_selectors(TrailName=trail, AdvancedEventSelectors=narrowed)
 
     def restore_selectors(c: ClientFactory) -> None:
@@ -547,6 +561,99 @@ def _switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, 
         "api.no_data_trace",
         f"{api_id} stage v1",
     )
+    yield from _messaging_switch_offs(outputs)
+
+
+def _messaging_switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, Any, str, str]]:
+    """The homeserver's database, its load balancer and its configuration."""
+    database = outputs["messagingDatabaseId"]
+    balancer = outputs["messagingLoadBalancerArn"]
+    # The hub's one homeserver is the core's: named after the core's prefix (that of the
+    # API function every stack's outputs name), whichever stack is verified.
+    prefix = str(outputs["functionName"]).removesuffix("-api")
+    family = f"{prefix}-homeserver"
+    parameters = f"{prefix}-messaging-db"
+
+    def public(value: bool) -> Callable[[ClientFactory], None]:
+        return lambda c: c("rds").modify_db_instance(
+            DBInstanceIdentifier=database, PubliclyAccessible=value, ApplyImmediately=True
+        )
+
+    yield (
+        "database made public",
+        public(True),
+        public(False),
+        "messaging.database_not_public",
+        database,
+    )
+
+    def force_ssl(value: str) -> Callable[[ClientFactory], None]:
+        return lambda c: c("rds").modify_db_parameter_group(
+            DBParameterGroupName=parameters,
+            Parameters=[
+                {
+                    "ParameterName": "rds.force_ssl",
+                    "ParameterValue": value,
+                    "ApplyMethod": "immediate",
+                }
+            ],
+        )
+
+    yield (
+        "database accepts plain text",
+        force_ssl("0"),
+        force_ssl("1"),
+        "messaging.database_requires_tls",
+        database,
+    )
+
+    def ssl_policy(policy: str) -> Callable[[ClientFactory], None]:
+        def patch(c: ClientFactory) -> None:
+            elbv2 = c("elbv2")
+            (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer)["Listeners"]
+            elbv2.modify_listener(ListenerArn=listener["ListenerArn"], SslPolicy=policy)
+
+        return patch
+
+    yield (
+        "listener allows TLS 1.2",
+        ssl_policy("ELBSecurityPolicy-TLS-1-2-2017-01"),
+        ssl_policy("ELBSecurityPolicy-TLS13-1-3-2021-06"),
+        "messaging.listener_tls13",
+        f"{balancer.rsplit('/', 2)[-2] if balancer else ''}:443",
+    )
+    saved_definition: dict[str, Any] = {}
+    keep = ("family", "requiresCompatibilities", "networkMode", "cpu", "memory")
+
+    def open_federation(c: ClientFactory) -> None:
+        ecs = c("ecs")
+        definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+        saved_definition.update(definition)
+        containers = json.loads(json.dumps(definition["containerDefinitions"]))
+        for variable in containers[0]["environment"]:
+            if variable["name"] == "HUB_HOMESERVER_CONFIG":
+                config = json.loads(variable["value"])
+                del config["federation_domain_whitelist"]  # Synapse's default: everyone
+                variable["value"] = json.dumps(config)
+        ecs.register_task_definition(
+            containerDefinitions=containers, **{k: definition[k] for k in keep if k in definition}
+        )
+
+    def close_federation(c: ClientFactory) -> None:
+        # As a redeploy of the program does: a new revision with the declared definition.
+        if saved_definition:
+            c("ecs").register_task_definition(
+                containerDefinitions=saved_definition["containerDefinitions"],
+                **{k: saved_definition[k] for k in keep if k in saved_definition},
+            )
+
+    yield (
+        "federation opened",
+        open_federation,
+        close_federation,
+        "messaging.federation_closed",
+        family,
+    )
 
 
 SWITCH_OFF_NAMES = [
@@ -561,6 +668,8 @@ SWITCH_OFF_NAMES = [
             "functionName": "",
             "apiId": "",
             "userPoolClientIds": [""],
+            "messagingDatabaseId": "",
+            "messagingLoadBalancerArn": "",
         }
     )
 ]
@@ -610,11 +719,14 @@ def test_switch_off_fails_exactly_that_check(
     baseline: VerifyReport,
 ) -> None:
     target = hub_targets[SWITCH_OFF_STACK]
-    [(_, mutate, restore, check_id, resource)] = [
+    [(_, mutate, restore, check_id, resources)] = [
         s for s in _switch_offs(dict(target[0].outputs)) if s[0] == name
     ]
     after = _switch_off(target, verify_clients, baseline, mutate, restore)
-    assert _changed(baseline, after) == {(check_id, resource): "fail"}, _describe_failures(after)
+    expected = {
+        (check_id, r): "fail" for r in ((resources,) if isinstance(resources, str) else resources)
+    }
+    assert _changed(baseline, after) == expected, _describe_failures(after)
 
 
 # ------------------------------------------------------------------ a bare deployment
