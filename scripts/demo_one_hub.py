@@ -5,10 +5,14 @@ The three phase stacks are one hub (phase 1's the core, phases 2 and 3 layers ov
 one user pool, one API. A Hospital Authority doctor (admitted by phase 2's layer) signs
 in, opens a consultation group for one of their hospital's synthetic patients and invites
 a specialist of a phase 1 alliance by registration number; the specialist signs in to the
-same pool through the same API and accepts. The HA doctor uploads a synthetic FHIR bundle
-and shares it into the group; the specialist opens it and the bytes match (SHA-256 and
-length). Every step prints ``--> <what>: HTTP <status>``; a step whose status is not the
-expected one stops the walk-through with exit status 1.
+same pool through the same API, finds the invitation in their inbox and accepts. The HA
+doctor stores a synthetic FHIR bundle and shares it into the group, and records the
+patient's consent to sharing with the specialist's alliance (the seed's covers phase 2's
+institutions only); the specialist opens the record on their device and the bytes match
+(SHA-256). Both use the doctor's client
+(``hubclient``, through the records walk-through's steps): the client seals and opens.
+Every step prints ``--> <what>: <outcome>``; a step that does not end as expected stops
+the walk-through with exit status 1.
 
 Usage, with ``hub local up`` running (it deploys the core and both layers, seeds each
 phase's institutions into the one hub, and serves the API at ``apiBaseUrl``):
@@ -25,7 +29,7 @@ import hashlib
 import importlib.util
 import json
 import sys
-import uuid
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -52,14 +56,12 @@ def run(
     doc: Mapping[str, Any],
     api: str,
     say: Callable[[str], None] = print,
-    authenticator: Any = None,
+    *,
+    state_dir: Path | None = None,
 ) -> Any:
     """The walk-through against the API at ``api`` for the platform ``doc`` describes;
-    returns its outcome (statuses per step, facts)."""
-    import httpx
-
-    from infra.local_platform import demo_bearer
-
+    returns its outcome (``results`` per step, ``facts``). ``state_dir`` keeps the demo
+    users' authenticator secrets (a temporary directory when None)."""
     records = _records_walkthrough()
     stacks = doc["stacks"]
     pools = {s: stacks[s]["outputs"]["userPoolId"] for s in (CORE, HA_LAYER)}
@@ -73,83 +75,94 @@ def run(
         for p in doc["demoPatients"][HA_LAYER]
         if p["institution_id"] == ha_doctor["institution"]
     )
-    # One pool: both sign in through the hub's native app client (the core's outputs).
-    bearer = demo_bearer(doc, CORE, authenticator)
-    with httpx.Client(base_url=api, timeout=120) as http:
-        walk = records.Walkthrough(http, bearer, [ha_doctor, specialist], patient_id, 0, say)
-        as_ha, as_specialist = bearer(ha_doctor), bearer(specialist)
-        for name, user, headers in (
+    with tempfile.TemporaryDirectory(prefix="demo-one-hub-") as tmp:
+        workdir = Path(tmp)
+        # One pool: both sign in through the hub's native app client (the core's outputs).
+        clients = records.DemoClients(doc, CORE, api, state_dir or workdir, workdir / "clients")
+        walk = records.Walkthrough(clients, [ha_doctor, specialist], patient_id, 0, workdir, say)
+        as_ha, as_specialist = clients(ha_doctor), clients(specialist)
+        for name, user, client in (
             ("me_ha", ha_doctor, as_ha),
             ("me_specialist", specialist, as_specialist),
         ):
-            me = walk.step(
-                name, f"{user['username']} signs in; GET /me", walk.get("/me", headers), 200
-            )
+            me = walk.step(name, f"{user['username']} signs in (SRP, TOTP); who am I", client.me)
             say(f"    {me['reg_no']} at {me['institution']} ({', '.join(me['roles'])})")
             walk.outcome.facts[f"{name}_institution"] = me["institution"]
         group = walk.step(
             "group",
-            "HA doctor: POST /groups",
-            http.post(
-                "/groups",
-                json={"patient_id": patient_id, "title": "Synthetic cross-phase consultation"},
-                headers=as_ha,
-            ),
-            201,
+            "HA doctor opens a consultation group",
+            lambda: as_ha.create_group(patient_id, "Synthetic cross-phase consultation"),
         )
-        group_id = group["group_id"]
+        group_id = str(group["group_id"])
         say(f"    group {group_id} for patient {patient_id}")
         reg_no = specialist["mchk_reg_no"]
         walk.step(
             "invite",
             f"HA doctor invites the phase 1 specialist {reg_no}",
-            http.post(f"/groups/{group_id}/invitations", json={"reg_no": reg_no}, headers=as_ha),
-            201,
+            lambda: as_ha.invite(group_id, reg_no),
         )
+        inbox = walk.step(
+            "inbox",
+            f"{specialist['username']}'s inbox",
+            lambda: list(as_specialist.invitations()),
+        )
+        if group_id not in {i["group_id"] for i in inbox}:
+            raise records.WalkthroughFailed("the specialist's inbox lacks the invitation")
         walk.step(
             "accept",
             f"{specialist['username']} accepts",
-            http.post(f"/groups/{group_id}/accept", headers=as_specialist),
-            200,
+            lambda: as_specialist.accept(group_id),
         )
-        bundle = json.dumps(records.synthetic_bundle(patient_id)).encode()
-        uploaded = walk.step(
+        bundle = workdir / "bundle.json"
+        bundle.write_text(json.dumps(records.synthetic_bundle(patient_id)))
+        stored = walk.step(
             "upload",
-            f"HA doctor: POST /patients/{patient_id}/records (FHIR bundle)",
-            http.post(
-                f"/patients/{patient_id}/records",
-                content=bundle,
-                headers={
-                    **as_ha,
-                    "Content-Type": f"{records.FHIR}; charset=utf-8",
-                    "Idempotency-Key": f"one-hub-{uuid.uuid4().hex}",
-                    "X-Record-Category": "laboratory",
-                    "X-Record-Title": "Synthetic chemistry panel",
-                },
+            f"HA doctor stores a FHIR bundle for patient {patient_id}",
+            lambda: as_ha.upload(
+                patient_id,
+                bundle,
+                records.FHIR,
+                category="laboratory",
+                title="Synthetic chemistry panel",
             ),
-            201,
         )
-        record_id = uploaded["record_id"]
+        record_id = str(stored["record_id"])
         walk.step(
             "share",
-            f"HA doctor: POST /records/{record_id}/share (into the group)",
-            http.post(f"/records/{record_id}/share", json={"group_id": group_id}, headers=as_ha),
-            201,
+            f"HA doctor shares {record_id[:8]}... into the group",
+            lambda: as_ha.share(record_id, group_id),
+        )
+        # The seed's consent covers the patient's own phase's institutions; reading a record
+        # another institution created needs the patient's consent for the reader's (policy
+        # reading-shared-record-needs-patient-consent): the HA doctor records it.
+        alliance = str(specialist["institution"])
+        walk.step(
+            "before_consent",
+            f"{specialist['username']} opens it before the patient consents (refused)",
+            lambda: as_specialist.download(record_id, workdir / "refused"),
+            refused=403,
+        )
+        walk.step(
+            "consent",
+            f"the patient consents to sharing with {alliance} (recorded by the HA doctor)",
+            lambda: as_ha.api.post(
+                f"/patients/{patient_id}/consents", {"institutions": [alliance]}
+            ),
         )
         walk.open_and_compare(
             "specialist_opens",
             specialist,
             as_specialist,
             record_id,
-            hashlib.sha256(bundle),
-            len(bundle),
+            hashlib.sha256(bundle.read_bytes()).hexdigest(),
         )
         say("Walk-through complete: one hub, two phases, one group, one record.")
         return walk.outcome
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.local import AuthenticatorApp, read_local_json
+    from app.local import read_local_json
+    from hubclient.errors import HubClientError
 
     parser = argparse.ArgumentParser(description="One hub: cross-phase walk-through")
     parser.add_argument("--state-dir", default=".hub")
@@ -157,11 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     doc = read_local_json(args.state_dir)
     api = args.api or doc.get("apiBaseUrl") or "http://127.0.0.1:8000/v1"
-    authenticator = AuthenticatorApp(Path(args.state_dir) / "demo-authenticators.json")
     records = _records_walkthrough()
     try:
-        run(doc, api, authenticator=authenticator)
-    except records.WalkthroughFailed as failed:
+        run(doc, api, state_dir=Path(args.state_dir))
+    except (records.WalkthroughFailed, HubClientError) as failed:
         print(f"FAILED: {failed}", file=sys.stderr)
         return 1
     return 0

@@ -149,11 +149,17 @@ def test_one_hub_one_pool_one_set_of_keys_one_api_all_in_the_core(
     all in the core's record; the layers hold only what their phase adds."""
     core_only = {
         "aws:cognito/userPool:UserPool": 1,
-        "aws:kms/key:Key": 4,  # records, audit, ledger signing, backup vault
+        "aws:kms/key:Key": 5,  # records, audit, ledger signing, backup vault, messaging
         "aws:apigateway/restApi:RestApi": 1,
         "aws:dynamodb/table:Table": 6,  # main added the patients table
-        "aws:lambda/function:Function": 3,
-        "aws:s3/bucket:Bucket": 4,  # shards, access logs, audit, web site
+        # the API, the two triggers; messaging's application service and dispatcher
+        "aws:lambda/function:Function": 5,
+        "aws:s3/bucket:Bucket": 5,  # shards, access logs, audit, web site, messaging media
+        # the hub's one homeserver: its service, database, balancers and security groups
+        "aws:ecs/service:Service": 1,
+        "aws:rds/instance:Instance": 1,
+        "aws:lb/loadBalancer:LoadBalancer": 2,
+        "aws:ec2/securityGroup:SecurityGroup": 5,  # the balancers, tasks, database, endpoints
     }
     for type_token, count in core_only.items():
         holders = {
@@ -183,6 +189,8 @@ def test_one_hub_one_pool_one_set_of_keys_one_api_all_in_the_core(
         assert {r.type for r in record.resources} == added | alarms_and_switch, stack
         assert record.outputs["userPoolId"] == deployed_stacks[PHASE1].outputs["userPoolId"]
         assert record.outputs["apiId"] == deployed_stacks[PHASE1].outputs["apiId"]
+        for name in ("homeserverUrl", "messagingDatabaseId", "messagingLoadBalancerArn"):
+            assert record.outputs[name] == deployed_stacks[PHASE1].outputs[name], (stack, name)
 
 
 @pytest.mark.aws_integration
