@@ -398,8 +398,8 @@ def local_up(
         bool,
         typer.Option(
             "--messaging/--no-messaging",
-            help="Start Synapse (the messaging homeserver), the hub's application service "
-            "and the outbox dispatcher for the API's phase (default).",
+            help="Start Synapse (the hub's one messaging homeserver, the core's), the hub's "
+            "application service and the outbox dispatcher (default).",
         ),
     ] = True,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,

@@ -290,7 +290,7 @@ def _start_homeserver(state_dir: Path) -> Any:
 
 @dataclass
 class LocalMessagingStep:
-    """Synapse and the hub's side of it, running for one phase (``stop()`` ends both)."""
+    """Synapse and the hub's side of it, running once for the hub (``stop()`` ends both)."""
 
     document: dict[str, Any]
     environment: dict[str, str]
