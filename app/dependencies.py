@@ -27,9 +27,12 @@ from app.groups.service import GroupService
 from app.identity.directory import DoctorDirectory
 from app.identity.principal import Authenticator, CognitoProfiles, TtlCache
 from app.identity.register import RegisterStore
-from app.identity.tokens import AccessTokenVerifier, JwksSource
+from app.identity.tokens import AccessTokenVerifier, JwksSource, MachineTokenVerifier
 from app.institutions.repository import InstitutionRepository
 from app.institutions.service import OPERATOR_CHANNEL, InstitutionService
+from app.intake.auth import IntakeAuthentication
+from app.intake.scopes import INTAKE_WRITE_SCOPE
+from app.intake.service import IntakeService
 from app.ledger.service import Ledger, build_ledger
 from app.ledger.store import LedgerTable
 from app.ledger.trail import LedgerTrail
@@ -76,6 +79,8 @@ class Services:
     notifications: NotificationService
     dispatcher: OutboxDispatcher
     consents: ConsentService
+    intake_authentication: IntakeAuthentication
+    intake: IntakeService | None = None
     metrics: MetricsService | None = None
     records: RecordService | None = None
     referrals: ReferralService | None = None
@@ -141,6 +146,7 @@ def build_services(
         signing_key_arn=settings.signing_key_arn,
         checkpoint_bucket=settings.checkpoint_bucket,
         origin=settings.stack,
+        trails=settings.ledger_trails,
     )
     audit = audit or ledger.trail
     gate = AccessGate(authorizer or Authorizer(), audit, clock)
@@ -238,6 +244,8 @@ def build_services(
         )
         rooms.set_event_observer(room_ledger)
         messaging = MessagingSessions(rooms, gate, clock)
+    # Referrals live in the groups table; their emergency basis is asked by group reads.
+    referral_repository = ReferralRepository(dynamodb_client, settings.table_groups)
     groups = GroupService(
         repository,
         gate,
@@ -251,6 +259,7 @@ def build_services(
         patients=patients,
         rooms=rooms,
         consents=consents,
+        emergency=referral_repository,
     )
     records = None
     if settings.shard_bucket and settings.records_key_arn and settings.table_records:
@@ -266,6 +275,7 @@ def build_services(
             clock=clock,
             patients=patients,
             consents=consents,
+            emergency=referral_repository,
         )
     referrals = None
     if settings.records_key_arn:
@@ -275,7 +285,7 @@ def build_services(
 
         kms = (aws_clients or {}).get("kms") or session.client("kms", region_name="ap-east-1")
         referrals = ReferralService(
-            ReferralRepository(dynamodb_client, settings.table_groups),
+            referral_repository,
             groups,
             repository,
             records,
@@ -339,7 +349,23 @@ def build_services(
         clock=clock,
         dead_letters=dead_letters,
     )
+    # Community-care intake (phase 2's clinic systems): client-credentials tokens of the
+    # same pool with the intake scope, mapped to institutions in the institutions table.
+    intake_authentication = IntakeAuthentication(
+        MachineTokenVerifier(
+            issuer=settings.cognito_issuer,
+            required_scope=INTAKE_WRITE_SCOPE,
+            jwks=JwksSource(settings.jwks_url(), fetch=jwks_fetch),
+            leeway=settings.token_leeway_seconds,
+            clock=token_clock,
+            max_age=settings.max_token_age_seconds,
+        ),
+        affiliations,
+        gate,
+    )
     return Services(
+        intake_authentication=intake_authentication,
+        intake=IntakeService(patients, records) if records is not None else None,
         hub_device=hub_device,
         notifications=NotificationService(
             preferences, gate, clock, notifier=notifier, contacts=contacts

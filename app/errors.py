@@ -4,12 +4,24 @@ Every error leaves the service as ``{"error": {"code", "message"}}`` with the ri
 status. Messages are fixed strings chosen by the service: they never echo request
 bodies, tokens or patient data. Unexpected exceptions become an opaque 500, and
 request-validation errors name only the offending field locations.
+
+An AWS dependency that is briefly unavailable (throttled, answering 5xx, refusing or
+dropping connections: what botocore's own retry checkers call throttled or transient) is
+not the service's fault and not the client's: once botocore's retries are spent, the
+request is answered ``503 service_unavailable`` with ``Retry-After``, never an opaque 500.
+Any other AWS error stays a 500 (a refused permission or a malformed call is a defect).
 """
 
 from __future__ import annotations
 
 import logging
 
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.retries.standard import (
+    RetryContext,
+    ThrottledRetryableChecker,
+    TransientRetryableChecker,
+)
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -75,6 +87,37 @@ class IdentityProviderUnavailable(HubError):
     message = "Sign-in keys are unavailable for the moment; retry shortly."
 
 
+class ServiceUnavailable(HubError):
+    """An AWS dependency (DynamoDB, S3, KMS) is throttling or unreachable for the moment;
+    what the request did before is safe to retry (writes carry their conditions)."""
+
+    status_code = 503
+    code = "service_unavailable"
+    message = "A storage or key service is unavailable for the moment; retry shortly."
+    retry_after = 1
+
+
+# A ClientError's HTTP status, when botocore kept it: 5xx answers are transient as a class.
+_TRANSIENT_STATUS = (500, 502, 503, 504)
+
+
+def is_transient_aws_error(exc: BaseException) -> bool:
+    """True when ``exc`` is an AWS failure a retry may cure: a throttling or transient
+    error code, a 5xx answer, or a connection that failed or dropped (the classification
+    botocore's standard retry mode applies to each attempt)."""
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    context = RetryContext(attempt_number=1, parsed_response=exc.response, caught_exception=exc)
+    if ThrottledRetryableChecker().is_retryable(context):
+        return True
+    if TransientRetryableChecker().is_retryable(context):
+        return True
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status in _TRANSIENT_STATUS
+
+
 class InvalidRequest(HubError):
     status_code = 422
     code = "invalid_request"
@@ -112,6 +155,17 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code, "No such route." if exc.status_code == 404 else code),
             status_code=exc.status_code,
         )
+
+    async def _aws_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not is_transient_aws_error(exc):
+            return await _unexpected(request, exc)
+        # The error's class and code only: AWS messages can quote keys or item values.
+        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+        log.warning("AWS dependency unavailable: %s %s", type(exc).__name__, code)
+        return await _hub_error(request, ServiceUnavailable())
+
+    app.add_exception_handler(ClientError, _aws_unavailable)
+    app.add_exception_handler(BotoCoreError, _aws_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     records_key_arn: str = ""
     signing_key_arn: str = ""
     checkpoint_bucket: str = ""
+    # Trails the audit ledger spreads entries over (hub:capacity.ledgerTrails; docs/ledger.md):
+    # each gap-free with its own tree, one signed ledger checkpoint over all of them.
+    ledger_trails: int = Field(default=1, ge=1, le=64)
 
     # Keys the HMAC that turns patient ids into opaque references in audit events. A
     # deployment leaves it unset and names the audit CMK instead: the key is then generated

@@ -19,10 +19,12 @@ emulator's own seeding), and this process, the client. Per round, in rotating or
   4 MiB), the API process's CPU time.
 
 Reported: medians, MiB/s, this process's CPU seconds per GiB for both (what bounds the
-ratio on busy cores), client/plain throughput (target >= 0.8x; also the median of
-each round's own ratio, the two runs of a round being a few seconds apart, so less exposed
-to the load drifting between rounds), RSS growth (target <= 64 MiB), API CPU seconds per
-GiB for both paths and their ratio. The load average is printed: the machine is shared.
+ratio on busy cores), the moto server's CPU per GiB for both (it shares the cores, and the
+client path also makes it answer the API's calls), client/plain throughput (target >=
+0.8x; also the median of each round's own ratio, the two runs of a round being a few
+seconds apart, so less exposed to the load drifting between rounds), RSS growth (target
+<= 64 MiB), API CPU seconds per GiB for both paths and their ratio. The load average is
+printed: the machine is shared.
 
 Run: ``.venv/bin/python -m benchmarks client`` (options: ``--size-mib`` (1024),
 ``--rounds`` (3), ``--parallelism`` (6, the client's default)).
@@ -145,6 +147,7 @@ class Platform:
     endpoint: str
     api_url: str
     api_pid: int
+    moto_pid: int
     bucket: str
     plain_bucket: str
     token: str
@@ -239,6 +242,7 @@ def platform(size: int, workdir: Path) -> Iterator[Platform]:
             endpoint=endpoint,
             api_url=api_url,
             api_pid=api.pid,
+            moto_pid=moto.pid,
             bucket=buckets["shards"],
             plain_bucket=buckets["plain"],
             token=tokens["AccessToken"],
@@ -269,7 +273,7 @@ def _empty(s3: Any, bucket: str) -> None:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
 
 
-def plain_put(p: Platform, path: Path, part: int, parallelism: int) -> tuple[float, float]:
+def plain_put(p: Platform, path: Path, part: int, parallelism: int) -> tuple[float, float, float]:
     import boto3
     from botocore.config import Config
 
@@ -286,11 +290,12 @@ def plain_put(p: Platform, path: Path, part: int, parallelism: int) -> tuple[flo
             body = source.read(part)
         s3.put_object(Bucket=p.plain_bucket, Key=f"{prefix}/{uuid.uuid4().hex}", Body=body)
 
-    cpu = _own_cpu()
+    cpu, moto = _own_cpu(), _cpu_seconds(p.moto_pid)
     started = time.perf_counter()
     with ThreadPoolExecutor(parallelism) as pool:
         list(pool.map(put, range(-(-size // part))))
-    return time.perf_counter() - started, _own_cpu() - cpu
+    seconds = time.perf_counter() - started
+    return seconds, _own_cpu() - cpu, _cpu_seconds(p.moto_pid) - moto
 
 
 @dataclass
@@ -299,6 +304,7 @@ class ClientRun:
     api_cpu: float
     rss_growth_mib: float
     own_cpu: float
+    moto_cpu: float
 
 
 def client_upload(p: Platform, path: Path, parallelism: int, home: Path) -> ClientRun:
@@ -316,15 +322,16 @@ def client_upload(p: Platform, path: Path, parallelism: int, home: Path) -> Clie
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
     before_rss = _status_kib("VmRSS")
     cpu = _cpu_seconds(p.api_pid)
-    own = _own_cpu()
+    own, moto = _own_cpu(), _cpu_seconds(p.moto_pid)
     started = time.perf_counter()
     record = client.upload(p.patient_id, path, "application/dicom", category="imaging")
     seconds = time.perf_counter() - started
     api_cpu = _cpu_seconds(p.api_pid) - cpu
     own_cpu = _own_cpu() - own
+    moto_cpu = _cpu_seconds(p.moto_pid) - moto
     growth = (_status_kib("VmHWM") - before_rss) / 1024
     assert record["versions"][0]["length"] == path.stat().st_size
-    return ClientRun(seconds, api_cpu, growth, own_cpu)
+    return ClientRun(seconds, api_cpu, growth, own_cpu, moto_cpu)
 
 
 def service_sealed_upload(p: Platform, path: Path) -> tuple[float, float]:
@@ -416,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{runs['plain'][-1][1]:.2f} s), client "
                     f"{client.seconds:.2f} s (CPU {client.own_cpu:.2f} s, API CPU "
                     f"{client.api_cpu:.2f} s, RSS +"
-                    f"{client.rss_growth_mib:.1f} MiB), service-sealed "
+                    f"{client.rss_growth_mib:.1f} MiB, moto CPU {client.moto_cpu:.2f} s vs "
+                    f"{runs['plain'][-1][2]:.2f} s for plain), service-sealed "
                     f"{runs['service'][-1][0]:.2f} s (API CPU {runs['service'][-1][1]:.2f} s); "
                     f"load {_load()}"
                 )
@@ -439,6 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"this process's CPU per GiB: client {client_own_cpu:.2f} s, plain put "
           f"{plain_cpu:.2f} s ({client_own_cpu / max(plain_cpu, 1e-9):.2f}x: sealing, "
           "checksums, the URL batches; what bounds the ratio when the cores are busy)")  # fmt: skip
+    moto_plain = _median([r[2] for r in runs["plain"]]) / gib
+    moto_client = _median([r.moto_cpu for r in runs["client"]]) / gib
+    print(f"moto server CPU per GiB: client {moto_client:.2f} s, plain put {moto_plain:.2f} s "
+          "(the emulator shares the cores: the client path also makes it answer the API's "
+          "session, key and HeadObject calls)")  # fmt: skip
     print(f"client peak RSS growth  {rss:7.1f} MiB (largest of {args.rounds}; target <= 64 MiB)")
     print(f"service-sealed upload   {service_s:7.2f} s  {mib / service_s:7.1f} MiB/s")
     print(f"API CPU per GiB: client-sealed {client_cpu:.2f} s, service-sealed "

@@ -26,8 +26,10 @@ ledger verified (``hub audit verify``'s checks), and every change and entry is c
   ``LedgerBusy`` or ``AuditedTransactionConflict``.
 
 All must be zero. Run: ``.venv/bin/python -m benchmarks faults [--changes 240]``.
-This exercises the ledger and its transactions, not the HTTP path (the gateway's answers
-to these errors are the service's error handlers: ``ledger_busy`` is a 503).
+This exercises the ledger and its transactions. ``--path http`` runs the faults through
+the deployed request path instead (:mod:`benchmarks.faults_http`: a fault proxy between
+the service and moto, the emulator restarted mid-run, a second sequencer SIGKILLed
+mid-integration, doctors' clients through the local gateway).
 """
 
 from __future__ import annotations
@@ -248,7 +250,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--changes", type=int, default=320, help="changes over the 4 phases")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--path",
+        choices=("ledger", "http"),
+        default="ledger",
+        help="the ledger's transaction boundary, or the deployed request path",
+    )
+    parser.add_argument("--users", type=int, default=4, help="http: simulated doctors")
+    parser.add_argument("--phase-seconds", type=float, default=40.0, help="http: per phase")
+    parser.add_argument(
+        "--restart-seconds", type=float, default=5.0, help="http: the emulator is gone this long"
+    )
+    parser.add_argument(
+        "--switch-off",
+        choices=("idempotency", "error-mapping"),
+        help="http: remove a protection to show the counts can fail",
+    )
     args = parser.parse_args(argv)
+    if args.path == "http":
+        from benchmarks import faults_http
+
+        return faults_http.report(
+            faults_http.run(
+                args.users, args.phase_seconds, args.restart_seconds, args.switch_off, args.seed
+            )
+        )
     r = run(args.changes, args.seed)
     print("faults under load at the ledger's transaction boundary (moto, 4 trails x 2 threads):")
     print(

@@ -235,9 +235,13 @@ def _report_json(report: VerificationReport, source: str) -> dict[str, Any]:
         "entries_checked": report.entries_checked,
         "inclusions_checked": report.inclusions_checked,
         "size": report.size,
+        "trails": report.trails,
+        "ledger_checkpoints_verified": report.checkpoints_verified,
         "first_bad_index": report.first_bad_index,
+        "first_bad_trail": report.first_bad_trail,
         "findings": [
-            {"kind": f.kind, "index": f.index, "message": f.message} for f in report.findings
+            {"kind": f.kind, "trail": f.trail, "index": f.index, "message": f.message}
+            for f in report.findings
         ],
     }
 
@@ -249,15 +253,21 @@ def _print(out: Output, report: VerificationReport, source: str) -> None:
     summary.add_row("entries checked", str(report.entries_checked))
     summary.add_row("inclusion proofs verified", str(report.inclusions_checked))
     summary.add_row("log size (largest signed head)", str(report.size))
+    if report.trails > 1 or report.checkpoints_verified:
+        summary.add_row("trails", str(report.trails))
+        summary.add_row("ledger checkpoints verified", str(report.checkpoints_verified))
     out.print(summary)
     if report.findings:
-        findings = table("Findings", "kind", "index", "detail")
+        findings = table("Findings", "kind", "trail", "index", "detail")
         findings.style = "red"
-        for f in sorted(report.findings, key=lambda f: (f.index is None, f.index or 0)):
-            findings.add_row(f.kind, "-" if f.index is None else str(f.index), f.message)
+        for f in sorted(report.findings, key=lambda f: (f.trail, f.index is None, f.index or 0)):
+            index = "-" if f.index is None else str(f.index)
+            findings.add_row(f.kind, str(f.trail), index, f.message)
         out.print(findings)
         first = report.first_bad_index
         where = f"first bad index: {first}" if first is not None else "bad signatures"
+        if first is not None and report.first_bad_trail:
+            where += f" in trail {report.first_bad_trail}"
         out.print(f"[bold red]FAILED[/bold red] ({where})")
     elif report.heads_verified == 0:
         out.print("[bold red]FAILED[/bold red] (no signed head to verify against)")
@@ -284,7 +294,15 @@ def export_command(
         raise OperatorError(f"{directory}: exists and is not a directory")
     snapshot, pem = _live_inputs(stack, table_name, bucket, key_id, endpoint, state_dir, None)
     try:
-        write_export(directory, snapshot.entries, snapshot.tree_leaves or {}, snapshot.heads, pem)
+        write_export(
+            directory,
+            snapshot.entries,
+            snapshot.tree_leaves or {},
+            snapshot.heads,
+            pem,
+            trails=snapshot.trails,
+            ledger_checkpoints=snapshot.checkpoints,
+        )
     except OSError as error:
         raise OperatorError(f"{directory}: cannot write the export: {error}") from None
     out.print(

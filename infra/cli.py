@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -600,14 +600,16 @@ def verify_command(
     report_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Where to write the JSON and Markdown reports "
+            help="Where to write the reports: JSON, Markdown, HTML, PDF and the diagram "
             "(default: <state-dir>/reports/<stack>)."
         ),
     ] = None,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
     json_output: JsonOption = False,
 ) -> None:
-    """Run the post-deploy checks against a deployed stack; exit 1 if any check fails."""
+    """Run the post-deploy checks (the audit ledger's integrity included) against a
+    deployed stack and write its compliance report, kept signed in the history; exit 1
+    if any check fails."""
     from infra.emulator import load_record
     from infra.rollout import emulator_gone, verify_deployment
     from infra.verify.report import render_table
@@ -633,11 +635,139 @@ def verify_command(
     render_table(verification.report, out.console)
     for path in verification.report_paths:
         out.print(f"Report: {path}")
+    _print_history(out, verification.history, verification.notes)
     out.json(verification.to_json())
     if not verification.passed:
         out.print(f"[red]{stack}: {len(verification.failed_checks)} check(s) failed[/red]")
         raise typer.Exit(EXIT_FINDINGS)
     out.print(f"[green]{stack}: all checks passed[/green]")
+
+
+def _print_history(out: Output, kept: Mapping[str, Any], notes: Sequence[str]) -> None:
+    if kept:
+        signed = "signed" if kept.get("signed") else "UNSIGNED"
+        out.print(f"History: {kept.get('path')} ({signed})")
+        diff = kept.get("diff") or {}
+        if kept.get("previous"):
+            changed = len(diff.get("changed") or [])
+            out.print(
+                f"  since {str(kept['previous'])[:12]}: {changed} check(s) changed status, "
+                f"{len(diff.get('added') or [])} added, {len(diff.get('removed') or [])} removed"
+            )
+        for key in kept.get("archived") or []:
+            out.print(f"  archived: s3://.../{key}")
+    for note in notes:
+        out.print(f"[yellow]{note}[/yellow]")
+
+
+@app.command("report")
+def report_command(
+    stack: StackOption = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Where to write the hub report (default: <state-dir>/reports/hub)."
+        ),
+    ] = None,
+    endpoint: EndpointOption = None,
+    state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    json_output: JsonOption = False,
+) -> None:
+    """Write the hub's compliance report (JSON, Markdown, HTML, PDF) from each stack's
+    latest kept report (run `hub verify` first), signed with the core's ledger key; exit 1
+    if any stack's report failed."""
+    from infra.compliance.write import latest_kept, signer_and_archive, write_hub_report
+    from infra.emulator import load_record
+    from infra.verify.clients import ClientFactory
+
+    out = Output(json_output)
+    stacks = _stacks(stack)
+    reports, records, missing = [], {}, []
+    for name in stacks:
+        kept = latest_kept(state_dir, name)
+        if kept is None:
+            missing.append(name)
+            continue
+        reports.append(kept)
+        records[name] = load_record(name, state_dir)
+    if missing:
+        raise OperatorError(
+            f"no kept report of {', '.join(missing)} under {state_dir}; run "
+            f"`hub verify --stack {missing[0]}` first"
+        )
+    signer = archive = None
+    core = records.get(stacks[0])
+    if core is not None:
+        url = endpoint
+        if url is None and core.target == "emulator":
+            from infra.emulator.local import read_local_json
+            from infra.emulator.server import default_emulator_credentials, endpoint_reachable
+
+            local = read_local_json(state_dir) or {}
+            found = local.get("emulatorEndpoint") or core.endpoint_url
+            if found and endpoint_reachable(str(found)):
+                default_emulator_credentials()
+                url = str(found)
+        if url is not None or core.target != "emulator":
+            clients = ClientFactory(
+                endpoint_url=url, region=core.region, endpoints=core.endpoints or None
+            )
+            signer, archive = signer_and_archive(core, clients)
+    written = write_hub_report(
+        reports,
+        {k: v for k, v in records.items() if v is not None},
+        out_dir or Path(state_dir) / "reports" / "hub",
+        state_dir=state_dir,
+        signer=signer,
+        archive=archive,
+    )
+    passed = all(r.passed for r in reports)
+    summary = table("Hub compliance report", "stack", "verified", "generated", "failed checks")
+    for r in reports:
+        summary.add_row(
+            r.stack,
+            "yes" if r.passed else "[red]NO[/red]",
+            r.generated_at,
+            str(len(r.failed)),
+        )
+    out.print(summary)
+    for path in written.paths:
+        out.print(f"Report: {path}")
+    _print_history(out, written.kept.to_json(), written.notes)
+    out.json({"passed": passed, **written.to_json()})
+    if not passed:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("diagrams")
+def diagrams_command(
+    out_dir: Annotated[
+        Path, typer.Argument(help="Where to write <stack>.dot and <stack>.svg.")
+    ] = Path("docs/diagrams"),
+    stack: StackOption = None,
+    state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    json_output: JsonOption = False,
+) -> None:
+    """Draw each stack's diagram from its deployment record (DOT and SVG): components,
+    data flows and trust boundaries."""
+    from infra.diagrams import write_diagrams
+    from infra.emulator import load_record
+
+    out = Output(json_output)
+    records = []
+    for name in _stacks(stack):
+        record = load_record(name, state_dir)
+        if record is None:
+            raise OperatorError(
+                f"{name} has no deployment record under {state_dir}; deploy it first"
+            )
+        records.append(record)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OperatorError(f"{out_dir}: exists and is not a directory")
+    paths = write_diagrams(records, out_dir)
+    for path in paths:
+        out.print(f"Diagram: {path}")
+    out.json({"paths": [str(p) for p in paths]})
 
 
 # --------------------------------------------------------------------------- rollout

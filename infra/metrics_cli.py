@@ -14,6 +14,7 @@ Exit status 2 with one line naming the problem on usage errors.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from collections.abc import Iterator
@@ -102,14 +103,21 @@ def live_entries(
         "dynamodb", endpoint_url=endpoint
     )
     ledger = LedgerTable(client, table)
-    seq = 0
-    while True:
-        batch = ledger.read_entries(seq, 1024)
-        if not batch:
-            return
-        for number, raw in batch:
-            yield AuditEntry.from_bytes(raw)
-            seq = number + 1
+
+    def trail_entries(trail: LedgerTable) -> Iterator[AuditEntry]:
+        seq = 0
+        while True:
+            batch = trail.read_entries(seq, 1024)
+            if not batch:
+                return
+            for number, raw in batch:
+                yield AuditEntry.from_bytes(raw)
+                seq = number + 1
+
+    # Every trail of the ledger (docs/ledger.md, "Trails"), each in log order, merged by
+    # timestamp; a single-trail ledger is read exactly as before.
+    trails = [ledger.for_trail(k) for k in ledger.trails_present()] or [ledger]
+    yield from heapq.merge(*(trail_entries(t) for t in trails), key=lambda e: e.timestamp_ms)
 
 
 def _entries(

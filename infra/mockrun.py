@@ -264,6 +264,10 @@ def preview_state(
     elif typ == "aws:sqs/queue:Queue":
         # The core's outbox queue URL is an output its layers re-export (require_output).
         state["url"] = f"https://sqs.{region}.amazonaws.com/{account_id}/{rid}"
+    elif typ == "aws:rds/instance:Instance" and inputs.get("identifier"):
+        # RDS names an instance's ARN by its identifier (what a backup selection names).
+        rid = str(inputs["identifier"])
+        state["arn"] = _arn("rds", f"db:{rid}", account_id, region)
     elif typ in (
         "aws:apigateway/resource:Resource",
         "aws:apigateway/authorizer:Authorizer",

@@ -24,6 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from app.intake.scopes import INTAKE_WRITE_SCOPE
 from infra.components.audit_trail import AuditTrail, AuditTrailArgs, log_retention_days, trail_arn
 from infra.components.backup import Backups, BackupsArgs
 from infra.components.identity import (
@@ -33,6 +34,7 @@ from infra.components.identity import (
     Identity,
     IdentityArgs,
 )
+from infra.components.intake import Intake, IntakeArgs, IntakeSystemArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.layer_switch import LayerSwitch, LayerSwitchArgs
 from infra.components.messaging import Messaging, MessagingArgs
@@ -81,6 +83,7 @@ CORE_OUTPUTS = (
     "webUrl",
     "alarmRetentionDays",
     "backupVaultName",
+    "userPoolDomain",
     # The one homeserver and what the service's functions reach beside it (the core's
     # security topic is the one the service publishes its alarms to).
     "securityTopicArn",
@@ -135,6 +138,23 @@ def declare_layer(
             lambda values: [*values[0], values[1]]
         )
         layer_clients.append(federation.client.id)
+    # Community-care intake (phase 2 on): phase 2's layer declares the pool's resource
+    # server ``hub-intake`` and its file's clinic systems' clients; phase 3's layer adds the
+    # clients of the systems its file adds, under phase 2's resource server (the rollout
+    # order has phase 2 standing first). The core's API already admits the scope.
+    intake = (
+        Intake(
+            "intake",
+            IntakeArgs(
+                name_prefix=prefix,
+                user_pool_id=from_core("userPoolId"),
+                systems=[IntakeSystemArgs(s.name, s.institution_id) for s in stage.intake_systems],
+                resource_server=stage.phase == 2,
+            ),
+        )
+        if stage.features.community_care_intake and (stage.phase == 2 or stage.intake_systems)
+        else None
+    )
     # No web ACL here: the core's (main: a web ACL in every phase) already guards the one
     # API stage, and a stage takes one web ACL.
     LayerSwitch(
@@ -169,6 +189,18 @@ def declare_layer(
             "userPoolClientIds": client_ids,
         }
     )
+    if intake is not None:
+        domain = from_core("userPoolDomain")
+        outputs.update(
+            {
+                "intakeClients": intake.outputs(),
+                "intakeDomain": domain,
+                # The core pool domain's token endpoint (client-credentials grant).
+                "intakeTokenUrl": pulumi.Output.concat(
+                    "https://", domain, f".auth.{stage.region}.amazoncognito.com", "/oauth2/token"
+                ),
+            }
+        )
     return outputs
 
 
@@ -333,8 +365,19 @@ def declare_core(
             log_retention_days=OPERATIONAL_LOG_RETENTION_DAYS,
         ),
     )
+    # Messages are backed up as the records are: the homeserver database and its media.
+    backups.cover("messaging", [messaging.database.arn, messaging.media_bucket.arn])
+    # Community-care intake: the core's API declares POST /intake/messages with the intake
+    # scope in every phase. API Gateway's authorizationScopes are plain strings, so the
+    # method needs no resource server; until phase 2's layer declares ``hub-intake`` and
+    # its clients on this pool, no token can carry the scope and the method admits nobody.
     service = SharingService(
-        "service", dataclasses.replace(service_args, extra_environment=messaging.environment)
+        "service",
+        dataclasses.replace(
+            service_args,
+            extra_environment=messaging.environment,
+            intake_scopes=(INTAKE_WRITE_SCOPE,),
+        ),
     )
 
     return {
@@ -371,4 +414,7 @@ def declare_core(
         "messagingAppserviceSecretArn": messaging.appservice_secret.arn,
         "messagingLoadBalancerArn": messaging.client_balancer.arn,
         "backupVaultName": backups.vault.name,
+        # The pool's domain: its token endpoint is where phase 2's intake clients (the
+        # client-credentials grant) get their tokens.
+        "userPoolDomain": identity.domain.domain,
     }

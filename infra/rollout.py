@@ -6,8 +6,8 @@ first refusal:
 
 1. the gate (:func:`promotion_refusal`): promoting to phase N needs phase N-1 deployed,
    running and verified with the release being promoted, and the deployed core's
-   capacity at or above phase N's floor (its stage's ``hub:capacity``: the layers share
-   the core's function and API stage);
+   capacity at or above phase N's floor (its stage's ``hub:capacity``, ledger trails
+   included: the layers share the core's function, API stage and ledger);
 2. the policy pack over the program's declared inputs (:func:`check_policies`); it fails
    closed: any blocking finding, a pack that answers nothing, or a pack that raises
    stops the promotion before anything is deployed;
@@ -252,9 +252,9 @@ def promotion_refusal(
     return capacity_refusal(target, state_dir)
 
 
-def deployed_capacity(core: DeploymentRecord) -> tuple[float, float, float] | None:
-    """(reserved concurrency, rate, burst) the core's function and API stage were deployed
-    with, read from its record; None when the record does not say."""
+def deployed_capacity(core: DeploymentRecord) -> tuple[float, float, float, float] | None:
+    """(reserved concurrency, rate, burst, ledger trails) the core's function and API stage
+    were deployed with, read from its record; None when the record does not say."""
     try:
         function = core.resource("service-api-function").inputs
         settings = core.resource("service-throttling").inputs["settings"]
@@ -262,6 +262,7 @@ def deployed_capacity(core: DeploymentRecord) -> tuple[float, float, float] | No
             float(function["reservedConcurrentExecutions"]),
             float(settings["throttlingRateLimit"]),
             float(settings["throttlingBurstLimit"]),
+            float(function["environment"]["variables"]["HUB_LEDGER_TRAILS"]),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -270,9 +271,10 @@ def deployed_capacity(core: DeploymentRecord) -> tuple[float, float, float] | No
 def capacity_refusal(target: str, state_dir: Path) -> str | None:
     """Why the deployed core cannot carry ``target``'s phase, or None.
 
-    The layers share the core's function and API stage, so capacity lives in the core's
-    settings; a layer's ``hub:capacity`` is its phase's floor, which the deployed core
-    must meet before the layer is promoted.
+    The layers share the core's function, API stage and audit ledger, so capacity lives in
+    the core's settings; a layer's ``hub:capacity`` (reserved concurrency, rate, burst,
+    ledger trails) is its phase's floor, which the deployed core must meet before the
+    layer is promoted.
     """
     if target == CORE_STACK:
         return None
@@ -284,14 +286,15 @@ def capacity_refusal(target: str, state_dir: Path) -> str | None:
         float(floor_stage.lambda_reserved_concurrency),
         float(floor_stage.api_throttle_rate_limit),
         float(floor_stage.api_throttle_burst_limit),
+        float(floor_stage.ledger_trails),
     )
     deployed = deployed_capacity(core)
     if deployed is None or any(d < f for d, f in zip(deployed, floor, strict=True)):
         shown = "unknown" if deployed is None else "/".join(f"{v:g}" for v in deployed)
         return (
-            f"the core's capacity (reserved concurrency/rate/burst {shown}) is below "
-            f"{target}'s floor ({'/'.join(f'{v:g}' for v in floor)}): raise hub:capacity "
-            f"in stages/Pulumi.{CORE_STACK}.yaml and promote the core first"
+            f"the core's capacity (reserved concurrency/rate/burst/ledger trails {shown}) is "
+            f"below {target}'s floor ({'/'.join(f'{v:g}' for v in floor)}): raise "
+            f"hub:capacity in stages/Pulumi.{CORE_STACK}.yaml and promote the core first"
         )
     return None
 
@@ -308,6 +311,10 @@ class Verification:
     failed_checks: tuple[str, ...]
     report_paths: tuple[str, ...]
     report: VerifyReport
+    # the report's place in the history (digest, signature, previous, diff), and what
+    # could not be done (an unsigned report, a diagram not drawn)
+    history: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -315,6 +322,8 @@ class Verification:
             "passed": self.passed,
             "failed_checks": list(self.failed_checks),
             "reports": list(self.report_paths),
+            "history": dict(self.history),
+            "notes": list(self.notes),
             "report": self.report.to_dict(),
         }
 
@@ -326,29 +335,56 @@ def verify_deployment(
     state_dir: Path,
     report_dir: Path | None = None,
 ) -> Verification:
-    """Run the post-deploy checks on ``record``'s deployment, write the JSON and Markdown
-    reports (default ``<state_dir>/reports/<stack>``) and remember the result for this
-    exact deployment. A layer is checked together with the core it stands on
-    (:func:`infra.emulator.hub.hub_view`).
+    """Run the post-deploy checks on ``record``'s deployment (the audit ledger's
+    integrity included), write the reports (default ``<state_dir>/reports/<stack>``: JSON,
+    Markdown, HTML, PDF and the stack's diagram), keep the report in the history (signed
+    with the hub's ledger key, archived in its Object Lock audit bucket, diffed with the
+    previous one) and remember the result for this exact deployment. A layer is checked
+    together with the core it stands on (:func:`infra.emulator.hub.hub_view`), and its
+    report is signed and archived with the core's ledger key and audit bucket (the
+    ``signingKeyArn`` and ``auditBucketName`` it re-exports: a layer owns neither).
 
     Args:
         endpoint_url: where the deployment lives (an emulator's URL); None for AWS.
     """
+    from infra.compliance.write import signer_and_archive, write_stack_report
     from infra.emulator.hub import verification_target
     from infra.verify import verify_stack
-    from infra.verify.report import write_reports
+    from infra.verify.clients import ClientFactory
 
+    clients = ClientFactory(
+        endpoint_url=endpoint_url,
+        region=str(record.outputs.get("region") or record.region),
+        endpoints=record.endpoints or None,
+    )
     # A layer is checked with the core it references (and the layers below it): its own
     # resources and, through the outputs it re-exports, the core's; the core is checked
     # as the layers standing on it leave it (their providers on its pool).
     view, stage = verification_target(record, state_dir)
-    report = verify_stack(view, endpoint_url=endpoint_url, stage=stage)
-    paths = tuple(str(p) for p in write_reports(report, report_dir or _reports(state_dir, record)))
+    report = verify_stack(view, endpoint_url=endpoint_url, stage=stage, clients=clients)
+    signer, archive = signer_and_archive(view, clients)
+    written = write_stack_report(
+        report,
+        view,
+        report_dir or _reports(state_dir, record),
+        state_dir=state_dir,
+        signer=signer,
+        archive=archive,
+    )
+    paths = tuple(str(p) for p in written.paths)
     failed = tuple(sorted({f"{c.id} ({c.resource})" for c in report.failed}))
     record_verification(
         state_dir, record, passed=report.passed, failed_checks=failed, report_paths=paths
     )
-    return Verification(record.stack, report.passed, failed, paths, report)
+    return Verification(
+        record.stack,
+        report.passed,
+        failed,
+        paths,
+        report,
+        written.kept.to_json(),
+        written.notes,
+    )
 
 
 def _reports(state_dir: Path, record: DeploymentRecord) -> Path:

@@ -135,10 +135,22 @@ class FederationProvider:
 
 
 @dataclass(frozen=True)
+class IntakeSystem:
+    """A clinic management system that submits records through community-care intake:
+    one app client (client-credentials grant) of its own, submitting for one institution
+    of the cohort (the mapping is seeded into the institutions table as data)."""
+
+    name: str
+    institution_id: str
+
+
+@dataclass(frozen=True)
 class Capacity:
     lambda_reserved_concurrency: int
     api_throttle_rate_limit: float
     api_throttle_burst_limit: int
+    # Audit ledger trails (docs/ledger.md): ~200 audited actions/s each on Lambda.
+    ledger_trails: int = 1
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,7 @@ class Stage:
     oauth_callback_urls: tuple[str, ...]
     lambda_bundle: str
     web_bundle: str = "web/dist"
+    intake_systems: tuple[IntakeSystem, ...] = ()
 
     @property
     def is_layer(self) -> bool:
@@ -207,6 +220,7 @@ KNOWN_KEYS: dict[str, bool] = {
     "oauthCallbackUrls": True,
     "lambdaBundle": False,
     "webBundle": False,
+    "intakeSystems": False,
 }
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
@@ -329,6 +343,38 @@ def _parse_cohort(raw: Any, phase: int) -> tuple[Institution, ...]:
             )
         cohort.append(Institution(inst_id, _str(f"{key}.name", entry["name"]), inst_type))
     return tuple(cohort)
+
+
+_INTAKE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
+
+
+def _parse_intake_systems(
+    raw: Any, features: Features, cohort: tuple[Institution, ...]
+) -> tuple[IntakeSystem, ...]:
+    items = _list("hub:intakeSystems", raw)
+    if items and not features.community_care_intake:
+        raise StageConfigError(
+            "hub:intakeSystems",
+            "no intake systems unless hub:features.communityCareIntake is on",
+            f"{len(items)} system(s)",
+        )
+    ids = {i.id for i in cohort}
+    systems: list[IntakeSystem] = []
+    for n, item in enumerate(items):
+        key = f"hub:intakeSystems[{n}]"
+        entry = _mapping(key, item, {"name", "institutionId"}, {"name", "institutionId"})
+        name = _str(
+            f"{key}.name", entry["name"], _INTAKE_NAME_RE, "2-40 lower-case letters, digits, '-'"
+        )
+        if any(s.name == name for s in systems):
+            raise StageConfigError(f"{key}.name", "a unique system name", name)
+        institution = _str(f"{key}.institutionId", entry["institutionId"])
+        if institution not in ids:
+            raise StageConfigError(
+                f"{key}.institutionId", "an institution of this stage's hub:cohort", institution
+            )
+        systems.append(IntakeSystem(name, institution))
+    return tuple(systems)
 
 
 def _parse_federation(
@@ -490,8 +536,8 @@ def _parse_features(raw: Any, phase: int) -> Features:
 
 
 def _parse_capacity(raw: Any) -> Capacity:
-    allowed = {"lambdaReservedConcurrency", "apiThrottleRateLimit", "apiThrottleBurstLimit"}
-    entry = _mapping("hub:capacity", raw, allowed, allowed)
+    required = {"lambdaReservedConcurrency", "apiThrottleRateLimit", "apiThrottleBurstLimit"}
+    entry = _mapping("hub:capacity", raw, required | {"ledgerTrails"}, required)
     capacity = Capacity(
         lambda_reserved_concurrency=_int(
             "hub:capacity.lambdaReservedConcurrency", entry["lambdaReservedConcurrency"], 1, 1000
@@ -502,6 +548,7 @@ def _parse_capacity(raw: Any) -> Capacity:
         api_throttle_burst_limit=_int(
             "hub:capacity.apiThrottleBurstLimit", entry["apiThrottleBurstLimit"], 1, 5000
         ),
+        ledger_trails=_int("hub:capacity.ledgerTrails", entry.get("ledgerTrails", 1), 1, 64),
     )
     return capacity
 
@@ -567,7 +614,9 @@ def parse_stage(stack: str, region: Any, raw: Mapping[str, Any]) -> Stage:
         for n, url in enumerate(callbacks)
     )
     bundle = raw.get("lambdaBundle") or "build/lambda.zip"
+    features = _parse_features(raw["features"], phase)
     return Stage(
+        intake_systems=_parse_intake_systems(raw.get("intakeSystems") or [], features, cohort),
         stack=stack,
         phase=phase,
         region=region,
@@ -575,7 +624,7 @@ def parse_stage(stack: str, region: Any, raw: Mapping[str, Any]) -> Stage:
         federation=federation,
         audit_retention_years=retention,
         capacity=_parse_capacity(raw["capacity"]),
-        features=_parse_features(raw["features"], phase),
+        features=features,
         alarm_subscription=_parse_alarm(raw["alarmSubscription"]),
         oauth_callback_urls=callback_urls,
         lambda_bundle=_str("hub:lambdaBundle", bundle),

@@ -93,6 +93,7 @@ def standalone_platform(
             homeserver = PlatformHomeserver(state / "messaging")
             homeserver.start_in_background()
         outputs = _service_resources(session, prefix)
+        outputs.update(_intake_resources(stack, outputs["userPoolId"], prefix, endpoint))
         if messaging:
             outputs.update(_notification_resources(session, prefix))
         record = DeploymentRecord(
@@ -233,6 +234,48 @@ def _service_resources(session: Any, prefix: str) -> dict[str, Any]:
         "recordsKeyArn": records_key,
         "signingKeyArn": signing_key,
         "auditBucketName": audit,
+    }
+
+
+def _intake_resources(stack: str, pool_id: str, prefix: str, endpoint: str) -> dict[str, Any]:
+    """Community-care intake where the stack's stage turns it on: the pool's domain, and
+    the resource server and clinic systems' app clients exactly as the program declares
+    them (its declaration, provisioned by the emulator's own provisioners on this pool),
+    named as stack outputs name them (``intakeClients``, ``intakeDomain``)."""
+    from infra.config_source import read_stage_file, stage_from_config
+    from infra.emulator.gaps import RESOURCE_SERVER, USER_POOL_CLIENT
+    from infra.emulator.gateway import record_from_program
+    from infra.emulator.provision import Declared, provisioner_for
+
+    stage, _ = stage_from_config(stack, read_stage_file(stack))
+    if not stage.features.community_care_intake:
+        return {}
+    declared = record_from_program(stack, user_pool_id=pool_id, endpoint_url=endpoint)
+    ctx = Context(endpoint, REGION)
+    domain = f"{prefix}-auth"
+    ctx.client("cognito-idp").create_user_pool_domain(Domain=domain, UserPoolId=pool_id)
+    # The resources of the program's intake component (infra/components/intake.py).
+    intake = [r for r in declared.resources if r.component == "intake"]
+    clients: dict[str, str] = {}
+    # The resource server first: a client may be granted only scopes it defines.
+    for r in sorted(intake, key=lambda r: r.type != RESOURCE_SERVER):
+        inputs = {**r.inputs, "userPoolId": pool_id}
+        made = provisioner_for(r.type, r.name).ensure(
+            ctx, Declared(r.type, r.name, inputs, False, None)
+        )
+        if r.type == USER_POOL_CLIENT:
+            clients[str(inputs["name"])] = made.id
+    prefix_of_stage = f"{stage.name_prefix}-intake-"
+    return {
+        "intakeDomain": domain,
+        "intakeClients": [
+            {
+                "name": s.name,
+                "clientId": clients[f"{prefix_of_stage}{s.name}"],
+                "institutionId": s.institution_id,
+            }
+            for s in stage.intake_systems
+        ],
     }
 
 

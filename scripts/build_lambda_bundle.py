@@ -41,6 +41,8 @@ RUNTIME_REQUIREMENTS = [
     "defusedxml",
     # referral letters (app/referrals/letter.py)
     "reportlab",
+    # Swagger UI and ReDoc assets, served by the app itself (app/main.py, docs/api.md)
+    "fastapi-offline",
 ]
 PLATFORM = "manylinux2014_aarch64"  # infra/components/functions.py: LAMBDA_ARCHITECTURE arm64
 PYTHON_VERSION = "3.12"  # infra/components/functions.py: LAMBDA_RUNTIME python3.12

@@ -19,8 +19,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.access.gate import AccessGate
 from app.errors import Forbidden, IdentityProviderUnavailable, Unauthenticated
+from app.identity.affiliations import REFUSALS
 from app.identity.directory import DoctorDirectory
 from app.identity.principal import (
+    REFUSAL_REASONS,
     Applicant,
     Authenticator,
     Principal,
@@ -28,6 +30,7 @@ from app.identity.principal import (
     TtlCache,
 )
 from app.identity.tokens import InvalidToken, KeySetUnavailable
+from app.openapi import AUDIT_HEADERS, dependency_errors
 from app.wiring import provided
 
 
@@ -124,3 +127,33 @@ def current_applicant(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 CurrentApplicant = Annotated[Applicant, Depends(current_applicant)]
 Gate = Annotated[AccessGate, Depends(provided(AccessGate))]
+
+# A Cedar decision that denies (the gate raises it, audited).
+ACCESS_DENIED = Forbidden("Access denied (no-permitting-policy).", code="access_denied")
+
+# Every route that knows its caller answers 401 without a valid token and 403 when the
+# token's holder is refused; its actions are audited, so a success carries the receipts.
+dependency_errors(
+    current_principal,
+    Unauthenticated,
+    IdentityProviderUnavailable,
+    *(
+        Forbidden(
+            f"Access refused ({reason})"
+            + (f": {REFUSALS[reason]}." if reason in REFUSALS else "."),
+            code=reason,
+        )
+        for reason in REFUSAL_REASONS
+    ),
+    success_headers=AUDIT_HEADERS,
+)
+# An applicant (self-registration) need not be enrolled: only an unknown account is refused.
+dependency_errors(
+    current_applicant,
+    Unauthenticated,
+    IdentityProviderUnavailable,
+    Forbidden("Access refused (user_unknown).", code="user_unknown"),
+    success_headers=AUDIT_HEADERS,
+)
+# A route that takes the gate decides with Cedar itself.
+dependency_errors(provided(AccessGate), ACCESS_DENIED)

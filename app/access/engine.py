@@ -60,6 +60,7 @@ class Action(StrEnum):
     UPDATE_INSTITUTION = "UpdateInstitution"
     BIND_ACCOUNT = "BindAccount"
     MAP_PROVIDER = "MapProvider"
+    MAP_INTAKE_CLIENT = "MapIntakeClient"
     LIST_AFFILIATIONS = "ListAffiliations"
     SET_AFFILIATION = "SetAffiliation"
     REMOVE_AFFILIATION = "RemoveAffiliation"

@@ -30,9 +30,18 @@ CONSENT_POLICIES = frozenset(
     {
         "sharing-needs-patient-consent",
         "reading-shared-record-needs-patient-consent",
+        "viewing-group-needs-patient-consent",
         "referral-needs-consent-for-the-institution-addressed",
     }
 )
+
+
+def consent_required(policy: str) -> Forbidden:
+    """What a deny by consent ``policy`` answers (:meth:`AccessGate.check`), for the API
+    document: the routes whose decisions these policies govern (CreateGroup, ShareRecord,
+    ViewRecord, ReadRecord, SendReferral) declare it."""
+    assert policy in CONSENT_POLICIES, policy
+    return Forbidden(f"Access denied ({policy}).", code="consent_required")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from app.access.schemas import MeOut
 router = APIRouter(tags=["access"])
 
 
-@router.get("/me", response_model=MeOut)
+@router.get("/me", response_model=MeOut)  # 401/403: CurrentPrincipal and Gate declare them
 def me(
     who: CurrentPrincipal,
     gate: Gate,

@@ -74,14 +74,17 @@ class AuditEvent:
 class AuditReceipt:
     """Proof of acceptance: which store took the event and where it sits.
 
-    For the ledger, ``position`` is the leaf index (as text) and ``leaf_index`` the same
-    number; the entry is durably stored when the receipt exists.
+    For the ledger, ``leaf_index`` is the entry's index in its trail and ``trail`` the
+    trail (0 unless the deployment runs several); ``position`` is the leaf index as text
+    on trail 0 and ``<trail>/<leaf index>`` on the others. The entry is durably stored
+    when the receipt exists.
     """
 
     event_id: str
     store: str
     position: str
     leaf_index: int | None = None
+    trail: int = 0
 
 
 class AuditedTransactionConflict(Exception):

@@ -10,12 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 
-from app.access.auth import CurrentPrincipal, Gate
+from app.access.auth import ACCESS_DENIED, CurrentPrincipal, Gate
 from app.audit.events import AuditReceipt
 from app.audit.schemas import Receipt
 from app.breakglass.grants import BreakGlassGrant
 from app.breakglass.schemas import BreakGlassBody, BreakGlassOut
 from app.breakglass.service import BreakGlassService
+from app.errors import Conflict, NotFound
+from app.openapi import errors
 from app.wiring import provided
 
 router = APIRouter(tags=["access"])
@@ -39,7 +41,12 @@ def _out(grant: BreakGlassGrant, now_live: bool, receipt: AuditReceipt | None) -
 GrantId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
-@router.post("/break-glass", status_code=status.HTTP_201_CREATED, response_model=BreakGlassOut)
+@router.post(
+    "/break-glass",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BreakGlassOut,
+    responses=errors(ACCESS_DENIED),
+)
 def start_break_glass(
     body: BreakGlassBody, who: CurrentPrincipal, break_glass: BreakGlass
 ) -> BreakGlassOut:
@@ -56,7 +63,13 @@ def list_break_glass(
     return [_out(g, g.live(now), None) for g in break_glass.grants(who.reg_no or "")]
 
 
-@router.post("/break-glass/{grant_id}/end", response_model=BreakGlassOut)
+@router.post(
+    "/break-glass/{grant_id}/end",
+    response_model=BreakGlassOut,
+    responses=errors(
+        NotFound, ACCESS_DENIED, Conflict("The grant has already ended.", code="grant_not_live")
+    ),
+)
 def end_break_glass(
     grant_id: GrantId, who: CurrentPrincipal, break_glass: BreakGlass
 ) -> BreakGlassOut:

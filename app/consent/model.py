@@ -249,6 +249,15 @@ class ConsentRegistry(Protocol):
     def consent_decision(self, patient_id: str, institution: str) -> ConsentDecision: ...
 
 
+class EmergencyBasis(Protocol):
+    """The one other basis on which a consultation group is read without the patient's
+    consent (besides break-glass): the reader joined it by accepting a referral sent on
+    the ``emergency`` legal basis, and that referral is still in progress (accepted, not
+    completed or cancelled). Read strongly consistent now, like the consents."""
+
+    def emergency_basis(self, reg_no: str, group_id: str) -> bool: ...
+
+
 def consent_allows(
     consents: Iterable[SharingConsent], patient_ref: str, institution: str, at: datetime
 ) -> bool:

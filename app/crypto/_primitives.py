@@ -21,6 +21,7 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT_V1 = "hub-sealed-record/1"
@@ -221,22 +222,39 @@ def seal_shard_pieces(
     the concatenated plaintext, without holding plaintext and ciphertext whole at once.
     The caller must not release the buffer before it has checked the tag.
     """
+    out = bytearray(size + TAG_BYTES)
+    return out, seal_shard_pieces_into(encryption_key, nonce, pieces, size, associated_data, out)
+
+
+def seal_shard_pieces_into(
+    encryption_key: bytes,
+    nonce: bytes,
+    pieces: Iterable[bytes | memoryview],
+    size: int,
+    associated_data: bytes,
+    out: bytearray,
+) -> bytes:
+    """As ``seal_shard_pieces``, into the caller's buffer (at least ``size + 16`` bytes):
+    the ciphertext is written to ``out[:size]``, and the tag is returned (not written).
+    The caller must not release the buffer before it has checked the tag.
+    """
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+    if len(out) < size + TAG_BYTES:
+        raise ValueError("the output buffer is smaller than the sealed shard")
     encryptor = Cipher(algorithms.AES(encryption_key), modes.GCM(nonce)).encryptor()
     encryptor.authenticate_additional_data(associated_data)
-    out = bytearray(size + TAG_BYTES)
     at = 0
-    for piece in pieces:
-        sealed = encryptor.update(piece)
-        if at + len(sealed) > size:
-            raise ValueError("pieces longer than the declared size")
-        out[at : at + len(sealed)] = sealed
-        at += len(sealed)
+    with memoryview(out) as view:
+        for piece in pieces:
+            if at + len(piece) > size:
+                raise ValueError("pieces longer than the declared size")
+            # update_into wants room for len(piece) + 15 bytes: the tag's 16 are spare.
+            at += encryptor.update_into(piece, view[at : size + TAG_BYTES])
     tail = encryptor.finalize()
     if tail or at != size:
         raise ValueError("pieces do not add up to the declared size")
-    return out, encryptor.tag
+    return encryptor.tag
 
 
 def open_shard(
@@ -247,6 +265,27 @@ def open_shard(
     AES-GCM checks the tag before returning, so no byte of a forged shard is released.
     """
     return cipher.decrypt(nonce, ciphertext, associated_data)
+
+
+def open_shard_into(
+    cipher: AESGCM,
+    nonce: bytes,
+    ciphertext: bytes | memoryview,
+    associated_data: bytes,
+    out: memoryview,
+) -> None:
+    """Decrypt one shard into ``out`` (exactly ``len(ciphertext) - 16`` bytes), with no
+    new buffer; raises ``InvalidTag`` on any mismatch.
+
+    Unlike ``open_shard``, OpenSSL writes the plaintext into ``out`` before it checks the
+    tag, so on failure ``out`` holds unverified bytes: this function zeroes them before
+    raising, and ``out`` is never left holding plaintext of a forged shard.
+    """
+    try:
+        cipher.decrypt_into(nonce, ciphertext, associated_data, out)
+    except InvalidTag:
+        out[:] = bytes(len(out))
+        raise
 
 
 def sha256(data: bytes) -> bytes:

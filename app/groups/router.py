@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
-from app.access.auth import CurrentPrincipal
+from app.access.auth import ACCESS_DENIED, CurrentPrincipal
+from app.access.gate import consent_required
 from app.audit.schemas import Receipt
+from app.errors import Conflict, InvalidRequest, NotFound
 from app.groups.schemas import (
     CloseResult,
     CreateGroupBody,
@@ -24,7 +26,9 @@ from app.groups.schemas import (
     SummonResult,
 )
 from app.groups.service import GroupService
-from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.openapi import errors
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor
+from app.patients.index import UnknownPatient
 from app.wiring import provided
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -33,19 +37,55 @@ invitations_router = APIRouter(tags=["groups"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
+# What the group service refuses (app/groups/service.py, the membership state machine).
+NO_GROUP = NotFound("No such group.")
+CHANGED = Conflict("The group changed meanwhile; retry.", code="concurrent_change")
+CLOSED = Conflict(code="group_closed")
+NO_CONSENT = consent_required("sharing-needs-patient-consent")
+GROUP_READ = errors(NO_GROUP, ACCESS_DENIED)
+INVITE = errors(
+    NO_GROUP,
+    ACCESS_DENIED,
+    CHANGED,
+    CLOSED,
+    Conflict(code="already_member_or_invited"),
+    InvalidRequest("That doctor cannot be invited here.", code="invitee_not_eligible"),
+    InvalidRequest("A group has one lead, its creator.", code="role_not_invitable"),
+    InvalidRequest("Doctors of other institutions are invited, not added.", code="invite_required"),
+)
+SUMMON = errors(
+    NO_GROUP,
+    ACCESS_DENIED,
+    CHANGED,
+    CLOSED,
+    Conflict(code="already_member_or_invited"),
+    Conflict("No eligible specialist is available.", code="no_specialist_available"),
+)
+ACCEPT = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED, Conflict(code="no_pending_invitation"))
+MEMBER_CHANGE = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED, Conflict(code="not_a_member"))
+CLOSE = errors(NO_GROUP, ACCESS_DENIED, CHANGED, CLOSED)
+# My groups, my invitations: the Cedar decision (ListOwnGroups), a cursor it did not issue.
+LISTING = errors(ACCESS_DENIED, InvalidCursor)
+
+
 # Group ids are the service's own (uuid4 hex): anything else, non-ASCII included, is a 422
 # before it reaches storage, the policy engine or the ledger.
 GroupId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 Groups = Annotated[GroupService, Depends(provided(GroupService))]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=GroupOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=GroupOut,
+    responses=errors(ACCESS_DENIED, NO_CONSENT, CHANGED, UnknownPatient),
+)
 def create_group(body: CreateGroupBody, who: CurrentPrincipal, groups: Groups) -> GroupOut:
     state, receipt = groups.create(who, body.patient_id, body.title, body.purpose)
     return GroupOut.of(state.group, state.memberships, receipt)
 
 
-@router.get("", response_model=GroupPageOut)
+@router.get("", response_model=GroupPageOut, responses=LISTING)
 def my_groups(
     who: CurrentPrincipal, groups: Groups, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> GroupPageOut:
@@ -58,7 +98,7 @@ def my_groups(
     )
 
 
-@invitations_router.get("/invitations", response_model=InvitationPageOut)
+@invitations_router.get("/invitations", response_model=InvitationPageOut, responses=LISTING)
 def my_invitations(
     who: CurrentPrincipal, groups: Groups, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> InvitationPageOut:
@@ -71,14 +111,17 @@ def my_invitations(
     )
 
 
-@router.get("/{group_id}", response_model=GroupOut)
+@router.get("/{group_id}", response_model=GroupOut, responses=GROUP_READ)
 def get_group(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> GroupOut:
     state, receipt = groups.get(who, group_id)
     return GroupOut.of(state.group, state.memberships, receipt)
 
 
 @router.post(
-    "/{group_id}/invitations", status_code=status.HTTP_201_CREATED, response_model=MembershipResult
+    "/{group_id}/invitations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MembershipResult,
+    responses=INVITE,
 )
 def invite_member(
     group_id: GroupId, body: InviteBody, who: CurrentPrincipal, groups: Groups
@@ -93,7 +136,12 @@ def invite_member(
     )
 
 
-@router.post("/{group_id}/summon", status_code=status.HTTP_201_CREATED, response_model=SummonResult)
+@router.post(
+    "/{group_id}/summon",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SummonResult,
+    responses=SUMMON,
+)
 def summon_experts(
     group_id: GroupId, body: SummonBody, who: CurrentPrincipal, groups: Groups
 ) -> SummonResult:
@@ -108,7 +156,7 @@ def summon_experts(
     )
 
 
-@router.post("/{group_id}/accept", response_model=MembershipResult)
+@router.post("/{group_id}/accept", response_model=MembershipResult, responses=ACCEPT)
 def accept_invitation(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> MembershipResult:
     membership, receipt = groups.accept(who, group_id)
     return MembershipResult(
@@ -118,7 +166,7 @@ def accept_invitation(group_id: GroupId, who: CurrentPrincipal, groups: Groups) 
     )
 
 
-@router.post("/{group_id}/leave", response_model=MembershipResult)
+@router.post("/{group_id}/leave", response_model=MembershipResult, responses=MEMBER_CHANGE)
 def leave_group(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> MembershipResult:
     membership, receipt = groups.leave(who, group_id)
     return MembershipResult(
@@ -128,7 +176,9 @@ def leave_group(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> Mem
     )
 
 
-@router.delete("/{group_id}/members/{reg_no}", response_model=MembershipResult)
+@router.delete(
+    "/{group_id}/members/{reg_no}", response_model=MembershipResult, responses=MEMBER_CHANGE
+)
 def remove_member(
     group_id: GroupId, reg_no: RegNo, who: CurrentPrincipal, groups: Groups
 ) -> MembershipResult:
@@ -140,7 +190,7 @@ def remove_member(
     )
 
 
-@router.post("/{group_id}/close", response_model=CloseResult)
+@router.post("/{group_id}/close", response_model=CloseResult, responses=CLOSE)
 def close_group(group_id: GroupId, who: CurrentPrincipal, groups: Groups) -> CloseResult:
     group, receipt = groups.close(who, group_id)
     return CloseResult(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.audit.events import AuditReceipt
 from app.audit.schemas import Receipt
@@ -16,18 +16,40 @@ RegNo = Annotated[str, Field(pattern=r"^[A-Za-z]{1,2}\d{4,6}$")]
 
 
 class CreateGroupBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "title": "Case conference",
+                    "purpose": "Second opinion on echo findings",
+                }
+            ]
+        }
+    )
+
     patient_id: PatientId
     title: str = Field(min_length=1, max_length=120)
     purpose: str = Field(default="", max_length=500)
 
 
 class InviteBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reg_no": "ZZ11078", "role": "member", "direct": False}]}
+    )
+
     reg_no: RegNo
     role: MemberRole = MemberRole.MEMBER
     direct: bool = False
 
 
 class SummonBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"specialties": ["cardiology", "clinical oncology"], "count": 2}]
+        }
+    )
+
     specialties: list[Annotated[str, Field(min_length=2, max_length=64)]] = Field(
         min_length=1, max_length=5
     )
@@ -61,6 +83,42 @@ class MembershipOut(BaseModel):
 
 
 class GroupOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "group_id": "6addad601b9440cda5d9323d0823423b",
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "institution": "harbour-cardiac-alliance",
+                    "title": "Case conference",
+                    "purpose": "",
+                    "status": "open",
+                    "created_by": "ZZ82923",
+                    "created_at": "2026-01-15T09:30:00Z",
+                    "closed_at": None,
+                    "members": [
+                        {
+                            "reg_no": "ZZ82923",
+                            "role": "lead",
+                            "state": "active",
+                            "institution": "new-territories-east-cluster",
+                            "invited_by": "ZZ82923",
+                            "invited_at": "2026-01-15T09:30:00Z",
+                            "joined_at": "2026-01-15T09:30:00Z",
+                            "left_at": None,
+                            "removed_at": None,
+                        }
+                    ],
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     group_id: str
     patient_id: str
     institution: str
@@ -93,6 +151,32 @@ class GroupOut(BaseModel):
 
 
 class MembershipResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "group_id": "6addad601b9440cda5d9323d0823423b",
+                    "membership": {
+                        "reg_no": "ZZ11078",
+                        "role": "member",
+                        "state": "active",
+                        "institution": "new-territories-east-cluster",
+                        "invited_by": "ZZ82923",
+                        "invited_at": "2026-01-15T09:30:00Z",
+                        "joined_at": "2026-01-15T09:30:00Z",
+                        "left_at": None,
+                        "removed_at": None,
+                    },
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     group_id: str
     membership: MembershipOut
     audit_receipt: Receipt
@@ -105,12 +189,51 @@ class SummonedOut(BaseModel):
 
 
 class SummonResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "group_id": "6addad601b9440cda5d9323d0823423b",
+                    "invited": [
+                        {
+                            "reg_no": "ZZ11078",
+                            "specialty": "cardiology",
+                            "institution": "new-territories-east-cluster",
+                        }
+                    ],
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     group_id: str
     invited: list[SummonedOut]
     audit_receipt: Receipt
 
 
 class CloseResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "group_id": "6addad601b9440cda5d9323d0823423b",
+                    "status": "closed",
+                    "closed_at": "2026-01-15T09:30:00Z",
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     group_id: str
     status: str
     closed_at: datetime | None
@@ -150,12 +273,72 @@ class GroupSummaryOut(BaseModel):
 
 
 class GroupPageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "groups": [
+                        {
+                            "group_id": "6addad601b9440cda5d9323d0823423b",
+                            "patient_id": "pt-6dde7bc9f14d",
+                            "institution": "harbour-cardiac-alliance",
+                            "title": "Case conference",
+                            "status": "open",
+                            "created_by": "ZZ82923",
+                            "created_at": "2026-01-15T09:30:00Z",
+                            "role": "lead",
+                            "state": "active",
+                            "invited_by": "ZZ82923",
+                            "invited_at": "2026-01-15T09:30:00Z",
+                        }
+                    ],
+                    "cursor": None,
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     groups: list[GroupSummaryOut]
     cursor: str | None
     audit_receipt: Receipt
 
 
 class InvitationPageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "invitations": [
+                        {
+                            "group_id": "6addad601b9440cda5d9323d0823423b",
+                            "patient_id": "pt-6dde7bc9f14d",
+                            "institution": "harbour-cardiac-alliance",
+                            "title": "Case conference",
+                            "status": "open",
+                            "created_by": "ZZ82923",
+                            "created_at": "2026-01-15T09:30:00Z",
+                            "role": "member",
+                            "state": "invited",
+                            "invited_by": "ZZ82923",
+                            "invited_at": "2026-01-15T09:30:00Z",
+                        }
+                    ],
+                    "cursor": None,
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     invitations: list[GroupSummaryOut]
     cursor: str | None
     audit_receipt: Receipt

@@ -50,7 +50,7 @@ from app.audit.events import (
     patient_reference,
 )
 from app.breakglass.service import BreakGlassService
-from app.consent.model import ConsentRegistry
+from app.consent.model import ConsentRegistry, EmergencyBasis
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.groups import membership as sm
 from app.groups.entities import group_entity
@@ -63,6 +63,7 @@ from app.groups.membership import (
     MembershipChange,
     MembershipState,
 )
+from app.groups.reading import GroupReading
 from app.groups.repository import ConcurrentChange, GroupRepository
 from app.identity.affiliations import AffiliationLookup
 from app.identity.directory import DoctorDirectory
@@ -121,11 +122,13 @@ class GroupService:
         *,
         patients: PatientRegistry,
         consents: ConsentRegistry,
+        emergency: EmergencyBasis,
         rooms: RoomAuthority | None = None,
     ):
         self._repo = repository
         self._patients = patients
         self._consents = consents
+        self._reading = GroupReading(consents, emergency)
         self._rooms = rooms
         self._outbox = repository.outbox_store()
         self._gate = gate
@@ -167,10 +170,13 @@ class GroupService:
         target: str = "",
         details: dict[str, str | int | list[str]] | None = None,
     ) -> Allowed:
-        patients = (
-            self._break_glass.live_patient_refs(principal) if action is Action.VIEW_GROUP else []
-        )
-        return self._gate.check(
+        context: dict[str, Any] = {"break_glass_patients": [], "target": target}
+        if action is Action.VIEW_GROUP:
+            # Reading the group needs the patient's consent for the reader's institution
+            # (or break-glass, or an emergency referral's basis): app/groups/reading.py.
+            patients = self._break_glass.live_patient_refs(principal)
+            context = self._reading.context(principal, state.group, patients)
+        allowed = self._gate.check(
             principal,
             action,
             uid("Group", state.group.group_id),
@@ -179,10 +185,13 @@ class GroupService:
                     state.group, state.memberships, slice_for=(principal.reg_no or "", target)
                 )
             ],
-            context={"break_glass_patients": patients, "target": target},
+            context=context,
             patient_ref=state.group.patient_ref,
             details=details,
         )
+        if action is Action.VIEW_GROUP:
+            return self._reading.flagged(allowed, state.group, context)
+        return allowed
 
     def _commit(
         self,
@@ -398,7 +407,11 @@ class GroupService:
                 action,
                 uid("Group", group_id),
                 [entity],
-                context={"break_glass_patients": patients, "target": ""},
+                context=(
+                    self._reading.context(principal, group_state.group, patients)
+                    if action is Action.VIEW_GROUP
+                    else {"break_glass_patients": patients, "target": ""}
+                ),
             ):
                 found.append((group_state, mine))
         event = replace(

@@ -131,6 +131,10 @@ def provider_key(provider: str) -> dict[str, str]:
     return {"pk": f"PROVIDER#{provider}", "sk": "PROVIDER"}
 
 
+def intake_client_key(client_id: str) -> dict[str, str]:
+    return {"pk": f"INTAKECLIENT#{client_id}", "sk": "INTAKECLIENT"}
+
+
 def hospital_key(provider: str, code: str) -> dict[str, str]:
     return {"pk": f"PROVIDER#{provider}", "sk": f"CODE#{code}"}
 
@@ -226,6 +230,25 @@ class Account:
             new_institution_name=_opt(item.get("new_institution_name")),
             submitted_at=_opt(item.get("submitted_at")),
             decided_at=_opt(item.get("decided_at")),
+        )
+
+
+@dataclass(frozen=True)
+class IntakeClient:
+    """A clinic management system's app client (client-credentials grant) and the one
+    institution whose records it submits (community-care intake, phase 2): data, set
+    through the operator channel, never taken from the token or the message."""
+
+    client_id: str
+    institution: str
+    system: str
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> IntakeClient:
+        return cls(
+            client_id=str(item["pk"]).removeprefix("INTAKECLIENT#"),
+            institution=str(item["institution"]),
+            system=str(item.get("system", "")),
         )
 
 
@@ -541,6 +564,11 @@ class DynamoAffiliations:
     def institution(self, institution: str) -> Institution | None:
         item = self._get(institution_key(institution))
         return Institution.from_item(item) if item else None
+
+    def intake_client(self, client_id: str) -> IntakeClient | None:
+        """The submitting system an app client is mapped to, read now (None: unknown)."""
+        item = self._get(intake_client_key(client_id))
+        return IntakeClient.from_item(item) if item else None
 
     def provider(self, name: str, code: str | None) -> tuple[ProviderMapping | None, str | None]:
         keys = [provider_key(name)] + ([hospital_key(name, code)] if code else [])

@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar
 
 from app.identity.affiliations import (
     CLINICAL_ROLES,
+    REFUSALS,
     AffiliationLookup,
     EnrolmentRefused,
     SignIn,
@@ -110,6 +111,18 @@ class PoolProfile:
 
     provider: str | None = None
     asserted: Mapping[str, str] = field(default_factory=dict)
+
+
+# Every reason a verified token's holder is refused (the 403's code): the account's own
+# check here, the enrolment's (app.identity.affiliations: REFUSALS, but for the sign-up
+# trigger's own) and the registration check's (app.identity.registration). The API
+# document lists them for every authenticated route.
+REFUSAL_REASONS = (
+    "user_unknown",
+    *(reason for reason in REFUSALS if reason != "granting_attribute_written"),
+    "not_on_register",
+    *(f"registration_{s.value}" for s in RegistrationStatus if s is not RegistrationStatus.ACTIVE),
+)
 
 
 class PrincipalRefused(Exception):

@@ -176,21 +176,7 @@ class AccessTokenVerifier:
         return self._layer_client_ids is not None and client_id in self._layer_client_ids()
 
     def verify(self, token: str) -> VerifiedToken:
-        try:
-            header = jws.extract_compact(token.encode("ascii")).protected
-        except (JoseError, ValueError, UnicodeError) as exc:
-            raise InvalidToken("malformed") from exc
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken("algorithm_refused")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise InvalidToken("no_kid")
-        keys = self._jwks.key_set_for(kid)
-        try:
-            decoded = jwt.decode(token, keys, algorithms=[ALGORITHM])
-        except (JoseError, ValueError) as exc:
-            raise InvalidToken("bad_signature") from exc
-        claims = decoded.claims
+        claims = _signed_claims(token, self._jwks)
         now = int(self._clock())
         registry = jwt.JWTClaimsRegistry(
             now=lambda: now,
@@ -230,4 +216,98 @@ class AccessTokenVerifier:
             client_id=str(claims["client_id"]),
             expires_at=int(claims["exp"]),
             claims=dict(claims),
+        )
+
+
+def _signed_claims(token: str, source: JwksSource) -> dict[str, Any]:
+    """The claims of an RS256 compact JWS signed by a key of ``source`` (else InvalidToken)."""
+    try:
+        header = jws.extract_compact(token.encode("ascii")).protected
+    except (JoseError, ValueError, UnicodeError) as exc:
+        raise InvalidToken("malformed") from exc
+    if header.get("alg") != ALGORITHM:
+        raise InvalidToken("algorithm_refused")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidToken("no_kid")
+    keys = source.key_set_for(kid)
+    try:
+        decoded = jwt.decode(token, keys, algorithms=[ALGORITHM])
+    except (JoseError, ValueError) as exc:
+        raise InvalidToken("bad_signature") from exc
+    return dict(decoded.claims)
+
+
+@dataclass(frozen=True)
+class MachineToken:
+    """A verified client-credentials access token: which app client, with which scopes."""
+
+    client_id: str
+    scopes: frozenset[str]
+    expires_at: int
+
+
+class MachineTokenVerifier:
+    """Verifies the access tokens Cognito issues on the client-credentials grant, for
+    machine-to-machine routes (community-care intake).
+
+    What passes: the same signature, algorithm, issuer and time checks as
+    :class:`AccessTokenVerifier`, ``token_use == "access"``, ``sub == client_id`` (what
+    Cognito sets on this grant), **no** ``username`` (a user's token, whatever its
+    scopes, is refused here) and ``scope`` holding ``required_scope``. Which client it
+    is and what institution it submits for is data, asked by the caller.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        required_scope: str,
+        jwks: JwksSource,
+        leeway: int = 30,
+        clock: Callable[[], float] = time.time,
+        max_age: int | None = None,
+    ):
+        if not issuer or not required_scope:
+            raise ValueError("issuer and required_scope are required")
+        self._issuer = issuer
+        self._scope = required_scope
+        self._jwks = jwks
+        self._leeway = leeway
+        self._clock = clock
+        self._max_age = max_age
+
+    def verify(self, token: str) -> MachineToken:
+        claims = _signed_claims(token, self._jwks)
+        now = int(self._clock())
+        registry = jwt.JWTClaimsRegistry(
+            now=lambda: now,
+            leeway=self._leeway,
+            iss={"essential": True, "value": self._issuer},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            token_use={"essential": True, "value": "access"},
+            client_id={"essential": True},
+            scope={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except (JoseError, ValueError) as exc:
+            raise InvalidToken("claims_refused") from exc
+        if int(claims["iat"]) > now + self._leeway:
+            raise InvalidToken("issued_in_future")
+        if self._max_age is not None and now > int(claims["iat"]) + self._max_age + self._leeway:
+            raise InvalidToken("older_than_declared_validity")
+        if "username" in claims or "aud" in claims or claims["sub"] != claims["client_id"]:
+            # A user's access token (or an id token): not a machine's.
+            raise InvalidToken("not_a_client_credentials_token")
+        scope = claims["scope"]
+        scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+        if self._scope not in scopes:
+            raise InvalidToken("scope_missing")
+        return MachineToken(
+            client_id=str(claims["client_id"]),
+            scopes=scopes,
+            expires_at=int(claims["exp"]),
         )

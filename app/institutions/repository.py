@@ -34,11 +34,13 @@ from app.identity.affiliations import (
     AffiliationStatus,
     DynamoAffiliations,
     Institution,
+    IntakeClient,
     ProviderMapping,
     account_key,
     affiliation_key,
     hospital_key,
     institution_key,
+    intake_client_key,
     pending_key,
     provider_key,
     reg_no_key,
@@ -179,6 +181,16 @@ class InstitutionRepository(DynamoAffiliations):
         return self._put(
             {**hospital_key(provider, code), "institution": institution, "mapped_at": at},
             "attribute_not_exists(pk)",
+        )
+
+    def put_intake_client(self, client: IntakeClient, at: str) -> Item:
+        return self._put(
+            {
+                **intake_client_key(client.client_id),
+                "institution": client.institution,
+                "system": client.system,
+                "changed_at": at,
+            }
         )
 
     def put_provider(self, mapping: ProviderMapping, at: str) -> Item:

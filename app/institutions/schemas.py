@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.audit.schemas import Receipt
 from app.identity.affiliations import (
@@ -27,6 +27,18 @@ Role = Literal["doctor", "specialist", "institution_admin", "auditor", "platform
 
 
 class AdmitBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "tsuen-wan-clinic",
+                    "name": "Tsuen Wan Clinic (fictional)",
+                    "type": "private_clinic",
+                }
+            ]
+        }
+    )
+
     id: InstitutionId
     name: DisplayName
     type: InstitutionType
@@ -38,11 +50,34 @@ class AdmitBody(Strict):
 
 
 class UpdateInstitutionBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "suspended"}]})
+
     name: DisplayName | None = None
     status: InstitutionStatus | None = None
 
 
 class InstitutionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "tsuen-wan-clinic",
+                    "name": "Tsuen Wan Clinic (fictional)",
+                    "type": "private_clinic",
+                    "phase": 3,
+                    "status": "admitted",
+                    "provider": None,
+                    "hospital_code": None,
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     id: str
     name: str
     type: str
@@ -67,10 +102,30 @@ class InstitutionOut(BaseModel):
 
 
 class AffiliationBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"roles": ["doctor"]}]})
+
     roles: list[Role] = Field(min_length=1, max_length=5)
 
 
 class AffiliationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "institution": "tsuen-wan-clinic",
+                    "member": "ZZ12345",
+                    "roles": ["doctor"],
+                    "status": "active",
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     institution: str
     member: str
     roles: list[str]
@@ -89,6 +144,18 @@ class AffiliationOut(BaseModel):
 
 
 class RegistrationBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reg_no": "ZZ12345",
+                    "name": "CHAN Tai Man (synthetic)",
+                    "institution": "tsuen-wan-clinic",
+                }
+            ]
+        }
+    )
+
     reg_no: RegNo
     # As on the register (English or Chinese); compared, never stored or audited.
     name: Annotated[str, Field(min_length=2, max_length=120)]
@@ -98,10 +165,33 @@ class RegistrationBody(Strict):
 
 
 class RejectBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "not_practising_here"}]})
+
     reason: RejectionReason = RejectionReason.OTHER
 
 
 class RegistrationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "registration_id": "5f0c3a9e8b7d4c2a9e1f0b3c4d5e6f70",
+                    "status": "pending",
+                    "reg_no": "ZZ12345",
+                    "institution": "tsuen-wan-clinic",
+                    "new_institution_name": None,
+                    "submitted_at": "2026-01-15T09:30:00+00:00",
+                    "decided_at": None,
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     registration_id: str | None
     status: str
     reg_no: str | None
@@ -128,6 +218,19 @@ class RegistrationOut(BaseModel):
 class RegisterEntryOut(BaseModel):
     """The public register entry a reviewer compares the applicant with."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name_en": "CHAN Tai Man (synthetic)",
+                    "name_zh": "陳大文",
+                    "status": "active",
+                    "specialties": ["cardiology"],
+                }
+            ]
+        }
+    )
+
     name_en: str
     name_zh: str
     status: str
@@ -135,6 +238,26 @@ class RegisterEntryOut(BaseModel):
 
 
 class PendingOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "registration_id": "5f0c3a9e8b7d4c2a9e1f0b3c4d5e6f70",
+                    "reg_no": "ZZ12345",
+                    "institution": "tsuen-wan-clinic",
+                    "new_institution_name": None,
+                    "submitted_at": "2026-01-15T09:30:00+00:00",
+                    "register_entry": {
+                        "name_en": "CHAN Tai Man (synthetic)",
+                        "name_zh": "陳大文",
+                        "status": "active",
+                        "specialties": [],
+                    },
+                }
+            ]
+        }
+    )
+
     registration_id: str
     reg_no: str
     institution: str

@@ -48,6 +48,7 @@ from app.identity.affiliations import (
     Institution,
     InstitutionStatus,
     InstitutionType,
+    IntakeClient,
     ProviderMapping,
     is_practitioner,
 )
@@ -607,6 +608,28 @@ class InstitutionService:
         return rejected, self._commit(event, items)
 
     # -- the operator's deploy-time seeding -------------------------------------------
+
+    def map_intake_client(self, principal: Principal, client: IntakeClient) -> bool:
+        """Map a clinic management system's app client to the institution it submits
+        for (operator channel only: ``MapIntakeClient``); the institution must be
+        admitted. Returns whether anything changed (an unchanged mapping is left alone)."""
+        if self.repository.intake_client(client.client_id) == client:
+            return False
+        allowed = self._gate.check(
+            principal,
+            Action.MAP_INTAKE_CLIENT,
+            uid("Service", SERVICE_ID),
+            [simple_entity("Service", SERVICE_ID)],
+            context={"channel": self._channel},
+        )
+        if not self.repository.admitted(client.institution):
+            raise InvalidRequest(
+                "An intake client submits for an admitted institution.",
+                code="institution_not_admitted",
+            )
+        event = replace(allowed.event, resource=f"IntakeClient::{client.client_id}")
+        self._commit(event, [self.repository.put_intake_client(client, self._now())])
+        return True
 
     def seed(
         self,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -169,3 +170,175 @@ def verify_head(head: SignedTreeHead, public_key: ec.EllipticCurvePublicKey) -> 
         public_key.verify(head.signature, head.message(), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise BadSignature(f"signature of the tree head of size {head.size} is invalid") from None
+
+
+# --- trails and the ledger checkpoint over them ---------------------------------------------
+
+LEDGER_CHECKPOINT_FORMAT = "health-hub/ledger-checkpoint/v1"
+TRAIL_HEAD_FORMAT = "health-hub/trail-head/v1"
+LEDGER_CHECKPOINT_PREFIX = f"{CHECKPOINT_PREFIX}ledger/"
+
+
+def trail_origin(origin: str, trail: int) -> str:
+    """The origin a trail's heads are signed under: the stack for trail 0 (as before
+    trails), ``<stack>/trail/<k>`` for trail ``k``; a head cannot pass for another
+    trail's."""
+    return origin if trail == 0 else f"{origin}/trail/{trail}"
+
+
+def trail_checkpoint_prefix(trail: int) -> str:
+    """Where a trail's signed heads are archived: ``ledger-checkpoints/`` for trail 0,
+    ``ledger-checkpoints/trail-<nnn>/`` for the others."""
+    return CHECKPOINT_PREFIX if trail == 0 else f"{CHECKPOINT_PREFIX}trail-{trail:03d}/"
+
+
+@dataclass(frozen=True)
+class TrailHead:
+    """One trail's tree head as a ledger checkpoint lists it."""
+
+    trail: int
+    size: int
+    root: bytes
+
+    def leaf(self) -> bytes:
+        """The checkpoint tree's leaf for this head (hashed as an RFC 9162 leaf)."""
+        root = base64.b64encode(self.root).decode()
+        return f"{TRAIL_HEAD_FORMAT}\n{self.trail}\n{self.size}\n{root}\n".encode("ascii")
+
+
+def checkpoint_root(heads: Sequence[TrailHead]) -> bytes:
+    """The RFC 9162 root over the trail heads, in trail order: one hash for the ledger."""
+    from app.ledger.merkle import MerkleLog
+
+    log = MerkleLog()
+    for head in heads:
+        log.append(head.leaf())
+    return log.root()
+
+
+def trail_head_proof(heads: Sequence[TrailHead], trail: int) -> list[bytes]:
+    """The audit path of ``trail``'s head in the checkpoint tree over ``heads``."""
+    from app.ledger.merkle import MerkleLog
+
+    log = MerkleLog()
+    for head in heads:
+        log.append(head.leaf())
+    return log.inclusion_proof(trail, len(heads))
+
+
+def verify_trail_head_in(head: TrailHead, proof: Sequence[bytes], trails: int, root: bytes) -> None:
+    """Check that ``head`` is leaf ``head.trail`` of a checkpoint tree of ``trails``
+    leaves with ``root``. Raises :class:`LedgerVerificationError` otherwise."""
+    from app.ledger._hashing import leaf_hash
+    from app.ledger.merkle import verify_inclusion
+
+    verify_inclusion(leaf_hash(head.leaf()), head.trail, trails, list(proof), root)
+
+
+def ledger_checkpoint_message(origin: str, timestamp_ms: int, heads: Sequence[TrailHead]) -> bytes:
+    """The exact bytes signed for a ledger checkpoint: every trail's head and the root
+    over them, so one signature (and one root) commits to the whole ledger."""
+    if "\n" in origin or not origin.isascii() or not origin:
+        raise MalformedHead("origin must be one non-empty ASCII line")
+    lines = [
+        LEDGER_CHECKPOINT_FORMAT,
+        origin,
+        str(timestamp_ms),
+        str(len(heads)),
+        base64.b64encode(checkpoint_root(heads)).decode(),
+        *(f"{h.trail} {h.size} {base64.b64encode(h.root).decode()}" for h in heads),
+    ]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def ledger_checkpoint_object_key(timestamp_ms: int, heads: Sequence[TrailHead]) -> str:
+    """Archive key of a ledger checkpoint: time order, unique per content."""
+    total = sum(h.size for h in heads)
+    return f"{LEDGER_CHECKPOINT_PREFIX}{timestamp_ms:013d}-{total:012d}.json"
+
+
+@dataclass(frozen=True)
+class LedgerCheckpoint:
+    """A signed statement of every trail's head at one moment (trails ``0 .. N-1``)."""
+
+    origin: str
+    timestamp_ms: int
+    heads: tuple[TrailHead, ...]
+    signature: bytes
+    key_id: str
+    algorithm: str = ALGORITHM
+
+    @property
+    def root(self) -> bytes:
+        return checkpoint_root(self.heads)
+
+    @property
+    def trails(self) -> int:
+        return len(self.heads)
+
+    def head(self, trail: int) -> TrailHead | None:
+        return self.heads[trail] if 0 <= trail < len(self.heads) else None
+
+    def message(self) -> bytes:
+        return ledger_checkpoint_message(self.origin, self.timestamp_ms, self.heads)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": LEDGER_CHECKPOINT_FORMAT,
+            "origin": self.origin,
+            "timestamp_ms": self.timestamp_ms,
+            "trails": [
+                {"trail": h.trail, "size": h.size, "root": base64.b64encode(h.root).decode()}
+                for h in self.heads
+            ],
+            "root": base64.b64encode(self.root).decode(),
+            "signature": base64.b64encode(self.signature).decode(),
+            "key_id": self.key_id,
+            "algorithm": self.algorithm,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> LedgerCheckpoint:
+        if not isinstance(data, dict) or data.get("format") != LEDGER_CHECKPOINT_FORMAT:
+            raise MalformedHead("not a ledger checkpoint")
+        try:
+            ts = data["timestamp_ms"]
+            if type(ts) is not int or ts < 0:
+                raise MalformedHead("timestamp_ms must be a non-negative integer")
+            heads = []
+            for position, row in enumerate(data["trails"]):
+                trail, size = row["trail"], row["size"]
+                if type(trail) is not int or type(size) is not int or size < 0:
+                    raise MalformedHead("trail and size must be non-negative integers")
+                if trail != position:
+                    raise MalformedHead("a ledger checkpoint lists trails 0 .. N-1 in order")
+                root = base64.b64decode(row["root"], validate=True)
+                if len(root) != HASH_SIZE:
+                    raise MalformedHead("root must be 32 bytes")
+                heads.append(TrailHead(trail, size, root))
+            if not heads:
+                raise MalformedHead("a ledger checkpoint lists at least one trail")
+            signature = base64.b64decode(data["signature"], validate=True)
+            origin, key_id = str(data["origin"]), str(data["key_id"])
+            algorithm = str(data.get("algorithm", ALGORITHM))
+        except (KeyError, TypeError, binascii.Error) as exc:
+            raise MalformedHead(f"checkpoint field missing or malformed: {exc}") from None
+        checkpoint = cls(origin, ts, tuple(heads), signature, key_id, algorithm)
+        stated = data.get("root")
+        if stated is not None and stated != base64.b64encode(checkpoint.root).decode():
+            raise MalformedHead("the stated root is not the root over the listed trail heads")
+        return checkpoint
+
+
+def verify_ledger_checkpoint(
+    checkpoint: LedgerCheckpoint, public_key: ec.EllipticCurvePublicKey
+) -> None:
+    """Check a ledger checkpoint's signature offline (raises :class:`BadSignature`)."""
+    if checkpoint.algorithm != ALGORITHM:
+        raise MalformedHead(f"unsupported signing algorithm {checkpoint.algorithm}")
+    try:
+        public_key.verify(checkpoint.signature, checkpoint.message(), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise BadSignature(
+            f"signature of the ledger checkpoint at {checkpoint.timestamp_ms} is invalid"
+        ) from None

@@ -106,11 +106,12 @@ class Role(StrEnum):
     SERVICE = "service"
 
 
-# A user pool `sub` (a UUID), a named service, or nobody known (e.g. a failed login, where
-# recording the username typed could record a name).
+# A user pool `sub` (a UUID), a named service, an app client acting for itself on the
+# client-credentials grant (community-care intake: `client:<app client id>`), or nobody
+# known (e.g. a failed login, where recording the username typed could record a name).
 _SUB = re.compile(
     r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    r"|service:[a-z][a-z0-9-]{0,39}|anonymous)$"
+    r"|service:[a-z][a-z0-9-]{0,39}|client:[a-z0-9]{1,128}|anonymous)$"
 )
 # Same shapes as app.identity.registration.REG_NO_PATTERN and infra.stage's institution ids.
 _MCHK_REG_NO = re.compile(r"^[A-Z]{1,2}\d{4,6}$")

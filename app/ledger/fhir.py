@@ -74,8 +74,12 @@ def _type_and_profile(entry: AuditEntry) -> tuple[dict[str, Any], list[dict[str,
     )
 
 
-def audit_event_resource(entry: AuditEntry, raw: bytes, leaf_index: int) -> dict[str, Any]:
-    """The FHIR R4 AuditEvent (as JSON) for one ledger entry."""
+def audit_event_resource(
+    entry: AuditEntry, raw: bytes, leaf_index: int, trail: int = 0
+) -> dict[str, Any]:
+    """The FHIR R4 AuditEvent (as JSON) for one ledger entry (of ``trail``: trail 0's
+    events are as before trails; others carry a ``ledger-trail`` detail and an id
+    ``ledger-<trail>-<leaf index>``)."""
     event_type, subtype, action, profile = _type_and_profile(entry)
     actor = entry.actor
     agent: dict[str, Any] = {
@@ -112,6 +116,7 @@ def audit_event_resource(entry: AuditEntry, raw: bytes, leaf_index: int) -> dict
             "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
             "detail": [
                 {"type": "ledger-leaf-index", "valueString": str(leaf_index)},
+                *([{"type": "ledger-trail", "valueString": str(trail)}] if trail else []),
                 {"type": "ledger-leaf-hash", "valueBase64Binary": _b64(leaf_hash(raw))},
                 {"type": "request-id", "valueString": entry.request_id},
                 # Coded facts (format 2; app/audit/facts.py): codes, never content.
@@ -134,7 +139,7 @@ def audit_event_resource(entry: AuditEntry, raw: bytes, leaf_index: int) -> dict
         )
     resource: dict[str, Any] = {
         "resourceType": "AuditEvent",
-        "id": f"ledger-{leaf_index}",
+        "id": f"ledger-{trail}-{leaf_index}" if trail else f"ledger-{leaf_index}",
         "type": event_type,
         "action": action,
         "recorded": entry.timestamp.isoformat().replace("+00:00", "Z"),

@@ -9,6 +9,10 @@ carries them:
   ``<leaf index>;event="<event id>"`` (the leaf index is the entry's position in the
   log; fetch ``GET /audit/proof/inclusion?index=<leaf index>&size=<head size>`` once a
   signed head covers it);
+- on a ledger of several trails, a receipt on trail ``k > 0`` reads
+  ``<leaf index>;trail=<k>;event="<event id>"`` (its index is in trail ``k``; proofs take
+  ``trail=<k>``), and ``Audit-Tree-Head`` has one element per trail the response wrote
+  to, each prefixed ``trail=<k>;``;
 - ``Audit-Tree-Head``: the latest signed tree head this instance knows,
   ``size=<n>;root="<base64>";timestamp=<ms>``. It covers a receipt when ``size`` is
   greater than the receipt's leaf index; otherwise (the usual case: heads are signed in
@@ -17,6 +21,13 @@ carries them:
 - ``X-Request-ID``: the id written into each entry's ``request_id`` (a valid incoming
   ``X-Request-ID`` is kept, otherwise one is generated).
 
+The head is a convenience, the receipt is not: when signing or reading the head fails
+(in inline mode on Lambda, DynamoDB or KMS throttled or unreachable), the response goes
+out as the route decided it, with its receipts and without ``Audit-Tree-Head``. The
+action is committed by then: turning its answer into an error would make a client retry
+something already done. The next integration covers the entries (any later audited
+response integrates everything waiting before it).
+
 Context variables are copied into the worker threads FastAPI runs sync routes in, and
 the collection is a shared list, so receipts from those threads are seen here.
 """
@@ -24,6 +35,7 @@ the collection is a shared list, so receipts from those threads are seen here.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -38,6 +50,8 @@ RECEIPT_HEADER = "audit-receipt"
 HEAD_HEADER = "audit-tree-head"
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+log = logging.getLogger(__name__)
 
 _receipts: ContextVar[list[AuditReceipt] | None] = ContextVar("audit_receipts", default=None)
 _request_id: ContextVar[str | None] = ContextVar("audit_request_id", default=None)
@@ -55,19 +69,38 @@ def current_request_id() -> str | None:
 
 
 def receipt_header(collected: list[AuditReceipt]) -> str:
-    return ", ".join(f'{r.position};event="{r.event_id}"' for r in collected)
+    return ", ".join(
+        f"{r.leaf_index if r.leaf_index is not None else r.position};"
+        + (f"trail={r.trail};" if r.trail else "")
+        + f'event="{r.event_id}"'
+        for r in collected
+    )
 
 
-def parse_receipt_header(value: str) -> list[tuple[int, str]]:
-    """(leaf index, event id) pairs from an ``Audit-Receipt`` header (clients, tests)."""
+def parse_receipts(value: str) -> list[tuple[int, int, str]]:
+    """(trail, leaf index, event id) triples from an ``Audit-Receipt`` header."""
     out = []
     for part in value.split(","):
-        index, _, rest = part.strip().partition(";")
-        out.append((int(index), rest.removeprefix('event="').removesuffix('"')))
+        index, *params = part.strip().split(";")
+        fields = dict(p.partition("=")[::2] for p in params)
+        trail = int(fields.get("trail", "0"))
+        out.append((trail, int(index), fields.get("event", "").strip('"')))
     return out
 
 
-HeadLookup = Callable[[int], Any]
+def parse_receipt_header(value: str) -> list[tuple[int, str]]:
+    """(leaf index, event id) pairs from an ``Audit-Receipt`` header (clients, tests);
+    :func:`parse_receipts` also gives each receipt's trail."""
+    return [(index, event) for _, index, event in parse_receipts(value)]
+
+
+def tree_head_header(head: Any, trail: int | None = None) -> str:
+    root = base64.b64encode(head.root).decode()
+    prefix = f"trail={trail};" if trail is not None else ""
+    return f'{prefix}size={head.size};root="{root}";timestamp={head.timestamp_ms}'
+
+
+HeadLookup = Callable[[Any], Any]
 
 
 class AuditReceiptMiddleware:
@@ -101,15 +134,21 @@ class AuditReceiptMiddleware:
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 if collected:
                     headers.append((RECEIPT_HEADER.encode(), receipt_header(collected).encode()))
-                    covering = max(r.leaf_index or 0 for r in collected)
-                    head = (
-                        await anyio.to_thread.run_sync(self._latest_head, covering)
-                        if self._latest_head
-                        else None
-                    )
-                    if head is not None:
-                        root = base64.b64encode(head.root).decode()
-                        value = f'size={head.size};root="{root}";timestamp={head.timestamp_ms}'
+                    covering: int | dict[int, int]
+                    if all(r.trail == 0 for r in collected):
+                        covering = max(r.leaf_index or 0 for r in collected)
+                    else:
+                        # Several trails: the largest leaf index per trail touched.
+                        covering = {}
+                        for r in collected:
+                            covering[r.trail] = max(covering.get(r.trail, 0), r.leaf_index or 0)
+                    head = await self._head_or_none(covering)
+                    if isinstance(head, list):  # [(trail, head)]: one element per trail
+                        value = ", ".join(tree_head_header(h, t) for t, h in head)
+                        if value:
+                            headers.append((HEAD_HEADER.encode(), value.encode()))
+                    elif head is not None:
+                        value = tree_head_header(head)
                         headers.append((HEAD_HEADER.encode(), value.encode()))
                 message = {**message, "headers": headers}
             await send(message)
@@ -119,3 +158,12 @@ class AuditReceiptMiddleware:
         finally:
             _receipts.reset(token_r)
             _request_id.reset(token_i)
+
+    async def _head_or_none(self, covering: int | dict[int, int]) -> Any:
+        if self._latest_head is None:
+            return None
+        try:
+            return await anyio.to_thread.run_sync(self._latest_head, covering)
+        except Exception as exc:  # the response stands without a head (module docstring)
+            log.error("no tree head for the response: %s", type(exc).__name__)
+            return None

@@ -21,18 +21,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from app.access.auth import CurrentPrincipal, Gate
+from app.access.auth import ACCESS_DENIED, CurrentPrincipal, Gate
 from app.access.engine import Action
 from app.access.entities import principal_entity, simple_entity, uid
 from app.access.gate import AccessGate
 from app.errors import Forbidden, HubError, InvalidRequest, error_body
 from app.identity.principal import Principal
-from app.ledger.checkpoint import SignedTreeHead
+from app.ledger.checkpoint import SignedTreeHead, trail_head_proof
 from app.ledger.entries import AuditEntry, timestamp_ms
 from app.ledger.errors import InvalidEntry, LedgerBusy, LedgerVerificationError, NodeNotFound
 from app.ledger.fhir import audit_event_resource
 from app.ledger.merkle import leaf_hash
 from app.ledger.service import EntryQuery, Ledger, NoSignedHead, RangeTooWide
+from app.openapi import ErrorDoc, errors, ok_example
 from app.wiring import provided
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -52,13 +53,51 @@ def install_ledger_error_handlers(app: FastAPI) -> None:
         )
 
 
+# What any audited route can answer through that handler (app.main documents it).
+LEDGER_BUSY = ErrorDoc(503, "ledger_busy", str(LedgerBusy()))
+
 LedgerDep = Annotated[Ledger, Depends(provided(Ledger))]
+
+
+class PemResponse(PlainTextResponse):
+    media_type = "application/x-pem-file"
+
+
+class NdjsonResponse(StreamingResponse):
+    media_type = "application/fhir+ndjson"
 
 
 class LedgerUnavailable(HubError):
     status_code = 503
     code = "ledger_unavailable"
     message = "No signed tree head is available yet."
+
+
+# Hashes and signatures of the examples (synthetic: not of any real log).
+_HASH = "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+_HEAD = {
+    "format": "health-hub/ledger/v1",
+    "origin": "phase1-specialist",
+    "size": 42,
+    "root": _HASH,
+    "timestamp_ms": 1795599000000,
+    "signature": "MEUCIQD...",
+    "key_id": "arn:aws:kms:ap-east-1:123456789012:key/0000-example",
+    "algorithm": "ECDSA_SHA_256",
+}
+_ENTRY = {
+    "version": 1,
+    "sequence": 7,
+    "timestamp_ms": 1795599000000,
+    "actor": {"sub": "0b6f7c1e-2d3a-4c5b-8e9f-0123456789ab", "roles": ["doctor"]},
+    "action": "read",
+    "resource": {"type": "group", "id": "6addad601b9440cda5d9323d0823423b"},
+    "outcome": "success",
+    "reason": "member-views-open-group",
+    "request_id": "req-7",
+}
+NO_HEAD = LedgerUnavailable
+BAD_PROOF = InvalidRequest("No such leaf or tree size.", code="invalid_proof_request")
 
 
 def _b64(data: bytes) -> str:
@@ -113,16 +152,53 @@ def _ms(moment: datetime | None, default: int) -> int:
     return timestamp_ms(moment) if moment is not None else default
 
 
-def _entry_json(index: int, entry: AuditEntry, raw: bytes) -> dict[str, Any]:
+def _entry_json(index: int, entry: AuditEntry, raw: bytes, trail: int = 0) -> dict[str, Any]:
     return {
         "leaf_index": index,
+        "trail": trail,
         "entry": entry.to_dict(),
         "canonical": _b64(raw),
         "leaf_hash": _b64(leaf_hash(raw)),
     }
 
 
-@router.get("/entries")
+TrailParam = Annotated[
+    int, Query(ge=0, lt=64, description="The trail (0 unless the ledger runs several).")
+]
+
+
+def _check_trail(ledger: Ledger, trail: int) -> None:
+    if trail >= ledger.trail_count:
+        raise InvalidRequest(
+            f"This ledger has {ledger.trail_count} trail(s).", code="invalid_proof_request"
+        )
+
+
+@router.get(
+    "/entries",
+    responses={
+        **errors(
+            ACCESS_DENIED,
+            InvalidRequest("Bad time range.", code="invalid_time_range"),
+            InvalidRequest(
+                "Narrow the time range or filter by actor, resource or patient.",
+                code="range_too_wide",
+            ),
+        ),
+        **ok_example(
+            {
+                "entries": [
+                    {
+                        "leaf_index": 7,
+                        "entry": _ENTRY,
+                        "canonical": "eyJhY3Rpb24iOiJyZWFkIiwuLi59",
+                        "leaf_hash": _HASH,
+                    }
+                ]
+            }
+        ),
+    },
+)
 def list_entries(
     scope: Scope,
     ledger: LedgerDep,
@@ -158,61 +234,122 @@ def list_entries(
         ) from exc
     return {
         "entries": [
-            _entry_json(e.leaf_index, e.entry, e.raw) for e in listed if scope.may_read(e.entry)
+            _entry_json(e.leaf_index, e.entry, e.raw, e.trail)
+            for e in listed
+            if scope.may_read(e.entry)
         ]
     }
 
 
-def _head(ledger: Ledger) -> SignedTreeHead:
+def _head(ledger: Ledger, trail: int = 0) -> SignedTreeHead:
+    _check_trail(ledger, trail)
     try:
-        return ledger.head()
+        return ledger.head(trail)
     except NoSignedHead as exc:
         raise LedgerUnavailable() from exc
 
 
-@router.get("/head")
-def tree_head(who: CurrentPrincipal, ledger: LedgerDep) -> dict[str, Any]:
-    """The latest signed tree head (checkpoint text fields, signature, key id)."""
-    head = _head(ledger)
-    return {
+@router.get(
+    "/head",
+    responses={
+        **errors(NO_HEAD),
+        **ok_example(
+            {**_HEAD, "checkpoint": "health-hub/ledger/v1\n...", "public_key": "/audit/public-key"}
+        ),
+    },
+)
+def tree_head(who: CurrentPrincipal, ledger: LedgerDep, trail: TrailParam = 0) -> dict[str, Any]:
+    """The latest signed tree head of ``trail`` (checkpoint text fields, signature, key
+    id); on a ledger of several trails also the latest signed ledger checkpoint (every
+    trail's head under one signature and one root)."""
+    head = _head(ledger, trail)
+    body: dict[str, Any] = {
         **head.to_json(),
+        "trail": trail,
+        "trails": ledger.trail_count,
         "checkpoint": head.message().decode("ascii"),
         "public_key": "/audit/public-key",
     }
+    checkpoint = ledger.ledger_checkpoint()
+    if checkpoint is not None:
+        body["ledger_checkpoint"] = {
+            **checkpoint.to_json(),
+            "text": checkpoint.message().decode("ascii"),
+        }
+    return body
 
 
-@router.get("/public-key", response_class=PlainTextResponse)
-def public_key(who: CurrentPrincipal, ledger: LedgerDep) -> PlainTextResponse:
+@router.get(
+    "/public-key",
+    response_class=PemResponse,
+    responses={
+        **errors(NO_HEAD),
+        **ok_example(
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...\n"
+            "-----END PUBLIC KEY-----\n",
+            media_type="application/x-pem-file",
+        ),
+    },
+)
+def public_key(who: CurrentPrincipal, ledger: LedgerDep) -> PemResponse:
     """The signing key's public key (PEM), from KMS ``GetPublicKey``, for offline checks."""
     try:
         pem = ledger.public_key_pem()
     except NoSignedHead as exc:
         raise LedgerUnavailable() from exc
-    return PlainTextResponse(pem.decode("ascii"), media_type="application/x-pem-file")
+    return PemResponse(pem.decode("ascii"))
 
 
-@router.get("/proof/inclusion")
+@router.get(
+    "/proof/inclusion",
+    responses={
+        **errors(NO_HEAD, BAD_PROOF),
+        **ok_example(
+            {
+                "index": 7,
+                "size": 42,
+                "leaf_hash": _HASH,
+                "proof": [_HASH, _HASH],
+                "head": _HEAD,
+                "entry": _ENTRY,
+                "canonical": "eyJhY3Rpb24iOiJyZWFkIiwuLi59",
+            }
+        ),
+    },
+)
 def inclusion(
     who: CurrentPrincipal,
     gate: Gate,
     ledger: LedgerDep,
     index: Annotated[int, Query(ge=0)],
     size: Annotated[int | None, Query(ge=1)] = None,
+    trail: TrailParam = 0,
 ) -> dict[str, Any]:
-    """The audit path of leaf ``index`` in the tree of ``size`` (default: the head's)."""
-    head = _head(ledger)
-    size = head.size if size is None else size
+    """The audit path of leaf ``index`` of ``trail`` in the tree of ``size`` (default: the
+    size the latest ledger checkpoint lists for the trail when it covers the leaf, else
+    the trail head's). On a ledger of several trails, when the trail head at ``size`` is
+    the one the latest ledger checkpoint lists, the answer also carries that checkpoint
+    and the head's audit path in it: entry -> trail root -> ledger root, one signature."""
+    head = _head(ledger, trail)
+    checkpoint = ledger.ledger_checkpoint()
+    listed = checkpoint.head(trail) if checkpoint is not None else None
+    if size is None:
+        size = listed.size if listed is not None and listed.size > index else head.size
     try:
-        leaf, raw, proof = ledger.inclusion(index, size)
+        leaf, raw, proof = ledger.inclusion(index, size, trail)
     except (LedgerVerificationError, NodeNotFound) as exc:
         raise InvalidRequest("No such leaf or tree size.", code="invalid_proof_request") from exc
     body: dict[str, Any] = {
         "index": index,
+        "trail": trail,
         "size": size,
         "leaf_hash": _b64(leaf),
         "proof": [_b64(p) for p in proof],
         "head": head.to_json(),
     }
+    if checkpoint is not None and listed is not None and listed.size == size:
+        body["ledger_checkpoint"] = checkpoint.to_json()
+        body["trail_head_proof"] = [_b64(p) for p in trail_head_proof(checkpoint.heads, trail)]
     # The entry itself only when it is intact (hashes to the tree's leaf) and the caller
     # may read it; a tampered or missing entry shows as its absence, the proof stands.
     try:
@@ -225,50 +362,83 @@ def inclusion(
     return body
 
 
-@router.get("/proof/consistency")
+@router.get(
+    "/proof/consistency",
+    responses={
+        **errors(NO_HEAD, InvalidRequest("Bad tree sizes.", code="invalid_proof_request")),
+        **ok_example({"first": 40, "second": 42, "proof": [_HASH], "head": _HEAD}),
+    },
+)
 def consistency(
     who: CurrentPrincipal,
     ledger: LedgerDep,
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int, Query(ge=0)],
+    trail: TrailParam = 0,
 ) -> dict[str, Any]:
-    """The proof that the tree of ``second`` leaves extends the tree of ``first``."""
-    head = _head(ledger)
+    """The proof that ``trail``'s tree of ``second`` leaves extends its tree of ``first``."""
+    head = _head(ledger, trail)
     try:
-        proof = ledger.consistency(first, second)
+        proof = ledger.consistency(first, second, trail)
     except (LedgerVerificationError, NodeNotFound) as exc:
         raise InvalidRequest("Bad tree sizes.", code="invalid_proof_request") from exc
     return {
         "first": first,
         "second": second,
+        "trail": trail,
         "proof": [_b64(p) for p in proof],
         "head": head.to_json(),
     }
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=NdjsonResponse,
+    responses={
+        **errors(ACCESS_DENIED, NO_HEAD),
+        **ok_example(
+            '{"resourceType":"AuditEvent","id":"7",...}\n',
+            media_type="application/fhir+ndjson",
+        ),
+    },
+)
 def export(
     scope: Scope,
     ledger: LedgerDep,
     start: Annotated[int, Query(ge=0)] = 0,
     end: Annotated[int | None, Query(ge=0)] = None,
-) -> StreamingResponse:
-    """Entries ``[start, end)`` as FHIR R4 AuditEvent (IHE BALP), NDJSON. Auditors only."""
+    trail: Annotated[
+        int | None, Query(ge=0, lt=64, description="One trail only (default: every trail).")
+    ] = None,
+) -> NdjsonResponse:
+    """Entries ``[start, end)`` of every trail (or of ``trail``), trail after trail, as
+    FHIR R4 AuditEvent (IHE BALP), NDJSON. Auditors only."""
     if not scope.everything:
         raise Forbidden("Only auditors export the ledger.", code="access_denied")
-    head = _head(ledger)
-    stop = head.size if end is None else min(end, head.size)
+    numbers = range(ledger.trail_count) if trail is None else [trail]
+    stops: list[tuple[int, int]] = []
+    for number in numbers:
+        if number == 0 or trail is not None:
+            head = _head(ledger, number)
+        else:
+            try:
+                head = ledger.head(number)
+            except NoSignedHead:
+                continue  # a trail nothing was written to yet
+        stops.append((number, head.size if end is None else min(end, head.size)))
 
     def lines() -> Iterator[bytes]:
         # A page of entries at a time: the export never holds the whole log in memory.
-        at = start
-        while at < stop:
-            rows = ledger.read_range(at, min(stop, at + 1024))
-            if not rows:
-                return
-            for seq, raw in rows:
-                resource = audit_event_resource(AuditEntry.from_bytes(raw), raw, seq)
-                yield json.dumps(resource, sort_keys=True).encode() + b"\n"
-            at = rows[-1][0] + 1
+        for number, stop in stops:
+            at = start
+            while at < stop:
+                rows = ledger.read_range(at, min(stop, at + 1024), number)
+                if not rows:
+                    break
+                for seq, raw in rows:
+                    entry = AuditEntry.from_bytes(raw)
+                    resource = audit_event_resource(entry, raw, seq, number)
+                    yield json.dumps(resource, sort_keys=True).encode() + b"\n"
+                at = rows[-1][0] + 1
 
-    return StreamingResponse(lines(), media_type="application/fhir+ndjson")
+    return NdjsonResponse(lines())

@@ -2,9 +2,9 @@
 
 :meth:`Sequencer.integrate` takes the entries after the current head (in order, up to
 ``batch``), computes every tree node they complete from the O(log n) nodes on the old
-tree's right border, writes the nodes, signs the new head with KMS and moves the head
-with a write conditioned on the head it replaces; then it archives the head in the
-Object Lock bucket (``ledger-checkpoints/``) and writes the query index rows.
+tree's right border, writes the nodes and the query index rows, signs the new head with
+KMS, archives it in the Object Lock bucket (``ledger-checkpoints/``), and last moves the
+head with a write conditioned on the head it replaces.
 
 What it guarantees:
 
@@ -16,6 +16,13 @@ What it guarantees:
   head's root is recomputed from the stored border nodes and compared; a mismatch
   (tampered nodes) raises instead of signing. An entry whose stored bytes are not a
   canonical entry with its own sequence number stops integration before it.
+- **Crash-safe.** The head moves last: a sequencer killed (or failing) after any of
+  its writes leaves the head where it was, and the next integration redoes the same
+  batch (nodes and index rows are idempotent puts of values fixed by the entries), so
+  no entry is integrated twice, none is left out of the index, and every head a reader
+  could ever see is already in the archive. What a crash can leave behind is harmless:
+  index rows beyond the head (listings stop at the head) and an archived head the table
+  never held (signed, and consistent with every later head).
 - **Freshness.** :class:`SequencerThread` integrates at least every ``interval``
   seconds (0.5 s by default) and at once when ``batch_trigger`` entries are waiting,
   so an entry is covered by a signed head within about a second (the contract: 2 s).
@@ -23,21 +30,29 @@ What it guarantees:
 
 from __future__ import annotations
 
+import builtins
 import hmac
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from app.ledger._hashing import leaf_hash, node_hash
 from app.ledger.checkpoint import (
     ALGORITHM,
+    CHECKPOINT_PREFIX,
+    LEDGER_CHECKPOINT_PREFIX,
     HeadSigner,
+    LedgerCheckpoint,
     SignedTreeHead,
+    TrailHead,
     checkpoint_message,
     checkpoint_object_key,
+    ledger_checkpoint_message,
+    ledger_checkpoint_object_key,
+    trail_checkpoint_prefix,
 )
 from app.ledger.entries import AuditEntry
 from app.ledger.errors import InvalidEntry, LedgerError
@@ -52,14 +67,23 @@ def _now_ms() -> int:
 
 
 class CheckpointArchive:
-    """Appends signed heads to the audit bucket (Object Lock keeps them immutable)."""
+    """Appends a trail's signed heads to the audit bucket (Object Lock keeps them
+    immutable): trail 0 under ``ledger-checkpoints/``, trail ``k`` under
+    ``ledger-checkpoints/trail-<kkk>/``."""
 
-    def __init__(self, s3: Any, bucket: str):
+    def __init__(self, s3: Any, bucket: str, trail: int = 0):
         self._s3 = s3
         self.bucket = bucket
+        self.trail = trail
+        self.prefix = trail_checkpoint_prefix(trail)
+
+    def for_trail(self, trail: int) -> CheckpointArchive:
+        return CheckpointArchive(self._s3, self.bucket, trail)
 
     def put(self, head: SignedTreeHead) -> str:
-        key = checkpoint_object_key(head.size, head.timestamp_ms)
+        key = self.prefix + checkpoint_object_key(head.size, head.timestamp_ms).removeprefix(
+            CHECKPOINT_PREFIX
+        )
         self._s3.put_object(
             Bucket=self.bucket,
             Key=key,
@@ -70,14 +94,37 @@ class CheckpointArchive:
         return key
 
     def list(self) -> list[SignedTreeHead]:
-        """Every archived head, oldest first (the live verifier's input)."""
-        heads = []
+        """Every archived head of this trail, oldest first (the live verifier's input)."""
+        return [SignedTreeHead.from_json(json.loads(b)) for b in self._bodies(self.prefix)]
+
+    def put_ledger_checkpoint(self, checkpoint: LedgerCheckpoint) -> str:
+        key = ledger_checkpoint_object_key(checkpoint.timestamp_ms, checkpoint.heads)
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(checkpoint.to_json(), sort_keys=True).encode(),
+            ContentType="application/json",
+            ChecksumAlgorithm="SHA256",
+        )
+        return key
+
+    def ledger_checkpoints(self) -> builtins.list[LedgerCheckpoint]:
+        """Every archived ledger checkpoint (all trails' heads), oldest first."""
+        return [
+            LedgerCheckpoint.from_json(json.loads(b))
+            for b in self._bodies(LEDGER_CHECKPOINT_PREFIX)
+        ]
+
+    def _bodies(self, prefix: str) -> builtins.list[bytes]:
+        # Delimiter: trail 0's listing must not take in the trail-<k>/ and ledger/ folders.
+        bodies = []
         paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix="ledger-checkpoints/"):
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
             for obj in page.get("Contents", []):
-                body = self._s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
-                heads.append(SignedTreeHead.from_json(json.loads(body)))
-        return heads
+                bodies.append(
+                    self._s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                )
+        return bodies
 
 
 class Sequencer:
@@ -91,14 +138,14 @@ class Sequencer:
         *,
         archive: CheckpointArchive | None = None,
         batch: int = 1024,
-        clock_ms: Callable[[], int] = _now_ms,
+        clock_ms: Callable[[], int] | None = None,
     ):
         self.table = table
         self.signer = signer
         self.origin = origin
         self.archive = archive
         self.batch = batch
-        self._clock_ms = clock_ms
+        self._clock_ms = clock_ms or _now_ms
         self._lock = threading.Lock()  # one integration at a time per process
         self.latest: SignedTreeHead | None = None
         self.last_batch = 0  # entries integrated by the last call
@@ -133,6 +180,8 @@ class Sequencer:
                 )
             nodes, root = _extend(list(zip(border, hashes, strict=True)), size, leaves)
             new_size = size + len(leaves)
+            # Everything the new head stands for is written before the head itself moves
+            # (see "Crash-safe" above): a crash in between leaves only redoable work.
             self.table.write_nodes(nodes)
             ts = max(self._clock_ms(), head.timestamp_ms if head else 0)
             message = checkpoint_message(self.origin, new_size, root, ts)
@@ -145,17 +194,21 @@ class Sequencer:
                 key_id=self.signer.key_id,
                 algorithm=ALGORITHM,
             )
+            self.table.write_index(
+                [
+                    row
+                    for seq, raw in pending[: len(leaves)]
+                    for row in _index_rows(seq, raw, self.table.trail)
+                ]
+            )
+            if self.archive is not None:
+                self.archive.put(signed)
             try:
                 self.table.advance_head(signed, size if head else None)
             except HeadMoved:
                 self.latest = self.table.read_head()
                 return self.latest
             self.latest = signed
-            if self.archive is not None:
-                self.archive.put(signed)
-            self.table.write_index(
-                [row for seq, raw in pending[: len(leaves)] for row in _index_rows(seq, raw)]
-            )
             return signed
 
     def integrate_all(self, covering: int | None = None) -> SignedTreeHead | None:
@@ -202,14 +255,14 @@ def _extend(
     return nodes, _fold([h for _, h in stack])
 
 
-def _index_rows(seq: int, raw: bytes) -> list[tuple[str, str, int, int, bytes]]:
+def _index_rows(seq: int, raw: bytes, trail: int = 0) -> list[tuple[str, str, int, int, bytes]]:
     entry = AuditEntry.from_bytes(raw)
     ts = entry.timestamp_ms
     day = entry.timestamp.date().isoformat()
     rows = [
         ("ACTOR", entry.actor.sub, ts, seq, raw),
         ("RESOURCE", f"{entry.resource.type.value}:{entry.resource.id}", ts, seq, raw),
-        ("DAY", f"{day}#{seq % DAY_SHARDS}", ts, seq, raw),
+        ("DAY", f"{day}#{(seq + trail) % DAY_SHARDS}", ts, seq, raw),
     ]
     if entry.resource.type.value == "membership":
         group = entry.resource.id.split(":", 1)[0]
@@ -219,10 +272,100 @@ def _index_rows(seq: int, raw: bytes) -> list[tuple[str, str, int, int, bytes]]:
     return rows
 
 
-class SequencerThread:
-    """Runs :meth:`Sequencer.integrate` in the background (started with the app)."""
+class LedgerCheckpointer:
+    """Signs ledger checkpoints: every trail's current head, under one signature and one
+    root (:class:`~app.ledger.checkpoint.LedgerCheckpoint`).
 
-    def __init__(self, sequencer: Sequencer, interval: float = 0.5, batch_trigger: int = 256):
+    Guarantees: a checkpoint lists trails ``0 .. N-1`` with ``N`` never below the trails
+    the last stored checkpoint listed (a trail, once part of the ledger, is never dropped
+    even if ``hub:ledgerTrails`` is lowered); each listed head is the trail's stored
+    signed head (size 0 and the empty root for a trail without one); timestamps increase.
+    A new checkpoint is signed only when some trail head moved, and, with
+    ``min_interval_ms``, at most that often unless forced (one KMS ``Sign`` per interval
+    on the request path, not one per request).
+    """
+
+    def __init__(
+        self,
+        tables: Sequence[LedgerTable],
+        signer: HeadSigner,
+        origin: str,
+        *,
+        archive: CheckpointArchive | None = None,
+        min_interval_ms: int = 0,
+        clock_ms: Callable[[], int] | None = None,
+    ):
+        self.tables = list(tables)
+        self.signer = signer
+        self.origin = origin
+        self.archive = archive
+        self.min_interval_ms = min_interval_ms
+        self._clock_ms = clock_ms or _now_ms
+        self._lock = threading.Lock()
+        self.latest: LedgerCheckpoint | None = None
+
+    def checkpoint(self, *, force: bool = False) -> LedgerCheckpoint | None:
+        with self._lock:
+            first = self.tables[0]
+            stored = first.read_checkpoint()
+            count = max(len(self.tables), stored.trails if stored else 0)
+            heads = []
+            for trail in range(count):
+                table = self.tables[trail] if trail < len(self.tables) else first.for_trail(trail)
+                head = table.read_head()
+                heads.append(
+                    TrailHead(trail, head.size, head.root)
+                    if head is not None
+                    else TrailHead(trail, 0, EMPTY_ROOT)
+                )
+            now = self._clock_ms()
+            if stored is not None and (
+                stored.heads == tuple(heads)
+                or (not force and now - stored.timestamp_ms < self.min_interval_ms)
+            ):
+                self.latest = stored
+                return stored
+            ts = max(now, stored.timestamp_ms + 1 if stored else 0)
+            message = ledger_checkpoint_message(self.origin, ts, heads)
+            signed = LedgerCheckpoint(
+                self.origin,
+                ts,
+                tuple(heads),
+                self.signer.sign(message),
+                self.signer.key_id,
+                ALGORITHM,
+            )
+            if not first.store_checkpoint(signed):
+                self.latest = first.read_checkpoint()  # a later one is stored already
+                return self.latest
+            if self.archive is not None:
+                self.archive.put_ledger_checkpoint(signed)
+            self.latest = signed
+            return signed
+
+
+class Integrates(Protocol):
+    def integrate_all(self, covering: int | None = None) -> Any: ...
+
+
+class LedgerIntegrator:
+    """Integrates every trail, then signs a ledger checkpoint over their heads."""
+
+    def __init__(self, sequencers: Sequence[Sequencer], checkpointer: LedgerCheckpointer):
+        self.sequencers = list(sequencers)
+        self.checkpointer = checkpointer
+
+    def integrate_all(self, covering: int | None = None) -> LedgerCheckpoint | None:
+        for sequencer in self.sequencers:
+            sequencer.integrate_all()
+        return self.checkpointer.checkpoint(force=True)
+
+
+class SequencerThread:
+    """Runs :meth:`Sequencer.integrate` in the background (started with the app); with
+    several trails, a :class:`LedgerIntegrator` (every trail, then a ledger checkpoint)."""
+
+    def __init__(self, sequencer: Integrates, interval: float = 0.5, batch_trigger: int = 256):
         self.sequencer = sequencer
         self.interval = interval
         self.batch_trigger = batch_trigger

@@ -10,7 +10,14 @@ pk                                    sk                  attributes
 ``LEDGER#NODE#<level>#<index >> 10>``   ``<index, 12 d.>``   ``hash`` (32 bytes)
 ``LEDGER#HEAD``                        ``CURRENT``           the latest signed tree head
 ``LEDGER#BY#<facet>#<value>``          ``<ts ms>#<seq>``     ``entry``, ``seq`` (query index)
+``LEDGER#CHECKPOINT``                  ``CURRENT``           the latest signed ledger checkpoint
 ====================================  ==================  ==================================
+
+That is trail 0, the ledger's first (and, before trails, only) sequence. Further trails
+(:data:`MAX_TRAILS` at most, ``hub:ledgerTrails``) keep the same layout under
+``LEDGER#T<trail, 3 digits>#`` (``LEDGER#T001#ENTRY#...``, ``LEDGER#T001#HEAD``...), each
+gap-free and its own RFC 9162 tree; their query index rows share trail 0's keys, with
+``#<trail, 3 digits>`` after the sort key and a ``trail`` attribute.
 
 Entries are grouped 1024 to a partition, nodes 1024 per level and partition, so a read
 touches few partitions and no partition grows without bound.
@@ -46,7 +53,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from app.ledger.checkpoint import SignedTreeHead
+from app.ledger.checkpoint import LedgerCheckpoint, SignedTreeHead
 from app.ledger.errors import LedgerError, NodeNotFound
 from app.ledger.merkle import NodeId
 
@@ -54,6 +61,9 @@ ENTRY_PREFIX = "LEDGER#ENTRY#"
 NODE_PREFIX = "LEDGER#NODE#"
 INDEX_PREFIX = "LEDGER#BY#"
 HEAD_KEY = {"pk": {"S": "LEDGER#HEAD"}, "sk": {"S": "CURRENT"}}
+CHECKPOINT_KEY = {"pk": {"S": "LEDGER#CHECKPOINT"}, "sk": {"S": "CURRENT"}}
+# Trails a ledger may have (hub:ledgerTrails); the verifier looks for every one of them.
+MAX_TRAILS = 64
 PARTITION_BITS = 10
 # The day index spreads a day's rows over this many partition keys (``<day>#<seq % 8>``):
 # a DynamoDB partition takes at most 1,000 write units a second, and one key per day would
@@ -66,24 +76,40 @@ _BATCH_GET = 100
 PARALLEL_WRITES = 32
 
 
-def entry_key(seq: int) -> dict[str, dict[str, str]]:
+def trail_prefix(trail: int) -> str:
+    """``LEDGER#`` for trail 0 (the layout from before trails), ``LEDGER#T<nnn>#`` after."""
+    if not 0 <= trail < MAX_TRAILS:
+        raise ValueError(f"trail must be in [0, {MAX_TRAILS})")
+    return "LEDGER#" if trail == 0 else f"LEDGER#T{trail:03d}#"
+
+
+def entry_key(seq: int, trail: int = 0) -> dict[str, dict[str, str]]:
     return {
-        "pk": {"S": f"{ENTRY_PREFIX}{seq >> PARTITION_BITS:08d}"},
+        "pk": {"S": f"{trail_prefix(trail)}ENTRY#{seq >> PARTITION_BITS:08d}"},
         "sk": {"S": f"{seq:012d}"},
     }
 
 
-def node_key(node: NodeId) -> dict[str, dict[str, str]]:
+def node_key(node: NodeId, trail: int = 0) -> dict[str, dict[str, str]]:
     return {
-        "pk": {"S": f"{NODE_PREFIX}{node.level:02d}#{node.index >> PARTITION_BITS:08d}"},
+        "pk": {
+            "S": f"{trail_prefix(trail)}NODE#{node.level:02d}#{node.index >> PARTITION_BITS:08d}"
+        },
         "sk": {"S": f"{node.index:012d}"},
     }
 
 
-def index_key(facet: str, value: str, timestamp_ms: int, seq: int) -> dict[str, dict[str, str]]:
+def head_key(trail: int = 0) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"{trail_prefix(trail)}HEAD"}, "sk": {"S": "CURRENT"}}
+
+
+def index_key(
+    facet: str, value: str, timestamp_ms: int, seq: int, trail: int = 0
+) -> dict[str, dict[str, str]]:
+    suffix = f"#{trail:03d}" if trail else ""
     return {
         "pk": {"S": f"{INDEX_PREFIX}{facet}#{value}"},
-        "sk": {"S": f"{timestamp_ms:013d}#{seq:012d}"},
+        "sk": {"S": f"{timestamp_ms:013d}#{seq:012d}{suffix}"},
     }
 
 
@@ -96,11 +122,20 @@ def _code(exc: ClientError) -> str:
 
 
 class LedgerTable:
-    """Every read and write of the ledger's items; a thin layer over a DynamoDB client."""
+    """Every read and write of one trail's items; a thin layer over a DynamoDB client.
 
-    def __init__(self, client: Any, table_name: str):
+    ``trail`` 0 is the layout from before trails; :meth:`for_trail` gives another trail
+    of the same table.
+    """
+
+    def __init__(self, client: Any, table_name: str, trail: int = 0):
         self.client = client
         self.table_name = table_name
+        self.trail = trail
+        self._prefix = trail_prefix(trail)
+
+    def for_trail(self, trail: int) -> LedgerTable:
+        return LedgerTable(self.client, self.table_name, trail)
 
     # -- entries ----------------------------------------------------------------------
 
@@ -108,7 +143,7 @@ class LedgerTable:
         """The ``Put`` that stores entry ``seq`` if (and only if) that slot is free."""
         return {
             "TableName": self.table_name,
-            "Item": {**entry_key(seq), "entry": {"B": entry}, "seq": {"N": str(seq)}},
+            "Item": {**entry_key(seq, self.trail), "entry": {"B": entry}, "seq": {"N": str(seq)}},
             "ConditionExpression": "attribute_not_exists(pk)",
         }
 
@@ -116,7 +151,7 @@ class LedgerTable:
         """The ``ConditionCheck`` that entry ``seq - 1`` exists (``seq`` > 0)."""
         return {
             "TableName": self.table_name,
-            "Key": entry_key(seq - 1),
+            "Key": entry_key(seq - 1, self.trail),
             "ConditionExpression": "attribute_exists(pk)",
         }
 
@@ -133,7 +168,7 @@ class LedgerTable:
     def entry_exists(self, seq: int) -> bool:
         got = self.client.get_item(
             TableName=self.table_name,
-            Key=entry_key(seq),
+            Key=entry_key(seq, self.trail),
             ProjectionExpression="seq",
             ConsistentRead=True,
         )
@@ -156,7 +191,7 @@ class LedgerTable:
                 "TableName": self.table_name,
                 "KeyConditionExpression": "pk = :pk AND sk >= :from",
                 "ExpressionAttributeValues": {
-                    ":pk": {"S": f"{ENTRY_PREFIX}{partition:08d}"},
+                    ":pk": {"S": f"{self._prefix}ENTRY#{partition:08d}"},
                     ":from": {"S": f"{seq:012d}"},
                 },
                 "ConsistentRead": True,
@@ -179,7 +214,7 @@ class LedgerTable:
 
     def entries(self, seqs: Sequence[int]) -> dict[int, bytes]:
         """The stored entries for ``seqs`` (missing ones absent), by BatchGetItem."""
-        keys = [entry_key(s) for s in sorted(set(seqs))]
+        keys = [entry_key(s, self.trail) for s in sorted(set(seqs))]
         found: dict[int, bytes] = {}
         for item in self._batch_get(keys, "seq, entry"):
             found[int(item["seq"]["N"])] = bytes(item["entry"]["B"])
@@ -200,7 +235,7 @@ class LedgerTable:
                     TableName=self.table_name,
                     KeyConditionExpression="pk = :pk",
                     ExpressionAttributeValues={
-                        ":pk": {"S": f"{ENTRY_PREFIX}{partition:08d}"},
+                        ":pk": {"S": f"{self._prefix}ENTRY#{partition:08d}"},
                     },
                     ConsistentRead=True,
                     ScanIndexForward=False,
@@ -249,12 +284,12 @@ class LedgerTable:
 
     def all_entries(self) -> dict[int, bytes]:
         """Every stored entry by leaf index (the sort key), gaps and all."""
-        items = self._partition_items(ENTRY_PREFIX, "sk, #v")
+        items = self._partition_items(f"{self._prefix}ENTRY#", "sk, #v")
         return {k: bytes(v["entry"]["B"]) for k, v in items.items()}
 
     def all_leaf_hashes(self) -> dict[int, bytes]:
         """Every stored level-0 tree node (leaf hash) by leaf index."""
-        items = self._partition_items(f"{NODE_PREFIX}00#", "sk, #v")
+        items = self._partition_items(f"{self._prefix}NODE#00#", "sk, #v")
         return {k: bytes(v["hash"]["B"]) for k, v in items.items()}
 
     # -- nodes ------------------------------------------------------------------------
@@ -262,18 +297,19 @@ class LedgerTable:
     def write_nodes(self, nodes: Mapping[NodeId, bytes]) -> None:
         """Store tree nodes (idempotent: a node's hash is a function of immutable entries)."""
         requests = [
-            {"PutRequest": {"Item": {**node_key(n), "hash": {"B": h}}}} for n, h in nodes.items()
+            {"PutRequest": {"Item": {**node_key(n, self.trail), "hash": {"B": h}}}}
+            for n, h in nodes.items()
         ]
         self._batch_write(requests)
 
     def read_node_hashes(self, ids: Sequence[NodeId]) -> list[bytes]:
         wanted = list(dict.fromkeys(ids))
         found: dict[tuple[str, str], bytes] = {}
-        for item in self._batch_get([node_key(n) for n in wanted], "pk, sk, #h"):
+        for item in self._batch_get([node_key(n, self.trail) for n in wanted], "pk, sk, #h"):
             found[(item["pk"]["S"], item["sk"]["S"])] = bytes(item["hash"]["B"])
         out = []
         for node in ids:
-            key = node_key(node)
+            key = node_key(node, self.trail)
             h = found.get((key["pk"]["S"], key["sk"]["S"]))
             if h is None:
                 raise NodeNotFound(f"no node at level {node.level}, index {node.index}")
@@ -283,7 +319,9 @@ class LedgerTable:
     # -- head -------------------------------------------------------------------------
 
     def read_head(self) -> SignedTreeHead | None:
-        got = self.client.get_item(TableName=self.table_name, Key=HEAD_KEY, ConsistentRead=True)
+        got = self.client.get_item(
+            TableName=self.table_name, Key=head_key(self.trail), ConsistentRead=True
+        )
         if "Item" not in got:
             return None
         return SignedTreeHead.from_json(json.loads(got["Item"]["head"]["S"]))
@@ -306,7 +344,7 @@ class LedgerTable:
             self.client.put_item(
                 TableName=self.table_name,
                 Item={
-                    **HEAD_KEY,
+                    **head_key(self.trail),
                     "size": {"N": str(head.size)},
                     "head": {"S": json.dumps(head.to_json(), sort_keys=True)},
                 },
@@ -317,17 +355,60 @@ class LedgerTable:
                 raise HeadMoved("the tree head moved meanwhile") from exc
             raise
 
+    # -- ledger checkpoint (every trail's head; kept on the table, trail independent) ----
+
+    def read_checkpoint(self) -> LedgerCheckpoint | None:
+        got = self.client.get_item(
+            TableName=self.table_name, Key=CHECKPOINT_KEY, ConsistentRead=True
+        )
+        if "Item" not in got:
+            return None
+        return LedgerCheckpoint.from_json(json.loads(got["Item"]["checkpoint"]["S"]))
+
+    def store_checkpoint(self, checkpoint: LedgerCheckpoint) -> bool:
+        """Store ``checkpoint`` unless a later one is stored already (False then)."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    **CHECKPOINT_KEY,
+                    "timestamp_ms": {"N": str(checkpoint.timestamp_ms)},
+                    "checkpoint": {"S": json.dumps(checkpoint.to_json(), sort_keys=True)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR #ts < :ts",
+                ExpressionAttributeNames={"#ts": "timestamp_ms"},
+                ExpressionAttributeValues={":ts": {"N": str(checkpoint.timestamp_ms)}},
+            )
+            return True
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def trails_present(self) -> list[int]:
+        """Every trail (up to :data:`MAX_TRAILS`) holding an entry or a head, in order:
+        a gap-free trail that holds anything holds entry 0. One GetItem per trail (the
+        verifier's inventory, never on the request path)."""
+        found = []
+        for trail in range(MAX_TRAILS):
+            other = self.for_trail(trail)
+            if other.entry_exists(0) or other.read_head() is not None:
+                found.append(trail)
+        return found
+
     # -- query index ------------------------------------------------------------------
 
     def write_index(self, rows: Sequence[tuple[str, str, int, int, bytes]]) -> None:
         """Index rows (facet, value, timestamp ms, seq, entry): idempotent puts."""
+        trail = {"trail": {"N": str(self.trail)}} if self.trail else {}
         requests = [
             {
                 "PutRequest": {
                     "Item": {
-                        **index_key(facet, value, ts, seq),
+                        **index_key(facet, value, ts, seq, self.trail),
                         "entry": {"B": entry},
                         "seq": {"N": str(seq)},
+                        **trail,
                     }
                 }
             }
@@ -337,10 +418,12 @@ class LedgerTable:
 
     def iter_index(
         self, facet: str, value: str, since_ms: int, until_ms: int, *, page_size: int = 100
-    ) -> Iterator[tuple[int, bytes]]:
-        """Entries indexed under ``facet``/``value`` with ``since_ms <= ts < until_ms``,
-        oldest first, page after page (``page_size`` items each) for as long as the
-        caller keeps reading: a caller that filters further stops when it has enough."""
+    ) -> Iterator[tuple[int, int, bytes]]:
+        """(trail, leaf index, entry) indexed under ``facet``/``value`` with
+        ``since_ms <= ts < until_ms``, oldest first (every trail's rows, in (timestamp,
+        leaf index, trail) order), page after page (``page_size`` items each) for as long
+        as the caller keeps reading: a caller that filters further stops when it has
+        enough."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -354,14 +437,15 @@ class LedgerTable:
         while True:
             page = self.client.query(**kwargs)
             for i in page["Items"]:
-                yield int(i["seq"]["N"]), bytes(i["entry"]["B"])
+                trail = int(i["trail"]["N"]) if "trail" in i else 0
+                yield trail, int(i["seq"]["N"]), bytes(i["entry"]["B"])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def query_index(
         self, facet: str, value: str, since_ms: int, until_ms: int, limit: int
-    ) -> list[tuple[int, bytes]]:
+    ) -> list[tuple[int, int, bytes]]:
         """The first ``limit`` entries of :meth:`iter_index`."""
         rows = self.iter_index(facet, value, since_ms, until_ms, page_size=limit)
         return list(itertools.islice(rows, limit))

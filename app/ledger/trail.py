@@ -27,6 +27,10 @@
   as for one entry (the stored numbers stay exactly ``0 .. k-1``), and one round trip to
   the tail sequences up to 99 entries instead of one. A lone append still costs one
   conditional ``PutItem``. Entries, tree, proofs and the verifier are unchanged.
+- **Several trails.** :class:`ShardedTrail` spreads events over ``N`` such trails (each
+  gap-free on its own, each its own tree) by a stable hash of the actor
+  (:func:`trail_for`), so one subject's entries stay in one trail, in order; a receipt
+  names its trail.
 - **Receipts per request.** Every receipt issued while a request is being served is
   collected (:mod:`app.ledger.receipts`) so the response carries an ``Audit-Receipt``
   header without each route knowing about it.
@@ -34,6 +38,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -113,6 +118,7 @@ ACTIONS: dict[str, Action] = {
     "SetAffiliation": Action.UPDATE,
     "BindAccount": Action.UPDATE,
     "MapProvider": Action.UPDATE,
+    "MapIntakeClient": Action.UPDATE,
     "SubmitRegistration": Action.CREATE,
     "ApproveRegistration": Action.UPDATE,
     "RejectRegistration": Action.UPDATE,
@@ -177,6 +183,7 @@ _RESOURCE_TYPES: dict[str, ResourceType] = {
     "Registration": ResourceType.PRACTITIONER,
     "Account": ResourceType.PRACTITIONER,
     "Provider": ResourceType.SERVICE,
+    "IntakeClient": ResourceType.SERVICE,
     "Service": ResourceType.SERVICE,
     "User": ResourceType.PRACTITIONER,
     "Audit": ResourceType.AUDIT,
@@ -514,8 +521,70 @@ class LedgerTrail:
         return self._observed(self.table.find_tail(0 if seq <= 1 else seq - 1))
 
     def _accepted(self, event: AuditEvent, seq: int) -> AuditReceipt:
-        receipt = AuditReceipt(event.event_id, STORE_NAME, str(seq), seq)
+        trail = self.table.trail
+        position = str(seq) if trail == 0 else f"{trail}/{seq}"
+        receipt = AuditReceipt(event.event_id, STORE_NAME, position, seq, trail)
         receipts.record(receipt)
         if self._on_append is not None:
             self._on_append(seq)
         return receipt
+
+
+def trail_for(actor: str, trails: int) -> int:
+    """The trail an actor's entries go to: a stable hash of the actor id, modulo ``trails``.
+
+    Stable (SHA-256, not Python's salted ``hash``), so every process and every Lambda
+    environment sends one actor to the same trail and that actor's entries keep their
+    order in one gap-free sequence.
+    """
+    if trails <= 1:
+        return 0
+    digest = hashlib.sha256(actor.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % trails
+
+
+class ShardedTrail:
+    """The audit trail over ``N`` trails of one ledger table; see the module docstring.
+
+    Each event goes to :func:`trail_for` of its actor; each trail keeps every guarantee of
+    :class:`LedgerTrail` on its own (gap-free, unique, durable before return). Throughput
+    adds up: ``N`` tails take ``N`` writes at once where one tail serialises them.
+    """
+
+    name = STORE_NAME
+
+    def __init__(self, trails: Sequence[LedgerTrail]):
+        if not trails:
+            raise ValueError("a sharded trail needs at least one trail")
+        for number, trail in enumerate(trails):
+            if trail.table.trail != number:
+                raise ValueError("trails must be trails 0 .. N-1 of the ledger, in order")
+        self.trails = list(trails)
+
+    def set_on_append(self, callback: Callable[[int], None] | None) -> None:
+        for trail in self.trails:
+            trail.set_on_append(callback)
+
+    def trail_of(self, event: AuditEvent) -> LedgerTrail:
+        return self.trails[trail_for(event.actor, len(self.trails))]
+
+    def append(self, event: AuditEvent) -> AuditReceipt:
+        return self.trail_of(event).append(event)
+
+    def transact_append(
+        self, event: AuditEvent, items: Sequence[Mapping[str, Any]]
+    ) -> AuditReceipt:
+        return self.trail_of(event).transact_append(event, items)
+
+    def append_many(self, events: Sequence[AuditEvent]) -> list[AuditReceipt]:
+        """Each trail's share of ``events`` in batches (in order within a trail); the
+        receipts in the order of ``events``."""
+        shares: dict[int, list[int]] = {}
+        for position, event in enumerate(events):
+            shares.setdefault(trail_for(event.actor, len(self.trails)), []).append(position)
+        out: list[AuditReceipt | None] = [None] * len(events)
+        for number, positions in shares.items():
+            got = self.trails[number].append_many([events[p] for p in positions])
+            for position, receipt in zip(positions, got, strict=True):
+                out[position] = receipt
+        return [r for r in out if r is not None]

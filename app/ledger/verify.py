@@ -21,15 +21,23 @@ Checks, in order, each finding naming the leaf index where it is first visible:
 5. inclusion of the chosen entries (default: all) in the smallest head covering each
    (:func:`~app.ledger.merkle.verify_inclusion`).
 
-``report.first_bad_index`` is the smallest index of any finding; ``report.ok`` is True
-only when there is no finding at all and at least one head was verified.
+A ledger of several trails (``snapshot.trails``) gets checks 1-5 per trail, plus heads
+signed under another trail's origin (**swapped**), and then its ledger checkpoints
+(``snapshot.checkpoints``): each signature; each listed trail head reproduced by that
+trail's stored history (else **fork**, or **deleted**); no checkpoint listing fewer
+trails than an earlier one, and the latest one listing every trail that holds anything
+(else **omitted**).
+
+``report.first_bad`` is the (trail, index) of the first finding, lowest trail first, and
+``report.first_bad_index`` its index; ``report.ok`` is True only when there is no
+finding at all and at least one head was verified.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,27 +47,38 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.ledger._hashing import leaf_hash
 from app.ledger.checkpoint import (
     BadSignature,
+    LedgerCheckpoint,
     MalformedHead,
     SignedTreeHead,
+    TrailHead,
     load_public_key,
+    trail_origin,
     verify_head,
+    verify_ledger_checkpoint,
 )
 from app.ledger.entries import AuditEntry
 from app.ledger.errors import InvalidEntry, LedgerVerificationError
 from app.ledger.fhir import audit_event_resource
 from app.ledger.merkle import MerkleLog, verify_consistency, verify_inclusion
+from app.ledger.store import MAX_TRAILS
 
 ENTRIES_FILE = "entries.ndjson"
 FHIR_FILE = "auditevents.ndjson"
 CHECKPOINTS_DIR = "checkpoints"
 PUBLIC_KEY_FILE = "public-key.pem"
+LEDGER_DIR = "ledger"  # ledger checkpoints, under checkpoints/
 
 
 @dataclass
 class LedgerSnapshot:
+    """Trail 0 (``entries``, ``heads``, ``tree_leaves``: the whole ledger before trails),
+    the other trails by number, and the signed ledger checkpoints over all of them."""
+
     entries: dict[int, bytes]
     heads: list[SignedTreeHead]
     tree_leaves: dict[int, bytes] | None = None
+    trails: dict[int, LedgerSnapshot] = field(default_factory=dict)
+    checkpoints: list[LedgerCheckpoint] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,7 @@ class Finding:
     kind: str
     index: int | None
     message: str
+    trail: int = 0
 
 
 @dataclass
@@ -78,17 +98,33 @@ class VerificationReport:
     consistency_checked: int = 0
     size: int = 0
 
+    trails: int = 1
+    checkpoints_verified: int = 0
+
+    @property
+    def first_bad(self) -> tuple[int, int] | None:
+        """(trail, leaf index) of the first finding: the lowest trail, then index."""
+        located = [(f.trail, f.index) for f in self.findings if f.index is not None]
+        return min(located) if located else None
+
     @property
     def first_bad_index(self) -> int | None:
-        indices = [f.index for f in self.findings if f.index is not None]
-        return min(indices) if indices else None
+        first = self.first_bad
+        return first[1] if first is not None else None
+
+    @property
+    def first_bad_trail(self) -> int | None:
+        first = self.first_bad
+        return first[0] if first is not None else None
 
     @property
     def ok(self) -> bool:
         return not self.findings and self.heads_verified > 0
 
-    def add(self, kind: str, index: int | None, message: str) -> None:
-        self.findings.append(Finding(kind, index, message))
+    def add(self, kind: str, index: int | None, message: str, trail: int = 0) -> None:
+        if trail:
+            message = f"trail {trail}: {message}"
+        self.findings.append(Finding(kind, index, message, trail))
 
 
 def verify_snapshot(
@@ -97,14 +133,53 @@ def verify_snapshot(
     *,
     indices: Iterable[int] | None = None,
 ) -> VerificationReport:
-    """Run every check above; never raises on bad data, reports it."""
+    """Run every check above on every trail, then the ledger checkpoints; never raises on
+    bad data, reports it. ``indices`` (inclusion checks) apply to trail 0."""
     report = VerificationReport()
-    heads = _signed_heads(snapshot.heads, public_key, report)
-    _split_views(heads, report)
+    trails = {0: snapshot, **{k: t for k, t in snapshot.trails.items() if k}}
+    several = len(trails) > 1 or bool(snapshot.checkpoints)
+    base = _base_origin(snapshot)
+    logs: dict[int, tuple[MerkleLog, list[SignedTreeHead]]] = {}
+    for number in sorted(trails):
+        chosen = indices if number == 0 else None
+        expected = trail_origin(base, number) if several and base is not None else None
+        logs[number] = _verify_trail(trails[number], public_key, chosen, report, number, expected)
+    report.size = sum(max((h.size for h in heads), default=0) for _, heads in logs.values())
+    report.trails = len(trails)
+    _check_ledger_checkpoints(snapshot, trails, logs, public_key, report)
+    return report
+
+
+def _base_origin(snapshot: LedgerSnapshot) -> str | None:
+    if snapshot.checkpoints:
+        return snapshot.checkpoints[0].origin
+    return snapshot.heads[0].origin if snapshot.heads else None
+
+
+def _verify_trail(
+    snapshot: LedgerSnapshot,
+    public_key: ec.EllipticCurvePublicKey,
+    indices: Iterable[int] | None,
+    report: VerificationReport,
+    trail: int,
+    origin: str | None,
+) -> tuple[MerkleLog, list[SignedTreeHead]]:
+    """Checks 1-5 on one trail; its rebuilt log and the heads its history reproduces."""
+    part = VerificationReport()
+    heads = _signed_heads(snapshot.heads, public_key, part)
+    if origin is not None:
+        for head in [h for h in heads if h.origin != origin]:
+            part.add(
+                "swapped",
+                None,
+                f"a signed head of size {head.size} is {head.origin!r}'s, not this trail's "
+                f"({origin!r})",
+            )
+        heads = [h for h in heads if h.origin == origin]
+    _split_views(heads, part)
     top = max((h.size for h in heads), default=0)
-    report.size = top
     end = max([top, *(i + 1 for i in snapshot.entries)], default=0)
-    leaves = _check_entries(snapshot, end, top, report)
+    leaves = _check_entries(snapshot, end, top, part)
     log = MerkleLog()
     stored = snapshot.tree_leaves
     for i in range(end):
@@ -112,10 +187,93 @@ def verify_snapshot(
         if h is None:
             break
         log.append_leaf_hash(h)
-    reproduced = _check_heads(heads, log, report)
+    reproduced = _check_heads(heads, log, part)
     chosen = sorted(set(indices)) if indices is not None else sorted(snapshot.entries)
-    _check_inclusions(chosen, snapshot.entries, reproduced, log, report)
-    return report
+    _check_inclusions(chosen, snapshot.entries, reproduced, log, part)
+    for f in part.findings:
+        report.add(f.kind, f.index, f.message, trail)
+    report.heads_verified += part.heads_verified
+    report.entries_checked += part.entries_checked
+    report.inclusions_checked += part.inclusions_checked
+    report.consistency_checked += part.consistency_checked
+    return log, reproduced
+
+
+def _check_ledger_checkpoints(
+    snapshot: LedgerSnapshot,
+    trails: dict[int, LedgerSnapshot],
+    logs: dict[int, tuple[MerkleLog, list[SignedTreeHead]]],
+    public_key: ec.EllipticCurvePublicKey,
+    report: VerificationReport,
+) -> None:
+    """Each ledger checkpoint is signed, lists every trail the ledger has had (never
+    fewer than an earlier one), and each listed trail head is reproduced by that trail's
+    stored history; the latest one covers every trail that holds anything."""
+    good: list[LedgerCheckpoint] = []
+    for checkpoint in snapshot.checkpoints:
+        try:
+            verify_ledger_checkpoint(checkpoint, public_key)
+        except (BadSignature, MalformedHead) as exc:
+            report.add("signature", None, str(exc))
+            continue
+        good.append(checkpoint)
+    report.checkpoints_verified = len(good)
+    good.sort(key=lambda c: c.timestamp_ms)
+    widest = 0
+    for checkpoint in good:
+        if checkpoint.trails < widest:
+            for missing in range(checkpoint.trails, widest):
+                report.add(
+                    "omitted",
+                    0,
+                    f"the ledger checkpoint at {checkpoint.timestamp_ms} leaves this trail out "
+                    f"(an earlier one listed {widest} trails)",
+                    missing,
+                )
+        widest = max(widest, checkpoint.trails)
+        for listed in checkpoint.heads:
+            _check_listed_head(checkpoint, listed, logs, report)
+    populated = [k for k, t in trails.items() if t.entries or t.heads]
+    latest = good[-1] if good else None
+    for number in populated:
+        if number == 0 and latest is None:
+            continue  # a single-trail ledger: its trail 0 heads are the ledger's
+        if latest is None or number >= latest.trails:
+            report.add(
+                "omitted",
+                0,
+                "the trail holds entries but the latest ledger checkpoint does not commit to it"
+                if latest is not None
+                else "the trail holds entries but no signed ledger checkpoint commits to it",
+                number,
+            )
+
+
+def _check_listed_head(
+    checkpoint: LedgerCheckpoint,
+    listed: TrailHead,
+    logs: dict[int, tuple[MerkleLog, list[SignedTreeHead]]],
+    report: VerificationReport,
+) -> None:
+    where = f"the ledger checkpoint at {checkpoint.timestamp_ms}"
+    log, reproduced = logs.get(listed.trail, (MerkleLog(), []))
+    if listed.size > log.size:
+        report.add(
+            "deleted",
+            log.size,
+            f"{where} lists this trail at size {listed.size}; the copy holds {log.size}",
+            listed.trail,
+        )
+        return
+    if log.root(listed.size) != listed.root:
+        below = [h.size for h in reproduced if h.size < listed.size]
+        report.add(
+            "fork",
+            max(below, default=0),
+            f"{where} lists a head of size {listed.size} this trail's history does not "
+            "reproduce (swapped or rewritten)",
+            listed.trail,
+        )
 
 
 def _signed_heads(
@@ -249,36 +407,61 @@ def write_export(
     tree_leaves: dict[int, bytes],
     heads: Sequence[SignedTreeHead],
     public_key_pem: bytes,
+    *,
+    trails: Mapping[int, LedgerSnapshot] | None = None,
+    ledger_checkpoints: Sequence[LedgerCheckpoint] = (),
 ) -> None:
     """Write an export: entries (with the tree's leaf hashes), FHIR AuditEvents (IHE
-    BALP, NDJSON), every checkpoint and the public key."""
+    BALP, NDJSON), every checkpoint and the public key. Trail 0 is written as before
+    trails; rows of trail ``k`` carry ``"trail": k``, its heads go to
+    ``checkpoints/trail-<kkk>/`` and ledger checkpoints to ``checkpoints/ledger/``."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CHECKPOINTS_DIR).mkdir(exist_ok=True)
+    parts = [(0, entries, tree_leaves, heads)]
+    for number, trail in sorted((trails or {}).items()):
+        if number:
+            parts.append((number, trail.entries, trail.tree_leaves or {}, trail.heads))
     with (directory / ENTRIES_FILE).open("w", encoding="ascii") as out:
-        for index in sorted(entries):
-            leaf = tree_leaves.get(index)
-            row = {
-                "leaf_index": index,
-                "canonical": base64.b64encode(entries[index]).decode(),
-                "tree_leaf_hash": base64.b64encode(leaf).decode() if leaf else None,
-            }
-            out.write(json.dumps(row, sort_keys=True) + "\n")
+        for number, rows, leaves, _ in parts:
+            for index in sorted(rows):
+                leaf = leaves.get(index)
+                row: dict[str, Any] = {
+                    "leaf_index": index,
+                    "canonical": base64.b64encode(rows[index]).decode(),
+                    "tree_leaf_hash": base64.b64encode(leaf).decode() if leaf else None,
+                }
+                if number:
+                    row["trail"] = number
+                out.write(json.dumps(row, sort_keys=True) + "\n")
     with (directory / FHIR_FILE).open("w", encoding="utf-8") as out:
-        for index in sorted(entries):
-            try:
-                entry = AuditEntry.from_bytes(entries[index])
-            except InvalidEntry:
-                continue  # the verifier reports it; FHIR consumers get well-formed events
-            out.write(json.dumps(audit_event_resource(entry, entries[index], index)) + "\n")
-    for head in heads:
-        name = f"{head.size:012d}-{head.timestamp_ms:013d}.json"
-        (directory / CHECKPOINTS_DIR / name).write_text(
-            json.dumps(head.to_json(), sort_keys=True), encoding="ascii"
-        )
+        for number, rows, _, _ in parts:
+            for index in sorted(rows):
+                try:
+                    entry = AuditEntry.from_bytes(rows[index])
+                except InvalidEntry:
+                    continue  # the verifier reports it; FHIR consumers get well-formed events
+                resource = audit_event_resource(entry, rows[index], index, number)
+                out.write(json.dumps(resource) + "\n")
+    for number, _, _, trail_heads in parts:
+        folder = directory / CHECKPOINTS_DIR
+        if number:
+            folder = folder / f"trail-{number:03d}"
+            folder.mkdir(exist_ok=True)
+        for head in trail_heads:
+            name = f"{head.size:012d}-{head.timestamp_ms:013d}.json"
+            (folder / name).write_text(json.dumps(head.to_json(), sort_keys=True), "ascii")
+    if ledger_checkpoints:
+        folder = directory / CHECKPOINTS_DIR / LEDGER_DIR
+        folder.mkdir(exist_ok=True)
+        for checkpoint in ledger_checkpoints:
+            name = f"{checkpoint.timestamp_ms:013d}.json"
+            (folder / name).write_text(json.dumps(checkpoint.to_json(), sort_keys=True), "ascii")
     (directory / PUBLIC_KEY_FILE).write_bytes(public_key_pem)
 
 
 def read_checkpoints(path: Path) -> list[SignedTreeHead]:
+    if not path.exists():
+        return []
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     return [SignedTreeHead.from_json(json.loads(f.read_text("ascii"))) for f in files]
 
@@ -288,21 +471,36 @@ def read_export(path: Path, checkpoints: Path | None = None) -> tuple[LedgerSnap
     checkpoints directory); also returns the export's public key file if present."""
     directory = path if path.is_dir() else path.parent
     entries_file = path / ENTRIES_FILE if path.is_dir() else path
-    entries: dict[int, bytes] = {}
-    leaves: dict[int, bytes] = {}
+    entries: dict[int, dict[int, bytes]] = {0: {}}
+    leaves: dict[int, dict[int, bytes]] = {0: {}}
     has_leaves = False
     for line in entries_file.read_text("ascii").splitlines():
         if not line.strip():
             continue
         row = json.loads(line)
-        index = int(row["leaf_index"])
-        entries[index] = base64.b64decode(row["canonical"])
+        index, trail = int(row["leaf_index"]), int(row.get("trail", 0))
+        if not 0 <= trail < MAX_TRAILS:
+            raise ValueError(f"trail {trail} out of range")
+        entries.setdefault(trail, {})[index] = base64.b64decode(row["canonical"])
         if row.get("tree_leaf_hash"):
             has_leaves = True
-            leaves[index] = base64.b64decode(row["tree_leaf_hash"])
-    heads = read_checkpoints(checkpoints or directory / CHECKPOINTS_DIR)
+            leaves.setdefault(trail, {})[index] = base64.b64decode(row["tree_leaf_hash"])
+    folder = checkpoints or directory / CHECKPOINTS_DIR
+    heads = read_checkpoints(folder)
     key = directory / PUBLIC_KEY_FILE
-    snapshot = LedgerSnapshot(entries, heads, leaves if has_leaves else None)
+    snapshot = LedgerSnapshot(entries[0], heads, leaves[0] if has_leaves else None)
+    numbers = set(entries) | {
+        int(p.name.removeprefix("trail-")) for p in folder.glob("trail-[0-9][0-9][0-9]")
+    }
+    for number in sorted(numbers - {0}):
+        trail_heads = read_checkpoints(folder / f"trail-{number:03d}")
+        trail_leaves = leaves.get(number, {}) if has_leaves else None
+        snapshot.trails[number] = LedgerSnapshot(entries.get(number, {}), trail_heads, trail_leaves)
+    if (folder / LEDGER_DIR).is_dir():
+        snapshot.checkpoints = [
+            LedgerCheckpoint.from_json(json.loads(f.read_text("ascii")))
+            for f in sorted((folder / LEDGER_DIR).glob("*.json"))
+        ]
     return snapshot, key if key.exists() else None
 
 
@@ -318,7 +516,23 @@ def snapshot_from_deployment(
     from app.ledger.store import LedgerTable
 
     table = LedgerTable(dynamodb, table_name)
-    heads = CheckpointArchive(s3, checkpoint_bucket).list()
+    archive = CheckpointArchive(s3, checkpoint_bucket)
+    snapshot = _trail_snapshot(table, archive)
+    for number in table.trails_present():
+        if number:
+            snapshot.trails[number] = _trail_snapshot(
+                table.for_trail(number), archive.for_trail(number)
+            )
+    checkpoints = archive.ledger_checkpoints()
+    current = table.read_checkpoint()
+    if current is not None and all(c.to_json() != current.to_json() for c in checkpoints):
+        checkpoints.append(current)
+    snapshot.checkpoints = checkpoints
+    return snapshot
+
+
+def _trail_snapshot(table: Any, archive: Any) -> LedgerSnapshot:
+    heads: list[SignedTreeHead] = archive.list()
     current = table.read_head()
     if current is not None and all(h.to_json() != current.to_json() for h in heads):
         heads.append(current)

@@ -26,8 +26,11 @@ A message's entry follows the contract in :mod:`app.audit.facts` exactly
 with their institution, the sender's department), so the response-rate metric reads it.
 The hub message id is the Matrix event id without its ``$`` sigil (``m.<rest>``; an id
 that does not fit the ledger's identifier shape is hashed, ``h.<sha-256>``): the entry
-names the event, sender, room (through the group) and time (the homeserver's
-``origin_server_ts``), and nothing else.
+names the event, sender, room (through the group) and time, and nothing else. The time is
+the homeserver's ``origin_server_ts`` when it lies in the hub's own window (no later than
+:data:`CLOCK_SKEW` ahead of the hub's clock, no earlier than :data:`PUSH_DELAY` behind it);
+otherwise it is the hub's clock when the event reached it, so a homeserver (or anyone able
+to push as it) cannot backdate or foredate an entry in the ledger.
 
 Idempotent per event: each entry commits in one transaction with a marker item
 (``MXEVENT#<event id>`` or ``MXUPLOAD#<upload id>`` in the groups table) written only if
@@ -41,7 +44,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.audit.events import (
@@ -58,6 +61,11 @@ from app.messaging.repository import GovernedRoom, RoomDirectory, SenderFacts
 
 HUB_ACTOR = "service:messaging"
 MESSAGE_TYPES = frozenset({"m.room.encrypted", "m.room.message"})
+# How far a homeserver's timestamp may lead the hub's clock (clock skew between hosts)...
+CLOCK_SKEW = timedelta(seconds=30)
+# ...and how far behind it an event may arrive (a transaction Synapse retried after the
+# application service was unreachable); outside these the hub's own time is recorded.
+PUSH_DELAY = timedelta(minutes=15)
 MEMBERSHIP_ACTIONS = {
     RoomMembership.INVITE: "InviteToRoom",
     RoomMembership.JOIN: "JoinRoom",
@@ -241,9 +249,15 @@ class RoomLedger:
         }
 
     def _time(self, origin_server_ts: object) -> datetime:
+        now = self._clock()
         if isinstance(origin_server_ts, int) and not isinstance(origin_server_ts, bool):
-            return datetime.fromtimestamp(origin_server_ts / 1000, UTC)
-        return self._clock()
+            try:
+                stated = datetime.fromtimestamp(origin_server_ts / 1000, UTC)
+            except (OverflowError, OSError, ValueError):
+                return now
+            if now - PUSH_DELAY <= stated <= now + CLOCK_SKEW:
+                return stated
+        return now
 
     def _append(self, event: AuditEvent, marker: str) -> AuditReceipt | None:
         put = {

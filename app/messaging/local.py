@@ -34,15 +34,18 @@ from app.messaging.runner import (
     local_homeserver_settings,
 )
 from app.messaging.service import DriftReport, RoomAuthority, log_drift
+from app.openapi import document_api
 from app.wiring import provide, withdraw
 
 
 def appservice_app(authority: RoomAuthority) -> FastAPI:
-    """A FastAPI app serving only the application service API for ``authority``."""
+    """A FastAPI app serving only the application service API for ``authority``
+    (documented as on the service app: :func:`app.openapi.document_api`)."""
     app = FastAPI(title="Hub application service", openapi_url=None)
     provide(app, RoomAuthority, authority)
     install_error_handlers(app)
     app.include_router(appservice_router)
+    document_api(app)
     return app
 
 

@@ -4,7 +4,7 @@ Two kinds of caller, two routers:
 
 - :data:`router`, the **homeserver** (Matrix application service API v1), authenticated
   by the homeserver's token (``hs_token``) as ``Authorization: Bearer``
-  (:data:`HomeserverCaller`): missing is a 401, wrong is a 403, compared in constant
+  (:data:`HomeserverToken`): missing is a 401, wrong is a 403, compared in constant
   time; the legacy ``?access_token=`` query parameter is not accepted (tokens in URLs end
   up in logs). Not a Cognito token: in AWS these routes are reached on the private path
   only (an internal load balancer in the VPC, ``app.lambda_handler.appservice_handler``);
@@ -25,23 +25,33 @@ Two kinds of caller, two routers:
   ``POST /messaging/session``, a Matrix session after the usual checks.
 
 Errors use the hub's error body (the homeserver reads only the status). With messaging
-off (no ``HUB_MATRIX_HOMESERVER_URL``) every route here answers 503.
+off (no ``HUB_MATRIX_HOMESERVER_URL``) every route here answers 503. Each route and
+dependency declares what it answers (:mod:`app.openapi`), so the API document lists
+it: the token's 401 and 403, ``messaging_not_configured``, the session's
+``access_denied`` and ``homeserver_unavailable``, the upload's ``not_a_hub_account``.
+The routes that record room events in the ledger (transactions, uploads) carry its
+receipts; the ping records nothing.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.access.auth import CurrentPrincipal
+from app.access.auth import ACCESS_DENIED, CurrentPrincipal
 from app.audit.schemas import Receipt
 from app.errors import Forbidden, Unauthenticated
 from app.messaging.audit import RoomLedger
 from app.messaging.schemas import MediaUpload, Ping, SessionBody, SessionOut, Transaction
 from app.messaging.service import RoomAuthority
-from app.messaging.sessions import MessagingNotConfigured, MessagingSessions
+from app.messaging.sessions import (
+    HomeserverUnreachable,
+    MessagingNotConfigured,
+    MessagingSessions,
+)
+from app.openapi import AUDIT_HEADERS, dependency_errors, errors, ok_example
 from app.wiring import NotProvided, provided
 
 router = APIRouter(tags=["messaging-homeserver"])
@@ -52,6 +62,13 @@ _bearer = HTTPBearer(
 )
 NO_STORE = {"Cache-Control": "no-store"}
 
+# Declared for the API document; each refusal raises a fresh error with the same code.
+TOKEN_MISSING = Unauthenticated("The homeserver token is required.")
+TOKEN_REFUSED = Forbidden("The homeserver token is not valid.")
+NOT_A_HUB_ACCOUNT = Forbidden("Only the hub's accounts upload.", code="not_a_hub_account")
+# What the application service API answers once handled (the homeserver reads the status).
+HANDLED = ok_example({})
+
 
 def room_authority(request: Request) -> RoomAuthority:
     try:
@@ -60,18 +77,32 @@ def room_authority(request: Request) -> RoomAuthority:
         raise MessagingNotConfigured() from None
 
 
-def homeserver_caller(
+dependency_errors(room_authority, MessagingNotConfigured)
+
+
+def homeserver_token(
     authority: Annotated[RoomAuthority, Depends(room_authority)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> RoomAuthority:
     """The room authority, once the caller has shown the homeserver's token."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("The homeserver token is required.")
+        raise Unauthenticated(TOKEN_MISSING.message)
     if not authority.registration.accepts_homeserver_token(credentials.credentials):
-        raise Forbidden("The homeserver token is not valid.")
+        raise Forbidden(TOKEN_REFUSED.message)
     return authority
 
 
+dependency_errors(homeserver_token, TOKEN_MISSING, TOKEN_REFUSED)
+HomeserverToken = Annotated[RoomAuthority, Depends(homeserver_token)]
+
+
+def homeserver_caller(authority: HomeserverToken) -> RoomAuthority:
+    """The homeserver, on a route that records room events in the ledger: the response
+    carries their receipts (and the ledger's 503 ``ledger_busy`` may answer)."""
+    return authority
+
+
+dependency_errors(homeserver_caller, success_headers=AUDIT_HEADERS)
 HomeserverCaller = Annotated[RoomAuthority, Depends(homeserver_caller)]
 
 
@@ -82,6 +113,9 @@ def room_ledger(request: Request) -> RoomLedger:
         raise MessagingNotConfigured() from None
 
 
+dependency_errors(room_ledger, MessagingNotConfigured)
+
+
 def sessions(request: Request) -> MessagingSessions:
     try:
         return provided(MessagingSessions)(request)
@@ -89,18 +123,23 @@ def sessions(request: Request) -> MessagingSessions:
         raise MessagingNotConfigured() from None
 
 
-@router.put("/_matrix/app/v1/transactions/{txn_id}")
+dependency_errors(sessions, MessagingNotConfigured)
+
+
+@router.put("/_matrix/app/v1/transactions/{txn_id}", responses=HANDLED)
 def push_transaction(txn_id: str, body: Transaction, authority: HomeserverCaller) -> dict[str, str]:
     authority.handle_transaction(txn_id, body.events)
     return {}
 
 
-@router.post("/_matrix/app/v1/ping")
-def ping(body: Ping, authority: HomeserverCaller) -> dict[str, str]:
+@router.post("/_matrix/app/v1/ping", responses=HANDLED)
+def ping(body: Ping, authority: HomeserverToken) -> dict[str, str]:
     return {}
 
 
-@router.post("/_matrix/app/unstable/org.hub/uploads")
+@router.post(
+    "/_matrix/app/unstable/org.hub/uploads", responses={**HANDLED, **errors(NOT_A_HUB_ACCOUNT)}
+)
 def report_upload(
     body: MediaUpload,
     authority: HomeserverCaller,
@@ -109,16 +148,28 @@ def report_upload(
     try:
         ledger.record_upload(body.user_id, body.upload_id)
     except ValueError:
-        raise Forbidden("Only the hub's accounts upload.", code="not_a_hub_account") from None
+        raise Forbidden(NOT_A_HUB_ACCOUNT.message, code=NOT_A_HUB_ACCOUNT.code) from None
     return {}
 
 
-@session_router.post("/session", response_model=SessionOut)
+@session_router.post(
+    "/session",
+    response_model=SessionOut,
+    responses=errors(ACCESS_DENIED, HomeserverUnreachable),
+)
 def open_session(
     who: CurrentPrincipal,
     messaging: Annotated[MessagingSessions, Depends(sessions)],
     response: Response,
-    body: SessionBody | None = None,
+    body: Annotated[
+        SessionBody | None,
+        Body(
+            openapi_examples={
+                "device": {"summary": "A named device", "value": {"device_name": "Ward laptop"}},
+                "default": {"summary": "The default device name", "value": {}},
+            }
+        ),
+    ] = None,
 ) -> SessionOut:
     session, receipt = messaging.open(who, (body or SessionBody()).device_name)
     response.headers.update(NO_STORE)

@@ -44,6 +44,7 @@ class HomeserverUnreachable(HubError):
     status_code = 503
     code = "homeserver_unavailable"
     message = "The messaging homeserver did not answer; retry."
+    retry_after = 1
 
 
 class MessagingSessions:

@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.access.auth import CurrentPrincipal
+from app.access.auth import ACCESS_DENIED, CurrentPrincipal
 from app.audit.schemas import Receipt
+from app.errors import InvalidRequest
 from app.metrics.schemas import MetricsOut
 from app.metrics.service import MetricsService
+from app.openapi import errors
 from app.wiring import provided
 
 router = APIRouter(tags=["metrics"])
@@ -23,7 +25,15 @@ def _ms(moment: datetime) -> int:
     return int(aware.timestamp() * 1000)
 
 
-@router.get("/metrics", response_model=MetricsOut)
+@router.get(
+    "/metrics",
+    response_model=MetricsOut,
+    responses=errors(
+        ACCESS_DENIED,
+        InvalidRequest("The window is not valid.", code="window_invalid"),
+        InvalidRequest("The window is too large.", code="window_too_large"),
+    ),
+)
 def metrics(
     who: CurrentPrincipal,
     service: Metrics,

@@ -4,7 +4,8 @@ Institution admins see their own institution's metrics and auditors everyone's
 (``app/access/policies/metrics.cedar``, action ``ViewMetrics``; the resource is the
 institution asked for, or the Service ``metrics`` for all of them); the read is itself
 an audited entry. Only entries covered by the latest signed tree head are read, and
-they are read from the log itself, in sequence order, never from the query index:
+they are read from the log itself, in sequence order, never from the query index (on a
+ledger of several trails, each trail so, merged by timestamp):
 
 1. the window's first sequence number is found by binary search on entry timestamps
    over ``[0, head size)`` (O(log n) single-item reads; timestamps follow sequence
@@ -19,6 +20,7 @@ past API Gateway's 29 s: the operator CLI (``hub metrics``) computes any range.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -117,15 +119,26 @@ class MetricsService:
                 f"The window must be positive and at most {MAX_WINDOW_DAYS} days.",
                 code="window_invalid",
             )
-        head = self._ledger.table.read_head()
-        size = head.size if head else 0
+        # Every trail's entries, merged by timestamp (within a trail, log order).
+        sizes = []
+        for table in self._ledger.tables:
+            head = table.read_head()
+            sizes.append((table, head.size if head else 0))
+        size = sum(s for _, s in sizes)
         accumulator = MetricsAccumulator(
             MetricsConfig(
                 response_window_ms=response_window_minutes * 60_000, institution=institution
             )
         )
         try:
-            for entry in window_entries(self._ledger.table, size, since_ms, until_ms, self._max):
+            streams = [
+                window_entries(table, trail_size, since_ms, until_ms, self._max)
+                for table, trail_size in sizes
+            ]
+            merged = heapq.merge(*streams, key=lambda e: e.timestamp_ms)
+            for read, entry in enumerate(merged, start=1):
+                if read > self._max:
+                    raise TooManyEntries()
                 accumulator.add(entry)
         except TooManyEntries:
             raise InvalidRequest(

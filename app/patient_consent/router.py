@@ -7,9 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 
-from app.access.auth import CurrentPrincipal
+from app.access.auth import ACCESS_DENIED, CurrentPrincipal
 from app.audit.schemas import Receipt
 from app.consent.fhir import consent_to_fhir
+from app.consent.model import ConsentConflict, InvalidConsent
+from app.errors import NotFound
+from app.openapi import errors
 from app.patient_consent.schemas import (
     ConsentOut,
     ConsentsOut,
@@ -18,6 +21,8 @@ from app.patient_consent.schemas import (
     WithdrawConsentBody,
 )
 from app.patient_consent.service import ConsentService, Substitute
+from app.patients.hkid import CHECK_DIGIT, InvalidHkid
+from app.patients.index import UnknownPatient
 from app.schemas import PatientId
 from app.wiring import provided
 
@@ -25,6 +30,25 @@ router = APIRouter(prefix="/patients", tags=["consent"])
 
 Consents = Annotated[ConsentService, Depends(provided(ConsentService))]
 ConsentId = Annotated[str, Path(pattern=r"^cs-[0-9a-f]{32}$")]
+
+# What the consent service refuses (app/patient_consent/service.py, app/consent/model.py),
+# as raised. The Cedar decisions here (RecordConsent, WithdrawConsent, ViewConsents) are
+# not consent-gated: a deny is access_denied, never consent_required.
+CHANGED = ConsentConflict("concurrent_change", "The patient's consents changed meanwhile; retry.")
+INVALID = InvalidConsent("A consent's end must be after its start.")
+# a substitute decision maker's HKID is parsed (app/patients/hkid.py) before anything is kept
+SDM_HKID = InvalidHkid(CHECK_DIGIT)
+GRANT = errors(ACCESS_DENIED, UnknownPatient, INVALID, SDM_HKID, CHANGED)
+WITHDRAW = errors(
+    ACCESS_DENIED,
+    UnknownPatient,
+    INVALID,
+    SDM_HKID,
+    NotFound("No such consent for this patient.", code="consent_not_found"),
+    ConsentConflict("already_withdrawn", "The consent is already withdrawn."),
+    CHANGED,
+)
+READ = errors(ACCESS_DENIED, UnknownPatient)
 
 
 def _substitute(body: SubstituteBody | None) -> Substitute | None:
@@ -34,7 +58,10 @@ def _substitute(body: SubstituteBody | None) -> Substitute | None:
 
 
 @router.post(
-    "/{patient_id}/consents", status_code=status.HTTP_201_CREATED, response_model=ConsentsOut
+    "/{patient_id}/consents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ConsentsOut,
+    responses=GRANT,
 )
 def grant_consent(
     patient_id: Annotated[PatientId, Path()],
@@ -54,7 +81,9 @@ def grant_consent(
     )
 
 
-@router.post("/{patient_id}/consents/{consent_id}/withdraw", response_model=ConsentOut)
+@router.post(
+    "/{patient_id}/consents/{consent_id}/withdraw", response_model=ConsentOut, responses=WITHDRAW
+)
 def withdraw_consent(
     patient_id: Annotated[PatientId, Path()],
     consent_id: ConsentId,
@@ -68,7 +97,7 @@ def withdraw_consent(
     return ConsentOut(consent=consent_to_fhir(withdrawn), audit_receipt=Receipt.of(receipt))
 
 
-@router.get("/{patient_id}/consents", response_model=ConsentsOut)
+@router.get("/{patient_id}/consents", response_model=ConsentsOut, responses=READ)
 def read_consents(
     patient_id: Annotated[PatientId, Path()], who: CurrentPrincipal, consents: Consents
 ) -> ConsentsOut:

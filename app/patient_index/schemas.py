@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.audit.schemas import Receipt
 from app.patients.index import ChangeReason
@@ -23,6 +23,10 @@ MrnText = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7
 
 
 class RegisterPatientBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"hkid": "A123456(3)", "mrn": "HN-SYN-000123"}]}
+    )
+
     hkid: HkidText | None = None
     mrn: MrnText | None = None
 
@@ -34,6 +38,8 @@ class RegisterPatientBody(Strict):
 
 
 class FindPatientBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"mrn": "HN-SYN-000123"}]})
+
     hkid: HkidText | None = None
     mrn: MrnText | None = None
 
@@ -45,32 +51,84 @@ class FindPatientBody(Strict):
 
 
 class LinkMrnBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"mrn": "HN-SYN-000123", "reason": "institution_request"}]}
+    )
+
     mrn: MrnText
     reason: ChangeReason = ChangeReason.INSTITUTION_REQUEST
 
 
 class UnlinkMrnBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"mrn": "HN-SYN-000123", "reason": "mrn_retired"}]}
+    )
+
     mrn: MrnText
     reason: ChangeReason
 
 
 class CorrectMrnLinkBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"mrn": "HN-SYN-000123", "patient_id": "pt-6dde7bc9f14d", "reason": "wrong_patient"}
+            ]
+        }
+    )
+
     mrn: MrnText
     patient_id: PatientId  # the patient the MRN should name
     reason: ChangeReason
 
 
 class CorrectHkidBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"hkid": "A123456(3)", "reason": "data_entry_error"}]}
+    )
+
     hkid: HkidText
     reason: ChangeReason
 
 
 class PatientOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     patient_id: str
     audit_receipt: Receipt | None = None
 
 
 class IndexChangeOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "change": "mrn_linked",
+                    "seq": 4,
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     patient_id: str
     change: str  # the index event's kind
     seq: int  # its position in the index's log

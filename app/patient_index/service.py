@@ -43,8 +43,14 @@ from app.audit.facts import FactKey, Operation
 from app.errors import NotFound
 from app.identity.principal import Principal
 from app.patients import index as core
-from app.patients.hkid import parse_hkid
-from app.patients.index import ChangeReason, IndexConflict, IndexEvent, PatientIndex
+from app.patients.hkid import Hkid, parse_hkid
+from app.patients.index import (
+    ChangeReason,
+    IndexConflict,
+    IndexEvent,
+    PatientIndex,
+    UnknownPatient,
+)
 from app.patients.repository import DynamoPatientIndexRepository, concurrent_change
 
 # The ledger fact that names each change (the index event of a registration is its first).
@@ -200,6 +206,57 @@ class PatientIndexService:
             allowed.event, patient_ref=patient_reference(found, self._hash_key)
         )
         return found, self._audit.append(event)
+
+    def resolve_submitted(
+        self, principal: Principal, *, hkid: Hkid | None, mrn: str | None
+    ) -> tuple[str, bool]:
+        """The patient a submitted message names (community-care intake): by the
+        institution's MRN when linked, else by the HKID, linking the MRN to that patient
+        (``record_filed``, audited like any link). Returns (patient id, linked now).
+
+        Never registers: a patient neither identifier finds is refused (422
+        ``unknown_patient``); the institution's staff register them (``POST /patients``).
+
+        Raises:
+            UnknownPatient: neither the MRN nor the HKID is in the index (audited).
+            IndexConflict: ``identity_mismatch``: the MRN is linked to one patient and the
+                HKID registered to another (audited; the institution's admins correct the
+                link, ``POST /patients/mrn-links/correct``).
+        """
+        allowed = self._check(principal, Action.FIND_PATIENT)
+        by_mrn = (
+            self._repo.patient_of_mrn(principal.institution, self._mrn_ref(principal, mrn))
+            if mrn is not None
+            else None
+        )
+        by_hkid = (
+            self._repo.patient_of_hkid(core.hkid_reference(hkid, self._index_key))
+            if hkid is not None
+            else None
+        )
+        if by_mrn is not None and by_hkid is not None and by_mrn != by_hkid:
+            self._audit.append(
+                replace(allowed.event, outcome=Outcome.DENY, reason="identity-mismatch")
+            )
+            raise IndexConflict(
+                "identity_mismatch",
+                "The message's MRN and HKID name different patients in the index; the "
+                "institution's administrators correct the link "
+                "(POST /patients/mrn-links/correct).",
+            )
+        found = by_mrn or by_hkid
+        if found is None:
+            self._audit.append(
+                replace(allowed.event, outcome=Outcome.DENY, reason="patient-not-indexed")
+            )
+            raise UnknownPatient()
+        self._audit.append(
+            replace(allowed.event, patient_ref=patient_reference(found, self._hash_key))
+        )
+        if by_mrn is not None or mrn is None:
+            return found, False
+        self.link(principal, found, mrn=mrn, reason=ChangeReason.RECORD_FILED)
+        return found, True
 
     def link(
         self, principal: Principal, patient_id: str, *, mrn: str, reason: ChangeReason

@@ -18,12 +18,12 @@ from app.access.engine import Action
 from app.access.entities import NO_GROUP_ID, no_group_entity, record_entity, uid
 from app.access.gate import AccessGate, Allowed
 from app.audit.events import AuditEvent, Outcome
-from app.audit.facts import ConsentOverride, FactKey
 from app.breakglass.service import BreakGlassService
-from app.consent.model import ConsentRegistry
+from app.consent.model import ConsentRegistry, EmergencyBasis
 from app.errors import NotFound
 from app.groups.entities import group_entity
 from app.groups.membership import GroupStatus, MembershipState
+from app.groups.reading import flag_override
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
 from app.records.repository import RecordRepository, RecordState
@@ -46,8 +46,10 @@ class RecordAuthorization:
         clock: Callable[[], datetime],
         *,
         consents: ConsentRegistry,
+        emergency: EmergencyBasis,
     ):
         self._consents = consents
+        self._emergency = emergency
         self._repo = repository
         self._groups = groups
         self._gate = gate
@@ -115,18 +117,18 @@ class RecordAuthorization:
             patient_ref=state.meta.patient_ref,
             details=details,
         )
-        if (
-            context.get("consent_active") is False
-            and state.meta.institution != principal.institution
-            and state.meta.patient_ref in context["break_glass_patients"]
+        if context.get("consent_active") is False and state.meta.institution != (
+            principal.institution
         ):
-            # Allowed without the patient's consent: only a live break-glass grant does
-            # that (consent.cedar), and the ledger entry says so.
-            facts = {
-                **allowed.event.facts,
-                FactKey.CONSENT_OVERRIDE.value: ConsentOverride.BREAK_GLASS.value,
-            }
-            return Allowed(allowed.decision, replace(allowed.event, facts=facts))
+            # Allowed without the patient's consent: only a live break-glass grant or an
+            # emergency referral's basis in the group read through does that
+            # (consent.cedar), and the ledger entry says which.
+            return flag_override(
+                allowed,
+                consent_active=False,
+                break_glass=state.meta.patient_ref in context["break_glass_patients"],
+                emergency=bool(context.get("emergency_groups")),
+            )
         return allowed
 
     def permits(self, principal: Principal, action: Action, state: RecordState) -> bool:
@@ -173,9 +175,17 @@ class RecordAuthorization:
         if action in CONSENT_GATED:
             # The patient's sharing consent for the caller's institution, read now: a
             # withdrawal or an expiry refuses the very next read or share.
-            context["consent_active"] = self._consents.consent_decision(
+            consent_active = self._consents.consent_decision(
                 meta.patient_id, principal.institution
             ).allowed
+            context["consent_active"] = consent_active
+            if not consent_active and via_entity is not None and principal.reg_no is not None:
+                # The group read through was joined by accepting an emergency referral
+                # still in progress: that basis stands in for consent (consent.cedar).
+                emergency = self._emergency.emergency_basis(principal.reg_no, via_id)
+                context["emergency_groups"] = (
+                    [{"__entity": uid("Group", via_id)}] if emergency else []
+                )
         return uid("Record", meta.record_id), [record, *entities.values()], context
 
 

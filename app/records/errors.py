@@ -51,6 +51,7 @@ class StorageUnavailable(HubError):
     status_code = 503
     code = "storage_unavailable"
     message = "Record storage is busy or unavailable; retry with the same Idempotency-Key."
+    retry_after = 1
 
 
 class RecordsNotConfigured(HubError):

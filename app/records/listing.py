@@ -23,6 +23,7 @@ from app.audit.events import AuditEvent, AuditReceipt, Outcome, patient_referenc
 from app.breakglass.service import BreakGlassService
 from app.errors import NotFound
 from app.groups.entities import group_entity
+from app.groups.reading import GroupReading
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
 from app.pagination import Cursors
@@ -47,7 +48,10 @@ class RecordListing:
         break_glass: BreakGlassService,
         hash_key: bytes,
         clock: Callable[[], datetime],
+        *,
+        reading: GroupReading,
     ):
+        self._reading = reading
         self._repo = repository
         self._groups = groups
         self._authz = authorization
@@ -93,17 +97,20 @@ class RecordListing:
             )
             raise NotFound("No such group.")
         group, memberships = loaded
+        # The patient's consent for the reader's institution, or a recorded exception
+        # (app/groups/reading.py): listing a group's records is reading the group.
+        context = self._reading.context(
+            principal, group, self._break_glass.live_patient_refs(principal)
+        )
         allowed = self._gate.check(
             principal,
             Action.LIST_GROUP_RECORDS,
             uid("Group", group_id),
             [group_entity(group, memberships, slice_for=(principal.reg_no or "",))],
-            context={
-                "break_glass_patients": self._break_glass.live_patient_refs(principal),
-                "target": "",
-            },
+            context=context,
             patient_ref=group.patient_ref,
         )
+        allowed = self._reading.flagged(allowed, group, context)
         scope = f"group-records:{principal.sub}:{group_id}"
         ids, last = self._repo.group_records(
             group_id, limit=limit, after=self._cursors.decode(scope, cursor)

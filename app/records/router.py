@@ -30,13 +30,21 @@ import anyio.to_thread
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 from starlette.requests import ClientDisconnect
 
-from app.access.auth import CurrentPrincipal
+from app.access.auth import ACCESS_DENIED, CurrentPrincipal
+from app.access.gate import consent_required
 from app.audit.schemas import Receipt
-from app.content import ALLOWED_CONTENT_TYPES
+from app.content import (
+    ALLOWED_CONTENT_TYPES,
+    FhirContentTooLarge,
+    InvalidContent,
+    UnsupportedContent,
+)
 from app.crypto.handover import SUITE_NAME
-from app.errors import InvalidRequest
-from app.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.records import errors
+from app.errors import Conflict, InvalidRequest, NotFound
+from app.openapi import dependency_errors, errors
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor
+from app.patients.index import UnknownPatient
+from app.records import errors as errors_mod
 from app.records.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     CommitBody,
@@ -75,6 +83,53 @@ UploadIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 GroupIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=512)]
+# What the record service refuses (app/records/): declared per route below.
+NO_RECORD = NotFound("No such record.")
+NO_VERSION = NotFound("No such record version.")
+CHANGED = Conflict("The record changed meanwhile; retry.", code="concurrent_change")
+UPLOAD_ERRORS = (
+    ACCESS_DENIED,
+    errors_mod.LengthRequired,
+    errors_mod.LengthMismatch,
+    errors_mod.BodyIncomplete,
+    errors_mod.RecordTooLarge("A record version is limited to 4194304 bytes."),
+    FhirContentTooLarge,
+    UnsupportedContent("text/html"),
+    InvalidContent("FHIR Bundle is not valid R4B (1 error): Bundle.entry[0]..."),
+    errors_mod.IdempotencyKeyReused,
+    CHANGED,
+    errors_mod.StorageUnavailable,
+)
+READ_ERRORS = (
+    NO_RECORD,
+    ACCESS_DENIED,
+    errors_mod.StorageUnavailable,
+)
+# ViewRecord and ReadRecord of another institution's record need the patient's consent
+# (consent.cedar); sharing needs it too (ShareRecord).
+NO_READ_CONSENT = consent_required("reading-shared-record-needs-patient-consent")
+NO_SHARE_CONSENT = consent_required("sharing-needs-patient-consent")
+
+# Upload sessions and download tickets (app/records/sessions.py, downloads.py): what each
+# step refuses, beyond the caller's identity and the Cedar decision.
+NO_UPLOAD = NotFound("No such upload session.")
+SESSION_START_ERRORS = (
+    ACCESS_DENIED,
+    UnsupportedContent("text/html"),
+    errors_mod.SealedOnService,
+    errors_mod.RecordTooLarge("A record version is limited to 2147483648 bytes."),
+    errors_mod.InvalidPublicKey,
+    InvalidRequest("Invalid fields: body.public_key (not base64).", code="invalid_request"),
+    errors_mod.StorageUnavailable,
+)
+SESSION_ERRORS = (
+    NO_UPLOAD,
+    ACCESS_DENIED,
+    errors_mod.UploadNotPending,
+    errors_mod.UploadExpired,
+    errors_mod.StorageUnavailable,
+)
+
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -83,8 +138,26 @@ IdempotencyKey = Annotated[
         description="Retrying with the same key returns the original record, never a copy.",
     ),
 ]
-CategoryHeader = Annotated[RecordCategory, Header(alias="X-Record-Category")]
-TitleHeader = Annotated[str, Header(alias="X-Record-Title", max_length=120)]
+CategoryHeader = Annotated[
+    RecordCategory,
+    Header(alias="X-Record-Category", description="What the record is (for listings)."),
+]
+TitleHeader = Annotated[
+    str,
+    Header(
+        alias="X-Record-Title",
+        max_length=120,
+        description="A short title, shown to readers (no patient names: it is not sealed).",
+    ),
+]
+
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this answers a retry with the same Idempotency-Key "
+        "(the record first created, never a copy).",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 
 _RAW_BODY: dict[str, Any] = {
     "requestBody": {
@@ -103,10 +176,11 @@ def _record_service(request: Request) -> RecordService:
     try:
         return provided(RecordService)(request)
     except NotProvided:
-        raise errors.RecordsNotConfigured() from None
+        raise errors_mod.RecordsNotConfigured() from None
 
 
 Records = Annotated[RecordService, Depends(_record_service)]
+dependency_errors(_record_service, errors_mod.RecordsNotConfigured)
 
 
 def _declared_length(request: Request) -> int | None:
@@ -114,7 +188,7 @@ def _declared_length(request: Request) -> int | None:
     if raw is None:
         return _lambda_event_length(request)
     if not raw.isdigit():
-        raise errors.LengthMismatch("Content-Length must be a decimal byte count.")
+        raise errors_mod.LengthMismatch("Content-Length must be a decimal byte count.")
     return int(raw)
 
 
@@ -143,7 +217,7 @@ def _body_chunks(request: Request) -> Iterator[bytes]:
         except StopAsyncIteration:
             return None
         except ClientDisconnect:
-            raise errors.BodyIncomplete() from None
+            raise errors_mod.BodyIncomplete() from None
 
     while True:
         chunk = anyio.from_thread.run(next_chunk)
@@ -172,6 +246,7 @@ def _replay_headers(response: Response, replayed: bool) -> None:
     status_code=status.HTTP_201_CREATED,
     response_model=RecordOut,
     openapi_extra=_RAW_BODY,
+    responses={**errors(*UPLOAD_ERRORS, UnknownPatient), 201: {"headers": REPLAYED}},
 )
 async def upload_record(
     patient_id: Annotated[PatientId, Path()],
@@ -191,7 +266,11 @@ async def upload_record(
     return RecordOut.of(state, receipt)
 
 
-@router.get("/records/{record_id}", response_model=RecordOut)
+@router.get(
+    "/records/{record_id}",
+    response_model=RecordOut,
+    responses=errors(*READ_ERRORS, NO_READ_CONSENT),
+)
 def get_record(record_id: RecordId, who: CurrentPrincipal, records: Records) -> RecordOut:
     state, receipt = records.get(who, record_id)
     return RecordOut.of(state, receipt)
@@ -199,11 +278,47 @@ def get_record(record_id: RecordId, who: CurrentPrincipal, records: Records) -> 
 
 @router.get(
     "/records/{record_id}/content",
+    response_class=Response,
     responses={
+        **errors(
+            *READ_ERRORS,
+            NO_READ_CONSENT,
+            NO_VERSION,
+            errors_mod.RecordGone,
+            errors_mod.RecordIntegrityError,
+            errors_mod.TooLargeForInline,
+        ),
         200: {
-            "content": {"application/octet-stream": {}},
-            "description": "The whole record version, verified; Repr-Digest: sha-256.",
-        }
+            "description": "The whole record version, verified, in its media type "
+            "(ask for it with Accept behind API Gateway: binary types come back as bytes only "
+            "then).",
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}}
+                for t in sorted(ALLOWED_CONTENT_TYPES)
+            },
+            "headers": {
+                "Repr-Digest": {
+                    "description": "`sha-256` of the whole version (RFC 9530).",
+                    "schema": {"type": "string"},
+                },
+                "X-Record-Version": {
+                    "description": "The version served.",
+                    "schema": {"type": "integer"},
+                },
+                "X-Audit-Event-Id": {
+                    "description": "The ledger event of this read.",
+                    "schema": {"type": "string"},
+                },
+                "X-Audit-Position": {
+                    "description": "Its position in the ledger.",
+                    "schema": {"type": "string"},
+                },
+                "Cache-Control": {
+                    "description": "Always `no-store`.",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
     },
 )
 def get_record_content(
@@ -229,7 +344,16 @@ def get_record_content(
 
 
 @router.post(
-    "/records/{record_id}/share", status_code=status.HTTP_201_CREATED, response_model=ShareResult
+    "/records/{record_id}/share",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ShareResult,
+    responses=errors(
+        *READ_ERRORS,
+        NO_SHARE_CONSENT,
+        NotFound("No such group."),
+        Conflict("The record is already shared into that group.", code="already_shared"),
+        Conflict("The group changed meanwhile; retry.", code="concurrent_change"),
+    ),
 )
 def share_record(
     record_id: RecordId, body: ShareBody, who: CurrentPrincipal, records: Records
@@ -245,6 +369,7 @@ def share_record(
     status_code=status.HTTP_201_CREATED,
     response_model=VersionResult,
     openapi_extra=_RAW_BODY,
+    responses={**errors(*UPLOAD_ERRORS, NO_RECORD), 201: {"headers": REPLAYED}},
 )
 async def add_record_version(
     record_id: RecordId,
@@ -264,7 +389,11 @@ async def add_record_version(
     )
 
 
-@router.delete("/records/{record_id}/versions/{version}", response_model=VersionResult)
+@router.delete(
+    "/records/{record_id}/versions/{version}",
+    response_model=VersionResult,
+    responses=errors(*READ_ERRORS, NO_VERSION, errors_mod.RecordGone, CHANGED),
+)
 def shred_record_version(
     record_id: RecordId,
     version: Annotated[int, Path(ge=1, le=2**31 - 1)],
@@ -328,6 +457,7 @@ def _session_out(records: RecordService, started: Any) -> UploadSessionOut:
     "/patients/{patient_id}/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadSessionOut,
+    responses=errors(*SESSION_START_ERRORS, UnknownPatient),
 )
 def start_record_upload(
     patient_id: Annotated[PatientId, Path()],
@@ -350,6 +480,7 @@ def start_record_upload(
     "/records/{record_id}/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadSessionOut,
+    responses=errors(*SESSION_START_ERRORS, NO_RECORD),
 )
 def start_version_upload(
     record_id: RecordId, body: VersionUploadBody, who: CurrentPrincipal, records: Records
@@ -363,7 +494,11 @@ def start_version_upload(
     return _session_out(records, records.sessions.start_version(who, record_id, request))
 
 
-@router.get("/uploads/{upload_id}", response_model=UploadStatusOut)
+@router.get(
+    "/uploads/{upload_id}",
+    response_model=UploadStatusOut,
+    responses=errors(NO_UPLOAD, ACCESS_DENIED, errors_mod.StorageUnavailable),
+)
 def upload_status(
     upload_id: UploadIdPath, who: CurrentPrincipal, records: Records
 ) -> UploadStatusOut:
@@ -384,7 +519,15 @@ def upload_status(
     )
 
 
-@router.post("/uploads/{upload_id}/shards", response_model=ShardUrlsOut)
+@router.post(
+    "/uploads/{upload_id}/shards",
+    response_model=ShardUrlsOut,
+    responses=errors(
+        *SESSION_ERRORS,
+        errors_mod.InvalidShardRequest("Shard 3 is not the size the session expects."),
+        errors_mod.ShardsNotStored,
+    ),
+)
 def issue_shard_urls(
     upload_id: UploadIdPath, body: ShardUrlsBody, who: CurrentPrincipal, records: Records
 ) -> ShardUrlsOut:
@@ -399,7 +542,16 @@ def issue_shard_urls(
     )
 
 
-@router.post("/uploads/{upload_id}/key", response_model=UploadKeyOut)
+@router.post(
+    "/uploads/{upload_id}/key",
+    response_model=UploadKeyOut,
+    responses=errors(
+        *SESSION_ERRORS,
+        errors_mod.InvalidPublicKey,
+        InvalidRequest("Invalid fields: body.public_key (not base64).", code="invalid_request"),
+        errors_mod.RecordIntegrityError,
+    ),
+)
 def upload_key(
     upload_id: UploadIdPath, body: PublicKeyBody, who: CurrentPrincipal, records: Records
 ) -> UploadKeyOut:
@@ -417,7 +569,20 @@ def upload_key(
 
 
 @router.post(
-    "/uploads/{upload_id}/commit", status_code=status.HTTP_201_CREATED, response_model=RecordOut
+    "/uploads/{upload_id}/commit",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordOut,
+    responses={
+        **errors(
+            *SESSION_ERRORS,
+            errors_mod.ShardsNotStored,
+            errors_mod.InvalidManifest,
+            errors_mod.LengthMismatch,
+            CHANGED,
+            InvalidRequest("Invalid fields: body.manifest (not ASCII).", code="invalid_request"),
+        ),
+        201: {"headers": REPLAYED},
+    },
 )
 def commit_upload(
     upload_id: UploadIdPath,
@@ -437,7 +602,18 @@ def commit_upload(
     return RecordOut.of(committed.state, committed.receipt)
 
 
-@router.post("/records/{record_id}/downloads", response_model=DownloadTicketOut)
+@router.post(
+    "/records/{record_id}/downloads",
+    response_model=DownloadTicketOut,
+    responses=errors(
+        *READ_ERRORS,
+        NO_READ_CONSENT,
+        NO_VERSION,
+        errors_mod.RecordGone,
+        errors_mod.InvalidPublicKey,
+        errors_mod.RecordIntegrityError,
+    ),
+)
 def download_ticket(
     record_id: RecordId, body: DownloadBody, who: CurrentPrincipal, records: Records
 ) -> DownloadTicketOut:
@@ -475,7 +651,11 @@ def download_ticket(
 # -- discovery ---------------------------------------------------------------------------------
 
 
-@router.get("/patients/{patient_id}/records", response_model=RecordPageOut)
+@router.get(
+    "/patients/{patient_id}/records",
+    response_model=RecordPageOut,
+    responses=errors(ACCESS_DENIED, InvalidCursor, errors_mod.StorageUnavailable),
+)
 def list_patient_records(
     patient_id: Annotated[PatientId, Path()],
     who: CurrentPrincipal,
@@ -492,7 +672,13 @@ def list_patient_records(
     )
 
 
-@router.get("/groups/{group_id}/records", response_model=RecordPageOut)
+@router.get(
+    "/groups/{group_id}/records",
+    response_model=RecordPageOut,
+    responses=errors(
+        NotFound("No such group."), ACCESS_DENIED, InvalidCursor, errors_mod.StorageUnavailable
+    ),
+)
 def list_group_records(
     group_id: GroupIdPath,
     who: CurrentPrincipal,

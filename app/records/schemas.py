@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.audit.events import AuditReceipt
 from app.audit.schemas import Receipt
@@ -39,10 +39,16 @@ class ShredReason(StrEnum):
 
 
 class ShareBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"group_id": "6addad601b9440cda5d9323d0823423b"}]}
+    )
+
     group_id: GroupId
 
 
 class ShredBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "entered_in_error"}]})
+
     reason: ShredReason
 
 
@@ -81,6 +87,47 @@ class ShareOut(BaseModel):
 
 
 class RecordOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "institution": "harbour-cardiac-alliance",
+                    "author": "ZZ82923",
+                    "category": "other",
+                    "title": "Discharge summary",
+                    "created_at": "2026-01-15T09:30:00Z",
+                    "latest_version": 1,
+                    "versions": [
+                        {
+                            "version": 1,
+                            "content_type": "application/fhir+json",
+                            "length": 1207,
+                            "status": "active",
+                            "created_at": "2026-01-15T09:30:00Z",
+                            "created_by": "ZZ82923",
+                            "shredded_at": None,
+                            "shred_reason": None,
+                        }
+                    ],
+                    "shares": [
+                        {
+                            "group_id": "6addad601b9440cda5d9323d0823423b",
+                            "shared_by": "ZZ82923",
+                            "shared_at": "2026-01-15T09:30:00Z",
+                        }
+                    ],
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     record_id: str
     patient_id: str
     institution: str
@@ -112,12 +159,57 @@ class RecordOut(BaseModel):
 
 
 class VersionResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "version": {
+                        "version": 1,
+                        "content_type": "application/fhir+json",
+                        "length": 1207,
+                        "status": "active",
+                        "created_at": "2026-01-15T09:30:00Z",
+                        "created_by": "ZZ82923",
+                        "shredded_at": None,
+                        "shred_reason": None,
+                    },
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     record_id: str
     version: VersionOut
     audit_receipt: Receipt | None = None
 
 
 class ShareResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "share": {
+                        "group_id": "6addad601b9440cda5d9323d0823423b",
+                        "shared_by": "ZZ82923",
+                        "shared_at": "2026-01-15T09:30:00Z",
+                    },
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     record_id: str
     share: ShareOut
     audit_receipt: Receipt | None = None
@@ -130,9 +222,42 @@ UploadId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 MAX_LENGTH = 2**53 - 1
 
 
+# Example values for the document only: synthetic bytes, no key or content of anyone's.
+_EXAMPLE_SEALED_DIGEST = (
+    "6UC81tDsaT4DlvK26uy1EscGvs2tO0QP8Laa/VSjRFMhj019xPAe5EjJLd4NHMwfOPvbgTlJ7QBSdAHR"
+)
+_EXAMPLE_PUBLIC_KEY = (
+    "BMxOK2IC0yEFIl5bGj4PkPzmbtZtXmrcAic+oTgGszwvizGzdLh38iDexbsuDGxxfI9wWp7x+e1bzRsMPqZFb8A="
+)
+_EXAMPLE_WRAPPED_DATA_KEY = (
+    "BJuWBelxpzF+DTXIrwOWQ1hJssixyronOMsUq4V1Mp5X74dtrTLUMOytn+AJU5FTGM8u9CCqEh8M4VSv"
+    "sY5LgrUWc3TfokGiHPWo+umV/2YjoZswZypS6qzdwDFaZB16UONY76SJ9YBi8Q3XMWtlZJ4="
+)
+_EXAMPLE_ENCRYPTED_DATA_KEY = (
+    "vawxL+kI8sg597Fm03EmDAbw7FtrX1/hkFquOrZcZbpLOBjeuChOLomAZqbbvGqKCJjLc36eI5S2ormo"
+    "E6vjRb2sMS/pCPLIOfexZtNxJgwG8Oxba19f4ZBarjq2XGW6SzgY3rgoTi6JgGam27xqigiYy3N+niOU"
+    "tqK5qBOr40U="
+)
+_EXAMPLE_KEY_ARN = "arn:aws:kms:ap-east-1:111122223333:key/example"
+
+
 class UploadSessionBody(Strict):
     """Start an upload sealed on the client: what it is, how long, and the client's
     ephemeral public key (65-byte uncompressed P-256 point, base64) for the data key."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "content_type": "application/dicom",
+                    "length": 52428800,
+                    "public_key": _EXAMPLE_PUBLIC_KEY,
+                    "category": "imaging",
+                    "title": "CT chest",
+                }
+            ]
+        }
+    )
 
     content_type: str = Field(min_length=3, max_length=255)
     length: int = Field(ge=0, le=MAX_LENGTH)
@@ -142,6 +267,18 @@ class UploadSessionBody(Strict):
 
 
 class VersionUploadBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "content_type": "application/pdf",
+                    "length": 1048576,
+                    "public_key": _EXAMPLE_PUBLIC_KEY,
+                }
+            ]
+        }
+    )
+
     content_type: str = Field(min_length=3, max_length=255)
     length: int = Field(ge=0, le=MAX_LENGTH)
     public_key: Base64
@@ -157,11 +294,24 @@ class ShardUrlsBody(Strict):
     """Shards sealed, to be put (``shards``); and shards put since the last ask
     (``stored``, indexes), which the service checks now rather than at the commit."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "shards": [{"index": 1, "size": 4194320, "checksum_crc64nvme": "AAAAAAAAAAA="}],
+                    "stored": [0],
+                }
+            ]
+        }
+    )
+
     shards: list[ShardDeclarationIn] = Field(default_factory=list, max_length=64)
     stored: list[Annotated[int, Field(ge=0, le=2**32)]] = Field(default_factory=list, max_length=64)
 
 
 class PublicKeyBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"public_key": _EXAMPLE_PUBLIC_KEY}]})
+
     public_key: Base64
 
 
@@ -169,11 +319,35 @@ class CommitBody(Strict):
     """The manifest (canonical JSON, as ``RecordSealer`` made it) and, optionally, the
     plaintext's SHA-256 sealed under the data key (``app.crypto.digest``, base64)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "manifest": '{"format":2,...}',
+                    "content_digest": _EXAMPLE_SEALED_DIGEST,
+                }
+            ]
+        }
+    )
+
     manifest: str = Field(min_length=2, max_length=1_000_000)
     content_digest: Base64 | None = None
 
 
 class DownloadBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "public_key": _EXAMPLE_PUBLIC_KEY,
+                    "version": 1,
+                    "first": 0,
+                    "count": 256,
+                }
+            ]
+        }
+    )
+
     public_key: Base64
     version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     first: int = Field(default=0, ge=0, le=2**32)
@@ -192,6 +366,42 @@ class SealingKeyOut(BaseModel):
 
 
 class UploadSessionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "upload_id": "3f1c0a9e5b7d4e2f8a6b1c0d9e8f7a6b",
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "version": 1,
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "content_type": "application/dicom",
+                    "length": 52428800,
+                    "shard_size": 4194304,
+                    "shard_count": 13,
+                    "expires_at": "2026-01-15T10:30:00Z",
+                    "presign_seconds": 900,
+                    "max_shards_per_request": 64,
+                    "key": {
+                        "encryption_context": {
+                            "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                            "patient_id": "pt-6dde7bc9f14d",
+                            "version": "1",
+                            "institution": "harbour-cardiac-alliance",
+                        },
+                        "encrypted_data_key": _EXAMPLE_ENCRYPTED_DATA_KEY,
+                        "wrapped_data_key": _EXAMPLE_WRAPPED_DATA_KEY,
+                        "key_suite": "DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM",
+                    },
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     upload_id: str
     record_id: str
     version: int
@@ -208,6 +418,30 @@ class UploadSessionOut(BaseModel):
 
 
 class UploadStatusOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "upload_id": "3f1c0a9e5b7d4e2f8a6b1c0d9e8f7a6b",
+                    "status": "pending",
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "version": 1,
+                    "content_type": "application/dicom",
+                    "length": 52428800,
+                    "shard_size": 4194304,
+                    "shard_count": 13,
+                    "expires_at": "2026-01-15T10:30:00Z",
+                    "issued": [0, 1, 2],
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     upload_id: str
     status: str
     record_id: str
@@ -222,6 +456,32 @@ class UploadStatusOut(BaseModel):
 
 
 class UploadKeyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "upload_id": "3f1c0a9e5b7d4e2f8a6b1c0d9e8f7a6b",
+                    "key": {
+                        "encryption_context": {
+                            "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                            "patient_id": "pt-6dde7bc9f14d",
+                            "version": "1",
+                            "institution": "harbour-cardiac-alliance",
+                        },
+                        "encrypted_data_key": _EXAMPLE_ENCRYPTED_DATA_KEY,
+                        "wrapped_data_key": _EXAMPLE_WRAPPED_DATA_KEY,
+                        "key_suite": "DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM",
+                    },
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     upload_id: str
     key: SealingKeyOut
     audit_receipt: Receipt | None = None
@@ -234,6 +494,36 @@ class ShardUrlOut(BaseModel):
 
 
 class ShardUrlsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "upload_id": "3f1c0a9e5b7d4e2f8a6b1c0d9e8f7a6b",
+                    "urls": [
+                        {
+                            "index": 1,
+                            "url": "https://hub-shards.s3.ap-east-1.amazonaws.com/records/b8aaa2dbbff34f3db206e21fb0ddac6d/1/3f1c0a9e5b7d4e2f8a6b1c0d9e8f7a6b/00000000?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-Signature=...",
+                            "headers": {
+                                "Content-Length": "4194320",
+                                "If-None-Match": "*",
+                                "x-amz-server-side-encryption": "aws:kms",
+                                "x-amz-server-side-encryption-aws-kms-key-id": _EXAMPLE_KEY_ARN,
+                                "x-amz-sdk-checksum-algorithm": "CRC64NVME",
+                                "x-amz-checksum-crc64nvme": "AAAAAAAAAAA=",
+                            },
+                        }
+                    ],
+                    "expires_at": "2026-01-15T09:45:00Z",
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     upload_id: str
     urls: list[ShardUrlOut]
     expires_at: datetime
@@ -244,6 +534,43 @@ class DownloadTicketOut(BaseModel):
     """What a client needs to open a record version itself. ``total_length`` and
     ``shard_count`` are the authenticated manifest's; the client takes them from the
     manifest it verifies, never from here or the record's metadata."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                    "version": 1,
+                    "content_type": "application/dicom",
+                    "total_length": 52428800,
+                    "shard_count": 13,
+                    "manifest": '{"format":2,...}',
+                    "key": {
+                        "encryption_context": {
+                            "record_id": "b8aaa2dbbff34f3db206e21fb0ddac6d",
+                            "patient_id": "pt-6dde7bc9f14d",
+                            "version": "1",
+                            "institution": "harbour-cardiac-alliance",
+                        },
+                        "encrypted_data_key": _EXAMPLE_ENCRYPTED_DATA_KEY,
+                        "wrapped_data_key": _EXAMPLE_WRAPPED_DATA_KEY,
+                        "key_suite": "DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM",
+                    },
+                    "content_digest": _EXAMPLE_SEALED_DIGEST,
+                    "first": 0,
+                    "shard_urls": [
+                        "https://hub-shards.s3.ap-east-1.amazonaws.com/records/b8aaa2dbbff34f3db206e21fb0ddac6d/1/3f1c0a9e5b7d4e2f8a6b1c0d9e8f7a6b/00000000?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-Signature=..."
+                    ],
+                    "urls_expire_at": "2026-01-15T09:45:00Z",
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
 
     record_id: str
     version: int
@@ -260,6 +587,22 @@ class DownloadTicketOut(BaseModel):
 
 
 class RecordPageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "records": RecordOut.model_config["json_schema_extra"]["examples"],  # type: ignore[index]
+                    "cursor": None,
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     records: list[RecordOut]
     cursor: str | None
     audit_receipt: Receipt | None = None

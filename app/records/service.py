@@ -44,12 +44,13 @@ from app.audit.events import (
     patient_reference,
 )
 from app.breakglass.service import BreakGlassService
-from app.consent.model import ConsentRegistry
+from app.consent.model import ConsentRegistry, EmergencyBasis
 from app.crypto.digest import open_content_digest
 from app.crypto.envelope import RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
 from app.crypto.kms import DataKeyProvider, KmsDataKeyProvider
 from app.errors import NotFound
+from app.groups.reading import GroupReading
 from app.groups.repository import GroupRepository
 from app.identity.principal import Principal
 from app.patients.index import PatientRegistry, UnknownPatient
@@ -112,6 +113,7 @@ class RecordService:
         *,
         patients: PatientRegistry,
         consents: ConsentRegistry,
+        emergency: EmergencyBasis,
         provider: DataKeyProvider,
         max_inline_record_bytes: int,
         session_seconds: int,
@@ -128,7 +130,7 @@ class RecordService:
         self.max_record_bytes = max_record_bytes
         self.max_inline_record_bytes = min(max_inline_record_bytes, max_record_bytes)
         self._authz = RecordAuthorization(
-            repository, groups, gate, break_glass, clock, consents=consents
+            repository, groups, gate, break_glass, clock, consents=consents, emergency=emergency
         )
         self._idempotency = Idempotency(repository, hash_key)
         self._commit = UploadCommit(repository, shards, envelope, audit, clock)
@@ -153,7 +155,14 @@ class RecordService:
         )
         self.downloads = DownloadTickets(shards, envelope, self._authz, gate, clock)
         self.listing = RecordListing(
-            repository, groups, self._authz, gate, break_glass, hash_key, clock
+            repository,
+            groups,
+            self._authz,
+            gate,
+            break_glass,
+            hash_key,
+            clock,
+            reading=GroupReading(consents, emergency),
         )
 
     @property
@@ -222,6 +231,60 @@ class RecordService:
             entry = self._idempotency.after_refusal(refused, key_hash)
             return self._idempotency.replay(entry, upload, operation, subject, digest), None, True
         return RecordState(meta, [version], []), receipt, False
+
+    def file_intake(
+        self,
+        principal: Principal,
+        patient_id: str,
+        upload: Upload,
+        *,
+        category: RecordCategory,
+        title: str,
+        source: bool = False,
+    ) -> tuple[RecordState, AuditReceipt | None]:
+        """Store a record a clinic management system submitted (community-care intake):
+        sealed here, by the service (the system has no doctor's device), under the
+        institution the system is mapped to, its author ``intake:<client id>``.
+
+        The canonical FHIR bundle is checked as any FHIR upload is; a ``source`` (HL7 v2,
+        CDA, FHIR R4 or R4B as received) was accepted by its adapter (type and size), so
+        only its length is checked. The caller has resolved the patient through the index.
+        """
+        ref = patient_reference(patient_id, self._key)
+        allowed = self._gate.check(
+            principal,
+            Action.CREATE_RECORD,
+            uid("Patient", ref),
+            [simple_entity("Patient", ref)],
+            patient_ref=ref,
+        )
+        if not source:
+            upload = check_upload(upload, self.max_inline_record_bytes)
+        elif upload.length is None or upload.length > self.max_inline_record_bytes:
+            raise errors.RecordTooLarge(
+                f"A record version is limited to {self.max_inline_record_bytes} bytes."
+            )
+        record_id = uuid.uuid4().hex
+        context = RecordContext(record_id, ref, 1, principal.institution)
+        sealed = self._commit.seal_and_store(context, upload)
+        meta = RecordMeta(
+            record_id=record_id,
+            patient_id=patient_id,
+            patient_ref=ref,
+            institution=principal.institution,
+            author_sub=principal.sub,
+            author_reg_no=f"intake:{principal.sub.removeprefix('client:')}",
+            category=category.value,
+            title=title,
+            created_at=self._clock(),
+            latest_version=1,
+        )
+        version = self._version(record_id, 1, upload, sealed, principal)
+        event = self._event(allowed, meta.record_id, version, upload)
+        receipt = self._commit.commit(
+            sealed.upload_id, sealed.shards, event, self._repo.create_items(meta, version)
+        )
+        return RecordState(meta, [version], []), receipt
 
     def add_version(
         self, principal: Principal, record_id: str, upload: Upload
@@ -424,6 +487,7 @@ def build_record_service(
     clock: Callable[[], datetime],
     patients: PatientRegistry,
     consents: ConsentRegistry,
+    emergency: EmergencyBasis,
 ) -> RecordService:
     """The record service on the configured bucket, key and table.
 
@@ -466,6 +530,7 @@ def build_record_service(
         settings.max_record_bytes,
         patients=patients,
         consents=consents,
+        emergency=emergency,
         provider=provider,
         max_inline_record_bytes=settings.max_inline_record_bytes,
         session_seconds=settings.upload_session_seconds,

@@ -199,6 +199,17 @@ class ReferralRepository:
             for pk, sk in rows
         ]
 
+    def emergency_put(self, r: Referral) -> dict[str, Any]:
+        """The row saying the accepting doctor joined ``r``'s group on an emergency
+        referral (read by :meth:`emergency_basis`; the referral's own state decides
+        whether the basis still stands, so the row is never updated or deleted)."""
+        item = {
+            "pk": f"REFERRALS#EMERGENCY#{r.group_id}",
+            "sk": f"{r.accepted_by}#{r.referral_id}",
+            "referral_id": r.referral_id,
+        }
+        return self._put(item, {"ConditionExpression": "attribute_not_exists(pk)"})
+
     # -- commit ---------------------------------------------------------------------------
 
     def transact(
@@ -230,6 +241,36 @@ class ReferralRepository:
         sealed = {k: bytes(meta[k]) for k in SEALED_FIELDS if meta.get(k) is not None}
         history = [i for i in items if str(i["sk"]).startswith("HIST#")]
         return StoredReferral(_referral(meta), sealed, history)
+
+    def emergency_basis(self, reg_no: str, group_id: str) -> bool:
+        """Whether ``reg_no`` joined ``group_id`` by accepting a referral on the
+        ``emergency`` legal basis that is still accepted (not completed or cancelled):
+        :class:`app.consent.model.EmergencyBasis`. Strongly consistent, every page."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :doctor)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"REFERRALS#EMERGENCY#{group_id}"},
+                ":doctor": {"S": f"{reg_no}#"},
+            },
+            "ConsistentRead": True,
+        }
+        if self._page_size:
+            kwargs["Limit"] = self._page_size
+        while True:
+            page = self._client.query(**kwargs)
+            ids.extend(str(item["referral_id"]["S"]) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return any(
+            r.status is ReferralStatus.ACCEPTED
+            and r.legal_basis is LegalBasis.EMERGENCY
+            and r.accepted_by == reg_no
+            and r.group_id == group_id
+            for r in self.referrals(ids)
+        )
 
     def list_ids(self, pk: str, limit: int) -> list[str]:
         """Referral ids under an index partition, newest first, at most ``limit`` (pages

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.audit.events import AuditReceipt
 from app.audit.schemas import Receipt
@@ -59,6 +59,26 @@ class LegalBasisBody(Strict):
 
 
 class SendReferralBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "group_id": "6addad601b9440cda5d9323d0823423b",
+                    "target": {
+                        "institution": "harbour-cardiac-alliance",
+                        "specialty": "cardiology",
+                        "practitioner": "ZZ63218",
+                    },
+                    "urgency": "urgent",
+                    "clinical_question": "Synthetic question: please assess the echo findings",
+                    "legal_basis": {"basis": "referral_for_care", "patient": "informed"},
+                    "attachments": [],
+                }
+            ]
+        }
+    )
+
     patient_id: PatientId
     group_id: GroupRef | None = None
     target: TargetBody
@@ -69,11 +89,25 @@ class SendReferralBody(Strict):
 
 
 class DeclineBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "no_capacity", "note": "Please refer to the cluster's clinic"}]
+        }
+    )
+
     reason: DeclineReason
     note: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class RedirectBody(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"target": {"institution": "harbour-cardiac-alliance", "specialty": "cardiology"}}
+            ]
+        }
+    )
+
     target: TargetBody
 
 
@@ -141,6 +175,47 @@ class ReferralOut(BaseModel):
 
 
 class ReferralResult(ReferralOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "referral_id": "2ec0bcd13749420e931624ee653340fa",
+                    "status": "requested",
+                    "urgency": "urgent",
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "group_id": "6addad601b9440cda5d9323d0823423b",
+                    "referrer": "ZZ63339",
+                    "from_institution": "lion-rock-oncology",
+                    "from_department": "emergency",
+                    "target": {
+                        "institution": "harbour-cardiac-alliance",
+                        "specialty": "cardiology",
+                        "team": "",
+                        "practitioner": "ZZ63218",
+                    },
+                    "to_department": "cardiology",
+                    "legal_basis": "referral_for_care",
+                    "patient_notice": "informed",
+                    "phase": 1,
+                    "created_at": "2026-01-15T09:30:00Z",
+                    "updated_at": None,
+                    "accepted_by": "",
+                    "accepted_at": None,
+                    "declined_at": None,
+                    "decline_reason": None,
+                    "completed_at": None,
+                    "redirect_count": 0,
+                    "attachments": [],
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     audit_receipt: Receipt
 
     @classmethod
@@ -156,10 +231,105 @@ class HistoryOut(BaseModel):
 
 
 class ReferralDetail(ReferralResult):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "referral_id": "2ec0bcd13749420e931624ee653340fa",
+                    "status": "requested",
+                    "urgency": "urgent",
+                    "patient_id": "pt-6dde7bc9f14d",
+                    "group_id": "6addad601b9440cda5d9323d0823423b",
+                    "referrer": "ZZ63339",
+                    "from_institution": "lion-rock-oncology",
+                    "from_department": "emergency",
+                    "target": {
+                        "institution": "harbour-cardiac-alliance",
+                        "specialty": "cardiology",
+                        "team": "",
+                        "practitioner": "ZZ63218",
+                    },
+                    "to_department": "cardiology",
+                    "legal_basis": "referral_for_care",
+                    "patient_notice": "informed",
+                    "phase": 1,
+                    "created_at": "2026-01-15T09:30:00Z",
+                    "updated_at": None,
+                    "accepted_by": "",
+                    "accepted_at": None,
+                    "declined_at": None,
+                    "decline_reason": None,
+                    "completed_at": None,
+                    "redirect_count": 0,
+                    "attachments": [],
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                    "clinical_question": "Synthetic question: please assess the echo findings",
+                    "history": [
+                        {
+                            "operation": "send",
+                            "actor": "ZZ63339",
+                            "at": "2026-01-15T09:30:00Z",
+                            "to_status": "requested",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     clinical_question: str
     history: list[HistoryOut]
 
 
 class ReferralList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "referrals": [
+                        {
+                            "referral_id": "2ec0bcd13749420e931624ee653340fa",
+                            "status": "requested",
+                            "urgency": "urgent",
+                            "patient_id": "pt-6dde7bc9f14d",
+                            "group_id": "6addad601b9440cda5d9323d0823423b",
+                            "referrer": "ZZ63339",
+                            "from_institution": "lion-rock-oncology",
+                            "from_department": "emergency",
+                            "target": {
+                                "institution": "harbour-cardiac-alliance",
+                                "specialty": "cardiology",
+                                "team": "",
+                                "practitioner": "ZZ63218",
+                            },
+                            "to_department": "cardiology",
+                            "legal_basis": "referral_for_care",
+                            "patient_notice": "informed",
+                            "phase": 1,
+                            "created_at": "2026-01-15T09:30:00Z",
+                            "updated_at": None,
+                            "accepted_by": "",
+                            "accepted_at": None,
+                            "declined_at": None,
+                            "decline_reason": None,
+                            "completed_at": None,
+                            "redirect_count": 0,
+                            "attachments": [],
+                        }
+                    ],
+                    "audit_receipt": {
+                        "event_id": "1dd29baa3b5648768f71daff3da1aa1f",
+                        "store": "ledger",
+                        "position": "5",
+                    },
+                }
+            ]
+        }
+    )
+
     referrals: list[ReferralOut]
     audit_receipt: Receipt

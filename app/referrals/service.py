@@ -644,6 +644,11 @@ class ReferralService:
             self._repo.referral_put(referral, stored.sealed),
             self._repo.history_put(transition),
         ]
+        if referral.legal_basis is LegalBasis.EMERGENCY:
+            # The emergency basis lets the accepting doctor read the group and its
+            # shared records without the patient's consent while the referral is in
+            # progress (consent.cedar); the reads are flagged in the ledger.
+            items.append(self._repo.emergency_put(referral))
         event = self._event(allowed, referral, Operation.REFERRAL_ACCEPT, principal)
         return referral, self._commit_with_group(referral.group_id, membership, items, event)
 

@@ -5,9 +5,10 @@ its own (rotating yearly, administration-only for the account root, cryptographi
 only through AWS Backup for principals of this account); the vault lock refuses a
 recovery point kept shorter than the shortest documented retention or longer than the
 longest (Cap. 486 DPP2: a shredded record leaves the backups after that at most); the
-plan has one rule per data class of docs/disaster-recovery.md and its selection names
-every service table and the shard and audit buckets by ARN; AWS Backup acts through a
-role only it can assume, and only on behalf of this account.
+plan has one rule per data class of docs/disaster-recovery.md and its selections name
+every service table and the shard and audit buckets by ARN, and (:meth:`Backups.cover`)
+messaging's homeserver database and media bucket; AWS Backup acts through a role only it
+can assume, and only on behalf of this account.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ BACKUP_RULES: tuple[BackupRule, ...] = (
     BackupRule("audit-objects", 35),
     BackupRule("records", 35),
     BackupRule("operational", 35),
+    # Messaging (infra/components/messaging.py): the homeserver's database (rooms, message
+    # events, memberships) and its media bucket (attachments), kept as the records are.
+    BackupRule("messages", 35),
 )
 MIN_RETENTION_DAYS = min(r.retention_days for r in BACKUP_RULES)
 MAX_RETENTION_DAYS = max(r.retention_days for r in BACKUP_RULES)
@@ -144,6 +148,7 @@ class Backups(pulumi.ComponentResource):
             )
             for policy in BACKUP_MANAGED_POLICIES
         ]
+        self._attachments = attachments
         aws.backup.Selection(
             f"{name}-selection",
             name=f"{args.name_prefix}-tables-and-buckets",
@@ -154,6 +159,18 @@ class Backups(pulumi.ComponentResource):
         )
         self.register_outputs(
             {"vault_arn": self.vault.arn, "plan_id": self.plan.id, "key_arn": self.key.arn}
+        )
+
+    def cover(self, label: str, resources: Sequence[pulumi.Input[str]]) -> aws.backup.Selection:
+        """A further selection of this plan (every rule applies), for data stores declared
+        after the backups, e.g. messaging's database and media bucket (RDS and S3 ARNs)."""
+        return aws.backup.Selection(
+            f"{self._name}-selection-{label}",
+            name=f"{self._args.name_prefix}-{label}",
+            plan_id=self.plan.id,
+            iam_role_arn=self.role.arn,
+            resources=list(resources),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._attachments),
         )
 
     def _key_policy(self) -> pulumi.Output[str]:

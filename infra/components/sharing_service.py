@@ -72,9 +72,12 @@ WAF_COUNTED_MANAGED_RULES = {WAF_COMMON_RULE_SET: ("SizeRestrictions_BODY",)}
 WAF_BODY_SIZE_RULE = "body-size-outside-record-uploads"
 WAF_MAX_BODY_BYTES = 8 * 1024
 # The URI path WAF inspects includes the stage: POST /v1/patients/{id}/records and
-# POST /v1/records/{id}/versions are the routes that take record content.
+# POST /v1/records/{id}/versions are the routes that take record content, and so does
+# POST /v1/intake/messages (community-care intake: a CDA document is commonly far over
+# 8 KB; the adapters cap each format, app/interop).
 WAF_RECORD_UPLOAD_PATHS = (
     rf"^/{API_STAGE_NAME}/patients/[^/]+/records$|^/{API_STAGE_NAME}/records/[^/]+/versions$"
+    rf"|^/{API_STAGE_NAME}/intake/messages$"
 )
 
 TABLE_ACTIONS = [
@@ -148,6 +151,10 @@ class SharingServiceArgs:
     extra_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # The web client's static site, served by this API under /web/ (infra/components/web_client.py).
     web: WebRoutes | None = None
+    # Community-care intake (phase 2+, infra/components/intake.py): the scopes of
+    # POST /intake/messages, the one method a clinic system's client-credentials token
+    # passes; empty: no such method (the path then falls to {proxy+}, users' scopes).
+    intake_scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,7 @@ def service_environment(a: SharingServiceArgs) -> dict[str, pulumi.Input[str]]:
         "HUB_PHASE": str(a.phase),
         # Which institutions are admitted is data (the institutions table), not config.
         "HUB_SELF_REGISTRATION": "true" if a.self_registration else "false",
+        "HUB_LEDGER_TRAILS": str(a.capacity.ledger_trails),
         "HUB_SHARD_BUCKET": a.shard_bucket_name,
         "HUB_CHECKPOINT_BUCKET": a.checkpoint_bucket_name,
         "HUB_RECORDS_KEY_ARN": a.records_key_arn,
@@ -382,13 +390,32 @@ class SharingService(pulumi.ComponentResource):
         )
 
         methods: list[pulumi.Resource] = []
-        # (part, resource id, http method, authorised?)
-        routes = [
-            ("health", health.id, "GET", False),
-            ("proxy", proxy.id, "ANY", True),
-            ("root", api.root_resource_id, "ANY", True),
+        users = tuple(API_AUTHORIZATION_SCOPES)
+        # (part, resource id, http method, authorised?, scopes)
+        routes: list[tuple[str, pulumi.Input[str], str, bool, tuple[str, ...]]] = [
+            ("health", health.id, "GET", False, ()),
+            ("proxy", proxy.id, "ANY", True, users),
+            ("root", api.root_resource_id, "ANY", True, users),
         ]
-        for part, resource_id, http_method, authorised in routes:
+        if a.intake_scopes:
+            # Literal parts outrank {proxy+}: this method, with only the intake scope, is
+            # what POST /intake/messages meets; users' tokens lack the scope (401 here).
+            intake = aws.apigateway.Resource(
+                f"{self._name}-intake",
+                rest_api=api.id,
+                parent_id=api.root_resource_id,
+                path_part="intake",
+                opts=child,
+            )
+            messages = aws.apigateway.Resource(
+                f"{self._name}-intake-messages",
+                rest_api=api.id,
+                parent_id=intake.id,
+                path_part="messages",
+                opts=child,
+            )
+            routes.append(("intake-messages", messages.id, "POST", True, tuple(a.intake_scopes)))
+        for part, resource_id, http_method, authorised, scopes in routes:
             method = aws.apigateway.Method(
                 f"{self._name}-{part}-method",
                 rest_api=api.id,
@@ -397,7 +424,7 @@ class SharingService(pulumi.ComponentResource):
                 authorization="COGNITO_USER_POOLS" if authorised else "NONE",
                 authorizer_id=authorizer.id if authorised else None,
                 # a scope means API Gateway accepts access tokens only, never id tokens
-                authorization_scopes=list(API_AUTHORIZATION_SCOPES) if authorised else None,
+                authorization_scopes=list(scopes) if authorised else None,
                 opts=child,
             )
             integration = aws.apigateway.Integration(

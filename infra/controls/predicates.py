@@ -197,6 +197,7 @@ BACKUP_MINIMUM_RETENTION_DAYS: dict[str, int] = {
     "audit-objects": 35,
     "records": 35,
     "operational": 35,
+    "messages": 35,
 }
 
 

@@ -11,8 +11,10 @@ enum, so a status compares equal to its spelling and serialises as it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -26,12 +28,15 @@ class Result:
     """What a rule decided about one resource, and why.
 
     ``resource`` names the subject when one rule answers for several resources (the
-    pack's stack rules); a rule about a single resource leaves it empty.
+    pack's stack rules); a rule about a single resource leaves it empty. ``data`` is the
+    evidence as data (JSON-able values), for a rule whose inputs are too large or too
+    sensitive to stand as evidence themselves (the audit ledger's entries).
     """
 
     status: Status
     message: str
     resource: str = ""
+    data: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def passed(self) -> bool:
@@ -46,13 +51,15 @@ class Result:
         return self.status is Status.NOT_APPLICABLE
 
 
-def passed(message: str, resource: str = "") -> Result:
-    return Result(Status.PASS, message, resource)
+def passed(message: str, resource: str = "", data: Mapping[str, Any] | None = None) -> Result:
+    return Result(Status.PASS, message, resource, data)
 
 
-def failed(message: str, resource: str = "") -> Result:
-    return Result(Status.FAIL, message, resource)
+def failed(message: str, resource: str = "", data: Mapping[str, Any] | None = None) -> Result:
+    return Result(Status.FAIL, message, resource, data)
 
 
-def not_applicable(message: str, resource: str = "") -> Result:
-    return Result(Status.NOT_APPLICABLE, message, resource)
+def not_applicable(
+    message: str, resource: str = "", data: Mapping[str, Any] | None = None
+) -> Result:
+    return Result(Status.NOT_APPLICABLE, message, resource, data)

@@ -24,6 +24,7 @@ KEY = "aws:kms/key:Key"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 USER_POOL = "aws:cognito/userPool:UserPool"
 USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+RESOURCE_SERVER = "aws:cognito/resourceServer:ResourceServer"
 INTEGRATION = "aws:apigateway/integration:Integration"
 IDENTITY_PROVIDER = "aws:cognito/identityProvider:IdentityProvider"
 USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
@@ -352,6 +353,30 @@ def cognito_client_flows(resource: str) -> Gap:
             "cognito-app-client-srp-only-with-short-tokens",
             "tests/app/identity/test_sign_in.py::"
             "test_moto_accepts_a_password_flow_the_client_does_not_allow",
+        ),
+    )
+
+
+def cognito_token_endpoint(resource: str) -> Gap:
+    return Gap(
+        resource=resource,
+        type=RESOURCE_SERVER,
+        property="the pool domain's /oauth2/token (client_credentials grant)",
+        not_enforced=(
+            "moto serves no OAuth token endpoint; the emulator's stand-in "
+            "(infra/emulator/cognito_token.py, at <emulator>/_cognito/<domain>/oauth2/token) "
+            "mints client-credentials access tokens from moto's state: HTTP Basic client "
+            "authentication against the client's secret, the client's allowed flows and "
+            "scopes, the resource server's scopes and the client's access-token validity, "
+            "signed with the key moto signs every pool's tokens with. Not emulated: the "
+            "domain's TLS and host name, Cognito's rate limits, token revocation, and the "
+            "pre token generation trigger for machine tokens"
+        ),
+        reason=f"{MOTO} stores resource servers and app clients but has no /oauth2/token",
+        covered_by=(
+            "cognito.intake_channel",
+            "tests/infra/emulator/test_cognito_token.py::"
+            "test_token_endpoint_refuses_what_cognito_refuses",
         ),
     )
 

@@ -88,5 +88,21 @@ def hub_stage(stack: str, state_dir: Path) -> Stage:
 def verification_target(
     record: DeploymentRecord, state_dir: Path
 ) -> tuple[DeploymentRecord, Stage]:
-    """What verifying ``record`` checks: its hub view and its hub stage."""
-    return hub_view(record, state_dir), hub_stage(record.stack, state_dir)
+    """What verifying ``record`` checks: its hub view and its hub stage.
+
+    The view's ``intakeClients`` are those of every stack deployed in the hub (phase 2's
+    and phase 3's layers put their intake clients on the core's one pool, as phase 2 puts
+    its providers), so each stack's ``cognito.intake_channel`` expects every client that
+    carries the intake scope on the pool, and no other."""
+    view = hub_view(record, state_dir)
+    clients: list[object] = []
+    for stack in STACK_PHASES:
+        deployed = record if stack == record.stack else DeploymentRecord.load(stack, state_dir)
+        if deployed is not None:
+            clients.extend(deployed.outputs.get("intakeClients") or [])
+    outputs = dict(view.outputs)
+    if clients:
+        outputs["intakeClients"] = clients
+    else:
+        outputs.pop("intakeClients", None)
+    return dataclasses.replace(view, outputs=outputs), hub_stage(record.stack, state_dir)

@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from app.dependencies import build_operator_institutions
-from app.identity.affiliations import staff_member
+from app.identity.affiliations import IntakeClient, staff_member
 from app.identity.register import RegisterStore
 from app.identity.synthetic import (
     SyntheticPopulation,
@@ -87,6 +87,17 @@ def seed_stack(
     entries = _write_register(ctx, tables["register"], population)
     operator = _operator(record, ctx, stage.phase)
     operator.seed(OPERATOR, *initial_cohort(stage))
+    # Community-care intake: each clinic system's app client submits for one institution,
+    # mapped as data through the operator channel (audited), as an operator would.
+    for system in record.outputs.get("intakeClients") or []:
+        operator.map_intake_client(
+            OPERATOR,
+            IntakeClient(
+                client_id=str(system["clientId"]),
+                institution=str(system["institutionId"]),
+                system=str(system["name"]),
+            ),
+        )
     users = []
     cognito = ctx.client("cognito-idp")
     for doctor in population.users():

@@ -58,12 +58,14 @@ def start_moto_server(port: int | None = None, host: str = LOOPBACK) -> tuple[An
     # would cost seconds per account and region on the first EC2 call (the messaging VPC).
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     from infra.emulator.cognito_srp import srp_user_id_is_the_username
+    from infra.emulator.cognito_token import serve_token_endpoint
     from infra.emulator.dynamodb_isolation import serialize_moto_dynamodb
 
     quiet_moto_logs()
     memoize_moto_routing()
     serialize_moto_dynamodb()
     srp_user_id_is_the_username()
+    serve_token_endpoint()
     if port is None:
         port = free_port(host)
     else:

@@ -325,12 +325,14 @@ BINDINGS: tuple[Binding, ...] = (
         rule=rules.backup_vault_locked_and_plan_covers_data_stores,
         description="An AWS Backup vault under a customer-managed key with a vault lock, "
         "and a plan whose rules keep each data class its documented retention and whose "
-        "selection names every table and the shard and audit buckets.",
+        "selections name every table, database instance and the shard, audit and "
+        "messaging media buckets.",
         enforcement=MANDATORY,
         severity=Severity.HIGH,
         controls=(catalogue.BACKUP_PLAN_COVERAGE,),
         remediation="Declare infra/components/backup.py's Backups in the program with every "
-        "table ARN and the shard and audit bucket ARNs (docs/disaster-recovery.md).",
+        "table ARN and the shard and audit bucket ARNs, and cover messaging's database and "
+        "media bucket (Backups.cover; docs/disaster-recovery.md).",
     ),
     StackBinding(
         rule=rules.every_audit_bucket_has_a_retention_lifecycle,

@@ -328,17 +328,22 @@ BACKUP_VAULT = "aws:backup/vault:Vault"
 BACKUP_VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
 BACKUP_PLAN = "aws:backup/plan:Plan"
 BACKUP_SELECTION = "aws:backup/selection:Selection"
-# Buckets whose objects hold records or audit data (hub:purpose tags).
-BACKED_UP_BUCKET_PURPOSES = frozenset({"record-shards", "audit-trail"})
+# Buckets whose objects hold records, audit data or messages (hub:purpose tags).
+BACKED_UP_BUCKET_PURPOSES = frozenset({"record-shards", "audit-trail", "messaging-media"})
+DB_INSTANCE = "aws:rds/instance:Instance"
 
 
 def _backup_required(resources: Sequence[StackResource]) -> dict[str, str]:
-    """Label -> the ARN a selection must name: every table, the shard and audit buckets."""
+    """Label -> the ARN a selection must name: every table, every database instance
+    (messaging's homeserver), the shard, audit and messaging media buckets."""
     required = {}
     for r in resources:
         if r.type == TABLE and isinstance(r.props.get("name"), str):
             name = r.props["name"]
             required[f"table {name}"] = f"table/{name}"
+        elif r.type == DB_INSTANCE and isinstance(r.props.get("identifier"), str):
+            identifier = r.props["identifier"]
+            required[f"database {identifier}"] = f"db:{identifier}"
         elif r.type == BUCKET:
             tags = r.props.get("tags")
             purpose = tags.get("hub:purpose") if isinstance(tags, Mapping) else None

@@ -25,12 +25,13 @@ from infra.verify.clients import DEFAULT_REGION, ClientFactory
 from infra.verify.collect import collect as collect_snapshot
 from infra.verify.evaluate import evaluate as evaluate_snapshot
 from infra.verify.expectations import Expectations, expectations_from_record
-from infra.verify.model import CheckResult, DeploymentRecordLike, VerifyReport
+from infra.verify.model import CheckResult, DeploymentRecordLike, RunContext, VerifyReport
 
 __all__ = [
     "CheckResult",
     "ClientFactory",
     "DeploymentRecordLike",
+    "RunContext",
     "Status",
     "VerifyReport",
     "expectations_for",
@@ -95,4 +96,43 @@ def verify_stack(
         checks=evaluate_snapshot(expect, snapshot),
         endpoint=factory.endpoint_url,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        context=run_context(record, factory, expect.account_id, expect.phase),
+    )
+
+
+def run_context(
+    record: DeploymentRecordLike, clients: ClientFactory, account_id: str, phase: int | None
+) -> RunContext:
+    """The report's header: this program's release, the deployment's account, region and
+    target, and who ran the checks (the OS user and the AWS identity the calls used)."""
+    import getpass
+
+    from infra.emulator.record import current_release, git_short_sha, package_version
+    from infra.verify.collect import fetch, unreadable_reason
+
+    identity = fetch(lambda: clients("sts").get_caller_identity())
+    caller = (
+        str(identity.get("Arn"))
+        if isinstance(identity, Mapping) and not unreadable_reason(identity)
+        else None
+    )
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = "unknown"
+    deployed_by = str(getattr(record, "target", "") or "emulator")
+    endpoint = clients.endpoint_url or next(iter(clients.endpoints.values()), None)
+    return RunContext(
+        release=current_release(),
+        program_version=package_version(),
+        commit=git_short_sha()[0],
+        deployed_release=str(getattr(record, "release", "") or ""),
+        account_id=str(getattr(record, "account_id", "") or account_id),
+        region=clients.region,
+        # evidence is AWS's only when the calls went to AWS itself
+        target="aws" if deployed_by == "pulumi" and endpoint is None else "emulator",
+        endpoint=endpoint,
+        operator=operator,
+        caller_arn=caller,
+        phase=phase,
     )

@@ -173,11 +173,13 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
     ),
     CheckSpec(
         "backup.plan_coverage",
-        "A locked backup vault under a customer key, and a plan backing up every table and "
-        "the record and audit buckets for their documented retention",
+        "A locked backup vault under a customer key, and a plan backing up every table, "
+        "the record and audit buckets and messaging's database and media bucket for their "
+        "documented retention",
         (catalogue.BACKUP_PLAN_COVERAGE,),
         "Deploy infra/components/backup.py (vault under its CMK, vault lock, plan, "
-        "selection of every table and the shard and audit buckets).",
+        "selection of every table and the shard and audit buckets, and Backups.cover for "
+        "messaging's database and media bucket).",
     ),
     # DynamoDB
     CheckSpec(
@@ -237,6 +239,14 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         (catalogue.GRANTING_ATTRIBUTES_NOT_USER_WRITABLE,),
         "Declare the native client's write attributes (contact details only); give the "
         "federated client no password flow and no aws.cognito.signin.user.admin scope.",
+    ),
+    CheckSpec(
+        "cognito.intake_channel",
+        "The intake scope is declared and held only by client-credentials intake clients",
+        (catalogue.INTAKE_CLIENT_CREDENTIALS_ONLY,),
+        "Declare the hub-intake resource server with records.write; give each clinic "
+        "system's client a secret, the client_credentials flow and that scope only; remove "
+        "the scope from every other client.",
     ),
     CheckSpec(
         "cognito.providers_release_placement_claims",
@@ -327,6 +337,15 @@ CHECK_SPECS: tuple[CheckSpec, ...] = (
         (catalogue.CIS_METRIC_ALARMS,),
         "aws logs put-metric-filter on the trail's log group and aws cloudwatch "
         "put-metric-alarm notifying the security topic, per infra/components/monitoring.py.",
+    ),
+    # the audit ledger (app/ledger): the same verification as `hub audit verify --live`
+    CheckSpec(
+        "ledger.integrity",
+        "Audit ledger entries verify against the signed tree heads in the Object Lock bucket",
+        (catalogue.AUDIT_LEDGER_INTEGRITY,),
+        "Treat as a security incident: export the ledger (hub audit export), find who "
+        "wrote the table from CloudTrail's data events, restore the entries from "
+        "point-in-time recovery before the first bad index, and verify again.",
     ),
     # Messaging (infra/components/messaging.py)
     CheckSpec(

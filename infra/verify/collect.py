@@ -75,6 +75,16 @@ def fetch(call: Callable[[], Any], *absent: str, pick: str | None = None) -> Any
 
 
 @dataclass(frozen=True)
+class LedgerTarget:
+    """Where one stack's audit ledger lives: its table, the Object Lock bucket holding
+    the signed tree heads, and the KMS key that signs them."""
+
+    table: str
+    bucket: str
+    signing_key: str
+
+
+@dataclass(frozen=True)
 class Targets:
     """What to read: the physical names and ARNs of one stack's resources."""
 
@@ -87,6 +97,7 @@ class Targets:
     functions: tuple[str, ...] = ()
     log_groups: tuple[str, ...] = ()
     trail_log_group: str | None = None  # where the CIS metric filters must be
+    ledger: LedgerTarget | None = None
     # Messaging: the homeserver's database, load balancers and task definition family.
     databases: tuple[str, ...] = ()
     load_balancers: tuple[str, ...] = ()  # ARNs
@@ -136,6 +147,8 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
     if targets.trail_log_group:
         cloudwatch = clients("cloudwatch")
         tasks[("monitoring", "")] = partial(_monitoring, logs, cloudwatch, targets.trail_log_group)
+    if targets.ledger is not None:
+        tasks[("ledger", "")] = partial(_ledger, dynamodb, s3, kms, targets.ledger)
     if targets.databases or targets.load_balancers or targets.task_families:
         rds, elbv2, ecs = clients("rds"), clients("elbv2"), clients("ecs")
         for name in targets.databases:
@@ -162,6 +175,7 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
         "functions": {},
         "log_groups": {},
         "monitoring": None,
+        "ledger": None,
         "databases": {},
         "load_balancers": {},
         "task_definitions": {},
@@ -314,6 +328,9 @@ def _user_pool(cognito: Any, pool_id: str) -> dict[str, Any]:
         "groups": _paginate(cognito, "list_groups", "Groups", UserPoolId=pool_id),
         "providers": _paginate(cognito, "list_identity_providers", "Providers", UserPoolId=pool_id),
         "clients": _pool_clients(cognito, pool_id),
+        "resource_servers": _paginate(
+            cognito, "list_resource_servers", "ResourceServers", UserPoolId=pool_id, MaxResults=50
+        ),
         "provider_details": _provider_details(cognito, pool_id),
     }
 
@@ -462,6 +479,43 @@ def _monitoring(logs: Any, cloudwatch: Any, log_group: str) -> dict[str, Any]:
         ),
         "alarms": _paginate(cloudwatch, "describe_alarms", "MetricAlarms"),
     }
+
+
+def _ledger(dynamodb: Any, s3: Any, kms: Any, target: LedgerTarget) -> Any:
+    """The audit ledger as its verifier reads it (``hub audit verify --live``): every
+    entry and stored leaf hash from the table, every signed head from the bucket (and the
+    table's current head), the signing key's public key from KMS; bytes as base64."""
+    from app.ledger.checkpoint import KmsHeadSigner
+    from app.ledger.errors import LedgerError
+    from app.ledger.verify import snapshot_from_deployment
+
+    def read() -> dict[str, Any]:
+        snapshot = snapshot_from_deployment(dynamodb, s3, target.table, target.bucket)
+        pem = KmsHeadSigner(kms, target.signing_key).public_key_pem()
+        leaves = snapshot.tree_leaves
+        return {
+            "table": target.table,
+            "bucket": target.bucket,
+            "signing_key": target.signing_key,
+            "public_key_pem": pem.decode("ascii"),
+            "entries": {str(i): _b64(raw) for i, raw in sorted(snapshot.entries.items())},
+            "tree_leaves": None
+            if leaves is None
+            else {str(i): _b64(h) for i, h in sorted(leaves.items())},
+            "heads": [head.to_json() for head in snapshot.heads],
+        }
+
+    try:
+        return fetch(read)
+    except LedgerError as error:
+        # a stored head or entry that does not even parse: the ledger cannot be verified
+        return {UNREADABLE: f"{type(error).__name__}: {error}"}
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
 
 
 def _database(rds: Any, identifier: str) -> dict[str, Any]:

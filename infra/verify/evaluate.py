@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from app.intake.scopes import INTAKE_RESOURCE_SERVER, INTAKE_WRITE_SCOPE
 from infra.controls.result import failed, not_applicable
 from infra.verify import rules
 from infra.verify.baseline import (
@@ -54,6 +55,7 @@ def evaluate(expect: Expectations, snapshot: Mapping[str, Any]) -> list[CheckRes
     _evaluate_functions(expect, snapshot, results)
     _evaluate_log_groups(expect, snapshot, results)
     _evaluate_monitoring(expect, snapshot, results)
+    _evaluate_ledger(expect, snapshot, results)
     _evaluate_messaging(expect, snapshot, results)
     _evaluate_backup(expect, snapshot, results)
     return results.items
@@ -336,9 +338,17 @@ def _evaluate_user_pool(
     if not expect.user_pool_id:
         return
     pool = read_present(snapshot, "user_pool")
-    description, mfa, groups, providers, clients, provider_details = (
+    description, mfa, groups, providers, clients, provider_details, resource_servers = (
         read(pool, k)
-        for k in ("description", "mfa", "groups", "providers", "clients", "provider_details")
+        for k in (
+            "description",
+            "mfa",
+            "groups",
+            "providers",
+            "clients",
+            "provider_details",
+            "resource_servers",
+        )
     )
     name = expect.user_pool_id
     out.add(
@@ -381,6 +391,18 @@ def _evaluate_user_pool(
         providers,
         phase=expect.phase,
         expected=expect.federation,
+    )
+    out.add(
+        "cognito.intake_channel",
+        name,
+        [clients, resource_servers],
+        rules.user_pool_intake_channel,
+        name,
+        resource_servers,
+        clients,
+        intake_client_ids=expect.intake_client_ids,
+        resource_server=INTAKE_RESOURCE_SERVER,
+        scope=INTAKE_WRITE_SCOPE,
     )
     out.add(
         "cognito.client_write_attributes",
@@ -627,6 +649,14 @@ def _evaluate_monitoring(
     )
 
 
+def _evaluate_ledger(expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults) -> None:
+    if expect.ledger is None:
+        return
+    ledger = read_present(snapshot, "ledger")
+    name = f"audit ledger {expect.ledger.table}"
+    out.add("ledger.integrity", name, [ledger], rules.ledger_verifies, name, ledger)
+
+
 def _evaluate_messaging(
     expect: Expectations, snapshot: Mapping[str, Any], out: CheckResults
 ) -> None:
@@ -709,10 +739,12 @@ def _evaluate_backup(expect: Expectations, snapshot: Mapping[str, Any], out: Che
     for table, arn in _table_arns(expect, snapshot).items():
         if isinstance(arn, str):
             required[f"table {table}"] = arn
-    for label in ("shard", "audit"):
+    for label in ("shard", "audit", "messaging_media"):
         if expect.buckets.get(label):
             bucket = expect.buckets[label]
             required[f"bucket {bucket}"] = expect.bucket_arn(bucket)
+    for database in expect.databases:
+        required[f"database {database}"] = expect.database_arn(database)
     selected: list[Any] = []
     sources = set()
     declared = expect.declared_backup_selection

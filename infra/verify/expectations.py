@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from infra.verify import record as record_fields
 from infra.verify.baseline import OPERATIONAL_LOG_MIN_DAYS
-from infra.verify.collect import Targets
+from infra.verify.collect import LedgerTarget, Targets
 from infra.verify.model import DeploymentRecordLike
 from infra.verify.record import Declared
 
@@ -61,11 +61,14 @@ class Expectations:
     federation: dict[str, str]  # provider name -> SAML/OIDC
     # provider name -> the claims placing its users needs (app.identity.federation)
     provider_claims: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Community-care intake: the app client ids of the stack's intakeClients output.
+    intake_client_ids: tuple[str, ...] = ()
     waf_required: bool = False
     throttle: tuple[float, int] | None = None  # (rate per second, burst) from the stage
     declared_bucket_policies: dict[str, Declared] = field(default_factory=dict)
     declared_api_security_policy: Declared | None = None
     trail_log_group: str | None = None
+    ledger: LedgerTarget | None = None
     # Messaging: the homeserver's database, its balancers, its task definition family.
     databases: tuple[str, ...] = ()
     load_balancers: tuple[str, ...] = ()
@@ -87,6 +90,7 @@ class Expectations:
             functions=self.functions,
             log_groups=tuple(self.log_groups),
             trail_log_group=self.trail_log_group,
+            ledger=self.ledger,
             databases=self.databases,
             load_balancers=self.load_balancers,
             task_families=self.task_families,
@@ -95,6 +99,9 @@ class Expectations:
 
     def bucket_arn(self, name: str) -> str:
         return f"arn:{self.partition}:s3:::{name}"
+
+    def database_arn(self, identifier: str) -> str:
+        return f"arn:{self.partition}:rds:{self.region}:{self.account_id}:db:{identifier}"
 
     def function_arn(self, name: str) -> str:
         return f"arn:{self.partition}:lambda:{self.region}:{self.account_id}:function:{name}"
@@ -146,6 +153,10 @@ def expectations_from_record(
         )
 
     api_id = str(outputs["apiId"]) if outputs.get("apiId") else None
+    ledger = None
+    if tables.get("ledger") and buckets.get("audit") and keys.get("signing"):
+        # the ledger's heads are archived in the Object Lock audit bucket (app/ledger)
+        ledger = LedgerTarget(tables["ledger"], buckets["audit"], keys["signing"])
     return Expectations(
         stack=record.stack,
         phase=phase,
@@ -163,6 +174,9 @@ def expectations_from_record(
         audit_retention_years=audit_retention_years,
         federation=dict(federation),
         provider_claims={k: tuple(v) for k, v in (provider_claims or {}).items()},
+        intake_client_ids=tuple(
+            str(c["clientId"]) for c in (outputs.get("intakeClients") or []) if c.get("clientId")
+        ),
         waf_required=waf,
         throttle=throttle,
         declared_bucket_policies=record_fields.declared_bucket_policies(record, buckets.values()),
@@ -170,6 +184,7 @@ def expectations_from_record(
         trail_log_group=(
             str(outputs["trailLogGroupName"]) if outputs.get("trailLogGroupName") else None
         ),
+        ledger=ledger,
         databases=tuple(record_fields.physical_names(record, record_fields.DB_INSTANCE)),
         load_balancers=tuple(record_fields.physical_names(record, record_fields.LOAD_BALANCER)),
         task_families=tuple(

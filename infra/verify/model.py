@@ -47,7 +47,9 @@ class DeploymentRecordLike(Protocol):
 @dataclass(frozen=True)
 class CheckResult:
     """One check's result on one resource; ``controls`` are the requirements it evidences
-    (``ISO 27799 10.1.2 Key management``...), from the control catalogue."""
+    (``ISO 27799 10.1.2 Key management``...), from the control catalogue; ``data`` is the
+    evidence as data: what was read from the deployment and decided on (secret-named
+    values and function environments left out), or the rule's own summary."""
 
     id: str
     title: str
@@ -55,6 +57,7 @@ class CheckResult:
     status: Status
     evidence: str
     controls: list[str] = field(default_factory=list)
+    data: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,7 +67,66 @@ class CheckResult:
             "status": str(self.status),
             "evidence": self.evidence,
             "controls": list(self.controls),
+            "data": self.data,
         }
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who verified what, where, with which program: the header a report carries.
+
+    ``release`` is the program that ran the checks (version, commit, ``-dirty`` for
+    local edits); ``deployed_release`` the one the deployment record says was deployed.
+    ``target`` is ``aws`` or ``emulator``; an emulator's evidence is weaker than AWS's
+    (its gaps), and reports say so in a banner.
+    """
+
+    release: str
+    program_version: str
+    commit: str | None
+    deployed_release: str
+    account_id: str
+    region: str
+    target: str
+    endpoint: str | None
+    operator: str
+    caller_arn: str | None
+    phase: int | None = None
+
+    @property
+    def emulated(self) -> bool:
+        return self.target != "aws"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "release": self.release,
+            "program_version": self.program_version,
+            "commit": self.commit,
+            "deployed_release": self.deployed_release,
+            "account_id": self.account_id,
+            "region": self.region,
+            "target": self.target,
+            "endpoint": self.endpoint,
+            "operator": self.operator,
+            "caller_arn": self.caller_arn,
+            "phase": self.phase,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunContext:
+        return cls(
+            release=str(data.get("release", "")),
+            program_version=str(data.get("program_version", "")),
+            commit=data.get("commit"),
+            deployed_release=str(data.get("deployed_release", "")),
+            account_id=str(data.get("account_id", "")),
+            region=str(data.get("region", "")),
+            target=str(data.get("target", "emulator")),
+            endpoint=data.get("endpoint"),
+            operator=str(data.get("operator", "")),
+            caller_arn=data.get("caller_arn"),
+            phase=data.get("phase"),
+        )
 
 
 @dataclass(frozen=True)
@@ -73,6 +135,7 @@ class VerifyReport:
     checks: list[CheckResult]
     endpoint: str | None = None
     generated_at: str = ""
+    context: RunContext | None = None
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -101,5 +164,29 @@ class VerifyReport:
             "generated_at": self.generated_at,
             "passed": self.passed,
             "counts": self.counts(),
+            "context": self.context.to_dict() if self.context else None,
             "checks": [c.to_dict() for c in self.checks],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VerifyReport:
+        """A report read back from its JSON (``to_dict``), e.g. from the history."""
+        context = data.get("context")
+        return cls(
+            stack=str(data["stack"]),
+            checks=[
+                CheckResult(
+                    id=str(c["id"]),
+                    title=str(c["title"]),
+                    resource=str(c["resource"]),
+                    status=Status(c["status"]),
+                    evidence=str(c["evidence"]),
+                    controls=list(c.get("controls", [])),
+                    data=c.get("data"),
+                )
+                for c in data.get("checks", [])
+            ],
+            endpoint=data.get("endpoint"),
+            generated_at=str(data.get("generated_at", "")),
+            context=RunContext.from_dict(context) if isinstance(context, Mapping) else None,
+        )

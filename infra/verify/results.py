@@ -82,5 +82,36 @@ class CheckResults:
                 outcome.status,
                 outcome.message,
                 [str(r) for r in entry.requirements],
+                dict(outcome.data) if outcome.data is not None else evidence_data(inputs),
             )
         )
+
+
+# Keys whose values never stand as evidence: a function's environment may carry
+# configuration an assessor need not see, and secret-named values are secrets.
+_WITHHELD = {"environment", "clientsecret", "password", "secretaccesskey", "privatekey"}
+_MAX_TEXT = 2000
+
+
+def evidence_data(inputs: Sequence[Any]) -> Any:
+    """What the rule read, as evidence: the collected values (one, or a list), with
+    function environments and secret-named values withheld and long texts cut."""
+
+    def clean(value: Any) -> Any:
+        if value is MISSING:
+            return None
+        if isinstance(value, Mapping):
+            return {
+                str(k): "[withheld]" if str(k).lower().replace("_", "") in _WITHHELD else clean(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        if isinstance(value, str) and len(value) > _MAX_TEXT:
+            return value[:_MAX_TEXT] + f"... [{len(value) - _MAX_TEXT} more characters]"
+        return value
+
+    cleaned = [clean(i) for i in inputs]
+    if not cleaned:
+        return None
+    return cleaned[0] if len(cleaned) == 1 else cleaned

@@ -499,6 +499,60 @@ def user_pool_clients_cannot_write_granting_attributes(
     return passed(f"{pool}: " + ", ".join(fine))
 
 
+def user_pool_intake_channel(
+    pool: str,
+    resource_servers: Sequence[Mapping[str, Any]],
+    clients: Sequence[Mapping[str, Any]],
+    *,
+    intake_client_ids: Sequence[str],
+    resource_server: str,
+    scope: str,
+) -> Result:
+    """Community-care intake as declared: the pool's resource server ``resource_server``
+    defines ``scope``; each intake client (``intake_client_ids``, from the stack's
+    outputs) has a secret, allows only the ``client_credentials`` flow and only that
+    scope; no other client carries it. With no intake declared, no client may carry it.
+
+    (The emulator's token endpoint enforces the same on each token it mints, a recorded
+    gap; this check judges the live pool itself.)"""
+    problems: list[str] = []
+    by_id = {str(c.get("ClientId")): c for c in clients}
+    if intake_client_ids:
+        server = next((s for s in resource_servers if s.get("Identifier") == resource_server), None)
+        names = {
+            f"{resource_server}/{s.get('ScopeName')}" for s in (server or {}).get("Scopes") or []
+        }
+        if server is None:
+            problems.append(f"no resource server {resource_server}")
+        elif scope not in names:
+            problems.append(f"resource server {resource_server} lacks {scope}")
+    for client_id in intake_client_ids:
+        client = by_id.get(client_id)
+        if client is None:
+            problems.append(f"intake client {client_id} not found")
+            continue
+        label = str(client.get("ClientName") or client_id)
+        flows = sorted(client.get("AllowedOAuthFlows") or [])
+        scopes = sorted(client.get("AllowedOAuthScopes") or [])
+        if flows != ["client_credentials"] or not client.get("AllowedOAuthFlowsUserPoolClient"):
+            problems.append(f"{label} allows flows {flows} (client_credentials only)")
+        if scopes != [scope]:
+            problems.append(f"{label} allows scopes {scopes} ({scope} only)")
+        if not client.get("ClientSecret"):
+            problems.append(f"{label} has no secret")
+    for client_id, client in by_id.items():
+        if client_id not in intake_client_ids and scope in (client.get("AllowedOAuthScopes") or []):
+            problems.append(f"{client.get('ClientName') or client_id} carries {scope}")
+    if problems:
+        return failed(f"{pool}: " + "; ".join(problems))
+    if not intake_client_ids:
+        return passed(f"{pool}: no intake channel declared, and no client carries {scope}")
+    return passed(
+        f"{pool}: {resource_server} defines {scope}; {len(intake_client_ids)} intake "
+        "client(s), client_credentials only, with secrets"
+    )
+
+
 def user_pool_providers_release_placement_claims(
     pool: str,
     providers: Mapping[str, Any],
@@ -991,6 +1045,101 @@ def audit_bucket_lifecycle(bucket: str, rules_: Any, *, years: int) -> Result:
     if problems:
         return failed(f"{bucket}: " + "; ".join(problems))
     return passed(f"{bucket}: objects expire only after the {years}-year retention")
+
+
+# --- the audit ledger ------------------------------------------------------------------------
+
+
+def ledger_verifies(name: str, ledger: Mapping[str, Any]) -> Result:
+    """The ledger verifies against its signed heads, trusting only the public key: the
+    verifier of ``hub audit verify`` (:func:`app.ledger.verify.verify_snapshot`) over what
+    the collector read. An empty ledger (no entry, no head) has nothing to attest yet;
+    entries with no signed head covering them fail.
+
+    ``data`` carries the evidence: entries, log size, the last signed head, the counts of
+    signatures, consistency and inclusion proofs verified, the first bad index and the
+    findings (at most 20, by index)."""
+    import base64
+    import datetime as dt
+
+    from app.ledger.checkpoint import (
+        BadSignature,
+        MalformedHead,
+        SignedTreeHead,
+        load_public_key,
+        verify_head,
+    )
+    from app.ledger.errors import LedgerError
+    from app.ledger.verify import LedgerSnapshot, verify_snapshot
+
+    where = {"table": ledger.get("table"), "bucket": ledger.get("bucket")}
+    try:
+        key = load_public_key(str(ledger["public_key_pem"]).encode("ascii"))
+        heads = [SignedTreeHead.from_json(h) for h in as_list(ledger.get("heads"))]
+        entries = {int(i): base64.b64decode(v) for i, v in (ledger.get("entries") or {}).items()}
+        leaves_in = ledger.get("tree_leaves")
+        leaves = (
+            None
+            if leaves_in is None
+            else {int(i): base64.b64decode(v) for i, v in leaves_in.items()}
+        )
+    except (KeyError, TypeError, ValueError, LedgerError) as error:
+        return failed(f"{name}: not verifiable: {error}", data=where)
+    if not entries and not heads:
+        return not_applicable(
+            f"{name}: empty (no audited action yet, no signed head): nothing to attest",
+            data={**where, "entries": 0, "size": 0},
+        )
+    report = verify_snapshot(LedgerSnapshot(entries, heads, leaves), key)
+    good = []
+    for head in heads:
+        try:
+            verify_head(head, key)
+        except (BadSignature, MalformedHead):
+            continue
+        good.append(head)
+    last = max(good, key=lambda h: (h.size, h.timestamp_ms), default=None)
+    last_head = (
+        None
+        if last is None
+        else {
+            "size": last.size,
+            "root": base64.b64encode(last.root).decode("ascii"),
+            "signed_at": dt.datetime.fromtimestamp(last.timestamp_ms / 1000, dt.UTC).isoformat(
+                timespec="seconds"
+            ),
+            "key_id": last.key_id,
+        }
+    )
+    findings = sorted(report.findings, key=lambda f: (f.index is None, f.index or 0))
+    data = {
+        **where,
+        "entries": len(entries),
+        "size": report.size,
+        "last_signed_head": last_head,
+        "heads_verified": report.heads_verified,
+        "consistency_proofs_verified": report.consistency_checked,
+        "inclusion_proofs_verified": report.inclusions_checked,
+        "first_bad_index": report.first_bad_index,
+        "findings": [{"kind": f.kind, "index": f.index, "message": f.message} for f in findings][
+            :20
+        ],
+    }
+    if report.ok:
+        return passed(
+            f"{name}: {len(entries)} entries verified against {report.heads_verified} signed "
+            f"heads (log size {report.size}, {report.inclusions_checked} inclusion proofs)",
+            data=data,
+        )
+    if not report.findings:
+        return failed(f"{name}: {len(entries)} entries but no signed head covers them", data=data)
+    first = report.first_bad_index
+    kinds = sorted({f.kind for f in report.findings})
+    where_bad = f"first bad index {first}" if first is not None else "bad head signatures"
+    return failed(
+        f"{name}: TAMPERED: {', '.join(kinds)}; {where_bad} ({len(report.findings)} findings)",
+        data=data,
+    )
 
 
 # ---------------------------------------------------------------------------- Messaging

@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from api_contract import CONTRACT, checked
 from fake_homeserver import FakeHomeserver
 from fastapi.testclient import TestClient
 from hub_testkit import (
@@ -196,6 +197,7 @@ def hub(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             services.institutions.repository,
         )
         app = create_app(settings, services=services)
+        checked(app, CONTRACT)  # every response is held to the API's own document
         with TestClient(app) as client:
             # The lifespan started the ledger's background sequencer; the service tests
             # integrate on demand instead (its timing has its own test), so no thread
@@ -260,6 +262,16 @@ def _enrol_person(
                 for k, v in item.items()
             },
         )
+
+
+@pytest.fixture(autouse=True)
+def api_document_contract(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test during which the app answered a status (or an error code) its
+    OpenAPI document does not list for the operation (tests/app/api_contract.py)."""
+    before = len(CONTRACT.violations)
+    yield
+    new = CONTRACT.violations[before:]
+    assert not new, "the API answered outside its document:\n" + "\n".join(map(str, new))
 
 
 @pytest.fixture(scope="session")

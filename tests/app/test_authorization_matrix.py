@@ -111,6 +111,7 @@ pt_hkid       401 401 403 403 403 403 403 403 403 403 403 200 403 403 403 403 40
 cs_grant      401 401 201 201 201 201 201 201 201 403 403 201 403 403 201 201 403 403 401
 cs_withdraw   401 401 404 404 404 404 404 404 404 403 403 404 403 403 404 404 403 403 401
 cs_read       401 401 200 200 200 200 200 200 200 403 403 200 403 403 200 200 403 403 401
+intake_submit 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401 401
 msg_session   401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
 notif_pref    401 401 200 200 200 200 200 200 200 403 403 403 403 403 200 200 403 403 401
 as_txn        401 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 200
@@ -395,6 +396,11 @@ ROUTES.update(
     }
 )
 
+# Community-care intake (app/intake): only a clinic system's client-credentials token with
+# the intake scope passes; every account's token, whatever its role, is refused (401).
+# The machine side is tested in tests/app/intake.
+ROUTES["intake_submit"] = Route("POST", "/intake/messages", lambda h: {}, mutates=False)
+
 # The break-glass grant lasts 60 minutes; "expired" is checked four hours later.
 EXPIRED_SHIFT = timedelta(hours=4, minutes=1)
 
@@ -413,6 +419,25 @@ def parse_matrix() -> list[tuple[str, str, int]]:
 CELLS = parse_matrix()
 
 
+def _template(route: Route) -> str:
+    """The route's path as the OpenAPI document names it."""
+    return (
+        route.path.split("?")[0]
+        .replace("{gid}", "{group_id}")
+        .replace("{grant}", "{grant_id}")
+        .replace("/members/M20002", "/members/{reg_no}")
+        .replace("{rid}", "{referral_id}")
+        .replace("{arid}", "{referral_id}")
+        .replace(f"/institutions/{INST_A}", "/institutions/{institution_id}")
+        .replace("{spare}", "{reg_no}")
+        .replace("{regid}", "{registration_id}")
+        .replace(f"/patients/{PATIENT}/", "/patients/{patient_id}/")
+        .replace("/patients/pt-synthetic-000099/", "/patients/{patient_id}/")
+        .replace("txn-matrix", "{txn_id}")
+        .replace(f"/consents/{NO_CONSENT}/", "/consents/{consent_id}/")
+    )
+
+
 def test_matrix_covers_every_route_and_principal(hub: Hub) -> None:
     """A new route cannot ship without its row: the OpenAPI document is the route list."""
     # Record routes have their own matrix, with its own completeness check:
@@ -424,25 +449,7 @@ def test_matrix_covers_every_route_and_principal(hub: Hub) -> None:
         for method, operation in operations.items()
         if "records" not in operation.get("tags", [])
     }
-    covered = {
-        (
-            r.method,
-            r.path.split("?")[0]
-            .replace("{gid}", "{group_id}")
-            .replace("{grant}", "{grant_id}")
-            .replace("/members/M20002", "/members/{reg_no}")
-            .replace("{rid}", "{referral_id}")
-            .replace("{arid}", "{referral_id}")
-            .replace(f"/institutions/{INST_A}", "/institutions/{institution_id}")
-            .replace("{spare}", "{reg_no}")
-            .replace("{regid}", "{registration_id}")
-            .replace(f"/patients/{PATIENT}/", "/patients/{patient_id}/")
-            .replace("/patients/pt-synthetic-000099/", "/patients/{patient_id}/")
-            .replace("txn-matrix", "{txn_id}")
-            .replace(f"/consents/{NO_CONSENT}/", "/consents/{consent_id}/"),
-        )
-        for r in ROUTES.values()
-    }
+    covered = {(r.method, _template(r)) for r in ROUTES.values()}
     assert published == covered
     assert {who for _, who, _ in CELLS} == {
         "anonymous",
@@ -542,3 +549,21 @@ def test_refusals_left_the_institution_data_unchanged(hub: Hub, world: World) ->
     assert affiliation is not None and affiliation.active and affiliation.roles == ("doctor",)
     applicant = hub.services.authenticator.applicant(world.applicant_token)
     assert repository.account(applicant.sub) is None
+
+
+def test_every_matrix_response_was_held_to_the_api_document(
+    request: pytest.FixtureRequest,
+) -> None:
+    """The contract check (tests/app/api_contract.py) saw every route of the matrix, with
+    refusals and successes: the document lists every status the matrix provoked (a
+    violation fails the cell itself)."""
+    from api_contract import CONTRACT
+
+    cells = [i for i in request.session.items if i.name.startswith("test_authorization_matrix[")]
+    if len(cells) < len(CELLS) * 2:
+        pytest.skip("the whole matrix did not run in this session")
+    seen = {(method, path) for method, path, _status, _code in CONTRACT.seen}
+    statuses = {status for _m, _p, status, _c in CONTRACT.seen}
+    for route in ROUTES.values():
+        assert (route.method, _template(route)) in seen, (route.method, _template(route))
+    assert {200, 201, 401, 403, 404, 409} <= statuses

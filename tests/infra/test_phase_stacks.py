@@ -56,7 +56,8 @@ EXPECTED_CORE = {
     "aws:backup/vault:Vault": 1,
     "aws:backup/vaultLockConfiguration:VaultLockConfiguration": 1,
     "aws:backup/plan:Plan": 1,
-    "aws:backup/selection:Selection": 1,
+    # the tables and buckets; messaging's database and media bucket
+    "aws:backup/selection:Selection": 2,
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 4,  # AWS Backup's managed policies
 }
 LAYERS = ["phase2-hospital-authority", "phase3-private-practice"]
@@ -121,10 +122,15 @@ def test_the_core_declares_the_whole_hub(runs: dict[str, ProgramRun]) -> None:
 def test_layers_declare_only_what_their_phase_adds(runs: dict[str, ProgramRun]) -> None:
     assert set(runs["phase2-hospital-authority"].by_component()) == {
         "federation",
+        "intake",
         "switch",
         "monitoring",
     }
-    assert set(runs["phase3-private-practice"].by_component()) == {"switch", "monitoring"}
+    assert set(runs["phase3-private-practice"].by_component()) == {
+        "intake",
+        "switch",
+        "monitoring",
+    }
     for stack in LAYERS:
         assert not CORE_ONLY & set(counts(runs[stack])), stack
 

@@ -49,15 +49,18 @@ def copy_record(record: DeploymentRecord, state_dir: Path, **changes: Any) -> De
 
 
 def with_capacity(core: DeploymentRecord, state_dir: Path, *capacity: float) -> None:
-    """The core's record as if deployed with (reserved concurrency, rate, burst)."""
-    concurrency, rate, burst = capacity
-    core.resource("service-api-function").inputs["reservedConcurrentExecutions"] = concurrency
+    """The core's record as if deployed with (reserved concurrency, rate, burst, ledger
+    trails)."""
+    concurrency, rate, burst, trails = capacity
+    function = core.resource("service-api-function").inputs
+    function["reservedConcurrentExecutions"] = concurrency
+    function["environment"]["variables"]["HUB_LEDGER_TRAILS"] = str(trails)
     settings = core.resource("service-throttling").inputs["settings"]
     settings.update(throttlingRateLimit=rate, throttlingBurstLimit=burst)
     core.save(state_dir)
 
 
-TERRITORY_WIDE = (400, 1000, 2000)  # phase 3's floor: the core raised for every phase
+TERRITORY_WIDE = (400, 1000, 2000, 8)  # phase 3's floor: the core raised for every phase
 
 
 @dataclass
@@ -330,19 +333,23 @@ def test_promotion_refuses_a_core_capacity_below_the_phases_floor(
     core deployed with at least phase 2's capacity (its stage's hub:capacity)."""
     release = current_release()
     core = copy_record(deployed_stacks[PHASE1], tmp_path, release=release)
-    with_capacity(core, tmp_path, 20, 50, 100)  # phase 1's own capacity
+    with_capacity(core, tmp_path, 20, 50, 100, 1)  # phase 1's own capacity
     record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
     refusal = promotion_refusal(PHASE2, tmp_path, release)
     assert refusal is not None
-    assert "below phase2-hospital-authority's floor (100/200/400)" in refusal
+    assert "ledger trails 20/50/100/1) is below phase2-hospital-authority's floor" in refusal
+    assert "floor (100/200/400/4)" in refusal
     assert "stages/Pulumi.phase1-specialist.yaml" in refusal
-    with_capacity(core, tmp_path, 100, 200, 399)  # one short on the burst
+    with_capacity(core, tmp_path, 100, 200, 399, 4)  # one short on the burst
     assert "floor" in str(promotion_refusal(PHASE2, tmp_path, release))
-    with_capacity(core, tmp_path, 100, 200, 400)
+    # The ledger's trails are capacity too: the core's one ledger serves every phase.
+    with_capacity(core, tmp_path, 100, 200, 400, 3)
+    assert "floor (100/200/400/4)" in str(promotion_refusal(PHASE2, tmp_path, release))
+    with_capacity(core, tmp_path, 100, 200, 400, 4)
     record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
     assert promotion_refusal(PHASE2, tmp_path, release) is None
     deployer = FakeDeployer()
-    with_capacity(core, tmp_path, 20, 50, 100)
+    with_capacity(core, tmp_path, 20, 50, 100, 1)
     record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
     promotion = promote(PHASE2, deployer, state_dir=tmp_path, release=release, policies=_never)
     assert promotion.result == "refused" and deployer.calls == []

@@ -35,6 +35,24 @@ def test_stage_files_parse(stack: str) -> None:
     assert stage.region == "ap-east-1"
 
 
+def test_ledger_trails_per_phase_reach_the_functions() -> None:
+    """docs/ledger.md's arithmetic: ~200 audited actions/s per trail on Lambda; phase 3's
+    bursts (~1,070/s) need 8 trails (~1,600/s)."""
+    from infra.components.sharing_service import SharingServiceArgs, service_environment
+
+    trails = {s: parse(s, config_of(s)).capacity.ledger_trails for s in STACKS}
+    assert trails == {
+        "phase1-specialist": 1,
+        "phase2-hospital-authority": 4,
+        "phase3-private-practice": 8,
+    }
+    assert min(trails.values()) * 200 >= 34 and trails["phase3-private-practice"] * 200 >= 1070
+    fields = {f: None for f in SharingServiceArgs.__dataclass_fields__}
+    stage = parse("phase3-private-practice", config_of("phase3-private-practice"))
+    args = SharingServiceArgs(**{**fields, "capacity": stage.capacity, "table_names": {}})
+    assert service_environment(args)["HUB_LEDGER_TRAILS"] == "8"
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_engine_strings_parse_to_the_same_stage(stack: str) -> None:
     """The engine passes JSON/strings; stage files give YAML types: one Stage either way."""
@@ -268,6 +286,18 @@ CONFIG_ERRORS = [
     ),
     (
         "phase1-specialist",
+        "hub:capacity",
+        {
+            "lambdaReservedConcurrency": 5,
+            "apiThrottleRateLimit": 5,
+            "apiThrottleBurstLimit": 5,
+            "ledgerTrails": 65,
+        },
+        "hub:capacity.ledgerTrails",
+        "64",
+    ),
+    (
+        "phase1-specialist",
         "hub:features",
         {"selfRegistration": True, "waf": True, "communityCareIntake": False},
         "hub:features.selfRegistration",
@@ -307,6 +337,37 @@ CONFIG_ERRORS = [
         {"selfRegistration": False, "waf": False, "communityCareIntake": False, "chat": True},
         "hub:features.chat",
         "known keys",
+    ),
+    (
+        "phase1-specialist",
+        "hub:intakeSystems",
+        [{"name": "cms-a", "institutionId": "harbour-cardiac-alliance"}],
+        "hub:intakeSystems",
+        "communityCareIntake",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:intakeSystems",
+        [{"name": "cms-a", "institutionId": "peak-family-clinic"}],
+        "hub:intakeSystems[0].institutionId",
+        "hub:cohort",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:intakeSystems",
+        [
+            {"name": "cms-a", "institutionId": "victoria-general"},
+            {"name": "cms-a", "institutionId": "victoria-general"},
+        ],
+        "hub:intakeSystems[1].name",
+        "unique",
+    ),
+    (
+        "phase2-hospital-authority",
+        "hub:intakeSystems",
+        [{"name": "CMS A", "institutionId": "victoria-general"}],
+        "hub:intakeSystems[0].name",
+        "lower-case",
     ),
     (
         "phase1-specialist",

@@ -38,3 +38,15 @@ def walkthrough_platform(
     with standalone_platform(moto_endpoint) as (doc, api):
         (state_dir / "local.json").write_text(json.dumps(doc))
         yield Platform(doc, api, state_dir)
+
+
+@pytest.fixture(scope="session")
+def intake_platform(
+    moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """Phase 2 (community-care intake on: the resource server, the clinic systems' app
+    clients and the pool's domain, as the program declares them), through the gateway."""
+    state_dir = tmp_path_factory.mktemp("intake-walkthrough-state")
+    with standalone_platform(moto_endpoint, stack="phase2-hospital-authority") as (doc, api):
+        (state_dir / "local.json").write_text(json.dumps(doc))
+        yield Platform(doc, api, state_dir)

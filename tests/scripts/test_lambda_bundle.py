@@ -42,3 +42,5 @@ def test_dependencies_are_manylinux_wheels_for_the_declared_runtime() -> None:
     pins = script.pinned_requirements()
     assert any(p.startswith("fastapi==") for p in pins)
     assert any(p.startswith("mangum==") for p in pins)
+    # create_app serves the API document's pages from this package's files
+    assert any(p.startswith("fastapi-offline==") for p in pins)

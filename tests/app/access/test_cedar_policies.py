@@ -50,6 +50,10 @@ def decide(
     action: Action, principal: dict[str, Any], resource: dict[str, Any], **context: Any
 ) -> Decision:
     ctx = {"break_glass_patients": [], "target": "", **context}
+    if action in (Action.VIEW_GROUP, Action.LIST_GROUP_RECORDS):
+        # Reading a group needs the patient's consent (consent.cedar); these tests are
+        # about membership, so it is stated in force unless a test says otherwise.
+        ctx.setdefault("consent_active", True)
     return AUTHORIZER.decide(principal["uid"], action, resource["uid"], [principal, resource], ctx)
 
 
@@ -122,3 +126,69 @@ def test_evaluation_errors_deny() -> None:
     del p["attrs"]["clinical"]  # an entity missing an attribute the policies read
     d = decide(Action.VIEW_GROUP, p, group())
     assert not d.allowed and d.reasons == ("evaluation-error",)
+
+
+def test_reading_a_group_needs_consent_and_fails_closed() -> None:
+    """viewing-group-needs-patient-consent: a member is refused without consent, and a
+    request that does not state consent at all is refused too."""
+    for action in (Action.VIEW_GROUP, Action.LIST_GROUP_RECORDS):
+        refused = decide(action, user(), group(), consent_active=False)
+        assert not refused.allowed
+        assert refused.reasons == ("viewing-group-needs-patient-consent",)
+        unstated = AUTHORIZER.decide(
+            user()["uid"],
+            action,
+            group()["uid"],
+            [user(), group()],
+            {"break_glass_patients": [], "target": ""},
+        )
+        assert not unstated.allowed
+
+
+def test_reading_a_group_without_consent_on_a_recorded_basis() -> None:
+    """Break-glass for the patient, or an emergency referral's basis for this very group."""
+    assert decide(
+        Action.VIEW_GROUP, user(), group(), consent_active=False, break_glass_patients=["pref:p"]
+    ).allowed
+    here = {"__entity": uid("Group", "g")}
+    elsewhere = {"__entity": uid("Group", "other")}
+    assert decide(
+        Action.VIEW_GROUP, user(), group(), consent_active=False, emergency_groups=[here]
+    ).allowed
+    assert not decide(
+        Action.VIEW_GROUP, user(), group(), consent_active=False, emergency_groups=[elsewhere]
+    ).allowed
+    # The basis stands in for consent only: a non-member is still not a reader.
+    assert not decide(
+        Action.VIEW_GROUP, user("M9"), group(), consent_active=False, emergency_groups=[here]
+    ).allowed
+
+
+def test_intake_systems_only_file_records() -> None:
+    """A clinic system's principal creates records and finds/links patients; the
+    guardrail refuses it everything else even where a permit would allow it."""
+    system = user("", roles=("intake_system",))
+    system["attrs"]["clinical"] = False
+    patient = {"uid": uid("Patient", "pref:p"), "attrs": {}, "parents": []}
+    created = AUTHORIZER.decide(
+        system["uid"], Action.CREATE_RECORD, patient["uid"], [system, patient], {}
+    )
+    assert created.allowed and created.reasons == ("intake-system-files-patient-record",)
+    viewed = decide(Action.VIEW_GROUP, system, group())
+    assert not viewed.allowed
+    # ViewProfile is permitted to every principal (governance.cedar): the guardrail is
+    # what refuses it to a clinic system.
+    service = {"uid": uid("Service", "hub"), "attrs": {}, "parents": []}
+    profile = AUTHORIZER.decide(
+        system["uid"], Action.VIEW_PROFILE, service["uid"], [system, service], {}
+    )
+    assert not profile.allowed and profile.reasons == ("intake-systems-only-file-records",)
+    institution = {"uid": uid("Institution", "i1"), "attrs": {}, "parents": []}
+    for action in (Action.FIND_PATIENT, Action.LINK_PATIENT_MRN):
+        assert AUTHORIZER.decide(
+            system["uid"], action, institution["uid"], [system, institution], {}
+        ).allowed
+    registered = AUTHORIZER.decide(
+        system["uid"], Action.REGISTER_PATIENT, institution["uid"], [system, institution], {}
+    )
+    assert not registered.allowed

@@ -49,6 +49,10 @@ def aes_spy(monkeypatch: pytest.MonkeyPatch) -> AesSpy:
             spy.decrypt_calls.append(nonce)
             return self._inner.decrypt(nonce, data, aad)
 
+        def decrypt_into(self, nonce: bytes, data: bytes, aad: bytes, buf: memoryview) -> None:
+            spy.decrypt_calls.append(nonce)
+            self._inner.decrypt_into(nonce, data, aad, buf)
+
     monkeypatch.setattr(_primitives, "AESGCM", SpyAESGCM)
     return spy
 

@@ -206,3 +206,50 @@ def test_a_shard_sealed_again_from_pieces_is_the_same_object(piece: int) -> None
         sealer.reseal_shard_pieces(0, [bytes(changed)], sealer.seal_shard(0, data[:SHARD]).seal)
     with pytest.raises(LengthMismatch):
         sealer.reseal_shard_pieces(0, [data[: SHARD - 1]], sealer.seal_shard(0, data[:SHARD]).seal)
+
+
+def test_a_shard_sealed_into_a_buffer_is_what_seal_shard_makes_and_opens() -> None:
+    data = os.urandom(SHARD * 2 + 9)
+    sealer = RecordSealer(CONTEXT, KEY, EDK, length=len(data), shard_size=SHARD)
+    out = bytearray(b"\xff" * (SHARD + 16))
+    seals, objects = [], []
+    for index in range(sealer.shard_count):
+        plain = data[index * SHARD : index * SHARD + sealer.plaintext_size(index)]
+        view = memoryview(out)[: sealer.ciphertext_size(index)]
+        seal = sealer.seal_shard_into(index, plain, view)
+        assert bytes(view) == sealer.reseal_shard(index, plain, seal)  # same nonce, same bytes
+        assert bytes(view[-16:]) == seal.tag
+        seals.append(seal)
+        objects.append(bytes(view))
+    assert len({seal.nonce for seal in seals}) == sealer.shard_count  # fresh nonces
+    envelope = ShardedEnvelope(HandedDataKey(KEY, EDK))
+    assert envelope.open_all(sealer.manifest(seals), objects.__getitem__, CONTEXT) == data
+    with pytest.raises(ValueError):
+        sealer.seal_shard_into(0, data[:SHARD], memoryview(bytearray(SHARD + 17)))
+    with pytest.raises(LengthMismatch):
+        sealer.seal_shard_into(0, data[: SHARD - 1], memoryview(out)[: SHARD + 15])
+
+
+def test_a_shard_sealed_again_into_a_reused_buffer_is_the_same_object_or_nothing() -> None:
+    data = os.urandom(SHARD * 3 + 5)
+    sealer = RecordSealer(CONTEXT, KEY, EDK, length=len(data), shard_size=SHARD)
+    out = bytearray(b"\xff" * (SHARD + 16))  # dirty, and larger than the last shard
+    for index in range(sealer.shard_count):
+        plain = data[index * SHARD : index * SHARD + sealer.plaintext_size(index)]
+        first = sealer.seal_shard(index, plain)
+        pieces = [plain[i : i + 7] for i in range(0, len(plain), 7)]
+        with sealer.reseal_shard_pieces_into(index, pieces, first.seal, out) as view:
+            assert bytes(view) == first.ciphertext
+    changed = bytearray(data[:SHARD])
+    changed[-1] ^= 1
+    seal = sealer.seal_shard(0, data[:SHARD]).seal
+    # The source changed in between: what was sealed under the reused nonce is wiped.
+    with pytest.raises(InvalidRecord):
+        sealer.reseal_shard_pieces_into(0, [bytes(changed)], seal, out)
+    assert out == bytes(len(out))
+    out[:] = b"\xff" * len(out)
+    with pytest.raises(LengthMismatch):
+        sealer.reseal_shard_pieces_into(0, [data[:SHARD], b"x"], seal, out)
+    assert out == bytes(len(out))
+    with pytest.raises(ValueError):
+        sealer.reseal_shard_pieces_into(0, [data[:SHARD]], seal, bytearray(SHARD + 15))

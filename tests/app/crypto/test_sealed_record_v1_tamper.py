@@ -78,6 +78,12 @@ def assert_rejected(
             released.append(chunk)
     assert b"".join(released) == plaintext[: first_bad_shard * SMALL_SHARD]
 
+    released = []
+    with pytest.raises(InvalidRecord):
+        for view in envelope.open_views(manifest, Fetcher(shards), context):
+            released.append(bytes(view))
+    assert b"".join(released) == plaintext[: first_bad_shard * SMALL_SHARD]
+
 
 def _unwrap_subkeys(provider: InMemoryDataKeyProvider, manifest: Manifest) -> _primitives.Subkeys:
     """What an adversary holding the data key (a malicious sealer) can derive."""

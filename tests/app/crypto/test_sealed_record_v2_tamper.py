@@ -82,6 +82,12 @@ def assert_rejected(
             released.append(chunk)
     assert b"".join(released) == plaintext[: first_bad_shard * SMALL_SHARD]
 
+    released = []
+    with pytest.raises(InvalidRecord):
+        for view in envelope.open_views(manifest, Fetcher(shards), context):
+            released.append(bytes(view))
+    assert b"".join(released) == plaintext[: first_bad_shard * SMALL_SHARD]
+
 
 def assert_rejected_before_fetch(
     envelope: ShardedEnvelope,
@@ -94,6 +100,9 @@ def assert_rejected_before_fetch(
     with pytest.raises(InvalidRecord) as caught:
         envelope.open(manifest, fetcher, context)
     assert str(caught.value) == "sealed record failed verification"
+    assert fetcher.fetched == [] and aes_spy.decrypt_calls == []
+    with pytest.raises(InvalidRecord):
+        envelope.open_views(manifest, fetcher, context)
     assert fetcher.fetched == [] and aes_spy.decrypt_calls == []
 
 
@@ -351,7 +360,7 @@ def test_a_manifest_swapped_in_from_another_record_is_rejected_before_any_fetch(
     relabelled = replace(theirs, context=CONTEXT)
     calls = provider.calls["decrypt_data_key"]
     assert_rejected_before_fetch(envelope, relabelled, their_shards, aes_spy)
-    assert provider.calls["decrypt_data_key"] == calls + 1
+    assert provider.calls["decrypt_data_key"] == calls + 2  # one unwrap each: open, open_views
 
 
 def test_a_manifest_of_another_version_of_the_same_record_is_rejected(

@@ -208,7 +208,8 @@ class MembershipMachine(RuleBasedStateMachine):
                 Action.VIEW_GROUP,
                 uid("Group", "g1"),
                 [principal_entity(p), entity],
-                {"break_glass_patients": [], "target": ""},
+                # consent in force: this property is about membership
+                {"break_glass_patients": [], "target": "", "consent_active": True},
             )
             m = self.members.get(doctor)
             should = self.group.status is GroupStatus.OPEN and m is not None and m.has_access
@@ -263,7 +264,7 @@ def test_sliced_group_entities_decide_like_full_ones(
             action,
             uid("Group", "g1"),
             [principal_entity(p), entity],
-            {"break_glass_patients": [], "target": target},
+            {"break_glass_patients": [], "target": target, "consent_active": True},
         )
         for entity in (
             group_entity(group, memberships),

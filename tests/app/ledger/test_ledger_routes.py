@@ -175,3 +175,96 @@ def test_export_is_fhir_balp_ndjson_for_auditors_only(hub: Hub) -> None:
     assert any(p.endswith("PatientUpdate") for p in profiles)
     assert PATIENT not in r.text
     assert hub.client.get("/audit/export", headers=hub.headers("dr-lead")).status_code == 403
+
+
+def test_routes_serve_every_trail_of_a_sharded_ledger(hub: Hub) -> None:
+    """A ledger of three trails behind the routes: the head names the ledger checkpoint,
+    an inclusion proof on trail k chains entry -> trail head -> the signed ledger root,
+    the export and the entry listing carry every trail."""
+    import uuid
+
+    from app import local
+    from app.audit.events import AuditEvent, Outcome
+    from app.ledger.checkpoint import (
+        LedgerCheckpoint,
+        TrailHead,
+        verify_ledger_checkpoint,
+        verify_trail_head_in,
+    )
+    from app.ledger.service import Ledger, build_ledger
+    from app.wiring import provide
+
+    name = f"trails-{uuid.uuid4().hex[:6]}"
+    local.create_service_tables(hub.dynamodb, {"ledger": name})
+    import boto3
+
+    session = boto3.session.Session(region_name="ap-east-1")
+    sharded = build_ledger(
+        hub.dynamodb,
+        name,
+        kms=session.client("kms"),
+        # No checkpoint bucket: the session's bucket archives the shared ledger's heads,
+        # which other tests verify (this ledger's checkpoints would not match them).
+        signing_key_arn=hub.settings.signing_key_arn,
+        origin="test",
+        trails=3,
+    )
+    actors = [f"0b6f7c1e-2d3a-4c5b-8e9f-{n:012d}" for n in range(9)]
+    receipts = [
+        sharded.trail.append(
+            AuditEvent(
+                action="ViewGroup",
+                outcome=Outcome.ALLOW,
+                reason="member-views-open-group",
+                actor=a,
+                actor_reg_no="M20001",
+                institution="harbour-cardiac-alliance",
+                resource=f"Group::g{n}",
+                actor_roles=("doctor",),
+            )
+        )
+        for n, a in enumerate(actors)
+    ]
+    sharded.integrate()
+    assert {r.trail for r in receipts} == {0, 1, 2}
+    original = hub.services.ledger
+    provide(hub.app, Ledger, sharded)
+    try:
+        auditor = hub.headers("auditor-1")
+        head = hub.client.get("/audit/head?trail=2", headers=auditor).json()
+        assert head["trail"] == 2 and head["trails"] == 3
+        checkpoint = LedgerCheckpoint.from_json(head["ledger_checkpoint"])
+        key = load_public_key(hub.client.get("/audit/public-key", headers=auditor).content)
+        verify_ledger_checkpoint(checkpoint, key)
+        for r in receipts:
+            proof = hub.client.get(
+                f"/audit/proof/inclusion?trail={r.trail}&index={r.leaf_index}", headers=auditor
+            ).json()
+            listed = TrailHead(r.trail, proof["size"], checkpoint.heads[r.trail].root)
+            verify_inclusion(
+                b64(proof["leaf_hash"]),
+                r.leaf_index or 0,
+                proof["size"],
+                [b64(p) for p in proof["proof"]],
+                listed.root,
+            )
+            verify_trail_head_in(
+                listed,
+                [b64(p) for p in proof["trail_head_proof"]],
+                checkpoint.trails,
+                checkpoint.root,
+            )
+            assert proof["entry"]["actor"]["sub"] == actors[receipts.index(r)]
+        bad = hub.client.get("/audit/proof/inclusion?trail=3&index=0", headers=auditor)
+        assert bad.json()["error"]["code"] == "invalid_proof_request", bad.text
+        exported = hub.client.get("/audit/export", headers=auditor)
+        events = [json.loads(line) for line in exported.text.splitlines()]
+        assert len(events) == len(actors)
+        listed_rows = hub.client.get(f"/audit/entries?actor={actors[4]}", headers=auditor).json()[
+            "entries"
+        ]
+        assert [(e["trail"], e["leaf_index"]) for e in listed_rows] == [
+            (receipts[4].trail, receipts[4].leaf_index)
+        ]
+    finally:
+        provide(hub.app, Ledger, original)

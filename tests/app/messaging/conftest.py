@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
+from api_contract import CONTRACT, checked
 from messaging_testkit import DriftLog
 
 from app.messaging.local import LocalMessaging
@@ -30,6 +31,8 @@ def messaging(
     local = LocalMessaging(
         tmp_path_factory.mktemp("messaging"), rate_limits="test", on_drift=drift_log
     )
+    # What the hub answers Synapse is held to the API document like every other response.
+    checked(local.app, CONTRACT)
     with local:
         yield local
 

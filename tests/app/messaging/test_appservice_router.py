@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from api_contract import CONTRACT, checked
 from fastapi.testclient import TestClient
 
 from app.messaging.appservice import AppServiceRegistration
@@ -87,7 +88,9 @@ def hub() -> Iterator[Hub]:
         client_base_url="http://homeserver",
         on_drift=reports.append,
     )
-    with TestClient(appservice_app(authority), raise_server_exceptions=False) as test_client:
+    app = appservice_app(authority)
+    checked(app, CONTRACT)  # every answer to the homeserver is one its document lists
+    with TestClient(app, raise_server_exceptions=False) as test_client:
         yield Hub(test_client, registration, homeserver, reports)
 
 

@@ -10,17 +10,20 @@ walk-through.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_contract import CONTRACT, checked
 from fastapi.testclient import TestClient
 from hub_testkit import PATIENT, Hub
 
 from app.audit.events import patient_reference
 from app.audit.facts import department_code
 from app.dependencies import build_services
-from app.main import create_app
+from app.ledger.errors import LedgerBusy
+from app.main import create_app, create_appservice_app
 from app.metrics.engine import RESPONSE_RATE, compute_metrics
 
 TXN = "/_matrix/app/v1/transactions"
@@ -99,6 +102,7 @@ def test_a_homeserver_that_does_not_answer_is_a_503_after_the_decision_is_record
     finally:
         hub.homeserver.down = False
     assert r.status_code == 503 and r.json()["error"]["code"] == "homeserver_unavailable"
+    assert r.headers["retry-after"] == "1"
     assert [e["reason"] for e in entries_after(hub, start)] == ["clinician-opens-messaging-session"]
 
 
@@ -108,6 +112,7 @@ def messaging_off(hub: Hub) -> Iterator[TestClient]:
         update={"matrix_homeserver_url": "", "matrix_registration_file": ""}
     )
     app = create_app(settings, services=build_services(settings))
+    checked(app, CONTRACT)  # messaging off answers what the document lists too
     with TestClient(app) as client:
         app.state.services.ledger.stop()
         yield client
@@ -125,6 +130,26 @@ def test_with_messaging_off_the_routes_answer_503(hub: Hub, messaging_off: TestC
     assert r.status_code == 201
 
 
+def test_the_appservice_app_answers_a_busy_ledger_with_a_retryable_503(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The homeserver's private path (create_appservice_app) answers as the service app
+    does, and as both document: a ledger that stays busy is 503 ledger_busy, not a 500."""
+    app = create_appservice_app(hub.settings, services=hub.services)
+    checked(app, CONTRACT)
+
+    def busy(*_args: Any, **_kwargs: Any) -> None:
+        raise LedgerBusy()
+
+    assert hub.services.rooms is not None
+    monkeypatch.setattr(hub.services.rooms, "handle_transaction", busy)
+    client = TestClient(app, raise_server_exceptions=False)  # no lifespan: no sequencer thread
+    headers = {"Authorization": f"Bearer {hub.registration.hs_token}"}
+    r = client.put(f"{TXN}/busy-1", json={"events": []}, headers=headers)
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["error"]["code"] == "ledger_busy"
+
+
 # --- the room ledger ---------------------------------------------------------------------------
 
 
@@ -132,7 +157,8 @@ def test_a_message_send_is_one_entry_of_the_metrics_contract_once(hub: Hub) -> N
     gid, room_id = new_group(hub)
     hub.client.post("/messaging/session", json={}, headers=hub.headers("dr-lead"))
     start = hub.ledger_size()
-    event = encrypted(room_id, user("M20001"), "$AbCdEf0123456789-_xyz", 1_767_000_000_000)
+    sent_ms = int(time.time() * 1000) - 60_000  # a minute ago: a push that took a while
+    event = encrypted(room_id, user("M20001"), "$AbCdEf0123456789-_xyz", sent_ms)
     assert push(hub, "txn-send-1", [event]).status_code == 200
     # The same event again (another transaction: a redelivery) is not recorded twice.
     assert push(hub, "txn-send-2", [event]).status_code == 200
@@ -155,8 +181,27 @@ def test_a_message_send_is_one_entry_of_the_metrics_contract_once(hub: Hub) -> N
     }
     assert entry["actor"]["sub"] == lead.sub and entry["actor"]["mchk_reg_no"] == "M20001"
     assert entry["actor"]["institution_id"] == lead.institution
-    assert entry["timestamp_ms"] == 1_767_000_000_000
+    assert entry["timestamp_ms"] == sent_ms
     assert "ciphertext" not in str(entry) and "AwgAEo" not in str(entry)
+
+
+@pytest.mark.parametrize(
+    "stated_ms",
+    [1, 1_767_000_000_000, int(time.time() * 1000) + 3_600_000],
+    ids=["epoch", "a-year-back", "an-hour-ahead"],
+)
+def test_a_homeserver_cannot_backdate_or_foredate_an_entry(hub: Hub, stated_ms: int) -> None:
+    """A timestamp outside the hub's window (15 min behind, 30 s ahead) is replaced by the
+    hub's own clock: the ledger's times are the hub's, not what a pusher claims."""
+    _, room_id = new_group(hub)
+    hub.client.post("/messaging/session", json={}, headers=hub.headers("dr-lead"))
+    start = hub.ledger_size()
+    before = int(time.time() * 1000)
+    event = encrypted(room_id, user("M20001"), f"$dated-{stated_ms}", stated_ms)
+    assert push(hub, f"txn-dated-{stated_ms}", [event]).status_code == 200
+    after = int(time.time() * 1000)
+    (entry,) = [e for e in entries_after(hub, start) if e["facts"].get("op") == "message.send"]
+    assert before <= entry["timestamp_ms"] <= after
 
 
 def test_membership_changes_and_the_hubs_own_posts_are_entries(hub: Hub) -> None:

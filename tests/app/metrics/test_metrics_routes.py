@@ -107,3 +107,42 @@ def test_the_window_is_found_by_binary_search_and_read_in_order(
     got = list(window_entries(table, size, since, until, 10_000))
     assert got == [e for e in entries if since <= e.timestamp_ms < until]
     assert [e.sequence for e in got] == sorted(e.sequence for e in got)
+
+
+def test_the_window_is_read_from_every_trail(hub: Hub) -> None:
+    """Workload entries spread over two trails (docs/ledger.md, "Trails"), each trail
+    integrated and signed: the metrics over a window are those of all its entries."""
+    import dataclasses
+
+    import boto3
+
+    from app.ledger.service import build_ledger
+    from app.metrics.engine import MetricsConfig
+
+    name = f"hubtest-metrics-trails-{uuid.uuid4().hex[:6]}"
+    local.create_service_tables(hub.dynamodb, {"ledger": name})
+    session = boto3.session.Session(region_name="ap-east-1")
+    ledger = build_ledger(
+        hub.dynamodb,
+        name,
+        kms=session.client("kms"),
+        signing_key_arn=hub.settings.signing_key_arn,
+        origin="test",
+        trails=2,
+    )
+    entries = list(itertools.islice(ledger_entries(generate(WorkloadConfig(days=2))), 240))
+    counts = [0, 0]
+    for n, entry in enumerate(entries):
+        trail = n % 2
+        moved = dataclasses.replace(entry, sequence=counts[trail])
+        assert ledger.tables[trail].put_entry(counts[trail], moved.to_bytes())
+        counts[trail] += 1
+    ledger.integrate()
+    service = MetricsService(ledger, hub.services.gate)
+    since, until = entries[20].timestamp_ms, entries[220].timestamp_ms
+    read, _ = service.window(hub.principal("auditor-1"), None, since, until, 60)
+    inside = [e for e in entries if since <= e.timestamp_ms < until]
+    expected = compute_metrics(inside, MetricsConfig(response_window_ms=60 * 60_000))
+    assert read.tree_size == len(entries)
+    assert read.report.entries == expected.entries == len(inside)
+    assert read.report.counters == expected.counters

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from api_contract import CONTRACT, checked
 from fastapi.testclient import TestClient
 from hub_testkit import Hub
 from records_testkit import MAX_BYTES, SHARD, RecordsHarness
@@ -48,7 +49,9 @@ def records(hub: Hub, aws_backend: Any) -> Iterator[RecordsHarness]:
         aws_clients={"s3": s3, "kms": kms, "dynamodb": dynamodb},
     )
     # Not entered as a context manager: the hub's app runs the ledger's sequencer already.
-    client = TestClient(create_app(settings, services=services))
+    app = create_app(settings, services=services)
+    checked(app, CONTRACT)
+    client = TestClient(app)
     yield RecordsHarness(
         hub=hub,
         settings=settings,

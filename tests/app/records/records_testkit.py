@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from api_contract import CONTRACT, checked
 from botocore.exceptions import ClientError
 from fastapi.testclient import TestClient
 from hub_testkit import Hub
@@ -22,6 +23,7 @@ from hub_testkit import Hub
 from app.dependencies import Services
 from app.main import create_app
 from app.records.service import RecordService, build_record_service
+from app.referrals.repository import ReferralRepository
 from app.settings import Settings
 
 SHARD = 64 * 1024
@@ -125,13 +127,16 @@ class RecordsHarness:
             clock=self.hub.clock,
             patients=services.patients,
             consents=services.consents,
+            emergency=ReferralRepository(self.dynamodb, self.settings.table_groups),
         )
 
     def app_with(self, service: RecordService) -> TestClient:
         """An app on the same state with another record service. Not entered as a context
         manager: its lifespan would start and stop the shared ledger's sequencer."""
         services = dataclasses.replace(self.services, records=service)
-        return TestClient(create_app(self.settings, services=services))
+        app = create_app(self.settings, services=services)
+        checked(app, CONTRACT)
+        return TestClient(app)
 
     def committed_shards(self) -> dict[str, list[str]]:
         """Shard keys of every active committed version, by ``record_id/version``."""

@@ -91,6 +91,7 @@ def test_s3_put_failing_at_shard_k_stores_nothing_and_retry_succeeds_once(
     key = uuid.uuid4().hex
     r = client.post(URL, content=BODY, headers=headers(records, key))
     assert r.status_code == 503 and r.json()["error"]["code"] == "storage_unavailable"
+    assert r.headers["retry-after"] == "1"  # a clear, retryable answer
     assert s3.calls >= k
     assert_nothing_new(records, invariant)
     retry_succeeds_exactly_once(records, invariant, key)
@@ -111,6 +112,7 @@ def test_kms_generate_data_key_failure_stores_nothing(
     key = uuid.uuid4().hex
     r = client.post(URL, content=BODY, headers=headers(records, key))
     assert r.status_code == 503 and kms.calls == 1
+    assert r.headers["retry-after"] == "1"
     assert_nothing_new(records, invariant)
     retry_succeeds_exactly_once(records, invariant, key)
 
@@ -127,6 +129,7 @@ def test_kms_decrypt_failure_is_a_clean_503_and_the_record_survives(
     client = records.app_with(records.service_with(kms=kms))
     r = client.get(f"/records/{rid}/content", headers=records.headers("dr-lead"))
     assert r.status_code == 503 and r.json()["error"]["code"] == "storage_unavailable"
+    assert r.headers["retry-after"] == "1"  # a clear, retryable answer
     assert committed[1][:64] not in r.content
 
 

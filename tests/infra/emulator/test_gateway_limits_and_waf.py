@@ -185,9 +185,12 @@ def test_record_uploads_over_8_kb_pass_and_other_large_bodies_are_blocked(
     server = gateway(phase3)
     body = b"\x00" * 128 + b"DICM" + b"\x01" * (20 * 1024)
     dicom = [("content-type", "application/dicom")]
-    for path in ("/v1/patients/pt-1/records", "/v1/records/r1/versions"):
+    for path in ("/v1/patients/pt-1/records", "/v1/records/r1/versions", "/v1/intake/messages"):
         passed = server.handle(request(path, "POST", body, dicom))
         assert passed.status == 401, path  # past the web ACL: the authorizer answers
+    # Only the intake route itself, not a path that merely starts like it.
+    nearby = server.handle(request("/v1/intake/messages/x", "POST", body, dicom))
+    assert nearby.status == 403
     blocked = server.handle(
         request("/v1/groups", "POST", b"{" + b" " * 9000 + b"}", [("content-type", "x/json")])
     )

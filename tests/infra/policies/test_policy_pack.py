@@ -230,9 +230,11 @@ def _unbind_trust(name: str) -> Callable[[list[DeclaredResource]], None]:
     return mutate
 
 
-def _unselect(fragment: str) -> Callable[[list[DeclaredResource]], None]:
+def _unselect(
+    fragment: str, name: str = "backup-selection"
+) -> Callable[[list[DeclaredResource]], None]:
     def mutate(resources: list[DeclaredResource]) -> None:
-        selection = _named(resources, "backup-selection")
+        selection = _named(resources, name)
         selection.inputs["resources"] = [
             arn for arn in selection.inputs["resources"] if fragment not in str(arn)
         ]
@@ -388,6 +390,21 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
     ),
     "records table not backed up": (_unselect("-records"), BACKUP_POLICY, "backup-vault"),
     "audit bucket not backed up": (_unselect("-audit-"), BACKUP_POLICY, "backup-vault"),
+    "messaging database not backed up": (
+        _unselect(":db:", "backup-selection-messaging"),
+        BACKUP_POLICY,
+        "backup-vault",
+    ),
+    "messaging media not backed up": (
+        _unselect("-messaging-media-", "backup-selection-messaging"),
+        BACKUP_POLICY,
+        "backup-vault",
+    ),
+    "message backups kept a week": (
+        _shorten_backup_rule("messages", 7),
+        BACKUP_POLICY,
+        "backup-vault",
+    ),
     "ledger backups kept a week": (
         _shorten_backup_rule("ledger", 7),
         BACKUP_POLICY,

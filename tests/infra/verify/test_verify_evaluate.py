@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from ledger_data import signed_ledger, tampered
 
 from app.messaging.homeserver import DeployedHomeserver, deployed_homeserver_config
 from infra.components.monitoring import CIS_ALARMS
+from infra.controls.result import Status
 from infra.verify.checks import CHECKS
 from infra.verify.evaluate import evaluate
 from infra.verify.expectations import Expectations, expectations_from_record
@@ -29,6 +31,8 @@ POOL_ARN = f"arn:aws:cognito-idp:ap-east-1:{ACCOUNT}:userpool/{POOL}"
 TABLES = {"records": "hub-p1-records", "ledger": "hub-p1-ledger"}
 MESSAGING_KEY = f"arn:aws:kms:ap-east-1:{ACCOUNT}:key/msg"
 DATABASE = "hub-p1-messaging"
+DATABASE_ARN = f"arn:aws:rds:ap-east-1:{ACCOUNT}:db:{DATABASE}"
+MEDIA = f"hub-p1-messaging-media-{ACCOUNT}"
 BALANCER = f"arn:aws:elasticloadbalancing:ap-east-1:{ACCOUNT}:loadbalancer/app/hub-p1-matrix/abc"
 FAMILY = "hub-p1-homeserver"
 
@@ -58,13 +62,20 @@ def backup_part() -> dict[str, Any]:
                             "TargetBackupVaultName": VAULT,
                             "Lifecycle": {"DeleteAfterDays": 35},
                         }
-                        for data_class in ("ledger", "audit-objects", "records", "operational")
+                        for data_class in (
+                            "ledger",
+                            "audit-objects",
+                            "records",
+                            "operational",
+                            "messages",
+                        )
                     ]
                 },
                 "selected": [
                     *(table_arn(n) for n in TABLES.values()),
                     f"arn:aws:s3:::{SHARDS}",
                     f"arn:aws:s3:::{AUDIT}",
+                    DATABASE_ARN,
                 ],
             }
         ],
@@ -361,6 +372,7 @@ def compliant_snapshot() -> dict[str, Any]:
                 }
             ],
             "provider_details": {},
+            "resource_servers": [],
         },
         "api": {
             "id": "api1",
@@ -544,6 +556,7 @@ def compliant_snapshot() -> dict[str, Any]:
         snapshot["functions"][name] = {**snapshot["functions"]["hub-p1-api"], "name": name}
         group = f"/aws/lambda/{name}"
         snapshot["log_groups"][group] = _log_group(group, 365)
+    snapshot["ledger"] = signed_ledger(table=TABLES["ledger"], bucket=AUDIT)
     return snapshot
 
 
@@ -567,7 +580,9 @@ def test_one_result_per_check_and_resource() -> None:
 def test_every_check_is_in_the_catalogue_with_controls() -> None:
     for spec in CHECKS.values():
         assert any(str(r).startswith("ISO 27799") for r in spec.requirements), spec.id
-        assert any(str(r).startswith("Cap. 486 DPP") for r in spec.requirements), spec.id
+        # Cap. 486 only where the check really evidences a principle (not API throttling)
+        cap486 = any(str(r).startswith("Cap. 486 DPP") for r in spec.requirements)
+        assert cap486 or spec.id == "api.throttling", spec.id
         assert spec.remediation
     for check in report(compliant_snapshot()).checks:
         assert check.controls == [str(r) for r in CHECKS[check.id].requirements]
@@ -876,6 +891,49 @@ def test_waf_not_applicable_where_the_phase_has_none() -> None:
     assert [c.id for c in report(snapshot).failed] == ["api.waf_attached"]
 
 
+# --- the audit ledger as a control ------------------------------------------------------------
+
+
+def test_an_intact_ledger_passes_with_its_size_and_last_signed_head() -> None:
+    check = report(compliant_snapshot()).result("ledger.integrity", "audit ledger hub-p1-ledger")
+    assert check.status == Status.PASS, check.evidence
+    assert check.data["entries"] == 6 and check.data["size"] == 6
+    assert check.data["last_signed_head"]["size"] == 6
+    assert check.data["first_bad_index"] is None and check.data["findings"] == []
+    assert "Cap. 486 DPP4(1)(d)" in " ".join(check.controls)
+
+
+def test_a_tampered_ledger_fails_at_its_first_bad_index() -> None:
+    snapshot = compliant_snapshot()
+    snapshot["ledger"] = tampered(snapshot["ledger"], 3)
+    result = report(snapshot)
+    check = result.result("ledger.integrity", "audit ledger hub-p1-ledger")
+    assert check.status == Status.FAIL
+    assert "TAMPERED" in check.evidence and "first bad index 3" in check.evidence
+    assert check.data["first_bad_index"] == 3
+    assert {f["kind"] for f in check.data["findings"]} == {"modified"}
+    # the stack is no longer verified, and only the ledger says why
+    assert not result.passed
+    assert [c.id for c in result.failed] == ["ledger.integrity"]
+
+
+def test_an_empty_ledger_has_nothing_to_attest_and_entries_without_a_head_fail() -> None:
+    snapshot = compliant_snapshot()
+    snapshot["ledger"] = {**snapshot["ledger"], "entries": {}, "tree_leaves": {}, "heads": []}
+    check = report(snapshot).result("ledger.integrity", "audit ledger hub-p1-ledger")
+    assert check.status == Status.NOT_APPLICABLE
+    snapshot["ledger"] = {**compliant_snapshot()["ledger"], "heads": []}
+    check = report(snapshot).result("ledger.integrity", "audit ledger hub-p1-ledger")
+    assert check.status == Status.FAIL and "no signed head" in check.evidence
+
+
+def test_an_unreadable_ledger_fails_with_the_reason() -> None:
+    snapshot = compliant_snapshot()
+    snapshot["ledger"] = {"unreadable": "AccessDeniedException: no kms:GetPublicKey"}
+    check = report(snapshot).result("ledger.integrity", "audit ledger hub-p1-ledger")
+    assert check.status == Status.FAIL and "AccessDeniedException" in check.evidence
+
+
 # --- backup.plan_coverage ----------------------------------------------------------------
 
 
@@ -893,7 +951,12 @@ def _backup_check(snapshot: dict[str, Any], expect: Expectations | None = None) 
             "customer-managed",
         ),
         (lambda b: b["plans"][0]["selected"].pop(0), "no plan selection backs up table"),
-        (lambda b: b["plans"][0]["selected"].pop(), f"backs up bucket {AUDIT}"),
+        (lambda b: b["plans"][0]["selected"].remove(DATABASE_ARN), f"backs up database {DATABASE}"),
+        (lambda b: b["plans"][0]["selected"].remove(f"arn:aws:s3:::{AUDIT}"), f"bucket {AUDIT}"),
+        (
+            lambda b: b["plans"][0]["plan"]["Rules"].pop(4),
+            "no plan rule for data class 'messages'",
+        ),
         (
             lambda b: b["plans"][0]["plan"]["Rules"][0].update(Lifecycle={"DeleteAfterDays": 7}),
             "'ledger' keeps recovery points 7 days",
@@ -909,6 +972,16 @@ def test_backup_coverage_fails_when_a_part_is_removed(
     change(snapshot["backup"])
     check = _backup_check(snapshot)
     assert check.status == "fail" and message in check.evidence, check.evidence
+
+
+def test_backup_coverage_requires_the_messaging_media_bucket() -> None:
+    record = Record()
+    record.outputs["messagingMediaBucketName"] = MEDIA
+    snapshot = compliant_snapshot()
+    missing = _backup_check(snapshot, expectations(record))
+    assert missing.status == "fail" and f"backs up bucket {MEDIA}" in missing.evidence
+    snapshot["backup"]["plans"][0]["selected"].append(f"arn:aws:s3:::{MEDIA}")
+    assert _backup_check(snapshot, expectations(record)).status == "pass"
 
 
 def test_backup_selection_as_declared_where_the_emulator_has_none() -> None:

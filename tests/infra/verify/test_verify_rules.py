@@ -1160,3 +1160,75 @@ def test_audit_bucket_lifecycle() -> None:
     early = rules.audit_bucket_lifecycle("b", [{**rule, "Expiration": {"Days": 30}}], years=7)
     assert early.failed and "before the 2555-day" in early.message
     assert rules.audit_bucket_lifecycle("b", None, years=7).failed
+
+
+# -- cognito.intake_channel ---------------------------------------------------------------
+
+INTAKE_SCOPE = "hub-intake/records.write"
+INTAKE_SERVER = [{"Identifier": "hub-intake", "Scopes": [{"ScopeName": "records.write"}]}]
+
+
+def _intake_client(client_id: str = "cms1", **changes: object) -> dict[str, object]:
+    return {
+        "ClientId": client_id,
+        "ClientName": f"hub-p2-intake-{client_id}",
+        "ClientSecret": "s",
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthFlows": ["client_credentials"],
+        "AllowedOAuthScopes": [INTAKE_SCOPE],
+        **changes,
+    }
+
+
+NATIVE = {"ClientId": "native", "ClientName": "hub-p2-client", "AllowedOAuthScopes": ["openid"]}
+
+
+def _intake(servers: list[dict[str, object]], clients: list[dict[str, object]], ids: list[str]):  # type: ignore[no-untyped-def]
+    return rules.user_pool_intake_channel(
+        "pool",
+        servers,
+        clients,
+        intake_client_ids=ids,
+        resource_server="hub-intake",
+        scope=INTAKE_SCOPE,
+    )
+
+
+def test_intake_channel_compliant() -> None:
+    assert _intake(INTAKE_SERVER, [NATIVE, _intake_client()], ["cms1"]).passed
+    assert _intake([], [NATIVE], []).passed  # phase 1: nothing declared, nothing granted
+
+
+@pytest.mark.parametrize(
+    ("servers", "clients", "says"),
+    [
+        ([], [NATIVE, _intake_client()], "no resource server"),
+        (
+            [{"Identifier": "hub-intake", "Scopes": [{"ScopeName": "records.read"}]}],
+            [NATIVE, _intake_client()],
+            "lacks",
+        ),
+        (INTAKE_SERVER, [NATIVE], "not found"),
+        (
+            INTAKE_SERVER,
+            [NATIVE, _intake_client(AllowedOAuthFlows=["client_credentials", "code"])],
+            "client_credentials only",
+        ),
+        (
+            INTAKE_SERVER,
+            [NATIVE, _intake_client(AllowedOAuthScopes=[INTAKE_SCOPE, "openid"])],
+            "only",
+        ),
+        (INTAKE_SERVER, [NATIVE, _intake_client(ClientSecret=None)], "no secret"),
+        (
+            INTAKE_SERVER,
+            [{**NATIVE, "AllowedOAuthScopes": ["openid", INTAKE_SCOPE]}, _intake_client()],
+            "carries",
+        ),
+    ],
+)
+def test_intake_channel_non_compliant(
+    servers: list[dict[str, object]], clients: list[dict[str, object]], says: str
+) -> None:
+    result = _intake(servers, clients, ["cms1"])
+    assert result.failed and says in result.message

@@ -1,0 +1,348 @@
+"""A ledger of several trails: each trail gap-free with its own tree, one signed ledger
+checkpoint over every trail's head, and ``hub audit verify`` checking all of it.
+
+Each tampering test is paired with the clean case, so the check that catches it is shown
+to be what decides (remove the check in app/ledger/verify.py and the test fails).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ledger_testkit import LedgerEnv
+from typer.testing import CliRunner
+
+from app.audit.events import AuditEvent, Outcome
+from app.ledger.checkpoint import (
+    LedgerCheckpoint,
+    TrailHead,
+    load_public_key,
+    trail_origin,
+    verify_head,
+    verify_ledger_checkpoint,
+    verify_trail_head_in,
+)
+from app.ledger.errors import LedgerVerificationError
+from app.ledger.merkle import leaf_hash, verify_inclusion
+from app.ledger.service import Ledger
+from app.ledger.store import CHECKPOINT_KEY, LedgerTable, head_key
+from app.ledger.trail import trail_for
+from app.ledger.verify import (
+    read_export,
+    snapshot_from_deployment,
+    verify_snapshot,
+    write_export,
+)
+from infra.cli import app as hub_cli
+
+TRAILS = 3
+# Actors chosen so that every trail gets some: trail_for is a stable hash.
+ACTORS = [f"0b6f7c1e-2d3a-4c5b-8e9f-{n:012d}" for n in range(12)]
+
+
+def _event(actor: str, n: int) -> AuditEvent:
+    return AuditEvent(
+        action="ViewGroup",
+        outcome=Outcome.ALLOW,
+        reason="member-views-open-group",
+        actor=actor,
+        actor_reg_no="M20001",
+        institution="harbour-cardiac-alliance",
+        resource=f"Group::g{n}",
+        actor_roles=("doctor",),
+    )
+
+
+@pytest.fixture
+def sharded(ledger_env: LedgerEnv) -> Ledger:
+    ledger = ledger_env.ledger(trails=TRAILS)
+    for n in range(24):
+        ledger.trail.append(_event(ACTORS[n % len(ACTORS)], n))
+        if n % 8 == 7:
+            ledger.integrate()
+    return ledger
+
+
+def _verify(env: LedgerEnv, ledger: Ledger) -> Any:
+    snapshot = snapshot_from_deployment(env.dynamodb, env.s3, env.table_name, env.bucket)
+    return verify_snapshot(snapshot, load_public_key(ledger.public_key_pem()))
+
+
+def _sign_checkpoint(ledger: Ledger, heads: list[TrailHead], ts: int) -> LedgerCheckpoint:
+    """A checkpoint signed with the deployment's own key (an insider's or a bug's)."""
+    from app.ledger.checkpoint import ledger_checkpoint_message
+
+    assert ledger.sequencer is not None
+    signer = ledger.sequencer.signer
+    message = ledger_checkpoint_message("test-ledger", ts, heads)
+    return LedgerCheckpoint("test-ledger", ts, tuple(heads), signer.sign(message), signer.key_id)
+
+
+def test_actors_spread_over_every_trail_and_each_trail_is_gap_free(
+    ledger_env: LedgerEnv, sharded: Ledger
+) -> None:
+    assert {trail_for(a, TRAILS) for a in ACTORS} == set(range(TRAILS))
+    for trail in range(TRAILS):
+        table = LedgerTable(ledger_env.dynamodb, ledger_env.table_name, trail)
+        stored = sorted(table.all_entries())
+        assert stored == list(range(len(stored))) and stored
+    report = _verify(ledger_env, sharded)
+    assert report.ok, report.findings
+    assert report.trails == TRAILS and report.checkpoints_verified >= 3
+    assert report.size == 24
+
+
+def test_concurrent_appends_over_trails_stay_gap_free_and_one_actor_stays_in_order(
+    ledger_env: LedgerEnv,
+) -> None:
+    ledger = ledger_env.ledger(trails=TRAILS)
+    events = [_event(ACTORS[n % 5], n) for n in range(60)]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        receipts = list(pool.map(ledger.trail.append, events))
+    ledger.integrate()
+    by_trail: dict[int, list[int]] = {}
+    for r in receipts:
+        by_trail.setdefault(r.trail, []).append(r.leaf_index or 0)
+    for trail, indices in by_trail.items():
+        assert sorted(indices) == list(range(len(indices))), trail
+    # One actor: one trail (its entries keep one order).
+    first = {r.trail for r, e in zip(receipts, events, strict=True) if e.actor == ACTORS[0]}
+    assert len(first) == 1
+    assert _verify(ledger_env, ledger).ok
+
+
+def test_a_gap_in_any_trail_is_detected(ledger_env: LedgerEnv, sharded: Ledger) -> None:
+    assert _verify(ledger_env, sharded).ok
+    table = LedgerTable(ledger_env.dynamodb, ledger_env.table_name, 2)
+    ledger_env.dynamodb.delete_item(TableName=ledger_env.table_name, Key={**_entry_key(table, 1)})
+    report = _verify(ledger_env, sharded)
+    assert not report.ok
+    assert report.first_bad == (2, 1), report.findings
+    assert any(f.kind == "deleted" and f.trail == 2 for f in report.findings)
+
+
+def _entry_key(table: LedgerTable, seq: int) -> dict[str, Any]:
+    from app.ledger.store import entry_key
+
+    return entry_key(seq, table.trail)
+
+
+def test_a_trail_head_swapped_for_another_trails_is_detected(
+    ledger_env: LedgerEnv, sharded: Ledger
+) -> None:
+    ddb, name = ledger_env.dynamodb, ledger_env.table_name
+    two = ddb.get_item(TableName=name, Key=head_key(2), ConsistentRead=True)["Item"]
+    # Trail 2's genuine signed head, stored as trail 1's.
+    ddb.put_item(TableName=name, Item={**two, **head_key(1)})
+    report = _verify(ledger_env, sharded)
+    assert not report.ok
+    assert any(f.kind == "swapped" and f.trail == 1 for f in report.findings), report.findings
+
+
+def test_a_checkpoint_listing_another_trails_head_is_detected(
+    ledger_env: LedgerEnv, sharded: Ledger
+) -> None:
+    good = sharded.ledger_checkpoint()
+    assert good is not None
+    heads = list(good.heads)
+    heads[1] = TrailHead(1, heads[2].size, heads[2].root)
+    forged = _sign_checkpoint(sharded, heads, good.timestamp_ms + 10)
+    assert LedgerTable(ledger_env.dynamodb, ledger_env.table_name).store_checkpoint(forged)
+    report = _verify(ledger_env, sharded)
+    assert not report.ok
+    assert any(f.trail == 1 and f.kind in ("fork", "deleted") for f in report.findings)
+
+
+def test_a_checkpoint_omitting_a_trail_is_detected(ledger_env: LedgerEnv, sharded: Ledger) -> None:
+    good = sharded.ledger_checkpoint()
+    assert good is not None and good.trails == TRAILS
+    short = _sign_checkpoint(sharded, list(good.heads[:2]), good.timestamp_ms + 10)
+    assert LedgerTable(ledger_env.dynamodb, ledger_env.table_name).store_checkpoint(short)
+    report = _verify(ledger_env, sharded)
+    assert not report.ok
+    omitted = [f for f in report.findings if f.kind == "omitted"]
+    assert omitted and all(f.trail == 2 for f in omitted), report.findings
+    key = load_public_key(sharded.public_key_pem())
+    snapshot = snapshot_from_deployment(
+        ledger_env.dynamodb, ledger_env.s3, ledger_env.table_name, ledger_env.bucket
+    )
+    # Only the short one (no earlier, wider checkpoint to compare with): the latest
+    # checkpoint must list every trail that holds entries.
+    snapshot.checkpoints = [short]
+    alone = verify_snapshot(snapshot, key)
+    assert [(f.kind, f.trail) for f in alone.findings] == [("omitted", 2)], alone.findings
+    # Wide, short, wide again: the latest lists every trail, the narrowing is still found.
+    wide_again = _sign_checkpoint(sharded, list(good.heads), good.timestamp_ms + 20)
+    snapshot.checkpoints = [good, short, wide_again]
+    narrowed = verify_snapshot(snapshot, key)
+    assert [(f.kind, f.trail) for f in narrowed.findings] == [("omitted", 2)], narrowed.findings
+    assert str(short.timestamp_ms) in narrowed.findings[0].message
+
+
+def test_trails_without_any_ledger_checkpoint_are_reported(
+    ledger_env: LedgerEnv, sharded: Ledger
+) -> None:
+    snapshot = snapshot_from_deployment(
+        ledger_env.dynamodb, ledger_env.s3, ledger_env.table_name, ledger_env.bucket
+    )
+    snapshot.checkpoints = []
+    report = verify_snapshot(snapshot, load_public_key(sharded.public_key_pem()))
+    assert {f.trail for f in report.findings if f.kind == "omitted"} == {1, 2}
+
+
+def test_a_checkpoint_with_fewer_trails_than_an_earlier_one_is_detected(
+    ledger_env: LedgerEnv, sharded: Ledger
+) -> None:
+    # Lowering hub:ledgerTrails never drops a trail: the checkpointer keeps listing it.
+    fewer = ledger_env.ledger(trails=2)
+    fewer.trail.append(_event(ACTORS[0], 99))
+    fewer.integrate()
+    checkpoint = fewer.ledger_checkpoint()
+    assert checkpoint is not None and checkpoint.trails == TRAILS
+    assert _verify(ledger_env, fewer).ok
+
+
+def test_an_inclusion_proof_chains_entry_to_trail_head_to_the_ledger_checkpoint(
+    ledger_env: LedgerEnv, sharded: Ledger
+) -> None:
+    key = load_public_key(sharded.public_key_pem())
+    checkpoint = sharded.ledger_checkpoint()
+    assert checkpoint is not None
+    verify_ledger_checkpoint(checkpoint, key)
+    from app.ledger.checkpoint import trail_head_proof
+
+    for trail in range(TRAILS):
+        listed = checkpoint.heads[trail]
+        assert listed.size > 0
+        index = listed.size - 1
+        tree_leaf, raw, path = sharded.inclusion(index, listed.size, trail)
+        assert leaf_hash(raw) == tree_leaf
+        verify_inclusion(tree_leaf, index, listed.size, path, listed.root)
+        verify_trail_head_in(
+            listed, trail_head_proof(checkpoint.heads, trail), checkpoint.trails, checkpoint.root
+        )
+        # The trail head is also signed on its own, under the trail's origin.
+        head = sharded.head(trail)
+        assert head.origin == trail_origin("test-ledger", trail)
+        verify_head(head, key)
+    # A head listed for the wrong trail does not verify in the checkpoint tree.
+    wrong = TrailHead(1, checkpoint.heads[2].size, checkpoint.heads[2].root)
+    with pytest.raises(LedgerVerificationError):
+        verify_trail_head_in(
+            wrong, trail_head_proof(checkpoint.heads, 1), checkpoint.trails, checkpoint.root
+        )
+
+
+def test_a_single_trail_ledger_stays_valid_as_trail_zero(ledger_env: LedgerEnv) -> None:
+    one = ledger_env.ledger()
+    for n in range(5):
+        one.trail.append(_event(ACTORS[n], n))
+    one.integrate()
+    assert one.ledger_checkpoint() is None
+    assert _verify(ledger_env, one).ok
+    # Migration: the same table, now with three trails; old entries stay trail 0's.
+    three = ledger_env.ledger(trails=TRAILS)
+    for n in range(12):
+        three.trail.append(_event(ACTORS[n], n))
+    three.integrate()
+    report = _verify(ledger_env, three)
+    assert report.ok, report.findings
+    assert sorted(LedgerTable(ledger_env.dynamodb, ledger_env.table_name).all_entries())[:5] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+
+
+def test_export_and_cli_verify_every_trail_offline_and_live(
+    ledger_env: LedgerEnv, sharded: Ledger, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    args = [
+        "--table",
+        ledger_env.table_name,
+        "--bucket",
+        ledger_env.bucket,
+        "--key-id",
+        ledger_env.key_arn,
+        "--endpoint",
+        ledger_env.endpoint,
+    ]
+    out = tmp_path / "export"
+    exported = runner.invoke(hub_cli, ["audit", "export", str(out), *args])
+    assert exported.exit_code == 0, exported.output
+    snapshot, _ = read_export(out)
+    assert sorted(snapshot.trails) == [1, 2] and snapshot.checkpoints
+    ok = runner.invoke(hub_cli, ["audit", "verify", str(out), "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["trails"] == TRAILS
+    live = runner.invoke(hub_cli, ["audit", "verify", "--live", *args])
+    assert live.exit_code == 0, live.output
+    # Drop one trail-2 row from the export: offline verification names the trail.
+    lines = (out / "entries.ndjson").read_text().splitlines()
+    kept = [
+        line
+        for line in lines
+        if not (json.loads(line).get("trail") == 2 and json.loads(line)["leaf_index"] == 0)
+    ]
+    (out / "entries.ndjson").write_text("\n".join(kept) + "\n")
+    failed = runner.invoke(hub_cli, ["audit", "verify", str(out)])
+    assert failed.exit_code == 1
+    assert "first bad index: 0 in trail 2" in failed.output, failed.output
+    # The export round-trips through write_export too.
+    again, _ = read_export(out)
+    write_export(
+        tmp_path / "copy",
+        again.entries,
+        again.tree_leaves or {},
+        again.heads,
+        (out / "public-key.pem").read_bytes(),
+        trails=again.trails,
+        ledger_checkpoints=again.checkpoints,
+    )
+    copy, _ = read_export(tmp_path / "copy")
+    assert sorted(copy.trails) == [1, 2] and len(copy.checkpoints) == len(again.checkpoints)
+
+
+def test_the_stored_checkpoint_never_goes_back(ledger_env: LedgerEnv, sharded: Ledger) -> None:
+    table = LedgerTable(ledger_env.dynamodb, ledger_env.table_name)
+    current = table.read_checkpoint()
+    assert current is not None
+    older = _sign_checkpoint(sharded, list(current.heads), current.timestamp_ms - 1)
+    assert not table.store_checkpoint(older)
+    stored = ledger_env.dynamodb.get_item(
+        TableName=ledger_env.table_name, Key=CHECKPOINT_KEY, ConsistentRead=True
+    )["Item"]
+    assert json.loads(stored["checkpoint"]["S"])["timestamp_ms"] == current.timestamp_ms
+    assert base64.b64decode(json.loads(stored["checkpoint"]["S"])["root"]) == current.root
+
+
+def test_inline_mode_covers_each_response_and_signs_a_ledger_checkpoint(
+    ledger_env: LedgerEnv,
+) -> None:
+    """On Lambda (inline) a response's entries are covered by their trail's signed head
+    before it is sent, whichever trail they are on, and a ledger checkpoint is signed
+    (at most once per interval; 0 here) over every trail's head."""
+    ledger = ledger_env.ledger(trails=TRAILS, checkpoint_interval_ms=0)
+    ledger.inline = True
+    on_zero = next(a for a in ACTORS if trail_for(a, TRAILS) == 0)
+    on_two = next(a for a in ACTORS if trail_for(a, TRAILS) == 2)
+    first = ledger.trail.append(_event(on_zero, 1))
+    head = ledger.response_head(first.leaf_index)
+    assert not isinstance(head, list) and head is not None and head.size > 0
+    checkpoint = ledger.ledger_checkpoint()
+    assert checkpoint is not None and checkpoint.heads[0].size == 1
+    second = ledger.trail.append(_event(on_two, 2))
+    heads = ledger.response_head({second.trail: second.leaf_index or 0})
+    assert isinstance(heads, list) and [(t, h.size) for t, h in heads] == [(2, 1)]
+    checkpoint = ledger.ledger_checkpoint()
+    assert checkpoint is not None
+    assert [h.size for h in checkpoint.heads] == [1, 0, 1]
+    assert _verify(ledger_env, ledger).ok
