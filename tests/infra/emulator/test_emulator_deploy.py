@@ -169,12 +169,15 @@ def test_one_hub_one_pool_one_set_of_keys_one_api_all_in_the_core(
         }
         assert holders == {PHASE1: count}, type_token
     layer_types = {
+        # the providers, their client and intake's resource server and clients
         "phase2-hospital-authority": {
             "aws:cognito/identityProvider:IdentityProvider",
             "aws:cognito/userPoolClient:UserPoolClient",
+            "aws:cognito/resourceServer:ResourceServer",
         },
-        # the web ACL is the core's (one per API stage, from phase 1)
-        "phase3-private-practice": set(),
+        # the web ACL is the core's (one per API stage, from phase 1); the intake clients
+        # of the systems phase 3 adds, under phase 2's resource server
+        "phase3-private-practice": {"aws:cognito/userPoolClient:UserPoolClient"},
     }
     alarms_and_switch = {
         "aws:sns/topic:Topic",

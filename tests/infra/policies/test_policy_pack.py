@@ -142,8 +142,12 @@ LAYER_POLICIES = {
         "cognito-app-client-srp-only-with-short-tokens",
         "cognito-client-cannot-write-granting-attributes",
     },
-    # the web ACL, its alarm and the layer's switch: region-bound resources only
-    "phase3-private-practice": REGION_POLICIES,
+    # its alarm, its switch and the intake clients of the systems it adds on the core pool
+    "phase3-private-practice": REGION_POLICIES
+    | {
+        "cognito-app-client-srp-only-with-short-tokens",
+        "cognito-client-cannot-write-granting-attributes",
+    },
 }
 
 
