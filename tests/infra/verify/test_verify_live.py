@@ -142,6 +142,19 @@ def test_federation_follows_the_phase(stack_reports: dict[str, VerifyReport]) ->
     assert "HospitalAuthority (SAML)" in p2.evidence
 
 
+def test_intake_channel_follows_the_layers(stack_reports: dict[str, VerifyReport]) -> None:
+    """The layers put intake's clients on the core's one pool (phase 2's two and the one
+    phase 3 adds): every stack's check expects all three, and each passes."""
+    checks = [
+        next(c for c in stack_reports[stack].checks if c.id == "cognito.intake_channel")
+        for stack in STACK_PHASES
+    ]
+    assert len({c.resource for c in checks}) == 1  # one pool
+    for check in checks:
+        assert check.status == "pass", check.evidence
+        assert "3 intake client(s)" in check.evidence
+
+
 def test_the_core_alone_expects_no_provider(
     verify_deployments: dict[str, Any], tmp_path: Path
 ) -> None:
