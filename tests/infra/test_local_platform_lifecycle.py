@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,39 @@ def test_the_hub_comes_up_as_one_and_two_phases_share_a_record(
         assert outcome.facts["specialist_opens_matches"] is True
         assert outcome.facts["me_ha_institution"] in by_phase[PHASE2]
         assert outcome.facts["me_specialist_institution"] in by_phase[PHASE1]
+
+        # Community-care intake through the one hub: the core's API method, clinic systems
+        # of phase 2's layer (with its resource server) and of phase 3's (under it), all
+        # on the core's pool, each mapped to its institution by its layer's seeding.
+        intake_clients = {
+            stack: {c["name"] for c in document["stacks"][stack]["outputs"]["intakeClients"]}
+            for stack in (PHASE2, PHASE3)
+        }
+        assert intake_clients == {
+            PHASE2: {"cms-victoria-general", "cms-harbour-cardiac"},
+            PHASE3: {"cms-peak-family-clinic"},
+        }
+        assert "intakeClients" not in document["stacks"][PHASE1]["outputs"]
+        spec = importlib.util.spec_from_file_location(
+            "demo_interop", script.with_name("demo_interop.py")
+        )
+        assert spec and spec.loader
+        interop = importlib.util.module_from_spec(spec)
+        # its dataclasses resolve their annotations through sys.modules
+        monkeypatch.setitem(sys.modules, "demo_interop", interop)
+        spec.loader.exec_module(interop)
+        lines = []
+        submitted = interop.run(
+            document,
+            PHASE3,
+            api_url,
+            say=lines.append,
+            authenticators=tmp_path / "demo-authenticators.json",
+        )
+        # phase 2's system (harbour-cardiac-alliance) and phase 3's (peak-family-clinic)
+        assert sorted(submitted.records) == ["harbour-cardiac-alliance", "peak-family-clinic"]
+        assert submitted.statuses["doctor_on_intake"] == 401
+        assert lines[-1] == "Walk-through complete: every step answered as expected."
     finally:
         if gateway is not None:
             gateway.stop()
