@@ -263,6 +263,14 @@ class BucketLifecycleConfiguration(_BucketConfig):
         ctx.client("s3").delete_bucket_lifecycle(Bucket=bucket)
 
 
+def _lock_rule(config: dict[str, Any]) -> dict[str, Any]:
+    """An Object Lock configuration without the zero period moto adds (``Days: 0`` beside
+    ``Years``), so what stands compares equal to what is declared."""
+    retention = dict((config.get("Rule") or {}).get("DefaultRetention") or {})
+    retention = {k: v for k, v in retention.items() if v not in (0, None)}
+    return {"enabled": config.get("ObjectLockEnabled"), "retention": retention}
+
+
 @provisioner
 class BucketObjectLockConfiguration(_BucketConfig):
     type_token = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
@@ -284,7 +292,7 @@ class BucketObjectLockConfiguration(_BucketConfig):
         # allows on a bucket with Object Lock enabled.
         with contextlib.suppress(ClientError):
             current = s3.get_object_lock_configuration(Bucket=bucket)
-            if current.get("ObjectLockConfiguration") == config:
+            if _lock_rule(current.get("ObjectLockConfiguration") or {}) == _lock_rule(config):
                 return
         s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config)
 

@@ -202,6 +202,11 @@ def _switches(aws_client: Client, endpoint: str, table: str) -> set[str]:
     return {i["sk"]["S"] for i in items}
 
 
+def _client_names(cognito: Any, pool: str) -> set[str]:
+    listed = cognito.list_user_pool_clients(UserPoolId=pool, MaxResults=60)["UserPoolClients"]
+    return {str(c["ClientName"]) for c in listed}
+
+
 def test_layers_stand_on_the_core_and_leave_it_as_they_found_it(
     core_state: Path,
     moto_endpoint: str,
@@ -226,6 +231,11 @@ def test_layers_stand_on_the_core_and_leave_it_as_they_found_it(
     assert {p["ProviderName"] for p in providers} == {"HospitalAuthority", "NTECluster"}
     assert _switches(aws_client, moto_endpoint, table) == {PHASE2, PHASE3}
     assert phase2.outputs["userPoolId"] == phase3.outputs["userPoolId"] == pool
+    intake_p2, intake_p3 = (
+        "hub-p2-intake-cms-harbour-cardiac",
+        "hub-p3-intake-cms-peak-family-clinic",
+    )
+    assert {intake_p2, intake_p3} <= _client_names(cognito, pool)
 
     # the core cannot go while a layer stands; nor phase 2 while phase 3 stands on it
     with pytest.raises(LayerStands, match=f"destroy {PHASE3}, {PHASE2} first"):
@@ -238,6 +248,9 @@ def test_layers_stand_on_the_core_and_leave_it_as_they_found_it(
     # is the core's (one per API stage, from phase 1) and stays
     assert destroy(PHASE3, endpoint_url=moto_endpoint, state_dir=core_state).complete
     assert _switches(aws_client, moto_endpoint, table) == {PHASE2}
+    # phase 3's intake client went with its layer; phase 2's stay with theirs
+    assert intake_p2 in _client_names(cognito, pool)
+    assert intake_p3 not in _client_names(cognito, pool)
     assert len(aws_client("wafv2", moto_endpoint).list_web_acls(Scope="REGIONAL")["WebACLs"]) == 1
     assert destroy(PHASE2, endpoint_url=moto_endpoint, state_dir=core_state).complete
     assert _switches(aws_client, moto_endpoint, table) == set()
