@@ -184,6 +184,9 @@ def build_services(
         issuer=settings.cognito_issuer,
         client_id=settings.cognito_client_id,
         other_client_ids=[settings.cognito_federated_client_id],
+        # The layers' clients (phase 2's federated one), asked of the switches for a
+        # token from any other client: refused again once the layer is removed.
+        layer_client_ids=lambda: affiliations.switches().client_ids,
         jwks=JwksSource(settings.jwks_url(), fetch=jwks_fetch),
         leeway=settings.token_leeway_seconds,
         clock=token_clock,
@@ -296,7 +299,6 @@ def build_services(
             affiliations.admitted,
             hash_key,
             clock,
-            settings.phase,
             patients=patients,
             consents=consents,
         )
@@ -308,6 +310,7 @@ def build_services(
         clock,
         phase=settings.phase,
         self_registration=settings.self_registration,
+        switches=affiliations.switches,
     )
     enrolled: TtlCache[tuple[str, str, tuple[str, ...]], bool] = TtlCache(
         settings.registration_cache_seconds, monotonic

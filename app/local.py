@@ -71,13 +71,21 @@ def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_S
     """Local-mode settings for one phase of the local platform.
 
     Which institutions are admitted is the phase's ``institutions`` table (``hub local
-    up`` seeds the stage's cohort into it); self-registration is open from phase 3.
+    up`` seeds the stage's cohort into it). A layer's service is its core's: the core's
+    phase and app clients, self-registration as the core's stage has it (off for phase
+    1), exactly as the core's function is configured; what the layers turn on (phase 2's
+    federated client, phase 3's self-registration) the service reads from their switches
+    in the institutions table, as deployed.
     """
     stacks = document.get("stacks", {})
     if stack not in stacks:
         raise KeyError(f"{stack} is not in local.json (have: {', '.join(sorted(stacks))})")
     entry = stacks[stack]
     outputs = entry["outputs"]
+    core_stack = outputs.get("coreStack")
+    if core_stack and core_stack in stacks:
+        entry = stacks[core_stack]
+        outputs = entry["outputs"]
     tables = outputs["tableNames"]
     phase = int(entry.get("phase", outputs.get("phase", 1)))
     clients = list(outputs["userPoolClientIds"])

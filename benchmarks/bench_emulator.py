@@ -64,9 +64,12 @@ state = Path(tempfile.mkdtemp())
 t_deploy = time.perf_counter()
 records = [deploy(s, endpoint_url=url, state_dir=state) for s in stacks]
 deploy_s = time.perf_counter() - t_deploy
+from infra.emulator.hub import verification_target
 from infra.verify import verify_stack
 t_verify = time.perf_counter()
-reports = [verify_stack(r, endpoint_url=url) for r in records]
+# as `hub verify` does: a layer with the core it references
+targets = [verification_target(r, state) for r in records]
+reports = [verify_stack(view, stage=stage, endpoint_url=url) for view, stage in targets]
 verify_s = time.perf_counter() - t_verify
 verified = all(r.passed for r in reports)
 server.stop()

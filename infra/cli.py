@@ -40,7 +40,7 @@ from infra.local_platform import (
     StartupObserver,
 )
 from infra.metrics_cli import metrics_app
-from infra.stage import STACK_PHASES, StageConfigError
+from infra.stage import CORE_STACK, STACK_PHASES, StageConfigError
 
 if TYPE_CHECKING:
     from infra.emulator.record import DeploymentRecord
@@ -141,11 +141,17 @@ def _one_stack(stack: str) -> str:
 
 @contextmanager
 def _stage_errors(stack: str) -> Iterator[None]:
-    """A bad stage file is one line naming the stack and the key, exit 2."""
+    """A bad stage file is one line naming the stack and the key, exit 2; so is a layer
+    deployed without its core, or a stack destroyed under a layer."""
+    from infra.emulator.engine import LayerStands
+    from infra.mockrun import StackNotDeployed
+
     try:
         yield
     except StageConfigError as error:
         raise OperatorError(f"{stack}: configuration error: {error}") from None
+    except (StackNotDeployed, LayerStands) as error:
+        raise OperatorError(f"refused: {error}") from None
 
 
 def _endpoint(explicit: str | None, state_dir: Path) -> str:
@@ -392,8 +398,8 @@ def local_up(
         bool,
         typer.Option(
             "--messaging/--no-messaging",
-            help="Start Synapse (the messaging homeserver), the hub's application service "
-            "and the outbox dispatcher for the API's phase (default).",
+            help="Start Synapse (the hub's one messaging homeserver, the core's), the hub's "
+            "application service and the outbox dispatcher (default).",
         ),
     ] = True,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
@@ -567,7 +573,8 @@ def destroy_command(
             "with `pulumi destroy`"
         )
     url = _endpoint(endpoint, state_dir)
-    result = destroy(stack, endpoint_url=url, state_dir=state_dir, force=force)
+    with _stage_errors(stack):
+        result = destroy(stack, endpoint_url=url, state_dir=state_dir, force=force)
     out.print(f"{stack}: deleted {len(result.deleted)} resources")
     for name, reason in result.kept:
         out.print(f"  [yellow]kept[/yellow] {name}: {reason}")
@@ -781,9 +788,10 @@ def rollout_status(
     release = current_release()
     statuses = phases(state_dir)
     listing = table(
-        f"Rollout (this checkout: release {release})",
+        f"The hub: one core, its layers (this checkout: release {release})",
         "phase",
         "stack",
+        "part",
         "deployed",
         "release",
         "target",
@@ -802,14 +810,21 @@ def rollout_status(
             "not running": "[yellow]not running[/yellow]",
             "partially-destroyed": "[yellow]partially destroyed[/yellow]",
         }.get(s.state, "no")
+        part = "core" if s.stack == CORE_STACK else f"layer on {CORE_STACK}"
         listing.add_row(
-            str(s.phase), s.stack, deployed, s.release or "-", s.target or "-", verified
+            str(s.phase), s.stack, part, deployed, s.release or "-", s.target or "-", verified
         )
     out.print(listing)
     for s in statuses:
         if s.note:
             out.print(f"[dim]{s.stack}: {s.note}[/dim]")
-    out.json({"release": release, "phases": [s.to_json() for s in statuses]})
+    core = next(s for s in statuses if s.stack == CORE_STACK)
+    hub = {
+        "core": CORE_STACK,
+        "deployed": core.deployed,
+        "layers": [s.stack for s in statuses if s.stack != CORE_STACK and s.deployed],
+    }
+    out.json({"release": release, "hub": hub, "phases": [s.to_json() for s in statuses]})
 
 
 @rollout_app.command("promote")

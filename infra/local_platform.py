@@ -1,21 +1,23 @@
-"""The local platform (``hub local up``) as library code: every phase deployed, verified
-and seeded on an embedded moto, with the sharing service's API in front of one phase.
+"""The local platform (``hub local up``) as library code: one hub (the core and the layers
+over it) deployed, verified and seeded on an embedded moto, with its API in front.
 
 :func:`start_local_platform` runs the steps in order and returns a
 :class:`LocalPlatform` handle; ``stop()`` ends it (idempotent):
 
 1. start moto on loopback (:func:`infra.emulator.server.start_moto_server`, with the
    DynamoDB isolation the ledger relies on), with fake credentials only;
-2. deploy the three phase stacks through the emulator (:class:`EmulatorDeployer`);
-3. run the post-deploy verification of each, writing its reports;
-4. seed synthetic demo data per phase (register entries, demo users, patients);
+2. deploy the core and then the layers through the emulator (:class:`EmulatorDeployer`);
+3. run the post-deploy verification of each (a layer with its core), writing reports;
+4. seed synthetic demo data per phase into the one hub: each phase's own institutions,
+   register entries, demo users and patients, in the core's pool and tables;
 5. write ``local.json`` (:mod:`infra.emulator.local`);
-6. **messaging** (one separate step, :func:`start_messaging`): Synapse, started in the
+6. **messaging** (one separate step, :func:`start_messaging`): the hub's one homeserver
+   (the core declares it; the layers re-export its outputs). Synapse, started in the
    background right after moto (so it comes up while the stacks deploy), configured by
    the project (:class:`app.messaging.local.PlatformHomeserver`: closed federation, no
    open registration, the hub's application service registered); then the hub's
    private path for it and the outbox dispatcher loop (:class:`app.local.LocalInternal`)
-   for the API's phase; its URL and what a client needs go to local.json under
+   for the API's stack; its URL and what a client needs go to local.json under
    ``messaging``;
 7. start the API (:func:`start_api`: the API reads its settings from local.json and, with
    messaging, points at the local Synapse; without it, :data:`MESSAGING_OFF` switches the
@@ -191,7 +193,7 @@ def start_local_platform(
         raise ValueError(f"unknown stack {unknown[0]!r}; expected one of {', '.join(STACK_PHASES)}")
     if api and api_stack not in stacks:
         raise ValueError(f"the API's stack {api_stack} is not among the stacks brought up")
-    from infra.emulator.local import API_NOTE, cohort_ids, write_local_json
+    from infra.emulator.local import API_NOTE, layer_cohort_ids, write_local_json
     from infra.emulator.provision import Context
     from infra.emulator.seed import seed_stack
     from infra.emulator.server import start_moto_server, use_emulator_credentials
@@ -215,7 +217,8 @@ def start_local_platform(
             verifications[record.stack] = verification
             observe.verified(verification)
         ctx = Context(endpoint, REGION)
-        seeds = [seed_stack(r, cohort_ids(r.stack), ctx) for r in records]
+        # One hub: each phase seeds the institutions it adds into the core's pool and tables.
+        seeds = [seed_stack(r, layer_cohort_ids(r.stack), ctx) for r in records]
 
         def write(
             api_url: str | None = None, note: str = API_NOTE, web_url: str | None = None
@@ -302,7 +305,7 @@ def _start_homeserver(state_dir: Path) -> Any:
 
 @dataclass
 class LocalMessagingStep:
-    """Synapse and the hub's side of it, running for one phase (``stop()`` ends both)."""
+    """Synapse and the hub's side of it, running once for the hub (``stop()`` ends both)."""
 
     document: dict[str, Any]
     environment: dict[str, str]

@@ -8,13 +8,19 @@ component, inputs as the engine would see them, id and state) plus the resolved 
 
 The default :class:`PreviewMocks` makes up plausible ids and ARNs without any network;
 the emulator passes mocks that create each resource on an AWS endpoint instead.
+
+A layer stack (phase 2, 3) reads the core's outputs through a ``pulumi.StackReference``.
+Under the mock runtime a reference resolves from ``references`` (stack -> outputs): the
+emulator gives the core's deployment record's outputs; the offline preview of a layer
+first previews the core and uses its outputs. A reference to a stack that is not there
+raises :class:`StackNotDeployed`; nothing is made up.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +34,33 @@ from infra.config_source import PROJECT, pulumi_config_strings, read_stage_file,
 from infra.stage import Stage
 
 PREVIEW_ACCOUNT_ID = "111122223333"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+class StackNotDeployed(RuntimeError):
+    """A layer references a stack that has no deployment (its core is missing)."""
+
+    def __init__(self, stack: str, referenced: str):
+        self.stack = stack
+        self.referenced = referenced
+        super().__init__(
+            f"{stack} is a layer over {referenced}, which is not deployed here: deploy "
+            f"{referenced} first (hub rollout deploy {referenced})"
+        )
+
+
+def stack_reference_state(
+    args: pulumi.runtime.MockResourceArgs,
+    references: Mapping[str, Mapping[str, Any]],
+    stack: str,
+) -> tuple[str, dict[str, Any]]:
+    """What a ``StackReference`` read answers under the mock runtime: the referenced
+    stack's recorded outputs, or :class:`StackNotDeployed`."""
+    target = str(args.inputs.get("name") or args.resource_id or args.name)
+    outputs = references.get(target)
+    if outputs is None:
+        raise StackNotDeployed(stack, target)
+    return target, {"name": target, "outputs": dict(outputs), "secretOutputNames": []}
 
 
 @dataclass
@@ -101,9 +134,19 @@ def _arn(service: str, resource: str, account_id: str, region: str = "ap-east-1"
 class PreviewMocks(pulumi.runtime.Mocks):
     """Invented but well-formed ids and state, with no network. Thread-safe."""
 
-    def __init__(self, account_id: str = PREVIEW_ACCOUNT_ID, region: str = "ap-east-1"):
+    def __init__(
+        self,
+        account_id: str = PREVIEW_ACCOUNT_ID,
+        region: str = "ap-east-1",
+        references: Mapping[str, Mapping[str, Any]] | None = None,
+        stack: str = "",
+    ):
         self.account_id = account_id
         self.region = region
+        # stack -> outputs: what StackReference reads resolve to (see run_program)
+        self.references: dict[str, Mapping[str, Any]] = dict(references or {})
+        self.stack = stack
+        self.refused: StackNotDeployed | None = None
         self.captured: list[pulumi.runtime.MockResourceArgs] = []
         self._lock = threading.Lock()
 
@@ -113,6 +156,14 @@ class PreviewMocks(pulumi.runtime.Mocks):
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            try:
+                return stack_reference_state(args, self.references, self.stack)
+            except StackNotDeployed as error:
+                # Answer with no outputs (the program's require_output then fails) rather
+                # than raise inside the mock monitor; run_program raises this instead.
+                self.refused = error
+                return error.referenced, {"name": error.referenced, "outputs": {}}
         with self._lock:
             self.captured.append(args)
         if not args.custom:
@@ -210,6 +261,9 @@ def preview_state(
         state["arn"] = _arn("sns", rid, account_id, region)
     elif typ == "aws:wafv2/webAcl:WebAcl":
         state["arn"] = _arn("wafv2", f"regional/webacl/{rid}/preview", account_id, region)
+    elif typ == "aws:sqs/queue:Queue":
+        # The core's outbox queue URL is an output its layers re-export (require_output).
+        state["url"] = f"https://sqs.{region}.amazonaws.com/{account_id}/{rid}"
     elif typ == "aws:rds/instance:Instance" and inputs.get("identifier"):
         # RDS names an instance's ARN by its identifier (what a backup selection names).
         rid = str(inputs["identifier"])
@@ -241,11 +295,13 @@ def run_program(
     Args:
         stack: the stack name; its stage file is read unless ``config`` is given.
         config: a flat config mapping (``aws:region``, ``hub:phase``...) to use instead.
-        mocks: the Mocks implementation (default: offline :class:`PreviewMocks`).
+        mocks: the Mocks implementation (default: offline :class:`PreviewMocks`; for a
+            layer, with the core's previewed outputs as its StackReference answer).
         declare_fn: the program (default ``infra.program.declare``); tests may wrap it.
 
     Raises:
         StageConfigError: the configuration is invalid; nothing was declared.
+        StackNotDeployed: a StackReference named a stack the mocks do not know.
     """
     if declare_fn is None:
         from infra.program import declare
@@ -255,7 +311,17 @@ def run_program(
     # Parse first: a bad config or a refused region stops before the runtime is touched.
     stage, secrets = stage_from_config(stack, flat)
 
-    mocks = mocks or PreviewMocks()
+    from infra.stage import CORE_STACK
+
+    if mocks is None:
+        references: dict[str, Mapping[str, Any]] = {}
+        if stage.is_layer:
+            references[CORE_STACK] = run_program(CORE_STACK).outputs
+        mocks = PreviewMocks(references=references, stack=stack)
+    known = getattr(mocks, "references", None)
+    if stage.is_layer and known is not None and CORE_STACK not in known:
+        # Refused before the runtime is touched: nothing is declared.
+        raise StackNotDeployed(stack, CORE_STACK)
     monitor = RecordingMonitor(mocks)
     _reset_pulumi_runtime()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
@@ -271,7 +337,12 @@ def run_program(
 
         pulumi.Output.from_input(outputs).apply(keep)
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        refused = getattr(mocks, "refused", None)
+        if refused is not None:
+            raise refused
 
     resources: list[DeclaredResource] = []
     by_urn = monitor.get_registered_resources()

@@ -5,7 +5,9 @@ and the record of each step.
 first refusal:
 
 1. the gate (:func:`promotion_refusal`): promoting to phase N needs phase N-1 deployed,
-   running and verified with the release being promoted;
+   running and verified with the release being promoted, and the deployed core's
+   capacity at or above phase N's floor (its stage's ``hub:capacity``, ledger trails
+   included: the layers share the core's function, API stage and ledger);
 2. the policy pack over the program's declared inputs (:func:`check_policies`); it fails
    closed: any blocking finding, a pack that answers nothing, or a pack that raises
    stops the promotion before anything is deployed;
@@ -52,7 +54,7 @@ from infra.emulator.record import (
     redact,
 )
 from infra.emulator.server import endpoint_reachable
-from infra.stage import STACK_PHASES, Stage, parse_stage
+from infra.stage import CORE_STACK, STACK_PHASES, Stage, parse_stage
 
 if TYPE_CHECKING:
     from infra.policies.pack import Finding
@@ -247,6 +249,53 @@ def promotion_refusal(
     if not status.verified:
         why = f" (failed checks: {', '.join(status.failed_checks)})" if status.failed_checks else ""
         return f"{before} (phase {status.phase}) is not verified for release {release}{why}"
+    return capacity_refusal(target, state_dir)
+
+
+def deployed_capacity(core: DeploymentRecord) -> tuple[float, float, float, float] | None:
+    """(reserved concurrency, rate, burst, ledger trails) the core's function and API stage
+    were deployed with, read from its record; None when the record does not say."""
+    try:
+        function = core.resource("service-api-function").inputs
+        settings = core.resource("service-throttling").inputs["settings"]
+        return (
+            float(function["reservedConcurrentExecutions"]),
+            float(settings["throttlingRateLimit"]),
+            float(settings["throttlingBurstLimit"]),
+            float(function["environment"]["variables"]["HUB_LEDGER_TRAILS"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def capacity_refusal(target: str, state_dir: Path) -> str | None:
+    """Why the deployed core cannot carry ``target``'s phase, or None.
+
+    The layers share the core's function, API stage and audit ledger, so capacity lives in
+    the core's settings; a layer's ``hub:capacity`` (reserved concurrency, rate, burst,
+    ledger trails) is its phase's floor, which the deployed core must meet before the
+    layer is promoted.
+    """
+    if target == CORE_STACK:
+        return None
+    core = DeploymentRecord.load(CORE_STACK, state_dir)
+    if core is None:
+        return f"{CORE_STACK} (the core) is not deployed"
+    floor_stage = _stage_for_pulumi(target)[0].capacity
+    floor = (
+        float(floor_stage.lambda_reserved_concurrency),
+        float(floor_stage.api_throttle_rate_limit),
+        float(floor_stage.api_throttle_burst_limit),
+        float(floor_stage.ledger_trails),
+    )
+    deployed = deployed_capacity(core)
+    if deployed is None or any(d < f for d, f in zip(deployed, floor, strict=True)):
+        shown = "unknown" if deployed is None else "/".join(f"{v:g}" for v in deployed)
+        return (
+            f"the core's capacity (reserved concurrency/rate/burst/ledger trails {shown}) is "
+            f"below {target}'s floor ({'/'.join(f'{v:g}' for v in floor)}): raise "
+            f"hub:capacity in stages/Pulumi.{CORE_STACK}.yaml and promote the core first"
+        )
     return None
 
 
@@ -289,13 +338,17 @@ def verify_deployment(
     """Run the post-deploy checks on ``record``'s deployment (the audit ledger's
     integrity included), write the reports (default ``<state_dir>/reports/<stack>``: JSON,
     Markdown, HTML, PDF and the stack's diagram), keep the report in the history (signed
-    with the stack's ledger key, archived in its Object Lock audit bucket, diffed with the
-    previous one) and remember the result for this exact deployment.
+    with the hub's ledger key, archived in its Object Lock audit bucket, diffed with the
+    previous one) and remember the result for this exact deployment. A layer is checked
+    together with the core it stands on (:func:`infra.emulator.hub.hub_view`), and its
+    report is signed and archived with the core's ledger key and audit bucket (the
+    ``signingKeyArn`` and ``auditBucketName`` it re-exports: a layer owns neither).
 
     Args:
         endpoint_url: where the deployment lives (an emulator's URL); None for AWS.
     """
     from infra.compliance.write import signer_and_archive, write_stack_report
+    from infra.emulator.hub import verification_target
     from infra.verify import verify_stack
     from infra.verify.clients import ClientFactory
 
@@ -304,11 +357,15 @@ def verify_deployment(
         region=str(record.outputs.get("region") or record.region),
         endpoints=record.endpoints or None,
     )
-    report = verify_stack(record, endpoint_url=endpoint_url, clients=clients)
-    signer, archive = signer_and_archive(record, clients)
+    # A layer is checked with the core it references (and the layers below it): its own
+    # resources and, through the outputs it re-exports, the core's; the core is checked
+    # as the layers standing on it leave it (their providers on its pool).
+    view, stage = verification_target(record, state_dir)
+    report = verify_stack(view, endpoint_url=endpoint_url, stage=stage, clients=clients)
+    signer, archive = signer_and_archive(view, clients)
     written = write_stack_report(
         report,
-        record,
+        view,
         report_dir or _reports(state_dir, record),
         state_dir=state_dir,
         signer=signer,

@@ -39,6 +39,30 @@ STACK_PHASES: dict[str, int] = {
     "phase3-private-practice": 3,
 }
 
+# One hub: phase 1's stack is the core; each later phase's stack is a layer over it,
+# reading the core's outputs through a StackReference. A layer needs the phase below it.
+CORE_STACK = "phase1-specialist"
+
+
+def stack_for_phase(phase: int) -> str:
+    """The stack that deploys ``phase`` (``phase1-specialist`` for 1, ...)."""
+    for stack, p in STACK_PHASES.items():
+        if p == phase:
+            return stack
+    raise KeyError(phase)
+
+
+def layer_below(stack: str) -> str | None:
+    """The stack a layer needs deployed first (phase N needs phase N-1); None: the core."""
+    phase = STACK_PHASES[stack]
+    return None if phase == 1 else stack_for_phase(phase - 1)
+
+
+def layers_above(stack: str) -> list[str]:
+    """The stacks that build on ``stack`` (its higher phases), lowest first."""
+    return [s for s, p in STACK_PHASES.items() if p > STACK_PHASES[stack]]
+
+
 MIN_AUDIT_RETENTION_YEARS = 7
 MAX_AUDIT_RETENTION_YEARS = 30
 
@@ -157,6 +181,11 @@ class Stage:
     lambda_bundle: str
     web_bundle: str = "web/dist"
     intake_systems: tuple[IntakeSystem, ...] = ()
+
+    @property
+    def is_layer(self) -> bool:
+        """Phases 2 and 3 are layers over the core (phase 1's stack)."""
+        return self.phase > 1
 
     @property
     def name_prefix(self) -> str:

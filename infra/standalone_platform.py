@@ -256,6 +256,12 @@ def _intake_resources(stack: str, pool_id: str, prefix: str, endpoint: str) -> d
     ctx.client("cognito-idp").create_user_pool_domain(Domain=domain, UserPoolId=pool_id)
     # The resources of the program's intake component (infra/components/intake.py).
     intake = [r for r in declared.resources if r.component == "intake"]
+    if not any(r.type == RESOURCE_SERVER for r in intake):
+        # A later layer's clients stand under phase 2's resource server (its layer's).
+        below = record_from_program(
+            "phase2-hospital-authority", user_pool_id=pool_id, endpoint_url=endpoint
+        )
+        intake += [r for r in below.resources if r.type == RESOURCE_SERVER]
     clients: dict[str, str] = {}
     # The resource server first: a client may be granted only scopes it defines.
     for r in sorted(intake, key=lambda r: r.type != RESOURCE_SERVER):

@@ -84,6 +84,14 @@ def client_token(token_url: str, client_id: str, secret: str) -> str:
     return str(response.json()["access_token"])
 
 
+def hub_stacks(doc: Mapping[str, Any], stack: str) -> list[str]:
+    """The stacks of ``doc`` up to ``stack``'s phase: the core and the layers below it."""
+    from infra.stage import STACK_PHASES
+
+    top = STACK_PHASES.get(stack, 1)
+    return [s for s, phase in STACK_PHASES.items() if phase <= top and s in doc["stacks"]]
+
+
 def intake_systems(doc: Mapping[str, Any], stack: str) -> dict[str, dict[str, str]]:
     """institution -> {clientId, secret, tokenUrl}: what the hub's operators hand each
     clinic system's vendor (the secret read from the pool with operator credentials)."""
@@ -94,12 +102,19 @@ def intake_systems(doc: Mapping[str, Any], stack: str) -> dict[str, dict[str, st
 
     default_emulator_credentials()
     outputs = doc["stacks"][stack]["outputs"]
-    if not outputs.get("intakeClients"):
+    # The hub's intake clients are the layers' (phase 2's, and those phase 3's adds), all
+    # on the core's one pool: every stack's up to this one.
+    clients = [
+        client
+        for name in hub_stacks(doc, stack)
+        for client in doc["stacks"][name]["outputs"].get("intakeClients") or []
+    ]
+    if not clients or not outputs.get("intakeDomain"):
         raise WalkthroughFailed(f"{stack} has no community-care intake (phase 2 and later)")
     cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=doc["emulatorEndpoint"])
     token_url = local_token_url(doc["emulatorEndpoint"], outputs["intakeDomain"])
     systems = {}
-    for system in outputs["intakeClients"]:
+    for system in clients:
         described = cognito.describe_user_pool_client(
             UserPoolId=outputs["userPoolId"], ClientId=system["clientId"]
         )["UserPoolClient"]
@@ -123,7 +138,9 @@ def run(
     from infra.local_platform import demo_bearer
 
     systems = intake_systems(doc, stack)
-    users = [u for u in doc["demoUsers"] if u["stack"] == stack]
+    # Each layer seeds the institutions its phase adds: the doctors are the hub's up to
+    # this stack.
+    users = [u for u in doc["demoUsers"] if u["stack"] in hub_stacks(doc, stack)]
     doctors = [u for u in users if u["role"] in ("doctor", "specialist") and u.get("mchk_reg_no")]
     inst_a, inst_b = sorted(systems)[:2]
     doctor_a = next(u for u in doctors if u["institution"] == inst_a)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from app.access.auth import CurrentPrincipal, Gate
 from app.access.schemas import MeOut
-from app.settings import Settings
-from app.wiring import provided
 
 router = APIRouter(tags=["access"])
 
@@ -18,8 +14,8 @@ router = APIRouter(tags=["access"])
 def me(
     who: CurrentPrincipal,
     gate: Gate,
-    settings: Annotated[Settings, Depends(provided(Settings))],
 ) -> MeOut:
+    """The caller as the hub sees them now; ``phase`` is their institution's."""
     gate.record(gate.check_profile(who))
     return MeOut(
         sub=who.sub,
@@ -28,5 +24,5 @@ def me(
         institution=who.institution,
         roles=sorted(who.roles),
         specialties=list(who.specialties),
-        phase=settings.phase,
+        phase=who.phase,
     )

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from app.dynamo import deserialize
+from app.dynamo import deserialize, query_partition
 from app.identity.registration import RegistrationRefused, normalise_reg_no
 
 ROLES = ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
@@ -71,6 +71,8 @@ HOSPITAL_CODE_CLAIM = "hospital_code"
 
 INSTITUTION_PARTITION = "INSTITUTION"
 PENDING_PARTITION = "PENDING"
+# A layer's switch (infra/components/layer_switch.py): pk LAYER, sk the layer's stack.
+LAYER_PARTITION = "LAYER"
 
 
 class InstitutionType(StrEnum):
@@ -349,6 +351,8 @@ REFUSALS: dict[str, str] = {
     "affiliation_missing": "you have no affiliation with this institution; ask its admin",
     "affiliation_removed": "your affiliation with this institution was removed",
     "no_role": "you hold no role at this institution",
+    "self_registration_closed": "self-registration is not open: the hub's phase 3 "
+    "layer is not deployed",
     "granting_attribute_written": "a sign-up may not set a registration number, "
     "institution, specialty or identity-provider attribute; apply through the hub instead",
 }
@@ -367,6 +371,8 @@ class EnrolmentRefused(Exception):
 
 class AffiliationLookup(Protocol):
     def account(self, sub: str) -> Account | None: ...
+
+    def switches(self) -> HubSwitches: ...
 
     def provider(self, name: str, code: str | None) -> tuple[ProviderMapping | None, str | None]:
         """(the provider's mapping, the institution ``code`` maps to under it)."""
@@ -468,6 +474,52 @@ def _admitted(
     return institution, affiliation
 
 
+@dataclass(frozen=True)
+class HubLayer:
+    """A layer's switch as its deploy wrote it: what its phase turns on in the one hub.
+
+    The item is the layer's (its deploy writes it, its destroy deletes it), so whatever a
+    phase turns on here is off again once its layer is removed.
+    """
+
+    stack: str
+    phase: int
+    client_ids: frozenset[str] = frozenset()
+    federation: bool = False
+    self_registration: bool = False
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> HubLayer:
+        clients = item.get("clientIds") or []
+        return cls(
+            stack=str(item["sk"]),
+            phase=int(item.get("phase", 1)),
+            client_ids=frozenset(str(c) for c in clients if c),
+            federation=bool(item.get("federation", False)),
+            self_registration=bool(item.get("selfRegistration", False)),
+        )
+
+
+@dataclass(frozen=True)
+class HubSwitches:
+    """The layers switched on now, read together (one strongly consistent query)."""
+
+    layers: tuple[HubLayer, ...] = ()
+
+    @property
+    def client_ids(self) -> frozenset[str]:
+        """The app clients the switched-on layers declared (e.g. phase 2's federated one)."""
+        return frozenset(c for layer in self.layers if layer.federation for c in layer.client_ids)
+
+    @property
+    def self_registration(self) -> bool:
+        return any(layer.self_registration for layer in self.layers)
+
+    def phase(self, core_phase: int) -> int:
+        """The hub's phase: the core's, or the highest layer switched on."""
+        return max([core_phase, *(layer.phase for layer in self.layers)])
+
+
 # -- the table, read side -----------------------------------------------------------------
 
 
@@ -548,6 +600,12 @@ class DynamoAffiliations:
         found = self.institution(institution)
         return found is not None and found.admitted
 
+    def switches(self) -> HubSwitches:
+        """The layers switched on now: every ``LAYER`` item, strongly consistent, all
+        pages (a handful of items: one per layer deployed)."""
+        items = query_partition(self._client, self.table_name, LAYER_PARTITION)
+        return HubSwitches(tuple(HubLayer.from_item(i) for i in items))
+
     def institutions(self, ids: Iterable[str]) -> dict[str, Institution]:
         """The institutions among ``ids`` that exist, by id (one batch per 100)."""
         wanted = sorted(set(ids))
@@ -570,12 +628,17 @@ class MappingAffiliations:
         accounts: Iterable[Account] = (),
         providers: Iterable[ProviderMapping] = (),
         hospital_codes: Mapping[tuple[str, str], str] | None = None,
+        layers: Iterable[HubLayer] = (),
     ):
         self.institutions = {i.id: i for i in institutions}
         self.affiliations = {(a.institution, a.member): a for a in affiliations}
         self.accounts = {a.sub: a for a in accounts}
         self.providers = {p.name: p for p in providers}
         self.hospital_codes = dict(hospital_codes or {})
+        self.layers = {layer.stack: layer for layer in layers}
+
+    def switches(self) -> HubSwitches:
+        return HubSwitches(tuple(self.layers[k] for k in sorted(self.layers)))
 
     def account(self, sub: str) -> Account | None:
         return self.accounts.get(sub)

@@ -86,6 +86,9 @@ class Principal:
     roles: frozenset[str]
     reg_no: str | None = None
     specialties: tuple[str, ...] = ()
+    # The rollout phase of the caller's institution (institutions carry it as data), read
+    # with the institution on every request: what ``GET /me`` reports and referrals carry.
+    phase: int = 1
 
     @property
     def clinical(self) -> bool:
@@ -277,6 +280,7 @@ class Authenticator:
             roles=roles,
             reg_no=reg_no,
             specialties=specialties,
+            phase=enrolment.institution.phase,
         )
 
 

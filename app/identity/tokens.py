@@ -9,7 +9,10 @@ error whatever the cause):
   unknown ``kid`` triggers one refresh (at most one per ``refresh_interval`` seconds, so
   forged kids cannot make us hammer the endpoint);
 - an **access token**: ``token_use == "access"``, ``client_id`` one of our app
-  clients (the native one; the federated one where identity providers exist). Id tokens
+  clients: the core's (its native one; its federated one where the core itself declares
+  identity providers), or one a switched-on layer declared (``layer_client_ids``, asked
+  afresh for every token from another client, so a removed layer's client is refused
+  on the next request). Id tokens
   carry ``aud`` instead and are refused: the API is called with access tokens, as
   Cognito intends;
 - ``iss`` equal to the pool's issuer (so a token from another pool fails even if the
@@ -34,7 +37,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,6 +153,7 @@ class AccessTokenVerifier:
         leeway: int = 30,
         clock: Callable[[], float] = time.time,
         max_age: int | None = None,
+        layer_client_ids: Callable[[], Collection[str]] | None = None,
     ):
         if not issuer or not client_id:
             raise ValueError("issuer and client_id are required")
@@ -161,6 +165,15 @@ class AccessTokenVerifier:
         self._leeway = leeway
         self._clock = clock
         self._max_age = max_age
+        self._layer_client_ids = layer_client_ids
+
+    def _client_accepted(self, client_id: object) -> bool:
+        if not isinstance(client_id, str) or not client_id:
+            return False
+        if client_id in self._client_ids:
+            return True
+        # Asked now, not cached: a layer's client is accepted only while its switch stands.
+        return self._layer_client_ids is not None and client_id in self._layer_client_ids()
 
     def verify(self, token: str) -> VerifiedToken:
         claims = _signed_claims(token, self._jwks)
@@ -173,13 +186,15 @@ class AccessTokenVerifier:
             exp={"essential": True},
             iat={"essential": True},
             token_use={"essential": True, "value": "access"},
-            client_id={"essential": True, "values": self._client_ids},
+            client_id={"essential": True},
             username={"essential": True},
         )
         try:
             registry.validate(claims)
         except (JoseError, ValueError) as exc:
             raise InvalidToken("claims_refused") from exc
+        if not self._client_accepted(claims.get("client_id")):
+            raise InvalidToken("claims_refused")
         # joserfc checks exp/nbf; iat in the future is refused here as well.
         if int(claims["iat"]) > now + self._leeway:
             raise InvalidToken("issued_in_future")

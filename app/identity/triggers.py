@@ -91,6 +91,14 @@ def sign_in_of(event: dict[str, Any]) -> SignIn:
     )
 
 
+def _sign_up_open(lookup: AffiliationLookup) -> bool:
+    """Native sign-up is open while the core's stage or a switched-on layer (phase 3's)
+    turns self-registration on, read now from the switches (strongly consistent)."""
+    if os.environ.get("HUB_SELF_REGISTRATION") == "true":
+        return True
+    return lookup.switches().self_registration
+
+
 def pre_sign_up(
     event: dict[str, Any],
     _context: object = None,
@@ -108,6 +116,13 @@ def pre_sign_up(
             log.info("pre_sign_up refused: %s", refused.reason)
             raise
     else:
+        if event.get("triggerSource") == "PreSignUp_SignUp" and not _sign_up_open(
+            affiliations or _default_affiliations()
+        ):
+            # The core pool allows sign-up so that phase 3's layer can open it without
+            # changing the pool; until its switch stands, the trigger refuses it here.
+            log.info("pre_sign_up refused: self_registration_closed")
+            raise EnrolmentRefused("self_registration_closed")
         written = sorted(GRANTING_ATTRIBUTES & set(_attributes(event)))
         if written:
             log.info("pre_sign_up refused: granting_attribute_written")

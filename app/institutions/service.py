@@ -44,6 +44,7 @@ from app.identity.affiliations import (
     AccountStatus,
     Affiliation,
     AffiliationStatus,
+    HubSwitches,
     Institution,
     InstitutionStatus,
     InstitutionType,
@@ -90,6 +91,7 @@ class InstitutionService:
         phase: int,
         self_registration: bool,
         channel: str = API,
+        switches: Callable[[], HubSwitches] | None = None,
     ):
         self.repository = repository
         self._gate = gate
@@ -97,8 +99,21 @@ class InstitutionService:
         self._register = register
         self._clock = clock
         self._phase = phase
+        # The core's own settings (phase 1's in the one hub: self-registration off); the
+        # layers' switches add to them, read afresh whenever they decide something.
         self._self_registration = self_registration
         self._channel = channel
+        self._switches = switches
+
+    def hub_phase(self) -> int:
+        """The core's phase, or the highest phase whose layer is switched on now."""
+        return self._switches().phase(self._phase) if self._switches else self._phase
+
+    def self_registration_open(self) -> bool:
+        """Open while the core's stage or a switched-on layer (phase 3's) turns it on."""
+        if self._self_registration:
+            return True
+        return self._switches is not None and self._switches().self_registration
 
     # -- shared steps -------------------------------------------------------------------
 
@@ -186,16 +201,17 @@ class InstitutionService:
             details={"type": kind.value},
         )
         first = FIRST_PHASE_FOR_TYPE[kind]
-        if first > self._phase:
+        hub_phase = self.hub_phase()
+        if first > hub_phase:
             raise InvalidRequest(
                 f"{kind.value} institutions are admitted from phase {first}; this hub runs "
-                f"phase {self._phase}.",
+                f"phase {hub_phase}.",
                 code="institution_type_not_open",
             )
         phase = phase or first
-        if not first <= phase <= self._phase:
+        if not first <= phase <= hub_phase:
             raise InvalidRequest(
-                f"phase must be from {first} to {self._phase} for {kind.value}.",
+                f"phase must be from {first} to {hub_phase} for {kind.value}.",
                 code="invalid_phase",
             )
         if (provider is None) != (hospital_code is None):
@@ -359,7 +375,7 @@ class InstitutionService:
             self._audit.append(event)
             return error
 
-        if not self._self_registration:
+        if not self.self_registration_open():
             raise refuse(
                 Forbidden(
                     "Self-registration is not open in this phase.", code="self_registration_closed"
@@ -429,7 +445,7 @@ class InstitutionService:
             )
         if (
             institution is None
-            and FIRST_PHASE_FOR_TYPE[InstitutionType.PRIVATE_CLINIC] > self._phase
+            and FIRST_PHASE_FOR_TYPE[InstitutionType.PRIVATE_CLINIC] > self.hub_phase()
         ):
             raise refuse(
                 InvalidRequest(

@@ -153,7 +153,6 @@ class ReferralService:
         is_admitted: Callable[[str], bool],
         hash_key: bytes,
         clock: Callable[[], datetime],
-        phase: int,
         *,
         patients: PatientRegistry,
         consents: ConsentRegistry,
@@ -171,7 +170,6 @@ class ReferralService:
         self._is_admitted = is_admitted
         self._key = hash_key
         self._clock = clock
-        self._phase = phase
         self._patients = patients
 
     # -- shared steps -------------------------------------------------------------------
@@ -367,7 +365,8 @@ class ReferralService:
             to_department=to_department,
             status=ReferralStatus.REQUESTED,
             created_at=now,
-            phase=self._phase,
+            # The referrer's institution's phase (data, read with it on this request).
+            phase=principal.phase,
             attachments=tuple(dict.fromkeys(request.attachments)),
         )
         if request.group_id:

@@ -219,6 +219,9 @@ class Identity(pulumi.ComponentResource):
             "HUB_TABLE_REGISTER": a.register_table_name,
             "HUB_TABLE_INSTITUTIONS": a.institutions_table_name,
             "HUB_PHASE": str(a.phase),
+            # The core stage's own self-registration (off in phase 1); the layers'
+            # switches open it in the one hub (app/identity/triggers.py).
+            "HUB_SELF_REGISTRATION": "true" if a.self_registration else "false",
         }
         handlers = {"pre-sign-up": "pre_sign_up", "pre-token": "pre_token_generation"}
         functions = [
@@ -271,7 +274,12 @@ class Identity(pulumi.ComponentResource):
             },
             user_pool_add_ons={"advanced_security_mode": "ENFORCED"},
             deletion_protection="ACTIVE",
-            admin_create_user_config={"allow_admin_create_user_only": not a.self_registration},
+            # Sign-up is allowed at the pool, and decided as data: the pre sign-up trigger
+            # refuses a native sign-up unless self-registration is switched on (phase 3's
+            # layer, or the core's stage), and an account that signs up is refused by the
+            # service everywhere until approved (docs/identity.md). A layer cannot change
+            # the core's pool, so this is how phase 3 opens it and its removal closes it.
+            admin_create_user_config={"allow_admin_create_user_only": False},
             auto_verified_attributes=["email"],
             account_recovery_setting={
                 "recovery_mechanisms": [{"name": "verified_email", "priority": 1}],
@@ -290,35 +298,9 @@ class Identity(pulumi.ComponentResource):
 
     def _create_identity_providers(self) -> list[aws.cognito.IdentityProvider]:
         a = self._args
-        providers: list[aws.cognito.IdentityProvider] = []
-        for provider in a.federation:
-            details: dict[str, pulumi.Input[str]]
-            if provider.protocol == "SAML":
-                assert provider.metadata_url is not None
-                details = {"MetadataURL": provider.metadata_url, "IDPSignout": "true"}
-            else:
-                assert provider.issuer is not None and provider.client_id is not None
-                details = {
-                    "client_id": provider.client_id,
-                    "client_secret": a.oidc_client_secrets[provider.name],
-                    "oidc_issuer": provider.issuer,
-                    "authorize_scopes": "openid email profile",
-                    "attributes_request_method": "GET",
-                }
-            providers.append(
-                aws.cognito.IdentityProvider(
-                    # Named by institution where it serves one: existing providers keep their
-                    # logical names (a rename would replace them).
-                    f"{self._name}-idp-{provider.institution_id or provider.name.lower()}",
-                    user_pool_id=self.user_pool.id,
-                    provider_name=provider.name,
-                    provider_type=provider.protocol,
-                    provider_details=details,
-                    attribute_mapping=provider_attribute_mapping(provider),
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-            )
-        return providers
+        return identity_providers(
+            self._name, self.user_pool.id, a.federation, a.oidc_client_secrets, self
+        )
 
     def _create_client(self) -> aws.cognito.UserPoolClient:
         """The native client: password (SRP) and hosted-UI sign-in for pool users, whose
@@ -350,31 +332,125 @@ class Identity(pulumi.ComponentResource):
     def _create_federated_client(
         self, providers: list[aws.cognito.IdentityProvider]
     ) -> aws.cognito.UserPoolClient:
-        """The client federated users sign in through: identity providers only, hosted UI
-        (authorization code + PKCE), no password flow and no self-service scope, so its
-        tokens cannot call UpdateUserAttributes. Cognito requires it to write every
-        attribute the providers map."""
         a = self._args
-        mapped = sorted({k for p in a.federation for k in provider_attribute_mapping(p)})
-        return aws.cognito.UserPoolClient(
-            f"{self._name}-federated-client",
-            name=f"{a.name_prefix}-federated",
-            user_pool_id=self.user_pool.id,
-            generate_secret=False,
-            allowed_oauth_flows_user_pool_client=True,
-            allowed_oauth_flows=["code"],
-            allowed_oauth_scopes=FEDERATED_SCOPES,
-            callback_urls=list(a.callback_urls),
-            supported_identity_providers=[p.provider_name for p in providers],
-            explicit_auth_flows=["ALLOW_REFRESH_TOKEN_AUTH"],
-            read_attributes=sorted({*USER_READABLE_ATTRIBUTES, *mapped}),
-            write_attributes=mapped,
-            prevent_user_existence_errors="ENABLED",
-            enable_token_revocation=True,
-            access_token_validity=ACCESS_TOKEN_MINUTES,
-            id_token_validity=ID_TOKEN_MINUTES,
-            refresh_token_validity=REFRESH_TOKEN_HOURS,
-            token_validity_units=TOKEN_VALIDITY_UNITS,
-            auth_session_validity=3,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(providers)),
+        return federated_client(
+            self._name,
+            a.name_prefix,
+            self.user_pool.id,
+            a.federation,
+            a.callback_urls,
+            providers,
+            self,
         )
+
+
+def identity_providers(
+    name: str,
+    user_pool_id: pulumi.Input[str],
+    federation: Sequence[FederationProvider],
+    oidc_client_secrets: Mapping[str, pulumi.Input[str]],
+    parent: pulumi.Resource,
+) -> list[aws.cognito.IdentityProvider]:
+    """One Cognito identity provider per federated provider, on ``user_pool_id``."""
+    providers: list[aws.cognito.IdentityProvider] = []
+    for provider in federation:
+        details: dict[str, pulumi.Input[str]]
+        if provider.protocol == "SAML":
+            assert provider.metadata_url is not None
+            details = {"MetadataURL": provider.metadata_url, "IDPSignout": "true"}
+        else:
+            assert provider.issuer is not None and provider.client_id is not None
+            details = {
+                "client_id": provider.client_id,
+                "client_secret": oidc_client_secrets[provider.name],
+                "oidc_issuer": provider.issuer,
+                "authorize_scopes": "openid email profile",
+                "attributes_request_method": "GET",
+            }
+        providers.append(
+            aws.cognito.IdentityProvider(
+                # Named by institution where it serves one: existing providers keep their
+                # logical names (a rename would replace them).
+                f"{name}-idp-{provider.institution_id or provider.name.lower()}",
+                user_pool_id=user_pool_id,
+                provider_name=provider.name,
+                provider_type=provider.protocol,
+                provider_details=details,
+                attribute_mapping=provider_attribute_mapping(provider),
+                opts=pulumi.ResourceOptions(parent=parent),
+            )
+        )
+    return providers
+
+
+def federated_client(
+    name: str,
+    name_prefix: str,
+    user_pool_id: pulumi.Input[str],
+    federation: Sequence[FederationProvider],
+    callback_urls: Sequence[str],
+    providers: list[aws.cognito.IdentityProvider],
+    parent: pulumi.Resource,
+) -> aws.cognito.UserPoolClient:
+    """The client federated users sign in through: identity providers only, hosted UI
+    (authorization code + PKCE), no password flow and no self-service scope, so its
+    tokens cannot call UpdateUserAttributes. Cognito requires it to write every
+    attribute the providers map."""
+    mapped = sorted({k for p in federation for k in provider_attribute_mapping(p)})
+    return aws.cognito.UserPoolClient(
+        f"{name}-federated-client",
+        name=f"{name_prefix}-federated",
+        user_pool_id=user_pool_id,
+        generate_secret=False,
+        allowed_oauth_flows_user_pool_client=True,
+        allowed_oauth_flows=["code"],
+        allowed_oauth_scopes=FEDERATED_SCOPES,
+        callback_urls=list(callback_urls),
+        supported_identity_providers=[p.provider_name for p in providers],
+        explicit_auth_flows=["ALLOW_REFRESH_TOKEN_AUTH"],
+        read_attributes=sorted({*USER_READABLE_ATTRIBUTES, *mapped}),
+        write_attributes=mapped,
+        prevent_user_existence_errors="ENABLED",
+        enable_token_revocation=True,
+        access_token_validity=ACCESS_TOKEN_MINUTES,
+        id_token_validity=ID_TOKEN_MINUTES,
+        refresh_token_validity=REFRESH_TOKEN_HOURS,
+        token_validity_units=TOKEN_VALIDITY_UNITS,
+        auth_session_validity=3,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(providers)),
+    )
+
+
+@dataclass(frozen=True)
+class FederationArgs:
+    name_prefix: str
+    user_pool_id: pulumi.Input[str]
+    callback_urls: Sequence[str]
+    federation: Sequence[FederationProvider]
+    oidc_client_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+class Federation(pulumi.ComponentResource):
+    """A layer's identity providers and their app client, on the core's user pool.
+
+    Phase 2's layer declares them: the core pool never lists them, and destroying the
+    layer removes the providers and the client (federated sign-in ends with the layer).
+    """
+
+    client: aws.cognito.UserPoolClient
+
+    def __init__(self, name: str, args: FederationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hub:identity:Federation", name, None, opts)
+        providers = identity_providers(
+            name, args.user_pool_id, args.federation, args.oidc_client_secrets, self
+        )
+        self.client = federated_client(
+            name,
+            args.name_prefix,
+            args.user_pool_id,
+            args.federation,
+            args.callback_urls,
+            providers,
+            self,
+        )
+        self.register_outputs({"client_id": self.client.id})

@@ -1,9 +1,10 @@
-"""Community-care intake (phase 2): the machine-to-machine channel clinic management
-systems submit records through.
+"""Community-care intake (phase 2 on): the machine-to-machine channel clinic management
+systems submit records through, declared by the layers on the core's user pool.
 
 Guarantees:
 - the user pool has a resource server ``hub-intake`` with one scope, ``records.write``
-  (``app.intake.scopes``), and nothing else grants that scope;
+  (``app.intake.scopes``), declared by phase 2's layer (``resource_server=True``); a
+  later layer adds only its systems' clients under it; nothing else grants that scope;
 - each submitting system has its own confidential app client (a generated secret) whose
   only OAuth flow is ``client_credentials`` and whose only scope is the intake scope: no
   user sign-in flow (no SRP, no password, no refresh token use), no identity provider,
@@ -41,19 +42,36 @@ class IntakeArgs:
     name_prefix: str
     user_pool_id: pulumi.Input[str]
     systems: Sequence[IntakeSystemArgs]
+    # Declare the pool's resource server (phase 2's layer); False: it stands already.
+    resource_server: bool = True
 
 
 class Intake(pulumi.ComponentResource):
     """The intake resource server and one client-credentials app client per system."""
 
-    resource_server: aws.cognito.ResourceServer
+    resource_server: aws.cognito.ResourceServer | None
     clients: dict[str, aws.cognito.UserPoolClient]
 
     def __init__(self, name: str, args: IntakeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hub:intake:Intake", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._systems = list(args.systems)
-        self.resource_server = aws.cognito.ResourceServer(
+        self.resource_server = None
+        if args.resource_server:
+            self.resource_server = self._resource_server(name, args, child)
+        self.clients = {system.name: self._client(name, args, system) for system in args.systems}
+        self.register_outputs(
+            {
+                "resourceServer": INTAKE_RESOURCE_SERVER,
+                "clientIds": {k: c.id for k, c in self.clients.items()},
+            }
+        )
+
+    @staticmethod
+    def _resource_server(
+        name: str, args: IntakeArgs, child: pulumi.ResourceOptions
+    ) -> aws.cognito.ResourceServer:
+        return aws.cognito.ResourceServer(
             f"{name}-resource-server",
             identifier=INTAKE_RESOURCE_SERVER,
             name=f"{args.name_prefix}-intake",
@@ -65,13 +83,6 @@ class Intake(pulumi.ComponentResource):
                 }
             ],
             opts=child,
-        )
-        self.clients = {system.name: self._client(name, args, system) for system in args.systems}
-        self.register_outputs(
-            {
-                "resourceServer": self.resource_server.identifier,
-                "clientIds": {k: c.id for k, c in self.clients.items()},
-            }
         )
 
     def _client(
@@ -93,8 +104,12 @@ class Intake(pulumi.ComponentResource):
             enable_token_revocation=True,
             access_token_validity=ACCESS_TOKEN_MINUTES,
             token_validity_units={"access_token": "minutes"},
-            # The scope must exist before a client may be granted it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.resource_server]),
+            # The scope must exist before a client may be granted it (a later layer's
+            # clients: phase 2's layer, deployed first, declared it).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.resource_server] if self.resource_server else [],
+            ),
         )
 
     def outputs(self) -> list[dict[str, pulumi.Output[str] | str]]:

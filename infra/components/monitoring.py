@@ -7,7 +7,8 @@ CloudWatch alarms of this account and delivers to the subscription in the stage 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -16,6 +17,27 @@ from infra.components.documents import policy_document
 from infra.stage import AlarmSubscription
 
 METRIC_NAMESPACE = "Hub/CISBenchmark"
+
+# A layer's own alarms, on the core's trail: what its phase adds and could be undone by a
+# change outside the program.
+LAYER_ALARMS: dict[int, dict[str, tuple[str, str]]] = {
+    2: {
+        "2.1": (
+            "identity-provider-changes",
+            "{ ($.eventSource = cognito-idp.amazonaws.com) && "
+            "(($.eventName = CreateIdentityProvider) || ($.eventName = UpdateIdentityProvider) "
+            "|| ($.eventName = DeleteIdentityProvider) || ($.eventName = UpdateUserPoolClient) "
+            "|| ($.eventName = DeleteUserPoolClient)) }",
+        ),
+    },
+    3: {
+        "3.1": (
+            "web-acl-changes",
+            "{ ($.eventSource = wafv2.amazonaws.com) && (($.eventName = UpdateWebACL) || "
+            "($.eventName = DeleteWebACL) || ($.eventName = DisassociateWebACL)) }",
+        ),
+    },
+}
 
 # CIS AWS Foundations Benchmark v3.0 section 4 (monitoring): id -> (name, pattern). The
 # events each must catch are in infra.controls.predicates.CIS_MONITORING (what the pack
@@ -136,6 +158,10 @@ class MonitoringArgs:
     log_group_name: pulumi.Input[str]
     audit_key_arn: pulumi.Input[str]
     subscription: AlarmSubscription
+    # id -> (metric, CloudTrail pattern); the core carries the CIS set, a layer its own
+    alarms: Mapping[str, tuple[str, str]] = field(default_factory=lambda: dict(CIS_ALARMS))
+    describe: str = "CIS AWS Foundations"
+    part_prefix: str = "cis"
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -182,8 +208,8 @@ class Monitoring(pulumi.ComponentResource):
             endpoint=args.subscription.endpoint,
             opts=child,
         )
-        for cis_id, (metric, pattern) in CIS_ALARMS.items():
-            part = f"cis-{cis_id.replace('.', '-')}-{metric}"
+        for cis_id, (metric, pattern) in args.alarms.items():
+            part = f"{args.part_prefix}-{cis_id.replace('.', '-')}-{metric}"
             aws.cloudwatch.LogMetricFilter(
                 f"{name}-{part}-filter",
                 name=f"{args.name_prefix}-{metric}",
@@ -199,7 +225,7 @@ class Monitoring(pulumi.ComponentResource):
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{part}-alarm",
                 name=f"{args.name_prefix}-{metric}",
-                alarm_description=f"CIS AWS Foundations {cis_id}: {metric.replace('-', ' ')}",
+                alarm_description=f"{args.describe} {cis_id}: {metric.replace('-', ' ')}",
                 namespace=METRIC_NAMESPACE,
                 metric_name=metric,
                 statistic="Sum",

@@ -13,10 +13,11 @@ Guarantees:
   proxy integration as binary (base64 in the event), never as UTF-8 text;
 - the function is invocable only by this API (source-ARN bound permission), and refuses
   access tokens older than the app client's declared validity;
-- with ``waf`` on (always in phase 3) a WAF web ACL with a per-IP rate rule and AWS
-  managed rule groups guards the stage. The common rule set's 8 KB body-size rule counts
-  instead of blocking, and our own rule blocks bodies over 8 KB everywhere except the two
-  record-upload routes, so uploads pass while every other managed rule still inspects them.
+- with ``waf`` on (every phase: the core's, in front of the one API) a WAF web ACL with
+  a per-IP rate rule and AWS managed rule groups guards the stage. The common rule set's
+  8 KB body-size rule counts instead of blocking, and our own rule blocks bodies over
+  8 KB everywhere except the two record-upload routes, so uploads pass while every other
+  managed rule still inspects them.
 """
 
 from __future__ import annotations
@@ -614,66 +615,7 @@ class SharingService(pulumi.ComponentResource):
         return created
 
     def _create_waf(self) -> aws.wafv2.WebAcl:
-        a = self._args
-        child = pulumi.ResourceOptions(parent=self)
-
-        def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
-            return {
-                "cloudwatch_metrics_enabled": True,
-                "metric_name": metric,
-                "sampled_requests_enabled": True,
-            }
-
-        rules: list[aws.wafv2.WebAclRuleArgsDict] = [
-            {
-                "name": "per-ip-rate-limit",
-                "priority": 0,
-                "action": {"block": {}},
-                "statement": {
-                    "rate_based_statement": {
-                        "limit": WAF_RATE_LIMIT_PER_5_MIN,
-                        "aggregate_key_type": "IP",
-                    }
-                },
-                "visibility_config": visibility("per-ip-rate-limit"),
-            }
-        ]
-        for priority, group in enumerate(WAF_MANAGED_RULE_GROUPS, start=1):
-            statement: aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgsDict = {
-                "name": group,
-                "vendor_name": "AWS",
-            }
-            counted = WAF_COUNTED_MANAGED_RULES.get(group, ())
-            if counted:
-                statement["rule_action_overrides"] = [
-                    {"name": rule, "action_to_use": {"count": {}}} for rule in counted
-                ]
-            rules.append(
-                {
-                    "name": group,
-                    "priority": priority,
-                    "override_action": {"none": {}},
-                    "statement": {"managed_rule_group_statement": statement},
-                    "visibility_config": visibility(group),
-                }
-            )
-        rules.append(self._body_size_rule(len(rules), visibility(WAF_BODY_SIZE_RULE)))
-        acl = aws.wafv2.WebAcl(
-            f"{self._name}-waf",
-            name=f"{a.name_prefix}-api-waf",
-            scope="REGIONAL",
-            default_action={"allow": {}},
-            rules=rules,
-            visibility_config=visibility(f"{a.name_prefix}-api-waf"),
-            opts=child,
-        )
-        aws.wafv2.WebAclAssociation(
-            f"{self._name}-waf-association",
-            resource_arn=self.stage.arn,
-            web_acl_arn=acl.arn,
-            opts=child,
-        )
-        return acl
+        return web_acl(self._name, self._args.name_prefix, self.stage.arn, self)
 
     @staticmethod
     def _body_size_rule(
@@ -721,3 +663,69 @@ class SharingService(pulumi.ComponentResource):
             },
             "visibility_config": visibility,
         }
+
+
+def web_acl(
+    name: str, name_prefix: str, stage_arn: pulumi.Input[str], parent: pulumi.Resource
+) -> aws.wafv2.WebAcl:
+    """The web ACL (per-IP rate rule, AWS managed rule groups, the scoped body-size rule)
+    and its association with the API stage ``stage_arn``."""
+    child = pulumi.ResourceOptions(parent=parent)
+
+    def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
+        return {
+            "cloudwatch_metrics_enabled": True,
+            "metric_name": metric,
+            "sampled_requests_enabled": True,
+        }
+
+    rules: list[aws.wafv2.WebAclRuleArgsDict] = [
+        {
+            "name": "per-ip-rate-limit",
+            "priority": 0,
+            "action": {"block": {}},
+            "statement": {
+                "rate_based_statement": {
+                    "limit": WAF_RATE_LIMIT_PER_5_MIN,
+                    "aggregate_key_type": "IP",
+                }
+            },
+            "visibility_config": visibility("per-ip-rate-limit"),
+        }
+    ]
+    for priority, group in enumerate(WAF_MANAGED_RULE_GROUPS, start=1):
+        statement: aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgsDict = {
+            "name": group,
+            "vendor_name": "AWS",
+        }
+        counted = WAF_COUNTED_MANAGED_RULES.get(group, ())
+        if counted:
+            statement["rule_action_overrides"] = [
+                {"name": rule, "action_to_use": {"count": {}}} for rule in counted
+            ]
+        rules.append(
+            {
+                "name": group,
+                "priority": priority,
+                "override_action": {"none": {}},
+                "statement": {"managed_rule_group_statement": statement},
+                "visibility_config": visibility(group),
+            }
+        )
+    rules.append(SharingService._body_size_rule(len(rules), visibility(WAF_BODY_SIZE_RULE)))
+    acl = aws.wafv2.WebAcl(
+        f"{name}-waf",
+        name=f"{name_prefix}-api-waf",
+        scope="REGIONAL",
+        default_action={"allow": {}},
+        rules=rules,
+        visibility_config=visibility(f"{name_prefix}-api-waf"),
+        opts=child,
+    )
+    aws.wafv2.WebAclAssociation(
+        f"{name}-waf-association",
+        resource_arn=stage_arn,
+        web_acl_arn=acl.arn,
+        opts=child,
+    )
+    return acl

@@ -4,14 +4,14 @@ declared resource on an AWS-compatible endpoint (moto on loopback by default).
 Public API (the verify checks, the CLI and the tests rely on exactly these names):
 ``deploy``, ``destroy``, ``DestroyResult``, ``DeploymentRecord``, ``ResourceRecord``,
 ``Gap``, ``UnsupportedResourceType``, ``load_record``, ``start_moto_server``,
-``EmulatorMocks``.
+``EmulatorMocks``, ``LayerStands``.
 
 Guarantees: every declared resource is created through the real AWS API on the
 endpoint, never faked; an unknown type is an error naming it; deploys are idempotent;
 what the emulator cannot enforce is recorded as a gap naming the covering check.
 """
 
-from infra.emulator.engine import DestroyResult, deploy, destroy
+from infra.emulator.engine import DestroyResult, LayerStands, deploy, destroy
 from infra.emulator.mocks import EmulatorMocks
 from infra.emulator.provision import UnsupportedResourceType, supported_types
 from infra.emulator.record import DeploymentRecord, Gap, ResourceRecord, load_record
@@ -22,6 +22,7 @@ __all__ = [
     "DestroyResult",
     "EmulatorMocks",
     "Gap",
+    "LayerStands",
     "ResourceRecord",
     "UnsupportedResourceType",
     "deploy",

@@ -29,9 +29,44 @@ from infra.emulator.record import (
     program_version,
     redact,
 )
-from infra.mockrun import run_program
+from infra.mockrun import StackNotDeployed, run_program
+from infra.stage import CORE_STACK, STACK_PHASES, layers_above
 
 DEFAULT_STATE_DIR = Path(".hub")
+
+
+class LayerStands(RuntimeError):
+    """The core (or a layer) cannot be destroyed while a layer above it is deployed."""
+
+    def __init__(self, stack: str, layers: list[str]):
+        self.stack = stack
+        self.layers = layers
+        super().__init__(
+            f"{stack} cannot be destroyed while {', '.join(layers)} "
+            f"{'stands' if len(layers) == 1 else 'stand'} on it: destroy "
+            f"{', '.join(reversed(layers))} first"
+        )
+
+
+def core_outputs(stack: str, state_dir: Path) -> dict[str, dict[str, Any]]:
+    """What a layer's StackReference reads: the core's recorded outputs.
+
+    Raises:
+        StackNotDeployed: ``stack`` is a layer and the core has no deployment record.
+    """
+    if STACK_PHASES.get(stack, 1) == 1:
+        return {}
+    core = DeploymentRecord.load(CORE_STACK, state_dir)
+    if core is None or core.status != "deployed":
+        raise StackNotDeployed(stack, CORE_STACK)
+    return {CORE_STACK: core.outputs}
+
+
+def standing_layers(stack: str, state_dir: Path) -> list[str]:
+    """The layers above ``stack`` that have a deployment record, lowest first."""
+    if stack not in STACK_PHASES:
+        return []
+    return [s for s in layers_above(stack) if DeploymentRecord.load(s, state_dir) is not None]
 
 
 @dataclass
@@ -74,18 +109,21 @@ def deploy(
     Raises:
         StageConfigError: the configuration is invalid or targets another region;
             raised before any AWS call.
+        StackNotDeployed: ``stack`` is a layer and its core has no deployment here;
+            raised before any AWS call.
         UnsupportedResourceType: the program declared a type the emulator cannot create.
         botocore.exceptions.ClientError: the endpoint refused a call.
     """
     flat = config if config is not None else read_stage_file(stack)
     stage, _ = stage_from_config(stack, flat)
+    references = core_outputs(stack, state_dir)
     secret_values = _secret_values(flat)
     previous = DeploymentRecord.load(stack, state_dir)
     previous_by_key = {(r.type, r.name): r for r in previous.resources} if previous else {}
 
     ctx = Context(endpoint_url, stage.region, endpoints)
     ctx.account_id = ctx.client("sts").get_caller_identity()["Account"]
-    mocks = EmulatorMocks(ctx, previous_by_key, progress)
+    mocks = EmulatorMocks(ctx, previous_by_key, progress, references, stack)
     try:
         run = run_program(stack, config=flat, mocks=mocks)
     except Exception as error:
@@ -144,7 +182,14 @@ def destroy(
     ``force``; the record then keeps just what stayed, so a later forced destroy can
     finish the job. Without a record there is nothing to destroy. ``endpoints`` defaults
     to the per-service endpoints the record was deployed with.
+
+    Raises:
+        LayerStands: a layer above ``stack`` is still deployed (the core cannot go while
+            a layer stands on it); nothing was deleted.
     """
+    layers = standing_layers(stack, state_dir)
+    if layers:
+        raise LayerStands(stack, layers)
     result = DestroyResult(stack=stack)
     record = DeploymentRecord.load(stack, state_dir)
     if record is None:

@@ -272,7 +272,7 @@ def waf(resource: str) -> Gap:
         "published",
         covered_by=(
             "tests/infra/test_component_controls.py::test_waf_guards_the_stage_when_enabled",
-            "tests/infra/test_phase_stacks.py::test_waf_in_every_phase_and_self_registration_only_in_phase_3",
+            "tests/infra/test_phase_stacks.py::test_waf_in_front_of_the_one_api_from_phase_1",
             "tests/infra/emulator/test_gateway_limits_and_waf.py::"
             "test_record_uploads_over_8_kb_pass_and_other_large_bodies_are_blocked",
             "tests/infra/emulator/test_gateway_limits_and_waf.py::"
@@ -815,7 +815,9 @@ def backup_plan_never_runs(resource: str) -> Gap:
         not_enforced=(
             "the plan and its rules are stored (GetBackupPlan returns them) but the "
             "schedule never fires and no lifecycle deletes a recovery point; moto cannot "
-            "update a plan, so a redeploy keeps the rules the plan was created with"
+            "update a plan, so a redeploy keeps the rules the plan was created with; and "
+            "moto keeps a deleted plan's name taken (AWS frees it), so a redeploy after "
+            "a destroy on the same server takes the deleted plan's record again"
         ),
         reason=f"{MOTO} runs no backup jobs",
         covered_by=(

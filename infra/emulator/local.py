@@ -31,6 +31,16 @@ def cohort_ids(stack: str) -> list[str]:
     return [str(i["id"]) for i in read_stage_file(stack).get("hub:cohort", [])]
 
 
+def layer_cohort_ids(stack: str) -> list[str]:
+    """The institutions ``stack``'s phase adds to the hub: its cohort (cumulative in the
+    stage files) less the cohort of the stack below it."""
+    from infra.stage import layer_below
+
+    below = layer_below(stack)
+    before = set(cohort_ids(below)) if below else set()
+    return [i for i in cohort_ids(stack) if i not in before]
+
+
 def local_path(state_dir: Path) -> Path:
     return Path(state_dir) / LOCAL_FILE
 

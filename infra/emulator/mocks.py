@@ -12,14 +12,19 @@ program's dependency graph.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
 
 from infra.emulator.provision import Context, Declared, provisioner_for
 from infra.emulator.record import ResourceRecord, redact, unwrap_secrets
-from infra.mockrun import invoke_result
+from infra.mockrun import (
+    STACK_REFERENCE,
+    StackNotDeployed,
+    invoke_result,
+    stack_reference_state,
+)
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 
@@ -32,6 +37,9 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         previous: the last deployment record's resources by (type, logical name), used
             to find resources that have no physical name (KMS keys, API deployments).
         progress: called with one line per resource, as it is created or updated.
+        references: stack -> recorded outputs, what a StackReference read answers (a
+            layer's core, from its deployment record).
+        stack: the stack being deployed (named in a refused reference's error).
     """
 
     def __init__(
@@ -39,8 +47,12 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         ctx: Context,
         previous: dict[tuple[str, str], ResourceRecord] | None = None,
         progress: Callable[[str], None] | None = None,
+        references: Mapping[str, Mapping[str, Any]] | None = None,
+        stack: str = "",
     ):
         self.ctx = ctx
+        self.references = dict(references or {})
+        self.stack = stack
         self.previous = previous or {}
         self.progress = progress
         # ``captured`` is what infra.mockrun reads to attach inputs to declared resources.
@@ -63,6 +75,14 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            try:
+                return stack_reference_state(args, self.references, self.stack)
+            except StackNotDeployed as error:
+                # No outputs: the program's require_output fails and deploy raises this.
+                with self._lock:
+                    self.errors.insert(0, error)
+                return error.referenced, {"name": error.referenced, "outputs": {}}
         with self._lock:
             self.captured.append(args)
         if not args.custom:

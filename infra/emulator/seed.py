@@ -1,11 +1,12 @@
 """Demo data for the local platform: a synthetic register, the initial cohort and demo
-users per phase.
+users per phase, all in the one hub (a layer's record names the core's pool and tables).
 
 For each deployed phase: the stage file's initial cohort and identity-provider mappings
-go into the phase's ``institutions`` table (:mod:`infra.cohort`, through the institutions
+go into the hub's ``institutions`` table (:mod:`infra.cohort`, through the institutions
 service's operator channel, so each is a ledger entry); the register entries of the
-synthetic population go into its ``register`` table; and every active doctor, an admin
-per institution, an auditor and a platform admin get a login in the phase's user pool
+synthetic population go into its ``register`` table; and every active doctor and an
+admin per institution (and, for the core, the hub's auditor and platform admin) get a
+login in the hub's user pool
 (admin APIs, role group, a generated permanent password, no custom attribute: where a
 user works and in which role is their enrolment and affiliation in the institutions
 table, written through the same operator channel). Only institutions admitted in that
@@ -71,12 +72,19 @@ def seed_stack(
     record: DeploymentRecord, institutions: list[str], ctx: Context, *, seed: int = 2046
 ) -> SeedResult:
     """Seed the initial cohort, write the register entries and create and enrol the demo
-    users of one deployed phase."""
-    population = generate_population(institutions, seed=seed)
+    users of one deployed phase.
+
+    A layer's record names the core's pool and tables (it re-exports the core's outputs),
+    so a layer seeds into the one hub: ``institutions`` are then the ones its phase adds
+    (:func:`infra.emulator.local.layer_cohort_ids`), its population is drawn with its own
+    seed (registration numbers and usernames distinct from the core's), and the hub-wide
+    staff (the auditor, the platform admin) are the core's alone.
+    """
+    stage, _ = stage_from_config(record.stack, read_stage_file(record.stack))
+    population = generate_population(institutions, seed=seed + stage.phase - 1)
     tables = record.outputs["tableNames"]
     pool = record.outputs["userPoolId"]
     entries = _write_register(ctx, tables["register"], population)
-    stage, _ = stage_from_config(record.stack, read_stage_file(record.stack))
     operator = _operator(record, ctx, stage.phase)
     operator.seed(OPERATOR, *initial_cohort(stage))
     # Community-care intake: each clinic system's app client submits for one institution,
@@ -119,7 +127,9 @@ def seed_stack(
             )
         )
     staff_members = [*population.staff]
-    if institutions:
+    if stage.is_layer:
+        staff_members = [s for s in staff_members if s.role == "institution_admin"]
+    elif institutions:
         staff_members.append(SyntheticStaff(PLATFORM_ADMIN, institutions[0], "platform_admin"))
     for staff in staff_members:
         attributes = {

@@ -429,16 +429,19 @@ FINDINGS_NOT_APPLICABLE: tuple[FindingNotApplicable, ...] = (
         ("keys.policy_root_admin_only", "iam-policy-grants-no-wildcards-on-data-stores"),
     ),
     FindingNotApplicable(
-        "Cognito self sign-up is enabled on the phase 3 user pool",
-        "Phase 3 admits private clinics by self-registration with proof, so sign-up is "
-        "open there by design (phases 1 and 2 are admin-create-only). A sign-up is not "
-        "access: the pre sign-up trigger never auto-confirms or auto-verifies and refuses "
-        "any granting attribute; the applicant then proves who they are through the API "
-        "(POST /registrations: the claimed Medical Council number and name must match the "
-        "register) and stays pending, with no access, until the claimed clinic's admin (or "
-        "a platform admin, for a new clinic) approves. MFA is required, the pre token "
-        "trigger re-resolves enrolment and registration at every token, the service again "
-        "on every request, and the WAF must be on whenever sign-up is.",
+        "Cognito self sign-up is enabled on the hub's user pool",
+        "The one hub has one pool, the core's; phase 3 admits private clinics by "
+        "self-registration with proof, and a layer cannot change the core's pool, so the "
+        "pool allows sign-up and the decision is data: the pre sign-up trigger refuses a "
+        "native sign-up unless phase 3's layer switch stands in the institutions table, "
+        "and POST /registrations refuses likewise (docs/one-hub.md). A sign-up is not "
+        "access: the trigger never auto-confirms or auto-verifies and refuses any granting "
+        "attribute; the applicant then proves who they are through the API (the claimed "
+        "Medical Council number and name must match the register) and stays pending, with "
+        "no access, until the claimed clinic's admin (or a platform admin, for a new "
+        "clinic) approves. MFA is required, the pre token trigger re-resolves enrolment "
+        "and registration at every token, the service again on every request, and the "
+        "WAF is on in every phase.",
         (
             "cognito.triggers_configured",
             "cognito.mfa_on",

@@ -53,6 +53,25 @@ def test_settings_come_from_the_stack_outputs(hub: Hub) -> None:
         settings_from_local_json(local_document(hub), "phase3-private-practice")
 
 
+def test_a_layers_service_is_its_cores(hub: Hub) -> None:
+    """The one hub has one service, configured as the core's function is: a layer's entry
+    gives the core's phase, clients and (closed) self-registration; what the layer turns
+    on is read from its switch, not from settings."""
+    document = local_document(hub)
+    stacks: dict[str, object] = document["stacks"]  # type: ignore[assignment]
+    core = stacks["phase1-specialist"]
+    assert isinstance(core, dict)
+    layer_outputs = {
+        **core["outputs"],
+        "coreStack": "phase1-specialist",
+        "userPoolClientIds": [*core["outputs"]["userPoolClientIds"], "layer-client-id"],
+    }
+    stacks["phase3-private-practice"] = {"phase": 3, "outputs": layer_outputs}
+    settings = settings_from_local_json(document, "phase3-private-practice")
+    assert settings.phase == 1 and not settings.self_registration
+    assert settings.cognito_federated_client_id == "federated-client-id"
+
+
 def test_local_api_serves_over_http(hub: Hub) -> None:
     api = LocalApi(local_document(hub), "phase1-specialist", port=free_port())
     base = api.start()

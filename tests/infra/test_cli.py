@@ -192,10 +192,15 @@ def test_rollout_status_shows_each_phase(
         for line in result.stdout.splitlines()
         if line.count("│") > 3
     }
-    assert rows[PHASE1][3].strip() == f"yes {phase1.deployed_at}"
-    assert rows[PHASE1][4].strip() == phase1.release
-    assert rows[PHASE1][6].strip().startswith("yes")
-    assert rows[PHASE2][3].strip() == "no"
+    assert rows[PHASE1][3].strip() == "core"
+    assert rows[PHASE2][3].strip() == f"layer on {PHASE1}"
+    assert rows[PHASE1][4].strip() == f"yes {phase1.deployed_at}"
+    assert rows[PHASE1][5].strip() == phase1.release
+    assert rows[PHASE1][7].strip().startswith("yes")
+    assert rows[PHASE2][4].strip() == "no"
+    copy_record(deployed_stacks[PHASE2], tmp_path)
+    hub = json_of(invoke("rollout", "status", "--state-dir", str(tmp_path), "--json"))["hub"]
+    assert hub == {"core": PHASE1, "deployed": True, "layers": [PHASE2]}
 
 
 def test_rollout_status_does_not_count_a_stopped_platform_as_deployed(
@@ -268,7 +273,8 @@ def test_preview_json() -> None:
 def test_verify_json_and_exit_code(
     deployed_stacks: dict[str, DeploymentRecord], tmp_path: Path, moto_endpoint: str
 ) -> None:
-    copy_record(deployed_stacks[PHASE1], tmp_path)
+    for stack in STACK_PHASES:  # the hub as the session deployed it: core and layers
+        copy_record(deployed_stacks[stack], tmp_path)
     args = ["verify", "--stack", PHASE1, "--state-dir", str(tmp_path), "--endpoint", moto_endpoint]
     result = invoke(*args, "--json")
     assert result.exit_code == 0, result.output
@@ -356,6 +362,27 @@ def test_destroy_lists_what_stayed(
     assert document["kept"] == [
         {"name": "keys-records", "reason": "protected (protect=True); use --force"}
     ]
+
+
+def test_destroy_refuses_the_core_while_a_layer_stands(
+    deployed_stacks: dict[str, DeploymentRecord],
+    tmp_path: Path,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    copy_record(deployed_stacks[PHASE1], tmp_path)
+    copy_record(deployed_stacks[PHASE2], tmp_path)
+
+    def no_deletion(*args: Any, **kwargs: Any) -> Any:
+        pytest.fail("the core was being destroyed under its layer")
+
+    monkeypatch.setattr("infra.emulator.engine.provisioner_for", no_deletion)
+    result = invoke(
+        "destroy", "--stack", PHASE1, "--state-dir", str(tmp_path), "--endpoint", moto_endpoint
+    )
+    assert result.exit_code == 2, result.output
+    assert f"{PHASE1} cannot be destroyed while {PHASE2} stands on it" in result.stderr
+    assert load_record(PHASE1, tmp_path) is not None
 
 
 def test_destroy_refuses_a_stack_pulumi_deployed(

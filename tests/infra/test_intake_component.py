@@ -24,37 +24,52 @@ def of_type(record: Any, suffix: str) -> list[Any]:
     return [r for r in record.resources if r.type.endswith(suffix)]
 
 
-def test_phase_one_has_no_intake_channel() -> None:
+def intake_clients(record: Any) -> dict[str, Any]:
+    return {
+        r.inputs["name"].rsplit("-intake-", 1)[1]: r
+        for r in of_type(record, "userPoolClient:UserPoolClient")
+        if "-intake-" in str(r.inputs.get("name"))
+    }
+
+
+def test_the_core_declares_no_intake_channel() -> None:
+    """The core (phase 1) declares no resource server and no intake client: nothing can
+    obtain the intake scope until phase 2's layer stands (its API method is below)."""
     record = declared("phase1-specialist")
     assert not of_type(record, "resourceServer:ResourceServer")
-    assert not [r for r in record.resources if "intake" in r.name]
+    assert not intake_clients(record)
     assert "intakeClients" not in record.outputs
     for client in of_type(record, "userPoolClient:UserPoolClient"):
         assert INTAKE_WRITE_SCOPE not in (client.inputs.get("allowedOauthScopes") or [])
 
 
 @pytest.mark.parametrize(
-    ("stack", "systems"),
+    ("stack", "systems", "resource_servers"),
     [
-        ("phase2-hospital-authority", {"cms-victoria-general", "cms-harbour-cardiac"}),
-        (
-            "phase3-private-practice",
-            {"cms-victoria-general", "cms-harbour-cardiac", "cms-peak-family-clinic"},
-        ),
+        # phase 2's layer: the resource server and its file's systems
+        ("phase2-hospital-authority", {"cms-victoria-general", "cms-harbour-cardiac"}, 1),
+        # phase 3's layer: only the systems it adds, under phase 2's resource server
+        ("phase3-private-practice", {"cms-peak-family-clinic"}, 0),
     ],
 )
-def test_intake_clients_are_client_credentials_only(stack: str, systems: set[str]) -> None:
-    record = declared(stack)
-    (server,) = of_type(record, "resourceServer:ResourceServer")
-    assert server.inputs["identifier"] == INTAKE_RESOURCE_SERVER
-    assert [s["scopeName"] for s in server.inputs["scopes"]] == ["records.write"]
-    clients = {
-        r.inputs["name"].rsplit("-intake-", 1)[1]: r.inputs
-        for r in of_type(record, "userPoolClient:UserPoolClient")
-        if "-intake-" in str(r.inputs.get("name"))
-    }
+def test_intake_clients_are_client_credentials_only(
+    stack: str, systems: set[str], resource_servers: int
+) -> None:
+    record = declared(stack)  # the core's declaration, then the layer's
+    servers = of_type(record, "resourceServer:ResourceServer")
+    assert len(servers) == resource_servers
+    for server in servers:
+        assert server.component == "intake"
+        assert server.inputs["identifier"] == INTAKE_RESOURCE_SERVER
+        assert [s["scopeName"] for s in server.inputs["scopes"]] == ["records.write"]
+        assert server.inputs["userPoolId"] == POOL  # the core's pool
+    clients = intake_clients(record)
     assert set(clients) == systems
-    for inputs in clients.values():
+    assert {c["name"] for c in record.outputs["intakeClients"]} == systems
+    for client in clients.values():
+        inputs = client.inputs
+        assert client.component == "intake"  # the layer's, not the core's
+        assert inputs["userPoolId"] == POOL
         assert inputs["generateSecret"] is True
         assert inputs["allowedOauthFlows"] == ["client_credentials"]
         assert inputs["allowedOauthScopes"] == [INTAKE_WRITE_SCOPE]
@@ -69,10 +84,15 @@ def test_intake_clients_are_client_credentials_only(stack: str, systems: set[str
     assert others and all(
         INTAKE_WRITE_SCOPE not in (r.inputs.get("allowedOauthScopes") or []) for r in others
     )
+    assert record.outputs["intakeTokenUrl"].endswith(".amazoncognito.com/oauth2/token")
+    assert record.outputs["intakeDomain"] in record.outputs["intakeTokenUrl"]
 
 
-def test_the_api_admits_the_intake_scope_on_one_method_only() -> None:
-    record = declared("phase2-hospital-authority")
+@pytest.mark.parametrize("stack", ["phase1-specialist", "phase2-hospital-authority"])
+def test_the_api_admits_the_intake_scope_on_one_method_only(stack: str) -> None:
+    """The core's API declares the intake method in every phase (API Gateway's scopes
+    are strings: it needs no resource server to name one)."""
+    record = declared(stack)
     methods = {r.name: r.inputs for r in of_type(record, "method:Method")}
     intake = methods["service-intake-messages-method"]
     assert intake["httpMethod"] == "POST"

@@ -33,6 +33,8 @@ from infra.rollout import EmulatorDeployer, phase_status
 from infra.stage import StageConfigError
 
 PHASE1 = "phase1-specialist"
+PHASE2 = "phase2-hospital-authority"
+PHASE3 = "phase3-private-practice"
 HANDLER_MODULE = "app.lambda_handler"
 
 
@@ -90,6 +92,10 @@ def test_one_phase_comes_up_serves_a_doctor_and_stops(
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    # The session's moto holds the layers over this core (their providers on its pool):
+    # the state directory says so, as it would on the machine that deployed them.
+    for layer in (PHASE2, PHASE3):
+        ReplayDeployer(deployed_stacks, moto_endpoint).deploy(layer, state_dir=tmp_path)
     recorder = Recorder()
     platform = start_local_platform(
         port=0,
@@ -133,6 +139,139 @@ def test_one_phase_comes_up_serves_a_doctor_and_stops(
     assert not endpoint_reachable(platform.endpoint)
     status = phase_status(PHASE1, tmp_path)
     assert status.state == "not running" and not status.verified
+
+
+def test_the_hub_comes_up_as_one_and_two_phases_share_a_record(
+    deployed_stacks: dict[str, DeploymentRecord],
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``hub local up`` with every phase: one pool, one set of keys, one API, all in the
+    core's record; the layers verified with the core; a phase 1 specialist and a phase 2
+    HA doctor in one group sharing one record (scripts/demo_one_hub.py)."""
+    import importlib.util
+
+    from app.local import local_app
+    from app.main import lambda_handler_for
+    from infra.emulator.gateway import DeclaredApi, LocalGateway
+    from infra.emulator.hub import top_of_hub
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    platform = start_local_platform(
+        port=0,
+        state_dir=tmp_path,
+        api=False,
+        deployer_for=lambda endpoint: ReplayDeployer(deployed_stacks, endpoint),
+    )
+    gateway = None
+    try:
+        document = json.loads(platform.local_json.read_text())
+        for stack in (PHASE1, PHASE2, PHASE3):
+            assert document["verification"][stack]["passed"] is True, stack
+            assert phase_status(stack, tmp_path).verified, stack
+        records = {r.stack: r for r in platform.records}
+        for type_token, count in (
+            ("aws:cognito/userPool:UserPool", 1),
+            # records, audit, ledger signing, backup vault, messaging
+            ("aws:kms/key:Key", 5),
+            ("aws:apigateway/restApi:RestApi", 1),
+            # the hub's one homeserver and its database
+            ("aws:ecs/service:Service", 1),
+            ("aws:rds/instance:Instance", 1),
+        ):
+            holders = {
+                s: len(r.of_type(type_token)) for s, r in records.items() if r.of_type(type_token)
+            }
+            assert holders == {PHASE1: count}, type_token
+        pools = {s["outputs"]["userPoolId"] for s in document["stacks"].values()}
+        apis = {s["outputs"]["apiUrl"] for s in document["stacks"].values()}
+        homeservers = {s["outputs"]["homeserverUrl"] for s in document["stacks"].values()}
+        assert len(pools) == 1 and len(apis) == 1 and len(homeservers) == 1
+        # Messaging came up once, for the hub: started for the API's stack (a layer), it
+        # found the core's topics and queue through the outputs the layer re-exports.
+        assert document["messaging"]["homeserverUrl"] == platform.messaging["homeserverUrl"]
+        environment = platform._messaging.environment
+        core = records[PHASE1].outputs
+        assert environment["HUB_NOTIFICATION_TOPIC_ARN"] == core["notificationTopicArn"]
+        assert environment["HUB_SECURITY_TOPIC_ARN"] == core["securityTopicArn"]
+        assert environment["HUB_OUTBOX_DEAD_LETTER_QUEUE_URL"] == core["outboxDeadLetterQueueUrl"]
+        # each phase seeded the institutions it adds, into the one pool
+        by_phase = {
+            stack: {u["institution"] for u in document["demoUsers"] if u["stack"] == stack}
+            for stack in (PHASE1, PHASE2, PHASE3)
+        }
+        assert by_phase[PHASE2] == {"victoria-general", "new-territories-east-cluster"}
+        assert not by_phase[PHASE1] & by_phase[PHASE2]
+        usernames = [u["username"] for u in document["demoUsers"]]
+        assert len(usernames) == len(set(usernames))
+
+        # The hub's API as the platform serves it: the gateway built from the whole hub's
+        # records (the core's API behind its web ACL). The app is built for this
+        # platform's emulator here: the deployed handler is imported once per process
+        # (as in a Lambda execution environment), bound to the first platform's emulator.
+        hub = top_of_hub(tmp_path)
+        assert hub is not None and hub.stack == PHASE3
+        assert DeclaredApi.from_record(hub).web_acl_rules  # the core's web ACL guards it
+        gateway = LocalGateway(hub, lambda_handler_for(local_app(document, PHASE3)))
+        api_url = gateway.start(port=free_port())
+        script = Path(__file__).resolve().parents[2] / "scripts" / "demo_one_hub.py"
+        spec = importlib.util.spec_from_file_location("demo_one_hub", script)
+        assert spec and spec.loader
+        demo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo)
+        lines: list[str] = []
+        outcome = demo.run(document, api_url, say=lines.append, state_dir=tmp_path)
+        for step in ("group", "invite", "accept", "upload", "share", "consent", "specialist_opens"):
+            assert outcome.results[step] == "ok", step
+        # the alliance reads the HA hospital's record only once the patient consents to it
+        assert outcome.results["before_consent"] == "403"
+        assert outcome.facts["specialist_opens_matches"] is True
+        assert outcome.facts["me_ha_institution"] in by_phase[PHASE2]
+        assert outcome.facts["me_specialist_institution"] in by_phase[PHASE1]
+
+        # Community-care intake through the one hub: the core's API method, clinic systems
+        # of phase 2's layer (with its resource server) and of phase 3's (under it), all
+        # on the core's pool, each mapped to its institution by its layer's seeding.
+        intake_clients = {
+            stack: {c["name"] for c in document["stacks"][stack]["outputs"]["intakeClients"]}
+            for stack in (PHASE2, PHASE3)
+        }
+        assert intake_clients == {
+            PHASE2: {"cms-victoria-general", "cms-harbour-cardiac"},
+            PHASE3: {"cms-peak-family-clinic"},
+        }
+        assert "intakeClients" not in document["stacks"][PHASE1]["outputs"]
+        spec = importlib.util.spec_from_file_location(
+            "demo_interop", script.with_name("demo_interop.py")
+        )
+        assert spec and spec.loader
+        interop = importlib.util.module_from_spec(spec)
+        # its dataclasses resolve their annotations through sys.modules
+        monkeypatch.setitem(sys.modules, "demo_interop", interop)
+        spec.loader.exec_module(interop)
+        lines = []
+        # The session's pool is shared by this module's platforms, whose first doctors
+        # other tests enrolled in TOTP with their own authenticator files: the walk
+        # signs in each institution's last doctors instead (the walk takes the first).
+        reversed_users = {**document, "demoUsers": document["demoUsers"][::-1]}
+        submitted = interop.run(
+            reversed_users,
+            PHASE3,
+            api_url,
+            say=lines.append,
+            authenticators=tmp_path / "demo-authenticators.json",
+        )
+        # phase 2's system (harbour-cardiac-alliance) and phase 3's (peak-family-clinic)
+        assert sorted(submitted.records) == ["harbour-cardiac-alliance", "peak-family-clinic"]
+        assert submitted.statuses["doctor_on_intake"] == 401
+        assert lines[-1] == "Walk-through complete: every step answered as expected."
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        platform.stop()
 
 
 @pytest.fixture

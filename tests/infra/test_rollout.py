@@ -33,6 +33,7 @@ from infra.rollout import (
     record_from_pulumi_state,
     record_verification,
     rollout_status,
+    verify_deployment,
 )
 from infra.stage import STACK_PHASES
 
@@ -45,6 +46,21 @@ def copy_record(record: DeploymentRecord, state_dir: Path, **changes: Any) -> De
         setattr(copied, key, value)
     copied.save(state_dir)
     return copied
+
+
+def with_capacity(core: DeploymentRecord, state_dir: Path, *capacity: float) -> None:
+    """The core's record as if deployed with (reserved concurrency, rate, burst, ledger
+    trails)."""
+    concurrency, rate, burst, trails = capacity
+    function = core.resource("service-api-function").inputs
+    function["reservedConcurrentExecutions"] = concurrency
+    function["environment"]["variables"]["HUB_LEDGER_TRAILS"] = str(trails)
+    settings = core.resource("service-throttling").inputs["settings"]
+    settings.update(throttlingRateLimit=rate, throttlingBurstLimit=burst)
+    core.save(state_dir)
+
+
+TERRITORY_WIDE = (400, 1000, 2000, 8)  # phase 3's floor: the core raised for every phase
 
 
 @dataclass
@@ -105,6 +121,7 @@ def test_promote_to_phase_2_is_refused_until_phase_1_is_verified(
     assert refusal is not None and "keys.rotation_enabled" in refusal
 
     record_verification(tmp_path, phase1, passed=True, failed_checks=[], report_paths=[])
+    with_capacity(phase1, tmp_path, *TERRITORY_WIDE)
     assert promotion_refusal(PHASE2, tmp_path, release) is None
     assert phase_status(PHASE1, tmp_path).verified
 
@@ -236,6 +253,9 @@ def test_promote_deploys_verifies_and_records(
     moto_endpoint: str,
     tmp_path: Path,
 ) -> None:
+    # the session's hub has its layers standing on the core: the state dir says so too
+    for layer in (PHASE2, PHASE3):
+        copy_record(deployed_stacks[layer], tmp_path)
     deployer = FakeDeployer(copy_record(deployed_stacks[PHASE1], tmp_path), moto_endpoint)
     promotion = promote(PHASE1, deployer, state_dir=tmp_path, policies=lambda s: phase1_policy)
     assert promotion.promoted, promotion.to_json()
@@ -261,6 +281,78 @@ def test_a_phase_that_fails_verification_is_not_promoted(
     assert promotion.verification is not None and promotion.verification.failed_checks
     assert not phase_status(PHASE1, tmp_path).verified
     assert load_state(tmp_path)["promotions"][-1]["result"] == "verification-failed"
+
+
+def test_a_layer_is_verified_with_the_core_it_references(
+    deployed_stacks: dict[str, DeploymentRecord], moto_endpoint: str, tmp_path: Path
+) -> None:
+    """Verifying phase 3's layer checks its own web ACL and, through the outputs it
+    re-exports, the core's keys, pool and API; without the core there is nothing to
+    check it with."""
+    from infra.emulator.hub import verification_target
+    from infra.mockrun import StackNotDeployed
+
+    layer = copy_record(deployed_stacks[PHASE3], tmp_path)
+    with pytest.raises(StackNotDeployed):
+        verify_deployment(layer, endpoint_url=moto_endpoint, state_dir=tmp_path)
+    core = copy_record(deployed_stacks[PHASE1], tmp_path)
+    copy_record(deployed_stacks[PHASE2], tmp_path)
+    verification = verify_deployment(layer, endpoint_url=moto_endpoint, state_dir=tmp_path)
+    assert verification.passed, verification.failed_checks
+    statuses = {(c.id, c.resource): c.status for c in verification.report.checks}
+    assert statuses[("api.waf_attached", f"{core.outputs['apiId']} stage v1")] == "pass"
+    records_key = f"records key {core.outputs['recordsKeyArn']}"
+    assert statuses[("keys.rotation_enabled", records_key)] == "pass"
+    view, stage = verification_target(layer, tmp_path)
+    assert {r.name for r in view.resources} >= {"service-waf", "keys-records", "service-api"}
+    assert stage.capacity == verification_target(core, tmp_path)[1].capacity  # the core's
+    # and the core, verified with its layers standing, still passes
+    assert verify_deployment(core, endpoint_url=moto_endpoint, state_dir=tmp_path).passed
+
+
+def test_promoting_a_layer_needs_the_phase_below_at_the_same_release(
+    deployed_stacks: dict[str, DeploymentRecord], tmp_path: Path
+) -> None:
+    """Phase 3 stands on phase 2, which stands on the core: each gate looks one below."""
+    release = current_release()
+    core = copy_record(deployed_stacks[PHASE1], tmp_path, release=release)
+    with_capacity(core, tmp_path, *TERRITORY_WIDE)
+    record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
+    assert promotion_refusal(PHASE2, tmp_path, release) is None
+    refusal = promotion_refusal(PHASE3, tmp_path, release)
+    assert refusal is not None and f"{PHASE2} (phase 2) is not deployed" in refusal
+    phase2 = copy_record(deployed_stacks[PHASE2], tmp_path, release=release)
+    record_verification(tmp_path, phase2, passed=True, failed_checks=[], report_paths=[])
+    assert promotion_refusal(PHASE3, tmp_path, release) is None
+
+
+def test_promotion_refuses_a_core_capacity_below_the_phases_floor(
+    deployed_stacks: dict[str, DeploymentRecord], tmp_path: Path
+) -> None:
+    """The layers share the core's function and API stage: promoting phase 2 needs the
+    core deployed with at least phase 2's capacity (its stage's hub:capacity)."""
+    release = current_release()
+    core = copy_record(deployed_stacks[PHASE1], tmp_path, release=release)
+    with_capacity(core, tmp_path, 20, 50, 100, 1)  # phase 1's own capacity
+    record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
+    refusal = promotion_refusal(PHASE2, tmp_path, release)
+    assert refusal is not None
+    assert "ledger trails 20/50/100/1) is below phase2-hospital-authority's floor" in refusal
+    assert "floor (100/200/400/4)" in refusal
+    assert "stages/Pulumi.phase1-specialist.yaml" in refusal
+    with_capacity(core, tmp_path, 100, 200, 399, 4)  # one short on the burst
+    assert "floor" in str(promotion_refusal(PHASE2, tmp_path, release))
+    # The ledger's trails are capacity too: the core's one ledger serves every phase.
+    with_capacity(core, tmp_path, 100, 200, 400, 3)
+    assert "floor (100/200/400/4)" in str(promotion_refusal(PHASE2, tmp_path, release))
+    with_capacity(core, tmp_path, 100, 200, 400, 4)
+    record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
+    assert promotion_refusal(PHASE2, tmp_path, release) is None
+    deployer = FakeDeployer()
+    with_capacity(core, tmp_path, 20, 50, 100, 1)
+    record_verification(tmp_path, core, passed=True, failed_checks=[], report_paths=[])
+    promotion = promote(PHASE2, deployer, state_dir=tmp_path, release=release, policies=_never)
+    assert promotion.result == "refused" and deployer.calls == []
 
 
 # ------------------------------------------------------------------ the Pulumi deployer

@@ -110,9 +110,13 @@ def serve_stack(
     Raises:
         StackNotDeployed: the stack has no deployment record under ``state_dir``.
     """
+    from infra.emulator.hub import hub_view
+
     record = DeploymentRecord.load(stack, state_dir)
     if record is None:
         raise StackNotDeployed(f"{stack} has no deployment record under {state_dir}")
+    # A layer serves the hub it stands in: the core's API behind the core's web ACL.
+    record = hub_view(record, state_dir)
     handler = import_handler(record, endpoint, environment)
     enrol_directory(handler, record)
     gateway = LocalGateway(record, handler, aws_endpoints=site_stand_ins(record, endpoint))

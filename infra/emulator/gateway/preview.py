@@ -23,6 +23,7 @@ from infra.emulator.record import (
     redact,
 )
 from infra.mockrun import PreviewMocks, preview_state, run_program
+from infra.stage import CORE_STACK, STACK_PHASES
 
 USER_POOL = "aws:cognito/userPool:UserPool"
 USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
@@ -32,8 +33,14 @@ EMULATOR_ACCOUNT = "123456789012"  # moto's default account
 class _BoundMocks(PreviewMocks):
     """Preview ids everywhere, except the resources bound to existing ones."""
 
-    def __init__(self, bound: Mapping[str, tuple[str, dict[str, Any]]], account_id: str):
-        super().__init__(account_id=account_id)
+    def __init__(
+        self,
+        bound: Mapping[str, tuple[str, dict[str, Any]]],
+        account_id: str,
+        references: Mapping[str, Mapping[str, Any]] | None = None,
+        stack: str = "",
+    ):
+        super().__init__(account_id=account_id, references=references, stack=stack)
         self._bound = bound
 
     def new_resource(self, args: Any) -> tuple[str | None, dict[str, Any]]:
@@ -63,6 +70,10 @@ def record_from_program(
     Args:
         config: a flat stack configuration instead of the stage file (a test stage may
             raise the throttle, as a stage file would).
+
+    A layer's record is the hub it stands in (as :func:`infra.emulator.hub.hub_view`
+    gives it for a deployment): the core's declaration (from its stage file) first, then
+    the layer's, its StackReference answered with the core's outputs.
     """
     region = user_pool_id.split("_", 1)[0]
     bound: dict[str, tuple[str, dict[str, Any]]] = {
@@ -77,8 +88,21 @@ def record_from_program(
     }
     if user_pool_client_id:
         bound[USER_POOL_CLIENT] = (user_pool_client_id, {"id": user_pool_client_id})
-    run = run_program(stack, config=config, mocks=_BoundMocks(bound, account_id))
-    resources = [
+    core: DeploymentRecord | None = None
+    references: dict[str, Mapping[str, Any]] = {}
+    if STACK_PHASES.get(stack, 1) > 1:
+        core = record_from_program(
+            CORE_STACK,
+            user_pool_id=user_pool_id,
+            user_pool_client_id=user_pool_client_id,
+            endpoint_url=endpoint_url,
+            account_id=account_id,
+        )
+        references[CORE_STACK] = core.outputs
+    # A layer declares no pool: its own clients (the federated one) keep preview ids.
+    mocks = _BoundMocks(bound if core is None else {}, account_id, references, stack)
+    run = run_program(stack, config=config, mocks=mocks)
+    resources = ([*core.resources] if core else []) + [
         ResourceRecord(
             type=r.type,
             name=r.name,

@@ -120,7 +120,18 @@ class Plan(Provisioner):
             }
             if i.get("tags"):
                 kwargs["BackupPlanTags"] = {k: str(v) for k, v in i["tags"].items()}
-            found = backup.create_backup_plan(**kwargs)
+            try:
+                found = backup.create_backup_plan(**kwargs)
+            except ClientError as error:
+                if error_code(error) != "AlreadyExistsException":
+                    raise
+                # moto keeps a deleted plan's name taken (AWS does not): a redeploy
+                # after a destroy takes that plan's record again (the gap says so).
+                found = next(
+                    p
+                    for p in backup.list_backup_plans(IncludeDeleted=True)["BackupPlansList"]
+                    if p.get("BackupPlanName") == name
+                )
         ctx.add_gap(gaps.backup_plan_never_runs(declared.name))
         return Provisioned(
             id=str(found["BackupPlanId"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -262,6 +263,14 @@ class BucketLifecycleConfiguration(_BucketConfig):
         ctx.client("s3").delete_bucket_lifecycle(Bucket=bucket)
 
 
+def _lock_rule(config: dict[str, Any]) -> dict[str, Any]:
+    """An Object Lock configuration without the zero period moto adds (``Days: 0`` beside
+    ``Years``), so what stands compares equal to what is declared."""
+    retention = dict((config.get("Rule") or {}).get("DefaultRetention") or {})
+    retention = {k: v for k, v in retention.items() if v not in (0, None)}
+    return {"enabled": config.get("ObjectLockEnabled"), "retention": retention}
+
+
 @provisioner
 class BucketObjectLockConfiguration(_BucketConfig):
     type_token = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
@@ -278,21 +287,13 @@ class BucketObjectLockConfiguration(_BucketConfig):
                 default["Days"] = as_int(retention["days"])
             config["Rule"] = {"DefaultRetention": default}
         s3 = ctx.client("s3")
-        try:
-            current = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
-        except s3.exceptions.ClientError:
-            current = None
-        if current is not None:
-            # moto states the unused period as 0 ("Days": 0 beside "Years": 7)
-            kept = current.get("Rule", {}).get("DefaultRetention", {})
-            for period in ("Days", "Years"):
-                if not kept.get(period):
-                    kept.pop(period, None)
-        if current == config:
-            # A redeploy changes nothing here; and moto refuses any Object Lock write on a
-            # bucket that holds objects (S3 accepts a same or longer retention), as the audit
-            # bucket does once the ledger has archived heads.
-            return
+        # A redeploy declaring what stands changes nothing: moto refuses the put on a
+        # bucket holding objects (the ledger's checkpoints, archived reports), which AWS
+        # allows on a bucket with Object Lock enabled.
+        with contextlib.suppress(ClientError):
+            current = s3.get_object_lock_configuration(Bucket=bucket)
+            if _lock_rule(current.get("ObjectLockConfiguration") or {}) == _lock_rule(config):
+                return
         s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config)
 
     def remove(self, ctx: Context, bucket: str) -> None:
@@ -465,6 +466,37 @@ class Table(Provisioner):
                 return
             raise
         ignore_missing(lambda: ddb.delete_table(TableName=record.id))
+
+
+@provisioner
+class TableItem(Provisioner):
+    """One item a program declares in a table (a layer's switch): put on deploy, deleted
+    on destroy. The item's key is kept in the locator so the delete needs no inputs."""
+
+    type_token = "aws:dynamodb/tableItem:TableItem"
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        i = declared.inputs
+        table = str(i["tableName"])
+        item = json.loads(str(i["item"]))
+        key = {i["hashKey"]: item[i["hashKey"]]}
+        if i.get("rangeKey"):
+            key[i["rangeKey"]] = item[i["rangeKey"]]
+        ctx.client("dynamodb").put_item(TableName=table, Item=item)
+        return Provisioned(
+            id=f"{table}|{json.dumps(key, sort_keys=True)}",
+            state={"tableName": table, "item": i["item"]},
+            locator={"table": table, "key": key},
+        )
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        ddb = ctx.client("dynamodb")
+        table, key = record.locator["table"], record.locator["key"]
+        try:
+            ddb.delete_item(TableName=table, Key=key)
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":  # the table is gone
+                raise
 
 
 def _asset_path(source: Any) -> str | None:

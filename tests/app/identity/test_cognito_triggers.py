@@ -19,6 +19,7 @@ from app.identity.affiliations import (
     Affiliation,
     AffiliationStatus,
     EnrolmentRefused,
+    HubLayer,
     Institution,
     InstitutionStatus,
     InstitutionType,
@@ -298,9 +299,38 @@ def test_native_account_without_an_active_enrolment_gets_no_token(sub: str, reas
 # -- pre sign-up ----------------------------------------------------------------------
 
 
+# The switches the layers' deploys write into the core's institutions table.
+PHASE2_ON = HubLayer("phase2-hospital-authority", 2, frozenset({"federated-client"}), True)
+PHASE3_ON = HubLayer("phase3-private-practice", 3, self_registration=True)
+
+
+@pytest.fixture(autouse=True)
+def _core_stage_without_self_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The core (phase 1) deploys the trigger with self-registration off.
+    monkeypatch.setenv("HUB_SELF_REGISTRATION", "false")
+
+
+def test_native_sign_up_is_open_only_while_phase_3s_switch_stands() -> None:
+    """The core's pool allows sign-up (a layer cannot change it); the trigger refuses a
+    native sign-up unless phase 3's layer is switched on, read from the table now."""
+    event = native_event("", source="PreSignUp_SignUp")
+    for layers in ([], [PHASE2_ON]):
+        with pytest.raises(EnrolmentRefused, match="self_registration_closed"):
+            pre_sign_up(copy.deepcopy(event), register=REGISTER, affiliations=hub(layers=layers))
+    opened = pre_sign_up(
+        copy.deepcopy(event), register=REGISTER, affiliations=hub(layers=[PHASE2_ON, PHASE3_ON])
+    )
+    assert opened["response"]["autoConfirmUser"] is False
+    # Accounts an operator creates (seeding, staff) are not self-registrations.
+    created = native_event("", source="PreSignUp_AdminCreateUser")
+    assert pre_sign_up(created, register=REGISTER, affiliations=hub())["response"]
+
+
 def test_native_sign_up_is_never_auto_confirmed() -> None:
     event = native_event("", source="PreSignUp_SignUp")
-    assert pre_sign_up(event, register=REGISTER, affiliations=hub())["response"] == {
+    assert pre_sign_up(event, register=REGISTER, affiliations=hub(layers=[PHASE3_ON]))[
+        "response"
+    ] == {
         "autoConfirmUser": False,
         "autoVerifyEmail": False,
         "autoVerifyPhone": False,
@@ -311,7 +341,7 @@ def test_native_sign_up_is_never_auto_confirmed() -> None:
 def test_native_sign_up_may_not_set_a_granting_attribute(attribute: str) -> None:
     event = native_event("", {attribute: "M10001"}, source="PreSignUp_SignUp")
     with pytest.raises(EnrolmentRefused, match="granting_attribute_written"):
-        pre_sign_up(event, register=REGISTER, affiliations=hub())
+        pre_sign_up(event, register=REGISTER, affiliations=hub(layers=[PHASE3_ON]))
 
 
 def test_federated_sign_up_is_resolved_before_the_account_exists() -> None:

@@ -144,7 +144,9 @@ def test_refer_accept_letter_fhir_complete(hub: Hub, caplog: pytest.LogCaptureFi
         "to_department": "cardiology",
         "department": "general",
         "group": gid,
-        "phase": str(hub.settings.phase),  # the test hub runs phase 3
+        # The referrer's institution's phase (a phase 1 specialist alliance), not the
+        # service's configured phase (3 in the test hub): institutions carry it as data.
+        "phase": "1",
         "legal_basis": "emergency",
     }
     assert send_entry["actor"]["institution_id"] == INST_A

@@ -1,7 +1,8 @@
 """``hub verify`` and ``hub report`` against the session's deployed stacks on moto.
 
 Each stack's report is written in three formats with its diagram, kept in the history
-signed by the stack's own KMS ledger key and archived in its Object Lock audit bucket;
+signed by the core's KMS ledger key and archived in the core's Object Lock audit bucket
+(a layer's too: it re-exports them);
 the hub report combines them; a second run leaves a second report with a diff. A
 ledger tampered with on the emulator makes ``hub verify`` fail (exit 1) and every
 format of the report say so, at the first bad index.
@@ -79,8 +80,11 @@ def test_verify_then_report_write_three_formats_signed_and_archived(
         assert (reports / f"diagram-{stack}.svg").read_text().startswith("<?xml")
         kept = out["history"]
         assert kept["signed"] and kept["archive_error"] is None
-        # signed by this stack's own ledger key in KMS, archived in its Object Lock bucket
-        outputs = deployed_stacks[stack].outputs
+        # signed by the hub's ledger key in KMS and archived in its Object Lock bucket:
+        # the core's, a layer's report too (a layer owns neither; it re-exports them)
+        outputs = deployed_stacks[CORE].outputs
+        for name in ("signingKeyArn", "auditBucketName"):
+            assert deployed_stacks[stack].outputs[name] == outputs[name], (stack, name)
         pem = KmsHeadSigner(kms, outputs["signingKeyArn"]).public_key_pem()
         assert history.verify_kept(Path(kept["path"]), pem)
         for key in kept["archived"]:

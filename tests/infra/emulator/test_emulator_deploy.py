@@ -57,16 +57,17 @@ def test_outputs_name_resources_that_exist_on_the_emulator(
     ddb = aws_backend.client("dynamodb")
     for table in out["tableNames"].values():
         assert ddb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
+    # One hub: every stack names the core's pool and API (a layer re-exports them).
     pool = aws_backend.client("cognito-idp").describe_user_pool(UserPoolId=out["userPoolId"])
-    assert pool["UserPool"]["Name"] == f"hub-p{out['phase']}-doctors"
+    assert pool["UserPool"]["Name"] == "hub-p1-doctors"
     api = aws_backend.client("apigateway").get_rest_api(restApiId=out["apiId"])
-    assert api["name"] == f"hub-p{out['phase']}-api"
+    assert api["name"] == "hub-p1-api"
     assert out["apiUrl"] == f"https://{out['apiId']}.execute-api.ap-east-1.amazonaws.com/v1"
     lam = aws_backend.client("lambda")
     assert lam.get_function(FunctionName=out["functionName"])["Configuration"]["FunctionName"]
     [function] = [
         r
-        for r in deployed_stacks[stack].of_type("aws:lambda/function:Function")
+        for r in deployed_stacks[PHASE1].of_type("aws:lambda/function:Function")
         if r.id == out["functionName"]
     ]
     role_arn = function.inputs["role"]
@@ -141,12 +142,65 @@ def test_conditional_bucket_policies_are_kept_as_declared_not_enforced(
     assert {s["Sid"] for s in log_policy["Statement"]} == {"S3ServerAccessLogDelivery"}
 
 
-@pytest.mark.aws_integration
-@pytest.mark.parametrize("stack", STACKS)
-def test_gaps_are_recorded_with_a_covering_check(
-    deployed_stacks: dict[str, DeploymentRecord], stack: str
+def test_one_hub_one_pool_one_set_of_keys_one_api_all_in_the_core(
+    deployed_stacks: dict[str, DeploymentRecord],
 ) -> None:
-    record = deployed_stacks[stack]
+    """The deployment records hold one user pool, one set of KMS keys and one REST API,
+    all in the core's record; the layers hold only what their phase adds."""
+    core_only = {
+        "aws:cognito/userPool:UserPool": 1,
+        "aws:kms/key:Key": 5,  # records, audit, ledger signing, backup vault, messaging
+        "aws:apigateway/restApi:RestApi": 1,
+        "aws:dynamodb/table:Table": 6,  # main added the patients table
+        # the API, the two triggers; messaging's application service and dispatcher
+        "aws:lambda/function:Function": 5,
+        "aws:s3/bucket:Bucket": 5,  # shards, access logs, audit, web site, messaging media
+        # the hub's one homeserver: its service, database, balancers and security groups
+        "aws:ecs/service:Service": 1,
+        "aws:rds/instance:Instance": 1,
+        "aws:lb/loadBalancer:LoadBalancer": 2,
+        "aws:ec2/securityGroup:SecurityGroup": 5,  # the balancers, tasks, database, endpoints
+    }
+    for type_token, count in core_only.items():
+        holders = {
+            stack: len(record.of_type(type_token))
+            for stack, record in deployed_stacks.items()
+            if record.of_type(type_token)
+        }
+        assert holders == {PHASE1: count}, type_token
+    layer_types = {
+        # the providers, their client and intake's resource server and clients
+        "phase2-hospital-authority": {
+            "aws:cognito/identityProvider:IdentityProvider",
+            "aws:cognito/userPoolClient:UserPoolClient",
+            "aws:cognito/resourceServer:ResourceServer",
+        },
+        # the web ACL is the core's (one per API stage, from phase 1); the intake clients
+        # of the systems phase 3 adds, under phase 2's resource server
+        "phase3-private-practice": {"aws:cognito/userPoolClient:UserPoolClient"},
+    }
+    alarms_and_switch = {
+        "aws:sns/topic:Topic",
+        "aws:sns/topicPolicy:TopicPolicy",
+        "aws:sns/topicSubscription:TopicSubscription",
+        "aws:cloudwatch/logMetricFilter:LogMetricFilter",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:dynamodb/tableItem:TableItem",
+    }
+    for stack, added in layer_types.items():
+        record = deployed_stacks[stack]
+        assert {r.type for r in record.resources} == added | alarms_and_switch, stack
+        assert record.outputs["userPoolId"] == deployed_stacks[PHASE1].outputs["userPoolId"]
+        assert record.outputs["apiId"] == deployed_stacks[PHASE1].outputs["apiId"]
+        for name in ("homeserverUrl", "messagingDatabaseId", "messagingLoadBalancerArn"):
+            assert record.outputs[name] == deployed_stacks[PHASE1].outputs[name], (stack, name)
+
+
+@pytest.mark.aws_integration
+def test_gaps_are_recorded_with_a_covering_check(
+    deployed_stacks: dict[str, DeploymentRecord],
+) -> None:
+    record = deployed_stacks[PHASE1]
     by_type: dict[str, set[str]] = {}
     for gap in record.gaps:
         assert gap.not_enforced and gap.reason and gap.covered_by, gap
@@ -167,7 +221,21 @@ def test_gaps_are_recorded_with_a_covering_check(
     for type_token, resources in expected.items():
         assert by_type.get(type_token) == resources, type_token
     assert "identity-user-pool" in by_type["aws:cognito/userPool:UserPool"]
-    assert "aws:wafv2/webAcl:WebAcl" in by_type  # a web ACL in every phase
+    assert "aws:wafv2/webAcl:WebAcl" in by_type  # the core's web ACL guards the one API
+
+
+@pytest.mark.aws_integration
+@pytest.mark.parametrize("stack", ["phase2-hospital-authority", "phase3-private-practice"])
+def test_a_layers_gaps_are_its_own(
+    deployed_stacks: dict[str, DeploymentRecord], stack: str
+) -> None:
+    record = deployed_stacks[stack]
+    names = {r.name for r in record.resources}
+    for gap in record.gaps:
+        assert gap.not_enforced and gap.reason and gap.covered_by, gap
+        assert gap.resource in names or gap.resource == "*", gap
+    waf_gaps = {g.resource for g in record.gaps if g.type == "aws:wafv2/webAcl:WebAcl"}
+    assert not waf_gaps  # the web ACL is the core's
 
 
 @pytest.mark.aws_integration
@@ -243,9 +311,14 @@ def test_record_json_holds_the_required_fields(
     for resource in data["resources"]:
         assert {"type", "name", "component", "id", "protect", "inputs"} <= set(resource)
     protected = {r["name"] for r in data["resources"] if r["protect"]}
-    assert {"keys-records", "storage-shards", "audit-bucket", "identity-user-pool"} <= protected
-    assert {r["component"] for r in data["resources"]} >= {"keys", "storage", "identity"}
-    function = next(r for r in data["resources"] if r["type"] == "aws:lambda/function:Function")
-    assert function["inputs"]["code"] == {"fileArchive": "build/lambda.zip"}
+    components = {r["component"] for r in data["resources"]}
+    if stack == PHASE1:
+        assert {"keys-records", "storage-shards", "audit-bucket", "identity-user-pool"} <= protected
+        assert components >= {"keys", "storage", "identity"}
+        function = next(r for r in data["resources"] if r["type"] == "aws:lambda/function:Function")
+        assert function["inputs"]["code"] == {"fileArchive": "build/lambda.zip"}
+    else:  # a layer protects nothing of its own: the hub's data stores are the core's
+        assert protected == set()
+        assert {"switch", "monitoring"} <= components
     loaded = load_record(stack, hub_state_dir)
     assert loaded is not None and loaded.to_json() == data

@@ -21,6 +21,7 @@ from infra.config_source import read_stage_file
 from infra.emulator import (
     DeploymentRecord,
     EmulatorMocks,
+    LayerStands,
     UnsupportedResourceType,
     deploy,
     destroy,
@@ -28,13 +29,15 @@ from infra.emulator import (
 )
 from infra.emulator import engine as emulator_engine
 from infra.emulator.provision import Context, provisioner_for
-from infra.mockrun import run_program
+from infra.mockrun import StackNotDeployed, run_program
 from infra.stage import RegionRefused
 
 Inventory = Callable[[str], dict[str, int]]
 Client = Callable[[str, str], Any]
 
 PHASE1 = "phase1-specialist"
+PHASE2 = "phase2-hospital-authority"
+PHASE3 = "phase3-private-practice"
 
 
 def test_lost_record_redeploy_then_destroy_with_and_without_force(
@@ -147,10 +150,20 @@ def test_region_refusal_stops_before_any_api_call(
     assert load_record(PHASE1, tmp_path) is None
 
 
+@pytest.fixture(scope="module")
+def core_state(
+    module_account: str, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The core deployed once on the module's account; layers are deployed over it."""
+    state = tmp_path_factory.mktemp("one-hub")
+    deploy(PHASE1, endpoint_url=moto_endpoint, state_dir=state)
+    return state
+
+
 def test_secrets_never_reach_the_record(
-    module_account: str, moto_endpoint: str, tmp_path: Path, aws_client: Client
+    core_state: Path, moto_endpoint: str, aws_client: Client
 ) -> None:
-    config = copy.deepcopy(read_stage_file("phase2-hospital-authority"))
+    config = copy.deepcopy(read_stage_file(PHASE2))
     secret = "synthetic-oidc-client-secret-4f1c"
     config["hub:federation"].append(
         {
@@ -162,20 +175,90 @@ def test_secrets_never_reach_the_record(
         }
     )
     config["hub:oidcClientSecrets"] = {"LionRockOidc": secret}
-    record = deploy(
-        "phase2-hospital-authority", endpoint_url=moto_endpoint, state_dir=tmp_path, config=config
+    record = deploy(PHASE2, endpoint_url=moto_endpoint, state_dir=core_state, config=config)
+    try:
+        text = DeploymentRecord.path_for(record.stack, core_state).read_text()
+        assert secret not in text
+        provider = record.resource("federation-idp-lion-rock-oncology")
+        # the runtime marks the whole mapping secret, so the record keeps none of it
+        assert provider.inputs["providerDetails"] == "[secret]"
+        # the secret did reach the emulator, where the IdP needs it
+        details = aws_client("cognito-idp", moto_endpoint).describe_identity_provider(
+            UserPoolId=record.outputs["userPoolId"], ProviderName="LionRockOidc"
+        )["IdentityProvider"]["ProviderDetails"]
+        assert secret in details.values(), sorted(details)
+        assert json.loads(text)["stack"] == PHASE2
+    finally:
+        destroy(PHASE2, endpoint_url=moto_endpoint, state_dir=core_state)
+
+
+def _switches(aws_client: Client, endpoint: str, table: str) -> set[str]:
+    items = aws_client("dynamodb", endpoint).query(
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "LAYER"}},
+        ConsistentRead=True,
+    )["Items"]
+    return {i["sk"]["S"] for i in items}
+
+
+def _client_names(cognito: Any, pool: str) -> set[str]:
+    listed = cognito.list_user_pool_clients(UserPoolId=pool, MaxResults=60)["UserPoolClients"]
+    return {str(c["ClientName"]) for c in listed}
+
+
+def test_layers_stand_on_the_core_and_leave_it_as_they_found_it(
+    core_state: Path,
+    moto_endpoint: str,
+    tmp_path: Path,
+    inventory: Inventory,
+    aws_client: Client,
+) -> None:
+    before = inventory(moto_endpoint)
+    # a layer without its core: refused before any AWS call, nothing deployed
+    with pytest.raises(StackNotDeployed, match=f"deploy {PHASE1} first"):
+        deploy(PHASE2, endpoint_url=moto_endpoint, state_dir=tmp_path)
+    assert inventory(moto_endpoint) == before
+    assert load_record(PHASE2, tmp_path) is None
+
+    core = load_record(PHASE1, core_state)
+    assert core is not None
+    pool, table = core.outputs["userPoolId"], core.outputs["tableNames"]["institutions"]
+    phase2 = deploy(PHASE2, endpoint_url=moto_endpoint, state_dir=core_state)
+    phase3 = deploy(PHASE3, endpoint_url=moto_endpoint, state_dir=core_state)
+    cognito = aws_client("cognito-idp", moto_endpoint)
+    providers = cognito.list_identity_providers(UserPoolId=pool)["Providers"]
+    assert {p["ProviderName"] for p in providers} == {"HospitalAuthority", "NTECluster"}
+    assert _switches(aws_client, moto_endpoint, table) == {PHASE2, PHASE3}
+    assert phase2.outputs["userPoolId"] == phase3.outputs["userPoolId"] == pool
+    intake_p2, intake_p3 = (
+        "hub-p2-intake-cms-harbour-cardiac",
+        "hub-p3-intake-cms-peak-family-clinic",
     )
-    text = DeploymentRecord.path_for(record.stack, tmp_path).read_text()
-    assert secret not in text
-    provider = record.resource("identity-idp-lion-rock-oncology")
-    # the runtime marks the whole mapping secret, so the record keeps none of it
-    assert provider.inputs["providerDetails"] == "[secret]"
-    # the secret did reach the emulator, where the IdP needs it
-    details = aws_client("cognito-idp", moto_endpoint).describe_identity_provider(
-        UserPoolId=record.outputs["userPoolId"], ProviderName="LionRockOidc"
-    )["IdentityProvider"]["ProviderDetails"]
-    assert secret in details.values(), sorted(details)
-    assert json.loads(text)["stack"] == "phase2-hospital-authority"
+    assert {intake_p2, intake_p3} <= _client_names(cognito, pool)
+
+    # the core cannot go while a layer stands; nor phase 2 while phase 3 stands on it
+    with pytest.raises(LayerStands, match=f"destroy {PHASE3}, {PHASE2} first"):
+        destroy(PHASE1, endpoint_url=moto_endpoint, state_dir=core_state, force=True)
+    with pytest.raises(LayerStands, match=f"while {PHASE3} stands"):
+        destroy(PHASE2, endpoint_url=moto_endpoint, state_dir=core_state)
+    assert load_record(PHASE1, core_state) is not None
+
+    # removing a layer turns its phase off again: its switch, its providers; the web ACL
+    # is the core's (one per API stage, from phase 1) and stays
+    assert destroy(PHASE3, endpoint_url=moto_endpoint, state_dir=core_state).complete
+    assert _switches(aws_client, moto_endpoint, table) == {PHASE2}
+    # phase 3's intake client went with its layer; phase 2's stay with theirs
+    assert intake_p2 in _client_names(cognito, pool)
+    assert intake_p3 not in _client_names(cognito, pool)
+    assert len(aws_client("wafv2", moto_endpoint).list_web_acls(Scope="REGIONAL")["WebACLs"]) == 1
+    assert destroy(PHASE2, endpoint_url=moto_endpoint, state_dir=core_state).complete
+    assert _switches(aws_client, moto_endpoint, table) == set()
+    assert cognito.list_identity_providers(UserPoolId=pool)["Providers"] == []
+    clients = cognito.list_user_pool_clients(UserPoolId=pool, MaxResults=60)["UserPoolClients"]
+    assert [c["ClientName"] for c in clients] == ["hub-p1-web"]
+    # and the core, alone again, may go
+    assert destroy(PHASE1, endpoint_url=moto_endpoint, state_dir=core_state, force=True).complete
 
 
 def test_component_resources_are_not_sent_to_aws() -> None:

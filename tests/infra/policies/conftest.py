@@ -1,4 +1,9 @@
-"""Fixtures for the policy-pack tests: each stack's program is run once per session."""
+"""Fixtures for the policy-pack tests: each stack's program is run once per session.
+
+The phase stacks are one hub: phase 1's is the core and phases 2 and 3 are layers over
+it. ``captured_stacks["hub"]`` is the core with phase 2's layer on top (every resource
+the hub has once phase 2 is deployed), for tests that mutate core and layer resources.
+"""
 
 from __future__ import annotations
 
@@ -27,4 +32,8 @@ def captured_stacks() -> dict[str, CapturedStack]:
         config = read_stage_file(stack)
         run = run_program(stack, config=config)
         captured[stack] = CapturedStack(stack, run.resources, config)
+    phase2 = captured["phase2-hospital-authority"]
+    captured["hub"] = CapturedStack(
+        "hub", captured["phase1-specialist"].resources + phase2.resources, phase2.config
+    )
     return captured

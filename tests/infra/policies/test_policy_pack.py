@@ -125,11 +125,37 @@ def test_stack_passes_the_pack(captured_stacks: dict[str, Any], stack: str) -> N
     findings = evaluate_stack(captured.resources, captured.config)
     assert blocking_findings(findings) == []
     assert [f for f in findings if f.violation] == []
-    # Not vacuous: every policy found something to check in every stack, and passed it
-    # (phase 1 federates no identity provider, so there is none to check there).
+    # Not vacuous: every policy found something to check in the core and passed it (the
+    # core federates no identity provider, so there is none to check there); a layer's
+    # checks are those of what its phase adds.
     passed = {f.policy for f in findings if f.status is Status.PASS}
-    without = {"cognito-providers-release-placement-claims"} if stack == STACKS[0] else set()
-    assert passed == {b.name for b in BINDINGS} - without
+    assert passed == LAYER_POLICIES.get(stack, {b.name for b in BINDINGS} - PHASE2_ONLY)
+
+
+REGION_POLICIES = {"resource-region-is-ap-east-1", "stack-region-is-ap-east-1"}
+PHASE2_ONLY = {"cognito-providers-release-placement-claims"}
+LAYER_POLICIES = {
+    # the identity providers and their app client on the core pool
+    "phase2-hospital-authority": REGION_POLICIES
+    | PHASE2_ONLY
+    | {
+        "cognito-app-client-srp-only-with-short-tokens",
+        "cognito-client-cannot-write-granting-attributes",
+    },
+    # its alarm, its switch and the intake clients of the systems it adds on the core pool
+    "phase3-private-practice": REGION_POLICIES
+    | {
+        "cognito-app-client-srp-only-with-short-tokens",
+        "cognito-client-cannot-write-granting-attributes",
+    },
+}
+
+
+def test_the_hub_with_its_phase_2_layer_passes_the_pack(captured_stacks: dict[str, Any]) -> None:
+    captured = captured_stacks["hub"]
+    findings = evaluate_stack(captured.resources, captured.config)
+    assert blocking_findings(findings) == []
+    assert {f.policy for f in findings if f.status is Status.PASS} == {b.name for b in BINDINGS}
 
 
 def test_stack_rules_see_every_bucket(captured_stacks: dict[str, Any]) -> None:
@@ -298,22 +324,22 @@ MUTATIONS: dict[str, tuple[Callable[[list[DeclaredResource]], None], str, str]] 
         "identity-web-client",
     ),
     "federated client with a password flow": (
-        _set("identity-federated-client", explicitAuthFlows=["ALLOW_USER_SRP_AUTH"]),
+        _set("federation-federated-client", explicitAuthFlows=["ALLOW_USER_SRP_AUTH"]),
         "cognito-client-cannot-write-granting-attributes",
-        "identity-federated-client",
+        "federation-federated-client",
     ),
     "provider without the registration number": (
         _set(
-            "identity-idp-hospitalauthority",
+            "federation-idp-hospitalauthority",
             attributeMapping={"email": "mail", "custom:hospital_code": "urn:hk:ha:hospital_code"},
         ),
         "cognito-providers-release-placement-claims",
-        "identity-idp-hospitalauthority",
+        "federation-idp-hospitalauthority",
     ),
     "federated client cannot write a mapped attribute": (
-        _set("identity-federated-client", writeAttributes=["email", "custom:idp_reg_no"]),
+        _set("federation-federated-client", writeAttributes=["email", "custom:idp_reg_no"]),
         "cognito-providers-release-placement-claims",
-        "identity-idp-hospitalauthority",
+        "federation-idp-hospitalauthority",
     ),
     "API TLS downgraded": (
         _set("service-api", securityPolicy="TLS_1_2"),
@@ -405,7 +431,7 @@ ALSO_CAUGHT = {
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_mutated_stack_is_caught(captured_stacks: dict[str, Any], mutation: str) -> None:
     mutate, policy, resource = MUTATIONS[mutation]
-    captured = captured_stacks["phase2-hospital-authority"]
+    captured = captured_stacks["hub"]
     resources = copy.deepcopy(captured.resources)
     mutate(resources)
     blocking = blocking_findings(evaluate_stack(resources, captured.config))
@@ -426,7 +452,7 @@ def test_stack_config_outside_hong_kong_is_caught(captured_stacks: dict[str, Any
 
 
 def test_mutation_does_not_leak_into_the_captured_stack(captured_stacks: dict[str, Any]) -> None:
-    captured = captured_stacks["phase2-hospital-authority"]
+    captured = captured_stacks["hub"]
     assert _named(captured.resources, "keys-records").inputs["enableKeyRotation"] is True
 
 
@@ -545,7 +571,9 @@ def test_captured_stack_passes_through_the_crossguard_wrappers(
     captured_stacks: dict[str, Any],
 ) -> None:
     """The wrappers over proxied props (as the analyzer passes them) find nothing."""
-    resources = captured_stacks["phase3-private-practice"].resources
+    resources = (
+        captured_stacks["hub"].resources + captured_stacks["phase3-private-practice"].resources
+    )
     violations = Violations()
     checked = 0
     for policy in pulumi_policies():

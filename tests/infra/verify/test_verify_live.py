@@ -1,6 +1,8 @@
 """Verification against live deployments on the session moto server.
 
-All three phase stacks, deployed through the emulator, verify with zero failed checks.
+All three phase stacks, deployed through the emulator as one hub (the core and its two
+layers), verify with zero failed checks: each layer with the core it references, the core
+as the layers standing on it leave it (``infra.emulator.hub.verification_target``).
 Switch-off tests then change one setting in the emulator (rotation off, public access
 block removed or loosened, trail logging stopped, PITR off, MFA off, ...) and assert that
 verify fails on exactly that check and nothing else changes; each restores the setting
@@ -14,13 +16,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from rich.console import Console
 
-from infra.stage import STACK_PHASES
+from infra.emulator.hub import verification_target
+from infra.stage import STACK_PHASES, Stage
 from infra.verify import verify_stack
 from infra.verify.clients import ClientFactory
 from infra.verify.model import VerifyReport
@@ -37,6 +41,17 @@ def verify_deployments(deployed_stacks: dict[str, Any]) -> dict[str, Any]:
     return deployed_stacks
 
 
+@pytest.fixture(scope="session")
+def hub_targets(
+    verify_deployments: dict[str, Any], hub_state_dir: Path
+) -> dict[str, tuple[Any, Stage]]:
+    """Each stack's hub view and hub stage, as ``hub verify`` checks it."""
+    return {
+        stack: verification_target(record, hub_state_dir)
+        for stack, record in verify_deployments.items()
+    }
+
+
 def _describe_failures(report: VerifyReport) -> list[str]:
     return [f"{c.id} on {c.resource}: {c.evidence}" for c in report.failed]
 
@@ -51,12 +66,12 @@ def verify_clients(moto_endpoint: str, aws_backend: Any) -> ClientFactory:
 
 @pytest.fixture(scope="module")
 def stack_reports(
-    verify_deployments: dict[str, Any], verify_clients: ClientFactory
+    hub_targets: dict[str, tuple[Any, Stage]], verify_clients: ClientFactory
 ) -> dict[str, VerifyReport]:
     """Each stack's report, verified once for the module before any switch-off."""
     return {
-        stack: verify_stack(record, clients=verify_clients)
-        for stack, record in verify_deployments.items()
+        stack: verify_stack(view, stage=stage, clients=verify_clients)
+        for stack, (view, stage) in hub_targets.items()
     }
 
 
@@ -85,10 +100,11 @@ def test_deployed_stack_verifies_with_zero_failed_checks(
 
 
 def test_verify_makes_its_own_clients_for_an_endpoint(
-    verify_deployments: dict[str, Any], moto_endpoint: str
+    hub_targets: dict[str, tuple[Any, Stage]], moto_endpoint: str
 ) -> None:
     """The public entry point, as the CLI calls it: a record and an endpoint URL."""
-    report = verify_stack(verify_deployments[SWITCH_OFF_STACK], endpoint_url=moto_endpoint)
+    view, stage = hub_targets[SWITCH_OFF_STACK]
+    report = verify_stack(view, stage=stage, endpoint_url=moto_endpoint)
     assert report.passed
     assert report.endpoint == moto_endpoint
 
@@ -115,12 +131,40 @@ def test_gap_evidence_is_labelled(
 
 
 def test_federation_follows_the_phase(stack_reports: dict[str, VerifyReport]) -> None:
+    """Phase 2's layer puts its providers on the core's pool: while it stands, the core's
+    pool is checked for them too (and for nothing else)."""
     [p1] = [c for c in stack_reports["phase1-specialist"].checks if c.id == "cognito.federation"]
     [p2] = [
         c for c in stack_reports["phase2-hospital-authority"].checks if c.id == "cognito.federation"
     ]
-    assert "no federated identity providers" in p1.evidence
+    assert p1.resource == p2.resource  # one pool
+    assert "HospitalAuthority (SAML)" in p1.evidence
     assert "HospitalAuthority (SAML)" in p2.evidence
+
+
+def test_intake_channel_follows_the_layers(stack_reports: dict[str, VerifyReport]) -> None:
+    """The layers put intake's clients on the core's one pool (phase 2's two and the one
+    phase 3 adds): every stack's check expects all three, and each passes."""
+    checks = [
+        next(c for c in stack_reports[stack].checks if c.id == "cognito.intake_channel")
+        for stack in STACK_PHASES
+    ]
+    assert len({c.resource for c in checks}) == 1  # one pool
+    for check in checks:
+        assert check.status == "pass", check.evidence
+        assert "3 intake client(s)" in check.evidence
+
+
+def test_the_core_alone_expects_no_provider(
+    verify_deployments: dict[str, Any], tmp_path: Path
+) -> None:
+    """Without a layer deployed, the core's stage lists no provider: the providers phase 2
+    put on the pool would fail the core's check (so a removed layer must take them)."""
+    from infra.emulator.hub import hub_stage
+
+    record = verify_deployments["phase1-specialist"]
+    record.save(tmp_path)  # a state dir holding the core only
+    assert hub_stage("phase1-specialist", tmp_path).federation == ()
 
 
 def test_table_shows_the_verdict(stack_reports: dict[str, VerifyReport]) -> None:
@@ -136,7 +180,7 @@ def test_declared_key_specs_are_the_baseline(verify_deployments: dict[str, Any])
     from infra.verify.baseline import KEY_SPECS
 
     names = {"records": "keys-records", "audit": "keys-audit", "signing": "keys-ledger-signing"}
-    for record in verify_deployments.values():
+    for record in [verify_deployments["phase1-specialist"]]:  # the hub's keys: the core's
         declared = {r.name: r.inputs for r in record.resources if r.type == "aws:kms/key:Key"}
         for label, name in names.items():
             spec = (declared[name]["customerMasterKeySpec"], declared[name]["keyUsage"])
@@ -159,7 +203,7 @@ def baseline(stack_reports: dict[str, VerifyReport]) -> VerifyReport:
 
 
 def _switch_off(
-    record: Any,
+    target: tuple[Any, Stage],
     clients: ClientFactory,
     baseline: VerifyReport,
     mutate: Callable[[ClientFactory], None],
@@ -167,12 +211,13 @@ def _switch_off(
 ) -> VerifyReport:
     """The report after ``mutate``. ``restore`` runs whatever happens, and must bring
     every check back to the baseline."""
+    record, stage = target
     try:
         mutate(clients)
-        after = verify_stack(record, clients=clients)
+        after = verify_stack(record, stage=stage, clients=clients)
     finally:
         restore(clients)
-    restored = verify_stack(record, clients=clients)
+    restored = verify_stack(record, stage=stage, clients=clients)
     assert _statuses(restored) == _statuses(baseline)
     return after
 
@@ -528,8 +573,11 @@ def _messaging_switch_offs(outputs: dict[str, Any]) -> Iterator[tuple[str, Any, 
     """The homeserver's database, its load balancer and its configuration."""
     database = outputs["messagingDatabaseId"]
     balancer = outputs["messagingLoadBalancerArn"]
-    family = f"hub-p{outputs.get('phase', 1)}-homeserver"
-    parameters = f"hub-p{outputs.get('phase', 1)}-messaging-db"
+    # The hub's one homeserver is the core's: named after the core's prefix (that of the
+    # API function every stack's outputs name), whichever stack is verified.
+    prefix = str(outputs["functionName"]).removesuffix("-api")
+    family = f"{prefix}-homeserver"
+    parameters = f"{prefix}-messaging-db"
 
     def public(value: bool) -> Callable[[ClientFactory], None]:
         return lambda c: c("rds").modify_db_instance(
@@ -671,15 +719,15 @@ def _client_writes(clients: ClientFactory, pool: str, client: str, write: list[s
 @pytest.mark.parametrize("name", SWITCH_OFF_NAMES)
 def test_switch_off_fails_exactly_that_check(
     name: str,
-    verify_deployments: dict[str, Any],
+    hub_targets: dict[str, tuple[Any, Stage]],
     verify_clients: ClientFactory,
     baseline: VerifyReport,
 ) -> None:
-    record = verify_deployments[SWITCH_OFF_STACK]
+    target = hub_targets[SWITCH_OFF_STACK]
     [(_, mutate, restore, check_id, resources)] = [
-        s for s in _switch_offs(dict(record.outputs)) if s[0] == name
+        s for s in _switch_offs(dict(target[0].outputs)) if s[0] == name
     ]
-    after = _switch_off(record, verify_clients, baseline, mutate, restore)
+    after = _switch_off(target, verify_clients, baseline, mutate, restore)
     expected = {
         (check_id, r): "fail" for r in ((resources,) if isinstance(resources, str) else resources)
     }
