@@ -59,8 +59,11 @@ def canonical_json(value: object) -> bytes:
     )
 
 
+_U32 = struct.Struct(">I")
+
+
 def _length_prefixed(*parts: bytes) -> bytes:
-    return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+    return b"".join([_U32.pack(len(p)) + p for p in parts])
 
 
 def _u64(value: int) -> bytes:
@@ -138,7 +141,17 @@ def context_encoding_v2(record_id: str, patient_id: str, version: int, instituti
 
 def hkdf_info_v2(label: bytes, context_encoding: bytes) -> bytes:
     """v2: the HKDF ``info`` for ``label``: ``LP(format) || LP(label) || context``."""
-    return _length_prefixed(FORMAT_V2.encode("ascii"), label) + context_encoding
+    prefix = _INFO_PREFIXES_V2.get(label)
+    if prefix is None:
+        prefix = _length_prefixed(FORMAT_V2.encode("ascii"), label)
+    return prefix + context_encoding
+
+
+# ``LP(format) || LP(label)`` of the three labels, built once (every seal and open uses them).
+_INFO_PREFIXES_V2 = {
+    label: _length_prefixed(FORMAT_V2.encode("ascii"), label)
+    for label in (LABEL_ENCRYPTION, LABEL_COMMITMENT, LABEL_MANIFEST_MAC)
+}
 
 
 def derive_subkeys_v2(data_key: bytes, salt: bytes, context_encoding: bytes) -> Subkeys:

@@ -561,11 +561,18 @@ class SealingStream:
         )
         entries: list[Any] = []
         pieces = self._checked_pieces(count)
-        for index, (ciphertext, entry) in _ordered_map(
-            seal_one, pieces, min(self._parallelism, count)
-        ):
-            entries.append(entry)
-            yield SealedShard(index, ciphertext)
+        if min(self._parallelism, count) == 1:
+            # One thread: inline, without _ordered_map's generator layer.
+            for index, nonce, piece in pieces:
+                ciphertext, entry = seal_one(index, nonce, piece)
+                entries.append(entry)
+                yield SealedShard(index, ciphertext)
+        else:
+            for index, (ciphertext, entry) in _ordered_map(
+                seal_one, pieces, min(self._parallelism, count)
+            ):
+                entries.append(entry)
+                yield SealedShard(index, ciphertext)
         self._manifest = self._build_manifest(subkeys, entries)
         # Best effort: Python cannot wipe memory, but the subkeys need not outlive the seal.
         self._subkeys = None
