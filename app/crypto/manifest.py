@@ -429,20 +429,29 @@ class ManifestV2(Manifest):
         )
 
     def to_bytes(self) -> bytes:
-        """Canonical JSON (sorted keys, no whitespace, ASCII): the stored form."""
-        return prim.canonical_json(
-            {
-                "format": FORMAT_V2,
-                "encryption_context": self.context.encryption_context(),
-                "encrypted_data_key": _b64(self.encrypted_data_key),
-                "key_salt": _b64(self.key_salt),
-                "shard_size": self.shard_size,
-                "total_length": self.total_length,
-                "shards": [{"nonce": _b64(s.nonce), "tag": _b64(s.tag)} for s in self.shards],
-                "commitment": _b64(self.commitment),
-                "mac": _b64(self.mac),
-            }
+        """Canonical JSON (sorted keys, no whitespace, ASCII): the stored form.
+
+        Written out in sorted key order rather than through ``json`` (every parse
+        re-encodes the manifest it read, so this is on the path of every open): the
+        values need no escaping (identifiers are tokens of ``[A-Za-z0-9._:-]``, base64
+        and integers are plain), and a test checks it equals ``prim.canonical_json`` of
+        the same fields. A deviation could only make a valid manifest fail to parse.
+        """
+        ctx = self.context
+        shards = ",".join(
+            [f'{{"nonce":"{_b64(s.nonce)}","tag":"{_b64(s.tag)}"}}' for s in self.shards]
         )
+        text = (
+            f'{{"commitment":"{_b64(self.commitment)}",'
+            f'"encrypted_data_key":"{_b64(self.encrypted_data_key)}",'
+            f'"encryption_context":{{"institution":"{ctx.institution}",'
+            f'"patient_id":"{ctx.patient_id}","record_id":"{ctx.record_id}",'
+            f'"version":"{ctx.version:d}"}},'
+            f'"format":"{FORMAT_V2}","key_salt":"{_b64(self.key_salt)}",'
+            f'"mac":"{_b64(self.mac)}","shard_size":{self.shard_size:d},'
+            f'"shards":[{shards}],"total_length":{self.total_length:d}}}'
+        )
+        return text.encode("ascii")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ManifestV2:
