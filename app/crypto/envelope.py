@@ -580,13 +580,11 @@ class SealingStream:
     def _checked_pieces(self, count: int) -> Iterator[tuple[int, bytes, bytes | memoryview]]:
         """``(index, nonce, plaintext)`` per shard; nonces drawn here, in index order."""
         nonces = self._nonces(count)
+        shard_size, last = self._shard_size, count - 1
+        last_size = plaintext_size(last, self._length, shard_size, count)
         index = -1
-        for index, piece in enumerate(_pieces(self._source, self._shard_size)):
-            expected = (
-                plaintext_size(index, self._length, self._shard_size, count)
-                if index < count
-                else -1
-            )
+        for index, piece in enumerate(_pieces(self._source, shard_size)):
+            expected = shard_size if index < last else last_size if index == last else -1
             if len(piece) != expected:
                 raise LengthMismatch()
             yield index, next(nonces), piece
