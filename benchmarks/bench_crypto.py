@@ -12,9 +12,10 @@ one ``bytes`` per shard) against a one-pass raw open into a new buffer, and open
 reused buffers (``open_views``, what the doctor's client uses) against a one-pass raw
 open into a preallocated buffer; a per-chunk floor (AES-GCM per shard, with the
 same nonce and associated-data sizes, into one buffer, no framing) shows what framing
-costs. Every open starts from the manifest's bytes, so its fixed costs (parse, key
-unwrap by the in-memory KMS, subkey derivation, commitment, MAC) are inside the
-figure; they are also timed on their own, with the client's key handover unwrap (HPKE),
+costs. Every open starts from the manifest's bytes, and every seal ends at them, so
+their fixed costs (seal: data key from the in-memory KMS, salt, subkeys, manifest MAC and
+stored form; open: parse, key unwrap, subkey derivation, commitment, MAC) are inside the
+figures; they are also timed on their own, with the client's key handover unwrap (HPKE),
 and reported in microseconds. A KMS ``Decrypt`` over the network is not in the
 figures: on the client it is the service's, once per download ticket, not per byte.
 Variants run round-robin, repeated, and the medians are reported, because the machine
@@ -258,10 +259,12 @@ def _v2_associated_data() -> bytes:
 
 
 def _seal_variant(envelope: ShardedEnvelope, data: bytes) -> Callable[[], object]:
-    def run() -> Manifest:
+    """A seal ends at the manifest's stored bytes, as every open starts from them."""
+
+    def run() -> bytes:
         stream = envelope.seal(CONTEXT, data, len(data))
         _null_sink(iter(stream))
-        return stream.manifest
+        return stream.manifest.to_bytes()
 
     return run
 
@@ -302,7 +305,17 @@ def _fixed_costs(data: bytes, repeats: int) -> dict[str, float]:
         mac = prim.manifest_mac(subkeys.mac_key, sealed.authenticated_bytes())
         assert prim.equal_secret(mac, sealed.mac)
 
+    def seal_start() -> None:
+        envelope.seal(CONTEXT, data, len(data))  # data key, salt, subkeys; no shard sealed
+
+    def seal_finish() -> bytes:
+        mac = prim.manifest_mac(prim.derive_subkeys_v2(data_key, sealed.key_salt, encoding).mac_key,
+                                sealed.authenticated_bytes())  # fmt: skip
+        return mac + sealed.to_bytes()
+
     steps: dict[str, Callable[[], object]] = {
+        "seal: data key, salt, key derivation": seal_start,
+        "seal: manifest MAC, stored form": seal_finish,
         "manifest parse (canonical JSON)": lambda: ManifestParser.from_bytes(stored),
         "key unwrap, in-memory KMS": lambda: provider.decrypt_data_key(
             sealed.encrypted_data_key, context
@@ -578,10 +591,13 @@ def main(argv: list[str] | None = None) -> int:
         _report_throughput(size, results, cpu_results, parallelisms, esdk is not None)
         fixed = _fixed_costs(data, repeats)
         open_us = size / MIB / results["v2 p=1 open"] * 1e6
-        print(f"  fixed costs of one open (median us; inside the open figures but the last;"
-              f" one v2 p=1 open of this record takes {open_us:.0f} us):")  # fmt: skip
+        seal_us = size / MIB / results["v2 p=1 seal"] * 1e6
+        print(f"  fixed costs of one seal or open (median us; inside the figures but the"
+              f" last; one v2 p=1 seal of this record takes {seal_us:.0f} us, an open"
+              f" {open_us:.0f} us):")  # fmt: skip
         for name, micros in fixed.items():
-            print(f"    {name:<36} {micros:8.1f} us  ({micros / open_us:6.1%} of the open)")
+            whole, of = (seal_us, "seal") if name.startswith("seal") else (open_us, "open")
+            print(f"    {name:<36} {micros:8.1f} us  ({micros / whole:6.1%} of the {of})")
         if esdk is not None and esdk.suite:
             print(f"  (Encryption SDK suite: {esdk.suite})")
     del data_all
