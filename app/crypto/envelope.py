@@ -962,14 +962,11 @@ def _ordered_map(
 ) -> Iterator[tuple[int, Any]]:
     """Apply ``function(*item)`` to each item, yielding ``(item[0], result)`` in order.
 
-    With parallelism > 1 a thread pool runs up to ``2 x parallelism`` items at once (the
-    AES-GCM and SHA-256 calls release the GIL); items are pulled lazily, so memory stays
-    bounded. Leaving early cancels whatever is still queued.
+    A thread pool runs up to ``2 x parallelism`` items at once (the AES-GCM and SHA-256
+    calls release the GIL); items are pulled lazily, so memory stays bounded. Leaving
+    early cancels whatever is still queued. For parallelism > 1 only: at one thread the
+    callers run inline.
     """
-    if parallelism == 1:
-        for item in items:
-            yield item[0], function(*item)
-        return
     executor = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="sealed-record")
     pending: deque[tuple[int, Future[Any]]] = deque()
     try:
