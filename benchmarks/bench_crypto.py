@@ -13,7 +13,13 @@ reused buffers (``open_views``, what the doctor's client uses) against a one-pas
 open into a preallocated buffer; per-chunk floors (AES-GCM per shard, with the same
 nonce and associated-data sizes, no framing: into one buffer for ``open_views``, into a
 new ``bytes`` per shard with the previous one still held for ``open``) show what framing
-costs, apart from what returning a new buffer per shard costs. Every open starts from
+costs, apart from what returning a new buffer per shard costs. Seals are compared the
+same way: the doctor's client (where records are sealed) seals with
+``RecordSealer.seal_shard_into`` into reused buffers, so its rows (``client ...``, the
+record's fixed costs included: handed data key, key derivation, manifest MAC, stored
+form) are set against a one-pass raw seal into a preallocated buffer; ``client upload
+seal`` is what an upload really does per record (each shard sealed twice by design, plus
+its CRC64NVME; see ``_ClientSeal``). Every open starts from
 the manifest's bytes, and every seal ends at them, so their fixed costs (seal: data key
 from the in-memory KMS, salt, subkeys, manifest MAC and stored form; open: parse, key
 unwrap, subkey derivation, commitment, MAC) are inside the figures; they are also timed
@@ -46,8 +52,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.crypto.envelope import Manifest, RecordContext, ShardedEnvelope
+from app.crypto.digest import ContentDigestKey
+from app.crypto.envelope import Manifest, RecordContext, RecordSealer, ShardedEnvelope
+from app.crypto.handover import RecipientKey, wrap_data_key
 from app.crypto.kms import InMemoryDataKeyProvider
+from hubclient.transfer import PIECE as _PIECE
+from hubclient.transfer import crc64nvme as _crc64nvme
 
 MIB = 1 << 20
 CONTEXT = RecordContext(record_id="bench-rec", patient_id="bench-pt", version=1, institution="i1")
@@ -162,6 +172,8 @@ def _throughput(
     raw_ciphertext = raw.encrypt(nonce, data, b"")
     raw_out = bytearray(size)  # preallocated (and faulted in) once, as reused buffers are
     raw.decrypt_into(nonce, raw_ciphertext, b"", raw_out)
+    raw_sealed = bytearray(size + 16)  # the same, for the seal's like-for-like baseline
+    raw.encrypt_into(nonce, data, b"", raw_sealed)
     envelopes = {
         p: ShardedEnvelope(provider, parallelism=p, shard_size=_shard) for p in parallelisms
     }
@@ -174,6 +186,7 @@ def _throughput(
 
     variants: dict[str, Callable[[], object]] = {
         "raw AES-GCM seal": lambda: raw.encrypt(nonce, data, b""),
+        "raw AES-GCM seal into buffer": lambda: raw.encrypt_into(nonce, data, b"", raw_sealed),
         "raw AES-GCM open": lambda: raw.decrypt(nonce, raw_ciphertext, b""),
         "raw AES-GCM open into buffer": lambda: raw.decrypt_into(
             nonce, raw_ciphertext, b"", raw_out
@@ -191,6 +204,10 @@ def _throughput(
     variants["v2 p=1 open+Repr-Digest"] = _open_digest_variant(
         envelopes[parallelisms[0]], manifest, shards
     )
+    client = _ClientSeal(data)
+    variants["client seal_shard_into"] = client.seal_once
+    variants["client upload seal"] = client.upload_seal
+    variants["client upload seal+SHA256"] = client.upload_seal_and_digest
     variants["v1 p=1 seal"] = _seal_variant(v1, data)
     variants["v1 p=1 open"] = _open_variant(v1, v1_manifest, v1_shards)
     if esdk is not None:
@@ -198,6 +215,7 @@ def _throughput(
         variants["Encryption SDK open"] = lambda: esdk.decrypt(esdk_ciphertext)
 
     assert envelopes[parallelisms[-1]].open_all(manifest, shards.__getitem__, CONTEXT) == data
+    client.check()
     assert v1.open_all(v1_manifest, v1_shards.__getitem__, CONTEXT) == data
     if esdk is not None:
         assert esdk.decrypt(esdk_ciphertext) == data
@@ -290,6 +308,98 @@ def _seal_variant(envelope: ShardedEnvelope, data: bytes) -> Callable[[], object
     return run
 
 
+class _ClientSeal:
+    """The doctor's client sealing one record, as ``hubclient`` uploads it, at one thread.
+
+    Per record, as ``HubClient.upload`` and ``ShardUploader`` do: a fresh ephemeral key pair
+    and the handed data key unwrapped (HPKE; the service's ``GenerateDataKey`` and wrap are
+    the service's, done before the timing), a ``RecordSealer`` (salt, key derivation), each
+    shard sealed with ``seal_shard_into`` into a buffer allocated once and reused, and the
+    manifest (MAC) in its stored form. ``upload_seal`` is what the client really does per
+    record: it seals each shard twice by design (once to *declare* its seal and CRC64NVME,
+    which the upload URL signs, then again from 256 KiB pieces into the put worker's reused
+    buffer when the URL arrives, released only if the tag matches), so sealed shards never
+    wait in memory for their URLs; it also seals the content digest. ``+SHA256`` adds the
+    SHA-256 of the whole file the client computes (on its own thread) for ``Repr-Digest``.
+    File reads are not in the figures (raw AES-GCM reads from memory too).
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._provider = InMemoryDataKeyProvider()
+        data_key, self._edk = self._provider.generate_data_key(CONTEXT.encryption_context())
+        self._recipient = RecipientKey()
+        self._wrapped = wrap_data_key(data_key, self._recipient.public_bytes, CONTEXT)
+        self._sha256 = hashlib.sha256(data).digest()
+        # The declaring thread's sealed-shard buffer and a put worker's, allocated once
+        # (their plaintext buffers only receive file reads, which are not timed here).
+        self._declared = bytearray(_shard + 16)
+        self._out = bytearray(_shard + 16)
+        self.last: tuple[bytes, list[bytes]] = (b"", [])
+
+    def _sealer(self) -> tuple[RecordSealer, bytes]:
+        RecipientKey().public_bytes  # noqa: B018 - the client's key pair for this upload
+        data_key = self._recipient.unwrap(self._wrapped, CONTEXT)
+        sealer = RecordSealer(CONTEXT, data_key, self._edk, length=len(self._data),
+                              shard_size=_shard)  # fmt: skip
+        return sealer, data_key
+
+    def seal_once(self) -> bytes:
+        """Each shard sealed once with ``seal_shard_into``: the sealing the client does."""
+        sealer, _ = self._sealer()
+        seals = []
+        for index in range(sealer.shard_count):
+            start = index * _shard
+            plain = self._data[start : start + _shard]
+            with memoryview(self._declared)[: len(plain) + 16] as sealed:
+                seals.append(sealer.seal_shard_into(index, plain, sealed))
+        return sealer.manifest(seals).to_bytes()
+
+    def upload_seal(self, sha256: bytes | None = None, keep: bool = False) -> bytes:
+        """What ``ShardUploader`` does per record: declare (seal, CRC64NVME), then reseal."""
+        sealer, data_key = self._sealer()
+        declared = []
+        kept: list[bytes] = []
+        for index in range(sealer.shard_count):
+            start = index * _shard
+            plain = self._data[start : start + _shard]
+            with memoryview(self._declared)[: len(plain) + 16] as sealed:
+                seal = sealer.seal_shard_into(index, plain, sealed)
+                declared.append((seal, _crc64nvme(sealed)))
+        for index, (seal, _crc) in enumerate(declared):
+            with sealer.reseal_shard_pieces_into(
+                index, self._pieces(index, sealer.plaintext_size(index)), seal, self._out
+            ) as ciphertext:
+                if keep:
+                    kept.append(bytes(ciphertext))
+        manifest = sealer.manifest([seal for seal, _ in declared])
+        digest = self._sha256 if sha256 is None else sha256
+        ContentDigestKey(data_key, sealer.salt, CONTEXT).seal(manifest, digest)
+        stored = manifest.to_bytes()
+        if keep:
+            self.last = (stored, kept)
+        return stored
+
+    def upload_seal_and_digest(self) -> bytes:
+        return self.upload_seal(hashlib.sha256(self._data).digest())
+
+    def _pieces(self, index: int, size: int) -> Iterator[memoryview]:
+        """The shard's plaintext in ``PIECE``s, as ``ShardUploader`` reads them (from the
+        file, there: reads are not timed here, as raw AES-GCM's are not)."""
+        start = index * _shard
+        for offset in range(0, size, _PIECE):
+            yield self._data[start + offset : start + min(offset + _PIECE, size)]
+
+    def check(self) -> None:
+        """Both paths make records that open to the data."""
+        envelope = ShardedEnvelope(self._provider, shard_size=_shard)
+        self.upload_seal(keep=True)
+        stored, shards = self.last
+        assert envelope.open_all(stored, shards.__getitem__, CONTEXT) == self._data
+        once = Manifest.from_bytes(self.seal_once())
+        assert once.shard_count == len(shards) and once.total_length == len(self._data)
+
+
 def _open_variant(
     envelope: ShardedEnvelope, manifest: bytes, shards: list[bytes]
 ) -> Callable[[], object]:
@@ -305,7 +415,6 @@ def _open_views_variant(
 def _fixed_costs(data: bytes, repeats: int) -> dict[str, float]:
     """Median microseconds of what an open pays once per record, whatever its length."""
     from app.crypto import _primitives as prim
-    from app.crypto.handover import RecipientKey, wrap_data_key
     from app.crypto.manifest import Manifest as ManifestParser
 
     provider = InMemoryDataKeyProvider()
@@ -551,6 +660,7 @@ def _report_throughput(
                 f"{views / cpu_results['raw AES-GCM open into buffer']:.2f}x raw into buffer, "
                 f"{views / cpu_results['floor v2 open: GCM/shard']:.2f}x the per-shard floor"
             )
+    _report_client_seal(results, cpu_results, check_raw)
     floor = cpu_results["floor v1: GCM+SHA-256/shard"]
     print(
         f"  v1 seal floor (GCM + SHA-256 per shard, no framing): "
@@ -572,6 +682,24 @@ def _report_throughput(
         f"  open with Repr-Digest (v2 p=1 + SHA-256 of the plaintext): {digest / raw:.2f}x raw, "
         f"{digest / results['v2 p=1 open']:.2f}x plain open"
     )
+
+
+def _report_client_seal(
+    results: dict[str, float], cpu_results: dict[str, float], check_raw: bool
+) -> None:
+    """The client's seal path against raw AES-GCM into a preallocated buffer (like for
+    like: the client seals into reused buffers), per CPU-second and wall clock."""
+    target = TARGET_RAW_RATIO if check_raw else None
+    for name, what in (
+        ("client seal_shard_into", "each shard sealed once"),
+        ("client upload seal", "what an upload does: declare + reseal, CRC64NVME"),
+        ("client upload seal+SHA256", "and the file's SHA-256 for Repr-Digest"),
+    ):
+        cpu = cpu_results[name] / cpu_results["raw AES-GCM seal into buffer"]
+        wall = results[name] / results["raw AES-GCM seal into buffer"]
+        print(f"  {name} ({what}): per CPU-second "
+              + _ratio_line(cpu, 1.0, target, "raw into buffer")
+              + f"; wall {wall:.2f}x")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
