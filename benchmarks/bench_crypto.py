@@ -206,6 +206,7 @@ def _throughput(
     )
     client = _ClientSeal(data)
     variants["client seal_shard_into"] = client.seal_once
+    variants["client seal, key in hand"] = client.seal_key_in_hand
     variants["client upload seal"] = client.upload_seal
     variants["client upload seal+SHA256"] = client.upload_seal_and_digest
     variants["v1 p=1 seal"] = _seal_variant(v1, data)
@@ -315,13 +316,15 @@ class _ClientSeal:
     and the handed data key unwrapped (HPKE; the service's ``GenerateDataKey`` and wrap are
     the service's, done before the timing), a ``RecordSealer`` (salt, key derivation), each
     shard sealed with ``seal_shard_into`` into a buffer allocated once and reused, and the
-    manifest (MAC) in its stored form. ``upload_seal`` is what the client really does per
-    record: it seals each shard twice by design (once to *declare* its seal and CRC64NVME,
-    which the upload URL signs, then again from 256 KiB pieces into the put worker's reused
-    buffer when the URL arrives, released only if the tag matches), so sealed shards never
-    wait in memory for their URLs; it also seals the content digest. ``+SHA256`` adds the
-    SHA-256 of the whole file the client computes (on its own thread) for ``Repr-Digest``.
-    File reads are not in the figures (raw AES-GCM reads from memory too).
+    manifest (MAC) in its stored form. ``seal_key_in_hand`` is the same without the key
+    pair and the unwrap, to show what the handover costs. ``upload_seal`` is what the
+    client really does per record: it seals each shard twice by design (once to *declare*
+    its seal and CRC64NVME, which the upload URL signs, then again from ``PIECE``
+    pieces into the put worker's reused buffer when the URL arrives, released only if the
+    tag matches), so sealed shards never wait in memory for their URLs; it also seals the
+    content digest. ``+SHA256`` adds the SHA-256 of the whole file the client computes (on
+    its own thread) for ``Repr-Digest``. File reads are not in the figures (raw AES-GCM
+    reads from memory too).
     """
 
     def __init__(self, data: bytes) -> None:
@@ -331,22 +334,25 @@ class _ClientSeal:
         self._recipient = RecipientKey()
         self._wrapped = wrap_data_key(data_key, self._recipient.public_bytes, CONTEXT)
         self._sha256 = hashlib.sha256(data).digest()
+        self._data_key = data_key
         # The declaring thread's sealed-shard buffer and a put worker's, allocated once
         # (their plaintext buffers only receive file reads, which are not timed here).
         self._declared = bytearray(_shard + 16)
         self._out = bytearray(_shard + 16)
         self.last: tuple[bytes, list[bytes]] = (b"", [])
 
-    def _sealer(self) -> tuple[RecordSealer, bytes]:
-        RecipientKey().public_bytes  # noqa: B018 - the client's key pair for this upload
-        data_key = self._recipient.unwrap(self._wrapped, CONTEXT)
+    def _sealer(self, handover: bool = True) -> tuple[RecordSealer, bytes]:
+        data_key = self._data_key
+        if handover:
+            RecipientKey().public_bytes  # noqa: B018 - the client's key pair for this upload
+            data_key = self._recipient.unwrap(self._wrapped, CONTEXT)
         sealer = RecordSealer(CONTEXT, data_key, self._edk, length=len(self._data),
                               shard_size=_shard)  # fmt: skip
         return sealer, data_key
 
-    def seal_once(self) -> bytes:
+    def seal_once(self, handover: bool = True) -> bytes:
         """Each shard sealed once with ``seal_shard_into``: the sealing the client does."""
-        sealer, _ = self._sealer()
+        sealer, _ = self._sealer(handover)
         seals = []
         for index in range(sealer.shard_count):
             start = index * _shard
@@ -379,6 +385,9 @@ class _ClientSeal:
         if keep:
             self.last = (stored, kept)
         return stored
+
+    def seal_key_in_hand(self) -> bytes:
+        return self.seal_once(handover=False)
 
     def upload_seal_and_digest(self) -> bytes:
         return self.upload_seal(hashlib.sha256(self._data).digest())
@@ -692,6 +701,7 @@ def _report_client_seal(
     target = TARGET_RAW_RATIO if check_raw else None
     for name, what in (
         ("client seal_shard_into", "each shard sealed once"),
+        ("client seal, key in hand", "the same, no key pair or HPKE unwrap"),
         ("client upload seal", "what an upload does: declare + reseal, CRC64NVME"),
         ("client upload seal+SHA256", "and the file's SHA-256 for Repr-Digest"),
     ):
