@@ -10,12 +10,21 @@ Target (issue 17): format 2 seal and open at one thread reach at least 0.9x raw 
 from 16 MiB up. Like is compared with like: opens that return new buffers (``open``,
 one ``bytes`` per shard) against a one-pass raw open into a new buffer, and opens into
 reused buffers (``open_views``, what the doctor's client uses) against a one-pass raw
-open into a preallocated buffer; a per-chunk floor (AES-GCM per shard, with the
-same nonce and associated-data sizes, into one buffer, no framing) shows what framing
-costs. Every open starts from the manifest's bytes, so its fixed costs (parse, key
-unwrap by the in-memory KMS, subkey derivation, commitment, MAC) are inside the
-figure; they are also timed on their own, with the client's key handover unwrap (HPKE),
-and reported in microseconds. A KMS ``Decrypt`` over the network is not in the
+open into a preallocated buffer; per-chunk floors (AES-GCM per shard, with the same
+nonce and associated-data sizes, no framing: into one buffer for ``open_views``, into a
+new ``bytes`` per shard with the previous one still held for ``open``) show what framing
+costs, apart from what returning a new buffer per shard costs. Seals are compared the
+same way: the doctor's client (where records are sealed) seals with
+``RecordSealer.seal_shard_into`` into reused buffers, so its rows (``client ...``, the
+record's fixed costs included: handed data key, key derivation, manifest MAC, stored
+form) are set against a one-pass raw seal into a preallocated buffer; ``client upload
+seal`` is what an upload really does per record (each shard sealed twice by design, plus
+its CRC64NVME; see ``_ClientSeal``). Every open starts from
+the manifest's bytes, and every seal ends at them, so their fixed costs (seal: data key
+from the in-memory KMS, salt, subkeys, manifest MAC and stored form; open: parse, key
+unwrap, subkey derivation, commitment, MAC) are inside the figures; they are also timed
+on their own, with the client's key handover unwrap (HPKE), and reported in
+microseconds. A KMS ``Decrypt`` over the network is not in the
 figures: on the client it is the service's, once per download ticket, not per byte.
 Variants run round-robin, repeated, and the medians are reported, because the machine
 is shared. Peak RSS growth while streaming
@@ -43,8 +52,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.crypto.envelope import Manifest, RecordContext, ShardedEnvelope
+from app.crypto.digest import ContentDigestKey
+from app.crypto.envelope import Manifest, RecordContext, RecordSealer, ShardedEnvelope
+from app.crypto.handover import RecipientKey, wrap_data_key
 from app.crypto.kms import InMemoryDataKeyProvider
+from hubclient.transfer import PIECE as _PIECE
+from hubclient.transfer import crc64nvme as _crc64nvme
 
 MIB = 1 << 20
 CONTEXT = RecordContext(record_id="bench-rec", patient_id="bench-pt", version=1, institution="i1")
@@ -159,6 +172,8 @@ def _throughput(
     raw_ciphertext = raw.encrypt(nonce, data, b"")
     raw_out = bytearray(size)  # preallocated (and faulted in) once, as reused buffers are
     raw.decrypt_into(nonce, raw_ciphertext, b"", raw_out)
+    raw_sealed = bytearray(size + 16)  # the same, for the seal's like-for-like baseline
+    raw.encrypt_into(nonce, data, b"", raw_sealed)
     envelopes = {
         p: ShardedEnvelope(provider, parallelism=p, shard_size=_shard) for p in parallelisms
     }
@@ -171,11 +186,13 @@ def _throughput(
 
     variants: dict[str, Callable[[], object]] = {
         "raw AES-GCM seal": lambda: raw.encrypt(nonce, data, b""),
+        "raw AES-GCM seal into buffer": lambda: raw.encrypt_into(nonce, data, b"", raw_sealed),
         "raw AES-GCM open": lambda: raw.decrypt(nonce, raw_ciphertext, b""),
         "raw AES-GCM open into buffer": lambda: raw.decrypt_into(
             nonce, raw_ciphertext, b"", raw_out
         ),
         "floor v2 open: GCM/shard": _open_floor(raw, data),
+        "floor v2 open: new bytes": _open_floor_bytes(raw, data),
         # What format 1 sealing must at least do: GCM per shard plus the manifest's
         # SHA-256 of each ciphertext, with no framing around it. Explains v1's ratio.
         "floor v1: GCM+SHA-256/shard": _seal_floor(raw, data),
@@ -187,6 +204,11 @@ def _throughput(
     variants["v2 p=1 open+Repr-Digest"] = _open_digest_variant(
         envelopes[parallelisms[0]], manifest, shards
     )
+    client = _ClientSeal(data)
+    variants["client seal_shard_into"] = client.seal_once
+    variants["client seal, key in hand"] = client.seal_key_in_hand
+    variants["client upload seal"] = client.upload_seal
+    variants["client upload seal+SHA256"] = client.upload_seal_and_digest
     variants["v1 p=1 seal"] = _seal_variant(v1, data)
     variants["v1 p=1 open"] = _open_variant(v1, v1_manifest, v1_shards)
     if esdk is not None:
@@ -194,6 +216,7 @@ def _throughput(
         variants["Encryption SDK open"] = lambda: esdk.decrypt(esdk_ciphertext)
 
     assert envelopes[parallelisms[-1]].open_all(manifest, shards.__getitem__, CONTEXT) == data
+    client.check()
     assert v1.open_all(v1_manifest, v1_shards.__getitem__, CONTEXT) == data
     if esdk is not None:
         assert esdk.decrypt(esdk_ciphertext) == data
@@ -246,6 +269,24 @@ def _open_floor(cipher: AESGCM, data: bytes) -> Callable[[], object]:
     return run
 
 
+def _open_floor_bytes(cipher: AESGCM, data: bytes) -> Callable[[], object]:
+    """``_open_floor`` for ``open``: each shard into a new ``bytes``, consumed as
+    ``_null_sink`` consumes a stream (the previous chunk is still held while the next is
+    decrypted), so the allocation pattern is the one ``open`` cannot avoid."""
+    aad = bytes(len(_v2_associated_data()))
+    nonces = [os.urandom(12) for _ in range(0, len(data), _shard)]
+    sealed = [
+        cipher.encrypt(nonces[n], data[start : start + _shard], aad)
+        for n, start in enumerate(range(0, len(data), _shard))
+    ]
+
+    def chunks() -> Iterator[bytes]:
+        for nonce, shard in zip(nonces, sealed, strict=True):
+            yield cipher.decrypt(nonce, shard, aad)
+
+    return lambda: _null_sink(chunks())
+
+
 def _v2_associated_data() -> bytes:
     from app.crypto import _primitives as prim
 
@@ -258,12 +299,114 @@ def _v2_associated_data() -> bytes:
 
 
 def _seal_variant(envelope: ShardedEnvelope, data: bytes) -> Callable[[], object]:
-    def run() -> Manifest:
+    """A seal ends at the manifest's stored bytes, as every open starts from them."""
+
+    def run() -> bytes:
         stream = envelope.seal(CONTEXT, data, len(data))
         _null_sink(iter(stream))
-        return stream.manifest
+        return stream.manifest.to_bytes()
 
     return run
+
+
+class _ClientSeal:
+    """The doctor's client sealing one record, as ``hubclient`` uploads it, at one thread.
+
+    Per record, as ``HubClient.upload`` and ``ShardUploader`` do: a fresh ephemeral key pair
+    and the handed data key unwrapped (HPKE; the service's ``GenerateDataKey`` and wrap are
+    the service's, done before the timing), a ``RecordSealer`` (salt, key derivation), each
+    shard sealed with ``seal_shard_into`` into a buffer allocated once and reused, and the
+    manifest (MAC) in its stored form. ``seal_key_in_hand`` is the same without the key
+    pair and the unwrap, to show what the handover costs. ``upload_seal`` is what the
+    client really does per record: it seals each shard twice by design (once to *declare*
+    its seal and CRC64NVME, which the upload URL signs, then again from ``PIECE``
+    pieces into the put worker's reused buffer when the URL arrives, released only if the
+    tag matches), so sealed shards never wait in memory for their URLs; it also seals the
+    content digest. ``+SHA256`` adds the SHA-256 of the whole file the client computes (on
+    its own thread) for ``Repr-Digest``. File reads are not in the figures (raw AES-GCM
+    reads from memory too).
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._provider = InMemoryDataKeyProvider()
+        data_key, self._edk = self._provider.generate_data_key(CONTEXT.encryption_context())
+        self._recipient = RecipientKey()
+        self._wrapped = wrap_data_key(data_key, self._recipient.public_bytes, CONTEXT)
+        self._sha256 = hashlib.sha256(data).digest()
+        self._data_key = data_key
+        # The declaring thread's sealed-shard buffer and a put worker's, allocated once
+        # (their plaintext buffers only receive file reads, which are not timed here).
+        self._declared = bytearray(_shard + 16)
+        self._out = bytearray(_shard + 16)
+        self.last: tuple[bytes, list[bytes]] = (b"", [])
+
+    def _sealer(self, handover: bool = True) -> tuple[RecordSealer, bytes]:
+        data_key = self._data_key
+        if handover:
+            RecipientKey().public_bytes  # noqa: B018 - the client's key pair for this upload
+            data_key = self._recipient.unwrap(self._wrapped, CONTEXT)
+        sealer = RecordSealer(CONTEXT, data_key, self._edk, length=len(self._data),
+                              shard_size=_shard)  # fmt: skip
+        return sealer, data_key
+
+    def seal_once(self, handover: bool = True) -> bytes:
+        """Each shard sealed once with ``seal_shard_into``: the sealing the client does."""
+        sealer, _ = self._sealer(handover)
+        seals = []
+        for index in range(sealer.shard_count):
+            start = index * _shard
+            plain = self._data[start : start + _shard]
+            with memoryview(self._declared)[: len(plain) + 16] as sealed:
+                seals.append(sealer.seal_shard_into(index, plain, sealed))
+        return sealer.manifest(seals).to_bytes()
+
+    def upload_seal(self, sha256: bytes | None = None, keep: bool = False) -> bytes:
+        """What ``ShardUploader`` does per record: declare (seal, CRC64NVME), then reseal."""
+        sealer, data_key = self._sealer()
+        declared = []
+        kept: list[bytes] = []
+        for index in range(sealer.shard_count):
+            start = index * _shard
+            plain = self._data[start : start + _shard]
+            with memoryview(self._declared)[: len(plain) + 16] as sealed:
+                seal = sealer.seal_shard_into(index, plain, sealed)
+                declared.append((seal, _crc64nvme(sealed)))
+        for index, (seal, _crc) in enumerate(declared):
+            with sealer.reseal_shard_pieces_into(
+                index, self._pieces(index, sealer.plaintext_size(index)), seal, self._out
+            ) as ciphertext:
+                if keep:
+                    kept.append(bytes(ciphertext))
+        manifest = sealer.manifest([seal for seal, _ in declared])
+        digest = self._sha256 if sha256 is None else sha256
+        ContentDigestKey(data_key, sealer.salt, CONTEXT).seal(manifest, digest)
+        stored = manifest.to_bytes()
+        if keep:
+            self.last = (stored, kept)
+        return stored
+
+    def seal_key_in_hand(self) -> bytes:
+        return self.seal_once(handover=False)
+
+    def upload_seal_and_digest(self) -> bytes:
+        return self.upload_seal(hashlib.sha256(self._data).digest())
+
+    def _pieces(self, index: int, size: int) -> Iterator[memoryview]:
+        """The shard's plaintext in ``PIECE``s, as ``ShardUploader`` reads them (from the
+        file, there: reads are not timed here, as raw AES-GCM's are not)."""
+        start = index * _shard
+        for offset in range(0, size, _PIECE):
+            yield self._data[start + offset : start + min(offset + _PIECE, size)]
+
+    def check(self) -> None:
+        """Both paths make records that open to the data."""
+        envelope = ShardedEnvelope(self._provider, shard_size=_shard)
+        self.upload_seal(keep=True)
+        stored, shards = self.last
+        assert envelope.open_all(stored, shards.__getitem__, CONTEXT) == self._data
+        once = Manifest.from_bytes(self.seal_once())
+        assert once.shard_count == len(shards) and once.total_length == len(self._data)
 
 
 def _open_variant(
@@ -281,7 +424,6 @@ def _open_views_variant(
 def _fixed_costs(data: bytes, repeats: int) -> dict[str, float]:
     """Median microseconds of what an open pays once per record, whatever its length."""
     from app.crypto import _primitives as prim
-    from app.crypto.handover import RecipientKey, wrap_data_key
     from app.crypto.manifest import Manifest as ManifestParser
 
     provider = InMemoryDataKeyProvider()
@@ -302,7 +444,17 @@ def _fixed_costs(data: bytes, repeats: int) -> dict[str, float]:
         mac = prim.manifest_mac(subkeys.mac_key, sealed.authenticated_bytes())
         assert prim.equal_secret(mac, sealed.mac)
 
+    def seal_start() -> None:
+        envelope.seal(CONTEXT, data, len(data))  # data key, salt, subkeys; no shard sealed
+
+    def seal_finish() -> bytes:
+        mac = prim.manifest_mac(prim.derive_subkeys_v2(data_key, sealed.key_salt, encoding).mac_key,
+                                sealed.authenticated_bytes())  # fmt: skip
+        return mac + sealed.to_bytes()
+
     steps: dict[str, Callable[[], object]] = {
+        "seal: data key, salt, key derivation": seal_start,
+        "seal: manifest MAC, stored form": seal_finish,
         "manifest parse (canonical JSON)": lambda: ManifestParser.from_bytes(stored),
         "key unwrap, in-memory KMS": lambda: provider.decrypt_data_key(
             sealed.encrypted_data_key, context
@@ -495,6 +647,8 @@ def _report_throughput(
                 lines.append(_ratio_line(ours, esdk, TARGET_ESDK_RATIO, "Encryption SDK"))
             print(f"  v2 p={p} {op}: " + "; ".join(lines))
             if op == "open":
+                bytes_floor = ours / results["floor v2 open: new bytes"]
+                print(f"  v2 p={p} open: {bytes_floor:.2f}x its per-shard floor (new bytes)")
                 # Like for like: into reused buffers against raw into a preallocated one.
                 views = results[f"v2 p={p} open views"]
                 line = _ratio_line(views, results["raw AES-GCM open into buffer"], target, "raw")
@@ -507,12 +661,15 @@ def _report_throughput(
         cpu_ratio = cpu_results[f"v2 p=1 {op}"] / cpu_results[f"raw AES-GCM {op}"]
         print(f"  {op} CPU efficiency (v2 p=1, MiB per CPU-second): {cpu_ratio:.2f}x raw")
         if op == "open":
+            own_floor = cpu_results["v2 p=1 open"] / cpu_results["floor v2 open: new bytes"]
+            print(f"  open CPU efficiency (v2 p=1): {own_floor:.2f}x its per-shard floor")
             views = cpu_results["v2 p=1 open views"]
             print(
                 f"  open views CPU efficiency (v2 p=1): "
                 f"{views / cpu_results['raw AES-GCM open into buffer']:.2f}x raw into buffer, "
                 f"{views / cpu_results['floor v2 open: GCM/shard']:.2f}x the per-shard floor"
             )
+    _report_client_seal(results, cpu_results, check_raw)
     floor = cpu_results["floor v1: GCM+SHA-256/shard"]
     print(
         f"  v1 seal floor (GCM + SHA-256 per shard, no framing): "
@@ -523,11 +680,36 @@ def _report_throughput(
         f"  per-shard floor (GCM per shard into one buffer): "
         f"{shard_floor / results['raw AES-GCM open into buffer']:.2f}x raw into buffer"
     )
+    new_bytes = results["floor v2 open: new bytes"] / results["raw AES-GCM open"]
+    new_bytes_cpu = cpu_results["floor v2 open: new bytes"] / cpu_results["raw AES-GCM open"]
+    print(
+        f"  per-shard floor into new bytes (what open must do): {new_bytes:.2f}x raw into a new "
+        f"buffer ({new_bytes_cpu:.2f}x per CPU-second)"
+    )
     digest = results["v2 p=1 open+Repr-Digest"]
     print(
         f"  open with Repr-Digest (v2 p=1 + SHA-256 of the plaintext): {digest / raw:.2f}x raw, "
         f"{digest / results['v2 p=1 open']:.2f}x plain open"
     )
+
+
+def _report_client_seal(
+    results: dict[str, float], cpu_results: dict[str, float], check_raw: bool
+) -> None:
+    """The client's seal path against raw AES-GCM into a preallocated buffer (like for
+    like: the client seals into reused buffers), per CPU-second and wall clock."""
+    target = TARGET_RAW_RATIO if check_raw else None
+    for name, what in (
+        ("client seal_shard_into", "each shard sealed once"),
+        ("client seal, key in hand", "the same, no key pair or HPKE unwrap"),
+        ("client upload seal", "what an upload does: declare + reseal, CRC64NVME"),
+        ("client upload seal+SHA256", "and the file's SHA-256 for Repr-Digest"),
+    ):
+        cpu = cpu_results[name] / cpu_results["raw AES-GCM seal into buffer"]
+        wall = results[name] / results["raw AES-GCM seal into buffer"]
+        print(f"  {name} ({what}): per CPU-second "
+              + _ratio_line(cpu, 1.0, target, "raw into buffer")
+              + f"; wall {wall:.2f}x")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -578,10 +760,13 @@ def main(argv: list[str] | None = None) -> int:
         _report_throughput(size, results, cpu_results, parallelisms, esdk is not None)
         fixed = _fixed_costs(data, repeats)
         open_us = size / MIB / results["v2 p=1 open"] * 1e6
-        print(f"  fixed costs of one open (median us; inside the open figures but the last;"
-              f" one v2 p=1 open of this record takes {open_us:.0f} us):")  # fmt: skip
+        seal_us = size / MIB / results["v2 p=1 seal"] * 1e6
+        print(f"  fixed costs of one seal or open (median us; inside the figures but the"
+              f" last; one v2 p=1 seal of this record takes {seal_us:.0f} us, an open"
+              f" {open_us:.0f} us):")  # fmt: skip
         for name, micros in fixed.items():
-            print(f"    {name:<36} {micros:8.1f} us  ({micros / open_us:6.1%} of the open)")
+            whole, of = (seal_us, "seal") if name.startswith("seal") else (open_us, "open")
+            print(f"    {name:<36} {micros:8.1f} us  ({micros / whole:6.1%} of the {of})")
         if esdk is not None and esdk.suite:
             print(f"  (Encryption SDK suite: {esdk.suite})")
     del data_all

@@ -59,8 +59,11 @@ def canonical_json(value: object) -> bytes:
     )
 
 
+_U32 = struct.Struct(">I")
+
+
 def _length_prefixed(*parts: bytes) -> bytes:
-    return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+    return b"".join([_U32.pack(len(p)) + p for p in parts])
 
 
 def _u64(value: int) -> bytes:
@@ -126,6 +129,8 @@ def shard_associated_data(
 
 # -- format 2 ------------------------------------------------------------------------------
 
+_FORMAT_V2_LP = _length_prefixed(FORMAT_V2.encode("ascii"))
+
 
 def context_encoding_v2(record_id: str, patient_id: str, version: int, institution: str) -> bytes:
     """v2: ``LP(record_id) || LP(patient_id) || u64(version) || LP(institution)``."""
@@ -138,7 +143,17 @@ def context_encoding_v2(record_id: str, patient_id: str, version: int, instituti
 
 def hkdf_info_v2(label: bytes, context_encoding: bytes) -> bytes:
     """v2: the HKDF ``info`` for ``label``: ``LP(format) || LP(label) || context``."""
-    return _length_prefixed(FORMAT_V2.encode("ascii"), label) + context_encoding
+    prefix = _INFO_PREFIXES_V2.get(label)
+    if prefix is None:
+        prefix = _length_prefixed(FORMAT_V2.encode("ascii"), label)
+    return prefix + context_encoding
+
+
+# ``LP(format) || LP(label)`` of the three labels, built once (every seal and open uses them).
+_INFO_PREFIXES_V2 = {
+    label: _length_prefixed(FORMAT_V2.encode("ascii"), label)
+    for label in (LABEL_ENCRYPTION, LABEL_COMMITMENT, LABEL_MANIFEST_MAC)
+}
 
 
 def derive_subkeys_v2(data_key: bytes, salt: bytes, context_encoding: bytes) -> Subkeys:
@@ -162,7 +177,7 @@ def shard_associated_data_v2_for(
     *, context_encoding: bytes, shard_count: int, shard_size: int, total_length: int
 ) -> Callable[[int], bytes]:
     """v2: the associated data of each shard of one record, by index (prefix built once)."""
-    prefix = _length_prefixed(FORMAT_V2.encode("ascii")) + context_encoding
+    prefix = _FORMAT_V2_LP + context_encoding
     numbers = struct.Struct(">QQQQ")
 
     def of(index: int) -> bytes:
@@ -183,17 +198,17 @@ def manifest_authenticated_bytes_v2(
 ) -> bytes:
     """v2: what the manifest MAC covers (see ``ShardedEnvelope``): every field but the MAC,
     with each shard's nonce and tag in index order."""
-    return b"".join(
-        [
-            _length_prefixed(FORMAT_V2.encode("ascii")),
-            context_encoding,
-            _length_prefixed(encrypted_data_key),
-            key_salt,
-            struct.pack(">QQQ", shard_size, total_length, len(seals)),
-            *(nonce + tag for nonce, tag in seals),
-            commitment,
-        ]
-    )
+    parts = [
+        _FORMAT_V2_LP,
+        context_encoding,
+        _length_prefixed(encrypted_data_key),
+        key_salt,
+        struct.pack(">QQQ", shard_size, total_length, len(seals)),
+    ]
+    for nonce, tag in seals:
+        parts += (nonce, tag)
+    parts.append(commitment)
+    return b"".join(parts)
 
 
 # -- both ----------------------------------------------------------------------------------

@@ -561,11 +561,18 @@ class SealingStream:
         )
         entries: list[Any] = []
         pieces = self._checked_pieces(count)
-        for index, (ciphertext, entry) in _ordered_map(
-            seal_one, pieces, min(self._parallelism, count)
-        ):
-            entries.append(entry)
-            yield SealedShard(index, ciphertext)
+        if min(self._parallelism, count) == 1:
+            # One thread: inline, without _ordered_map's generator layer.
+            for index, nonce, piece in pieces:
+                ciphertext, entry = seal_one(index, nonce, piece)
+                entries.append(entry)
+                yield SealedShard(index, ciphertext)
+        else:
+            for index, (ciphertext, entry) in _ordered_map(
+                seal_one, pieces, min(self._parallelism, count)
+            ):
+                entries.append(entry)
+                yield SealedShard(index, ciphertext)
         self._manifest = self._build_manifest(subkeys, entries)
         # Best effort: Python cannot wipe memory, but the subkeys need not outlive the seal.
         self._subkeys = None
@@ -573,13 +580,11 @@ class SealingStream:
     def _checked_pieces(self, count: int) -> Iterator[tuple[int, bytes, bytes | memoryview]]:
         """``(index, nonce, plaintext)`` per shard; nonces drawn here, in index order."""
         nonces = self._nonces(count)
+        shard_size, last = self._shard_size, count - 1
+        last_size = plaintext_size(last, self._length, shard_size, count)
         index = -1
-        for index, piece in enumerate(_pieces(self._source, self._shard_size)):
-            expected = (
-                plaintext_size(index, self._length, self._shard_size, count)
-                if index < count
-                else -1
-            )
+        for index, piece in enumerate(_pieces(self._source, shard_size)):
+            expected = shard_size if index < last else last_size if index == last else -1
             if len(piece) != expected:
                 raise LengthMismatch()
             yield index, next(nonces), piece
@@ -957,14 +962,11 @@ def _ordered_map(
 ) -> Iterator[tuple[int, Any]]:
     """Apply ``function(*item)`` to each item, yielding ``(item[0], result)`` in order.
 
-    With parallelism > 1 a thread pool runs up to ``2 x parallelism`` items at once (the
-    AES-GCM and SHA-256 calls release the GIL); items are pulled lazily, so memory stays
-    bounded. Leaving early cancels whatever is still queued.
+    A thread pool runs up to ``2 x parallelism`` items at once (the AES-GCM and SHA-256
+    calls release the GIL); items are pulled lazily, so memory stays bounded. Leaving
+    early cancels whatever is still queued. For parallelism > 1 only: at one thread the
+    callers run inline.
     """
-    if parallelism == 1:
-        for item in items:
-            yield item[0], function(*item)
-        return
     executor = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="sealed-record")
     pending: deque[tuple[int, Future[Any]]] = deque()
     try:
@@ -1002,14 +1004,22 @@ def _shard_checker(
             shard_size=manifest.shard_size,
             total_length=manifest.total_length,
         )
+        seals = manifest.shards
+        ciphertext_size = manifest.ciphertext_size
 
-        def nonce_and_aad(index: int, ciphertext: bytes) -> tuple[bytes, bytes]:
-            seal = manifest.shards[index]
+        def check_v2(index: int) -> tuple[bytes, bytes, bytes]:
+            # One function per shard (this runs once per shard, at every open).
+            ciphertext = fetch_shard(index)
+            if ciphertext is None or len(ciphertext) != ciphertext_size(index):
+                raise _ShardFailure()
+            seal = seals[index]
             # The committed tag is checked first: a misplaced or replaced shard is refused
-            # without a decryption, and the GCM check below then binds the content.
+            # without a decryption, and the GCM check then binds the content.
             if not prim.equal_secret(ciphertext[-prim.TAG_BYTES :], seal.tag):
                 raise _ShardFailure()
-            return seal.nonce, aad_of(index)
+            return ciphertext, seal.nonce, aad_of(index)
+
+        return check_v2
 
     else:
 
@@ -1057,10 +1067,17 @@ def _open_shards(
     def generate() -> Generator[bytes, None, None]:
         released = 0
         try:
-            shards = ((i,) for i in range(count))
-            for _, plaintext in _ordered_map(open_one, shards, min(parallelism, count)):
-                released += len(plaintext)
-                yield plaintext
+            if min(parallelism, count) == 1:
+                # One thread: the same steps inline, without a pool or a generator layer.
+                for index in range(count):
+                    plaintext = open_one(index)
+                    released += len(plaintext)
+                    yield plaintext
+            else:
+                shards = ((i,) for i in range(count))
+                for _, plaintext in _ordered_map(open_one, shards, min(parallelism, count)):
+                    released += len(plaintext)
+                    yield plaintext
         except _ShardFailure:
             raise InvalidRecord() from None
         if released != manifest.total_length:
@@ -1095,18 +1112,23 @@ class _BufferPool:
         return buffer
 
     def give_back(self, view: memoryview, buffer: bytearray) -> None:
-        try:
-            view.release()
-        except BufferError:
-            return  # something was made on the view itself: never overwrite it
-        # Not while a slice of the view, or anything made on one, is left.
-        if _unexported(buffer) and len(self._free) < self._limit:
+        if _release(view, buffer) and len(self._free) < self._limit:
             self._free.append(buffer)
 
     def discard(self) -> None:
         while self._free:
             buffer = self._free.pop()
             buffer[:] = bytes(len(buffer))
+
+
+def _release(view: memoryview, buffer: bytearray) -> bool:
+    """Release a view handed to the caller; True when its buffer may then be overwritten."""
+    try:
+        view.release()
+    except BufferError:
+        return False  # something was made on the view itself: never overwrite it
+    # Not while a slice of the view, or anything made on one, is left.
+    return _unexported(buffer)
 
 
 def _unexported(buffer: bytearray) -> bool:
@@ -1131,11 +1153,12 @@ def _open_shard_views(
     cipher = prim.new_shard_cipher(subkeys.encryption_key)
     count = manifest.shard_count
     check = _shard_checker(manifest, fetch_shard)
+    shard_size = manifest.shard_size
 
     def open_one(index: int) -> tuple[bytearray, int]:
         ciphertext, nonce, aad = check(index)
         size = len(ciphertext) - prim.TAG_BYTES
-        buffer = pool.take(manifest.shard_size)
+        buffer = pool.take(shard_size)
         with memoryview(buffer) as whole:
             try:
                 prim.open_shard_into(cipher, nonce, ciphertext, aad, whole[:size])
@@ -1149,14 +1172,38 @@ def _open_shard_views(
         released = 0
         handed: tuple[memoryview, bytearray] | None = None
         try:
-            shards = ((i,) for i in range(count))
-            for _, (buffer, size) in _ordered_map(open_one, shards, min(parallelism, count)):
-                if handed is not None:
-                    give_back(*handed)
-                view = memoryview(buffer)[:size]
-                handed = (view, buffer)
-                released += size
-                yield view
+            if min(parallelism, count) == 1:
+                # One thread, inline: the previous view is released (as the caller was
+                # told) before the next shard is decrypted, and its buffer is reused at
+                # once if nothing refers to it any more.
+                current: bytearray | None = None
+                for index in range(count):
+                    ciphertext, nonce, aad = check(index)
+                    if handed is not None:
+                        reusable = _release(*handed)
+                        handed = None
+                        if not reusable:
+                            current = None
+                    if current is None:
+                        current = pool.take(shard_size)
+                    size = len(ciphertext) - prim.TAG_BYTES
+                    view = memoryview(current)[:size]
+                    handed = (view, current)
+                    try:
+                        prim.open_shard_into(cipher, nonce, ciphertext, aad, view)
+                    except InvalidTag:
+                        raise _ShardFailure() from None  # open_shard_into zeroed the view
+                    released += size
+                    yield view
+            else:
+                shards = ((i,) for i in range(count))
+                for _, (buffer, size) in _ordered_map(open_one, shards, min(parallelism, count)):
+                    if handed is not None:
+                        give_back(*handed)
+                    view = memoryview(buffer)[:size]
+                    handed = (view, buffer)
+                    released += size
+                    yield view
         except _ShardFailure:
             raise InvalidRecord() from None
         finally:

@@ -19,7 +19,7 @@ Guarantees:
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import re
 from collections.abc import Callable
@@ -38,6 +38,7 @@ FORMAT_V1 = prim.FORMAT_V1
 FORMAT_V2 = prim.FORMAT_V2
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_SEAL_KEYS = frozenset({"nonce", "tag"})
 
 
 def shard_count_for(total_length: int, shard_size: int) -> int:
@@ -53,30 +54,26 @@ def plaintext_size(index: int, total_length: int, shard_size: int, shard_count: 
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    # binascii directly: the base64 module's wrappers cost more than the encoding itself.
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def _unb64(value: object) -> bytes:
+    """Strict base64 (alphabet and padding). Canonical form (zero padding bits) is not
+    checked here: every parser compares the manifest re-encoded with the stored bytes,
+    which re-encodes each field and so refuses any non-canonical base64."""
     if not isinstance(value, str):
         raise ValueError("expected base64 text")
-    decoded = base64.b64decode(value, validate=True)
-    if _b64(decoded) != value:
-        raise ValueError("non-canonical base64")
-    return decoded
+    return binascii.a2b_base64(value, strict_mode=True)
 
 
 def _load(data: bytes) -> dict[str, Any]:
-    """Strict JSON: ASCII only, no duplicate keys, an object at the top."""
+    """JSON of ASCII bytes with an object at the top. Not strict on its own: duplicate
+    keys, whitespace and key order are refused by the parsers' round trip (the manifest
+    re-encoded must equal ``data``; a duplicate key loses one of its values)."""
     if not isinstance(data, bytes):
         raise TypeError("manifest must be bytes")
-
-    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(pairs)
-        if len(obj) != len(pairs):
-            raise ValueError("duplicate key")
-        return obj
-
-    obj = json.loads(data.decode("ascii"), object_pairs_hook=unique_keys)
+    obj = json.loads(data.decode("ascii"))
     if not isinstance(obj, dict):
         raise ValueError("not an object")
     return obj
@@ -432,20 +429,29 @@ class ManifestV2(Manifest):
         )
 
     def to_bytes(self) -> bytes:
-        """Canonical JSON (sorted keys, no whitespace, ASCII): the stored form."""
-        return prim.canonical_json(
-            {
-                "format": FORMAT_V2,
-                "encryption_context": self.context.encryption_context(),
-                "encrypted_data_key": _b64(self.encrypted_data_key),
-                "key_salt": _b64(self.key_salt),
-                "shard_size": self.shard_size,
-                "total_length": self.total_length,
-                "shards": [{"nonce": _b64(s.nonce), "tag": _b64(s.tag)} for s in self.shards],
-                "commitment": _b64(self.commitment),
-                "mac": _b64(self.mac),
-            }
+        """Canonical JSON (sorted keys, no whitespace, ASCII): the stored form.
+
+        Written out in sorted key order rather than through ``json`` (every parse
+        re-encodes the manifest it read, so this is on the path of every open): the
+        values need no escaping (identifiers are tokens of ``[A-Za-z0-9._:-]``, base64
+        and integers are plain), and a test checks it equals ``prim.canonical_json`` of
+        the same fields. A deviation could only make a valid manifest fail to parse.
+        """
+        ctx = self.context
+        shards = ",".join(
+            [f'{{"nonce":"{_b64(s.nonce)}","tag":"{_b64(s.tag)}"}}' for s in self.shards]
         )
+        text = (
+            f'{{"commitment":"{_b64(self.commitment)}",'
+            f'"encrypted_data_key":"{_b64(self.encrypted_data_key)}",'
+            f'"encryption_context":{{"institution":"{ctx.institution}",'
+            f'"patient_id":"{ctx.patient_id}","record_id":"{ctx.record_id}",'
+            f'"version":"{ctx.version:d}"}},'
+            f'"format":"{FORMAT_V2}","key_salt":"{_b64(self.key_salt)}",'
+            f'"mac":"{_b64(self.mac)}","shard_size":{self.shard_size:d},'
+            f'"shards":[{shards}],"total_length":{self.total_length:d}}}'
+        )
+        return text.encode("ascii")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ManifestV2:
@@ -462,7 +468,7 @@ class ManifestV2(Manifest):
             raise ValueError("bad shards")
         seals: list[ShardSeal] = []
         for entry in shards_raw:
-            if not isinstance(entry, dict) or set(entry) != {"nonce", "tag"}:
+            if not isinstance(entry, dict) or entry.keys() != _SEAL_KEYS:
                 raise ValueError("bad shard entry")
             seals.append(ShardSeal(nonce=_unb64(entry["nonce"]), tag=_unb64(entry["tag"])))
         manifest = cls(

@@ -25,6 +25,7 @@ from app.crypto.envelope import (
     ManifestV2,
     RecordContext,
     ShardedEnvelope,
+    ShardSeal,
 )
 from app.crypto.errors import LengthMismatch, SealNotFinished
 from app.crypto.kms import InMemoryDataKeyProvider
@@ -463,3 +464,69 @@ def test_subkey_derivation_is_rfc5869_hkdf_sha256() -> None:
     ]:
         info = _primitives.hkdf_info(label, ctx)
         assert HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(key) == value
+
+
+_TOKEN = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    record_id=_TOKEN,
+    patient_id=_TOKEN,
+    institution=_TOKEN,
+    version=st.integers(1, 2**31 - 1),
+    shard_size=st.integers(16, 1 << 26),
+    total_length=st.integers(0, 2**53 - 1),
+    edk_size=st.integers(1, 6144),
+    seed=st.binary(min_size=32, max_size=32),
+)
+def test_the_v2_stored_form_is_canonical_json_of_its_fields(
+    record_id: str,
+    patient_id: str,
+    institution: str,
+    version: int,
+    shard_size: int,
+    total_length: int,
+    edk_size: int,
+    seed: bytes,
+) -> None:
+    """``ManifestV2.to_bytes`` writes the JSON out by hand (it is on every open's path);
+    it must equal ``canonical_json`` of the same fields, the format's definition."""
+    total_length = min(total_length, shard_size * 2000)  # at most 2000 shards
+    count = -(-total_length // shard_size) or 1
+    stream = hashlib.shake_256(seed).digest(edk_size + 96 + 28 * count)
+    seals = [
+        ShardSeal(nonce=stream[96 + 28 * i : 108 + 28 * i], tag=stream[108 + 28 * i : 124 + 28 * i])
+        for i in range(count)
+    ]
+    manifest = ManifestV2(
+        context=RecordContext(
+            record_id=record_id, patient_id=patient_id, version=version, institution=institution
+        ),
+        encrypted_data_key=stream[96 + 28 * count :],
+        key_salt=stream[:32],
+        shard_size=shard_size,
+        total_length=total_length,
+        shards=tuple(seals),
+        commitment=stream[32:64],
+        mac=stream[64:96],
+    )
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    expected = _primitives.canonical_json(
+        {
+            "format": "hub-sealed-record/2",
+            "encryption_context": manifest.context.encryption_context(),
+            "encrypted_data_key": b64(manifest.encrypted_data_key),
+            "key_salt": b64(manifest.key_salt),
+            "shard_size": shard_size,
+            "total_length": total_length,
+            "shards": [{"nonce": b64(s.nonce), "tag": b64(s.tag)} for s in seals],
+            "commitment": b64(manifest.commitment),
+            "mac": b64(manifest.mac),
+        }
+    )
+    assert manifest.to_bytes() == expected
+    assert ManifestV2.from_bytes(expected) == manifest

@@ -319,6 +319,16 @@ def _b64_flip(value: str) -> str:
     return base64.b64encode(bytes(raw)).decode()
 
 
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _b64_padding_bits(value: str) -> str:
+    """The same bytes in non-canonical base64: a padding bit of the last character set."""
+    assert value.endswith("=")
+    at = len(value.rstrip("=")) - 1
+    return value[:at] + _B64_ALPHABET[_B64_ALPHABET.index(value[at]) ^ 1] + value[at + 1 :]
+
+
 def _edits() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
     def setter(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], None]:
         def edit(body: dict[str, Any]) -> None:
@@ -338,6 +348,8 @@ def _edits() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
         ("key_salt", setter(("key_salt",), _b64_flip)),
         ("commitment", setter(("commitment",), _b64_flip)),
         ("mac", setter(("mac",), _b64_flip)),
+        ("key_salt padding bits", setter(("key_salt",), _b64_padding_bits)),
+        ("mac padding bits", setter(("mac",), _b64_padding_bits)),
         ("shard_size", setter(("shard_size",), 65)),
         ("shard_size-regrouped", setter(("shard_size",), 128)),
         ("total_length", setter(("total_length",), SIZE - 1)),

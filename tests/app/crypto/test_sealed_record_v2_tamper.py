@@ -438,6 +438,16 @@ def _b64_flip(value: str) -> str:
     return base64.b64encode(bytes(raw)).decode()
 
 
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _b64_padding_bits(value: str) -> str:
+    """The same bytes in non-canonical base64: a padding bit of the last character set."""
+    assert value.endswith("=")
+    at = len(value.rstrip("=")) - 1
+    return value[:at] + _B64_ALPHABET[_B64_ALPHABET.index(value[at]) ^ 1] + value[at + 1 :]
+
+
 def _edits() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
     def setter(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], None]:
         def edit(body: dict[str, Any]) -> None:
@@ -472,6 +482,9 @@ def _edits() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
         ("short tag", setter(("shards", 0, "tag"), base64.b64encode(bytes(15)).decode())),
         ("short nonce", setter(("shards", 0, "nonce"), base64.b64encode(bytes(8)).decode())),
         ("unpadded tag", setter(("shards", 0, "tag"), lambda v: v.rstrip("="))),
+        ("tag padding bits", setter(("shards", 0, "tag"), _b64_padding_bits)),
+        ("key_salt padding bits", setter(("key_salt",), _b64_padding_bits)),
+        ("tag with a newline", setter(("shards", 0, "tag"), lambda v: v[:4] + "\n" + v[4:])),
         ("entry dropped", lambda body: body["shards"].pop(2)),
         ("entry duplicated", lambda body: body["shards"].insert(1, body["shards"][1])),
         ("entries reordered", lambda body: body["shards"].reverse()),
