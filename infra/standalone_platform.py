@@ -110,7 +110,9 @@ def standalone_platform(
             resources=[],
             gaps=[],
         )
-        seeded = seed_stack(record, cohort_ids(stack), Context(endpoint, REGION))
+        # One phase on its own is a hub of its own: it gets the hub's auditor and
+        # platform admin whether its stage is the core or a layer.
+        seeded = seed_stack(record, cohort_ids(stack), Context(endpoint, REGION), hub_staff=True)
         document: dict[str, Any] = {
             "emulatorEndpoint": endpoint,
             "stacks": {stack: {"phase": STACK_PHASES[stack], "outputs": outputs}},

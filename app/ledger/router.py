@@ -98,6 +98,8 @@ _ENTRY = {
 }
 NO_HEAD = LedgerUnavailable
 BAD_PROOF = InvalidRequest("No such leaf or tree size.", code="invalid_proof_request")
+# a trail number beyond the ledger's trails (hub:capacity.ledgerTrails): _check_trail
+NO_TRAIL = InvalidRequest("This ledger has fewer trails.", code="invalid_proof_request")
 
 
 def _b64(data: bytes) -> str:
@@ -252,7 +254,7 @@ def _head(ledger: Ledger, trail: int = 0) -> SignedTreeHead:
 @router.get(
     "/head",
     responses={
-        **errors(NO_HEAD),
+        **errors(NO_HEAD, NO_TRAIL),
         **ok_example(
             {**_HEAD, "checkpoint": "health-hub/ledger/v1\n...", "public_key": "/audit/public-key"}
         ),
@@ -395,7 +397,7 @@ def consistency(
     "/export",
     response_class=NdjsonResponse,
     responses={
-        **errors(ACCESS_DENIED, NO_HEAD),
+        **errors(ACCESS_DENIED, NO_HEAD, NO_TRAIL),
         **ok_example(
             '{"resourceType":"AuditEvent","id":"7",...}\n',
             media_type="application/fhir+ndjson",

@@ -69,7 +69,12 @@ PLATFORM_ADMIN = "platform-admin"
 
 
 def seed_stack(
-    record: DeploymentRecord, institutions: list[str], ctx: Context, *, seed: int = 2046
+    record: DeploymentRecord,
+    institutions: list[str],
+    ctx: Context,
+    *,
+    seed: int = 2046,
+    hub_staff: bool | None = None,
 ) -> SeedResult:
     """Seed the initial cohort, write the register entries and create and enrol the demo
     users of one deployed phase.
@@ -78,7 +83,8 @@ def seed_stack(
     so a layer seeds into the one hub: ``institutions`` are then the ones its phase adds
     (:func:`infra.emulator.local.layer_cohort_ids`), its population is drawn with its own
     seed (registration numbers and usernames distinct from the core's), and the hub-wide
-    staff (the auditor, the platform admin) are the core's alone.
+    staff (the auditor, the platform admin) are the core's alone. ``hub_staff`` overrides
+    that (a standalone platform runs one phase as a hub of its own, layer or not).
     """
     stage, _ = stage_from_config(record.stack, read_stage_file(record.stack))
     population = generate_population(institutions, seed=seed + stage.phase - 1)
@@ -127,7 +133,9 @@ def seed_stack(
             )
         )
     staff_members = [*population.staff]
-    if stage.is_layer:
+    if hub_staff is None:
+        hub_staff = not stage.is_layer
+    if not hub_staff:
         staff_members = [s for s in staff_members if s.role == "institution_admin"]
     elif institutions:
         staff_members.append(SyntheticStaff(PLATFORM_ADMIN, institutions[0], "platform_admin"))

@@ -38,6 +38,8 @@ service, so a gateway refusing everything cannot make the run pass.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import copy
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,7 +50,7 @@ import httpx
 import pytest
 import schemathesis
 from api_contract import CONTRACT, checked
-from hub_testkit import Gateway, Hub, applicant, gateway_record
+from hub_testkit import INST_A, Gateway, Hub, applicant, gateway_record
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -61,7 +63,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.dependencies import build_services
+from app.identity.affiliations import IntakeClient
+from app.institutions.service import OPERATOR
+from app.intake.scopes import INTAKE_RESOURCE_SERVER, INTAKE_WRITE_SCOPE
 from app.main import create_app, create_appservice_app, lambda_handler_for
+from infra.emulator.cognito_token import local_token_url
 from infra.emulator.gateway import LocalGateway
 from infra.emulator.gateway.waf import WebAclEvaluator
 
@@ -74,6 +80,9 @@ MAX_EXAMPLES = 25
 # other operation is called by a registered doctor of an admitted institution.
 DOCTOR = "dr-lead"
 APPLICANT = "<a signed-up account enrolled nowhere>"
+# Community-care intake takes a clinic system's client-credentials token with the intake
+# scope (the gateway's method requires the scope): one mapped to an admitted institution.
+CLINIC_SYSTEM = "<a clinic system's client-credentials token>"
 PRINCIPALS: dict[tuple[str, str], str] = {
     ("POST", "/institutions"): "ops-admin",
     ("PATCH", "/institutions/{institution_id}"): "ops-admin",
@@ -89,7 +98,44 @@ PRINCIPALS: dict[tuple[str, str], str] = {
     ("GET", "/audit/export"): "auditor-1",
     ("GET", "/metrics"): "auditor-1",
     ("POST", "/registrations"): APPLICANT,
+    ("POST", "/intake/messages"): CLINIC_SYSTEM,
 }
+
+
+def clinic_system_token(hub: Hub) -> str:
+    """A client-credentials access token of a clinic system mapped to INST_A, from the
+    emulator's token endpoint (moto has none; infra/emulator/cognito_token.py)."""
+    cognito = hub.cognito
+    domain = f"fuzz-{uuid.uuid4().hex[:10]}"
+    cognito.create_user_pool_domain(Domain=domain, UserPoolId=hub.pool_id)
+    # declared already when another module of the session did (one per pool, as in AWS)
+    with contextlib.suppress(cognito.exceptions.ClientError):
+        cognito.create_resource_server(
+            UserPoolId=hub.pool_id,
+            Identifier=INTAKE_RESOURCE_SERVER,
+            Name="intake",
+            Scopes=[{"ScopeName": "records.write", "ScopeDescription": "submit"}],
+        )
+    client = cognito.create_user_pool_client(
+        UserPoolId=hub.pool_id,
+        ClientName=f"intake-fuzz-{uuid.uuid4().hex[:4]}",
+        GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=[INTAKE_WRITE_SCOPE],
+    )["UserPoolClient"]
+    hub.operator.map_intake_client(
+        OPERATOR, IntakeClient(client_id=client["ClientId"], institution=INST_A, system="fuzz")
+    )
+    basic = base64.b64encode(f"{client['ClientId']}:{client['ClientSecret']}".encode()).decode()
+    answer = httpx.post(
+        local_token_url(hub.endpoint, domain),
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
 
 # The homeserver's operations (app/messaging/router.py): fuzzed through the gateway as a
 # doctor (the app refuses that caller) and, with the homeserver's own token, on its
@@ -118,6 +164,11 @@ REFUSALS_OF_STATE = {
     "practitioner_not_at_institution": "the named doctor is affiliated with that institution",
     "window_invalid": "a metrics window up to now by default, at most 92 days (described)",
     "institution_not_admitted": "the target institution is admitted in this phase",
+    # Community-care intake: the body is a clinical message (documented as a string per
+    # media type); its own grammar is the adapters' to judge (app/interop), not a schema's
+    "invalid_source": "an HL7 v2, CDA R2 or FHIR message valid in its own standard",
+    "unsupported_source": "a message kind the adapters convert (ADT A01/A04/A08, ORU R01)",
+    "idempotency_key_required": "a message with no identifier of its own sends one",
 }
 
 CHECKS: list[Callable[..., Any]] = [
@@ -236,9 +287,11 @@ def _fuzz(operation: Any, mode: GenerationMode, token: str) -> str | None:
 def test_every_operation_answers_as_its_document_says(hub: Hub, fuzz_gateway: Gateway) -> None:
     base = str(fuzz_gateway.client.base_url).rstrip("/")
     tokens = {
-        name: hub.people[name].token or "" for name in {DOCTOR, *PRINCIPALS.values()} - {APPLICANT}
+        name: hub.people[name].token or ""
+        for name in {DOCTOR, *PRINCIPALS.values()} - {APPLICANT, CLINIC_SYSTEM}
     }
     tokens[APPLICANT] = applicant(hub)
+    tokens[CLINIC_SYSTEM] = clinic_system_token(hub)
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json", headers=hub.headers(DOCTOR))
     schema.config.update(base_url=base)
     # The bearer token is the real one, never generated (the authorizer's refusals have
