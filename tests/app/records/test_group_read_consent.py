@@ -38,9 +38,16 @@ def group_records(records: RecordsHarness, gid: str, who: str) -> Any:
 
 
 def my_groups(records: RecordsHarness, who: str) -> set[str]:
-    r = records.client.get("/groups", headers=records.headers(who))
-    assert r.status_code == 200, r.text
-    return {g["group_id"] for g in r.json()["groups"]}
+    """Every page of ``GET /groups`` (the session's doctors are in many groups by now)."""
+    found: set[str] = set()
+    params: dict[str, str] = {}
+    while True:
+        r = records.client.get("/groups", headers=records.headers(who), params=params)
+        assert r.status_code == 200, r.text
+        found |= {g["group_id"] for g in r.json()["groups"]}
+        if not r.json().get("cursor"):
+            return found
+        params = {"cursor": r.json()["cursor"]}
 
 
 def entry_of(records: RecordsHarness, response: Any) -> dict[str, Any]:
