@@ -60,6 +60,7 @@ def canonical_json(value: object) -> bytes:
 
 
 _U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 
 
 def _length_prefixed(*parts: bytes) -> bytes:
@@ -134,10 +135,23 @@ _FORMAT_V2_LP = _length_prefixed(FORMAT_V2.encode("ascii"))
 
 def context_encoding_v2(record_id: str, patient_id: str, version: int, institution: str) -> bytes:
     """v2: ``LP(record_id) || LP(patient_id) || u64(version) || LP(institution)``."""
-    return (
-        _length_prefixed(record_id.encode("ascii"), patient_id.encode("ascii"))
-        + _u64(version)
-        + _length_prefixed(institution.encode("ascii"))
+    # One join rather than three ``_length_prefixed`` calls: each open encodes it three
+    # times (subkeys, manifest MAC, shard associated data).
+    record, patient, place = (
+        record_id.encode("ascii"),
+        patient_id.encode("ascii"),
+        institution.encode("ascii"),
+    )
+    return b"".join(
+        (
+            _U32.pack(len(record)),
+            record,
+            _U32.pack(len(patient)),
+            patient,
+            _U64.pack(version),
+            _U32.pack(len(place)),
+            place,
+        )
     )
 
 
