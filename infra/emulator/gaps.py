@@ -20,6 +20,10 @@ from __future__ import annotations
 
 from infra.emulator.record import Gap
 
+# The property a database's key gap names: verify reads it back from the record, and
+# verify must not depend on the emulator (it checks real deployments), so it owns the name.
+from infra.verify.record import DATABASE_KEY_ELSEWHERE
+
 KEY = "aws:kms/key:Key"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 USER_POOL = "aws:cognito/userPool:UserPool"
@@ -692,10 +696,6 @@ def database_engine(resource: str) -> Gap:
             "messaging.database_requires_tls",
         ),
     )
-
-
-# The property a database's key gap names (infra.verify.record reads it back).
-DATABASE_KEY_ELSEWHERE = "kmsKeyId on another emulator"
 
 
 def database_key_on_another_emulator(resource: str) -> Gap:
