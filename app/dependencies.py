@@ -121,15 +121,17 @@ def build_services(
     import boto3
 
     session = session or boto3.session.Session(region_name="ap-east-1")
-    from botocore.config import Config
 
     from app.ledger.store import PARALLEL_WRITES
 
+    # Bounded retries (Settings.aws_config), as the record service's clients have: the
+    # legacy default would let one DynamoDB call back off for ~25 s inside a request.
+    bounded = settings.aws_config()
     # The sequencer writes a batch's nodes and index rows PARALLEL_WRITES at a time.
     dynamodb_client = session.client(
         "dynamodb",
         region_name="ap-east-1",
-        config=Config(max_pool_connections=PARALLEL_WRITES + 8),
+        config=settings.aws_config(max_pool_connections=PARALLEL_WRITES + 8),
     )
     dynamodb = session.resource("dynamodb", region_name="ap-east-1")
     cognito = session.client("cognito-idp", region_name="ap-east-1")
@@ -141,8 +143,8 @@ def build_services(
     ledger = build_ledger(
         dynamodb_client,
         settings.table_ledger,
-        kms=session.client("kms", region_name="ap-east-1"),
-        s3=session.client("s3", region_name="ap-east-1"),
+        kms=session.client("kms", region_name="ap-east-1", config=bounded),
+        s3=session.client("s3", region_name="ap-east-1", config=bounded),
         signing_key_arn=settings.signing_key_arn,
         checkpoint_bucket=settings.checkpoint_bucket,
         origin=settings.stack,

@@ -25,7 +25,6 @@ Nothing here is used by the deployed service.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import threading
@@ -34,9 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives.hashes import SHA1
-from cryptography.hazmat.primitives.twofactor.totp import TOTP
-
+from app.crypto.totp import totp_now
 from app.identity.triggers import ROLE_GROUPS
 from app.settings import Mode, Settings
 
@@ -339,18 +336,15 @@ def create_user(
 
 
 def totp_code(secret: str, at: float | None = None) -> str:
-    """The current 6-digit code for a base32 TOTP secret (RFC 6238, SHA-1, 30 s)."""
-    padded = secret + "=" * (-len(secret) % 8)
-    # Cognito authenticator apps use RFC 6238 with SHA-1; this is the protocol, not a choice.
-    key = base64.b32decode(padded, casefold=True)
-    totp = TOTP(key, 6, SHA1(), 30, enforce_key_length=False)  # noqa: S303
+    """The current 6-digit code for a base32 TOTP secret (``app.crypto.totp``), read
+    as a person reads it off an authenticator app."""
     if at is None:
         # Like a person who sees the code about to change: wait for the next one, so the
         # code is still current when Cognito checks it (moto accepts only the current window).
         left = 30 - time.time() % 30
         if left < 1.5:
             time.sleep(left)
-    return totp.generate(int(at if at is not None else time.time())).decode()
+    return totp_now(secret, at)
 
 
 def enrol_totp(cognito: Any, pool_id: str, username: str, access_token: str) -> str:

@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from botocore.config import Config
 
 # Only for local mode; a deployment must set its own (see ``refuse_insecure_defaults``).
 LOCAL_AUDIT_HASH_KEY = "local-development-only-audit-hash-key"
@@ -105,6 +109,9 @@ class Settings(BaseSettings):
     client_shard_size: int = Field(default=4 * 1024 * 1024, ge=16, le=64 * 1024 * 1024)
     upload_parallelism: int = Field(default=8, ge=1, le=32)
     orphan_grace_seconds: int = Field(default=6 * 3600, ge=0)
+    # Attempts per AWS call (first try included), for every client the service makes
+    # (aws_config): botocore's legacy default gives DynamoDB 10 attempts, up to ~25 s of
+    # backoff, beyond what a request may spend under API Gateway's 29 s.
     aws_max_attempts: int = Field(default=5, ge=1, le=10)
     # Content the service itself receives or sends in one request (POST .../records,
     # GET .../content) stays within what API Gateway and Lambda carry: a 6 MB synchronous
@@ -232,6 +239,17 @@ class Settings(BaseSettings):
         """True when the audit hashing key comes from KMS rather than the environment."""
         key = self.audit_hash_key.get_secret_value()
         return bool(self.audit_key_arn) and (key == LOCAL_AUDIT_HASH_KEY or len(key) < 32)
+
+    def aws_config(self, **options: Any) -> Config:
+        """The botocore configuration of the service's AWS clients (``options``: more
+        of ``Config``'s, e.g. ``max_pool_connections``). Retries are botocore's
+        ``standard`` mode (exponential backoff with jitter, throttling retried) with at
+        most ``aws_max_attempts`` attempts, never the legacy mode's per-service defaults."""
+        from botocore.config import Config
+
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": self.aws_max_attempts}, **options
+        )
 
     def jwks_url(self) -> str:
         if self.cognito_jwks_url:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from app.crypto.totp import totp_now as totp_now  # the one generator (its callers' name)
 from hubclient.errors import SignInError, UsageError
 
 REGION = "ap-east-1"
@@ -306,15 +307,3 @@ class StaticToken:
 
     def access_token(self) -> str:
         return self._token
-
-
-def totp_now(secret: str, at: float | None = None) -> str:
-    """The current 6-digit code of a base32 TOTP secret (RFC 6238: SHA-1, 30 s), as an
-    authenticator app computes it."""
-    from cryptography.hazmat.primitives.hashes import SHA1
-    from cryptography.hazmat.primitives.twofactor.totp import TOTP
-
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
-    # RFC 6238 authenticator apps use SHA-1: the protocol, not a choice.
-    totp = TOTP(key, 6, SHA1(), 30, enforce_key_length=False)  # noqa: S303
-    return totp.generate(int(at if at is not None else time.time())).decode()

@@ -12,7 +12,7 @@ with its type, logical name and component) and draws, with the ``graphviz`` pack
   answer the internet (API Gateway, WAF, Cognito, S3 through presigned URLs, the
   homeserver's load balancer) drawn with a double border;
 - the data flows, by service: doctor -> (WAF) -> API Gateway -> function -> KMS, S3,
-  DynamoDB; the sign-in at Cognito; shards straight to S3; CloudTrail into its bucket
+  DynamoDB; the sign-in at Cognito; shards straight to the shard bucket; CloudTrail into its bucket
   and logs; alarms to SNS; and, where the record runs the homeserver itself (ECS, as
   ``infra/components/messaging.py`` does), doctor -> load balancer -> Synapse on ECS ->
   PostgreSQL on RDS, its media bucket and secrets, Synapse -> the internal balancer ->
@@ -102,7 +102,9 @@ class Flow:
     ``target_not_beside``, not to a node whose component holds one of those services (the
     shard bucket, not the trail's nor the homeserver's media); ``target_beside``, only to
     a node whose component also holds that service (the homeserver's balancer);
-    ``source_kinds``, only from a node listing such a kind."""
+    ``source_kinds``, only from a node listing such a kind; ``target_lists``, only to a
+    node listing a resource whose logical name this pattern finds (the shard bucket,
+    not the web site's bucket beside it in the same service)."""
 
     source: str
     target: str
@@ -114,7 +116,14 @@ class Flow:
     target_not_beside: frozenset[str] = frozenset()
     target_beside: str = ""
     source_kinds: frozenset[str] = frozenset()
+    target_lists: str = ""
 
+
+# The buckets doctors' clients and the function reach: the shards (presigned URLs) and
+# the audit bucket (the ledger's checkpoints). The web client's bucket is read only
+# through API Gateway's S3 integration; the trail's logs and the media are drawn apart.
+SHARD_BUCKET = r"(^|-)shards$"
+CHECKPOINT_BUCKET = r"(^|-)audit-bucket$"
 
 FLOWS: tuple[Flow, ...] = (
     Flow("doctor", "wafv2", "HTTPS (TLS 1.3)", boundary=True),
@@ -126,7 +135,7 @@ FLOWS: tuple[Flow, ...] = (
         "s3",
         "sealed shards (presigned URLs)",
         boundary=True,
-        target_not_beside=frozenset({"cloudtrail", "ecs"}),
+        target_lists=SHARD_BUCKET,
     ),
     Flow("apigateway", "cognito", "authorizer: access token", style="dashed"),
     Flow("apigateway", "lambda", "proxy event", same_component=True),
@@ -149,7 +158,7 @@ FLOWS: tuple[Flow, ...] = (
         "s3",
         "presigned URLs, checkpoints",
         source_beside="apigateway",
-        target_not_beside=frozenset({"ecs"}),
+        target_lists=f"{SHARD_BUCKET}|{CHECKPOINT_BUCKET}",
     ),
     Flow("lambda", "dynamodb", "register lookups", source_beside="cognito"),
     Flow("cognito", "lambda", "sign-up / token triggers", same_component=True),
@@ -341,9 +350,12 @@ def phase_graph(record: Any) -> graphviz.Digraph:
 
     services_of: dict[str, set[str]] = {}
     kinds_of: dict[str, set[str]] = {}
+    listed: dict[str, list[str]] = {}  # node -> the logical names of what it lists
     for (c, service), items in by_node.items():
         services_of.setdefault(c, set()).add(service)
         kinds_of[_node_id(c, service)] = {r.kind for r in items}
+        principal = PRINCIPAL.get(service, set())
+        listed[_node_id(c, service)] = [r.name for r in items if r.kind in principal]
 
     for flow in FLOWS:
         for source, source_component in nodes(flow.source):
@@ -360,6 +372,10 @@ def phase_graph(record: Any) -> graphviz.Digraph:
                     continue
                 if flow.target_beside and flow.target_beside not in services_of.get(
                     target_component, set()
+                ):
+                    continue
+                if flow.target_lists and not any(
+                    re.search(flow.target_lists, name) for name in listed.get(target, [])
                 ):
                     continue
                 graph.edge(

@@ -15,7 +15,6 @@ Exit status 2 with one line naming the problem on usage errors.
 from __future__ import annotations
 
 import heapq
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,18 +63,27 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _from_export(path: Path) -> Iterator[AuditEntry]:
-    entries_file = path / "entries.ndjson" if path.is_dir() else path
+    """The entries of a ``hub audit export`` (rows as :class:`app.ledger.verify.ExportRow`
+    reads them: base64 canonical bytes, by trail), every trail in log order, merged by
+    timestamp as the live source merges them."""
+    from app.ledger.verify import ENTRIES_FILE, ExportRow
+
+    entries_file = path / ENTRIES_FILE if path.is_dir() else path
     if not entries_file.is_file():
         raise _fail(f"{entries_file} does not exist (expected a `hub audit export` directory)")
+    trails: dict[int, list[tuple[int, AuditEntry]]] = {}
     with entries_file.open(encoding="ascii") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-                yield AuditEntry.from_bytes(row["entry"].encode("ascii"))
+                row = ExportRow.from_line(line)
+                entry = AuditEntry.from_bytes(row.canonical)
             except (ValueError, KeyError, TypeError, InvalidEntry):
                 raise _fail(f"{entries_file}:{number} is not an exported ledger entry") from None
+            trails.setdefault(row.trail, []).append((row.leaf_index, entry))
+    in_order = ([e for _, e in sorted(rows, key=lambda r: r[0])] for rows in trails.values())
+    yield from heapq.merge(*in_order, key=lambda e: e.timestamp_ms)
 
 
 def live_entries(

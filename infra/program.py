@@ -166,6 +166,7 @@ def declare_layer(
             features=stage.features,
             cohort=stage.institution_ids(),
             client_ids=layer_clients,
+            intake_client_ids=[c.id for c in intake.clients.values()] if intake else [],
         ),
     )
     Monitoring(

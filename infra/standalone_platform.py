@@ -94,6 +94,7 @@ def standalone_platform(
             homeserver.start_in_background()
         outputs = _service_resources(session, prefix)
         outputs.update(_intake_resources(stack, outputs["userPoolId"], prefix, endpoint))
+        _switch_on_intake(session, stack, outputs)
         if messaging:
             outputs.update(_notification_resources(session, prefix))
         record = DeploymentRecord(
@@ -285,6 +286,22 @@ def _intake_resources(stack: str, pool_id: str, prefix: str, endpoint: str) -> d
             for s in stage.intake_systems
         ],
     }
+
+
+def _switch_on_intake(session: Any, stack: str, outputs: dict[str, Any]) -> None:
+    """Where the stage turns community-care intake on, the stack's layer switch as its
+    deploy writes it (``infra/components/layer_switch.py``): the service accepts its
+    clinic systems only while the switch lists them."""
+    if not outputs.get("intakeClients"):
+        return
+    from infra.components.layer_switch import LayerSwitchArgs, switch_item
+    from infra.config_source import read_stage_file, stage_from_config
+
+    stage, _ = stage_from_config(stack, read_stage_file(stack))
+    table = str(outputs["tableNames"]["institutions"])
+    args = LayerSwitchArgs(stack, stage.phase, table, stage.features, stage.institution_ids())
+    intake = [str(c["clientId"]) for c in outputs["intakeClients"]]
+    session.client("dynamodb").put_item(TableName=table, Item=switch_item(args, (), intake))
 
 
 def _notification_resources(session: Any, prefix: str) -> dict[str, Any]:

@@ -61,3 +61,17 @@ def test_the_role_list_is_not_copied_into_tools_and_tests() -> None:
         if re.search(r"^\s*ROLE_GROUPS\s*[:=]", path.read_text(), re.MULTILINE)
     ]
     assert [o for o in offenders if not o.startswith(owners)] == []
+
+
+def test_shared_definitions_are_spelt_once() -> None:
+    """One TOTP generator (app/crypto/totp.py: the doctor's client may import app.crypto
+    and nothing else of app) and one name for the database key gap's property (verify's
+    record vocabulary, which the emulator's gaps import)."""
+    once = {
+        "a TOTP generator": re.compile(r"\bTOTP\(\w+, 6,"),
+        "DATABASE_KEY_ELSEWHERE": re.compile(r"^DATABASE_KEY_ELSEWHERE\s*=", re.MULTILINE),
+    }
+    sources = [*_sources(), *(REPO / "hubclient").rglob("*.py")]
+    for what, pattern in once.items():
+        where = [str(p.relative_to(REPO)) for p in sources if pattern.search(p.read_text())]
+        assert len(where) == 1, (what, where)

@@ -487,16 +487,22 @@ class HubLayer:
     client_ids: frozenset[str] = frozenset()
     federation: bool = False
     self_registration: bool = False
+    community_care_intake: bool = False
+    # The clinic systems' app clients this layer declared (infra/components/intake.py).
+    intake_client_ids: frozenset[str] = frozenset()
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> HubLayer:
         clients = item.get("clientIds") or []
+        intake_clients = item.get("intakeClientIds") or []
         return cls(
             stack=str(item["sk"]),
             phase=int(item.get("phase", 1)),
             client_ids=frozenset(str(c) for c in clients if c),
             federation=bool(item.get("federation", False)),
             self_registration=bool(item.get("selfRegistration", False)),
+            community_care_intake=bool(item.get("communityCareIntake", False)),
+            intake_client_ids=frozenset(str(c) for c in intake_clients if c),
         )
 
 
@@ -514,6 +520,17 @@ class HubSwitches:
     @property
     def self_registration(self) -> bool:
         return any(layer.self_registration for layer in self.layers)
+
+    @property
+    def intake_client_ids(self) -> frozenset[str]:
+        """The clinic systems' app clients of the switched-on layers that turn
+        community-care intake on: a client submits only while its layer stands."""
+        return frozenset(
+            c
+            for layer in self.layers
+            if layer.community_care_intake
+            for c in layer.intake_client_ids
+        )
 
     def phase(self, core_phase: int) -> int:
         """The hub's phase: the core's, or the highest layer switched on."""

@@ -3,10 +3,13 @@
 :data:`CurrentSystem` turns the bearer token into a :class:`SubmittingSystem` before the
 handler runs. The token must be a client-credentials access token of the user pool
 carrying the intake scope (:class:`app.identity.tokens.MachineTokenVerifier`: a doctor's
-token is refused here, 401); its app client must be mapped to an admitted institution in
-the institutions table (data, set through the operator channel), else 403
-``unknown_client`` / ``institution_not_admitted``, audited. The institution is never
-read from the token or the message.
+token is refused here, 401); its app client must be one a standing layer declared (the
+layer's switch item lists it: :attr:`app.identity.affiliations.HubSwitches.intake_client_ids`,
+read on every request, so a removed layer's clients are refused at once, tokens already
+issued included), else 403 ``intake_switched_off``; and it must be mapped to an admitted
+institution in the institutions table (data, set through the operator channel), else 403
+``unknown_client`` / ``institution_not_admitted``. Every refusal is audited. The
+institution is never read from the token or the message.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from app.access.gate import AccessGate
 from app.errors import Forbidden, IdentityProviderUnavailable, Unauthenticated
-from app.identity.affiliations import Institution, IntakeClient
+from app.identity.affiliations import HubSwitches, Institution, IntakeClient
 from app.identity.principal import Principal
 from app.identity.tokens import InvalidToken, KeySetUnavailable, MachineTokenVerifier
 from app.intake.scopes import INTAKE_SYSTEM_ROLE, INTAKE_WRITE_SCOPE
@@ -44,7 +47,17 @@ def institution_not_admitted() -> Forbidden:
     )
 
 
+def intake_switched_off() -> Forbidden:
+    return Forbidden(
+        "Community-care intake is switched off for this client: the hub layer that "
+        "declared it is not deployed.",
+        code="intake_switched_off",
+    )
+
+
 class IntakeClients(Protocol):
+    def switches(self) -> HubSwitches: ...
+
     def intake_client(self, client_id: str) -> IntakeClient | None: ...
 
     def institution(self, institution: str) -> Institution | None: ...
@@ -69,7 +82,8 @@ class IntakeAuthentication:
 
         Raises:
             Unauthenticated: not a valid client-credentials token with the intake scope.
-            Forbidden: ``unknown_client`` or ``institution_not_admitted`` (audited).
+            Forbidden: ``intake_switched_off``, ``unknown_client`` or
+                ``institution_not_admitted`` (audited).
             IdentityProviderUnavailable: the pool's keys cannot be fetched (503).
         """
         try:
@@ -80,6 +94,12 @@ class IntakeAuthentication:
             raise IdentityProviderUnavailable(retry_after=exc.retry_after) from exc
         # The ledger names an app client acting for itself "client:<id>".
         actor = f"client:{verified.client_id}"
+        # Asked now, not cached: a client submits only while the layer that declared it
+        # stands (its destroy deletes the switch; the client's mapping and any token
+        # issued in the last 15 minutes outlive it).
+        if verified.client_id not in self._clients.switches().intake_client_ids:
+            self._gate.refuse_principal(actor, "intake_switched_off", None)
+            raise intake_switched_off()
         client = self._clients.intake_client(verified.client_id)
         if client is None:
             self._gate.refuse_principal(actor, "intake-client-unknown", None)
@@ -138,6 +158,7 @@ dependency_errors(
     current_system,
     Unauthenticated,
     IdentityProviderUnavailable,
+    intake_switched_off(),
     unknown_client(),
     institution_not_admitted(),
     success_headers=AUDIT_HEADERS,

@@ -459,6 +459,34 @@ def write_export(
     (directory / PUBLIC_KEY_FILE).write_bytes(public_key_pem)
 
 
+@dataclass(frozen=True)
+class ExportRow:
+    """One line of an export's ``entries.ndjson``, as :func:`write_export` writes it:
+    ``{"leaf_index": i, "canonical": <base64 of the entry's canonical bytes>,
+    "tree_leaf_hash": <base64> | null}``, plus ``"trail": k`` for trails other than 0."""
+
+    trail: int
+    leaf_index: int
+    canonical: bytes
+    tree_leaf_hash: bytes | None
+
+    @classmethod
+    def from_line(cls, line: str) -> ExportRow:
+        """Raises:
+        ValueError (or KeyError, TypeError): the line is not an export row."""
+        row = json.loads(line)
+        index, trail = int(row["leaf_index"]), int(row.get("trail", 0))
+        if not 0 <= trail < MAX_TRAILS:
+            raise ValueError(f"trail {trail} out of range")
+        leaf = row.get("tree_leaf_hash")
+        return cls(
+            trail,
+            index,
+            base64.b64decode(row["canonical"]),
+            base64.b64decode(leaf) if leaf else None,
+        )
+
+
 def read_checkpoints(path: Path) -> list[SignedTreeHead]:
     if not path.exists():
         return []
@@ -477,14 +505,11 @@ def read_export(path: Path, checkpoints: Path | None = None) -> tuple[LedgerSnap
     for line in entries_file.read_text("ascii").splitlines():
         if not line.strip():
             continue
-        row = json.loads(line)
-        index, trail = int(row["leaf_index"]), int(row.get("trail", 0))
-        if not 0 <= trail < MAX_TRAILS:
-            raise ValueError(f"trail {trail} out of range")
-        entries.setdefault(trail, {})[index] = base64.b64decode(row["canonical"])
-        if row.get("tree_leaf_hash"):
+        row = ExportRow.from_line(line)
+        entries.setdefault(row.trail, {})[row.leaf_index] = row.canonical
+        if row.tree_leaf_hash is not None:
             has_leaves = True
-            leaves.setdefault(trail, {})[index] = base64.b64decode(row["tree_leaf_hash"])
+            leaves.setdefault(row.trail, {})[row.leaf_index] = row.tree_leaf_hash
     folder = checkpoints or directory / CHECKPOINTS_DIR
     heads = read_checkpoints(folder)
     key = directory / PUBLIC_KEY_FILE

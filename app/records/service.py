@@ -558,12 +558,8 @@ def build_record_service(
     with botocore's ``standard`` retry mode: at most ``aws_max_attempts`` attempts with
     exponential backoff and full jitter. ``clients`` overrides any of them (tests).
     """
-    from botocore.config import Config
 
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
-        max_pool_connections=max(10, 2 * settings.upload_parallelism),
-    )
+    config = settings.aws_config(max_pool_connections=max(10, 2 * settings.upload_parallelism))
 
     def client(name: str) -> Any:
         if name in clients:

@@ -108,7 +108,6 @@ def _aware(value: datetime) -> datetime:
 
 def main(argv: Sequence[str] | None = None) -> int:
     import boto3
-    from botocore.config import Config
 
     from app.settings import REGION, Settings
 
@@ -119,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if not (settings.shard_bucket and settings.table_records and settings.records_key_arn):
         parser.error("HUB_SHARD_BUCKET, HUB_TABLE_RECORDS and HUB_RECORDS_KEY_ARN are required")
-    config = Config(retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts})
+    config = settings.aws_config()
     session = boto3.session.Session(region_name=REGION)
     report = sweep(
         RecordRepository(session.client("dynamodb", config=config), settings.table_records),

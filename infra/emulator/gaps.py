@@ -20,6 +20,10 @@ from __future__ import annotations
 
 from infra.emulator.record import Gap
 
+# The property a database's key gap names: verify reads it back from the record, and
+# verify must not depend on the emulator (it checks real deployments), so it owns the name.
+from infra.verify.record import DATABASE_KEY_ELSEWHERE
+
 KEY = "aws:kms/key:Key"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 USER_POOL = "aws:cognito/userPool:UserPool"
@@ -694,10 +698,6 @@ def database_engine(resource: str) -> Gap:
     )
 
 
-# The property a database's key gap names (infra.verify.record reads it back).
-DATABASE_KEY_ELSEWHERE = "kmsKeyId on another emulator"
-
-
 def database_key_on_another_emulator(resource: str) -> Gap:
     return Gap(
         resource=resource,
@@ -791,15 +791,21 @@ def backup_selection(resource: str) -> Gap:
         not_enforced=(
             "the selection (the tables and buckets the plan backs up, and the role AWS "
             "Backup uses) is kept only in the deployment record: no backup job runs, no "
-            "recovery point is made and nothing can be restored from the vault"
+            "recovery point is made and nothing can be restored from the vault; verify "
+            "does not ask the emulator for selections and checks the declared ones"
         ),
         reason=(
             f"{MOTO} holds Backup vaults, vault locks and plans but has no backup "
-            "selections, backup jobs or restore jobs"
+            "selections (ListBackupSelections answers NotImplemented), backup jobs or "
+            "restore jobs"
         ),
         covered_by=(
             "backup-vault-locked-and-plan-covers-data-stores",
             "backup.plan_coverage",
+            "tests/infra/verify/test_verify_collect.py::"
+            "test_the_emulator_is_not_asked_for_selections_it_does_not_have",
+            "tests/infra/verify/test_verify_live.py::"
+            "test_verify_on_the_emulator_asks_moto_for_nothing_it_lacks",
             "tests/app/records/test_restore_drill.py (backs up and restores every table "
             "and both buckets with the DynamoDB backups and S3 versions AWS Backup uses "
             "underneath)",

@@ -103,6 +103,10 @@ class Targets:
     load_balancers: tuple[str, ...] = ()  # ARNs
     task_families: tuple[str, ...] = ()
     backup_vault: str | None = None  # the AWS Backup vault's name
+    # False where the deployment record's gap says the emulator holds no backup
+    # selections (moto answers ListBackupSelections with NotImplemented, and a server-side
+    # traceback each retry): the declared selection stands in, so nothing is asked.
+    backup_selections: bool = True
 
 
 def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> dict[str, Any]:
@@ -159,7 +163,9 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
             tasks[("task_definitions", family)] = partial(_task_definition, ecs, family)
 
     if targets.backup_vault:
-        tasks[("backup", "")] = partial(_backup, clients("backup"), targets.backup_vault)
+        tasks[("backup", "")] = partial(
+            _backup, clients("backup"), targets.backup_vault, selections=targets.backup_selections
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {key: pool.submit(task) for key, task in tasks.items()}
@@ -189,10 +195,18 @@ def collect(clients: ClientFactory, targets: Targets, *, workers: int = 8) -> di
     return snapshot
 
 
-def _backup(backup: Any, vault: str) -> dict[str, Any]:
+# What a plan's selections read as when they are not asked for (``Targets.backup_selections``
+# False): unavailable, so evaluation takes the selection the deployment record declares.
+SELECTIONS_NOT_READ = {
+    UNREADABLE: "not read: the emulator holds no backup selections (the deployment "
+    "record's gap keeps the declared ones)"
+}
+
+
+def _backup(backup: Any, vault: str, *, selections: bool = True) -> dict[str, Any]:
     """The vault (key, lock), the plans with a rule writing to it, and their selections'
-    resources (moto has no selections: that read is then unreadable, and the record's
-    gap lets the declared selection stand in)."""
+    resources; with ``selections`` False (the emulator has none, as the record's gap says)
+    the selections are not asked for and read as :data:`SELECTIONS_NOT_READ`."""
     plans: Any = fetch(backup.list_backup_plans, pick="BackupPlansList")
     found: Any = plans
     if isinstance(plans, list):
@@ -211,8 +225,10 @@ def _backup(backup: Any, vault: str) -> dict[str, Any]:
                 {
                     "id": plan_id,
                     "plan": document,
-                    "selected": fetch(
-                        partial(_selected_resources, backup, plan_id), pick="Resources"
+                    "selected": (
+                        fetch(partial(_selected_resources, backup, plan_id), pick="Resources")
+                        if selections
+                        else dict(SELECTIONS_NOT_READ)
                     ),
                 }
             )

@@ -154,7 +154,8 @@ def declared_security_policy(record: DeploymentRecordLike, api_id: str | None) -
     return None
 
 
-# The property of the database key gap (infra.emulator.gaps.DATABASE_KEY_ELSEWHERE).
+# The property the emulator's database key gap names (infra.emulator.gaps, which
+# imports it from here: the record's vocabulary is verify's, spelt once).
 DATABASE_KEY_ELSEWHERE = "kmsKeyId on another emulator"
 
 

@@ -421,6 +421,26 @@ def spare_affiliation(hub: Hub) -> str:
     return reg_no
 
 
+def switch_intake(hub: Hub, stack: str, client_ids: list[str] | None) -> None:
+    """Write ``stack``'s layer switch listing ``client_ids`` as its clinic systems, as the
+    layer's deploy does (infra/components/layer_switch.py), at the hub's own phase so
+    nothing else changes; ``None`` deletes the switch, as the layer's destroy does."""
+    from app.identity.affiliations import LAYER_PARTITION
+
+    table = hub.settings.table_institutions
+    key = {"pk": {"S": LAYER_PARTITION}, "sk": {"S": stack}}
+    if client_ids is None:
+        hub.dynamodb.delete_item(TableName=table, Key=key)
+        return
+    item = {
+        **key,
+        "phase": {"N": str(hub.settings.phase)},
+        "communityCareIntake": {"BOOL": True},
+        "intakeClientIds": {"L": [{"S": c} for c in client_ids]},
+    }
+    hub.dynamodb.put_item(TableName=table, Item=item)
+
+
 def build_world(hub: Hub) -> World:
     g = hub.services.groups
     p = hub.principal

@@ -50,7 +50,7 @@ import httpx
 import pytest
 import schemathesis
 from api_contract import CONTRACT, checked
-from hub_testkit import INST_A, Gateway, Hub, applicant, gateway_record
+from hub_testkit import INST_A, Gateway, Hub, applicant, gateway_record, switch_intake
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -127,6 +127,7 @@ def clinic_system_token(hub: Hub) -> str:
     hub.operator.map_intake_client(
         OPERATOR, IntakeClient(client_id=client["ClientId"], institution=INST_A, system="fuzz")
     )
+    switch_intake(hub, "fuzz-intake-layer", [client["ClientId"]])  # a layer declared it
     basic = base64.b64encode(f"{client['ClientId']}:{client['ClientSecret']}".encode()).decode()
     answer = httpx.post(
         local_token_url(hub.endpoint, domain),

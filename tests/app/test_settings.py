@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hub_testkit import Hub
 from pydantic import ValidationError
 
 from app.settings import LOCAL_AUDIT_HASH_KEY, Mode, Settings
@@ -110,3 +111,23 @@ def test_mode_defaults_to_aws_so_a_forgotten_variable_fails_closed(
 def test_local_mode_accepts_development_defaults() -> None:
     s = Settings(mode="local")
     assert s.audit_hash_key.get_secret_value() == LOCAL_AUDIT_HASH_KEY
+
+
+# API Gateway gives a request 29 s; retry n of one AWS call backs off at most 2^(n-1) s
+# (botocore's standard mode, throttling, capped at 20 s), so the default leaves room.
+GATEWAY_SECONDS = 29
+
+
+def test_the_default_attempts_back_off_within_a_request() -> None:
+    attempts = Settings(mode=Mode.LOCAL).aws_max_attempts
+    worst = sum(min(20, 2**n) for n in range(attempts - 1))  # 1 + 2 + 4 + 8 at 5
+    assert worst <= GATEWAY_SECONDS - 10
+
+
+def test_the_ledgers_aws_clients_retry_as_the_record_service_does(hub: Hub) -> None:
+    """The ledger's DynamoDB client (shared by the groups and institutions repositories):
+    botocore's standard mode with the configured attempts, as the record service's
+    clients, not the legacy default (10 DynamoDB attempts, ~25 s of backoff)."""
+    bounded = {"mode": "standard", "total_max_attempts": hub.settings.aws_max_attempts}
+    assert hub.services.ledger.table.client.meta.config.retries == bounded
+    assert hub.settings.aws_config().retries == bounded  # what the record service uses

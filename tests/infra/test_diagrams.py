@@ -83,6 +83,20 @@ def test_components_flows_and_trust_boundaries_of_a_core() -> None:
     assert "homeserver" not in dot and "wafv2" not in dot
 
 
+def test_shards_go_to_the_shard_bucket_never_the_web_sites() -> None:
+    """The web client's bucket is an S3 node too (beside its reader role), read only
+    through API Gateway's S3 integration: no doctor's shard and no function reaches it."""
+    web = [
+        ("aws:s3/bucket:Bucket", "web-site", "web"),
+        ("aws:iam/role:Role", "web-reader", "web"),
+    ]
+    edges = _edges(dot_source(_record(CORE + web, "core")))
+    assert ("doctor", "storage__s3") in edges and ("service__lambda", "storage__s3") in edges
+    assert ("service__lambda", "audit__s3") in edges  # the ledger's checkpoints
+    assert ("doctor", "web__s3") not in edges
+    assert ("service__lambda", "web__s3") not in edges
+
+
 def test_a_layer_draws_only_what_it_holds() -> None:
     layer = [
         ("aws:cognito/identityProvider:IdentityProvider", "idp-ha", "identity"),

@@ -244,6 +244,19 @@ def test_each_layer_owns_its_switch(runs: dict[str, ProgramRun]) -> None:
     item = json.loads(runs["phase3-private-practice"].named("switch-item").inputs["item"])
     assert item["federation"] == {"BOOL": False} and item["clientIds"] == {"L": []}
     assert item["selfRegistration"] == {"BOOL": True}
+    # Each layer's switch lists the clinic systems' clients its intake declared, so the
+    # service takes their submissions exactly while the switch stands.
+    for stack in LAYERS:
+        run = runs[stack]
+        item = json.loads(run.named("switch-item").inputs["item"])
+        declared = {
+            r.id
+            for r in run.of_type("aws:cognito/userPoolClient:UserPoolClient")
+            if r.name.startswith("intake-client-")
+        }
+        assert declared, stack
+        assert item["communityCareIntake"] == {"BOOL": True}
+        assert {c["S"] for c in item["intakeClientIds"]["L"]} == declared, stack
 
 
 def test_capacity_is_the_cores(runs: dict[str, ProgramRun]) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hub_testkit import INST_A, INST_B
+from hub_testkit import INST_A, INST_B, switch_intake
 from records_testkit import RecordsHarness
 
 from app.identity.affiliations import IntakeClient
@@ -33,6 +33,7 @@ SAMPLES = __import__("pathlib").Path(__file__).parents[1] / "interop" / "testdat
 HL7 = "application/hl7-v2"
 CDA = "application/cda+xml"
 FHIR_R4 = "application/fhir+json; fhirVersion=4.0"
+INTAKE_LAYER = "phase2-hospital-authority"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Intake:
     mapped: dict[str, str]  # Authorization header of INST_A's clinic system
     unmapped: dict[str, str]  # a client with the scope, mapped to no institution
     mapped_client: str
+    unmapped_client: str
 
 
 def _token(url: str, client_id: str, secret: str) -> dict[str, str]:
@@ -77,8 +79,15 @@ def intake(records: RecordsHarness) -> Intake:
     hub.operator.map_intake_client(
         OPERATOR, IntakeClient(client_id=made["cms-a"][0], institution=INST_A, system="cms-a")
     )
+    # Phase 2's layer declared both systems (its switch lists them; one is mapped to nothing).
+    switch_intake(hub, INTAKE_LAYER, [made["cms-a"][0], made["cms-unmapped"][0]])
     url = local_token_url(hub.endpoint, domain)
-    return Intake(_token(url, *made["cms-a"]), _token(url, *made["cms-unmapped"]), made["cms-a"][0])
+    return Intake(
+        _token(url, *made["cms-a"]),
+        _token(url, *made["cms-unmapped"]),
+        made["cms-a"][0],
+        made["cms-unmapped"][0],
+    )
 
 
 def fresh_identity() -> tuple[str, str]:
@@ -155,6 +164,34 @@ def test_who_may_submit(records: RecordsHarness, intake: Intake) -> None:
     (entry,) = records.hub.audit_entries(start)
     assert entry["outcome"] == "denied" and entry["reason"] == "intake-client-unknown"
     assert entry["actor"]["sub"].startswith("client:")
+
+
+def test_a_removed_layers_systems_are_refused_at_once(
+    records: RecordsHarness, intake: Intake
+) -> None:
+    """Destroying phase 2's layer deletes its switch; its clients' mappings stay in the
+    table and a token issued before lives on (15 minutes on AWS), but the next submission
+    with that very token is refused, clearly and audited. Redeploying reopens intake."""
+    hkid, mrn = fresh_identity()
+    registered(records, hkid, mrn)
+    hub = records.hub
+    assert submit(records, intake.mapped, HL7, hl7("adt_a01.hl7", hkid, mrn)).status_code == 201
+    switch_intake(hub, INTAKE_LAYER, None)  # the layer's destroy
+    try:
+        start = hub.ledger_size()
+        r = submit(records, intake.mapped, HL7, hl7("adt_a01.hl7", hkid, mrn))
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "intake_switched_off"
+        assert "layer" in r.json()["error"]["message"]
+        (entry,) = hub.audit_entries(start)
+        assert entry["outcome"] == "denied" and entry["reason"] == "intake_switched_off"
+        assert entry["actor"]["sub"] == f"client:{intake.mapped_client}"
+        # the mapping is still there: only the switch refused it
+        assert hub.services.institutions.repository.intake_client(intake.mapped_client)
+    finally:
+        switch_intake(hub, INTAKE_LAYER, [intake.mapped_client, intake.unmapped_client])
+    again = submit(records, intake.mapped, HL7, hl7("adt_a01.hl7", hkid, mrn))
+    assert again.status_code == 201, again.text
 
 
 def test_submissions_of_each_kind_land_as_one_patients_records(
