@@ -252,6 +252,22 @@ class Hub:
     def headers(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.people[username].token}"}
 
+    def signed_in_headers(self, username: str) -> dict[str, str]:
+        """A token from a new SRP sign-in, for a server that checks the token's age on the
+        real clock (``max_token_age_seconds``, 15 minutes): the session's tokens were
+        minted when the session started, which can be longer ago on a slow run."""
+        from app import local
+
+        tokens = local.login(
+            self.cognito,
+            self.pool_id,
+            self.client_id,
+            username,
+            PASSWORD,
+            authenticator=self.authenticator,
+        )
+        return self.bearer(str(tokens["AccessToken"]))
+
     def principal(self, username: str) -> Principal:
         if username not in self._principals:
             self._principals[username] = self.services.authenticator.authenticate(

@@ -78,7 +78,7 @@ def test_local_api_serves_over_http(hub: Hub) -> None:
     try:
         assert httpx.get(f"{base}/health").json() == {"status": "ok"}
         assert httpx.get(f"{base}/me").status_code == 401
-        me = httpx.get(f"{base}/me", headers=hub.headers("dr-lead"))
+        me = httpx.get(f"{base}/me", headers=hub.signed_in_headers("dr-lead"))
         assert me.status_code == 200 and me.json()["reg_no"] == "M20001"
     finally:
         api.stop()
