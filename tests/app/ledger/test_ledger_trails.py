@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ from app.ledger.checkpoint import (
 from app.ledger.errors import LedgerVerificationError
 from app.ledger.merkle import leaf_hash, verify_inclusion
 from app.ledger.service import Ledger
-from app.ledger.store import CHECKPOINT_KEY, LedgerTable, head_key
-from app.ledger.trail import trail_for
+from app.ledger.store import CHECKPOINT_KEY, MAX_TRAILS, LedgerTable, head_key
+from app.ledger.trail import LedgerTrail, trail_for
 from app.ledger.verify import (
     read_export,
     snapshot_from_deployment,
@@ -182,6 +183,61 @@ def test_a_checkpoint_omitting_a_trail_is_detected(ledger_env: LedgerEnv, sharde
     narrowed = verify_snapshot(snapshot, key)
     assert [(f.kind, f.trail) for f in narrowed.findings] == [("omitted", 2)], narrowed.findings
     assert str(short.timestamp_ms) in narrowed.findings[0].message
+
+
+def _four_trail_ledger(env: LedgerEnv) -> Ledger:
+    ledger = env.ledger(trails=4)
+    for n in range(24):
+        ledger.trail.append(_event(ACTORS[n % len(ACTORS)], n))
+    ledger.integrate()
+    return ledger
+
+
+def test_live_verify_reads_the_trails_the_checkpoint_lists_not_every_possible_one(
+    ledger_env: LedgerEnv,
+) -> None:
+    """The latest signed ledger checkpoint says which trails exist: a 4-trail ledger is
+    read as 4 trails, and the trails beyond it (up to MAX_TRAILS) are probed in one
+    batched read, not one GetItem each (probing all 64 cost 124 GetItems here)."""
+    ledger = _four_trail_ledger(ledger_env)
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.name, json.dumps(params, default=str)))
+
+    events = ledger_env.dynamodb.meta.events
+    events.register("before-call.dynamodb", record, unique_id="count-verify-calls")
+    try:
+        report = _verify(ledger_env, ledger)
+    finally:
+        events.unregister("before-call.dynamodb", unique_id="count-verify-calls")
+    assert report.ok, report.findings
+    assert report.trails == 4
+    beyond = [
+        (name, trail)
+        for name, params in calls
+        if name != "BatchGetItem"
+        for trail in map(int, re.findall(r"LEDGER#T(\d{3})#", params))
+        if trail >= 4
+    ]
+    assert beyond == [], beyond[:5]
+    probes = [params for name, params in calls if name == "BatchGetItem"]
+    assert len(probes) <= 2  # trails 4..63: 120 keys, 100 a call
+    assert len(calls) < MAX_TRAILS, [name for name, _ in calls]
+
+
+def test_a_trail_no_checkpoint_lists_is_still_found_and_reported_omitted(
+    ledger_env: LedgerEnv,
+) -> None:
+    """A writer outside the service's trails (a tool with the wrong trail count, an
+    insider) stores entries in trail 6 of a 4-trail ledger: no checkpoint commits to it,
+    and the batched probe finds it."""
+    ledger = _four_trail_ledger(ledger_env)
+    assert _verify(ledger_env, ledger).ok
+    stray = LedgerTrail(LedgerTable(ledger_env.dynamodb, ledger_env.table_name, 6))
+    stray.append(_event(ACTORS[0], 99))
+    report = _verify(ledger_env, ledger)
+    assert [(f.kind, f.trail) for f in report.findings] == [("omitted", 6)], report.findings
 
 
 def test_trails_without_any_ledger_checkpoint_are_reported(
