@@ -72,6 +72,16 @@ def test_a_layers_service_is_its_cores(hub: Hub) -> None:
     assert settings.cognito_federated_client_id == "federated-client-id"
 
 
+def test_the_ledger_runs_the_trails_local_json_names(hub: Hub) -> None:
+    """The service's ledger spreads over the document's ``ledgerTrails`` (the hub's, as
+    ``hub local up`` and the standalone platform write it); an older document without
+    it is a single-trail ledger."""
+    document = local_document(hub)
+    assert settings_from_local_json(document, "phase1-specialist").ledger_trails == 1
+    document["ledgerTrails"] = 8
+    assert settings_from_local_json(document, "phase1-specialist").ledger_trails == 8
+
+
 def test_local_api_serves_over_http(hub: Hub) -> None:
     api = LocalApi(local_document(hub), "phase1-specialist", port=free_port())
     base = api.start()
