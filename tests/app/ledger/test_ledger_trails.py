@@ -402,3 +402,69 @@ def test_inline_mode_covers_each_response_and_signs_a_ledger_checkpoint(
     assert checkpoint is not None
     assert [h.size for h in checkpoint.heads] == [1, 0, 1]
     assert _verify(ledger_env, ledger).ok
+
+
+def test_the_operator_channel_audits_into_trail_zero_which_every_service_signs(
+    ledger_env: LedgerEnv,
+) -> None:
+    """The operator CLI (one actor) writes to OPERATOR_TRAIL, 0, not to its hashed trail:
+    on a hub of 8 trails whose service is later lowered to 4, every operator entry is
+    still in one gap-free sequence, in order, and covered by a head the service signs.
+    With the hash (trail 4 of 8) the entries written after the lowering would sit on a
+    trail no sequencer integrates, never signed."""
+    from app.dependencies import OPERATOR_TRAIL, build_operator_institutions
+    from app.identity.affiliations import Institution, InstitutionStatus, InstitutionType
+    from app.institutions.service import OPERATOR, CohortInstitution
+    from app.ledger.entries import AuditEntry
+    from app.local import create_service_tables
+
+    assert trail_for(OPERATOR.sub, 8) != 0  # so trail 0 is a choice here, not the hash's
+    institutions = f"{ledger_env.table_name}-institutions"
+    create_service_tables(ledger_env.dynamodb, {"institutions": institutions})
+    operator = build_operator_institutions(
+        ledger_env.dynamodb,
+        None,
+        institutions_table=institutions,
+        ledger_table=ledger_env.table_name,
+        phase=3,
+    )
+
+    def admit(*ids: str) -> None:
+        operator.seed(
+            OPERATOR,
+            [
+                CohortInstitution(
+                    Institution(
+                        i,
+                        f"{i} (synthetic)",
+                        InstitutionType.PRIVATE_CLINIC,
+                        3,
+                        InstitutionStatus.ADMITTED,
+                    )
+                )
+                for i in ids
+            ],
+            [],
+        )
+
+    eight = ledger_env.ledger(trails=8)
+    for n in range(8):
+        eight.trail.append(_event(ACTORS[n], n))
+    admit("zz-clinic-a", "zz-clinic-b")
+    eight.integrate()
+    four = ledger_env.ledger(trails=4)  # hub:ledgerTrails lowered: trails 4-7 stay, unwritten
+    admit("zz-clinic-c")
+    four.integrate()
+
+    by_trail: dict[int, list[int]] = {}
+    for trail in range(8):
+        table = LedgerTable(ledger_env.dynamodb, ledger_env.table_name, trail)
+        for seq, raw in sorted(table.all_entries().items()):
+            if AuditEntry.from_bytes(raw).actor.sub == OPERATOR.sub:
+                by_trail.setdefault(trail, []).append(seq)
+    assert list(by_trail) == [OPERATOR_TRAIL], by_trail
+    operator_entries = by_trail[OPERATOR_TRAIL]
+    assert len(operator_entries) >= 3  # an admission each
+    head = LedgerTable(ledger_env.dynamodb, ledger_env.table_name, OPERATOR_TRAIL).read_head()
+    assert head is not None and head.size > max(operator_entries)
+    assert _verify(ledger_env, four).ok
