@@ -69,6 +69,10 @@ def test_a_layers_service_is_its_cores(hub: Hub) -> None:
     stacks["phase3-private-practice"] = {"phase": 3, "outputs": layer_outputs}
     settings = settings_from_local_json(document, "phase3-private-practice")
     assert settings.phase == 1 and not settings.self_registration
+    # The ledger's origin, as the core's function signs it (HUB_STACK): one hub, one
+    # origin for every process that serves it, whichever stack it was started for.
+    assert settings.stack == "phase1-specialist"
+    assert settings_from_local_json(document, "phase1-specialist").stack == "phase1-specialist"
     assert settings.cognito_federated_client_id == "federated-client-id"
 
 
