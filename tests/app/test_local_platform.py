@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from hub_testkit import ADMITTED, Hub
+from hub_testkit import ADMITTED, PASSWORD, Hub
 
 from app.identity.register import parse_register
 from app.local import LocalApi, settings_from_local_json
@@ -87,12 +87,24 @@ def test_the_ledger_runs_the_trails_local_json_names(hub: Hub) -> None:
 
 
 def test_local_api_serves_over_http(hub: Hub) -> None:
+    from app.local import login
+
     api = LocalApi(local_document(hub), "phase1-specialist", port=free_port())
     base = api.start()
     try:
         assert httpx.get(f"{base}/health").json() == {"status": "ok"}
         assert httpx.get(f"{base}/me").status_code == 401
-        me = httpx.get(f"{base}/me", headers=hub.headers("dr-lead"))
+        # A fresh sign-in: local.json's settings keep the declared 15-minute token age,
+        # and the session's tokens (hub.headers) are older than that in a long suite.
+        token = login(
+            hub.cognito,
+            hub.pool_id,
+            hub.client_id,
+            "dr-lead",
+            PASSWORD,
+            authenticator=hub.authenticator,
+        )["AccessToken"]
+        me = httpx.get(f"{base}/me", headers=hub.bearer(token))
         assert me.status_code == 200 and me.json()["reg_no"] == "M20001"
     finally:
         api.stop()
