@@ -396,6 +396,20 @@ def build_services(
     )
 
 
+# The operator channel's ledger trail. The service picks an actor's trail with
+# app.ledger.trail.trail_for (a stable hash of the actor, modulo the service's trail
+# count) so that load spreads over many actors; the operator is one actor (OPERATOR),
+# writing a few entries a day, so the hash has nothing to spread. Trail 0 gives what the
+# hash gives one actor, and more: all the operator's entries in one gap-free sequence,
+# in order, whatever hub:ledgerTrails was or becomes (the hash would move them when it
+# changes); and it is the one trail every ledger has and every service integrates and
+# signs (one trail, before the first ledger checkpoint, after the trails are lowered).
+# The hash would also need the service's trail count, which this channel is not given
+# (a checkpoint lists the trails that exist, not how many the service writes to): with a
+# stale count the entries would land on a trail no sequencer integrates, never signed.
+OPERATOR_TRAIL = 0
+
+
 def build_operator_institutions(
     dynamodb_client: Any,
     register: Any,
@@ -408,8 +422,8 @@ def build_operator_institutions(
     """The institutions service as the operator CLI and deploy-time seeding use it: the
     operator channel, acting as :data:`app.institutions.service.OPERATOR`, auditing into
     the deployment's ledger (entries are integrated and signed by the service's
-    sequencer, as any other)."""
-    trail = LedgerTrail(LedgerTable(dynamodb_client, ledger_table))
+    sequencer, as any other), on trail :data:`OPERATOR_TRAIL`."""
+    trail = LedgerTrail(LedgerTable(dynamodb_client, ledger_table, OPERATOR_TRAIL))
     gate = AccessGate(Authorizer(), trail, clock)
     return InstitutionService(
         InstitutionRepository(dynamodb_client, institutions_table),

@@ -72,7 +72,11 @@ def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_S
     phase and app clients, self-registration as the core's stage has it (off for phase
     1), exactly as the core's function is configured; what the layers turn on (phase 2's
     federated client, phase 3's self-registration) the service reads from their switches
-    in the institutions table, as deployed.
+    in the institutions table, as deployed; its stack (the ledger's origin) is the core's,
+    as the core's function's ``HUB_STACK`` is. The audit ledger runs the document's
+    ``ledgerTrails``: the trails of the hub's ledger, which ``hub local up`` and the
+    standalone platform take from the stages, where the deployed function reads
+    ``HUB_LEDGER_TRAILS`` (1 when the document does not say).
     """
     stacks = document.get("stacks", {})
     if stack not in stacks:
@@ -90,8 +94,13 @@ def settings_from_local_json(document: Mapping[str, Any], stack: str = DEFAULT_S
     return Settings(
         mode=Mode.LOCAL,
         phase=phase,
-        stack=stack,
+        # The ledger's origin: the core's function's HUB_STACK. Every process serving the
+        # one hub (the gateway's function, --direct, the messaging path) signs the one
+        # ledger under one origin; with several trails the verifier holds each trail's
+        # heads to it (a head under another origin is "swapped").
+        stack=str(core_stack or stack),
         self_registration=phase >= 3,
+        ledger_trails=int(document.get("ledgerTrails") or 1),
         table_register=tables["register"],
         table_groups=tables["groups"],
         table_records=tables["records"],

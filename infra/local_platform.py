@@ -10,7 +10,9 @@ over it) deployed, verified and seeded on an embedded moto, with its API in fron
 3. run the post-deploy verification of each (a layer with its core), writing reports;
 4. seed synthetic demo data per phase into the one hub: each phase's own institutions,
    register entries, demo users and patients, in the core's pool and tables;
-5. write ``local.json`` (:mod:`infra.emulator.local`);
+5. write ``local.json`` (:mod:`infra.emulator.local`), with the trails of the hub's
+   audit ledger (``ledgerTrails``, :func:`infra.emulator.hub.hub_ledger_trails`: the
+   core's, or the highest phase's floor), which every service the platform runs reads;
 6. **messaging** (one separate step, :func:`start_messaging`): the hub's one homeserver
    (the core declares it; the layers re-export its outputs). Synapse, started in the
    background right after moto (so it comes up while the stacks deploy), configured by
@@ -193,6 +195,7 @@ def start_local_platform(
         raise ValueError(f"unknown stack {unknown[0]!r}; expected one of {', '.join(STACK_PHASES)}")
     if api and api_stack not in stacks:
         raise ValueError(f"the API's stack {api_stack} is not among the stacks brought up")
+    from infra.emulator.hub import hub_ledger_trails
     from infra.emulator.local import API_NOTE, layer_cohort_ids, write_local_json
     from infra.emulator.provision import Context
     from infra.emulator.seed import seed_stack
@@ -219,6 +222,8 @@ def start_local_platform(
         ctx = Context(endpoint, REGION)
         # One hub: each phase seeds the institutions it adds into the core's pool and tables.
         seeds = [seed_stack(r, layer_cohort_ids(r.stack), ctx) for r in records]
+        # The hub's ledger trails: the core's, or the highest phase's floor (see there).
+        ledger_trails = hub_ledger_trails(r.stack for r in records)
 
         def write(
             api_url: str | None = None, note: str = API_NOTE, web_url: str | None = None
@@ -245,6 +250,7 @@ def start_local_platform(
                 api_note=note,
                 messaging=running.document if running else None,
                 web_url=web_url,
+                ledger_trails=ledger_trails,
             )
 
         path = write()
@@ -382,6 +388,21 @@ def _deploy_all(
     return records
 
 
+def api_environment(
+    document: Mapping[str, Any], environment: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What the local platform's API function runs with over its declared environment:
+    ``environment`` (the local messaging settings; without it :data:`MESSAGING_OFF`) and
+    the trails of the hub's ledger from local.json (``ledgerTrails``) as
+    ``HUB_LEDGER_TRAILS``. The declared value is the core's stage's; the platform brings
+    the layers up without the promotion gate that would first raise it to their floor
+    (:func:`infra.emulator.hub.hub_ledger_trails`)."""
+    out = dict(MESSAGING_OFF if environment is None else environment)
+    if document.get("ledgerTrails"):
+        out["HUB_LEDGER_TRAILS"] = str(int(document["ledgerTrails"]))
+    return out
+
+
 def start_api(
     state_dir: Path,
     stack: str,
@@ -397,7 +418,7 @@ def start_api(
     use or a service that fails to start is reported in the note, not raised: the rest of
     the platform stays useful without the API. ``environment`` is applied over the
     function's declared one (the local messaging settings); without it, messaging is off
-    (:data:`MESSAGING_OFF`).
+    (:data:`MESSAGING_OFF`); the ledger's trails are local.json's (:func:`api_environment`).
     """
     from app.local import LocalApi
     from infra.emulator.gateway.local import serve_stack
@@ -415,7 +436,7 @@ def start_api(
             stack,
             endpoint=str(document["emulatorEndpoint"]),
             port=port,
-            environment=MESSAGING_OFF if environment is None else environment,
+            environment=api_environment(document, environment),
         )
         return gateway, gateway.base_url, ""
     except Exception as error:  # a port in use, a service start-up error: say which

@@ -5,16 +5,18 @@
 with :func:`infra.emulator.server.start_moto_server`), only what the sharing service
 needs, under fresh names: the four service tables, a user pool shaped like the deployed
 one, a versioned shard bucket, an Object Lock audit bucket, a records key and a ledger
-signing key. Then the local platform's own seeding (``seed_stack``: a synthetic
-register, demo users and patients of the phase's cohort) and the API on a free loopback
-port, through the local API gateway built from the program's declaration of the stack (its
-pool bound to this one), as ``hub local up`` serves it; ``gateway=False`` serves the app
-directly (``hub local up --direct``), ``serve=False`` serves nothing. Through the gateway
-it also serves the web client (``web=True``, from ``web/dist``: ``make web`` builds it) at
-``webUrl``: the site's objects as the program declares them, in the bucket the declared
-S3 integration reads. It yields a document shaped like ``local.json`` and the API's URL.
-The full local platform deploys every declared resource instead; this keeps the tests
-and the benchmark fast.
+signing key. Then the local platform's own seeding (``seed_stack``: a synthetic register,
+demo users and patients of the phase's cohort) and the API on a free loopback port,
+through the local API gateway built from the program's declaration of the stack (its pool
+bound to this one), as ``hub local up`` serves it, its audit ledger over the stage's
+trails (``hub:capacity.ledgerTrails``: 4 for phase 2, 8 for phase 3, with the signed
+ledger checkpoint over them, as the document's ``ledgerTrails`` says); ``gateway=False``
+serves the app directly (``hub local up --direct``), ``serve=False`` serves nothing.
+Through the gateway it also serves the web client (``web=True``, from ``web/dist``:
+``make web`` builds it) at ``webUrl``: the site's objects as the program declares them, in the
+bucket the declared S3 integration reads. It yields a document shaped like ``local.json``
+and the API's URL. The full local platform deploys every declared resource instead; this
+keeps the tests and the benchmark fast.
 
 With ``messaging=True`` it also runs what ``hub local up``'s messaging step runs: a
 Synapse of its own (:class:`app.messaging.local.PlatformHomeserver`), the hub's
@@ -35,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from infra.emulator.hub import hub_ledger_trails
 from infra.emulator.local import cohort_ids
 from infra.emulator.provision import Context
 from infra.emulator.record import DeploymentRecord
@@ -117,6 +120,8 @@ def standalone_platform(
         document: dict[str, Any] = {
             "emulatorEndpoint": endpoint,
             "stacks": {stack: {"phase": STACK_PHASES[stack], "outputs": outputs}},
+            # its own stage's trails: one phase alone is a hub of its own
+            "ledgerTrails": hub_ledger_trails([stack]),
             "demoUsers": [u.to_json() for u in seeded.users],
             "demoPatients": {stack: seeded.patients},
             "synthetic": True,

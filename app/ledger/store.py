@@ -385,16 +385,32 @@ class LedgerTable:
                 return False
             raise
 
-    def trails_present(self) -> list[int]:
-        """Every trail (up to :data:`MAX_TRAILS`) holding an entry or a head, in order:
-        a gap-free trail that holds anything holds entry 0. One GetItem per trail (the
-        verifier's inventory, never on the request path)."""
-        found = []
-        for trail in range(MAX_TRAILS):
-            other = self.for_trail(trail)
-            if other.entry_exists(0) or other.read_head() is not None:
-                found.append(trail)
-        return found
+    def trails_present(self, listed: int | None = None) -> list[int]:
+        """The ledger's trails, in order: ``0 .. listed-1``, then every further trail (up
+        to :data:`MAX_TRAILS`) that holds an entry 0 or a head.
+
+        ``listed`` is how many trails the signed ledger checkpoints list (default: the
+        stored checkpoint's, else 1): the authority for which trails exist, so those are
+        never probed. A trail beyond them holding anything is one no checkpoint commits
+        to (the verifier reports it **omitted**); a gap-free trail that holds anything
+        holds entry 0, so its entry 0 and its head are all there is to look for, and
+        they are looked for in one batched probe (``BatchGetItem``, 100 keys a call: two
+        calls at most), not a ``GetItem`` per trail. The verifier's inventory and the
+        metrics', never on the request path."""
+        if listed is None:
+            stored = self.read_checkpoint()
+            listed = stored.trails if stored is not None else 1
+        listed = max(1, min(listed, MAX_TRAILS))
+        probed: list[dict[str, Any]] = []
+        for trail in range(listed, MAX_TRAILS):
+            probed += [entry_key(0, trail), head_key(trail)]
+        holding = {item["pk"]["S"] for item in self._batch_get(probed, "pk")}
+        further = [
+            trail
+            for trail in range(listed, MAX_TRAILS)
+            if {entry_key(0, trail)["pk"]["S"], head_key(trail)["pk"]["S"]} & holding
+        ]
+        return [*range(listed), *further]
 
     # -- query index ------------------------------------------------------------------
 

@@ -536,22 +536,31 @@ def load_key_file(path: Path) -> ec.EllipticCurvePublicKey:
 def snapshot_from_deployment(
     dynamodb: Any, s3: Any, table_name: str, checkpoint_bucket: str
 ) -> LedgerSnapshot:
-    """Everything a verifier needs, read live from a deployment (DynamoDB and S3)."""
+    """Everything a verifier needs, read live from a deployment (DynamoDB and S3).
+
+    Which trails: those the signed ledger checkpoints list (the archived ones and the
+    stored one, the widest of them: the checkpointer never narrows, and a narrowed one
+    must not hide a trail an earlier one listed), then any further trail holding entries
+    or a head, found by one batched probe (:meth:`LedgerTable.trails_present`): it holds
+    something no checkpoint commits to, which the verifier reports **omitted**. The reads
+    grow with the ledger's trails, not with :data:`MAX_TRAILS`.
+    """
     from app.ledger.sequencer import CheckpointArchive
     from app.ledger.store import LedgerTable
 
     table = LedgerTable(dynamodb, table_name)
     archive = CheckpointArchive(s3, checkpoint_bucket)
-    snapshot = _trail_snapshot(table, archive)
-    for number in table.trails_present():
-        if number:
-            snapshot.trails[number] = _trail_snapshot(
-                table.for_trail(number), archive.for_trail(number)
-            )
     checkpoints = archive.ledger_checkpoints()
     current = table.read_checkpoint()
     if current is not None and all(c.to_json() != current.to_json() for c in checkpoints):
         checkpoints.append(current)
+    snapshot = _trail_snapshot(table, archive)
+    listed = max((c.trails for c in checkpoints), default=1)
+    for number in table.trails_present(listed):
+        if number:
+            trail = _trail_snapshot(table.for_trail(number), archive.for_trail(number))
+            if trail.entries or trail.heads:  # a listed trail may hold nothing yet
+                snapshot.trails[number] = trail
     snapshot.checkpoints = checkpoints
     return snapshot
 

@@ -12,6 +12,7 @@ to. Pure: it reads records and stage files, never AWS.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 from infra.emulator.record import DeploymentRecord
@@ -83,6 +84,24 @@ def hub_stage(stack: str, state_dir: Path) -> Stage:
     return dataclasses.replace(
         stage, phase=phase, capacity=core.capacity, federation=tuple(providers.values())
     )
+
+
+def hub_ledger_trails(stacks: Iterable[str]) -> int:
+    """The trails of the audit ledger (``HUB_LEDGER_TRAILS``) of a hub whose ``stacks``
+    stand: the largest ``hub:capacity.ledgerTrails`` of their stages, that is the core's
+    own, or the floor of the highest layer when that is higher.
+
+    On AWS a layer is promoted only once the deployed core meets its floor
+    (:func:`infra.rollout.capacity_refusal`), so a hub standing at phase 3 runs at least
+    phase 3's trails. The local platform brings its phases up together, without that
+    gate and without raising the core's file; its service runs the trails that gate
+    would have demanded, so a phase-2 or phase-3 hub spreads its ledger as the promoted
+    one on AWS does (docs/ledger.md, "Trails"). One phase alone (a standalone platform,
+    a hub of its own) runs its own stage's trails.
+    """
+    from infra.verify import load_stage
+
+    return max(load_stage(stack).capacity.ledger_trails for stack in stacks)
 
 
 def verification_target(

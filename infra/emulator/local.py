@@ -59,6 +59,7 @@ def write_local_json(
     api_note: str = API_NOTE,
     messaging: dict[str, Any] | None = None,
     web_url: str | None = None,
+    ledger_trails: int = 1,
 ) -> Path:
     document = {
         "generatedAt": now_utc(),
@@ -72,6 +73,9 @@ def write_local_json(
         "webUrl": web_url,
         "synthetic": True,
         "stacks": stacks,
+        # The trails of the hub's audit ledger (infra.emulator.hub.hub_ledger_trails):
+        # what the service the platform runs reads as HUB_LEDGER_TRAILS.
+        "ledgerTrails": ledger_trails,
         "verification": verification,
         "gapCounts": gaps,
         "demoUsers": [u.to_json() for s in seeds for u in s.users],

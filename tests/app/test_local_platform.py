@@ -69,7 +69,21 @@ def test_a_layers_service_is_its_cores(hub: Hub) -> None:
     stacks["phase3-private-practice"] = {"phase": 3, "outputs": layer_outputs}
     settings = settings_from_local_json(document, "phase3-private-practice")
     assert settings.phase == 1 and not settings.self_registration
+    # The ledger's origin, as the core's function signs it (HUB_STACK): one hub, one
+    # origin for every process that serves it, whichever stack it was started for.
+    assert settings.stack == "phase1-specialist"
+    assert settings_from_local_json(document, "phase1-specialist").stack == "phase1-specialist"
     assert settings.cognito_federated_client_id == "federated-client-id"
+
+
+def test_the_ledger_runs_the_trails_local_json_names(hub: Hub) -> None:
+    """The service's ledger spreads over the document's ``ledgerTrails`` (the hub's, as
+    ``hub local up`` and the standalone platform write it); an older document without
+    it is a single-trail ledger."""
+    document = local_document(hub)
+    assert settings_from_local_json(document, "phase1-specialist").ledger_trails == 1
+    document["ledgerTrails"] = 8
+    assert settings_from_local_json(document, "phase1-specialist").ledger_trails == 8
 
 
 def test_local_api_serves_over_http(hub: Hub) -> None:

@@ -25,6 +25,7 @@ from infra.emulator.server import check_port_free, endpoint_reachable, free_port
 from infra.local_platform import (
     MESSAGING_OFF,
     StartupObserver,
+    api_environment,
     demo_bearer,
     start_api,
     start_local_platform,
@@ -80,6 +81,31 @@ class Recorder(StartupObserver):
 
     def verified(self, verification: Any) -> None:
         self.events.append(f"verified {verification.stack} {verification.passed}")
+
+
+def test_the_hubs_ledger_runs_the_highest_phases_trails() -> None:
+    """The phases come up together, without the promotion gate that on AWS makes the core
+    meet a layer's floor first: the hub's ledger runs the core's trails or the highest
+    phase's floor, whichever is more, and the API's function gets it as
+    HUB_LEDGER_TRAILS over its declared environment (the core's stage's)."""
+    from infra.emulator.hub import hub_ledger_trails
+    from infra.verify import load_stage
+
+    floor = {s: load_stage(s).capacity.ledger_trails for s in (PHASE1, PHASE2, PHASE3)}
+    assert floor == {PHASE1: 1, PHASE2: 4, PHASE3: 8}  # the stage files' (docs/ledger.md)
+    assert hub_ledger_trails([PHASE1]) == 1
+    assert hub_ledger_trails([PHASE1, PHASE2]) == 4
+    assert hub_ledger_trails([PHASE1, PHASE2, PHASE3]) == 8
+    assert hub_ledger_trails([PHASE3]) == 8  # one phase alone: a hub of its own
+    environment = api_environment({"ledgerTrails": 8})
+    assert environment["HUB_LEDGER_TRAILS"] == "8"
+    assert MESSAGING_OFF.items() <= environment.items()
+    messaging = {"HUB_MODE": "local", "HUB_MATRIX_HOMESERVER_URL": "http://127.0.0.1:1"}
+    assert api_environment({"ledgerTrails": 4}, messaging) == {
+        **messaging,
+        "HUB_LEDGER_TRAILS": "4",
+    }
+    assert "HUB_LEDGER_TRAILS" not in api_environment({})  # an older local.json: declared
 
 
 def test_one_phase_comes_up_serves_a_doctor_and_stops(
@@ -215,7 +241,12 @@ def test_the_hub_comes_up_as_one_and_two_phases_share_a_record(
         hub = top_of_hub(tmp_path)
         assert hub is not None and hub.stack == PHASE3
         assert DeclaredApi.from_record(hub).web_acl_rules  # the core's web ACL guards it
-        gateway = LocalGateway(hub, lambda_handler_for(local_app(document, PHASE3)))
+        # The hub stands at phase 3: its ledger runs phase 3's trails (the core's file
+        # keeps phase 1's 1), with the signed ledger checkpoint over them.
+        assert document["ledgerTrails"] == 8
+        app = local_app(document, PHASE3)
+        assert app.state.services.ledger.trail_count == 8
+        gateway = LocalGateway(hub, lambda_handler_for(app))
         api_url = gateway.start(port=free_port())
         script = Path(__file__).resolve().parents[2] / "scripts" / "demo_one_hub.py"
         spec = importlib.util.spec_from_file_location("demo_one_hub", script)
@@ -268,6 +299,21 @@ def test_the_hub_comes_up_as_one_and_two_phases_share_a_record(
         assert sorted(submitted.records) == ["harbour-cardiac-alliance", "peak-family-clinic"]
         assert submitted.statuses["doctor_on_intake"] == 401
         assert lines[-1] == "Walk-through complete: every step answered as expected."
+
+        # The walk-throughs' doctors and clinic systems wrote to several trails, and
+        # `hub audit verify --live` checks every one and the ledger checkpoints.
+        from typer.testing import CliRunner
+
+        from infra.cli import app as hub_cli
+
+        verified = CliRunner().invoke(
+            hub_cli,
+            ["audit", "verify", "--live", "--json", "--stack", PHASE3],
+            env={"HUB_STATE_DIR": str(tmp_path), "AWS_ENDPOINT_URL": platform.endpoint},
+        )
+        assert verified.exit_code == 0, verified.output
+        report = json.loads(verified.stdout)
+        assert report["trails"] > 1 and report["ledger_checkpoints_verified"] >= 1, report
     finally:
         if gateway is not None:
             gateway.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ from app.ledger.checkpoint import (
 from app.ledger.errors import LedgerVerificationError
 from app.ledger.merkle import leaf_hash, verify_inclusion
 from app.ledger.service import Ledger
-from app.ledger.store import CHECKPOINT_KEY, LedgerTable, head_key
-from app.ledger.trail import trail_for
+from app.ledger.store import CHECKPOINT_KEY, MAX_TRAILS, LedgerTable, head_key
+from app.ledger.trail import LedgerTrail, trail_for
 from app.ledger.verify import (
     read_export,
     snapshot_from_deployment,
@@ -182,6 +183,61 @@ def test_a_checkpoint_omitting_a_trail_is_detected(ledger_env: LedgerEnv, sharde
     narrowed = verify_snapshot(snapshot, key)
     assert [(f.kind, f.trail) for f in narrowed.findings] == [("omitted", 2)], narrowed.findings
     assert str(short.timestamp_ms) in narrowed.findings[0].message
+
+
+def _four_trail_ledger(env: LedgerEnv) -> Ledger:
+    ledger = env.ledger(trails=4)
+    for n in range(24):
+        ledger.trail.append(_event(ACTORS[n % len(ACTORS)], n))
+    ledger.integrate()
+    return ledger
+
+
+def test_live_verify_reads_the_trails_the_checkpoint_lists_not_every_possible_one(
+    ledger_env: LedgerEnv,
+) -> None:
+    """The latest signed ledger checkpoint says which trails exist: a 4-trail ledger is
+    read as 4 trails, and the trails beyond it (up to MAX_TRAILS) are probed in one
+    batched read, not one GetItem each (probing all 64 cost 124 GetItems here)."""
+    ledger = _four_trail_ledger(ledger_env)
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.name, json.dumps(params, default=str)))
+
+    events = ledger_env.dynamodb.meta.events
+    events.register("before-call.dynamodb", record, unique_id="count-verify-calls")
+    try:
+        report = _verify(ledger_env, ledger)
+    finally:
+        events.unregister("before-call.dynamodb", unique_id="count-verify-calls")
+    assert report.ok, report.findings
+    assert report.trails == 4
+    beyond = [
+        (name, trail)
+        for name, params in calls
+        if name != "BatchGetItem"
+        for trail in map(int, re.findall(r"LEDGER#T(\d{3})#", params))
+        if trail >= 4
+    ]
+    assert beyond == [], beyond[:5]
+    probes = [params for name, params in calls if name == "BatchGetItem"]
+    assert len(probes) <= 2  # trails 4..63: 120 keys, 100 a call
+    assert len(calls) < MAX_TRAILS, [name for name, _ in calls]
+
+
+def test_a_trail_no_checkpoint_lists_is_still_found_and_reported_omitted(
+    ledger_env: LedgerEnv,
+) -> None:
+    """A writer outside the service's trails (a tool with the wrong trail count, an
+    insider) stores entries in trail 6 of a 4-trail ledger: no checkpoint commits to it,
+    and the batched probe finds it."""
+    ledger = _four_trail_ledger(ledger_env)
+    assert _verify(ledger_env, ledger).ok
+    stray = LedgerTrail(LedgerTable(ledger_env.dynamodb, ledger_env.table_name, 6))
+    stray.append(_event(ACTORS[0], 99))
+    report = _verify(ledger_env, ledger)
+    assert [(f.kind, f.trail) for f in report.findings] == [("omitted", 6)], report.findings
 
 
 def test_trails_without_any_ledger_checkpoint_are_reported(
@@ -346,3 +402,69 @@ def test_inline_mode_covers_each_response_and_signs_a_ledger_checkpoint(
     assert checkpoint is not None
     assert [h.size for h in checkpoint.heads] == [1, 0, 1]
     assert _verify(ledger_env, ledger).ok
+
+
+def test_the_operator_channel_audits_into_trail_zero_which_every_service_signs(
+    ledger_env: LedgerEnv,
+) -> None:
+    """The operator CLI (one actor) writes to OPERATOR_TRAIL, 0, not to its hashed trail:
+    on a hub of 8 trails whose service is later lowered to 4, every operator entry is
+    still in one gap-free sequence, in order, and covered by a head the service signs.
+    With the hash (trail 4 of 8) the entries written after the lowering would sit on a
+    trail no sequencer integrates, never signed."""
+    from app.dependencies import OPERATOR_TRAIL, build_operator_institutions
+    from app.identity.affiliations import Institution, InstitutionStatus, InstitutionType
+    from app.institutions.service import OPERATOR, CohortInstitution
+    from app.ledger.entries import AuditEntry
+    from app.local import create_service_tables
+
+    assert trail_for(OPERATOR.sub, 8) != 0  # so trail 0 is a choice here, not the hash's
+    institutions = f"{ledger_env.table_name}-institutions"
+    create_service_tables(ledger_env.dynamodb, {"institutions": institutions})
+    operator = build_operator_institutions(
+        ledger_env.dynamodb,
+        None,
+        institutions_table=institutions,
+        ledger_table=ledger_env.table_name,
+        phase=3,
+    )
+
+    def admit(*ids: str) -> None:
+        operator.seed(
+            OPERATOR,
+            [
+                CohortInstitution(
+                    Institution(
+                        i,
+                        f"{i} (synthetic)",
+                        InstitutionType.PRIVATE_CLINIC,
+                        3,
+                        InstitutionStatus.ADMITTED,
+                    )
+                )
+                for i in ids
+            ],
+            [],
+        )
+
+    eight = ledger_env.ledger(trails=8)
+    for n in range(8):
+        eight.trail.append(_event(ACTORS[n], n))
+    admit("zz-clinic-a", "zz-clinic-b")
+    eight.integrate()
+    four = ledger_env.ledger(trails=4)  # hub:ledgerTrails lowered: trails 4-7 stay, unwritten
+    admit("zz-clinic-c")
+    four.integrate()
+
+    by_trail: dict[int, list[int]] = {}
+    for trail in range(8):
+        table = LedgerTable(ledger_env.dynamodb, ledger_env.table_name, trail)
+        for seq, raw in sorted(table.all_entries().items()):
+            if AuditEntry.from_bytes(raw).actor.sub == OPERATOR.sub:
+                by_trail.setdefault(trail, []).append(seq)
+    assert list(by_trail) == [OPERATOR_TRAIL], by_trail
+    operator_entries = by_trail[OPERATOR_TRAIL]
+    assert len(operator_entries) >= 3  # an admission each
+    head = LedgerTable(ledger_env.dynamodb, ledger_env.table_name, OPERATOR_TRAIL).read_head()
+    assert head is not None and head.size > max(operator_entries)
+    assert _verify(ledger_env, four).ok
