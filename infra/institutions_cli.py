@@ -29,11 +29,13 @@ full values, piped or not.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar, get_type_hints
 
 import typer
 
@@ -61,53 +63,6 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 _REG_NO = re.compile(r"^[A-Za-z]{1,2}\d{4,6}$")
 _ROLES = ("doctor", "specialist", "institution_admin", "auditor", "platform_admin")
 
-Stack = Annotated[
-    str,
-    typer.Option(
-        "--stack",
-        "-s",
-        help="The stack whose tables to use (from the local platform's local.json).",
-    ),
-]
-StateDir = Annotated[
-    Path,
-    typer.Option(
-        "--state-dir", envvar="HUB_STATE_DIR", help="Where the local platform's local.json lives."
-    ),
-]
-Endpoint = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint",
-        envvar="AWS_ENDPOINT_URL",
-        help="AWS-compatible endpoint (default: the running `hub local up`, else AWS).",
-    ),
-]
-InstitutionsTable = Annotated[
-    str | None,
-    typer.Option("--institutions-table", help="The institutions table (instead of --stack)."),
-]
-LedgerTable = Annotated[
-    str | None,
-    typer.Option(
-        "--ledger-table", help="The ledger table changes are audited in (instead of --stack)."
-    ),
-]
-RegisterTable = Annotated[
-    str | None,
-    typer.Option(
-        "--register-table", help="The Medical Council register table (instead of --stack)."
-    ),
-]
-UserPool = Annotated[
-    str | None,
-    typer.Option(
-        "--user-pool", help="The user pool, to find accounts by --username (instead of --stack)."
-    ),
-]
-Phase = Annotated[
-    int | None, typer.Option("--phase", help="The deployment's phase (default: the stack's).")
-]
 Json = JsonOption
 
 
@@ -128,16 +83,60 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Target:
-    """The deployment options every command takes (one parameter object)."""
+    """The deployment options every command takes (one parameter object): each field is
+    the command-line option that sets it, appended after a command's own options by
+    :func:`_takes_target`."""
 
-    stack: str
-    state_dir: Path
-    endpoint: str | None
-    institutions_table: str | None
-    ledger_table: str | None
-    register_table: str | None
-    user_pool: str | None
-    phase: int | None
+    stack: Annotated[
+        str,
+        typer.Option(
+            "--stack",
+            "-s",
+            help="The stack whose tables to use (from the local platform's local.json).",
+        ),
+    ] = DEFAULT_STACK
+    state_dir: Annotated[
+        Path,
+        typer.Option(
+            "--state-dir",
+            envvar="HUB_STATE_DIR",
+            help="Where the local platform's local.json lives.",
+        ),
+    ] = Path(".hub")
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            envvar="AWS_ENDPOINT_URL",
+            help="AWS-compatible endpoint (default: the running `hub local up`, else AWS).",
+        ),
+    ] = None
+    institutions_table: Annotated[
+        str | None,
+        typer.Option("--institutions-table", help="The institutions table (instead of --stack)."),
+    ] = None
+    ledger_table: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger-table", help="The ledger table changes are audited in (instead of --stack)."
+        ),
+    ] = None
+    register_table: Annotated[
+        str | None,
+        typer.Option(
+            "--register-table", help="The Medical Council register table (instead of --stack)."
+        ),
+    ] = None
+    user_pool: Annotated[
+        str | None,
+        typer.Option(
+            "--user-pool",
+            help="The user pool, to find accounts by --username (instead of --stack).",
+        ),
+    ] = None
+    phase: Annotated[
+        int | None, typer.Option("--phase", help="The deployment's phase (default: the stack's).")
+    ] = None
 
     def resolve(self) -> Deployment:
         from infra.emulator.local import read_local_json
@@ -170,26 +169,33 @@ class Target:
         )
 
 
-def _target(
-    stack: str,
-    state_dir: Path,
-    endpoint: str | None,
-    institutions_table: str | None,
-    ledger_table: str | None,
-    register_table: str | None,
-    user_pool: str | None,
-    phase: int | None,
-) -> Target:
-    return Target(
-        stack,
-        state_dir,
-        endpoint,
-        institutions_table,
-        ledger_table,
-        register_table,
-        user_pool,
-        phase,
+_TARGET_HINTS = get_type_hints(Target, include_extras=True)
+_TARGET_OPTIONS = tuple(
+    inspect.Parameter(
+        field.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=_TARGET_HINTS[field.name],
+        default=field.default,
     )
+    for field in fields(Target)
+)
+
+
+def _takes_target(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` (whose last parameter is ``target: Target``) as a typer command: its own
+    parameters, then :class:`Target`'s options in field order, gathered into one ``target``."""
+    own = inspect.signature(command, eval_str=True).parameters.values()
+    parameters = [p for p in own if p.name != "target"] + list(_TARGET_OPTIONS)
+
+    @functools.wraps(command)
+    def with_target(**values: Any) -> None:
+        target = Target(**{option.name: values.pop(option.name) for option in _TARGET_OPTIONS})
+        command(**values, target=target)
+
+    # typer reads a command's options from its signature and annotations.
+    with_target.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_target.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_target
 
 
 def _service(deployment: Deployment) -> Any:
@@ -210,14 +216,16 @@ def _service(deployment: Deployment) -> Any:
     )
 
 
-def _act(action: Callable[[], T]) -> T:
-    """Run a service call; a refusal (4xx in the API) becomes one line and exit 2."""
+def _as_operator(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(OPERATOR, *args, **kwargs)``: a service method called on the operator's
+    channel; a refusal (4xx in the API) becomes one line and exit 2."""
     from botocore.exceptions import ClientError
 
     from app.errors import HubError
+    from app.institutions.service import OPERATOR
 
     try:
-        return action()
+        return call(OPERATOR, *args, **kwargs)
     except HubError as error:
         fail(f"{error.code}: {error.message}")
     except ClientError as error:
@@ -299,42 +307,30 @@ def _done(row: dict[str, Any], as_json: bool, line: str) -> None:
         out.print(line, highlight=False)
 
 
+def _audited(row: dict[str, Any], receipt: Any) -> dict[str, Any]:
+    """A change's row, with where the ledger recorded it."""
+    return {**row, "audit_position": receipt.position}
+
+
 # -- institutions ---------------------------------------------------------------------
 
 
 @institutions_app.command("list")
+@_takes_target
 def list_institutions(
     status: Annotated[
         str, typer.Option("--status", help="admitted, suspended, removed or all.")
     ] = "all",
     as_json: Json = False,
-    stack: Stack = DEFAULT_STACK,
-    state_dir: StateDir = Path(".hub"),
-    endpoint: Endpoint = None,
-    institutions_table: InstitutionsTable = None,
-    ledger_table: LedgerTable = None,
-    register_table: RegisterTable = None,
-    user_pool: UserPool = None,
-    phase: Phase = None,
+    *,
+    target: Target,
 ) -> None:
     """Every institution of every phase, with its type, phase and status."""
-    from app.institutions.service import OPERATOR
-
     if status != "all" and status not in {s.value for s in InstitutionStatus}:
         fail(f"--status: expected admitted, suspended, removed or all, got {status!r}")
-    target = _target(
-        stack,
-        state_dir,
-        endpoint,
-        institutions_table,
-        ledger_table,
-        register_table,
-        user_pool,
-        phase,
-    )
     service = _service(target.resolve())
     wanted = None if status == "all" else InstitutionStatus(status)
-    found, _ = _act(lambda: service.list_institutions(OPERATOR, wanted))
+    found, _ = _as_operator(service.list_institutions, wanted)
     _show(
         [_institution_row(i) for i in found],
         as_json,
@@ -344,6 +340,7 @@ def list_institutions(
 
 
 @institutions_app.command("admit")
+@_takes_target
 def admit(
     institution_id: Annotated[
         str, typer.Argument(metavar="ID", help="The new institution's id (a-z, 0-9, '-').")
@@ -370,18 +367,10 @@ def admit(
         typer.Option("--hospital-code", help="The code that provider's users carry for it."),
     ] = None,
     as_json: Json = False,
-    stack: Stack = DEFAULT_STACK,
-    state_dir: StateDir = Path(".hub"),
-    endpoint: Endpoint = None,
-    institutions_table: InstitutionsTable = None,
-    ledger_table: LedgerTable = None,
-    register_table: RegisterTable = None,
-    user_pool: UserPool = None,
-    phase: Phase = None,
+    *,
+    target: Target,
 ) -> None:
     """Admit an institution; its users are served from the next request."""
-    from app.institutions.service import OPERATOR
-
     _institution_id(institution_id, "ID")
     if not name or len(name.strip()) < 2:
         fail("--name: required, at least 2 characters")
@@ -390,74 +379,42 @@ def admit(
         fail(f"--type: expected one of {', '.join(types)}, got {kind!r}")
     if (provider is None) != (hospital_code is None):
         fail("--provider and --hospital-code go together")
-    target = _target(
-        stack,
-        state_dir,
-        endpoint,
-        institutions_table,
-        ledger_table,
-        register_table,
-        user_pool,
-        phase,
-    )
     service = _service(target.resolve())
-    admitted, receipt = _act(
-        lambda: service.admit(
-            OPERATOR,
-            institution_id,
-            name.strip(),
-            InstitutionType(kind),
-            institution_phase,
-            provider,
-            hospital_code,
-        )
+    admitted, receipt = _as_operator(
+        service.admit,
+        institution_id,
+        name.strip(),
+        InstitutionType(kind),
+        institution_phase,
+        provider,
+        hospital_code,
     )
-    row = {**_institution_row(admitted), "audit_position": receipt.position}
-    _done(row, as_json, f"admitted {admitted.id} ({admitted.type.value}, phase {admitted.phase})")
-
-
-def _set_status(
-    institution_id: str, status: InstitutionStatus, as_json: bool, target: Target
-) -> None:
-    from app.institutions.service import OPERATOR
-
-    _institution_id(institution_id, "ID")
-    service = _service(target.resolve())
-    changed, receipt = _act(
-        lambda: service.update_institution(OPERATOR, institution_id, None, status)
+    _done(
+        _audited(_institution_row(admitted), receipt),
+        as_json,
+        f"admitted {admitted.id} ({admitted.type.value}, phase {admitted.phase})",
     )
-    row = {**_institution_row(changed), "audit_position": receipt.position}
-    _done(row, as_json, f"{changed.id} is {changed.status.value}")
 
 
 def _status_command(status: InstitutionStatus, doc: str) -> None:
     def command(
         institution_id: Annotated[str, typer.Argument(metavar="ID", help="The institution's id.")],
         as_json: Json = False,
-        stack: Stack = DEFAULT_STACK,
-        state_dir: StateDir = Path(".hub"),
-        endpoint: Endpoint = None,
-        institutions_table: InstitutionsTable = None,
-        ledger_table: LedgerTable = None,
-        register_table: RegisterTable = None,
-        user_pool: UserPool = None,
-        phase: Phase = None,
+        *,
+        target: Target,
     ) -> None:
-        target = _target(
-            stack,
-            state_dir,
-            endpoint,
-            institutions_table,
-            ledger_table,
-            register_table,
-            user_pool,
-            phase,
+        _institution_id(institution_id, "ID")
+        service = _service(target.resolve())
+        changed, receipt = _as_operator(service.update_institution, institution_id, None, status)
+        _done(
+            _audited(_institution_row(changed), receipt),
+            as_json,
+            f"{changed.id} is {changed.status.value}",
         )
-        _set_status(institution_id, status, as_json, target)
 
     command.__doc__ = doc
     name = {"admitted": "readmit", "suspended": "suspend", "removed": "remove"}[status.value]
-    institutions_app.command(name)(command)
+    institutions_app.command(name)(_takes_target(command))
 
 
 _status_command(
@@ -471,40 +428,23 @@ _status_command(InstitutionStatus.ADMITTED, "Admit a suspended or removed instit
 
 
 @institutions_app.command("seed")
-def seed(
-    as_json: Json = False,
-    stack: Stack = DEFAULT_STACK,
-    state_dir: StateDir = Path(".hub"),
-    endpoint: Endpoint = None,
-    institutions_table: InstitutionsTable = None,
-    ledger_table: LedgerTable = None,
-    register_table: RegisterTable = None,
-    user_pool: UserPool = None,
-    phase: Phase = None,
-) -> None:
+@_takes_target
+def seed(as_json: Json = False, *, target: Target) -> None:
     """Seed the stage file's initial cohort and provider mappings (after a deploy).
     Institutions the table already holds are left as they are."""
-    from app.institutions.service import OPERATOR
     from infra.cohort import initial_cohort
     from infra.config_source import read_stage_file, stage_from_config
     from infra.stage import StageConfigError
 
-    target = _target(
-        stack,
-        state_dir,
-        endpoint,
-        institutions_table,
-        ledger_table,
-        register_table,
-        user_pool,
-        phase,
-    )
+    stack = target.stack
     deployment = target.resolve()
     try:
         stage, _ = stage_from_config(stack, read_stage_file(stack))
     except StageConfigError as error:
         fail(f"{stack}: {error}")
-    changed = _act(lambda: _service(deployment).seed(OPERATOR, *initial_cohort(stage)))
+    changed = _as_operator(
+        lambda operator: _service(deployment).seed(operator, *initial_cohort(stage))
+    )
     _done(
         {"stack": stack, "changed": changed},
         as_json,
@@ -530,37 +470,19 @@ def _member(
     return staff_member(sub), sub
 
 
-@affiliations_app.command("list")
-def list_affiliations(
-    institution: Annotated[
-        str, typer.Argument(metavar="INSTITUTION", help="The institution's id.")
-    ],
-    as_json: Json = False,
-    stack: Stack = DEFAULT_STACK,
-    state_dir: StateDir = Path(".hub"),
-    endpoint: Endpoint = None,
-    institutions_table: InstitutionsTable = None,
-    ledger_table: LedgerTable = None,
-    register_table: RegisterTable = None,
-    user_pool: UserPool = None,
-    phase: Phase = None,
-) -> None:
-    """Who is affiliated with INSTITUTION, in which roles."""
-    from app.institutions.service import OPERATOR
+InstitutionId = Annotated[str, typer.Argument(metavar="INSTITUTION", help="The institution's id.")]
+RegNo = Annotated[
+    str | None, typer.Option("--reg-no", help="The practitioner's Medical Council number.")
+]
 
+
+@affiliations_app.command("list")
+@_takes_target
+def list_affiliations(institution: InstitutionId, as_json: Json = False, *, target: Target) -> None:
+    """Who is affiliated with INSTITUTION, in which roles."""
     _institution_id(institution)
-    target = _target(
-        stack,
-        state_dir,
-        endpoint,
-        institutions_table,
-        ledger_table,
-        register_table,
-        user_pool,
-        phase,
-    )
     service = _service(target.resolve())
-    found, _ = _act(lambda: service.affiliations(OPERATOR, institution))
+    found, _ = _as_operator(service.affiliations, institution)
     _show(
         [_affiliation_row(a) for a in found],
         as_json,
@@ -570,13 +492,10 @@ def list_affiliations(
 
 
 @affiliations_app.command("add")
+@_takes_target
 def add_affiliation(
-    institution: Annotated[
-        str, typer.Argument(metavar="INSTITUTION", help="The institution's id.")
-    ],
-    reg_no: Annotated[
-        str | None, typer.Option("--reg-no", help="The practitioner's Medical Council number.")
-    ] = None,
+    institution: InstitutionId,
+    reg_no: RegNo = None,
     username: Annotated[
         str | None,
         typer.Option(
@@ -593,19 +512,11 @@ def add_affiliation(
         ),
     ] = None,
     as_json: Json = False,
-    stack: Stack = DEFAULT_STACK,
-    state_dir: StateDir = Path(".hub"),
-    endpoint: Endpoint = None,
-    institutions_table: InstitutionsTable = None,
-    ledger_table: LedgerTable = None,
-    register_table: RegisterTable = None,
-    user_pool: UserPool = None,
-    phase: Phase = None,
+    *,
+    target: Target,
 ) -> None:
     """Affiliate a practitioner or staff account with INSTITUTION in some roles; effective
     from their next request."""
-    from app.institutions.service import OPERATOR
-
     _institution_id(institution)
     roles = sorted(set(role or ()))
     if not roles:
@@ -613,26 +524,14 @@ def add_affiliation(
     unknown = [r for r in roles if r not in _ROLES]
     if unknown:
         fail(f"--role: expected one of {', '.join(_ROLES)}, got {unknown[0]!r}")
-    target = _target(
-        stack,
-        state_dir,
-        endpoint,
-        institutions_table,
-        ledger_table,
-        register_table,
-        user_pool,
-        phase,
-    )
     deployment = target.resolve()
     member, sub = _member(deployment, reg_no, username)
     service = _service(deployment)
-    affiliation, receipt = _act(
-        lambda: service.set_affiliation(OPERATOR, institution, member, roles, bind_sub=sub)
+    affiliation, receipt = _as_operator(
+        service.set_affiliation, institution, member, roles, bind_sub=sub
     )
-    row = {**_affiliation_row(affiliation), "bound": sub is not None}
-    row["audit_position"] = receipt.position
     _done(
-        row,
+        _audited({**_affiliation_row(affiliation), "bound": sub is not None}, receipt),
         as_json,
         f"{member} is {','.join(affiliation.roles)} at {institution}"
         + (f"; account {username} bound" if sub else ""),
@@ -640,46 +539,28 @@ def add_affiliation(
 
 
 @affiliations_app.command("remove")
+@_takes_target
 def remove_affiliation(
-    institution: Annotated[
-        str, typer.Argument(metavar="INSTITUTION", help="The institution's id.")
-    ],
-    reg_no: Annotated[
-        str | None, typer.Option("--reg-no", help="The practitioner's Medical Council number.")
-    ] = None,
+    institution: InstitutionId,
+    reg_no: RegNo = None,
     username: Annotated[
         str | None, typer.Option("--username", help="The staff account (without --reg-no).")
     ] = None,
     as_json: Json = False,
-    stack: Stack = DEFAULT_STACK,
-    state_dir: StateDir = Path(".hub"),
-    endpoint: Endpoint = None,
-    institutions_table: InstitutionsTable = None,
-    ledger_table: LedgerTable = None,
-    register_table: RegisterTable = None,
-    user_pool: UserPool = None,
-    phase: Phase = None,
+    *,
+    target: Target,
 ) -> None:
     """Remove an affiliation; the member is refused there from their next request."""
-    from app.institutions.service import OPERATOR
-
     _institution_id(institution)
-    target = _target(
-        stack,
-        state_dir,
-        endpoint,
-        institutions_table,
-        ledger_table,
-        register_table,
-        user_pool,
-        phase,
-    )
     deployment = target.resolve()
     member, _ = _member(deployment, reg_no, None if reg_no else username)
     service = _service(deployment)
-    affiliation, receipt = _act(lambda: service.remove_affiliation(OPERATOR, institution, member))
-    row = {**_affiliation_row(affiliation), "audit_position": receipt.position}
-    _done(row, as_json, f"{member} is no longer affiliated with {institution}")
+    affiliation, receipt = _as_operator(service.remove_affiliation, institution, member)
+    _done(
+        _audited(_affiliation_row(affiliation), receipt),
+        as_json,
+        f"{member} is no longer affiliated with {institution}",
+    )
 
 
 __all__ = ["affiliations_app", "institutions_app"]

@@ -245,39 +245,12 @@ class Messaging(pulumi.ComponentResource):
         self.private_subnets: list[aws.ec2.Subnet] = []
         self.public_subnets: list[aws.ec2.Subnet] = []
         for index, zone in enumerate(a.availability_zones):
-            private = aws.ec2.Subnet(
-                f"{n}-private-{index}",
-                vpc_id=self.vpc.id,
-                cidr_block=PRIVATE_SUBNETS[index],
-                availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags={"Name": f"{a.name_prefix}-messaging-private-{index}"},
-                opts=self._child,
+            self.private_subnets.append(
+                self._subnet("private", index, zone, PRIVATE_SUBNETS[index], private_routes)
             )
-            aws.ec2.RouteTableAssociation(
-                f"{n}-private-{index}-routes",
-                subnet_id=private.id,
-                route_table_id=private_routes.id,
-                opts=self._child,
+            self.public_subnets.append(
+                self._subnet("public", index, zone, PUBLIC_SUBNETS[index], public_routes)
             )
-            public = aws.ec2.Subnet(
-                f"{n}-public-{index}",
-                vpc_id=self.vpc.id,
-                cidr_block=PUBLIC_SUBNETS[index],
-                availability_zone=zone,
-                # Only the load balancer lives here; nothing gets a public address.
-                map_public_ip_on_launch=False,
-                tags={"Name": f"{a.name_prefix}-messaging-public-{index}"},
-                opts=self._child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{n}-public-{index}-routes",
-                subnet_id=public.id,
-                route_table_id=public_routes.id,
-                opts=self._child,
-            )
-            self.private_subnets.append(private)
-            self.public_subnets.append(public)
 
         self.client_lb_sg = self._security_group(
             "client-lb", "Internet clients to the homeserver (TLS 1.3)", [("0.0.0.0/0", 443)]
@@ -315,6 +288,28 @@ class Messaging(pulumi.ComponentResource):
             route_table_ids=[private_routes.id],
             opts=self._child,
         )
+
+    def _subnet(
+        self, tier: str, index: int, zone: str, cidr: str, routes: aws.ec2.RouteTable
+    ) -> aws.ec2.Subnet:
+        """The ``tier`` ("private" or "public") subnet ``index`` in ``zone``, on ``routes``."""
+        subnet = aws.ec2.Subnet(
+            f"{self._name}-{tier}-{index}",
+            vpc_id=self.vpc.id,
+            cidr_block=cidr,
+            availability_zone=zone,
+            # Only the load balancer lives in a public one; nothing gets a public address.
+            map_public_ip_on_launch=False,
+            tags={"Name": f"{self._args.name_prefix}-messaging-{tier}-{index}"},
+            opts=self._child,
+        )
+        aws.ec2.RouteTableAssociation(
+            f"{self._name}-{tier}-{index}-routes",
+            subnet_id=subnet.id,
+            route_table_id=routes.id,
+            opts=self._child,
+        )
+        return subnet
 
     def _security_group(
         self,
@@ -416,19 +411,24 @@ class Messaging(pulumi.ComponentResource):
         )
 
     def _create_secrets(self) -> None:
-        a, n = self._args, self._name
-        self.appservice_secret = aws.secretsmanager.Secret(
-            f"{n}-appservice-secret",
-            name=f"{a.name_prefix}/messaging/appservice-tokens",
-            description='Application service tokens: {"as_token": ..., "hs_token": ...}',
-            kms_key_id=self.key.arn,
-            recovery_window_in_days=30,
-            opts=self._child,
+        self.appservice_secret = self._secret(
+            "appservice",
+            "appservice-tokens",
+            'Application service tokens: {"as_token": ..., "hs_token": ...}',
         )
-        self.homeserver_secret = aws.secretsmanager.Secret(
-            f"{n}-homeserver-secret",
-            name=f"{a.name_prefix}/messaging/homeserver",
-            description="Homeserver secrets: signing_key, macaroon_secret_key, form_secret",
+        self.homeserver_secret = self._secret(
+            "homeserver",
+            "homeserver",
+            "Homeserver secrets: signing_key, macaroon_secret_key, form_secret",
+        )
+
+    def _secret(self, part: str, name: str, description: str) -> aws.secretsmanager.Secret:
+        """A secret under the messaging CMK, recoverable for 30 days (the operator puts its
+        value; the program never does)."""
+        return aws.secretsmanager.Secret(
+            f"{self._name}-{part}-secret",
+            name=f"{self._args.name_prefix}/messaging/{name}",
+            description=description,
             kms_key_id=self.key.arn,
             recovery_window_in_days=30,
             opts=self._child,
@@ -582,6 +582,26 @@ class Messaging(pulumi.ComponentResource):
             sort_keys=True,
         )
 
+    def _homeserver_role(self, part: str, statements: list[dict[str, Any]]) -> aws.iam.Role:
+        """A role only the homeserver's ECS tasks (in this account) assume, with
+        ``statements`` as its inline policy."""
+        a, n = self._args, self._name
+        role = aws.iam.Role(
+            f"{n}-{part}-role",
+            name=f"{a.name_prefix}-homeserver-{part}",
+            assume_role_policy=assume_role_policy(
+                "ecs-tasks.amazonaws.com", source_account=a.account_id
+            ),
+            opts=self._child,
+        )
+        aws.iam.RolePolicy(
+            f"{n}-{part}-policy",
+            role=role.id,
+            policy=policy_document(statements),
+            opts=self._child,
+        )
+        return role
+
     def _create_homeserver(self, certificate: aws.acm.Certificate) -> None:
         a, n = self._args, self._name
         repository = aws.ecr.Repository(
@@ -605,14 +625,6 @@ class Messaging(pulumi.ComponentResource):
             retention_in_days=a.log_retention_days,
             opts=self._child,
         )
-        execution_role = aws.iam.Role(
-            f"{n}-execution-role",
-            name=f"{a.name_prefix}-homeserver-execution",
-            assume_role_policy=assume_role_policy(
-                "ecs-tasks.amazonaws.com", source_account=a.account_id
-            ),
-            opts=self._child,
-        )
         secrets = [
             self.appservice_secret.arn,
             self.homeserver_secret.arn,
@@ -620,85 +632,69 @@ class Messaging(pulumi.ComponentResource):
                 lambda s: str(s[0]["secret_arn"]) if s else "arn:aws:secretsmanager:::none"
             ),
         ]
-        aws.iam.RolePolicy(
-            f"{n}-execution-policy",
-            role=execution_role.id,
-            policy=policy_document(
-                [
-                    {
-                        "Sid": "PullImage",
-                        "Effect": "Allow",
-                        "Action": [
-                            "ecr:BatchGetImage",
-                            "ecr:GetDownloadUrlForLayer",
-                            "ecr:BatchCheckLayerAvailability",
-                        ],
-                        "Resource": repository.arn,
+        execution_role = self._homeserver_role(
+            "execution",
+            [
+                {
+                    "Sid": "PullImage",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                        "ecr:BatchCheckLayerAvailability",
+                    ],
+                    "Resource": repository.arn,
+                },
+                {
+                    "Sid": "AuthenticateToRegistry",
+                    "Effect": "Allow",
+                    "Action": ["ecr:GetAuthorizationToken"],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "WriteLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": pulumi.Output.concat(logs.arn, ":*"),
+                },
+                {
+                    "Sid": "InjectSecrets",
+                    "Effect": "Allow",
+                    "Action": ["secretsmanager:GetSecretValue"],
+                    "Resource": secrets,
+                },
+                {
+                    "Sid": "DecryptSecrets",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt"],
+                    "Resource": [self.key.arn, a.audit_key_arn],
+                    "Condition": {
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{a.region}.amazonaws.com"
+                        }
                     },
-                    {
-                        "Sid": "AuthenticateToRegistry",
-                        "Effect": "Allow",
-                        "Action": ["ecr:GetAuthorizationToken"],
-                        "Resource": "*",
-                    },
-                    {
-                        "Sid": "WriteLogs",
-                        "Effect": "Allow",
-                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                        "Resource": pulumi.Output.concat(logs.arn, ":*"),
-                    },
-                    {
-                        "Sid": "InjectSecrets",
-                        "Effect": "Allow",
-                        "Action": ["secretsmanager:GetSecretValue"],
-                        "Resource": secrets,
-                    },
-                    {
-                        "Sid": "DecryptSecrets",
-                        "Effect": "Allow",
-                        "Action": ["kms:Decrypt"],
-                        "Resource": [self.key.arn, a.audit_key_arn],
-                        "Condition": {
-                            "StringEquals": {
-                                "kms:ViaService": f"secretsmanager.{a.region}.amazonaws.com"
-                            }
-                        },
-                    },
-                ]
-            ),
-            opts=self._child,
+                },
+            ],
         )
-        task_role = aws.iam.Role(
-            f"{n}-task-role",
-            name=f"{a.name_prefix}-homeserver-task",
-            assume_role_policy=assume_role_policy(
-                "ecs-tasks.amazonaws.com", source_account=a.account_id
-            ),
-            opts=self._child,
-        )
-        aws.iam.RolePolicy(
-            f"{n}-task-policy",
-            role=task_role.id,
-            policy=policy_document(
-                [
-                    {
-                        "Sid": "MediaObjects",
-                        "Effect": "Allow",
-                        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                        "Resource": pulumi.Output.concat(self.media_bucket.arn, "/*"),
+        task_role = self._homeserver_role(
+            "task",
+            [
+                {
+                    "Sid": "MediaObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": pulumi.Output.concat(self.media_bucket.arn, "/*"),
+                },
+                {
+                    "Sid": "MediaKeyViaS3",
+                    "Effect": "Allow",
+                    "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                    "Resource": self.key.arn,
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}
                     },
-                    {
-                        "Sid": "MediaKeyViaS3",
-                        "Effect": "Allow",
-                        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                        "Resource": self.key.arn,
-                        "Condition": {
-                            "StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}
-                        },
-                    },
-                ]
-            ),
-            opts=self._child,
+                },
+            ],
         )
         definition = pulumi.Output.all(
             repository.repository_url,
@@ -752,15 +748,8 @@ class Messaging(pulumi.ComponentResource):
             runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "ARM64"},
             opts=self._child,
         )
-        self.client_balancer = aws.lb.LoadBalancer(
-            f"{n}-client-lb",
-            name=f"{a.name_prefix}-matrix",
-            internal=False,
-            load_balancer_type="application",
-            subnets=[s.id for s in self.public_subnets],
-            security_groups=[self.client_lb_sg.id],
-            drop_invalid_header_fields=True,
-            opts=self._child,
+        self.client_balancer = self._load_balancer(
+            "client", "matrix", self.public_subnets, self.client_lb_sg, internal=False
         )
         targets = aws.lb.TargetGroup(
             f"{n}-homeserver-targets",
@@ -772,24 +761,18 @@ class Messaging(pulumi.ComponentResource):
             health_check={"path": "/health", "matcher": "200"},
             opts=self._child,
         )
-        listener = aws.lb.Listener(
-            f"{n}-client-listener",
-            load_balancer_arn=self.client_balancer.arn,
-            port=443,
-            protocol="HTTPS",
-            ssl_policy=ALB_TLS13_POLICY,
-            certificate_arn=certificate.arn,
-            default_actions=[
-                {
-                    "type": "fixed-response",
-                    "fixed_response": {
-                        "content_type": "application/json",
-                        "status_code": "404",
-                        "message_body": '{"errcode": "M_UNRECOGNIZED"}',
-                    },
-                }
-            ],
-            opts=self._child,
+        listener = self._https_listener(
+            "client",
+            self.client_balancer,
+            certificate,
+            {
+                "type": "fixed-response",
+                "fixed_response": {
+                    "content_type": "application/json",
+                    "status_code": "404",
+                    "message_body": '{"errcode": "M_UNRECOGNIZED"}',
+                },
+            },
         )
         aws.lb.ListenerRule(
             f"{n}-client-paths",
@@ -821,34 +804,91 @@ class Messaging(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[listener]),
         )
 
+    def _load_balancer(
+        self,
+        part: str,
+        name: str,
+        subnets: Sequence[aws.ec2.Subnet],
+        security_group: aws.ec2.SecurityGroup,
+        *,
+        internal: bool,
+    ) -> aws.lb.LoadBalancer:
+        """An application load balancer that drops invalid header fields."""
+        return aws.lb.LoadBalancer(
+            f"{self._name}-{part}-lb",
+            name=f"{self._args.name_prefix}-{name}",
+            internal=internal,
+            load_balancer_type="application",
+            subnets=[s.id for s in subnets],
+            security_groups=[security_group.id],
+            drop_invalid_header_fields=True,
+            opts=self._child,
+        )
+
+    def _https_listener(
+        self,
+        part: str,
+        balancer: aws.lb.LoadBalancer,
+        certificate: aws.acm.Certificate,
+        default_action: aws.lb.ListenerDefaultActionArgsDict,
+    ) -> aws.lb.Listener:
+        """A balancer's one way in: HTTPS on 443 under the TLS 1.3 policy."""
+        return aws.lb.Listener(
+            f"{self._name}-{part}-listener",
+            load_balancer_arn=balancer.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=ALB_TLS13_POLICY,
+            certificate_arn=certificate.arn,
+            default_actions=[default_action],
+            opts=self._child,
+        )
+
     # -- the hub's private path and its dispatcher ---------------------------------------------
 
-    def _function_environment(self) -> dict[str, pulumi.Input[str]]:
-        return {**self._args.function_environment, **self.environment}
-
-    def _create_appservice_path(self, certificate: aws.acm.Certificate) -> None:
-        a, n = self._args, self._name
-        function = logged_function(
-            f"{n}-appservice-function",
-            function_name=f"{a.name_prefix}-appservice",
-            handler="app.appservice_handler.handler",
+    def _hub_function(
+        self, part: str, function_name: str, handler: str, **tuning: Any
+    ) -> aws.lambda_.Function:
+        """One of the hub's functions beside the homeserver: the hub's role and bundle, the
+        API's environment with messaging's, 1 GiB; ``tuning`` is the rest of
+        :func:`logged_function`'s (timeout, concurrency, dead letters)."""
+        a = self._args
+        return logged_function(
+            f"{self._name}-{part}-function",
+            function_name=f"{a.name_prefix}-{function_name}",
+            handler=handler,
             role_arn=a.service_role.arn,
             bundle=a.lambda_bundle,
-            environment=self._function_environment(),
+            environment={**a.function_environment, **self.environment},
             audit_key_arn=a.audit_key_arn,
             log_retention_days=a.log_retention_days,
             parent=self,
             memory_mb=1024,
+            **tuning,
         ).function
-        balancer = aws.lb.LoadBalancer(
-            f"{n}-appservice-lb",
-            name=f"{a.name_prefix}-appservice",
-            internal=True,
-            load_balancer_type="application",
-            subnets=[s.id for s in self.private_subnets],
-            security_groups=[self.appservice_lb_sg.id],
-            drop_invalid_header_fields=True,
+
+    def _invoke_permission(
+        self,
+        part: str,
+        function: aws.lambda_.Function,
+        principal: str,
+        source_arn: pulumi.Input[str],
+    ) -> aws.lambda_.Permission:
+        """``principal`` may invoke ``function`` on behalf of ``source_arn`` only."""
+        return aws.lambda_.Permission(
+            f"{self._name}-{part}-invoke",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal=principal,
+            source_arn=source_arn,
             opts=self._child,
+        )
+
+    def _create_appservice_path(self, certificate: aws.acm.Certificate) -> None:
+        a, n = self._args, self._name
+        function = self._hub_function("appservice", "appservice", "app.appservice_handler.handler")
+        balancer = self._load_balancer(
+            "appservice", "appservice", self.private_subnets, self.appservice_lb_sg, internal=True
         )
         targets = aws.lb.TargetGroup(
             f"{n}-appservice-targets",
@@ -856,13 +896,8 @@ class Messaging(pulumi.ComponentResource):
             target_type="lambda",
             opts=self._child,
         )
-        permission = aws.lambda_.Permission(
-            f"{n}-appservice-invoke",
-            action="lambda:InvokeFunction",
-            function=function.name,
-            principal="elasticloadbalancing.amazonaws.com",
-            source_arn=targets.arn,
-            opts=self._child,
+        permission = self._invoke_permission(
+            "appservice", function, "elasticloadbalancing.amazonaws.com", targets.arn
         )
         aws.lb.TargetGroupAttachment(
             f"{n}-appservice-target",
@@ -870,49 +905,31 @@ class Messaging(pulumi.ComponentResource):
             target_id=function.arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
-        aws.lb.Listener(
-            f"{n}-appservice-listener",
-            load_balancer_arn=balancer.arn,
-            port=443,
-            protocol="HTTPS",
-            ssl_policy=ALB_TLS13_POLICY,
-            certificate_arn=certificate.arn,
-            default_actions=[{"type": "forward", "target_group_arn": targets.arn}],
-            opts=self._child,
+        self._https_listener(
+            "appservice",
+            balancer,
+            certificate,
+            {"type": "forward", "target_group_arn": targets.arn},
         )
 
     def _create_dispatcher(self) -> None:
         a, n = self._args, self._name
-        function = logged_function(
-            f"{n}-dispatcher-function",
-            function_name=f"{a.name_prefix}-outbox-dispatcher",
-            handler="app.dispatch_handler.handler",
-            role_arn=a.service_role.arn,
-            bundle=a.lambda_bundle,
-            environment=self._function_environment(),
-            audit_key_arn=a.audit_key_arn,
-            log_retention_days=a.log_retention_days,
-            parent=self,
-            memory_mb=1024,
+        function = self._hub_function(
+            "dispatcher",
+            "outbox-dispatcher",
+            "app.dispatch_handler.handler",
             timeout_s=50,
             # One dispatcher at a time: claims make a race harmless, this makes it rare.
             reserved_concurrency=1,
             dead_letter_queue_arn=self.dead_letter_queue.arn,
-        ).function
+        )
         schedule = aws.cloudwatch.EventRule(
             f"{n}-dispatch-schedule",
             name=f"{a.name_prefix}-outbox-dispatch",
             schedule_expression=DISPATCH_SCHEDULE,
             opts=self._child,
         )
-        aws.lambda_.Permission(
-            f"{n}-dispatch-invoke",
-            action="lambda:InvokeFunction",
-            function=function.name,
-            principal="events.amazonaws.com",
-            source_arn=schedule.arn,
-            opts=self._child,
-        )
+        self._invoke_permission("dispatch", function, "events.amazonaws.com", schedule.arn)
         aws.cloudwatch.EventTarget(
             f"{n}-dispatch-target",
             rule=schedule.name,

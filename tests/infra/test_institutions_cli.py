@@ -8,9 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from infra.cli import app
+from infra.stage import STACK_PHASES
 
 runner = CliRunner()
 TABLES = [
@@ -70,3 +72,45 @@ def test_an_unknown_stack_is_named(tmp_path: Path) -> None:
         app, ["institutions", "list", "--stack", "phase9", "--state-dir", str(tmp_path)]
     )
     assert result.exit_code == 2 and "--stack: expected one of" in result.output
+
+
+# Each command with valid input of its own: what it does next is resolve the deployment.
+EVERY_COMMAND = {
+    ("institutions", "list"): [],
+    ("institutions", "admit"): ["new-clinic", "--name", "X Y", "--type", "private_clinic"],
+    ("institutions", "suspend"): ["a-clinic"],
+    ("institutions", "remove"): ["a-clinic"],
+    ("institutions", "readmit"): ["a-clinic"],
+    ("institutions", "seed"): [],
+    ("affiliations", "list"): ["a-clinic"],
+    ("affiliations", "add"): ["a-clinic", "--reg-no", "M20001", "--role", "doctor"],
+    ("affiliations", "remove"): ["a-clinic", "--reg-no", "M20001"],
+}
+
+
+def test_the_command_table_is_every_command() -> None:
+    groups = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    registered = {
+        (group, name)
+        for group in ("institutions", "affiliations")
+        for name in groups[group].commands
+    }
+    assert registered == set(EVERY_COMMAND)
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [pytest.param(*item, id=" ".join(item[0])) for item in EVERY_COMMAND.items()],
+)
+def test_every_command_takes_the_deployment_options(
+    command: tuple[str, str], args: list[str], tmp_path: Path
+) -> None:
+    """The shared deployment options reach each command's deployment: a stack given
+    on the command line is the one resolved."""
+    result = runner.invoke(
+        app, [*command, *args, "--stack", "phase9", "--state-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: --stack: expected one of {', '.join(STACK_PHASES)}, got 'phase9'"
+    ]

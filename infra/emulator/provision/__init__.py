@@ -16,13 +16,15 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from infra.emulator.record import Gap, ResourceRecord
+
+T = TypeVar("T")
 
 
 class UnsupportedResourceType(RuntimeError):
@@ -261,6 +263,18 @@ def ignore_missing(call: Callable[[], Any], *codes: str) -> None:
     except ClientError as error:
         if error_code(error) not in missing:
             raise
+
+
+def existing(find: Callable[[], T], *missing: str) -> T | None:
+    """What ``find`` answers, or None when AWS answers that the resource is not there
+    (one of the ``missing`` error codes): the find of a find-or-create, or of a delete
+    that first reads what it deletes. Any other error is raised."""
+    try:
+        return find()
+    except ClientError as error:
+        if error_code(error) in missing:
+            return None
+        raise
 
 
 def as_int(value: Any) -> int:

@@ -10,8 +10,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from infra.emulator import gaps
 from infra.emulator.bundle import app_source_zip, code_sha256
 from infra.emulator.provision import (
@@ -21,7 +19,7 @@ from infra.emulator.provision import (
     Provisioner,
     as_int,
     drop_none,
-    error_code,
+    existing,
     ignore_missing,
     provisioner,
 )
@@ -68,11 +66,10 @@ class Function(Provisioner):
         sha = code_sha256(code)
         config = _function_config(i)
         on_localstack = ctx.served_by_localstack("lambda")
-        try:
-            current = lam.get_function_configuration(FunctionName=name)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
+        current = existing(
+            lambda: lam.get_function_configuration(FunctionName=name), "ResourceNotFoundException"
+        )
+        if current is None:
             current = lam.create_function(
                 FunctionName=name,
                 Code={"ZipFile": code},
@@ -170,6 +167,35 @@ class _InApi(Provisioner):
         return _api_of(record) or None
 
 
+def _method_locator(i: dict[str, Any]) -> dict[str, str]:
+    """How a method, its integration or one of their responses (with its status code) is
+    found again; its values, in order, make the physical id after a prefix."""
+    locator = {
+        "rest_api": str(i["restApi"]),
+        "resource": str(i["resourceId"]),
+        "verb": str(i["httpMethod"]),
+    }
+    if "statusCode" in i:
+        locator["status"] = str(i["statusCode"])
+    return locator
+
+
+def _method_address(locator: dict[str, str]) -> dict[str, str]:
+    """A :func:`_method_locator` as API Gateway's arguments."""
+    address = {
+        "restApiId": locator["rest_api"],
+        "resourceId": locator["resource"],
+        "httpMethod": locator["verb"],
+    }
+    if "status" in locator:
+        address["statusCode"] = locator["status"]
+    return address
+
+
+def _method_id(prefix: str, locator: dict[str, str]) -> str:
+    return "-".join([prefix, *locator.values()])
+
+
 @provisioner
 class RestApi(Provisioner):
     type_token = "aws:apigateway/restApi:RestApi"
@@ -236,12 +262,8 @@ class RestApi(Provisioner):
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
-        try:
-            apigw.get_rest_api(restApiId=record.id)
-        except ClientError as error:
-            if error_code(error) == "NotFoundException":
-                return  # moto answers a delete of a missing API with a server error
-            raise
+        if existing(lambda: apigw.get_rest_api(restApiId=record.id), "NotFoundException") is None:
+            return  # moto answers a delete of a missing API with a server error
         apigw.delete_rest_api(restApiId=record.id)
 
 
@@ -277,7 +299,8 @@ class Method(_InApi):
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         apigw = ctx.client("apigateway")
         i = declared.inputs
-        api, resource, verb = str(i["restApi"]), str(i["resourceId"]), str(i["httpMethod"])
+        locator = _method_locator(i)
+        address = _method_address(locator)
         fields = drop_none(
             {
                 "authorizationType": i.get("authorization", "NONE"),
@@ -287,31 +310,18 @@ class Method(_InApi):
                 "requestParameters": i.get("requestParameters"),
             }
         )
-        try:
-            current = apigw.get_method(restApiId=api, resourceId=resource, httpMethod=verb)
-        except ClientError as error:
-            if error_code(error) != "NotFoundException":
-                raise
-            current = None
+        current = existing(lambda: apigw.get_method(**address), "NotFoundException")
         if current is not None and any(current.get(k) != v for k, v in fields.items()):
             # Replace: the integration is re-put right after by its own resource.
-            apigw.delete_method(restApiId=api, resourceId=resource, httpMethod=verb)
+            apigw.delete_method(**address)
             current = None
         if current is None:
-            apigw.put_method(restApiId=api, resourceId=resource, httpMethod=verb, **fields)
-        return Provisioned(
-            id=f"agm-{api}-{resource}-{verb}",
-            locator={"rest_api": api, "resource": resource, "verb": verb},
-        )
+            apigw.put_method(**address, **fields)
+        return Provisioned(id=_method_id("agm", locator), locator=locator)
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
-        loc = record.locator
-        ignore_missing(
-            lambda: apigw.delete_method(
-                restApiId=loc["rest_api"], resourceId=loc["resource"], httpMethod=loc["verb"]
-            )
-        )
+        ignore_missing(lambda: apigw.delete_method(**_method_address(record.locator)))
 
 
 @provisioner
@@ -321,13 +331,11 @@ class Integration(_InApi):
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         apigw = ctx.client("apigateway")
         i = declared.inputs
-        api, resource, verb = str(i["restApi"]), str(i["resourceId"]), str(i["httpMethod"])
+        locator = _method_locator(i)
         apigw.put_integration(
             **drop_none(
                 {
-                    "restApiId": api,
-                    "resourceId": resource,
-                    "httpMethod": verb,
+                    **_method_address(locator),
                     "type": i["type"],
                     "integrationHttpMethod": i.get("integrationHttpMethod"),
                     "uri": i.get("uri"),
@@ -340,99 +348,59 @@ class Integration(_InApi):
             ctx.add_gap(gaps.gateway_lambda_runtime(declared.name))
         elif ":s3:path/" in str(i.get("uri") or ""):
             ctx.add_gap(gaps.gateway_s3_integration_role(declared.name))
-        return Provisioned(
-            id=f"agi-{api}-{resource}-{verb}",
-            locator={"rest_api": api, "resource": resource, "verb": verb},
-        )
+        return Provisioned(id=_method_id("agi", locator), locator=locator)
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         apigw = ctx.client("apigateway")
-        loc = record.locator
-        ignore_missing(
-            lambda: apigw.delete_integration(
-                restApiId=loc["rest_api"], resourceId=loc["resource"], httpMethod=loc["verb"]
+        ignore_missing(lambda: apigw.delete_integration(**_method_address(record.locator)))
+
+
+class _StatusResponse(_InApi):
+    """A method's or an integration's response to one status code: put on every deploy
+    (a put replaces what was there), found again by its locator. Subclasses name the
+    API Gateway calls, the id prefix and the inputs put as they are (API Gateway calls
+    them as Pulumi does)."""
+
+    put_call = ""
+    delete_call = ""
+    id_prefix = ""
+    settings: tuple[str, ...] = ()
+
+    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
+        apigw = ctx.client("apigateway")
+        i = declared.inputs
+        locator = _method_locator(i)
+        getattr(apigw, self.put_call)(
+            **drop_none(
+                {
+                    **_method_address(locator),
+                    **{setting: i.get(setting) for setting in self.settings},
+                }
             )
         )
+        return Provisioned(id=_method_id(self.id_prefix, locator), locator=locator)
+
+    def delete(self, ctx: Context, record: ResourceRecord) -> None:
+        delete = getattr(ctx.client("apigateway"), self.delete_call)
+        ignore_missing(lambda: delete(**_method_address(record.locator)))
 
 
 @provisioner
-class MethodResponse(_InApi):
+class MethodResponse(_StatusResponse):
     type_token = "aws:apigateway/methodResponse:MethodResponse"
-
-    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
-        apigw = ctx.client("apigateway")
-        i = declared.inputs
-        api, resource, verb = str(i["restApi"]), str(i["resourceId"]), str(i["httpMethod"])
-        status = str(i["statusCode"])
-        apigw.put_method_response(
-            **drop_none(
-                {
-                    "restApiId": api,
-                    "resourceId": resource,
-                    "httpMethod": verb,
-                    "statusCode": status,
-                    "responseParameters": i.get("responseParameters"),
-                    "responseModels": i.get("responseModels"),
-                }
-            )
-        )
-        return Provisioned(
-            id=f"agmr-{api}-{resource}-{verb}-{status}",
-            locator={"rest_api": api, "resource": resource, "verb": verb, "status": status},
-        )
-
-    def delete(self, ctx: Context, record: ResourceRecord) -> None:
-        apigw = ctx.client("apigateway")
-        loc = record.locator
-        ignore_missing(
-            lambda: apigw.delete_method_response(
-                restApiId=loc["rest_api"],
-                resourceId=loc["resource"],
-                httpMethod=loc["verb"],
-                statusCode=loc["status"],
-            )
-        )
+    put_call = "put_method_response"
+    delete_call = "delete_method_response"
+    id_prefix = "agmr"
+    settings = ("responseParameters", "responseModels")
 
 
 @provisioner
-class IntegrationResponse(_InApi):
+class IntegrationResponse(_StatusResponse):
     type_token = "aws:apigateway/integrationResponse:IntegrationResponse"
-
-    def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
-        apigw = ctx.client("apigateway")
-        i = declared.inputs
-        api, resource, verb = str(i["restApi"]), str(i["resourceId"]), str(i["httpMethod"])
-        status = str(i["statusCode"])
-        apigw.put_integration_response(
-            **drop_none(
-                {
-                    "restApiId": api,
-                    "resourceId": resource,
-                    "httpMethod": verb,
-                    "statusCode": status,
-                    "selectionPattern": i.get("selectionPattern"),
-                    "responseParameters": i.get("responseParameters"),
-                    "responseTemplates": i.get("responseTemplates"),
-                    "contentHandling": i.get("contentHandling"),
-                }
-            )
-        )
-        return Provisioned(
-            id=f"agir-{api}-{resource}-{verb}-{status}",
-            locator={"rest_api": api, "resource": resource, "verb": verb, "status": status},
-        )
-
-    def delete(self, ctx: Context, record: ResourceRecord) -> None:
-        apigw = ctx.client("apigateway")
-        loc = record.locator
-        ignore_missing(
-            lambda: apigw.delete_integration_response(
-                restApiId=loc["rest_api"],
-                resourceId=loc["resource"],
-                httpMethod=loc["verb"],
-                statusCode=loc["status"],
-            )
-        )
+    put_call = "put_integration_response"
+    delete_call = "delete_integration_response"
+    id_prefix = "agir"
+    settings = ("selectionPattern", "responseParameters", "responseTemplates", "contentHandling")
 
 
 @provisioner
@@ -498,12 +466,12 @@ class Deployment(_InApi):
         fingerprint = _fingerprint(declared.inputs)
         previous = declared.previous
         if previous is not None and previous.locator.get("fingerprint") == fingerprint:
-            try:
-                apigw.get_deployment(restApiId=api, deploymentId=previous.id)
+            found = existing(
+                lambda: apigw.get_deployment(restApiId=api, deploymentId=previous.id),
+                "NotFoundException",
+            )
+            if found is not None:
                 return Provisioned(id=previous.id, locator=dict(previous.locator))
-            except ClientError as error:
-                if error_code(error) != "NotFoundException":
-                    raise
         description = declared.inputs.get("description") or f"hub deployment {fingerprint[:12]}"
         # Without a record, a deployment of the same routes is found by its description.
         same = [
@@ -535,11 +503,10 @@ class Stage(_InApi):
         i = declared.inputs
         api, name, deployment = str(i["restApi"]), str(i["stageName"]), str(i["deployment"])
         tracing = bool(i.get("xrayTracingEnabled", False))
-        try:
-            apigw.get_stage(restApiId=api, stageName=name)
-        except ClientError as error:
-            if error_code(error) != "NotFoundException":
-                raise
+        current = existing(
+            lambda: apigw.get_stage(restApiId=api, stageName=name), "NotFoundException"
+        )
+        if current is None:
             apigw.create_stage(
                 **drop_none(
                     {
@@ -695,13 +662,15 @@ class WebAcl(Provisioner):
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         waf = ctx.client("wafv2")
         loc = record.locator
-        try:
-            lock = waf.get_web_acl(Name=loc["name"], Scope=loc["scope"], Id=record.id)["LockToken"]
-        except ClientError as error:
-            if error_code(error) == "WAFNonexistentItemException":
-                return
-            raise
-        waf.delete_web_acl(Name=loc["name"], Scope=loc["scope"], Id=record.id, LockToken=lock)
+        acl = existing(
+            lambda: waf.get_web_acl(Name=loc["name"], Scope=loc["scope"], Id=record.id),
+            "WAFNonexistentItemException",
+        )
+        if acl is None:
+            return
+        waf.delete_web_acl(
+            Name=loc["name"], Scope=loc["scope"], Id=record.id, LockToken=acl["LockToken"]
+        )
 
 
 @provisioner
@@ -711,12 +680,14 @@ class WebAclAssociation(Provisioner):
     def ensure(self, ctx: Context, declared: Declared) -> Provisioned:
         waf = ctx.client("wafv2")
         resource, acl = str(declared.inputs["resourceArn"]), str(declared.inputs["webAclArn"])
-        try:
-            current = waf.get_web_acl_for_resource(ResourceArn=resource).get("WebACL") or {}
-        except ClientError as error:
-            if error_code(error) != "WAFNonexistentItemException":
-                raise
-            current = {}
+        current = (
+            existing(
+                lambda: waf.get_web_acl_for_resource(ResourceArn=resource).get("WebACL"),
+                "WAFNonexistentItemException",
+            )
+            or {}
+        )
+
         # A redeploy must not associate twice: moto appends the resource to the ACL's
         # list again, and one disassociation would then leave the stage protected.
         if current.get("ARN") != acl:

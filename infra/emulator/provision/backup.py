@@ -20,6 +20,7 @@ from infra.emulator.provision import (
     Provisioner,
     as_int,
     error_code,
+    existing,
     ignore_missing,
     provisioner,
 )
@@ -34,11 +35,10 @@ class Vault(Provisioner):
         backup = ctx.client("backup")
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        try:
-            vault = backup.describe_backup_vault(BackupVaultName=name)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
+        vault = existing(
+            lambda: backup.describe_backup_vault(BackupVaultName=name), "ResourceNotFoundException"
+        )
+        if vault is None:
             kwargs: dict[str, Any] = {"BackupVaultName": name}
             if i.get("kmsKeyArn"):
                 kwargs["EncryptionKeyArn"] = i["kmsKeyArn"]

@@ -15,6 +15,7 @@ from infra.emulator.provision import (
     as_int,
     drop_none,
     error_code,
+    existing,
     ignore_missing,
     provisioner,
 )
@@ -223,11 +224,11 @@ class IdentityProvider(_InPool):
         pool, name = str(i["userPoolId"]), str(i["providerName"])
         details = {k: str(v) for k, v in (i.get("providerDetails") or {}).items()}
         mapping = dict(i.get("attributeMapping") or {})
-        try:
-            cognito.describe_identity_provider(UserPoolId=pool, ProviderName=name)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
+        found = existing(
+            lambda: cognito.describe_identity_provider(UserPoolId=pool, ProviderName=name),
+            "ResourceNotFoundException",
+        )
+        if found is None:
             cognito.create_identity_provider(
                 UserPoolId=pool,
                 ProviderName=name,
@@ -345,11 +346,11 @@ class ResourceServer(_InPool):
             {"ScopeName": str(s["scopeName"]), "ScopeDescription": str(s["scopeDescription"])}
             for s in i.get("scopes") or []
         ]
-        try:
-            cognito.describe_resource_server(UserPoolId=pool, Identifier=identifier)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
+        found = existing(
+            lambda: cognito.describe_resource_server(UserPoolId=pool, Identifier=identifier),
+            "ResourceNotFoundException",
+        )
+        if found is None:
             cognito.create_resource_server(
                 UserPoolId=pool, Identifier=identifier, Name=name, Scopes=scopes
             )

@@ -23,7 +23,7 @@ from infra.emulator.provision import (
     Provisioner,
     as_int,
     drop_none,
-    error_code,
+    existing,
     ignore_missing,
     provisioner,
     tag_list,
@@ -51,11 +51,11 @@ class Repository(Provisioner):
         ecr = ctx.client("ecr")
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        try:
-            repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
-        except ClientError as error:
-            if error_code(error) != "RepositoryNotFoundException":
-                raise
+        repo = existing(
+            lambda: ecr.describe_repositories(repositoryNames=[name])["repositories"][0],
+            "RepositoryNotFoundException",
+        )
+        if repo is None:
             encryption = (i.get("encryptionConfigurations") or [{}])[0]
             repo = ecr.create_repository(
                 **drop_none(
@@ -257,13 +257,13 @@ class Certificate(Provisioner):
         acm = ctx.client("acm")
         i = declared.inputs
         arn = None
-        if declared.previous is not None and declared.previous.id:
-            try:
-                acm.describe_certificate(CertificateArn=declared.previous.id)
-                arn = declared.previous.id
-            except ClientError as error:
-                if error_code(error) != "ResourceNotFoundException":
-                    raise
+        previous = declared.previous
+        if previous is not None and previous.id:
+            found = existing(
+                lambda: acm.describe_certificate(CertificateArn=previous.id),
+                "ResourceNotFoundException",
+            )
+            arn = None if found is None else previous.id
         if arn is None:
             arn = acm.request_certificate(
                 **drop_none(
@@ -293,11 +293,11 @@ class LoadBalancer(Provisioner):
         elb = ctx.client("elbv2")
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        try:
-            balancer = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
-        except ClientError as error:
-            if error_code(error) != "LoadBalancerNotFound":
-                raise
+        balancer = existing(
+            lambda: elb.describe_load_balancers(Names=[name])["LoadBalancers"][0],
+            "LoadBalancerNotFound",
+        )
+        if balancer is None:
             balancer = elb.create_load_balancer(
                 Name=name,
                 Subnets=list(i.get("subnets") or []),
@@ -340,11 +340,11 @@ class TargetGroup(Provisioner):
         elb = ctx.client("elbv2")
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        try:
-            group = elb.describe_target_groups(Names=[name])["TargetGroups"][0]
-        except ClientError as error:
-            if error_code(error) != "TargetGroupNotFound":
-                raise
+        group = existing(
+            lambda: elb.describe_target_groups(Names=[name])["TargetGroups"][0],
+            "TargetGroupNotFound",
+        )
+        if group is None:
             check = i.get("healthCheck") or {}
             group = elb.create_target_group(
                 **drop_none(
@@ -496,12 +496,10 @@ class DbSubnetGroup(Provisioner):
         name = str(i.get("name") or declared.name)
         subnets = list(i.get("subnetIds") or [])
         description = str(i.get("description") or "Managed by the hub")
-        try:
-            found = rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"]
-        except ClientError as error:
-            if error_code(error) != "DBSubnetGroupNotFoundFault":
-                raise
-            found = []
+        found = existing(
+            lambda: rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"],
+            "DBSubnetGroupNotFoundFault",
+        )
         if found:
             current = sorted(s["SubnetIdentifier"] for s in found[0].get("Subnets", []))
             if current != sorted(subnets):
@@ -530,12 +528,12 @@ class DbParameterGroup(Provisioner):
         rds = ctx.client("rds")
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        try:
-            found = rds.describe_db_parameter_groups(DBParameterGroupName=name)["DBParameterGroups"]
-        except ClientError as error:
-            if error_code(error) != "DBParameterGroupNotFound":
-                raise
-            found = []
+        found = existing(
+            lambda: rds.describe_db_parameter_groups(DBParameterGroupName=name)[
+                "DBParameterGroups"
+            ],
+            "DBParameterGroupNotFound",
+        )
         if not found:
             rds.create_db_parameter_group(
                 DBParameterGroupName=name,
@@ -612,11 +610,11 @@ class DbInstance(Provisioner):
             for key in ("KmsKeyId", "MasterUserSecretKmsKeyId"):
                 settings.pop(key, None)
             ctx.add_gap(gaps.database_key_on_another_emulator(declared.name))
-        try:
-            instance = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
-        except ClientError as error:
-            if error_code(error) != "DBInstanceNotFound":
-                raise
+        instance = existing(
+            lambda: rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0],
+            "DBInstanceNotFound",
+        )
+        if instance is None:
             instance = rds.create_db_instance(
                 DBInstanceIdentifier=name,
                 Engine=i["engine"],
@@ -692,14 +690,15 @@ class Secret(Provisioner):
         i = declared.inputs
         name = str(i.get("name") or declared.name)
         settings = drop_none({"Description": i.get("description"), "KmsKeyId": i.get("kmsKeyId")})
-        try:
-            arn = sm.describe_secret(SecretId=name)["ARN"]
-            sm.update_secret(SecretId=name, **settings)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
+        arn = existing(
+            lambda: sm.describe_secret(SecretId=name)["ARN"], "ResourceNotFoundException"
+        )
+        if arn is None:
             # No value: the operator puts it (docs/messaging.md), never the program.
             arn = sm.create_secret(Name=name, **settings)["ARN"]
+        else:
+            sm.update_secret(SecretId=name, **settings)
+
         return Provisioned(id=arn, state={"arn": arn, "name": name})
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from infra.emulator import gaps
 from infra.emulator.provision import (
     Context,
@@ -22,7 +20,7 @@ from infra.emulator.provision import (
     Provisioned,
     Provisioner,
     as_int,
-    error_code,
+    existing,
     ignore_missing,
     provisioner,
     tag_list,
@@ -43,15 +41,11 @@ _MISSING = (
 
 def _still_there(declared: Declared, describe: Callable[[str], Any]) -> str | None:
     """The previous record's id, if the resource still exists."""
-    if declared.previous is None or not declared.previous.id:
+    previous = declared.previous
+    if previous is None or not previous.id:
         return None
-    try:
-        describe(declared.previous.id)
-    except ClientError as error:
-        if error_code(error) in _MISSING:
-            return None
-        raise
-    return declared.previous.id
+    found = existing(lambda: describe(previous.id), *_MISSING)
+    return None if found is None else previous.id
 
 
 def _tag(ctx: Context, resource_id: str, tags: dict[str, str] | None) -> None:

@@ -15,7 +15,7 @@ from infra.emulator.provision import (
     Provisioner,
     as_int,
     drop_none,
-    error_code,
+    existing,
     ignore_missing,
     provisioner,
     tag_list,
@@ -178,11 +178,7 @@ class Trail(Provisioner):
         if ctx.endpoint_for("s3") != ctx.endpoint_for("cloudtrail"):
             _mirror_bucket(ctx, str(i["s3BucketName"]))
             ctx.add_gap(gaps.trail_bucket_on_another_emulator(declared.name))
-        try:
-            ct.get_trail(Name=name)
-        except ClientError as error:
-            if error_code(error) != "TrailNotFoundException":
-                raise
+        if existing(lambda: ct.get_trail(Name=name), "TrailNotFoundException") is None:
             trail = ct.create_trail(
                 Name=name,
                 **settings,

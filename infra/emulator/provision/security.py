@@ -14,6 +14,7 @@ from infra.emulator.provision import (
     Provisioner,
     as_int,
     error_code,
+    existing,
     ignore_missing,
     provisioner,
     tag_list,
@@ -67,31 +68,28 @@ class Key(Provisioner):
         return Provisioned(id=key_id, state={"keyId": key_id, "arn": arn})
 
     def _existing(self, ctx: Context, declared: Declared, spec: str, usage: str) -> str | None:
-        if declared.previous is None or not declared.previous.id:
+        previous = declared.previous
+        if previous is None or not previous.id:
             return None
-        try:
-            metadata = ctx.client("kms").describe_key(KeyId=declared.previous.id)["KeyMetadata"]
-        except ClientError as error:
-            if error_code(error) == "NotFoundException":
-                return None
-            raise
-        if metadata.get("KeyState") != "Enabled":
+        metadata = existing(
+            lambda: ctx.client("kms").describe_key(KeyId=previous.id)["KeyMetadata"],
+            "NotFoundException",
+        )
+        if metadata is None or metadata.get("KeyState") != "Enabled":
             return None
         if metadata.get("KeySpec") != spec or metadata.get("KeyUsage") != usage:
             # Spec and usage are immutable: replace (the old key is scheduled for deletion).
-            self.delete(ctx, declared.previous)
+            self.delete(ctx, previous)
             return None
         return str(metadata["KeyId"])
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         kms = ctx.client("kms")
-        try:
-            state = kms.describe_key(KeyId=record.id)["KeyMetadata"]["KeyState"]
-        except ClientError as error:
-            if error_code(error) == "NotFoundException":
-                return
-            raise
-        if state in ("PendingDeletion", "PendingReplicaDeletion"):
+        state = existing(
+            lambda: kms.describe_key(KeyId=record.id)["KeyMetadata"]["KeyState"],
+            "NotFoundException",
+        )
+        if state in (None, "PendingDeletion", "PendingReplicaDeletion"):
             return
         window = as_int(record.inputs.get("deletionWindowInDays") or 30)
         kms.schedule_key_deletion(
@@ -134,12 +132,10 @@ class Role(Provisioner):
         iam = ctx.client("iam")
         i = declared.inputs
         name = str(i.get("name") or declared.name)
-        try:
-            role = iam.get_role(RoleName=name)["Role"]
+        role = existing(lambda: iam.get_role(RoleName=name)["Role"], "NoSuchEntity")
+        if role is not None:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=i["assumeRolePolicy"])
-        except ClientError as error:
-            if error_code(error) != "NoSuchEntity":
-                raise
+        else:
             kwargs: dict[str, Any] = {
                 "RoleName": name,
                 "AssumeRolePolicyDocument": i["assumeRolePolicy"],
@@ -155,12 +151,11 @@ class Role(Provisioner):
 
     def delete(self, ctx: Context, record: ResourceRecord) -> None:
         iam = ctx.client("iam")
-        try:
-            names = iam.list_role_policies(RoleName=record.id)["PolicyNames"]
-        except ClientError as error:
-            if error_code(error) == "NoSuchEntity":
-                return
-            raise
+        names = existing(
+            lambda: iam.list_role_policies(RoleName=record.id)["PolicyNames"], "NoSuchEntity"
+        )
+        if names is None:
+            return
         for policy_name in names:
             iam.delete_role_policy(RoleName=record.id, PolicyName=policy_name)
         # Managed policies still attached (a destroy in any order) would block the delete.
