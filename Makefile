@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/hub local up $(ARGS)
 
+# The suite runs on pytest-xdist workers, one per core and at most 4 (each builds its own
+# session servers: moto, the gateways, Synapse, all on free ports), a whole file to a
+# worker so module fixtures are built once. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 # The fuzz tier (tests/app/test_api_fuzz.py, docs/api.md): schemathesis sends every
 # operation of /openapi.json, valid and invalid requests, through the local API gateway

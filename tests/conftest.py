@@ -131,6 +131,16 @@ def _no_real_aws(pytestconfig: pytest.Config) -> Iterator[None]:
             os.environ[key] = value
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _output_to_a_pipe() -> Iterator[None]:
+    """The CLIs' output is checked as a pipe receives it: without ``COLUMNS``, which the
+    CLIs honour as a width (infra/cli_output.py). pytest-xdist's workers start with
+    ``COLUMNS=80`` in their environment; a run in one process has none."""
+    saved = {k: os.environ.pop(k) for k in ("COLUMNS", "LINES") if k in os.environ}
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto server on 127.0.0.1 for the whole session, started the one way the project

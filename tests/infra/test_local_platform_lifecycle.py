@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -37,6 +38,18 @@ PHASE1 = "phase1-specialist"
 PHASE2 = "phase2-hospital-authority"
 PHASE3 = "phase3-private-practice"
 HANDLER_MODULE = "app.lambda_handler"
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """The platform puts its function's declared environment (``HUB_*``, the emulator's
+    endpoint) into its process, as ``hub local up``'s own process needs; here that process
+    is the test worker, so each test gives the environment back as it found it (a later
+    test reading ``Settings()`` from the environment must not see a deployment's)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @dataclass

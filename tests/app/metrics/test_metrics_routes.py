@@ -60,10 +60,18 @@ def test_a_decision_made_through_the_api_is_in_the_metrics(hub: Hub) -> None:
     ]
     expected = compute_metrics(entries)
     assert body["entries"] == len(entries)
-    decisions = [r for r in body["rows"] if r["metric"] == DECISION and r["breakdown"] == {}]
-    [mine] = expected.find(DECISION)
-    assert decisions[0]["count"] == mine.count >= 1
-    assert max(r["p99"] for r in decisions) >= 0.69  # the 42-minute decision is among them
+    [decisions] = [r for r in body["rows"] if r["metric"] == DECISION and r["breakdown"] == {}]
+    [independent] = expected.find(DECISION)
+    assert decisions == independent.as_dict()
+    # The 42-minute decision is among them: without this referral's entries the same window
+    # has one decision fewer and 0.7 hours less in total. (Not its p99: the decisions other
+    # tests of the session made in the window, fast ones, pull the 99th percentile below
+    # the slowest decision once there are more than two.)
+    others = compute_metrics([e for e in entries if e.resource.id != rid])
+    [rest] = others.find(DECISION) or [None]
+    count, total = (rest.count, rest.total) if rest else (0, 0.0)
+    assert decisions["count"] == count + 1
+    assert 0.7 <= decisions["total"] - total < 0.72
     own = hub.client.get(
         "/metrics", params={**window, "institution": INST_A}, headers=hub.headers("inst-admin")
     )
