@@ -366,7 +366,8 @@ class ShardedEnvelope:
         self, manifest: Manifest | bytes, context: RecordContext
     ) -> tuple[ManifestV1 | ManifestV2, bytes, prim.Subkeys]:
         if isinstance(manifest, bytes):
-            manifest = Manifest.from_bytes(manifest)
+            expected = context if isinstance(context, RecordContext) else None
+            manifest = Manifest.from_bytes(manifest, expected)
         if not isinstance(manifest, ManifestV1 | ManifestV2) or not isinstance(
             context, RecordContext
         ):

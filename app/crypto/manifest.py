@@ -117,14 +117,20 @@ class Manifest:
     FORMAT: ClassVar[str]
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ManifestV1 | ManifestV2:
-        """Parse a stored manifest of any version; raises ``InvalidRecord`` if invalid."""
-        result: ManifestV1 | ManifestV2 = _strictly(lambda: _parse_any(data))
+    def from_bytes(
+        cls, data: bytes, expected: RecordContext | None = None
+    ) -> ManifestV1 | ManifestV2:
+        """Parse a stored manifest of any version; raises ``InvalidRecord`` if invalid.
+
+        ``expected``: the context the caller will require (an opener's); a manifest
+        naming exactly it shares that (already validated) object rather than building
+        its own. The result is the same either way."""
+        result: ManifestV1 | ManifestV2 = _strictly(lambda: _parse_any(data, expected))
         return result
 
 
-def _parse_any(data: bytes) -> ManifestV1 | ManifestV2:
-    fast = _v2_canonical(data)
+def _parse_any(data: bytes, expected: RecordContext | None = None) -> ManifestV1 | ManifestV2:
+    fast = _v2_canonical(data, expected)
     if fast is not None:
         return fast
     obj = _load(data)
@@ -286,8 +292,10 @@ class ManifestV1(Manifest):
         return prim.canonical_json({**self._body(), "mac": _b64(self.mac)})
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ManifestV1:
-        """Parse a stored v1 manifest strictly; raises ``InvalidRecord`` on any deviation."""
+    def from_bytes(cls, data: bytes, expected: RecordContext | None = None) -> ManifestV1:
+        """Parse a stored v1 manifest strictly; raises ``InvalidRecord`` on any deviation.
+        (``expected`` is unused: v1 manifests are read through ``json`` only.)"""
+        del expected
         result: ManifestV1 = _strictly(lambda: cls._from_json(_load(data), data))
         return result
 
@@ -457,10 +465,10 @@ class ManifestV2(Manifest):
         return text.encode("ascii")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ManifestV2:
+    def from_bytes(cls, data: bytes, expected: RecordContext | None = None) -> ManifestV2:
         """Parse a stored v2 manifest strictly; raises ``InvalidRecord`` on any deviation."""
         result: ManifestV2 = _strictly(
-            lambda: _v2_canonical(data) or cls._from_json(_load(data), data)
+            lambda: _v2_canonical(data, expected) or cls._from_json(_load(data), data)
         )
         return result
 
@@ -507,7 +515,7 @@ _ENTRY_BYTES = 61
 _NONCE_AT, _TAG_AT = 10, 35
 
 
-def _v2_canonical(data: bytes) -> ManifestV2 | None:
+def _v2_canonical(data: bytes, expected: RecordContext | None = None) -> ManifestV2 | None:
     """The manifest ``data`` encodes if it is in canonical v2 form, without ``json``;
     ``None`` for anything else (the strict ``json`` path then decides).
 
@@ -525,6 +533,14 @@ def _v2_canonical(data: bytes) -> ManifestV2 | None:
      shard_size, entries, total_length) = match.groups()  # fmt: skip
     if len(entries) % (_ENTRY_BYTES + 1) != _ENTRY_BYTES:
         return None
+    context = expected
+    if expected is None or (institution, patient_id, record_id, version) != (
+        expected.institution.encode("ascii"),
+        expected.patient_id.encode("ascii"),
+        expected.record_id.encode("ascii"),
+        b"%d" % expected.version,
+    ):
+        context = None  # built from the bytes below
     try:
         unb64 = binascii.a2b_base64
         seals = tuple(
@@ -535,7 +551,8 @@ def _v2_canonical(data: bytes) -> ManifestV2 | None:
             for at in range(0, len(entries), _ENTRY_BYTES + 1)
         )
         manifest = ManifestV2(
-            context=RecordContext.from_encryption_context(
+            context=context
+            or RecordContext.from_encryption_context(
                 {
                     "institution": institution.decode("ascii"),
                     "patient_id": patient_id.decode("ascii"),

@@ -116,3 +116,18 @@ def test_the_fast_parse_refuses_what_only_looks_canonical(mangle: object) -> Non
     assert manifest_module._v2_canonical(data) is None
     with pytest.raises(InvalidRecord):
         Manifest.from_bytes(data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(context=contexts, other=contexts)
+def test_an_expected_context_changes_nothing_but_who_builds_it(
+    context: RecordContext, other: RecordContext
+) -> None:
+    """An opener's expected context is shared only when the manifest names exactly it;
+    a manifest naming another context still parses to that other context (the opener
+    then refuses it), never to the one expected."""
+    stored = _stored(100, 64, context)
+    plain = Manifest.from_bytes(stored)
+    assert Manifest.from_bytes(stored, context) == plain
+    assert Manifest.from_bytes(stored, context).context is context
+    assert Manifest.from_bytes(stored, other).context == context
