@@ -2,9 +2,10 @@
 ``hub audit verify --live`` passes, ``scripts/ledger_tamper.py`` edits one entry, and the
 next verification fails at that index.
 
-Runs after the group and records walk-throughs (file order), on the same platform: the
-ledger holds what their requests recorded, each response's head signed inline as the
-Lambda function signs it.
+On the walk-throughs' platform: the ledger holds what their requests recorded when they
+ran first in the same process, and always what this test's own requests record (the
+suite's workers share files out, so no order between files is assumed), each response's
+head signed inline as the Lambda function signs it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ def test_ledger_verifies_then_a_tampered_entry_is_found(walkthrough_platform: Pl
     stack = STANDALONE_STACK
     doc = walkthrough_platform.doc
     outputs = doc["stacks"][stack]["outputs"]
-    # The walk-throughs recorded entries through the gateway (test_demo_*.py ran first).
+    # Requests through the gateway, signed in as a real client: each is audited, and its
+    # response's head signed inline (whatever else ran on this platform before).
+    import httpx
+
+    from infra.local_platform import demo_bearer
+
+    bearer = demo_bearer(doc, stack, walkthrough_platform.authenticators)
+    doctor = next(u for u in doc["demoUsers"] if u["role"] == "doctor")
+    for _ in range(5):
+        me = httpx.get(f"{walkthrough_platform.api}/me", headers=bearer(doctor), timeout=30)
+        assert me.status_code == 200 and me.headers["Audit-Receipt"], me.text
     live = [
         "audit",
         "verify",
