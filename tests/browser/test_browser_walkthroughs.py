@@ -611,6 +611,15 @@ def _applicant(platform: dict[str, Any]) -> str:
     return str(tokens["AccessToken"])
 
 
+def _affiliation_row(page: Any, reg_no: str) -> Any:
+    """The row of ``reg_no`` in the affiliations table (the registration queue's table
+    lists register numbers too, with the register's own "Active")."""
+    table = page.get_by_role(
+        "table", name="Doctors affiliated with this institution, and their roles"
+    )
+    return table.get_by_role("row").filter(has_text=reg_no)
+
+
 def test_institution_admin_affiliations_and_approvals(
     screens: Any, phase3_platform: dict[str, Any]
 ) -> None:
@@ -627,7 +636,7 @@ def test_institution_admin_affiliations_and_approvals(
     admin.heading(f"Institution: {clinic}")
     page = admin.page
     page.get_by_role("heading", name="Affiliations").wait_for()
-    row = page.get_by_role("row").filter(has_text=reg)
+    row = _affiliation_row(page, reg)
     row.get_by_role("cell", name="Active", exact=True).wait_for()
     # an institution admin grants clinical roles only: the admin role is not offered
     assert page.get_by_role("checkbox", name="Institution admin").count() == 0
@@ -676,7 +685,10 @@ def test_institution_admin_affiliations_and_approvals(
     admin.capture("17-registration-pending")
     page.get_by_role("button", name=f"Approve {APPLICANT_REG_NO}").click()
     page.get_by_text(f"{APPLICANT_REG_NO} approved.").wait_for()
-    page.get_by_role("row").filter(has_text=APPLICANT_REG_NO).get_by_role(
+    # The queue and the affiliations reload side by side: until the queue's reload lands,
+    # its row (the register's status, also "Active") stands beside the new affiliation's.
+    page.get_by_text("No registrations waiting.").wait_for()
+    _affiliation_row(page, APPLICANT_REG_NO).get_by_role(
         "cell", name="Active", exact=True
     ).wait_for()
     status, body = _api(platform, "GET", "/me", token)
@@ -692,7 +704,7 @@ def test_institution_admin_affiliations_and_approvals(
     operator.heading(re.compile("^Institution: "))
     operator.page.get_by_label("Institution", exact=True).select_option(clinic)
     operator.heading(f"Institution: {clinic}")
-    operator.page.get_by_role("row").filter(has_text=APPLICANT_REG_NO).get_by_role(
+    _affiliation_row(operator.page, APPLICANT_REG_NO).get_by_role(
         "cell", name="Active", exact=True
     ).wait_for()
     operator.page.get_by_role("checkbox", name="Institution admin").wait_for()
