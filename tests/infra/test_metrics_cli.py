@@ -109,27 +109,9 @@ def test_the_live_source_reads_the_ledger_table(tmp_path: Path, moto_endpoint: s
 def test_the_live_source_reads_every_trail(tmp_path: Path, moto_endpoint: str) -> None:
     """The same entries spread over two trails (docs/ledger.md, "Trails") give the same
     metrics as one trail: the live source reads every trail, merged by time."""
-    import dataclasses
-    import uuid
-
-    import boto3
-
-    from app import local
-    from app.ledger.store import LedgerTable
     from app.metrics.engine import compute_metrics
 
-    client = boto3.session.Session(region_name="ap-east-1").client(
-        "dynamodb", endpoint_url=moto_endpoint
-    )
-    name = f"hubtest-metrics-trails-{uuid.uuid4().hex[:6]}"
-    local.create_service_tables(client, {"ledger": name})
-    entries = list(itertools.islice(ledger_entries(generate(WorkloadConfig(days=1))), 300))
-    counts = [0, 0]
-    for n, entry in enumerate(entries):
-        trail = n % 2
-        moved = dataclasses.replace(entry, sequence=counts[trail])
-        LedgerTable(client, name, trail).put_entry(counts[trail], moved.to_bytes())
-        counts[trail] += 1
+    name, entries = _two_trail_ledger(moto_endpoint, "trails")
     result = runner.invoke(
         app,
         [

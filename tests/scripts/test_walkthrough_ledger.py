@@ -10,6 +10,8 @@ head signed inline as the Lambda function signs it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from typer.testing import CliRunner
 from walkthrough_testkit import Platform, load_script
@@ -20,22 +22,10 @@ from infra.standalone_platform import STANDALONE_STACK
 pytestmark = pytest.mark.integration
 
 
-def test_ledger_verifies_then_a_tampered_entry_is_found(walkthrough_platform: Platform) -> None:
-    stack = STANDALONE_STACK
-    doc = walkthrough_platform.doc
+def _live_verify(doc: dict[str, Any], stack: str) -> list[str]:
+    """``hub audit verify --live`` of a platform's stack (its local.json ``doc``)."""
     outputs = doc["stacks"][stack]["outputs"]
-    # Requests through the gateway, signed in as a real client: each is audited, and its
-    # response's head signed inline (whatever else ran on this platform before).
-    import httpx
-
-    from infra.local_platform import demo_bearer
-
-    bearer = demo_bearer(doc, stack, walkthrough_platform.authenticators)
-    doctor = next(u for u in doc["demoUsers"] if u["role"] == "doctor")
-    for _ in range(5):
-        me = httpx.get(f"{walkthrough_platform.api}/me", headers=bearer(doctor), timeout=30)
-        assert me.status_code == 200 and me.headers["Audit-Receipt"], me.text
-    live = [
+    return [
         "audit",
         "verify",
         "--live",
@@ -48,6 +38,23 @@ def test_ledger_verifies_then_a_tampered_entry_is_found(walkthrough_platform: Pl
         "--endpoint",
         doc["emulatorEndpoint"],
     ]
+
+
+def test_ledger_verifies_then_a_tampered_entry_is_found(walkthrough_platform: Platform) -> None:
+    stack = STANDALONE_STACK
+    doc = walkthrough_platform.doc
+    # Requests through the gateway, signed in as a real client: each is audited, and its
+    # response's head signed inline (whatever else ran on this platform before).
+    import httpx
+
+    from infra.local_platform import demo_bearer
+
+    bearer = demo_bearer(doc, stack, walkthrough_platform.authenticators)
+    doctor = next(u for u in doc["demoUsers"] if u["role"] == "doctor")
+    for _ in range(5):
+        me = httpx.get(f"{walkthrough_platform.api}/me", headers=bearer(doctor), timeout=30)
+        assert me.status_code == 200 and me.headers["Audit-Receipt"], me.text
+    live = _live_verify(doc, stack)
     runner = CliRunner()
     clean = runner.invoke(hub_cli, live)
     assert clean.exit_code == 0, clean.output
@@ -100,23 +107,9 @@ def test_a_phase_2_platform_spreads_its_ledger_over_its_trails_and_verifies(
         if len(trails) > 1:
             break
     assert len(trails) > 1, f"{len(doctors)} doctors, all on trail {trails}"
-    outputs = doc["stacks"][stack]["outputs"]
     verified = CliRunner().invoke(
         hub_cli,
-        [
-            "audit",
-            "verify",
-            "--live",
-            "--json",
-            "--table",
-            outputs["tableNames"]["ledger"],
-            "--bucket",
-            outputs["auditBucketName"],
-            "--key-id",
-            outputs["signingKeyArn"],
-            "--endpoint",
-            doc["emulatorEndpoint"],
-        ],
+        [*_live_verify(doc, stack), "--json"],
     )
     assert verified.exit_code == 0, verified.output
     report = json.loads(verified.stdout)
