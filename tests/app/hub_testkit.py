@@ -223,16 +223,21 @@ class Hub:
         from app import local
 
         local.create_user(self.cognito, self.pool_id, username, PASSWORD, groups=(), **attributes)
-        return str(
-            local.login(
-                self.cognito,
-                self.pool_id,
-                self.client_id,
-                username,
-                PASSWORD,
-                authenticator=self.authenticator,
-            )["AccessToken"]
+        return self._sign_in(username)
+
+    def _sign_in(self, username: str) -> str:
+        """An access token from an SRP sign-in with the TOTP challenge, as a client's."""
+        from app import local
+
+        tokens = local.login(
+            self.cognito,
+            self.pool_id,
+            self.client_id,
+            username,
+            PASSWORD,
+            authenticator=self.authenticator,
         )
+        return str(tokens["AccessToken"])
 
     def enrol(
         self, username: str, institution: str, roles: tuple[str, ...], reg_no: str | None = None
@@ -256,17 +261,7 @@ class Hub:
         """A token from a new SRP sign-in, for a server that checks the token's age on the
         real clock (``max_token_age_seconds``, 15 minutes): the session's tokens were
         minted when the session started, which can be longer ago on a slow run."""
-        from app import local
-
-        tokens = local.login(
-            self.cognito,
-            self.pool_id,
-            self.client_id,
-            username,
-            PASSWORD,
-            authenticator=self.authenticator,
-        )
-        return self.bearer(str(tokens["AccessToken"]))
+        return self.bearer(self._sign_in(username))
 
     def principal(self, username: str) -> Principal:
         if username not in self._principals:
