@@ -374,14 +374,19 @@ class ShardedEnvelope:
             raise TypeError("open takes a Manifest (or its bytes) and a RecordContext")
         if manifest.context != context:
             raise InvalidRecord() from None
-        version = 2 if isinstance(manifest, ManifestV2) else 1
         data_key = bytes(
             self._provider.decrypt_data_key(
                 manifest.encrypted_data_key, context.encryption_context()
             )
         )
         try:
-            subkeys = _derive(version, data_key, manifest.key_salt, context)
+            if isinstance(manifest, ManifestV2):
+                # The manifest's context is the caller's (checked above), encoded once.
+                subkeys = prim.derive_subkeys_v2(
+                    data_key, manifest.key_salt, manifest.context_encoding()
+                )
+            else:
+                subkeys = _derive(1, data_key, manifest.key_salt, context)
         except ValueError:
             raise InvalidRecord() from None
         if not prim.equal_secret(subkeys.commitment, manifest.commitment):
@@ -1000,7 +1005,7 @@ def _shard_checker(
 
     if isinstance(manifest, ManifestV2):
         aad_of = prim.shard_associated_data_v2_for(
-            context_encoding=_context_encoding(context),
+            context_encoding=manifest.context_encoding(),
             shard_count=count,
             shard_size=manifest.shard_size,
             total_length=manifest.total_length,

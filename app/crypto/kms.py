@@ -18,6 +18,7 @@ service that is unreachable or throttling raises ``KeyServiceUnavailable`` (retr
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import struct
@@ -221,8 +222,6 @@ class HandedDataKey:
 
     def decrypt_data_key(self, encrypted_key: bytes, context: Mapping[str, str]) -> bytes:
         # Another wrapped key (a manifest swapped in from another version) never opens.
-        import hmac
-
         if not hmac.compare_digest(bytes(encrypted_key), self._encrypted_data_key):
             raise InvalidRecord() from None
         return self._data_key

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.crypto import _primitives as prim
 from app.crypto import manifest as manifest_module
 from app.crypto.envelope import ManifestV2, RecordContext, ShardedEnvelope
 from app.crypto.errors import InvalidRecord
@@ -131,3 +132,22 @@ def test_an_expected_context_changes_nothing_but_who_builds_it(
     assert Manifest.from_bytes(stored, context) == plain
     assert Manifest.from_bytes(stored, context).context is context
     assert Manifest.from_bytes(stored, other).context == context
+
+
+@settings(max_examples=40, deadline=None)
+@given(context=contexts, other=contexts)
+def test_a_manifest_encodes_its_own_context_once(
+    context: RecordContext, other: RecordContext
+) -> None:
+    """An open uses the manifest's context encoding three times (subkeys, MAC, shard
+    associated data); it is made once per manifest, from the context the manifest names,
+    whatever context the opener expected."""
+    stored = _stored(100, 64, context)
+    expected = prim.context_encoding_v2(
+        context.record_id, context.patient_id, context.version, context.institution
+    )
+    for parsed in (Manifest.from_bytes(stored, context), Manifest.from_bytes(stored, other)):
+        assert isinstance(parsed, ManifestV2)
+        first = parsed.context_encoding()
+        assert first == expected
+        assert parsed.context_encoding() is first
