@@ -104,7 +104,8 @@ class Flow:
     a node whose component also holds that service (the homeserver's balancer);
     ``source_kinds``, only from a node listing such a kind; ``target_lists``, only to a
     node listing a resource whose logical name this pattern finds (the shard bucket,
-    not the web site's bucket beside it in the same service)."""
+    not the web site's bucket beside it in the same service; the function's keys, not the
+    backup vault's)."""
 
     source: str
     target: str
@@ -124,6 +125,10 @@ class Flow:
 # through API Gateway's S3 integration; the trail's logs and the media are drawn apart.
 SHARD_BUCKET = r"(^|-)shards$"
 CHECKPOINT_BUCKET = r"(^|-)audit-bucket$"
+# The keys the function uses (its role's grants in infra/components/sharing_service.py):
+# records (data keys), audit (the audit bucket, the hash and index keys) and the ledger's
+# signing key. The backup vault's key is AWS Backup's, never the function's.
+FUNCTION_KEYS = r"(^|-)(records|audit|ledger-signing)$"
 
 FLOWS: tuple[Flow, ...] = (
     Flow("doctor", "wafv2", "HTTPS (TLS 1.3)", boundary=True),
@@ -145,6 +150,7 @@ FLOWS: tuple[Flow, ...] = (
         "data keys, tree-head signatures",
         source_beside="apigateway",
         target_not_beside=frozenset({"ecs"}),
+        target_lists=FUNCTION_KEYS,
     ),
     Flow(
         "lambda",

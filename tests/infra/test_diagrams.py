@@ -97,6 +97,19 @@ def test_shards_go_to_the_shard_bucket_never_the_web_sites() -> None:
     assert ("service__lambda", "web__s3") not in edges
 
 
+def test_the_function_reaches_its_own_keys_never_the_backup_vaults() -> None:
+    """The backup vault's key is a KMS node of its own component; the function's role has
+    no grant on it, so no edge is drawn to it, while the keys component keeps its edge."""
+    backup = [
+        ("aws:kms/key:Key", "backup-vault-key", "backup"),
+        ("aws:backup/vault:Vault", "backup-vault", "backup"),
+    ]
+    edges = _edges(dot_source(_record(CORE + backup, "core")))
+    assert ("service__lambda", "keys__kms") in edges
+    assert "backup__kms" in dot_source(_record(CORE + backup, "core"))
+    assert ("service__lambda", "backup__kms") not in edges
+
+
 def test_a_layer_draws_only_what_it_holds() -> None:
     layer = [
         ("aws:cognito/identityProvider:IdentityProvider", "idp-ha", "identity"),
