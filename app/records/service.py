@@ -222,14 +222,10 @@ class RecordService:
         items = self._repo.create_items(meta, version)
         digest = sealed.body_sha256
         fingerprint = self._idempotency.fingerprint(operation, subject, upload, digest)
-        if key_hash:
-            entry = IdempotencyEntry(fingerprint, record_id, 1)
-            items.append(self._repo.claim_idempotency(key_hash, entry, now))
-        try:
-            receipt = self._commit.commit(sealed.upload_id, sealed.shards, event, items)
-        except TransactionRefused as refused:
-            entry = self._idempotency.after_refusal(refused, key_hash)
-            return self._idempotency.replay(entry, upload, operation, subject, digest), None, True
+        claim = IdempotencyEntry(fingerprint, record_id, 1)
+        receipt, winner = self._commit_claiming(sealed, event, items, key_hash, claim, now)
+        if winner is not None:
+            return self._idempotency.replay(winner, upload, operation, subject, digest), None, True
         return RecordState(meta, [version], []), receipt, False
 
     def intake_fingerprint(self, principal: Principal, source: Upload, sha256: str) -> str:
@@ -333,13 +329,9 @@ class RecordService:
         version = self._version(record_id, 1, upload, sealed, principal)
         event = self._event(allowed, meta.record_id, version, upload)
         items = self._repo.create_items(meta, version)
-        if key_hash:
-            entry = IdempotencyEntry(fingerprint, record_id, 1)
-            items.append(self._repo.claim_idempotency(key_hash, entry, now))
-        try:
-            receipt = self._commit.commit(sealed.upload_id, sealed.shards, event, items)
-        except TransactionRefused as refused:
-            winner = self._idempotency.after_refusal(refused, key_hash)
+        claim = IdempotencyEntry(fingerprint, record_id, 1)
+        receipt, winner = self._commit_claiming(sealed, event, items, key_hash, claim, now)
+        if winner is not None:
             return self._idempotency.replay_entry(winner, fingerprint), None, True
         return RecordState(meta, [version], []), receipt, False
 
@@ -365,19 +357,42 @@ class RecordService:
         items = self._repo.version_items(version)
         digest = sealed.body_sha256
         fingerprint = self._idempotency.fingerprint(operation, subject, upload, digest)
-        if key_hash:
-            entry = IdempotencyEntry(fingerprint, record_id, n)
-            items.append(self._repo.claim_idempotency(key_hash, entry, self._clock()))
-        try:
-            receipt = self._commit.commit(sealed.upload_id, sealed.shards, event, items)
-        except TransactionRefused as refused:
-            entry = self._idempotency.after_refusal(refused, key_hash)
-            replayed = self._idempotency.replay(entry, upload, operation, subject, digest)
-            return replayed, _version_of(replayed, entry.version), None, True
+        claim = IdempotencyEntry(fingerprint, record_id, n)
+        receipt, winner = self._commit_claiming(
+            sealed, event, items, key_hash, claim, self._clock()
+        )
+        if winner is not None:
+            replayed = self._idempotency.replay(winner, upload, operation, subject, digest)
+            return replayed, _version_of(replayed, winner.version), None, True
         new_state = RecordState(
             replace(meta, latest_version=n), [*state.versions, version], state.shares
         )
         return new_state, version, receipt, False
+
+    def _commit_claiming(
+        self,
+        sealed: SealedUpload,
+        event: AuditEvent,
+        items: list[dict[str, Any]],
+        key_hash: str,
+        claim: IdempotencyEntry,
+        now: datetime,
+    ) -> tuple[AuditReceipt | None, IdempotencyEntry | None]:
+        """Commit a stored upload: its items, its ledger entry and, under an
+        Idempotency-Key, the key's claim, in one transaction. ``(receipt, None)``, or
+        ``(None, winner)`` when a concurrent request under the same key committed first
+        (the caller answers as its replay).
+
+        Raises:
+            Conflict: the commit was refused and no request holds the key (the record
+                changed meanwhile; ``concurrent_change``).
+        """
+        if key_hash:
+            items.append(self._repo.claim_idempotency(key_hash, claim, now))
+        try:
+            return self._commit.commit(sealed.upload_id, sealed.shards, event, items), None
+        except TransactionRefused as refused:
+            return None, self._idempotency.after_refusal(refused, key_hash)
 
     def _version(
         self,
