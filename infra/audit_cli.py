@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.cli_output import EXIT_FINDINGS, JsonOption, OperatorError, Output, table
+from infra.cli_output import (
+    EXIT_FINDINGS,
+    EndpointOption,
+    JsonOption,
+    OperatorError,
+    Output,
+    table,
+)
 
 if TYPE_CHECKING:
     from app.ledger.verify import LedgerSnapshot, VerificationReport
@@ -41,14 +48,6 @@ StateDir = Annotated[
         "--state-dir",
         envvar="HUB_STATE_DIR",
         help="Where local.json lives (names the deployment when --table/--bucket are not given).",
-    ),
-]
-Endpoint = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint",
-        envvar="AWS_ENDPOINT_URL",
-        help="AWS-compatible endpoint (default: the running `hub local up`, else AWS).",
     ),
 ]
 Stack = Annotated[
@@ -192,7 +191,7 @@ def verify(
     table_name: TableName = None,
     bucket: Bucket = None,
     key_id: KeyId = None,
-    endpoint: Endpoint = None,
+    endpoint: EndpointOption = None,
     state_dir: StateDir = Path(".hub"),
     json_output: JsonOption = False,
 ) -> None:
@@ -282,7 +281,7 @@ def export_command(
     table_name: TableName = None,
     bucket: Bucket = None,
     key_id: KeyId = None,
-    endpoint: Endpoint = None,
+    endpoint: EndpointOption = None,
     state_dir: StateDir = Path(".hub"),
     json_output: JsonOption = False,
 ) -> None:

@@ -42,6 +42,16 @@ JsonOption = Annotated[
         help="Print the result as one JSON document on stdout (progress and tables go to stderr).",
     ),
 ]
+# The deployment a command reads, for the commands that work against a local platform or
+# AWS alike (``hub audit verify --live``, ``hub institutions``).
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        envvar="AWS_ENDPOINT_URL",
+        help="AWS-compatible endpoint (default: the running `hub local up`, else AWS).",
+    ),
+]
 
 
 class OperatorError(Exception):

@@ -46,7 +46,7 @@ from app.identity.affiliations import (
     InstitutionType,
     staff_member,
 )
-from infra.cli_output import JsonOption, OperatorError, Output, table
+from infra.cli_output import EndpointOption, JsonOption, OperatorError, Output, table
 from infra.stage import STACK_PHASES
 
 institutions_app = typer.Typer(
@@ -103,14 +103,7 @@ class Target:
             help="Where the local platform's local.json lives.",
         ),
     ] = Path(".hub")
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            "--endpoint",
-            envvar="AWS_ENDPOINT_URL",
-            help="AWS-compatible endpoint (default: the running `hub local up`, else AWS).",
-        ),
-    ] = None
+    endpoint: EndpointOption = None
     institutions_table: Annotated[
         str | None,
         typer.Option("--institutions-table", help="The institutions table (instead of --stack)."),
