@@ -92,6 +92,8 @@ class Ledger:
         self.checkpointer = checkpointer
         # Index rows read per query when listing entries (only the round trips depend on it).
         self.index_page_size = 100
+        # Each trail's first entry's timestamp, once it has one (it never changes).
+        self._first_ms: dict[int, int] = {}
         # Where no background thread can run between requests (AWS Lambda freezes the
         # environment after each response), heads are signed before each audited
         # response instead: see app/lambda_handler.py.
@@ -270,6 +272,14 @@ class Ledger:
         last = datetime.fromtimestamp(max(since, until - 1) / 1000, UTC).date()
         if (last - day).days > MAX_DAYS_WITHOUT_FACET:
             raise RangeTooWide(f"at most {MAX_DAYS_WITHOUT_FACET} days without a filter")
+        # Days before the ledger's first entry hold nothing: a young ledger's default week
+        # would otherwise cost DAY_SHARDS + 1 empty queries per day.
+        earliest = self._earliest_ms()
+        if earliest is not None:
+            first_day = datetime.fromtimestamp(earliest / 1000, UTC).date()
+            # A day's slack: entries are timestamped by whichever instance appends them,
+            # so a later entry may carry a slightly earlier time than the first one.
+            day = max(day, first_day - timedelta(days=1))
         out: list[ListedEntry] = []
         while day <= last and len(out) < query.limit:
             # The day's rows: the shards and, for days indexed before the split, the day
@@ -291,6 +301,17 @@ class Ledger:
             out.extend(itertools.islice(merged, want))
             day += timedelta(days=1)
         return out
+
+    def _earliest_ms(self) -> int | None:
+        """The earliest timestamp among the trails' first entries (a trail whose entry 0
+        is not there yet is left out); None while no trail has one, and nothing is
+        skipped. Listing only: verification reads every entry whatever this says."""
+        for trail, table in enumerate(self.tables):
+            if trail not in self._first_ms:
+                got = table.read_entries(0, 1)
+                if got:
+                    self._first_ms[trail] = AuditEntry.from_bytes(got[0][1]).timestamp_ms
+        return min(self._first_ms.values(), default=None)
 
     @staticmethod
     def _matches(entry: AuditEntry, query: EntryQuery) -> bool:

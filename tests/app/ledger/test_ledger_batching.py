@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from ledger_testkit import LedgerEnv
@@ -255,6 +256,41 @@ def test_the_day_index_spreads_over_shards_and_still_lists_every_entry_once(
     # A limit takes the oldest first across the shards.
     first = ledger.entries(EntryQuery(since_ms=min(ts.values()), limit=7))
     assert [e.leaf_index for e in first] == [e.leaf_index for e in listed[:7]]
+
+
+def test_a_listing_without_filters_skips_the_days_before_the_ledgers_first_entry(
+    ledger_env: LedgerEnv,
+) -> None:
+    """The default listing reads a week of day-index keys, DAY_SHARDS + 1 queries a day.
+    On a young ledger most of those days are empty: it starts the day before the first
+    entry (a day's slack, as an entry appended later by another instance may carry an
+    earlier time than the first), and still lists every entry."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.ledger.service import EntryQuery
+    from app.ledger.store import DAY_SHARDS
+
+    first = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
+    first -= timedelta(days=2)
+    times = [first, first - timedelta(hours=2)]  # the second: the previous day, 23:00
+    times += [first + timedelta(minutes=k) for k in range(1, 5)]
+    ledger = ledger_env.ledger()
+    ledger.trail.append_many([replace(event(i), at=at) for i, at in enumerate(times)])
+    assert ledger.integrate() is not None
+    queries: list[str] = []
+    real = ledger.table.iter_index
+
+    def counting(facet: str, value: str, *args: object, **kwargs: object) -> object:
+        queries.append(value)
+        return real(facet, value, *args, **kwargs)  # type: ignore[arg-type]
+
+    ledger.table.iter_index = counting  # type: ignore[method-assign]
+    listed = ledger.entries(EntryQuery(limit=100))
+    order = sorted(range(len(times)), key=lambda i: times[i])
+    assert [e.leaf_index for e in listed] == order  # the earlier-timed entry 1 included
+    # From the day before the first entry to today: 4 days, not the 8 of a full week.
+    assert len(queries) <= 4 * (DAY_SHARDS + 1)
+    assert min(q.split("#")[0] for q in queries) == (first - timedelta(days=1)).date().isoformat()
 
 
 def test_inline_mode_signs_only_when_no_stored_head_covers_the_response(
