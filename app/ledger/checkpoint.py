@@ -177,6 +177,8 @@ def verify_head(head: SignedTreeHead, public_key: ec.EllipticCurvePublicKey) -> 
 LEDGER_CHECKPOINT_FORMAT = "health-hub/ledger-checkpoint/v1"
 TRAIL_HEAD_FORMAT = "health-hub/trail-head/v1"
 LEDGER_CHECKPOINT_PREFIX = f"{CHECKPOINT_PREFIX}ledger/"
+# Every trail k >= 1 has a folder under it: listing it with a "/" delimiter names them all.
+TRAIL_FOLDERS_PREFIX = f"{CHECKPOINT_PREFIX}trail-"
 
 
 def trail_origin(origin: str, trail: int) -> str:

@@ -44,6 +44,7 @@ from app.ledger.checkpoint import (
     ALGORITHM,
     CHECKPOINT_PREFIX,
     LEDGER_CHECKPOINT_PREFIX,
+    TRAIL_FOLDERS_PREFIX,
     HeadSigner,
     LedgerCheckpoint,
     SignedTreeHead,
@@ -57,7 +58,7 @@ from app.ledger.checkpoint import (
 from app.ledger.entries import AuditEntry
 from app.ledger.errors import InvalidEntry, LedgerError
 from app.ledger.merkle import EMPTY_ROOT, NodeId, _fold, _range_nodes
-from app.ledger.store import DAY_SHARDS, HeadMoved, LedgerTable
+from app.ledger.store import DAY_SHARDS, MAX_TRAILS, HeadMoved, LedgerTable
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,23 @@ class CheckpointArchive:
             LedgerCheckpoint.from_json(json.loads(b))
             for b in self._bodies(LEDGER_CHECKPOINT_PREFIX)
         ]
+
+    def archived_trails(self) -> builtins.list[int]:
+        """Every trail ``k`` >= 1 (below :data:`MAX_TRAILS`) that has archived heads, in
+        order: the ``trail-<kkk>/`` folders of the archive, named by one paginated
+        ``ListObjectsV2`` with a ``/`` delimiter (one request: a page holds 1,000 names,
+        there are at most 63 folders). Object Lock keeps every archived head, so this is
+        every trail that was ever signed, whatever the table still holds."""
+        found: set[int] = set()
+        paginator = self._s3.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=TRAIL_FOLDERS_PREFIX, Delimiter="/")
+        for page in pages:
+            for folder in page.get("CommonPrefixes", []):
+                number = folder["Prefix"].removeprefix(TRAIL_FOLDERS_PREFIX).removesuffix("/")
+                # Only names the archive itself writes (trail_checkpoint_prefix).
+                if len(number) == 3 and number.isdigit() and 0 < int(number) < MAX_TRAILS:
+                    found.add(int(number))
+        return sorted(found)
 
     def _bodies(self, prefix: str) -> builtins.list[bytes]:
         # Delimiter: trail 0's listing must not take in the trail-<k>/ and ledger/ folders.

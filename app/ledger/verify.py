@@ -26,7 +26,8 @@ signed under another trail's origin (**swapped**), and then its ledger checkpoin
 (``snapshot.checkpoints``): each signature; each listed trail head reproduced by that
 trail's stored history (else **fork**, or **deleted**); no checkpoint listing fewer
 trails than an earlier one, and the latest one listing every trail that holds anything
-(else **omitted**).
+(else **omitted**). A trail with signed heads but none of its entries in the copy (its
+table items deleted; its archived heads remain) is one **deleted** finding at index 0.
 
 ``report.first_bad`` is the (trail, index) of the first finding, lowest trail first, and
 ``report.first_bad_index`` its index; ``report.ok`` is True only when there is no
@@ -179,7 +180,17 @@ def _verify_trail(
     _split_views(heads, part)
     top = max((h.size for h in heads), default=0)
     end = max([top, *(i + 1 for i in snapshot.entries)], default=0)
-    leaves = _check_entries(snapshot, end, top, part)
+    if top and not snapshot.entries:
+        # One finding for the whole trail, not one per missing entry.
+        part.add(
+            "deleted",
+            0,
+            f"the copy holds none of this trail's entries, yet its signed heads reach size "
+            f"{top} (the trail was deleted)",
+        )
+        leaves: dict[int, bytes] = {}
+    else:
+        leaves = _check_entries(snapshot, end, top, part)
     log = MerkleLog()
     stored = snapshot.tree_leaves
     for i in range(end):
@@ -239,12 +250,13 @@ def _check_ledger_checkpoints(
         if number == 0 and latest is None:
             continue  # a single-trail ledger: its trail 0 heads are the ledger's
         if latest is None or number >= latest.trails:
+            holds = "holds entries" if trails[number].entries else "has signed heads"
             report.add(
                 "omitted",
                 0,
-                "the trail holds entries but the latest ledger checkpoint does not commit to it"
+                f"the trail {holds} but the latest ledger checkpoint does not commit to it"
                 if latest is not None
-                else "the trail holds entries but no signed ledger checkpoint commits to it",
+                else f"the trail {holds} but no signed ledger checkpoint commits to it",
                 number,
             )
 
@@ -542,8 +554,13 @@ def snapshot_from_deployment(
     stored one, the widest of them: the checkpointer never narrows, and a narrowed one
     must not hide a trail an earlier one listed), then any further trail holding entries
     or a head, found by one batched probe (:meth:`LedgerTable.trails_present`): it holds
-    something no checkpoint commits to, which the verifier reports **omitted**. The reads
-    grow with the ledger's trails, not with :data:`MAX_TRAILS`.
+    something no checkpoint commits to, which the verifier reports **omitted**; and every
+    trail with a folder of archived heads (:meth:`CheckpointArchive.archived_trails`, one
+    ``ListObjectsV2``), so a trail whose every table item was deleted, and which no
+    archived checkpoint lists (one over it not yet signed, or its archive copy lost, and
+    an older one put back in the table), is still read: its archived heads against an
+    empty copy are **deleted**. The reads grow with the ledger's trails, not with
+    :data:`MAX_TRAILS`.
     """
     from app.ledger.sequencer import CheckpointArchive
     from app.ledger.store import LedgerTable
@@ -556,7 +573,10 @@ def snapshot_from_deployment(
         checkpoints.append(current)
     snapshot = _trail_snapshot(table, archive)
     listed = max((c.trails for c in checkpoints), default=1)
-    for number in table.trails_present(listed):
+    # A trail whose every table item was deleted, and which no archived checkpoint
+    # lists, is still named by its archived heads' folder (Object Lock keeps them).
+    numbers = set(table.trails_present(listed)) | set(archive.archived_trails())
+    for number in sorted(numbers):
         if number:
             trail = _trail_snapshot(table.for_trail(number), archive.for_trail(number))
             if trail.entries or trail.heads:  # a listed trail may hold nothing yet

@@ -205,12 +205,24 @@ def test_live_verify_reads_the_trails_the_checkpoint_lists_not_every_possible_on
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         calls.append((model.name, json.dumps(params, default=str)))
 
+    listings: list[dict[str, Any]] = []
+
+    def record_listing(params: dict[str, Any], **_: Any) -> None:
+        listings.append(params)
+
     events = ledger_env.dynamodb.meta.events
     events.register("before-call.dynamodb", record, unique_id="count-verify-calls")
+    s3_events = ledger_env.s3.meta.events
+    s3_events.register(
+        "provide-client-params.s3.ListObjectsV2", record_listing, unique_id="count-verify-listings"
+    )
     try:
         report = _verify(ledger_env, ledger)
     finally:
         events.unregister("before-call.dynamodb", unique_id="count-verify-calls")
+        s3_events.unregister(
+            "provide-client-params.s3.ListObjectsV2", unique_id="count-verify-listings"
+        )
     assert report.ok, report.findings
     assert report.trails == 4
     beyond = [
@@ -224,6 +236,11 @@ def test_live_verify_reads_the_trails_the_checkpoint_lists_not_every_possible_on
     probes = [params for name, params in calls if name == "BatchGetItem"]
     assert len(probes) <= 2  # trails 4..63: 120 keys, 100 a call
     assert len(calls) < MAX_TRAILS, [name for name, _ in calls]
+    # The archive: one listing per trail's heads, one of the ledger checkpoints, and the
+    # one that names every trail-<k>/ folder (the only request the folder check adds).
+    prefixes = sorted(p["Prefix"] for p in listings)
+    assert len(prefixes) == 4 + 2, prefixes
+    assert prefixes.count("ledger-checkpoints/trail-") == 1
 
 
 def test_a_trail_no_checkpoint_lists_is_still_found_and_reported_omitted(
@@ -468,3 +485,156 @@ def test_the_operator_channel_audits_into_trail_zero_which_every_service_signs(
     head = LedgerTable(ledger_env.dynamodb, ledger_env.table_name, OPERATOR_TRAIL).read_head()
     assert head is not None and head.size > max(operator_entries)
     assert _verify(ledger_env, four).ok
+
+
+# --- a trail erased from the table, its archived heads still in the bucket ---------------
+
+CLOCK_START = 1_760_000_000_000
+
+
+def _erase_trail(env: LedgerEnv, trail: int, *, keep_from: int | None = None) -> int:
+    """Delete every item of ``trail`` from the table (entries, nodes, head, its query
+    index rows), as someone with write access to the table but not to the Object Lock
+    bucket could; with ``keep_from``, entries from that leaf index on are left."""
+    prefix = f"LEDGER#T{trail:03d}#"
+    doomed = []
+    for page in env.dynamodb.get_paginator("scan").paginate(TableName=env.table_name):
+        for item in page["Items"]:
+            pk, sk = item["pk"]["S"], item["sk"]["S"]
+            if not (pk.startswith(prefix) or item.get("trail") == {"N": str(trail)}):
+                continue
+            if keep_from is not None and pk.startswith(f"{prefix}ENTRY#") and int(sk) >= keep_from:
+                continue
+            doomed.append({"pk": item["pk"], "sk": item["sk"]})
+    for key in doomed:
+        env.dynamodb.delete_item(TableName=env.table_name, Key=key)
+    return len(doomed)
+
+
+def _trail_two_archived_but_never_checkpointed(
+    env: LedgerEnv, how: str
+) -> tuple[Ledger, dict[str, Any]]:
+    """``hub:ledgerTrails`` raised from 2 to 3 on the inline (Lambda) path: trail 2's
+    entries are covered by its signed heads, archived in the bucket, while no archived
+    ledger checkpoint lists trail 2 yet. ``window``: the checkpoint is not due yet (at
+    most one a second; none at all once traffic stops). ``archive-lost``: a checkpoint
+    over 3 trails was stored in the table but its archive copy failed (an S3 error
+    after the table write). Returns the 3-trail ledger and the table item of the last
+    checkpoint over 2 trails (genuine, signed before trail 2 existed)."""
+    clock = [CLOCK_START]
+    two = env.ledger(trails=2, clock_ms=lambda: clock[0])
+    for n in range(6):
+        two.trail.append(_event(ACTORS[n], n))
+    two.integrate()
+    older = env.dynamodb.get_item(TableName=env.table_name, Key=CHECKPOINT_KEY)["Item"]
+    assert LedgerCheckpoint.from_json(json.loads(older["checkpoint"]["S"])).trails == 2
+    three = env.ledger(trails=3, clock_ms=lambda: clock[0], checkpoint_interval_ms=1000)
+    three.inline = True
+    on_two = next(a for a in ACTORS if trail_for(a, 3) == 2)
+    clock[0] += 200  # within the checkpoint interval
+    for n in range(3):
+        last = three.trail.append(_event(on_two, 10 + n))
+        heads = three.response_head({last.trail: last.leaf_index or 0})
+        assert isinstance(heads, list) and [(t, h.size) for t, h in heads] == [(2, n + 1)]
+    stored = three.ledger_checkpoint()
+    assert stored is not None and stored.trails == 2  # not due yet
+    if how == "archive-lost":
+        clock[0] += 5_000
+        assert three.checkpointer is not None
+
+        class S3Down:
+            def put_ledger_checkpoint(self, checkpoint: LedgerCheckpoint) -> str:
+                raise OSError("S3 unavailable")
+
+        three.checkpointer.archive = S3Down()  # type: ignore[assignment]
+        with pytest.raises(OSError):
+            three.integrate()
+        stored = three.ledger_checkpoint()
+        assert stored is not None and stored.trails == 3  # in the table, not in the bucket
+    archived = [
+        obj["Key"]
+        for obj in env.s3.list_objects_v2(
+            Bucket=env.bucket, Prefix="ledger-checkpoints/trail-002/"
+        )["Contents"]
+    ]
+    assert len(archived) == 3, archived
+    return three, older
+
+
+@pytest.mark.parametrize(
+    ("how", "keep_from"),
+    [("window", None), ("archive-lost", None), ("archive-lost", 2)],
+    ids=["checkpoint-not-due", "checkpoint-archive-lost", "only-the-tail-kept"],
+)
+def test_a_trail_erased_from_the_table_is_found_from_its_archived_heads(
+    ledger_env: LedgerEnv, how: str, keep_from: int | None
+) -> None:
+    """The threat: write access to the table, not to the Object Lock bucket. Every item
+    of trail 2 (entries, nodes, head, index rows) is deleted, or all but its last entry,
+    and the older genuine checkpoint over 2 trails is put back: no checkpoint and no
+    table item points at trail 2 any more. Its archived heads still do, and
+    ``hub audit verify --live`` lists the archive's ``trail-<k>/`` folders and reports
+    the trail **deleted** (and **omitted** by the checkpoints). Remove the folder
+    listing from snapshot_from_deployment and this passes as OK: the attack works."""
+    ledger, older = _trail_two_archived_but_never_checkpointed(ledger_env, how)
+    assert _erase_trail(ledger_env, 2, keep_from=keep_from) > 0
+    ledger_env.dynamodb.put_item(TableName=ledger_env.table_name, Item=older)
+    snapshot = snapshot_from_deployment(
+        ledger_env.dynamodb, ledger_env.s3, ledger_env.table_name, ledger_env.bucket
+    )
+    assert all(c.trails == 2 for c in snapshot.checkpoints)  # none lists trail 2
+    report = verify_snapshot(snapshot, load_public_key(ledger.public_key_pem()))
+    assert not report.ok
+    assert report.first_bad == (2, 0), report.findings
+    assert {f.trail for f in report.findings} == {2}, report.findings
+    kinds = {f.kind for f in report.findings}
+    assert {"deleted", "omitted"} <= kinds, report.findings
+    whole = [f for f in report.findings if "the trail was deleted" in f.message]
+    if keep_from is None:
+        # One finding for the whole trail, not one per entry.
+        assert [(f.kind, f.index) for f in whole] == [("deleted", 0)], report.findings
+        assert not any("entry" in f.message and "missing" in f.message for f in report.findings)
+    else:
+        assert not whole and any(f.kind == "deleted" for f in report.findings)
+    runner = CliRunner()
+    args = ["--table", ledger_env.table_name, "--bucket", ledger_env.bucket]
+    args += ["--key-id", ledger_env.key_arn, "--endpoint", ledger_env.endpoint]
+    cli = runner.invoke(hub_cli, ["audit", "verify", "--live", *args])
+    assert cli.exit_code == 1, cli.output
+    assert "first bad index: 0 in trail 2" in cli.output, cli.output
+
+
+def test_a_trail_in_the_archive_and_the_table_alike_is_not_reported(
+    ledger_env: LedgerEnv,
+) -> None:
+    """The honest counterpart: the same ledger once its checkpoint over 3 trails is
+    signed and archived verifies OK, every archived trail folder read, none reported."""
+    ledger, _ = _trail_two_archived_but_never_checkpointed(ledger_env, "window")
+    assert ledger.checkpointer is not None
+    ledger.checkpointer.checkpoint(force=True)
+    folders = ledger_env.s3.list_objects_v2(
+        Bucket=ledger_env.bucket, Prefix="ledger-checkpoints/trail-", Delimiter="/"
+    )["CommonPrefixes"]
+    assert [p["Prefix"] for p in folders] == [
+        "ledger-checkpoints/trail-001/",
+        "ledger-checkpoints/trail-002/",
+    ]
+    report = _verify(ledger_env, ledger)
+    assert report.ok, report.findings
+    assert report.trails == 3 and report.size == 9
+
+
+def test_the_archive_names_only_the_trail_folders_it_writes(ledger_env: LedgerEnv) -> None:
+    """archived_trails reads folder names only of the form the archive writes
+    (``trail-<kkk>/``, 1 <= k < MAX_TRAILS); trail 0's heads and the ledger checkpoints
+    sit beside them and are not trails."""
+    from app.ledger.sequencer import CheckpointArchive
+
+    names = ["000000000001-1760000000000.json", "ledger/x.json", "trail-002/a.json"]
+    names += ["trail-063/a.json", "trail-064/a.json", "trail-7/a.json", "trail-abc/a.json"]
+    for name in names:
+        ledger_env.s3.put_object(
+            Bucket=ledger_env.bucket, Key=f"ledger-checkpoints/{name}", Body=b"{}"
+        )
+    archive = CheckpointArchive(ledger_env.s3, ledger_env.bucket)
+    assert archive.archived_trails() == [2, 63]
