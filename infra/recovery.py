@@ -2,8 +2,10 @@
 
 AWS Backup takes a DynamoDB table's backup through DynamoDB's own backups and an S3
 bucket's through its versions; moto's Backup service records vaults and plans but
-copies no data, so the restore drill (``tests/app/records/test_restore_drill.py``, the
-runbook in ``docs/disaster-recovery.md``) uses those mechanisms directly:
+copies no data, so the restore drills (``tests/app/records/test_restore_drill.py``; the
+messaging media bucket in ``tests/app/messaging/test_messaging_restore_drill.py``, whose
+database steps are :mod:`infra.messaging_recovery`; the runbook in
+``docs/disaster-recovery.md``) use those mechanisms directly:
 
 - a table: ``CreateBackup`` (on demand), then ``RestoreTableFromBackup`` into a **new**
   table (a restore never overwrites the live one);

@@ -25,6 +25,9 @@
   limited to users who share a room;
 - **media retention**: local media expires after ``media_retention_days`` (clinical
   content belongs in the hub's record store, not in chat uploads);
+- **media on S3 only where asked**: the media store is the data directory unless the
+  settings name an :class:`EmulatedMediaBucket` (the restore drill: the provider the
+  deployment uses, against the emulator's S3 on loopback, so no outbound connection);
 - **rate limits** from one of two profiles: ``standard`` (Synapse's defaults, tightened
   for login and registration) or ``test`` (high limits for benchmarks and tests on
   loopback only; :class:`HomeserverSettings` refuses it on a non-loopback listener).
@@ -42,6 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from app.messaging.identifiers import MatrixNames
 
@@ -54,6 +58,29 @@ _SECRET = re.compile(r"^[A-Za-z0-9_\-]{32,}$")
 
 class InvalidHomeserverSettings(ValueError):
     """A homeserver setting that would weaken the guarantees in this module's docstring."""
+
+
+@dataclass(frozen=True)
+class EmulatedMediaBucket:
+    """Media in an S3 bucket of the emulator, through ``synapse-s3-storage-provider``
+    configured as in a deployment (:func:`deployed_homeserver_config`), plus the
+    emulator's loopback endpoint and fake credentials. Refuses any other endpoint: a
+    local homeserver makes no outbound connection."""
+
+    bucket: str
+    region: str
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+
+    def __post_init__(self) -> None:
+        host = urlsplit(self.endpoint_url).hostname or ""
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise InvalidHomeserverSettings("the emulated media bucket must be on loopback")
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,7 @@ class HomeserverSettings:
     media_retention_days: int = 90
     max_upload_size_mb: int = 50
     rate_limits: RateLimitProfile = "standard"
+    media_bucket: EmulatedMediaBucket | None = None
 
     def __post_init__(self) -> None:
         MatrixNames(self.server_name)  # raises on a bad server name
@@ -251,7 +279,30 @@ def homeserver_config(settings: HomeserverSettings) -> dict[str, Any]:
         ],
     }
     config.update(_rate_limits(settings.rate_limits))
+    if settings.media_bucket is not None:
+        bucket = settings.media_bucket
+        config["media_storage_providers"] = [
+            _s3_media_provider(
+                bucket.bucket,
+                bucket.region,
+                endpoint_url=bucket.endpoint_url,
+                access_key_id=bucket.access_key_id,
+                secret_access_key=bucket.secret_access_key,
+            )
+        ]
     return config
+
+
+def _s3_media_provider(bucket: str, region: str, **emulator: str) -> dict[str, Any]:
+    """``synapse-s3-storage-provider``: every upload written to the bucket before the
+    upload is answered (``store_synchronous``), the local store a cache of it."""
+    return {
+        "module": S3_STORAGE_PROVIDER,
+        "store_local": True,
+        "store_remote": True,
+        "store_synchronous": True,
+        "config": {"bucket": bucket, "region_name": region, **emulator},
+    }
 
 
 # -- the deployed homeserver (ECS Fargate, PostgreSQL on RDS, media on S3) -----------------
@@ -335,15 +386,7 @@ def deployed_homeserver_config(d: DeployedHomeserver) -> dict[str, Any]:
             "cp_max": 10,
         },
     }
-    config["media_storage_providers"] = [
-        {
-            "module": S3_STORAGE_PROVIDER,
-            "store_local": True,
-            "store_remote": True,
-            "store_synchronous": True,
-            "config": {"bucket": d.media_bucket, "region_name": d.region},
-        }
-    ]
+    config["media_storage_providers"] = [_s3_media_provider(d.media_bucket, d.region)]
     return config
 
 

@@ -23,7 +23,7 @@ from app.errors import install_error_handlers
 from app.messaging.appservice import AppServiceRegistration
 from app.messaging.audit import RoomLedger
 from app.messaging.client import HomeserverClient
-from app.messaging.homeserver import DEFAULT_SERVER_NAME, RateLimitProfile
+from app.messaging.homeserver import DEFAULT_SERVER_NAME, EmulatedMediaBucket, RateLimitProfile
 from app.messaging.identifiers import MatrixNames
 from app.messaging.repository import InMemoryRoomDirectory
 from app.messaging.router import router as appservice_router
@@ -83,6 +83,7 @@ class LocalMessaging:
         server_name: str = DEFAULT_SERVER_NAME,
         rate_limits: RateLimitProfile = "standard",
         on_drift: Callable[[DriftReport], None] | None = None,
+        media_bucket: EmulatedMediaBucket | None = None,
     ) -> None:
         names = MatrixNames(server_name)
         as_port = free_loopback_port()
@@ -94,6 +95,7 @@ class LocalMessaging:
                 [registration_file],
                 server_name=server_name,
                 rate_limits=rate_limits,
+                media_bucket=media_bucket,
             )
         )
         self.client = HomeserverClient(self.homeserver.base_url, self.registration.as_token)

@@ -29,6 +29,7 @@ import yaml
 
 from app.messaging.homeserver import (
     DEFAULT_SERVER_NAME,
+    EmulatedMediaBucket,
     HomeserverSettings,
     RateLimitProfile,
     homeserver_config,
@@ -59,8 +60,10 @@ def local_homeserver_settings(
     server_name: str = DEFAULT_SERVER_NAME,
     port: int | None = None,
     rate_limits: RateLimitProfile = "standard",
+    media_bucket: EmulatedMediaBucket | None = None,
 ) -> HomeserverSettings:
-    """Settings for a homeserver on a loopback port with secrets generated now."""
+    """Settings for a homeserver on a loopback port with secrets generated now (media in
+    the data directory, or in ``media_bucket`` on the emulator's S3)."""
     port = port or free_loopback_port()
     return HomeserverSettings(
         server_name=server_name,
@@ -72,6 +75,7 @@ def local_homeserver_settings(
         macaroon_secret_key=secrets.token_urlsafe(48),
         form_secret=secrets.token_urlsafe(48),
         rate_limits=rate_limits,
+        media_bucket=media_bucket,
     )
 
 

@@ -809,6 +809,9 @@ def backup_selection(resource: str) -> Gap:
             "tests/app/records/test_restore_drill.py (backs up and restores every table "
             "and both buckets with the DynamoDB backups and S3 versions AWS Backup uses "
             "underneath)",
+            "tests/app/messaging/test_messaging_restore_drill.py (the messaging media "
+            "bucket with S3 versions; the homeserver database with SQLite's online backup "
+            "API, the emulator's stand-in for an RDS snapshot)",
         ),
     )
 
@@ -829,6 +832,7 @@ def backup_plan_never_runs(resource: str) -> Gap:
         covered_by=(
             "backup-vault-locked-and-plan-covers-data-stores",
             "tests/app/records/test_restore_drill.py",
+            "tests/app/messaging/test_messaging_restore_drill.py",
         ),
     )
 

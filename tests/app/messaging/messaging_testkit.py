@@ -66,3 +66,24 @@ async def joined_devices(
         await device.start()
         await device.join(room_id)
     return devices
+
+
+class RecordingTrail:
+    """A ledger stand-in: keeps events, honours the markers' only-if-absent condition."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self._markers: set[str] = set()
+
+    def append(self, event: Any) -> Any:
+        self.events.append(event)
+
+    def transact_append(self, event: Any, items: Any) -> Any:
+        from app.audit.events import AuditedTransactionConflict, AuditReceipt
+
+        markers = [i["Put"]["Item"]["pk"]["S"] for i in items]
+        if any(m in self._markers for m in markers):
+            raise AuditedTransactionConflict()
+        self._markers.update(markers)
+        self.events.append(event)
+        return AuditReceipt(event.event_id, "test", str(len(self.events)))

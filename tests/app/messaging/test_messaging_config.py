@@ -13,8 +13,11 @@ import yaml
 
 from app.messaging.appservice import AppServiceRegistration, InvalidRegistration
 from app.messaging.homeserver import (
+    DeployedHomeserver,
+    EmulatedMediaBucket,
     HomeserverSettings,
     InvalidHomeserverSettings,
+    deployed_homeserver_config,
     homeserver_config,
     signing_key_file_text,
 )
@@ -153,6 +156,37 @@ def test_media_retention_follows_the_setting(tmp_path: Path) -> None:
     assert config["media_retention"]["local_media_lifetime"] == "30d"
     with pytest.raises(InvalidHomeserverSettings):
         settings(tmp_path, media_retention_days=0)
+
+
+def test_media_stays_local_unless_an_emulated_bucket_is_named(tmp_path: Path) -> None:
+    assert "media_storage_providers" not in homeserver_config(settings(tmp_path))
+    bucket = EmulatedMediaBucket("media", "ap-east-1", "http://127.0.0.1:5000", "k", "s")
+    (provider,) = homeserver_config(settings(tmp_path, media_bucket=bucket))[
+        "media_storage_providers"
+    ]
+    deployed = DeployedHomeserver(
+        server_name="hub.local",
+        public_baseurl="https://chat.example/",
+        database_host="db",
+        database_name="synapse",
+        database_user="synapse",
+        media_bucket="media",
+        region="ap-east-1",
+    )
+    (as_deployed,) = deployed_homeserver_config(deployed)["media_storage_providers"]
+    # The deployed provider, plus only where the emulator is and its credentials.
+    emulator = {"endpoint_url", "access_key_id", "secret_access_key"}
+    assert {k: v for k, v in provider["config"].items() if k not in emulator} == as_deployed[
+        "config"
+    ]
+    assert {**provider, "config": as_deployed["config"]} == as_deployed
+    assert provider["config"]["endpoint_url"] == "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("endpoint", ["https://s3.ap-east-1.amazonaws.com", "http://10.0.0.5:5000"])
+def test_the_emulated_media_bucket_is_on_loopback_only(endpoint: str) -> None:
+    with pytest.raises(InvalidHomeserverSettings, match="loopback"):
+        EmulatedMediaBucket("media", "ap-east-1", endpoint, "k", "s")
 
 
 def test_test_rate_limits_only_on_loopback(tmp_path: Path) -> None:

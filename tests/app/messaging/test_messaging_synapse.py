@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from canonicaljson import encode_canonical_json
-from messaging_testkit import DriftLog, joined_devices, run
+from messaging_testkit import DriftLog, RecordingTrail, joined_devices, run
 from nio import AsyncClient, AsyncClientConfig  # type: ignore[import-untyped]
 from nio.store import SqliteMemoryStore  # type: ignore[import-untyped]
 from vodozemac import Ed25519PublicKey, Ed25519Signature
@@ -517,27 +517,6 @@ def test_an_invited_doctor_cannot_join_before_accepting(
     messaging.authority.join(group, bob)  # accepted in the hub: joined by the hub
     assert membership(messaging, room_id, bob_id) == "join"
     assert messaging.authority.reconcile(group) == []
-
-
-class RecordingTrail:
-    """A ledger stand-in: keeps events, honours the markers' only-if-absent condition."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._markers: set[str] = set()
-
-    def append(self, event: Any) -> Any:
-        self.events.append(event)
-
-    def transact_append(self, event: Any, items: Any) -> Any:
-        from app.audit.events import AuditedTransactionConflict, AuditReceipt
-
-        markers = [i["Put"]["Item"]["pk"]["S"] for i in items]
-        if any(m in self._markers for m in markers):
-            raise AuditedTransactionConflict()
-        self._markers.update(markers)
-        self.events.append(event)
-        return AuditReceipt(event.event_id, "test", str(len(self.events)))
 
 
 def test_an_upload_is_refused_unless_the_hub_recorded_it(
