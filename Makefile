@@ -11,6 +11,12 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# synapse-s3-storage-provider, the deployed homeserver's media store, which the messaging
+	# restore drill runs against the emulator's S3: without its dependencies, because it
+	# requires psycopg2 (for its own upload script, not the module Synapse loads; that needs
+	# boto3, Twisted, six and Synapse, all installed above), and psycopg2 builds from source
+	# with PostgreSQL's headers, which a fresh machine does not have.
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt synapse-s3-storage-provider
 	rm -f $(VENV)/.installed-*
 	touch $@
 
