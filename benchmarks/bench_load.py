@@ -51,14 +51,16 @@ FHIR = "application/fhir+json"
 # --- the platform, in a child process -------------------------------------------------------
 
 
-def serve(state: Path, stack: str, sign_inline: bool = True) -> int:
+def serve(state: Path, stack: str, sign_inline: bool = True, trails: int | None = None) -> int:
     """Start the platform, sign every demo doctor in once (enrolling TOTP), write the
     document, then serve until stdin closes (the parent's end)."""
     from app.local import AuthenticatorApp
     from infra.local_platform import demo_bearer
     from infra.standalone_platform import standalone_platform
 
-    with standalone_platform(stack=stack, gateway=True, sign_inline=sign_inline) as (doc, _url):
+    with standalone_platform(
+        stack=stack, gateway=True, sign_inline=sign_inline, ledger_trails=trails
+    ) as (doc, _url):
         secrets = state.with_suffix(".authenticators.json")
         bearer = demo_bearer(doc, stack, AuthenticatorApp(secrets))
         doctors = [u for u in doc["demoUsers"] if u.get("role") == "doctor"]
@@ -282,8 +284,11 @@ def _saturation(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
-def _report(results: Sequence[dict[str, Any]], stack: str) -> None:
-    print(f"load through the local gateway ({stack}), closed loop, no think time:")
+def _report(results: Sequence[dict[str, Any]], stack: str, trails: int) -> None:
+    print(
+        f"load through the local gateway ({stack}, {trails} ledger trail"
+        f"{'s' if trails > 1 else ''}), closed loop, no think time:"
+    )
     print("  users    req/s    p50 ms   p95 ms   p99 ms   errors   load avg")
     for r in results:
         print(
@@ -326,13 +331,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="diagnosis: responses do not integrate and sign a head (Lambda's mode does)",
     )
+    parser.add_argument(
+        "--trails",
+        type=int,
+        choices=range(1, 65),
+        metavar="N",
+        help="the ledger's trails (default: the stage's, hub:capacity.ledgerTrails)",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     steps = [int(u) for u in args.users.split(",")]
 
     if args.serve:
-        return serve(args.serve, args.stack, sign_inline=not args.no_inline_signing)
+        return serve(
+            args.serve, args.stack, sign_inline=not args.no_inline_signing, trails=args.trails
+        )
     if args.drive:
         doc = json.loads(args.drive.read_text())
         results = drive(doc, steps, args.step_seconds)
@@ -344,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         state = Path(tmp) / "local.json"
         me = [sys.executable, "-m", "benchmarks.bench_load", "--stack", args.stack]
         serve_args = ["--no-inline-signing"] if args.no_inline_signing else []
+        if args.trails:
+            serve_args += ["--trails", str(args.trails)]
         platform = subprocess.Popen(
             [*me, *serve_args, "--serve", str(state)], stdin=subprocess.PIPE
         )
@@ -372,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(driver.stderr[-4000:], file=sys.stderr)
                 return 1
             results = json.loads(driver.stdout.strip().splitlines()[-1])
+            trails = int(json.loads(state.read_text()).get("ledgerTrails") or 1)
         finally:
             if platform.stdin is not None:
                 platform.stdin.close()
@@ -379,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 platform.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 platform.kill()
-    _report(results, args.stack)
+    _report(results, args.stack, trails)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

@@ -64,9 +64,12 @@ def standalone_platform(
     sign_inline: bool = True,
     messaging: bool = False,
     web: bool = False,
+    ledger_trails: int | None = None,
 ) -> Iterator[tuple[dict[str, Any], str]]:
     """A one-phase platform on ``endpoint`` (or a moto started here); yields
-    (local.json-shaped document, API base URL; empty when ``serve`` is off)."""
+    (local.json-shaped document, API base URL; empty when ``serve`` is off).
+    ``ledger_trails``: the ledger's trails instead of the stage's (the load benchmark
+    compares them on one machine in one sitting)."""
     import tempfile
     from pathlib import Path
 
@@ -121,7 +124,7 @@ def standalone_platform(
             "emulatorEndpoint": endpoint,
             "stacks": {stack: {"phase": STACK_PHASES[stack], "outputs": outputs}},
             # its own stage's trails: one phase alone is a hub of its own
-            "ledgerTrails": hub_ledger_trails([stack]),
+            "ledgerTrails": ledger_trails or hub_ledger_trails([stack]),
             "demoUsers": [u.to_json() for u in seeded.users],
             "demoPatients": {stack: seeded.patients},
             "synthetic": True,
