@@ -327,10 +327,10 @@ class LedgerCheckpointer:
             first = self.tables[0]
             stored = first.read_checkpoint()
             count = max(len(self.tables), stored.trails if stored else 0)
+            stored_heads = first.read_heads(range(count))  # one read, not one per trail
             heads = []
             for trail in range(count):
-                table = self.tables[trail] if trail < len(self.tables) else first.for_trail(trail)
-                head = table.read_head()
+                head = stored_heads.get(trail)
                 heads.append(
                     TrailHead(trail, head.size, head.root)
                     if head is not None

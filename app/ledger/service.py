@@ -251,22 +251,22 @@ class Ledger:
             itertools.islice((e for e in listed if self._matches(e.entry, query)), query.limit)
         )
 
+    def _heads(self) -> dict[int, SignedTreeHead]:
+        """Each trail's signed head (trails with no head yet are absent), in one read."""
+        return self.table.read_heads(range(self.trail_count))
+
     def _head_sizes(self) -> dict[int, int]:
         """Each trail's signed size (trails with no head yet are absent)."""
-        return {
-            trail: head.size
-            for trail, head in enumerate(t.read_head() for t in self.tables)
-            if head is not None
-        }
+        return {trail: head.size for trail, head in self._heads().items()}
 
     def _entries_by_day(self, query: EntryQuery) -> list[ListedEntry]:
         from datetime import UTC, datetime, timedelta
 
-        sizes = self._head_sizes()
-        heads = [h for h in (t.read_head() for t in self.tables) if h is not None]
+        heads = self._heads()
         if not heads:
             return []
-        until = min(query.until_ms, max(h.timestamp_ms for h in heads) + 1)
+        sizes = {trail: head.size for trail, head in heads.items()}
+        until = min(query.until_ms, max(h.timestamp_ms for h in heads.values()) + 1)
         since = query.since_ms if query.since_ms else max(0, until - 7 * 86_400_000)
         day = datetime.fromtimestamp(since / 1000, UTC).date()
         last = datetime.fromtimestamp(max(since, until - 1) / 1000, UTC).date()

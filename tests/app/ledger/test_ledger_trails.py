@@ -638,3 +638,34 @@ def test_the_archive_names_only_the_trail_folders_it_writes(ledger_env: LedgerEn
         )
     archive = CheckpointArchive(ledger_env.s3, ledger_env.bucket)
     assert archive.archived_trails() == [2, 63]
+
+
+def test_the_checkpoint_and_a_listing_read_every_trails_head_in_one_request(
+    ledger_env: LedgerEnv, sharded: Ledger
+) -> None:
+    """The ledger checkpoint (once a second under inline signing) and every listing read
+    all the trails' heads: one BatchGetItem, not one GetItem per trail (on AWS each
+    GetItem is a round trip; the same heads are read either way)."""
+    from app.ledger.service import EntryQuery
+
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.name, json.dumps(params, default=str)))
+
+    sharded.trail.append(_event(ACTORS[0], 99))
+    sharded.integrate()  # a trail moved: the checkpoint is signed anew
+    events = sharded.table.client.meta.events
+    events.register("before-call.dynamodb", record, unique_id="count-head-reads")
+    try:
+        checkpoint = sharded.checkpointer.checkpoint(force=True) if sharded.checkpointer else None
+        by_actor = sharded.entries(EntryQuery(actor=ACTORS[0], limit=5))
+        by_day = sharded.entries(EntryQuery(limit=5))
+    finally:
+        events.unregister("before-call.dynamodb", unique_id="count-head-reads")
+    assert checkpoint is not None and checkpoint.trails == TRAILS
+    assert by_actor and by_day
+    head_gets = [p for name, p in calls if name == "GetItem" and "HEAD" in p]
+    assert head_gets == []  # no head read one by one
+    batched = [p for name, p in calls if name == "BatchGetItem" and p.count("HEAD") >= TRAILS]
+    assert len(batched) >= 3  # the checkpoint's, the actor listing's, the day listing's
