@@ -100,6 +100,12 @@ class RoomDirectory(Protocol):
         patient_ref: str | None = None,
     ) -> GovernedRoom: ...
 
+    def rebind_room(self, group_id: str, old_room_id: str, room_id: str) -> GovernedRoom:
+        """Bind the group to ``room_id`` in place of ``old_room_id``, a room its homeserver
+        no longer has (restored from a backup older than the room); the decision and the
+        patient reference stay. Raises ValueError if the group is bound to another room."""
+        ...
+
     def set_members(
         self, group_id: str, members: Iterable[str], pending: Iterable[str] = ()
     ) -> GovernedRoom:
@@ -178,6 +184,17 @@ class InMemoryRoomDirectory:
             self._by_group[group_id] = room
             self._group_of_room[room_id] = group_id
             return room
+
+    def rebind_room(self, group_id: str, old_room_id: str, room_id: str) -> GovernedRoom:
+        with self._lock:
+            room = self._require(group_id)
+            if room.room_id != old_room_id:
+                raise ValueError("group bound to another room")
+            updated = replace(room, room_id=room_id)
+            self._by_group[group_id] = updated
+            del self._group_of_room[old_room_id]
+            self._group_of_room[room_id] = group_id
+            return updated
 
     def set_members(
         self, group_id: str, members: Iterable[str], pending: Iterable[str] = ()
@@ -376,6 +393,49 @@ class DynamoRoomDirectory:
                 raise ValueError("group already has a room") from None
             raise
         return GovernedRoom(group_id, room_id, frozenset(decided), patient_ref=patient_ref)
+
+    def rebind_room(self, group_id: str, old_room_id: str, room_id: str) -> GovernedRoom:
+        key = {"pk": f"MXROOM#{group_id}", "sk": "ROOM"}
+        try:
+            # The room and its reverse index change together, as they were bound.
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": serialize(key),
+                            "UpdateExpression": "SET room_id = :new",
+                            "ConditionExpression": "room_id = :old",
+                            "ExpressionAttributeValues": serialize(
+                                {":new": room_id, ":old": old_room_id}
+                            ),
+                        }
+                    },
+                    {
+                        "Delete": {
+                            "TableName": self.table_name,
+                            "Key": serialize({"pk": f"MXROOMID#{old_room_id}", "sk": "ROOM"}),
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": serialize(
+                                {"pk": f"MXROOMID#{room_id}", "sk": "ROOM", "group_id": group_id}
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise ValueError("group bound to another room") from None
+            raise
+        room = self.room_for_group(group_id)
+        if room is None:
+            raise UnknownRoom(group_id)
+        return room
 
     def _update_room(
         self,

@@ -98,3 +98,21 @@ def test_a_transaction_is_claimed_once_and_released_on_failure(directory: RoomDi
     assert directory.claim_transaction("t1") is False
     directory.release_transaction("t1")
     assert directory.claim_transaction("t1") is True
+
+
+def test_a_room_lost_in_a_restore_is_rebound_with_its_decision(
+    directory: RoomDirectory,
+) -> None:
+    directory.bind_room("g2", "!lost:hub.local", ["@a:hub.local"], patient_ref="pt1-x")
+    rebound = directory.rebind_room("g2", "!lost:hub.local", "!new:hub.local")
+    assert (rebound.room_id, rebound.members, rebound.patient_ref) == (
+        "!new:hub.local",
+        frozenset({"@a:hub.local"}),
+        "pt1-x",
+    )
+    assert directory.room("!new:hub.local") == rebound
+    assert directory.room("!lost:hub.local") is None
+    # Only from the room it is bound to: a stale rebinding changes nothing.
+    with pytest.raises(ValueError):
+        directory.rebind_room("g2", "!lost:hub.local", "!other:hub.local")
+    assert directory.room_for_group("g2") == rebound
