@@ -300,6 +300,29 @@ class GroupRepository:
         }
         return self.transact([update, *extra], trail, event)
 
+    def group_ids(self) -> list[str]:
+        """The id of every consultation group in the table, open or closed.
+
+        A strongly consistent scan of every page (there is no index of all groups: only
+        an operator's sweep, such as the re-mirror after a homeserver restore, needs it).
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "sk = :meta AND begins_with(pk, :group)",
+            "ExpressionAttributeValues": serialize({":meta": "META", ":group": "GROUP#"}),
+            "ProjectionExpression": "pk",
+            "ConsistentRead": True,
+        }
+        if self._page_size is not None:
+            kwargs["Limit"] = self._page_size
+        ids: list[str] = []
+        while True:
+            page = self._client.scan(**kwargs)
+            ids.extend(str(i["pk"]["S"]).removeprefix("GROUP#") for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return sorted(ids)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def history(self, group_id: str) -> list[dict[str, Any]]:
         """Every membership change of the group, oldest first (all pages)."""
         return query_partition(

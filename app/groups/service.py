@@ -101,6 +101,16 @@ class GroupPage:
 
 
 @dataclass(frozen=True)
+class RoomsRemirrored:
+    """What :meth:`GroupService.remirror_rooms` did: how many groups' rooms are in line,
+    which groups got their room created again, and which failed (to run again)."""
+
+    remirrored: int
+    recreated: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SummonedExpert:
     reg_no: str
     specialty: str
@@ -264,6 +274,59 @@ class GroupService:
         invited = [m.reg_no for m in current if m.state is MembershipState.INVITED]
         self._rooms.create_group_room(group_id, patient_ref=group.patient_ref)
         self._rooms.mirror(group_id, [m.reg_no for m in current], invited)
+
+    def remirror_rooms(self) -> RoomsRemirrored:
+        """Mirror every group onto a homeserver restored from a backup (the restore's
+        last step, docs/disaster-recovery.md).
+
+        The restored homeserver holds the memberships of the backup's moment; the groups
+        are the authority and are newer. Each group, open or closed, is read as it is now
+        and its room brought in line: members removed since are kicked (a removed doctor
+        must not stay in the room, where the next message's keys would be shared with
+        their devices), members admitted since are invited, closed groups' rooms are
+        closed, and a group whose room the restored homeserver does not have (bound after
+        the backup) gets a new room, bound in place of the lost one, with its active
+        members joined as its creation and their acceptances joined them. A group that
+        fails is named in the result and the sweep goes on; run it again until none
+        fails (every step acts on current state, so a rerun does no harm).
+        """
+        remirrored, recreated, failed = 0, [], []
+        for group_id in self._repo.group_ids():
+            try:
+                if self._remirror_room(group_id):
+                    recreated.append(group_id)
+            except (HomeserverUnavailable, MatrixError, NotFound, Conflict, UnknownRoom) as exc:
+                log.warning("room of group %s not re-mirrored (%s)", group_id, type(exc).__name__)
+                failed.append(group_id)
+                continue
+            remirrored += 1
+        return RoomsRemirrored(remirrored, tuple(recreated), tuple(failed))
+
+    def _remirror_room(self, group_id: str) -> bool:
+        """One group's room after a restore; True if its room was created again."""
+        if self._rooms is None:
+            raise Conflict("Messaging is off: there are no rooms to mirror.")
+        loaded = self._repo.load(group_id)
+        if loaded is None:
+            return False
+        group, memberships = loaded
+        closed = group.status is GroupStatus.CLOSED
+        if closed and self._rooms.directory.room_for_group(group_id) is None:
+            return False  # closed before it ever had a room
+        room, created = self._rooms.restore_group_room(group_id, patient_ref=group.patient_ref)
+        if room is None:
+            return False
+        if closed:
+            self._rooms.close(group_id)
+            return created
+        current = [m for m in memberships if m.state in sm.CURRENT]
+        invited = [m.reg_no for m in current if m.state is MembershipState.INVITED]
+        self._rooms.mirror(group_id, [m.reg_no for m in current], invited)
+        if created:
+            for m in current:
+                if m.state is MembershipState.ACTIVE:
+                    self._rooms.join(group_id, m.reg_no)
+        return created
 
     @staticmethod
     def _transition(

@@ -291,6 +291,32 @@ class RoomAuthority:
         reg_nos = list(members)
         return self.mirror(group_id, reg_nos, pending) if reg_nos else room
 
+    def restore_group_room(
+        self, group_id: str, *, patient_ref: str | None = None
+    ) -> tuple[GovernedRoom | None, bool]:
+        """After the homeserver was restored from a backup: the group's room as the
+        homeserver has it, and whether it was created now.
+
+        A room bound after the backup was taken is not on the restored homeserver (its
+        alias does not resolve to it): an open group gets a new room, created as
+        :meth:`create_group_room` creates one, and the group is bound to it in place of
+        the lost one (the decision is kept). A closed group's lost room is not created
+        again (None: nobody can be in a room that does not exist). A group with no room
+        yet gets its room. The caller mirrors the membership next.
+        """
+        room = self._directory.room_for_group(group_id)
+        if room is None:
+            return self.create_group_room(group_id, patient_ref=patient_ref), True
+        found = self._client.resolve_alias(self.names.group_alias(group_id))
+        if found == room.room_id:
+            return room, False
+        if room.closed:
+            return None, False
+        # The alias names a room only if an earlier attempt created it and was cut off
+        # before the rebinding was stored (the alias namespace is the hub's alone).
+        room_id = found or self._client.create_room(self.room_creation_content(group_id))
+        return self._directory.rebind_room(group_id, room.room_id, room_id), True
+
     def governed_room(self, group_id: str) -> GovernedRoom:
         room = self._directory.room_for_group(group_id)
         if room is None:
