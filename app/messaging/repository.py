@@ -25,7 +25,7 @@ Two implementations, one contract:
     DOCTOR#<reg no>    / MATRIX    the doctor's Matrix user id, and the sender facts the
                                    ledger needs (sub, institution, department), recorded
                                    when the hub opens a session for them
-    MXTXN#<txn id>     / TXN       a homeserver transaction being or already handled
+    MXTXN#<txn id>#<events' SHA-256> / TXN   a homeserver transaction being or already handled
 
 Every read is a strongly consistent ``GetItem``; nothing here queries a partition.
 """
@@ -123,7 +123,8 @@ class RoomDirectory(Protocol):
     def close(self, group_id: str) -> GovernedRoom: ...
 
     def claim_transaction(self, txn_id: str) -> bool:
-        """True the first time a transaction id is claimed, False after."""
+        """True the first time a transaction is claimed, False after (``txn_id``: what
+        names it, :func:`app.messaging.service.transaction_claim`: its id and events)."""
         ...
 
     def release_transaction(self, txn_id: str) -> None:

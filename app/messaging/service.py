@@ -37,6 +37,8 @@ idempotent (they act on current state), so a retry never does harm.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +52,19 @@ from app.messaging.identifiers import CARDS_LOCALPART, MatrixNames
 from app.messaging.repository import GovernedRoom, RoomDirectory, SenderFacts
 
 log = logging.getLogger(__name__)
+
+
+def transaction_claim(txn_id: str, events: Sequence[Mapping[str, Any]]) -> str:
+    """What names one pushed transaction: its id and a SHA-256 of its events.
+
+    A homeserver retries a transaction with the same id and the same events, which is
+    handled once. But a homeserver restored from a backup numbers its transactions again
+    from the backup's point: an id the hub has already handled then arrives with new
+    events, which must be judged and recorded, not dropped as a retry (the id alone did).
+    """
+    body = json.dumps(list(events), sort_keys=True, separators=(",", ":"), default=str)
+    return f"{txn_id}#{hashlib.sha256(body.encode('utf-8')).hexdigest()}"
+
 
 MEGOLM = "m.megolm.v1.aes-sha2"
 # Clients rotate the Megolm session at least weekly or every 100 messages, and at once
@@ -460,8 +475,9 @@ class RoomAuthority:
     def handle_transaction(
         self, txn_id: str, events: Sequence[Mapping[str, Any]]
     ) -> list[DriftReport]:
-        """Judge the membership events the homeserver pushed (once per transaction id)."""
-        if not self._directory.claim_transaction(txn_id):
+        """Judge the membership events the homeserver pushed, once per transaction."""
+        claim = transaction_claim(txn_id, events)
+        if not self._directory.claim_transaction(claim):
             return []
         try:
             targets: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -484,7 +500,7 @@ class RoomAuthority:
                 for event in events:
                     self._on_event(event)
         except Exception:
-            self._directory.release_transaction(txn_id)
+            self._directory.release_transaction(claim)
             raise
         return reports
 

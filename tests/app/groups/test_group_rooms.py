@@ -142,6 +142,43 @@ def test_an_invitee_may_not_join_before_accepting(hub: Hub) -> None:
     assert [a["drift"] for a in alarms] == ["joined_before_accepting"]
 
 
+def test_a_transaction_id_reused_with_new_events_is_judged_a_retry_is_not(hub: Hub) -> None:
+    """A homeserver retries a transaction with the same id and events: handled once. A
+    homeserver restored from a backup numbers its transactions again from the backup's
+    point, so an id the hub has handled can come back with new events: those are judged
+    (an early join reverted again), not dropped as a retry."""
+    gid = create(hub)
+    room_id = room_of(hub, gid)
+    hub.services.groups.invite(hub.principal("dr-lead"), gid, "M20006", MemberRole.MEMBER)
+
+    def early_join(event_id: str) -> dict[str, object]:
+        hub.homeserver.rooms[room_id].members[user("M20006")] = ("join", user("M20006"))
+        return {
+            "type": "m.room.member",
+            "room_id": room_id,
+            "state_key": user("M20006"),
+            "sender": user("M20006"),
+            "event_id": event_id,
+            "origin_server_ts": 1,
+            "content": {"membership": "join"},
+        }
+
+    txn = f"txn-reused-{gid}"
+    first = early_join("$joined-early")
+    assert [r.drift.kind for r in hub.services.rooms.handle_transaction(txn, [first])] == [
+        DriftKind.JOINED_BEFORE_ACCEPTING
+    ]
+    assert hub.homeserver.membership(room_id, user("M20006")) == "invite"
+    assert hub.services.rooms.handle_transaction(txn, [first]) == []  # the retry
+    # After a restore: the same id, another event. The join is judged and reverted.
+    again = early_join("$joined-after-the-restore")
+    reports = hub.services.rooms.handle_transaction(txn, [again])
+    assert [(r.drift.kind, r.repaired) for r in reports] == [
+        (DriftKind.JOINED_BEFORE_ACCEPTING, True)
+    ]
+    assert hub.homeserver.membership(room_id, user("M20006")) == "invite"
+
+
 def test_with_the_homeserver_down_the_decision_stands_and_the_room_is_repaired_later(
     hub: Hub,
 ) -> None:
