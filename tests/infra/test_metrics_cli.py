@@ -85,20 +85,7 @@ def test_the_live_source_reads_the_ledger_table(tmp_path: Path, moto_endpoint: s
     entries = list(itertools.islice(ledger_entries(generate(WorkloadConfig(days=1))), 300))
     for entry in entries:
         table.put_entry(entry.sequence, entry.to_bytes())
-    result = runner.invoke(
-        app,
-        [
-            "metrics",
-            "show",
-            "--live",
-            "--table",
-            name,
-            "--endpoint",
-            moto_endpoint,
-            "--state-dir",
-            str(tmp_path),
-        ],
-    )
+    result = _show_live(name, moto_endpoint, tmp_path)
     assert result.exit_code == 0, result.output
     from app.metrics.engine import compute_metrics
 
@@ -112,23 +99,16 @@ def test_the_live_source_reads_every_trail(tmp_path: Path, moto_endpoint: str) -
     from app.metrics.engine import compute_metrics
 
     name, entries = _two_trail_ledger(moto_endpoint, "trails")
-    result = runner.invoke(
-        app,
-        [
-            "metrics",
-            "show",
-            "--live",
-            "--table",
-            name,
-            "--endpoint",
-            moto_endpoint,
-            "--state-dir",
-            str(tmp_path),
-        ],
-    )
+    result = _show_live(name, moto_endpoint, tmp_path)
     assert result.exit_code == 0, result.output
     sent = compute_metrics(entries).counters["referrals_sent"]
     assert sent > 0 and f"referrals_sent: {sent}" in result.output
+
+
+def _show_live(table: str, endpoint: str, state_dir: Path) -> Any:
+    """``hub metrics show --live`` on one ledger table."""
+    args = ["metrics", "show", "--live", "--table", table, "--endpoint", endpoint]
+    return runner.invoke(app, [*args, "--state-dir", str(state_dir)])
 
 
 def _two_trail_ledger(moto_endpoint: str, label: str) -> tuple[str, list[Any]]:
